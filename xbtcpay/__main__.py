@@ -1,0 +1,3 @@
+from xbtcpay.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""The plugin interface: what a plugin implements and what the core offers it.
+
+A plugin is a distribution that declares an entry point in the group ``xbtcpay.plugins``
+whose object is a zero-argument factory (usually the class) returning a ``Plugin``.
+It is loaded only when ``plugins.<name>`` is present in config.yaml.
+
+Plugins translate provider input (API answers, signed webhooks) into ``PaymentEvent``s and
+hand them to ``PluginContext.report``; the core applies them through the state machine.
+Plugins never write payment state themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Mapping, Protocol, runtime_checkable
+
+from aiohttp import web
+
+from xbtcpay.models import ApplyResult, NewPayment, Payment, PaymentEvent
+
+PLUGIN_API_VERSION = 1
+ENTRY_POINT_GROUP = "xbtcpay.plugins"
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who is calling a method and how (the same for every transport)."""
+
+    transport: str          # "jsonrpc" | "http" | "ws"
+    client_ip: str
+    request_id: str
+
+
+MethodHandler = Callable[[Mapping[str, Any], CallContext], Awaitable[Any]]
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+JobFunction = Callable[[], Awaitable[None]]
+
+
+class PluginContext(Protocol):
+    """What the core offers a plugin during ``setup`` and afterwards."""
+
+    name: str
+    settings: Mapping[str, Any]        # the plugin's section of config.yaml, as written
+
+    def secret(self, key: str, *, required: bool = True) -> str | None:
+        """Resolve ``settings[key]`` (literal, {env: NAME} or {file: PATH}); never logged."""
+
+    def add_method(self, name: str, handler: MethodHandler) -> None:
+        """Register a method on the private port (JSON-RPC, /api/v0/rpc/<name>, /ws)."""
+
+    def add_route(self, method: str, path: str, handler: RouteHandler) -> None:
+        """Register a route on the public port (webhooks, provider callbacks)."""
+
+    def add_job(self, name: str, job: JobFunction, interval: float) -> None:
+        """Run ``job`` every ``interval`` seconds while the daemon runs (restarted on error)."""
+
+    def public_url(self, path: str) -> str:
+        """Absolute URL of ``path`` on the public port (``public.base_url``)."""
+
+    def price(self, product: str, currency: str | None, amount: Any) -> tuple[str, Any]:
+        """Validate a catalog purchase; return (currency, exact Decimal amount).
+
+        Raises ``InvalidParams`` for unknown products, unknown currencies, or amounts that
+        differ from the catalog price (top-up products take ``amount`` within min/max).
+        """
+
+    def product(self, name: str) -> Mapping[str, Any] | None:
+        """The catalog entry ``products.<name>`` or None."""
+
+    async def create_payment(self, new: NewPayment) -> Payment:
+        """Create and persist a payment (state ``new``)."""
+
+    async def report(self, payment_id: str, event: PaymentEvent) -> ApplyResult:
+        """Apply an event through the state machine (idempotent on ``event.dedupe_key``)."""
+
+    async def get_payment(self, payment_id: str) -> Payment | None:
+        """Load one payment."""
+
+    async def find_payment(self, provider_ref: str) -> Payment | None:
+        """The payment of this plugin whose ``provider_ref`` is ``provider_ref``."""
+
+    async def pending_payments(self, limit: int = 500) -> list[Payment]:
+        """This plugin's payments still open (``new``/``seen``), oldest first."""
+
+    async def claim(self, key: str) -> bool:
+        """Record ``key`` (e.g. a webhook event id) once; False if already recorded."""
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    """A payment plugin."""
+
+    name: str
+    api_version: int
+
+    async def setup(self, ctx: PluginContext) -> None:
+        """Validate settings, create SDK clients, register methods, routes and jobs.
+
+        Raise ``xbtcpay.errors.PluginError`` (or any exception) to stop start-up.
+        """
+
+    async def close(self) -> None:
+        """Release resources on shutdown."""
