@@ -1,0 +1,24 @@
+"""Typed keys for the objects shared on the aiohttp applications (no globals)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from xbtcpay.api import CoreMethods
+    from xbtcpay.config import Config
+    from xbtcpay.metrics import Metrics
+    from xbtcpay.processor import PaymentProcessor
+    from xbtcpay.registry import MethodRegistry
+    from xbtcpay.runtime import Runtime
+
+CONFIG: web.AppKey["Config"] = web.AppKey("config")
+RUNTIME: web.AppKey["Runtime"] = web.AppKey("runtime")
+REGISTRY: web.AppKey["MethodRegistry"] = web.AppKey("registry")
+METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
+PROCESSOR: web.AppKey["PaymentProcessor"] = web.AppKey("processor")
+CORE: web.AppKey["CoreMethods"] = web.AppKey("core")
+PORT_NAME: web.AppKey[str] = web.AppKey("port_name")
+EXTRA: web.AppKey[dict[str, Any]] = web.AppKey("extra")

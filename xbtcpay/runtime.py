@@ -1,0 +1,80 @@
+"""The composition root: every long-lived object of one daemon, built from its config."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import aiohttp
+
+from xbtcpay.api import CoreMethods
+from xbtcpay.catalog import Catalog
+from xbtcpay.chain.wallet import AddressDeriver
+from xbtcpay.config import Config
+from xbtcpay.metrics import Metrics
+from xbtcpay.models import Payment
+from xbtcpay.plugin_api import Plugin
+from xbtcpay.plugins import Registrations
+from xbtcpay.postback import PostbackSender
+from xbtcpay.processor import PaymentProcessor
+from xbtcpay.registry import MethodRegistry
+from xbtcpay.storage.database import Database, sqlite_path
+from xbtcpay.storage.payments import PaymentStore
+from xbtcpay.storage.postbacks import PostbackStore
+
+
+@dataclass
+class Runtime:
+    """Shared state of a running daemon (lives on the apps under keys.RUNTIME)."""
+
+    config: Config
+    db: Database
+    payments: PaymentStore
+    postbacks: PostbackStore
+    processor: PaymentProcessor
+    registry: MethodRegistry
+    core: CoreMethods
+    catalog: Catalog
+    metrics: Metrics
+    session: aiohttp.ClientSession
+    sender: PostbackSender
+    plugins: dict[str, Plugin] = field(default_factory=dict)
+    registrations: Registrations = field(default_factory=Registrations)
+    chain_head: int | None = None
+    chain_head_at: float | None = None
+    watcher_enabled: bool = False
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def set_head(self, number: int) -> None:
+        """Called by the watcher on every new head."""
+        self.chain_head = number
+        self.chain_head_at = time.time()
+        self.metrics.chain_head.set(number)
+
+
+async def build_runtime(config: Config, *, clock: Callable[[], float] = time.time,
+                        synchronous: str = "FULL") -> Runtime:
+    """Open the database (migrated), the HTTP session, and wire the domain objects."""
+    db = Database(sqlite_path(config.database), synchronous=synchronous)
+    await db.open()
+    await db.migrate()
+    payments, postbacks = PaymentStore(db), PostbackStore(db)
+    metrics = Metrics()
+    session = aiohttp.ClientSession()
+    sender = PostbackSender(config.postback, postbacks, session, metrics, clock=clock)
+    deriver = AddressDeriver(config.wallet.xpub) if config.wallet.xpub else None
+
+    def on_transition(payment: Payment, event: str) -> None:
+        metrics.transitions.labels(event).inc()
+
+    processor = PaymentProcessor(config, payments, deriver=deriver, clock=clock,
+                                 on_postback=sender.notify, on_transition=on_transition)
+    registry = MethodRegistry()
+    core = CoreMethods(config, processor)
+    core.register(registry)
+    return Runtime(config=config, db=db, payments=payments, postbacks=postbacks,
+                   processor=processor, registry=registry, core=core,
+                   catalog=Catalog(config.products), metrics=metrics, session=session,
+                   sender=sender)

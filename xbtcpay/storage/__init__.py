@@ -1,0 +1,1 @@
+"""Persistence behind small store classes; SQL stays in this package."""

@@ -1,0 +1,104 @@
+"""The postback outbox and its delivery attempts in SQLite."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import aiosqlite
+
+from xbtcpay.models import Postback
+from xbtcpay.storage.database import Database
+
+_FIELDS = ("id, event_id, payment_id, event, url, body, status, attempts, next_attempt_at,"
+           " created_at, delivered_at, last_status, last_error")
+
+
+def _row(row: Mapping[str, Any]) -> Postback:
+    return Postback(**dict(row))
+
+
+class PostbackStore:
+    """All SQL about postbacks."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def due(self, now: float, limit: int, exclude: set[int]) -> list[Postback]:
+        marks = ",".join("?" for _ in exclude) or "NULL"
+        rows = await self.db.fetchall(
+            f"SELECT {_FIELDS} FROM postbacks WHERE status = 'pending' AND next_attempt_at <= ?"
+            f" AND id NOT IN ({marks}) ORDER BY next_attempt_at LIMIT ?",
+            [now, *exclude, limit])
+        return [_row(r) for r in rows]
+
+    async def next_due_at(self) -> float | None:
+        row = await self.db.fetchone(
+            "SELECT MIN(next_attempt_at) FROM postbacks WHERE status = 'pending'")
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def record_attempt(
+        self,
+        postback_id: int,
+        *,
+        at: float,
+        duration_ms: int,
+        http_status: int | None,
+        error: str | None,
+        outcome: str,
+        next_attempt_at: float | None,
+    ) -> None:
+        """Record one attempt; ``outcome`` is delivered, pending (retry) or failed (gave up)."""
+
+        async def op(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT INTO postback_attempts (postback_id, at, duration_ms, http_status, error)"
+                " VALUES (?, ?, ?, ?, ?)", (postback_id, at, duration_ms, http_status, error))
+            await conn.execute(
+                "UPDATE postbacks SET attempts = attempts + 1, status = ?, last_status = ?,"
+                " last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at),"
+                " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END"
+                " WHERE id = ?",
+                (outcome, http_status, error, next_attempt_at, outcome, at, postback_id))
+
+        await self.db.write(op)
+
+    async def get(self, postback_id: int) -> Postback | None:
+        row = await self.db.fetchone(f"SELECT {_FIELDS} FROM postbacks WHERE id = ?",
+                                     (postback_id,))
+        return _row(row) if row else None
+
+    async def list(self, *, status: str | None = None, payment_id: str | None = None,
+                   limit: int = 100) -> list[Postback]:
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if payment_id:
+            where.append("payment_id = ?")
+            args.append(payment_id)
+        sql = f"SELECT {_FIELDS} FROM postbacks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = await self.db.fetchall(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])
+        return [_row(r) for r in rows]
+
+    async def attempts(self, postback_id: int) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall(
+            "SELECT at, duration_ms, http_status, error FROM postback_attempts"
+            " WHERE postback_id = ? ORDER BY id", (postback_id,))
+        return [dict(r) for r in rows]
+
+    async def redeliver(self, postback_id: int, now: float) -> bool:
+        """Queue a postback again (delivered or failed ones too); False if unknown."""
+
+        async def op(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute(
+                "UPDATE postbacks SET status = 'pending', next_attempt_at = ?, created_at = ?"
+                " WHERE id = ?", (now, now, postback_id))
+            return cursor.rowcount == 1
+
+        return await self.db.write(op)
+
+    async def stats(self) -> dict[str, int]:
+        rows = await self.db.fetchall("SELECT status, COUNT(*) FROM postbacks GROUP BY status")
+        return {r[0]: r[1] for r in rows}

@@ -1,0 +1,84 @@
+"""Middlewares: IP whitelist, request ids and latency, errors mapped to clean answers."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import time
+from typing import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from xbtcpay.config import IPNetwork, RpcConfig
+from xbtcpay.errors import RpcError, StorageError
+from xbtcpay.keys import METRICS, PORT_NAME
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = structlog.get_logger("xbtcpay.web")
+
+
+def client_ip(request: web.Request, trusted_proxies: tuple[IPNetwork, ...]) -> str:
+    """The peer address; X-Forwarded-For only counts when the peer is a trusted proxy.
+
+    Walks X-Forwarded-For from the right and returns the first hop that is not itself a
+    trusted proxy, so a client cannot prepend a forged address.
+    """
+    peer = request.remote or ""
+    if not trusted_proxies or not _in(peer, trusted_proxies):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted_proxies):
+            return hop
+    return peer
+
+
+def _in(address: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in networks)
+
+
+def whitelist_middleware(rpc: RpcConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def whitelist(request: web.Request, handler: Handler) -> web.StreamResponse:
+        ip = client_ip(request, rpc.trusted_proxies)
+        if not _in(ip, rpc.ip_whitelist):
+            log.warning("rpc.forbidden", client_ip=ip, path=request.path)
+            return web.json_response({"error": "forbidden"}, status=403)
+        request["client_ip"] = ip
+        return await handler(request)
+
+    return whitelist
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id to every log line; time the request; never answer a bare 500."""
+    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException:
+        raise
+    except StorageError as exc:
+        response = web.json_response({"error": exc.message}, status=503)
+    except RpcError as exc:
+        response = web.json_response({"error": exc.message}, status=exc.http_status)
+    except Exception:  # noqa: BLE001 - logged with traceback, answered cleanly
+        log.exception("http.unhandled", path=request.path)
+        response = web.json_response({"error": "internal error"}, status=500)
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        request.app[METRICS].request_latency.labels(
+            request.app[PORT_NAME], name).observe(time.perf_counter() - started)
+    response.headers.setdefault("X-Request-Id", request_id)
+    return response

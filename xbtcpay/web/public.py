@@ -1,0 +1,107 @@
+"""The public port: status.json for browsers, health, and plugin routes (webhooks)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from xbtcpay.jsonio import dumps
+from xbtcpay.keys import CONFIG, CORE, RUNTIME
+from xbtcpay.models import CRYPTO, Payment
+from xbtcpay.postback import display_amount
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(text=dumps(body), status=status, content_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def status_json(request: web.Request) -> web.Response:
+    payment_id = request.match_info["id"]
+    if not _ID.match(payment_id):
+        return _json({"error": "not found"}, status=404)
+    runtime = request.app[RUNTIME]
+    payment = await runtime.payments.get(payment_id)
+    if payment is None:
+        return _json({"error": "not found"}, status=404)
+    return _json(status_document(request.app, payment, runtime.chain_head))
+
+
+def status_document(app: web.Application, p: Payment, head: int | None) -> dict[str, Any]:
+    """The original's five fields with their meaning, then the extra fields."""
+    config = app[CONFIG]
+    required: int | str | None = None
+    confirmations = 0
+    if p.method == CRYPTO and p.asset in config.assets:
+        required = config.confirmations_for(p.asset)
+        if p.tx_block is not None and head is not None:
+            confirmations = max(0, head - p.tx_block + 1)
+    return {
+        "address": p.address,
+        "amount": display_amount(p, p.amount),
+        "seen_at": p.seen_at,
+        "paid_at": p.paid_at,
+        "tx_hash": p.tx_hash,
+        "status": p.status.value,
+        "asset": p.asset,
+        "method": p.method,
+        "confirmations": confirmations,
+        "required_confirmations": required,
+        "amount_received": display_amount(p, p.amount_received),
+        "expires_at": p.expires_at,
+        "payment_uri": app[CORE].payment_uri(p),
+        "late": p.late,
+        "overpaid": p.overpaid,
+        "reorged": p.reorged,
+    }
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness and readiness: database answers, chain head is fresh."""
+    runtime = request.app[RUNTIME]
+    checks: dict[str, Any] = {}
+    ok = True
+    try:
+        await runtime.db.fetchone("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        checks["database"] = f"error: {exc}"
+        ok = False
+    age = None if runtime.chain_head_at is None else round(time.time() - runtime.chain_head_at, 1)
+    limit = max(60.0, 10 * request.app[CONFIG].chain.poll_interval)
+    chain_ok = runtime.watcher_enabled is False or (age is not None and age <= limit)
+    checks["chain"] = {"head": runtime.chain_head, "head_age_seconds": age,
+                       "watcher": runtime.watcher_enabled, "ok": chain_ok}
+    ok = ok and chain_ok
+    return _json({"status": "ok" if ok else "degraded", "checks": checks},
+                 status=200 if ok else 503)
+
+
+def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """CORS so the original's browser snippet works from any allowed shop origin."""
+    allow_all = "*" in origins
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if request.method == "OPTIONS" and origin:
+            response: web.StreamResponse = web.Response(status=204)
+        else:
+            response = await handler(request)
+        if allow_all:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        elif origin and origin in origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    return cors
