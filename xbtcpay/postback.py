@@ -156,7 +156,7 @@ class PostbackSender:
             pass
 
     async def _deliver_guarded(self, pb: Postback) -> None:
-        host = urlsplit(pb.url).hostname or ""
+        host = urlsplit(pb.url).netloc
         host_sem = self._per_host.setdefault(host, asyncio.Semaphore(self.host_limit))
         try:
             async with host_sem, self._global:

@@ -134,7 +134,7 @@ class PaymentProcessor:
                 target = apply(payment.status, event.kind)
             except InvalidTransition:
                 log.info("payment.transition_refused", payment_id=payment.id,
-                         state=payment.status.value, event=event.kind.value, source=event.source)
+                         state=payment.status.value, on=event.kind.value, source=event.source)
                 return ApplyResult(payment, changed=False)
             changes = self._changes(payment, event, target)
             if not changes and target == payment.status and not event.dedupe_key:

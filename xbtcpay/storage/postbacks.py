@@ -24,11 +24,10 @@ class PostbackStore:
         self.db = db
 
     async def due(self, now: float, limit: int, exclude: set[int]) -> list[Postback]:
-        marks = ",".join("?" for _ in exclude) or "NULL"
+        skip = f" AND id NOT IN ({','.join('?' for _ in exclude)})" if exclude else ""
         rows = await self.db.fetchall(
             f"SELECT {_FIELDS} FROM postbacks WHERE status = 'pending' AND next_attempt_at <= ?"
-            f" AND id NOT IN ({marks}) ORDER BY next_attempt_at LIMIT ?",
-            [now, *exclude, limit])
+            f"{skip} ORDER BY next_attempt_at LIMIT ?", [now, *exclude, limit])
         return [_row(r) for r in rows]
 
     async def next_due_at(self) -> float | None:

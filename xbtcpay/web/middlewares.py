@@ -12,7 +12,7 @@ from aiohttp import web
 
 from xbtcpay.config import IPNetwork, RpcConfig
 from xbtcpay.errors import RpcError, StorageError
-from xbtcpay.keys import METRICS, PORT_NAME
+from xbtcpay.keys import CLIENT_IP, METRICS, PORT_NAME
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")
@@ -51,7 +51,7 @@ def whitelist_middleware(rpc: RpcConfig) -> Callable[..., Awaitable[web.StreamRe
         if not _in(ip, rpc.ip_whitelist):
             log.warning("rpc.forbidden", client_ip=ip, path=request.path)
             return web.json_response({"error": "forbidden"}, status=403)
-        request["client_ip"] = ip
+        request[CLIENT_IP] = ip
         return await handler(request)
 
     return whitelist

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from xbtcpay.errors import (InternalError, InvalidRequest, MethodNotFound, ParseError, RpcError,
                             StorageError)
 from xbtcpay.jsonio import JsonError, dumps, loads
-from xbtcpay.keys import CONFIG, REGISTRY
+from xbtcpay.keys import CLIENT_IP, CONFIG, REGISTRY
 from xbtcpay.plugin_api import CallContext
 
 log = structlog.get_logger("xbtcpay.rpc")
@@ -56,7 +56,7 @@ async def jsonrpc(request: web.Request) -> web.Response:
         payload = loads(body)
     except JsonError:
         return _json(_error(ParseError(), None))
-    ctx = CallContext("jsonrpc", request.get("client_ip", request.remote or ""),
+    ctx = CallContext("jsonrpc", request.get(CLIENT_IP, request.remote or ""),
                       secrets.token_hex(8))
     if isinstance(payload, list):
         if not payload or len(payload) > MAX_BATCH:
@@ -129,7 +129,7 @@ async def http_api(request: web.Request) -> web.Response:
         params = loads(body) if body.strip() else {}
     except JsonError:
         return _json(_envelope(None, ParseError()), status=400)
-    ctx = CallContext("http", request.get("client_ip", request.remote or ""), secrets.token_hex(8))
+    ctx = CallContext("http", request.get(CLIENT_IP, request.remote or ""), secrets.token_hex(8))
     try:
         data = await call_method(request, request.match_info["method"], params, ctx)
     except RpcError as exc:
@@ -142,7 +142,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     """GET /ws: one call per frame; replies carry the request's endpoint and event id."""
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=request.app[CONFIG].rpc.max_body)
     await ws.prepare(request)
-    client = request.get("client_ip", request.remote or "")
+    client = request.get(CLIENT_IP, request.remote or "")
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:
             if msg.type == WSMsgType.BINARY:
