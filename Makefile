@@ -1,0 +1,40 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+# Each installs what it needs (Python venv with the core and bundled plugins, anvil from npm).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+
+.PHONY: install run test bench lint clean
+
+$(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]' $(foreach p,$(PLUGIN_DIRS),-e $(p))
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+## Run the daemon on its embedded defaults: SQLite + a local anvil with a test 0xBTC.
+run: install
+	$(VENV)/bin/xbtcpay dev
+
+## Run the whole test suite (unit, integration on anvil, plugins, reliability).
+test: install
+	$(VENV)/bin/pytest -q
+
+## Benchmarks (ratios against baselines measured in the same run).
+bench: install
+	$(PY) -m bench
+
+lint: install
+	$(VENV)/bin/ruff check xbtcpay plugins tests
+	$(VENV)/bin/mypy xbtcpay
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache

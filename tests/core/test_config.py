@@ -1,0 +1,78 @@
+"""Config validation: one clear line per problem; check-config prints the same."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.harness import REPO, base_config, write_config
+from xbtcpay.config import load_config
+from xbtcpay.errors import ConfigError
+
+
+def _problems(tmp_path: Path, **changes: object) -> list[str]:
+    raw = base_config(tmp_path)
+    raw.update(changes)
+    try:
+        load_config(write_config(tmp_path, raw))
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def test_repo_default_config_is_valid() -> None:
+    config = load_config(REPO / "config.yaml")
+    assert config.rpc.listen.port == 8889 and config.public.listen.port == 8888
+    assert config.database == f"sqlite:///{REPO}/var/xbtcpay.db"
+    assert config.chain.confirmations == 3 and config.default_asset == "0xbtc"
+
+
+def test_every_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, rpc={"listen": "nowhere", "ip_whitelist": ["bad"]},
+                         chain={"rpc_urls": [], "confirmations": 0},
+                         wallet={"xpub": "xpubnonsense"}, postback={}, surprise=1)
+    text = "\n".join(problems)
+    for key in ("rpc.listen", "rpc.ip_whitelist", "chain.rpc_urls", "chain.confirmations",
+                "wallet.xpub", "postback.secret", "surprise"):
+        assert key in text, key
+    assert len(problems) >= 7
+
+
+def test_secrets_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PB_SECRET", "from-env")
+    raw = base_config(tmp_path, {"postback": {"secret": {"env": "PB_SECRET"}}})
+    assert load_config(write_config(tmp_path, raw)).postback.secret.reveal() == "from-env"
+    (tmp_path / "pb.secret").write_text("from-file\n")
+    raw = base_config(tmp_path, {"postback": {"secret": {"file": "pb.secret"}}})
+    config = load_config(write_config(tmp_path, raw))
+    assert config.postback.secret.reveal() == "from-file"
+    assert "from-file" not in repr(config)
+    assert _problems(tmp_path, postback={"secret": {"env": "MISSING_VAR_X"}}) == [
+        "postback.secret: environment variable MISSING_VAR_X is not set or empty"]
+
+
+def test_check_config_prints_the_same_lines(tmp_path: Path) -> None:
+    raw = base_config(tmp_path)
+    raw["chain"]["poll_interval"] = "fast"
+    path = write_config(tmp_path, raw)
+    result = subprocess.run([sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert "config error: chain.poll_interval: expected a number" in result.stderr
+    ok = write_config(tmp_path, base_config(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "xbtcpay", "check-config"], capture_output=True,
+                            text=True, cwd=REPO, env={"XBTCPAY_CONFIG": str(ok), "PATH": ""})
+    assert result.returncode == 0 and str(ok) in result.stdout
+
+
+def test_yaml_errors_are_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("rpc: [unclosed")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert len(info.value.problems) == 1 and "not valid YAML" in info.value.problems[0]
+    assert yaml  # the test writes real YAML files
