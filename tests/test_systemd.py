@@ -1,0 +1,340 @@
+"""systemd integration: the sd_notify client, the daemon's notifications, and the unit file.
+
+The unit is checked with the real ``systemd-analyze`` (security exposure, verify); the
+notifier talks to real AF_UNIX datagram sockets; the daemon runs as a real subprocess, once
+plainly and once with the kernel's write-xor-execute lock (the ``MemoryDenyWriteExecute=``
+promise of the unit) switched on before any extension module is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.harness import REPO, base_config, write_config
+from xbtcpay.systemd import Notifier, watchdog_loop
+
+UNIT = REPO / "systemd" / "xbtcpay.service"
+INSTALLED_EXEC = "/opt/xbtcpay/.venv/bin/xbtcpay"
+MAX_EXPOSURE = 2.0
+ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(ANALYZE is None,
+                                   reason="systemd-analyze is not installed on this machine")
+
+
+# --- Notifier: environment parsing -------------------------------------------------------
+
+def test_no_notify_socket_means_every_call_is_a_noop() -> None:
+    notifier = Notifier.from_env({})
+    assert not notifier.enabled
+    assert notifier.watchdog_interval is None
+    assert notifier.ready() is False
+    assert notifier.watchdog() is False
+    assert notifier.stopping() is False
+
+
+def test_abstract_socket_and_watchdog_for_this_process() -> None:
+    env = {"NOTIFY_SOCKET": "@xbtcpay/notify", "WATCHDOG_USEC": "30000000",
+           "WATCHDOG_PID": "4242"}
+    notifier = Notifier.from_env(env, pid=4242)
+    assert notifier.address == "\0xbtcpay/notify"
+    assert notifier.watchdog_interval == 30.0
+
+
+@pytest.mark.parametrize("env", [
+    {"NOTIFY_SOCKET": "/run/notify", "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"},
+    {"NOTIFY_SOCKET": "/run/notify", "WATCHDOG_USEC": "0"},
+    {"NOTIFY_SOCKET": "/run/notify", "WATCHDOG_USEC": "soon"},
+    {"NOTIFY_SOCKET": "/run/notify"},
+])
+def test_watchdog_off_unless_meant_for_this_process(env: dict[str, str]) -> None:
+    notifier = Notifier.from_env(env, pid=4242)
+    assert notifier.address == "/run/notify"
+    assert notifier.watchdog_interval is None
+
+
+@pytest.mark.parametrize("value", ["vsock:2:1234", "relative/path", "@"])
+def test_unusable_notify_socket_disables_notifications(value: str) -> None:
+    notifier = Notifier.from_env({"NOTIFY_SOCKET": value, "WATCHDOG_USEC": "1000000"})
+    assert not notifier.enabled
+    assert notifier.watchdog_interval is None
+
+
+# --- Notifier: real datagram sockets -------------------------------------------------------
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    """A bound AF_UNIX datagram socket, like systemd's, and its NOTIFY_SOCKET value."""
+    path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(5)
+    try:
+        yield sock, str(path)
+    finally:
+        sock.close()
+
+
+def test_messages_reach_a_path_socket(notify_socket: tuple[socket.socket, str]) -> None:
+    sock, value = notify_socket
+    notifier = Notifier.from_env({"NOTIFY_SOCKET": value})
+    assert notifier.ready()
+    assert notifier.watchdog()
+    assert notifier.status("syncing\nblock 12")
+    assert notifier.ready(status="serving")
+    assert notifier.stopping()
+    received = [sock.recv(4096) for _ in range(5)]
+    assert received == [b"READY=1", b"WATCHDOG=1", b"STATUS=syncing block 12",
+                        b"READY=1\nSTATUS=serving", b"STOPPING=1"]
+
+
+def test_messages_reach_an_abstract_socket() -> None:
+    name = f"xbtcpay-test-{os.getpid()}-{time.monotonic_ns()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        sock.settimeout(5)
+        notifier = Notifier.from_env({"NOTIFY_SOCKET": "@" + name})
+        assert notifier.ready() and notifier.watchdog() and notifier.stopping()
+        assert [sock.recv(64) for _ in range(3)] == [b"READY=1", b"WATCHDOG=1", b"STOPPING=1"]
+
+
+def test_send_failure_is_reported_not_raised(tmp_path: Path) -> None:
+    notifier = Notifier.from_env({"NOTIFY_SOCKET": str(tmp_path / "nobody-listens")})
+    assert notifier.enabled
+    assert notifier.ready() is False
+
+
+async def test_watchdog_loop_pings_at_half_the_interval(
+        notify_socket: tuple[socket.socket, str]) -> None:
+    sock, value = notify_socket
+    sock.setblocking(False)
+    notifier = Notifier(address=value, watchdog_interval=0.4)
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(watchdog_loop(notifier))
+    try:
+        stamps = []
+        for _ in range(3):
+            assert await asyncio.wait_for(loop.sock_recv(sock, 64), 2) == b"WATCHDOG=1"
+            stamps.append(time.monotonic())
+    finally:
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert all(0.15 <= gap <= 0.35 for gap in gaps), gaps
+
+
+async def test_watchdog_loop_returns_when_the_watchdog_is_off(
+        notify_socket: tuple[socket.socket, str]) -> None:
+    sock, value = notify_socket
+    await asyncio.wait_for(watchdog_loop(Notifier(address=value)), 1)
+    await asyncio.wait_for(watchdog_loop(Notifier(watchdog_interval=0.1)), 1)
+    sock.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        sock.recv(64)
+
+
+# --- The daemon under a notify socket ----------------------------------------------------
+
+# Switches on the kernel's write-xor-execute lock (prctl PR_SET_MDWE, Linux >= 6.3) for this
+# process, proves it bites, then runs ``xbtcpay`` in the same process: every extension module
+# (aiohttp, coincurve, sqlite3, ssl, web3's hashing) is loaded under the lock, as under
+# ``MemoryDenyWriteExecute=yes``.
+_MDWE_PREAMBLE = """
+import ctypes, mmap, runpy, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    sys.exit(77)
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+except PermissionError:
+    pass
+else:
+    sys.exit(78)
+sys.argv = ["xbtcpay", *sys.argv[1:]]
+runpy.run_module("xbtcpay", run_name="__main__", alter_sys=True)
+"""
+
+
+def _mdwe_supported() -> bool:
+    probe = subprocess.run([sys.executable, "-c", _MDWE_PREAMBLE.replace(
+        'sys.argv = ["xbtcpay", *sys.argv[1:]]', "sys.exit(0)")], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+class NotifyingDaemon:
+    """``xbtcpay run`` as a subprocess with NOTIFY_SOCKET and WATCHDOG_USEC set."""
+
+    def __init__(self, tmp_path: Path, prefix: list[str]) -> None:
+        self.raw = base_config(tmp_path)
+        self.config_path = write_config(tmp_path, self.raw)
+        self.rpc_url = "http://" + self.raw["rpc"]["listen"]
+        self.public_url = "http://" + self.raw["public"]["listen"]
+        self.log_path = tmp_path / "daemon.log"
+        self.socket_path = tmp_path / "notify"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.socket_path))
+        self.sock.setblocking(False)
+        env = {**os.environ, "NOTIFY_SOCKET": str(self.socket_path),
+               "WATCHDOG_USEC": "400000"}
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, *prefix, "-c", str(self.config_path), "run"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
+
+    async def next_message(self, timeout: float = 20.0) -> bytes:
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.sock_recv(self.sock, 4096), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no notification; daemon log:\n{self.log()}") from None
+
+    async def until(self, message: bytes) -> list[bytes]:
+        seen: list[bytes] = []
+        while not seen or seen[-1] != message:
+            seen.append(await self.next_message())
+        return seen
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.sock.close()
+
+
+Spawn = Callable[[list[str]], NotifyingDaemon]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Start ``xbtcpay run`` (``python PREFIX... -c CONFIG run``); killed at teardown."""
+    pytest.importorskip("xbtcpay.chain.watcher", reason="the chain watcher is not installed")
+    started: list[NotifyingDaemon] = []
+
+    def start(prefix: list[str]) -> NotifyingDaemon:
+        started.append(NotifyingDaemon(tmp_path, prefix))
+        return started[-1]
+
+    yield start
+    for daemon in started:
+        daemon.close()
+
+
+async def _ready_then_stop(daemon: NotifyingDaemon) -> None:
+    """READY only after both ports answer; watchdog pings follow; SIGTERM -> STOPPING, exit 0."""
+    before_ready = await daemon.until(b"READY=1")
+    assert before_ready == [b"READY=1"], before_ready
+    async with aiohttp.ClientSession() as session:
+        async with session.get(daemon.rpc_url + "/metrics") as resp:
+            assert resp.status == 200
+            assert "xbtcpay_payments" in await resp.text()
+        async with session.get(daemon.public_url + "/healthz") as resp:
+            assert resp.status in (200, 503)
+        body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment",
+                "params": {"amount": "1.5"}}
+        async with session.post(daemon.rpc_url + "/", json=body) as resp:
+            reply = await resp.json()
+        assert reply["result"]["address"].startswith("0x"), reply
+    pings = [await daemon.next_message() for _ in range(3)]
+    assert pings == [b"WATCHDOG=1"] * 3
+    daemon.proc.send_signal(signal.SIGTERM)
+    tail = await daemon.until(b"STOPPING=1")
+    assert set(tail) <= {b"WATCHDOG=1", b"STOPPING=1"}
+    assert await asyncio.to_thread(daemon.proc.wait, 20) == 0, daemon.log()
+
+
+async def test_daemon_notifies_ready_watchdog_and_stopping(spawn: Spawn) -> None:
+    await _ready_then_stop(spawn(["-m", "xbtcpay"]))
+
+
+async def test_daemon_runs_without_writable_executable_memory(spawn: Spawn) -> None:
+    if not _mdwe_supported():
+        pytest.skip("this kernel has no prctl(PR_SET_MDWE) (Linux < 6.3)")
+    await _ready_then_stop(spawn(["-c", _MDWE_PREAMBLE]))
+
+
+# --- The unit file -----------------------------------------------------------------------
+
+def _directives(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";", "[")) and "=" in line:
+            key, value = line.split("=", 1)
+            out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def test_unit_declares_what_the_daemon_relies_on() -> None:
+    d = _directives(UNIT.read_text())
+    assert d["Type"] == ["notify"] and d["NotifyAccess"] == ["main"]
+    assert d["WatchdogSec"] == ["30"]
+    assert d["ExecStart"] == [f"{INSTALLED_EXEC} run -c /etc/xbtcpay/config.yaml"]
+    assert d["StateDirectory"] == ["xbtcpay"] and d["ConfigurationDirectory"] == ["xbtcpay"]
+    assert d["Restart"] == ["on-failure"] and "TimeoutStopSec" in d
+    families = set(d["RestrictAddressFamilies"][0].split())
+    assert families == {"AF_INET", "AF_INET6", "AF_UNIX"}
+    assert d["MemoryDenyWriteExecute"] == ["yes"]
+    assert d.get("PrivateNetwork", ["no"]) == ["no"]  # the node and the shops are remote
+
+
+def _exposure(output: str, unit_name: str) -> float:
+    match = re.search(rf"Overall exposure level for {re.escape(unit_name)}: (\d+\.\d+)",
+                      output)
+    assert match, output
+    return float(match.group(1))
+
+
+@needs_analyze
+def test_security_exposure_is_low() -> None:
+    assert ANALYZE is not None
+    result = subprocess.run([ANALYZE, "security", "--offline=true", "--no-pager", str(UNIT)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    exposure = _exposure(result.stdout + result.stderr, UNIT.name)
+    assert exposure <= MAX_EXPOSURE, result.stdout
+
+
+@needs_analyze
+def test_security_parser_sees_a_weak_unit(tmp_path: Path) -> None:
+    """The exposure check can fail: an unhardened copy of the unit scores far above the bar."""
+    assert ANALYZE is not None
+    weak = tmp_path / "xbtcpay.service"
+    weak.write_text("[Service]\nType=notify\nExecStart=/bin/true\n")
+    result = subprocess.run([ANALYZE, "security", "--offline=true", "--no-pager", str(weak)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert _exposure(result.stdout + result.stderr, weak.name) > MAX_EXPOSURE
+
+
+@needs_analyze
+def test_unit_verifies_cleanly(tmp_path: Path) -> None:
+    """``systemd-analyze verify`` checks that ExecStart exists and is executable. This machine
+    has no /opt/xbtcpay, so the check runs on a copy whose ExecStart names this checkout's own
+    ``xbtcpay`` script; every other line is verified exactly as shipped."""
+    assert ANALYZE is not None
+    script = Path(sys.executable).parent / "xbtcpay"
+    assert os.access(script, os.X_OK), f"{script} missing: pip install -e ."
+    text = UNIT.read_text()
+    assert INSTALLED_EXEC in text
+    copy = tmp_path / UNIT.name
+    copy.write_text(text.replace(INSTALLED_EXEC, str(script)))
+    result = subprocess.run([ANALYZE, "verify", "--no-pager", str(copy)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0, output
+    assert "xbtcpay" not in output, output
