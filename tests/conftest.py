@@ -11,3 +11,5 @@ from tests.harness import PostbackReceiver
 async def receiver() -> PostbackReceiver:
     async with PostbackReceiver() as r:
         yield r
+
+pytest_plugins = ["tests.fixtures.chain"]
