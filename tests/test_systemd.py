@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ import aiohttp
 import pytest
 
 from tests.harness import REPO, base_config, write_config
+from xbtcpay.cli import build_parser
 from xbtcpay.systemd import Notifier, watchdog_loop
 
 UNIT = REPO / "systemd" / "xbtcpay.service"
@@ -285,13 +287,19 @@ def test_unit_declares_what_the_daemon_relies_on() -> None:
     d = _directives(UNIT.read_text())
     assert d["Type"] == ["notify"] and d["NotifyAccess"] == ["main"]
     assert d["WatchdogSec"] == ["30"]
-    assert d["ExecStart"] == [f"{INSTALLED_EXEC} run -c /etc/xbtcpay/config.yaml"]
+    assert d["ExecStart"][0].split()[0] == INSTALLED_EXEC
     assert d["StateDirectory"] == ["xbtcpay"] and d["ConfigurationDirectory"] == ["xbtcpay"]
     assert d["Restart"] == ["on-failure"] and "TimeoutStopSec" in d
     families = set(d["RestrictAddressFamilies"][0].split())
     assert families == {"AF_INET", "AF_INET6", "AF_UNIX"}
     assert d["MemoryDenyWriteExecute"] == ["yes"]
     assert d.get("PrivateNetwork", ["no"]) == ["no"]  # the node and the shops are remote
+
+
+def test_exec_start_is_a_command_line_the_cli_accepts() -> None:
+    (exec_start,) = _directives(UNIT.read_text())["ExecStart"]
+    args = build_parser().parse_args(shlex.split(exec_start)[1:])
+    assert (args.command, args.config) == ("run", "/etc/xbtcpay/config.yaml")
 
 
 def _exposure(output: str, unit_name: str) -> float:
