@@ -40,6 +40,7 @@ class Database:
         self.synchronous = synchronous
         self._writer_conn: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._lookup: sqlite3.Connection | None = None
         self._queue: asyncio.Queue[tuple[WriteOp[Any], asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
@@ -49,6 +50,9 @@ class Database:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer_conn = await self._connect()
         self._reader = await self._connect()
+        self._lookup = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._lookup.row_factory = sqlite3.Row
+        self._lookup.execute("PRAGMA busy_timeout=200")
         self._task = asyncio.create_task(self._write_loop(), name="db-writer")
 
     async def _connect(self) -> aiosqlite.Connection:
@@ -72,7 +76,9 @@ class Database:
         for conn in (self._writer_conn, self._reader):
             if conn is not None:
                 await conn.close()
-        self._writer_conn = self._reader = None
+        if self._lookup is not None:
+            self._lookup.close()
+        self._writer_conn = self._reader = self._lookup = None
 
     async def write(self, op: WriteOp[T]) -> T:
         """Run ``op`` in the next committed batch; return its result after the commit."""
@@ -159,6 +165,20 @@ class Database:
                 return await cursor.fetchone()
         except sqlite3.Error as exc:
             raise StorageError(_describe(exc)) from exc
+
+    def lookup(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        """A primary-key point read on the event loop's own thread.
+
+        WAL readers never wait for the writer, and an indexed lookup takes microseconds, so
+        this is cheaper than a hop to the reader thread (the status.json hot path).
+        """
+        if self._lookup is None:
+            raise StorageError("database is closed")
+        try:
+            row: sqlite3.Row | None = self._lookup.execute(sql, tuple(params)).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(_describe(exc)) from exc
+        return row
 
     def _require_reader(self) -> aiosqlite.Connection:
         if self._reader is None:

@@ -107,7 +107,7 @@ class PaymentStore:
         return await self.db.write(op)
 
     async def get(self, payment_id: str) -> Payment | None:
-        row = await self.db.fetchone("SELECT * FROM payments WHERE id = ?", (payment_id,))
+        row = self.db.lookup("SELECT * FROM payments WHERE id = ?", (payment_id,))
         return row_to_payment(row) if row else None
 
     async def get_by_order_id(self, order_id: str) -> Payment | None:

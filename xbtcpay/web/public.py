@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from xbtcpay.jsonio import dumps
 from xbtcpay.keys import CONFIG, CORE, RUNTIME
 from xbtcpay.models import CRYPTO, Payment
 from xbtcpay.postback import display_amount
@@ -18,7 +18,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(text=dumps(body), status=status, content_type="application/json",
+    return web.Response(text=json.dumps(body, separators=(",", ":")), status=status, content_type="application/json",
                         headers={"Cache-Control": "no-store"})
 
 
