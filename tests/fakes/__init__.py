@@ -1,0 +1,1 @@
+"""Local fake provider servers speaking the providers' wire formats (for the real SDKs)."""
