@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import re
 import shlex
@@ -151,36 +152,52 @@ async def test_watchdog_loop_returns_when_the_watchdog_is_off(
 
 # --- The daemon under a notify socket ----------------------------------------------------
 
-# Switches on the kernel's write-xor-execute lock (prctl PR_SET_MDWE, Linux >= 6.3) for this
-# process, proves it bites, then runs ``xbtcpay`` in the same process: every extension module
-# (aiohttp, coincurve, sqlite3, ssl, web3's hashing) is loaded under the lock, as under
-# ``MemoryDenyWriteExecute=yes``.
-_MDWE_PREAMBLE = """
-import ctypes, mmap, runpy, sys
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
-    sys.exit(77)
-try:
-    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
-except PermissionError:
-    pass
-else:
-    sys.exit(78)
-sys.argv = ["xbtcpay", *sys.argv[1:]]
-runpy.run_module("xbtcpay", run_name="__main__", alter_sys=True)
-"""
+SANDBOX = REPO / "tests" / "systemd_sandbox.py"
 
 
-def _mdwe_supported() -> bool:
-    probe = subprocess.run([sys.executable, "-c", _MDWE_PREAMBLE.replace(
-        'sys.argv = ["xbtcpay", *sys.argv[1:]]', "sys.exit(0)")], capture_output=True, check=False)
-    return probe.returncode == 0
+def _syscall_group(name: str) -> set[str]:
+    """System calls of a ``SystemCallFilter=`` group, nested groups expanded, as systemd
+    itself defines them."""
+    assert ANALYZE is not None
+    out = subprocess.run([ANALYZE, "syscall-filter", "--no-pager", name], capture_output=True,
+                         text=True, check=True).stdout
+    calls: set[str] = set()
+    for line in out.splitlines()[1:]:
+        item = line.strip()
+        if item.startswith("@"):
+            calls |= _syscall_group(item)
+        elif item and not item.startswith("#"):
+            calls.add(item)
+    return calls
+
+
+def _unit_syscall_allow_list() -> list[str]:
+    """The allow-list the unit's ``SystemCallFilter=`` lines produce."""
+    allowed: set[str] = set()
+    for value in _directives(UNIT.read_text())["SystemCallFilter"]:
+        deny = value.startswith("~")
+        groups = value.lstrip("~").split()
+        calls = set().union(*(_syscall_group(g) if g.startswith("@") else {g} for g in groups))
+        allowed = allowed - calls if deny else allowed | calls
+    return sorted(allowed)
+
+
+def _sandbox(**settings: object) -> tuple[list[str], dict[str, str]]:
+    """Command prefix and environment that run xbtcpay under systemd_sandbox.py; skips the
+    test when this kernel or machine cannot apply the restriction."""
+    env = {"XBTCPAY_TEST_SANDBOX": json.dumps(settings)}
+    probe = subprocess.run([sys.executable, str(SANDBOX), "--version"], capture_output=True,
+                           text=True, env={**os.environ, **env}, check=False)
+    if probe.returncode == 77:
+        pytest.skip(f"cannot apply {sorted(settings)} here (needs Linux >= 6.3 / libseccomp)")
+    assert probe.returncode == 0 and "xbtcpay" in probe.stdout, probe
+    return [str(SANDBOX)], env
 
 
 class NotifyingDaemon:
     """``xbtcpay run`` as a subprocess with NOTIFY_SOCKET and WATCHDOG_USEC set."""
 
-    def __init__(self, tmp_path: Path, prefix: list[str]) -> None:
+    def __init__(self, tmp_path: Path, prefix: list[str], env: dict[str, str]) -> None:
         self.raw = base_config(tmp_path)
         self.config_path = write_config(tmp_path, self.raw)
         self.rpc_url = "http://" + self.raw["rpc"]["listen"]
@@ -190,7 +207,7 @@ class NotifyingDaemon:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.socket_path))
         self.sock.setblocking(False)
-        env = {**os.environ, "NOTIFY_SOCKET": str(self.socket_path),
+        env = {**os.environ, **env, "NOTIFY_SOCKET": str(self.socket_path),
                "WATCHDOG_USEC": "400000"}
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
@@ -220,7 +237,7 @@ class NotifyingDaemon:
         self.sock.close()
 
 
-Spawn = Callable[[list[str]], NotifyingDaemon]
+Spawn = Callable[[list[str], dict[str, str]], NotifyingDaemon]
 
 
 @pytest.fixture
@@ -229,8 +246,8 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
     pytest.importorskip("xbtcpay.chain.watcher", reason="the chain watcher is not installed")
     started: list[NotifyingDaemon] = []
 
-    def start(prefix: list[str]) -> NotifyingDaemon:
-        started.append(NotifyingDaemon(tmp_path, prefix))
+    def start(prefix: list[str], env: dict[str, str]) -> NotifyingDaemon:
+        started.append(NotifyingDaemon(tmp_path, prefix, env))
         return started[-1]
 
     yield start
@@ -262,13 +279,22 @@ async def _ready_then_stop(daemon: NotifyingDaemon) -> None:
 
 
 async def test_daemon_notifies_ready_watchdog_and_stopping(spawn: Spawn) -> None:
-    await _ready_then_stop(spawn(["-m", "xbtcpay"]))
+    await _ready_then_stop(spawn(["-m", "xbtcpay"], {}))
 
 
 async def test_daemon_runs_without_writable_executable_memory(spawn: Spawn) -> None:
-    if not _mdwe_supported():
-        pytest.skip("this kernel has no prctl(PR_SET_MDWE) (Linux < 6.3)")
-    await _ready_then_stop(spawn(["-c", _MDWE_PREAMBLE]))
+    """``MemoryDenyWriteExecute=yes`` holds: every extension module (aiohttp, coincurve,
+    sqlite3, ssl, the keccak backend) loads and works without W+X memory."""
+    await _ready_then_stop(spawn(*_sandbox(mdwe=True)))
+
+
+@needs_analyze
+async def test_daemon_runs_under_the_units_syscall_filter(spawn: Spawn) -> None:
+    """``SystemCallFilter=`` holds: start-up, threads, SQLite, HTTP serving, address
+    derivation and shutdown need no system call outside the unit's allow-list."""
+    allow = _unit_syscall_allow_list()
+    assert "setpriority" not in allow and "mount" not in allow and "epoll_wait" in allow
+    await _ready_then_stop(spawn(*_sandbox(allow=allow)))
 
 
 # --- The unit file -----------------------------------------------------------------------
