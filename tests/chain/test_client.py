@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -15,8 +17,7 @@ from aiohttp import web
 from tests.fixtures.chain import DevChain
 from xbtcpay.chain import devchain
 from xbtcpay.chain.anvil import free_port
-from xbtcpay.chain.client import (BlockNotFound, ChainClient, NodeError, RangeTooLarge,
-                                  Unavailable)
+from xbtcpay.chain.client import BlockNotFound, ChainClient, NodeError, RangeTooLarge, Unavailable
 
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 DEPOSIT = "0xBcd4042DE499D14e55001CcbB24a551F3b954096"  # dev index 10, unfunded
@@ -69,10 +70,9 @@ class Proxy:
         return web.Response(body=body, content_type="application/json")
 
     async def _forward(self, raw: bytes) -> bytes:
-        async with aiohttp.ClientSession() as session:
-            async with session.post(self.upstream, data=raw,
-                                    headers={"Content-Type": "application/json"}) as resp:
-                return await resp.read()
+        async with aiohttp.ClientSession() as session, session.post(self.upstream, data=raw,
+                                headers={"Content-Type": "application/json"}) as resp:
+            return await resp.read()
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ async def test_get_blocks_is_one_batch_request(chain: DevChain) -> None:
     before = chain.client.calls_total
     blocks = await chain.client.get_blocks(list(range(head - 4, head + 1)))
     assert [b["number"] for b in blocks] == list(range(head - 4, head + 1))
-    assert all(b["parentHash"] == a["hash"] for a, b in zip(blocks, blocks[1:]))
+    assert all(b["parentHash"] == a["hash"] for a, b in itertools.pairwise(blocks))
     assert chain.client.calls_total == before + 1
     assert chain.client.calls["batch:eth_getBlockByNumber"] >= 1
     with pytest.raises(BlockNotFound):

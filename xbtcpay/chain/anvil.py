@@ -18,9 +18,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Sequence
+from typing import IO, Self
 
 import structlog
 
@@ -95,12 +96,13 @@ class Anvil:
             cmd += ["--block-time", str(self.block_time)]
         return cmd + self.args
 
-    def start(self) -> Anvil:
+    def start(self) -> Self:
         """Start the node and wait until it answers eth_chainId (retrying on a port clash)."""
         chosen = self.port
         for _ in range(3):
             self.port = chosen or free_port()
-            self._stderr = tempfile.TemporaryFile()  # a pipe nobody reads could fill up
+            # a file, not a pipe: a pipe nobody reads fills up and blocks anvil
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _reap()
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                             stdout=subprocess.DEVNULL, stderr=self._stderr)
             if self._wait_ready():
@@ -161,15 +163,16 @@ class Anvil:
         self._reap()
         log.info("anvil.stopped", port=self.port)
 
-    def __enter__(self) -> Anvil:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    async def __aenter__(self) -> Anvil:
-        return await asyncio.to_thread(self.start)
+    async def __aenter__(self) -> Self:
+        await asyncio.to_thread(self.start)
+        return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:

@@ -22,9 +22,10 @@ import itertools
 import json
 import random
 import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -79,7 +80,8 @@ def node_error(method: str, error: Any) -> NodeError:
     """Build the right NodeError subclass from a JSON-RPC error object."""
     if not isinstance(error, dict):
         return NodeError(-32603, repr(error)[:200])
-    code = error.get("code") if isinstance(error.get("code"), int) else -32603
+    raw_code = error.get("code")
+    code = raw_code if isinstance(raw_code, int) else -32603
     message = str(error.get("message", ""))
     lowered = message.lower()
     if method == "eth_getLogs" and (code == -32005 or any(h in lowered for h in _RANGE_HINTS)):
@@ -144,7 +146,7 @@ class ChainClient:
         self._cooldown: dict[str, float] = {}  # url -> loop time before which it is not used
         self._ids = itertools.count(1)
 
-    async def __aenter__(self) -> ChainClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -238,6 +240,8 @@ class ChainClient:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _TransportFailure(f"{type(exc).__name__}: {exc}"[:200]) from None
+        if status >= 500:
+            raise _TransportFailure(f"http {status}")
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):

@@ -11,17 +11,19 @@ import asyncio
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any
 
 import coincurve
-from eth_abi import encode
+from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.hdaccount import seed_from_mnemonic
 from eth_account.hdaccount.deterministic import HDPath
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.errors import ChainError
