@@ -67,7 +67,8 @@ class StripePlugin:
         ctx.add_method("payment.createStripeCheckoutSession", self.create_checkout_session)
         ctx.add_method("payment.getStripeConfig", self.get_config)
         ctx.add_route("POST", WEBHOOK_PATH, self.webhook)
-        reconciler = Reconciler(self.client, ctx, self.sessions, self.apply)
+        reconciler = Reconciler(self.client, ctx, self.sessions, self.apply,
+                                min_age=settings.reconcile_after)
         ctx.add_job("reconcile", reconciler.run, settings.reconcile_interval)
         log.info("stripe.ready", api_base=settings.api_base,
                  webhook_url=ctx.public_url(WEBHOOK_PATH))

@@ -32,15 +32,20 @@ class Reconciler:
     """Heals payments whose webhooks were lost."""
 
     def __init__(self, client: stripe.StripeClient, ctx: PluginContext,
-                 sessions: dict[str, str], apply: Callable[[Fact], Awaitable[str]]) -> None:
+                 sessions: dict[str, str], apply: Callable[[Fact], Awaitable[str]],
+                 *, min_age: float) -> None:
         self.client = client
         self.ctx = ctx
         self.sessions = sessions
         self.apply = apply
+        self.min_age = min_age
 
     async def run(self) -> None:
-        """One pass over the open Stripe payments."""
+        """One pass over the open Stripe payments old enough to have missed a webhook."""
+        horizon = time.time() - self.min_age
         for payment in await self.ctx.pending_payments():
+            if payment.created_at > horizon:
+                continue
             try:
                 await self.reconcile(payment)
             except stripe.StripeError as exc:
@@ -64,7 +69,7 @@ class Reconciler:
         fact = session_fact(session, kind, f"stripe:reconcile:{session['id']}:{kind.value}")
         outcome = await self.apply(fact)
         log.info("stripe.reconciled", payment_id=payment.id, session_id=session["id"],
-                 event=kind.value, outcome=outcome)
+                 reported=kind.value, outcome=outcome)
         return outcome
 
     async def _session_of(self, payment: Payment) -> Mapping[str, Any] | None:

@@ -21,6 +21,7 @@ class StripeSettings:
     api_base: str = DEFAULT_API_BASE
     publishable_key: str | None = None
     reconcile_interval: float = 60.0
+    reconcile_after: float = 60.0
     webhook_tolerance: int = 300
     max_network_retries: int = 2
     timeout: float = 30.0
@@ -52,6 +53,7 @@ def parse_settings(ctx: PluginContext) -> StripeSettings:
         api_key=api_key, webhook_secret=secret, api_base=api_base,
         publishable_key=None if publishable is None else str(publishable),
         reconcile_interval=_number(raw, "reconcile_interval", 60.0, 0.05, 86400),
+        reconcile_after=_number(raw, "reconcile_after", 60.0, 0, 86400),
         webhook_tolerance=int(_number(raw, "webhook_tolerance", 300, 1, 3600)),
         max_network_retries=int(_number(raw, "max_network_retries", 2, 0, 10)),
         timeout=_number(raw, "timeout", 30.0, 1, 300),
