@@ -17,7 +17,15 @@ from aiohttp import web
 from tests.fixtures.chain import DevChain
 from xbtcpay.chain import devchain
 from xbtcpay.chain.anvil import free_port
-from xbtcpay.chain.client import BlockNotFound, ChainClient, NodeError, RangeTooLarge, Unavailable
+from xbtcpay.chain.client import (
+    BlockNotFound,
+    ChainClient,
+    NodeError,
+    RangeTooLarge,
+    Unavailable,
+    parse_retry_after,
+    redact,
+)
 
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 DEPOSIT = "0xBcd4042DE499D14e55001CcbB24a551F3b954096"  # dev index 10, unfunded
@@ -270,3 +278,19 @@ async def test_session_can_be_shared(chain: DevChain) -> None:
 def test_needs_an_http_url() -> None:
     with pytest.raises(ValueError):
         ChainClient(["ws://127.0.0.1:8545"])
+
+
+def test_retry_after_parsing() -> None:
+    from email.utils import formatdate
+
+    assert parse_retry_after("5") == 5
+    assert parse_retry_after(None) == 1.0
+    assert parse_retry_after("soon") == 1.0
+    assert parse_retry_after("-3") == 0
+    assert 8 <= parse_retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10
+    assert parse_retry_after("99999999") == 3600
+
+
+def test_urls_are_redacted_for_logs() -> None:
+    assert redact("https://mainnet.example.io/v3/SECRETKEY?x=1") == "https://mainnet.example.io"
+    assert redact("http://user:pw@127.0.0.1:8545/") == "http://127.0.0.1:8545"
