@@ -23,18 +23,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", help="config file (default: $XBTCPAY_CONFIG or "
                                                "./config.yaml)")
     parser.add_argument("--version", action="version", version=f"xbtcpay {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS,
+                        help="config file (also accepted after the command)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the daemon")
-    sub.add_parser("check-config", help="validate the config and explain every problem")
-    sub.add_parser("migrate", help="apply database migrations")
-    payments = sub.add_parser("payments", help="inspect payments")
+    sub.add_parser("run", help="run the daemon", parents=[common])
+    sub.add_parser("check-config", help="validate the config and explain every problem",
+                   parents=[common])
+    sub.add_parser("migrate", help="apply database migrations", parents=[common])
+    payments = sub.add_parser("payments", help="inspect payments", parents=[common])
     psub = payments.add_subparsers(dest="action", required=True)
     plist = psub.add_parser("list", help="list payments, newest first")
     plist.add_argument("--status")
     plist.add_argument("--limit", type=int, default=50)
     pshow = psub.add_parser("show", help="one payment with its events and postbacks")
     pshow.add_argument("id")
-    postbacks = sub.add_parser("postbacks", help="inspect and redeliver postbacks")
+    postbacks = sub.add_parser("postbacks", help="inspect and redeliver postbacks",
+                               parents=[common])
     bsub = postbacks.add_subparsers(dest="action", required=True)
     blist = bsub.add_parser("list", help="list postbacks, newest first")
     blist.add_argument("--status", choices=["pending", "delivered", "failed"])
@@ -42,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     blist.add_argument("--limit", type=int, default=50)
     bre = bsub.add_parser("redeliver", help="queue a postback for delivery again")
     bre.add_argument("id", type=int)
-    dev = sub.add_parser("dev", help="run against a local dev chain (anvil + test 0xBTC)")
+    dev = sub.add_parser("dev", help="run against a local dev chain (anvil + test 0xBTC)",
+                         parents=[common])
     dev.add_argument("action", nargs="?", choices=["pay"], help="pay PAYMENT_ID [AMOUNT]")
     dev.add_argument("args", nargs="*")
     return parser

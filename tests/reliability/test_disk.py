@@ -1,0 +1,95 @@
+"""Disk full and read-only database: clean errors, nothing half-written, recovery afterwards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.harness import running_daemon
+from xbtcpay.models import PaymentEvent
+from xbtcpay.state import Event
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 3 MiB filesystem (tmpfs) that the test can fill up."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()}); needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(mount: Path) -> Path:
+    ballast = mount / "ballast"
+    with open(ballast, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            pass
+    return ballast
+
+
+async def _counts(d: Any) -> tuple[int, int, int]:
+    db = d.runtime.db
+    rows = [await db.fetchone(f"SELECT COUNT(*) FROM {t}")
+            for t in ("payments", "payment_events", "postbacks")]
+    return tuple(int(r[0]) for r in rows)  # type: ignore[return-value]
+
+
+async def test_disk_full_fails_cleanly_and_recovers(small_disk: Path) -> None:
+    async with running_daemon(small_disk, {"database": f"sqlite:///{small_disk}/x.db"}) as d:
+        ok = await d.start_payment("1", postback_url="http://127.0.0.1:1/pb")
+        ballast = _fill(small_disk)
+        before = await _counts(d)
+        failures = 0
+        for i in range(30):  # enough writes to exhaust what the WAL had preallocated
+            reply = await d.call("start_payment", {"amount": str(i + 2), "data": "x" * 4000})
+            if "error" in reply:
+                assert reply["error"]["code"] == -32011
+                assert reply["error"]["message"] == "Storage unavailable: database or disk is full"
+                failures += 1
+        assert failures > 0
+        status, doc = await d.status(ok["id"])  # reads keep working
+        assert status == 200 and doc["status"] == "new"
+        result = await d.call("cancel_payment", {"id": ok["id"]})
+        assert "error" in result or result["result"]["status"] == "canceled"
+        after_failures = await _counts(d)
+        assert after_failures[0] - before[0] == 30 - failures  # nothing half-written
+        ballast.unlink()
+        again = await d.start_payment("7")
+        paid = await d.processor.apply(again["id"], PaymentEvent(
+            Event.PAID, amount_received=Decimal("7"), tx_hash="0x" + "aa" * 32, tx_block=1))
+        assert paid.changed and (await d.status(again["id"]))[1]["status"] == "paid"
+
+
+async def test_read_only_database_fails_cleanly_and_recovers(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path) as d:
+        first = await d.start_payment("1")
+
+        async def set_query_only(conn: Any, on: bool) -> None:
+            await conn.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
+
+        writer = d.runtime.db._writer_conn
+        await set_query_only(writer, True)
+        before = await _counts(d)
+        reply = await d.call("start_payment", {"amount": "2"})
+        assert reply["error"]["code"] == -32011
+        assert reply["error"]["message"] == "Storage unavailable: database is read-only"
+        assert await _counts(d) == before
+        assert (await d.status(first["id"]))[0] == 200
+        await set_query_only(writer, False)
+        assert (await d.start_payment("3"))["status"] == "new"
