@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from xbtcpay.amounts import parse_amount
 from xbtcpay.chain.eip681 import payment_uri
@@ -128,7 +129,7 @@ class CoreMethods:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise InvalidParams(f"{key} must be a UNIX timestamp")
             filters[key] = value
-        rows = await self.processor.store.list(**filters, limit=limit, offset=offset)
+        rows = await self.processor.store.search(**filters, limit=limit, offset=offset)
         return {"payments": [self.describe(p) for p in rows], "limit": limit, "offset": offset}
 
     async def cancel_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:

@@ -8,9 +8,11 @@ Stop order is the reverse; in-flight requests finish, the database flushes last.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Self
 
 import structlog
 from aiohttp import web
@@ -88,7 +90,7 @@ class Daemon:
         self.rpc_port = 0
         self.public_port = 0
 
-    async def __aenter__(self) -> "Daemon":
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -144,7 +146,7 @@ class Daemon:
         spawn("postbacks", rt.sender.run)
         spawn("expiry", lambda: every(self._expiry_interval, lambda: _expire(rt)))
         for name, job, interval in rt.registrations.jobs:
-            spawn(name, lambda job=job, interval=interval: every(interval, job))
+            spawn(name, functools.partial(every, interval, job))
         if self._watcher and self.config.chain.rpc_urls:
             from xbtcpay.chain.watcher import Watcher
 
@@ -166,7 +168,7 @@ class Daemon:
         for plugin in rt.plugins.values():
             try:
                 await plugin.close()
-            except Exception:  # noqa: BLE001 - shutting down anyway
+            except Exception:
                 log.exception("plugin.close_failed")
         await rt.session.close()
         await rt.db.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from xbtcpay.amounts import parse_money
 from xbtcpay.errors import InvalidParams

@@ -7,7 +7,8 @@ import asyncio
 import json
 import sys
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from xbtcpay import __version__
 from xbtcpay.config import Config, config_path, load_config
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log.level, config.log.format)
     if args.command == "run":
         return _run(config)
-    handlers: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
+    handlers: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
         "migrate": _migrate, "payments": _payments, "postbacks": _postbacks,
     }
     return asyncio.run(handlers[args.command](config, args))
@@ -124,7 +125,7 @@ async def _payments(config: Config, args: argparse.Namespace) -> int:
     try:
         store = PaymentStore(db)
         if args.action == "list":
-            rows = await store.list(status=args.status, limit=args.limit)
+            rows = await store.search(status=args.status, limit=args.limit)
             print(f"{'id':24} {'status':18} {'asset':6} {'amount':>16} {'received':>16} created")
             for p in rows:
                 print(f"{p.id:24} {p.status.value:18} {p.asset:6} {format(p.amount, 'f'):>16} "
@@ -134,7 +135,7 @@ async def _payments(config: Config, args: argparse.Namespace) -> int:
         if payment is None:
             print(f"no payment {args.id}", file=sys.stderr)
             return 1
-        outbox = await PostbackStore(db).list(payment_id=payment.id)
+        outbox = await PostbackStore(db).search(payment_id=payment.id)
         _print({"payment": payment.__dict__, "events": await store.events(payment.id),
                 "postbacks": [p.__dict__ for p in outbox]})
         return 0
@@ -147,7 +148,7 @@ async def _postbacks(config: Config, args: argparse.Namespace) -> int:
     try:
         store = PostbackStore(db)
         if args.action == "list":
-            rows = await store.list(status=args.status, payment_id=args.payment, limit=args.limit)
+            rows = await store.search(status=args.status, payment_id=args.payment, limit=args.limit)
             print(f"{'id':>6} {'status':10} {'tries':>5} {'event':10} {'payment':24} url / last")
             for pb in rows:
                 last = pb.last_error or (f"HTTP {pb.last_status}" if pb.last_status else "")

@@ -14,12 +14,12 @@ if TYPE_CHECKING:
     from xbtcpay.registry import MethodRegistry
     from xbtcpay.runtime import Runtime
 
-CONFIG: web.AppKey["Config"] = web.AppKey("config")
-RUNTIME: web.AppKey["Runtime"] = web.AppKey("runtime")
-REGISTRY: web.AppKey["MethodRegistry"] = web.AppKey("registry")
-METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
-PROCESSOR: web.AppKey["PaymentProcessor"] = web.AppKey("processor")
-CORE: web.AppKey["CoreMethods"] = web.AppKey("core")
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
+REGISTRY: web.AppKey[MethodRegistry] = web.AppKey("registry")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+PROCESSOR: web.AppKey[PaymentProcessor] = web.AppKey("processor")
+CORE: web.AppKey[CoreMethods] = web.AppKey("core")
 PORT_NAME: web.AppKey[str] = web.AppKey("port_name")
 EXTRA: web.AppKey[dict[str, Any]] = web.AppKey("extra")
 CLIENT_IP: web.RequestKey[str] = web.RequestKey("client_ip")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -11,7 +12,7 @@ import structlog
 _SECRET_KEYS = ("secret", "private_key", "api_key", "password", "token", "signature")
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Last line of defence: values under secret-looking keys are never written."""
     for key in list(event):
         if any(word in key.lower() for word in _SECRET_KEYS):

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import structlog
 
 from xbtcpay.catalog import Catalog
 from xbtcpay.errors import PluginError
 from xbtcpay.models import ApplyResult, NewPayment, Payment, PaymentEvent
-from xbtcpay.plugin_api import (ENTRY_POINT_GROUP, PLUGIN_API_VERSION, JobFunction, MethodHandler,
-                                Plugin, RouteHandler)
+from xbtcpay.plugin_api import (
+    ENTRY_POINT_GROUP,
+    PLUGIN_API_VERSION,
+    JobFunction,
+    MethodHandler,
+    Plugin,
+    RouteHandler,
+)
 from xbtcpay.processor import PaymentProcessor
 from xbtcpay.registry import MethodRegistry
 from xbtcpay.secrets import resolve_secret

@@ -13,9 +13,10 @@ import json
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import structlog
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -21,7 +21,7 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], *,
             failures = 0
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - logged; the loop must survive
+        except Exception:
             failures += 1
             delay = min(max_backoff, 0.5 * 2 ** failures) * random.uniform(0.8, 1.2)
             log.exception("task.crashed", task=name, restart_in=round(delay, 2))

@@ -24,7 +24,7 @@ async def test_payments_and_postbacks_commands(tmp_path: Path,
         await d.processor.apply(pid, PaymentEvent(Event.PAID, amount_received=Decimal("4.2"),
                                                   tx_hash="0x" + "11" * 32, tx_block=3))
         await receiver.wait_for(1)
-        await wait_until(lambda: d.runtime.postbacks.list(status="delivered"))
+        await wait_until(lambda: d.runtime.postbacks.search(status="delivered"))
         config = tmp_path / "config.yaml"
         listed = _cli(config, "payments", "list")
         assert listed.returncode == 0 and pid in listed.stdout and "paid" in listed.stdout

@@ -70,7 +70,7 @@ async def test_receiver_returning_500_is_retried(tmp_path: Path) -> None:
         assert shop.attempts == 4
 
         async def delivered() -> Any:
-            rows = await d.runtime.postbacks.list(status="delivered")
+            rows = await d.runtime.postbacks.search(status="delivered")
             return rows
 
         rows = await wait_until(delivered)
@@ -84,7 +84,7 @@ async def test_receiver_down_then_up_gets_it(tmp_path: Path) -> None:
     async with running_daemon(tmp_path) as d:
         pid = await _pay(d, shop.url)
         await asyncio.sleep(1.0)  # a few refused connections
-        failed = await d.runtime.postbacks.list(payment_id=pid)
+        failed = await d.runtime.postbacks.search(payment_id=pid)
         assert failed[0].status == "pending" and failed[0].attempts >= 1
         assert "ClientConnectorError" in (failed[0].last_error or "")
         await shop.start()
@@ -118,7 +118,7 @@ async def test_redeliver_and_cli_visibility(tmp_path: Path, receiver: PostbackRe
     async with running_daemon(tmp_path) as d:
         await _pay(d, receiver.url)
         await receiver.wait_for(1)
-        [row] = await d.runtime.postbacks.list()
+        [row] = await d.runtime.postbacks.search()
         assert await d.runtime.postbacks.redeliver(row.id, time.time())
         await receiver.wait_for(2)
         first, second = receiver.received

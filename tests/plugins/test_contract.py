@@ -82,7 +82,7 @@ async def test_replay_changes_nothing(driver: Any, tmp_path: Path,
         await driver.replay(d)
         await driver.replay(d)
         assert (await _event_count(d), await d.status(pid)) == before
-        rows = await d.runtime.postbacks.list()
+        rows = await d.runtime.postbacks.search()
         assert len(rows) == 1
 
 

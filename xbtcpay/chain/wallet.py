@@ -11,7 +11,8 @@ import hmac
 from dataclasses import dataclass
 
 import coincurve
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _XPUB_VERSIONS = {bytes.fromhex("0488b21e"), bytes.fromhex("043587cf")}  # xpub, tpub

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import aiosqlite
 
@@ -20,7 +21,7 @@ _DECIMAL = {"amount", "amount_received", "amount_refunded"}
 _COLUMNS = [f.name for f in fields(Payment)]
 
 
-def row_to_payment(row: Mapping[str, Any]) -> Payment:
+def row_to_payment(row: Any) -> Payment:
     values: dict[str, Any] = {}
     for name in _COLUMNS:
         value = row[name]
@@ -119,7 +120,7 @@ class PaymentStore:
             "SELECT * FROM payments WHERE method = ? AND provider_ref = ?", (method, ref))
         return row_to_payment(row) if row else None
 
-    async def list(
+    async def search(
         self,
         *,
         status: str | None = None,
@@ -131,7 +132,8 @@ class PaymentStore:
         limit: int = 100,
         offset: int = 0,
     ) -> list[Payment]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for column, value in (("status", status), ("method", method), ("asset", asset),
                               ("customer", customer)):
             if value is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import aiosqlite
 
@@ -13,7 +13,7 @@ _FIELDS = ("id, event_id, payment_id, event, url, body, status, attempts, next_a
            " created_at, delivered_at, last_status, last_error")
 
 
-def _row(row: Mapping[str, Any]) -> Postback:
+def _row(row: Any) -> Postback:
     return Postback(**dict(row))
 
 
@@ -66,9 +66,10 @@ class PostbackStore:
                                      (postback_id,))
         return _row(row) if row else None
 
-    async def list(self, *, status: str | None = None, payment_id: str | None = None,
+    async def search(self, *, status: str | None = None, payment_id: str | None = None,
                    limit: int = 100) -> list[Postback]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if status:
             where.append("status = ?")
             args.append(status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
@@ -71,7 +71,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = web.json_response({"error": exc.message}, status=503)
     except RpcError as exc:
         response = web.json_response({"error": exc.message}, status=exc.http_status)
-    except Exception:  # noqa: BLE001 - logged with traceback, answered cleanly
+    except Exception:
         log.exception("http.unhandled", path=request.path)
         response = web.json_response({"error": "internal error"}, status=500)
     finally:

@@ -17,8 +17,14 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
-from xbtcpay.errors import (InternalError, InvalidRequest, MethodNotFound, ParseError, RpcError,
-                            StorageError)
+from xbtcpay.errors import (
+    InternalError,
+    InvalidRequest,
+    MethodNotFound,
+    ParseError,
+    RpcError,
+    StorageError,
+)
 from xbtcpay.jsonio import JsonError, dumps, loads
 from xbtcpay.keys import CLIENT_IP, CONFIG, REGISTRY
 from xbtcpay.plugin_api import CallContext
@@ -102,7 +108,7 @@ async def call_method(request: web.Request, method: str, params: Any, ctx: CallC
         return await request.app[REGISTRY].call(method, params, ctx)
     except RpcError:
         raise
-    except Exception as exc:  # noqa: BLE001 - never a 500 for a method failure
+    except Exception as exc:
         if isinstance(exc, StorageError):
             raise
         log.exception("rpc.method_failed")
@@ -160,7 +166,7 @@ async def _ws_call(request: web.Request, text: str, client: str) -> dict[str, An
     if not isinstance(frame, dict):
         return _frame(None, None, None, InvalidRequest("frame must be an object"))
     endpoint = frame.get("endpoint")
-    event = frame.get("event") if isinstance(frame.get("event"), dict) else {}
+    event: dict[str, Any] = frame["event"] if isinstance(frame.get("event"), dict) else {}
     event_id = event.get("id") if isinstance(event.get("id"), (str, int)) else None
     if not isinstance(endpoint, str):
         return _frame(None, event_id, None, InvalidRequest("missing endpoint"))
