@@ -1,0 +1,195 @@
+"""The watcher's tables: cursor, recent headers, deposits, payments to re-evaluate.
+
+Every change of the scan position is one ``db.write`` op (one transaction): the cursor,
+the headers of the range, the deposits found in it and the dirty marks of the payments they
+touch commit together or not at all. See migration ``002_chain.sql``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from xbtcpay.chain.deposits import AddressBook, Deposit
+from xbtcpay.chain.reorg import Header
+from xbtcpay.models import CRYPTO
+from xbtcpay.storage.database import Database
+
+_INSERT_DEPOSIT = (
+    "INSERT OR IGNORE INTO deposits (key, payment_id, asset, address, units, kind, tx_hash,"
+    " block_number, block_hash, position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_CHUNK = 500  # SQLite host-parameter limit friendly
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What a rollback to a common ancestor removed."""
+
+    ancestor: int
+    deposits_removed: int
+    payments: tuple[str, ...]
+
+
+def _row_to_deposit(row: Any) -> Deposit:
+    return Deposit(key=row["key"], payment_id=row["payment_id"], asset=row["asset"],
+                   address=row["address"], units=int(row["units"]), kind=row["kind"],
+                   tx_hash=row["tx_hash"], block_number=row["block_number"],
+                   block_hash=row["block_hash"], position=row["position"])
+
+
+async def _mark_dirty(conn: aiosqlite.Connection, payment_ids: Iterable[str]) -> None:
+    await conn.executemany("INSERT OR IGNORE INTO chain_dirty (payment_id) VALUES (?)",
+                           [(pid,) for pid in set(payment_ids)])
+
+
+async def _set_cursor(conn: aiosqlite.Connection, block: int) -> None:
+    await conn.execute(
+        "INSERT INTO chain_cursor (id, block, updated_at) VALUES (1, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET block = excluded.block, updated_at = excluded.updated_at",
+        (block, int(time.time())))
+
+
+async def _insert_deposits(conn: aiosqlite.Connection, deposits: Sequence[Deposit]) -> int:
+    now, added = int(time.time()), 0
+    for d in deposits:
+        cursor = await conn.execute(_INSERT_DEPOSIT, (
+            d.key, d.payment_id, d.asset, d.address, str(d.units), d.kind, d.tx_hash,
+            d.block_number, d.block_hash, d.position, now))
+        added += cursor.rowcount
+    return added
+
+
+class ChainStore:
+    """Reads and atomic writes of the watcher's state in the daemon's database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def cursor(self) -> int | None:
+        """The last block fully scanned, or None before the first start."""
+        row = await self.db.fetchone("SELECT block FROM chain_cursor WHERE id = 1")
+        return None if row is None else int(row["block"])
+
+    async def start_at(self, block: int) -> None:
+        """First start: the cursor sits just below the first block to scan."""
+        async def op(conn: aiosqlite.Connection) -> None:
+            await _set_cursor(conn, block)
+        await self.db.write(op)
+
+    async def window(self) -> list[Header]:
+        """Stored headers of recent blocks, ascending."""
+        rows = await self.db.fetchall(
+            "SELECT number, hash, parent_hash FROM chain_blocks ORDER BY number")
+        return [Header(r["number"], r["hash"], r["parent_hash"]) for r in rows]
+
+    async def header(self, number: int) -> Header | None:
+        """The stored header of one block, if it is in the window."""
+        row = await self.db.fetchone(
+            "SELECT number, hash, parent_hash FROM chain_blocks WHERE number = ?", (number,))
+        return None if row is None else Header(row["number"], row["hash"], row["parent_hash"])
+
+    async def checkpoint(self, to_block: int, headers: Sequence[Header],
+                         deposits: Sequence[Deposit], keep_from: int) -> int:
+        """Commit a scanned range: headers, deposits, dirty marks and the cursor, atomically.
+
+        Headers below ``keep_from`` are pruned. Returns how many deposits were new.
+        """
+        async def op(conn: aiosqlite.Connection) -> int:
+            await conn.executemany(
+                "INSERT OR REPLACE INTO chain_blocks (number, hash, parent_hash) VALUES (?, ?, ?)",
+                [(h.number, h.hash, h.parent_hash) for h in headers if h.number >= keep_from])
+            await conn.execute("DELETE FROM chain_blocks WHERE number < ?", (keep_from,))
+            added = await _insert_deposits(conn, deposits)
+            await _mark_dirty(conn, (d.payment_id for d in deposits))
+            await _set_cursor(conn, to_block)
+            return added
+        return await self.db.write(op)
+
+    async def add_deposits(self, deposits: Sequence[Deposit]) -> int:
+        """Record reconciled deposits (and mark their payments dirty) in one transaction."""
+        async def op(conn: aiosqlite.Connection) -> int:
+            added = await _insert_deposits(conn, deposits)
+            await _mark_dirty(conn, (d.payment_id for d in deposits))
+            return added
+        return await self.db.write(op)
+
+    async def rollback(self, ancestor: int) -> Rollback:
+        """Forget everything above ``ancestor``: deposits, headers; rewind the cursor to it."""
+        async def op(conn: aiosqlite.Connection) -> Rollback:
+            async with conn.execute(
+                    "SELECT DISTINCT payment_id FROM deposits WHERE block_number > ?",
+                    (ancestor,)) as cur:
+                payments = tuple(r[0] for r in await cur.fetchall())
+            removed = await conn.execute("DELETE FROM deposits WHERE block_number > ?",
+                                         (ancestor,))
+            await conn.execute("DELETE FROM chain_blocks WHERE number > ?", (ancestor,))
+            await _mark_dirty(conn, payments)
+            await _set_cursor(conn, ancestor)
+            return Rollback(ancestor, removed.rowcount, payments)
+        return await self.db.write(op)
+
+    async def load_addresses(self, book: AddressBook) -> int:
+        """Add deposit addresses issued since the last call to ``book``; return how many."""
+        rows = await self.db.fetchall(
+            "SELECT rowid, id, address, asset FROM payments WHERE rowid > ? AND method = ?"
+            " AND address IS NOT NULL ORDER BY rowid", (book.last_rowid, CRYPTO))
+        for row in rows:
+            book.add(row["rowid"], row["address"], row["id"], row["asset"])
+        return len(rows)
+
+    async def deposits_of(self, payment_id: str) -> list[Deposit]:
+        """Every deposit of one payment, in chain order."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM deposits WHERE payment_id = ? ORDER BY block_number, position",
+            (payment_id,))
+        return [_row_to_deposit(r) for r in rows]
+
+    async def dirty(self) -> list[str]:
+        """Payments whose deposits changed since they were last evaluated."""
+        rows = await self.db.fetchall("SELECT payment_id FROM chain_dirty")
+        return [r[0] for r in rows]
+
+    async def clean(self, payment_ids: Sequence[str]) -> None:
+        """Payments evaluated after their last deposit change: no longer dirty."""
+        if not payment_ids:
+            return
+
+        async def op(conn: aiosqlite.Connection) -> None:
+            await conn.executemany("DELETE FROM chain_dirty WHERE payment_id = ?",
+                                   [(pid,) for pid in payment_ids])
+        await self.db.write(op)
+
+    async def awaiting_confirmations(self, now: int, late_window: int) -> list[str]:
+        """Payments with deposits that may still become paid as blocks are added."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT d.payment_id FROM deposits d JOIN payments p ON p.id = d.payment_id"
+            " WHERE p.status IN ('new', 'seen')"
+            " OR (p.status = 'expired' AND (p.expires_at IS NULL OR p.expires_at + ? >= ?))",
+            (late_window, now))
+        return [r[0] for r in rows]
+
+    async def watched(self, asset: str, now: int, late_window: int) -> list[tuple[str, str]]:
+        """(payment id, address) of the payments of ``asset`` that can still be paid."""
+        rows = await self.db.fetchall(
+            "SELECT id, address FROM payments WHERE method = ? AND asset = ?"
+            " AND address IS NOT NULL AND (status IN ('new', 'seen')"
+            " OR (status = 'expired' AND (expires_at IS NULL OR expires_at + ? >= ?)))",
+            (CRYPTO, asset, late_window, now))
+        return [(r["id"], r["address"]) for r in rows]
+
+    async def totals_up_to(self, payment_ids: Sequence[str], block: int) -> dict[str, int]:
+        """Sum of deposit units per payment in blocks <= ``block`` (exact integers)."""
+        totals: dict[str, int] = {pid: 0 for pid in payment_ids}
+        for start in range(0, len(payment_ids), _CHUNK):
+            chunk = list(payment_ids[start:start + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = await self.db.fetchall(
+                f"SELECT payment_id, units FROM deposits WHERE block_number <= ?"
+                f" AND payment_id IN ({marks})", (block, *chunk))
+            for row in rows:
+                totals[row["payment_id"]] += int(row["units"])
+        return totals

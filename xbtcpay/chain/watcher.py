@@ -1,0 +1,314 @@
+"""The chain watcher: finds deposits to issued addresses and drives payments from them.
+
+One poll (every ``chain.poll_interval``, or at once on a websocket newHeads hint):
+
+1. scan ``(cursor, head]`` in ranges: one header batch, one ``eth_getLogs`` for every token
+   contract (Transfer topic, no recipient filter), full blocks only when an ETH asset is
+   configured; check the ranges chain onto the stored tip and every log's block hash;
+   commit headers + deposits + cursor in one transaction (``ChainStore.checkpoint``);
+2. on a broken parent-hash chain, walk back to the common ancestor and roll back above it;
+3. every ``chain.reconcile_interval`` seconds, reconcile balances of open payments;
+4. recompute every payment whose deposits changed or that awaits confirmations, applying
+   the events ``settlement.next_event`` asks for through the processor.
+
+RPC calls per new block do not depend on the number of open payments: addresses are matched
+in memory. Errors back off exponentially; ``CancelledError`` propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import structlog
+
+from xbtcpay.chain.chain_store import ChainStore
+from xbtcpay.chain.client import ChainClient, RangeTooLarge
+from xbtcpay.chain.deposits import (TRANSFER_TOPIC, AddressBook, Deposit, ether_deposits,
+                                    transfer_deposits)
+from xbtcpay.chain.reconcile import balances_at, surpluses
+from xbtcpay.chain.reorg import (ChainMoved, Header, ReorgDetected, check_logs, check_range,
+                                 common_ancestor)
+from xbtcpay.chain.settlement import Rules, Threshold, next_event
+from xbtcpay.config import Config
+from xbtcpay.errors import ChainError
+from xbtcpay.runtime import Runtime
+
+log = structlog.get_logger("xbtcpay.chain.watcher")
+
+LATEST_MARGIN = 2          # "start_block: latest" starts this many blocks below the head
+FULL_BLOCK_RANGE = 100     # at most this many full blocks per request when ETH is watched
+MAX_EVENTS_PER_PAYMENT = 4
+MAX_BACKOFF = 30.0
+
+
+def http_urls(urls: tuple[str, ...]) -> list[str]:
+    """The configured urls, plus http(s) twins of ws(s) urls when no http url is given."""
+    if any(u.startswith(("http://", "https://")) for u in urls):
+        return list(urls)
+    return [*urls, *(u.replace("ws", "http", 1) for u in urls)]
+
+
+class Watcher:
+    """Watches the chain for one daemon: ``await Watcher(config, runtime).run()``."""
+
+    def __init__(self, config: Config, runtime: Runtime,
+                 client: ChainClient | None = None) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.chain = config.chain
+        self.client = client or ChainClient(http_urls(config.chain.rpc_urls),
+                                            timeout=config.chain.request_timeout,
+                                            session=runtime.session)
+        self.store = ChainStore(runtime.db)
+        self.book = AddressBook()
+        self.contracts = {a.contract.lower(): a.name for a in config.assets.values()
+                          if a.contract and not a.native}
+        self.natives = frozenset(a.name for a in config.assets.values() if a.native)
+        self.range = config.chain.max_block_range
+        self.cursor: int | None = None
+        self.polls = 0
+        self._wake = asyncio.Event()
+        self._last_reconcile: float | None = None
+        self._reported_calls: dict[str, int] = {}
+
+    # -- loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Poll forever; ChainErrors back off, CancelledError propagates."""
+        hints = [asyncio.create_task(self._follow_heads(url), name="watcher-heads")
+                 for url in self.client.ws_urls]
+        failures = 0
+        try:
+            while True:
+                delay = self.chain.poll_interval
+                try:
+                    await self.poll()
+                    failures = 0
+                except ChainError as exc:
+                    failures += 1
+                    delay = min(MAX_BACKOFF, self.chain.poll_interval * 2 ** failures)
+                    delay *= random.uniform(0.8, 1.2)
+                    log.warning("chain.poll_failed", error=str(exc)[:300], retry_in=round(delay, 2),
+                                failures=failures)
+                await self._sleep(delay)
+        finally:
+            for task in hints:
+                task.cancel()
+            await asyncio.gather(*hints, return_exceptions=True)
+
+    async def _sleep(self, delay: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _follow_heads(self, url: str) -> None:
+        """newHeads from a websocket url wake the poll loop (a hint: polling still decides)."""
+        failures = 0
+        while True:
+            try:
+                async for number in self.client.new_heads(url):
+                    failures = 0
+                    log.debug("chain.new_head_hint", block=number)
+                    self._wake.set()
+            except ChainError as exc:
+                log.warning("chain.new_heads_failed", error=str(exc)[:200])
+            failures += 1
+            await asyncio.sleep(min(MAX_BACKOFF, 0.5 * 2 ** failures))
+
+    # -- one poll ------------------------------------------------------------------------
+
+    async def poll(self) -> None:
+        """Scan to the head, reconcile when due, re-evaluate payments, publish the head."""
+        head = await self.client.block_number()
+        if self.cursor is None:
+            self.cursor = await self._initial_cursor(head)
+        if head < self.cursor or not await self._tip_is_current(head):
+            await self._rewind()
+        while self.cursor < head:
+            head = max(head, await self._advance(head))
+        if self.cursor is None:
+            return
+        await self._reconcile_if_due()
+        await self.evaluate()
+        self.polls += 1
+        self.runtime.set_head(self.cursor)
+        self._report_calls()
+
+    async def _initial_cursor(self, head: int) -> int:
+        stored = await self.store.cursor()
+        if stored is not None:
+            log.info("chain.resume", cursor=stored, head=head, behind=max(0, head - stored))
+            return stored
+        start = self.chain.start_block
+        first = max(0, head - LATEST_MARGIN) if start == "latest" else start
+        await self.store.start_at(first - 1)
+        log.info("chain.first_start", start_block=first, head=head)
+        return first - 1
+
+    async def _tip_is_current(self, head: int) -> bool:
+        """When nothing new is there, check the stored tip still is the node's block."""
+        assert self.cursor is not None
+        if head != self.cursor:
+            return True
+        tip = await self.store.header(self.cursor)
+        if tip is None:
+            return True
+        block = await self.client.get_block(self.cursor)
+        return block is not None and str(block["hash"]).lower() == tip.hash
+
+    async def _advance(self, head: int) -> int:
+        """Scan and commit the next range above the cursor; return the head it saw."""
+        assert self.cursor is not None
+        start = self.cursor + 1
+        size = min(self.range, FULL_BLOCK_RANGE) if self.natives else self.range
+        end = min(head, start + size - 1)
+        try:
+            headers, deposits = await self._scan(start, end)
+        except RangeTooLarge:
+            if end == start:
+                raise  # a single block is too much: nothing smaller to ask for
+            self.range = max(1, (end - start + 1) // 2)
+            log.info("chain.range_shrunk", range=self.range)
+            return head
+        except ReorgDetected as exc:
+            log.warning("chain.reorg_detected", at=start, reason=str(exc))
+            await self._rewind()
+            return head
+        keep_from = max(0, end - self.chain.reorg_window + 1)
+        added = await self.store.checkpoint(end, headers, deposits, keep_from)
+        self.cursor = end
+        self.range = min(self.chain.max_block_range, self.range * 2)
+        if deposits:
+            log.info("chain.deposits", from_block=start, to_block=end, found=len(deposits),
+                     new=added)
+        return head
+
+    async def _scan(self, start: int, end: int) -> tuple[list[Header], list[Deposit]]:
+        """Headers and deposits of [start, end], checked against the tip and each other."""
+        assert self.cursor is not None
+        numbers = list(range(start, end + 1))
+        blocks = await self.client.get_blocks(numbers, full=bool(self.natives))
+        headers = [Header.of(b) for b in blocks]
+        check_range(await self.store.header(self.cursor), headers)
+        logs: list[dict[str, Any]] = []
+        if self.contracts:
+            logs = await self.client.get_logs(start, end, list(self.contracts), [TRANSFER_TOPIC])
+            check_logs(logs, {h.number: h.hash for h in headers})
+        await self.store.load_addresses(self.book)  # after the fetch: no issued address missed
+        deposits = transfer_deposits(logs, self.book, self.contracts)
+        if self.natives:
+            deposits += ether_deposits(blocks, self.book, self.natives)
+        return headers, deposits
+
+    async def _rewind(self) -> None:
+        """Roll back to the highest stored block the node still has (reorg or node reset)."""
+        window = await self.store.window()
+        head = await self.client.block_number()
+        numbers = [h.number for h in window if h.number <= head]
+        blocks = await self.client.get_blocks(numbers) if numbers else []
+        ancestor = common_ancestor(window, {h.number: h.hash for h in map(Header.of, blocks)})
+        if ancestor is None:
+            ancestor = min(head, window[0].number - 1) if window else head
+            log.critical("chain.reorg_beyond_window", window=len(window), rewound_to=ancestor)
+        rolled = await self.store.rollback(ancestor)
+        log.warning("chain.reorg", ancestor=ancestor, depth=(self.cursor or ancestor) - ancestor,
+                    deposits_removed=rolled.deposits_removed, payments=len(rolled.payments))
+        self.cursor = ancestor
+
+    # -- reconciliation ------------------------------------------------------------------
+
+    async def _reconcile_if_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        if (self._last_reconcile is not None
+                and loop.time() - self._last_reconcile < self.chain.reconcile_interval):
+            return
+        await self.reconcile()
+        self._last_reconcile = loop.time()
+
+    async def reconcile(self) -> int:
+        """Record balance surpluses of open payments at a confirmed block; return how many."""
+        assert self.cursor is not None
+        now = self.runtime.processor.now()
+        late = self.config.payments.late_window
+        found: list[Deposit] = []
+        for asset in self.config.assets.values():
+            watched = await self.store.watched(asset.name, now, late)
+            if not watched:
+                continue
+            number = await self._confirmed_block(asset.name)
+            header = None if number is None else await self.store.header(number)
+            if header is None:
+                continue  # still catching up, or nothing confirmed yet
+            balances = await balances_at(self.client, asset, [a for _, a in watched], header.hash)
+            recorded = await self.store.totals_up_to([pid for pid, _ in watched], header.number)
+            found += surpluses(asset.name, watched, balances, recorded, header.number,
+                               header.hash)
+        if found:
+            added = await self.store.add_deposits(found)
+            log.info("chain.reconciled", deposits=len(found), new=added)
+        return len(found)
+
+    async def _confirmed_block(self, asset: str) -> int | None:
+        assert self.cursor is not None
+        threshold = await self._threshold(asset)
+        if threshold.confirmations is None:
+            return None if threshold.finalized is None else min(threshold.finalized, self.cursor)
+        return self.cursor - threshold.confirmations + 1
+
+    # -- payments ------------------------------------------------------------------------
+
+    async def _threshold(self, asset: str) -> Threshold:
+        assert self.cursor is not None
+        wanted = self.config.confirmations_for(asset)
+        if wanted == "finalized":
+            block = await self.client.get_block("finalized")
+            return Threshold(self.cursor, None, None if block is None else int(block["number"]))
+        return Threshold(self.cursor, int(wanted))
+
+    async def evaluate(self) -> int:
+        """Bring every dirty or unconfirmed payment in line with its deposits; return events."""
+        now = self.runtime.processor.now()
+        dirty = await self.store.dirty()
+        waiting = await self.store.awaiting_confirmations(now, self.config.payments.late_window)
+        thresholds: dict[str, Threshold] = {}
+        applied = 0
+        for payment_id in dict.fromkeys([*dirty, *waiting]):
+            applied += await self._settle(payment_id, thresholds, now)
+        await self.store.clean(dirty)
+        return applied
+
+    async def _settle(self, payment_id: str, thresholds: dict[str, Threshold], now: int) -> int:
+        processor = self.runtime.processor
+        payment = await processor.get(payment_id)
+        asset = self.config.assets.get(payment.asset)
+        if asset is None:
+            return 0
+        if asset.name not in thresholds:
+            thresholds[asset.name] = await self._threshold(asset.name)
+        rules = Rules(asset.decimals, thresholds[asset.name], now,
+                      self.config.payments.late_window)
+        deposits = await self.store.deposits_of(payment_id)
+        applied = 0
+        for _ in range(MAX_EVENTS_PER_PAYMENT):
+            event = next_event(payment, deposits, rules)
+            if event is None:
+                break
+            result = await processor.apply(payment_id, event)
+            if not result.changed:
+                payment = await processor.get(payment_id)
+                if next_event(payment, deposits, rules) == event:
+                    break  # refused for good (e.g. canceled meanwhile)
+                continue
+            payment, applied = result.payment, applied + 1
+        return applied
+
+    def _report_calls(self) -> None:
+        for method, count in self.client.calls.items():
+            delta = count - self._reported_calls.get(method, 0)
+            if delta:
+                self.runtime.metrics.chain_rpc_calls.labels(method).inc(delta)
+                self._reported_calls[method] = count
