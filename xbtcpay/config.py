@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from xbtcpay.amounts import parse_amount
+from xbtcpay.catalog import Catalog
 from xbtcpay.errors import ConfigError
 from xbtcpay.secrets import Secret, resolve_secret
 
@@ -172,6 +173,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     log = _log(r, _section(r, raw, "log"))
     plugins = _plain_mapping(r, raw, "plugins")
     products = _plain_mapping(r, raw, "products")
+    r.problems.extend(Catalog.problems(products))
     known = {"database", "rpc", "public", "chain", "assets", "default_asset", "wallet",
              "payments", "postback", "log", "plugins", "products"}
     for key in raw:

@@ -76,3 +76,16 @@ def test_yaml_errors_are_one_line(tmp_path: Path) -> None:
         load_config(path)
     assert len(info.value.problems) == 1 and "not valid YAML" in info.value.problems[0]
     assert yaml  # the test writes real YAML files
+
+
+def test_product_catalog_is_validated(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, products={
+        "cake": {"type": "one_time", "prices": {"USD": 10.5}},
+        "gift": {"type": "voucher"},
+        "topup": {"type": "top_up", "currency": "USD", "min": "x", "max": "10"},
+        "ok": {"type": "one_time", "prices": {"USD": "10.50", "BRL": "8.50"}},
+    })
+    assert 'products.cake.prices.USD: expected a decimal string like "9.99"' in problems
+    assert "products.gift.type: one of one_time, subscription, top_up" in problems
+    assert "products.topup.min: expected a positive decimal string" in problems
+    assert not any(p.startswith("products.ok") for p in problems)
