@@ -24,7 +24,7 @@ import structlog
 
 from xbtcpay.amounts import format_amount
 from xbtcpay.models import CRYPTO, Payment, Postback
-from xbtcpay.storage.postbacks import PostbackStore
+from xbtcpay.storage.protocol import PostbackRepository
 
 if TYPE_CHECKING:
     from xbtcpay.config import Config, PostbackConfig
@@ -110,7 +110,7 @@ def valid_postback_url(url: object) -> bool:
 class PostbackSender:
     """Delivers the outbox at least once, with exponential backoff, per-host isolation."""
 
-    def __init__(self, config: PostbackConfig, store: PostbackStore,
+    def __init__(self, config: PostbackConfig, store: PostbackRepository,
                  session: aiohttp.ClientSession, metrics: Metrics | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config

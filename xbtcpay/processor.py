@@ -26,7 +26,8 @@ from xbtcpay.errors import Conflict, InvalidTransition, NotFound
 from xbtcpay.models import CRYPTO, ApplyResult, NewPayment, Payment, PaymentEvent
 from xbtcpay.postback import postback_body
 from xbtcpay.state import Event, State, apply
-from xbtcpay.storage.payments import DuplicateEvent, EventRow, PaymentStore, PostbackRow
+from xbtcpay.storage.payments import DuplicateEvent, EventRow, PostbackRow
+from xbtcpay.storage.protocol import PaymentRepository
 
 log = structlog.get_logger("xbtcpay.processor")
 MAX_CAS_RETRIES = 20
@@ -54,7 +55,7 @@ class PaymentProcessor:
     def __init__(
         self,
         config: Config,
-        store: PaymentStore,
+        store: PaymentRepository,
         *,
         deriver: AddressDeriver | None = None,
         clock: Callable[[], float] = time.time,
