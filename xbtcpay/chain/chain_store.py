@@ -74,9 +74,13 @@ class ChainStore:
         row = await self.db.fetchone("SELECT block FROM chain_cursor WHERE id = 1")
         return None if row is None else int(row["block"])
 
-    async def start_at(self, block: int) -> None:
-        """First start: the cursor sits just below the first block to scan."""
+    async def start_at(self, block: int, header: Header | None) -> None:
+        """First start: the cursor sits just below the first block to scan (its header kept)."""
         async def op(conn: aiosqlite.Connection) -> None:
+            if header is not None:
+                await conn.execute("INSERT OR REPLACE INTO chain_blocks (number, hash,"
+                                   " parent_hash) VALUES (?, ?, ?)",
+                                   (header.number, header.hash, header.parent_hash))
             await _set_cursor(conn, block)
         await self.db.write(op)
 

@@ -145,7 +145,8 @@ class Watcher:
             return stored
         start = self.chain.start_block
         first = max(0, head - LATEST_MARGIN) if start == "latest" else start
-        await self.store.start_at(first - 1)
+        below = await self.client.get_block(first - 1) if first > 0 else None
+        await self.store.start_at(first - 1, None if below is None else Header.of(below))
         log.info("chain.first_start", start_block=first, head=head)
         return first - 1
 
