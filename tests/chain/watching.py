@@ -95,14 +95,20 @@ def chain_overrides(chain: DevChain, start: int, extra: dict[str, Any] | None = 
 
 @asynccontextmanager
 async def watching(tmp_path: Path, chain: DevChain, extra: dict[str, Any] | None = None,
-                   *, clock: Clock | None = None) -> AsyncIterator[Watch]:
-    """A daemon with the watcher running as the app runs it (supervised task)."""
+                   *, clock: Clock | None = None, run: bool = True,
+                   start: int | None = None) -> AsyncIterator[Watch]:
+    """A daemon with the watcher running as the app runs it (supervised task).
+
+    ``run=False`` leaves the loop off: the test calls ``watcher.poll()`` itself.
+    """
     clock = clock or Clock()
-    start = await chain.block_number() + 1
+    if start is None:
+        start = await chain.block_number() + 1
     async with running_daemon(tmp_path, chain_overrides(chain, start, extra),
                               clock=clock) as d:
         watcher = Watcher(d.config, d.runtime)
-        task = asyncio.create_task(supervise("watcher", watcher.run))
+        task = asyncio.create_task(supervise("watcher", watcher.run) if run
+                                   else asyncio.sleep(0))
         try:
             yield Watch(d, watcher, chain, clock)
         finally:

@@ -1,0 +1,89 @@
+"""A JSON-RPC proxy on loopback in front of anvil: can go away, come back, and cap log ranges."""
+
+from __future__ import annotations
+
+import collections
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from xbtcpay.chain.anvil import free_port
+
+
+@dataclass
+class NodeProxy:
+    """Forwards every request to ``upstream``; ``stop()`` refuses connections until ``start()``.
+
+    With ``max_log_range`` set, eth_getLogs over more blocks is refused the way public nodes
+    refuse it (-32005), so the watcher has to shrink its range.
+    """
+
+    upstream: str
+    max_log_range: int | None = None
+    port: int = field(default_factory=free_port)
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    refused_ranges: int = 0
+    _runner: web.AppRunner | None = None
+    _session: aiohttp.ClientSession | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        payload = json.loads(raw)
+        for item in payload if isinstance(payload, list) else [payload]:
+            self.calls[item.get("method", "?")] += 1
+        refusal = self._refusal(payload)
+        if refusal is not None:
+            return web.json_response(refusal)
+        assert self._session is not None
+        async with self._session.post(self.upstream, data=raw,
+                                      headers={"Content-Type": "application/json"}) as resp:
+            return web.Response(body=await resp.read(), status=resp.status,
+                                content_type="application/json")
+
+    def _refusal(self, payload: Any) -> dict[str, Any] | None:
+        if self.max_log_range is None or not isinstance(payload, dict):
+            return None
+        if payload.get("method") != "eth_getLogs":
+            return None
+        query = payload["params"][0]
+        span = int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1
+        if span <= self.max_log_range:
+            return None
+        self.refused_ranges += 1
+        return {"jsonrpc": "2.0", "id": payload["id"], "error": {
+            "code": -32005, "message": f"query exceeds max block range {self.max_log_range}"}}
+
+    async def start(self) -> NodeProxy:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        app = web.Application()
+        app.router.add_post("/", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
+        return self
+
+    async def stop(self) -> None:
+        """The node goes away: the port refuses connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def close(self) -> None:
+        await self.stop()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> NodeProxy:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
