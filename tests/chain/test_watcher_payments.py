@@ -60,7 +60,7 @@ async def test_two_partial_transfers_add_up_and_the_second_pays(
         tx2 = await chain.pay_tokens(p["address"], units("1.5"))
         await w.synced()
         topped = await w.payment(p["id"])
-        assert topped.status.value == "seen" and topped.amount_received == Decimal("2")
+        assert topped.status.value == "seen" and topped.amount_received == Decimal(2)
         assert topped.tx_hash == tx2
         await chain.mine(2)
         paid = await w.until(p["id"], "paid")
@@ -131,3 +131,18 @@ async def test_funds_after_the_late_window_are_shown_but_never_pay(
         after = await w.payment(p["id"])
         assert after.status.value == "expired" and after.amount_received == Decimal(1)
         assert after.paid_at is None and len(await w.deposits(p["id"])) == 1
+
+
+async def test_finalized_confirmations_wait_for_the_finalized_block(
+        tmp_path: Path, chain: DevChain) -> None:
+    async with watching(tmp_path, chain, {"chain": {"confirmations": "finalized"}}) as w:
+        p = await w.pay_request("1")
+        await chain.pay_tokens(p["address"], units("1"))
+        seen = await w.until(p["id"], "seen")
+        await chain.mine(60)                                 # anvil finalizes latest - 64
+        await w.synced()
+        assert (await w.payment(p["id"])).status.value == "seen"
+        await chain.mine(4)
+        paid = await w.until(p["id"], "paid")
+        finalized = await chain.client.get_block("finalized")
+        assert finalized is not None and finalized["number"] == seen.tx_block

@@ -13,8 +13,7 @@ import pytest
 
 from tests.chain.watching import chain_overrides, units, watching
 from tests.fixtures.chain import DevChain
-from tests.harness import (DaemonProcess, PostbackReceiver, base_config, wait_until,
-                           write_config)
+from tests.harness import DaemonProcess, PostbackReceiver, base_config, wait_until, write_config
 from xbtcpay.chain.watcher import Watcher
 
 PAYMENTS = 50

@@ -25,11 +25,21 @@ import structlog
 
 from xbtcpay.chain.chain_store import ChainStore
 from xbtcpay.chain.client import ChainClient, RangeTooLarge
-from xbtcpay.chain.deposits import (TRANSFER_TOPIC, AddressBook, Deposit, ether_deposits,
-                                    transfer_deposits)
+from xbtcpay.chain.deposits import (
+    TRANSFER_TOPIC,
+    AddressBook,
+    Deposit,
+    ether_deposits,
+    transfer_deposits,
+)
 from xbtcpay.chain.reconcile import balances_at, surpluses
-from xbtcpay.chain.reorg import (ChainMoved, Header, ReorgDetected, check_logs, check_range,
-                                 common_ancestor)
+from xbtcpay.chain.reorg import (
+    Header,
+    ReorgDetected,
+    check_logs,
+    check_range,
+    common_ancestor,
+)
 from xbtcpay.chain.settlement import Rules, Threshold, next_event
 from xbtcpay.config import Config
 from xbtcpay.errors import ChainError
