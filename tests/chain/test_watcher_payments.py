@@ -145,4 +145,4 @@ async def test_finalized_confirmations_wait_for_the_finalized_block(
         await chain.mine(4)
         paid = await w.until(p["id"], "paid")
         finalized = await chain.client.get_block("finalized")
-        assert finalized is not None and finalized["number"] == seen.tx_block
+        assert finalized is not None and finalized["number"] == seen.tx_block == paid.tx_block
