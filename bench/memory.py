@@ -1,0 +1,105 @@
+"""Benchmark 3: resident memory of the daemon holding many open payments.
+
+Measured from /proc/<pid>/status (VmRSS now, VmHWM peak) after the daemon started on the
+seeded database and served status.json requests for random payments: first without the chain
+watcher, then (when anvil is installed) with it, after its first poll has loaded every issued
+deposit address into memory and reconciled the balances of all open payments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.chainkit import anvil_available, dev_chain
+from bench.context import Context, say
+from bench.procs import BenchDaemon, proc_memory
+from bench.report import Section, Target
+from bench.seed import open_payments
+
+TARGET_MB = 200.0
+
+
+async def serve_status(public_url: str, ids: list[str], count: int,
+                       concurrency: int = 16) -> int:
+    """GET ``count`` random status.json documents; return how many answered 200."""
+    rng = random.Random(3)
+    ok = 0
+
+    async def worker(session: aiohttp.ClientSession, n: int) -> None:
+        nonlocal ok
+        for _ in range(n):
+            async with session.get(f"{public_url}/{rng.choice(ids)}/status.json") as resp:
+                await resp.read()
+                ok += resp.status == 200
+
+    async with aiohttp.ClientSession() as session:
+        share = max(1, count // concurrency)
+        await asyncio.gather(*(worker(session, share) for _ in range(concurrency)))
+    return ok
+
+
+async def _wait_first_poll(daemon: BenchDaemon, timeout: float = 600.0) -> float:
+    started = time.perf_counter()
+    while daemon.stats()["chain_head"] is None:
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError("the watcher did not finish its first poll")
+        await asyncio.sleep(0.1)
+    return time.perf_counter() - started
+
+
+async def _measure(ctx: Context, daemon: BenchDaemon, ids: list[str], label: str,
+                   section: Section, extra: str = "") -> float:
+    after_start = proc_memory(daemon.pid)
+    served = await serve_status(daemon.public_url, ids, ctx.sizes.status_requests_for_memory)
+    mem = proc_memory(daemon.pid)
+    rss_mb = mem["VmRSS"] / 1024
+    section.rows.append([label, after_start["VmRSS"] / 1024, served, rss_mb,
+                         mem["VmHWM"] / 1024, extra or None])
+    return rss_mb
+
+
+async def run(ctx: Context) -> Section:
+    """Measure the daemon without, then with, the chain watcher."""
+    s = ctx.sizes
+    section = Section("memory", f"3. Memory with {s.payments:,} open payments",
+                      ["daemon", "RSS after start MB", "status requests served",
+                       "RSS after requests MB", "peak RSS MB", "note"])
+    work = ctx.dir("memory")
+    db = ctx.copy_seeded(work)
+    ids = [pid for pid, _ in open_payments(db)]
+    worst = 0.0
+    daemon = BenchDaemon(ctx.daemon_config(work, db))
+    try:
+        say("memory: daemon without watcher")
+        worst = await _measure(ctx, daemon, ids, "watcher off", section)
+    finally:
+        daemon.stop()
+    if anvil_available():
+        async with dev_chain() as chain:
+            chain_cfg: dict[str, Any] = {
+                "chain": {"rpc_urls": [chain.url], "start_block": "latest",
+                          "poll_interval": 1.0, "reconcile_interval": 3600},
+                "assets": {"0xbtc": {"contract": chain.token}}}
+            daemon = BenchDaemon(ctx.daemon_config(work, db, chain_cfg), watcher=True)
+            try:
+                say("memory: daemon with watcher (first poll loads and reconciles everything)")
+                first = await _wait_first_poll(daemon)
+                worst = max(worst, await _measure(
+                    ctx, daemon, ids, "watcher on (anvil)", section,
+                    f"first poll {first:.1f}s (address book + balance reconciliation)"))
+            finally:
+                daemon.stop()
+    else:
+        section.notes.append("anvil not installed (npm install): watcher-on row skipped")
+    section.targets.append(Target("RSS MB (worst row)", worst, "<=", TARGET_MB))
+    return section
+
+
+def main(ctx: Context) -> Section:
+    return asyncio.run(run(ctx))
