@@ -1,0 +1,44 @@
+"""What the reliability scenarios share: the seed, quiet logs, and printing counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+
+from xbtcpay.logs import configure_logging
+
+
+def seed(name: str) -> int:
+    """The scenario's seed: ``XBTCPAY_SEED`` when set (reproduce a run), else a fresh one.
+
+    Printed at once, so a failing run can be replayed with ``XBTCPAY_SEED=<seed>``.
+    """
+    value = int(os.environ.get("XBTCPAY_SEED") or random.SystemRandom().randrange(2**32))
+    print(f"\n[{name}] seed={value} (replay: XBTCPAY_SEED={value})", flush=True)
+    return value
+
+
+@contextmanager
+def quiet_logs(level: str = "error") -> Iterator[None]:
+    """An in-process daemon logs only ``level`` and above while a scenario runs.
+
+    Reorgs, retries and failed attempts are logged by design; hundreds of them would bury
+    the counts the scenario prints. The previous structlog configuration is restored.
+    """
+    saved = structlog.get_config()
+    configure_logging(level, "json")
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+def report(name: str, counts: dict[str, Any]) -> None:
+    """One line a run can be quoted from: ``[name] counts {...}``."""
+    print(f"[{name}] counts {json.dumps(counts, sort_keys=True, default=str)}", flush=True)
