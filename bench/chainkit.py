@@ -62,9 +62,10 @@ class BenchChain:
 
 @asynccontextmanager
 async def dev_chain(*, args: Sequence[str] = ()) -> AsyncIterator[BenchChain]:
-    """An anvil of its own with TestZeroXBitcoin deployed by dev account 0."""
+    """An anvil of its own with TestZeroXBitcoin deployed by dev account 0, automine off."""
     async with Anvil(args=list(args)) as node:
         async with ChainClient([node.url], timeout=60) as client:
             token = await devchain.deploy(client, "TestZeroXBitcoin", devchain.dev_key(0),
                                           [devchain.TOKEN_SUPPLY])
+            await devchain.set_automine(client, False)  # blocks only when a benchmark mines
             yield BenchChain(node, client, token)
