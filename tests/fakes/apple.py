@@ -39,7 +39,7 @@ def _name(common_name: str) -> x509.Name:
 def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
           issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool, oid: x509.ObjectIdentifier | None,
           not_after: dt.datetime) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     issuer_name = issuer.subject if issuer is not None else _name(subject)
     issuer_public = issuer_key.public_key()
     builder = (
@@ -80,7 +80,7 @@ class AppleChain:
     @classmethod
     def mint(cls, root: AppleChain | None = None, *, leaf_expired: bool = False) -> AppleChain:
         """A fresh chain; ``root`` reuses another chain's root (and intermediate)."""
-        later = dt.datetime.now(dt.timezone.utc) + 3650 * DAY
+        later = dt.datetime.now(dt.UTC) + 3650 * DAY
         if root is None:
             root_key = _key()
             root_cert = _cert("Test Apple Root CA - G3", root_key, None, root_key, ca=True,
@@ -92,7 +92,7 @@ class AppleChain:
             root_key, root_cert = root.root_key, root.root
             inter_key, inter = root.intermediate_key, root.intermediate
         leaf_key = _key()
-        leaf_end = dt.datetime.now(dt.timezone.utc) - DAY if leaf_expired else later
+        leaf_end = dt.datetime.now(dt.UTC) - DAY if leaf_expired else later
         leaf = _cert("Test Prod ECC Mac App Store and iTunes Store Receipt Signing", leaf_key,
                      inter, inter_key, ca=False, oid=LEAF_OID, not_after=leaf_end)
         return cls(root_key, root_cert, inter_key, inter, leaf_key, leaf)

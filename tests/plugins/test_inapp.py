@@ -7,8 +7,9 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jwt
 import pytest
@@ -16,9 +17,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.harness import PostbackReceiver, running_daemon
-from tests.plugins.drivers.inapp import (APP_KEY, AUDIENCE, CHARGEBACK_TYP, POSTBACK_TYP,
-                                         PRODUCTS, REQUEST_TYP, SECRET, notice, post_notice,
-                                         read_request, settings)
+from tests.plugins.drivers.inapp import (
+    APP_KEY,
+    AUDIENCE,
+    CHARGEBACK_TYP,
+    POSTBACK_TYP,
+    PRODUCTS,
+    REQUEST_TYP,
+    SECRET,
+    notice,
+    post_notice,
+    read_request,
+    settings,
+)
 from xbtcpay.errors import PluginError
 
 SEED_REQUEST_FIELDS = {"name", "description", "price", "defaultPrice", "productData",

@@ -6,9 +6,10 @@ the same transaction again finds that payment instead of crediting twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 import structlog
 

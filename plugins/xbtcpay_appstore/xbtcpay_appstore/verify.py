@@ -15,9 +15,11 @@ from typing import Any
 
 import jwt
 from appstoreserverlibrary.models.Environment import Environment
-from appstoreserverlibrary.signed_data_verifier import (SignedDataVerifier,
-                                                        VerificationException,
-                                                        VerificationStatus)
+from appstoreserverlibrary.signed_data_verifier import (
+    SignedDataVerifier,
+    VerificationException,
+    VerificationStatus,
+)
 
 from xbtcpay_appstore.purchase import Purchase, Refused, from_storekit
 from xbtcpay_appstore.settings import AppStoreSettings
@@ -62,7 +64,7 @@ class AppleVerifier:
         tx = _checked(lambda: verifier.verify_and_decode_signed_transaction(signed))
         return from_storekit(tx, env)
 
-    def notification(self, signed: str) -> Notification:
+    def notification(self, signed: Any) -> Notification:
         """Verify a notification's signedPayload and the transaction it carries."""
         env = _claimed_environment(signed, nested=True)
         verifier = self._verifier(env)
@@ -89,7 +91,7 @@ def _checked(decode: Any) -> Any:
         return decode()
     except VerificationException as exc:
         raise Refused(REASONS.get(exc.status, "not verifiable")) from exc
-    except Exception as exc:  # noqa: BLE001 - malformed payloads fail inside the converter
+    except Exception as exc:
         raise Refused("malformed signed data") from exc
 
 

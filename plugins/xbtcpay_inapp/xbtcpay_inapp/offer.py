@@ -9,9 +9,10 @@ needed when the list has more than one entry). Our payment is in the default pri
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from xbtcpay.amounts import parse_money
 from xbtcpay.errors import InvalidParams

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -14,8 +15,14 @@ from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
 from xbtcpay.state import Event
 from xbtcpay_inapp.offer import Offer, parse_offer
 from xbtcpay_inapp.settings import InAppSettings, load_settings
-from xbtcpay_inapp.tokens import (MAX_NOTICE_BYTES, Notice, NoticeRefused, product_data,
-                                  sign_request, verify_notice)
+from xbtcpay_inapp.tokens import (
+    MAX_NOTICE_BYTES,
+    Notice,
+    NoticeRefused,
+    product_data,
+    sign_request,
+    verify_notice,
+)
 
 log = structlog.get_logger("xbtcpay.plugins.inapp")
 POSTBACK_PATH = "/inapp/postback"

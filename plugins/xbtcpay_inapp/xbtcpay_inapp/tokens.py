@@ -9,8 +9,9 @@ Notices are checked with an explicit HMAC allow-list, aud, iss, typ and required
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import jwt
@@ -82,7 +83,8 @@ def verify_notice(settings: InAppSettings, token: Any, typ: str) -> Notice:
         raise NoticeRefused("response.transactionID missing")
     request = claims.get("request")
     data = request.get("productData") if isinstance(request, dict) else None
-    reason = response.get("reason") if isinstance(response, dict) else None
+    assert isinstance(response, dict)
+    reason = response.get("reason")
     return Notice(transaction_id=tx_id, payment_id=payment_id_in(data),
                   reason=reason if isinstance(reason, str) else None,
                   response=response, claims=claims)
