@@ -240,6 +240,26 @@ async def test_renewal_creates_a_paid_payment_for_the_same_customer(
         assert await counts(d) == {"paid": 2} and len(receiver.received) == 2
 
 
+async def test_purchase_seen_first_in_a_notification(tmp_path: Path, chain: AppleChain,
+                                                     signer: AppleSigner,
+                                                     apple: VerifyReceiptServer,
+                                                     receiver: PostbackReceiver) -> None:
+    config = settings(tmp_path, chain, apple, postback_url=receiver.url)
+    async with running_daemon(tmp_path, config) as d:
+        _, tx = signer.transaction(COINS, price=9990)
+        signed, _ = signer.notification("ONE_TIME_CHARGE", tx)
+        assert await notify(d, signed) == 200
+        [got] = await receiver.wait_for(1)
+        assert got["json"]["event"] == "paid" and got["json"]["product"] == "coins100"
+        answer = await validate(d, signer.sign(tx))      # the app validates it afterwards
+        assert answer["duplicate"] is True and answer["id"] == got["json"]["id"]
+        unknown, _ = signer.notification("ONE_TIME_CHARGE",
+                                         signer.transaction_payload("com.example.other"))
+        test, _ = signer.notification("TEST")
+        assert await notify(d, unknown) == 200 and await notify(d, test) == 200
+        assert await counts(d) == {"paid": 1} and len(receiver.received) == 1
+
+
 async def test_failed_renewal_and_expiry_are_recorded(tmp_path: Path, chain: AppleChain,
                                                       signer: AppleSigner,
                                                       apple: VerifyReceiptServer,

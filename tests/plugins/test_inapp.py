@@ -83,6 +83,7 @@ async def test_request_jwt_carries_the_seed_fields(tmp_path: Path) -> None:
         assert request["chargebackURL"] == d.public_url + "/inapp/chargeback"
         _, doc = await d.status(answer["id"])
         assert (doc["status"], doc["amount"], doc["asset"]) == ("new", "5.50", "USD")
+        assert doc["expires_at"] == claims["iat"] + 3600 + 86400   # JWT lifetime + postback grace
 
 
 async def test_explicit_price_list_uses_the_default_price(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """App Store Server Notifications V2: what each notification type does to payments.
 
-    SUBSCRIBED, DID_RENEW        a paid payment for the (renewal) transaction
+    SUBSCRIBED, DID_RENEW,       a paid payment for the (renewal) transaction, unless the
+    ONE_TIME_CHARGE              app already validated it
     REFUND, REVOKE               the transaction's payment becomes refunded
     DID_FAIL_TO_RENEW            a renewal payment recorded as failed  (postback "failed")
     EXPIRED                      a renewal payment recorded as expired (postback "expired")
@@ -20,7 +21,7 @@ from xbtcpay_appstore.purchase import Refused
 from xbtcpay_appstore.verify import Notification
 
 log = structlog.get_logger("xbtcpay.plugins.appstore")
-PURCHASES = ("SUBSCRIBED", "DID_RENEW")
+PURCHASES = ("SUBSCRIBED", "DID_RENEW", "ONE_TIME_CHARGE")
 REFUNDS = ("REFUND", "REVOKE")
 LAPSES = {"DID_FAIL_TO_RENEW": Event.FAILED, "EXPIRED": Event.EXPIRED}
 

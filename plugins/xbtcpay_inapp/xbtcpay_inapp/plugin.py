@@ -28,6 +28,8 @@ log = structlog.get_logger("xbtcpay.plugins.inapp")
 POSTBACK_PATH = "/inapp/postback"
 CHARGEBACK_PATH = "/inapp/chargeback"
 REFUND_REASONS = {"refund", "refunded"}
+# Unpaid requests expire this long after their JWT does: providers retry postbacks for a while.
+POSTBACK_GRACE = 86400
 
 
 class InAppPlugin:
@@ -65,6 +67,7 @@ class InAppPlugin:
         payment = await self.ctx.create_payment(NewPayment(
             method=self.name, asset=offer.currency, amount=offer.amount, data=offer.data,
             postback_url=offer.postback_url, product=offer.product, customer=offer.customer,
+            expires_in=self.settings.expiry + POSTBACK_GRACE,
             extra={"request": {"name": offer.name, "defaultPrice": offer.default_country}}))
         request = self._request_body(offer, payment.id)
         token = sign_request(self.settings, request, int(time.time()))
