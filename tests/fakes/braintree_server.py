@@ -144,6 +144,7 @@ class FakeBraintree:
     transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)
+    lose_next_answers: int = 0         # do the work, then answer 504 (an answer lost)
     last_delivery: tuple[str, dict[str, str]] | None = None
     port: int = 0
     _runner: web.AppRunner | None = None
@@ -211,6 +212,9 @@ class FakeBraintree:
                 value = {"errors": exc.errors, "message": str(exc), **exc.objects}
             except KeyError:
                 return web.Response(status=404)
+            if self.lose_next_answers:
+                self.lose_next_answers -= 1
+                return web.Response(status=504)
             xml = '<?xml version="1.0" encoding="UTF-8"?>\n' + to_xml(tag, value)
             return web.Response(status=status, text=xml, content_type="application/xml")
         return wrapped
