@@ -443,9 +443,11 @@ class FakeBraintree:
         kind = {"open": "dispute_opened", "won": "dispute_won", "lost": "dispute_lost"}[status]
         return self.notification(kind, "dispute", dispute)
 
-    async def deliver(self, url: str, notification: dict[str, str]) -> int:
+    async def deliver(self, url: str, notification: dict[str, Any]) -> int:
         """POST a notification as Braintree does (form fields bt_signature, bt_payload)."""
-        self.last_delivery = (url, dict(notification))
+        notification = {k: v.decode() if isinstance(v, bytes) else v
+                        for k, v in notification.items()}
+        self.last_delivery = (url, notification)
         async with aiohttp.ClientSession() as session:
             async with session.post(url, data=notification) as resp:
                 await resp.read()

@@ -116,10 +116,10 @@ class BraintreePlugin:
 
     async def _gateway_failed(self, payment: Payment, exc: GatewayError) -> None:
         """A definite refusal fails the payment; an unknown outcome is left to reconciliation."""
-        log.warning("braintree.gateway_failed", payment_id=payment.id, error=str(exc),
+        log.warning("braintree.gateway_failed", payment_id=payment.id, error=exc.detail,
                     definite=exc.definite)
         if exc.definite:
-            await self.ctx.report(payment.id, refusal_event(payment.id, str(exc)))
+            await self.ctx.report(payment.id, refusal_event(payment.id, str(exc.detail)))
 
     async def cancel_subscription(self, params: Mapping[str, Any],
                                   call: CallContext) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class Reconciler:
             try:
                 await self.reconcile(payment)
             except GatewayError as exc:
-                log.warning("braintree.reconcile_failed", payment_id=payment.id, error=str(exc))
+                log.warning("braintree.reconcile_failed", payment_id=payment.id, error=exc.detail)
 
     async def reconcile(self, payment: Payment) -> str:
         """Report the newest transaction with our payment id as its order id."""
