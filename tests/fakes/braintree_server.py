@@ -24,7 +24,7 @@ import itertools
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from xml.etree import ElementTree
@@ -107,7 +107,7 @@ def _node(el: ElementTree.Element) -> Any:
 def signed_notification(kind: str, subject: str, public_key: str,
                         private_key: str) -> dict[str, str]:
     """``{bt_signature, bt_payload}`` for a notification, signed like Braintree signs it."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     xml = (f'<notification><timestamp type="datetime">{stamp}</timestamp>'
            f"<kind>{kind}</kind><subject>{subject}</subject></notification>")
     payload = base64.encodebytes(xml.encode()).decode()
@@ -155,7 +155,7 @@ class FakeBraintree:
                                "currency_iso_code": currency, "billing_frequency": 1,
                                "add_ons": [], "discounts": []}
 
-    async def start(self) -> "FakeBraintree":
+    async def start(self) -> FakeBraintree:
         app = web.Application()
         base = f"/merchants/{self.merchant_id}"
         routes = [
@@ -261,7 +261,7 @@ class FakeBraintree:
               "gateway_rejection_reason": "fraud" if outcome == "fraud" else None,
               "subscription_id": subscription["id"] if subscription else None,
               "plan_id": subscription["plan_id"] if subscription else None,
-              "customer": {"id": customer_id}, "created_at": datetime.now(timezone.utc),
+              "customer": {"id": customer_id}, "created_at": datetime.now(UTC),
               "disputes": [], "status_history": []}
         self.transactions[tx["id"]] = tx
         return tx
@@ -316,7 +316,7 @@ class FakeBraintree:
             raise validation("customer", "91609", "id", "Customer ID has already been taken.")
         self.customers[cid] = {"id": cid, "first_name": params.get("first_name"),
                                "email": params.get("email"), "created_at": datetime.now(
-                                   timezone.utc)}
+                                   UTC)}
         return 201, "customer", self._customer(cid)
 
     def _customer(self, cid: str) -> dict[str, Any]:
@@ -448,10 +448,10 @@ class FakeBraintree:
         notification = {k: v.decode() if isinstance(v, bytes) else v
                         for k, v in notification.items()}
         self.last_delivery = (url, notification)
-        async with aiohttp.ClientSession() as session:
-            async with session.post(url, data=notification) as resp:
-                await resp.read()
-                return resp.status
+        async with aiohttp.ClientSession() as session, \
+                session.post(url, data=notification) as resp:
+            await resp.read()
+            return resp.status
 
     async def redeliver(self) -> int:
         assert self.last_delivery is not None

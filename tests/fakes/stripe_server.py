@@ -104,7 +104,7 @@ class FakeStripe:
 
     # -- server ----------------------------------------------------------------------------
 
-    async def start(self) -> "FakeStripe":
+    async def start(self) -> FakeStripe:
         app = web.Application()
         app.router.add_post("/v1/checkout/sessions", self._create_session)
         app.router.add_get("/v1/checkout/sessions", self._list_sessions)
@@ -314,11 +314,11 @@ class FakeStripe:
                    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
         if header is not None:
             headers["Stripe-Signature"] = header
-        async with aiohttp.ClientSession() as session:
-            async with session.post(url, data=body.encode(), headers=headers) as resp:
-                await resp.read()
-                self.deliveries.append(Delivery(body, header or "", resp.status))
-                return resp.status
+        async with aiohttp.ClientSession() as session, \
+                session.post(url, data=body.encode(), headers=headers) as resp:
+            await resp.read()
+            self.deliveries.append(Delivery(body, header or "", resp.status))
+            return resp.status
 
     async def redeliver(self, url: str) -> int:
         """Send the last delivery again, byte for byte (Stripe's retry of the same event)."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import warnings
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -92,14 +93,14 @@ async def test_sale_paid_then_settled(tmp_path: Path, fake: FakeBraintree,
         tx = fake.transactions[got["transactionId"]]
         assert tx["order_id"] == got["id"] and tx["amount"] == "9.99"
         assert tx["status"] == "submitted_for_settlement"
-        sale = [r for r in fake.requests if r["path"].endswith("/transactions")][0]
+        sale = next(r for r in fake.requests if r["path"].endswith("/transactions"))
         assert sale["body"]["transaction"]["options"]["submit_for_settlement"] is True
         assert sale["headers"]["X-ApiVersion"] == "6"
         [postback] = await receiver.wait_for(1)
         assert postback["json"]["event"] == "paid" and postback["json"]["amount"] == "9.99"
         assert json.loads(postback["json"]["data"]) == {"sku": 1}
         status, doc = await d.status(got["id"])
-        assert doc["status"] == "paid" and doc["paid_at"] is not None
+        assert status == 200 and doc["status"] == "paid" and doc["paid_at"] is not None
         paid = await payment(d, got["id"])
         assert paid.provider_ref == got["transactionId"]
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
+from xbtcpay_stripe.events import fact_of
+from xbtcpay_stripe.money import from_minor, to_minor
 
 from tests.fakes.stripe_server import FakeStripe, decode_form, sign
 from tests.harness import PostbackReceiver, running_daemon, wait_until
 from xbtcpay.state import Event
-from xbtcpay_stripe.events import fact_of
-from xbtcpay_stripe.money import from_minor, to_minor
 
 PRODUCTS = {
     "gold": {"type": "one_time", "prices": {"USD": "9.99"}, "name": "Gold pack"},
@@ -65,7 +66,7 @@ async def test_checkout_paid_by_signed_webhook(tmp_path: Path, fake: FakeStripe,
         assert got["url"] == session["url"] and got["id"] == session["client_reference_id"]
         assert session["metadata"] == {"payment_id": got["id"], "product": "gold",
                                        "customer": "user-42"}
-        create = [r for r in fake.requests if r["method"] == "POST"][0]
+        create = next(r for r in fake.requests if r["method"] == "POST")
         assert create["headers"]["Idempotency-Key"] == f"xbtcpay-checkout-{got['id']}"
         item = create["params"]["line_items"][0]
         assert item["price_data"] == {"currency": "usd", "unit_amount": "999",
@@ -181,7 +182,7 @@ async def test_reconciliation_finds_sessions_after_a_restart(tmp_path: Path,
     async with running_daemon(tmp_path, overrides(fake)) as d:
         got = await checkout(d)
     fake.complete(got["sessionId"])
-    fake.expire((await _other_session(fake)))
+    fake.expire(await _other_session(fake))
     async with running_daemon(tmp_path, overrides(fake, reconcile_interval=0.1, reconcile_after=0)) as d:
         paid = await wait_until(lambda: _paid(d, got["id"]), timeout=5)
         assert paid.provider_ref == fake.sessions[got["sessionId"]]["payment_intent"]
@@ -255,7 +256,7 @@ async def test_stripe_price_top_up_and_three_transports(tmp_path: Path, fake: Fa
 
 
 def test_minor_units_are_exact() -> None:
-    assert to_minor(Decimal("9.99"), "USD") == 999 and to_minor(Decimal("500"), "jpy") == 500
+    assert to_minor(Decimal("9.99"), "USD") == 999 and to_minor(Decimal(500), "jpy") == 500
     assert from_minor(1250, "usd") == Decimal("12.50") and from_minor(7, "KWD") == Decimal("0.007")
     with pytest.raises(ValueError):
         to_minor(Decimal("1.001"), "usd")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 with warnings.catch_warnings():
@@ -21,10 +22,9 @@ with warnings.catch_warnings():
     from braintree.exceptions import http as bt_http
     from braintree.exceptions.braintree_error import BraintreeError
 
-__all__ = ["BraintreeClient", "BraintreeError", "GatewayError", "LIVE_STATUSES"]
+__all__ = ["LIVE_STATUSES", "BraintreeClient", "BraintreeError", "GatewayError"]
 
 from xbtcpay.errors import ProviderError
-
 from xbtcpay_braintree.settings import BraintreeSettings
 
 T = TypeVar("T")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from xbtcpay.errors import InvalidParams
 from xbtcpay.jsonio import dumps
@@ -24,6 +25,13 @@ def customer(params: Mapping[str, Any], *, required: bool) -> str | None:
         value = str(value)
     if not isinstance(value, str) or not _CUSTOMER.match(value):
         raise InvalidParams("missing or invalid customer (1-36 letters, digits, - or _)")
+    return value
+
+
+def product(params: Mapping[str, Any]) -> str:
+    value = params.get("product")
+    if not isinstance(value, str) or not value:
+        raise InvalidParams("missing product")
     return value
 
 

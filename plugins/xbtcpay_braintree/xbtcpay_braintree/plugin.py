@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 from xml.parsers.expat import ExpatError
 
 import structlog
 from aiohttp import web
 
-from xbtcpay.errors import InvalidParams
 from xbtcpay.models import NewPayment, Payment
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
-
 from xbtcpay_braintree import params as p
-from xbtcpay_braintree.gateway import (LIVE_STATUSES, BraintreeClient, BraintreeError,
-                                       GatewayError)
+from xbtcpay_braintree.gateway import LIVE_STATUSES, BraintreeClient, BraintreeError, GatewayError
 from xbtcpay_braintree.reconcile import Reconciler
 from xbtcpay_braintree.results import Outcome, charge_outcome, refusal_event
 from xbtcpay_braintree.settings import parse_settings
@@ -76,15 +74,15 @@ class BraintreePlugin:
     async def process_payment(self, params: Mapping[str, Any],
                               call: CallContext) -> dict[str, Any]:
         """Charge a payment method nonce: a one-off sale, or a subscription's first charge."""
-        nonce, product = p.nonce(params), params.get("product")
+        nonce, product = p.nonce(params), p.product(params)
         currency, amount = self.ctx.price(product, params.get("currency"), params.get("amount"))
-        spec = self.ctx.product(str(product)) or {}
+        spec = self.ctx.product(product) or {}
         subscription = spec.get("type") == "subscription"
         plan = p.plan_of(spec, product) if subscription else None
         customer = p.customer(params, required=subscription)
         payment = await self.ctx.create_payment(NewPayment(
             method=self.name, asset=currency, amount=amount, data=p.data_text(params.get("data")),
-            postback_url=p.postback_url(params), product=str(product), customer=customer,
+            postback_url=p.postback_url(params), product=product, customer=customer,
             extra={"braintree_plan": plan} if plan else {}))
         try:
             if plan is None:
@@ -124,16 +122,15 @@ class BraintreePlugin:
     async def cancel_subscription(self, params: Mapping[str, Any],
                                   call: CallContext) -> dict[str, Any]:
         """Cancel the customer's live subscriptions to the product's plan."""
-        product = params.get("product")
-        plan = p.plan_of(self.ctx.product(str(product)) if isinstance(product, str) else None,
-                         product)
+        product = p.product(params)
+        plan = p.plan_of(self.ctx.product(product), product)
         customer = p.customer(params, required=True)
         assert customer is not None
         live = [s for s in await self.client.subscriptions_of(customer)
                 if s.plan_id == plan and s.status in LIVE_STATUSES]
         if not live:
             return {"status": "failed", "reason": "no active subscription to this product"}
-        canceled = []
+        canceled: list[str] = []
         for sub in live:
             result = await self.client.cancel(sub.id)
             if not result.is_success:

@@ -13,7 +13,6 @@ import structlog
 
 from xbtcpay.models import Payment
 from xbtcpay.plugin_api import PluginContext
-
 from xbtcpay_braintree.gateway import BraintreeClient, GatewayError
 from xbtcpay_braintree.results import transaction_event
 

@@ -20,7 +20,6 @@ import structlog
 from xbtcpay.models import NewPayment, Payment, PaymentEvent
 from xbtcpay.plugin_api import PluginContext
 from xbtcpay.state import OPEN_STATES, Event
-
 from xbtcpay_braintree.gateway import BraintreeClient
 from xbtcpay_braintree.results import transaction_event
 

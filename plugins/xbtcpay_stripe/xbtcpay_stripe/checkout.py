@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from xbtcpay.errors import InvalidParams
 from xbtcpay.jsonio import dumps
 from xbtcpay.postback import valid_postback_url
-
 from xbtcpay_stripe.money import to_minor
 
 MAX_DATA_BYTES = 65536

@@ -13,12 +13,12 @@ Anything else is acknowledged and ignored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from xbtcpay.models import PaymentEvent
 from xbtcpay.state import Event
-
 from xbtcpay_stripe.money import from_minor
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import stripe
 import structlog
@@ -13,7 +14,6 @@ from xbtcpay.errors import InvalidParams, ProviderError
 from xbtcpay.models import NewPayment, Payment, PaymentEvent
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
 from xbtcpay.state import Event
-
 from xbtcpay_stripe.checkout import idempotency_key, parse_request, session_params
 from xbtcpay_stripe.events import Fact, fact_of
 from xbtcpay_stripe.money import from_minor
@@ -76,7 +76,7 @@ class StripePlugin:
     async def close(self) -> None:
         """Close the HTTP session of the Stripe client."""
         if self._http is not None:
-            await self._http.close_async()
+            await self._http.close_async()  # type: ignore[no-untyped-call]
             self._http = None
 
     # -- methods ---------------------------------------------------------------------------
@@ -90,8 +90,10 @@ class StripePlugin:
                                       call: CallContext) -> dict[str, Any]:
         """Create our payment, then its Checkout Session; answer the hosted page's URL."""
         product = params.get("product")
+        if not isinstance(product, str):
+            raise InvalidParams("missing product")
         priced = self.ctx.price(product, params.get("currency"), params.get("amount"))
-        spec = self.ctx.product(str(product)) or {}
+        spec = self.ctx.product(product) or {}
         if spec.get("type") == "subscription":
             raise InvalidParams(f"product {product} is a subscription; Stripe checkout sells "
                                 "one_time and top_up products")
@@ -138,10 +140,10 @@ class StripePlugin:
         event = verified.to_dict()
         fact = fact_of(event)
         outcome = await self.apply(fact) if fact is not None else "ignored"
-        if outcome in ("ignored", "unknown_payment"):
-            # Events that touch no payment are still recorded once, for the audit trail.
-            if not await self.ctx.claim(f"event:{event.get('id')}"):
-                outcome = "duplicate"
+        # Events that touch no payment are still recorded once, for the audit trail.
+        if outcome in ("ignored", "unknown_payment") and not await self.ctx.claim(
+                f"event:{event.get('id')}"):
+            outcome = "duplicate"
         log.info("stripe.webhook", event_id=event.get("id"), type=event.get("type"),
                  outcome=outcome)
         return web.json_response({"received": True, "outcome": outcome})

@@ -9,7 +9,8 @@ would have done. Reports carry their own dedupe keys, so a late webhook changes 
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import stripe
 import structlog
@@ -17,7 +18,6 @@ import structlog
 from xbtcpay.models import Payment, PaymentEvent
 from xbtcpay.plugin_api import PluginContext
 from xbtcpay.state import Event
-
 from xbtcpay_stripe.events import Fact, completed_kind, session_fact
 
 log = structlog.get_logger("xbtcpay.stripe")
@@ -84,7 +84,8 @@ class Reconciler:
         params: dict[str, Any] = {"limit": 100, "created": {
             "gte": payment.created_at - SEARCH_WINDOW, "lte": payment.created_at + SEARCH_WINDOW}}
         for _ in range(MAX_PAGES):
-            page = await self.client.v1.checkout.sessions.list_async(params=params)
+            page = await self.client.v1.checkout.sessions.list_async(
+                params=params)  # type: ignore[arg-type]
             rows = [s.to_dict() for s in page.data]
             for row in rows:
                 if row.get("client_reference_id") == payment.id:
