@@ -100,7 +100,8 @@ def next_event(p: Payment, deposits: Sequence[Deposit], rules: Rules) -> Payment
                 return None
             return PaymentEvent(Event.REORGED, amount_received=received, source=SOURCE,
                                 reason="a chain reorganisation removed confirmed funds")
-        return event(Event.RECEIVED) if received != p.amount_received else None
+        # a reorg may move the paying transfer to another block or transaction: follow it
+        return event(Event.RECEIVED) if _differs(p, received, reference) else None
     return None
 
 
