@@ -14,6 +14,7 @@ import pytest
 
 from tests.fakes.braintree_server import FakeBraintree
 from tests.harness import PostbackReceiver, running_daemon, wait_until
+from xbtcpay.errors import PluginError
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -301,3 +302,43 @@ async def test_tampered_notifications_are_refused(tmp_path: Path, fake: FakeBrai
         assert (await payment(d, got["id"])).status == "paid"
         assert await fake.deliver(hook(d), good) == 200
         assert (await payment(d, got["id"])).status == "charged_back"
+
+
+async def test_currency_and_second_subscription_guards(tmp_path: Path,
+                                                       fake: FakeBraintree) -> None:
+    products = {**PRODUCTS, "euro": {"type": "one_time", "prices": {"EUR": "5.00"}}}
+    async with running_daemon(tmp_path, {**overrides(fake), "products": products}) as d:
+        # The default merchant account settles in USD: a EUR price is not "paid" in USD.
+        got = await pay(d, product="euro")
+        assert got["status"] == "failed" and got["reason"] == "charged in USD, expected EUR"
+        assert (await payment(d, got["id"])).status == "seen"
+
+        await pay(d, product="monthly", customer="dave")
+        again = await d.call("payment.processBraintreePayment",
+                             {"paymentNonce": OK, "product": "monthly", "customer": "dave"})
+        assert again["error"]["code"] == -32009
+        assert len(fake.subscriptions) == 1
+
+    accounts = overrides(fake, merchant_accounts={"USD": "acct-usd"})
+    (tmp_path / "b").mkdir()
+    async with running_daemon(tmp_path / "b", {**accounts, "products": products}) as d:
+        refused = await d.call("payment.processBraintreePayment",
+                               {"paymentNonce": OK, "product": "euro"})
+        assert refused["error"]["code"] == -32602
+        await pay(d)
+        sale = [r for r in fake.requests if r["path"].endswith("/transactions")][-1]
+        assert sale["body"]["transaction"]["merchant_account_id"] == "acct-usd"
+
+
+@pytest.mark.parametrize("broken", [
+    {"private_key": None},
+    {"environment": "moon"},
+    {"gateway_url": "https://127.0.0.1:8443"},
+    {"merchant_id": ""},
+])
+async def test_bad_settings_stop_start_up(tmp_path: Path, fake: FakeBraintree,
+                                          broken: dict[str, Any]) -> None:
+    section = {**overrides(fake)["plugins"]["braintree"], **broken}
+    with pytest.raises(PluginError):
+        async with running_daemon(tmp_path, {"plugins": {"braintree": section}}):
+            pass

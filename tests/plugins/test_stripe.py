@@ -15,6 +15,7 @@ from xbtcpay_stripe.money import from_minor, to_minor
 
 from tests.fakes.stripe_server import FakeStripe, decode_form, sign
 from tests.harness import PostbackReceiver, running_daemon, wait_until
+from xbtcpay.errors import PluginError
 from xbtcpay.state import Event
 
 PRODUCTS = {
@@ -293,3 +294,27 @@ def test_event_mapping() -> None:
 def test_fake_decodes_stripe_form_encoding() -> None:
     body = "a[0][b]=1&a[1][b]=2&m[k]=v&x="
     assert decode_form(body) == {"a": [{"b": "1"}, {"b": "2"}], "m": {"k": "v"}, "x": ""}
+
+
+@pytest.mark.parametrize("broken", [
+    {"api_key": None},
+    {"api_key": "pk_test_publishable"},
+    {"webhook_secret": "not-a-secret"},
+    {"api_base": "ftp://stripe"},
+    {"reconcile_interval": 0},
+])
+async def test_bad_settings_stop_start_up(tmp_path: Path, fake: FakeStripe,
+                                          broken: dict[str, Any]) -> None:
+    section = {**overrides(fake)["plugins"]["stripe"], **broken}
+    with pytest.raises(PluginError):
+        async with running_daemon(tmp_path, {"plugins": {"stripe": section}}):
+            pass
+
+
+async def test_secrets_from_the_environment(tmp_path: Path, fake: FakeStripe,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_STRIPE_KEY", fake.api_key)
+    section = {**overrides(fake)["plugins"]["stripe"], "api_key": {"env": "TEST_STRIPE_KEY"}}
+    async with running_daemon(tmp_path, {"plugins": {"stripe": section},
+                                         "products": PRODUCTS}) as d:
+        assert "sessionId" in await checkout(d)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
@@ -11,8 +12,10 @@ from xml.parsers.expat import ExpatError
 import structlog
 from aiohttp import web
 
+from xbtcpay.errors import Conflict, InvalidParams
 from xbtcpay.models import NewPayment, Payment
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
+from xbtcpay.state import Event
 from xbtcpay_braintree import params as p
 from xbtcpay_braintree.gateway import LIVE_STATUSES, BraintreeClient, BraintreeError, GatewayError
 from xbtcpay_braintree.reconcile import Reconciler
@@ -80,6 +83,9 @@ class BraintreePlugin:
         subscription = spec.get("type") == "subscription"
         plan = p.plan_of(spec, product) if subscription else None
         customer = p.customer(params, required=subscription)
+        self._check_currency(currency)
+        if plan is not None and customer is not None:
+            await self._refuse_second_subscription(customer, plan, product)
         payment = await self.ctx.create_payment(NewPayment(
             method=self.name, asset=currency, amount=amount, data=p.data_text(params.get("data")),
             postback_url=p.postback_url(params), product=product, customer=customer,
@@ -94,10 +100,22 @@ class BraintreePlugin:
         except GatewayError as exc:
             await self._gateway_failed(payment, exc)
             raise
+        outcome = _charged_in(outcome, currency)
         await self.ctx.report(payment.id, outcome.event)
         log.info("braintree.processed", payment_id=payment.id, status=outcome.status,
                  transaction_id=outcome.transaction_id, reason=outcome.reason)
         return outcome.answer(payment.id)
+
+    def _check_currency(self, currency: str) -> None:
+        accounts = self.client.settings.merchant_accounts
+        if accounts and currency.upper() not in accounts:
+            raise InvalidParams(f"no Braintree merchant account for {currency}")
+
+    async def _refuse_second_subscription(self, customer: str, plan: str, product: str) -> None:
+        live = [s for s in await self.client.subscriptions_of(customer)
+                if s.plan_id == plan and s.status in LIVE_STATUSES]
+        if live:
+            raise Conflict(f"customer already has a live subscription to {product}")
 
     async def _subscribe(self, payment: Payment, customer: str, nonce: str, plan: str,
                          price: Decimal) -> Outcome:
@@ -174,6 +192,18 @@ class BraintreePlugin:
                 outcome = "duplicate"
         log.info("braintree.webhook", kind=str(notification.kind), outcome=outcome)
         return web.json_response({"received": True, "outcome": outcome})
+
+
+def _charged_in(outcome: Outcome, currency: str) -> Outcome:
+    """A success charged in another currency than the catalog's is not ``paid``."""
+    charged = outcome.event.extra.get("braintree_currency")
+    if outcome.status != "success" or not charged or str(charged).upper() == currency.upper():
+        return outcome
+    log.error("braintree.currency_mismatch", charged=charged, expected=currency,
+              transaction_id=outcome.transaction_id)
+    reason = f"charged in {charged}, expected {currency}"
+    event = dataclasses.replace(outcome.event, kind=Event.SEEN, reason=reason)
+    return dataclasses.replace(outcome, status="failed", event=event, reason=reason)
 
 
 def _iso(value: Any) -> str | None:

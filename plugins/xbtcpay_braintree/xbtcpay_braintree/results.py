@@ -51,7 +51,8 @@ def paid_event(tx: Any, extra: dict[str, Any] | None = None) -> PaymentEvent:
     return PaymentEvent(
         Event.PAID, dedupe_key=f"braintree:tx:{tx.id}:paid", provider_ref=tx.id,
         amount_received=Decimal(str(tx.amount)),
-        extra={"braintree_transaction": tx.id, "braintree_status": tx.status, **(extra or {})})
+        extra={"braintree_transaction": tx.id, "braintree_status": tx.status,
+               "braintree_currency": getattr(tx, "currency_iso_code", None), **(extra or {})})
 
 
 def failed_event(tx: Any, reason: str, extra: dict[str, Any] | None = None) -> PaymentEvent:
