@@ -14,13 +14,14 @@ with none.
 3. **nothing paid that should not be**: a paid payment either still has its full amount on
    chain or is flagged ``reorged`` (a deep reorg removed confirmed funds, reported to the
    shop); no payment has more than one ``paid`` event; no payment that is not fully funded
-   on chain is paid without that flag.
+   on chain is paid without that flag; the ``tx_hash`` a payment reports (unless flagged
+   ``reorged``) is a transaction on the node's chain that credited its address.
 4. **every funded payment completes**: a payment whose full amount is on chain at least
    ``confirmations`` blocks deep is paid.
 5. **postbacks at least once, stable event id**: every ``paid``/``reorged`` event of a
    payment with a postback url reached the shop at least once; every delivery carries the
    ``X-Xbtcpay-Event-Id`` header equal to the body's ``event_id``; redeliveries of one event
-   carry the same id and the same body; a (payment, event) pair has one id only.
+   carry the same id and the same body; a payment's ``paid`` postbacks all carry one id.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class ChainView:
     received: dict[str, int]                 # address -> base units (Transfer logs)
     balances: dict[str, int]                 # address -> balanceOf at head
     funded_at: dict[str, dict[int, int]]     # address -> block -> units in that block
+    credits: dict[str, set[str]]             # address -> hashes of the txs that credited it
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ async def chain_view(node: Node, addresses: Sequence[str]) -> ChainView:
     head = await node.client.block_number()
     received: dict[str, int] = {a.lower(): 0 for a in addresses}
     funded_at: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    credits: dict[str, set[str]] = defaultdict(set)
     balances: dict[str, int] = {}
     lowered = sorted(received)
     for start in range(0, len(lowered), _ADDRESS_CHUNK):
@@ -100,9 +103,10 @@ async def chain_view(node: Node, addresses: Sequence[str]) -> ChainView:
             units = int(entry["data"], 16)
             received[to] += units
             funded_at[to][int(entry["blockNumber"])] += units
+            credits[to].add(str(entry["transactionHash"]).lower())
         balances.update(await node.client.erc20_balances(node.token, chunk, head))
     return ChainView(head, received, {a.lower(): b for a, b in balances.items()},
-                     {a: dict(b) for a, b in funded_at.items()})
+                     {a: dict(b) for a, b in funded_at.items()}, dict(credits))
 
 
 def _read_database(db_path: Path) -> dict[str, Any]:
@@ -173,6 +177,12 @@ def _check_chain(report: Report, node: Node, view: ChainView, db: Mapping[str, A
                        f" != {on_chain} on chain")
         if p["status"] == "paid" and on_chain < amount and not p["reorged"]:
             report.bad(f"{pid}: paid with {on_chain} of {amount} units on chain, not flagged")
+        if p["tx_hash"] and not p["reorged"] and (
+                p["tx_hash"].lower() not in view.credits.get(address, set())):
+            report.bad(f"{pid}: reports tx {p['tx_hash']} ({p['status']}), which is not a"
+                       " transfer to its address on the node's chain")
+        if p["status"] == "new" and p["tx_hash"]:
+            report.bad(f"{pid}: new but reports tx {p['tx_hash']}")
         done = _completed_block(view.funded_at.get(address, {}), amount)
         if done is not None and done <= confirmed_below and p["status"] in ("new", "seen"):
             report.bad(f"{pid}: funded in block {done} (head {view.head}) but {p['status']}")
@@ -209,7 +219,7 @@ def _check_postbacks(report: Report, db: Mapping[str, Any], ids: set[str],
         by_event_id[str(body.get("event_id"))].append(record)
         ids_of[(str(body.get("id")), str(body.get("event")))].add(str(body.get("event_id")))
     for (pid, event), event_ids in ids_of.items():
-        if len(event_ids) > 1:
+        if event == "paid" and len(event_ids) > 1:
             report.bad(f"{pid}: {event} delivered under {len(event_ids)} different event ids")
     for event_id, records in by_event_id.items():
         if len({r["body"] for r in records}) > 1:
