@@ -208,7 +208,7 @@ async def test_refund_notification_refunds_once(tmp_path: Path, chain: AppleChai
         assert await notify(d, signed) == 200
         _, got = await receiver.wait_for(2)
         assert got["json"]["event"] == "refunded" and got["json"]["id"] == answer["id"]
-        assert got["json"]["amount_refunded"] == "4.990" and got["json"]["reason"] == "1"
+        assert got["json"]["amount_refunded"] == "4.990" and got["json"]["reason"] == "app_issue"
         _, doc = await d.status(answer["id"])
         assert doc["status"] == "refunded"
         events = await d.runtime.db.fetchone("SELECT COUNT(*) FROM payment_events")

@@ -48,10 +48,14 @@ class Purchase:
         }
 
 
-def _enum_text(value: Any) -> str | None:
+# Apple's revocationReason: 1 = refunded for an issue in the app, 0 = any other reason.
+REVOCATION_REASONS = {0: "other", 1: "app_issue"}
+
+
+def _revocation_reason(value: Any) -> str | None:
     if value is None:
         return None
-    return str(getattr(value, "value", value))
+    return REVOCATION_REASONS.get(value, str(value)) if isinstance(value, int) else str(value)
 
 
 def from_storekit(tx: Any, raw_environment: str) -> Purchase:
@@ -64,7 +68,7 @@ def from_storekit(tx: Any, raw_environment: str) -> Purchase:
         original_transaction_id=str(tx.originalTransactionId or tx.transactionId),
         product_id=str(tx.productId), environment=raw_environment, source="storekit2",
         type=tx.rawType, purchase_date=tx.purchaseDate, expires_date=tx.expiresDate,
-        revocation_date=tx.revocationDate, revocation_reason=_enum_text(tx.rawRevocationReason),
+        revocation_date=tx.revocationDate, revocation_reason=_revocation_reason(tx.rawRevocationReason),
         price=price, currency=tx.currency, app_account_token=tx.appAccountToken,
         quantity=int(tx.quantity or 1))
 
