@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -11,6 +12,34 @@ from xbtcpay.chain.anvil import Anvil, AnvilNotFound, find_anvil
 from xbtcpay.chain.client import ChainClient
 
 TRANSFER_GAS = 80_000
+MAX_FEE = 50 * 10**9
+TIP = 10**9
+
+
+def _sign_transfers(args: tuple[str, int, int, list[tuple[str, int]]]) -> list[str]:
+    token, chain_id, nonce, transfers = args
+    key = devchain.dev_key(0)
+    raws = []
+    for n, (to, units) in enumerate(transfers):
+        data = devchain.calldata("transfer(address,uint256)", ["address", "uint256"],
+                                 [to, units])
+        tx = {"to": token, "data": data, "gas": TRANSFER_GAS, "nonce": nonce + n,
+              "chainId": chain_id, "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": TIP,
+              "value": 0, "type": 2}
+        raws.append("0x" + key.sign_transaction(tx).raw_transaction.hex())
+    return raws
+
+
+def sign_transfers(token: str, chain_id: int, nonce: int, transfers: Sequence[tuple[str, int]],
+                   workers: int = 2) -> list[str]:
+    """Signed raw token transfers from dev account 0, nonces from ``nonce`` on (parallel)."""
+    items = list(transfers)
+    if workers <= 1 or len(items) < 1000:
+        return _sign_transfers((token, chain_id, nonce, items))
+    step = -(-len(items) // workers)
+    jobs = [(token, chain_id, nonce + s, items[s:s + step]) for s in range(0, len(items), step)]
+    with ProcessPoolExecutor(workers) as pool:
+        return [raw for part in pool.map(_sign_transfers, jobs) for raw in part]
 
 
 def anvil_available() -> bool:
@@ -55,6 +84,11 @@ class BenchChain:
                                                    "nonce": hex(nonce + n)}]))
         await self.client.batch(calls)
         return nonce + len(transfers)
+
+    async def send_raw(self, raws: Sequence[str]) -> None:
+        """Broadcast signed transactions in one batch request."""
+        if raws:
+            await self.client.batch([("eth_sendRawTransaction", [raw]) for raw in raws])
 
     async def mine(self, blocks: int = 1) -> None:
         await devchain.mine(self.client, blocks)

@@ -29,6 +29,7 @@ class Sizes:
     catchup_blocks: int = 5_000
     catchup_transfers: int = 20_000
     catchup_to_payments: int = 200   # of those transfers, how many pay open payments
+    catchup_groups: int = 200        # blocks holding the transfers (spread evenly)
     latency_rounds: int = 5
     poll_interval: float = 1.0
 
@@ -37,7 +38,7 @@ class Sizes:
         return cls(payments=300, duration=0.6, warmup=0.2, connections=4,
                    start_concurrency=(1, 4), status_requests_for_memory=50,
                    watcher_open=(10, 100), watcher_blocks=3, catchup_blocks=60,
-                   catchup_transfers=120, catchup_to_payments=6, latency_rounds=1,
+                   catchup_transfers=120, catchup_to_payments=6, catchup_groups=12, latency_rounds=1,
                    poll_interval=0.3)
 
 

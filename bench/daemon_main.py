@@ -58,12 +58,26 @@ async def _main(config_path: Path, ready: Path, watcher: bool) -> None:
 
 
 def main() -> None:
+    """Parse the command line and run; XBTCPAY_BENCH_PROFILE=DIR writes a cProfile there."""
     parser = argparse.ArgumentParser(prog="python -m bench.daemon_main")
     parser.add_argument("config", type=Path)
     parser.add_argument("ready", type=Path)
     parser.add_argument("--watcher", action="store_true")
     args = parser.parse_args()
-    asyncio.run(_main(args.config, args.ready, args.watcher))
+    profile_dir = os.environ.get("XBTCPAY_BENCH_PROFILE")
+    if not profile_dir:
+        asyncio.run(_main(args.config, args.ready, args.watcher))
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        asyncio.run(_main(args.config, args.ready, args.watcher))
+    finally:
+        profiler.disable()
+        Path(profile_dir).mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(Path(profile_dir) / f"daemon-{os.getpid()}.prof")
 
 
 if __name__ == "__main__":
