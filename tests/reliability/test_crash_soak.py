@@ -1,0 +1,107 @@
+"""Scenario 2: kill -9 the daemon at random moments while 200 payments are created and paid.
+
+The daemon runs as a real subprocess (``python -m xbtcpay run``) with its watcher on the
+session anvil. A shop creates 200 payments one after another, each with its own
+``order_id`` (a request cut off by a kill is retried with the same order id, the way a shop
+should: it gets the same payment back, never a second one), and pays each on chain at once.
+Meanwhile a killer sends SIGKILL at random moments (seeded) and restarts the daemon, at
+least 10 times. At the end exactly 200 payments exist, all paid, every invariant holds and
+every ``paid`` postback arrived with a stable event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.chain.watching import chain_overrides
+from tests.fixtures.chain import DevChain
+from tests.harness import DaemonProcess, PostbackReceiver, base_config, write_config
+from tests.reliability import invariants
+from tests.reliability.scenario import report, seed
+
+PAYMENTS = 200
+KILLS = 10
+CONFIRMATIONS = 3
+POSTBACK = {"base_delay": 0.1, "max_delay": 0.5, "timeout": 2}
+
+
+async def _start_payment(session: aiohttp.ClientSession, daemon: DaemonProcess,
+                         params: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """start_payment until acknowledged; returns the result and how many tries failed."""
+    failed = 0
+    body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment", "params": params}
+    while True:
+        try:
+            async with session.post(daemon.rpc_url + "/", json=body,
+                                    timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                answer = await resp.json()
+            if "result" in answer:
+                return answer["result"], failed
+            raise AssertionError(f"start_payment refused: {answer}")
+        except (aiohttp.ClientError, TimeoutError):
+            failed += 1                      # the daemon is down or died mid-request
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.timeout(180)
+async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
+        tmp_path: Path, chain: DevChain) -> None:
+    rng = random.Random(seed("crash_soak"))
+    start = await chain.block_number() + 1
+    raw = base_config(tmp_path, chain_overrides(chain, start, {"postback": POSTBACK}))
+    daemon = DaemonProcess(write_config(tmp_path, raw))
+    acknowledged: dict[str, Any] = {}
+    counts = {"kills": 0, "kills_during_payments": 0, "retried_requests": 0}
+    restart_seconds: list[float] = []
+
+    async def shop(session: aiohttp.ClientSession, url: str) -> None:
+        for i in range(PAYMENTS):
+            amount = f"{rng.randint(1, 1000)}.{rng.randint(0, 99_999_999):08d}"
+            p, failed = await _start_payment(session, daemon, {
+                "amount": amount, "order_id": f"soak-{i}", "postback_url": url,
+                "data": {"order": i}})
+            counts["retried_requests"] += failed
+            acknowledged[p["id"]] = p
+            await chain.pay_tokens(p["address"], invariants._units(p["amount"], 8))
+            await asyncio.sleep(rng.uniform(0, 0.1))
+
+    async def killer(payments: asyncio.Task[None]) -> None:
+        while counts["kills"] < KILLS or not payments.done():
+            await asyncio.sleep(rng.uniform(0.2, 1.2))
+            daemon.kill9()
+            counts["kills"] += 1
+            counts["kills_during_payments"] += not payments.done()
+            await asyncio.sleep(rng.uniform(0, 0.3))
+            began = time.monotonic()
+            await daemon.start()
+            restart_seconds.append(time.monotonic() - began)
+
+    await daemon.start()
+    try:
+        async with PostbackReceiver() as receiver, aiohttp.ClientSession() as session:
+            payments = asyncio.create_task(shop(session, receiver.url))
+            kills = asyncio.create_task(killer(payments))
+            await asyncio.gather(payments, kills)
+            await chain.mine(CONFIRMATIONS)
+            final = await invariants.eventually(
+                tmp_path / "xbtcpay.db", acknowledged, lambda: receiver.received,
+                invariants.Node(chain.client, chain.token, start, CONFIRMATIONS),
+                expected_total=PAYMENTS, timeout=60)
+    finally:
+        exit_code = daemon.terminate()
+    log = daemon.log_path.read_text()
+    counts.update(final.counts, exit_code=exit_code, tracebacks=log.count("Traceback"),
+                  restart_seconds_max=round(max(restart_seconds), 2),
+                  violations=len(final.violations))
+    report("crash_soak", counts)
+    final.assert_ok()
+    assert counts["kills"] >= KILLS and counts["kills_during_payments"] >= 1
+    assert final.counts["payments"] == PAYMENTS and final.counts["paid"] == PAYMENTS
+    assert exit_code == 0 and counts["tracebacks"] == 0
