@@ -1,16 +1,28 @@
-"""``python -m bench.bare PORT BODY_FILE``: the baseline server for status.json.
+"""``python -m bench.bare PORT BODY_FILE [MODE CONFIG]``: baseline servers for status.json.
 
-A bare aiohttp application with one route, ``GET /{id}/status.json``, answering the constant
-bytes of BODY_FILE as application/json: the ceiling of aiohttp on this machine, with the
-daemon's routing, validation, SQLite lookup and encoding taken out.
+``constant`` (the baseline of the target): a bare aiohttp application with one route,
+``GET /{id}/status.json``, answering the constant bytes of BODY_FILE as application/json:
+the ceiling of aiohttp on this machine.
+
+The other modes form a ladder that shows where the daemon's time goes, each adding one layer
+of the daemon's own code (no middlewares in any of them):
+
+- ``sqlite``: + the primary-key lookup on the daemon's database, row encoded with json;
+- ``domain``: + ``row_to_payment`` and ``status_document`` exactly as the daemon runs them.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+
+SQL = "SELECT * FROM payments WHERE id = ?"
+_FIELDS = ("address", "amount", "seen_at", "paid_at", "tx_hash", "status", "asset", "method")
 
 
 def bare_app(body: bytes) -> web.Application:
@@ -23,10 +35,65 @@ def bare_app(body: bytes) -> web.Application:
     return app
 
 
+def _connect(db: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def sqlite_app(db: str) -> web.Application:
+    """Constant handler plus the PK lookup (row fields dumped as JSON)."""
+    conn = _connect(db)
+
+    async def handler(request: web.Request) -> web.Response:
+        row = conn.execute(SQL, (request.match_info["id"],)).fetchone()
+        if row is None:
+            return web.Response(status=404)
+        text = json.dumps({k: row[k] for k in _FIELDS}, separators=(",", ":"))
+        return web.Response(text=text, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{id}/status.json", handler)
+    return app
+
+
+def domain_app(db: str, config_path: str) -> web.Application:
+    """The lookup plus the daemon's row decoding and status document, no middlewares."""
+    from xbtcpay.api import CoreMethods
+    from xbtcpay.config import load_config
+    from xbtcpay.keys import CONFIG, CORE
+    from xbtcpay.storage.payments import row_to_payment
+    from xbtcpay.web.public import status_document
+
+    conn = _connect(db)
+    config = load_config(Path(config_path))
+    app = web.Application()
+    app[CONFIG] = config
+    app[CORE] = CoreMethods(config, None)  # type: ignore[arg-type]  # payment_uri only
+
+    async def handler(request: web.Request) -> web.Response:
+        row = conn.execute(SQL, (request.match_info["id"],)).fetchone()
+        if row is None:
+            return web.Response(status=404)
+        doc: dict[str, Any] = status_document(request.app, row_to_payment(row), None)
+        return web.Response(text=json.dumps(doc, separators=(",", ":")),
+                            content_type="application/json",
+                            headers={"Cache-Control": "no-store"})
+
+    app.router.add_get("/{id}/status.json", handler)
+    return app
+
+
 def main() -> None:
     port, body_file = int(sys.argv[1]), Path(sys.argv[2])
-    web.run_app(bare_app(body_file.read_bytes()), host="127.0.0.1", port=port,
-                access_log=None, print=None)
+    mode = sys.argv[3] if len(sys.argv) > 3 else "constant"
+    if mode == "constant":
+        app = bare_app(body_file.read_bytes())
+    elif mode == "sqlite":
+        app = sqlite_app(sys.argv[4])
+    else:
+        app = domain_app(sys.argv[4], sys.argv[5])
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 if __name__ == "__main__":

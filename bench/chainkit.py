@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from xbtcpay.chain import devchain
 from xbtcpay.chain.anvil import Anvil, AnvilNotFound, find_anvil
@@ -23,7 +24,7 @@ def _sign_transfers(args: tuple[str, int, int, list[tuple[str, int]]]) -> list[s
     for n, (to, units) in enumerate(transfers):
         data = devchain.calldata("transfer(address,uint256)", ["address", "uint256"],
                                  [to, units])
-        tx = {"to": token, "data": data, "gas": TRANSFER_GAS, "nonce": nonce + n,
+        tx: dict[str, Any] = {"to": token, "data": data, "gas": TRANSFER_GAS, "nonce": nonce + n,
               "chainId": chain_id, "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": TIP,
               "value": 0, "type": 2}
         raws.append("0x" + key.sign_transaction(tx).raw_transaction.hex())
@@ -97,9 +98,8 @@ class BenchChain:
 @asynccontextmanager
 async def dev_chain(*, args: Sequence[str] = ()) -> AsyncIterator[BenchChain]:
     """An anvil of its own with TestZeroXBitcoin deployed by dev account 0, automine off."""
-    async with Anvil(args=list(args)) as node:
-        async with ChainClient([node.url], timeout=60) as client:
-            token = await devchain.deploy(client, "TestZeroXBitcoin", devchain.dev_key(0),
-                                          [devchain.TOKEN_SUPPLY])
-            await devchain.set_automine(client, False)  # blocks only when a benchmark mines
-            yield BenchChain(node, client, token)
+    async with Anvil(args=list(args)) as node, ChainClient([node.url], timeout=60) as client:
+        token = await devchain.deploy(client, "TestZeroXBitcoin", devchain.dev_key(0),
+                                      [devchain.TOKEN_SUPPLY])
+        await devchain.set_automine(client, False)  # blocks only when a benchmark mines
+        yield BenchChain(node, client, token)

@@ -34,7 +34,7 @@ class Sizes:
     poll_interval: float = 1.0
 
     @classmethod
-    def quick(cls) -> "Sizes":
+    def quick(cls) -> Sizes:
         return cls(payments=300, duration=0.6, warmup=0.2, connections=4,
                    start_concurrency=(1, 4), status_requests_for_memory=50,
                    watcher_open=(10, 100), watcher_blocks=3, catchup_blocks=60,

@@ -13,7 +13,6 @@ import random
 import re
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -61,7 +60,7 @@ def _balance_batches(daemon: BenchDaemon) -> int:
     with urllib.request.urlopen(daemon.rpc_url + "/metrics", timeout=10) as resp:
         text = resp.read().decode()
     match = re.search(r'^xbtcpay_chain_rpc_calls_total\{method="batch:eth_call"\} ([\d.e+]+)$',
-                      text, re.M)
+                      text, re.MULTILINE)
     return int(float(match.group(1))) if match else 0
 
 

@@ -106,11 +106,12 @@ class BenchDaemon(Child):
 
 
 class BareServer(Child):
-    """``bench.bare``: the constant-body aiohttp baseline."""
+    """``bench.bare``: the constant-body aiohttp baseline (``extra``: a ladder mode)."""
 
-    def __init__(self, port: int, body_file: Path, log_dir: Path) -> None:
-        super().__init__([sys.executable, "-m", "bench.bare", str(port), str(body_file)],
-                         log_dir / "bare.log")
+    def __init__(self, port: int, body_file: Path, log_dir: Path,
+                 extra: tuple[str, ...] = ()) -> None:
+        super().__init__([sys.executable, "-m", "bench.bare", str(port), str(body_file),
+                          *extra], log_dir / "bare.log")
         self.url = f"http://127.0.0.1:{port}"
         _wait_port(port)
 
@@ -162,7 +163,7 @@ def parse_wrk(output: str, duration: float) -> dict[str, Any]:
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                        output)
-    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", output, re.M))
+    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", output, re.MULTILINE))
     if rps is None or total is None:
         raise ValueError("could not read wrk's output:\n" + output)
     return {"requests": int(total.group(1)), "rps": float(rps.group(1)), "seconds": duration,

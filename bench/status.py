@@ -48,6 +48,33 @@ async def _measure(ctx: Context, tool: str, base: str, ids: Path) -> dict[str, A
                          warmup=s.warmup, ids_file=ids)
 
 
+LADDER = (("sqlite", "bare + SQLite primary-key lookup"),
+          ("domain", "+ row_to_payment + status_document (daemon code, no middlewares)"))
+
+
+async def _ladder(ctx: Context, section: Section, tool: str, work: Path, db: Path, ids: Path,
+                  bare: dict[str, Any], daemon: dict[str, Any]) -> None:
+    """Add the daemon's layers one by one to the bare handler: where the time goes."""
+    per_request = {"bare aiohttp (constant body)": 1e6 / bare["rps"]}
+    for mode, label in LADDER:
+        say(f"status: ladder {mode} ({tool})")
+        server = BareServer(free_port(), work / "body.json", work,
+                            (mode, str(db), str(work / "config.yaml")))
+        try:
+            r = await _measure(ctx, tool, server.url, ids)
+        finally:
+            server.stop()
+        section.rows.append([label, tool, ctx.sizes.connections, r["rps"], r["p50_ms"],
+                             r["p99_ms"], _failures(r)])
+        per_request[label] = 1e6 / r["rps"]
+    per_request["full daemon (+ middlewares, routing, runtime)"] = 1e6 / daemon["rps"]
+    steps, previous = [], 0.0
+    for label, micros in per_request.items():
+        steps.append(f"{label}: {micros:.0f} us (+{micros - previous:.0f})")
+        previous = micros
+    section.notes.append(f"CPU time per request, from requests/s ({tool}): " + "; ".join(steps))
+
+
 async def run(ctx: Context) -> Section:
     """Start the daemon on the seeded database and the bare handler; load both, same way."""
     s = ctx.sizes
@@ -84,6 +111,8 @@ async def run(ctx: Context) -> Section:
         section.targets.append(Target(f"daemon/bare requests/s ({judge})",
                                       section.ratios[f"daemon/bare ({judge})"], ">=",
                                       TARGET_RATIO))
+        await _ladder(ctx, section, judge, work, db, ids, results[(judge, "bare aiohttp")],
+                      results[(judge, "xbtcpay daemon")])
         if "wrk" not in tools:
             section.notes.append("wrk not installed (apt-get install wrk): the pure-Python "
                                  "load generator may be the bottleneck for both servers")
