@@ -13,9 +13,10 @@ forwarded unless the seeded coin says to break it, in one of these ways:
 
 ``stop()``/``start()`` make the port refuse connections (the node is unreachable); when the
 upstream node itself is down the proxy answers 502 like a gateway in front of it.
-``on_method`` runs a callback once, the first time a request calls that method (e.g. kill
-the node in the middle of a scan, right when it asks for the logs of a range). Every fault
-is counted in ``injected``.
+Which requests break is seeded (``seed``); the kinds come in shuffled rounds, so every kind
+occurs. ``on_method`` runs a callback once, the first time a request calls that method
+(e.g. kill the node in the middle of a scan, right when it asks for the logs of a range).
+Every fault is counted in ``injected``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -51,6 +52,7 @@ class FaultyProxy:
     forwarded: int = 0
     upstream_down: int = 0
     _rng: random.Random = field(init=False)
+    _round: list[str] = field(default_factory=list)
     _triggers: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
@@ -84,9 +86,14 @@ class FaultyProxy:
         return web.Response(body=answer[1], status=answer[0], content_type="application/json")
 
     def _pick(self) -> str | None:
+        """Whether to break this request is a coin flip; which fault, a shuffled round, so
+        every kind is injected once in every ``len(faults)`` faults."""
         if self.rate <= 0 or self._rng.random() >= self.rate:
             return None
-        return self._rng.choice(self.faults)
+        if not self._round:
+            self._round = list(self.faults)
+            self._rng.shuffle(self._round)
+        return self._round.pop()
 
     async def _forward(self, raw: bytes) -> tuple[int, bytes] | None:
         assert self._session is not None
@@ -123,7 +130,7 @@ class FaultyProxy:
         return web.Response(body=answer[1][:len(answer[1]) // 2], status=answer[0],
                             content_type="application/json")
 
-    async def start(self) -> FaultyProxy:
+    async def start(self) -> Self:
         """Listen (again) on the same port."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
@@ -147,7 +154,7 @@ class FaultyProxy:
             await self._session.close()
             self._session = None
 
-    async def __aenter__(self) -> FaultyProxy:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

@@ -58,7 +58,7 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
     raw = base_config(tmp_path, chain_overrides(chain, start, {"postback": POSTBACK}))
     daemon = DaemonProcess(write_config(tmp_path, raw))
     acknowledged: dict[str, Any] = {}
-    counts = {"kills": 0, "kills_during_payments": 0, "retried_requests": 0}
+    counts: dict[str, Any] = {"kills": 0, "kills_during_payments": 0, "retried_requests": 0}
     restart_seconds: list[float] = []
 
     async def shop(session: aiohttp.ClientSession, url: str) -> None:
