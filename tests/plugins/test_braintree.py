@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import warnings
@@ -342,3 +343,32 @@ async def test_bad_settings_stop_start_up(tmp_path: Path, fake: FakeBraintree,
     with pytest.raises(PluginError):
         async with running_daemon(tmp_path, {"plugins": {"braintree": section}}):
             pass
+
+
+async def test_concurrent_redeliveries_make_one_renewal(tmp_path: Path,
+                                                        fake: FakeBraintree) -> None:
+    async with running_daemon(tmp_path, overrides(fake)) as d:
+        first = await pay(d, product="monthly", customer="erin")
+        sub_id = fake.transactions[first["transactionId"]]["subscription_id"]
+        notice = fake.charge_subscription(sub_id)
+        statuses = await asyncio.gather(*[fake.deliver(hook(d), notice) for _ in range(5)])
+        assert statuses == [200] * 5
+        assert await d.runtime.payments.count_by_status() == {"paid": 2}
+
+
+async def test_websocket_endpoints_of_the_seed(tmp_path: Path, fake: FakeBraintree) -> None:
+    async with running_daemon(tmp_path, overrides(fake)) as d:
+        paid = await d.ws_call("payment:processBraintreePayment",
+                               {"paymentNonce": OK, "product": "gold", "amount": "9.99"})
+        assert paid["error"]["status"] is False and paid["data"]["status"] == "success"
+        declined = await d.ws_call("payment:processBraintreePayment",
+                                   {"paymentNonce": DECLINED, "product": "gold"})
+        assert declined["data"]["status"] == "failed"
+        assert declined["data"]["reason"] == "Do Not Honor"
+        await d.ws_call("payment:processBraintreePayment",
+                        {"paymentNonce": OK, "product": "monthly", "customer": "fay"})
+        subs = await d.ws_call("payment:getBraintreeSubscriptions", {"customer": "fay"})
+        assert [s["planId"] for s in subs["data"]["subscriptions"]] == ["plan-m"]
+        canceled = await d.ws_call("payment:cancelBraintreeSubscription",
+                                   {"product": "monthly", "customer": "fay"})
+        assert canceled["data"]["status"] == "success"

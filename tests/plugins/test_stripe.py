@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -318,3 +319,16 @@ async def test_secrets_from_the_environment(tmp_path: Path, fake: FakeStripe,
     async with running_daemon(tmp_path, {"plugins": {"stripe": section},
                                          "products": PRODUCTS}) as d:
         assert "sessionId" in await checkout(d)
+
+
+async def test_concurrent_redeliveries_apply_once(tmp_path: Path, fake: FakeStripe,
+                                                  receiver: PostbackReceiver) -> None:
+    async with running_daemon(tmp_path, overrides(fake)) as d:
+        got = await checkout(d, receiver.url)
+        await fake.deliver(hook(d), fake.complete(got["sessionId"]))
+        await receiver.wait_for(1)
+        statuses = await asyncio.gather(*[fake.redeliver(hook(d)) for _ in range(5)])
+        assert statuses == [200] * 5
+        assert [e["event"] for e in await events_of(d, got["id"])] == ["created", "paid"]
+        rows = await d.runtime.db.fetchall("SELECT event FROM postbacks")
+        assert [tuple(r) for r in rows] == [("paid",)]
