@@ -6,7 +6,10 @@ replays it): create a payment, pay one (in full, in part, or too much), mine blo
 reorg the chain ``1 .. confirmations + 2`` blocks deep. A reorg always puts a filler
 transaction in the first new block (re-mining empty blocks can give back the same hashes),
 re-mines a random share of the orphaned token transfers at random heights of the new branch
-and drops the rest (anvil drops orphaned transactions). Every few steps, once the watcher
+and drops the rest (anvil drops orphaned transactions). Some chain changes are rollbacks
+instead: the node reverts to an earlier tip of its chain (an EVM snapshot at most
+``confirmations + 2`` blocks down), so its head number goes backwards and the next blocks
+differ from the ones the watcher saw. Every few steps, once the watcher
 has caught up, the invariants must hold against the node; at the end every payment still
 short of its amount is topped up and everything must be paid, reported and consistent.
 """
@@ -45,6 +48,19 @@ class Transfer:
     block: int
 
 
+@dataclass
+class Rollback:
+    """An EVM snapshot of an earlier tip of the current chain, to roll the node back to.
+
+    anvil_reorg forgets every snapshot above its common ancestor, so these are always
+    ancestors of the head: rolling back makes the node's head go backwards.
+    """
+
+    snapshot: str
+    height: int
+    transfers: list[Transfer]
+
+
 def _transfer_request(chain: DevChain, to: str, units: int) -> dict[str, Any]:
     return {"from": chain.payer.address, "to": chain.token, "gas": hex(100_000),
             "data": devchain.calldata("transfer(address,uint256)", ["address", "uint256"],
@@ -66,6 +82,7 @@ class Fuzzer:
         self.shop = shop
         self.payments: dict[str, dict[str, Any]] = {}
         self.transfers: list[Transfer] = []
+        self.rollbacks: list[Rollback] = []
         self.counts: collections.Counter[str] = collections.Counter()
 
     async def step(self) -> None:
@@ -74,10 +91,12 @@ class Fuzzer:
             await self.create()
         elif roll < 0.55:
             await self.pay()
+            await self.remember_tip()
         elif roll < 0.7:
             await self.chain.mine(self.rng.randint(1, 3))
             self.counts["mine_steps"] += 1
-        else:
+            await self.remember_tip()
+        elif roll < 0.9 or not await self.roll_back():
             await self.reorg()
 
     async def create(self) -> None:
@@ -99,6 +118,29 @@ class Fuzzer:
         receipt = await self.chain.client.call("eth_getTransactionReceipt", [tx])
         self.transfers.append(Transfer(to.lower(), units, int(receipt["blockNumber"], 16)))
 
+    async def remember_tip(self) -> None:
+        head = await self.chain.block_number()
+        snapshot = await devchain.snapshot(self.chain.client)
+        self.rollbacks = [r for r in self.rollbacks if r.height >= head - CONFIRMATIONS - 2]
+        self.rollbacks.append(Rollback(snapshot, head, list(self.transfers)))
+
+    async def roll_back(self) -> bool:
+        """The node goes back to an earlier tip at most ``confirmations + 2`` blocks below
+        its head (its head number decreases); False when no such tip was remembered."""
+        head = await self.chain.block_number()
+        usable = [i for i, r in enumerate(self.rollbacks)
+                  if head - CONFIRMATIONS - 2 <= r.height < head]
+        if not usable:
+            return False
+        index = self.rng.choice(usable)
+        target = self.rollbacks[index]
+        assert await devchain.revert(self.chain.client, target.snapshot)
+        del self.rollbacks[index:]                  # reverting consumed it and later ones
+        self.transfers = list(target.transfers)
+        self.counts["rollbacks"] += 1
+        self.counts[f"rollback_depth_{head - target.height}"] += 1
+        return True
+
     async def reorg(self) -> None:
         depth = self.rng.randint(1, CONFIRMATIONS + 2)
         head = await self.chain.block_number()
@@ -116,6 +158,7 @@ class Fuzzer:
             else:
                 self.counts["transfers_dropped"] += 1
         await self.chain.reorg(depth, pairs)
+        self.rollbacks = [r for r in self.rollbacks if r.height <= ancestor]
         self.transfers = kept
         self.counts["reorgs"] += 1
         self.counts[f"reorg_depth_{depth}"] += 1
