@@ -5,8 +5,9 @@ session anvil. A shop creates 200 payments one after another, each with its own
 ``order_id`` (a request cut off by a kill is retried with the same order id, the way a shop
 should: it gets the same payment back, never a second one), and pays each on chain at once.
 Meanwhile a killer sends SIGKILL at random moments (seeded) and restarts the daemon, at
-least 10 times. At the end exactly 200 payments exist, all paid, every invariant holds and
-every ``paid`` postback arrived with a stable event id.
+least 10 times. The shop answers postbacks slowly, so some kills cut deliveries off and the
+restarted daemon delivers them again. At the end exactly 200 payments exist, all paid, every
+invariant holds and every ``paid`` postback arrived, redeliveries under the same event id.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ PAYMENTS = 200
 KILLS = 10
 CONFIRMATIONS = 3
 POSTBACK = {"base_delay": 0.1, "max_delay": 0.5, "timeout": 2}
+SHOP_DELAY = 0.3        # a slow shop: kills land in the middle of deliveries too
 
 
 async def _start_payment(session: aiohttp.ClientSession, daemon: DaemonProcess,
@@ -85,7 +87,8 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
 
     await daemon.start()
     try:
-        async with PostbackReceiver() as receiver, aiohttp.ClientSession() as session:
+        async with PostbackReceiver(delay=SHOP_DELAY) as receiver, \
+                aiohttp.ClientSession() as session:
             payments = asyncio.create_task(shop(session, receiver.url))
             kills = asyncio.create_task(killer(payments))
             await asyncio.gather(payments, kills)
