@@ -20,7 +20,7 @@ from xbtcpay.state import Event, State
 
 MAX_DATA_BYTES = 65536
 _ORDER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-KNOWN_EVENTS = {e.value for e in Event} | {"renewed"}
+KNOWN_EVENTS = {e.value for e in Event}
 
 
 class CoreMethods:

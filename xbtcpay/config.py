@@ -91,7 +91,7 @@ class PaymentsConfig:
 
 DEFAULT_POSTBACK_EVENTS = (
     "paid", "reorged", "refunded", "partially_refunded", "disputed", "charged_back",
-    "failed", "renewed",
+    "failed",
 )
 
 
