@@ -26,6 +26,7 @@ from xbtcpay.chain.reorg import (
     common_ancestor,
 )
 from xbtcpay.chain.settlement import Rules, Threshold, completing, next_event
+from xbtcpay.chain.watcher import http_urls
 from xbtcpay.models import Payment
 from xbtcpay.state import Event, State
 
@@ -197,3 +198,10 @@ def test_reconciled_surplus_is_the_unexplained_part_only() -> None:
                       20, "0xB20")
     assert found == [balance_deposit("p1", "0xbtc", ADDR, 6, 20, "0xb20")]
     assert found[0].tx_hash is None and found[0].key == "balance:0xb20:p1"
+
+
+def test_websocket_only_config_calls_over_the_same_host() -> None:
+    assert http_urls(("ws://127.0.0.1:8545",)) == ["ws://127.0.0.1:8545", "http://127.0.0.1:8545"]
+    assert http_urls(("wss://node.example/k",)) == ["wss://node.example/k", "https://node.example/k"]
+    both = ("http://a:1", "ws://a:1")
+    assert http_urls(both) == list(both)
