@@ -19,11 +19,12 @@ class Machine:
     python: str
     sqlite: str
     kernel: str
+    load: str  # 1/5/15-minute load average when the run started (other work on the machine)
 
     def line(self) -> str:
         """One line for the side of a table."""
         return (f"{self.cores} cores ({self.cpu}), Python {self.python}, "
-                f"SQLite {self.sqlite}, Linux {self.kernel}")
+                f"SQLite {self.sqlite}, Linux {self.kernel}, load average at start {self.load}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,4 +45,5 @@ def current() -> Machine:
     """Describe this machine."""
     return Machine(cores=os.cpu_count() or 1, cpu=_cpu_model(),
                    python=sys.version.split()[0], sqlite=sqlite3.sqlite_version,
-                   kernel=platform.release())
+                   kernel=platform.release(),
+                   load=" ".join(f"{x:.2f}" for x in os.getloadavg()))
