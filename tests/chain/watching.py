@@ -47,7 +47,8 @@ class Watch:
         return await self.d.start_payment(amount, **params)
 
     async def payment(self, payment_id: str) -> Payment:
-        return await self.d.processor.get(payment_id)
+        payment: Payment = await self.d.processor.get(payment_id)
+        return payment
 
     async def synced(self, timeout: float = 15.0) -> int:
         """Wait until the watcher has processed the node's current head; return it."""
@@ -72,7 +73,7 @@ class Watch:
     async def deposits(self, payment_id: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM deposits", ()
         if payment_id is not None:
-            sql, args = sql + " WHERE payment_id = ?", (payment_id,)
+            sql, args = sql + " WHERE payment_id = ?", (payment_id,)  # type: ignore[assignment]
         return [dict(r) for r in await self.d.runtime.db.fetchall(sql + " ORDER BY id", args)]
 
     async def events(self, payment_id: str) -> list[str]:
