@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.chain.watching import units, watching
 from tests.fixtures.chain import DevChain
-from tests.harness import PostbackReceiver
+from tests.harness import PostbackReceiver, wait_until
 from xbtcpay.chain import devchain
 
 
@@ -40,7 +40,13 @@ async def test_paid_payment_whose_transfer_a_reorg_moved_reports_the_surviving_t
         survivor = next(str(t["hash"]) for t in block["transactions"]
                         if str(t["to"]).lower() == chain.token.lower())
         assert survivor != orphaned
-        await w.synced()
+
+        async def followed() -> bool:
+            return (await w.payment(p["id"])).tx_hash == survivor
+        try:
+            await wait_until(followed, timeout=10)      # the tip's height did not change
+        except TimeoutError:
+            raise AssertionError(f"still reports the orphaned tx: {await w.payment(p['id'])}")
         moved = await w.payment(p["id"])
         assert moved.status.value == "paid" and not moved.reorged
         assert moved.amount_received == Decimal(1)
