@@ -88,7 +88,8 @@ async def run_dev(base_config: Path) -> int:
     runner = None
     try:
         async with ChainClient([anvil.url]) as client:
-            token = await devchain.deploy(client, "TestZeroXBitcoin", devchain.dev_key(0))
+            token = await devchain.deploy(client, "TestZeroXBitcoin", devchain.dev_key(0),
+                                          [devchain.TOKEN_SUPPLY])
         raw = _dev_config(base_config, anvil.url, token)
         path = VAR / "dev-config.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
