@@ -204,6 +204,6 @@ async def test_failing_shop_gets_everything_and_the_healthy_shop_does_not_wait(
     assert refused > 0 and timeouts > 0 and shop.faults["error"] > 0 and shop.faults["reset"] > 0
     assert len(base) == len(calm) and len(storm) == len(stormy)
     # A healthy shop that waited behind the failing one would see the failing shop's timeout
-    # (300 ms) or retry delays; it must not.
-    assert _p(storm, 0.99) < POSTBACK["timeout"], counts
+    # (300 ms) or retry delays on top of its usual latency; it must not.
+    assert _p(storm, 0.99) < POSTBACK["timeout"] + _p(base, 0.99), counts
     assert statistics.median(storm) < max(0.1, 3 * statistics.median(base)), counts
