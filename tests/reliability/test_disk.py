@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -21,7 +23,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "disk"
     mount.mkdir()
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
+                            check=False, capture_output=True, text=True)
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()}); needs root")
     try:
@@ -72,7 +74,7 @@ async def test_disk_full_fails_cleanly_and_recovers(small_disk: Path) -> None:
         ballast.unlink()
         again = await d.start_payment("7")
         paid = await d.processor.apply(again["id"], PaymentEvent(
-            Event.PAID, amount_received=Decimal("7"), tx_hash="0x" + "aa" * 32, tx_block=1))
+            Event.PAID, amount_received=Decimal(7), tx_hash="0x" + "aa" * 32, tx_block=1))
         assert paid.changed and (await d.status(again["id"]))[1]["status"] == "paid"
 
 
@@ -80,16 +82,20 @@ async def test_read_only_database_fails_cleanly_and_recovers(tmp_path: Path) -> 
     async with running_daemon(tmp_path) as d:
         first = await d.start_payment("1")
 
-        async def set_query_only(conn: Any, on: bool) -> None:
-            await conn.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
+        db = d.runtime.db
 
-        writer = d.runtime.db._writer_conn
-        await set_query_only(writer, True)
+        async def set_query_only(on: bool) -> None:
+            # flips the writer connection to read-only, as a remounted read-only disk would
+            pragma = f"PRAGMA query_only={'ON' if on else 'OFF'}"
+            await asyncio.get_running_loop().run_in_executor(
+                db._writer_thread, db._writer.execute, pragma)
+
+        await set_query_only(True)
         before = await _counts(d)
         reply = await d.call("start_payment", {"amount": "2"})
         assert reply["error"]["code"] == -32011
         assert reply["error"]["message"] == "Storage unavailable: database is read-only"
         assert await _counts(d) == before
         assert (await d.status(first["id"]))[0] == 200
-        await set_query_only(writer, False)
+        await set_query_only(False)
         assert (await d.start_payment("3"))["status"] == "new"

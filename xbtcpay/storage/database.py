@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ import aiosqlite
 import structlog
 
 from xbtcpay.errors import StorageError
+from xbtcpay.storage.sync import SyncConnection, drive
 
 T = TypeVar("T")
 WriteOp = Callable[[aiosqlite.Connection], Awaitable[T]]
@@ -39,7 +41,8 @@ class Database:
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         self.path = path
         self.synchronous = synchronous
-        self._writer_conn: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         self._reader: aiosqlite.Connection | None = None
         self._lookup: sqlite3.Connection | None = None
         self._queue: asyncio.Queue[tuple[WriteOp[Any], asyncio.Future[Any]]] = asyncio.Queue()
@@ -49,20 +52,23 @@ class Database:
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer_conn = await self._connect()
-        self._reader = await self._connect()
+        loop = asyncio.get_running_loop()
+        self._writer = await loop.run_in_executor(self._writer_thread, self._connect_sync)
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+        self._reader.row_factory = aiosqlite.Row
+        await self._reader.execute("PRAGMA busy_timeout=5000")
         self._lookup = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._lookup.row_factory = sqlite3.Row
         self._lookup.execute("PRAGMA busy_timeout=200")
         self._task = asyncio.create_task(self._write_loop(), name="db-writer")
 
-    async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.execute("PRAGMA foreign_keys=ON")
+    def _connect_sync(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
     async def close(self) -> None:
@@ -74,12 +80,13 @@ class Database:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        for conn in (self._writer_conn, self._reader):
+        if self._reader is not None:
+            await self._reader.close()
+        for conn in (self._writer, self._lookup):
             if conn is not None:
-                await conn.close()
-        if self._lookup is not None:
-            self._lookup.close()
-        self._writer_conn = self._reader = self._lookup = None
+                conn.close()
+        self._writer_thread.shutdown(wait=True)
+        self._writer = self._reader = self._lookup = None
 
     async def write(self, op: WriteOp[T]) -> T:
         """Run ``op`` in the next committed batch; return its result after the commit."""
@@ -90,66 +97,49 @@ class Database:
         return await future
 
     async def _write_loop(self) -> None:
-        assert self._writer_conn is not None
-        conn = self._writer_conn
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
             try:
-                await self._run_batch(conn, batch)
+                ops = [op for op, _ in batch]
+                try:
+                    outcomes = await loop.run_in_executor(self._writer_thread, self._run_batch, ops)
+                except StorageError as failure:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(failure)
+                    continue
+                self.commits += 1
+                for (ok, value), (_, future) in zip(outcomes, batch):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
             finally:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _run_batch(
-        self, conn: aiosqlite.Connection, batch: list[tuple[WriteOp[Any], asyncio.Future[Any]]]
-    ) -> None:
-        outcomes: list[tuple[bool, Any]] = []
+    def _run_batch(self, ops: list[WriteOp[Any]]) -> list[tuple[bool, Any]]:
+        """On the writer thread: one transaction, one savepoint per op, one commit."""
+        conn = self._writer
+        assert conn is not None
+        shim = SyncConnection(conn)
         try:
-            await conn.execute("BEGIN IMMEDIATE")
-            for op, _ in batch:
-                outcomes.append(await self._run_op(conn, op))
-            await conn.execute("COMMIT")
-            self.commits += 1
+            conn.execute("BEGIN IMMEDIATE")
+            outcomes = [_run_op(conn, shim, op) for op in ops]
+            conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
-            log.error("storage.commit_failed", error=str(exc), batch=len(batch))
+            log.error("storage.commit_failed", error=str(exc), batch=len(ops))
             try:
-                await conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            failure = StorageError(_describe(exc))
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(failure)
-            return
-        for (ok, value), (_, future) in zip(outcomes, batch):
-            if future.done():
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-
-    @staticmethod
-    async def _run_op(conn: aiosqlite.Connection, op: WriteOp[Any]) -> tuple[bool, Any]:
-        await conn.execute("SAVEPOINT op")
-        try:
-            value = await op(conn)
-        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
-            if isinstance(exc, sqlite3.IntegrityError):
-                await conn.execute("ROLLBACK TO op")
-                await conn.execute("RELEASE op")
-                return False, exc
-            raise  # disk full, read-only, I/O: the whole batch fails cleanly
-        except BaseException as exc:  # the op's own error: undo just this op
-            await conn.execute("ROLLBACK TO op")
-            await conn.execute("RELEASE op")
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return False, exc
-        await conn.execute("RELEASE op")
-        return True, value
+            raise StorageError(_describe(exc)) from None
+        return outcomes
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         reader = self._require_reader()
@@ -189,6 +179,26 @@ class Database:
     async def migrate(self) -> list[str]:
         """Apply pending migrations in order; return the names applied."""
         return await self.write(_apply_migrations)
+
+
+def _run_op(conn: sqlite3.Connection, shim: SyncConnection, op: WriteOp[Any]) -> tuple[bool, Any]:
+    """Run one op in its own savepoint: its failure undoes it alone, unless the database
+    itself failed (disk full, read-only, I/O), which fails the whole batch."""
+    conn.execute("SAVEPOINT op")
+    try:
+        value = drive(op(shim))  # type: ignore[arg-type]
+    except sqlite3.IntegrityError as exc:
+        conn.execute("ROLLBACK TO op")
+        conn.execute("RELEASE op")
+        return False, exc
+    except (sqlite3.OperationalError, sqlite3.DatabaseError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the op's own error, handed to its caller
+        conn.execute("ROLLBACK TO op")
+        conn.execute("RELEASE op")
+        return False, exc
+    conn.execute("RELEASE op")
+    return True, value
 
 
 def _describe(exc: BaseException) -> str:
