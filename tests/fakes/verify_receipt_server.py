@@ -15,8 +15,6 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.harness import free_port
-
 
 @dataclass
 class FakeReceipt:
@@ -27,12 +25,15 @@ class FakeReceipt:
 
 @dataclass
 class VerifyReceiptServer:
-    """Production at ``/verifyReceipt``, sandbox at ``/sandbox/verifyReceipt``."""
+    """Production at ``/verifyReceipt``, sandbox at ``/sandbox/verifyReceipt``.
+
+    Binding port 0 and reading the port back avoids racing other processes for a port.
+    """
 
     shared_secret: str | None = None
     receipts: dict[str, FakeReceipt] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
+    port: int = 0                    # 0: the OS picks a free port at start()
     _runner: web.AppRunner | None = None
 
     @property
@@ -87,6 +88,7 @@ class VerifyReceiptServer:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self.port = int(self._runner.addresses[0][1])
         return self
 
     async def stop(self) -> None:
