@@ -25,7 +25,7 @@ from tests.chain.watching import chain_overrides
 from tests.fixtures.chain import DevChain
 from tests.harness import DaemonProcess, PostbackReceiver, base_config, write_config
 from tests.reliability import invariants
-from tests.reliability.scenario import report, seed
+from tests.reliability.scenario import report, seed, stable_port
 
 PAYMENTS = 200
 KILLS = 10
@@ -57,7 +57,9 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
         tmp_path: Path, chain: DevChain) -> None:
     rng = random.Random(seed("crash_soak"))
     start = await chain.block_number() + 1
-    raw = base_config(tmp_path, chain_overrides(chain, start, {"postback": POSTBACK}))
+    raw = base_config(tmp_path, chain_overrides(chain, start, {
+        "postback": POSTBACK, "rpc": {"listen": f"127.0.0.1:{stable_port()}"},
+        "public": {"listen": f"127.0.0.1:{stable_port()}"}}))
     daemon = DaemonProcess(write_config(tmp_path, raw))
     acknowledged: dict[str, Any] = {}
     counts: dict[str, Any] = {"kills": 0, "kills_during_payments": 0, "retried_requests": 0}

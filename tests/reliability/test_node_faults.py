@@ -22,9 +22,9 @@ import pytest
 from tests.harness import PostbackReceiver, running_daemon, wait_until
 from tests.reliability import invariants
 from tests.reliability.faulty_proxy import FaultyProxy
-from tests.reliability.scenario import quiet_logs, report, seed
+from tests.reliability.scenario import quiet_logs, report, seed, stable_port
 from xbtcpay.chain import devchain
-from xbtcpay.chain.anvil import Anvil, free_port
+from xbtcpay.chain.anvil import Anvil
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.errors import ChainError
 
@@ -40,7 +40,7 @@ class RestartableNode:
     """An anvil that keeps its chain across restarts (``--state``) on a fixed port."""
 
     def __init__(self, state: Path) -> None:
-        self.port = free_port()
+        self.port = stable_port()
         self.state = state
         self.node: Anvil | None = None
         self.up = asyncio.Event()
@@ -88,7 +88,8 @@ async def test_payments_complete_through_node_faults_and_restarts(tmp_path: Path
     restarts: list[asyncio.Task[None]] = []
     try:
         async with ChainClient([node.url], timeout=10, max_attempts=20) as client, \
-                FaultyProxy(node.url, seed=rng.randrange(2**32), hang=1.0) as proxy, \
+                FaultyProxy(node.url, seed=rng.randrange(2**32), hang=1.0,
+                            port=stable_port()) as proxy, \
                 PostbackReceiver() as shop:
             token = await devchain.deploy(client, "TestZeroXBitcoin", devchain.dev_key(0),
                                           [devchain.TOKEN_SUPPLY])

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from tests.harness import DaemonHandle, PostbackReceiver, free_port, running_daemon
+from tests.harness import DaemonHandle, PostbackReceiver, running_daemon
 from tests.reliability import invariants
-from tests.reliability.scenario import quiet_logs, report
+from tests.reliability.scenario import quiet_logs, report, stable_port
 from xbtcpay.models import PaymentEvent
 from xbtcpay.state import Event
 
@@ -45,7 +45,7 @@ class FaultyShop:
     """
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = stable_port()                   # it goes down and comes back
         self.mode = "ok"
         self.received: list[dict[str, Any]] = []
         self.faults: collections.Counter[str] = collections.Counter()
