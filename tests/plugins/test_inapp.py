@@ -15,6 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from xbtcpay_inapp.tokens import payment_id_in, product_data
 
 from tests.harness import PostbackReceiver, running_daemon
 from tests.plugins.drivers.inapp import (
@@ -233,3 +234,10 @@ async def test_unsafe_settings_stop_start_up(extra: dict[str, Any], problem: str
         async with running_daemon(tmp_path, config(**extra)):
             pass
     assert SECRET not in str(info.value)
+
+
+def test_shop_product_data_cannot_redirect_a_notice() -> None:
+    data = product_data("ours-123", "xbtcpay_payment_id=theirs-456&sku=1")
+    assert data.startswith("xbtcpay_payment_id=ours-123&")
+    assert payment_id_in(data) == "ours-123"
+    assert payment_id_in("sku=1") is None and payment_id_in(None) is None
