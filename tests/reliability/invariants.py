@@ -126,6 +126,11 @@ def _read_database(db_path: Path) -> dict[str, Any]:
         conn.close()
 
 
+async def stored_payments(db_path: Path) -> dict[str, dict[str, Any]]:
+    """Every payment row of the database file, by id (read-only)."""
+    return dict((await asyncio.to_thread(_read_database, db_path))["payments"])
+
+
 def _units(value: str, decimals: int) -> int:
     scaled = Decimal(value).scaleb(decimals)
     if scaled != scaled.to_integral_value():

@@ -5,7 +5,9 @@ session anvil. A shop creates 200 payments one after another, each with its own
 ``order_id`` (a request cut off by a kill is retried with the same order id, the way a shop
 should: it gets the same payment back, never a second one), and pays each on chain at once.
 Meanwhile a killer sends SIGKILL at random moments (seeded) and restarts the daemon, at
-least 10 times. The shop answers postbacks slowly, so some kills cut deliveries off and the
+least 10 times. With ``XBTCPAY_SOAK_REORGS=<probability>`` the killer also reorganises the
+chain (depth 1-5, orphaned payments dropped) before that share of the kills, and payments left
+short are topped up at the end. The shop answers postbacks slowly, so some kills cut deliveries off and the
 restarted daemon delivers them again. At the end exactly 200 payments exist, all paid, every
 invariant holds and every ``paid`` postback arrived, redeliveries under the same event id.
 """
@@ -13,6 +15,7 @@ invariant holds and every ``paid`` postback arrived, redeliveries under the same
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from pathlib import Path
@@ -26,12 +29,14 @@ from tests.fixtures.chain import DevChain
 from tests.harness import DaemonProcess, PostbackReceiver, base_config, write_config
 from tests.reliability import invariants
 from tests.reliability.scenario import report, seed, stable_port
+from xbtcpay.chain import devchain
 
 PAYMENTS = 200
 KILLS = 10
 CONFIRMATIONS = 3
 POSTBACK = {"base_delay": 0.1, "max_delay": 0.5, "timeout": 2}
 SHOP_DELAY = 0.3        # a slow shop: kills land in the middle of deliveries too
+OTHER = "0x000000000000000000000000000000000000dEaD"
 
 
 async def _start_payment(session: aiohttp.ClientSession, daemon: DaemonProcess,
@@ -56,7 +61,11 @@ async def _start_payment(session: aiohttp.ClientSession, daemon: DaemonProcess,
 async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
         tmp_path: Path, chain: DevChain) -> None:
     rng = random.Random(seed("crash_soak"))
+    reorg_share = float(os.environ.get("XBTCPAY_SOAK_REORGS") or 0)
     start = await chain.block_number() + 1
+    await chain.mine(6)                      # reorgs stay above the watcher's start
+    node = invariants.Node(chain.client, chain.token, start, CONFIRMATIONS)
+    chain_lock = asyncio.Lock()              # a reorg never orphans a payment being sent
     raw = base_config(tmp_path, chain_overrides(chain, start, {
         "postback": POSTBACK, "rpc": {"listen": f"127.0.0.1:{stable_port()}"},
         "public": {"listen": f"127.0.0.1:{stable_port()}"}}))
@@ -73,12 +82,32 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
                 "data": {"order": i}})
             counts["retried_requests"] += failed
             acknowledged[p["id"]] = p
-            await chain.pay_tokens(p["address"], invariants._units(p["amount"], 8))
+            async with chain_lock:
+                await chain.pay_tokens(p["address"], invariants._units(p["amount"], 8))
             await asyncio.sleep(rng.uniform(0, 0.1))
+
+    async def reorg() -> None:
+        async with chain_lock:
+            depth = rng.randint(1, CONFIRMATIONS + 2)
+            filler = {"from": devchain.dev_key(1).address, "to": OTHER, "value": hex(1),
+                      "gas": hex(21_000)}
+            await chain.reorg(depth, [(filler, 0)])
+            counts["reorgs"] = counts.get("reorgs", 0) + 1
+
+    async def top_up() -> None:
+        stored = await invariants.stored_payments(tmp_path / "xbtcpay.db")
+        view = await invariants.chain_view(node, [p["address"] for p in acknowledged.values()])
+        for pid, p in sorted(acknowledged.items()):
+            short = invariants._units(p["amount"], 8) - view.received[p["address"].lower()]
+            if stored[pid]["status"] in ("new", "seen") and short > 0:
+                await chain.pay_tokens(p["address"], short)
+                counts["top_ups"] = counts.get("top_ups", 0) + 1
 
     async def killer(payments: asyncio.Task[None]) -> None:
         while counts["kills"] < KILLS or not payments.done():
             await asyncio.sleep(rng.uniform(0.2, 1.2))
+            if rng.random() < reorg_share:
+                await reorg()
             daemon.kill9()
             counts["kills"] += 1
             counts["kills_during_payments"] += not payments.done()
@@ -95,9 +124,11 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
             kills = asyncio.create_task(killer(payments))
             await asyncio.gather(payments, kills)
             await chain.mine(CONFIRMATIONS)
+            if reorg_share:
+                await top_up()
+                await chain.mine(CONFIRMATIONS)
             final = await invariants.eventually(
-                tmp_path / "xbtcpay.db", acknowledged, lambda: receiver.received,
-                invariants.Node(chain.client, chain.token, start, CONFIRMATIONS),
+                tmp_path / "xbtcpay.db", acknowledged, lambda: receiver.received, node,
                 expected_total=PAYMENTS, timeout=60)
     finally:
         exit_code = daemon.terminate()
