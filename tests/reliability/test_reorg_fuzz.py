@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,8 @@ from tests.reliability import invariants
 from tests.reliability.scenario import quiet_logs, report, seed
 from xbtcpay.chain import devchain
 
-CONFIRMATIONS = 3
-REORGS = 55
+CONFIRMATIONS = int(os.environ.get("XBTCPAY_CONFIRMATIONS") or 3)   # longer runs: set these
+REORGS = int(os.environ.get("XBTCPAY_REORGS") or 55)
 MAX_PAYMENTS = 40
 CHECK_EVERY = 12
 OTHER = "0x000000000000000000000000000000000000dEaD"
@@ -181,7 +182,7 @@ async def _caught_up(d: DaemonHandle, chain: DevChain) -> None:
     await wait_until(lambda: (d.runtime.chain_head or -1) >= head, 20)
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(120 + 2 * REORGS)
 async def test_random_reorgs_lose_and_double_nothing(tmp_path: Path, chain: DevChain) -> None:
     rng = random.Random(seed("reorg_fuzz"))
     start = await chain.block_number() + 1
@@ -191,7 +192,9 @@ async def test_random_reorgs_lose_and_double_nothing(tmp_path: Path, chain: DevC
     checks = 0
     with quiet_logs("critical"):
         async with PostbackReceiver() as shop, \
-                running_daemon(tmp_path, chain_overrides(chain, start), watcher=True) as d:
+                running_daemon(tmp_path, chain_overrides(
+                    chain, start, {"chain": {"confirmations": CONFIRMATIONS}}),
+                    watcher=True) as d:
             fuzz = Fuzzer(rng, chain, d, shop.url)
             steps = 0
             while fuzz.counts["reorgs"] < REORGS:
@@ -216,5 +219,4 @@ async def test_random_reorgs_lose_and_double_nothing(tmp_path: Path, chain: DevC
               "violations": len(final.violations)}
     report("reorg_fuzz", counts)
     final.assert_ok()
-    assert fuzz.counts["reorgs"] >= 50
     assert final.counts["paid"] == len(fuzz.payments)
