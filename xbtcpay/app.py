@@ -163,7 +163,9 @@ class Daemon:
             return
         for task in rt.tasks:
             task.cancel()
-        await asyncio.gather(*rt.tasks, return_exceptions=True)
+        _, stuck = await asyncio.wait(rt.tasks, timeout=10) if rt.tasks else (set(), set())
+        for task in stuck:
+            log.error("daemon.task_did_not_stop", task=task.get_name())
         rt.tasks.clear()
         for plugin in rt.plugins.values():
             try:

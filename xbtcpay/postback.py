@@ -152,7 +152,10 @@ class PostbackSender:
         delay = 1.0 if next_at is None else min(1.0, max(0.0, next_at - self.clock()))
         self.wake.clear()
         try:
-            await asyncio.wait_for(self.wake.wait(), timeout=max(delay, 0.01))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # races with the event firing, and the worker would never stop.
+            async with asyncio.timeout(max(delay, 0.01)):
+                await self.wake.wait()
         except TimeoutError:
             pass
 

@@ -23,6 +23,7 @@ from xbtcpay.registry import MethodRegistry
 from xbtcpay.storage.database import Database, sqlite_path
 from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.storage.postbacks import PostbackStore
+from xbtcpay.web.status_cache import StatusCache
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Runtime:
     chain_head_at: float | None = None
     watcher_enabled: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    status_cache: StatusCache = field(default_factory=StatusCache)
 
     def set_head(self, number: int) -> None:
         """Called by the watcher on every new head."""
@@ -66,7 +68,10 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     sender = PostbackSender(config.postback, postbacks, session, metrics, clock=clock)
     deriver = AddressDeriver(config.wallet.xpub) if config.wallet.xpub else None
 
+    status_cache = StatusCache()
+
     def on_transition(payment: Payment, event: str) -> None:
+        status_cache.invalidate(payment.id)
         metrics.transitions.labels(event).inc()
 
     processor = PaymentProcessor(config, payments, deriver=deriver, clock=clock,
@@ -77,4 +82,4 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     return Runtime(config=config, db=db, payments=payments, postbacks=postbacks,
                    processor=processor, registry=registry, core=core,
                    catalog=Catalog(config.products), metrics=metrics, session=session,
-                   sender=sender)
+                   sender=sender, status_cache=status_cache)

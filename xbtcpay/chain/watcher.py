@@ -110,7 +110,8 @@ class Watcher:
 
     async def _sleep(self, delay: float) -> None:
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            async with asyncio.timeout(delay):  # not wait_for: it can swallow a cancel on 3.11
+                await self._wake.wait()
         except TimeoutError:
             pass
         self._wake.clear()

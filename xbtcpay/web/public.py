@@ -23,15 +23,26 @@ def _json(body: Any, status: int = 200) -> web.Response:
                         headers={"Cache-Control": "no-store"})
 
 
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
 async def status_json(request: web.Request) -> web.Response:
     payment_id = request.match_info["id"]
     if not _ID.match(payment_id):
         return _json({"error": "not found"}, status=404)
     runtime = request.app[RUNTIME]
-    payment = await runtime.payments.get(payment_id)
-    if payment is None:
-        return _json({"error": "not found"}, status=404)
-    return _json(status_document(request.app, payment, runtime.chain_head))
+    head = runtime.chain_head
+    body = runtime.status_cache.get(payment_id, head)
+    if body is None:
+        epoch = runtime.status_cache.epoch
+        payment = await runtime.payments.get(payment_id)
+        if payment is None:
+            return _json({"error": "not found"}, status=404)
+        body = json.dumps(status_document(request.app, payment, head),
+                          separators=(",", ":")).encode()
+        live = payment.tx_block is not None and payment.method == CRYPTO
+        runtime.status_cache.put(payment_id, body, live=live, head=head, read_epoch=epoch)
+    return web.Response(body=body, content_type="application/json", headers=_NO_STORE)
 
 
 def status_document(app: web.Application, p: Payment, head: int | None) -> dict[str, Any]:
