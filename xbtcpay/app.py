@@ -23,7 +23,7 @@ from xbtcpay.errors import PluginError
 from xbtcpay.expiry import expire_due
 from xbtcpay.plugin_api import Plugin
 from xbtcpay.plugins import Context, check_version, discover
-from xbtcpay.runtime import Runtime, build_runtime
+from xbtcpay.runtime import Runtime, build_runtime, warm_status_cache
 from xbtcpay.tasks import every, supervise
 from xbtcpay.web import public, rpc
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
@@ -144,6 +144,7 @@ class Daemon:
             rt.tasks.append(asyncio.create_task(supervise(name, run), name=name))
 
         spawn("postbacks", rt.sender.run)
+        rt.tasks.append(asyncio.create_task(_warm(rt), name="status-cache-warmup"))
         spawn("expiry", lambda: every(self._expiry_interval, lambda: _expire(rt)))
         for name, job, interval in rt.registrations.jobs:
             spawn(name, functools.partial(every, interval, job))
@@ -176,6 +177,11 @@ class Daemon:
         await rt.db.close()
         self.runtime = None
         log.info("daemon.stopped")
+
+
+async def _warm(rt: Runtime) -> None:
+    count = await warm_status_cache(rt)
+    log.info("status_cache.warmed", payments=count)
 
 
 async def _expire(rt: Runtime) -> None:

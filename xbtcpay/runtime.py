@@ -23,7 +23,7 @@ from xbtcpay.registry import MethodRegistry
 from xbtcpay.storage.database import Database, sqlite_path
 from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.storage.postbacks import PostbackStore
-from xbtcpay.web.status_cache import StatusCache
+from xbtcpay.web.status_cache import StatusCache, render_status
 
 
 @dataclass
@@ -69,17 +69,42 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     deriver = AddressDeriver(config.wallet.xpub) if config.wallet.xpub else None
 
     status_cache = StatusCache()
-
-    def on_transition(payment: Payment, event: str) -> None:
-        status_cache.invalidate(payment.id)
-        metrics.transitions.labels(event).inc()
-
     processor = PaymentProcessor(config, payments, deriver=deriver, clock=clock,
-                                 on_postback=sender.notify, on_transition=on_transition)
+                                 on_postback=sender.notify)
     registry = MethodRegistry()
     core = CoreMethods(config, processor)
+    runtime_ref: list[Runtime] = []
+
+    def on_transition(payment: Payment, event: str) -> None:
+        # the status.json body is re-rendered from the committed payment, so browsers polling
+        # an open payment are answered from memory
+        head = runtime_ref[0].chain_head if runtime_ref else None
+        body, live = render_status(config, core, payment, head)
+        status_cache.replace(payment.id, body, live=live, head=head)
+        metrics.transitions.labels(event).inc()
+
+    processor.on_transition = on_transition
     core.register(registry)
-    return Runtime(config=config, db=db, payments=payments, postbacks=postbacks,
-                   processor=processor, registry=registry, core=core,
-                   catalog=Catalog(config.products), metrics=metrics, session=session,
-                   sender=sender, status_cache=status_cache)
+    runtime = Runtime(config=config, db=db, payments=payments, postbacks=postbacks,
+                      processor=processor, registry=registry, core=core,
+                      catalog=Catalog(config.products), metrics=metrics, session=session,
+                      sender=sender, status_cache=status_cache)
+    runtime_ref.append(runtime)
+    return runtime
+
+
+async def warm_status_cache(runtime: Runtime, batch: int = 2000) -> int:
+    """Render status.json of open payments (the ones browsers poll) into the cache."""
+    cache, done, offset = runtime.status_cache, 0, 0
+    while done < cache.max_entries:
+        epoch = cache.epoch
+        rows = await runtime.payments.search(status="new", limit=batch, offset=offset)
+        if not rows:
+            break
+        for p in rows:
+            body, live = render_status(runtime.config, runtime.core, p, runtime.chain_head)
+            cache.put(p.id, body, live=live, head=runtime.chain_head, read_epoch=epoch)
+        done += len(rows)
+        offset += batch
+        await asyncio.sleep(0)
+    return done

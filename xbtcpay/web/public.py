@@ -11,19 +11,18 @@ from typing import Any
 from aiohttp import web
 
 from xbtcpay.keys import CONFIG, CORE, RUNTIME
-from xbtcpay.models import CRYPTO, Payment
-from xbtcpay.postback import display_amount
+from xbtcpay.web.status_cache import render_status
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(body, separators=(",", ":")), status=status, content_type="application/json",
-                        headers={"Cache-Control": "no-store"})
-
-
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(body, separators=(",", ":")), status=status,
+                        content_type="application/json", headers=_NO_STORE)
 
 
 async def status_json(request: web.Request) -> web.Response:
@@ -38,40 +37,9 @@ async def status_json(request: web.Request) -> web.Response:
         payment = await runtime.payments.get(payment_id)
         if payment is None:
             return _json({"error": "not found"}, status=404)
-        body = json.dumps(status_document(request.app, payment, head),
-                          separators=(",", ":")).encode()
-        live = payment.tx_block is not None and payment.method == CRYPTO
+        body, live = render_status(request.app[CONFIG], request.app[CORE], payment, head)
         runtime.status_cache.put(payment_id, body, live=live, head=head, read_epoch=epoch)
     return web.Response(body=body, content_type="application/json", headers=_NO_STORE)
-
-
-def status_document(app: web.Application, p: Payment, head: int | None) -> dict[str, Any]:
-    """The original's five fields with their meaning, then the extra fields."""
-    config = app[CONFIG]
-    required: int | str | None = None
-    confirmations = 0
-    if p.method == CRYPTO and p.asset in config.assets:
-        required = config.confirmations_for(p.asset)
-        if p.tx_block is not None and head is not None:
-            confirmations = max(0, head - p.tx_block + 1)
-    return {
-        "address": p.address,
-        "amount": display_amount(p, p.amount),
-        "seen_at": p.seen_at,
-        "paid_at": p.paid_at,
-        "tx_hash": p.tx_hash,
-        "status": p.status.value,
-        "asset": p.asset,
-        "method": p.method,
-        "confirmations": confirmations,
-        "required_confirmations": required,
-        "amount_received": display_amount(p, p.amount_received),
-        "expires_at": p.expires_at,
-        "payment_uri": app[CORE].payment_uri(p),
-        "late": p.late,
-        "overpaid": p.overpaid,
-        "reorged": p.reorged,
-    }
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -8,7 +8,52 @@ Bodies that show live confirmations are tagged with the chain head they were bui
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from xbtcpay.models import CRYPTO, Payment
+from xbtcpay.postback import display_amount
+
+if TYPE_CHECKING:
+    from xbtcpay.api import CoreMethods
+    from xbtcpay.config import Config
+
+
+def status_document(config: Config, core: CoreMethods, p: Payment,
+                    head: int | None) -> dict[str, Any]:
+    """The original's five fields with their meaning, then the extra fields."""
+    required: int | str | None = None
+    confirmations = 0
+    if p.method == CRYPTO and p.asset in config.assets:
+        required = config.confirmations_for(p.asset)
+        if p.tx_block is not None and head is not None:
+            confirmations = max(0, head - p.tx_block + 1)
+    return {
+        "address": p.address,
+        "amount": display_amount(p, p.amount),
+        "seen_at": p.seen_at,
+        "paid_at": p.paid_at,
+        "tx_hash": p.tx_hash,
+        "status": p.status.value,
+        "asset": p.asset,
+        "method": p.method,
+        "confirmations": confirmations,
+        "required_confirmations": required,
+        "amount_received": display_amount(p, p.amount_received),
+        "expires_at": p.expires_at,
+        "payment_uri": core.payment_uri(p),
+        "late": p.late,
+        "overpaid": p.overpaid,
+        "reorged": p.reorged,
+    }
+
+
+def render_status(config: Config, core: CoreMethods, p: Payment,
+                  head: int | None) -> tuple[bytes, bool]:
+    """(encoded body, whether it shows live confirmations and so depends on the head)."""
+    body = json.dumps(status_document(config, core, p, head), separators=(",", ":")).encode()
+    return body, p.tx_block is not None and p.method == CRYPTO
 
 
 @dataclass
@@ -28,6 +73,14 @@ class StatusCache:
         """Store ``body``; a ``live`` body (confirmations) is valid only at ``head``."""
         if read_epoch != self.epoch:
             return
+        if len(self._bodies) >= self.max_entries:
+            self._bodies.pop(next(iter(self._bodies)))
+        self._bodies[payment_id] = (body, live, head)
+
+    def replace(self, payment_id: str, body: bytes, *, live: bool, head: int | None) -> None:
+        """The processor's post-commit view of a payment: newer than any read in flight."""
+        self.epoch += 1
+        self._bodies.pop(payment_id, None)
         if len(self._bodies) >= self.max_entries:
             self._bodies.pop(next(iter(self._bodies)))
         self._bodies[payment_id] = (body, live, head)
