@@ -6,6 +6,7 @@ import asyncio
 import copy
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,9 +34,25 @@ TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range.
+
+    A ``bind(0)`` port is ephemeral: while a test server is down (killed, restarting, not yet
+    started) an outgoing connection may be given it. Ports below that range never are.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    chooser = random.SystemRandom()
+    for _ in range(500):
+        port = chooser.randrange(10_000, max(10_001, low))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
