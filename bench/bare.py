@@ -63,7 +63,7 @@ def domain_app(db: str, config_path: str) -> web.Application:
     from xbtcpay.config import load_config
     from xbtcpay.keys import CONFIG, CORE
     from xbtcpay.storage.payments import row_to_payment
-    from xbtcpay.web.public import status_document
+    from xbtcpay.web.status_cache import status_document
 
     conn = _connect(db)
     config = load_config(Path(config_path))
@@ -75,7 +75,8 @@ def domain_app(db: str, config_path: str) -> web.Application:
         row = conn.execute(SQL, (request.match_info["id"],)).fetchone()
         if row is None:
             return web.Response(status=404)
-        doc: dict[str, Any] = status_document(request.app, row_to_payment(row), None)
+        doc: dict[str, Any] = status_document(request.app[CONFIG], request.app[CORE],
+                                              row_to_payment(row), None)
         return web.Response(text=json.dumps(doc, separators=(",", ":")),
                             content_type="application/json",
                             headers={"Cache-Control": "no-store"})

@@ -45,7 +45,8 @@ def _base_app(runtime: Runtime, port_name: str, middlewares: list[Any]) -> web.A
 
 def private_app(runtime: Runtime) -> web.Application:
     app = _base_app(runtime, "private",
-                    [whitelist_middleware(runtime.config.rpc), context_middleware])
+                    [whitelist_middleware(runtime.config.rpc),
+                     context_middleware(runtime.metrics, "private")])
     app.router.add_post("/", rpc.jsonrpc)
     app.router.add_post("/api/v0/rpc/{method}", rpc.http_api)
     app.router.add_get("/ws", rpc.websocket)
@@ -57,7 +58,7 @@ def private_app(runtime: Runtime) -> web.Application:
 def public_app(runtime: Runtime) -> web.Application:
     app = _base_app(runtime, "public",
                     [public.cors_middleware(runtime.config.public.cors_origins),
-                     context_middleware])
+                     context_middleware(runtime.metrics, "public")])
     app.router.add_get("/healthz", public.healthz)
     app.router.add_get("/{id}/status.json", public.status_json)
     for method, path, handler in runtime.registrations.routes:

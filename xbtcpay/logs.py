@@ -9,6 +9,8 @@ from typing import Any
 
 import structlog
 
+from xbtcpay.web.middlewares import add_request_id
+
 _SECRET_KEYS = ("secret", "private_key", "api_key", "password", "token", "signature")
 
 
@@ -28,6 +30,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,

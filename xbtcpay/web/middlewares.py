@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
+import itertools
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 import structlog
 from aiohttp import web
 
 from xbtcpay.config import IPNetwork, RpcConfig
 from xbtcpay.errors import RpcError, StorageError
-from xbtcpay.keys import CLIENT_IP, METRICS, PORT_NAME
+from xbtcpay.keys import CLIENT_IP
+from xbtcpay.metrics import Metrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")
+# One contextvar set/reset per request, read by the add_request_id log processor.
+_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
+                                                                          default=None)
 
 
 def client_ip(request: web.Request, trusted_proxies: tuple[IPNetwork, ...]) -> str:
@@ -57,28 +64,46 @@ def whitelist_middleware(rpc: RpcConfig) -> Callable[..., Awaitable[web.StreamRe
     return whitelist
 
 
-@web.middleware
-async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def context_middleware(metrics: Metrics, port: str) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Bind a request id to every log line; time the request; never answer a bare 500."""
-    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    started = time.perf_counter()
-    try:
-        response = await handler(request)
-    except web.HTTPException:
-        raise
-    except StorageError as exc:
-        response = web.json_response({"error": exc.message}, status=503)
-    except RpcError as exc:
-        response = web.json_response({"error": exc.message}, status=exc.http_status)
-    except Exception:
-        log.exception("http.unhandled", path=request.path)
-        response = web.json_response({"error": "internal error"}, status=500)
-    finally:
-        structlog.contextvars.unbind_contextvars("request_id")
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
-        request.app[METRICS].request_latency.labels(
-            request.app[PORT_NAME], name).observe(time.perf_counter() - started)
-    response.headers.setdefault("X-Request-Id", request_id)
-    return response
+    prefix = secrets.token_hex(4)
+    counter = itertools.count(1)
+    timers: dict[str, Any] = {}
+
+    @web.middleware
+    async def context(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = request.headers.get("X-Request-Id", "")[:64] or f"{prefix}{next(counter):x}"
+        token = _REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except web.HTTPException:
+            raise
+        except StorageError as exc:
+            response = web.json_response({"error": exc.message}, status=503)
+        except RpcError as exc:
+            response = web.json_response({"error": exc.message}, status=exc.http_status)
+        except Exception:
+            log.exception("http.unhandled", path=request.path)
+            response = web.json_response({"error": "internal error"}, status=500)
+        finally:
+            _REQUEST_ID.reset(token)
+            resource = request.match_info.route.resource
+            name = resource.canonical if resource is not None else "unmatched"
+            timer = timers.get(name)
+            if timer is None:
+                timer = timers[name] = metrics.request_latency.labels(port, name)
+            timer.observe(time.perf_counter() - started)
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    return context
+
+
+def add_request_id(_: Any, __: str,
+                   event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the current request's id on every line logged while serving it."""
+    request_id = _REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event

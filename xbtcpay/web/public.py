@@ -67,6 +67,11 @@ def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.Str
     """CORS so the original's browser snippet works from any allowed shop origin."""
     allow_all = "*" in origins
 
+    fixed = {"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+             "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600"}
+    if allow_all:
+        fixed["Access-Control-Allow-Origin"] = "*"
+
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
@@ -74,14 +79,10 @@ def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.Str
             response: web.StreamResponse = web.Response(status=204)
         else:
             response = await handler(request)
-        if allow_all:
-            response.headers["Access-Control-Allow-Origin"] = "*"
-        elif origin and origin in origins:
+        response.headers.update(fixed)
+        if not allow_all and origin and origin in origins:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
-        response.headers["Access-Control-Max-Age"] = "600"
         return response
 
     return cors
