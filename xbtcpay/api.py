@@ -10,15 +10,14 @@ from xbtcpay.amounts import parse_amount
 from xbtcpay.chain.eip681 import payment_uri
 from xbtcpay.config import Config
 from xbtcpay.errors import InvalidParams
-from xbtcpay.jsonio import dumps
 from xbtcpay.models import CRYPTO, NewPayment, Payment, PaymentEvent
+from xbtcpay.params import data_text, postback_url
 from xbtcpay.plugin_api import CallContext
-from xbtcpay.postback import display_amount, valid_postback_url
+from xbtcpay.postback import display_amount
 from xbtcpay.processor import PaymentProcessor
 from xbtcpay.registry import MethodRegistry
 from xbtcpay.state import Event, State
 
-MAX_DATA_BYTES = 65536
 _ORDER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 KNOWN_EVENTS = {e.value for e in Event}
 
@@ -50,15 +49,10 @@ class CoreMethods:
                               max_int_digits=int_digits)
         if amount is None:
             raise InvalidParams("invalid amount")
-        postback_url = params.get("postback_url")
-        if postback_url is not None and postback_url is not False:
-            if not valid_postback_url(postback_url):
-                raise InvalidParams("invalid postback URL")
-        else:
-            postback_url = None
+        url = postback_url(params)
         new = NewPayment(
-            method=CRYPTO, asset=asset_name, amount=amount, data=_data_text(params.get("data")),
-            postback_url=postback_url, postback_events=_events(params.get("postback_events")),
+            method=CRYPTO, asset=asset_name, amount=amount, data=data_text(params.get("data")),
+            postback_url=url, postback_events=_events(params.get("postback_events")),
             order_id=_order_id(params.get("order_id")),
             expires_in=self._expires_in(params.get("expires_in")),
         )
@@ -145,14 +139,6 @@ def _payment_id(params: Mapping[str, Any]) -> str:
     if not isinstance(value, str) or not value or len(value) > 64:
         raise InvalidParams("missing or invalid id")
     return value
-
-
-def _data_text(data: Any) -> str:
-    """The shop's data as JSON text, as the original stored it (``null`` when absent)."""
-    text = dumps(data)
-    if len(text.encode()) > MAX_DATA_BYTES:
-        raise InvalidParams(f"data larger than {MAX_DATA_BYTES} bytes")
-    return text
 
 
 def _order_id(value: Any) -> str | None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import structlog
 
+from tests.harness import free_port
 from xbtcpay.logs import configure_logging
 
 
@@ -47,23 +46,5 @@ def report(name: str, counts: dict[str, Any]) -> None:
 
 
 def stable_port() -> int:
-    """A free loopback port below the kernel's ephemeral range, for a server that restarts.
-
-    A port from ``bind(0)`` is an ephemeral one: while its server is down (killed, restarting)
-    any outgoing connection on the machine may be given it, and the restart then fails with
-    "address already in use". Ports below the ephemeral range are never handed out that way.
-    """
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    chooser = random.SystemRandom()
-    for _ in range(200):
-        port = chooser.randrange(10_000, max(10_001, low))
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below the ephemeral range")
+    """A free port below the ephemeral range, for a server that restarts (see free_port)."""
+    return free_port()

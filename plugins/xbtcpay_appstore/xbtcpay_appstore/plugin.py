@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from xbtcpay.errors import InvalidParams
-from xbtcpay.jsonio import JsonError, dumps
+from xbtcpay.params import data_text, postback_url
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
 from xbtcpay.state import State
 from xbtcpay_appstore.ledger import Ledger, Origin, Recorded
@@ -25,7 +25,6 @@ from xbtcpay_appstore.verify import AppleVerifier
 
 log = structlog.get_logger("xbtcpay.plugins.appstore")
 WEBHOOK_PATH = "/webhooks/appstore"
-MAX_DATA_BYTES = 65536
 
 
 class AppStorePlugin:
@@ -141,15 +140,6 @@ def _parse_params(params: Mapping[str, Any]) -> tuple[str, Origin]:
     customer = params.get("customer")
     if customer is not None and (not isinstance(customer, str) or len(customer) > 256):
         raise InvalidParams("customer must be a string of at most 256 characters")
-    postback_url = params.get("postback_url")
-    if postback_url is not None and (not isinstance(postback_url, str)
-                                     or not postback_url.startswith(("http://", "https://"))
-                                     or len(postback_url) > 2048):
-        raise InvalidParams("postback_url must be an http(s) URL")
-    try:
-        data = dumps(params.get("data"))
-    except (TypeError, JsonError) as exc:
-        raise InvalidParams("data is not JSON") from exc
-    if len(data.encode()) > MAX_DATA_BYTES:
-        raise InvalidParams(f"data larger than {MAX_DATA_BYTES} bytes")
-    return receipt.strip(), Origin(customer=customer, data=data, postback_url=postback_url)
+    url = postback_url(params)
+    data = data_text(params.get("data"))
+    return receipt.strip(), Origin(customer=customer, data=data, postback_url=url)

@@ -7,10 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from xbtcpay.errors import InvalidParams
-from xbtcpay.jsonio import dumps
-from xbtcpay.postback import valid_postback_url
 
-MAX_DATA_BYTES = 65536
 MAX_NONCE = 4096
 # Braintree customer ids: letters, digits, - and _, at most 36 characters.
 _CUSTOMER = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
@@ -40,23 +37,6 @@ def nonce(params: Mapping[str, Any]) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_NONCE:
         raise InvalidParams("missing or invalid paymentNonce")
     return value
-
-
-def data_text(value: Any) -> str:
-    """The shop's ``data`` as JSON text, as the core stores it (``null`` when absent)."""
-    text = dumps(value)
-    if len(text.encode()) > MAX_DATA_BYTES:
-        raise InvalidParams(f"data larger than {MAX_DATA_BYTES} bytes")
-    return text
-
-
-def postback_url(params: Mapping[str, Any]) -> str | None:
-    value = params.get("postback_url")
-    if value is None or value is False:
-        return None
-    if not valid_postback_url(value):
-        raise InvalidParams("invalid postback URL")
-    return str(value)
 
 
 def plan_of(spec: Mapping[str, Any] | None, product: Any) -> str:

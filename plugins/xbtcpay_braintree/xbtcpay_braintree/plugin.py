@@ -14,6 +14,7 @@ from aiohttp import web
 
 from xbtcpay.errors import Conflict, InvalidParams
 from xbtcpay.models import NewPayment, Payment
+from xbtcpay.params import data_text, postback_url
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
 from xbtcpay.state import Event
 from xbtcpay_braintree import params as p
@@ -87,8 +88,8 @@ class BraintreePlugin:
         if plan is not None and customer is not None:
             await self._refuse_second_subscription(customer, plan, product)
         payment = await self.ctx.create_payment(NewPayment(
-            method=self.name, asset=currency, amount=amount, data=p.data_text(params.get("data")),
-            postback_url=p.postback_url(params), product=product, customer=customer,
+            method=self.name, asset=currency, amount=amount, data=data_text(params.get("data")),
+            postback_url=postback_url(params), product=product, customer=customer,
             extra={"braintree_plan": plan} if plan else {}))
         try:
             if plan is None:

@@ -16,10 +16,9 @@ from typing import Any
 
 from xbtcpay.amounts import parse_money
 from xbtcpay.errors import InvalidParams
-from xbtcpay.jsonio import JsonError, dumps
+from xbtcpay.params import data_text, postback_url
 from xbtcpay.plugin_api import PluginContext
 
-MAX_DATA_BYTES = 65536
 MAX_PRICES = 50
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -80,19 +79,12 @@ def _catalog_offer(params: Mapping[str, Any], ctx: PluginContext, default_countr
 def _common(params: Mapping[str, Any]) -> dict[str, Any]:
     customer = _text(params, "customer", 256)
     product_data = _text(params, "productData", 1024)
-    postback_url = _text(params, "postback_url", 2048)
-    if postback_url is not None and not postback_url.startswith(("http://", "https://")):
-        raise InvalidParams("postback_url must be an http(s) URL")
+    url = postback_url(params)
     point = params.get("pricePoint")
     if point is not None and (isinstance(point, bool) or not isinstance(point, int)):
         raise InvalidParams("pricePoint must be an integer")
-    try:
-        data = dumps(params.get("data"))
-    except (TypeError, JsonError) as exc:
-        raise InvalidParams("data is not JSON") from exc
-    if len(data.encode()) > MAX_DATA_BYTES:
-        raise InvalidParams(f"data larger than {MAX_DATA_BYTES} bytes")
-    return {"customer": customer, "product_data": product_data, "postback_url": postback_url,
+    data = data_text(params.get("data"))
+    return {"customer": customer, "product_data": product_data, "postback_url": url,
             "price_point": point, "data": data}
 
 

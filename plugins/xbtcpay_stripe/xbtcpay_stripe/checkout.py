@@ -9,11 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from xbtcpay.errors import InvalidParams
-from xbtcpay.jsonio import dumps
+from xbtcpay.params import data_text, postback_url
 from xbtcpay.postback import valid_postback_url
 from xbtcpay_stripe.money import to_minor
 
-MAX_DATA_BYTES = 65536
 _CUSTOMER = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
@@ -48,23 +47,6 @@ def optional_text(params: Mapping[str, Any], key: str) -> str | None:
     if not isinstance(value, str) or not _CUSTOMER.match(value):
         raise InvalidParams(f"invalid {key} (1-128 printable characters)")
     return value
-
-
-def data_text(value: Any) -> str:
-    """The shop's ``data`` as JSON text, as the core stores it (``null`` when absent)."""
-    text = dumps(value)
-    if len(text.encode()) > MAX_DATA_BYTES:
-        raise InvalidParams(f"data larger than {MAX_DATA_BYTES} bytes")
-    return text
-
-
-def postback_url(params: Mapping[str, Any]) -> str | None:
-    value = params.get("postback_url")
-    if value is None or value is False:
-        return None
-    if not valid_postback_url(value):
-        raise InvalidParams("invalid postback URL")
-    return str(value)
 
 
 def parse_request(params: Mapping[str, Any], priced: tuple[str, Decimal]) -> CheckoutRequest:
