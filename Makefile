@@ -33,7 +33,7 @@ bench: install
 	$(PY) -m bench
 
 lint: install
-	$(VENV)/bin/ruff check xbtcpay plugins tests
+	$(VENV)/bin/ruff check xbtcpay plugins bench
 	$(VENV)/bin/mypy xbtcpay
 
 clean:

@@ -12,10 +12,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 import yaml
@@ -196,7 +197,7 @@ class PostbackReceiver:
         self._arrived.set()
         return web.Response(text="ok")
 
-    async def start(self) -> "PostbackReceiver":
+    async def start(self) -> PostbackReceiver:
         app = web.Application()
         app.router.add_post("/postback", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -209,7 +210,7 @@ class PostbackReceiver:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "PostbackReceiver":
+    async def __aenter__(self) -> PostbackReceiver:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

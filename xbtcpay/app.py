@@ -145,7 +145,8 @@ class Daemon:
             rt.tasks.append(asyncio.create_task(supervise(name, run), name=name))
 
         spawn("postbacks", rt.sender.run)
-        rt.tasks.append(asyncio.create_task(_warm(rt), name="status-cache-warmup"))
+        if self.config.public.status_cache_warm:
+            rt.tasks.append(asyncio.create_task(_warm(rt), name="status-cache-warmup"))
         spawn("expiry", lambda: every(self._expiry_interval, lambda: _expire(rt)))
         for name, job, interval in rt.registrations.jobs:
             spawn(name, functools.partial(every, interval, job))
@@ -181,8 +182,7 @@ class Daemon:
 
 
 async def _warm(rt: Runtime) -> None:
-    count = await warm_status_cache(rt)
-    log.info("status_cache.warmed", payments=count)
+    log.info("status_cache.warmed", payments=await warm_status_cache(rt))
 
 
 async def _expire(rt: Runtime) -> None:

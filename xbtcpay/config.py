@@ -50,6 +50,8 @@ class PublicConfig:
     listen: Listen
     base_url: str
     cors_origins: tuple[str, ...]
+    status_cache_size: int = 100_000
+    status_cache_warm: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,10 @@ def _public(r: _Reader, s: dict[str, Any]) -> PublicConfig:
     if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
         r.bad("public.cors_origins", "expected a list of origins")
         origins = []
-    return PublicConfig(listen, str(base_url).rstrip("/"), tuple(origins))
+    return PublicConfig(listen, str(base_url).rstrip("/"), tuple(origins),
+                        status_cache_size=r.int("public.status_cache_size",
+                                                s.get("status_cache_size", 100_000), 0),
+                        status_cache_warm=s.get("status_cache_warm", False) is True)
 
 
 def _confirmations(r: _Reader, where: str, value: Any) -> Confirmations:

@@ -68,7 +68,7 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     sender = PostbackSender(config.postback, postbacks, session, metrics, clock=clock)
     deriver = AddressDeriver(config.wallet.xpub) if config.wallet.xpub else None
 
-    status_cache = StatusCache()
+    status_cache = StatusCache(max_entries=config.public.status_cache_size)
     processor = PaymentProcessor(config, payments, deriver=deriver, clock=clock,
                                  on_postback=sender.notify)
     registry = MethodRegistry()
@@ -94,17 +94,16 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
 
 
 async def warm_status_cache(runtime: Runtime, batch: int = 2000) -> int:
-    """Render status.json of open payments (the ones browsers poll) into the cache."""
-    cache, done, offset = runtime.status_cache, 0, 0
+    """Render status.json of open payments into the cache (``public.status_cache_warm``)."""
+    cache, done = runtime.status_cache, 0
     while done < cache.max_entries:
         epoch = cache.epoch
-        rows = await runtime.payments.search(status="new", limit=batch, offset=offset)
+        rows = await runtime.payments.search(status="new", limit=batch, offset=done)
         if not rows:
             break
         for p in rows:
             body, live = render_status(runtime.config, runtime.core, p, runtime.chain_head)
             cache.put(p.id, body, live=live, head=runtime.chain_head, read_epoch=epoch)
         done += len(rows)
-        offset += batch
         await asyncio.sleep(0)
     return done

@@ -11,8 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.harness import (POSTBACK_SECRET, PostbackReceiver, free_port, running_daemon,
-                           wait_until)
+from tests.harness import POSTBACK_SECRET, PostbackReceiver, free_port, running_daemon, wait_until
 from xbtcpay.models import PaymentEvent
 from xbtcpay.postback import verify
 from xbtcpay.state import Event

@@ -27,7 +27,7 @@ async def test_status_json_has_the_original_fields_first(tmp_path: Path) -> None
 async def test_status_json_follows_seen_and_paid(tmp_path: Path) -> None:
     async with running_daemon(tmp_path) as d:
         pid = (await d.start_payment("2"))["id"]
-        await d.processor.apply(pid, PaymentEvent(Event.SEEN, amount_received=Decimal("2"),
+        await d.processor.apply(pid, PaymentEvent(Event.SEEN, amount_received=Decimal(2),
                                                   tx_hash="0x" + "ab" * 32, tx_block=5, at=1000))
         _, doc = await d.status(pid)
         assert doc["seen_at"] == 1000 and doc["paid_at"] is None
@@ -72,7 +72,6 @@ async def test_unknown_and_malformed_ids_are_404_json(tmp_path: Path) -> None:
 
 
 async def test_healthz_reports_database_and_chain(tmp_path: Path) -> None:
-    async with running_daemon(tmp_path) as d:
-        async with d.session.get(d.public_url + "/healthz") as resp:
-            body = await resp.json()
-            assert resp.status == 200 and body["checks"]["database"] == "ok"
+    async with running_daemon(tmp_path) as d, d.session.get(d.public_url + "/healthz") as resp:
+        body = await resp.json()
+        assert resp.status == 200 and body["checks"]["database"] == "ok"

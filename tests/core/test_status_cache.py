@@ -29,3 +29,15 @@ def test_invalidate_and_bounded_size() -> None:
     assert len(cache) == 2 and cache.get("a", None) is None
     cache.invalidate("c")
     assert cache.get("c", None) is None and cache.get("b", None) == b"b"
+
+
+async def test_open_payments_warmed_at_start_up_when_asked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.harness import running_daemon, wait_until
+
+    async with running_daemon(tmp_path) as d:
+        ids = [(await d.start_payment(str(i + 1)))["id"] for i in range(5)]
+    async with running_daemon(tmp_path, {"public": {"status_cache_warm": True}}) as d:
+        await wait_until(lambda: len(d.runtime.status_cache) == 5)
+        assert all(d.runtime.status_cache.get(i, None) for i in ids)
+    async with running_daemon(tmp_path, {"public": {"status_cache_size": 0}}) as d:
+        assert (await d.status(ids[0]))[0] == 200 and len(d.runtime.status_cache) == 0

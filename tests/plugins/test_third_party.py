@@ -10,8 +10,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.harness import (REPO, DaemonProcess, PostbackReceiver, base_config, wait_until,
-                           write_config)
+from tests.harness import (
+    REPO,
+    DaemonProcess,
+    PostbackReceiver,
+    base_config,
+    wait_until,
+    write_config,
+)
 
 EXAMPLE = Path(__file__).parent / "example_plugin"
 

@@ -22,7 +22,7 @@ class ThreadedDaemon:
         self.daemon = Daemon(self.config, watcher=False, expiry_interval=0.5)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    def __enter__(self) -> "ThreadedDaemon":
+    def __enter__(self) -> ThreadedDaemon:
         self.thread.start()
         self.run(self.daemon.start())
         return self

@@ -7,8 +7,8 @@ Counts (examples run) are printed for docs/RELIABILITY.md.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings

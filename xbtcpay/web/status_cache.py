@@ -58,7 +58,7 @@ def render_status(config: Config, core: CoreMethods, p: Payment,
 
 @dataclass
 class StatusCache:
-    max_entries: int = 200_000
+    max_entries: int = 100_000  # about 65 MB of bodies at most (public.status_cache_size)
     epoch: int = 0
     _bodies: dict[str, tuple[bytes, bool, int | None]] = field(default_factory=dict)
 
@@ -71,7 +71,7 @@ class StatusCache:
     def put(self, payment_id: str, body: bytes, *, live: bool, head: int | None,
             read_epoch: int) -> None:
         """Store ``body``; a ``live`` body (confirmations) is valid only at ``head``."""
-        if read_epoch != self.epoch:
+        if read_epoch != self.epoch or self.max_entries == 0:
             return
         if len(self._bodies) >= self.max_entries:
             self._bodies.pop(next(iter(self._bodies)))
@@ -81,6 +81,8 @@ class StatusCache:
         """The processor's post-commit view of a payment: newer than any read in flight."""
         self.epoch += 1
         self._bodies.pop(payment_id, None)
+        if self.max_entries == 0:
+            return
         if len(self._bodies) >= self.max_entries:
             self._bodies.pop(next(iter(self._bodies)))
         self._bodies[payment_id] = (body, live, head)

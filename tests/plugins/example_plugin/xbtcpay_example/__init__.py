@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
-from xbtcpay.errors import InvalidParams
 from xbtcpay.models import NewPayment, PaymentEvent
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
 from xbtcpay.state import Event
