@@ -34,8 +34,12 @@ MAX_CAS_RETRIES = 20
 
 
 def new_payment_id() -> str:
-    """128 bits of randomness, URL-safe (22 characters)."""
-    return secrets.token_urlsafe(16)
+    """At least 135 random bits, URL-safe, 23 characters, never starting with "-"
+    (so an id is never taken for an option on a command line)."""
+    while True:
+        candidate = secrets.token_urlsafe(17)
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def new_event_id() -> str:

@@ -26,3 +26,13 @@ async def test_concurrent_payments_get_distinct_addresses_from_the_xpub(tmp_path
         for index in (10, 11, 57, 129):
             key = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
             assert by_index[index] == key.address.lower()
+
+
+def test_payment_ids_are_url_safe_random_and_never_look_like_options() -> None:
+    from xbtcpay.processor import new_payment_id
+
+    ids = {new_payment_id() for _ in range(20000)}
+    assert len(ids) == 20000
+    assert all(len(i) == 23 and not i.startswith("-") for i in ids)
+    assert all(set(i) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+               for i in ids)
