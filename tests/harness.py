@@ -34,6 +34,9 @@ POSTBACK_SECRET = "test-postback-secret"
 TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
     """A free loopback port below the kernel's ephemeral range.
 
@@ -47,12 +50,15 @@ def free_port() -> int:
     chooser = random.SystemRandom()
     for _ in range(500):
         port = chooser.randrange(10_000, max(10_001, low))
+        if port in _HANDED_OUT:
+            continue  # another server of this test run may not be listening on it yet
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED_OUT.add(port)
+        return port
     raise RuntimeError("no free port below the ephemeral range")
 
 
