@@ -10,11 +10,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from xbtcpay.chain.anvil import free_port
+from tests.harness import free_port
+from tests.loopback import LoopbackServer
 
 
 @dataclass
-class NodeProxy:
+class NodeProxy(LoopbackServer):
     """Forwards every request to ``upstream``; ``stop()`` refuses connections until ``start()``.
 
     With ``max_log_range`` set, eth_getLogs over more blocks is refused the way public nodes
@@ -59,31 +60,3 @@ class NodeProxy:
         self.refused_ranges += 1
         return {"jsonrpc": "2.0", "id": payload["id"], "error": {
             "code": -32005, "message": f"query exceeds max block range {self.max_log_range}"}}
-
-    async def start(self) -> NodeProxy:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        app = web.Application()
-        app.router.add_post("/", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
-        return self
-
-    async def stop(self) -> None:
-        """The node goes away: the port refuses connections."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def close(self) -> None:
-        await self.stop()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def __aenter__(self) -> NodeProxy:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()

@@ -27,18 +27,22 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from xbtcpay.chain.anvil import free_port
+from tests.harness import free_port
+from tests.loopback import LoopbackServer
 
 FAULTS = ("timeout", "http429", "http500", "truncated", "malformed", "wrong_id", "reset")
 
 
 @dataclass
-class FaultyProxy:
+class FaultyProxy(LoopbackServer):
+    handler_cancellation = True
+    upstream_timeout = 10.0
+
     """Forwards JSON-RPC to ``upstream``, breaking a ``rate`` share of requests (seeded)."""
 
     upstream: str
@@ -130,35 +134,6 @@ class FaultyProxy:
         return web.Response(body=answer[1][:len(answer[1]) // 2], status=answer[0],
                             content_type="application/json")
 
-    async def start(self) -> Self:
-        """Listen (again) on the same port."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        app = web.Application()
-        app.router.add_post("/", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1,
-                                     handler_cancellation=True)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
-        return self
-
-    async def stop(self) -> None:
-        """The node becomes unreachable: the port refuses connections."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def close(self) -> None:
-        await self.stop()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 def _methods(raw: bytes) -> list[str]:
