@@ -18,6 +18,7 @@ import yaml
 
 from xbtcpay.amounts import parse_amount
 from xbtcpay.catalog import Catalog
+from xbtcpay.commerce.settings import CommerceConfig, parse_commerce
 from xbtcpay.errors import ConfigError
 from xbtcpay.secrets import Secret, resolve_secret
 
@@ -26,6 +27,7 @@ Confirmations = int | Literal["finalized"]
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _ASSET_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 DEFAULT_CONFIG = "config.yaml"
+COMMERCE_SECTIONS = ("sessions", "currencies", "companies", "taxes")
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class Config:
     database_password: Secret | None = None
     database_pool_size: int = 10
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    commerce: CommerceConfig = field(default_factory=CommerceConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -191,6 +194,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     known = {"database", "rpc", "public", "chain", "assets", "default_asset", "wallet",
              "payments", "postback", "log", "plugins", "products", "database_password",
              "database_pool_size", "cluster"}
+    known.update(COMMERCE_SECTIONS)
+    commerce = parse_commerce(raw, path.parent, r.problems)
     for key in raw:
         if key not in known:
             r.bad(str(key), "unknown key (typo?)")
@@ -199,7 +204,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     assert rpc and public and chain and wallet and postback is not None
     return Config(path, database, rpc, public, chain, assets, str(default_asset), wallet,
                   payments, postback, log, plugins, products, database_password=password,
-                  database_pool_size=pool_size, cluster=cluster)
+                  database_pool_size=pool_size, cluster=cluster, commerce=commerce)
 
 
 class _Reader:

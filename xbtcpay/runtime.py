@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -25,6 +26,9 @@ from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.storage.postbacks import PostbackStore
 from xbtcpay.storage.protocol import Engine
 from xbtcpay.web.status_cache import StatusCache, render_status
+
+if TYPE_CHECKING:
+    from xbtcpay.commerce.wiring import Commerce
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Runtime:
     watcher_enabled: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     status_cache: StatusCache = field(default_factory=StatusCache)
+    commerce: Commerce | None = None
 
     def set_head(self, number: int) -> None:
         """Called by the watcher on every new head."""
