@@ -138,7 +138,7 @@ async def test_hostile_input_is_refused_and_changes_nothing(tmp_path: Path) -> N
         reply = await adjust(d, "frank", "ABC", "1.00", "bad-currency1")
         assert reply["error"]["code"] == -32602
         assert await balance(d, "frank") == {"AUD": "20.00"}
-        assert ledger_rows(tmp_path, "SELECT COUNT(*) FROM receipts") == [(0,)]
+        assert ledger_rows(tmp_path, "SELECT COUNT(*) FROM issued_receipts") == [(0,)]
         check_ledger(tmp_path)
 
 

@@ -122,13 +122,13 @@ async def issue(uow: UnitOfWork, draft: Draft) -> Receipt:
         paid_at=d.paid_at)
     values = [getattr(receipt, c) for c in _COLUMNS]
     values[_COLUMNS.index("lines")] = json.dumps([asdict(x) for x in receipt.lines])
-    await uow.execute(f"INSERT INTO receipts ({', '.join(_COLUMNS)}) VALUES"
+    await uow.execute(f"INSERT INTO issued_receipts ({', '.join(_COLUMNS)}) VALUES"
                       f" ({', '.join('?' for _ in _COLUMNS)})", values)
     return receipt
 
 
 async def for_payment(uow: UnitOfWork, payment_id: str, kind: str = RECEIPT) -> list[Receipt]:
-    rows = await uow.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM receipts WHERE payment_id = ?"
+    rows = await uow.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts WHERE payment_id = ?"
                               " AND kind = ? ORDER BY seq", (payment_id, kind))
     return [receipt_of(r) for r in rows]
 
@@ -138,28 +138,28 @@ class ReceiptReader:
         self.db = db
 
     async def get(self, number: str) -> Receipt | None:
-        row = await self.db.fetchone(f"SELECT {', '.join(_COLUMNS)} FROM receipts"
+        row = await self.db.fetchone(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
                                      " WHERE number = ?", (number,))
         return receipt_of(row) if row else None
 
     async def by_view_token(self, token: str) -> Receipt | None:
-        row = await self.db.fetchone(f"SELECT {', '.join(_COLUMNS)} FROM receipts"
+        row = await self.db.fetchone(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
                                      " WHERE view_token = ?", (token,))
         return receipt_of(row) if row else None
 
     async def of_customer(self, customer: str, limit: int, offset: int) -> list[Receipt]:
         rows = await self.db.fetchall(
-            f"SELECT {', '.join(_COLUMNS)} FROM receipts WHERE customer = ?"
+            f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts WHERE customer = ?"
             " ORDER BY issued_at DESC, number DESC LIMIT ? OFFSET ?", (customer, limit, offset))
         return [receipt_of(r) for r in rows]
 
     async def credit_notes_of(self, number: str) -> list[Receipt]:
-        rows = await self.db.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM receipts"
+        rows = await self.db.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
                                       " WHERE original_number = ? ORDER BY seq", (number,))
         return [receipt_of(r) for r in rows]
 
     async def numbers(self, company: str) -> list[int]:
-        rows = await self.db.fetchall("SELECT seq FROM receipts WHERE company = ? ORDER BY seq",
+        rows = await self.db.fetchall("SELECT seq FROM issued_receipts WHERE company = ? ORDER BY seq",
                                       (company,))
         return [int(r[0]) for r in rows]
 

@@ -30,7 +30,7 @@ CREATE TABLE receipt_sequences (
     last    BIGINT NOT NULL
 );
 
-CREATE TABLE receipts (
+CREATE TABLE issued_receipts (
     number          TEXT PRIMARY KEY,
     company         TEXT NOT NULL,
     seq             BIGINT NOT NULL,
@@ -53,9 +53,9 @@ CREATE TABLE receipts (
     issued_at       BIGINT NOT NULL,
     paid_at         BIGINT
 );
-CREATE UNIQUE INDEX receipts_company_seq ON receipts (company, seq);
-CREATE UNIQUE INDEX receipts_one_per_payment ON receipts (payment_id) WHERE kind = 'receipt';
-CREATE INDEX receipts_customer ON receipts (customer, issued_at);
+CREATE UNIQUE INDEX issued_receipts_company_seq ON issued_receipts (company, seq);
+CREATE UNIQUE INDEX issued_receipts_one_per_payment ON issued_receipts (payment_id) WHERE kind = 'receipt';
+CREATE INDEX issued_receipts_customer ON issued_receipts (customer, issued_at);
 
 CREATE TABLE purchases (
     customer        TEXT NOT NULL,
