@@ -104,11 +104,16 @@ class Purchases:
             earlier = await self._earlier(uow, req)
             if earlier is not None:
                 return earlier
-            receipt = await receipts.issue(uow, self._draft(req, priced))
-            await ledger.append(uow, ledger.Posting(
+            draft = self._draft(req, priced)
+            posting = ledger.Posting(
                 req.customer, priced.currency.code, -priced.units, ledger.Kind.PURCHASE,
-                f"purchase:{req.customer}:{req.purchase_token}", receipt.issued_at,
-                receipt_number=receipt.number, reason=req.product, floor=0))
+                f"purchase:{req.customer}:{req.purchase_token}", draft.issued_at,
+                reason=req.product, floor=0)
+            after, seq = await ledger.move(uow, posting)
+            # the company's receipt counter is the one row every purchase shares: drawn last,
+            # so it is held (until the commit) for as few statements as possible
+            receipt = await receipts.issue(uow, draft)
+            await ledger.write_entry(uow, posting, after, seq, receipt.number)
             body = answer(R.SUCCESS, receipt=self.receipt_body(receipt, priced.currency))
             await self._record(uow, req, "paid", body, None, receipt.number)
             return body

@@ -98,11 +98,15 @@ def tax_rate_for(config: CommerceConfig, company: Company, currency: Currency,
 
 
 async def next_number(uow: UnitOfWork, company: Company) -> tuple[str, int]:
-    """The company's next receipt number, drawn inside the caller's transaction."""
-    await uow.execute("INSERT INTO receipt_sequences (company, last) VALUES (?, 0)"
-                      " ON CONFLICT DO NOTHING", (company.key,))
+    """The company's next receipt number, drawn inside the caller's transaction (the row
+    stays locked until it commits: that is what makes the sequence gapless)."""
     row = await uow.fetchone("UPDATE receipt_sequences SET last = last + 1 WHERE company = ?"
                              " RETURNING last", (company.key,))
+    if row is None:
+        await uow.execute("INSERT INTO receipt_sequences (company, last) VALUES (?, 0)"
+                          " ON CONFLICT DO NOTHING", (company.key,))
+        row = await uow.fetchone("UPDATE receipt_sequences SET last = last + 1"
+                                 " WHERE company = ? RETURNING last", (company.key,))
     assert row is not None
     seq = int(row[0])
     return f"{company.receipt_prefix}{seq:0{company.digits}d}", seq
