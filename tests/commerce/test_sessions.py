@@ -186,3 +186,12 @@ async def test_seed_004_purchase_on_the_public_port_with_a_session(tmp_path: Pat
                                   json={**body, "customer": "bob"},
                                   headers={"X-Session-Id": session("alice")}) as resp:
             assert resp.status == 403
+
+
+async def test_a_browser_may_send_the_session_headers_cross_origin(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        async with d.session.options(f"{d.public_url}/api/v0/rpc/balance.get", headers={
+                "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-session-id, x-network-id"}) as resp:
+            allowed = resp.headers["Access-Control-Allow-Headers"].lower()
+        assert "x-session-id" in allowed and "x-network-id" in allowed
