@@ -145,3 +145,25 @@ async def test_a_raw_card_number_is_refused_and_never_stored_or_logged(
     assert CARD_NUMBER not in out.out + out.err
     for path in tmp_path.glob("xbtcpay.db*"):
         assert CARD_NUMBER.encode() not in path.read_bytes()
+
+
+async def test_an_app_with_a_session_tops_up_through_the_braintree_methods(
+        tmp_path: Path, fake: FakeBraintree) -> None:
+    async with running_daemon(tmp_path, commerce(plugins=braintree_plugin(fake))) as d:
+        headers = {"X-Session-Id": session("alice")}
+        async with d.session.post(f"{d.public_url}/api/v0/rpc/payment.getBraintreeClientToken",
+                                  json={}, headers=headers) as resp:
+            assert resp.status == 200 and (await resp.json())["data"]["token"]
+        async with d.session.post(f"{d.public_url}/api/v0/rpc/payment.processBraintreePayment",
+                                  json={"paymentNonce": "fake-valid-nonce", "currency": "AUD",
+                                        "product": "buying_increase_balance", "amount": "15.00"},
+                                  headers=headers) as resp:
+            assert (await resp.json())["data"]["status"] == "success"
+        reply = await d.call("balance.get", {"customer": "alice"})
+        assert reply["result"]["balances"][0]["amount"] == "15.00"
+        async with d.session.post(f"{d.public_url}/api/v0/rpc/payment.processBraintreePayment",
+                                  json={"paymentNonce": "fake-valid-nonce", "currency": "AUD",
+                                        "product": "buying_increase_balance", "amount": "15.00",
+                                        "customer": "bob"}, headers=headers) as resp:
+            assert resp.status == 403
+        assert len(sales(fake)) == 1

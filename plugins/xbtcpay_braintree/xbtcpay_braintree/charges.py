@@ -68,6 +68,8 @@ def outcome_of(result: Any, amount: Decimal, currency: str) -> ChargeResult:
         charged = str(getattr(tx, "currency_iso_code", "") or "").upper()
         if charged and charged != currency.upper():
             return ChargeResult("failed", tx.id, message=f"charged in {charged}, not {currency}")
+        if Decimal(str(tx.amount)) != amount:
+            return ChargeResult("failed", tx.id, message=f"charged {tx.amount}, not {amount}")
         brand, last4 = card_of(tx)
         return ChargeResult("paid", tx.id, brand, last4)
     if tx is not None:

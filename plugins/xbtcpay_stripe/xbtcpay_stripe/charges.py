@@ -25,8 +25,9 @@ TOKEN_PARAMS = ("payment_method", "payment_method_data[card][token]")
 
 async def stored_method(client: stripe.StripeClient, customer: str) -> tuple[str, str] | None:
     """(Stripe customer id, default PaymentMethod id) of our customer, or None."""
+    quoted = customer.replace("\\", "\\\\").replace("'", "\\'")
     found = await client.v1.customers.search_async(
-        {"query": f"metadata['xbtcpay_customer']:'{customer}'", "limit": 1})
+        {"query": f"metadata['xbtcpay_customer']:'{quoted}'", "limit": 1})
     for cus in found.data:
         default = (plain(cus).get("invoice_settings") or {}).get("default_payment_method")
         if default:
@@ -80,6 +81,10 @@ async def charge(client: stripe.StripeClient, req: ChargeRequest) -> ChargeResul
         return _failure(exc)
     brand, last4 = card_of(getattr(intent, "payment_method", None))
     if intent.status == "succeeded":
+        if intent.amount != params["amount"] or str(intent.currency).lower() != params[
+                "currency"]:
+            return ChargeResult("failed", intent.id, brand, last4,
+                                "Stripe charged another amount than asked")
         return ChargeResult("paid", intent.id, brand, last4)
     if intent.status == "processing":
         return ChargeResult("unknown", intent.id, brand, last4, "the payment is processing")
