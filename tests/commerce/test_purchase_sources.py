@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from tests.commerce.setup import check_ledger, commerce, ledger_rows, session
 from tests.commerce.test_top_ups import braintree_plugin
 from tests.fakes.braintree_server import FakeBraintree
 from tests.harness import running_daemon
+from xbtcpay.models import PaymentEvent
+from xbtcpay.state import Event
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -167,3 +170,22 @@ async def test_an_app_with_a_session_tops_up_through_the_braintree_methods(
                                         "customer": "bob"}, headers=headers) as resp:
             assert resp.status == 403
         assert len(sales(fake)) == 1
+
+
+async def test_a_charge_settled_after_the_caller_gave_up_answers_the_replay(
+        tmp_path: Path, fake: FakeBraintree) -> None:
+    async with running_daemon(tmp_path, commerce(plugins=braintree_plugin(fake))) as d:
+        fake.lose_next_answers = 1           # Braintree charges, then its answer is lost
+        first = await buy(d, "tok-lost-answer", payment_nonce="fake-valid-nonce")
+        assert first["PaymentResponse"] == "Pending", first
+        assert await buy(d, "tok-lost-answer", payment_nonce="fake-valid-nonce") == first
+        [payment] = (await d.call("list_payments", {"customer": "alice"}))["result"]["payments"]
+        [tx] = fake.transactions.values()
+        await d.processor.apply(payment["id"], PaymentEvent(   # what reconciliation reports
+            Event.PAID, dedupe_key=f"braintree:tx:{tx['id']}:paid", provider_ref=tx["id"],
+            amount_received=Decimal("11.00"), source="braintree"))
+        later = await buy(d, "tok-lost-answer", payment_nonce="fake-valid-nonce")
+        assert later["PaymentResponse"] == "Success"
+        assert later["Receipt"]["ReceiptNumber"] == "XB-000001"
+        assert len(sales(fake)) == 1
+        check_ledger(tmp_path)

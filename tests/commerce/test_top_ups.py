@@ -119,3 +119,20 @@ async def test_a_crypto_top_up_credits_the_asset_once_paid_on_chain(
         assert ledger_rows(tmp_path, "SELECT kind, amount, payment_id FROM ledger_entries") == [
             ("top_up", 150_000_000, top_up["id"])]
         check_ledger(tmp_path)
+
+
+async def test_a_won_dispute_does_not_credit_the_top_up_again(
+        tmp_path: Path, braintree: FakeBraintree) -> None:
+    async with running_daemon(tmp_path, commerce(plugins=braintree_plugin(braintree))) as d:
+        reply = await d.call("payment.processBraintreePayment", {
+            "paymentNonce": "fake-valid-nonce", "product": TOP_UP, "amount": "20.00",
+            "currency": "AUD", "customer": "dora"})
+        tx = reply["result"]["transactionId"]
+        hook = f"{d.public_url}/webhooks/braintree"
+        for status in ("open", "won"):
+            assert await braintree.deliver(hook, braintree.open_dispute(tx, status=status)) == 200
+        payment = await d.processor.get(reply["result"]["id"])
+        assert payment.status == "paid"                       # paid again after the dispute
+        assert await balances(d, "dora") == {"AUD": ("20.00", False)}
+        assert ledger_rows(tmp_path, "SELECT COUNT(*) FROM issued_receipts") == [(1,)]
+        check_ledger(tmp_path)

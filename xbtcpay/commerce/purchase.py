@@ -35,6 +35,7 @@ from xbtcpay.storage.protocol import Engine, UnitOfWork
 
 log = structlog.get_logger("xbtcpay.purchase")
 R = PaymentResponse
+PENDING_MESSAGE = "the provider has not confirmed this purchase yet; ask again with the same token"
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,22 @@ class Purchases:
             raise Conflict("purchase_token already used with different parameters")
         if row["answer"]:
             return dict(json.loads(row["answer"]))
+        if row["payment_id"]:
+            return await self._settled_later(uow, row["payment_id"])
         return answer(R.DUPLICATE_PURCHASE, "this purchase is still being processed")
+
+    async def _settled_later(self, uow: UnitOfWork, payment_id: str) -> dict[str, Any]:
+        """The answer of a charge whose outcome arrived after its caller stopped waiting
+        (a restart, a provider timeout settled by reconciliation or a webhook)."""
+        found = await receipts.for_payment(uow, payment_id)
+        currency = self.currencies.get(found[0].currency) if found else None
+        if found and currency is not None:
+            return answer(R.SUCCESS, receipt=self.receipt_body(found[0], currency))
+        row = await uow.fetchone("SELECT status, reason FROM payments WHERE id = ?",
+                                 (payment_id,))
+        if row is not None and row["status"] in ("failed", "canceled", "expired"):
+            return answer(R.CARD_DECLINED, str(row["reason"] or row["status"]))
+        return answer(R.PENDING, PENDING_MESSAGE)
 
     async def _replay(self, uow: UnitOfWork, req: PurchaseRequest) -> dict[str, Any]:
         earlier = await self._earlier(uow, req)
@@ -244,7 +260,7 @@ class Purchases:
         response = RESPONSES[result.outcome]
         if result.outcome == "unknown":
             log.warning("purchase.pending", payment_id=payment.id, message=result.message)
-            return answer(response, result.message or "the provider has not answered yet")
+            return answer(response, PENDING_MESSAGE)
         outcome: dict[str, Any] = {}
 
         async def record(uow: UnitOfWork, paid: Payment) -> None:
