@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from xbtcpay.commerce.currencies import Currency
 from xbtcpay.commerce.settings import CommerceConfig, Company
-from xbtcpay.commerce.taxes import TaxRate, TaxSplit
+from xbtcpay.commerce.taxes import TaxRate, TaxSplit, split
 from xbtcpay.storage.protocol import Engine, UnitOfWork
 
 RECEIPT, CREDIT_NOTE = "receipt", "credit_note"
@@ -183,6 +184,30 @@ def describe(receipt: Receipt, currency: Currency, url: str | None) -> dict[str,
                    "amount": fmt(x.amount)} for x in receipt.lines],
         "issued_at": receipt.issued_at, "paid_at": receipt.paid_at, "url": url,
     }
+
+
+def credit_amounts(original: Receipt, notes: list[Receipt], delta: int) -> TaxSplit:
+    """The (negative) amounts of a credit note for ``delta`` more of ``original``: the last
+    one mirrors what is left exactly, a partial one splits ``delta`` at the receipt's rate."""
+    total = sum(n.total for n in notes)
+    tax = sum(n.tax for n in notes)
+    less = sum(n.less_tax for n in notes)
+    rate = Decimal(original.tax_rate)
+    if delta == original.total + total:
+        return TaxSplit(-delta, -(original.tax + tax), -(original.less_tax + less), rate)
+    return split(-delta, TaxRate(original.tax_country or "", rate, True) if rate else None)
+
+
+async def credit_notes(uow: UnitOfWork, original_number: str) -> list[Receipt]:
+    rows = await uow.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
+                              " WHERE original_number = ? ORDER BY seq", (original_number,))
+    return [receipt_of(r) for r in rows]
+
+
+async def by_number(uow: UnitOfWork, number: str) -> Receipt | None:
+    row = await uow.fetchone(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
+                             " WHERE number = ?", (number,))
+    return receipt_of(row) if row else None
 
 
 def mask(brand: str | None, last4: str | None) -> str | None:
