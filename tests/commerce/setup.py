@@ -72,7 +72,8 @@ def check_ledger(tmp_path: Path) -> None:
         " GROUP BY b.customer, b.currency, b.amount HAVING b.amount <> COALESCE(SUM(e.amount), 0)"))
     assert mismatched == []
     for (company,) in ledger_rows(tmp_path, "SELECT DISTINCT company FROM issued_receipts"):
-        seqs = [r[0] for r in ledger_rows(tmp_path, "SELECT seq FROM issued_receipts WHERE company = ?"
+        seqs = [r[0] for r in ledger_rows(tmp_path, "SELECT seq FROM issued_receipts"
+                                          " WHERE company = ?"
                                           " ORDER BY seq", (company,))]
         assert seqs == list(range(1, len(seqs) + 1)), f"gaps or repeats in {company}: {seqs}"
     accounts = ledger_rows(tmp_path, "SELECT customer, currency, COUNT(*), MAX(seq)"

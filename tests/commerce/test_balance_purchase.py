@@ -131,7 +131,8 @@ async def test_hostile_input_is_refused_and_changes_nothing(tmp_path: Path) -> N
             reply = await d.call("payment.purchase", body)
             assert reply["result"]["PaymentResponse"] == expected, (params, reply)
         for amount in ("1e3", "0.001", "99999999999999999", 1.5, "0", "NaN"):
-            reply = await adjust(d, "frank", "AUD", amount, f"bad-{amount}-key")  # type: ignore[arg-type]
+            reply = await adjust(d, "frank", "AUD", amount,  # type: ignore[arg-type]
+                                 f"bad-{amount}-key")
             assert reply["error"]["code"] == -32602, (amount, reply)
         reply = await adjust(d, "frank", "AUD", "-25.00", "too-much-debit")
         assert reply["error"]["code"] == -32602

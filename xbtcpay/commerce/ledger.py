@@ -89,11 +89,12 @@ async def move(uow: UnitOfWork, p: Posting) -> tuple[int, int]:
     """Move the cached balance by ``p.amount`` (guarded by ``p.floor``); the balance after
     and the entry's sequence number. The caller writes the entry in the same unit of work
     (``write_entry``), after drawing anything it must reference (a receipt number)."""
-    await uow.execute("INSERT INTO balances (customer, currency, amount, entries)"
-                      " VALUES (?, ?, 0, 0) ON CONFLICT DO NOTHING", (p.customer, p.currency))
-    sql = ("UPDATE balances SET amount = amount + ?, entries = entries + 1"
-           " WHERE customer = ? AND currency = ?")
-    args: list[Any] = [p.amount, p.customer, p.currency]
+    account = account_key(p.customer, p.currency)
+    await uow.execute("INSERT INTO balances (account, customer, currency, amount, entries)"
+                      " VALUES (?, ?, ?, 0, 0) ON CONFLICT DO NOTHING",
+                      (account, p.customer, p.currency))
+    sql = "UPDATE balances SET amount = amount + ?, entries = entries + 1 WHERE account = ?"
+    args: list[Any] = [p.amount, account]
     if p.floor is not None:
         sql += " AND amount + ? >= ?"
         args += [p.amount, p.floor]
@@ -101,6 +102,11 @@ async def move(uow: UnitOfWork, p: Posting) -> tuple[int, int]:
     if row is None:
         raise InsufficientBalance(f"{p.currency} balance too low")
     return int(row[0]), int(row[1])
+
+
+def account_key(customer: str, currency: str) -> str:
+    """The balances row of (customer, currency); a space never occurs in either."""
+    return f"{currency} {customer}"
 
 
 async def write_entry(uow: UnitOfWork, p: Posting, balance_after: int, seq: int,

@@ -10,6 +10,7 @@ row binds the token before the charge; the payment becoming ``paid`` issues the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -183,9 +184,9 @@ class Purchases:
                       body: dict[str, Any] | None, payment_id: str | None,
                       receipt_number: str | None) -> None:
         await uow.execute(
-            "INSERT INTO purchases (customer, purchase_token, request_hash, status, answer,"
-            " payment_id, receipt_number, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (req.customer, req.purchase_token, req.fingerprint(), status,
+            "INSERT INTO purchases (id, customer, purchase_token, request_hash, status, answer,"
+            " payment_id, receipt_number, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (purchase_id(req), req.customer, req.purchase_token, req.fingerprint(), status,
              json.dumps(body) if body is not None else None, payment_id, receipt_number,
              self.processor.now()))
 
@@ -289,6 +290,11 @@ class Purchases:
     async def answer_of(self, req: PurchaseRequest) -> dict[str, Any] | None:
         """The recorded answer of a token (tests and support tools)."""
         return await self.db.transact(lambda uow: self._earlier(uow, req))
+
+
+def purchase_id(req: PurchaseRequest) -> str:
+    """The purchases row of (customer, purchase token)."""
+    return hashlib.sha256(f"{req.customer}\0{req.purchase_token}".encode()).hexdigest()
 
 
 def _extra(req: PurchaseRequest) -> dict[str, Any]:

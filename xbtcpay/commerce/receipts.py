@@ -133,7 +133,8 @@ async def issue(uow: UnitOfWork, draft: Draft) -> Receipt:
 
 
 async def for_payment(uow: UnitOfWork, payment_id: str, kind: str = RECEIPT) -> list[Receipt]:
-    rows = await uow.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts WHERE payment_id = ?"
+    rows = await uow.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
+                              " WHERE payment_id = ?"
                               " AND kind = ? ORDER BY seq", (payment_id, kind))
     return [receipt_of(r) for r in rows]
 
@@ -164,7 +165,8 @@ class ReceiptReader:
         return [receipt_of(r) for r in rows]
 
     async def numbers(self, company: str) -> list[int]:
-        rows = await self.db.fetchall("SELECT seq FROM issued_receipts WHERE company = ? ORDER BY seq",
+        rows = await self.db.fetchall("SELECT seq FROM issued_receipts WHERE company = ?"
+                                      " ORDER BY seq",
                                       (company,))
         return [int(r[0]) for r in rows]
 

@@ -20,8 +20,10 @@ from xbtcpay.errors import StorageError
 from xbtcpay.storage.protocol import Engine, Row, UnitOfWork
 
 # Parents before children (foreign keys); every table's first column is its primary key.
-TABLES = ("payments", "payment_events", "claims", "postbacks", "postback_attempts",
+TABLES: tuple[str, ...] = ("payments", "payment_events", "claims", "postbacks", "postback_attempts",
           "counters", "chain_cursor", "chain_blocks", "deposits", "chain_dirty")
+# the commerce layer's (010_commerce.sql)
+TABLES += ("ledger_entries", "balances", "receipt_sequences", "issued_receipts", "purchases")
 CHUNK = 2000
 _MOD = 1 << 256
 
