@@ -71,7 +71,10 @@ async def test_everything_else_on_the_public_port_is_refused(tmp_path: Path) -> 
                              ("start_payment", {"amount": "1"}), ("list_payments", {}),
                              ("no.such.method", {}),
                              ("payment.processBraintreePayment",
-                              {"postback_url": "http://evil.example/"})):
+                              {"postback_url": "http://evil.example/"}),
+                             ("payment.purchase", {"product": "gem_pack", "use_balance": True,
+                                                   "purchase_token": "tok-no-tax-01",
+                                                   "tax_country": "US"})):
             status, body = await public_call(d, method, data, token)
             assert status == 403, (method, body)
             assert body["error"]["status"] is True and body["data"] is None

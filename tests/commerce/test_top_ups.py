@@ -98,8 +98,12 @@ async def test_a_braintree_top_up_spent_then_charged_back_goes_negative_and_says
         assert await braintree.deliver(hook, lost) == 200
         assert await braintree.redeliver() == 200
         assert await balances(d, "bob") == {"AUD": ("-11.00", True)}
+        [refresh] = [job for name, job, _ in d.runtime.registrations.jobs
+                     if name == "commerce.negative_balances"]
+        await refresh()
         async with d.session.get(f"{d.rpc_url}/metrics") as resp:
-            assert resp.status == 200
+            metrics = await resp.text()
+        assert 'xbtcpay_negative_balances{currency="AUD"} 1.0' in metrics
         check_ledger(tmp_path)
 
 
