@@ -52,9 +52,9 @@ class GooglePlayPlugin:
             timeout=aiohttp.ClientTimeout(total=self.settings.timeout))
         ctx.add_method("payment.validateGooglePlay", self.validate)
         ctx.add_route("POST", WEBHOOK_PATH, self.webhook)
+        self.voided_poll = VoidedPoll(self.verifier, self.settings.voided_lookback_days)
         if self.settings.voided_poll_interval > 0:
-            ctx.add_job("voided", VoidedPoll(self.verifier, self.settings.voided_lookback_days),
-                        self.settings.voided_poll_interval)
+            ctx.add_job("voided", self.voided_poll, self.settings.voided_poll_interval)
         log.info("googleplay.ready", package_name=self.settings.package_name,
                  allow_test_purchases=self.settings.allow_test_purchases)
 
