@@ -3,6 +3,7 @@ loopback, Pub/Sub pushes with locally minted OIDC tokens, real HTTP, SQLite."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -484,3 +485,29 @@ async def test_settings_problems_stop_start_up_with_every_problem(tmp_path: Path
                 "push_service_account"):
         assert f"plugins.googleplay.{key}" in message
     assert "private_key" not in message
+
+
+async def test_test_subscription_reported_by_push_is_not_paid(
+        tmp_path: Path, play: FakeGooglePlay) -> None:
+    token = play.subscribe(GOLD, test=True)
+    async with running_daemon(tmp_path, config(play, tmp_path)) as d:
+        assert await push(d, play, sub_note(token, 4)) == 200
+        assert await counts(d) == {} and play.acknowledged == []
+
+
+async def test_push_body_arriving_in_pieces_is_read_whole(
+        tmp_path: Path, play: FakeGooglePlay) -> None:
+    token = play.subscribe(GOLD)
+    body = push_body(sub_note(token, 4), "chunked-1")
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), 16):
+            yield body[i:i + 16]
+            await asyncio.sleep(0.001)
+
+    async with running_daemon(tmp_path, config(play, tmp_path)) as d:
+        async with d.session.post(d.public_url + "/webhooks/googleplay", data=pieces(),
+                                  headers={"Authorization":
+                                           f"Bearer {play.signer.token(AUDIENCE)}"}) as resp:
+            assert resp.status == 200
+        assert await counts(d) == {"paid": 1}

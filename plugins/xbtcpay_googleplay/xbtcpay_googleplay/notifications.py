@@ -34,6 +34,7 @@ async def apply_notification(verifier: Verifier, on_subscription: SubscriptionHa
     try:
         if n.kind == "subscription":
             purchase = await verifier.fetch("subscription", n.product_id, n.token)
+            verifier.check_test(purchase)
             origin = await verifier.ledger.origin_of(purchase, default_postback)
             outcome = await on_subscription(SubscriptionChange(n.message_id, n.type, purchase,
                                                                origin))

@@ -85,8 +85,7 @@ class GooglePlayPlugin:
 
     async def _settle(self, purchase: Purchase, origin: Origin) -> dict[str, Any]:
         if purchase.kind == "product" and purchase.state == "pending":
-            if purchase.test and not self.settings.allow_test_purchases:
-                raise Refused("test purchase refused (allow_test_purchases is off)")
+            self.verifier.check_test(purchase)
             payment = await self.ledger.open(purchase, origin, purchase.ref)
             return {"valid": False, "pending": True, "id": payment.id,
                     "reason": "purchase is pending; it is recorded when Google completes it"}
@@ -100,7 +99,7 @@ class GooglePlayPlugin:
         """Pub/Sub push of a real-time developer notification; 401/400 for anything else."""
         try:
             await self.push.verify(request.headers.get("Authorization"))
-            body = await request.content.read(MAX_PUSH_BYTES + 1)
+            body = await request.read()
             if len(body) > MAX_PUSH_BYTES:
                 raise Refused("push body too large")
             notification = parse_push(body)

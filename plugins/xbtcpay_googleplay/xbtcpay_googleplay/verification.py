@@ -35,8 +35,7 @@ class Verifier:
 
     async def settle(self, purchase: Purchase, origin: Origin) -> Recorded:
         """Record a purchase Google reports as paid, then acknowledge it; Refused otherwise."""
-        if purchase.test and not self.allow_test_purchases:
-            raise Refused("test purchase refused (allow_test_purchases is off)")
+        self.check_test(purchase)
         if purchase.kind == "product" and purchase.state != "purchased":
             raise Refused(f"purchase is {purchase.state}")
         if purchase.expired(int(time.time() * 1000)):
@@ -46,6 +45,11 @@ class Verifier:
         recorded = await self.ledger.record(purchase, origin)
         await self.acknowledge(purchase)
         return recorded
+
+    def check_test(self, purchase: Purchase) -> None:
+        """Refused for a license tester's purchase unless the settings allow them."""
+        if purchase.test and not self.allow_test_purchases:
+            raise Refused("test purchase refused (allow_test_purchases is off)")
 
     async def acknowledge(self, purchase: Purchase) -> None:
         """Acknowledge once Google says it is not acknowledged (it refunds after 3 days)."""
