@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from xbtcpay_googleplay import GooglePlayPlugin
+from xbtcpay_googleplay.subscriptions import SubscriptionChange
 
 from tests.fakes.google_play import FakeGooglePlay, PubSubSigner, developer_notification, push_body
 from tests.harness import PostbackReceiver, running_daemon
@@ -511,3 +512,23 @@ async def test_push_body_arriving_in_pieces_is_read_whole(
                                            f"Bearer {play.signer.token(AUDIENCE)}"}) as resp:
             assert resp.status == 200
         assert await counts(d) == {"paid": 1}
+
+
+async def test_a_subscription_layer_can_take_over_subscription_notifications(
+        tmp_path: Path, play: FakeGooglePlay) -> None:
+    seen: list[tuple[int, str, str | None]] = []
+
+    class WithSubscriptions(GooglePlayPlugin):
+        async def on_subscription(self, change: SubscriptionChange) -> str:
+            seen.append((change.notification_type, change.purchase.state,
+                         change.origin.customer))
+            return "handled"
+
+    token = play.subscribe(GOLD)
+    async with running_daemon(tmp_path, config(play, tmp_path),
+                              plugins={"googleplay": WithSubscriptions()}) as d:
+        await validate(d, token, GOLD, customer="p9")
+        play.cancel(token)
+        assert await push(d, play, sub_note(token, 3)) == 200
+        assert await counts(d) == {"paid": 1}
+    assert seen == [(3, "SUBSCRIPTION_STATE_CANCELED", "p9")]
