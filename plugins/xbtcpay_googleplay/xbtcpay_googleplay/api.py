@@ -1,15 +1,17 @@
 """The Google Play Developer API (androidpublisher v3) through Google's own client.
 
 ``googleapiclient`` and ``google-auth`` are synchronous (httplib2), so every call runs in a
-worker thread with its own ``httplib2.Http`` (they are not thread-safe) sharing one set of
-service-account credentials. ``api_base_url`` replaces Google's endpoint (tests point it at a
-local fake). Answers Google uses to say "no such purchase" become ``Refused``; everything
-else that goes wrong (auth, 5xx, network) is a ``ProviderError`` the caller may retry.
+worker thread with that thread's own ``httplib2.Http`` (they are not thread-safe; each keeps
+its connection alive), all sharing one set of service-account credentials. ``api_base_url``
+replaces Google's endpoint (tests point it at a local fake). Answers Google uses to say "no
+such purchase" become ``Refused``; everything else that goes wrong (auth, 5xx, network) is
+a ``ProviderError`` the caller may retry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +40,7 @@ class PlayApi:
     def __init__(self, settings: GooglePlaySettings) -> None:
         self.package = settings.package_name
         self.timeout = settings.timeout
+        self._local = threading.local()       # one Http per worker thread, kept alive
         self.credentials = (
             service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
                 settings.service_account, scopes=[SCOPE]))
@@ -76,7 +79,7 @@ class PlayApi:
 
     def _execute(self, make: Callable[[], Any]) -> Any:
         try:
-            return make().execute(http=self._http(), num_retries=0)
+            return make().execute(http=self._thread_http(), num_retries=0)
         except HttpError as exc:
             status = exc.status_code
             if status in NOT_FOUND:
@@ -86,6 +89,12 @@ class PlayApi:
         except (GoogleAuthError, httplib2.HttpLib2Error, OSError, ValueError) as exc:
             log.warning("googleplay.api_unavailable", error=type(exc).__name__)
             raise ProviderError("Google Play Developer API unavailable") from exc
+
+    def _thread_http(self) -> google_auth_httplib2.AuthorizedHttp:
+        http: google_auth_httplib2.AuthorizedHttp | None = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = self._http()
+        return http
 
     def _http(self) -> google_auth_httplib2.AuthorizedHttp:
         return google_auth_httplib2.AuthorizedHttp(
