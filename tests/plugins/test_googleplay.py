@@ -9,12 +9,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from xbtcpay_googleplay import GooglePlayPlugin
 from xbtcpay_googleplay.subscriptions import SubscriptionChange
 
 from tests.fakes.google_play import FakeGooglePlay, PubSubSigner, developer_notification, push_body
-from tests.harness import PostbackReceiver, running_daemon
+from tests.harness import (
+    DaemonProcess,
+    PostbackReceiver,
+    base_config,
+    running_daemon,
+    write_config,
+)
 from tests.plugins.drivers.googleplay import (
     AUDIENCE,
     COINS,
@@ -532,3 +539,34 @@ async def test_a_subscription_layer_can_take_over_subscription_notifications(
         assert await push(d, play, sub_note(token, 3)) == 200
         assert await counts(d) == {"paid": 1}
     assert seen == [(3, "SUBSCRIPTION_STATE_CANCELED", "p9")]
+
+
+async def test_kill_9_after_validation_keeps_the_payment_and_its_postback(
+        tmp_path: Path, play: FakeGooglePlay, receiver: PostbackReceiver) -> None:
+    receiver.fail_times = 1_000                     # the shop is down until the restart
+    daemon = DaemonProcess(write_config(tmp_path, base_config(tmp_path, config(play, tmp_path))))
+    token = play.buy(COINS)
+    await daemon.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "payment.validateGooglePlay",
+                    "params": {"purchase_token": token, "product_id": COINS,
+                               "postback_url": receiver.url}}
+            async with session.post(daemon.rpc_url + "/", json=body) as resp:
+                answer = (await resp.json())["result"]
+            assert answer["valid"] is True
+            daemon.kill9()                          # right after the acknowledgement
+            receiver.fail_times = 0
+            await daemon.start()
+            got = await receiver.wait_for(1)
+            # At least once: a delivery the killed daemon sent but never saw answered is sent
+            # again, with the same event id for the shop to deduplicate.
+            assert {(g["json"]["id"], g["json"]["event"], g["headers"]["X-Xbtcpay-Event-Id"])
+                    for g in got} == {(answer["id"], "paid", got[0]["headers"][
+                        "X-Xbtcpay-Event-Id"])}
+            async with session.get(f"{daemon.public_url}/{answer['id']}/status.json") as r:
+                assert (await r.json())["status"] == "paid"
+            async with session.post(daemon.rpc_url + "/", json=body) as resp:
+                assert (await resp.json())["result"]["duplicate"] is True
+    finally:
+        daemon.terminate()
