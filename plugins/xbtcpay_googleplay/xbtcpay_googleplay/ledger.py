@@ -143,5 +143,10 @@ class Ledger:
         return Origin(postback_url=fallback_postback)
 
 
+def void_key(ref: str, units: int | None = None) -> str:
+    """The dedupe key of a void, the same whichever way (push, poll, revoke) it arrives."""
+    return f"googleplay:void:{ref}" + (f":{units}" if units else "")
+
+
 def _seconds(ms: int | None) -> int | None:
     return None if ms is None else int(ms) // 1000

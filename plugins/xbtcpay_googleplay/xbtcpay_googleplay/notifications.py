@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import structlog
 
+from xbtcpay_googleplay.ledger import void_key
 from xbtcpay_googleplay.purchase import Refused
 from xbtcpay_googleplay.push import Notification
 from xbtcpay_googleplay.subscriptions import SubscriptionChange, SubscriptionHandler
@@ -90,8 +91,3 @@ async def refund_void(verifier: Verifier, ref: str, partial: bool, reason: str) 
         return False
     units = await verifier.refunded_units(payment) if partial else None
     return await verifier.ledger.refund(ref, void_key(ref, units), reason, units)
-
-
-def void_key(ref: str, units: int | None = None) -> str:
-    """The dedupe key of a void, the same whichever way (push, poll, revoke) it arrives."""
-    return f"googleplay:void:{ref}" + (f":{units}" if units else "")

@@ -15,8 +15,8 @@ from xbtcpay.params import data_text, postback_url
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
 from xbtcpay.state import State
 from xbtcpay_googleplay.api import PlayApi
-from xbtcpay_googleplay.ledger import Ledger, Origin, Recorded
-from xbtcpay_googleplay.notifications import apply_notification, void_key
+from xbtcpay_googleplay.ledger import Ledger, Origin, Recorded, void_key
+from xbtcpay_googleplay.notifications import apply_notification
 from xbtcpay_googleplay.purchase import Purchase, Refused
 from xbtcpay_googleplay.push import PushVerifier, Unauthorized, parse_push
 from xbtcpay_googleplay.settings import GooglePlaySettings, load_settings

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from xbtcpay.state import Event
-from xbtcpay_googleplay.ledger import Ledger, Origin
+from xbtcpay_googleplay.ledger import Ledger, Origin, void_key
 from xbtcpay_googleplay.purchase import Purchase
 
 PAY, CANCEL_PENDING, REVOKE = "pay", "cancel_pending", "revoke"
@@ -68,7 +68,7 @@ async def map_onto_payments(ledger: Ledger, change: SubscriptionChange) -> str:
                                        {"notificationType": change.notification_type})
         return "duplicate" if recorded.duplicate else "paid"
     if action == REVOKE:
-        changed = await ledger.refund(purchase.ref, f"googleplay:void:{purchase.ref}", "revoked")
+        changed = await ledger.refund(purchase.ref, void_key(purchase.ref), "revoked")
         return "refunded" if changed else "unchanged"
     if action == CANCEL_PENDING:
         pending = (await ledger.ctx.find_payment(purchase.ref)
