@@ -570,3 +570,50 @@ async def test_kill_9_after_validation_keeps_the_payment_and_its_postback(
                 assert (await resp.json())["result"]["duplicate"] is True
     finally:
         daemon.terminate()
+
+
+HOSTILE_VALUES: list[Any] = [None, 5, -1, True, "", "x", "9" * 300, [], {}, [1], {"a": 1},
+                             "../../etc", "\u0000", 1e308]
+
+
+def _mutations(note: dict[str, Any]) -> list[dict[str, Any]]:
+    """``note`` with each field (one level down too) replaced by each hostile value."""
+    out = []
+    for key, value in note.items():
+        for bad in HOSTILE_VALUES:
+            out.append({**note, key: bad})
+        if isinstance(value, dict):
+            for inner in value:
+                for bad in HOSTILE_VALUES:
+                    out.append({**note, key: {**value, inner: bad}})
+    return out
+
+
+async def test_hostile_notifications_with_a_valid_token_never_fail_the_server(
+        tmp_path: Path, play: FakeGooglePlay) -> None:
+    token = play.subscribe(GOLD)
+    bought = play.buy(COINS)
+    notes = (_mutations(sub_note(token, 4)) + _mutations(one_time_note(bought, 1))
+             + _mutations(voided_note({"purchaseToken": bought, "orderId": "GPA.1",
+                                       "refundType": 1}, 2)))
+    async with running_daemon(tmp_path, config(play, tmp_path)) as d:
+        statuses = {await push(d, play, note) for note in notes}
+        assert statuses <= {200, 400}, statuses
+        # Only what Google reports counts, whatever the notification says: both purchases
+        # are paid (intact fields name them) and neither is refunded (Google voided none).
+        assert await counts(d) == {"paid": 2}
+
+
+async def test_void_or_revocation_google_does_not_confirm_changes_nothing(
+        tmp_path: Path, play: FakeGooglePlay) -> None:
+    bought, sub = play.buy(COINS), play.subscribe(GOLD)
+    async with running_daemon(tmp_path, config(play, tmp_path)) as d:
+        await validate(d, bought, COINS)
+        paid_sub = await validate(d, sub, GOLD)
+        order = paid_sub["orderId"]
+        assert await push(d, play, voided_note({"purchaseToken": bought, "orderId": "GPA.1",
+                                                "refundType": 1}, 2)) == 200
+        assert await push(d, play, voided_note({"purchaseToken": sub, "orderId": order,
+                                                "refundType": 1}, 1)) == 200
+        assert await push(d, play, sub_note(sub, 12)) == 200
+        assert await counts(d) == {"paid": 2}

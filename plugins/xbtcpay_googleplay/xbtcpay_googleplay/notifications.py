@@ -4,8 +4,9 @@
                                   handler (``subscriptions.map_onto_payments`` for now)
     oneTimeProductNotification    1 PURCHASED: fetched, recorded paid and acknowledged;
                                   2 CANCELED: the pending purchase's payment is canceled
-    voidedPurchaseNotification    the order's (subscription) or token's (one-time) payment is
-                                  refunded; a quantity-based refund refunds the voided units
+    voidedPurchaseNotification    once Google's API confirms the void, the order's (subscription)
+                                  or token's (one-time) payment is refunded; a quantity-based
+                                  refund refunds the voided units
     testNotification, other apps  logged
 
 Every step is idempotent (tokens, order ids and messageId-based dedupe keys), so a push
@@ -14,13 +15,15 @@ delivered twice, or retried after a crash half-way, changes nothing twice.
 
 from __future__ import annotations
 
+import time
+
 import structlog
 
 from xbtcpay_googleplay.ledger import void_key
 from xbtcpay_googleplay.purchase import Refused
 from xbtcpay_googleplay.push import Notification
 from xbtcpay_googleplay.subscriptions import SubscriptionChange, SubscriptionHandler
-from xbtcpay_googleplay.verification import Verifier
+from xbtcpay_googleplay.verification import DAY_MS, Verifier
 
 log = structlog.get_logger("xbtcpay.plugins.googleplay")
 ONE_TIME_PURCHASED, ONE_TIME_CANCELED = 1, 2
@@ -79,6 +82,13 @@ async def _one_time(verifier: Verifier, n: Notification, default_postback: str |
 async def _voided(verifier: Verifier, n: Notification) -> str:
     assert n.token is not None
     ref = n.order_id if n.type == VOIDED_SUBSCRIPTION and n.order_id else n.token
+    payment = await verifier.ledger.ctx.find_payment(ref)
+    if payment is None:
+        return "unchanged"
+    since = (n.event_ms or int(time.time() * 1000)) - DAY_MS
+    if not await verifier.confirms_void(payment, since):
+        log.warning("googleplay.void_not_confirmed", message_id=n.message_id)
+        return "not_confirmed"
     changed = await refund_void(verifier, ref, n.refund_type == PARTIAL_REFUND, "voided")
     return "refunded" if changed else "unchanged"
 

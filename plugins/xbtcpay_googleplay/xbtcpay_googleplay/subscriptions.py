@@ -10,7 +10,7 @@ against the notification alone:
     3 CANCELED                     a payment for the period that will not renew: canceled
     5 ON_HOLD                      a payment for the unpaid period: failed
     13 EXPIRED                     a payment for the period after the end: expired
-    12 REVOKED                     the latest order's payment: refunded
+    12 REVOKED                     the latest order's payment: refunded (Google: EXPIRED)
     20 PENDING_PURCHASE_CANCELED   the pending purchase's open payment: canceled
     anything else                  logged
 """
@@ -68,6 +68,8 @@ async def map_onto_payments(ledger: Ledger, change: SubscriptionChange) -> str:
                                        {"notificationType": change.notification_type})
         return "duplicate" if recorded.duplicate else "paid"
     if action == REVOKE:
+        if purchase.state != "SUBSCRIPTION_STATE_EXPIRED":      # revoking ends access at once
+            return "state_mismatch"
         changed = await ledger.refund(purchase.ref, void_key(purchase.ref), "revoked")
         return "refunded" if changed else "unchanged"
     if action == CANCEL_PENDING:

@@ -16,6 +16,8 @@ from xbtcpay_googleplay.ledger import Ledger, Origin, Recorded
 from xbtcpay_googleplay.purchase import Purchase, Refused, from_product, from_subscription
 
 log = structlog.get_logger("xbtcpay.plugins.googleplay")
+DAY_MS = 86_400_000
+MAX_PAGES = 50
 
 
 class Verifier:
@@ -71,3 +73,29 @@ class Verifier:
         if purchase.refundable_quantity is None:
             return None
         return purchase.quantity - purchase.refundable_quantity
+
+    async def confirms_void(self, payment: Payment, since_ms: int) -> bool:
+        """True when Google itself reports the purchase of ``payment`` voided.
+
+        A push's body is not covered by its token's signature, so a void is acted on only
+        once Google's API says so: the one-time purchase is canceled or has fewer refundable
+        units than it had, or the subscription order is in ``voidedpurchases.list``.
+        """
+        token, product_id = payment.extra.get("purchaseToken"), payment.extra.get("productId")
+        if not isinstance(token, str) or not isinstance(product_id, str):
+            return False
+        if payment.extra.get("kind") == "product":
+            purchase = await self.fetch("product", product_id, token)
+            return purchase.state == "canceled" or (
+                purchase.refundable_quantity is not None
+                and purchase.refundable_quantity < purchase.quantity)
+        page: str | None = None
+        for _ in range(MAX_PAGES):
+            answer = await self.api.voided(since_ms, page)
+            for item in answer.get("voidedPurchases") or []:
+                if isinstance(item, dict) and item.get("orderId") == payment.provider_ref:
+                    return True
+            page = (answer.get("tokenPagination") or {}).get("nextPageToken")
+            if not page:
+                return False
+        return False
