@@ -73,6 +73,8 @@ async def map_onto_payments(ledger: Ledger, change: SubscriptionChange) -> str:
         changed = await ledger.refund(purchase.ref, void_key(purchase.ref), "revoked")
         return "refunded" if changed else "unchanged"
     if action == CANCEL_PENDING:
+        if purchase.state != "SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED":
+            return "state_mismatch"
         pending = (await ledger.ctx.find_payment(purchase.ref)
                    or await ledger.ctx.find_payment(purchase.token))
         if pending is None:
