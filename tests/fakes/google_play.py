@@ -310,15 +310,15 @@ class FakeGooglePlay:
             return refused
         m = request.match_info
         body = self.products.get((m["package"], m["token"]))
-        if body is None:
+        if body is None and m["package"] != self.package:
             return _error(404, "No application was found for the given package name.",
-                          "NOT_FOUND") if m["package"] != self.package else _error(
-                400, "The purchase token is no longer valid.", "INVALID_ARGUMENT")
+                          "NOT_FOUND")
+        if body is None:
+            return _error(400, "The purchase token is no longer valid.", "INVALID_ARGUMENT")
         if body["productId"] != m["product"]:
             return _error(400, "The purchase token does not match the product ID.",
                           "INVALID_ARGUMENT")
-        return web.json_response({k: v for k, v in body.items() if k != "productId"} | {
-            "productId": body["productId"]})
+        return web.json_response(body)
 
     async def _ack_product(self, request: web.Request) -> web.Response:
         if (refused := self._refuse(request)) is not None:
