@@ -176,8 +176,9 @@ class FakeGooglePlay:
 
     def buy(self, product_id: str, *, quantity: int = 1, test: bool = False,
             pending: bool = False, acknowledged: bool = False,
-            package: str | None = None) -> str:
-        """A one-time purchase; returns its purchase token."""
+            package: str | None = None, price: tuple[str, int] | None = None) -> str:
+        """A one-time purchase; returns its purchase token. ``price`` = (currency, micros)
+        adds ``priceCurrencyCode``/``priceAmountMicros`` as some answers carry them."""
         token = secrets.token_urlsafe(48)
         body: dict[str, Any] = {
             "kind": "androidpublisher#productPurchase", "productId": product_id,
@@ -188,6 +189,8 @@ class FakeGooglePlay:
             "obfuscatedExternalAccountId": "acct-7", "purchaseToken": token}
         if test:
             body["purchaseType"] = 0
+        if price is not None:
+            body["priceCurrencyCode"], body["priceAmountMicros"] = price[0], str(price[1])
         self.products[(package or self.package, token)] = body
         return token
 

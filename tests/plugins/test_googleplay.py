@@ -208,6 +208,16 @@ async def test_price_in_another_catalog_currency_pays_that_price(
         assert (answer["valid"], answer["amount"], answer["currency"]) == (True, "8.99", "EUR")
 
 
+@pytest.mark.parametrize(("price", "valid"), [
+    (("USD", 4_990_000), True), (("USD", 4_989_999), False), (("EUR", 4_990_000), False)])
+async def test_one_time_price_in_micros_must_cover_the_catalog_price(
+        tmp_path: Path, play: FakeGooglePlay, price: tuple[str, int], valid: bool) -> None:
+    token = play.buy(COINS, price=price)
+    async with running_daemon(tmp_path, config(play, tmp_path)) as d:
+        assert (await validate(d, token, COINS))["valid"] is valid
+        assert await counts(d) == ({"paid": 1} if valid else {})
+
+
 async def test_one_time_quantity_pays_catalog_price_times_quantity(
         tmp_path: Path, play: FakeGooglePlay) -> None:
     token = play.buy(COINS, quantity=3)
