@@ -25,7 +25,7 @@ class Catalog:
     @staticmethod
     def problems(products: Mapping[str, Mapping[str, Any]]) -> list[str]:
         """One line per invalid product entry (used by config validation)."""
-        out = []
+        out = Catalog.store_id_problems(products)
         for name, spec in products.items():
             where = f"products.{name}"
             kind = spec.get("type")
@@ -46,6 +46,24 @@ class Catalog:
             for cur, price in prices.items():
                 if not isinstance(price, str) or parse_money(price) is None:
                     out.append(f"{where}.prices.{cur}: expected a decimal string like \"9.99\"")
+        return out
+
+    @staticmethod
+    def store_id_problems(products: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Store product ids (``googleplay_product_id``) must be strings, one product each."""
+        out: list[str] = []
+        owners: dict[str, str] = {}
+        for name, spec in products.items():
+            value = spec.get("googleplay_product_id") if isinstance(spec, Mapping) else None
+            if value is None:
+                continue
+            where = f"products.{name}.googleplay_product_id"
+            if not isinstance(value, str) or not value.strip():
+                out.append(f"{where}: expected the product id of Google Play Console")
+            elif value in owners:
+                out.append(f"{where}: {value!r} is already the id of products.{owners[value]}")
+            else:
+                owners[value] = name
         return out
 
     def get(self, name: str) -> Mapping[str, Any] | None:

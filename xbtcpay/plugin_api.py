@@ -69,6 +69,9 @@ class PluginContext(Protocol):
     def product(self, name: str) -> Mapping[str, Any] | None:
         """The catalog entry ``products.<name>`` or None."""
 
+    def product_by(self, field: str, value: str) -> tuple[str, Mapping[str, Any]] | None:
+        """The first catalog entry whose ``field`` equals ``value``, as (name, entry), or None."""
+
     async def create_payment(self, new: NewPayment) -> Payment:
         """Create and persist a payment (state ``new``)."""
 

@@ -110,6 +110,9 @@ class Context:
     def product(self, name: str) -> Mapping[str, Any] | None:
         return self._catalog.get(name)
 
+    def product_by(self, field: str, value: str) -> tuple[str, Mapping[str, Any]] | None:
+        return self._catalog.by_field(field, value)
+
     async def create_payment(self, new: NewPayment) -> Payment:
         return await self._processor.create(replace(new, method=self.name))
 

@@ -91,7 +91,7 @@ async def test_forgery_is_refused_and_changes_nothing(driver: Any, tmp_path: Pat
                                                       receiver: PostbackReceiver) -> None:
     async with running_daemon(tmp_path, _overrides(driver)) as d:
         before = await _event_count(d)
-        assert await driver.forge(d) == 400
+        assert await driver.forge(d) in (400, 401)   # 401: a push token that is not Google's
         assert await _event_count(d) == before
         assert before == 0 and await d.runtime.payments.count_by_status() == {}
 
