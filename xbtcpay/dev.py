@@ -49,7 +49,8 @@ def _dev_config(base: Path, anvil_url: str, token: str) -> dict[str, Any]:
     raw.setdefault("public", {}).setdefault("listen", "0.0.0.0:8888")
     raw["chain"] = {**raw.get("chain", {}), "rpc_urls": [anvil_url], "chain_id": 31337,
                     "start_block": 0, "poll_interval": 0.5, "confirmations": 3}
-    raw["assets"] = {"0xbtc": {"contract": token, "decimals": 8, "max_amount": "20999984"},
+    raw["assets"] = {"0xbtc": {"contract": token, "decimals": 8, "max_amount": "20999984",
+                               "symbol": "0xBTC"},
                      "eth": {"native": True, "decimals": 18}}
     raw["default_asset"] = "0xbtc"
     raw["wallet"] = {"xpub": devchain.dev_xpub(), "first_index": 10}
