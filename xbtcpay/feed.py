@@ -44,7 +44,7 @@ class PaymentFeed:
             try:
                 listener(payment, event)
             except Exception:  # the change is committed; one listener must not hide it
-                log.exception("feed.listener_failed", payment_id=payment.id, event=event)
+                log.exception("feed.listener_failed", payment_id=payment.id, transition=event)
 
     def publish_head(self, number: int) -> None:
         for listener in list(self.head_listeners):
