@@ -9,7 +9,7 @@
   var parentOrigin = root.getAttribute("data-origin");
   var lang = document.documentElement.getAttribute("lang") || "en";
   var base = "/pay/" + encodeURIComponent(id);
-  var offset = 0, source = null, pollTimer = null, failures = 0, refreshing = false;
+  var offset = null, source = null, pollTimer = null, failures = 0, refreshing = false;
   var lastExpiredRefresh = 0;
 
   function view() { return document.getElementById("view"); }
@@ -22,7 +22,9 @@
 
   function sync() {
     var v = view();
-    offset = Number(v.getAttribute("data-now")) * 1000 - Date.now();
+    if (offset === null) {  // the server's clock minus this one, measured once at load
+      offset = Number(v.getAttribute("data-now")) * 1000 - Date.now();
+    }
     tell({ type: "xbtcpay:resize", height: document.documentElement.scrollHeight });
     tell({ type: "xbtcpay:status", status: v.getAttribute("data-status") });
     if (v.getAttribute("data-status") === "paid") { tell({ type: "xbtcpay:paid", status: "paid" }); }
@@ -67,6 +69,7 @@
 
   function poll() {
     if (pollTimer) { return; }
+    root.setAttribute("data-transport", "poll");
     pollTimer = window.setInterval(function () {
       fetch("/" + encodeURIComponent(id) + "/status.json", { cache: "no-store" })
         .then(function (r) { return r.json(); }).then(onStatus).catch(function () {});
@@ -76,6 +79,7 @@
   function connect() {
     if (!window.EventSource || root.getAttribute("data-transport") === "poll") { poll(); return; }
     source = new EventSource(base + "/events");
+    root.setAttribute("data-transport", "sse");
     source.addEventListener("status", function (ev) { failures = 0; onStatus(JSON.parse(ev.data)); });
     source.onerror = function () {
       failures += 1;
