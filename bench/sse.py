@@ -99,9 +99,8 @@ async def _bare_run(ctx: Context, count: int) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}"
 
         async def fire() -> None:
-            async with aiohttp.ClientSession() as session:
-                async with session.post(base + "/fire") as resp:
-                    await resp.read()
+            async with aiohttp.ClientSession() as session, session.post(base + "/fire") as resp:
+                await resp.read()
 
         return await fan_out(base + "/events", count, fire, bare.pid)
     finally:

@@ -13,8 +13,8 @@ import argparse
 import asyncio
 import json
 import signal
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 

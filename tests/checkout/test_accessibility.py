@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from playwright.async_api import Browser, Page
 
-from tests.checkout.browser import AXE, browser, shot  # noqa: F401 - fixture
+from tests.checkout.browser import AXE, browser, shot
 from tests.harness import running_daemon
 from xbtcpay.models import PaymentEvent
 from xbtcpay.state import Event
@@ -29,7 +29,7 @@ async def axe(page: Page) -> list[dict[str, Any]]:
 
 
 async def test_no_serious_or_critical_violations_in_any_state(tmp_path: Path,
-                                                              browser: Browser) -> None:  # noqa: F811
+                                                              browser: Browser) -> None:
     async with running_daemon(tmp_path) as d:
         open_id = (await d.start_payment("1.5", fiat={"amount": "9.99", "currency": "USD"}))["id"]
         partial = (await d.start_payment("2"))["id"]
@@ -41,8 +41,9 @@ async def test_no_serious_or_critical_violations_in_any_state(tmp_path: Path,
         expired = (await d.start_payment("1"))["id"]
         await d.processor.apply(expired, PaymentEvent(Event.EXPIRED))
         found: dict[str, list[dict[str, Any]]] = {}
-        for scheme in ("light", "dark"):
-            context = await browser.new_context(color_scheme=scheme)  # type: ignore[arg-type]
+        schemes: tuple[Literal["light", "dark"], ...] = ("light", "dark")
+        for scheme in schemes:
+            context = await browser.new_context(color_scheme=scheme)
             page = await context.new_page()
             for name, pid, query in (("open", open_id, ""), ("partial", partial, "?lang=de"),
                                      ("paid", paid, "?lang=es"), ("expired", expired, "")):

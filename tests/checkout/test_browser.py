@@ -8,25 +8,27 @@ from pathlib import Path
 
 from playwright.async_api import Browser, expect
 
-from tests.chain.watching import Clock, units, watching
-from tests.checkout.browser import (  # noqa: F401 - fixtures
-    browser, browser_without_js, decode_qr, shot, start_shop)
+from tests.chain.watching import units, watching
+from tests.checkout.browser import browser, browser_without_js, decode_qr, shot, start_shop
+from tests.checkout.clock import FrozenClock
 from tests.fixtures.chain import DevChain
-from tests.harness import running_daemon, wait_until
+from tests.harness import DaemonHandle, running_daemon, wait_until
 from xbtcpay.keys import CHECKOUT
 from xbtcpay.models import PaymentEvent
 from xbtcpay.state import Event
+from xbtcpay.web.live import LiveHub
 
 __all__ = ["browser", "browser_without_js"]
 
 
-def hub_of(d: object) -> object:
-    public = next(r.app for r in d.daemon._runners if CHECKOUT in r.app)  # type: ignore[attr-defined]
+def hub_of(d: DaemonHandle) -> LiveHub:
+    """The daemon's live feed (to wait until the page's stream is open)."""
+    public = next(r.app for r in d.daemon._runners if CHECKOUT in r.app)
     return public[CHECKOUT].hub
 
 
 async def test_page_texts_and_qr_code_of_the_payment_uri(tmp_path: Path,
-                                                         browser: Browser) -> None:  # noqa: F811
+                                                         browser: Browser) -> None:
     async with running_daemon(tmp_path) as d:
         created = await d.start_payment("1.5", fiat={"amount": "12.50", "currency": "EUR"})
         page = await browser.new_page(viewport={"width": 480, "height": 1100})
@@ -45,7 +47,7 @@ async def test_page_texts_and_qr_code_of_the_payment_uri(tmp_path: Path,
 
 
 async def test_usable_at_320_px_and_copy_buttons_are_labelled(tmp_path: Path,
-                                                              browser: Browser) -> None:  # noqa: F811
+                                                              browser: Browser) -> None:
     async with running_daemon(tmp_path) as d:
         created = await d.start_payment("20999983.12345678")
         page = await browser.new_page(viewport={"width": 320, "height": 900})
@@ -58,7 +60,7 @@ async def test_usable_at_320_px_and_copy_buttons_are_labelled(tmp_path: Path,
 
 
 async def test_pay_on_anvil_and_see_paid_through_sse(tmp_path: Path, chain: DevChain,
-                                                     browser: Browser) -> None:  # noqa: F811
+                                                     browser: Browser) -> None:
     async with watching(tmp_path, chain) as w:
         created = await w.pay_request("2", return_url="https://shop.example/thanks")
         page = await browser.new_page()
@@ -82,8 +84,8 @@ async def test_pay_on_anvil_and_see_paid_through_sse(tmp_path: Path, chain: DevC
 
 
 async def test_countdown_with_an_injected_clock_then_expiry(tmp_path: Path,
-                                                            browser: Browser) -> None:  # noqa: F811
-    clock = Clock()
+                                                            browser: Browser) -> None:
+    clock = FrozenClock()
     async with running_daemon(tmp_path, clock=clock) as d:
         created = await d.start_payment("1", expires_in=900)
         page = await browser.new_page()
@@ -104,7 +106,7 @@ async def test_countdown_with_an_injected_clock_then_expiry(tmp_path: Path,
 
 
 async def test_without_javascript_the_page_refreshes_itself(
-        tmp_path: Path, browser_without_js: Browser) -> None:  # noqa: F811
+        tmp_path: Path, browser_without_js: Browser) -> None:
     async with running_daemon(tmp_path) as d:
         created = await d.start_payment("1")
         page = await browser_without_js.new_page()
@@ -120,7 +122,7 @@ async def test_without_javascript_the_page_refreshes_itself(
         await shot(page, "nojs-paid")
 
 
-async def test_three_languages(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+async def test_three_languages(tmp_path: Path, browser: Browser) -> None:
     async with running_daemon(tmp_path) as d:
         created = await d.start_payment("1")
         expected = {"en-US": ("Waiting for your payment", "Deposit address"),
@@ -142,7 +144,7 @@ async def test_three_languages(tmp_path: Path, browser: Browser) -> None:  # noq
 
 
 async def test_widget_on_a_page_of_another_origin(tmp_path: Path,
-                                                  browser: Browser) -> None:  # noqa: F811
+                                                  browser: Browser) -> None:
     async with running_daemon(tmp_path) as d:
         created = await d.start_payment("1")
         shop = await start_shop(d.public_url, created["id"])

@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+from tests.checkout.clock import FrozenClock
 from tests.harness import running_daemon
 from xbtcpay.models import PaymentEvent
 from xbtcpay.state import Event
@@ -21,7 +22,7 @@ async def page(d: object, pid: str, query: str = "", **headers: str) -> tuple[in
 
 
 async def test_open_payment_shows_amount_address_qr_and_countdown(tmp_path: Path) -> None:
-    async with running_daemon(tmp_path) as d:
+    async with running_daemon(tmp_path, clock=FrozenClock()) as d:
         created = await d.start_payment("1.5", expires_in=600)
         status, headers, body = await page(d, created["id"])
         assert status == 200 and headers["Content-Type"].startswith("text/html")

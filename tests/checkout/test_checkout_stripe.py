@@ -6,13 +6,13 @@ from pathlib import Path
 
 from tests.fakes.stripe_server import FakeStripe
 from tests.harness import running_daemon
-from tests.plugins.test_stripe import checkout, fake, overrides  # noqa: F401 - fixture
+from tests.plugins.test_stripe import checkout, fake, overrides
 
 __all__ = ["fake"]
 
 
 async def test_open_stripe_payment_redirects_to_its_session(tmp_path: Path,
-                                                            fake: FakeStripe) -> None:  # noqa: F811
+                                                            fake: FakeStripe) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         created = await checkout(d)
         url = f"{d.public_url}/pay/{created['id']}"
@@ -27,7 +27,7 @@ async def test_open_stripe_payment_redirects_to_its_session(tmp_path: Path,
 
 
 async def test_stripe_unreachable_shows_the_status_instead(tmp_path: Path,
-                                                           fake: FakeStripe) -> None:  # noqa: F811
+                                                           fake: FakeStripe) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         created = await checkout(d)
         await fake.stop()

@@ -90,7 +90,7 @@ async def test_full_hub_answers_503_so_pages_poll(tmp_path: Path) -> None:
 
 
 def test_feed_calls_every_listener_even_when_one_fails() -> None:
-    feed, seen = PaymentFeed(), []
+    feed, seen = PaymentFeed(), list[tuple[str, object]]()
     payment = Payment(id="p1", method="crypto", asset="0xbtc", amount=Decimal(1),
                       status=State.NEW, created_at=0)
 

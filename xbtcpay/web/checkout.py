@@ -134,7 +134,7 @@ class Checkout:
             return None
         try:
             return await plugin.checkout_url(payment)
-        except Exception:  # noqa: BLE001 - the page then shows the status instead
+        except Exception:
             log.warning("checkout.provider_page_failed", payment_id=payment.id,
                         method=payment.method, exc_info=True)
             return None

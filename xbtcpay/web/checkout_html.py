@@ -143,8 +143,8 @@ def _tx(view: cv.CheckoutView, c: Catalog) -> str:
 
 
 def _paid(view: cv.CheckoutView, c: Catalog) -> list[str]:
-    out = [f'<p>{e(c.text("paid_text", amount=view.received if view.overpaid else view.amount))}'
-           '</p>']
+    received = view.received if view.overpaid else view.amount
+    out = [f'<p>{e(c.text("paid_text", amount=received))}</p>']
     if view.late:
         out.append(_note(c.text("paid_late")))
     if view.overpaid:
