@@ -165,3 +165,36 @@ async def test_widget_on_a_page_of_another_origin(tmp_path: Path,
             await shot(page, "widget-paid")
         finally:
             await shop.runner.cleanup()
+
+
+async def test_polling_fallback_when_the_stream_is_refused(tmp_path: Path,
+                                                           browser: Browser) -> None:
+    async with running_daemon(tmp_path) as d:
+        created = await d.start_payment("1")
+        page = await browser.new_page()
+        await page.route("**/events", lambda route: route.fulfill(status=503, body="full"))
+        await page.goto(created["checkout_url"])
+        await expect(page.locator("#checkout")).to_have_attribute("data-transport", "poll")
+        await d.processor.apply(created["id"], PaymentEvent(
+            Event.PAID, amount_received=Decimal(1), tx_hash="0x" + "78" * 32))
+        await expect(page.locator("#status")).to_have_text("Paid", timeout=15_000)
+
+
+async def test_keyboard_focus_follows_the_reading_order(tmp_path: Path,
+                                                        browser: Browser) -> None:
+    async with running_daemon(tmp_path) as d:
+        created = await d.start_payment("1")
+        page = await browser.new_page()
+        await page.goto(created["checkout_url"])
+        order = []
+        for _ in range(6):
+            await page.keyboard.press("Tab")
+            order.append(await page.evaluate(
+                "document.activeElement.id || document.activeElement.getAttribute('aria-label')"
+                " || document.activeElement.textContent"))
+        assert order == ["amount", "Copy amount", "address", "Copy address", "open-wallet",
+                         "Deutsch"]
+        await page.keyboard.press("Shift+Tab")
+        await page.keyboard.press("Shift+Tab")
+        await page.keyboard.press("Enter")  # the copy button works from the keyboard
+        await expect(page.get_by_role("button", name="Copy address")).to_have_text("Copied")
