@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ from xbtcpay.feed import PaymentFeed
 from xbtcpay.keys import CHECKOUT
 from xbtcpay.models import Payment, PaymentEvent
 from xbtcpay.state import Event, State
+from xbtcpay.web.live import LiveHub, sse_message
 
 
 async def next_status(resp: aiohttp.ClientResponse, timeout: float = 10.0) -> dict[str, Any]:
@@ -105,3 +107,18 @@ def test_feed_calls_every_listener_even_when_one_fails() -> None:
     undo()
     feed.publish_payment(payment, "paid")
     assert seen == [("p1", "created"), ("head", 9)]
+
+
+def test_a_change_between_the_first_read_and_the_subscription_is_sent() -> None:
+    first = Payment(id="p1", method="crypto", asset="0xbtc", amount=Decimal(1),
+                    status=State.NEW, created_at=0, version=1)
+    later = dataclasses.replace(first, status=State.CANCELED, version=2)
+    hub = LiveHub(lambda p: p.status.value.encode())
+    stream = hub.open(first)
+    assert stream is not None and stream.take() == sse_message(b"new")
+    hub.catch_up(first)
+    assert stream.take() is None
+    hub.catch_up(later)
+    assert stream.take() == sse_message(b"canceled")
+    hub.close("p1", stream)
+    assert hub.count == 0 and hub.streams == {} and hub.latest == {}

@@ -34,7 +34,7 @@ from xbtcpay.web.status_cache import render_status, status_document
 
 log = structlog.get_logger("xbtcpay.checkout")
 _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9a-fA-F:.]+\](:[0-9]{1,5})?$")
+_ORIGIN = re.compile(r"^https?://([A-Za-z0-9.\-]+|\[[0-9a-fA-F:.]+\])(:[0-9]{1,5})?$")
 ASSET_PREFIX = "/pay-assets/"
 HEARTBEAT = 15.0
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -83,6 +83,9 @@ class Checkout:
             "Content-Type": "text/event-stream", "Cache-Control": "no-store",
             "X-Accel-Buffering": "no"})
         try:
+            fresh = await self.runtime.payments.get(payment.id)
+            if fresh is not None:
+                self.hub.catch_up(fresh)
             await response.prepare(request)
             await response.write(b"retry: 3000\n\n")
             while not stream.closed:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from xbtcpay.models import CRYPTO, Payment
-from xbtcpay.postback import display_amount
+from xbtcpay.postback import display_amount, valid_postback_url
 from xbtcpay.state import State
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def view_of(config: Config, core: CoreMethods, p: Payment, head: int | None,
         confirmations=confirmations, required=required if isinstance(required, int) else None,
         expires_at=p.expires_at, now=now, late=p.late, overpaid=p.overpaid,
         reorged=p.reorged, underpaid=Decimal(0) < p.amount_received < p.amount,
-        fiat=_fiat(p), return_url=_text(p, "return_url"), receipt_url=_text(p, "receipt_url"),
+        fiat=_fiat(p), return_url=_link(p, "return_url"), receipt_url=_link(p, "receipt_url"),
         tx_hash=p.tx_hash)
 
 
@@ -108,9 +108,10 @@ def _with_unit(amount: str, unit: str) -> str:
     return f"{amount} {unit}"
 
 
-def _text(p: Payment, key: str) -> str | None:
+def _link(p: Payment, key: str) -> str | None:
+    """An http(s) URL the payment carries (return_url, a plugin's receipt_url) or None."""
     value = p.extra.get(key)
-    return value if isinstance(value, str) and value else None
+    return value if valid_postback_url(value) else None
 
 
 def _fiat(p: Payment) -> str | None:

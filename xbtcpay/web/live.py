@@ -67,6 +67,14 @@ class LiveHub:
         stream.push(sse_message(self.render(self.latest[payment.id])))
         return stream
 
+    def catch_up(self, payment: Payment) -> None:
+        """``payment`` as re-read after ``open``: send it if a change slipped in between the
+        handler's first read and its subscription (the feed then had no stream to tell)."""
+        known = self.latest.get(payment.id)
+        if known is not None and payment.version > known.version:
+            self.latest[payment.id] = payment
+            self._send(payment)
+
     def close(self, payment_id: str, stream: Stream) -> None:
         streams = self.streams.get(payment_id)
         if streams is None or stream not in streams:

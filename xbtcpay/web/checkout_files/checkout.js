@@ -25,7 +25,7 @@
     if (offset === null) {  // the server's clock minus this one, measured once at load
       offset = Number(v.getAttribute("data-now")) * 1000 - Date.now();
     }
-    tell({ type: "xbtcpay:resize", height: document.documentElement.scrollHeight });
+    tell({ type: "xbtcpay:resize", height: document.body.scrollHeight });
     tell({ type: "xbtcpay:status", status: v.getAttribute("data-status") });
     if (v.getAttribute("data-status") === "paid") { tell({ type: "xbtcpay:paid", status: "paid" }); }
     if (v.getAttribute("data-live") !== "1") { stop(); }
