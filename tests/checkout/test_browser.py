@@ -32,6 +32,10 @@ async def test_page_texts_and_qr_code_of_the_payment_uri(tmp_path: Path,
     async with running_daemon(tmp_path) as d:
         created = await d.start_payment("1.5", fiat={"amount": "12.50", "currency": "EUR"})
         page = await browser.new_page(viewport={"width": 480, "height": 1100})
+        requests: list[str] = []
+        console: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: console.append(m.text))
         await page.goto(created["checkout_url"])
         await expect(page.locator("h1")).to_have_text("Pay 1.5 0XBTC")
         await expect(page.locator("#status")).to_have_text("Waiting for your payment")
@@ -43,6 +47,12 @@ async def test_page_texts_and_qr_code_of_the_payment_uri(tmp_path: Path,
         assert href == created["payment_uri"]
         png = await shot(page, "open")
         assert decode_qr(png) == [created["payment_uri"]]
+        await expect(page.locator("#checkout")).to_have_attribute("data-transport", "sse")
+        assert [u for u in requests if not u.startswith(d.public_url + "/")] == []
+        assert {u.split("?")[0].removeprefix(d.public_url) for u in requests} == {
+            f"/pay/{created['id']}", "/pay-assets/checkout.css", "/pay-assets/checkout.js",
+            f"/pay/{created['id']}/events", "/pay-assets/icon.svg"}
+        assert console == []  # no Content-Security-Policy report, no script error
         assert "uint256=150000000" in created["payment_uri"]
 
 

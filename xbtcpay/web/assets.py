@@ -13,7 +13,8 @@ from importlib import resources
 
 from aiohttp import web
 
-TYPES = {".css": "text/css", ".js": "text/javascript", ".html": "text/html"}
+TYPES = {".css": "text/css", ".js": "text/javascript", ".html": "text/html",
+         ".svg": "image/svg+xml"}
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=300"
 

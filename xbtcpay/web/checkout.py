@@ -153,6 +153,7 @@ class Checkout:
                             for code in sorted(self.catalogs)),
             css_url=asset_url(ASSET_PREFIX, self.assets["checkout.css"]),
             js_url=asset_url(ASSET_PREFIX, self.assets["checkout.js"]),
+            icon_url=asset_url(ASSET_PREFIX, self.assets["icon.svg"]),
             embed=embed, parent_origin=self._parent_origin(request) if embed else "")
 
     def _parent_origin(self, request: web.Request) -> str:
@@ -183,7 +184,8 @@ class Checkout:
         text = (f'<!doctype html><html lang="{html.e(ctx.catalog.language)}"><head>'
                 '<meta charset="utf-8"><meta name="viewport" content="width=device-width">'
                 f'<title>{html.e(ctx.catalog.text("not_found"))}</title>'
-                f'<link rel="stylesheet" href="{html.e(ctx.css_url)}"></head><body><main>'
+                f'<link rel="stylesheet" href="{html.e(ctx.css_url)}">'
+                f'<link rel="icon" href="{html.e(ctx.icon_url)}"></head><body><main>'
                 f'<h1>{html.e(ctx.catalog.text("not_found"))}</h1></main></body></html>')
         return self._html(text, ctx, status=404)
 
@@ -196,7 +198,7 @@ def setup_checkout(app: web.Application, runtime: Runtime) -> Checkout:
     checkout = Checkout(runtime, hub, load_catalogs(),
                         Template((folder / "page.html").read_text("utf-8")),
                         {name: load_asset(name)
-                         for name in ("checkout.css", "checkout.js", "widget.js")})
+                         for name in ("checkout.css", "checkout.js", "icon.svg", "widget.js")})
     unsubscribe = [runtime.feed.on_payment(hub.on_payment), runtime.feed.on_head(hub.on_head)]
 
     async def on_shutdown(_: web.Application) -> None:

@@ -26,6 +26,7 @@ class PageContext:
     languages: tuple[tuple[str, str], ...]      # (code, name), for the language links
     css_url: str
     js_url: str
+    icon_url: str = ""
     embed: bool = False
     parent_origin: str = ""
 
@@ -48,7 +49,7 @@ def render_page(template: Template, view: cv.CheckoutView, key: str, ctx: PageCo
         refresh = f'<noscript><meta http-equiv="refresh" content="{REFRESH_SECONDS}"></noscript>'
     return template.substitute(
         lang=e(ctx.catalog.language), title=e(t("title", amount=view.amount)),
-        css=e(ctx.css_url), js=e(ctx.js_url), refresh=refresh,
+        css=e(ctx.css_url), js=e(ctx.js_url), icon=e(ctx.icon_url), refresh=refresh,
         body_class="embed" if ctx.embed else "page", payment=e(view.payment_id),
         embed="1" if ctx.embed else "0", origin=e(ctx.parent_origin),
         copied=e(t("copied")), expiring=e(t("expiring")), view=render_view(view, key, ctx),
