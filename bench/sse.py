@@ -107,7 +107,14 @@ async def _bare_run(ctx: Context, count: int) -> dict[str, Any]:
         bare.stop()
 
 
-def main(ctx: Context) -> Section:
+def main(ctx: Context) -> list[Section]:
+    """The fan-out to many streams, then the browser page's delay (``bench.sse_page``)."""
+    from bench import sse_page
+
+    return [fan_out_section(ctx), sse_page.main(ctx)]
+
+
+def fan_out_section(ctx: Context) -> Section:
     count = ctx.sizes.sse_subscribers
     section = Section("sse", f"5. Checkout live feed: {count:,} SSE subscribers, one process",
                       ["server", "subscribers", "saw the change", "p50 ms", "p99 ms",
