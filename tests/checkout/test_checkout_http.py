@@ -49,6 +49,7 @@ async def test_strict_headers_and_no_external_assets(tmp_path: Path) -> None:
 
 
 async def test_embed_only_messages_allowed_origins(tmp_path: Path) -> None:
+    """Fails when the embedding origin is taken without checking public.cors_origins."""
     async with running_daemon(tmp_path, {"public": {"cors_origins": ["https://a.example"]}}) as d:
         pid = (await d.start_payment("1"))["id"]
         _, headers, body = await page(d, pid, "?embed=1&origin=https://a.example")

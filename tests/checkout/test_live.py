@@ -33,6 +33,7 @@ async def next_status(resp: aiohttp.ClientResponse, timeout: float = 10.0) -> di
 
 async def test_stream_starts_with_the_status_json_document_then_follows_changes(
         tmp_path: Path) -> None:
+    """Fails when the runtime stops publishing committed changes to the feed."""
     async with running_daemon(tmp_path) as d:
         pid = (await d.start_payment("2"))["id"]
         async with d.session.get(f"{d.public_url}/pay/{pid}/events") as resp:
