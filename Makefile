@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test bench lint clean browser
 
 $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,20 @@ node_modules/.installed: package.json
 
 install: $(VENV)/.installed node_modules/.installed
 
+## Headless Chromium from Debian for the checkout page's browser tests (once per machine).
+CHROMIUM ?= /usr/bin/chromium
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
 ## Run the daemon on its embedded defaults: SQLite + a local anvil with a test 0xBTC.
 run: install
 	$(VENV)/bin/xbtcpay dev
 
 ## Run the whole test suite (unit, integration on anvil, plugins, reliability).
-test: install
+test: install browser
 	$(VENV)/bin/pytest -q
 
 ## Benchmarks (ratios against baselines measured in the same run).

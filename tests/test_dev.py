@@ -44,6 +44,13 @@ async def test_dev_cycle_with_dev_pay(tmp_path: Path) -> None:
                     "params": {"amount": "1.5", "postback_url": receiver}}
             async with session.post(state["rpc"] + "/", json=body) as resp:
                 pid = (await resp.json())["result"]["id"]
+            page_url = f"{state['public']}/pay/{pid}"
+            deadline = time.monotonic() + 10
+            while f"checkout page {page_url}" not in (tmp_path / "dev.log").read_text():
+                assert time.monotonic() < deadline, "no checkout page URL printed"
+                await asyncio.sleep(0.1)
+            async with session.get(page_url) as resp:
+                assert resp.status == 200 and "Pay 1.5 0xBTC" in await resp.text()
             paid = subprocess.run([sys.executable, "-m", "xbtcpay", "dev", "pay", pid],
                                   cwd=tmp_path, capture_output=True, text=True, timeout=60)
             assert paid.returncode == 0, paid.stdout + paid.stderr

@@ -11,7 +11,7 @@ from xbtcpay.chain.eip681 import payment_uri
 from xbtcpay.config import Config
 from xbtcpay.errors import InvalidParams
 from xbtcpay.models import CRYPTO, NewPayment, Payment, PaymentEvent
-from xbtcpay.params import data_text, postback_url
+from xbtcpay.params import data_text, fiat_price, postback_url, return_url
 from xbtcpay.plugin_api import CallContext
 from xbtcpay.postback import display_amount
 from xbtcpay.processor import PaymentProcessor
@@ -55,6 +55,7 @@ class CoreMethods:
             postback_url=url, postback_events=_events(params.get("postback_events")),
             order_id=_order_id(params.get("order_id")),
             expires_in=self._expires_in(params.get("expires_in")),
+            extra=_checkout_extra(params),
         )
         payment = await self.processor.create(new)
         return {"id": payment.id, "amount": display_amount(payment, payment.amount),
@@ -75,6 +76,7 @@ class CoreMethods:
             "expires_at": p.expires_at,
             "payment_uri": self.payment_uri(p),
             "status_url": f"{self.config.public.base_url}/{p.id}/status.json",
+            "checkout_url": f"{self.config.public.base_url}/pay/{p.id}",
         }
 
     def payment_uri(self, p: Payment) -> str | None:
@@ -132,6 +134,17 @@ class CoreMethods:
         if not result.changed:
             raise InvalidParams(f"cannot cancel a payment in state {result.payment.status.value}")
         return self.describe(result.payment)
+
+
+def _checkout_extra(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What the checkout page shows beside the payment: the way back, the fiat price."""
+    extra: dict[str, Any] = {}
+    url, fiat = return_url(params), fiat_price(params)
+    if url is not None:
+        extra["return_url"] = url
+    if fiat is not None:
+        extra["fiat"] = fiat
+    return extra
 
 
 def _payment_id(params: Mapping[str, Any]) -> str:

@@ -27,6 +27,7 @@ from xbtcpay.plugins import Context, check_version, discover
 from xbtcpay.runtime import Runtime, build_runtime, warm_status_cache
 from xbtcpay.tasks import every, supervise
 from xbtcpay.web import public, rpc
+from xbtcpay.web.checkout import setup_checkout
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
 
 log = structlog.get_logger("xbtcpay.app")
@@ -71,6 +72,7 @@ def public_app(runtime: Runtime) -> web.Application:
                      context_middleware(runtime.metrics, "public")])
     app.router.add_get("/healthz", public.healthz)
     app.router.add_get("/{id}/status.json", public.status_json)
+    setup_checkout(app, runtime)
     for method, path, handler in runtime.registrations.routes:
         app.router.add_route(method, path, handler)
     for method, path, handler in _commerce_routes(runtime, "public"):

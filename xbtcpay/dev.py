@@ -3,7 +3,8 @@
 ``xbtcpay dev`` starts anvil (one block per second), deploys the test token from the
 repository's compiled artifact, writes ``var/dev-config.yaml`` (dev xpub, deposit indexes
 from 10), starts a small postback receiver that prints what it gets, runs the daemon and
-prints how to try it. ``xbtcpay dev pay ID [AMOUNT]`` pays a payment with test tokens.
+prints how to try it, then each new payment's checkout page URL.
+``xbtcpay dev pay ID [AMOUNT]`` pays a payment with test tokens.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import json
 import signal
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from xbtcpay.chain.anvil import Anvil, free_port
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.config import parse_config
 from xbtcpay.logs import configure_logging
+from xbtcpay.models import Payment
 from xbtcpay.postback import SIGNATURE_HEADER, verify
 
 VAR = Path("var")
@@ -49,7 +52,8 @@ def _dev_config(base: Path, anvil_url: str, token: str) -> dict[str, Any]:
     raw.setdefault("public", {}).setdefault("listen", "0.0.0.0:8888")
     raw["chain"] = {**raw.get("chain", {}), "rpc_urls": [anvil_url], "chain_id": 31337,
                     "start_block": 0, "poll_interval": 0.5, "confirmations": 3}
-    raw["assets"] = {"0xbtc": {"contract": token, "decimals": 8, "max_amount": "20999984"},
+    raw["assets"] = {"0xbtc": {"contract": token, "decimals": 8, "max_amount": "20999984",
+                               "symbol": "0xBTC"},
                      "eth": {"native": True, "decimals": 18}}
     raw["default_asset"] = "0xbtc"
     raw["wallet"] = {"xpub": devchain.dev_xpub(), "first_index": 10}
@@ -97,6 +101,8 @@ async def run_dev(base_config: Path) -> int:
         runner, receiver_url = await _receiver()
         daemon = Daemon(config)
         await daemon.start()
+        assert daemon.runtime is not None
+        daemon.runtime.feed.on_payment(_page_announcer(config.public.base_url))
         private = f"http://127.0.0.1:{daemon.rpc_port}"
         STATE.write_text(json.dumps({"anvil": anvil.url, "token": token, "rpc": private,
                                      "public": config.public.base_url}))
@@ -112,6 +118,15 @@ async def run_dev(base_config: Path) -> int:
             await runner.cleanup()
         anvil.stop()
     return 0
+
+
+def _page_announcer(public: str) -> Callable[[Payment, str], None]:
+    """A change-feed listener printing each new payment's checkout page."""
+    def announce(payment: Payment, event: str) -> None:
+        if event == "created":
+            print(f"\n>>> PAYMENT {payment.id} for {payment.amount} {payment.asset}: "
+                  f"checkout page {public}/pay/{payment.id}\n", flush=True)
+    return announce
 
 
 def _port_free(port: int) -> bool:
@@ -137,6 +152,7 @@ xbtcpay dev is running.
 
 Try it (in another terminal):
   curl -s -X POST -H 'Content-Type: application/json' -d '{body}' {private}/
+  open {public}/pay/<payment id>                   # the checkout page (printed for each new payment)
   curl -s {public}/<payment id>/status.json
   .venv/bin/xbtcpay dev pay <payment id>          # sends the test tokens; paid after 3 blocks
 Ctrl-C stops everything.

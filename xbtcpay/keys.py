@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from xbtcpay.processor import PaymentProcessor
     from xbtcpay.registry import MethodRegistry
     from xbtcpay.runtime import Runtime
+    from xbtcpay.web.checkout import Checkout
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
@@ -23,3 +24,4 @@ CORE: web.AppKey[CoreMethods] = web.AppKey("core")
 PORT_NAME: web.AppKey[str] = web.AppKey("port_name")
 EXTRA: web.AppKey[dict[str, Any]] = web.AppKey("extra")
 CLIENT_IP: web.RequestKey[str] = web.RequestKey("client_ip")
+CHECKOUT: web.AppKey[Checkout] = web.AppKey("checkout")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from xbtcpay.amounts import parse_money
 from xbtcpay.errors import InvalidParams
 from xbtcpay.jsonio import dumps
 from xbtcpay.postback import valid_postback_url
 
 MAX_DATA_BYTES = 65536
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 
 
 def data_text(value: Any) -> str:
@@ -28,3 +31,29 @@ def postback_url(params: Mapping[str, Any]) -> str | None:
     if not valid_postback_url(value):
         raise InvalidParams("invalid postback URL")
     return str(value)
+
+
+def return_url(params: Mapping[str, Any]) -> str | None:
+    """``params.return_url``: where the checkout page sends the payer back (an http(s) URL)."""
+    value = params.get("return_url")
+    if value is None:
+        return None
+    if not valid_postback_url(value):
+        raise InvalidParams("invalid return_url (an http or https URL)")
+    return str(value)
+
+
+def fiat_price(params: Mapping[str, Any]) -> dict[str, str] | None:
+    """``params.fiat``: the price the shop charged, shown on the checkout page.
+
+    ``{"amount": "12.50", "currency": "EUR"}``; for display only, never used in a check.
+    """
+    value = params.get("fiat")
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidParams("fiat must be an object with amount and currency")
+    amount, currency = parse_money(value.get("amount")), value.get("currency")
+    if amount is None or not isinstance(currency, str) or not _CURRENCY.match(currency):
+        raise InvalidParams("invalid fiat (amount: a positive decimal, currency: ISO 4217 code)")
+    return {"amount": format(amount, "f"), "currency": currency.upper()}

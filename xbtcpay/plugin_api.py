@@ -106,3 +106,15 @@ class Plugin(Protocol):
 
     async def close(self) -> None:
         """Release resources on shutdown."""
+
+
+@runtime_checkable
+class CheckoutLink(Protocol):
+    """Optional: a plugin whose payments are paid on the provider's own page.
+
+    The checkout page (``GET /pay/<id>``) of an open payment of this plugin redirects the
+    payer to the URL this returns; None (or an error) shows the payment's status instead.
+    """
+
+    async def checkout_url(self, payment: Payment) -> str | None:
+        """The provider's payment page for ``payment`` while it can still be paid."""

@@ -14,6 +14,7 @@ from xbtcpay.api import CoreMethods
 from xbtcpay.catalog import Catalog
 from xbtcpay.chain.wallet import AddressDeriver
 from xbtcpay.config import Config
+from xbtcpay.feed import PaymentFeed
 from xbtcpay.metrics import Metrics
 from xbtcpay.models import Payment
 from xbtcpay.plugin_api import Plugin
@@ -54,12 +55,14 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     status_cache: StatusCache = field(default_factory=StatusCache)
     commerce: Commerce | None = None
+    feed: PaymentFeed = field(default_factory=PaymentFeed)
 
     def set_head(self, number: int) -> None:
         """Called by the watcher on every new head."""
         self.chain_head = number
         self.chain_head_at = time.time()
         self.metrics.chain_head.set(number)
+        self.feed.publish_head(number)
 
 
 async def build_runtime(config: Config, *, clock: Callable[[], float] = time.time,
@@ -80,6 +83,7 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     registry = MethodRegistry()
     core = CoreMethods(config, processor)
     runtime_ref: list[Runtime] = []
+    feed = PaymentFeed()
 
     def on_transition(payment: Payment, event: str) -> None:
         # the status.json body is re-rendered from the committed payment, so browsers polling
@@ -88,13 +92,14 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
         body, live = render_status(config, core, payment, head)
         status_cache.replace(payment.id, body, live=live, head=head)
         metrics.transitions.labels(event).inc()
+        feed.publish_payment(payment, event)
 
     processor.on_transition = on_transition
     core.register(registry)
     runtime = Runtime(config=config, db=db, payments=payments, postbacks=postbacks,
                       processor=processor, registry=registry, core=core,
                       catalog=Catalog(config.products), metrics=metrics, session=session,
-                      sender=sender, status_cache=status_cache)
+                      sender=sender, status_cache=status_cache, feed=feed)
     runtime_ref.append(runtime)
     return runtime
 

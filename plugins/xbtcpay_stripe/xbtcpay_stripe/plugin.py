@@ -47,6 +47,7 @@ class StripePlugin:
         self._http: stripe.AIOHTTPClient | None = None
         self._client: stripe.StripeClient | None = None
         self.sessions: dict[str, str] = {}          # payment id -> session id (this run)
+        self._reconciler: Reconciler | None = None
 
     @property
     def ctx(self) -> PluginContext:
@@ -72,6 +73,7 @@ class StripePlugin:
         reconciler = Reconciler(self.client, ctx, self.sessions, self.apply,
                                 min_age=settings.reconcile_after)
         ctx.add_job("reconcile", reconciler.run, settings.reconcile_interval)
+        self._reconciler = reconciler
         log.info("stripe.ready", api_base=settings.api_base,
                  webhook_url=ctx.public_url(WEBHOOK_PATH))
 
@@ -123,6 +125,15 @@ class StripePlugin:
         self.sessions[payment.id] = session.id
         log.info("stripe.checkout_created", payment_id=payment.id, session_id=session.id)
         return {"url": session.url, "id": payment.id, "sessionId": session.id}
+
+    async def checkout_url(self, payment: Payment) -> str | None:
+        """The hosted page of the payment's Checkout Session while it is open (CheckoutLink)."""
+        assert self._reconciler is not None, "setup() has not run"
+        session = await self._reconciler.session_of(payment)
+        if session is None or session.get("status") != "open":
+            return None
+        url = session.get("url")
+        return url if isinstance(url, str) and url.startswith("https://") else None
 
     async def _refused(self, payment: Payment, reason: str) -> None:
         log.warning("stripe.checkout_refused", payment_id=payment.id, reason=reason)

@@ -72,6 +72,10 @@ class Reconciler:
                  reported=kind.value, outcome=outcome)
         return outcome
 
+    async def session_of(self, payment: Payment) -> Mapping[str, Any] | None:
+        """The payment's Checkout Session as Stripe reports it now (None: none found)."""
+        return await self._session_of(payment)
+
     async def _session_of(self, payment: Payment) -> Mapping[str, Any] | None:
         known = self.sessions.get(payment.id)
         if known is not None:

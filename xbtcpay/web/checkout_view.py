@@ -1,0 +1,124 @@
+"""What the checkout page shows for one payment, decided without I/O.
+
+``view_of`` turns a payment (and the chain head, the clock) into a ``CheckoutView``: which
+of the page's states applies, the amounts as text with their unit, and the facts each
+state needs. The HTML is rendered from it in ``checkout_html``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from xbtcpay.models import CRYPTO, Payment
+from xbtcpay.postback import display_amount, valid_postback_url
+from xbtcpay.state import State
+
+if TYPE_CHECKING:
+    from xbtcpay.api import CoreMethods
+    from xbtcpay.config import Config
+
+OPEN, PARTIAL, CONFIRMING, PAID, EXPIRED, CLOSED, PROVIDER = (
+    "open", "partial", "confirming", "paid", "expired", "closed", "provider")
+LIVE_KINDS = frozenset({OPEN, PARTIAL, CONFIRMING, PROVIDER})
+
+
+@dataclass(frozen=True)
+class CheckoutView:
+    payment_id: str
+    kind: str                       # one of the constants above
+    status: str                     # the payment's state
+    method: str
+    amount: str                     # "1.5 0xBTC"
+    amount_plain: str               # "1.5" (what the copy button copies)
+    received: str
+    due: str                        # what is still to pay, with unit
+    due_plain: str
+    address: str | None
+    payment_uri: str | None
+    chain_id: int
+    confirmations: int
+    required: int | None
+    expires_at: int | None
+    now: int
+    late: bool
+    overpaid: bool
+    reorged: bool
+    underpaid: bool
+    fiat: str | None                # "12.50 EUR" when the shop gave a price
+    return_url: str | None
+    receipt_url: str | None
+    tx_hash: str | None
+
+    @property
+    def live(self) -> bool:
+        """Whether the page still changes by itself (live feed, countdown, refresh)."""
+        return self.kind in LIVE_KINDS
+
+
+def view_of(config: Config, core: CoreMethods, p: Payment, head: int | None,
+            now: int) -> CheckoutView:
+    unit = _unit(config, p)
+    due = p.amount - p.amount_received if p.amount_received < p.amount else Decimal(0)
+    required = config.confirmations_for(p.asset) if _is_crypto(config, p) else None
+    confirmations = 0
+    if p.tx_block is not None and head is not None:
+        confirmations = max(0, head - p.tx_block + 1)
+    return CheckoutView(
+        payment_id=p.id, kind=_kind(config, p), status=p.status.value, method=p.method,
+        amount=_with_unit(display_amount(p, p.amount), unit),
+        amount_plain=display_amount(p, p.amount),
+        received=_with_unit(display_amount(p, p.amount_received), unit),
+        due=_with_unit(display_amount(p, due), unit), due_plain=display_amount(p, due),
+        address=p.address, payment_uri=core.payment_uri(p), chain_id=config.chain.chain_id,
+        confirmations=confirmations, required=required if isinstance(required, int) else None,
+        expires_at=p.expires_at, now=now, late=p.late, overpaid=p.overpaid,
+        reorged=p.reorged, underpaid=Decimal(0) < p.amount_received < p.amount,
+        fiat=_fiat(p), return_url=_link(p, "return_url"), receipt_url=_link(p, "receipt_url"),
+        tx_hash=p.tx_hash)
+
+
+def _is_crypto(config: Config, p: Payment) -> bool:
+    return p.method == CRYPTO and p.asset in config.assets
+
+
+def _kind(config: Config, p: Payment) -> str:
+    if p.status == State.PAID:
+        return PAID
+    if p.status == State.EXPIRED:
+        return EXPIRED
+    if p.status not in (State.NEW, State.SEEN):
+        return CLOSED
+    if not _is_crypto(config, p):
+        return PROVIDER
+    if p.status == State.SEEN and p.amount_received >= p.amount:
+        return CONFIRMING
+    if p.amount_received > 0:
+        return PARTIAL
+    return OPEN
+
+
+def _unit(config: Config, p: Payment) -> str:
+    asset = config.assets.get(p.asset) if p.method == CRYPTO else None
+    return asset.symbol if asset is not None and asset.symbol else p.asset.upper()
+
+
+def _with_unit(amount: str, unit: str) -> str:
+    return f"{amount} {unit}"
+
+
+def _link(p: Payment, key: str) -> str | None:
+    """An http(s) URL the payment carries (return_url, a plugin's receipt_url) or None."""
+    value = p.extra.get(key)
+    return value if valid_postback_url(value) else None
+
+
+def _fiat(p: Payment) -> str | None:
+    price = p.extra.get("fiat")
+    if not isinstance(price, dict):
+        return None
+    amount, currency = price.get("amount"), price.get("currency")
+    if isinstance(amount, str) and isinstance(currency, str):
+        return f"{amount} {currency}"
+    return None
