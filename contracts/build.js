@@ -9,7 +9,7 @@ const solc = require("solc");
 
 const root = path.resolve(__dirname, "..");
 const outDir = path.join(root, "xbtcpay", "chain", "artifacts");
-const sources = ["TestZeroXBitcoin.sol", "EthForwarder.sol"];
+const sources = ["TestZeroXBitcoin.sol", "EthForwarder.sol", "SweepDelegate.sol", "SweepBatch.sol"];
 
 const input = {
   language: "Solidity",

@@ -20,6 +20,7 @@ from xbtcpay.amounts import parse_amount
 from xbtcpay.catalog import Catalog
 from xbtcpay.errors import ConfigError
 from xbtcpay.secrets import Secret, resolve_secret
+from xbtcpay.sweep.settings import SweepConfig, parse_sweep
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Confirmations = int | Literal["finalized"]
@@ -130,6 +131,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sweep: SweepConfig | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -176,8 +178,9 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     plugins = _plain_mapping(r, raw, "plugins")
     products = _plain_mapping(r, raw, "products")
     r.problems.extend(Catalog.problems(products))
+    sweep = parse_sweep(raw.get("sweep"), r.base_dir, r.problems)
     known = {"database", "rpc", "public", "chain", "assets", "default_asset", "wallet",
-             "payments", "postback", "log", "plugins", "products"}
+             "payments", "postback", "log", "plugins", "products", "sweep"}
     for key in raw:
         if key not in known:
             r.bad(str(key), "unknown key (typo?)")
@@ -185,7 +188,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         raise ConfigError(r.problems)
     assert rpc and public and chain and wallet and postback is not None
     return Config(path, database, rpc, public, chain, assets, str(default_asset), wallet,
-                  payments, postback, log, plugins, products)
+                  payments, postback, log, plugins, products, sweep=sweep)
 
 
 class _Reader:
