@@ -138,3 +138,24 @@ def deposit_key_hex(index: int) -> str:
     return bytes(devchain.dev_key(index).key).hex()
 
 
+
+
+async def send_type4(chain: DevChain, sponsor: Any, to: str, data: str,
+                     authorizations: list[Any], *, require_success: bool = True
+                     ) -> dict[str, Any]:
+    """A set-code (type-4) transaction paid by ``sponsor``; returns its receipt."""
+    client = chain.client
+    nonce = int(await client.call("eth_getTransactionCount", [sponsor.address, "pending"]), 16)
+    block = await client.get_block("latest") or {}
+    base_fee = int(str(block.get("baseFeePerGas", "0x0")), 16)
+    tx = {"type": 4, "chainId": 31337, "nonce": nonce, "to": to, "value": 0, "data": data,
+          "gas": 3_000_000, "maxFeePerGas": 2 * base_fee + 10**9,
+          "maxPriorityFeePerGas": 10**9, "authorizationList": authorizations}
+    raw = "0x" + bytes(sponsor.sign_transaction(tx).raw_transaction).hex()
+    tx_hash = await client.call("eth_sendRawTransaction", [raw])
+    return await devchain.wait_receipt(client, tx_hash, require_success=require_success)
+
+
+async def sweep_rows(w: Watch) -> int:
+    row = await w.d.runtime.db.fetchone("SELECT COUNT(*) AS n FROM sweeps")
+    return int(row["n"]) if row else 0
