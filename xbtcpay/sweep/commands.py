@@ -54,6 +54,13 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     funds.add_argument("--json", action="store_true")
 
 
+def logs_to_stderr() -> None:
+    """Keep stdout for the command's own output (``funds --json`` stays valid JSON)."""
+    import structlog
+
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
 def refused(message: str) -> int:
     print(f"sweep refused: {message}", file=sys.stderr)
     return 1
@@ -105,6 +112,7 @@ async def _opened(config: Config) -> AsyncIterator[tuple[SweepStore, ChainClient
 
 
 async def sweep_main(config: Config, args: argparse.Namespace) -> int:
+    logs_to_stderr()
     try:
         async with _opened(config) as (store, client):
             if args.action == "deploy":
@@ -185,6 +193,7 @@ def _eth(wei: int) -> str:
 async def funds_main(config: Config, args: argparse.Namespace) -> int:
     from xbtcpay.sweep.funds import funds_json, summarize
 
+    logs_to_stderr()
     try:
         async with _opened(config) as (store, client):
             funds = await summarize(config, store, client, int(time.time()))

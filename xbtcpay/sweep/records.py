@@ -120,10 +120,19 @@ class SweepStore:
     async def record_sent(self, *, tx_hash: str, chain_id: int, asset: str, kind: str,
                           treasury: str, sender: str, nonce: int, gas_limit: int, raw_tx: str,
                           entries: Sequence[PlanEntry]) -> int:
-        """Record a broadcast sweep (before waiting for it) with its addresses; return its id."""
+        """Record a sweep about to be broadcast, with its addresses; return its id.
+
+        The same transaction again (its bytes, hence its hash, are identical after a reorg
+        dropped it) keeps its record and gets a new ``sent`` event.
+        """
         now = int(time.time())
 
         async def op(conn: aiosqlite.Connection) -> int:
+            async with conn.execute("SELECT id FROM sweeps WHERE tx_hash = ?", (tx_hash,)) as cur:
+                known = await cur.fetchone()
+            if known is not None:
+                await _event(conn, int(known[0]), SENT, now)
+                return int(known[0])
             cursor = await conn.execute(
                 "INSERT INTO sweeps (tx_hash, chain_id, asset, kind, treasury, sender, nonce,"
                 " gas_limit, raw_tx, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
