@@ -23,10 +23,10 @@ INDEX_10 = "0xBcd4042DE499D14e55001CcbB24a551F3b954096"
 
 
 def plan(**changes: Any) -> Plan:
-    fields: dict[str, Any] = dict(
-        chain_id=31337, asset="0xbtc", token="0x5FbDB2315678afecb367f032d93F642f64180aa3",
-        decimals=8, treasury=TREASURY, batch=BATCH, delegate=delegate_address(BATCH, TREASURY),
-        xpub=DEV_XPUB, entries=(PlanEntry(10, INDEX_10, ("p1",), 150_000_000, 0),))
+    fields: dict[str, Any] = {
+        "chain_id": 31337, "asset": "0xbtc", "token": BATCH, "decimals": 8,
+        "treasury": TREASURY, "batch": BATCH, "delegate": delegate_address(BATCH, TREASURY),
+        "xpub": DEV_XPUB, "entries": (PlanEntry(10, INDEX_10, ("p1",), 150_000_000, 0),)}
     fields.update(changes)
     return Plan(**fields)
 
@@ -106,9 +106,10 @@ async def test_the_same_transaction_sent_again_keeps_one_record(tmp_path: Path) 
     try:
         await db.migrate()
         store = SweepStore(db)
-        args: dict[str, Any] = dict(tx_hash="0xab", chain_id=31337, asset="0xbtc",
-                                    kind="eip7702", treasury=TREASURY, sender=TREASURY, nonce=0,
-                                    gas_limit=100_000, raw_tx="0x02", entries=plan().entries)
+        args: dict[str, Any] = {
+            "tx_hash": "0xab", "chain_id": 31337, "asset": "0xbtc", "kind": "eip7702",
+            "treasury": TREASURY, "sender": TREASURY, "nonce": 0, "gas_limit": 100_000,
+            "raw_tx": "0x02", "entries": plan().entries}
         first = await store.record_sent(**args)
         assert await store.record_sent(**args) == first
         rows = await db.fetchall("SELECT status FROM sweep_events WHERE sweep_id = ?", (first,))
