@@ -18,6 +18,8 @@ from xbtcpay.errors import ChainError
 from xbtcpay.storage.database import Database, sqlite_path
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.plan import (
+    GAS_STATION,
+    SignedPlan,
     plan_from_json,
     plan_to_json,
     read_json,
@@ -26,6 +28,7 @@ from xbtcpay.sweep.plan import (
     write_json,
 )
 from xbtcpay.sweep.records import CONFIRMED, SweepStore
+from xbtcpay.sweep.send import Pending, Sender
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -155,11 +158,11 @@ async def _plan(config: Config, store: SweepStore, client: ChainClient,
 
 async def _send(config: Config, store: SweepStore, client: ChainClient,
                 args: argparse.Namespace) -> int:
-    from xbtcpay.sweep.send import Sender
-
     signed = signed_from_json(read_json(args.signed))
-    sender = Sender(config, store, client)
     now = int(time.time())
+    if signed.plan.kind == GAS_STATION:
+        return await _send_station(config, store, client, signed, args.dry_run, now)
+    sender = Sender(config, store, client)
     if args.dry_run:
         checked, estimate = await sender.estimate(signed, now)
     else:
@@ -175,15 +178,40 @@ async def _send(config: Config, store: SweepStore, client: ChainClient,
     if args.dry_run:
         return 0
     await sender.confirm(signed, report.sent)
-    for p in report.sent:
+    return _confirmed(signed, report.sent)
+
+
+def _confirmed(signed: SignedPlan, sent: list[Pending]) -> int:
+    for p in sent:
         print(f"{p.tx_hash}: {p.done or 'not confirmed yet'}, {len(p.ready)} addresses, "
               f"gas used {p.gas_used}, fee {_eth(p.fee)} ETH, "
               f"{signed.plan.amount(p.units)} {signed.plan.asset}")
-    if any(p.done != CONFIRMED for p in report.sent):
+    if any(p.done != CONFIRMED for p in sent):
         print("not every sweep is confirmed: run `xbtcpay funds` to follow them",
               file=sys.stderr)
         return 1
     return 0
+
+
+async def _send_station(config: Config, store: SweepStore, client: ChainClient,
+                        signed: SignedPlan, dry_run: bool, now: int) -> int:
+    from xbtcpay.sweep.station import StationSender
+
+    sender = StationSender(config, store, client)
+    if dry_run:
+        checked, estimate = await sender.estimate_station(signed, now)
+    else:
+        checked, estimate, sent = await sender.send_station(signed, now)
+    for address, why in checked.skipped:
+        print(f"skipped {address}: {why}")
+    print(f"{len(checked.ready)} addresses by gas station: {len(estimate.topups)} top-ups "
+          f"(at most {_eth(estimate.max_cost)} ETH from the gas wallet {estimate.gas_wallet}, "
+          f"which holds {_eth(estimate.gas_wallet_balance)} ETH), then one transfer each "
+          f"(gas limit {estimate.transfer_gas})")
+    if dry_run:
+        return 0
+    await sender.confirm(signed, sent)
+    return _confirmed(signed, sent)
 
 
 def _eth(wei: int) -> str:

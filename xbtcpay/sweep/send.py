@@ -113,7 +113,7 @@ class Sender:
 
     async def estimate(self, signed: SignedPlan, now: int) -> tuple[Checked, Estimate]:
         if signed.plan.kind != EIP7702:
-            raise SweepRefused("this is a gas-station plan: send it with --gas-station")
+            raise SweepRefused("this is a gas-station plan (StationSender sends it)")
         checked = await check_signed(self.config, self.store, self.client, signed, now)
         block = await self.client.get_block("latest") or {}
         fees = Fees(int(str(block.get("baseFeePerGas", "0x0")), 16), TIP)

@@ -8,17 +8,22 @@ the rest go ahead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from eth_account import Account
 from eth_account.typed_transactions.set_code_transaction import Authorization as Unsigned
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_keys.datatypes import Signature
 from eth_utils.address import to_canonical_address
+from hexbytes import HexBytes
 
 from xbtcpay.chain.client import ChainClient
+from xbtcpay.chain.devchain import calldata
 from xbtcpay.chain.wallet import AddressDeriver
 from xbtcpay.config import Config
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.onchain import AccountState, account_states
-from xbtcpay.sweep.plan import Authorization, PlanEntry, SignedPlan
+from xbtcpay.sweep.plan import GAS_STATION, Authorization, PlanEntry, SignedPlan
 from xbtcpay.sweep.planner import check_contracts
 from xbtcpay.sweep.records import SweepStore
 
@@ -32,6 +37,7 @@ class Ready:
     entry: PlanEntry
     authorization: Authorization | None
     state: AccountState
+    transfer: str | None = None   # gas-station plans: the signed token transfer
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,11 @@ async def check_signed(config: Config, store: SweepStore, client: ChainClient,
     if asset is None or (asset.contract or "").lower() != (plan.token or "").lower():
         raise SweepRefused(f"the plan's asset {plan.asset} ({plan.token}) is not configured here")
     await _check_addresses(config, store, signed, now)
-    auths = _check_authorizations(signed, delegate)
     states = await account_states(client, plan.token, delegate,
                                   [e.address for e in plan.entries])
+    if plan.kind == GAS_STATION:
+        return _gas_station(signed, states)
+    auths = _check_authorizations(signed, delegate)
     ready, skipped = [], []
     for e in plan.entries:
         state, auth = states[e.address], auths.get(e.address)
@@ -82,6 +90,47 @@ async def check_signed(config: Config, store: SweepStore, client: ChainClient,
         else:
             ready.append(Ready(e, None if state.delegated else auth, state))
     return Checked(tuple(ready), tuple(skipped))
+
+
+def _gas_station(signed: SignedPlan, states: dict[str, AccountState]) -> Checked:
+    """Each signed transfer must be the entry's own key paying its balance to the treasury."""
+    plan = signed.plan
+    if len(signed.transfers) != len(plan.entries):
+        raise SweepRefused("the file does not hold one signed transfer per address")
+    ready, skipped = [], []
+    for e, raw in zip(plan.entries, signed.transfers):
+        tx = decode_transfer(raw)
+        expected = transfer_calldata(plan.treasury, e.balance)
+        if (tx["sender"] != e.address or str(tx["to"]).lower() != (plan.token or "").lower()
+                or tx["data"] != expected or tx["chainId"] != plan.chain_id
+                or tx["nonce"] != e.nonce):
+            raise SweepRefused(f"the transfer signed for {e.address} is not its balance to the "
+                               "treasury (tampered file?)")
+        state = states[e.address]
+        if state.balance != e.balance or state.nonce != e.nonce:
+            skipped.append((e.address, "balance or nonce changed since the plan"))
+        else:
+            ready.append(Ready(e, None, state, raw))
+    return Checked(tuple(ready), tuple(skipped))
+
+
+def transfer_calldata(treasury: str, units: int) -> str:
+    return calldata("transfer(address,uint256)", ["address", "uint256"], [treasury, units])
+
+
+def decode_transfer(raw: str) -> dict[str, Any]:
+    """Fields and sender of a signed type-2 transaction; a refusal when it is not one."""
+    try:
+        data = bytes.fromhex(raw[2:])
+        fields = dict(TypedTransaction.from_bytes(HexBytes(data)).as_dict())
+        sender = Account.recover_transaction(data)
+    except Exception:  # noqa: BLE001 - any undecodable bytes are the same refusal
+        raise SweepRefused("a signed transfer in the file cannot be decoded") from None
+    to = fields.get("to")
+    return {"sender": str(sender), "to": "0x" + bytes(to).hex() if isinstance(to, bytes) else to,
+            "data": "0x" + bytes(fields.get("data", b"")).hex(), "chainId": fields["chainId"],
+            "nonce": fields["nonce"], "gas": fields["gas"],
+            "maxFeePerGas": fields["maxFeePerGas"]}
 
 
 async def _check_addresses(config: Config, store: SweepStore, signed: SignedPlan,
