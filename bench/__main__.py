@@ -1,4 +1,4 @@
-"""``python -m bench [status|start|memory|watcher ...]``: run benchmarks, print ratios.
+"""``python -m bench [status|start|memory|watcher|sweep ...]``: run benchmarks, print ratios.
 
 Every benchmark measures its baseline in the same run on the same machine. Results are
 printed as Markdown on stdout (progress goes to stderr); ``--json FILE`` also writes them
@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from bench import memory, start, status, watcher
+from bench import memory, start, status, sweep, watcher
 from bench.context import Context, Sizes, say
 from bench.report import Section
 
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section | list[Section]]] = {
     "start": start.main,
     "memory": memory.main,
     "watcher": watcher.main,
+    "sweep": sweep.main,
 }
 
 
