@@ -3,15 +3,20 @@ never counted twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import sys
 from pathlib import Path
 
 from tests.chain.watching import Watch
 from tests.fixtures.chain import DevChain
+from tests.harness import REPO, wait_until
 from tests.sweep.kit import (
     TREASURY,
     cli,
     config_path,
+    load,
     mining,
     mnemonic_file,
     paid_payments,
@@ -102,3 +107,64 @@ async def test_a_sweep_reorged_away_is_reported_resent_and_never_counted_twice(
         statuses = [r["status"] for r in await w.d.runtime.db.fetchall(
             "SELECT status FROM sweep_events ORDER BY id")]
         assert statuses == ["sent", "confirmed", "reorged", "sent", "confirmed"]
+
+
+async def test_a_send_killed_after_broadcast_loses_nothing(tmp_path: Path,
+                                                           chain: DevChain) -> None:
+    async with sweep_server(tmp_path, chain) as w:
+        cfg = config_path(w)
+        await paid_payments(w, 3)
+        signed = await signed_plan(w, tmp_path)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "xbtcpay", "-c", str(cfg), "sweep", "send", str(signed),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=str(REPO))
+
+        async def mined() -> bool:       # automine: mined at once; the 2nd confirmation waits
+            row = await w.d.runtime.db.fetchone("SELECT tx_hash FROM sweeps")
+            return row is not None and await chain.client.call(
+                "eth_getTransactionReceipt", [row["tx_hash"]]) is not None
+
+        await wait_until(mined, timeout=60)
+        proc.kill()
+        assert await proc.wait() == -signal.SIGKILL
+        funds = json.loads((await cli(cfg, "funds", "--json")).out)["assets"]["0xbtc"]
+        assert (funds["swept"], funds["unswept"], funds["sweeping"]) == ("0", "0", "4.5")
+
+        await chain.mine(1)                                    # the second confirmation
+        funds = json.loads((await cli(cfg, "funds", "--json")).out)["assets"]["0xbtc"]
+        assert (funds["received"], funds["swept"], funds["unswept"], funds["sweeping"],
+                funds["unexplained"]) == ("4.5", "4.5", "0", "0", "0")
+        statuses = [r["status"] for r in await w.d.runtime.db.fetchall(
+            "SELECT status FROM sweep_events ORDER BY id")]
+        assert statuses == ["sent", "confirmed"]
+
+
+async def test_funds_arriving_after_a_sweep_are_swept_again_without_a_signature(
+        tmp_path: Path, chain: DevChain) -> None:
+    async with sweep_server(tmp_path, chain) as w:
+        cfg = config_path(w)
+        payments = await paid_payments(w, 3)
+        async with mining(chain):
+            assert (await cli(cfg, "sweep", "send", str(await signed_plan(w, tmp_path)))).code == 0
+        late = payments[1]
+        await chain.pay_tokens(late["address"], 25_000_000)      # an overpayment, after the sweep
+        await chain.mine(3)
+        await w.synced()
+        again = await w.payment(late["id"])
+        assert again.status.value == "paid" and again.overpaid
+        assert str(again.amount_received) == "1.75000000"
+
+        plan = tmp_path / "plan2.json"
+        assert (await cli(cfg, "sweep", "plan", "-o", str(plan))).code == 0
+        (entry,) = load(plan)["addresses"]
+        assert entry["delegated"] is True and entry["balance"] == "25000000"
+        signed = tmp_path / "offline" / "signed2.json"
+        result = await cli(cfg, "sweep", "sign", str(plan), "--mnemonic-file",
+                           str(mnemonic_file(tmp_path / "offline")), "-o", str(signed))
+        assert result.code == 0 and "0 signatures" in result.err, result
+        async with mining(chain):
+            sent = await cli(cfg, "sweep", "send", str(signed))
+        assert sent.code == 0, sent
+        assert await chain.token_balance(TREASURY) == 475_000_000
+        funds = json.loads((await cli(cfg, "funds", "--json")).out)["assets"]["0xbtc"]
+        assert (funds["received"], funds["swept"], funds["unswept"]) == ("4.75", "4.75", "0")

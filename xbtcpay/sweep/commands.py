@@ -234,6 +234,7 @@ async def funds_main(config: Config, args: argparse.Namespace) -> int:
     for name, a in data["assets"].items():
         print(f"{name}: received {a['received']}, swept {a['swept']}, unswept {a['unswept']} "
               f"on {len(a['addresses'])} addresses"
+              + (f", being swept {a['sweeping']}" if Decimal(a["sweeping"]) else "")
               + (f", UNEXPLAINED {a['unexplained']}" if Decimal(a["unexplained"]) else ""))
         for item in a["addresses"]:
             print(f"  {item['address']} {item['unswept']}")

@@ -32,6 +32,7 @@ class SweepRecord:
     block_hash: str | None
     raw_tx: str
     addresses: tuple[str, ...]
+    treasury: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,17 @@ class SweepStore:
             totals[r["asset"]] = totals.get(r["asset"], 0) + int(r["units"])
         return totals
 
+    async def in_flight(self) -> dict[str, int]:
+        """Planned units per asset of sweeps sent but not yet confirmed, failed or reorged."""
+        rows = await self.db.fetchall(
+            "SELECT s.asset, i.planned_units FROM sweeps s JOIN sweep_items i ON i.sweep_id = s.id"
+            " JOIN sweep_events e ON e.sweep_id = s.id WHERE e.status = 'sent'"
+            " AND e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = s.id)")
+        totals: dict[str, int] = {}
+        for r in rows:
+            totals[r["asset"]] = totals.get(r["asset"], 0) + int(r["planned_units"])
+        return totals
+
     async def gas_per_address(self) -> int | None:
         """Average gas per swept address over confirmed sweeps (None before the first)."""
         row = await self.db.fetchone(
@@ -103,8 +115,8 @@ class SweepStore:
     async def latest(self, status: str | None = None) -> list[SweepRecord]:
         """Every sweep with its latest status (optionally only those in ``status``)."""
         rows = await self.db.fetchall(
-            "SELECT s.id, s.tx_hash, s.asset, s.kind, s.raw_tx, e.status, e.block_number,"
-            " e.block_hash FROM sweeps s JOIN sweep_events e ON e.sweep_id = s.id"
+            "SELECT s.id, s.tx_hash, s.asset, s.kind, s.raw_tx, s.treasury, e.status,"
+            " e.block_number, e.block_hash FROM sweeps s JOIN sweep_events e ON e.sweep_id = s.id"
             " WHERE e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = s.id) ORDER BY s.id")
         records = []
         for r in rows:
@@ -114,7 +126,7 @@ class SweepStore:
                 "SELECT address FROM sweep_items WHERE sweep_id = ? ORDER BY address", (r["id"],))
             records.append(SweepRecord(r["id"], r["tx_hash"], r["asset"], r["kind"], r["status"],
                                        r["block_number"], r["block_hash"], r["raw_tx"],
-                                       tuple(i["address"] for i in items)))
+                                       tuple(i["address"] for i in items), r["treasury"]))
         return records
 
     async def record_sent(self, *, tx_hash: str, chain_id: int, asset: str, kind: str,

@@ -17,11 +17,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from xbtcpay.chain.client import ChainClient, NodeError
-from xbtcpay.chain.deposits import TRANSFER_TOPIC, topic_address
 from xbtcpay.config import Config
 from xbtcpay.sweep.batching import gas_cap, pack
 from xbtcpay.sweep.contracts import sweep_calldata
 from xbtcpay.sweep.errors import SweepRefused
+from xbtcpay.sweep.moved import confirmations_needed, moved_units
 from xbtcpay.sweep.plan import EIP7702, SignedPlan
 from xbtcpay.sweep.planner import sweep_settings
 from xbtcpay.sweep.records import CONFIRMED, FAILED, REORGED, SweepStore
@@ -188,9 +188,7 @@ class Sender:
     async def confirm(self, signed: SignedPlan, pending: list[Pending]) -> None:
         """Wait until every transaction is confirmed or failed (or ``sweep.timeout``)."""
         settings = sweep_settings(self.config)
-        needed = settings.confirmations or (self.config.chain.confirmations
-                                            if isinstance(self.config.chain.confirmations, int)
-                                            else 64)
+        needed = confirmations_needed(self.config)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.timeout
         while any(p.done is None for p in pending) and loop.time() < deadline:
@@ -222,7 +220,8 @@ class Sender:
         block = await self.client.get_block(number)
         if block is None or str(block["hash"]).lower() != p.block_hash:
             return                          # reorged between the two reads: look again
-        amounts = await self._amounts(signed, p, receipt, number)
+        amounts = await moved_units(self.client, signed.plan.token, signed.plan.treasury,
+                                    [r.entry.address for r in p.ready], receipt)
         p.gas_used = int(receipt["gasUsed"], 16)
         p.fee = p.gas_used * int(receipt.get("effectiveGasPrice", "0x0"), 16)
         p.units = sum(amounts.values())
@@ -238,24 +237,3 @@ class Sender:
             await self.client.call("eth_sendRawTransaction", [p.raw_tx])
         except NodeError as exc:           # already known, or its nonce was used since
             log.warning("sweep.rebroadcast_refused", tx_hash=p.tx_hash, error=str(exc))
-
-    async def _amounts(self, signed: SignedPlan, p: Pending, receipt: dict[str, Any],
-                       number: int) -> dict[str, int]:
-        """Units each address really moved to the treasury in this transaction."""
-        plan = signed.plan
-        ours = {r.entry.address.lower() for r in p.ready}
-        moved: dict[str, int] = {}
-        if plan.token is None:
-            before = await self.client.eth_balances(sorted(ours), number - 1)
-            after = await self.client.eth_balances(sorted(ours), number)
-            return {a: before[a] - after[a] for a in ours if before[a] > after[a]}
-        for entry in receipt.get("logs") or []:
-            topics = entry.get("topics") or []
-            if (str(entry.get("address", "")).lower() != plan.token.lower() or len(topics) != 3
-                    or topics[0].lower() != TRANSFER_TOPIC
-                    or topic_address(topics[2]) != plan.treasury.lower()):
-                continue
-            source = topic_address(topics[1])
-            if source in ours:
-                moved[source] = moved.get(source, 0) + int(entry.get("data") or "0x0", 16)
-        return moved
