@@ -100,6 +100,42 @@ def test_sweep_settings_report_every_problem(tmp_path: Path) -> None:
     assert parse_sweep(None, tmp_path, problems) is None
 
 
+def test_a_configured_delegate_must_be_the_batch_delegate_of_the_treasury(tmp_path: Path) -> None:
+    problems: list[str] = []
+    good = parse_sweep({"treasury": TREASURY, "batch": BATCH,
+                        "delegate": delegate_address(BATCH, TREASURY)}, tmp_path, problems)
+    assert problems == [] and good is not None and good.batch == BATCH
+    parse_sweep({"treasury": TREASURY, "batch": BATCH, "delegate": INDEX_10}, tmp_path, problems)
+    expected = delegate_address(BATCH, TREASURY)
+    assert problems == [(f"sweep.delegate: {INDEX_10} is not the delegate of sweep.batch for "
+                         f"sweep.treasury (that is {expected})")]
+
+
+def test_check_config_accepts_a_sweep_section_without_any_deposit_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.harness import REPO, base_config, write_config
+
+    key = tmp_path / "gas.key"
+    key.write_text("0x" + "11" * 32)
+    raw = base_config(tmp_path, {"sweep": {"treasury": TREASURY, "batch": BATCH,
+                                           "gas_wallet_key": {"file": str(key)}}})
+    path = write_config(tmp_path, raw)
+    ok = subprocess.run([sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
+                        cwd=REPO, capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    raw["sweep"]["treasury"] = "nowhere"
+    path.write_text(yaml.safe_dump(raw))
+    bad = subprocess.run([sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
+                         cwd=REPO, capture_output=True, text=True, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("config error: sweep.treasury: expected a 0x-prefixed "
+                                  "20-byte address, got 'nowhere'")
+
+
 async def test_the_same_transaction_sent_again_keeps_one_record(tmp_path: Path) -> None:
     db = Database(str(tmp_path / "x.db"))
     await db.open()

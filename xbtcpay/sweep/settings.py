@@ -57,10 +57,17 @@ def parse_sweep(raw: Any, base_dir: Path, problems: list[str]) -> SweepConfig | 
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         problems.append(f"sweep.timeout: expected a number of seconds > 0, got {timeout!r}")
         timeout = 600
+    batch = _address(raw.get("batch"), "sweep.batch", problems)
+    delegate = _address(raw.get("delegate"), "sweep.delegate", problems)
+    if treasury and batch and delegate:
+        from xbtcpay.sweep.contracts import delegate_address
+
+        expected = delegate_address(batch, treasury)
+        if delegate != expected:
+            problems.append(f"sweep.delegate: {delegate} is not the delegate of sweep.batch for "
+                            f"sweep.treasury (that is {expected})")
     return SweepConfig(
-        treasury=treasury or "", gas_wallet_key=key,
-        batch=_address(raw.get("batch"), "sweep.batch", problems),
-        delegate=_address(raw.get("delegate"), "sweep.delegate", problems),
+        treasury=treasury or "", gas_wallet_key=key, batch=batch, delegate=delegate,
         confirmations=confirmations if isinstance(confirmations, int) else None,
         timeout=float(timeout))
 
