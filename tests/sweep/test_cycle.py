@@ -48,6 +48,7 @@ async def test_two_hundred_paid_payments_swept_in_as_few_transactions_as_the_gas
         plan = await cli(cfg, "sweep", "plan", "-o", str(tmp_path / "plan.json"))
         assert plan.code == 0, plan
         assert load(tmp_path / "plan.json")["count"] == COUNT
+        assert "EIP-7702 batches 5941000 gas" in plan.out and "gas station 10160000" in plan.out
         signer = tmp_path / "offline"
         signed = await cli(cfg, "sweep", "sign", str(tmp_path / "plan.json"), "--mnemonic-file",
                            str(mnemonic_file(signer)), "-o", str(signer / "signed.json"))

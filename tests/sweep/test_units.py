@@ -153,3 +153,27 @@ async def test_the_same_transaction_sent_again_keeps_one_record(tmp_path: Path) 
         assert len(await db.fetchall("SELECT * FROM sweep_items")) == 1
     finally:
         await db.close()
+
+
+def test_the_signer_reads_the_mnemonic_from_stdin_and_never_prints_it(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.harness import REPO
+
+    (tmp_path / "plan.json").write_text(json.dumps(plan_to_json(plan())))
+    out = tmp_path / "signed.json"
+    done = subprocess.run([sys.executable, "-m", "xbtcpay", "sweep", "sign",
+                           str(tmp_path / "plan.json"), "-o", str(out)], input=DEV_MNEMONIC,
+                          cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "1 addresses, 1.5 0xbtc to treasury" in done.stderr and "1 signatures" in done.stderr
+    assert "test test" not in done.stdout + done.stderr + out.read_text()
+    assert json.loads(out.read_text())["authorizations"][0]["authority"] == INDEX_10
+    wrong = subprocess.run([sys.executable, "-m", "xbtcpay", "sweep", "sign",
+                            str(tmp_path / "plan.json"), "-o", str(tmp_path / "x.json")],
+                           input="test " * 11 + "wrong", cwd=REPO, capture_output=True,
+                           text=True, check=False)
+    assert wrong.returncode == 1 and "test" not in wrong.stdout + wrong.stderr
+    assert wrong.stderr.strip() == "sweep refused: the mnemonic is not a valid BIP39 phrase"

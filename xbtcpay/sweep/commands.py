@@ -19,6 +19,7 @@ from xbtcpay.storage.database import Database, sqlite_path
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.plan import (
     GAS_STATION,
+    Plan,
     SignedPlan,
     plan_from_json,
     plan_to_json,
@@ -29,6 +30,10 @@ from xbtcpay.sweep.plan import (
 )
 from xbtcpay.sweep.records import CONFIRMED, SweepStore
 from xbtcpay.sweep.send import Pending, Sender
+
+GAS_7702_FIRST = 29_600   # per address in a 200-address batch, first sweep (bench sweep)
+GAS_7702_AGAIN = 11_600   # per address already delegated
+GAS_STATION_PER_ADDRESS = 50_800   # a 21,000-gas top-up + the transfer
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -153,6 +158,11 @@ async def _plan(config: Config, store: SweepStore, client: ChainClient,
     write_json(args.output, plan_to_json(plan))
     print(f"{args.output}: {len(plan.entries)} addresses, {plan.amount(plan.total)} "
           f"{plan.asset} to treasury {plan.treasury} (chain {plan.chain_id})")
+    block = await client.get_block("latest") or {}
+    price = int(str(block.get("baseFeePerGas", "0x0")), 16) + 10**9
+    costs = estimated_gas(plan)
+    print("estimated cost at the current base fee: "
+          + ", ".join(f"{name} {gas} gas ({_eth(gas * price)} ETH)" for name, gas in costs.items()))
     return 0
 
 
@@ -212,6 +222,14 @@ async def _send_station(config: Config, store: SweepStore, client: ChainClient,
         return 0
     await sender.confirm(signed, sent)
     return _confirmed(signed, sent)
+
+
+def estimated_gas(plan: Plan) -> dict[str, int]:
+    """Rough gas of sweeping ``plan`` both ways, from the measured costs (docs/funds.md)."""
+    fresh = sum(1 for e in plan.entries if not e.delegated)
+    again = len(plan.entries) - fresh
+    return {"EIP-7702 batches": 21_000 + GAS_7702_FIRST * fresh + GAS_7702_AGAIN * again,
+            "gas station": GAS_STATION_PER_ADDRESS * len(plan.entries)}
 
 
 def _eth(wei: int) -> str:
