@@ -17,7 +17,7 @@ import yaml
 
 from tests.chain.watching import Watch, chain_overrides, units, watching
 from tests.fixtures.chain import DevChain
-from tests.harness import DEV_MNEMONIC, REPO, base_config, write_config
+from tests.harness import DEV_MNEMONIC, REPO, base_config, deep_merge, write_config
 from xbtcpay.chain import devchain
 
 GAS_WALLET = devchain.dev_key(1)
@@ -75,10 +75,12 @@ async def deploy(tmp_path: Path, chain: DevChain) -> str:
 
 
 @asynccontextmanager
-async def sweep_server(tmp_path: Path, chain: DevChain, **extra: Any) -> AsyncIterator[Watch]:
+async def sweep_server(tmp_path: Path, chain: DevChain, config: dict[str, Any] | None = None,
+                       **extra: Any) -> AsyncIterator[Watch]:
     """A daemon with its watcher, configured to sweep through a freshly deployed batch."""
     batch = await deploy(tmp_path, chain)
-    async with watching(tmp_path, chain, server_sweep(tmp_path, batch, **extra)) as w:
+    raw = deep_merge(config or {}, server_sweep(tmp_path, batch, **extra))
+    async with watching(tmp_path, chain, raw) as w:
         yield w
 
 
