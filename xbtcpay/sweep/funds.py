@@ -124,7 +124,8 @@ async def summarize(config: Config, store: SweepStore, client: ChainClient,
     received, swept, sweeping = await store.received(), await store.swept(), await store.in_flight()
     assets = {}
     for name, asset in config.assets.items():
-        issued = [a.address for a in await store.issued(name, now, config.payments.late_window)]
+        issued = [a.address for a in await store.issued(name, now, config.payments.late_window,
+                                                        funded=True)]
         held = {a: units for a, units in (await balances(client, asset, issued)).items() if units}
         assets[name] = AssetFunds(name, asset.decimals, received.get(name, 0), swept.get(name, 0),
                                   sum(held.values()), held, sweeping.get(name, 0))

@@ -73,7 +73,7 @@ async def build_plan(config: Config, store: SweepStore, client: ChainClient, *,
         raise SweepRefused("--gas-station sweeps tokens; ETH deposits pay their own gas")
     treasury, batch, delegate = await check_contracts(client, config)
     now = int(time.time())
-    issued = [a for a in await store.issued(name, now, config.payments.late_window)
+    issued = [a for a in await store.issued(name, now, config.payments.late_window, funded=True)
               if not a.open_payments]
     states = await account_states(client, asset.contract, delegate, [a.address for a in issued])
     floor = min_units(asset, minimum)

@@ -51,16 +51,21 @@ class SweepStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def issued(self, asset: str, now: int, late_window: int) -> list[IssuedAddress]:
+    async def issued(self, asset: str, now: int, late_window: int, *,
+                     funded: bool = False) -> list[IssuedAddress]:
         """Every deposit address of ``asset`` with its payments, and those still payable.
 
         A payment is still payable while new or seen, and while expired within the late
-        window (the watcher still credits it); such an address is never swept.
+        window (the watcher still credits it); such an address is never swept. ``funded``
+        keeps only addresses that ever received a recorded deposit (the others hold nothing
+        the watcher has seen, so nobody needs to ask the node about them).
         """
+        funded_only = (" AND address IN (SELECT address FROM deposits WHERE asset = ?)"
+                       if funded else "")
         rows = await self.db.fetchall(
             "SELECT id, address, derivation_index, status, expires_at FROM payments"
-            " WHERE method = ? AND asset = ? AND address IS NOT NULL ORDER BY derivation_index",
-            (CRYPTO, asset))
+            " WHERE method = ? AND asset = ? AND address IS NOT NULL" + funded_only
+            + " ORDER BY derivation_index", (CRYPTO, asset, asset) if funded else (CRYPTO, asset))
         found: dict[str, tuple[int, list[str], list[str]]] = {}
         for r in rows:
             _, ids, still_open = found.setdefault(r["address"], (r["derivation_index"], [], []))

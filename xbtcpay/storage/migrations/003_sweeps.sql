@@ -44,4 +44,7 @@ CREATE TABLE sweep_amounts (
     address  TEXT NOT NULL,
     units    TEXT NOT NULL,
     PRIMARY KEY (event_id, address)
-)
+);
+
+-- funds and sweep plans read only addresses that ever received a deposit
+CREATE INDEX deposits_asset_address ON deposits (asset, address)
