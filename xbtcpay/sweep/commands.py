@@ -181,9 +181,11 @@ async def _send(config: Config, store: SweepStore, client: ChainClient,
     for address, why in checked.skipped:
         print(f"skipped {address}: {why}")
     per = estimate.total_gas // max(1, estimate.addresses)
+    per_cost = estimate.expected_cost // max(1, estimate.addresses)
     print(f"{estimate.addresses} addresses in {len(estimate.batches)} transaction(s): "
           f"gas limit {estimate.total_gas} ({per} per address), expected cost "
-          f"{_eth(estimate.expected_cost)} ETH, at most {_eth(estimate.max_cost)} ETH; "
+          f"{_eth(estimate.expected_cost)} ETH ({_eth(per_cost)} per address), at most "
+          f"{_eth(estimate.max_cost)} ETH; "
           f"gas wallet {estimate.gas_wallet} holds {_eth(estimate.gas_wallet_balance)} ETH")
     if args.dry_run:
         return 0
