@@ -168,3 +168,32 @@ async def test_funds_arriving_after_a_sweep_are_swept_again_without_a_signature(
         assert await chain.token_balance(TREASURY) == 475_000_000
         funds = json.loads((await cli(cfg, "funds", "--json")).out)["assets"]["0xbtc"]
         assert (funds["received"], funds["swept"], funds["unswept"]) == ("4.75", "4.75", "0")
+
+
+async def test_a_sweep_reorged_away_while_send_waits_is_broadcast_again(
+        tmp_path: Path, chain: DevChain) -> None:
+    async with sweep_server(tmp_path, chain) as w:
+        cfg = config_path(w)
+        await paid_payments(w, 3)
+        signed = await signed_plan(w, tmp_path)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "xbtcpay", "-c", str(cfg), "sweep", "send", str(signed),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=str(REPO))
+
+        async def mined() -> str | None:
+            row = await w.d.runtime.db.fetchone("SELECT tx_hash FROM sweeps")
+            if row is None:
+                return None
+            receipt = await chain.client.call("eth_getTransactionReceipt", [row["tx_hash"]])
+            return None if receipt is None else str(receipt["blockHash"])
+
+        first = await wait_until(mined, timeout=60)
+        await chain.reorg(1)                          # the sweep's block is replaced, tx dropped
+        again = await wait_until(mined, timeout=30)   # send broadcast it again (automine)
+        assert again != first
+        await chain.mine(1)                           # its second confirmation
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == 0, (out, err)
+        assert await chain.token_balance(TREASURY) == 450_000_000
+        funds = json.loads((await cli(cfg, "funds", "--json")).out)["assets"]["0xbtc"]
+        assert (funds["received"], funds["swept"], funds["unswept"]) == ("4.5", "4.5", "0")

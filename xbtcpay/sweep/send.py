@@ -206,7 +206,8 @@ class Sender:
                 await self.store.record_status(p.sweep_id, REORGED, block_hash=p.block_hash)
                 log.warning("sweep.reorged", tx_hash=p.tx_hash)
                 p.block_hash = None
-                await self._rebroadcast(p)
+            if await self.client.call("eth_getTransactionByHash", [p.tx_hash]) is None:
+                await self._rebroadcast(p)  # the node forgot it (reorged away, evicted)
             return
         p.block_hash = str(receipt["blockHash"]).lower()
         number = int(receipt["blockNumber"], 16)
