@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
 from xbtcpay.chain.client import ChainClient
@@ -25,6 +26,7 @@ from xbtcpay.sweep.funds import Funds, funds_json, summarize
 from xbtcpay.sweep.records import SweepStore
 
 METRICS_INTERVAL = 60.0
+log = structlog.get_logger("xbtcpay.sweep")
 
 
 class FundsGauges:
@@ -74,7 +76,12 @@ class FundsService:
             registrations.jobs.append(("funds-gauges", self.refresh, METRICS_INTERVAL))
 
     async def refresh(self) -> None:
-        await self._funds()
+        """The gauge job: a node that does not answer leaves the gauges as they were (read
+        only; ``xbtcpay_funds_updated_timestamp_seconds`` shows how old they are)."""
+        try:
+            await self._funds()
+        except ProviderError as exc:
+            log.warning("funds.refresh_failed", error=exc.message)
 
     async def summary(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Received, swept and unswept per asset, unswept per address, the gas runway."""
