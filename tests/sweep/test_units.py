@@ -177,3 +177,14 @@ def test_the_signer_reads_the_mnemonic_from_stdin_and_never_prints_it(tmp_path: 
                            text=True, check=False)
     assert wrong.returncode == 1 and "test" not in wrong.stdout + wrong.stderr
     assert wrong.stderr.strip() == "sweep refused: the mnemonic is not a valid BIP39 phrase"
+
+
+async def test_funds_summary_answers_a_clear_error_when_the_node_is_down(tmp_path: Path) -> None:
+    from tests.harness import running_daemon
+
+    async with running_daemon(tmp_path) as d:           # chain.rpc_urls: a closed port
+        reply = await d.call("funds.summary")
+        assert reply["error"]["code"] == -32010
+        assert reply["error"]["message"].startswith(
+            "Provider error: the Ethereum node did not answer")
+        assert (await d.call("get_payment", {"id": "x"}))["error"]["code"] == -32004
