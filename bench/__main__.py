@@ -1,4 +1,4 @@
-"""``python -m bench [status|start|memory|watcher|sse ...]``: run benchmarks, print ratios.
+"""``python -m bench [status|start|memory|watcher|sse|sweep ...]``: run benchmarks, print ratios.
 
 Every benchmark measures its baseline in the same run on the same machine. Results are
 printed as Markdown on stdout (progress goes to stderr); ``--json FILE`` also writes them
@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from bench import memory, purchase, sse, start, status, watcher
+from bench import memory, purchase, sse, start, status, sweep, watcher
 from bench.context import Context, Sizes, say
 from bench.report import Section
 
@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section | list[Section]]] = {
     "watcher": watcher.main,
     "purchase": purchase.main,
     "sse": sse.main,
+    "sweep": sweep.main,
 }
 
 

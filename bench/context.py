@@ -33,6 +33,7 @@ class Sizes:
     latency_rounds: int = 5
     poll_interval: float = 1.0
     sse_subscribers: int = 2_000
+    sweep_addresses: int = 200       # deposit addresses swept per flow (bench/sweep.py)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -40,7 +41,7 @@ class Sizes:
                    start_concurrency=(1, 4), status_requests_for_memory=50,
                    watcher_open=(10, 100), watcher_blocks=3, catchup_blocks=60,
                    catchup_transfers=120, catchup_to_payments=6, catchup_groups=12, latency_rounds=1,
-                   poll_interval=0.3, sse_subscribers=50)
+                   poll_interval=0.3, sse_subscribers=50, sweep_addresses=20)
 
 
 @dataclass

@@ -8,8 +8,8 @@ const path = require("path");
 const solc = require("solc");
 
 const root = path.resolve(__dirname, "..");
-const outDir = path.join(root, "xbtcpay", "chain", "artifacts");
-const sources = ["TestZeroXBitcoin.sol", "EthForwarder.sol"];
+const outDir = process.env.ARTIFACTS_DIR || path.join(root, "xbtcpay", "chain", "artifacts");
+const sources = ["TestZeroXBitcoin.sol", "EthForwarder.sol", "SweepDelegate.sol", "SweepBatch.sol"];
 
 const input = {
   language: "Solidity",

@@ -1,4 +1,4 @@
-"""The ``xbtcpay`` command: run, check-config, migrate, payments, postbacks, dev."""
+"""The ``xbtcpay`` command: run, check-config, migrate, payments, postbacks, dev, sweep, funds."""
 
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                          parents=[common])
     dev.add_argument("action", nargs="?", choices=["pay"], help="pay PAYMENT_ID [AMOUNT]")
     dev.add_argument("args", nargs="*")
+    from xbtcpay.sweep.commands import add_commands as add_sweep_commands
+
+    add_sweep_commands(sub, common)
     return parser
 
 
@@ -73,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return dev_main(args)
     if args.command == "db":
         return _guarded(_db_copy(args))
+    if args.command == "sweep" and args.action == "sign":
+        from xbtcpay.sweep.commands import sign_main
+
+        return sign_main(args)  # offline: no config, no node
     path = config_path(args.config)
     try:
         config = load_config(path)
@@ -89,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     handlers: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
         "migrate": _migrate, "payments": _payments, "postbacks": _postbacks,
     }
+    from xbtcpay.sweep.commands import funds_main, sweep_main
+
+    handlers.update(sweep=sweep_main, funds=funds_main)
     return _guarded(handlers[args.command](config, args))
 
 

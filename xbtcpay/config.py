@@ -21,6 +21,7 @@ from xbtcpay.catalog import Catalog
 from xbtcpay.commerce.settings import CommerceConfig, parse_commerce
 from xbtcpay.errors import ConfigError
 from xbtcpay.secrets import Secret, resolve_secret
+from xbtcpay.sweep.settings import SweepConfig, parse_sweep
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Confirmations = int | Literal["finalized"]
@@ -144,6 +145,7 @@ class Config:
     database_pool_size: int = 10
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     commerce: CommerceConfig = field(default_factory=CommerceConfig)
+    sweep: SweepConfig | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -190,10 +192,11 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     plugins = _plain_mapping(r, raw, "plugins")
     products = _plain_mapping(r, raw, "products")
     r.problems.extend(Catalog.problems(products))
+    sweep = parse_sweep(raw.get("sweep"), r.base_dir, r.problems)
     password, pool_size, cluster = _database_extras(r, raw, database)
     known = {"database", "rpc", "public", "chain", "assets", "default_asset", "wallet",
              "payments", "postback", "log", "plugins", "products", "database_password",
-             "database_pool_size", "cluster"}
+             "database_pool_size", "cluster", "sweep"}
     known.update(COMMERCE_SECTIONS)
     commerce = parse_commerce(raw, path.parent, r.problems)
     for key in raw:
@@ -204,7 +207,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     assert rpc and public and chain and wallet and postback is not None
     return Config(path, database, rpc, public, chain, assets, str(default_asset), wallet,
                   payments, postback, log, plugins, products, database_password=password,
-                  database_pool_size=pool_size, cluster=cluster, commerce=commerce)
+                  database_pool_size=pool_size, cluster=cluster, commerce=commerce,
+                  sweep=sweep)
 
 
 class _Reader:

@@ -96,12 +96,25 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
 
     processor.on_transition = on_transition
     core.register(registry)
+    registrations = Registrations()
+    _register_funds(config, db, metrics, registry, registrations)
     runtime = Runtime(config=config, db=db, payments=payments, postbacks=postbacks,
                       processor=processor, registry=registry, core=core,
                       catalog=Catalog(config.products), metrics=metrics, session=session,
-                      sender=sender, status_cache=status_cache, feed=feed)
+                      sender=sender, status_cache=status_cache, feed=feed,
+                      registrations=registrations)
     runtime_ref.append(runtime)
     return runtime
+
+
+def _register_funds(config: Config, db: Database, metrics: Metrics, registry: MethodRegistry,
+                    registrations: Registrations) -> None:
+    """``funds.summary`` and the funds gauges (xbtcpay.sweep)."""
+    from xbtcpay.sweep.records import SweepStore
+    from xbtcpay.sweep.service import FundsGauges, FundsService
+
+    service = FundsService(config, SweepStore(db), FundsGauges(metrics.registry))
+    service.register(registry, registrations)
 
 
 async def warm_status_cache(runtime: Runtime, batch: int = 2000) -> int:
