@@ -26,6 +26,7 @@ from xbtcpay.plugins import Context, check_version, discover
 from xbtcpay.runtime import Runtime, build_runtime, warm_status_cache
 from xbtcpay.tasks import every, supervise
 from xbtcpay.web import public, rpc
+from xbtcpay.web.input_guard import input_guard_middleware
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
 
 log = structlog.get_logger("xbtcpay.app")
@@ -58,7 +59,8 @@ def private_app(runtime: Runtime) -> web.Application:
 def public_app(runtime: Runtime) -> web.Application:
     app = _base_app(runtime, "public",
                     [public.cors_middleware(runtime.config.public.cors_origins),
-                     context_middleware(runtime.metrics, "public")])
+                     context_middleware(runtime.metrics, "public"),
+                     input_guard_middleware()])
     app.router.add_get("/healthz", public.healthz)
     app.router.add_get("/{id}/status.json", public.status_json)
     for method, path, handler in runtime.registrations.routes:
