@@ -152,10 +152,18 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {exc}".replace("\n", " ")]) from None
+        raise ConfigError([f"{path}: not valid YAML{_yaml_where(exc)}"]) from None
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: expected a mapping at the top level"])
     return parse_config(raw, path)
+
+
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    """Line and column of a YAML error, never its snippet: the text there may be a secret."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is None:
+        return ""
+    return f" at line {mark.line + 1}, column {mark.column + 1}"
 
 
 def parse_config(raw: dict[str, Any], path: Path) -> Config:
