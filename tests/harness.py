@@ -86,7 +86,7 @@ def base_config(tmp_path: Path, overrides: dict[str, Any] | None = None) -> dict
         "wallet": {"xpub": DEV_XPUB, "first_index": 10},
         "payments": {"expire_after": 86400},
         "postback": {"secret": POSTBACK_SECRET, "base_delay": 0.2, "max_delay": 1.0,
-                     "timeout": 2},
+                     "timeout": 2, "allow_private": True},  # receivers listen on loopback
         "log": {"level": "warning", "format": "json"},
     }
     return deep_merge(raw, overrides or {})

@@ -178,6 +178,7 @@ class Daemon:
             except Exception:
                 log.exception("plugin.close_failed")
         await rt.session.close()
+        await rt.sender.session.close()
         await rt.db.close()
         self.runtime = None
         log.info("daemon.stopped")

@@ -106,7 +106,7 @@ class PostbackConfig:
     max_delay: float = 3600.0
     concurrency: int = 32
     events: tuple[str, ...] = DEFAULT_POSTBACK_EVENTS
-    allow_private: bool = True
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -409,7 +409,7 @@ def _postback(r: _Reader, s: dict[str, Any]) -> PostbackConfig | None:
         max_delay=r.number("postback.max_delay", s.get("max_delay", 3600), 0.01),
         concurrency=r.int("postback.concurrency", s.get("concurrency", 32), 1),
         events=tuple(events),
-        allow_private=s.get("allow_private", True) is True,
+        allow_private=s.get("allow_private", False) is True,
     )
 
 

@@ -27,6 +27,7 @@ from xbtcpay.errors import (
 )
 from xbtcpay.jsonio import JsonError, dumps, loads
 from xbtcpay.keys import CLIENT_IP, CONFIG, REGISTRY
+from xbtcpay.params import check_postback_target
 from xbtcpay.plugin_api import CallContext
 
 log = structlog.get_logger("xbtcpay.rpc")
@@ -119,6 +120,7 @@ async def call_method(request: web.Request, method: str, params: Any, ctx: CallC
     """Call through the registry; any unexpected failure becomes InternalError (logged)."""
     structlog.contextvars.bind_contextvars(method=method, transport=ctx.transport)
     try:
+        check_postback_target(params, allow_private=request.app[CONFIG].postback.allow_private)
         return await request.app[REGISTRY].call(method, params, ctx)
     except RpcError:
         raise
