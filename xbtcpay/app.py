@@ -26,6 +26,7 @@ from xbtcpay.plugins import Context, check_version, discover
 from xbtcpay.runtime import Runtime, build_runtime, warm_status_cache
 from xbtcpay.tasks import every, supervise
 from xbtcpay.web import public, rpc
+from xbtcpay.web.browser_guard import browser_guard_middleware
 from xbtcpay.web.input_guard import input_guard_middleware
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
 
@@ -47,6 +48,7 @@ def _base_app(runtime: Runtime, port_name: str, middlewares: list[Any]) -> web.A
 def private_app(runtime: Runtime) -> web.Application:
     app = _base_app(runtime, "private",
                     [whitelist_middleware(runtime.config.rpc),
+                     browser_guard_middleware(runtime.config.rpc),
                      context_middleware(runtime.metrics, "private")])
     app.router.add_post("/", rpc.jsonrpc)
     app.router.add_post("/api/v0/rpc/{method}", rpc.http_api)

@@ -43,6 +43,8 @@ class RpcConfig:
     ip_whitelist: tuple[IPNetwork, ...]
     trusted_proxies: tuple[IPNetwork, ...]
     max_body: int = 1_048_576
+    allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,16 @@ def _rpc(r: _Reader, s: dict[str, Any]) -> RpcConfig:
         ip_whitelist=r.networks("rpc.ip_whitelist", s.get("ip_whitelist", ["127.0.0.1/32", "::1/128"])),
         trusted_proxies=r.networks("rpc.trusted_proxies", s.get("trusted_proxies", [])),
         max_body=r.int("rpc.max_body", s.get("max_body", 1_048_576), 1024),
+        allowed_origins=_strings(r, "rpc.allowed_origins", s.get("allowed_origins", [])),
+        allowed_hosts=_strings(r, "rpc.allowed_hosts", s.get("allowed_hosts", [])),
     )
+
+
+def _strings(r: _Reader, where: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        r.bad(where, "expected a list of non-empty strings")
+        return ()
+    return tuple(value)
 
 
 def _public(r: _Reader, s: dict[str, Any]) -> PublicConfig:
