@@ -1,0 +1,60 @@
+"""A provider's charge pays a payment only in the payment's currency and for at least its price.
+
+One test per plugin, each through the plugin's real entry point (signed webhook, SDK answer,
+signed notification or JWT notice), plus the rule itself (xbtcpay.price_rule).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.stripe_server import FakeStripe
+from tests.harness import running_daemon
+from tests.plugins.test_stripe import checkout, fake, hook, overrides  # noqa: F401 - fixture
+from xbtcpay.models import CRYPTO, Payment
+from xbtcpay.price_rule import shortfall
+from xbtcpay.state import State
+
+
+def _payment(asset: str, amount: str) -> Payment:
+    return Payment(id="p" * 23, method=CRYPTO, asset=asset, amount=Decimal(amount),
+                   status=State.NEW, created_at=0)
+
+
+@pytest.mark.parametrize(("currency", "amount", "pays"), [
+    ("USD", "500.00", True), ("usd", "500.01", True), ("USD", "499.99", False),
+    ("JPY", "1000", False), ("EUR", "500.00", False), (None, "500.00", False),
+    ("USD", None, False), ("", "500", False),
+])
+def test_the_rule(currency: str | None, amount: str | None, pays: bool) -> None:
+    got = shortfall(_payment("USD", "500.00"), currency,
+                    None if amount is None else Decimal(amount))
+    assert (got is None) == pays, got
+
+
+async def _status(d: Any, pid: str) -> str:
+    payment = await d.runtime.payments.get(pid)
+    return str(payment.status.value)
+
+
+@pytest.mark.parametrize(("change", "paid"), [
+    ({"currency": "jpy", "amount_total": 100_000}, False),   # JPY 100000 for USD 9.99
+    ({"amount_total": None}, False),
+    ({"amount_total": 998}, False),
+    ({}, True),
+])
+async def test_stripe_session_in_another_currency_or_without_amount_does_not_pay(
+        tmp_path: Path, fake: FakeStripe, change: dict[str, Any],  # noqa: F811
+        paid: bool) -> None:
+    async with running_daemon(tmp_path, overrides(fake)) as d:
+        got = await checkout(d)
+        event = fake.complete(got["sessionId"])
+        event["data"]["object"].update(change)
+        if change.get("amount_total", 0) is None:
+            del event["data"]["object"]["amount_total"]
+        assert await fake.deliver(hook(d), event) == 200
+        assert await _status(d, got["id"]) == ("paid" if paid else "seen")
