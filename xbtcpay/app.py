@@ -27,6 +27,12 @@ from xbtcpay.runtime import Runtime, build_runtime, warm_status_cache
 from xbtcpay.tasks import every, supervise
 from xbtcpay.web import public, rpc
 from xbtcpay.web.browser_guard import browser_guard_middleware
+from xbtcpay.web.connections import (
+    GuardedSite,
+    RateLimitedLog,
+    accept_error_handler,
+    raise_open_files_limit,
+)
 from xbtcpay.web.input_guard import input_guard_middleware
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
 
@@ -94,6 +100,7 @@ class Daemon:
         self._runners: list[web.AppRunner] = []
         self.rpc_port = 0
         self.public_port = 0
+        self._notes = RateLimitedLog()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -107,8 +114,10 @@ class Daemon:
                                                 synchronous=self._synchronous)
         try:
             await self._start_plugins(rt)
-            self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen)
-            self.public_port = await self._serve(public_app(rt), self.config.public.listen)
+            self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen,
+                                              self.config.rpc)
+            self.public_port = await self._serve(public_app(rt), self.config.public.listen,
+                                                 self.config.public)
             self._start_tasks(rt)
         except BaseException:
             await self.stop()
@@ -134,11 +143,14 @@ class Daemon:
             rt.plugins[name] = plugin
             log.info("plugin.started", plugin=name)
 
-    async def _serve(self, app: web.Application, listen: Any) -> int:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    async def _serve(self, app: web.Application, listen: Any, limits: Any) -> int:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=10,
+                               keepalive_timeout=limits.idle_timeout)
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+        site = GuardedSite(runner, listen.host, listen.port,
+                           per_client=limits.max_connections_per_client,
+                           header_timeout=limits.header_timeout, notes=self._notes)
         await site.start()
         server = site._server
         assert server is not None
@@ -199,6 +211,8 @@ async def run_forever(config: Config) -> None:
     from xbtcpay.systemd import Notifier, watchdog_loop
 
     notifier = Notifier.from_env()
+    raise_open_files_limit()
+    asyncio.get_running_loop().set_exception_handler(accept_error_handler(RateLimitedLog()))
     daemon = Daemon(config)
     await daemon.start()
     notifier.ready()

@@ -45,6 +45,9 @@ class RpcConfig:
     max_body: int = 1_048_576
     allowed_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
+    idle_timeout: float = 60.0
+    header_timeout: float = 10.0
+    max_connections_per_client: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class PublicConfig:
     cors_origins: tuple[str, ...]
     status_cache_size: int = 100_000
     status_cache_warm: bool = False
+    idle_timeout: float = 15.0
+    header_timeout: float = 10.0
+    max_connections_per_client: int = 64
 
 
 @dataclass(frozen=True)
@@ -285,7 +291,19 @@ def _rpc(r: _Reader, s: dict[str, Any]) -> RpcConfig:
         max_body=r.int("rpc.max_body", s.get("max_body", 1_048_576), 1024),
         allowed_origins=_strings(r, "rpc.allowed_origins", s.get("allowed_origins", [])),
         allowed_hosts=_strings(r, "rpc.allowed_hosts", s.get("allowed_hosts", [])),
+        **_connection_limits(r, "rpc", s, idle=60.0, per_client=0),
     )
+
+
+def _connection_limits(r: _Reader, port: str, s: dict[str, Any], *, idle: float,
+                       per_client: int) -> dict[str, Any]:
+    """``idle_timeout``, ``header_timeout`` and ``max_connections_per_client`` of one port."""
+    return {
+        "idle_timeout": r.number(f"{port}.idle_timeout", s.get("idle_timeout", idle), 0.1),
+        "header_timeout": r.number(f"{port}.header_timeout", s.get("header_timeout", 10), 0.1),
+        "max_connections_per_client": r.int(f"{port}.max_connections_per_client",
+                                            s.get("max_connections_per_client", per_client), 0),
+    }
 
 
 def _strings(r: _Reader, where: str, value: Any) -> tuple[str, ...]:
@@ -311,7 +329,8 @@ def _public(r: _Reader, s: dict[str, Any]) -> PublicConfig:
     return PublicConfig(listen, str(base_url).rstrip("/"), tuple(origins),
                         status_cache_size=r.int("public.status_cache_size",
                                                 s.get("status_cache_size", 100_000), 0),
-                        status_cache_warm=s.get("status_cache_warm", False) is True)
+                        status_cache_warm=s.get("status_cache_warm", False) is True,
+                        **_connection_limits(r, "public", s, idle=15.0, per_client=64))
 
 
 def _confirmations(r: _Reader, where: str, value: Any) -> Confirmations:

@@ -84,5 +84,4 @@ def postback_connector(allow_private: bool, resolver: AbstractResolver | None = 
     """
     if allow_private:
         return aiohttp.TCPConnector(resolver=resolver)
-    return aiohttp.TCPConnector(resolver=resolver,
-                                socket_factory=public_socket)  # type: ignore[arg-type]
+    return aiohttp.TCPConnector(resolver=resolver, socket_factory=public_socket)

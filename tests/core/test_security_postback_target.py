@@ -76,7 +76,7 @@ async def test_delivery_to_a_private_address_is_refused_after_the_setting_change
     async with running_daemon(tmp_path) as d:  # the harness turns allow_private on
         pid = (await d.start_payment("1", postback_url=receiver.url))["id"]
     async with running_daemon(tmp_path, STRICT) as d:
-        await d.processor.apply(pid, PaymentEvent(Event.SEEN, amount_received=Decimal("1"),
+        await d.processor.apply(pid, PaymentEvent(Event.SEEN, amount_received=Decimal(1),
                                                   tx_hash="0x" + "ab" * 32, tx_block=3))
         await d.processor.apply(pid, PaymentEvent(Event.PAID))
         [pb] = await wait_until(lambda: _attempted(d, pid))
