@@ -6,14 +6,17 @@ signed notification or JWT notice), plus the rule itself (xbtcpay.price_rule).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fakes.braintree_server import FakeBraintree
 from tests.fakes.stripe_server import FakeStripe
-from tests.harness import running_daemon
+from tests.harness import running_daemon, wait_until
+from tests.plugins.test_braintree import overrides as bt_overrides
 from tests.plugins.test_stripe import checkout, fake, hook, overrides  # noqa: F401 - fixture
 from xbtcpay.models import CRYPTO, Payment
 from xbtcpay.price_rule import shortfall
@@ -41,6 +44,19 @@ async def _status(d: Any, pid: str) -> str:
     return str(payment.status.value)
 
 
+async def _settled(d: Any, pid: str) -> str | None:
+    status = await _status(d, pid)
+    return None if status == "new" else status
+
+
+@pytest.fixture
+async def braintree() -> AsyncIterator[FakeBraintree]:
+    f = FakeBraintree()
+    await f.start()
+    yield f
+    await f.stop()
+
+
 @pytest.mark.parametrize(("change", "paid"), [
     ({"currency": "jpy", "amount_total": 100_000}, False),   # JPY 100000 for USD 9.99
     ({"amount_total": None}, False),
@@ -58,3 +74,21 @@ async def test_stripe_session_in_another_currency_or_without_amount_does_not_pay
             del event["data"]["object"]["amount_total"]
         assert await fake.deliver(hook(d), event) == 200
         assert await _status(d, got["id"]) == ("paid" if paid else "seen")
+
+
+@pytest.mark.parametrize(("change", "paid"), [
+    ({"currency_iso_code": "JPY"}, False), ({"amount": "1.00"}, False), ({}, True)])
+async def test_braintree_transaction_in_another_currency_or_short_does_not_pay(
+        tmp_path: Path, braintree: FakeBraintree, change: dict[str, Any], paid: bool) -> None:
+    """Reconciliation finds the sale whose answer was lost; its transaction must pay the price."""
+    settings = {"reconcile_interval": 0.1, "reconcile_after": 0}
+    async with running_daemon(tmp_path, bt_overrides(braintree, **settings)) as d:
+        braintree.lose_next_answers = 1
+        reply = await d.call("payment.processBraintreePayment",
+                             {"paymentNonce": "fake-valid-nonce", "product": "gold"})
+        assert reply["error"]["message"] == "Provider error: Braintree timed out"
+        [charged] = braintree.transactions.values()
+        charged.update(change)
+        pid = charged["order_id"]
+        settled = await wait_until(lambda: _settled(d, pid), timeout=10)
+        assert settled == ("paid" if paid else "seen")
