@@ -13,12 +13,17 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.apple import AppleChain, AppleSigner
 from tests.fakes.braintree_server import FakeBraintree
 from tests.fakes.stripe_server import FakeStripe
+from tests.fakes.verify_receipt_server import VerifyReceiptServer
 from tests.harness import running_daemon, wait_until
+from tests.plugins.drivers.appstore import COINS
+from tests.plugins.test_appstore import apple, chain, signer  # noqa: F401 - fixtures
+from tests.plugins.test_appstore import settings as appstore_settings
 from tests.plugins.test_braintree import overrides as bt_overrides
 from tests.plugins.test_stripe import checkout, fake, hook, overrides  # noqa: F401 - fixture
-from xbtcpay.models import CRYPTO, Payment
+from xbtcpay.models import CRYPTO, NewPayment, Payment
 from xbtcpay.price_rule import shortfall
 from xbtcpay.state import State
 
@@ -92,3 +97,18 @@ async def test_braintree_transaction_in_another_currency_or_short_does_not_pay(
         pid = charged["order_id"]
         settled = await wait_until(lambda: _settled(d, pid), timeout=10)
         assert settled == ("paid" if paid else "seen")
+
+
+@pytest.mark.parametrize(("price", "currency", "paid"), [
+    (100_000, "JPY", False), (1_000, "USD", False), (9_990, "USD", True)])
+async def test_app_store_transaction_must_pay_the_open_payment_it_settles(
+        tmp_path: Path, chain: AppleChain, signer: AppleSigner,  # noqa: F811
+        apple: VerifyReceiptServer, price: int, currency: str, paid: bool) -> None:  # noqa: F811
+    """A payment already open for a transaction (USD 9.99) is paid only by Apple's own price."""
+    jws, tx = signer.transaction(COINS, price=price, currency=currency)
+    async with running_daemon(tmp_path, appstore_settings(tmp_path, chain, apple)) as d:
+        open_payment = await d.processor.create(NewPayment(
+            method="appstore", asset="USD", amount=Decimal("9.99"), data="null",
+            provider_ref=tx["transactionId"], product="coins100"))
+        await d.call("payment.validateAppStore", {"receipt": jws})
+        assert await _status(d, open_payment.id) == ("paid" if paid else "seen")
