@@ -19,6 +19,8 @@ from tests.fakes.stripe_server import FakeStripe
 from tests.fakes.verify_receipt_server import VerifyReceiptServer
 from tests.harness import running_daemon, wait_until
 from tests.plugins.drivers.appstore import COINS
+from tests.plugins.drivers.inapp import notice, post_notice, read_request
+from tests.plugins.drivers.inapp import settings as inapp_settings
 from tests.plugins.test_appstore import apple, chain, signer  # noqa: F401 - fixtures
 from tests.plugins.test_appstore import settings as appstore_settings
 from tests.plugins.test_braintree import overrides as bt_overrides
@@ -112,3 +114,24 @@ async def test_app_store_transaction_must_pay_the_open_payment_it_settles(
             provider_ref=tx["transactionId"], product="coins100"))
         await d.call("payment.validateAppStore", {"receipt": jws})
         assert await _status(d, open_payment.id) == ("paid" if paid else "seen")
+
+
+TWO_PRICES = {"name": "Cake", "description": "A cake", "defaultPrice": "US",
+              "price": [{"country": "US", "currency": "USD", "amount": "5.50"},
+                        {"country": "BR", "currency": "BRL", "amount": "8.50"}]}
+
+
+@pytest.mark.parametrize(("price", "paid"), [
+    ({"amount": "1000", "currency": "JPY"}, False), ({"amount": "5.49", "currency": "USD"}, False),
+    ({"amount": "8.00", "currency": "BRL"}, False), ({"currency": "USD"}, False),
+    ({"amount": "8.50", "currency": "BRL"}, True), ({"amount": "5.50", "currency": "USD"}, True),
+    (None, True),
+])
+async def test_in_app_postback_price_must_be_one_of_the_offered_prices(
+        tmp_path: Path, price: dict[str, str] | None, paid: bool) -> None:
+    async with running_daemon(tmp_path, {"plugins": {"inapp": inapp_settings()}}) as d:
+        reply = await d.call("payment.createInAppRequest", TWO_PRICES)
+        claims = read_request(reply["result"]["jwt"])
+        token, _ = notice(claims, **({} if price is None else {"price": price}))
+        assert (await post_notice(d.session, d.public_url + "/inapp/postback", token))[0] == 200
+        assert await _status(d, reply["result"]["id"]) == ("paid" if paid else "seen")
