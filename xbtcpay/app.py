@@ -69,7 +69,7 @@ def public_app(runtime: Runtime) -> web.Application:
                     [public.cors_middleware(runtime.config.public.cors_origins),
                      context_middleware(runtime.metrics, "public"),
                      input_guard_middleware()])
-    app.router.add_get("/healthz", public.healthz)
+    app.router.add_get("/healthz", public.healthz_public)
     app.router.add_get("/{id}/status.json", public.status_json)
     for method, path, handler in runtime.registrations.routes:
         app.router.add_route(method, path, handler)
