@@ -109,3 +109,16 @@ def test_a_low_open_files_limit_is_raised_or_warned_about() -> None:
     assert limit == 8192 and "daemon.open_files_limit_low" not in output
     unit = (REPO / "systemd" / "xbtcpay.service").read_text()
     assert "\nLimitNOFILE=65536\n" in unit
+
+
+async def test_a_slow_body_after_a_complete_head_is_not_cut_by_the_header_timeout(
+        tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, {"rpc": {"header_timeout": 0.5}}) as d:
+        reader, writer = await _idle_connection(d.daemon.rpc_port)
+        writer.write(b"POST /api/v0/rpc/list_payments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n")
+        await asyncio.sleep(1.5)  # three header timeouts: the head was complete, so no cut
+        writer.write(b"{}")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        writer.close()

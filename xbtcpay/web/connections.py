@@ -27,7 +27,7 @@ from aiohttp import web
 log = structlog.get_logger("xbtcpay.web")
 WANTED_OPEN_FILES = 65536
 LOW_OPEN_FILES = 4096
-_HEAD_END = b"\r\n\r\n"
+_HEAD_ENDS = (b"\n\r\n", b"\n\n")  # the blank line ending a head (CRLF, or bare LF)
 
 
 class RateLimitedLog:
@@ -114,7 +114,7 @@ class GuardedProtocol(asyncio.Protocol):
             return
         if self._head_timer is not None:
             window = self._tail + data
-            if _HEAD_END in window:
+            if any(end in window for end in _HEAD_ENDS):
                 self._head_timer.cancel()
                 self._head_timer = None
             self._tail = window[-3:]
