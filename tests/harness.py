@@ -248,10 +248,12 @@ class DaemonProcess:
         self.public_url = "http://" + raw["public"]["listen"]
         self.log_path = config_path.parent / "daemon.log"
 
-    async def start(self, timeout: float = 20.0) -> None:
+    async def start(self, timeout: float = 20.0, command: list[str] | None = None) -> None:
+        """``command`` replaces ``python -m xbtcpay`` (its arguments follow it)."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "xbtcpay", "-c", str(self.config_path), "run"],
+            [*(command or [sys.executable, "-m", "xbtcpay"]), "-c", str(self.config_path),
+             "run"],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=str(REPO))
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:

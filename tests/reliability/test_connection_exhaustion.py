@@ -10,7 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.harness import REPO, running_daemon
+from tests.harness import REPO, DaemonProcess, base_config, running_daemon, write_config
+from tests.reliability.scenario import stable_port
 from xbtcpay.web.connections import RateLimitedLog, accept_error_handler
 
 LIMIT = 8
@@ -122,3 +123,90 @@ async def test_a_slow_body_after_a_complete_head_is_not_cut_by_the_header_timeou
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
         assert head.startswith(b"HTTP/1.1 200"), head
         writer.close()
+
+
+LOW_FILES = 256
+ATTACK = 400
+
+
+async def _flood(port: int) -> list[asyncio.StreamWriter]:
+    """Up to ATTACK idle connections from 127.0.0.1; stops when connecting hangs (a server
+    out of descriptors stops accepting, and the kernel's backlog fills up)."""
+    writers: list[asyncio.StreamWriter] = []
+    for _ in range(ATTACK):
+        try:
+            writers.append((await asyncio.wait_for(_idle_connection(port), 2))[1])
+        except TimeoutError:
+            break
+        except OSError:
+            continue
+    return writers
+
+
+def _low_files_wrapper() -> str:
+    """``python -c`` text running ``python -m xbtcpay ARGS`` with 256 open files at most."""
+    return ("import resource, runpy, sys;"
+            f"resource.setrlimit(resource.RLIMIT_NOFILE, ({LOW_FILES}, {LOW_FILES}));"
+            "sys.argv = ['xbtcpay'] + sys.argv[1:];"
+            "runpy.run_module('xbtcpay', run_name='__main__')")
+
+
+async def test_an_idle_flood_beyond_the_open_files_limit_leaves_both_ports_serving(
+        tmp_path: Path) -> None:
+    """The review's attack, scaled to a daemon run with 256 open files (the unit sets 65536).
+
+    One address opens 400 idle connections to the public port. The daemon keeps at most
+    ``max_connections_per_client`` of them, so it never runs out of descriptors: another
+    client is served on both ports, and the log holds no "Too many open files" flood.
+    """
+    raw = base_config(tmp_path, {"public": {"max_connections_per_client": 64}})
+    raw["rpc"]["listen"] = f"127.0.0.1:{stable_port()}"
+    raw["public"]["listen"] = f"127.0.0.1:{stable_port()}"
+    daemon = DaemonProcess(write_config(tmp_path, raw))
+    await daemon.start(command=[sys.executable, "-c", _low_files_wrapper()])
+    public_port = int(raw["public"]["listen"].rsplit(":", 1)[1])
+    flood: list[asyncio.StreamWriter] = []
+    try:
+        async with aiohttp.ClientSession() as session, session.post(
+                daemon.rpc_url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "start_payment",
+                                            "params": {"amount": "1"}}) as resp:
+            payment_id = (await resp.json())["result"]["id"]
+        flood = await _flood(public_port)
+        other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+        async with aiohttp.ClientSession(connector=other,
+                                         timeout=aiohttp.ClientTimeout(total=5)) as session:
+            for _ in range(10):
+                async with session.get(f"{daemon.public_url}/{payment_id}/status.json") as resp:
+                    assert resp.status == 200
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            async with session.get(daemon.rpc_url + "/metrics") as resp:
+                assert resp.status == 200
+    finally:
+        for writer in flood:
+            writer.close()
+        assert daemon.terminate() == 0
+    log = daemon.log_path.read_text()
+    assert log.count("Too many open files") == 0 and "Traceback" not in log
+
+
+async def test_running_out_of_descriptors_logs_one_line_a_minute_not_a_flood(
+        tmp_path: Path) -> None:
+    """Without the cap the same flood exhausts the 256 descriptors: accept() then fails on
+    every retry. The daemon logs that once a minute (the previous code logged per attempt:
+    329,749 "Too many open files" lines during a five-minute run of this flood)."""
+    raw = base_config(tmp_path, {"public": {"max_connections_per_client": 0}})
+    raw["rpc"]["listen"] = f"127.0.0.1:{stable_port()}"
+    raw["public"]["listen"] = f"127.0.0.1:{stable_port()}"
+    daemon = DaemonProcess(write_config(tmp_path, raw))
+    await daemon.start(command=[sys.executable, "-c", _low_files_wrapper()])
+    flood: list[asyncio.StreamWriter] = []
+    try:
+        flood = await _flood(int(raw["public"]["listen"].rsplit(":", 1)[1]))
+        await asyncio.sleep(3)  # asyncio retries accept() every second meanwhile
+    finally:
+        for writer in flood:
+            writer.close()
+        daemon.terminate()
+    events = [line for line in daemon.log_path.read_text().splitlines()
+              if '"http.accept_failed"' in line]
+    assert len(events) == 1 and "Traceback" not in daemon.log_path.read_text()
