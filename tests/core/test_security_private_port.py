@@ -86,16 +86,17 @@ async def test_json_rpc_posts_need_a_json_content_type(tmp_path: Path,
 async def test_a_foreign_host_header_is_refused(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, {"rpc": {"allowed_hosts": ["xbtcpay.internal"]}}) as d:
         port = d.rpc_url.rsplit(":", 1)[1]
-        for host in ("evil.example", f"evil.example:{port}", "127.0.0.2", "[::1]:1"):
+        for host in ("evil.example", f"evil.example:{port}", "10.1.2.3", "[fd00::1]:1",
+                     "localhost.evil.example"):
             async with d.session.post(d.rpc_url + "/", json=START,
                                       headers={"Host": host}) as resp:
                 assert resp.status == 421, host
-        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST",
-                     f"xbtcpay.internal:{port}"):
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST", "127.0.0.2",
+                     "[::1]:1", f"xbtcpay.internal:{port}"):
             async with d.session.post(d.rpc_url + "/", json=START,
                                       headers={"Host": host}) as resp:
                 assert resp.status == 200, host
-        assert (await d.runtime.payments.count_by_status()) == {"new": 4}
+        assert (await d.runtime.payments.count_by_status()) == {"new": 6}
 
 
 def test_a_wildcard_listener_takes_ip_literals_but_not_names() -> None:
@@ -104,3 +105,13 @@ def test_a_wildcard_listener_takes_ip_literals_but_not_names() -> None:
     assert host_allowed("10.1.2.3:8889", rpc, names) and host_allowed("[fd00::1]:8889", rpc, names)
     assert host_allowed("localhost:8889", rpc, names)
     assert not host_allowed("rebound.example:8889", rpc, names)
+
+
+def test_a_named_or_lan_listener_takes_its_own_address() -> None:
+    local = RpcConfig(Listen("localhost", 8889), (), ())
+    assert host_allowed("127.0.0.1:8889", local, allowed_hosts(local))
+    assert not host_allowed("10.0.0.5:8889", local, allowed_hosts(local))
+    lan = RpcConfig(Listen("10.0.0.5", 8889), (), ())
+    assert host_allowed("10.0.0.5:8889", lan, allowed_hosts(lan))
+    assert not host_allowed("127.0.0.1:8889", lan, allowed_hosts(lan))
+    assert not host_allowed("localhost:8889", lan, allowed_hosts(lan))

@@ -5,9 +5,9 @@ the private port: a cross-site WebSocket (browsers do not apply CORS to ``/ws``)
 ``text/plain`` POST that needs no preflight, or a DNS-rebound name pointing at the port.
 Three checks, before the whitelist's answer is used:
 
-- ``Host`` must be the listen address, a loopback name when listening on loopback or on every
-  address, any IP literal when listening on every address, or one of ``rpc.allowed_hosts``
-  (a rebound name is none of these); 421 otherwise.
+- ``Host`` must be the listen address, a loopback name or address when listening on loopback
+  (or on every address), any IP literal when listening on every address, or one of
+  ``rpc.allowed_hosts`` (a rebound name is none of these); 421 otherwise.
 - A request carrying ``Origin`` (browsers send it; server-side clients do not) is refused
   unless the origin is listed in ``rpc.allowed_origins`` (empty by default); 403.
 - JSON-RPC POSTs must say ``Content-Type: application/json`` (what the original 0xBTCpay's
@@ -60,10 +60,12 @@ def host_allowed(header: str | None, rpc: RpcConfig, names: frozenset[str]) -> b
     if host in names:
         return True
     try:
-        ipaddress.ip_address(host.split("%", 1)[0])
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False
-    return rpc.listen.host in _WILDCARDS  # any IP literal: a literal cannot be rebound
+    # An IP literal cannot be rebound: any one when listening on every address, a loopback
+    # one when listening on loopback (127.0.0.1 for a "localhost" listener, say).
+    return rpc.listen.host in _WILDCARDS or (ip.is_loopback and _is_loopback(rpc.listen.host))
 
 
 def browser_guard_middleware(rpc: RpcConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
