@@ -87,7 +87,7 @@ def base_config(tmp_path: Path, overrides: dict[str, Any] | None = None) -> dict
         "wallet": {"xpub": DEV_XPUB, "first_index": 10},
         "payments": {"expire_after": 86400},
         "postback": {"secret": POSTBACK_SECRET, "base_delay": 0.2, "max_delay": 1.0,
-                     "timeout": 2},
+                     "timeout": 2, "allow_private": True},  # receivers listen on loopback
         "log": {"level": "warning", "format": "json"},
     }
     return deep_merge(raw, overrides or {})
@@ -249,10 +249,12 @@ class DaemonProcess:
         self.public_url = "http://" + raw["public"]["listen"]
         self.log_path = config_path.parent / "daemon.log"
 
-    async def start(self, timeout: float = 20.0) -> None:
+    async def start(self, timeout: float = 20.0, command: list[str] | None = None) -> None:
+        """``command`` replaces ``python -m xbtcpay`` (its arguments follow it)."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "xbtcpay", "-c", str(self.config_path), "run"],
+            [*(command or [sys.executable, "-m", "xbtcpay"]), "-c", str(self.config_path),
+             "run"],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=str(REPO))
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:

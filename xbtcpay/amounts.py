@@ -21,7 +21,7 @@ def parse_amount(
     """
     if not isinstance(value, str) or len(value) > 2 * MAX_DIGITS + 1:
         return None
-    match = _PLAIN.match(value)
+    match = _PLAIN.fullmatch(value)  # match() would let "$" accept a trailing newline
     if match is None:
         return None
     int_part, frac = match.group("int"), match.group("frac") or ""

@@ -28,6 +28,14 @@ from xbtcpay.runtime import Runtime, build_runtime, warm_status_cache
 from xbtcpay.tasks import every, supervise
 from xbtcpay.web import public, rpc
 from xbtcpay.web.checkout import setup_checkout
+from xbtcpay.web.browser_guard import browser_guard_middleware
+from xbtcpay.web.connections import (
+    GuardedSite,
+    RateLimitedLog,
+    accept_error_handler,
+    raise_open_files_limit,
+)
+from xbtcpay.web.input_guard import input_guard_middleware
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
 
 log = structlog.get_logger("xbtcpay.app")
@@ -48,6 +56,7 @@ def _base_app(runtime: Runtime, port_name: str, middlewares: list[Any]) -> web.A
 def private_app(runtime: Runtime) -> web.Application:
     app = _base_app(runtime, "private",
                     [whitelist_middleware(runtime.config.rpc),
+                     browser_guard_middleware(runtime.config.rpc),
                      context_middleware(runtime.metrics, "private")])
     app.router.add_post("/", rpc.jsonrpc)
     app.router.add_post("/api/v0/rpc/{method}", rpc.http_api)
@@ -69,8 +78,9 @@ def _commerce_routes(runtime: Runtime, port: str) -> list[tuple[str, str, Any]]:
 def public_app(runtime: Runtime) -> web.Application:
     app = _base_app(runtime, "public",
                     [public.cors_middleware(runtime.config.public.cors_origins),
-                     context_middleware(runtime.metrics, "public")])
-    app.router.add_get("/healthz", public.healthz)
+                     context_middleware(runtime.metrics, "public"),
+                     input_guard_middleware()])
+    app.router.add_get("/healthz", public.healthz_public)
     app.router.add_get("/{id}/status.json", public.status_json)
     setup_checkout(app, runtime)
     for method, path, handler in runtime.registrations.routes:
@@ -104,6 +114,7 @@ class Daemon:
         self._runners: list[web.AppRunner] = []
         self.rpc_port = 0
         self.public_port = 0
+        self._notes = RateLimitedLog()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -119,8 +130,10 @@ class Daemon:
             settlement = attach_settlement(rt)
             await self._start_plugins(rt)
             rt.commerce = attach_commerce(rt, settlement)
-            self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen)
-            self.public_port = await self._serve(public_app(rt), self.config.public.listen)
+            self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen,
+                                              self.config.rpc)
+            self.public_port = await self._serve(public_app(rt), self.config.public.listen,
+                                                 self.config.public)
             self._start_tasks(rt)
         except BaseException:
             await self.stop()
@@ -146,11 +159,14 @@ class Daemon:
             rt.plugins[name] = plugin
             log.info("plugin.started", plugin=name)
 
-    async def _serve(self, app: web.Application, listen: Any) -> int:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    async def _serve(self, app: web.Application, listen: Any, limits: Any) -> int:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=10,
+                               keepalive_timeout=limits.idle_timeout)
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+        site = GuardedSite(runner, listen.host, listen.port,
+                           per_client=limits.max_connections_per_client,
+                           header_timeout=limits.header_timeout, notes=self._notes)
         await site.start()
         server = site._server
         assert server is not None
@@ -192,6 +208,7 @@ class Daemon:
             except Exception:
                 log.exception("plugin.close_failed")
         await rt.session.close()
+        await rt.sender.session.close()
         await rt.db.close()
         self.runtime = None
         log.info("daemon.stopped")
@@ -210,6 +227,8 @@ async def run_forever(config: Config) -> None:
     from xbtcpay.systemd import Notifier, watchdog_loop
 
     notifier = Notifier.from_env()
+    raise_open_files_limit()
+    asyncio.get_running_loop().set_exception_handler(accept_error_handler(RateLimitedLog()))
     daemon = Daemon(config)
     await daemon.start()
     notifier.ready()

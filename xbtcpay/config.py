@@ -46,6 +46,11 @@ class RpcConfig:
     ip_whitelist: tuple[IPNetwork, ...]
     trusted_proxies: tuple[IPNetwork, ...]
     max_body: int = 1_048_576
+    allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    idle_timeout: float = 60.0
+    header_timeout: float = 10.0
+    max_connections_per_client: int = 0
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,9 @@ class PublicConfig:
     cors_origins: tuple[str, ...]
     status_cache_size: int = 100_000
     status_cache_warm: bool = False
+    idle_timeout: float = 15.0
+    header_timeout: float = 10.0
+    max_connections_per_client: int = 64
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class PostbackConfig:
     max_delay: float = 3600.0
     concurrency: int = 32
     events: tuple[str, ...] = DEFAULT_POSTBACK_EVENTS
-    allow_private: bool = True
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,10 +176,18 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {exc}".replace("\n", " ")]) from None
+        raise ConfigError([f"{path}: not valid YAML{_yaml_where(exc)}"]) from None
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: expected a mapping at the top level"])
     return parse_config(raw, path)
+
+
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    """Line and column of a YAML error, never its snippet: the text there may be a secret."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is None:
+        return ""
+    return f" at line {mark.line + 1}, column {mark.column + 1}"
 
 
 def parse_config(raw: dict[str, Any], path: Path) -> Config:
@@ -319,7 +335,28 @@ def _rpc(r: _Reader, s: dict[str, Any]) -> RpcConfig:
         ip_whitelist=r.networks("rpc.ip_whitelist", s.get("ip_whitelist", ["127.0.0.1/32", "::1/128"])),
         trusted_proxies=r.networks("rpc.trusted_proxies", s.get("trusted_proxies", [])),
         max_body=r.int("rpc.max_body", s.get("max_body", 1_048_576), 1024),
+        allowed_origins=_strings(r, "rpc.allowed_origins", s.get("allowed_origins", [])),
+        allowed_hosts=_strings(r, "rpc.allowed_hosts", s.get("allowed_hosts", [])),
+        **_connection_limits(r, "rpc", s, idle=60.0, per_client=0),
     )
+
+
+def _connection_limits(r: _Reader, port: str, s: dict[str, Any], *, idle: float,
+                       per_client: int) -> dict[str, Any]:
+    """``idle_timeout``, ``header_timeout`` and ``max_connections_per_client`` of one port."""
+    return {
+        "idle_timeout": r.number(f"{port}.idle_timeout", s.get("idle_timeout", idle), 0.1),
+        "header_timeout": r.number(f"{port}.header_timeout", s.get("header_timeout", 10), 0.1),
+        "max_connections_per_client": r.int(f"{port}.max_connections_per_client",
+                                            s.get("max_connections_per_client", per_client), 0),
+    }
+
+
+def _strings(r: _Reader, where: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        r.bad(where, "expected a list of non-empty strings")
+        return ()
+    return tuple(value)
 
 
 def _public(r: _Reader, s: dict[str, Any]) -> PublicConfig:
@@ -338,7 +375,8 @@ def _public(r: _Reader, s: dict[str, Any]) -> PublicConfig:
     return PublicConfig(listen, str(base_url).rstrip("/"), tuple(origins),
                         status_cache_size=r.int("public.status_cache_size",
                                                 s.get("status_cache_size", 100_000), 0),
-                        status_cache_warm=s.get("status_cache_warm", False) is True)
+                        status_cache_warm=s.get("status_cache_warm", False) is True,
+                        **_connection_limits(r, "public", s, idle=15.0, per_client=64))
 
 
 def _confirmations(r: _Reader, where: str, value: Any) -> Confirmations:
@@ -447,7 +485,7 @@ def _postback(r: _Reader, s: dict[str, Any]) -> PostbackConfig | None:
         max_delay=r.number("postback.max_delay", s.get("max_delay", 3600), 0.01),
         concurrency=r.int("postback.concurrency", s.get("concurrency", 32), 1),
         events=tuple(events),
-        allow_private=s.get("allow_private", True) is True,
+        allow_private=s.get("allow_private", False) is True,
     )
 
 

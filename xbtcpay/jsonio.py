@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
 MAX_DEPTH = 64
+# Each backslash escape in turn (so an escaped backslash is never taken for one that starts an
+# escape); group 1 is a surrogate escape that is not the first half of a valid pair.
+_ESCAPE = re.compile(r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+                     r"|(u[dD][89a-fA-F][0-9a-fA-F]{2})|u[0-9a-fA-F]{4}|.)", re.DOTALL)
 
 
 class JsonError(ValueError):
@@ -18,7 +23,25 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON; numbers with a fraction or exponent become Decimal; NaN/Infinity refused."""
+    """Parse JSON; numbers with a fraction or exponent become Decimal; NaN/Infinity refused.
+
+    Also refused: nesting deeper than MAX_DEPTH, a lone UTF-16 surrogate escape (it cannot be
+    written back out as UTF-8) and an object naming one key twice (two readers of one signed
+    body could otherwise see two different values).
+    """
+    text = check(text)
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant,
+                          object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as exc:
+        raise JsonError(str(exc)) from None
+
+
+def check(text: str | bytes) -> str:
+    """The text if it is UTF-8, at most MAX_DEPTH deep and free of lone surrogates.
+
+    A cheap scan, not a parse: a middleware runs it on bodies before any handler does.
+    """
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -26,10 +49,16 @@ def loads(text: str | bytes) -> Any:
             raise JsonError("body is not UTF-8") from exc
     if _depth_exceeds(text, MAX_DEPTH):
         raise JsonError("nesting too deep")
-    try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise JsonError(str(exc)) from None
+    if "\\u" in text and any(m.group(1) for m in _ESCAPE.finditer(text)):
+        raise JsonError("lone surrogate escape")
+    return text
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise JsonError("duplicate key in object")
+    return out
 
 
 def _depth_exceeds(text: str, limit: int) -> bool:

@@ -10,6 +10,7 @@ from xbtcpay.amounts import parse_money
 from xbtcpay.errors import InvalidParams
 from xbtcpay.jsonio import dumps
 from xbtcpay.postback import valid_postback_url
+from xbtcpay.postback_target import refused_url
 
 MAX_DATA_BYTES = 65536
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
@@ -57,3 +58,17 @@ def fiat_price(params: Mapping[str, Any]) -> dict[str, str] | None:
     if amount is None or not isinstance(currency, str) or not _CURRENCY.match(currency):
         raise InvalidParams("invalid fiat (amount: a positive decimal, currency: ISO 4217 code)")
     return {"amount": format(amount, "f"), "currency": currency.upper()}
+
+
+def check_postback_target(params: Any, *, allow_private: bool) -> None:
+    """Refuse a ``postback_url`` naming a local or private address (any method, before it runs).
+
+    Every payment-creating method, core or plugin, takes the URL under this one name, so the
+    check runs once for all of them where the call is dispatched. The delivery path checks
+    again after DNS resolution (``xbtcpay.postback_target``).
+    """
+    if allow_private or not isinstance(params, Mapping):
+        return
+    value = params.get("postback_url")
+    if valid_postback_url(value) and refused_url(str(value)):
+        raise InvalidParams("postback URL points to a local or private address")

@@ -20,6 +20,7 @@ from xbtcpay.models import Payment
 from xbtcpay.plugin_api import Plugin
 from xbtcpay.plugins import Registrations
 from xbtcpay.postback import PostbackSender
+from xbtcpay.postback_target import postback_connector
 from xbtcpay.processor import PaymentProcessor
 from xbtcpay.registry import MethodRegistry
 from xbtcpay.storage.engines import open_engine
@@ -74,7 +75,9 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     payments, postbacks = PaymentStore(db), PostbackStore(db)
     metrics = Metrics()
     session = aiohttp.ClientSession()
-    sender = PostbackSender(config.postback, postbacks, session, metrics, clock=clock)
+    postback_session = aiohttp.ClientSession(
+        connector=postback_connector(config.postback.allow_private))
+    sender = PostbackSender(config.postback, postbacks, postback_session, metrics, clock=clock)
     deriver = AddressDeriver(config.wallet.xpub) if config.wallet.xpub else None
 
     status_cache = StatusCache(max_entries=config.public.status_cache_size)

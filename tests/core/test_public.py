@@ -72,6 +72,6 @@ async def test_unknown_and_malformed_ids_are_404_json(tmp_path: Path) -> None:
 
 
 async def test_healthz_reports_database_and_chain(tmp_path: Path) -> None:
-    async with running_daemon(tmp_path) as d, d.session.get(d.public_url + "/healthz") as resp:
+    async with running_daemon(tmp_path) as d, d.session.get(d.rpc_url + "/healthz") as resp:
         body = await resp.json()
         assert resp.status == 200 and body["checks"]["database"] == "ok"

@@ -271,16 +271,18 @@ async def test_sdk_sample_notifications_map_to_events(tmp_path: Path,
 
         sub = await pay(d, product="monthly", customer="carol")
         sub_id = fake.transactions[sub["transactionId"]]["subscription_id"]
-        # The SDK's sample renews with a transaction whose id is the subscription's: 49.99.
+        # The SDK's sample renews with a transaction whose id is the subscription's: 49.99,
+        # in no currency at all, so it proves no price: recorded, seen, not paid.
         assert await send(d, "subscription_charged_successfully", sub_id) == 200
         renewal = await d.runtime.payments.get_by_provider_ref("braintree", sub_id)
-        assert renewal.status == "paid" and renewal.amount == Decimal("49.99")
+        assert renewal.status == "seen" and renewal.amount == Decimal("49.99")
+        assert renewal.reason == "charge names no currency"
         assert renewal.extra["renewal_of"] == sub["id"]
         for kind in ("subscription_canceled", "subscription_went_past_due", "check"):
             assert await send(d, kind, "whatever") == 200
         assert await send(d, "transaction_settled", "unknown-tx") == 200
         counts = await d.runtime.payments.count_by_status()
-        assert counts == {"charged_back": 1, "disputed": 1, "paid": 3}
+        assert counts == {"charged_back": 1, "disputed": 1, "paid": 2, "seen": 1}
 
 
 async def test_tampered_notifications_are_refused(tmp_path: Path, fake: FakeBraintree) -> None:

@@ -21,6 +21,7 @@ import aiosqlite
 import structlog
 
 from xbtcpay.errors import StorageError
+from xbtcpay.storage.file_mode import prepare_private_file
 from xbtcpay.storage.protocol import UnitOfWork, Work
 from xbtcpay.storage.sync import SqliteUnit, drive
 
@@ -54,7 +55,7 @@ class Database:
 
     async def open(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            prepare_private_file(Path(self.path))
         loop = asyncio.get_running_loop()
         self._writer = await loop.run_in_executor(self._writer_thread, self._connect_sync)
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)

@@ -7,7 +7,7 @@ import ipaddress
 import itertools
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -26,19 +26,42 @@ _REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("reques
 
 
 def client_ip(request: web.Request, trusted_proxies: tuple[IPNetwork, ...]) -> str:
-    """The peer address; X-Forwarded-For only counts when the peer is a trusted proxy.
+    """The peer address; forwarding headers only count when the peer is a trusted proxy.
 
-    Walks X-Forwarded-For from the right and returns the first hop that is not itself a
-    trusted proxy, so a client cannot prepend a forged address.
+    Every ``X-Forwarded-For`` line (in order, as one list) and every ``Forwarded: for=``
+    element are read; the right-most hop that is not itself a trusted proxy is the client,
+    so a client cannot prepend a forged address, on its own line or in its own header.
     """
     peer = request.remote or ""
     if not trusted_proxies or not _in(peer, trusted_proxies):
         return peer
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-    for hop in reversed(hops):
+    for hop in reversed(forwarded_hops(request.headers)):
         if not _in(hop, trusted_proxies):
             return hop
     return peer
+
+
+def forwarded_hops(headers: Mapping[str, str]) -> list[str]:
+    """Hops named by the forwarding headers, left to right (``Forwarded`` wins when present)."""
+    getall = getattr(headers, "getall", None)
+    forwarded = getall("Forwarded", []) if getall else []
+    if forwarded:
+        return [_forwarded_for(element) for line in forwarded for element in line.split(",")]
+    lines = getall("X-Forwarded-For", []) if getall else [headers.get("X-Forwarded-For", "")]
+    return [hop.strip() for line in lines for hop in line.split(",") if hop.strip()]
+
+
+def _forwarded_for(element: str) -> str:
+    """The ``for=`` of one RFC 7239 element: quotes, brackets and the port removed."""
+    for pair in element.split(";"):
+        name, _, value = pair.strip().partition("=")
+        if name.lower() != "for":
+            continue
+        value = value.strip().strip('"')
+        if value.startswith("["):
+            return value[1:value.find("]")] if "]" in value else ""
+        return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    return ""  # an element without for= names an unknown (so untrusted) hop
 
 
 def _in(address: str, networks: tuple[IPNetwork, ...]) -> bool:

@@ -43,7 +43,20 @@ async def status_json(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness and readiness: database answers, chain head is fresh."""
+    """Liveness and readiness with details (private port): database, chain head, watcher."""
+    ok, checks = await _health(request)
+    return _json({"status": "ok" if ok else "degraded", "checks": checks},
+                 status=200 if ok else 503)
+
+
+async def healthz_public(request: web.Request) -> web.Response:
+    """The same verdict for load balancers, without details: the chain head, its age and the
+    watcher's state tell an outsider nothing they need, and errors may name internals."""
+    ok, _ = await _health(request)
+    return _json({"status": "ok" if ok else "degraded"}, status=200 if ok else 503)
+
+
+async def _health(request: web.Request) -> tuple[bool, dict[str, Any]]:
     runtime = request.app[RUNTIME]
     checks: dict[str, Any] = {}
     ok = True
@@ -58,9 +71,7 @@ async def healthz(request: web.Request) -> web.Response:
     chain_ok = runtime.watcher_enabled is False or (age is not None and age <= limit)
     checks["chain"] = {"head": runtime.chain_head, "head_age_seconds": age,
                        "watcher": runtime.watcher_enabled, "ok": chain_ok}
-    ok = ok and chain_ok
-    return _json({"status": "ok" if ok else "degraded", "checks": checks},
-                 status=200 if ok else 503)
+    return ok and chain_ok, checks
 
 
 def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:

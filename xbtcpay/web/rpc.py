@@ -27,6 +27,7 @@ from xbtcpay.errors import (
 )
 from xbtcpay.jsonio import JsonError, dumps, loads
 from xbtcpay.keys import CLIENT_IP, CONFIG, REGISTRY
+from xbtcpay.params import check_postback_target
 from xbtcpay.plugin_api import CallContext
 
 log = structlog.get_logger("xbtcpay.rpc")
@@ -39,12 +40,26 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 
 async def _read_body(request: web.Request) -> bytes | None:
-    """The body, or None when it exceeds rpc.max_body."""
-    limit = request.app[CONFIG].rpc.max_body
+    """The whole body, or None when it exceeds rpc.max_body (Content-Length or chunked)."""
+    return await read_limited(request, request.app[CONFIG].rpc.max_body)
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
+    """Read to the end of the body; None as soon as it grows past ``limit`` bytes.
+
+    ``StreamReader.read(n)`` answers with what has arrived so far, so one call is not the
+    body: a large request arrives in many pieces.
+    """
     if request.content_length is not None and request.content_length > limit:
         return None
-    body = await request.content.read(limit + 1)
-    return None if len(body) > limit else body
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error(exc: RpcError, request_id: Any) -> dict[str, Any]:
@@ -105,6 +120,7 @@ async def call_method(request: web.Request, method: str, params: Any, ctx: CallC
     """Call through the registry; any unexpected failure becomes InternalError (logged)."""
     structlog.contextvars.bind_contextvars(method=method, transport=ctx.transport)
     try:
+        check_postback_target(params, allow_private=request.app[CONFIG].postback.allow_private)
         return await request.app[REGISTRY].call(method, params, ctx)
     except RpcError:
         raise

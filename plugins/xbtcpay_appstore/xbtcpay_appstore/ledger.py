@@ -7,7 +7,7 @@ the same transaction again finds that payment instead of crediting twice.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ import structlog
 from xbtcpay.errors import InvalidParams
 from xbtcpay.models import NewPayment, Payment, PaymentEvent
 from xbtcpay.plugin_api import PluginContext
+from xbtcpay.price_rule import shortfall
 from xbtcpay.state import Event, State
 from xbtcpay_appstore.purchase import Purchase, Refused
 
@@ -56,10 +57,27 @@ class Ledger:
                                           {**purchase.facts(), **(extra or {})})
             if existing.status != State.NEW:
                 return Recorded(existing, duplicate=True)
-        result = await self.ctx.report(existing.id, PaymentEvent(
-            Event.PAID, dedupe_key=f"appstore:tx:{purchase.transaction_id}",
-            provider_ref=purchase.transaction_id, at=_seconds(purchase.purchase_date)))
+        result = await self.ctx.report(existing.id, self._paid(existing, purchase))
         return Recorded(result.payment, duplicate=result.duplicate)
+
+    def _paid(self, payment: Payment, purchase: Purchase) -> PaymentEvent:
+        """Paid, unless Apple's stated price does not pay ``payment`` (xbtcpay.price_rule).
+
+        A legacy receipt states no price: Apple's signature over the product id is the proof,
+        and the payment's amount is the catalog price of that product.
+        """
+        event = PaymentEvent(
+            Event.PAID, dedupe_key=f"appstore:tx:{purchase.transaction_id}",
+            provider_ref=purchase.transaction_id, at=_seconds(purchase.purchase_date))
+        if purchase.price is None and not purchase.currency:
+            return event
+        charged = None if purchase.price is None else purchase.price * purchase.quantity
+        why = shortfall(payment, purchase.currency, charged)
+        if why is None:
+            return event
+        log.error("appstore.charge_does_not_pay", payment_id=payment.id, reason=why,
+                  transaction_id=purchase.transaction_id)
+        return replace(event, kind=Event.SEEN, reason=why)
 
     async def refund(self, purchase: Purchase, dedupe_key: str, reason: str) -> bool:
         """Mark the payment of a refunded/revoked transaction refunded; False if none changed."""

@@ -17,12 +17,11 @@ from xbtcpay.errors import Conflict, InvalidParams
 from xbtcpay.models import NewPayment, Payment
 from xbtcpay.params import data_text, postback_url
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
-from xbtcpay.state import Event
 from xbtcpay_braintree import charges
 from xbtcpay_braintree import params as p
 from xbtcpay_braintree.gateway import LIVE_STATUSES, BraintreeClient, BraintreeError, GatewayError
 from xbtcpay_braintree.reconcile import Reconciler
-from xbtcpay_braintree.results import Outcome, charge_outcome, refusal_event
+from xbtcpay_braintree.results import Outcome, charge_outcome, covered, refusal_event
 from xbtcpay_braintree.settings import parse_settings
 from xbtcpay_braintree.webhooks import Notifications
 
@@ -107,7 +106,7 @@ class BraintreePlugin:
         except GatewayError as exc:
             await self._gateway_failed(payment, exc)
             raise
-        outcome = _charged_in(outcome, currency)
+        outcome = _charged_in(outcome, payment)
         await self.ctx.report(payment.id, outcome.event)
         log.info("braintree.processed", payment_id=payment.id, status=outcome.status,
                  transaction_id=outcome.transaction_id, reason=outcome.reason)
@@ -201,16 +200,14 @@ class BraintreePlugin:
         return web.json_response({"received": True, "outcome": outcome})
 
 
-def _charged_in(outcome: Outcome, currency: str) -> Outcome:
-    """A success charged in another currency than the catalog's is not ``paid``."""
-    charged = outcome.event.extra.get("braintree_currency")
-    if outcome.status != "success" or not charged or str(charged).upper() == currency.upper():
+def _charged_in(outcome: Outcome, payment: Payment) -> Outcome:
+    """A success whose transaction does not pay the price (currency, amount) is not ``paid``."""
+    event = covered(payment, outcome.event)
+    if outcome.status != "success" or event is outcome.event:
         return outcome
-    log.error("braintree.currency_mismatch", charged=charged, expected=currency,
+    log.error("braintree.charge_does_not_pay", payment_id=payment.id, reason=event.reason,
               transaction_id=outcome.transaction_id)
-    reason = f"charged in {charged}, expected {currency}"
-    event = dataclasses.replace(outcome.event, kind=Event.SEEN, reason=reason)
-    return dataclasses.replace(outcome, status="failed", event=event, reason=reason)
+    return dataclasses.replace(outcome, status="failed", event=event, reason=event.reason)
 
 
 def _iso(value: Any) -> str | None:

@@ -14,7 +14,7 @@ import structlog
 from xbtcpay.models import Payment
 from xbtcpay.plugin_api import PluginContext
 from xbtcpay_braintree.gateway import BraintreeClient, GatewayError
-from xbtcpay_braintree.results import transaction_event
+from xbtcpay_braintree.results import covered, transaction_event
 
 log = structlog.get_logger("xbtcpay.braintree")
 
@@ -47,7 +47,7 @@ class Reconciler:
         event = transaction_event(newest)
         if event is None:
             return "pending"
-        result = await self.ctx.report(payment.id, event)
+        result = await self.ctx.report(payment.id, covered(payment, event))
         log.info("braintree.reconciled", payment_id=payment.id, transaction_id=newest.id,
                  reported=event.kind.value, changed=result.changed)
         return "applied" if result.changed else "unchanged"

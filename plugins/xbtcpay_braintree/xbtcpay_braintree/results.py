@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.models import PaymentEvent
+from xbtcpay.models import Payment, PaymentEvent
+from xbtcpay.price_rule import shortfall
 from xbtcpay.state import Event
 
 SETTLING = frozenset({"submitted_for_settlement", "settlement_pending", "settling", "settled"})
@@ -53,6 +55,15 @@ def paid_event(tx: Any, extra: dict[str, Any] | None = None) -> PaymentEvent:
         amount_received=Decimal(str(tx.amount)),
         extra={"braintree_transaction": tx.id, "braintree_status": tx.status,
                "braintree_currency": getattr(tx, "currency_iso_code", None), **(extra or {})})
+
+
+def covered(payment: Payment, event: PaymentEvent) -> PaymentEvent:
+    """A paid event stays paid only if its transaction's currency and amount pay ``payment``
+    (xbtcpay.price_rule); otherwise it is reported seen, with the reason."""
+    if event.kind != Event.PAID:
+        return event
+    why = shortfall(payment, event.extra.get("braintree_currency"), event.amount_received)
+    return event if why is None else dataclasses.replace(event, kind=Event.SEEN, reason=why)
 
 
 def failed_event(tx: Any, reason: str, extra: dict[str, Any] | None = None) -> PaymentEvent:

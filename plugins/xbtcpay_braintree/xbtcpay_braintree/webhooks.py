@@ -21,7 +21,7 @@ from xbtcpay.models import NewPayment, Payment, PaymentEvent
 from xbtcpay.plugin_api import PluginContext
 from xbtcpay.state import OPEN_STATES, Event
 from xbtcpay_braintree.gateway import BraintreeClient
-from xbtcpay_braintree.results import transaction_event
+from xbtcpay_braintree.results import covered, transaction_event
 
 log = structlog.get_logger("xbtcpay.braintree")
 SUBSCRIPTION_CHARGES = frozenset({"subscription_charged_successfully",
@@ -54,7 +54,7 @@ class Notifications:
         return "ignored"
 
     async def _report(self, payment: Payment, event: PaymentEvent) -> str:
-        result = await self.ctx.report(payment.id, event)
+        result = await self.ctx.report(payment.id, covered(payment, event))
         return "duplicate" if result.duplicate else "applied" if result.changed else "refused"
 
     async def _subscription_charge(self, sub: Any) -> str:

@@ -13,6 +13,7 @@ from aiohttp import web
 from xbtcpay.models import NewPayment, Payment, PaymentEvent
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
 from xbtcpay.state import Event
+from xbtcpay_inapp.charged import offered_prices, postback_shortfall
 from xbtcpay_inapp.offer import Offer, parse_offer
 from xbtcpay_inapp.settings import InAppSettings, load_settings
 from xbtcpay_inapp.tokens import (
@@ -68,7 +69,8 @@ class InAppPlugin:
             method=self.name, asset=offer.currency, amount=offer.amount, data=offer.data,
             postback_url=offer.postback_url, product=offer.product, customer=offer.customer,
             expires_in=self.settings.expiry + POSTBACK_GRACE,
-            extra={"request": {"name": offer.name, "defaultPrice": offer.default_country}}))
+            extra={"request": {"name": offer.name, "defaultPrice": offer.default_country,
+                               "prices": offered_prices(offer.prices)}}))
         request = self._request_body(offer, payment.id)
         token = sign_request(self.settings, request, int(time.time()))
         log.info("inapp.request_signed", payment_id=payment.id, product=offer.product)
@@ -118,7 +120,12 @@ class InAppPlugin:
         if isinstance(price, dict):
             facts["price"] = json.loads(json.dumps(price, default=str))
         if kind == "postback":
-            return PaymentEvent(Event.PAID, dedupe_key=f"inapp:postback:{notice.transaction_id}",
+            why = postback_shortfall(payment, notice.response.get("price"))
+            if why is not None:
+                log.error("inapp.charge_does_not_pay", payment_id=payment.id, reason=why,
+                          transaction_id=notice.transaction_id)
+            return PaymentEvent(Event.PAID if why is None else Event.SEEN, reason=why,
+                                dedupe_key=f"inapp:postback:{notice.transaction_id}",
                                 provider_ref=notice.transaction_id, extra={"postback": facts})
         reason = notice.reason or "chargeback"
         refund = reason.lower() in REFUND_REASONS

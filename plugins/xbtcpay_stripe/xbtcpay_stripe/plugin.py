@@ -14,6 +14,7 @@ from xbtcpay.commerce.charging import ChargeRequest, ChargeResult
 from xbtcpay.errors import InvalidParams, ProviderError
 from xbtcpay.models import NewPayment, Payment, PaymentEvent
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
+from xbtcpay.price_rule import shortfall
 from xbtcpay.state import Event
 from xbtcpay_stripe import charges
 from xbtcpay_stripe.checkout import idempotency_key, parse_request, session_params
@@ -180,12 +181,11 @@ class StripePlugin:
         if payment is None:
             return "unknown_payment"
         event = fact.event
-        if event.kind == Event.PAID and event.amount_received is not None \
-                and event.amount_received < payment.amount:
-            log.error("stripe.amount_short", payment_id=payment.id,
-                      charged=format(event.amount_received, "f"),
-                      expected=format(payment.amount, "f"))
-            event = dataclasses.replace(event, kind=Event.SEEN, reason="amount short")
+        why = shortfall(payment, fact.currency, event.amount_received)
+        if event.kind == Event.PAID and why is not None:
+            log.error("stripe.charge_does_not_pay", payment_id=payment.id, reason=why,
+                      amount_total=fact.amount_total, currency=fact.currency)
+            event = dataclasses.replace(event, kind=Event.SEEN, reason=why)
         result = await self.ctx.report(payment.id, event)
         if result.duplicate:
             return "duplicate"
