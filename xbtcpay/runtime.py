@@ -12,6 +12,7 @@ import aiohttp
 from xbtcpay.api import CoreMethods
 from xbtcpay.catalog import Catalog
 from xbtcpay.chain.wallet import AddressDeriver
+from xbtcpay.commerce.wiring import Media, build_media
 from xbtcpay.config import Config
 from xbtcpay.metrics import Metrics
 from xbtcpay.models import Payment
@@ -48,6 +49,7 @@ class Runtime:
     watcher_enabled: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     status_cache: StatusCache = field(default_factory=StatusCache)
+    media: Media | None = None
 
     def set_head(self, number: int) -> None:
         """Called by the watcher on every new head."""
@@ -90,6 +92,9 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
                       catalog=Catalog(config.products), metrics=metrics, session=session,
                       sender=sender, status_cache=status_cache)
     runtime_ref.append(runtime)
+    runtime.media = build_media(config, db, registry, clock)
+    runtime.registrations.jobs.append(("commerce-expiry", runtime.media.expire_due,
+                                       config.commerce.expiry_interval))
     return runtime
 
 

@@ -1,0 +1,1 @@
+"""The commerce layer: customers' subscriptions, entitlements, vouchers and transactions."""

@@ -1,0 +1,137 @@
+"""Vouchers in storage: create, list, disable, and race-free redemption.
+
+Redemption is one transaction: read the voucher, check its window, take a use with a
+conditional update (``uses < max_uses``), check the customer's own uses, record the
+redemption and apply the grant. A use that is not available changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from xbtcpay.commerce import granting
+from xbtcpay.commerce.errors import VoucherRefused
+from xbtcpay.commerce.products import Terms
+from xbtcpay.commerce.vouchers import Voucher, refusal, same_hash
+from xbtcpay.storage.database import Database
+
+Conn = Any
+
+
+def row_to_voucher(row: Any) -> Voucher:
+    return Voucher(id=row["id"], code_hash=row["code_hash"],
+                   reference_hash=row["reference_hash"], grants=json.loads(row["grants"]),
+                   valid_from=row["valid_from"], valid_until=row["valid_until"],
+                   max_uses=row["max_uses"], max_uses_per_customer=row["max_uses_per_customer"],
+                   uses=row["uses"], disabled=bool(row["disabled"]),
+                   created_at=row["created_at"])
+
+
+def describe(v: Voucher) -> dict[str, Any]:
+    """A voucher as the shop sees it (never the code: only its id)."""
+    return {"id": v.id, "grants": dict(v.grants), "valid_from": v.valid_from,
+            "valid_until": v.valid_until, "max_uses": v.max_uses,
+            "max_uses_per_customer": v.max_uses_per_customer, "uses": v.uses,
+            "disabled": v.disabled, "kind": "code" if v.code_hash else "reference",
+            "created_at": v.created_at}
+
+
+class VoucherStore:
+    def __init__(self, db: Database, terms: Mapping[str, Terms],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.terms = terms
+        self.clock = clock
+
+    async def create(self, *, code_hash: str | None, reference_hash: str | None,
+                     grants: Mapping[str, Any], valid_from: int | None,
+                     valid_until: int | None, max_uses: int | None,
+                     max_uses_per_customer: int | None) -> Voucher:
+        now = int(self.clock())
+
+        async def op(conn: Conn) -> Voucher:
+            cursor = await conn.execute(
+                "INSERT INTO vouchers (code_hash, reference_hash, grants, valid_from,"
+                " valid_until, max_uses, max_uses_per_customer, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (code_hash, reference_hash, json.dumps(dict(grants), sort_keys=True),
+                 valid_from, valid_until, max_uses, max_uses_per_customer, now))
+            cursor = await conn.execute("SELECT * FROM vouchers WHERE id = ?",
+                                        (cursor.lastrowid,))
+            return row_to_voucher(await cursor.fetchone())
+
+        return await self.db.write(op)
+
+    async def list(self, limit: int = 100) -> list[Voucher]:
+        rows = await self.db.fetchall("SELECT * FROM vouchers ORDER BY id DESC LIMIT ?",
+                                      (limit,))
+        return [row_to_voucher(r) for r in rows]
+
+    async def disable(self, voucher_id: int) -> bool:
+        async def op(conn: Conn) -> bool:
+            cursor = await conn.execute("UPDATE vouchers SET disabled = 1 WHERE id = ?",
+                                        (voucher_id,))
+            return bool(cursor.rowcount == 1)
+
+        result: bool = await self.db.write(op)
+        return result
+
+    async def redeem(self, customer: str, kind: str, digest: str) -> dict[str, Any]:
+        """Redeem the voucher whose code (kind ``code``) or reference hashes to ``digest``.
+
+        Raises VoucherRefused (nothing written) when it cannot be redeemed.
+        """
+        now = int(self.clock())
+        column = "code_hash" if kind == "code" else "reference_hash"
+
+        async def op(conn: Conn) -> dict[str, Any]:
+            cursor = await conn.execute(f"SELECT * FROM vouchers WHERE {column} = ?", (digest,))
+            row = await cursor.fetchone()
+            voucher = row_to_voucher(row) if row else None
+            stored = None if voucher is None else (
+                voucher.code_hash if kind == "code" else voucher.reference_hash)
+            if voucher is not None and not same_hash(stored, digest):
+                voucher = None
+            why = refusal(voucher, now)
+            if why is not None:
+                raise VoucherRefused(why)
+            assert voucher is not None
+            taken = await conn.execute(
+                "UPDATE vouchers SET uses = uses + 1 WHERE id = ? AND disabled = 0"
+                " AND (max_uses IS NULL OR uses < max_uses)", (voucher.id,))
+            if taken.rowcount != 1:
+                raise VoucherRefused("voucher used up")
+            if voucher.max_uses_per_customer is not None:
+                cursor = await conn.execute(
+                    "SELECT COUNT(*) FROM voucher_redemptions WHERE voucher_id = ?"
+                    " AND customer = ?", (voucher.id, customer))
+                (used,) = await cursor.fetchone()
+                if used >= voucher.max_uses_per_customer:
+                    raise VoucherRefused("voucher already redeemed by this customer")
+            cursor = await conn.execute("SELECT uses FROM vouchers WHERE id = ?", (voucher.id,))
+            (use,) = await cursor.fetchone()
+            source = f"voucher:{voucher.id}:{use}"
+            granted = await self._grant(conn, customer, voucher.grants, source, now)
+            await conn.execute(
+                "INSERT INTO voucher_redemptions (voucher_id, customer, granted, at)"
+                " VALUES (?,?,?,?)", (voucher.id, customer, json.dumps(granted), now))
+            return {"voucher": voucher.id, "granted": granted}
+
+        result: dict[str, Any] = await self.db.write(op)
+        return result
+
+    async def _grant(self, conn: Conn, customer: str, grants: Mapping[str, Any], source: str,
+                     now: int) -> dict[str, Any]:
+        if "product" in grants:
+            return await granting.grant_product(conn, customer, self.terms[grants["product"]],
+                                                source, now, provider="voucher")
+        if "balance" in grants:
+            bal = grants["balance"]
+            return await granting.grant_balance(conn, customer, bal["currency"],
+                                                Decimal(bal["amount"]), source, now)
+        return await granting.grant_discount(conn, customer, dict(grants["discount"]),
+                                             source, now)

@@ -1,0 +1,57 @@
+"""Build the subscription / entitlement / voucher objects of one daemon from its config."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from xbtcpay.catalog import Catalog
+from xbtcpay.commerce.access import Access
+from xbtcpay.commerce.inapp import InAppVerification
+from xbtcpay.commerce.methods import Seed002Methods
+from xbtcpay.commerce.products import media_terms
+from xbtcpay.commerce.subscriptions import Subscriptions
+from xbtcpay.commerce.transactions import Transactions
+from xbtcpay.commerce.voucher_store import VoucherStore
+from xbtcpay.commerce.vouchers import FailureLimiter
+from xbtcpay.config import Config
+from xbtcpay.registry import MethodRegistry
+from xbtcpay.storage.database import Database
+
+
+@dataclass
+class Media:
+    """The media-commerce objects of one daemon (``Runtime.media``)."""
+
+    access: Access
+    transactions: Transactions
+    subscriptions: Subscriptions
+    vouchers: VoucherStore
+    methods: Seed002Methods
+
+    async def expire_due(self) -> None:
+        """The periodic job: prepared transactions past prepare_ttl, subscriptions past
+        valid_until."""
+        await self.transactions.expire_due()
+        await self.subscriptions.expire_due()
+
+
+def build_media(config: Config, db: Database, registry: MethodRegistry,
+                clock: Callable[[], float] = time.time) -> Media:
+    settings = config.commerce
+    products = Catalog(config.products).products
+    terms = media_terms(products, settings.item_groups)
+    access = Access(db, terms, clock)
+    transactions = Transactions(db, products, terms, settings.default_subscription,
+                                settings.prepare_ttl, clock)
+    subscriptions = Subscriptions(db, terms, settings.default_subscription, clock)
+    vouchers = VoucherStore(db, terms, clock)
+    limiter = FailureLimiter(settings.voucher_failures, settings.voucher_failure_window,
+                             clock=clock)
+    inapp = InAppVerification(db, registry, terms, clock)
+    methods = Seed002Methods(access=access, transactions=transactions,
+                             subscriptions=subscriptions, vouchers=vouchers, limiter=limiter,
+                             inapp=inapp, products=products)
+    methods.register(registry)
+    return Media(access, transactions, subscriptions, vouchers, methods)
