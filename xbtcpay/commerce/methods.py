@@ -94,7 +94,7 @@ class Seed002Methods:
             result = await self.vouchers.redeem(customer, kind, code_hash(code, kind))
         except (VoucherRefused, InvalidParams) as exc:
             self.limiter.record(*keys)
-            log.info("voucher.redeem_failed", customer=customer, client_ip=call.client_ip,
+            log.warning("voucher.redeem_failed", customer=customer, client_ip=call.client_ip,
                      kind=kind, reason=exc.detail)
             raise
         self.transactions.on_change(customer)

@@ -186,11 +186,11 @@ class Subscriptions:
         except AlreadyApplied:
             return None
         except InvalidTransition:
-            log.warning("subscription.event_refused", subscription_id=sub.id, event=event,
+            log.warning("subscription.event_refused", subscription_id=sub.id, change=event,
                         state=sub.state.value)
             return None
         self.on_change(sub.customer)
-        log.info("subscription.provider_event", subscription_id=sub.id, event=event,
+        log.info("subscription.provider_event", subscription_id=sub.id, change=event,
                  valid_until=after.valid_until)
         return after
 
