@@ -1,4 +1,4 @@
-"""The ``xbtcpay`` command: run, check-config, migrate, payments, postbacks, dev."""
+"""The ``xbtcpay`` command: run, check-config, migrate, payments, postbacks, vouchers, dev."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from xbtcpay import __version__
+from xbtcpay.commerce import voucher_cli
 from xbtcpay.config import Config, config_path, load_config
 from xbtcpay.errors import ConfigError, PluginError
 from xbtcpay.logs import configure_logging
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     blist.add_argument("--limit", type=int, default=50)
     bre = bsub.add_parser("redeliver", help="queue a postback for delivery again")
     bre.add_argument("id", type=int)
+    voucher_cli.add_parser(sub, common)
     dev = sub.add_parser("dev", help="run against a local dev chain (anvil + test 0xBTC)",
                          parents=[common])
     dev.add_argument("action", nargs="?", choices=["pay"], help="pay PAYMENT_ID [AMOUNT]")
@@ -76,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(config)
     handlers: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
         "migrate": _migrate, "payments": _payments, "postbacks": _postbacks,
+        "vouchers": voucher_cli.run,
     }
     return asyncio.run(handlers[args.command](config, args))
 

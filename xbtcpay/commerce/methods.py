@@ -17,9 +17,10 @@ from xbtcpay.commerce.inapp import InAppVerification
 from xbtcpay.commerce.subscription import Subscription
 from xbtcpay.commerce.subscriptions import Subscriptions
 from xbtcpay.commerce.transactions import Transactions
-from xbtcpay.commerce.voucher_store import VoucherStore, describe
-from xbtcpay.commerce.vouchers import FailureLimiter, code_hash, normalize_code, parse_grants
-from xbtcpay.errors import Conflict, InvalidParams
+from xbtcpay.commerce.voucher_admin import create_voucher
+from xbtcpay.commerce.voucher_store import VoucherStore
+from xbtcpay.commerce.vouchers import FailureLimiter, code_hash, normalize_code
+from xbtcpay.errors import InvalidParams
 from xbtcpay.plugin_api import CallContext
 from xbtcpay.registry import MethodRegistry
 
@@ -156,33 +157,4 @@ class Seed002Methods:
     async def voucher_create(self, params: Mapping[str, Any], call: CallContext
                              ) -> dict[str, Any]:
         """Private port only: a voucher ``{code | reference, grants, ...}``."""
-        code, ref = params.get("code"), params.get("reference")
-        if (code is None) == (ref is None):
-            raise InvalidParams("give exactly one of code or reference")
-        grants = parse_grants(params.get("grants"), self.products)
-        limits = {k: _optional_count(params, k) for k in ("max_uses", "max_uses_per_customer")}
-        window = {k: seed002.timestamp(params, k) for k in ("valid_from", "valid_until")}
-        if window["valid_from"] and window["valid_until"] \
-                and window["valid_from"] >= window["valid_until"]:
-            raise InvalidParams("valid_from must be before valid_until")
-        code_digest = code_hash(normalize_code(code), "code") if code is not None else None
-        ref_digest = code_hash(normalize_code(ref, "reference"), "reference") \
-            if ref is not None else None
-        try:
-            voucher = await self.vouchers.create(code_hash=code_digest, reference_hash=ref_digest,
-                                                 grants=grants, **window, **limits)
-        except Exception as exc:
-            if "UNIQUE" in str(exc).upper():
-                raise Conflict("a voucher with this code already exists") from None
-            raise
-        log.info("voucher.created", voucher_id=voucher.id, grants=sorted(grants))
-        return describe(voucher)
-
-
-def _optional_count(params: Mapping[str, Any], name: str) -> int | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**9:
-        raise InvalidParams(f"{name} must be a positive integer")
-    return value
+        return await create_voucher(self.vouchers, self.products, params)
