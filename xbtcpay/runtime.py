@@ -95,6 +95,8 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     runtime.media = build_media(config, db, registry, clock)
     runtime.registrations.jobs.append(("commerce-expiry", runtime.media.expire_due,
                                        config.commerce.expiry_interval))
+    runtime.registrations.jobs.append(("subscription-bridge", runtime.media.follow_payments,
+                                       config.commerce.bridge_interval))
     return runtime
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from xbtcpay.commerce.entitlements import Grant, decide, listing
 from xbtcpay.commerce.products import media_terms, product_problems
 
-PRODUCTS = {
+PRODUCTS: dict[str, dict[str, Any]] = {
     "basic": {"type": "subscription", "duration_months": 1, "premium": False,
               "prices": {"EUR": "4.99"}, "items": ["*"]},
     "kids": {"type": "subscription", "duration_months": 1, "prices": {"EUR": "2.99"},
@@ -68,7 +70,7 @@ def test_grants_of_unknown_or_non_media_products_give_nothing() -> None:
 
 
 def test_config_problems_are_named() -> None:
-    bad = {"x": {"type": "ppv", "prices": {"EUR": "1"}, "items": ["group:nope"]},
+    bad: dict[str, dict[str, Any]] = {"x": {"type": "ppv", "prices": {"EUR": "1"}, "items": ["group:nope"]},
            "y": {"type": "subscription", "duration_months": 0, "prices": {"EUR": "1"}},
            "z": {"type": "ownage", "prices": {"EUR": "1"}, "items": "42"}}
     assert product_problems(bad, {}) == [

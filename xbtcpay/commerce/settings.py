@@ -17,6 +17,7 @@ class CommerceSettings:
     voucher_failures: int = 5                       # failed redemptions allowed per window...
     voucher_failure_window: int = 900               # ...per customer and per client address
     expiry_interval: float = 30.0                   # seconds between subscription expiry runs
+    bridge_interval: float = 1.0                    # seconds between provider-payment reads
 
 
 def _positive_int(problems: list[str], where: str, value: Any, default: int) -> int:
@@ -28,6 +29,15 @@ def _positive_int(problems: list[str], where: str, value: Any, default: int) -> 
     return value
 
 
+def _seconds(problems: list[str], where: str, value: Any, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        problems.append(f"{where}: expected a positive number of seconds")
+        return default
+    return float(value)
+
+
 def parse_commerce(raw: Any, products: Mapping[str, Mapping[str, Any]]
                    ) -> tuple[CommerceSettings, list[str]]:
     """The validated section and one line per problem."""
@@ -37,7 +47,7 @@ def parse_commerce(raw: Any, products: Mapping[str, Mapping[str, Any]]
     if not isinstance(raw, dict):
         return CommerceSettings(), ["commerce: expected a mapping"]
     known = {"default_subscription", "prepare_ttl", "item_groups", "voucher_failures",
-             "voucher_failure_window", "expiry_interval"}
+             "voucher_failure_window", "expiry_interval", "bridge_interval"}
     problems += [f"commerce.{key}: unknown key (typo?)" for key in raw if key not in known]
     default = raw.get("default_subscription")
     if default is not None and (products.get(str(default)) or {}).get("type") != "subscription":
@@ -48,10 +58,8 @@ def parse_commerce(raw: Any, products: Mapping[str, Mapping[str, Any]]
             problems.append(f"commerce.item_groups.{name}: expected a list of item ids")
             continue
         groups[str(name)] = frozenset(str(i) for i in items)
-    interval = raw.get("expiry_interval", 30.0)
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
-        problems.append("commerce.expiry_interval: expected a positive number of seconds")
-        interval = 30.0
+    interval = _seconds(problems, "commerce.expiry_interval", raw.get("expiry_interval"), 30.0)
+    bridge = _seconds(problems, "commerce.bridge_interval", raw.get("bridge_interval"), 1.0)
     settings = CommerceSettings(
         default_subscription=None if default is None else str(default),
         prepare_ttl=_positive_int(problems, "commerce.prepare_ttl", raw.get("prepare_ttl"),
@@ -61,6 +69,7 @@ def parse_commerce(raw: Any, products: Mapping[str, Mapping[str, Any]]
                                        raw.get("voucher_failures"), 5),
         voucher_failure_window=_positive_int(problems, "commerce.voucher_failure_window",
                                              raw.get("voucher_failure_window"), 900),
-        expiry_interval=float(interval),
+        expiry_interval=interval,
+        bridge_interval=bridge,
     )
     return settings, problems

@@ -10,6 +10,7 @@ from xbtcpay.catalog import Catalog
 from xbtcpay.commerce.access import Access
 from xbtcpay.commerce.inapp import InAppVerification
 from xbtcpay.commerce.methods import Seed002Methods
+from xbtcpay.commerce.payment_bridge import PaymentBridge
 from xbtcpay.commerce.products import media_terms
 from xbtcpay.commerce.subscriptions import Subscriptions
 from xbtcpay.commerce.transactions import Transactions
@@ -29,12 +30,17 @@ class Media:
     subscriptions: Subscriptions
     vouchers: VoucherStore
     methods: Seed002Methods
+    bridge: PaymentBridge
 
     async def expire_due(self) -> None:
         """The periodic job: prepared transactions past prepare_ttl, subscriptions past
         valid_until."""
         await self.transactions.expire_due()
         await self.subscriptions.expire_due()
+
+    async def follow_payments(self) -> None:
+        """The periodic job: provider renewals, refunds and lapses move subscriptions."""
+        await self.bridge.run_once()
 
 
 def build_media(config: Config, db: Database, registry: MethodRegistry,
@@ -54,4 +60,5 @@ def build_media(config: Config, db: Database, registry: MethodRegistry,
                              subscriptions=subscriptions, vouchers=vouchers, limiter=limiter,
                              inapp=inapp, products=products)
     methods.register(registry)
-    return Media(access, transactions, subscriptions, vouchers, methods)
+    return Media(access, transactions, subscriptions, vouchers, methods,
+                 PaymentBridge(db, clock))

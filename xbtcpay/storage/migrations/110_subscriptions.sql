@@ -156,3 +156,10 @@ CREATE TABLE discounts (
     at         INTEGER NOT NULL
 );
 CREATE INDEX discounts_customer ON discounts (customer, product)
+;
+
+-- How far the subscription bridge has read the payment event log.
+CREATE TABLE subscription_cursor (
+    name TEXT PRIMARY KEY,
+    seq  INTEGER NOT NULL
+)
