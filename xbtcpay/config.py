@@ -19,7 +19,7 @@ import yaml
 from xbtcpay.amounts import parse_amount
 from xbtcpay.catalog import Catalog
 from xbtcpay.commerce.products import product_problems
-from xbtcpay.commerce.settings import CommerceSettings, parse_commerce
+from xbtcpay.commerce.media_settings import MediaSettings, parse_media
 from xbtcpay.errors import ConfigError
 from xbtcpay.secrets import Secret, resolve_secret
 
@@ -132,7 +132,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
-    commerce: CommerceSettings = field(default_factory=CommerceSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
 
     @property
     def base_dir(self) -> Path:
@@ -179,8 +179,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     plugins = _plain_mapping(r, raw, "plugins")
     products = _plain_mapping(r, raw, "products")
     r.problems.extend(Catalog.problems(products))
-    commerce, commerce_problems = parse_commerce(raw.get("commerce"), products)
-    r.problems.extend(commerce_problems + product_problems(products, commerce.item_groups))
+    media, media_problems = parse_media(raw.get("commerce"), products)
+    r.problems.extend(media_problems + product_problems(products, media.item_groups))
     known = {"database", "rpc", "public", "chain", "assets", "default_asset", "wallet",
              "payments", "postback", "log", "plugins", "products", "commerce"}
     for key in raw:
@@ -190,7 +190,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         raise ConfigError(r.problems)
     assert rpc and public and chain and wallet and postback is not None
     return Config(path, database, rpc, public, chain, assets, str(default_asset), wallet,
-                  payments, postback, log, plugins, products, commerce=commerce)
+                  payments, postback, log, plugins, products, media=media)
 
 
 class _Reader:

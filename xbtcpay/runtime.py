@@ -12,7 +12,7 @@ import aiohttp
 from xbtcpay.api import CoreMethods
 from xbtcpay.catalog import Catalog
 from xbtcpay.chain.wallet import AddressDeriver
-from xbtcpay.commerce.wiring import Media, build_media
+from xbtcpay.commerce.media_wiring import Media, build_media
 from xbtcpay.config import Config
 from xbtcpay.metrics import Metrics
 from xbtcpay.models import Payment
@@ -94,9 +94,9 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     runtime_ref.append(runtime)
     runtime.media = build_media(config, db, registry, clock)
     runtime.registrations.jobs.append(("commerce-expiry", runtime.media.expire_due,
-                                       config.commerce.expiry_interval))
+                                       config.media.expiry_interval))
     runtime.registrations.jobs.append(("subscription-bridge", runtime.media.follow_payments,
-                                       config.commerce.bridge_interval))
+                                       config.media.bridge_interval))
     return runtime
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from xbtcpay.commerce import granting, seed002, subscription_store
-from xbtcpay.commerce.errors import ProviderUnavailable, ProviderUnsupported
+from xbtcpay.commerce.media_errors import ProviderUnavailable, ProviderUnsupported
 from xbtcpay.commerce.products import Terms
 from xbtcpay.errors import InvalidParams
 from xbtcpay.plugin_api import CallContext

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from xbtcpay.commerce import granting, pricing, subscription_store
-from xbtcpay.commerce.errors import TransactionRefused
+from xbtcpay.commerce.media_errors import TransactionRefused
 from xbtcpay.commerce.products import Terms
 from xbtcpay.commerce.subscription import (
     Subscription,

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from xbtcpay.commerce import granting, pricing, seed002, subscription_store
-from xbtcpay.commerce.errors import TransactionRefused
+from xbtcpay.commerce.media_errors import TransactionRefused
 from xbtcpay.commerce.products import Terms
 from xbtcpay.commerce.subscription import activate, delete, expire
 from xbtcpay.commerce.subscription_state import SubState

@@ -57,7 +57,7 @@ async def run(config: Config, args: argparse.Namespace) -> int:
     await db.open()
     await db.migrate()
     products = Catalog(config.products).products
-    store = VoucherStore(db, media_terms(products, config.commerce.item_groups), time.time)
+    store = VoucherStore(db, media_terms(products, config.media.item_groups), time.time)
     try:
         if args.action == "create":
             params = {"code": args.code, "reference": args.reference, "grants": _grants(args),

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from xbtcpay.commerce import granting
-from xbtcpay.commerce.errors import VoucherRefused
+from xbtcpay.commerce.media_errors import VoucherRefused
 from xbtcpay.commerce.products import Terms
 from xbtcpay.commerce.vouchers import Voucher, refusal, same_hash
 from xbtcpay.storage.database import Database

@@ -10,7 +10,7 @@ DEFAULT_PREPARE_TTL = 86_400
 
 
 @dataclass(frozen=True)
-class CommerceSettings:
+class MediaSettings:
     default_subscription: str | None = None
     prepare_ttl: int = DEFAULT_PREPARE_TTL          # seconds a prepared transaction stays open
     item_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -38,14 +38,14 @@ def _seconds(problems: list[str], where: str, value: Any, default: float) -> flo
     return float(value)
 
 
-def parse_commerce(raw: Any, products: Mapping[str, Mapping[str, Any]]
-                   ) -> tuple[CommerceSettings, list[str]]:
+def parse_media(raw: Any, products: Mapping[str, Mapping[str, Any]]
+                   ) -> tuple[MediaSettings, list[str]]:
     """The validated section and one line per problem."""
     problems: list[str] = []
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        return CommerceSettings(), ["commerce: expected a mapping"]
+        return MediaSettings(), ["commerce: expected a mapping"]
     known = {"default_subscription", "prepare_ttl", "item_groups", "voucher_failures",
              "voucher_failure_window", "expiry_interval", "bridge_interval"}
     problems += [f"commerce.{key}: unknown key (typo?)" for key in raw if key not in known]
@@ -60,7 +60,7 @@ def parse_commerce(raw: Any, products: Mapping[str, Mapping[str, Any]]
         groups[str(name)] = frozenset(str(i) for i in items)
     interval = _seconds(problems, "commerce.expiry_interval", raw.get("expiry_interval"), 30.0)
     bridge = _seconds(problems, "commerce.bridge_interval", raw.get("bridge_interval"), 1.0)
-    settings = CommerceSettings(
+    settings = MediaSettings(
         default_subscription=None if default is None else str(default),
         prepare_ttl=_positive_int(problems, "commerce.prepare_ttl", raw.get("prepare_ttl"),
                                   DEFAULT_PREPARE_TTL),

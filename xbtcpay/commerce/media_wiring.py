@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from xbtcpay.catalog import Catalog
 from xbtcpay.commerce.access import Access
 from xbtcpay.commerce.inapp import InAppVerification
-from xbtcpay.commerce.methods import Seed002Methods
+from xbtcpay.commerce.seed002_methods import Seed002Methods
 from xbtcpay.commerce.payment_bridge import PaymentBridge
 from xbtcpay.commerce.products import media_terms
 from xbtcpay.commerce.subscriptions import Subscriptions
@@ -45,7 +45,7 @@ class Media:
 
 def build_media(config: Config, db: Database, registry: MethodRegistry,
                 clock: Callable[[], float] = time.time) -> Media:
-    settings = config.commerce
+    settings = config.media
     products = Catalog(config.products).products
     terms = media_terms(products, settings.item_groups)
     access = Access(db, terms, clock)
