@@ -18,8 +18,8 @@ import yaml
 
 from xbtcpay.amounts import parse_amount
 from xbtcpay.catalog import Catalog
-from xbtcpay.commerce.products import product_problems
 from xbtcpay.commerce.media_settings import MediaSettings, parse_media
+from xbtcpay.commerce.products import product_problems
 from xbtcpay.errors import ConfigError
 from xbtcpay.secrets import Secret, resolve_secret
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from xbtcpay.catalog import Catalog
 from xbtcpay.commerce.access import Access
 from xbtcpay.commerce.inapp import InAppVerification
-from xbtcpay.commerce.seed002_methods import Seed002Methods
 from xbtcpay.commerce.payment_bridge import PaymentBridge
 from xbtcpay.commerce.products import media_terms
+from xbtcpay.commerce.seed002_methods import Seed002Methods
 from xbtcpay.commerce.subscriptions import Subscriptions
 from xbtcpay.commerce.transactions import Transactions
 from xbtcpay.commerce.voucher_store import VoucherStore

@@ -12,8 +12,8 @@ import structlog
 
 from xbtcpay.commerce import seed002
 from xbtcpay.commerce.access import Access
-from xbtcpay.commerce.media_errors import TooManyAttempts, VoucherRefused
 from xbtcpay.commerce.inapp import InAppVerification
+from xbtcpay.commerce.media_errors import TooManyAttempts, VoucherRefused
 from xbtcpay.commerce.subscription import Subscription
 from xbtcpay.commerce.subscriptions import Subscriptions
 from xbtcpay.commerce.transactions import Transactions
