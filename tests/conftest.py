@@ -1,15 +1,57 @@
-"""Shared fixtures. Chain fixtures (one anvil per session) live in tests/fixtures/chain.py."""
+"""Shared fixtures. Chain fixtures (one anvil per session) live in tests/fixtures/chain.py;
+the database engine of the run (SQLite or PostgreSQL) is chosen in tests/pg.py."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 
-from tests.harness import PostbackReceiver
+from tests import pg
+from tests.harness import PostbackReceiver, free_port
+from xbtcpay.storage.pg_server import PgServer
 
 
 @pytest.fixture
 async def receiver() -> PostbackReceiver:
     async with PostbackReceiver() as r:
         yield r
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_server() -> Iterator[PgServer | None]:
+    """On a PostgreSQL run: one throwaway server for the session (removed at the end)."""
+    if not pg.on_postgresql():
+        yield None
+        return
+    server = PgServer(free_port()).start()
+    os.environ[pg.PORT_ENV] = str(server.port)
+    try:
+        yield server
+    finally:
+        os.environ.pop(pg.PORT_ENV, None)
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_databases(database_server: PgServer | None) -> Iterator[None]:
+    """Each test's databases are dropped when it ends."""
+    yield
+    if database_server is not None:
+        pg.drop_databases()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of SQLite's own behaviour (its file, its pragmas) are marked ``sqlite_only``;
+    on a PostgreSQL run they are reported as skipped with the reason, never run half-way."""
+    if not pg.on_postgresql():
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "tests SQLite itself"
+            item.add_marker(pytest.mark.skip(reason=f"sqlite_only: {reason}"))
+
 
 pytest_plugins = ["tests.fixtures.chain"]

@@ -22,6 +22,7 @@ import aiohttp
 import yaml
 from aiohttp import web
 
+from tests.pg import database_url
 from xbtcpay.app import Daemon
 from xbtcpay.config import Config, parse_config
 from xbtcpay.plugin_api import Plugin
@@ -75,7 +76,7 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 def base_config(tmp_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     rpc_port, public_port = free_port(), free_port()
     raw: dict[str, Any] = {
-        "database": f"sqlite:///{tmp_path}/xbtcpay.db",
+        "database": database_url(tmp_path),
         "rpc": {"listen": f"127.0.0.1:{rpc_port}", "ip_whitelist": ["127.0.0.1/32", "::1/128"],
                 "trusted_proxies": []},
         "public": {"listen": f"127.0.0.1:{public_port}", "base_url": None, "cors_origins": ["*"]},

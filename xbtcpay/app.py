@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from xbtcpay import keys
+from xbtcpay.commerce.wiring import attach_commerce, attach_settlement
 from xbtcpay.config import Config
 from xbtcpay.errors import PluginError
 from xbtcpay.expiry import expire_due
@@ -52,7 +53,16 @@ def private_app(runtime: Runtime) -> web.Application:
     app.router.add_get("/ws", rpc.websocket)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", public.healthz)
+    for method, path, handler in _commerce_routes(runtime, "private"):
+        app.router.add_route(method, path, handler)
     return app
+
+
+def _commerce_routes(runtime: Runtime, port: str) -> list[tuple[str, str, Any]]:
+    if runtime.commerce is None:
+        return []
+    routes = runtime.commerce.routes
+    return routes.private_routes() if port == "private" else routes.public_routes()
 
 
 def public_app(runtime: Runtime) -> web.Application:
@@ -62,6 +72,8 @@ def public_app(runtime: Runtime) -> web.Application:
     app.router.add_get("/healthz", public.healthz)
     app.router.add_get("/{id}/status.json", public.status_json)
     for method, path, handler in runtime.registrations.routes:
+        app.router.add_route(method, path, handler)
+    for method, path, handler in _commerce_routes(runtime, "public"):
         app.router.add_route(method, path, handler)
     return app
 
@@ -102,7 +114,9 @@ class Daemon:
         self.runtime = rt = await build_runtime(self.config, clock=self._clock,
                                                 synchronous=self._synchronous)
         try:
+            settlement = attach_settlement(rt)
             await self._start_plugins(rt)
+            rt.commerce = attach_commerce(rt, settlement)
             self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen)
             self.public_port = await self._serve(public_app(rt), self.config.public.listen)
             self._start_tasks(rt)

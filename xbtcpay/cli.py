@@ -15,9 +15,10 @@ from xbtcpay.commerce import voucher_cli
 from xbtcpay.config import Config, config_path, load_config
 from xbtcpay.errors import ConfigError, PluginError
 from xbtcpay.logs import configure_logging
-from xbtcpay.storage.database import Database, sqlite_path
+from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.storage.postbacks import PostbackStore
+from xbtcpay.storage.protocol import Engine
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,16 +98,14 @@ def _run(config: Config) -> int:
     return 0
 
 
-async def _open(config: Config) -> Database:
-    db = Database(sqlite_path(config.database))
-    await db.open()
-    await db.migrate()
-    return db
+async def _open(config: Config, migrate: bool = True) -> Engine:
+    password = config.database_password.reveal() if config.database_password else None
+    return await open_engine(config.database, password=password, migrate=migrate,
+                             pool_size=config.database_pool_size)
 
 
 async def _migrate(config: Config, args: argparse.Namespace) -> int:
-    db = Database(sqlite_path(config.database))
-    await db.open()
+    db = await _open(config, migrate=False)
     try:
         applied = await db.migrate()
     finally:

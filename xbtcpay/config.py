@@ -20,6 +20,7 @@ from xbtcpay.amounts import parse_amount
 from xbtcpay.catalog import Catalog
 from xbtcpay.commerce.media_settings import MediaSettings, parse_media
 from xbtcpay.commerce.products import product_problems
+from xbtcpay.commerce.settings import CommerceConfig, parse_commerce
 from xbtcpay.errors import ConfigError
 from xbtcpay.secrets import Secret, resolve_secret
 
@@ -28,6 +29,7 @@ Confirmations = int | Literal["finalized"]
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _ASSET_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 DEFAULT_CONFIG = "config.yaml"
+COMMERCE_SECTIONS = ("sessions", "currencies", "companies", "taxes")
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,14 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Several replicas on one PostgreSQL: the leader lease (see xbtcpay/cluster.py)."""
+
+    lease_ttl: float = 10.0
+    replica_id: str | None = None   # default: hostname:pid
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     database: str
@@ -132,6 +142,10 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    database_password: Secret | None = None
+    database_pool_size: int = 10
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    commerce: CommerceConfig = field(default_factory=CommerceConfig)
     media: MediaSettings = field(default_factory=MediaSettings)
 
     @property
@@ -179,10 +193,14 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     plugins = _plain_mapping(r, raw, "plugins")
     products = _plain_mapping(r, raw, "products")
     r.problems.extend(Catalog.problems(products))
+    password, pool_size, cluster = _database_extras(r, raw, database)
     media, media_problems = parse_media(raw.get("commerce"), products)
     r.problems.extend(media_problems + product_problems(products, media.item_groups))
     known = {"database", "rpc", "public", "chain", "assets", "default_asset", "wallet",
-             "payments", "postback", "log", "plugins", "products", "commerce"}
+             "payments", "postback", "log", "plugins", "products", "database_password",
+             "database_pool_size", "cluster", "commerce"}
+    known.update(COMMERCE_SECTIONS)
+    commerce = parse_commerce(raw, path.parent, r.problems)
     for key in raw:
         if key not in known:
             r.bad(str(key), "unknown key (typo?)")
@@ -190,7 +208,9 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         raise ConfigError(r.problems)
     assert rpc and public and chain and wallet and postback is not None
     return Config(path, database, rpc, public, chain, assets, str(default_asset), wallet,
-                  payments, postback, log, plugins, products, media=media)
+                  payments, postback, log, plugins, products, database_password=password,
+                  database_pool_size=pool_size, cluster=cluster, commerce=commerce,
+                  media=media)
 
 
 class _Reader:
@@ -266,10 +286,33 @@ def _database(r: _Reader, value: Any) -> str:
             target = str((r.base_dir / target).resolve())
         return "sqlite:///" + target
     if value.startswith(("postgresql://", "postgres://")):
-        r.bad("database", "PostgreSQL is not available in this release; use sqlite:///PATH")
+        if not re.match(r"^postgres(ql)?://[^/?#]*[^/?#@]/[^/?#]+", value):
+            r.bad("database", "expected postgresql://USER@HOST:PORT/DBNAME")
         return value
-    r.bad("database", f"unsupported URL {value!r}; expected sqlite:///PATH")
+    r.bad("database", "unsupported URL; expected sqlite:///PATH or postgresql://...")
     return value
+
+
+def _database_extras(r: _Reader, raw: dict[str, Any], database: str
+                     ) -> tuple[Secret | None, int, ClusterConfig]:
+    """``database_password`` (a secret), ``database_pool_size``, the ``cluster`` section."""
+    password = None
+    if raw.get("database_password") is not None:
+        password = resolve_secret(raw["database_password"], r.base_dir, "database_password",
+                                  r.problems)
+        if not database.startswith(("postgresql://", "postgres://")):
+            r.bad("database_password", "only a postgresql:// database takes a password")
+    pool_size = r.int("database_pool_size", raw.get("database_pool_size", 10), 1)
+    s = _section(r, raw, "cluster")
+    for key in s:
+        if key not in ("lease_ttl", "replica_id"):
+            r.bad(f"cluster.{key}", "unknown key (typo?)")
+    ttl = r.number("cluster.lease_ttl", s.get("lease_ttl", 10.0), 1.0)
+    replica = s.get("replica_id")
+    if replica is not None and (not isinstance(replica, str) or not replica.strip()):
+        r.bad("cluster.replica_id", "expected a non-empty string")
+        replica = None
+    return password, pool_size, ClusterConfig(lease_ttl=ttl, replica_id=replica)
 
 
 def _rpc(r: _Reader, s: dict[str, Any]) -> RpcConfig:

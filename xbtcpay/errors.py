@@ -11,6 +11,7 @@
     ├── NotFound                 unknown payment / postback (HTTP 404, RPC -32004)
     ├── InvalidTransition        a state-machine event that the table refuses
     ├── StorageError             the database refused a write (read-only, disk full)
+    ├── ConstraintViolation      a unique / foreign-key constraint refused a unit of work
     ├── PluginError              a plugin failed to load or start
     └── ChainError               the node answered badly or not at all
 
@@ -122,3 +123,9 @@ class PluginError(XbtcpayError):
 
 class ChainError(XbtcpayError):
     """The Ethereum node failed or answered something unusable."""
+
+
+class ConstraintViolation(XbtcpayError):
+    """A unique or foreign-key constraint refused a write; the unit of work rolled back.
+
+    Raised by both storage engines instead of their driver's integrity errors."""

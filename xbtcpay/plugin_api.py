@@ -30,6 +30,7 @@ class CallContext:
     transport: str          # "jsonrpc" | "http" | "ws"
     client_ip: str
     request_id: str
+    customer: str | None = None   # set on the public port: the session's verified customer
 
 
 MethodHandler = Callable[[Mapping[str, Any], CallContext], Awaitable[Any]]

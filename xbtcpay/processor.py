@@ -1,9 +1,9 @@
 """The one place that creates payments and moves them through the state machine.
 
-``apply`` loads the payment, asks ``xbtcpay.state.apply`` for the next state, persists
-with a compare-and-set on (status, version), appends the event and, when the shop
-subscribed to it, queues the postback in the same transaction. Nobody else writes
-payment state.
+``apply`` loads the payment, asks ``xbtcpay.state.apply`` for the next state and runs one
+unit of work (``xbtcpay.storage.protocol``): a compare-and-set on (status, version), the
+event, the postback when the shop subscribed to it, then ``transaction_hooks`` and the
+caller's ``also`` function, all in the same transaction. Nobody else writes payment state.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -22,15 +21,23 @@ import structlog
 
 from xbtcpay.chain.wallet import AddressDeriver
 from xbtcpay.config import Config
-from xbtcpay.errors import Conflict, InvalidTransition, NotFound
+from xbtcpay.errors import Conflict, ConstraintViolation, InvalidTransition, NotFound
 from xbtcpay.models import CRYPTO, ApplyResult, NewPayment, Payment, PaymentEvent
 from xbtcpay.postback import postback_body
 from xbtcpay.state import Event, State, apply
+from xbtcpay.storage import payments as payment_rows
 from xbtcpay.storage.payments import DuplicateEvent, EventRow, PostbackRow
-from xbtcpay.storage.protocol import PaymentRepository
+from xbtcpay.storage.postbacks import enqueue
+from xbtcpay.storage.protocol import PaymentRepository, UnitOfWork
 
 log = structlog.get_logger("xbtcpay.processor")
 MAX_CAS_RETRIES = 20
+
+# Runs inside the unit of work of every creation (before=None, event "created") and
+# transition, after the payment, its event and its postback were written.
+TransactionHook = Callable[[UnitOfWork, "Payment | None", Payment, str], Awaitable[None]]
+# Runs inside one ``apply`` call's unit of work with the payment as it will be committed.
+AlsoWork = Callable[[UnitOfWork, Payment], Awaitable[None]]
 
 
 def new_payment_id() -> str:
@@ -72,6 +79,7 @@ class PaymentProcessor:
         self.clock = clock
         self.on_postback = on_postback
         self.on_transition = on_transition
+        self.transaction_hooks: list[TransactionHook] = []
 
     def now(self) -> int:
         return int(self.clock())
@@ -104,8 +112,9 @@ class PaymentProcessor:
             derive = self.deriver.address
         try:
             created = await self.store.insert(payment, event, derive,
-                                              self.config.wallet.first_index)
-        except sqlite3.IntegrityError:
+                                              self.config.wallet.first_index,
+                                              hooks=[self._creation_hook])
+        except ConstraintViolation:
             if new.order_id is None:
                 raise
             existing = await self.store.get_by_order_id(new.order_id)
@@ -117,6 +126,10 @@ class PaymentProcessor:
                  address=created.address, order_id=created.order_id)
         self.on_transition(created, "created")
         return created
+
+    async def _creation_hook(self, uow: UnitOfWork, created: Payment) -> None:
+        for hook in self.transaction_hooks:
+            await hook(uow, None, created, "created")
 
     @staticmethod
     def _same_order(existing: Payment, digest: str) -> Payment:
@@ -130,8 +143,12 @@ class PaymentProcessor:
             raise NotFound("unknown payment")
         return payment
 
-    async def apply(self, payment_id: str, event: PaymentEvent) -> ApplyResult:
-        """Apply ``event``; idempotent on ``event.dedupe_key``; refused transitions are no-ops."""
+    async def apply(self, payment_id: str, event: PaymentEvent, *,
+                    also: AlsoWork | None = None) -> ApplyResult:
+        """Apply ``event``; idempotent on ``event.dedupe_key``; refused transitions are no-ops.
+
+        ``also`` writes the caller's own rows in the transition's unit of work: they commit
+        with it, or roll back with it (an exception from ``also`` is re-raised here)."""
         for _ in range(MAX_CAS_RETRIES):
             payment = await self.get(payment_id)
             if event.dedupe_key and await self.store.dedupe_seen(event.dedupe_key):
@@ -145,13 +162,13 @@ class PaymentProcessor:
             changes = self._changes(payment, event, target)
             if not changes and target == payment.status and not event.dedupe_key:
                 return ApplyResult(payment, changed=False)
-            result = await self._persist(payment, event, target, changes)
+            result = await self._persist(payment, event, target, changes, also)
             if result is not None:
                 return result
         raise Conflict("payment is being changed concurrently; retry")
 
     async def _persist(self, payment: Payment, event: PaymentEvent, target: State,
-                       changes: dict[str, Any]) -> ApplyResult | None:
+                       changes: dict[str, Any], also: AlsoWork | None) -> ApplyResult | None:
         now = self.now()
         changes = {**changes, "status": target, "updated_at": now}
         updated = replace(payment, **changes, version=payment.version + 1)
@@ -159,8 +176,21 @@ class PaymentProcessor:
         row = EventRow(new_event_id(), event_name, payment.status.value, target.value,
                        event.at or now, event.source, event.dedupe_key, _details(event))
         postback = self._postback(updated, event_name, row.event_id)
+
+        async def work(uow: UnitOfWork) -> bool:
+            if not await payment_rows.compare_and_set(uow, payment, changes):
+                return False
+            await payment_rows.append_event(uow, payment.id, row)
+            if postback is not None:
+                await enqueue(uow, payment.id, postback)
+            for hook in self.transaction_hooks:
+                await hook(uow, payment, updated, event_name)
+            if also is not None:
+                await also(uow, updated)
+            return True
+
         try:
-            ok = await self.store.transition(payment, changes, row, postback)
+            ok = await self.store.engine.transact(work)
         except DuplicateEvent:
             return ApplyResult(await self.get(payment.id), changed=False, duplicate=True)
         if not ok:

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -21,10 +22,14 @@ from xbtcpay.plugins import Registrations
 from xbtcpay.postback import PostbackSender
 from xbtcpay.processor import PaymentProcessor
 from xbtcpay.registry import MethodRegistry
-from xbtcpay.storage.database import Database, sqlite_path
+from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.storage.postbacks import PostbackStore
+from xbtcpay.storage.protocol import Engine
 from xbtcpay.web.status_cache import StatusCache, render_status
+
+if TYPE_CHECKING:
+    from xbtcpay.commerce.wiring import Commerce
 
 
 @dataclass
@@ -32,7 +37,7 @@ class Runtime:
     """Shared state of a running daemon (lives on the apps under keys.RUNTIME)."""
 
     config: Config
-    db: Database
+    db: Engine
     payments: PaymentStore
     postbacks: PostbackStore
     processor: PaymentProcessor
@@ -49,6 +54,7 @@ class Runtime:
     watcher_enabled: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     status_cache: StatusCache = field(default_factory=StatusCache)
+    commerce: Commerce | None = None
     media: Media | None = None
 
     def set_head(self, number: int) -> None:
@@ -61,9 +67,9 @@ class Runtime:
 async def build_runtime(config: Config, *, clock: Callable[[], float] = time.time,
                         synchronous: str = "FULL") -> Runtime:
     """Open the database (migrated), the HTTP session, and wire the domain objects."""
-    db = Database(sqlite_path(config.database), synchronous=synchronous)
-    await db.open()
-    await db.migrate()
+    password = config.database_password.reveal() if config.database_password else None
+    db = await open_engine(config.database, password=password,
+                           pool_size=config.database_pool_size, synchronous=synchronous)
     payments, postbacks = PaymentStore(db), PostbackStore(db)
     metrics = Metrics()
     session = aiohttp.ClientSession()

@@ -8,12 +8,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import aiosqlite
-
 from tests.chain.node_proxy import NodeProxy
 from tests.chain.watching import Watch, units, watching
 from tests.fixtures.chain import DevChain
 from xbtcpay.chain.anvil import free_port
+from xbtcpay.storage.protocol import UnitOfWork
 
 
 async def _add_open_payments(w: Watch, count: int) -> None:
@@ -21,12 +20,15 @@ async def _add_open_payments(w: Watch, count: int) -> None:
     now = int(time.time())
     rows = [(secrets.token_urlsafe(16), "0x" + secrets.token_hex(20), now) for _ in range(count)]
 
-    async def op(conn: aiosqlite.Connection) -> None:
-        await conn.executemany(
-            "INSERT INTO payments (id, method, asset, amount, address, status, created_at,"
-            " expires_at, updated_at) VALUES (?, 'crypto', '0xbtc', '1', ?, 'new', ?, NULL, ?)",
-            [(pid, addr, at, at) for pid, addr, at in rows])
-    await w.d.runtime.db.write(op)
+    first = 1_000_000 + secrets.randbelow(1_000_000) * 1000
+
+    async def work(uow: UnitOfWork) -> None:
+        await uow.executemany(
+            "INSERT INTO payments (id, method, asset, amount, address, derivation_index, status,"
+            " created_at, expires_at, updated_at)"
+            " VALUES (?, 'crypto', '0xbtc', '1', ?, ?, 'new', ?, NULL, ?)",
+            [(pid, addr, first + n, at, at) for n, (pid, addr, at) in enumerate(rows)])
+    await w.d.runtime.db.transact(work)
 
 
 async def _calls_for_one_block(w: Watch, pay_to: str) -> Counter[str]:

@@ -1,6 +1,6 @@
 """The watcher's tables: cursor, recent headers, deposits, payments to re-evaluate.
 
-Every change of the scan position is one ``db.write`` op (one transaction): the cursor,
+Every change of the scan position is one unit of work (one transaction): the cursor,
 the headers of the range, the deposits found in it and the dirty marks of the payments they
 touch commit together or not at all. See migration ``002_chain.sql``.
 """
@@ -12,16 +12,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from xbtcpay.chain.deposits import AddressBook, Deposit
 from xbtcpay.chain.reorg import Header
 from xbtcpay.models import CRYPTO
-from xbtcpay.storage.database import Database
+from xbtcpay.state import State
+from xbtcpay.storage.protocol import Engine, UnitOfWork, marks, open_states
 
 _INSERT_DEPOSIT = (
-    "INSERT OR IGNORE INTO deposits (key, payment_id, asset, address, units, kind, tx_hash,"
-    " block_number, block_hash, position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "INSERT INTO deposits (key, payment_id, asset, address, units, kind, tx_hash,"
+    " block_number, block_hash, position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO NOTHING")
+_PUT_HEADER = (
+    "INSERT INTO chain_blocks (number, hash, parent_hash) VALUES (?, ?, ?) ON CONFLICT (number)"
+    " DO UPDATE SET hash = excluded.hash, parent_hash = excluded.parent_hash")
 _CHUNK = 500  # SQLite host-parameter limit friendly
 
 
@@ -41,32 +44,41 @@ def _row_to_deposit(row: Any) -> Deposit:
                    block_hash=row["block_hash"], position=row["position"])
 
 
-async def _mark_dirty(conn: aiosqlite.Connection, payment_ids: Iterable[str]) -> None:
-    await conn.executemany("INSERT OR IGNORE INTO chain_dirty (payment_id) VALUES (?)",
-                           [(pid,) for pid in set(payment_ids)])
+def _still_payable() -> tuple[str, list[Any]]:
+    """SQL condition (on table alias ``p``) and parameters: open, or expired but still
+    within the late window (parameters ``late_window, now`` follow)."""
+    states = open_states()
+    return (f"(p.status IN ({marks(states)}) OR (p.status = ? AND"
+            " (p.expires_at IS NULL OR p.expires_at + ? >= ?)))",
+            [*states, State.EXPIRED.value])
 
 
-async def _set_cursor(conn: aiosqlite.Connection, block: int) -> None:
-    await conn.execute(
+async def _mark_dirty(uow: UnitOfWork, payment_ids: Iterable[str]) -> None:
+    await uow.executemany("INSERT INTO chain_dirty (payment_id) VALUES (?)"
+                          " ON CONFLICT (payment_id) DO NOTHING",
+                          [(pid,) for pid in sorted(set(payment_ids))])
+
+
+async def _set_cursor(uow: UnitOfWork, block: int) -> None:
+    await uow.execute(
         "INSERT INTO chain_cursor (id, block, updated_at) VALUES (1, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET block = excluded.block, updated_at = excluded.updated_at",
         (block, int(time.time())))
 
 
-async def _insert_deposits(conn: aiosqlite.Connection, deposits: Sequence[Deposit]) -> int:
+async def _insert_deposits(uow: UnitOfWork, deposits: Sequence[Deposit]) -> int:
     now, added = int(time.time()), 0
     for d in deposits:
-        cursor = await conn.execute(_INSERT_DEPOSIT, (
+        added += await uow.execute(_INSERT_DEPOSIT, (
             d.key, d.payment_id, d.asset, d.address, str(d.units), d.kind, d.tx_hash,
             d.block_number, d.block_hash, d.position, now))
-        added += cursor.rowcount
     return added
 
 
 class ChainStore:
     """Reads and atomic writes of the watcher's state in the daemon's database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def cursor(self) -> int | None:
@@ -76,13 +88,11 @@ class ChainStore:
 
     async def start_at(self, block: int, header: Header | None) -> None:
         """First start: the cursor sits just below the first block to scan (its header kept)."""
-        async def op(conn: aiosqlite.Connection) -> None:
+        async def work(uow: UnitOfWork) -> None:
             if header is not None:
-                await conn.execute("INSERT OR REPLACE INTO chain_blocks (number, hash,"
-                                   " parent_hash) VALUES (?, ?, ?)",
-                                   (header.number, header.hash, header.parent_hash))
-            await _set_cursor(conn, block)
-        await self.db.write(op)
+                await uow.execute(_PUT_HEADER, (header.number, header.hash, header.parent_hash))
+            await _set_cursor(uow, block)
+        await self.db.transact(work)
 
     async def window(self) -> list[Header]:
         """Stored headers of recent blocks, ascending."""
@@ -102,47 +112,51 @@ class ChainStore:
 
         Headers below ``keep_from`` are pruned. Returns how many deposits were new.
         """
-        async def op(conn: aiosqlite.Connection) -> int:
-            await conn.executemany(
-                "INSERT OR REPLACE INTO chain_blocks (number, hash, parent_hash) VALUES (?, ?, ?)",
+        async def work(uow: UnitOfWork) -> int:
+            await uow.executemany(
+                _PUT_HEADER,
                 [(h.number, h.hash, h.parent_hash) for h in headers if h.number >= keep_from])
-            await conn.execute("DELETE FROM chain_blocks WHERE number < ?", (keep_from,))
-            added = await _insert_deposits(conn, deposits)
-            await _mark_dirty(conn, (d.payment_id for d in deposits))
-            await _set_cursor(conn, to_block)
+            await uow.execute("DELETE FROM chain_blocks WHERE number < ?", (keep_from,))
+            added = await _insert_deposits(uow, deposits)
+            await _mark_dirty(uow, (d.payment_id for d in deposits))
+            await _set_cursor(uow, to_block)
             return added
-        return await self.db.write(op)
+        return await self.db.transact(work)
 
     async def add_deposits(self, deposits: Sequence[Deposit]) -> int:
         """Record reconciled deposits (and mark their payments dirty) in one transaction."""
-        async def op(conn: aiosqlite.Connection) -> int:
-            added = await _insert_deposits(conn, deposits)
-            await _mark_dirty(conn, (d.payment_id for d in deposits))
+        async def work(uow: UnitOfWork) -> int:
+            added = await _insert_deposits(uow, deposits)
+            await _mark_dirty(uow, (d.payment_id for d in deposits))
             return added
-        return await self.db.write(op)
+        return await self.db.transact(work)
 
     async def rollback(self, ancestor: int) -> Rollback:
         """Forget everything above ``ancestor``: deposits, headers; rewind the cursor to it."""
-        async def op(conn: aiosqlite.Connection) -> Rollback:
-            async with conn.execute(
-                    "SELECT DISTINCT payment_id FROM deposits WHERE block_number > ?",
-                    (ancestor,)) as cur:
-                payments = tuple(r[0] for r in await cur.fetchall())
-            removed = await conn.execute("DELETE FROM deposits WHERE block_number > ?",
-                                         (ancestor,))
-            await conn.execute("DELETE FROM chain_blocks WHERE number > ?", (ancestor,))
-            await _mark_dirty(conn, payments)
-            await _set_cursor(conn, ancestor)
-            return Rollback(ancestor, removed.rowcount, payments)
-        return await self.db.write(op)
+        async def work(uow: UnitOfWork) -> Rollback:
+            rows = await uow.fetchall(
+                "SELECT DISTINCT payment_id FROM deposits WHERE block_number > ?"
+                " ORDER BY payment_id", (ancestor,))
+            payments = tuple(r[0] for r in rows)
+            removed = await uow.execute("DELETE FROM deposits WHERE block_number > ?",
+                                        (ancestor,))
+            await uow.execute("DELETE FROM chain_blocks WHERE number > ?", (ancestor,))
+            await _mark_dirty(uow, payments)
+            await _set_cursor(uow, ancestor)
+            return Rollback(ancestor, removed, payments)
+        return await self.db.transact(work)
 
     async def load_addresses(self, book: AddressBook) -> int:
-        """Add deposit addresses issued since the last call to ``book``; return how many."""
+        """Add deposit addresses issued since the last call to ``book``; return how many.
+
+        Derivation indexes are allocated under a lock held until commit, so they become
+        visible in index order and ``> last_index`` misses none."""
         rows = await self.db.fetchall(
-            "SELECT rowid, id, address, asset FROM payments WHERE rowid > ? AND method = ?"
-            " AND address IS NOT NULL ORDER BY rowid", (book.last_rowid, CRYPTO))
+            "SELECT derivation_index, id, address, asset FROM payments"
+            " WHERE derivation_index > ? AND method = ? AND address IS NOT NULL"
+            " ORDER BY derivation_index", (book.last_index, CRYPTO))
         for row in rows:
-            book.add(row["rowid"], row["address"], row["id"], row["asset"])
+            book.add(int(row["derivation_index"]), row["address"], row["id"], row["asset"])
         return len(rows)
 
     async def deposits_of(self, payment_id: str) -> list[Deposit]:
@@ -162,27 +176,25 @@ class ChainStore:
         if not payment_ids:
             return
 
-        async def op(conn: aiosqlite.Connection) -> None:
-            await conn.executemany("DELETE FROM chain_dirty WHERE payment_id = ?",
-                                   [(pid,) for pid in payment_ids])
-        await self.db.write(op)
+        async def work(uow: UnitOfWork) -> None:
+            await uow.executemany("DELETE FROM chain_dirty WHERE payment_id = ?",
+                                  [(pid,) for pid in payment_ids])
+        await self.db.transact(work)
 
     async def awaiting_confirmations(self, now: int, late_window: int) -> list[str]:
         """Payments with deposits that may still become paid as blocks are added."""
+        payable, args = _still_payable()
         rows = await self.db.fetchall(
             "SELECT DISTINCT d.payment_id FROM deposits d JOIN payments p ON p.id = d.payment_id"
-            " WHERE p.status IN ('new', 'seen')"
-            " OR (p.status = 'expired' AND (p.expires_at IS NULL OR p.expires_at + ? >= ?))",
-            (late_window, now))
+            f" WHERE {payable}", (*args, late_window, now))
         return [r[0] for r in rows]
 
     async def watched(self, asset: str, now: int, late_window: int) -> list[tuple[str, str]]:
         """(payment id, address) of the payments of ``asset`` that can still be paid."""
+        payable, args = _still_payable()
         rows = await self.db.fetchall(
-            "SELECT id, address FROM payments WHERE method = ? AND asset = ?"
-            " AND address IS NOT NULL AND (status IN ('new', 'seen')"
-            " OR (status = 'expired' AND (expires_at IS NULL OR expires_at + ? >= ?)))",
-            (CRYPTO, asset, late_window, now))
+            "SELECT p.id, p.address FROM payments p WHERE p.method = ? AND p.asset = ?"
+            f" AND p.address IS NOT NULL AND {payable}", (CRYPTO, asset, *args, late_window, now))
         return [(r["id"], r["address"]) for r in rows]
 
     async def totals_up_to(self, payment_ids: Sequence[str], block: int) -> dict[str, int]:
@@ -190,10 +202,9 @@ class ChainStore:
         totals: dict[str, int] = {pid: 0 for pid in payment_ids}
         for start in range(0, len(payment_ids), _CHUNK):
             chunk = list(payment_ids[start:start + _CHUNK])
-            marks = ",".join("?" * len(chunk))
             rows = await self.db.fetchall(
                 f"SELECT payment_id, units FROM deposits WHERE block_number <= ?"
-                f" AND payment_id IN ({marks})", (block, *chunk))
+                f" AND payment_id IN ({marks(chunk)})", (block, *chunk))
             for row in rows:
                 totals[row["payment_id"]] += int(row["units"])
         return totals

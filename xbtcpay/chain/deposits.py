@@ -51,12 +51,12 @@ class AddressBook:
     """Every deposit address ever issued (lowercase) -> its payment, loaded incrementally."""
 
     targets: dict[str, Target] = field(default_factory=dict)
-    last_rowid: int = 0
+    last_index: int = -1
 
-    def add(self, rowid: int, address: str, payment_id: str, asset: str) -> None:
-        """Remember one issued address (rows arrive in rowid order)."""
+    def add(self, index: int, address: str, payment_id: str, asset: str) -> None:
+        """Remember one issued address (rows arrive in derivation-index order)."""
         self.targets[address.lower()] = Target(payment_id, asset)
-        self.last_rowid = max(self.last_rowid, rowid)
+        self.last_index = max(self.last_index, index)
 
     def get(self, address: str | None) -> Target | None:
         """The payment an address belongs to, if it is one of ours."""

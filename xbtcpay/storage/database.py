@@ -1,16 +1,17 @@
-"""SQLite access: one group-committing writer, one reader connection, WAL, migrations.
+"""The SQLite engine: one group-committing writer, one reader connection, WAL, migrations.
 
-Every write is a coroutine ``op(conn)`` run inside a savepoint of a shared transaction:
-the writer drains whatever ops are queued, runs each in its own savepoint (one failing op
-rolls back alone), then commits once. Callers are answered only after the commit, so an
-acknowledged write survives ``kill -9``; batching keeps fsyncs per second bounded.
+Every unit of work (``xbtcpay.storage.protocol``) runs inside a savepoint of a shared
+transaction: the writer drains whatever units are queued, runs each in its own savepoint
+(one failing unit rolls back alone), then commits once. Callers are answered only after the
+commit, so an acknowledged unit survives ``kill -9``; batching keeps fsyncs per second bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -20,10 +21,10 @@ import aiosqlite
 import structlog
 
 from xbtcpay.errors import StorageError
-from xbtcpay.storage.sync import SyncConnection, drive
+from xbtcpay.storage.protocol import UnitOfWork, Work
+from xbtcpay.storage.sync import SqliteUnit, drive
 
 T = TypeVar("T")
-WriteOp = Callable[[aiosqlite.Connection], Awaitable[T]]
 log = structlog.get_logger("xbtcpay.storage")
 MAX_BATCH = 512
 
@@ -36,7 +37,9 @@ def sqlite_path(url: str) -> str:
 
 
 class Database:
-    """The SQLite database of one daemon."""
+    """The SQLite database of one daemon (an ``Engine``)."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         self.path = path
@@ -45,7 +48,7 @@ class Database:
         self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         self._reader: aiosqlite.Connection | None = None
         self._lookup: sqlite3.Connection | None = None
-        self._queue: asyncio.Queue[tuple[WriteOp[Any], asyncio.Future[Any]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Work[Any], asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
 
@@ -88,12 +91,12 @@ class Database:
         self._writer_thread.shutdown(wait=True)
         self._writer = self._reader = self._lookup = None
 
-    async def write(self, op: WriteOp[T]) -> T:
-        """Run ``op`` in the next committed batch; return its result after the commit."""
+    async def transact(self, work: Work[T]) -> T:
+        """Run ``work`` in the next committed batch; return its result after the commit."""
         if self._task is None or self._task.done():
             raise StorageError("database is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((op, future))
+        await self._queue.put((work, future))
         return await future
 
     async def _write_loop(self) -> None:
@@ -123,11 +126,11 @@ class Database:
                 for _ in batch:
                     self._queue.task_done()
 
-    def _run_batch(self, ops: list[WriteOp[Any]]) -> list[tuple[bool, Any]]:
-        """On the writer thread: one transaction, one savepoint per op, one commit."""
+    def _run_batch(self, ops: list[Work[Any]]) -> list[tuple[bool, Any]]:
+        """On the writer thread: one transaction, one savepoint per unit, one commit."""
         conn = self._writer
         assert conn is not None
-        shim = SyncConnection(conn)
+        shim = SqliteUnit(conn)
         try:
             conn.execute("BEGIN IMMEDIATE")
             outcomes = [_run_op(conn, shim, op) for op in ops]
@@ -141,7 +144,7 @@ class Database:
             raise StorageError(_describe(exc)) from None
         return outcomes
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         reader = self._require_reader()
         try:
             async with reader.execute(sql, tuple(params)) as cursor:
@@ -171,6 +174,10 @@ class Database:
             raise StorageError(_describe(exc)) from exc
         return row
 
+    async def point(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        """``lookup`` behind the engine protocol."""
+        return self.lookup(sql, params)
+
     def _require_reader(self) -> aiosqlite.Connection:
         if self._reader is None:
             raise StorageError("database is closed")
@@ -178,20 +185,16 @@ class Database:
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations in order; return the names applied."""
-        return await self.write(_apply_migrations)
+        return await self.transact(apply_migrations)
 
 
-def _run_op(conn: sqlite3.Connection, shim: SyncConnection, op: WriteOp[Any]) -> tuple[bool, Any]:
-    """Run one op in its own savepoint: its failure undoes it alone, unless the database
+def _run_op(conn: sqlite3.Connection, shim: SqliteUnit, op: Work[Any]) -> tuple[bool, Any]:
+    """Run one unit in its own savepoint: its failure undoes it alone, unless the database
     itself failed (disk full, read-only, I/O), which fails the whole batch."""
     conn.execute("SAVEPOINT op")
     try:
         value = drive(op(shim))  # type: ignore[arg-type]
-    except sqlite3.IntegrityError as exc:
-        conn.execute("ROLLBACK TO op")
-        conn.execute("RELEASE op")
-        return False, exc
-    except (sqlite3.OperationalError, sqlite3.DatabaseError):
+    except sqlite3.Error:
         raise
     except Exception as exc:  # noqa: BLE001 - the op's own error, handed to its caller
         conn.execute("ROLLBACK TO op")
@@ -217,24 +220,32 @@ def migration_files() -> list[tuple[str, str]]:
     return [(name, (folder / name).read_text()) for name in files]
 
 
-async def _apply_migrations(conn: aiosqlite.Connection) -> list[str]:
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER)"
+async def apply_migrations(uow: UnitOfWork) -> list[str]:
+    """Apply the shipped migrations not yet recorded, in order (one unit of work)."""
+    await uow.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT)"
     )
-    async with conn.execute("SELECT name FROM schema_migrations") as cursor:
-        done = {row[0] for row in await cursor.fetchall()}
+    done = {row[0] for row in await uow.fetchall("SELECT name FROM schema_migrations")}
     applied = []
     for name, sql in migration_files():
         if name in done:
             continue
         for statement in _statements(sql):
-            await conn.execute(statement)
-        await conn.execute(
-            "INSERT INTO schema_migrations (name, applied_at) VALUES (?, strftime('%s','now'))",
-            (name,),
-        )
+            await uow.execute(translate_ddl(statement, uow.dialect))
+        await uow.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                          (name, int(time.time())))
         applied.append(name)
     return applied
+
+
+def translate_ddl(statement: str, dialect: str) -> str:
+    """Migrations are written once, in SQLite's types; PostgreSQL gets 64-bit integers,
+    identity keys and double precision for the same columns."""
+    if dialect == "sqlite":
+        return statement
+    out = statement.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+    out = out.replace(" INTEGER", " BIGINT").replace(" REAL", " DOUBLE PRECISION")
+    return out
 
 
 def _statements(sql: str) -> list[str]:

@@ -1,20 +1,23 @@
-"""Payments and their event log in SQLite."""
+"""Payments and their event log, on either engine.
+
+Module functions taking a ``UnitOfWork`` are the writes a caller composes into one commit
+(``insert_payment``, ``compare_and_set``, ``append_event``, ``next_derivation_index``);
+``PaymentStore`` holds the reads and the single-unit conveniences built on them.
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any
 
-import aiosqlite
-
 from xbtcpay.amounts import to_decimal
+from xbtcpay.errors import ConstraintViolation
 from xbtcpay.models import Payment
 from xbtcpay.state import State
-from xbtcpay.storage.database import Database
+from xbtcpay.storage.protocol import Engine, UnitOfWork, marks, open_states
 
 _BOOL = {"late", "overpaid", "reorged"}
 _DECIMAL = {"amount", "amount_received", "amount_refunded"}
@@ -78,11 +81,63 @@ class DuplicateEvent(Exception):
     """The event's dedupe key was applied before."""
 
 
-class PaymentStore:
-    """All SQL about payments, events and claims."""
+InsertHook = Callable[[UnitOfWork, Payment], Awaitable[None]]
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+
+async def insert_payment(uow: UnitOfWork, payment: Payment) -> None:
+    """Insert one payment row (a taken order_id or address raises ConstraintViolation)."""
+    cols = ", ".join(_COLUMNS)
+    await uow.execute(f"INSERT INTO payments ({cols}) VALUES ({marks(_COLUMNS)})",
+                      [to_column(c, getattr(payment, c)) for c in _COLUMNS])
+
+
+async def compare_and_set(uow: UnitOfWork, current: Payment, changes: Mapping[str, Any]) -> bool:
+    """Apply ``changes`` only if the row still has ``current``'s (status, version);
+    the version goes up by one. False when another writer got there first."""
+    sets = ", ".join(f"{k} = ?" for k in changes)
+    changed = await uow.execute(
+        f"UPDATE payments SET {sets}, version = version + 1"
+        " WHERE id = ? AND status = ? AND version = ?",
+        [*(to_column(k, v) for k, v in changes.items()),
+         current.id, current.status.value, current.version])
+    return changed == 1
+
+
+async def append_event(uow: UnitOfWork, payment_id: str, e: EventRow) -> None:
+    """Append to the payment's event log; a seen dedupe key raises DuplicateEvent."""
+    try:
+        await uow.execute(
+            "INSERT INTO payment_events (event_id, payment_id, event, from_state, to_state, at,"
+            " source, dedupe_key, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.event_id, payment_id, e.event, e.from_state, e.to_state, e.at, e.source,
+             e.dedupe_key, json.dumps(dict(e.details), default=str, separators=(",", ":"))))
+    except ConstraintViolation as exc:
+        if e.dedupe_key is None:
+            raise
+        raise DuplicateEvent(e.dedupe_key) from exc
+
+
+async def next_derivation_index(uow: UnitOfWork, first: int) -> int:
+    """Next never-used derivation index: a counter row updated under the transaction's
+    write lock (SQLite) or row lock (PostgreSQL), so no index is handed out twice."""
+    await uow.execute("INSERT INTO counters (name, value) VALUES ('derivation_index', ?)"
+                      " ON CONFLICT (name) DO NOTHING", (first,))
+    row = await uow.fetchone(
+        "UPDATE counters SET value = CASE WHEN value > ? THEN value ELSE ? END + 1"
+        " WHERE name = 'derivation_index' RETURNING value - 1", (first, first))
+    assert row is not None
+    return int(row[0])
+
+
+class PaymentStore:
+    """Reads of payments and events; single-unit writes built on the functions above."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def db(self) -> Engine:
+        return self.engine
 
     async def insert(
         self,
@@ -90,33 +145,33 @@ class PaymentStore:
         event: EventRow,
         derive_address: Callable[[int], str] | None = None,
         first_index: int = 0,
+        hooks: Sequence[InsertHook] = (),
     ) -> Payment:
         """Insert ``payment`` with its creation event; allocate an address when asked."""
 
-        async def op(conn: aiosqlite.Connection) -> Payment:
+        async def work(uow: UnitOfWork) -> Payment:
             p = payment
             if derive_address is not None:
-                index = await _next_index(conn, first_index)
-                p = _replace(p, derivation_index=index, address=derive_address(index).lower())
-            cols = ", ".join(_COLUMNS)
-            marks = ", ".join("?" for _ in _COLUMNS)
-            await conn.execute(f"INSERT INTO payments ({cols}) VALUES ({marks})",
-                               [to_column(c, getattr(p, c)) for c in _COLUMNS])
-            await _insert_event(conn, p.id, event)
+                index = await next_derivation_index(uow, first_index)
+                p = replace(p, derivation_index=index, address=derive_address(index).lower())
+            await insert_payment(uow, p)
+            await append_event(uow, p.id, event)
+            for hook in hooks:
+                await hook(uow, p)
             return p
 
-        return await self.db.write(op)
+        return await self.engine.transact(work)
 
     async def get(self, payment_id: str) -> Payment | None:
-        row = self.db.lookup("SELECT * FROM payments WHERE id = ?", (payment_id,))
+        row = await self.engine.point("SELECT * FROM payments WHERE id = ?", (payment_id,))
         return row_to_payment(row) if row else None
 
     async def get_by_order_id(self, order_id: str) -> Payment | None:
-        row = await self.db.fetchone("SELECT * FROM payments WHERE order_id = ?", (order_id,))
+        row = await self.engine.fetchone("SELECT * FROM payments WHERE order_id = ?", (order_id,))
         return row_to_payment(row) if row else None
 
     async def get_by_provider_ref(self, method: str, ref: str) -> Payment | None:
-        row = await self.db.fetchone(
+        row = await self.engine.fetchone(
             "SELECT * FROM payments WHERE method = ? AND provider_ref = ?", (method, ref))
         return row_to_payment(row) if row else None
 
@@ -149,102 +204,42 @@ class PaymentStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
-        rows = await self.db.fetchall(sql, [*args, limit, offset])
+        rows = await self.engine.fetchall(sql, [*args, limit, offset])
         return [row_to_payment(r) for r in rows]
 
     async def open_expired(self, now: int, limit: int = 500) -> list[Payment]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM payments WHERE status IN ('new', 'seen') AND expires_at IS NOT NULL"
-            " AND expires_at <= ? ORDER BY expires_at LIMIT ?", (now, limit))
+        states = open_states()
+        rows = await self.engine.fetchall(
+            f"SELECT * FROM payments WHERE status IN ({marks(states)})"
+            " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            (*states, now, limit))
         return [row_to_payment(r) for r in rows]
 
     async def pending_for_method(self, method: str, limit: int) -> list[Payment]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM payments WHERE method = ? AND status IN ('new', 'seen')"
-            " ORDER BY created_at LIMIT ?", (method, limit))
+        states = open_states()
+        rows = await self.engine.fetchall(
+            f"SELECT * FROM payments WHERE method = ? AND status IN ({marks(states)})"
+            " ORDER BY created_at LIMIT ?", (method, *states, limit))
         return [row_to_payment(r) for r in rows]
 
     async def count_by_status(self) -> dict[str, int]:
-        rows = await self.db.fetchall("SELECT status, COUNT(*) FROM payments GROUP BY status")
-        return {r[0]: r[1] for r in rows}
+        rows = await self.engine.fetchall("SELECT status, COUNT(*) FROM payments GROUP BY status")
+        return {r[0]: int(r[1]) for r in rows}
 
     async def events(self, payment_id: str) -> list[dict[str, Any]]:
-        rows = await self.db.fetchall(
+        rows = await self.engine.fetchall(
             "SELECT event_id, event, from_state, to_state, at, source, details"
             " FROM payment_events WHERE payment_id = ? ORDER BY seq", (payment_id,))
         return [{**dict(r), "details": json.loads(r["details"])} for r in rows]
 
     async def dedupe_seen(self, key: str) -> bool:
-        row = await self.db.fetchone("SELECT 1 FROM payment_events WHERE dedupe_key = ?", (key,))
+        row = await self.engine.fetchone(
+            "SELECT 1 FROM payment_events WHERE dedupe_key = ?", (key,))
         return row is not None
 
-    async def transition(
-        self,
-        current: Payment,
-        changes: Mapping[str, Any],
-        event: EventRow,
-        postback: PostbackRow | None,
-    ) -> bool:
-        """Compare-and-set: apply ``changes`` only if the row still has ``current``'s version.
-
-        The event row and the postback are written in the same transaction. Returns False
-        when another writer got there first; raises DuplicateEvent on a seen dedupe key.
-        """
-
-        async def op(conn: aiosqlite.Connection) -> bool:
-            sets = ", ".join(f"{k} = ?" for k in changes)
-            cursor = await conn.execute(
-                f"UPDATE payments SET {sets}, version = version + 1"
-                " WHERE id = ? AND status = ? AND version = ?",
-                [*(to_column(k, v) for k, v in changes.items()),
-                 current.id, current.status.value, current.version])
-            if cursor.rowcount != 1:
-                return False
-            try:
-                await _insert_event(conn, current.id, event)
-            except sqlite3.IntegrityError as exc:
-                raise DuplicateEvent(event.dedupe_key) from exc
-            if postback is not None:
-                await conn.execute(
-                    "INSERT INTO postbacks (event_id, payment_id, event, url, body, status,"
-                    " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-                    (postback.event_id, current.id, postback.event, postback.url, postback.body,
-                     postback.created_at, postback.created_at))
-            return True
-
-        return await self.db.write(op)
-
     async def claim(self, key: str, now: int) -> bool:
-        async def op(conn: aiosqlite.Connection) -> bool:
-            cursor = await conn.execute(
-                "INSERT OR IGNORE INTO claims (key, claimed_at) VALUES (?, ?)", (key, now))
-            return cursor.rowcount == 1
+        async def work(uow: UnitOfWork) -> bool:
+            return await uow.execute("INSERT INTO claims (key, claimed_at) VALUES (?, ?)"
+                                     " ON CONFLICT (key) DO NOTHING", (key, now)) == 1
 
-        return await self.db.write(op)
-
-
-async def _next_index(conn: aiosqlite.Connection, first: int) -> int:
-    """Next never-used derivation index (a counter, so an index is never handed out twice)."""
-    await conn.execute(
-        "INSERT OR IGNORE INTO counters (name, value) VALUES ('derivation_index', ?)", (first,))
-    async with conn.execute(
-        "UPDATE counters SET value = MAX(value, ?) + 1 WHERE name = 'derivation_index'"
-        " RETURNING value - 1", (first,)
-    ) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-async def _insert_event(conn: aiosqlite.Connection, payment_id: str, e: EventRow) -> None:
-    await conn.execute(
-        "INSERT INTO payment_events (event_id, payment_id, event, from_state, to_state, at,"
-        " source, dedupe_key, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (e.event_id, payment_id, e.event, e.from_state, e.to_state, e.at, e.source,
-         e.dedupe_key, json.dumps(dict(e.details), default=str, separators=(",", ":"))))
-
-
-def _replace(p: Payment, **changes: Any) -> Payment:
-    from dataclasses import replace
-
-    return replace(p, **changes)
+        return await self.engine.transact(work)

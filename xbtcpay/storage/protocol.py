@@ -1,22 +1,160 @@
-"""What the domain needs from storage. SQLite implements it today (``payments.py``,
-``postbacks.py``); a PostgreSQL backend implements the same methods, so processor, API,
-postback worker and plugins stay unchanged. No SQLite-only semantics leak through here:
-writes are compare-and-set on (status, version), idempotency rests on unique keys."""
+"""What the domain needs from storage: an engine that runs units of work, and repositories.
+
+Two engines implement ``Engine``: SQLite (``database.py``: one group-committing writer) and
+PostgreSQL (``postgres.py``: a connection pool). Processor, API, postback worker, watcher
+and plugins only see the protocols below; no engine's rows, exceptions or constants leak
+through (a unique or foreign-key violation surfaces as ``xbtcpay.errors.ConstraintViolation``,
+an unavailable database as ``StorageError``).
+
+Unit of work
+    A unit of work is one database transaction. Callers write it as a coroutine function
+    taking a ``UnitOfWork`` and hand it to ``Engine.transact``; everything it writes commits
+    together, or nothing does (an exception raised by the function rolls all of it back and
+    is re-raised to the caller of ``transact``). ``transact`` returns after the commit is
+    durable, so an acknowledged unit of work survives ``kill -9``.
+
+    Rules for a unit of work:
+
+    - await only the ``UnitOfWork`` it was given (no HTTP, no sleeps, no other locks): the
+      SQLite engine runs it synchronously on its writer thread, batched with others;
+    - SQL uses ``?`` placeholders and the portable subset both engines speak
+      (``INSERT ... ON CONFLICT DO NOTHING``, ``RETURNING``, no ``INSERT OR ...``);
+    - a ``ConstraintViolation`` aborts the unit of work: catch it around ``transact``,
+      not inside the unit;
+    - it may run more than once only if the caller retries it; engines never replay it.
+
+    Repository functions take the unit of work as their first argument, so a caller composes
+    several writes into one commit. The processor's transition is such a unit: it
+    compare-and-sets the payment (``payments.compare_and_set``), appends its event
+    (``payments.append_event``), queues the postback (``postbacks.enqueue``), then runs the
+    processor's ``transaction_hooks`` and an optional ``also`` function in the same unit.
+
+Example: a module adding its own table and writing it with a payment transition::
+
+    # xbtcpay/storage/migrations/010_receipts.sql (applied on both engines)
+    CREATE TABLE receipts (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        payment_id TEXT NOT NULL UNIQUE REFERENCES payments (id),
+        amount     TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+
+    # xbtcpay/commerce/receipts.py
+    async def add_receipt(uow: UnitOfWork, payment: Payment, at: int) -> None:
+        await uow.execute(
+            "INSERT INTO receipts (payment_id, amount, created_at) VALUES (?, ?, ?)",
+            (payment.id, format(payment.amount_received, "f"), at))
+
+    async def on_paid(uow: UnitOfWork, before: Payment | None, after: Payment,
+                      event: str) -> None:
+        if event == "paid":
+            await add_receipt(uow, after, after.updated_at)
+
+    processor.transaction_hooks.append(on_paid)        # every transition, same commit
+    # or once, for one call:
+    await processor.apply(payment_id, event, also=lambda uow, p: add_receipt(uow, p, now))
+
+    # a unit of work of its own, with a payment read inside it:
+    async def work(uow: UnitOfWork) -> int:
+        row = await uow.fetchone("SELECT amount FROM payments WHERE id = ?", (payment_id,))
+        return await uow.execute("UPDATE receipts SET amount = ? WHERE payment_id = ?",
+                                 (row["amount"], payment_id))
+    changed = await engine.transact(work)
+
+Rows (``Row``) are read by column name (``row["amount"]``) or position (``row[0]``);
+``dict(row)`` gives a plain mapping. Money columns are TEXT holding decimal strings.
+
+Open states
+    Queries that need "open" payments take the states as parameters from
+    ``xbtcpay.state.OPEN_STATES`` (``open_states()`` below), never as SQL literals.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from xbtcpay.models import Payment, Postback
-from xbtcpay.storage.payments import EventRow, PostbackRow
+from xbtcpay.state import OPEN_STATES
+
+if TYPE_CHECKING:
+    from xbtcpay.chain.chain_store import Rollback
+    from xbtcpay.chain.deposits import AddressBook, Deposit
+    from xbtcpay.chain.reorg import Header
+
+T = TypeVar("T")
+
+
+class Row(Protocol):
+    """A result row: by column name or position; ``dict(row)`` works."""
+
+    def __getitem__(self, key: str | int, /) -> Any: ...
+    def keys(self) -> Iterable[str]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __len__(self) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    """One open transaction. Every statement runs inside it; nothing commits on its own."""
+
+    dialect: str  # "sqlite" or "postgresql", for the rare statement that must differ
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement once per parameter row."""
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """First row of a query (``RETURNING`` included), or None."""
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Every row of a query."""
+
+
+Work = Callable[[UnitOfWork], Awaitable[T]]
+
+
+class Engine(Protocol):
+    """A database: units of work, and reads outside of them (read committed)."""
+
+    dialect: str
+
+    async def transact(self, work: Work[T]) -> T:
+        """Run ``work`` in one transaction; return its result once the commit is durable."""
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None: ...
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]: ...
+
+    async def point(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """A primary-key read on the hot path (status.json); same result as ``fetchone``."""
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied."""
+
+    async def close(self) -> None: ...
+
+
+def open_states() -> tuple[str, ...]:
+    """The states in which a payment can still be paid, as SQL parameters (sorted)."""
+    return tuple(sorted(s.value for s in OPEN_STATES))
+
+
+def marks(values: Sequence[Any]) -> str:
+    """``?, ?, ?`` for an ``IN (...)`` list of ``values``."""
+    return ", ".join("?" for _ in values)
 
 
 class PaymentRepository(Protocol):
-    async def insert(self, payment: Payment, event: EventRow,
+    engine: Engine
+
+    async def insert(self, payment: Payment, event: Any,
                      derive_address: Callable[[int], str] | None = None,
-                     first_index: int = 0) -> Payment:
-        """Insert with its creation event; allocate a never-used derivation index if asked."""
+                     first_index: int = 0,
+                     hooks: Sequence[Callable[[UnitOfWork, Payment], Awaitable[None]]] = ()
+                     ) -> Payment:
+        """Insert with its creation event; allocate a never-used derivation index if asked;
+        ``hooks`` run in the same unit of work with the payment as inserted."""
 
     async def get(self, payment_id: str) -> Payment | None: ...
     async def get_by_order_id(self, order_id: str) -> Payment | None: ...
@@ -30,11 +168,6 @@ class PaymentRepository(Protocol):
     async def count_by_status(self) -> dict[str, int]: ...
     async def events(self, payment_id: str) -> list[dict[str, Any]]: ...
     async def dedupe_seen(self, key: str) -> bool: ...
-
-    async def transition(self, current: Payment, changes: Mapping[str, Any], event: EventRow,
-                         postback: PostbackRow | None) -> bool:
-        """Compare-and-set on (status, version) + event + outbox row in one transaction."""
-
     async def claim(self, key: str, now: int) -> bool: ...
 
 
@@ -50,3 +183,27 @@ class PostbackRepository(Protocol):
     async def attempts(self, postback_id: int) -> list[dict[str, Any]]: ...
     async def redeliver(self, postback_id: int, now: float) -> bool: ...
     async def stats(self) -> dict[str, int]: ...
+
+
+class ChainRepository(Protocol):
+    """The chain watcher's state: scan cursor, recent headers, deposits, dirty payments.
+
+    Implemented by ``xbtcpay.chain.chain_store.ChainStore`` on either engine; each write
+    is one unit of work.
+    """
+
+    async def cursor(self) -> int | None: ...
+    async def start_at(self, block: int, header: Header | None) -> None: ...
+    async def window(self) -> list[Header]: ...
+    async def header(self, number: int) -> Header | None: ...
+    async def checkpoint(self, to_block: int, headers: Sequence[Header],
+                         deposits: Sequence[Deposit], keep_from: int) -> int: ...
+    async def add_deposits(self, deposits: Sequence[Deposit]) -> int: ...
+    async def rollback(self, ancestor: int) -> Rollback: ...
+    async def load_addresses(self, book: AddressBook) -> int: ...
+    async def deposits_of(self, payment_id: str) -> list[Deposit]: ...
+    async def dirty(self) -> list[str]: ...
+    async def clean(self, payment_ids: Sequence[str]) -> None: ...
+    async def awaiting_confirmations(self, now: int, late_window: int) -> list[str]: ...
+    async def watched(self, asset: str, now: int, late_window: int) -> list[tuple[str, str]]: ...
+    async def totals_up_to(self, payment_ids: Sequence[str], block: int) -> dict[str, int]: ...

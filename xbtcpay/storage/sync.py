@@ -1,80 +1,50 @@
-"""Run the stores' write ops (written against aiosqlite's async API) synchronously on the
-writer thread, so a whole batch costs one thread hand-off instead of one per statement.
+"""The SQLite unit of work: the ``UnitOfWork`` protocol over the writer's sqlite3 connection.
 
-An op only ever awaits this connection, whose awaitables complete at once; ``drive`` runs
-such a coroutine to completion without an event loop and refuses one that really suspends.
+Units of work are coroutines, but on SQLite they run synchronously on the writer thread, so
+a whole batch costs one thread hand-off instead of one per statement. A unit only ever
+awaits this object, whose methods complete at once; ``drive`` runs such a coroutine to
+completion without an event loop and refuses one that really suspends.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Coroutine, Generator, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any
 
-
-class SyncCursor:
-    """The subset of aiosqlite's Cursor the write ops use."""
-
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> int | None:
-        return self._cursor.lastrowid
-
-    async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-    async def close(self) -> None:
-        self._cursor.close()
-
-    def __aiter__(self) -> SyncCursor:
-        return self
-
-    async def __anext__(self) -> Any:
-        row = self._cursor.fetchone()
-        if row is None:
-            raise StopAsyncIteration
-        return row
+from xbtcpay.errors import ConstraintViolation
 
 
-class SyncResult:
-    """What ``execute`` returns: awaitable (a cursor) and an async context manager."""
+class SqliteUnit:
+    """One savepoint of the writer's open transaction, seen as a ``UnitOfWork``."""
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = SyncCursor(cursor)
-
-    def __await__(self) -> Generator[Any, None, SyncCursor]:
-        return self._now().__await__()
-
-    async def _now(self) -> SyncCursor:
-        return self._cursor
-
-    async def __aenter__(self) -> SyncCursor:
-        return self._cursor
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._cursor.close()
-
-
-class SyncConnection:
-    """The subset of aiosqlite's Connection the write ops use, over a sqlite3 connection."""
+    dialect = "sqlite"
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> SyncResult:
-        return SyncResult(self._conn.execute(sql, tuple(parameters)))
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._run(sql, params).rowcount
 
-    def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> SyncResult:
-        return SyncResult(self._conn.executemany(sql, (tuple(p) for p in parameters)))
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            self._conn.executemany(sql, (tuple(r) for r in rows))
+        except sqlite3.IntegrityError as exc:
+            raise ConstraintViolation(str(exc)) from None
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._run(sql, params).fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._run(sql, params).fetchall()
+
+    def _run(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, tuple(params))
+        except sqlite3.IntegrityError as exc:
+            # a constraint refused the statement: the unit fails alone (its savepoint is
+            # rolled back); any other sqlite3 error fails the whole batch
+            raise ConstraintViolation(str(exc)) from None
 
 
 def drive(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -84,6 +54,4 @@ def drive(coro: Coroutine[Any, Any, Any]) -> Any:
     except StopIteration as stop:
         return stop.value
     coro.close()
-    raise RuntimeError("a write op awaited something other than its database connection")
-
-
+    raise RuntimeError("a unit of work awaited something other than its database")

@@ -1,0 +1,184 @@
+"""Balances and purchases from a balance, on a real daemon over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from tests.commerce.setup import check_ledger, commerce, ledger_rows
+from tests.harness import running_daemon
+
+
+async def adjust(d: Any, customer: str, currency: str, amount: str, key: str) -> dict[str, Any]:
+    return await d.call("balance.adjust", {"customer": customer, "currency": currency,
+                                           "amount": amount, "reason": "welcome gift",
+                                           "idempotency_key": key})
+
+
+async def purchase(d: Any, customer: str, token: str, **params: Any) -> dict[str, Any]:
+    reply = await d.call("payment.purchase", {"customer": customer, "product": "gem_pack",
+                                              "purchase_token": token, **params})
+    assert "result" in reply, reply
+    return dict(reply["result"])
+
+
+async def balance(d: Any, customer: str) -> dict[str, str]:
+    reply = await d.call("balance.get", {"customer": customer})
+    return {b["currency"]: b["amount"] for b in reply["result"]["balances"]}
+
+
+async def test_purchase_from_balance_answers_in_seed_004_shape_with_a_receipt(
+        tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        assert "result" in await adjust(d, "alice", "AUD", "30.00", "gift-alice-1")
+        answer = await purchase(d, "alice", "tok-00000001", use_balance=True, currency="AUD")
+        assert answer["PaymentSuccess"] is True
+        assert answer["PaymentResponse"] == "Success" and answer["ErrorCode"] == ""
+        receipt = answer["Receipt"]
+        assert receipt["Amount"] == {"Total": "11.00", "Tax": "1.00", "AmountLessTax": "10.00"}
+        assert receipt["Company"] == "Example Pty Ltd" and receipt["ABN"] == "51 824 753 556"
+        assert receipt["ReceiptNumber"] == "XB-000001"
+        assert await balance(d, "alice") == {"AUD": "19.00"}
+        check_ledger(tmp_path)
+
+
+async def test_use_diamonds_pays_the_virtual_price_without_tax(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        await adjust(d, "bob", "diamonds", "250", "gift-bob-0001")
+        async with d.session.post(f"{d.rpc_url}/User/Purchase", json={
+                "customer": "bob", "PurchaseToken": "seed-004-token-1",
+                "Product": {"Token": "gem_pack"}, "UseDiamonds": True}) as resp:
+            assert resp.status == 200
+            answer = await resp.json()
+        assert answer["PaymentResponse"] == "Success", answer
+        assert answer["Receipt"]["Amount"] == {"Total": "100", "Tax": "0", "AmountLessTax": "100"}
+        assert await balance(d, "bob") == {"diamonds": "150"}
+
+
+async def test_a_replayed_purchase_token_answers_the_same_and_charges_once(
+        tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        await adjust(d, "carol", "AUD", "30.00", "gift-carol-01")
+        first = await purchase(d, "carol", "tok-replayed", use_balance=True, currency="AUD")
+        again = await purchase(d, "carol", "tok-replayed", use_balance=True, currency="AUD")
+        assert again == first
+        assert await balance(d, "carol") == {"AUD": "19.00"}
+        other = await d.call("payment.purchase", {"customer": "carol", "product": "sword",
+                                                  "purchase_token": "tok-replayed",
+                                                  "use_balance": True})
+        assert other["error"]["code"] == -32009            # conflict: other parameters
+        assert await balance(d, "carol") == {"AUD": "19.00"}
+        check_ledger(tmp_path)
+
+
+async def test_insufficient_balance_changes_nothing_and_leaves_no_receipt_gap(
+        tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        await adjust(d, "dave", "AUD", "12.00", "gift-dave-01")
+        assert (await purchase(d, "dave", "tok-dave-0001", use_balance=True,
+                               currency="AUD"))["PaymentResponse"] == "Success"
+        short = await purchase(d, "dave", "tok-dave-0002", use_balance=True, currency="AUD")
+        assert short["PaymentSuccess"] is False
+        assert short["PaymentResponse"] == "InsufficientBalance"
+        assert short["ErrorCode"] == "E101" and short["Receipt"] is None
+        assert await balance(d, "dave") == {"AUD": "1.00"}
+        await adjust(d, "dave", "AUD", "20.00", "gift-dave-02")
+        ok = await purchase(d, "dave", "tok-dave-0003", use_balance=True, currency="AUD")
+        assert ok["Receipt"]["ReceiptNumber"] == "XB-000002"
+        check_ledger(tmp_path)
+
+
+async def test_200_concurrent_purchases_from_a_balance_for_50(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        await adjust(d, "erin", "AUD", "2.50", "gift-erin-01")      # 50 swords at 0.05
+
+        async def one(i: int) -> dict[str, Any]:
+            reply = await d.call("payment.purchase", {
+                "customer": "erin", "product": "sword", "purchase_token": f"tok-erin-{i:04d}",
+                "use_balance": True, "currency": "AUD"})
+            return dict(reply["result"])
+
+        answers = await asyncio.gather(*(one(i) for i in range(200)))
+        outcomes = [a["PaymentResponse"] for a in answers]
+        assert outcomes.count("Success") == 50
+        assert outcomes.count("InsufficientBalance") == 150
+        assert await balance(d, "erin") == {"AUD": "0.00"}
+        numbers = sorted(a["Receipt"]["ReceiptNumber"] for a in answers if a["Receipt"])
+        assert numbers == [f"XB-{n:06d}" for n in range(1, 51)]
+        low = ledger_rows(tmp_path, "SELECT MIN(balance_after) FROM ledger_entries")
+        assert low == [(0,)]
+        check_ledger(tmp_path)
+
+
+async def test_hostile_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        await adjust(d, "frank", "AUD", "20.00", "gift-frank-1")
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"product": "nothing", "use_balance": True}, "InvalidProduct"),
+            ({"product": "gem_pack", "use_balance": True, "currency": "XYZ"}, "InvalidCurrency"),
+            ({"product": "gem_pack", "use_balance": True, "currency": "EUR"}, "InvalidCurrency"),
+            ({"product": "buying_increase_balance", "use_balance": True}, "InvalidProduct"),
+            ({"product": "gem_pack"}, "InvalidRequest"),
+            ({"product": "gem_pack", "use_balance": True, "use_stored_card": True},
+             "InvalidRequest"),
+            ({"product": "gem_pack", "use_balance": True, "purchase_token": "short"},
+             "InvalidRequest"),
+            ({"product": "gem_pack", "use_balance": True, "customer": "a b"}, "InvalidRequest"),
+        ]
+        for params, expected in cases:
+            body = {"customer": "frank", "purchase_token": "tok-frank-001", **params}
+            reply = await d.call("payment.purchase", body)
+            assert reply["result"]["PaymentResponse"] == expected, (params, reply)
+        for amount in ("1e3", "0.001", "99999999999999999", 1.5, "0", "NaN"):
+            reply = await adjust(d, "frank", "AUD", amount, f"bad-{amount}-key")  # type: ignore[arg-type]
+            assert reply["error"]["code"] == -32602, (amount, reply)
+        reply = await adjust(d, "frank", "AUD", "-25.00", "too-much-debit")
+        assert reply["error"]["code"] == -32602
+        reply = await adjust(d, "frank", "ABC", "1.00", "bad-currency1")
+        assert reply["error"]["code"] == -32602
+        assert await balance(d, "frank") == {"AUD": "20.00"}
+        assert ledger_rows(tmp_path, "SELECT COUNT(*) FROM issued_receipts") == [(0,)]
+        check_ledger(tmp_path)
+
+
+async def test_history_pages_newest_first_and_adjust_is_idempotent(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        for i in range(5):
+            await adjust(d, "gina", "AUD", f"{i + 1}.00", f"gift-gina-{i:02d}")
+        replay = await adjust(d, "gina", "AUD", "1.00", "gift-gina-00")
+        assert replay["result"]["replay"] is True
+        clash = await adjust(d, "gina", "AUD", "9.00", "gift-gina-00")
+        assert clash["error"]["code"] == -32602
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = (await d.call("balance.history", {"customer": "gina", "limit": 2,
+                                                     "cursor": cursor}))["result"]
+            seen += [e["amount"] for e in page["entries"]]
+            cursor = page["cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == ["1.00", "2.00", "3.00", "4.00", "5.00"]
+        assert await balance(d, "gina") == {"AUD": "15.00"}
+        actions = (await d.call("balance.getTokenAction", {}))["result"]["actions"]
+        assert {"name": "gem_pack", "type": "one_time", "description": None,
+                "prices": {"AUD": "11.00", "diamonds": "100"}} in actions
+
+
+async def test_receipts_are_listed_fetched_and_printable(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        await adjust(d, "hana", "AUD", "11.00", "gift-hana-01")
+        answer = await purchase(d, "hana", "tok-hana-0001", use_balance=True, currency="AUD")
+        number = answer["Receipt"]["ReceiptNumber"]
+        got = (await d.call("receipt.get", {"number": number}))["result"]
+        assert got["total"] == "11.00" and got["tax"] == "1.00" and got["kind"] == "receipt"
+        listed = (await d.call("receipt.list", {"customer": "hana"}))["result"]["receipts"]
+        assert [r["number"] for r in listed] == [number]
+        async with d.session.get(answer["Receipt"]["Url"]) as resp:
+            assert resp.status == 200
+            page = await resp.text()
+        assert number in page and "Example Pty Ltd" in page and "11.00" in page
+        assert "1.00" in page and "51 824 753 556" in page
+        async with d.session.get(f"{d.public_url}/receipts/{'x' * 32}") as resp:
+            assert resp.status == 404

@@ -1,0 +1,98 @@
+"""Shop-issued session tokens: JWTs naming the customer the end user's app acts for.
+
+Claims: ``sub`` = customer (1-128 printable characters), ``exp`` (required), ``iat``/``nbf``
+(optional), ``net`` (optional; seed 000's ``X-Network-Id`` must equal it when both are
+present). The key is chosen by the token's ``alg`` among the configured ``algorithms`` only
+(``sessions.secret`` for HS*, ``sessions.public_key`` for ES*/RS*/PS*/EdDSA), so a token
+cannot pick its own algorithm, ``alg: none`` is never accepted and an HMAC token cannot be
+verified with the public key as its secret. The signature is checked before any claim is read.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from xbtcpay.commerce.errors import Unauthorized
+from xbtcpay.commerce.settings import HMAC_ALGORITHMS, SessionSettings
+
+CUSTOMER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+MAX_TOKEN = 8192
+
+
+@dataclass(frozen=True)
+class Session:
+    """A verified session: who the caller is and until when."""
+
+    customer: str
+    expires_at: int
+    network: str | None = None
+
+
+def valid_customer(value: Any) -> bool:
+    """A customer id is the shop's own: 1-128 printable ASCII characters, no spaces."""
+    return isinstance(value, str) and CUSTOMER_ID.match(value) is not None
+
+
+class SessionVerifier:
+    """Verifies session tokens against the configured keys and algorithms."""
+
+    def __init__(self, settings: SessionSettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._keys: dict[str, Any] = {}
+        for alg in settings.algorithms:
+            source = settings.secret if alg in HMAC_ALGORITHMS else settings.public_key
+            if source is not None:
+                self._keys[alg] = source.reveal()
+
+    def verify(self, token: Any, network: str | None = None) -> Session:
+        """The session of ``token``, or Unauthorized saying why (never echoing the token)."""
+        if not self.settings.enabled:
+            raise Unauthorized("sessions are not configured on this daemon")
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN:
+            raise Unauthorized("missing session (X-Session-Id)")
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+        except jwt.InvalidTokenError:
+            raise Unauthorized("malformed session token") from None
+        key = self._keys.get(alg) if isinstance(alg, str) else None
+        if key is None or not isinstance(alg, str):
+            raise Unauthorized("session token algorithm not accepted")
+        claims = self._decode(token, key, alg)
+        return self._session(claims, network)
+
+    def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[alg], leeway=self.settings.leeway,
+                options={"require": ["exp", "sub"], "verify_aud": False})
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("session expired") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthorized("session not yet valid") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"session token lacks the {exc.claim} claim") from None
+        except (jwt.InvalidTokenError, ValueError, TypeError):
+            raise Unauthorized("invalid session token") from None
+        return claims
+
+    def _session(self, claims: dict[str, Any], network: str | None) -> Session:
+        customer, exp, net = claims.get("sub"), claims.get("exp"), claims.get("net")
+        if not isinstance(customer, str) or not valid_customer(customer):
+            raise Unauthorized("session sub is not a valid customer id")
+        if isinstance(exp, bool) or not isinstance(exp, int):
+            raise Unauthorized("session exp must be an integer")
+        if exp - self.clock() > self.settings.max_lifetime:
+            raise Unauthorized("session lifetime exceeds sessions.max_lifetime")
+        if net is not None and not isinstance(net, (str, int)):
+            raise Unauthorized("session net must be a string")
+        net_text = None if net is None else str(net)
+        if net_text is not None and network is not None and network != net_text:
+            raise Unauthorized("X-Network-Id does not match the session's network")
+        return Session(customer, exp, net_text)

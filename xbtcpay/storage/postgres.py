@@ -1,0 +1,195 @@
+"""The PostgreSQL engine: a pool of asyncpg connections, one transaction per unit of work.
+
+asyncpg rather than psycopg 3: it speaks the binary protocol with prepared statements cached
+per connection (the hot inserts and point reads are parsed once), its pool and LISTEN
+support are built in, and it has no C library dependency beyond its wheel. Durability is the
+server's: ``synchronous_commit`` stays on, so ``transact`` returns after the commit is on
+disk, and concurrent commits share WAL flushes (the server's own group commit).
+
+SQL is written once with ``?`` placeholders (see ``xbtcpay.storage.protocol``); it is
+rewritten to ``$1, $2, ...`` here. Driver errors never leave this module: constraint
+violations become ``ConstraintViolation``, a lost or refused server ``StorageError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+import structlog
+
+from xbtcpay.errors import ConstraintViolation, StorageError
+from xbtcpay.storage.database import apply_migrations
+from xbtcpay.storage.protocol import Work
+
+T = TypeVar("T")
+log = structlog.get_logger("xbtcpay.storage")
+_MIGRATION_LOCK = 0x7862_7463  # "xbtc": one replica migrates at a time
+_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                TimeoutError, ConnectionError)
+
+
+def placeholders(sql: str) -> str:
+    """``?`` -> ``$n`` outside quoted text."""
+    out: list[str] = []
+    n, quote = 0, ""
+    for ch in sql:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            n += 1
+            out.append(f"${n}")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+class _Sql:
+    """Rewritten statements, cached (the repositories use a few dozen distinct ones)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, sql: str) -> str:
+        out = self._cache.get(sql)
+        if out is None:
+            out = self._cache[sql] = placeholders(sql)
+        return out
+
+
+def _rowcount(status: str) -> int:
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _translate(exc: BaseException) -> BaseException:
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return ConstraintViolation(str(exc))
+    if isinstance(exc, _UNAVAILABLE):
+        return StorageError("database unavailable")
+    if isinstance(exc, asyncpg.DiskFullError):
+        return StorageError("database or disk is full")
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        return StorageError("database is read-only")
+    return StorageError("database error")
+
+
+class PgUnit:
+    """One open transaction on one pooled connection, seen as a ``UnitOfWork``."""
+
+    dialect = "postgresql"
+
+    def __init__(self, conn: Any, sql: _Sql) -> None:
+        self._conn = conn
+        self._sql = sql
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            return _rowcount(await self._conn.execute(self._sql(sql), *params))
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise ConstraintViolation(str(exc)) from None
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = [tuple(r) for r in rows]
+        if not batch:
+            return
+        try:
+            await self._conn.executemany(self._sql(sql), batch)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise ConstraintViolation(str(exc)) from None
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            return await self._conn.fetchrow(self._sql(sql), *params)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise ConstraintViolation(str(exc)) from None
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return list(await self._conn.fetch(self._sql(sql), *params))
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise ConstraintViolation(str(exc)) from None
+
+
+class PostgresDatabase:
+    """The PostgreSQL database shared by every replica (an ``Engine``)."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, password: str | None = None, pool_size: int = 10) -> None:
+        self.url = url
+        self._password = password
+        self.pool_size = pool_size
+        self._pool: Any = None
+        self._sql = _Sql()
+        self.commits = 0
+
+    async def open(self) -> None:
+        """Connect the pool; a wrong URL, password or database raises StorageError."""
+        try:
+            self._pool = await asyncpg.create_pool(
+                dsn=self.url, password=self._password, min_size=1, max_size=self.pool_size,
+                command_timeout=30, server_settings={"application_name": "xbtcpay"})
+        except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError):
+            raise StorageError("PostgreSQL refused the user or password") from None
+        except asyncpg.InvalidCatalogNameError:
+            raise StorageError("PostgreSQL has no such database") from None
+        except (*_UNAVAILABLE, asyncpg.PostgresError, ValueError) as exc:
+            raise StorageError(f"cannot connect to PostgreSQL: {_reason(exc)}") from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _require_pool(self) -> Any:
+        if self._pool is None:
+            raise StorageError("database is closed")
+        return self._pool
+
+    async def transact(self, work: Work[T]) -> T:
+        """Run ``work`` in one transaction on a pooled connection; commit, or roll back."""
+        pool = self._require_pool()
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                result = await work(PgUnit(conn, self._sql))
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            if not isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+                log.error("storage.commit_failed", error=str(exc))
+            raise _translate(exc) from None
+        self.commits += 1
+        return result
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        pool = self._require_pool()
+        try:
+            return await pool.fetchrow(self._sql(sql), *params)
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise _translate(exc) from None
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        pool = self._require_pool()
+        try:
+            return list(await pool.fetch(self._sql(sql), *params))
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise _translate(exc) from None
+
+    async def point(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        return await self.fetchone(sql, params)
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; concurrent replicas wait on one advisory lock."""
+        async def work(uow: PgUnit) -> list[str]:
+            await uow.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            return await apply_migrations(uow)
+
+        return await self.transact(work)  # type: ignore[arg-type]
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
