@@ -8,12 +8,12 @@ from typing import Any
 
 from xbtcpay.commerce.entitlements import Decision, Grant, decide, listing
 from xbtcpay.commerce.products import Terms
-from xbtcpay.storage.database import Database
+from xbtcpay.storage.protocol import Engine
 
 # One read for both sources: subscriptions that ever started and stored entitlements.
 _GRANTS = (
     "SELECT 'subscription' AS kind, product, 'subscription:' || id AS source,"
-    " MIN(created_at, anchor_at) AS starts_at, valid_until AS ends_at, premium"
+    " CASE WHEN created_at < anchor_at THEN created_at ELSE anchor_at END AS starts_at, valid_until AS ends_at, premium"
     " FROM subscriptions WHERE customer = ? AND anchor_at IS NOT NULL"
     " AND state IN ('active', 'canceled', 'expired', 'terminated')"
     " UNION ALL"
@@ -24,7 +24,7 @@ _GRANTS = (
 class Access:
     """payment.itemstate's reads and writes."""
 
-    def __init__(self, db: Database, terms: Mapping[str, Terms],
+    def __init__(self, db: Engine, terms: Mapping[str, Terms],
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.terms = terms
@@ -48,11 +48,11 @@ class Access:
         now = int(self.clock())
 
         async def op(conn: Any) -> bool:
-            cursor = await conn.execute(
+            added = await conn.execute(
                 "INSERT INTO item_buys (customer, item, streamtype, via, at) VALUES"
                 " (?,?,?,?,?) ON CONFLICT (customer, item, streamtype, via) DO NOTHING",
                 (customer, item, streamtype or "", via, now))
-            return bool(cursor.rowcount == 1)
+            return bool(added == 1)
 
-        result: bool = await self.db.write(op)
+        result: bool = await self.db.transact(op)
         return result

@@ -7,7 +7,6 @@ io -> the App Store plugin (``payment.validateAppStore``), go -> the Google Play
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,10 +16,10 @@ import structlog
 from xbtcpay.commerce import granting, seed002, subscription_store
 from xbtcpay.commerce.media_errors import ProviderUnavailable, ProviderUnsupported
 from xbtcpay.commerce.products import Terms
-from xbtcpay.errors import InvalidParams
+from xbtcpay.errors import ConstraintViolation, InvalidParams
 from xbtcpay.plugin_api import CallContext
 from xbtcpay.registry import MethodRegistry
-from xbtcpay.storage.database import Database
+from xbtcpay.storage.protocol import Engine
 
 log = structlog.get_logger("xbtcpay.commerce.inapp")
 Conn = Any
@@ -29,7 +28,7 @@ STORE_METHODS = {"io": ("payment.validateAppStore", "appstore"),
 
 
 class InAppVerification:
-    def __init__(self, db: Database, registry: MethodRegistry, terms: Mapping[str, Terms],
+    def __init__(self, db: Engine, registry: MethodRegistry, terms: Mapping[str, Terms],
                  clock: Callable[[], float] = time.time,
                  on_change: Callable[[str], None] | None = None) -> None:
         self.db = db
@@ -58,8 +57,12 @@ class InAppVerification:
         original = str(answer.get("originalTransactionId") or store_tx)
         expires_ms = answer.get("expiresDate")
         until = int(expires_ms) // 1000 if isinstance(expires_ms, int) else None
-        result: dict[str, Any] = await self.db.write(self._record_op(
-            customer, req, plugin, terms, store_tx, original, until, answer))
+        record = self._record_op(customer, req, plugin, terms, store_tx, original, until, answer)
+        try:
+            result: dict[str, Any] = await self.db.transact(record)
+        except ConstraintViolation:
+            # the same store transaction recorded concurrently: the repeat finds it
+            result = await self.db.transact(record)
         self.on_change(customer)
         return result
 
@@ -69,10 +72,9 @@ class InAppVerification:
         now = int(self.clock())
 
         async def op(conn: Conn) -> dict[str, Any]:
-            cursor = await conn.execute(
+            seen = await conn.fetchone(
                 "SELECT id, subscription_id FROM commerce_transactions WHERE provider = ?"
                 " AND reference = ?", (req.provider, store_tx))
-            seen = await cursor.fetchone()
             if seen is not None:
                 return {"transactionID": seen["id"], "duplicate": True,
                         "subscription": seen["subscription_id"]}
@@ -84,30 +86,26 @@ class InAppVerification:
             else:
                 await granting.grant_entitlement(conn, customer, terms, source, now)
             amount = req.amount if req.amount is not None else 0
-            cursor = await conn.execute(
+            row = await conn.fetchone(
                 "INSERT INTO commerce_transactions (customer, operation, product, item,"
                 " streamtype, provider, reference, amount_minor, currency, final_minor, state,"
                 " subscription_id, created_at, expires_at, finished_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (customer, req.operation, terms.product, req.item, req.streamtype,
                  req.provider, store_tx, amount, req.currency or str(answer.get("currency")),
                  amount, "finished", sub_id, now, now, now))
-            return {"transactionID": int(cursor.lastrowid), "duplicate": False,
+            return {"transactionID": int(row["id"]), "duplicate": False,
                     "subscription": sub_id, "valid_until": until}
 
         return op
 
     async def _subscription(self, conn: Conn, customer: str, terms: Terms, plugin: str,
                             original: str, until: int | None, premium: bool, now: int) -> str:
-        cursor = await conn.execute(subscription_store.SELECT_BY_REF, (plugin, original))
-        row = await cursor.fetchone()
+        row = await conn.fetchone(subscription_store.SELECT_BY_REF, (plugin, original))
         if row is None:
             sub = granting.active_subscription(customer, terms, provider=plugin,
                                                provider_ref=original, premium=premium,
                                                now=now, valid_until=until, will_renew=True)
-            try:
-                await subscription_store.insert(conn, sub, source=plugin)
-            except sqlite3.IntegrityError:
-                raise InvalidParams("store subscription already recorded") from None
+            await subscription_store.insert(conn, sub, source=plugin)
             return sub.id
         return str(row["id"])

@@ -18,7 +18,7 @@ from xbtcpay.commerce.voucher_store import VoucherStore
 from xbtcpay.commerce.vouchers import FailureLimiter
 from xbtcpay.config import Config
 from xbtcpay.registry import MethodRegistry
-from xbtcpay.storage.database import Database
+from xbtcpay.storage.protocol import Engine
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Media:
         await self.bridge.run_once()
 
 
-def build_media(config: Config, db: Database, registry: MethodRegistry,
+def build_media(config: Config, db: Engine, registry: MethodRegistry,
                 clock: Callable[[], float] = time.time) -> Media:
     settings = config.media
     products = Catalog(config.products).products

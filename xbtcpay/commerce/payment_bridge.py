@@ -23,7 +23,7 @@ from xbtcpay.commerce import pricing, subscription_store
 from xbtcpay.commerce.subscription import Subscription, cancel_now, expire, renew
 from xbtcpay.commerce.subscription_store import AlreadyApplied, SubPayment
 from xbtcpay.errors import InvalidParams, InvalidTransition
-from xbtcpay.storage.database import Database
+from xbtcpay.storage.protocol import Engine
 
 log = structlog.get_logger("xbtcpay.commerce.bridge")
 Conn = Any
@@ -49,7 +49,7 @@ def change_of(event: str, extra: Mapping[str, Any]) -> str | None:
 
 
 class PaymentBridge:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time,
+    def __init__(self, db: Engine, clock: Callable[[], float] = time.time,
                  on_change: Callable[[str], None] | None = None) -> None:
         self.db = db
         self.clock = clock
@@ -60,12 +60,10 @@ class PaymentBridge:
         now = int(self.clock())
 
         async def op(conn: Conn) -> list[str]:
-            cursor = await conn.execute("SELECT seq FROM subscription_cursor WHERE name = ?",
+            row = await conn.fetchone("SELECT seq FROM subscription_cursor WHERE name = ?",
                                         (CURSOR,))
-            row = await cursor.fetchone()
             start = row["seq"] if row else 0
-            cursor = await conn.execute(_EVENTS, (start, limit))
-            rows = await cursor.fetchall()
+            rows = await conn.fetchall(_EVENTS, (start, limit))
             moved = [c for r in rows if (c := await self._apply(conn, r, now)) is not None]
             if rows:
                 await conn.execute(
@@ -73,7 +71,7 @@ class PaymentBridge:
                     " (name) DO UPDATE SET seq = excluded.seq", (CURSOR, rows[-1]["seq"]))
             return moved
 
-        moved: list[str] = await self.db.write(op)
+        moved: list[str] = await self.db.transact(op)
         for customer in moved:
             self.on_change(customer)
         return len(moved)
@@ -85,8 +83,7 @@ class PaymentBridge:
         kind = change_of(row["event"], extra)
         if ref is None or kind is None:
             return None
-        cursor = await conn.execute(subscription_store.SELECT_BY_REF, (row["method"], str(ref)))
-        found = await cursor.fetchone()
+        found = await conn.fetchone(subscription_store.SELECT_BY_REF, (row["method"], str(ref)))
         if found is None:
             return None
         sub = subscription_store.row_to_subscription(found)

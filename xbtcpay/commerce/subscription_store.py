@@ -72,15 +72,15 @@ async def insert(conn: Conn, sub: Subscription, source: str,
 
 
 async def load(conn: Conn, sub_id: str) -> Subscription | None:
-    cursor = await conn.execute("SELECT * FROM subscriptions WHERE id = ?", (sub_id,))
-    row = await cursor.fetchone()
+    # PostgreSQL: lock the row so concurrent changes queue up instead of failing the CAS
+    lock = " FOR UPDATE" if conn.dialect == "postgresql" else ""
+    row = await conn.fetchone("SELECT * FROM subscriptions WHERE id = ?" + lock, (sub_id,))
     return row_to_subscription(row) if row else None
 
 
 async def dedupe_seen(conn: Conn, key: str) -> bool:
-    cursor = await conn.execute("SELECT 1 FROM subscription_events WHERE dedupe_key = ?",
-                                (key,))
-    return await cursor.fetchone() is not None
+    return await conn.fetchone("SELECT 1 FROM subscription_events WHERE dedupe_key = ?",
+                                (key,)) is not None
 
 
 async def change(conn: Conn, sub_id: str, rule: Rule, event: str, *, source: str,
@@ -100,10 +100,10 @@ async def change(conn: Conn, sub_id: str, rule: Rule, event: str, *, source: str
     after = Subscription(**{**after.__dict__, "version": before.version + 1})
     sets = ", ".join(f"{c} = ?" for c in _COLUMNS if c != "id")
     values = [v for c, v in zip(_COLUMNS, _columns(after)) if c != "id"]
-    cursor = await conn.execute(
+    changed = await conn.execute(
         f"UPDATE subscriptions SET {sets} WHERE id = ? AND version = ?",
         (*values, sub_id, before.version))
-    if cursor.rowcount != 1:
+    if changed != 1:
         raise RuntimeError("subscription changed concurrently")  # never under one writer
     await _event(conn, after, event, before.state.value, source, dedupe_key, details or {})
     if payment is not None:

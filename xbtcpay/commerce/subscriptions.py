@@ -6,7 +6,6 @@ event); provider events carry a dedupe key so each moves a subscription exactly 
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,8 +25,14 @@ from xbtcpay.commerce.subscription import (
 )
 from xbtcpay.commerce.subscription_state import ACCESS_STATES
 from xbtcpay.commerce.subscription_store import AlreadyApplied, SubPayment, row_to_subscription
-from xbtcpay.errors import Conflict, InvalidParams, InvalidTransition, NotFound
-from xbtcpay.storage.database import Database
+from xbtcpay.errors import (
+    Conflict,
+    ConstraintViolation,
+    InvalidParams,
+    InvalidTransition,
+    NotFound,
+)
+from xbtcpay.storage.protocol import Engine
 
 log = structlog.get_logger("xbtcpay.commerce.subscriptions")
 Conn = Any
@@ -38,7 +43,7 @@ STORE_MANAGED = frozenset({"appstore", "io", "googleplay", "go"})
 class Subscriptions:
     """The one writer of subscription state."""
 
-    def __init__(self, db: Database, terms: Mapping[str, Terms],
+    def __init__(self, db: Engine, terms: Mapping[str, Terms],
                  default_subscription: str | None, clock: Callable[[], float] = time.time,
                  on_change: Callable[[str], None] | None = None) -> None:
         self.db = db
@@ -86,15 +91,15 @@ class Subscriptions:
 
         async def op(conn: Conn) -> int:
             await subscription_store.insert(conn, sub, source="addexternalsubscription")
-            cursor = await conn.execute(
+            row = await conn.fetchone(
                 "INSERT INTO commerce_transactions (customer, operation, product, provider,"
                 " amount_minor, currency, final_minor, state, subscription_id, created_at,"
-                " expires_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " expires_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (customer, "subscription", terms.product, "external", 0, "XXX", 0,
                  "finished", sub.id, now, now, now))
-            return int(cursor.lastrowid)
+            return int(row["id"])
 
-        tx_id = await self.db.write(op)
+        tx_id = await self.db.transact(op)
         self.on_change(customer)
         return tx_id, sub
 
@@ -132,10 +137,10 @@ class Subscriptions:
 
         payment = SubPayment("upgrade", sub.provider, reference, amount, currency)
         try:
-            after = await self.db.write(lambda conn: subscription_store.change(
+            after = await self.db.transact(lambda conn: subscription_store.change(
                 conn, sub.id, rule, "upgrade", source="upgradesubscription", payment=payment,
                 dedupe_key=f"upgrade:{sub.provider}:{reference}"))
-        except (AlreadyApplied, sqlite3.IntegrityError):
+        except (AlreadyApplied, ConstraintViolation):
             raise Conflict("transactionID already recorded") from None
         self.on_change(customer)
         return after
@@ -147,7 +152,7 @@ class Subscriptions:
         rule = (lambda s: cancel_now(s, now, reason)) if now_ else \
             (lambda s: cancel_at_period_end(s, now, reason))
         try:
-            after = await self.db.write(lambda conn: subscription_store.change(
+            after = await self.db.transact(lambda conn: subscription_store.change(
                 conn, sub.id, rule, "terminate" if now_ else "cancel",
                 source="cancelsubscription", details={"reason": reason}))
         except InvalidTransition:
@@ -180,7 +185,7 @@ class Subscriptions:
         event = {"renewed": "renew", "canceled": "cancel", "terminated": "terminate",
                  "expired": "expire"}[kind]
         try:
-            after = await self.db.write(lambda conn: subscription_store.change(
+            after = await self.db.transact(lambda conn: subscription_store.change(
                 conn, sub.id, rules[kind], event, source=provider,
                 dedupe_key=f"{provider}:{event_id}", payment=payment))
         except AlreadyApplied:
@@ -201,7 +206,7 @@ class Subscriptions:
         for row in rows:
             sub = row_to_subscription(row)
             try:
-                await self.db.write(self._expire_op(sub.id, now))
+                await self.db.transact(self._expire_op(sub.id, now))
             except InvalidTransition:
                 continue
             self.on_change(sub.customer)

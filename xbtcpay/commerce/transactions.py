@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -24,8 +23,8 @@ from xbtcpay.commerce.products import Terms
 from xbtcpay.commerce.subscription import activate, delete, expire
 from xbtcpay.commerce.subscription_state import SubState
 from xbtcpay.commerce.vouchers import discounted
-from xbtcpay.errors import Conflict, InvalidParams, NotFound
-from xbtcpay.storage.database import Database
+from xbtcpay.errors import Conflict, ConstraintViolation, InvalidParams, NotFound
+from xbtcpay.storage.protocol import Engine
 
 log = structlog.get_logger("xbtcpay.commerce.transactions")
 Conn = Any
@@ -50,7 +49,7 @@ def _finish_hash(req: seed002.Finish) -> str:
 class Transactions:
     """prepare / finish / delete / expiry of seed 002 transactions."""
 
-    def __init__(self, db: Database, products: Mapping[str, Mapping[str, Any]],
+    def __init__(self, db: Engine, products: Mapping[str, Mapping[str, Any]],
                  terms: Mapping[str, Terms], default_subscription: str | None,
                  prepare_ttl: int, clock: Callable[[], float] = time.time,
                  on_change: Callable[[str], None] | None = None) -> None:
@@ -105,19 +104,19 @@ class Transactions:
                 sub_id = sub.id
             options = {"affiliate": req.affiliate, "capture_on": req.capture_on,
                        "discount": discount_id}
-            cursor = await conn.execute(
+            row = await conn.fetchone(
                 "INSERT INTO commerce_transactions (customer, operation, product, item,"
                 " streamtype, provider, reference, payment_type, affiliate, amount_minor,"
                 " currency, state, subscription_id, options, created_at, expires_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (customer, req.operation, product, req.item, req.streamtype, req.provider,
                  req.reference, req.payment_type, req.affiliate, req.amount, req.currency,
                  PREPARED, sub_id, json.dumps(options), now, now + self.prepare_ttl))
-            return int(cursor.lastrowid)
+            return int(row["id"])
 
         try:
-            tx_id = await self.db.write(op)
-        except sqlite3.IntegrityError:
+            tx_id = await self.db.transact(op)
+        except ConstraintViolation:
             raise Conflict("reference already used by another transaction") from None
         log.info("transaction.prepared", transaction_id=tx_id, customer=customer,
                  operation=req.operation, product=product)
@@ -133,11 +132,11 @@ class Transactions:
             raise InvalidParams(f"{product} is not sold in {req.currency}")
         if listed == req.amount:
             return None
-        cursor = await conn.execute(
+        offers = await conn.fetchall(
             "SELECT id, percent, amount FROM discounts WHERE customer = ? AND product = ?"
             " AND used_by IS NULL ORDER BY id", (customer, product))
         places = pricing.minor_places(req.currency)
-        for row in await cursor.fetchall():
+        for row in offers:
             offer = {k: row[k] for k in ("percent", "amount") if row[k] is not None}
             price = pricing.from_minor(listed, req.currency)
             if pricing.to_minor(discounted(price, offer, places), req.currency) == req.amount:
@@ -164,8 +163,8 @@ class Transactions:
             return await self._settle(conn, row, req, digest, now)
 
         try:
-            result = await self.db.write(op)
-        except sqlite3.IntegrityError:
+            result = await self.db.transact(op)
+        except ConstraintViolation:
             raise Conflict("reference already used by another transaction") from None
         if result.get("expired"):
             raise TransactionRefused("transaction expired (commerce.prepare_ttl)")
@@ -173,10 +172,9 @@ class Transactions:
         return result
 
     async def _load(self, conn: Conn, customer: str, tx_id: int) -> Any:
-        cursor = await conn.execute(
+        row = await conn.fetchone(
             "SELECT * FROM commerce_transactions WHERE id = ? AND customer = ?",
             (tx_id, customer))
-        row = await cursor.fetchone()
         if row is None:
             raise NotFound("unknown transactionID")
         return row
@@ -185,23 +183,22 @@ class Transactions:
                       now: int) -> dict[str, Any]:
         final = req.final_payment if req.final_payment is not None else row["amount_minor"]
         reference = row["reference"] or req.reference
-        cursor = await conn.execute(
+        changed = await conn.execute(
             "UPDATE commerce_transactions SET state = ?, final_minor = ?, reference = ?,"
             " payment_type = COALESCE(?, payment_type), finish_hash = ?,"
             " external_user_id = ?, external_reference = ?, finished_at = ?"
             " WHERE id = ? AND state = ?",
             (FINISHED, final, reference, req.payment_type, digest, req.external_user_id,
              req.external_reference, now, row["id"], PREPARED))
-        if cursor.rowcount != 1:
+        if changed != 1:
             raise TransactionRefused("transaction is not prepared")
         await self._grant(conn, row, req, final, reference, now)
         options = json.loads(row["options"])
         if options.get("discount") is not None:
             await conn.execute("UPDATE discounts SET used_by = ? WHERE id = ? AND used_by IS"
                                " NULL", (row["id"], options["discount"]))
-        cursor = await conn.execute("SELECT * FROM commerce_transactions WHERE id = ?",
-                                    (row["id"],))
-        return describe(await cursor.fetchone())
+        return describe(await conn.fetchone("SELECT * FROM commerce_transactions WHERE id = ?",
+                                            (row["id"],)))
 
     async def _grant(self, conn: Conn, row: Any, req: seed002.Finish, final: int,
                      reference: str | None, now: int) -> None:
@@ -244,15 +241,14 @@ class Transactions:
         now = self.now()
 
         async def op(conn: Conn) -> int:
-            cursor = await conn.execute(
+            rows = await conn.fetchall(
                 "SELECT * FROM commerce_transactions WHERE state = ? AND expires_at <= ?"
                 " ORDER BY expires_at LIMIT ?", (PREPARED, now, limit))
-            rows = await cursor.fetchall()
             for row in rows:
                 await self._expire_row(conn, row, now)
             return len(rows)
 
-        count: int = await self.db.write(op)
+        count: int = await self.db.transact(op)
         if count:
             log.info("transaction.expired", count=count)
         return count
@@ -274,8 +270,7 @@ class Transactions:
                         SubState.PENDING, SubState.FAILED, SubState.EXPIRED):
                     await subscription_store.change(conn, sub.id, lambda s: delete(s, now),
                                                     "delete", source="cancelsubscription")
-            cursor = await conn.execute("SELECT * FROM commerce_transactions WHERE id = ?",
-                                        (tx_id,))
-            return describe(await cursor.fetchone())
+            return describe(await conn.fetchone(
+                "SELECT * FROM commerce_transactions WHERE id = ?", (tx_id,)))
 
-        return await self.db.write(op)
+        return await self.db.transact(op)

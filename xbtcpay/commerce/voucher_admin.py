@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +10,7 @@ import structlog
 from xbtcpay.commerce import seed002
 from xbtcpay.commerce.voucher_store import VoucherStore, describe
 from xbtcpay.commerce.vouchers import code_hash, normalize_code, parse_grants
-from xbtcpay.errors import Conflict, InvalidParams
+from xbtcpay.errors import Conflict, ConstraintViolation, InvalidParams
 
 log = structlog.get_logger("xbtcpay.commerce.vouchers")
 
@@ -44,7 +43,7 @@ async def create_voucher(store: VoucherStore, products: Mapping[str, Mapping[str
     try:
         voucher = await store.create(code_hash=code_digest, reference_hash=ref_digest,
                                      grants=grants, **window, **limits)
-    except sqlite3.IntegrityError:
+    except ConstraintViolation:
         raise Conflict("a voucher with this code already exists") from None
     log.info("voucher.created", voucher_id=voucher.id, grants=sorted(grants))
     return describe(voucher)

@@ -14,7 +14,7 @@ from xbtcpay.commerce.voucher_admin import create_voucher
 from xbtcpay.commerce.voucher_store import VoucherStore, describe
 from xbtcpay.config import Config
 from xbtcpay.errors import RpcError
-from xbtcpay.storage.database import Database, sqlite_path
+from xbtcpay.storage.engines import open_engine
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -53,9 +53,9 @@ def _grants(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run(config: Config, args: argparse.Namespace) -> int:
-    db = Database(sqlite_path(config.database))
-    await db.open()
-    await db.migrate()
+    password = config.database_password.reveal() if config.database_password else None
+    db = await open_engine(config.database, password=password,
+                           pool_size=config.database_pool_size)
     products = Catalog(config.products).products
     store = VoucherStore(db, media_terms(products, config.media.item_groups), time.time)
     try:

@@ -17,7 +17,7 @@ from xbtcpay.commerce import granting
 from xbtcpay.commerce.media_errors import VoucherRefused
 from xbtcpay.commerce.products import Terms
 from xbtcpay.commerce.vouchers import Voucher, refusal, same_hash
-from xbtcpay.storage.database import Database
+from xbtcpay.storage.protocol import Engine
 
 Conn = Any
 
@@ -41,7 +41,7 @@ def describe(v: Voucher) -> dict[str, Any]:
 
 
 class VoucherStore:
-    def __init__(self, db: Database, terms: Mapping[str, Terms],
+    def __init__(self, db: Engine, terms: Mapping[str, Terms],
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.terms = terms
@@ -54,17 +54,15 @@ class VoucherStore:
         now = int(self.clock())
 
         async def op(conn: Conn) -> Voucher:
-            cursor = await conn.execute(
+            row = await conn.fetchone(
                 "INSERT INTO vouchers (code_hash, reference_hash, grants, valid_from,"
                 " valid_until, max_uses, max_uses_per_customer, created_at)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?) RETURNING *",
                 (code_hash, reference_hash, json.dumps(dict(grants), sort_keys=True),
                  valid_from, valid_until, max_uses, max_uses_per_customer, now))
-            cursor = await conn.execute("SELECT * FROM vouchers WHERE id = ?",
-                                        (cursor.lastrowid,))
-            return row_to_voucher(await cursor.fetchone())
+            return row_to_voucher(row)
 
-        return await self.db.write(op)
+        return await self.db.transact(op)
 
     async def list(self, limit: int = 100) -> list[Voucher]:
         rows = await self.db.fetchall("SELECT * FROM vouchers ORDER BY id DESC LIMIT ?",
@@ -73,11 +71,11 @@ class VoucherStore:
 
     async def disable(self, voucher_id: int) -> bool:
         async def op(conn: Conn) -> bool:
-            cursor = await conn.execute("UPDATE vouchers SET disabled = 1 WHERE id = ?",
+            changed = await conn.execute("UPDATE vouchers SET disabled = 1 WHERE id = ?",
                                         (voucher_id,))
-            return bool(cursor.rowcount == 1)
+            return bool(changed == 1)
 
-        result: bool = await self.db.write(op)
+        result: bool = await self.db.transact(op)
         return result
 
     async def redeem(self, customer: str, kind: str, digest: str) -> dict[str, Any]:
@@ -89,8 +87,7 @@ class VoucherStore:
         column = "code_hash" if kind == "code" else "reference_hash"
 
         async def op(conn: Conn) -> dict[str, Any]:
-            cursor = await conn.execute(f"SELECT * FROM vouchers WHERE {column} = ?", (digest,))
-            row = await cursor.fetchone()
+            row = await conn.fetchone(f"SELECT * FROM vouchers WHERE {column} = ?", (digest,))
             voucher = row_to_voucher(row) if row else None
             stored = None if voucher is None else (
                 voucher.code_hash if kind == "code" else voucher.reference_hash)
@@ -103,25 +100,23 @@ class VoucherStore:
             taken = await conn.execute(
                 "UPDATE vouchers SET uses = uses + 1 WHERE id = ? AND disabled = 0"
                 " AND (max_uses IS NULL OR uses < max_uses)", (voucher.id,))
-            if taken.rowcount != 1:
+            if taken != 1:
                 raise VoucherRefused("voucher used up")
             if voucher.max_uses_per_customer is not None:
-                cursor = await conn.execute(
-                    "SELECT COUNT(*) FROM voucher_redemptions WHERE voucher_id = ?"
+                used = await conn.fetchone(
+                    "SELECT COUNT(*) AS n FROM voucher_redemptions WHERE voucher_id = ?"
                     " AND customer = ?", (voucher.id, customer))
-                (used,) = await cursor.fetchone()
-                if used >= voucher.max_uses_per_customer:
+                if used["n"] >= voucher.max_uses_per_customer:
                     raise VoucherRefused("voucher already redeemed by this customer")
-            cursor = await conn.execute("SELECT uses FROM vouchers WHERE id = ?", (voucher.id,))
-            (use,) = await cursor.fetchone()
-            source = f"voucher:{voucher.id}:{use}"
+            use = await conn.fetchone("SELECT uses FROM vouchers WHERE id = ?", (voucher.id,))
+            source = f"voucher:{voucher.id}:{use['uses']}"
             granted = await self._grant(conn, customer, voucher.grants, source, now)
             await conn.execute(
                 "INSERT INTO voucher_redemptions (voucher_id, customer, granted, at)"
                 " VALUES (?,?,?,?)", (voucher.id, customer, json.dumps(granted), now))
             return {"voucher": voucher.id, "granted": granted}
 
-        result: dict[str, Any] = await self.db.write(op)
+        result: dict[str, Any] = await self.db.transact(op)
         return result
 
     async def _grant(self, conn: Conn, customer: str, grants: Mapping[str, Any], source: str,
