@@ -4,6 +4,7 @@ prepare_ttl expiry, cancelTransaction, and itemstate at each step (injected cloc
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,16 @@ async def test_finish_is_idempotent_and_a_different_finish_conflicts(d: Any) -> 
     history = await d.runtime.media.subscriptions.history(first["subscription"])
     assert [p["kind"] for p in history["payments"]] == ["initial"]
     assert [e["event"] for e in history["events"]] == ["create", "finish"]
+
+
+async def test_concurrent_first_finishes_settle_once(d: Any) -> None:
+    tx = (await ok(d, "payment.preparetransaction", SUB))["transactionID"]
+    finish = {**C, "transactionID": tx, "reference": "pi_c", "finalPayment": 499}
+    answers = await asyncio.gather(*(ok(d, "payment.finishtransaction", finish)
+                                     for _ in range(20)))
+    assert len({json.dumps(a, sort_keys=True) for a in answers}) == 1
+    payments = await d.runtime.db.fetchall("SELECT * FROM subscription_payments")
+    assert len(payments) == 1
 
 
 async def test_ppv_ownage_and_deposit(d: Any, clock: Clock) -> None:

@@ -172,8 +172,10 @@ class Transactions:
         return result
 
     async def _load(self, conn: Conn, customer: str, tx_id: int) -> Any:
+        # PostgreSQL: concurrent finishes of one transaction queue on its row
+        lock = " FOR UPDATE" if conn.dialect == "postgresql" else ""
         row = await conn.fetchone(
-            "SELECT * FROM commerce_transactions WHERE id = ? AND customer = ?",
+            "SELECT * FROM commerce_transactions WHERE id = ? AND customer = ?" + lock,
             (tx_id, customer))
         if row is None:
             raise NotFound("unknown transactionID")
