@@ -100,9 +100,11 @@ async def test_ppv_ownage_and_deposit(d: Any, clock: Clock) -> None:
                     "provider": "stripe"})
     await ok(d, "payment.finishtransaction", {**C, "transactionID": dep["transactionID"],
                                               "finalPayment": 950})
-    row = await d.runtime.db.fetchone("SELECT amount FROM balance_grants WHERE customer = ?",
-                                      ("user-1",))
-    assert row["amount"] == "9.50"
+    balances = (await ok(d, "balance.get", C))["balances"]
+    assert [(b["currency"], b["amount_minor"]) for b in balances] == [("EUR", 950)]
+    entries = await d.runtime.db.fetchall("SELECT kind, amount, idempotency_key FROM"
+                                          " ledger_entries")
+    assert [tuple(e) for e in entries] == [("top_up", 950, f"transaction:{dep['transactionID']}")]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -50,6 +50,8 @@ async def test_subscription_balance_and_discount_grants(d: Any, clock: Clock) ->
     assert sub["granted"]["valid_until"] == int(clock.now) + 28 * DAY
     bal = await ok(d, "payment.redeemvoucher", {"customer": "v2", "referencecode": "ext-77"})
     assert bal["granted"] == {"kind": "balance", "currency": "EUR", "amount": "5.00"}
+    balances = (await ok(d, "balance.get", {"customer": "v2"}))["balances"]
+    assert [(b["currency"], b["amount"]) for b in balances] == [("EUR", "5.00")]
     await ok(d, "payment.redeemvoucher", {"customer": "v3", "vouchercode": "HALF-MOVIE"})
     movie = {"customer": "v3", "operation": "ownage", "item": 42, "currency": "EUR",
              "provider": "stripe"}

@@ -4,10 +4,11 @@ or pay-per-view entitlement, or balance credit. Runs inside the caller's transac
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal
 from typing import Any
 
-from xbtcpay.commerce import subscription_store
+from xbtcpay.commerce import ledger, subscription_store
+from xbtcpay.commerce.currencies import Currency
+from xbtcpay.commerce.ledger import Kind, Posting
 from xbtcpay.commerce.products import Terms
 from xbtcpay.commerce.subscription import Subscription, add_months
 from xbtcpay.commerce.subscription_state import SubState
@@ -69,12 +70,12 @@ async def grant_product(conn: Conn, customer: str, terms: Terms, source: str, no
             "valid_until": sub.valid_until}
 
 
-async def grant_balance(conn: Conn, customer: str, currency: str, amount: Decimal,
-                        source: str, now: int) -> dict[str, Any]:
-    await conn.execute(
-        "INSERT INTO balance_grants (customer, currency, amount, source, at)"
-        " VALUES (?,?,?,?,?)", (customer, currency, format(amount, "f"), source, now))
-    return {"kind": "balance", "currency": currency, "amount": format(amount, "f")}
+async def grant_balance(conn: Conn, customer: str, currency: Currency, units: int,
+                        source: str, now: int, kind: Kind = Kind.GRANT) -> dict[str, Any]:
+    """Credit the customer's balance on the ledger, once per ``source``."""
+    await ledger.append(conn, Posting(customer, currency.code, units, kind,
+                                      idempotency_key=source, at=now, reason=source))
+    return {"kind": "balance", "currency": currency.code, "amount": currency.format(units)}
 
 
 async def grant_discount(conn: Conn, customer: str, discount: dict[str, str], source: str,

@@ -49,16 +49,17 @@ def build_media(config: Config, db: Engine, registry: MethodRegistry,
     products = Catalog(config.products).products
     terms = media_terms(products, settings.item_groups)
     access = Access(db, terms, clock)
+    currencies = config.commerce.currencies()
     transactions = Transactions(db, products, terms, settings.default_subscription,
-                                settings.prepare_ttl, clock)
+                                settings.prepare_ttl, currencies, clock)
     subscriptions = Subscriptions(db, terms, settings.default_subscription, clock)
-    vouchers = VoucherStore(db, terms, clock)
+    vouchers = VoucherStore(db, terms, currencies, clock)
     limiter = FailureLimiter(settings.voucher_failures, settings.voucher_failure_window,
                              clock=clock)
     inapp = InAppVerification(db, registry, terms, clock)
     methods = Seed002Methods(access=access, transactions=transactions,
                              subscriptions=subscriptions, vouchers=vouchers, limiter=limiter,
-                             inapp=inapp, products=products)
+                             inapp=inapp, products=products, currencies=currencies)
     methods.register(registry)
     return Media(access, transactions, subscriptions, vouchers, methods,
                  PaymentBridge(db, clock))

@@ -7,19 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 from xbtcpay.amounts import parse_money
+from xbtcpay.commerce.currencies import ISO_4217
 from xbtcpay.commerce.products import Terms
 from xbtcpay.errors import InvalidParams
 
-_ZERO_DECIMALS = frozenset(["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
-                            "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"])
-_THREE_DECIMALS = frozenset(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
-
 
 def minor_places(currency: str) -> int:
-    """ISO 4217 minor-unit digits (2 unless the currency is one of the exceptions)."""
-    if currency in _ZERO_DECIMALS:
-        return 0
-    return 3 if currency in _THREE_DECIMALS else 2
+    """ISO 4217 minor-unit digits (2 for a code the table does not know)."""
+    return ISO_4217.get(currency, 2)
 
 
 def to_minor(amount: Decimal, currency: str) -> int:

@@ -12,6 +12,7 @@ import structlog
 
 from xbtcpay.commerce import seed002
 from xbtcpay.commerce.access import Access
+from xbtcpay.commerce.currencies import Currencies
 from xbtcpay.commerce.inapp import InAppVerification
 from xbtcpay.commerce.media_errors import TooManyAttempts, VoucherRefused
 from xbtcpay.commerce.subscription import Subscription
@@ -40,7 +41,7 @@ class Seed002Methods:
     def __init__(self, *, access: Access, transactions: Transactions,
                  subscriptions: Subscriptions, vouchers: VoucherStore,
                  limiter: FailureLimiter, inapp: InAppVerification,
-                 products: Mapping[str, Mapping[str, Any]]) -> None:
+                 products: Mapping[str, Mapping[str, Any]], currencies: Currencies) -> None:
         self.access = access
         self.transactions = transactions
         self.subscriptions = subscriptions
@@ -48,6 +49,7 @@ class Seed002Methods:
         self.limiter = limiter
         self.inapp = inapp
         self.products = products
+        self.currencies = currencies
 
     def register(self, registry: MethodRegistry) -> None:
         for name, handler in (
@@ -157,4 +159,4 @@ class Seed002Methods:
     async def voucher_create(self, params: Mapping[str, Any], call: CallContext
                              ) -> dict[str, Any]:
         """Private port only: a voucher ``{code | reference, grants, ...}``."""
-        return await create_voucher(self.vouchers, self.products, params)
+        return await create_voucher(self.vouchers, self.products, self.currencies, params)

@@ -18,6 +18,8 @@ from typing import Any
 import structlog
 
 from xbtcpay.commerce import granting, pricing, seed002, subscription_store
+from xbtcpay.commerce.currencies import Currencies
+from xbtcpay.commerce.ledger import Kind
 from xbtcpay.commerce.media_errors import TransactionRefused
 from xbtcpay.commerce.products import Terms
 from xbtcpay.commerce.subscription import activate, delete, expire
@@ -51,13 +53,15 @@ class Transactions:
 
     def __init__(self, db: Engine, products: Mapping[str, Mapping[str, Any]],
                  terms: Mapping[str, Terms], default_subscription: str | None,
-                 prepare_ttl: int, clock: Callable[[], float] = time.time,
+                 prepare_ttl: int, currencies: Currencies,
+                 clock: Callable[[], float] = time.time,
                  on_change: Callable[[str], None] | None = None) -> None:
         self.db = db
         self.products = products
         self.terms = terms
         self.default_subscription = default_subscription
         self.prepare_ttl = prepare_ttl
+        self.currencies = currencies
         self.clock = clock
         self.on_change = on_change or (lambda customer: None)
 
@@ -68,6 +72,8 @@ class Transactions:
         if req.operation == "deposit":
             if req.product is not None:
                 raise InvalidParams("a deposit names no product")
+            if self.currencies.get(req.currency) is None:
+                raise InvalidParams(f"unknown currency {req.currency}")
             return None
         if req.product is not None:
             terms = self.terms.get(req.product)
@@ -206,9 +212,10 @@ class Transactions:
                      reference: str | None, now: int) -> None:
         source = f"transaction:{row['id']}"
         if row["operation"] == "deposit":
-            amount = pricing.from_minor(final, row["currency"])
-            await granting.grant_balance(conn, row["customer"], row["currency"], amount,
-                                         source, now)
+            currency = self.currencies.get(row["currency"])
+            assert currency is not None                   # checked by prepare
+            await granting.grant_balance(conn, row["customer"], currency, final, source, now,
+                                         Kind.TOP_UP)
             return
         terms = self.terms[row["product"]]
         if terms.kind != "subscription":

@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 
 from xbtcpay.commerce import seed002
+from xbtcpay.commerce.currencies import Currencies
 from xbtcpay.commerce.voucher_store import VoucherStore, describe
 from xbtcpay.commerce.vouchers import code_hash, normalize_code, parse_grants
 from xbtcpay.errors import Conflict, ConstraintViolation, InvalidParams
@@ -25,13 +26,13 @@ def _optional_count(params: Mapping[str, Any], name: str) -> int | None:
 
 
 async def create_voucher(store: VoucherStore, products: Mapping[str, Mapping[str, Any]],
-                         params: Mapping[str, Any]) -> dict[str, Any]:
+                         currencies: Currencies, params: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``{code | reference, grants, valid_from?, valid_until?, max_uses?,
     max_uses_per_customer?}`` and store the voucher with its code hashed."""
     code, ref = params.get("code"), params.get("reference")
     if (code is None) == (ref is None):
         raise InvalidParams("give exactly one of code or reference")
-    grants = parse_grants(params.get("grants"), products)
+    grants = parse_grants(params.get("grants"), products, currencies)
     limits = {k: _optional_count(params, k) for k in ("max_uses", "max_uses_per_customer")}
     window = {k: seed002.timestamp(params, k) for k in ("valid_from", "valid_until")}
     if window["valid_from"] and window["valid_until"] \

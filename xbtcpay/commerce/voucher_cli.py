@@ -57,7 +57,9 @@ async def run(config: Config, args: argparse.Namespace) -> int:
     db = await open_engine(config.database, password=password,
                            pool_size=config.database_pool_size)
     products = Catalog(config.products).products
-    store = VoucherStore(db, media_terms(products, config.media.item_groups), time.time)
+    currencies = config.commerce.currencies()
+    store = VoucherStore(db, media_terms(products, config.media.item_groups), currencies,
+                         time.time)
     try:
         if args.action == "create":
             params = {"code": args.code, "reference": args.reference, "grants": _grants(args),
@@ -65,7 +67,8 @@ async def run(config: Config, args: argparse.Namespace) -> int:
                       "max_uses_per_customer": args.max_uses_per_customer,
                       "valid_from": args.valid_from, "valid_until": args.valid_until}
             try:
-                print(json.dumps(await create_voucher(store, products, params), indent=2))
+                made = await create_voucher(store, products, currencies, params)
+                print(json.dumps(made, indent=2))
             except RpcError as exc:
                 print(f"refused: {exc.detail or exc.message}", file=sys.stderr)
                 return 1

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from xbtcpay.commerce import granting
+from xbtcpay.commerce.currencies import Currencies
 from xbtcpay.commerce.media_errors import VoucherRefused
 from xbtcpay.commerce.products import Terms
 from xbtcpay.commerce.vouchers import Voucher, refusal, same_hash
@@ -41,10 +42,11 @@ def describe(v: Voucher) -> dict[str, Any]:
 
 
 class VoucherStore:
-    def __init__(self, db: Engine, terms: Mapping[str, Terms],
+    def __init__(self, db: Engine, terms: Mapping[str, Terms], currencies: Currencies,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.terms = terms
+        self.currencies = currencies
         self.clock = clock
 
     async def create(self, *, code_hash: str | None, reference_hash: str | None,
@@ -126,7 +128,11 @@ class VoucherStore:
                                                 source, now, provider="voucher")
         if "balance" in grants:
             bal = grants["balance"]
-            return await granting.grant_balance(conn, customer, bal["currency"],
-                                                Decimal(bal["amount"]), source, now)
+            currency = self.currencies.get(bal["currency"])
+            if currency is None:
+                raise VoucherRefused("the voucher's currency is no longer configured")
+            return await granting.grant_balance(conn, customer, currency,
+                                                currency.to_minor(Decimal(bal["amount"])),
+                                                source, now)
         return await granting.grant_discount(conn, customer, dict(grants["discount"]),
                                              source, now)

@@ -18,11 +18,10 @@ from decimal import Decimal
 from typing import Any
 
 from xbtcpay.amounts import parse_money
-from xbtcpay.commerce.pricing import to_minor
+from xbtcpay.commerce.currencies import Currencies
 from xbtcpay.errors import InvalidParams
 
 _CODE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
-_CURRENCY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,31}$")
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,8 @@ def same_hash(stored: str | None, given: str) -> bool:
     return stored is not None and hmac.compare_digest(stored, given)
 
 
-def parse_grants(raw: Any, products: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def parse_grants(raw: Any, products: Mapping[str, Mapping[str, Any]],
+                 currencies: Currencies | None = None) -> dict[str, Any]:
     """Validate ``grants`` of ``voucher.create``; the normalised form is what is stored."""
     if not isinstance(raw, dict) or len(raw) != 1:
         raise InvalidParams("grants must be one of {product}, {balance}, {discount}")
@@ -69,25 +69,27 @@ def parse_grants(raw: Any, products: Mapping[str, Mapping[str, Any]]) -> dict[st
             raise InvalidParams("grants.product: not a subscription, ownage or ppv product")
         return {"product": value}
     if kind == "balance":
-        return {"balance": _balance(value)}
+        return {"balance": _balance(value, currencies or Currencies())}
     if kind == "discount":
         return {"discount": _discount(value, products)}
     raise InvalidParams("grants must be one of {product}, {balance}, {discount}")
 
 
-def _balance(value: Any) -> dict[str, str]:
+def _balance(value: Any, currencies: Currencies) -> dict[str, str]:
     if not isinstance(value, dict):
         raise InvalidParams("grants.balance: expected {currency, amount}")
-    currency = value.get("currency")
-    if not isinstance(currency, str) or not _CURRENCY.match(currency):
-        raise InvalidParams("grants.balance.currency: expected a currency code")
-    amount = parse_money(value.get("amount"))
-    if amount is None or not isinstance(value.get("amount"), str):
-        raise InvalidParams("grants.balance.amount: expected a positive decimal string")
-    code = currency.upper() if len(currency) == 3 else currency
-    if len(code) == 3:
-        to_minor(amount, code)  # refuses more digits than the currency has
-    return {"currency": code, "amount": format(amount, "f")}
+    currency = currencies.get(value.get("currency"))
+    if currency is None:
+        raise InvalidParams("grants.balance.currency: not an ISO 4217 or configured currency")
+    amount = value.get("amount")
+    try:
+        units = currency.to_minor(Decimal(amount)) if isinstance(amount, str) else 0
+    except (ValueError, ArithmeticError):
+        units = 0
+    if units <= 0:
+        raise InvalidParams("grants.balance.amount: a positive decimal string with at most "
+                            f"{currency.decimals} decimals")
+    return {"currency": currency.code, "amount": currency.format(units)}
 
 
 def _discount(value: Any, products: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:

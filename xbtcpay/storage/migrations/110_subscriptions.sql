@@ -133,17 +133,6 @@ CREATE TABLE voucher_redemptions (
 );
 CREATE INDEX voucher_redemptions_customer ON voucher_redemptions (voucher_id, customer);
 
--- Append-only: balance credit granted by vouchers and deposits, in exact decimal strings.
-CREATE TABLE balance_grants (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    customer   TEXT NOT NULL,
-    currency   TEXT NOT NULL,
-    amount     TEXT NOT NULL,
-    source     TEXT NOT NULL UNIQUE,
-    at         INTEGER NOT NULL
-);
-CREATE INDEX balance_grants_customer ON balance_grants (customer, currency);
-
 -- A discount on the customer's next purchase of a product; used_by names that transaction.
 CREATE TABLE discounts (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
