@@ -11,6 +11,7 @@ from xbtcpay.commerce.access import Access
 from xbtcpay.commerce.inapp import InAppVerification
 from xbtcpay.commerce.payment_bridge import PaymentBridge
 from xbtcpay.commerce.products import media_terms
+from xbtcpay.commerce.public_api import CustomerMethods
 from xbtcpay.commerce.seed002_methods import Seed002Methods
 from xbtcpay.commerce.subscriptions import Subscriptions
 from xbtcpay.commerce.transactions import Transactions
@@ -37,6 +38,11 @@ class Media:
         valid_until."""
         await self.transactions.expire_due()
         await self.subscriptions.expire_due()
+
+    def expose(self, customer_methods: CustomerMethods) -> None:
+        """Let sessions call the seed 002 methods on the public port (not voucher.create)."""
+        for name in Seed002Methods.CUSTOMER_METHODS:
+            customer_methods.allow(name)
 
     async def follow_payments(self) -> None:
         """The periodic job: provider renewals, refunds and lapses move subscriptions."""

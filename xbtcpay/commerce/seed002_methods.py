@@ -51,6 +51,12 @@ class Seed002Methods:
         self.products = products
         self.currencies = currencies
 
+    # What an app holding a session may call on the public port (its own customer only).
+    CUSTOMER_METHODS = ("payment.itemstate", "payment.entitlements", "payment.redeemvoucher",
+                        "payment.preparetransaction", "payment.finishtransaction",
+                        "payment.verifyinapptransaction", "payment.addexternalsubscription",
+                        "payment.upgradesubscription", "payment.cancelsubscription")
+
     def register(self, registry: MethodRegistry) -> None:
         for name, handler in (
             ("payment.itemstate", self.itemstate),
