@@ -23,7 +23,7 @@ async def _rpc(session: aiohttp.ClientSession, base: str, method: str,
                params: dict[str, Any]) -> Any:
     async with session.post(f"{base}/api/v0/rpc/{method}", json=params) as resp:
         reply = await resp.json()
-    assert not reply["error"]["status"], reply
+    assert not reply["error"]["status"], (method, params, reply)
     return reply["data"]
 
 

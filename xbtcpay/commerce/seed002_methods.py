@@ -156,9 +156,9 @@ class Seed002Methods:
         if req.cancel_transaction:
             return {"deleted": True,
                     **await self.transactions.delete(customer, req.transaction_id)}
-        sub = await self.subscriptions.subscription_of(customer, req.transaction_id)
         after, at_provider = await self.subscriptions.cancel(
-            customer, sub, now_=seed002.flag(params, "immediately"), reason=req.reason)
+            customer, req.transaction_id, now_=seed002.flag(params, "immediately"),
+            reason=req.reason)
         return {"canceled": True, "provider": at_provider, "emailSkipped": req.skip_email,
                 "subscription": subscription_view(after)}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -23,7 +24,6 @@ from xbtcpay.commerce.subscription import (
     renew,
     upgrade,
 )
-from xbtcpay.commerce.subscription_state import ACCESS_STATES
 from xbtcpay.commerce.subscription_store import AlreadyApplied, SubPayment, row_to_subscription
 from xbtcpay.errors import (
     Conflict,
@@ -103,24 +103,19 @@ class Subscriptions:
         self.on_change(customer)
         return tx_id, sub
 
-    async def subscription_of(self, customer: str, tx_id: int) -> Subscription:
-        row = await self.db.fetchone(
+    @staticmethod
+    async def _of_transaction(conn: Conn, customer: str, tx_id: int) -> str:
+        row = await conn.fetchone(
             "SELECT subscription_id FROM commerce_transactions WHERE id = ? AND customer = ?",
             (tx_id, customer))
         if row is None:
             raise NotFound("unknown transactionID")
         if row["subscription_id"] is None:
             raise InvalidParams("this transaction is not a subscription")
-        sub = await self.get(row["subscription_id"])
-        assert sub is not None
-        return sub
+        return str(row["subscription_id"])
 
-    async def upgrade(self, customer: str, reference: str, amount: int, currency: str,
-                      subscription: str | None) -> Subscription:
-        """upgradesubscription: the customer's default subscription becomes premium; the
-        amount is recorded as its own payment (``reference`` = provider's payment id)."""
-        current = [s for s in await self.for_customer(customer)
-                   if s.state in ACCESS_STATES and s.gives_access(self.now())
+    def _upgradable(self, subs: list[Subscription], subscription: str | None) -> Subscription:
+        current = [s for s in subs if s.gives_access(self.now())
                    and (subscription is None or s.id == subscription)]
         basic = [s for s in current if not s.premium]
         if not basic:
@@ -128,39 +123,56 @@ class Subscriptions:
                                      if not current else "the subscription is premium already")
         if len(basic) > 1:
             raise InvalidParams("several subscriptions could be upgraded: name subscription")
-        sub, now = basic[0], self.now()
-        premium = pricing.premium_counterpart(self.terms, sub.product) or sub.product
+        return basic[0]
 
-        def rule(s: Subscription) -> Subscription:
-            done = upgrade(s, now)
-            return Subscription(**{**done.__dict__, "product": premium})
+    async def upgrade(self, customer: str, reference: str, amount: int, currency: str,
+                      subscription: str | None) -> Subscription:
+        """upgradesubscription: the customer's default subscription becomes premium; the
+        amount is recorded as its own payment (``reference`` = provider's payment id).
+        Chosen and changed in one unit of work (reads see every committed write)."""
+        now = self.now()
 
-        payment = SubPayment("upgrade", sub.provider, reference, amount, currency)
-        try:
-            after = await self.db.transact(lambda conn: subscription_store.change(
+        async def work(conn: Conn) -> Subscription:
+            rows = await conn.fetchall(subscription_store.SELECT_BY_CUSTOMER, (customer,))
+            sub = self._upgradable([row_to_subscription(r) for r in rows], subscription)
+            premium = pricing.premium_counterpart(self.terms, sub.product) or sub.product
+
+            def rule(s: Subscription) -> Subscription:
+                return replace(upgrade(s, now), product=premium)
+
+            payment = SubPayment("upgrade", sub.provider, reference, amount, currency)
+            return await subscription_store.change(
                 conn, sub.id, rule, "upgrade", source="upgradesubscription", payment=payment,
-                dedupe_key=f"upgrade:{sub.provider}:{reference}"))
+                dedupe_key=f"upgrade:{sub.provider}:{reference}")
+
+        try:
+            after: Subscription = await self.db.transact(work)
         except (AlreadyApplied, ConstraintViolation):
             raise Conflict("transactionID already recorded") from None
         self.on_change(customer)
         return after
 
-    async def cancel(self, customer: str, sub: Subscription, *, now_: bool,
+    async def cancel(self, customer: str, tx_id: int, *, now_: bool,
                      reason: str | None) -> tuple[Subscription, str]:
         """cancelTransaction=0: stop renewing (or end access now when asked)."""
         now = self.now()
         rule = (lambda s: cancel_now(s, now, reason)) if now_ else \
             (lambda s: cancel_at_period_end(s, now, reason))
-        try:
-            after = await self.db.transact(lambda conn: subscription_store.change(
-                conn, sub.id, rule, "terminate" if now_ else "cancel",
-                source="cancelsubscription", details={"reason": reason}))
-        except InvalidTransition:
-            raise TransactionRefused(f"subscription is {sub.state.value}") from None
+
+        async def work(conn: Conn) -> Subscription:
+            sub_id = await self._of_transaction(conn, customer, tx_id)
+            try:
+                return await subscription_store.change(
+                    conn, sub_id, rule, "terminate" if now_ else "cancel",
+                    source="cancelsubscription", details={"reason": reason})
+            except InvalidTransition as exc:
+                raise TransactionRefused(f"subscription is {exc.state}") from None
+
+        after: Subscription = await self.db.transact(work)
         self.on_change(customer)
-        at_provider = "store_managed" if sub.provider in STORE_MANAGED else "requested"
-        log.info("subscription.canceled", subscription_id=sub.id, immediately=now_,
-                 provider=sub.provider)
+        at_provider = "store_managed" if after.provider in STORE_MANAGED else "requested"
+        log.info("subscription.canceled", subscription_id=after.id, immediately=now_,
+                 provider=after.provider)
         return after, at_provider
 
     async def provider_event(self, provider: str, provider_ref: str, kind: str, *,
