@@ -22,18 +22,44 @@ _GRANTS = (
 
 
 class Access:
-    """payment.itemstate's reads and writes."""
+    """payment.itemstate's reads and writes.
+
+    A customer's grants are cached for ``cache_ttl`` seconds (itemstate is asked on every
+    play). Every change this daemon makes forgets the customer at once; the TTL bounds how
+    long a change made by another replica (PostgreSQL) can go unseen. Validity is computed
+    at every call from the cached grants and the clock, so an end is never served late.
+    """
 
     def __init__(self, db: Engine, terms: Mapping[str, Terms],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, cache_ttl: float = 2.0,
+                 max_entries: int = 100_000) -> None:
         self.db = db
         self.terms = terms
         self.clock = clock
+        self.cache_ttl = cache_ttl
+        self.max_entries = max_entries
+        self._cache: dict[str, tuple[float, list[Grant]]] = {}
+        self._epoch = 0
+
+    def forget(self, customer: str) -> None:
+        """The customer's grants changed (called after the commit)."""
+        self._epoch += 1
+        self._cache.pop(customer, None)
 
     async def grants(self, customer: str) -> list[Grant]:
+        hit = self._cache.get(customer)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        epoch = self._epoch
         rows = await self.db.fetchall(_GRANTS, (customer, customer))
-        return [Grant(r["kind"], r["product"], r["source"], r["starts_at"], r["ends_at"],
-                      bool(r["premium"])) for r in rows]
+        grants = [Grant(r["kind"], r["product"], r["source"], r["starts_at"], r["ends_at"],
+                        bool(r["premium"])) for r in rows]
+        if self.cache_ttl > 0 and epoch == self._epoch:   # no change raced with the read
+            self._cache.pop(customer, None)
+            self._cache[customer] = (time.monotonic() + self.cache_ttl, grants)
+            while len(self._cache) > self.max_entries:
+                del self._cache[next(iter(self._cache))]
+        return grants
 
     async def item_state(self, customer: str, item: str, streamtype: str | None) -> Decision:
         return decide(await self.grants(customer), self.terms, item, streamtype,
@@ -56,3 +82,4 @@ class Access:
 
         result: bool = await self.db.transact(op)
         return result
+

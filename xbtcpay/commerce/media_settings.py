@@ -18,6 +18,7 @@ class MediaSettings:
     voucher_failure_window: int = 900               # ...per customer and per client address
     expiry_interval: float = 30.0                   # seconds between subscription expiry runs
     bridge_interval: float = 1.0                    # seconds between provider-payment reads
+    itemstate_cache_ttl: float = 2.0                # seconds a customer's grants stay cached
 
 
 def _positive_int(problems: list[str], where: str, value: Any, default: int) -> int:
@@ -47,7 +48,7 @@ def parse_media(raw: Any, products: Mapping[str, Mapping[str, Any]]
     if not isinstance(raw, dict):
         return MediaSettings(), ["commerce: expected a mapping"]
     known = {"default_subscription", "prepare_ttl", "item_groups", "voucher_failures",
-             "voucher_failure_window", "expiry_interval", "bridge_interval"}
+             "voucher_failure_window", "expiry_interval", "bridge_interval", "itemstate_cache_ttl"}
     problems += [f"commerce.{key}: unknown key (typo?)" for key in raw if key not in known]
     default = raw.get("default_subscription")
     if default is not None and (products.get(str(default)) or {}).get("type") != "subscription":
@@ -60,6 +61,10 @@ def parse_media(raw: Any, products: Mapping[str, Mapping[str, Any]]
         groups[str(name)] = frozenset(str(i) for i in items)
     interval = _seconds(problems, "commerce.expiry_interval", raw.get("expiry_interval"), 30.0)
     bridge = _seconds(problems, "commerce.bridge_interval", raw.get("bridge_interval"), 1.0)
+    ttl = raw.get("itemstate_cache_ttl", 2.0)
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0:
+        problems.append("commerce.itemstate_cache_ttl: expected seconds (0 turns it off)")
+        ttl = 2.0
     settings = MediaSettings(
         default_subscription=None if default is None else str(default),
         prepare_ttl=_positive_int(problems, "commerce.prepare_ttl", raw.get("prepare_ttl"),
@@ -71,5 +76,6 @@ def parse_media(raw: Any, products: Mapping[str, Mapping[str, Any]]
                                              raw.get("voucher_failure_window"), 900),
         expiry_interval=interval,
         bridge_interval=bridge,
+        itemstate_cache_ttl=float(ttl),
     )
     return settings, problems

@@ -54,18 +54,20 @@ def build_media(config: Config, db: Engine, registry: MethodRegistry,
     settings = config.media
     products = Catalog(config.products).products
     terms = media_terms(products, settings.item_groups)
-    access = Access(db, terms, clock)
+    access = Access(db, terms, clock, cache_ttl=settings.itemstate_cache_ttl)
+    changed = access.forget
     currencies = config.commerce.currencies()
     transactions = Transactions(db, products, terms, settings.default_subscription,
-                                settings.prepare_ttl, currencies, clock)
-    subscriptions = Subscriptions(db, terms, settings.default_subscription, clock)
+                                settings.prepare_ttl, currencies, clock, on_change=changed)
+    subscriptions = Subscriptions(db, terms, settings.default_subscription, clock,
+                                  on_change=changed)
     vouchers = VoucherStore(db, terms, currencies, clock)
     limiter = FailureLimiter(settings.voucher_failures, settings.voucher_failure_window,
                              clock=clock)
-    inapp = InAppVerification(db, registry, terms, clock)
+    inapp = InAppVerification(db, registry, terms, clock, on_change=changed)
     methods = Seed002Methods(access=access, transactions=transactions,
                              subscriptions=subscriptions, vouchers=vouchers, limiter=limiter,
                              inapp=inapp, products=products, currencies=currencies)
     methods.register(registry)
     return Media(access, transactions, subscriptions, vouchers, methods,
-                 PaymentBridge(db, clock))
+                 PaymentBridge(db, clock, on_change=changed))
