@@ -78,8 +78,10 @@ async def run(ctx: Context) -> Section:
         who = work / "customers.txt"
         who.write_text("\n".join(customers) + "\n")
         results = {}
-        for name, mode, base, file in (("status.json", "status", daemon.public_url, ids),
-                                       ("payment.itemstate", "itemstate", daemon.rpc_url, who)):
+        for name, mode, base, file in (
+                ("status.json", "status", daemon.public_url, ids),
+                ("payment.itemstate (POST /api/v0/rpc)", "itemstate", daemon.rpc_url, who),
+                ("payment:itemstate (/ws frames)", "itemstate-ws", daemon.rpc_url, who)):
             say(f"itemstate: load on {name}")
             r = await loadgen(mode, base, concurrency=s.connections, duration=s.duration,
                               warmup=s.warmup, ids_file=file)
@@ -87,9 +89,14 @@ async def run(ctx: Context) -> Section:
             failures = int(r["total_including_warmup"]) - int(r["ok"])
             section.rows.append([name, s.connections, r["rps"], r["p50_ms"], r["p99_ms"],
                                  failures])
-        ratio = results["payment.itemstate"]["rps"] / results["status.json"]["rps"]
-        section.ratios["itemstate/status.json"] = ratio
-        section.targets.append(Target("itemstate/status.json requests/s", ratio, ">=",
+        base_rps = results["status.json"]["rps"]
+        http = results["payment.itemstate (POST /api/v0/rpc)"]["rps"] / base_rps
+        ws = results["payment:itemstate (/ws frames)"]["rps"] / base_rps
+        section.ratios["itemstate over /api/v0/rpc / status.json"] = http
+        section.ratios["itemstate over /ws / status.json"] = ws
+        section.targets.append(Target("itemstate/status.json answers/s (/api/v0/rpc)", http,
+                                      ">=", TARGET_RATIO))
+        section.targets.append(Target("itemstate/status.json answers/s (/ws)", ws, ">=",
                                       TARGET_RATIO))
         section.notes.append(
             f"{len(customers)} customers, each with 2 subscriptions (one ended) and up to 2 "

@@ -115,6 +115,26 @@ async def _itemstate_worker(session: aiohttp.ClientSession, base: str, customers
         load.record(started, status)
 
 
+async def _itemstate_ws_worker(session: aiohttp.ClientSession, base: str, customers: list[str],
+                               load: Load, rng: random.Random) -> None:
+    """payment:itemstate frames over one WebSocket per worker (a backend keeping it open)."""
+    items = (42, 7, 99, 1234)
+    async with session.ws_connect(base + "/ws") as ws:
+        n = 0
+        while time.perf_counter() < load.deadline:
+            n += 1
+            frame = {"endpoint": "payment:itemstate", "event": {"id": n, "date": 0},
+                     "data": {"customer": rng.choice(customers), "item": rng.choice(items)}}
+            started = time.perf_counter()
+            try:
+                await ws.send_json(frame)
+                reply = await ws.receive_json(timeout=30)
+                status: int | None = 200 if reply.get("data") else 500
+            except (aiohttp.ClientError, ValueError, TypeError):
+                status = None
+            load.record(started, status)
+
+
 async def run(mode: str, base: str, concurrency: int, duration: float, warmup: float,
               ids: list[str], seed: int = 1) -> dict[str, Any]:
     """Run the load and return the summary."""
@@ -130,6 +150,8 @@ async def run(mode: str, base: str, concurrency: int, duration: float, warmup: f
                 workers.append(_status_worker(session, base, ids, load, rng))
             elif mode == "itemstate":
                 workers.append(_itemstate_worker(session, base, ids, load, rng))
+            elif mode == "itemstate-ws":
+                workers.append(_itemstate_ws_worker(session, base, ids, load, rng))
             else:
                 workers.append(_start_worker(session, base, load, rng))
         await asyncio.gather(*workers)
@@ -138,7 +160,7 @@ async def run(mode: str, base: str, concurrency: int, duration: float, warmup: f
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen")
-    parser.add_argument("mode", choices=["status", "start", "itemstate"])
+    parser.add_argument("mode", choices=["status", "start", "itemstate", "itemstate-ws"])
     parser.add_argument("base", help="http://127.0.0.1:PORT")
     parser.add_argument("--ids", type=Path, help="file of payment ids, one a line (status),"
                                                  " or of customers (itemstate)")
@@ -148,7 +170,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     ids = args.ids.read_text().split() if args.ids else []
-    if args.mode in ("status", "itemstate") and not ids:
+    if args.mode in ("status", "itemstate", "itemstate-ws") and not ids:
         parser.error(f"{args.mode} mode needs --ids")
     result = asyncio.run(run(args.mode, args.base.rstrip("/"), args.concurrency, args.duration,
                              args.warmup, ids, args.seed))
