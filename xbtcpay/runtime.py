@@ -103,6 +103,7 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
                                        config.media.expiry_interval))
     runtime.registrations.jobs.append(("subscription-bridge", runtime.media.follow_payments,
                                        config.media.bridge_interval))
+    runtime.registrations.subscription_listeners.append(runtime.media.subscriptions.from_plugin)
     return runtime
 
 

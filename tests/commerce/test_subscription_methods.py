@@ -50,7 +50,7 @@ async def test_external_subscription_upgrade_and_cancel(d: Any, clock: Clock,
                         {**C, "transactionID": added["transactionID"], "cancelTransaction": 0,
                          "skipEmail": 1, "reasonText": "moving"}, transport)
     assert canceled["subscription"]["state"] == "canceled"
-    assert canceled["subscription"]["will_renew"] is False and canceled["provider"] == "requested"
+    assert canceled["subscription"]["will_renew"] is False and canceled["provider"] == "external"
     assert (await access(d))["access"]                                 # until valid_until
     clock.advance(10 * DAY)
     assert (await access(d))["reason"] == "expired"

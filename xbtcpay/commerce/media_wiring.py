@@ -67,7 +67,8 @@ def build_media(config: Config, db: Engine, registry: MethodRegistry,
     inapp = InAppVerification(db, registry, terms, clock, on_change=changed)
     methods = Seed002Methods(access=access, transactions=transactions,
                              subscriptions=subscriptions, vouchers=vouchers, limiter=limiter,
-                             inapp=inapp, products=products, currencies=currencies)
+                             inapp=inapp, products=products, currencies=currencies,
+                             registry=registry)
     methods.register(registry)
     return Media(access, transactions, subscriptions, vouchers, methods,
-                 PaymentBridge(db, clock, on_change=changed))
+                 PaymentBridge(db, terms, clock, on_change=changed))

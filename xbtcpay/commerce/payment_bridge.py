@@ -19,7 +19,8 @@ from typing import Any
 import structlog
 
 from xbtcpay.amounts import to_decimal
-from xbtcpay.commerce import pricing, subscription_store
+from xbtcpay.commerce import granting, pricing, subscription_store
+from xbtcpay.commerce.products import Terms
 from xbtcpay.commerce.subscription import Subscription, cancel_now, expire, renew
 from xbtcpay.commerce.subscription_store import AlreadyApplied, SubPayment
 from xbtcpay.errors import InvalidParams, InvalidTransition
@@ -32,7 +33,7 @@ CURSOR = "payment_events"
 SUBSCRIPTION_REF = {"appstore": "originalTransactionId", "braintree": "braintree_subscription",
                     "stripe": "stripe_subscription", "googleplay": "purchaseToken"}
 _EVENTS = ("SELECT e.seq, e.event_id, e.event, p.method, p.customer, p.asset, p.amount,"
-           " p.provider_ref, p.id AS payment_id, p.extra FROM payment_events e"
+           " p.provider_ref, p.product, p.id AS payment_id, p.extra FROM payment_events e"
            " JOIN payments p ON p.id = e.payment_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?")
 
 
@@ -49,9 +50,11 @@ def change_of(event: str, extra: Mapping[str, Any]) -> str | None:
 
 
 class PaymentBridge:
-    def __init__(self, db: Engine, clock: Callable[[], float] = time.time,
+    def __init__(self, db: Engine, terms: Mapping[str, Terms],
+                 clock: Callable[[], float] = time.time,
                  on_change: Callable[[str], None] | None = None) -> None:
         self.db = db
+        self.terms = terms
         self.clock = clock
         self.on_change = on_change or (lambda customer: None)
 
@@ -81,10 +84,12 @@ class PaymentBridge:
         field = SUBSCRIPTION_REF.get(row["method"])
         ref = extra.get(field) if field else None
         kind = change_of(row["event"], extra)
-        if ref is None or kind is None:
+        if ref is None:
             return None
         found = await conn.fetchone(subscription_store.SELECT_BY_REF, (row["method"], str(ref)))
         if found is None:
+            return await self._first_payment(conn, row, str(ref), now)
+        if kind is None:
             return None
         sub = subscription_store.row_to_subscription(found)
         if row["customer"] and row["customer"] != sub.customer:
@@ -104,6 +109,25 @@ class PaymentBridge:
             return None
         log.info("subscription.provider_event", subscription_id=sub.id, change=kind,
                  provider=row["method"], valid_until=after.valid_until)
+        return sub.customer
+
+    async def _first_payment(self, conn: Conn, row: Any, ref: str, now: int) -> str | None:
+        """A provider's first paid payment of a subscription product with no subscription
+        recorded yet (sold through the plugin's own method): the subscription starts."""
+        terms = self.terms.get(row["product"] or "")
+        if row["event"] != "paid" or not row["customer"] or terms is None \
+                or terms.kind != "subscription":
+            return None
+        sub = granting.active_subscription(str(row["customer"]), terms,
+                                           provider=str(row["method"]), provider_ref=ref,
+                                           premium=terms.premium, now=now, will_renew=True)
+        await subscription_store.insert(conn, sub, source=str(row["method"]),
+                                        details={"payment_id": row["payment_id"]})
+        currency = str(row["asset"]).upper()
+        await subscription_store.add_payment(conn, sub, SubPayment(
+            "initial", str(row["method"]), str(row["provider_ref"] or row["payment_id"]),
+            pricing.to_minor(to_decimal(row["amount"]), currency), currency))
+        log.info("subscription.started", subscription_id=sub.id, provider=row["method"])
         return sub.customer
 
     @staticmethod

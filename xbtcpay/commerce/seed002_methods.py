@@ -41,7 +41,8 @@ class Seed002Methods:
     def __init__(self, *, access: Access, transactions: Transactions,
                  subscriptions: Subscriptions, vouchers: VoucherStore,
                  limiter: FailureLimiter, inapp: InAppVerification,
-                 products: Mapping[str, Mapping[str, Any]], currencies: Currencies) -> None:
+                 products: Mapping[str, Mapping[str, Any]], currencies: Currencies,
+                 registry: MethodRegistry) -> None:
         self.access = access
         self.transactions = transactions
         self.subscriptions = subscriptions
@@ -50,6 +51,7 @@ class Seed002Methods:
         self.inapp = inapp
         self.products = products
         self.currencies = currencies
+        self.registry = registry
 
     # What an app holding a session may call on the public port (its own customer only).
     CUSTOMER_METHODS = ("payment.itemstate", "payment.entitlements", "payment.redeemvoucher",
@@ -159,8 +161,24 @@ class Seed002Methods:
         after, at_provider = await self.subscriptions.cancel(
             customer, req.transaction_id, now_=seed002.flag(params, "immediately"),
             reason=req.reason)
+        if at_provider == "requested":
+            at_provider = await self._cancel_at_provider(after, call)
         return {"canceled": True, "provider": at_provider, "emailSkipped": req.skip_email,
                 "subscription": subscription_view(after)}
+
+    async def _cancel_at_provider(self, sub: Subscription, call: CallContext) -> str:
+        """Stop the provider's billing too, where its plugin offers a way."""
+        if sub.provider in ("external", "voucher"):
+            return sub.provider            # nothing bills it here
+        if sub.provider == "braintree" and "payment.cancelBraintreeSubscription" in \
+                self.registry.names():
+            answer = await self.registry.call("payment.cancelBraintreeSubscription",
+                                              {"product": sub.product,
+                                               "customer": sub.customer}, call)
+            ok = isinstance(answer, dict) and answer.get("status") == "success"
+            log.info("subscription.provider_cancel", subscription_id=sub.id, ok=ok)
+            return "canceled" if ok else "provider_refused"
+        return "not_connected"
 
     async def voucher_create(self, params: Mapping[str, Any], call: CallContext
                              ) -> dict[str, Any]:

@@ -99,8 +99,10 @@ def cancel_now(sub: Subscription, now: int, reason: str | None) -> Subscription:
 
 
 def expire(sub: Subscription, now: int) -> Subscription:
-    """``valid_until`` passed without a renewal (or a prepared one was never finished)."""
-    return _moved(sub, SubEvent.EXPIRE, now, will_renew=False)
+    """``valid_until`` passed without a renewal (or a prepared one was never finished, or
+    the store says it expired early): access ends now at the latest."""
+    until = None if sub.valid_until is None else min(sub.valid_until, now)
+    return _moved(sub, SubEvent.EXPIRE, now, will_renew=False, valid_until=until)
 
 
 def delete(sub: Subscription, now: int) -> Subscription:

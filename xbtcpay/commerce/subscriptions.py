@@ -211,6 +211,21 @@ class Subscriptions:
                  valid_until=after.valid_until)
         return after
 
+    async def from_plugin(self, provider: str, subscription_ref: str, kind: str,
+                          event_id: str, amount_minor: int | None, currency: str | None,
+                          reference: str | None) -> bool:
+        """PluginContext.subscription_event: a provider's word on one of its subscriptions."""
+        if kind not in ("renewed", "canceled", "terminated", "expired"):
+            log.warning("subscription.unknown_event_kind", provider=provider, kind=kind)
+            return False
+        payment = None
+        if kind == "renewed" and amount_minor is not None and currency:
+            payment = SubPayment("renewal", provider, reference or event_id, amount_minor,
+                                 currency.upper())
+        changed = await self.provider_event(provider, subscription_ref, kind,
+                                            event_id=event_id, payment=payment)
+        return changed is not None
+
     async def expire_due(self, limit: int = 500) -> int:
         """Move subscriptions whose valid_until passed to expired."""
         now = self.now()
