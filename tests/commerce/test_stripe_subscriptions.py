@@ -95,6 +95,10 @@ async def test_stripe_subscription_lifecycle(tmp_path: Path, fake: FakeStripe) -
         assert (state["access"], state["valid_until"]) == (False, int(clock.now))
         history = await d.runtime.media.subscriptions.history(sub.id)
         assert [p["kind"] for p in history["payments"]] == ["initial", "renewal", "upgrade"]
+        numbers = [p["receipt_number"] for p in history["payments"]]
+        assert all(numbers) and len(set(numbers)) == 3      # each payment its own receipt
+        renewal_receipt = await ok(d, "receipt.get", {"number": numbers[1]})
+        assert renewal_receipt["total"] == "4.99"
         assert [e["event"] for e in history["events"]] == [
             "create", "finish", "renew", "upgrade", "cancel", "terminate"]
 

@@ -42,6 +42,8 @@ async def test_subscription_prepare_finish_itemstate(d: Any, clock: Clock,
                         {**C, "transactionID": tx, "reference": "pi_1", "token": "tok",
                          "paymentType": "creditcard", "finalPayment": 399}, transport)
     assert finished["state"] == "finished" and finished["finalPayment"] == 399
+    receipt = await ok(d, "receipt.get", {"number": finished["receipt"]}, transport)
+    assert receipt["customer"] == "user-1" and receipt["total"] == "3.99", receipt
     assert finished["amount"] == 499 and finished["product"] == "basic"
     state = await ok(d, "payment.itemstate", {**C, "item": 42, "streamtype": "video"},
                      transport)

@@ -13,6 +13,7 @@ from xbtcpay.commerce.payment_bridge import PaymentBridge
 from xbtcpay.commerce.products import media_terms
 from xbtcpay.commerce.public_api import CustomerMethods
 from xbtcpay.commerce.seed002_methods import Seed002Methods
+from xbtcpay.commerce.subscription_receipts import ReceiptIssuer
 from xbtcpay.commerce.subscriptions import Subscriptions
 from xbtcpay.commerce.transactions import Transactions
 from xbtcpay.commerce.voucher_store import VoucherStore
@@ -57,10 +58,12 @@ def build_media(config: Config, db: Engine, registry: MethodRegistry,
     access = Access(db, terms, clock, cache_ttl=settings.itemstate_cache_ttl)
     changed = access.forget
     currencies = config.commerce.currencies()
+    issuer = ReceiptIssuer(config.commerce, products, currencies)
     transactions = Transactions(db, products, terms, settings.default_subscription,
-                                settings.prepare_ttl, currencies, clock, on_change=changed)
+                                settings.prepare_ttl, currencies, clock, on_change=changed,
+                                receipts=issuer)
     subscriptions = Subscriptions(db, terms, settings.default_subscription, clock,
-                                  on_change=changed)
+                                  on_change=changed, receipts=issuer)
     vouchers = VoucherStore(db, terms, currencies, clock)
     limiter = FailureLimiter(settings.voucher_failures, settings.voucher_failure_window,
                              clock=clock)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from xbtcpay.commerce.subscription import Subscription
+from xbtcpay.commerce.subscription_receipts import ReceiptIssuer
 from xbtcpay.commerce.subscription_state import SubState
 
 _COLUMNS = [f.name for f in fields(Subscription)]
@@ -85,7 +86,8 @@ async def dedupe_seen(conn: Conn, key: str) -> bool:
 
 async def change(conn: Conn, sub_id: str, rule: Rule, event: str, *, source: str,
                  dedupe_key: str | None = None, payment: SubPayment | None = None,
-                 details: Mapping[str, Any] | None = None) -> Subscription:
+                 details: Mapping[str, Any] | None = None,
+                 receipt: ReceiptIssuer | None = None) -> Subscription:
     """Apply ``rule`` to the stored subscription and persist it with its event (and payment).
 
     Raises AlreadyApplied for a seen ``dedupe_key``, LookupError for an unknown id, and
@@ -107,23 +109,28 @@ async def change(conn: Conn, sub_id: str, rule: Rule, event: str, *, source: str
         raise RuntimeError("subscription changed concurrently")  # never under one writer
     await _event(conn, after, event, before.state.value, source, dedupe_key, details or {})
     if payment is not None:
-        await add_payment(conn, after, payment)
+        number = None if receipt is None else await receipt.issue(
+            conn, customer=after.customer, product=after.product, provider=payment.provider,
+            units=payment.amount_minor, currency_code=payment.currency, at=after.updated_at)
+        await add_payment(conn, after, payment, number)
     return after
 
 
-async def add_payment(conn: Conn, sub: Subscription, payment: SubPayment) -> None:
+async def add_payment(conn: Conn, sub: Subscription, payment: SubPayment,
+                      receipt_number: str | None = None) -> None:
     await conn.execute(
         "INSERT INTO subscription_payments (subscription_id, kind, provider, reference,"
-        " amount_minor, currency, period_end, at) VALUES (?,?,?,?,?,?,?,?)",
+        " amount_minor, currency, period_end, receipt_number, at) VALUES (?,?,?,?,?,?,?,?,?)",
         (sub.id, payment.kind, payment.provider, payment.reference, payment.amount_minor,
-         payment.currency, sub.valid_until, sub.updated_at))
+         payment.currency, sub.valid_until, receipt_number, sub.updated_at))
 
 
 SELECT_BY_CUSTOMER = "SELECT * FROM subscriptions WHERE customer = ?"
 SELECT_BY_REF = "SELECT * FROM subscriptions WHERE provider = ? AND provider_ref = ?"
 SELECT_DUE = ("SELECT * FROM subscriptions WHERE state IN ('active', 'canceled')"
               " AND valid_until <= ? ORDER BY valid_until LIMIT ?")
-SELECT_PAYMENTS = ("SELECT kind, provider, reference, amount_minor, currency, period_end, at"
+SELECT_PAYMENTS = ("SELECT kind, provider, reference, amount_minor, currency, period_end,"
+                   " receipt_number, at"
                    " FROM subscription_payments WHERE subscription_id = ? ORDER BY id")
 SELECT_EVENTS = ("SELECT event, from_state, to_state, valid_until, at, source, details"
                  " FROM subscription_events WHERE subscription_id = ? ORDER BY seq")

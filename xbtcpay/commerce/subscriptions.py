@@ -24,6 +24,7 @@ from xbtcpay.commerce.subscription import (
     renew,
     upgrade,
 )
+from xbtcpay.commerce.subscription_receipts import ReceiptIssuer
 from xbtcpay.commerce.subscription_store import AlreadyApplied, SubPayment, row_to_subscription
 from xbtcpay.errors import (
     Conflict,
@@ -45,12 +46,14 @@ class Subscriptions:
 
     def __init__(self, db: Engine, terms: Mapping[str, Terms],
                  default_subscription: str | None, clock: Callable[[], float] = time.time,
-                 on_change: Callable[[str], None] | None = None) -> None:
+                 on_change: Callable[[str], None] | None = None,
+                 receipts: ReceiptIssuer | None = None) -> None:
         self.db = db
         self.terms = terms
         self.default_subscription = default_subscription
         self.clock = clock
         self.on_change = on_change or (lambda customer: None)
+        self.receipts = receipts
 
     def now(self) -> int:
         return int(self.clock())
@@ -143,7 +146,7 @@ class Subscriptions:
             payment = SubPayment("upgrade", sub.provider, reference, amount, currency)
             return await subscription_store.change(
                 conn, sub.id, rule, "upgrade", source="upgradesubscription", payment=payment,
-                dedupe_key=f"upgrade:{sub.provider}:{reference}")
+                dedupe_key=f"upgrade:{sub.provider}:{reference}", receipt=self.receipts)
 
         try:
             after: Subscription = await self.db.transact(work)
@@ -199,7 +202,7 @@ class Subscriptions:
         try:
             after = await self.db.transact(lambda conn: subscription_store.change(
                 conn, sub.id, rules[kind], event, source=provider,
-                dedupe_key=f"{provider}:{event_id}", payment=payment))
+                dedupe_key=f"{provider}:{event_id}", payment=payment, receipt=self.receipts))
         except AlreadyApplied:
             return None
         except InvalidTransition:

@@ -23,6 +23,7 @@ from xbtcpay.commerce.ledger import Kind
 from xbtcpay.commerce.media_errors import TransactionRefused
 from xbtcpay.commerce.products import Terms
 from xbtcpay.commerce.subscription import activate, delete, expire
+from xbtcpay.commerce.subscription_receipts import ReceiptIssuer
 from xbtcpay.commerce.subscription_state import SubState
 from xbtcpay.commerce.vouchers import discounted
 from xbtcpay.errors import Conflict, ConstraintViolation, InvalidParams, NotFound
@@ -40,7 +41,7 @@ def describe(row: Mapping[str, Any]) -> dict[str, Any]:
             "product": row["product"], "item": row["item"], "amount": row["amount_minor"],
             "finalPayment": final, "currency": row["currency"], "provider": row["provider"],
             "reference": row["reference"], "subscription": row["subscription_id"],
-            "finished_at": row["finished_at"]}
+            "finished_at": row["finished_at"], "receipt": row["receipt_number"]}
 
 
 def _finish_hash(req: seed002.Finish) -> str:
@@ -55,6 +56,7 @@ class Transactions:
                  terms: Mapping[str, Terms], default_subscription: str | None,
                  prepare_ttl: int, currencies: Currencies,
                  clock: Callable[[], float] = time.time,
+                 receipts: ReceiptIssuer | None = None,
                  on_change: Callable[[str], None] | None = None) -> None:
         self.db = db
         self.products = products
@@ -62,6 +64,7 @@ class Transactions:
         self.default_subscription = default_subscription
         self.prepare_ttl = prepare_ttl
         self.currencies = currencies
+        self.receipts = receipts
         self.clock = clock
         self.on_change = on_change or (lambda customer: None)
 
@@ -201,6 +204,13 @@ class Transactions:
         if changed != 1:
             raise TransactionRefused("transaction is not prepared")
         await self._grant(conn, row, req, final, reference, now)
+        if self.receipts is not None and row["operation"] != "subscription":
+            number = await self.receipts.issue(
+                conn, customer=row["customer"], product=row["product"], provider=row["provider"],
+                units=final, currency_code=row["currency"], at=now,
+                top_up=row["operation"] == "deposit")
+            await conn.execute("UPDATE commerce_transactions SET receipt_number = ? WHERE id = ?",
+                               (number, row["id"]))
         options = json.loads(row["options"])
         if options.get("discount") is not None:
             await conn.execute("UPDATE discounts SET used_by = ? WHERE id = ? AND used_by IS"
@@ -233,8 +243,13 @@ class Transactions:
 
         payment = subscription_store.SubPayment("initial", row["provider"],
                                                 reference or source, final, row["currency"])
-        await subscription_store.change(conn, row["subscription_id"], rule, "finish",
-                                        source="finishtransaction", payment=payment)
+        done = await subscription_store.change(conn, row["subscription_id"], rule, "finish",
+                                               source="finishtransaction", payment=payment,
+                                               receipt=self.receipts)
+        number = await conn.fetchone("SELECT receipt_number FROM subscription_payments WHERE"
+                                     " subscription_id = ? AND kind = 'initial'", (done.id,))
+        await conn.execute("UPDATE commerce_transactions SET receipt_number = ? WHERE id = ?",
+                           (number["receipt_number"] if number else None, row["id"]))
 
     async def _expire_row(self, conn: Conn, row: Any, now: int) -> None:
         await conn.execute("UPDATE commerce_transactions SET state = ? WHERE id = ? AND"

@@ -51,6 +51,7 @@ CREATE TABLE subscription_payments (
     amount_minor    INTEGER NOT NULL,
     currency        TEXT NOT NULL,
     period_end      INTEGER,
+    receipt_number  TEXT,
     at              INTEGER NOT NULL,
     UNIQUE (provider, reference)
 );
@@ -78,7 +79,8 @@ CREATE TABLE commerce_transactions (
     external_reference TEXT,
     created_at         INTEGER NOT NULL,
     expires_at         INTEGER NOT NULL,
-    finished_at        INTEGER
+    finished_at        INTEGER,
+    receipt_number     TEXT
 );
 CREATE INDEX commerce_transactions_customer ON commerce_transactions (customer);
 CREATE INDEX commerce_transactions_open ON commerce_transactions (state, expires_at);
