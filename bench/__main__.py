@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from bench import itemstate, memory, start, status, watcher
+from bench import itemstate, memory, purchase, start, status, watcher
 from bench.context import Context, Sizes, say
 from bench.report import Section
 
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section | list[Section]]] = {
     "start": start.main,
     "memory": memory.main,
     "watcher": watcher.main,
+    "purchase": purchase.main,
     "itemstate": itemstate.main,
 }
 

@@ -34,6 +34,20 @@ def database_server() -> Iterator[PgServer | None]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres(database_server: PgServer | None) -> Iterator[PgServer]:
+    """A PostgreSQL server for tests that need one on any run (db copy, replicas): the
+    session's server on a PostgreSQL run, else one started for them."""
+    if database_server is not None:
+        yield database_server
+        return
+    server = PgServer(free_port()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(autouse=True)
 def fresh_databases(database_server: PgServer | None) -> Iterator[None]:
     """Each test's databases are dropped when it ends."""

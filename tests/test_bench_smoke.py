@@ -79,7 +79,7 @@ def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
     assert data["machine"]["python"] == sys.version.split()[0]
     sections = {s["name"]: s for s in data["sections"]}
     assert set(sections) == {"status", "start", "memory", "watcher_cost", "watcher_catchup",
-                             "watcher_latency"}
+                             "watcher_latency", "purchase"}
     for section in sections.values():
         assert section["pending"] is None and section["rows"], section["name"]
         assert section["targets"], section["name"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -13,7 +14,7 @@ from typing import Any
 from xbtcpay import __version__
 from xbtcpay.commerce import voucher_cli
 from xbtcpay.config import Config, config_path, load_config
-from xbtcpay.errors import ConfigError, PluginError
+from xbtcpay.errors import ConfigError, PluginError, StorageError
 from xbtcpay.logs import configure_logging
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
@@ -51,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     bre = bsub.add_parser("redeliver", help="queue a postback for delivery again")
     bre.add_argument("id", type=int)
     voucher_cli.add_parser(sub, common)
+    db = sub.add_parser("db", help="database tools", parents=[common])
+    dsub = db.add_subparsers(dest="action", required=True)
+    dcopy = dsub.add_parser("copy", help="copy an installation into an empty database"
+                                         " (e.g. SQLite to PostgreSQL) and verify it")
+    dcopy.add_argument("source", help="sqlite:///PATH or postgresql://... to copy from")
+    dcopy.add_argument("target", help="an empty database URL to copy into (migrated first)")
+    dcopy.add_argument("--target-password-env", metavar="NAME",
+                       help="read the target's password from this environment variable")
     dev = sub.add_parser("dev", help="run against a local dev chain (anvil + test 0xBTC)",
                          parents=[common])
     dev.add_argument("action", nargs="?", choices=["pay"], help="pay PAYMENT_ID [AMOUNT]")
@@ -64,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         from xbtcpay.dev import dev_main
 
         return dev_main(args)
+    if args.command == "db":
+        return _guarded(_db_copy(args))
     path = config_path(args.config)
     try:
         config = load_config(path)
@@ -81,7 +92,47 @@ def main(argv: list[str] | None = None) -> int:
         "migrate": _migrate, "payments": _payments, "postbacks": _postbacks,
         "vouchers": voucher_cli.run,
     }
-    return asyncio.run(handlers[args.command](config, args))
+    return _guarded(handlers[args.command](config, args))
+
+
+def _guarded(job: Coroutine[Any, Any, int]) -> int:
+    """Run a command; an unreachable or refusing database is one line and exit 2."""
+    try:
+        return asyncio.run(job)
+    except StorageError as exc:
+        print(f"database error: {exc.detail or exc}", file=sys.stderr)
+        return 2
+
+
+async def _db_copy(args: argparse.Namespace) -> int:
+    from xbtcpay.storage.copy import copy_database
+
+    target_password = os.environ.get(args.target_password_env or "", "") or None
+    source = await open_engine(_resolve_url(args.source))
+    try:
+        target = await open_engine(_resolve_url(args.target), password=target_password)
+        try:
+            checks = await copy_database(source, target, progress=print)
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    print(f"{'table':18} {'source':>9} {'target':>9}  checksum")
+    for c in checks:
+        state = "ok" if c.ok else f"MISMATCH {c.source_sum[:12]} != {c.target_sum[:12]}"
+        print(f"{c.table:18} {c.source_rows:>9} {c.target_rows:>9}  {state}")
+    if not all(c.ok for c in checks):
+        print("verify failed: the target differs from the source", file=sys.stderr)
+        return 1
+    print("verified: every table has the same rows in both databases")
+    return 0
+
+
+def _resolve_url(url: str) -> str:
+    """A relative sqlite:/// path is taken from the current directory."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
+    return url
 
 
 def _run(config: Config) -> int:
@@ -89,6 +140,9 @@ def _run(config: Config) -> int:
 
     try:
         asyncio.run(run_forever(config))
+    except StorageError as exc:
+        print(f"database error: {exc.detail or exc}", file=sys.stderr)
+        return 2
     except PluginError as exc:
         print(f"plugin error: {exc}", file=sys.stderr)
         return 3

@@ -46,7 +46,8 @@ def ledger_rows(tmp_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[
         text = sql
         for value in params:
             text = text.replace("?", "'" + str(value).replace("'", "''") + "'", 1)
-        out = subprocess.run(["psql", url, "-qAt", "-F", "\t", "-c", text], check=True,
+        out = subprocess.run(["psql", url, "-qAt", "-F", "\t", "-P", "null=\\N", "-c", text],
+                             check=True,
                              capture_output=True, text=True).stdout
         return [tuple(_num(v) for v in line.split("\t")) for line in out.splitlines() if line]
     with sqlite3.connect(tmp_path / "xbtcpay.db") as conn:
@@ -54,6 +55,8 @@ def ledger_rows(tmp_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[
 
 
 def _num(v: str) -> Any:
+    if v == "\\N":
+        return None
     try:
         return int(v)
     except ValueError:
@@ -69,7 +72,8 @@ def check_ledger(tmp_path: Path) -> None:
         " GROUP BY b.customer, b.currency, b.amount HAVING b.amount <> COALESCE(SUM(e.amount), 0)"))
     assert mismatched == []
     for (company,) in ledger_rows(tmp_path, "SELECT DISTINCT company FROM issued_receipts"):
-        seqs = [r[0] for r in ledger_rows(tmp_path, "SELECT seq FROM issued_receipts WHERE company = ?"
+        seqs = [r[0] for r in ledger_rows(tmp_path, "SELECT seq FROM issued_receipts"
+                                          " WHERE company = ?"
                                           " ORDER BY seq", (company,))]
         assert seqs == list(range(1, len(seqs) + 1)), f"gaps or repeats in {company}: {seqs}"
     accounts = ledger_rows(tmp_path, "SELECT customer, currency, COUNT(*), MAX(seq)"

@@ -131,7 +131,8 @@ async def test_hostile_input_is_refused_and_changes_nothing(tmp_path: Path) -> N
             reply = await d.call("payment.purchase", body)
             assert reply["result"]["PaymentResponse"] == expected, (params, reply)
         for amount in ("1e3", "0.001", "99999999999999999", 1.5, "0", "NaN"):
-            reply = await adjust(d, "frank", "AUD", amount, f"bad-{amount}-key")  # type: ignore[arg-type]
+            reply = await adjust(d, "frank", "AUD", amount,  # type: ignore[arg-type]
+                                 f"bad-{amount}-key")
             assert reply["error"]["code"] == -32602, (amount, reply)
         reply = await adjust(d, "frank", "AUD", "-25.00", "too-much-debit")
         assert reply["error"]["code"] == -32602
@@ -182,3 +183,34 @@ async def test_receipts_are_listed_fetched_and_printable(tmp_path: Path) -> None
         assert "1.00" in page and "51 824 753 556" in page
         async with d.session.get(f"{d.public_url}/receipts/{'x' * 32}") as resp:
             assert resp.status == 404
+
+
+async def test_a_balance_purchase_refund_credits_back_with_credit_notes(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        await adjust(d, "ivan", "AUD", "11.00", "gift-ivan-01")
+        number = (await purchase(d, "ivan", "tok-ivan-0001", use_balance=True,
+                                 currency="AUD"))["Receipt"]["ReceiptNumber"]
+
+        async def refund(key: str, amount: str | None = None) -> dict[str, Any]:
+            params: dict[str, Any] = {"number": number, "reason": "changed mind",
+                                      "idempotency_key": key}
+            if amount is not None:
+                params["amount"] = amount
+            return await d.call("receipt.refund", params)
+
+        part = (await refund("refund-ivan-1", "5.50"))["result"]
+        assert part["credit_note"]["total"] == "-5.50" and part["credit_note"]["tax"] == "-0.50"
+        assert (await refund("refund-ivan-1", "5.50"))["result"]["replay"] is True
+        assert (await refund("refund-ivan-2", "6.00"))["error"]["code"] == -32602   # too much
+        rest = (await refund("refund-ivan-3"))["result"]["credit_note"]
+        assert (rest["total"], rest["tax"], rest["amount_less_tax"]) == ("-5.50", "-0.50",
+                                                                       "-5.00")
+        assert rest["original_number"] == number
+        assert (await refund("refund-ivan-4"))["error"]["code"] == -32602        # nothing left
+        assert await balance(d, "ivan") == {"AUD": "11.00"}
+        got = (await d.call("receipt.get", {"number": number}))["result"]
+        assert [n["total"] for n in got["credit_notes"]] == ["-5.50", "-5.50"]
+        kinds = ledger_rows(tmp_path, "SELECT kind, amount FROM ledger_entries ORDER BY seq")
+        assert kinds == [("adjustment", 1100), ("purchase", -1100), ("refund", 550),
+                         ("refund", 550)]
+        check_ledger(tmp_path)

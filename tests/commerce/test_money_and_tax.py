@@ -72,6 +72,16 @@ def test_commerce_config_is_validated_line_by_line(tmp_path: Path) -> None:
         parse_config(base_config(tmp_path, commerce(sessions={"secret": "short"})),
                      tmp_path / "c.yaml")
     assert err.value.problems == ["sessions.secret: at least 32 bytes"]
+    prices = commerce(products={"a": {"type": "one_time", "prices": {"JPY": "100.50"}},
+                                "b": {"type": "one_time", "prices": {"gems": "1"}},
+                                "c": {"type": "one_time", "prices": {"AUD": "1"},
+                                      "company": "nope"}})
+    with pytest.raises(ConfigError) as err:
+        parse_config(base_config(tmp_path, prices), tmp_path / "c.yaml")
+    assert err.value.problems == [
+        "products.a.prices.JPY: JPY has 0 decimals",
+        "products.b.prices.gems: not an ISO 4217 currency nor one of currencies",
+        "products.c.company: not one of companies"]
 
 
 def test_raw_card_numbers_are_refused_without_being_repeated() -> None:

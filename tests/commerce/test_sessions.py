@@ -71,7 +71,10 @@ async def test_everything_else_on_the_public_port_is_refused(tmp_path: Path) -> 
                              ("start_payment", {"amount": "1"}), ("list_payments", {}),
                              ("no.such.method", {}),
                              ("payment.processBraintreePayment",
-                              {"postback_url": "http://evil.example/"})):
+                              {"postback_url": "http://evil.example/"}),
+                             ("payment.purchase", {"product": "gem_pack", "use_balance": True,
+                                                   "purchase_token": "tok-no-tax-01",
+                                                   "tax_country": "US"})):
             status, body = await public_call(d, method, data, token)
             assert status == 403, (method, body)
             assert body["error"]["status"] is True and body["data"] is None
@@ -186,3 +189,12 @@ async def test_seed_004_purchase_on_the_public_port_with_a_session(tmp_path: Pat
                                   json={**body, "customer": "bob"},
                                   headers={"X-Session-Id": session("alice")}) as resp:
             assert resp.status == 403
+
+
+async def test_a_browser_may_send_the_session_headers_cross_origin(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        async with d.session.options(f"{d.public_url}/api/v0/rpc/balance.get", headers={
+                "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-session-id, x-network-id"}) as resp:
+            allowed = resp.headers["Access-Control-Allow-Headers"].lower()
+        assert "x-session-id" in allowed and "x-network-id" in allowed

@@ -33,6 +33,18 @@ import aiohttp
 from aiohttp import web
 
 VALID_NONCES = {"fake-valid-nonce", "fake-valid-visa-nonce"}
+# Braintree's sandbox nonces of the Apple Pay / Google Pay client integrations, and the card
+# details a transaction paid with them carries (``apple_pay`` / ``android_pay_card``).
+WALLET_NONCES: dict[str, tuple[str, dict[str, Any]]] = {
+    "fake-apple-pay-visa-nonce": ("apple_pay", {
+        "card_type": "Apple Pay - Visa", "last_4": "1881", "payment_instrument_name": "Visa 1881",
+        "source_description": "Visa 1881", "expiration_month": "12",
+        "expiration_year": "2030", "token": None}),
+    "fake-android-pay-visa-nonce": ("android_pay_card", {
+        "virtual_card_type": "Visa", "virtual_card_last_4": "1881", "source_card_type": "Visa",
+        "source_card_last_4": "1111", "source_description": "Visa 1111",
+        "expiration_month": "12", "expiration_year": "2030", "google_transaction_id": "gtx1"}),
+}
 DECLINED_NONCE = "fake-processor-declined-visa-nonce"
 FRAUD_NONCE = "fake-gateway-rejected-fraud-nonce"
 LIVE = ("Active", "Pending", "Past Due")
@@ -144,6 +156,7 @@ class FakeBraintree:
     transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)
+    merchant_accounts: dict[str, str] = field(default_factory=dict)   # account id -> currency
     lose_next_answers: int = 0         # do the work, then answer 504 (an answer lost)
     last_delivery: tuple[str, dict[str, str]] | None = None
     port: int = 0
@@ -248,7 +261,8 @@ class FakeBraintree:
 
     def _transaction(self, amount: Decimal, outcome: str, *, order_id: str | None = None,
                      customer_id: str | None = None, subscription: dict[str, Any] | None = None,
-                     currency: str = "USD") -> dict[str, Any]:
+                     currency: str = "USD", source: str | None = None,
+                     instrument: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         code, text, status = {"approved": ("1000", "Approved", "submitted_for_settlement"),
                               "declined": ("2000", "Do Not Honor", "processor_declined"),
                               "fraud": (None, None, "gateway_rejected")}[outcome]
@@ -262,12 +276,17 @@ class FakeBraintree:
               "subscription_id": subscription["id"] if subscription else None,
               "plan_id": subscription["plan_id"] if subscription else None,
               "customer": {"id": customer_id}, "created_at": datetime.now(UTC),
-              "disputes": [], "status_history": []}
+              "disputes": [], "status_history": [], "transaction_source": source}
+        kind, details = instrument or ("credit_card", {
+            "bin": "411111", "last_4": "1111", "card_type": "Visa", "expiration_month": "12",
+            "expiration_year": "2030", "token": None})
+        tx["payment_instrument_type"] = {"apple_pay": "apple_pay_card"}.get(kind, kind)
+        tx[kind] = dict(details)
         self.transactions[tx["id"]] = tx
         return tx
 
     def _outcome_of(self, nonce: Any, scope: str) -> str:
-        if nonce in VALID_NONCES:
+        if nonce in VALID_NONCES or nonce in WALLET_NONCES:
             return "approved"
         if nonce == DECLINED_NONCE:
             return "declined"
@@ -279,16 +298,37 @@ class FakeBraintree:
     async def _sale(self, request: web.Request, body: dict[str, Any]) -> Any:
         params = body.get("transaction") or {}
         amount = self._amount(params.get("amount"), "transaction")
-        outcome = self._outcome_of(params.get("payment_method_nonce"), "transaction")
+        account = params.get("merchant_account_id")
+        if account is not None and account not in self.merchant_accounts:
+            raise validation("transaction", "91577", "merchant_account_id",
+                             "Merchant account ID is invalid.")
+        currency = self.merchant_accounts.get(account or "", "USD")
+        token = params.get("payment_method_token")
+        if token is not None:                     # a vaulted card, charged by the merchant
+            outcome, instrument, customer_id = self._vaulted(token)
+        else:
+            nonce = params.get("payment_method_nonce")
+            outcome = self._outcome_of(nonce, "transaction")
+            instrument, customer_id = WALLET_NONCES.get(nonce), params.get("customer_id")
         settle = (params.get("options") or {}).get("submit_for_settlement") in (True, "true")
         tx = self._transaction(amount, outcome, order_id=params.get("order_id"),
-                               customer_id=params.get("customer_id"))
+                               customer_id=customer_id, currency=currency,
+                               source=params.get("transaction_source"), instrument=instrument)
         if outcome == "approved" and not settle:
             tx["status"] = "authorized"
         if outcome != "approved":
             message = tx["processor_response_text"] or "Gateway Rejected: fraud"
             raise Unprocessable(message, transaction=tx, params={"transaction": params})
         return 201, "transaction", tx
+
+    def _vaulted(self, token: str) -> tuple[str, tuple[str, dict[str, Any]], str]:
+        card = self.cards.get(token)
+        if card is None:
+            raise validation("transaction", "91518", "payment_method_token",
+                             "Payment method token is invalid.")
+        details = {k: card[k] for k in ("bin", "last_4", "card_type", "expiration_month",
+                                        "expiration_year", "token")}
+        return card["_outcome"], ("credit_card", details), card["customer_id"]
 
     async def _find_transaction(self, request: web.Request, body: dict[str, Any]) -> Any:
         return 200, "transaction", self.transactions[request.match_info["id"]]
@@ -339,7 +379,11 @@ class FakeBraintree:
                              "Customer ID is invalid.")
         outcome = self._outcome_of(params.get("payment_method_nonce"), "payment_method")
         token = "tok" + self._id()
-        self.cards[token] = {"token": token, "customer_id": cid, "default": True,
+        mine = [c for c in self.cards.values() if c["customer_id"] == cid]
+        default = not mine or (params.get("options") or {}).get("make_default") in (True, "true")
+        for card in mine if default else []:
+            card["default"] = False
+        self.cards[token] = {"token": token, "customer_id": cid, "default": default,
                              "expired": False, "bin": "411111", "last_4": "1111",
                              "card_type": "Visa", "expiration_month": "12",
                              "expiration_year": "2030", "_outcome": outcome}

@@ -109,12 +109,16 @@ class FakeStripe:
         app.router.add_post("/v1/checkout/sessions", self._create_session)
         app.router.add_get("/v1/checkout/sessions", self._list_sessions)
         app.router.add_get("/v1/checkout/sessions/{id}", self._get_session)
+        self.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
+
+    def add_routes(self, app: web.Application) -> None:
+        """More endpoints of a subclass (``tests/fakes/stripe_vault.py``)."""
 
     async def stop(self) -> None:
         if self._runner is not None:

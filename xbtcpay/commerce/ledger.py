@@ -81,25 +81,43 @@ async def append(uow: UnitOfWork, posting: Posting) -> tuple[Entry, bool]:
     earlier = await find(uow, posting.idempotency_key)
     if earlier is not None:
         return earlier, False
-    p = posting
-    await uow.execute("INSERT INTO balances (customer, currency, amount, entries)"
-                      " VALUES (?, ?, 0, 0) ON CONFLICT DO NOTHING", (p.customer, p.currency))
-    sql = ("UPDATE balances SET amount = amount + ?, entries = entries + 1"
-           " WHERE customer = ? AND currency = ?")
-    args: list[Any] = [p.amount, p.customer, p.currency]
+    balance_after, seq = await move(uow, posting)
+    return await write_entry(uow, posting, balance_after, seq), True
+
+
+async def move(uow: UnitOfWork, p: Posting) -> tuple[int, int]:
+    """Move the cached balance by ``p.amount`` (guarded by ``p.floor``); the balance after
+    and the entry's sequence number. The caller writes the entry in the same unit of work
+    (``write_entry``), after drawing anything it must reference (a receipt number)."""
+    account = account_key(p.customer, p.currency)
+    await uow.execute("INSERT INTO balances (account, customer, currency, amount, entries)"
+                      " VALUES (?, ?, ?, 0, 0) ON CONFLICT DO NOTHING",
+                      (account, p.customer, p.currency))
+    sql = "UPDATE balances SET amount = amount + ?, entries = entries + 1 WHERE account = ?"
+    args: list[Any] = [p.amount, account]
     if p.floor is not None:
         sql += " AND amount + ? >= ?"
         args += [p.amount, p.floor]
     row = await uow.fetchone(sql + " RETURNING amount, entries", args)
     if row is None:
         raise InsufficientBalance(f"{p.currency} balance too low")
-    entry = Entry("le_" + secrets.token_hex(12), p.customer, p.currency, p.amount, int(row[0]),
-                  p.kind.value, p.idempotency_key, int(row[1]), p.at, p.payment_id,
-                  p.receipt_number, p.reason)
+    return int(row[0]), int(row[1])
+
+
+def account_key(customer: str, currency: str) -> str:
+    """The balances row of (customer, currency); a space never occurs in either."""
+    return f"{currency} {customer}"
+
+
+async def write_entry(uow: UnitOfWork, p: Posting, balance_after: int, seq: int,
+                      receipt_number: str | None = None) -> Entry:
+    entry = Entry("le_" + secrets.token_hex(12), p.customer, p.currency, p.amount,
+                  balance_after, p.kind.value, p.idempotency_key, seq, p.at, p.payment_id,
+                  receipt_number or p.receipt_number, p.reason)
     await uow.execute(
         f"INSERT INTO ledger_entries ({', '.join(_COLUMNS)}) VALUES"
         f" ({', '.join('?' for _ in _COLUMNS)})", [getattr(entry, c) for c in _COLUMNS])
-    return entry, True
+    return entry
 
 
 async def sum_for_payment(uow: UnitOfWork, payment_id: str, kind: Kind) -> int:

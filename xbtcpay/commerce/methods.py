@@ -17,6 +17,7 @@ from xbtcpay.commerce import ledger, receipts
 from xbtcpay.commerce.currencies import Currencies, Currency, parse_minor
 from xbtcpay.commerce.errors import Forbidden, InsufficientBalance
 from xbtcpay.commerce.purchase import Purchases
+from xbtcpay.commerce.refunds import Refunds
 from xbtcpay.commerce.requests import from_params
 from xbtcpay.commerce.responses import PurchaseRefused, answer
 from xbtcpay.commerce.sessions import valid_customer
@@ -45,6 +46,7 @@ class CommerceMethods:
         self.ledger = ledger.LedgerReader(db)
         self.receipts = receipts.ReceiptReader(db)
         self.receipt_url = receipt_url
+        self.refunds: Refunds | None = None
 
     def register(self, registry: MethodRegistry) -> None:
         registry.add("balance.get", self.balance_get)
@@ -55,6 +57,7 @@ class CommerceMethods:
         registry.add("payment.purchase", self.purchase)
         registry.add("receipt.get", self.receipt_get)
         registry.add("receipt.list", self.receipt_list)
+        registry.add("receipt.refund", self.receipt_refund)
 
     def currency(self, code: str) -> Currency | None:
         return self.currencies.get(code) or self.crypto.get(code)
@@ -202,6 +205,28 @@ class CommerceMethods:
                 raise InvalidParams(f"{key} must be an integer between 0 and {high}")
         rows = await self.receipts.of_customer(customer, limit, offset)
         return {"customer": customer, "receipts": [self.describe(r) for r in rows]}
+
+    async def receipt_refund(self, params: Mapping[str, Any],
+                             call: CallContext) -> dict[str, Any]:
+        """Private port only: ``{number, amount?, reason, idempotency_key}`` refunds a
+        purchase paid from a balance (all that is left when ``amount`` is absent)."""
+        if call.customer is not None or self.refunds is None:
+            raise Forbidden("receipt.refund is for the shop's backend")
+        number, reason, key = (params.get("number"), params.get("reason"),
+                               params.get("idempotency_key"))
+        if not isinstance(number, str) or not 0 < len(number) <= 64:
+            raise InvalidParams("number: a receipt number")
+        if not isinstance(reason, str) or not 0 < len(reason) <= 500:
+            raise InvalidParams("reason: 1-500 characters")
+        if not isinstance(key, str) or not 8 <= len(key) <= 128:
+            raise InvalidParams("idempotency_key: 8-128 characters")
+        note, entry, created = await self.refunds.refund(number, params.get("amount"), reason,
+                                                         key)
+        log.info("receipt.refunded", number=number, credit_note=note.number,
+                 amount=entry.amount, replay=not created)
+        fmt = self.currency(entry.currency)
+        return {"credit_note": self.describe(note), "replay": not created,
+                "entry": ledger.describe(entry, {entry.currency: fmt.format} if fmt else {})}
 
     def describe(self, r: receipts.Receipt) -> dict[str, Any]:
         currency = self.currency(r.currency) or Currency(r.currency, 0)

@@ -36,7 +36,7 @@ DEFAULT_CUSTOMER_METHODS = (
     "balance.get", "balance.history", "balance.getTokenAction",
     "payment.purchase", "receipt.get", "receipt.list",
 )
-SHOP_ONLY_PARAMS = ("postback_url", "postback_events", "order_id")
+SHOP_ONLY_PARAMS = ("postback_url", "postback_events", "order_id", "tax_country")
 
 
 class CustomerMethods:

@@ -10,6 +10,7 @@ row binds the token before the charge; the payment becoming ``paid`` issues the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from xbtcpay.storage.protocol import Engine, UnitOfWork
 
 log = structlog.get_logger("xbtcpay.purchase")
 R = PaymentResponse
+PENDING_MESSAGE = "the provider has not confirmed this purchase yet; ask again with the same token"
 
 
 @dataclass(frozen=True)
@@ -104,11 +106,16 @@ class Purchases:
             earlier = await self._earlier(uow, req)
             if earlier is not None:
                 return earlier
-            receipt = await receipts.issue(uow, self._draft(req, priced))
-            await ledger.append(uow, ledger.Posting(
+            draft = self._draft(req, priced)
+            posting = ledger.Posting(
                 req.customer, priced.currency.code, -priced.units, ledger.Kind.PURCHASE,
-                f"purchase:{req.customer}:{req.purchase_token}", receipt.issued_at,
-                receipt_number=receipt.number, reason=req.product, floor=0))
+                f"purchase:{req.customer}:{req.purchase_token}", draft.issued_at,
+                reason=req.product, floor=0)
+            after, seq = await ledger.move(uow, posting)
+            # the company's receipt counter is the one row every purchase shares: drawn last,
+            # so it is held (until the commit) for as few statements as possible
+            receipt = await receipts.issue(uow, draft)
+            await ledger.write_entry(uow, posting, after, seq, receipt.number)
             body = answer(R.SUCCESS, receipt=self.receipt_body(receipt, priced.currency))
             await self._record(uow, req, "paid", body, None, receipt.number)
             return body
@@ -152,7 +159,22 @@ class Purchases:
             raise Conflict("purchase_token already used with different parameters")
         if row["answer"]:
             return dict(json.loads(row["answer"]))
+        if row["payment_id"]:
+            return await self._settled_later(uow, row["payment_id"])
         return answer(R.DUPLICATE_PURCHASE, "this purchase is still being processed")
+
+    async def _settled_later(self, uow: UnitOfWork, payment_id: str) -> dict[str, Any]:
+        """The answer of a charge whose outcome arrived after its caller stopped waiting
+        (a restart, a provider timeout settled by reconciliation or a webhook)."""
+        found = await receipts.for_payment(uow, payment_id)
+        currency = self.currencies.get(found[0].currency) if found else None
+        if found and currency is not None:
+            return answer(R.SUCCESS, receipt=self.receipt_body(found[0], currency))
+        row = await uow.fetchone("SELECT status, reason FROM payments WHERE id = ?",
+                                 (payment_id,))
+        if row is not None and row["status"] in ("failed", "canceled", "expired"):
+            return answer(R.CARD_DECLINED, str(row["reason"] or row["status"]))
+        return answer(R.PENDING, PENDING_MESSAGE)
 
     async def _replay(self, uow: UnitOfWork, req: PurchaseRequest) -> dict[str, Any]:
         earlier = await self._earlier(uow, req)
@@ -162,9 +184,9 @@ class Purchases:
                       body: dict[str, Any] | None, payment_id: str | None,
                       receipt_number: str | None) -> None:
         await uow.execute(
-            "INSERT INTO purchases (customer, purchase_token, request_hash, status, answer,"
-            " payment_id, receipt_number, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (req.customer, req.purchase_token, req.fingerprint(), status,
+            "INSERT INTO purchases (id, customer, purchase_token, request_hash, status, answer,"
+            " payment_id, receipt_number, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (purchase_id(req), req.customer, req.purchase_token, req.fingerprint(), status,
              json.dumps(body) if body is not None else None, payment_id, receipt_number,
              self.processor.now()))
 
@@ -239,7 +261,7 @@ class Purchases:
         response = RESPONSES[result.outcome]
         if result.outcome == "unknown":
             log.warning("purchase.pending", payment_id=payment.id, message=result.message)
-            return answer(response, result.message or "the provider has not answered yet")
+            return answer(response, PENDING_MESSAGE)
         outcome: dict[str, Any] = {}
 
         async def record(uow: UnitOfWork, paid: Payment) -> None:
@@ -268,6 +290,11 @@ class Purchases:
     async def answer_of(self, req: PurchaseRequest) -> dict[str, Any] | None:
         """The recorded answer of a token (tests and support tools)."""
         return await self.db.transact(lambda uow: self._earlier(uow, req))
+
+
+def purchase_id(req: PurchaseRequest) -> str:
+    """The purchases row of (customer, purchase token)."""
+    return hashlib.sha256(f"{req.customer}\0{req.purchase_token}".encode()).hexdigest()
 
 
 def _extra(req: PurchaseRequest) -> dict[str, Any]:

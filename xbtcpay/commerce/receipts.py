@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from xbtcpay.commerce.currencies import Currency
 from xbtcpay.commerce.settings import CommerceConfig, Company
-from xbtcpay.commerce.taxes import TaxRate, TaxSplit
+from xbtcpay.commerce.taxes import TaxRate, TaxSplit, split
 from xbtcpay.storage.protocol import Engine, UnitOfWork
 
 RECEIPT, CREDIT_NOTE = "receipt", "credit_note"
@@ -98,11 +99,15 @@ def tax_rate_for(config: CommerceConfig, company: Company, currency: Currency,
 
 
 async def next_number(uow: UnitOfWork, company: Company) -> tuple[str, int]:
-    """The company's next receipt number, drawn inside the caller's transaction."""
-    await uow.execute("INSERT INTO receipt_sequences (company, last) VALUES (?, 0)"
-                      " ON CONFLICT DO NOTHING", (company.key,))
+    """The company's next receipt number, drawn inside the caller's transaction (the row
+    stays locked until it commits: that is what makes the sequence gapless)."""
     row = await uow.fetchone("UPDATE receipt_sequences SET last = last + 1 WHERE company = ?"
                              " RETURNING last", (company.key,))
+    if row is None:
+        await uow.execute("INSERT INTO receipt_sequences (company, last) VALUES (?, 0)"
+                          " ON CONFLICT DO NOTHING", (company.key,))
+        row = await uow.fetchone("UPDATE receipt_sequences SET last = last + 1"
+                                 " WHERE company = ? RETURNING last", (company.key,))
     assert row is not None
     seq = int(row[0])
     return f"{company.receipt_prefix}{seq:0{company.digits}d}", seq
@@ -128,7 +133,8 @@ async def issue(uow: UnitOfWork, draft: Draft) -> Receipt:
 
 
 async def for_payment(uow: UnitOfWork, payment_id: str, kind: str = RECEIPT) -> list[Receipt]:
-    rows = await uow.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts WHERE payment_id = ?"
+    rows = await uow.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
+                              " WHERE payment_id = ?"
                               " AND kind = ? ORDER BY seq", (payment_id, kind))
     return [receipt_of(r) for r in rows]
 
@@ -159,7 +165,8 @@ class ReceiptReader:
         return [receipt_of(r) for r in rows]
 
     async def numbers(self, company: str) -> list[int]:
-        rows = await self.db.fetchall("SELECT seq FROM issued_receipts WHERE company = ? ORDER BY seq",
+        rows = await self.db.fetchall("SELECT seq FROM issued_receipts WHERE company = ?"
+                                      " ORDER BY seq",
                                       (company,))
         return [int(r[0]) for r in rows]
 
@@ -179,6 +186,30 @@ def describe(receipt: Receipt, currency: Currency, url: str | None) -> dict[str,
                    "amount": fmt(x.amount)} for x in receipt.lines],
         "issued_at": receipt.issued_at, "paid_at": receipt.paid_at, "url": url,
     }
+
+
+def credit_amounts(original: Receipt, notes: list[Receipt], delta: int) -> TaxSplit:
+    """The (negative) amounts of a credit note for ``delta`` more of ``original``: the last
+    one mirrors what is left exactly, a partial one splits ``delta`` at the receipt's rate."""
+    total = sum(n.total for n in notes)
+    tax = sum(n.tax for n in notes)
+    less = sum(n.less_tax for n in notes)
+    rate = Decimal(original.tax_rate)
+    if delta == original.total + total:
+        return TaxSplit(-delta, -(original.tax + tax), -(original.less_tax + less), rate)
+    return split(-delta, TaxRate(original.tax_country or "", rate, True) if rate else None)
+
+
+async def credit_notes(uow: UnitOfWork, original_number: str) -> list[Receipt]:
+    rows = await uow.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
+                              " WHERE original_number = ? ORDER BY seq", (original_number,))
+    return [receipt_of(r) for r in rows]
+
+
+async def by_number(uow: UnitOfWork, number: str) -> Receipt | None:
+    row = await uow.fetchone(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
+                             " WHERE number = ?", (number,))
+    return receipt_of(row) if row else None
 
 
 def mask(brand: str | None, last4: str | None) -> str | None:

@@ -51,6 +51,8 @@ class CommerceRoutes:
             session = self.public_api.session_of(request)
             if body.get("customer") not in (None, session.customer):
                 raise Forbidden("a session acts only for its own customer")
+            if "TaxCountry" in body:
+                raise Forbidden("TaxCountry is set by the shop's backend, not by the app")
         except RpcError as exc:
             return _json(rpc._envelope(None, exc), exc.http_status)
         return await self._purchase(body, session.customer)

@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from xbtcpay.commerce.currencies import ISO_4217, VIRTUAL_NAME, Currencies
+from xbtcpay.commerce.currencies import ISO_4217, VIRTUAL_NAME, Currencies, parse_minor
 from xbtcpay.commerce.taxes import TaxRate
 from xbtcpay.secrets import Secret, resolve_secret
 
@@ -86,12 +86,39 @@ class CommerceConfig:
 
 def parse_commerce(raw: Mapping[str, Any], base_dir: Path, problems: list[str]) -> CommerceConfig:
     """Read the four commerce sections; append one line per problem to ``problems``."""
-    return CommerceConfig(
+    config = CommerceConfig(
         sessions=_sessions(_mapping(raw, "sessions", problems), base_dir, problems),
         virtual_currencies=_currencies(_mapping(raw, "currencies", problems), problems),
         companies=_companies(_mapping(raw, "companies", problems), problems),
         taxes=_taxes(_mapping(raw, "taxes", problems), problems),
     )
+    _prices(raw.get("products"), config, problems)
+    return config
+
+
+def _prices(products: Any, config: CommerceConfig, problems: list[str]) -> None:
+    """Every catalog price names a known currency and fits its minor unit; a product's
+    ``company`` names a configured company."""
+    if not isinstance(products, dict):
+        return
+    currencies = config.currencies()
+    for name, spec in products.items():
+        if not isinstance(spec, dict):
+            continue
+        company = spec.get("company")
+        if company is not None and company not in config.companies:
+            problems.append(f"products.{name}.company: not one of companies")
+        prices = spec.get("prices")
+        for code, price in (prices.items() if isinstance(prices, dict) else ()):
+            currency = currencies.get(code)
+            if currency is None:
+                problems.append(f"products.{name}.prices.{code}: not an ISO 4217 currency"
+                                " nor one of currencies")
+                continue
+            try:
+                parse_minor(currency, price)
+            except ValueError as exc:
+                problems.append(f"products.{name}.prices.{code}: {exc}")
 
 
 def _mapping(raw: Mapping[str, Any], name: str, problems: list[str]) -> dict[str, Any]:

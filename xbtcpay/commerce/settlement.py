@@ -10,7 +10,6 @@ unit of work (``PaymentProcessor.transaction_hooks``), so it commits with it or 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -19,7 +18,7 @@ from xbtcpay.catalog import Catalog
 from xbtcpay.commerce import ledger, receipts
 from xbtcpay.commerce.currencies import Currencies, Currency
 from xbtcpay.commerce.settings import CommerceConfig
-from xbtcpay.commerce.taxes import TaxRate, TaxSplit, split
+from xbtcpay.commerce.taxes import split
 from xbtcpay.config import AssetConfig
 from xbtcpay.models import CRYPTO, Payment
 from xbtcpay.state import PAID_STATES, State
@@ -113,18 +112,11 @@ class Settlement:
         if not originals:
             return
         original = originals[0]
-        notes = await receipts.for_payment(uow, p.id, receipts.CREDIT_NOTE)
-        done = TaxSplit(-sum(n.total for n in notes), -sum(n.tax for n in notes),
-                        -sum(n.less_tax for n in notes), Decimal(original.tax_rate))
-        delta = min(target, original.total) - done.total
+        notes = await receipts.credit_notes(uow, original.number)
+        delta = min(target, original.total) + sum(n.total for n in notes)
         if delta <= 0:
             return
-        if delta == original.total - done.total:     # the rest: mirror the receipt exactly
-            amounts = TaxSplit(-delta, -(original.tax - done.tax),
-                               -(original.less_tax - done.less_tax), done.rate)
-        else:
-            rate = TaxRate(original.tax_country or "", done.rate, inclusive=True)
-            amounts = split(-delta, rate if done.rate else None)
+        amounts = receipts.credit_amounts(original, notes, delta)
         company = self.config.company(original.company)
         line = receipts.Line(original.lines[0].product if original.lines else "",
                              f"refund of {original.number}", 1, -delta)

@@ -13,6 +13,7 @@ from xbtcpay.commerce.ledger import LedgerReader
 from xbtcpay.commerce.methods import CommerceMethods
 from xbtcpay.commerce.public_api import CustomerMethods, PublicApi
 from xbtcpay.commerce.purchase import Purchases
+from xbtcpay.commerce.refunds import Refunds
 from xbtcpay.commerce.routes import CommerceRoutes
 from xbtcpay.commerce.sessions import SessionVerifier
 from xbtcpay.commerce.settlement import Settlement
@@ -52,6 +53,7 @@ def attach_commerce(rt: Runtime, settlement: Settlement) -> Commerce:
               rt.config.assets.items()}
     methods = CommerceMethods(rt.db, rt.catalog, currencies, purchases, rt.processor, crypto,
                               receipt_url)
+    methods.refunds = Refunds(config, rt.db, currencies, rt.processor.now)
     methods.register(rt.registry)
     verifier = SessionVerifier(config.sessions, clock=rt.processor.clock)
     customer_methods = CustomerMethods()

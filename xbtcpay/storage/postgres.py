@@ -69,6 +69,8 @@ def _rowcount(status: str) -> int:
 def _translate(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
         return ConstraintViolation(str(exc))
+    if isinstance(exc, asyncpg.DataError):  # a value of the wrong type, refused client-side
+        return StorageError("database error")
     if isinstance(exc, _UNAVAILABLE):
         return StorageError("database unavailable")
     if isinstance(exc, asyncpg.DiskFullError):

@@ -68,7 +68,8 @@ def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.Str
     allow_all = "*" in origins
 
     fixed = {"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-             "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600"}
+             "Access-Control-Allow-Headers": "Content-Type, X-Session-Id, X-Network-Id",
+             "Access-Control-Max-Age": "600"}
     if allow_all:
         fixed["Access-Control-Allow-Origin"] = "*"
 

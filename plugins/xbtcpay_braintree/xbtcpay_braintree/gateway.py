@@ -121,6 +121,16 @@ class BraintreeClient:
             params["customer_id"] = customer_id
         return await self._run(self.gateway.transaction.sale, params)
 
+    async def charge(self, amount: Decimal, currency: str, order_id: str,
+                     source: dict[str, Any]) -> Any:
+        """A sale submitted for settlement from ``source`` (a nonce or a vaulted token)."""
+        params: dict[str, Any] = {"amount": format(amount, "f"), "order_id": order_id,
+                                  "options": {"submit_for_settlement": True}, **source}
+        account = self.settings.merchant_accounts.get(currency.upper())
+        if account:
+            params["merchant_account_id"] = account
+        return await self._run(self.gateway.transaction.sale, params)
+
     async def find_customer(self, customer_id: str) -> Any | None:
         return await self._find(self.gateway.customer.find, customer_id)
 

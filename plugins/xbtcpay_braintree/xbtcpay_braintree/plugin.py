@@ -12,11 +12,13 @@ from xml.parsers.expat import ExpatError
 import structlog
 from aiohttp import web
 
+from xbtcpay.commerce.charging import ChargeRequest, ChargeResult
 from xbtcpay.errors import Conflict, InvalidParams
 from xbtcpay.models import NewPayment, Payment
 from xbtcpay.params import data_text, postback_url
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
 from xbtcpay.state import Event
+from xbtcpay_braintree import charges
 from xbtcpay_braintree import params as p
 from xbtcpay_braintree.gateway import LIVE_STATUSES, BraintreeClient, BraintreeError, GatewayError
 from xbtcpay_braintree.reconcile import Reconciler
@@ -67,6 +69,10 @@ class BraintreePlugin:
 
     async def close(self) -> None:
         """Nothing to release: the SDK opens one HTTP session per call."""
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        """A purchase's charge (stored card, wallet or nonce): see ``charges``."""
+        return await charges.charge(self.client, request)
 
     # -- methods ---------------------------------------------------------------------------
 

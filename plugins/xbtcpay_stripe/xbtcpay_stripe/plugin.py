@@ -10,10 +10,12 @@ import stripe
 import structlog
 from aiohttp import web
 
+from xbtcpay.commerce.charging import ChargeRequest, ChargeResult
 from xbtcpay.errors import InvalidParams, ProviderError
 from xbtcpay.models import NewPayment, Payment, PaymentEvent
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
 from xbtcpay.state import Event
+from xbtcpay_stripe import charges
 from xbtcpay_stripe.checkout import idempotency_key, parse_request, session_params
 from xbtcpay_stripe.events import Fact, fact_of
 from xbtcpay_stripe.money import from_minor
@@ -81,6 +83,10 @@ class StripePlugin:
             self._http = None
 
     # -- methods ---------------------------------------------------------------------------
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        """A purchase's charge (saved card off-session, wallet token, PaymentMethod id)."""
+        return await charges.charge(self.client, request)
 
     async def get_config(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """What a browser needs to talk to Stripe itself: the publishable key (or null)."""

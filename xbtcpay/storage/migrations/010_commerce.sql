@@ -1,5 +1,6 @@
 -- Commerce: the balance ledger (append-only), cached balances, receipts with gapless numbers
 -- per company, purchases keyed by the app's purchase token. Plain SQL both engines run.
+-- Every table's first column is its primary key (``xbtcpay db copy`` pages by it).
 CREATE TABLE ledger_entries (
     id              TEXT PRIMARY KEY,
     customer        TEXT NOT NULL,
@@ -18,11 +19,12 @@ CREATE UNIQUE INDEX ledger_entries_account_seq ON ledger_entries (customer, curr
 CREATE INDEX ledger_entries_payment ON ledger_entries (payment_id);
 
 CREATE TABLE balances (
+    account   TEXT PRIMARY KEY,
     customer  TEXT NOT NULL,
     currency  TEXT NOT NULL,
     amount    BIGINT NOT NULL,
     entries   BIGINT NOT NULL,
-    PRIMARY KEY (customer, currency)
+    UNIQUE (customer, currency)
 );
 
 CREATE TABLE receipt_sequences (
@@ -58,6 +60,7 @@ CREATE UNIQUE INDEX issued_receipts_one_per_payment ON issued_receipts (payment_
 CREATE INDEX issued_receipts_customer ON issued_receipts (customer, issued_at);
 
 CREATE TABLE purchases (
+    id              TEXT PRIMARY KEY,
     customer        TEXT NOT NULL,
     purchase_token  TEXT NOT NULL,
     request_hash    TEXT NOT NULL,
@@ -66,5 +69,5 @@ CREATE TABLE purchases (
     payment_id      TEXT,
     receipt_number  TEXT,
     created_at      BIGINT NOT NULL,
-    PRIMARY KEY (customer, purchase_token)
+    UNIQUE (customer, purchase_token)
 )

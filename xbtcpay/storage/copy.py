@@ -1,0 +1,158 @@
+"""``xbtcpay db copy SOURCE_URL TARGET_URL``: move an installation between engines, verified.
+
+Every table the migrations created (payments, events, claims, postbacks and attempts,
+counters with the derivation index, chain cursor, block hashes, deposits, dirty marks) is
+copied in primary-key order, in chunks, into an empty, migrated target. PostgreSQL
+sequences are moved past the copied ids. The verify step then compares, per table, the row
+count and an order-independent checksum (the sum of a SHA-256 per row over its values in a
+canonical form), read back from both databases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from xbtcpay.errors import StorageError
+from xbtcpay.storage.protocol import Engine, Row, UnitOfWork
+
+# Parents before children (foreign keys); every table's first column is its primary key.
+TABLES: tuple[str, ...] = ("payments", "payment_events", "claims", "postbacks", "postback_attempts",
+          "counters", "chain_cursor", "chain_blocks", "deposits", "chain_dirty")
+# the commerce layer's (010_commerce.sql)
+TABLES += ("ledger_entries", "balances", "receipt_sequences", "issued_receipts", "purchases")
+# subscriptions, entitlements, vouchers, transactions (110_subscriptions.sql)
+TABLES += ("subscriptions", "subscription_events", "subscription_payments",
+           "commerce_transactions", "entitlements", "item_buys", "vouchers",
+           "voucher_redemptions", "discounts", "subscription_cursor")
+CHUNK = 2000
+_MOD = 1 << 256
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    table: str
+    source_rows: int
+    target_rows: int
+    source_sum: str
+    target_sum: str
+
+    @property
+    def ok(self) -> bool:
+        return self.source_rows == self.target_rows and self.source_sum == self.target_sum
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def row_digest(values: Sequence[Any]) -> int:
+    text = json.dumps([_canonical(v) for v in values], separators=(",", ":"), default=str)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
+
+
+async def table_columns(engine: Engine, table: str) -> list[str]:
+    if engine.dialect == "sqlite":
+        rows = await engine.fetchall(f"PRAGMA table_info({table})")
+        return [r["name"] for r in sorted(rows, key=lambda r: r["cid"])]
+    rows = await engine.fetchall(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+        " current_schema() AND table_name = ? ORDER BY ordinal_position", (table,))
+    return [r[0] for r in rows]
+
+
+async def _chunks(engine: Engine, table: str, columns: list[str]
+                  ) -> Any:
+    """Rows of ``table`` in primary-key order, CHUNK at a time (keyset pagination)."""
+    key, cols = columns[0], ", ".join(columns)
+    last: Any = None
+    while True:
+        where = "" if last is None else f" WHERE {key} > ?"
+        rows: list[Row] = await engine.fetchall(
+            f"SELECT {cols} FROM {table}{where} ORDER BY {key} LIMIT ?",
+            ([] if last is None else [last]) + [CHUNK])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+async def checksum(engine: Engine, table: str, columns: list[str]) -> tuple[int, str]:
+    """(rows, checksum) of one table."""
+    count, total = 0, 0
+    async for rows in _chunks(engine, table, columns):
+        for row in rows:
+            total = (total + row_digest([row[i] for i in range(len(columns))])) % _MOD
+        count += len(rows)
+    return count, f"{total:064x}"
+
+
+async def _require_empty(target: Engine) -> None:
+    for table in TABLES:
+        row = await target.fetchone(f"SELECT COUNT(*) FROM {table}")
+        if row is not None and int(row[0]) > 0:
+            raise StorageError(f"target database is not empty (table {table})")
+
+
+async def _copy_table(source: Engine, target: Engine, table: str, columns: list[str]) -> int:
+    cols = ", ".join(columns)
+    marks = ", ".join("?" for _ in columns)
+    copied = 0
+    async for rows in _chunks(source, table, columns):
+        batch = [[row[i] for i in range(len(columns))] for row in rows]
+
+        async def work(uow: UnitOfWork, batch: list[list[Any]] = batch) -> None:
+            await uow.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", batch)
+        await target.transact(work)
+        copied += len(batch)
+    return copied
+
+
+async def _advance_sequences(target: Engine, table: str, columns: list[str]) -> None:
+    if target.dialect != "postgresql":
+        return
+    for column in columns:
+        row = await target.fetchone("SELECT pg_get_serial_sequence(?, ?)", (table, column))
+        if row is None or row[0] is None:
+            continue
+        sequence = row[0]
+
+        async def work(uow: UnitOfWork, column: str = column, sequence: str = sequence) -> None:
+            await uow.execute(
+                f"SELECT setval(?::regclass, COALESCE((SELECT MAX({column}) FROM {table}), 0)"
+                " + 1, false)", (sequence,))
+        await target.transact(work)
+
+
+async def copy_database(source: Engine, target: Engine,
+                        progress: Callable[[str], None] = lambda line: None) -> list[TableCheck]:
+    """Copy every table from ``source`` into the empty ``target``; return the verify table."""
+    await _require_empty(target)
+    layout: dict[str, list[str]] = {}
+    for table in TABLES:
+        columns = await table_columns(source, table)
+        if columns != await table_columns(target, table):
+            raise StorageError(f"table {table} differs between source and target schemas")
+        layout[table] = columns
+        copied = await _copy_table(source, target, table, columns)
+        await _advance_sequences(target, table, columns)
+        progress(f"copied {table}: {copied} rows")
+    return await verify(source, target, layout)
+
+
+async def verify(source: Engine, target: Engine,
+                 layout: dict[str, list[str]]) -> list[TableCheck]:
+    """Counts and checksums per table, read back from both databases."""
+    checks = []
+    for table, columns in layout.items():
+        src_rows, src_sum = await checksum(source, table, columns)
+        dst_rows, dst_sum = await checksum(target, table, columns)
+        checks.append(TableCheck(table, src_rows, dst_rows, src_sum, dst_sum))
+    return checks
