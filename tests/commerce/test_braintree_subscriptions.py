@@ -112,3 +112,28 @@ async def test_cancel_at_period_end_cancels_at_braintree(tmp_path: Path,
         [sub] = await d.runtime.media.subscriptions.for_customer("bt-user")
         assert sub.state.value == "expired"
         assert (await item(d))["access"] is False
+
+
+async def test_cancel_now_ends_access_and_billing(tmp_path: Path, fake: FakeBraintree) -> None:
+    clock = Clock(time.time())
+    async with media_daemon(tmp_path, clock, braintree_config(fake)) as d:
+        bought = await ok(d, "payment.processBraintreePayment",
+                          {**C, "paymentNonce": "fake-valid-nonce", "product": "basic",
+                           "currency": "USD"})
+        sub_ref = fake.transactions[bought["transactionId"]]["subscription_id"]
+        tx = (await ok(d, "payment.preparetransaction",
+                       {**C, "operation": "subscription", "product": "basic", "amount": 499,
+                        "currency": "EUR", "provider": "braintree",
+                        "reference": sub_ref}))["transactionID"]
+        await ok(d, "payment.finishtransaction", {**C, "transactionID": tx})
+        done = await ok(d, "payment.cancelsubscription", {**C, "transactionID": tx,
+                                                          "immediately": 1})
+        assert done["subscription"]["state"] == "terminated" and done["provider"] == "canceled"
+        assert fake.subscriptions[sub_ref]["status"] == "Canceled"
+        state = await item(d)
+        assert (state["access"], state["valid_until"]) == (False, int(clock.now))
+        # Braintree's own notice of the cancellation changes nothing more
+        assert await fake.deliver(f"{d.public_url}/webhooks/braintree",
+                                  fake.cancel_by_merchant(sub_ref)) == 200
+        [sub] = await d.runtime.media.subscriptions.for_customer("bt-user")
+        assert sub.state.value == "terminated"
