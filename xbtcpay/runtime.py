@@ -99,10 +99,11 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
                       sender=sender, status_cache=status_cache)
     runtime_ref.append(runtime)
     runtime.media = build_media(config, db, registry, clock)
-    runtime.registrations.jobs.append(("commerce-expiry", runtime.media.expire_due,
-                                       config.media.expiry_interval))
-    runtime.registrations.jobs.append(("subscription-bridge", runtime.media.follow_payments,
-                                       config.media.bridge_interval))
+    if runtime.media.sells_media:       # no subscription/ownage/ppv product: nothing to run
+        runtime.registrations.jobs.append(("commerce-expiry", runtime.media.expire_due,
+                                           config.media.expiry_interval))
+        runtime.registrations.jobs.append(("subscription-bridge", runtime.media.follow_payments,
+                                           config.media.bridge_interval))
     runtime.registrations.subscription_listeners.append(runtime.media.subscriptions.from_plugin)
     return runtime
 

@@ -33,6 +33,7 @@ class Media:
     vouchers: VoucherStore
     methods: Seed002Methods
     bridge: PaymentBridge
+    sells_media: bool = False           # the catalog has subscription / ownage / ppv products
 
     async def expire_due(self) -> None:
         """The periodic job: prepared transactions past prepare_ttl, subscriptions past
@@ -74,4 +75,4 @@ def build_media(config: Config, db: Engine, registry: MethodRegistry,
                              registry=registry)
     methods.register(registry)
     return Media(access, transactions, subscriptions, vouchers, methods,
-                 PaymentBridge(db, terms, clock, on_change=changed))
+                 PaymentBridge(db, terms, clock, on_change=changed), sells_media=bool(terms))
