@@ -77,3 +77,20 @@ def test_customer() -> None:
     for bad in ({}, {"customer": ""}, {"customer": "a b"}, {"customer": "x" * 129}):
         with pytest.raises(InvalidParams):
             seed002.customer_of(bad)
+
+
+def test_store_params_and_facts_per_store() -> None:
+    from xbtcpay.commerce.inapp import store_facts, store_params
+
+    assert store_params("io", "JWS", "u") == {"receipt": "JWS", "customer": "u"}
+    receipt = '{"purchaseToken": "tok-1", "productId": "basic.monthly", "orderId": "GPA.1"}'
+    assert store_params("go", receipt, "u") == {"purchase_token": "tok-1",
+                                                "product_id": "basic.monthly", "customer": "u"}
+    for bad in ("not json", "[]", '{"purchaseToken": 1, "productId": "x"}'):
+        with pytest.raises(InvalidParams):
+            store_params("go", bad, "u")
+    assert store_facts("io", {"transactionId": "2", "originalTransactionId": "1",
+                              "expiresDate": 1_800_000_000_999}, "JWS") == (
+        "2", "1", 1_800_000_000)
+    assert store_facts("go", {"orderId": "GPA.1", "expiryTime": 1_800_000_000_000},
+                       receipt) == ("GPA.1", "tok-1", 1_800_000_000)

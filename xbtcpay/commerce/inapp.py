@@ -7,6 +7,7 @@ io -> the App Store plugin (``payment.validateAppStore``), go -> the Google Play
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +28,36 @@ STORE_METHODS = {"io": ("payment.validateAppStore", "appstore"),
                  "go": ("payment.validateGooglePlay", "googleplay")}
 
 
+def store_params(provider: str, receipt: str, customer: str) -> dict[str, Any]:
+    """The store plugin's parameters for seed 002's ``receipt``. Google Play: the purchase
+    JSON the app received (``purchaseToken``, ``productId``)."""
+    if provider == "io":
+        return {"receipt": receipt, "customer": customer}
+    try:
+        purchase = json.loads(receipt)
+    except ValueError:
+        purchase = None
+    if not isinstance(purchase, dict) or not isinstance(purchase.get("purchaseToken"), str) \
+            or not isinstance(purchase.get("productId"), str):
+        raise InvalidParams("receipt: for go, the purchase JSON with purchaseToken and productId")
+    return {"purchase_token": purchase["purchaseToken"], "product_id": purchase["productId"],
+            "customer": customer}
+
+
+def store_facts(provider: str, answer: Mapping[str, Any], receipt: str
+                ) -> tuple[str, str, int | None]:
+    """(store transaction id, the subscription's id at the store, expiry in seconds)."""
+    if provider == "io":
+        store_tx = str(answer.get("transactionId"))
+        original = str(answer.get("originalTransactionId") or store_tx)
+        expires = answer.get("expiresDate")
+    else:
+        token = str(json.loads(receipt)["purchaseToken"])
+        store_tx, original = str(answer.get("orderId") or token), token
+        expires = answer.get("expiryTime")
+    return store_tx, original, int(expires) // 1000 if isinstance(expires, int) else None
+
+
 class InAppVerification:
     def __init__(self, db: Engine, registry: MethodRegistry, terms: Mapping[str, Terms],
                  clock: Callable[[], float] = time.time,
@@ -45,18 +76,15 @@ class InAppVerification:
         method, plugin = STORE_METHODS[req.provider]
         if method not in self.registry.names():
             raise ProviderUnavailable(f"{req.provider}: the {plugin} plugin is not enabled")
-        answer = await self.registry.call(method, {"receipt": req.receipt,
-                                                   "customer": customer}, call)
+        answer = await self.registry.call(method, store_params(req.provider, req.receipt,
+                                                               customer), call)
         if not answer.get("valid"):
             raise InvalidParams(f"receipt refused: {answer.get('reason', 'not valid')}")
         product = answer.get("product")
         terms = self.terms.get(product) if isinstance(product, str) else None
         if terms is None or terms.kind != req.operation:
             raise InvalidParams(f"the store product is not a {req.operation} product here")
-        store_tx = str(answer.get("transactionId"))
-        original = str(answer.get("originalTransactionId") or store_tx)
-        expires_ms = answer.get("expiresDate")
-        until = int(expires_ms) // 1000 if isinstance(expires_ms, int) else None
+        store_tx, original, until = store_facts(req.provider, answer, req.receipt)
         record = self._record_op(customer, req, plugin, terms, store_tx, original, until, answer)
         try:
             result: dict[str, Any] = await self.db.transact(record)
