@@ -50,6 +50,13 @@ async def test_a_saved_card_is_charged_off_session_once(tmp_path: Path,
         assert params["customer"] == customer and params["amount"] == "1100"
         assert params["currency"] == "aud"
         assert request["headers"]["Idempotency-Key"].startswith("xbtcpay-purchase-")
+        async with d.session.post(f"{d.rpc_url}/User/Purchase", json={
+                "customer": "alice", "PurchaseToken": "tok-stripe-seed", "Provider": "stripe",
+                "Product": {"Token": "gem_pack"}, "Currency": "AUD",
+                "UseStoredCard": True}) as resp:
+            seed = await resp.json()
+        assert seed["PaymentResponse"] == "Success" and seed["Receipt"]["ReceiptNumber"] == (
+            "XB-000002")
         check_ledger(tmp_path)
 
 
