@@ -28,11 +28,18 @@ async def test_a_session_buys_and_watches_for_itself_only(tmp_path: Path) -> Non
                                      "currency": "EUR", "provider": "stripe"}, alice)
         assert status == 200, body
         tx = body["data"]["transactionID"]
-        status, body = await public(d, "payment.finishtransaction", {"transactionID": tx}, bob)
-        assert status == 404 and body["error"]["code"] == -32004        # not bob's
-        status, body = await public(d, "payment.finishtransaction", {"transactionID": tx},
-                                    alice)
-        assert status == 200 and body["data"]["state"] == "finished"
+        for method, params in (("payment.finishtransaction", {"transactionID": tx}),
+                               ("payment.addexternalsubscription", {"validUntil": 2**31}),
+                               ("payment.upgradesubscription", {"transactionID": "x",
+                                                                "amount": 0})):
+            status, body = await public(d, method, params, alice)
+            assert status == 403, (method, body)      # the shop's word only, not the app's
+        assert not (await public(d, "payment.itemstate", {"item": 42}, alice))[1]["data"][
+            "access"]
+        await ok(d, "payment.finishtransaction", {"customer": "alice", "transactionID": tx})
+        status, body = await public(d, "payment.cancelsubscription",
+                                    {"transactionID": tx, "cancelTransaction": 1}, bob)
+        assert status == 404                                             # not bob's
         _, body = await public(d, "payment.itemstate", {"item": 42}, alice)
         assert body["data"]["access"] is True and body["data"]["reason"] == "ppv"
         _, body = await public(d, "payment.itemstate", {"item": 42}, bob)

@@ -54,10 +54,12 @@ class Seed002Methods:
         self.registry = registry
 
     # What an app holding a session may call on the public port (its own customer only).
+    # Not finishtransaction, addexternalsubscription or upgradesubscription: they grant
+    # access on the caller's word that money was taken, which only the shop's backend can
+    # give (an in-app purchase is verified with the store: verifyinapptransaction).
     CUSTOMER_METHODS = ("payment.itemstate", "payment.entitlements", "payment.redeemvoucher",
-                        "payment.preparetransaction", "payment.finishtransaction",
-                        "payment.verifyinapptransaction", "payment.addexternalsubscription",
-                        "payment.upgradesubscription", "payment.cancelsubscription")
+                        "payment.preparetransaction", "payment.verifyinapptransaction",
+                        "payment.cancelsubscription")
 
     def register(self, registry: MethodRegistry) -> None:
         for name, handler in (
