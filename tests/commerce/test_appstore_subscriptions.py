@@ -67,6 +67,9 @@ async def test_appstore_subscription_lifecycle(tmp_path: Path, chain: AppleChain
         assert first["duplicate"] is False and first["valid_until"] == expires // 1000
         again = await ok(d, "payment.verifyinapptransaction", verify, "ws")
         assert again["duplicate"] is True and again["transactionID"] == first["transactionID"]
+        stolen = await refused(d, "payment.verifyinapptransaction",
+                               {**verify, "customer": "someone-else"})
+        assert stolen["code"] == -32009 and "another customer" in stolen["message"]
         state = await item(d)
         assert state["access"] and state["valid_until"] == expires // 1000
 

@@ -17,7 +17,7 @@ import structlog
 from xbtcpay.commerce import granting, seed002, subscription_store
 from xbtcpay.commerce.media_errors import ProviderUnavailable, ProviderUnsupported
 from xbtcpay.commerce.products import Terms
-from xbtcpay.errors import ConstraintViolation, InvalidParams
+from xbtcpay.errors import Conflict, ConstraintViolation, InvalidParams
 from xbtcpay.plugin_api import CallContext
 from xbtcpay.registry import MethodRegistry
 from xbtcpay.storage.protocol import Engine
@@ -101,9 +101,11 @@ class InAppVerification:
 
         async def op(conn: Conn) -> dict[str, Any]:
             seen = await conn.fetchone(
-                "SELECT id, subscription_id FROM commerce_transactions WHERE provider = ?"
-                " AND reference = ?", (req.provider, store_tx))
+                "SELECT id, customer, subscription_id FROM commerce_transactions WHERE"
+                " provider = ? AND reference = ?", (req.provider, store_tx))
             if seen is not None:
+                if seen["customer"] != customer:
+                    raise Conflict("this store purchase belongs to another customer")
                 return {"transactionID": seen["id"], "duplicate": True,
                         "subscription": seen["subscription_id"]}
             sub_id = None
