@@ -28,6 +28,11 @@ async def test_a_session_buys_and_watches_for_itself_only(tmp_path: Path) -> Non
                                      "currency": "EUR", "provider": "stripe"}, alice)
         assert status == 200, body
         tx = body["data"]["transactionID"]
+        status, body = await public(d, "payment.preparetransaction",
+                                    {"operation": "subscription", "amount": 499,
+                                     "currency": "EUR", "provider": "stripe",
+                                     "reference": "sub_of_someone_else"}, alice)
+        assert status == 400 and "reference is set by the shop" in body["error"]["message"]
         for method, params in (("payment.finishtransaction", {"transactionID": tx}),
                                ("payment.addexternalsubscription", {"validUntil": 2**31}),
                                ("payment.upgradesubscription", {"transactionID": "x",

@@ -117,7 +117,11 @@ class Seed002Methods:
     async def preparetransaction(self, params: Mapping[str, Any], call: CallContext
                                  ) -> dict[str, Any]:
         customer = seed002.customer_of(params)
-        tx_id = await self.transactions.prepare(customer, seed002.prepare(params))
+        req = seed002.prepare(params)
+        if call.customer is not None and req.reference is not None:
+            # a provider reference links provider events to a subscription: the shop's call
+            raise InvalidParams("reference is set by the shop, not with a session")
+        tx_id = await self.transactions.prepare(customer, req)
         return {"transactionID": tx_id}
 
     async def finishtransaction(self, params: Mapping[str, Any], call: CallContext
