@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from bench import memory, purchase, sse, start, status, sweep, watcher
+from bench import itemstate, memory, purchase, sse, start, status, sweep, watcher
 from bench.context import Context, Sizes, say
 from bench.report import Section
 
@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, Callable[[Context], Section | list[Section]]] = {
     "purchase": purchase.main,
     "sse": sse.main,
     "sweep": sweep.main,
+    "itemstate": itemstate.main,
 }
 
 

@@ -99,6 +99,42 @@ async def _start_worker(session: aiohttp.ClientSession, base: str, load: Load,
         load.record(started, status)
 
 
+async def _itemstate_worker(session: aiohttp.ClientSession, base: str, customers: list[str],
+                            load: Load, rng: random.Random) -> None:
+    """payment.itemstate on the private port, as a shop backend asks on every play."""
+    items = (42, 7, 99, 1234)
+    while time.perf_counter() < load.deadline:
+        body = {"customer": rng.choice(customers), "item": rng.choice(items)}
+        started = time.perf_counter()
+        try:
+            async with session.post(base + "/api/v0/rpc/payment.itemstate", json=body) as resp:
+                reply = await resp.json()
+                status: int | None = resp.status if reply.get("data") else 500
+        except (aiohttp.ClientError, ValueError):
+            status = None
+        load.record(started, status)
+
+
+async def _itemstate_ws_worker(session: aiohttp.ClientSession, base: str, customers: list[str],
+                               load: Load, rng: random.Random) -> None:
+    """payment:itemstate frames over one WebSocket per worker (a backend keeping it open)."""
+    items = (42, 7, 99, 1234)
+    async with session.ws_connect(base + "/ws") as ws:
+        n = 0
+        while time.perf_counter() < load.deadline:
+            n += 1
+            frame = {"endpoint": "payment:itemstate", "event": {"id": n, "date": 0},
+                     "data": {"customer": rng.choice(customers), "item": rng.choice(items)}}
+            started = time.perf_counter()
+            try:
+                await ws.send_json(frame)
+                reply = await ws.receive_json(timeout=30)
+                status: int | None = 200 if reply.get("data") else 500
+            except (aiohttp.ClientError, ValueError, TypeError):
+                status = None
+            load.record(started, status)
+
+
 async def run(mode: str, base: str, concurrency: int, duration: float, warmup: float,
               ids: list[str], seed: int = 1) -> dict[str, Any]:
     """Run the load and return the summary."""
@@ -112,6 +148,10 @@ async def run(mode: str, base: str, concurrency: int, duration: float, warmup: f
             rng = random.Random(seed * 1000 + n)
             if mode == "status":
                 workers.append(_status_worker(session, base, ids, load, rng))
+            elif mode == "itemstate":
+                workers.append(_itemstate_worker(session, base, ids, load, rng))
+            elif mode == "itemstate-ws":
+                workers.append(_itemstate_ws_worker(session, base, ids, load, rng))
             else:
                 workers.append(_start_worker(session, base, load, rng))
         await asyncio.gather(*workers)
@@ -120,17 +160,18 @@ async def run(mode: str, base: str, concurrency: int, duration: float, warmup: f
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen")
-    parser.add_argument("mode", choices=["status", "start"])
+    parser.add_argument("mode", choices=["status", "start", "itemstate", "itemstate-ws"])
     parser.add_argument("base", help="http://127.0.0.1:PORT")
-    parser.add_argument("--ids", type=Path, help="file of payment ids, one a line (status)")
+    parser.add_argument("--ids", type=Path, help="file of payment ids, one a line (status),"
+                                                 " or of customers (itemstate)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     ids = args.ids.read_text().split() if args.ids else []
-    if args.mode == "status" and not ids:
-        parser.error("status mode needs --ids")
+    if args.mode in ("status", "itemstate", "itemstate-ws") and not ids:
+        parser.error(f"{args.mode} mode needs --ids")
     result = asyncio.run(run(args.mode, args.base.rstrip("/"), args.concurrency, args.duration,
                              args.warmup, ids, args.seed))
     json.dump(result, sys.stdout)

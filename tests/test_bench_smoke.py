@@ -79,7 +79,8 @@ def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
     assert data["machine"]["python"] == sys.version.split()[0]
     sections = {s["name"]: s for s in data["sections"]}
     assert set(sections) == {"status", "start", "memory", "watcher_cost", "watcher_catchup",
-                             "watcher_latency", "purchase", "sse", "sse_page", "sweep_gas"}
+                             "watcher_latency", "purchase", "sse", "sse_page", "sweep_gas",
+                             "itemstate"}
     for section in sections.values():
         assert section["pending"] is None and section["rows"], section["name"]
         assert section["targets"], section["name"]
@@ -95,6 +96,7 @@ def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
     start_rows = sections["start"]["rows"]
     assert start_rows[0][0].startswith("raw aiosqlite") and len(start_rows) == 5
     assert sections["watcher_cost"]["rows"][0][0] == "10"
+    assert all(row[5] == 0 for row in sections["itemstate"]["rows"])  # every answer was 200
     catchup = {row[0].split(" (")[0]: row for row in sections["watcher_catchup"]["rows"]}
     assert catchup["watcher poll"][5] == 6                          # every paying transfer paid
     assert "## Summary" in proc.stdout and "ratio" in proc.stdout

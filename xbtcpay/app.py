@@ -130,6 +130,8 @@ class Daemon:
             settlement = attach_settlement(rt)
             await self._start_plugins(rt)
             rt.commerce = attach_commerce(rt, settlement)
+            if rt.media is not None:
+                rt.media.expose(rt.commerce.customer_methods)
             self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen,
                                               self.config.rpc)
             self.public_port = await self._serve(public_app(rt), self.config.public.listen,

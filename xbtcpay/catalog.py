@@ -9,7 +9,7 @@ from typing import Any
 from xbtcpay.amounts import parse_money
 from xbtcpay.errors import InvalidParams
 
-PRODUCT_TYPES = ("one_time", "subscription", "top_up")
+PRODUCT_TYPES = ("one_time", "subscription", "top_up", "ownage", "ppv")
 DEFAULT_PRODUCTS: dict[str, dict[str, Any]] = {
     "buying_increase_balance": {"type": "top_up", "currency": "USD", "min": "1", "max": "1000"},
 }

@@ -1,4 +1,5 @@
-"""The ``xbtcpay`` command: run, check-config, migrate, payments, postbacks, dev, sweep, funds."""
+"""The ``xbtcpay`` command: run, check-config, migrate, db, payments, postbacks, vouchers,
+dev, sweep, funds."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from xbtcpay import __version__
+from xbtcpay.commerce import voucher_cli
 from xbtcpay.config import Config, config_path, load_config
 from xbtcpay.errors import ConfigError, PluginError, StorageError
 from xbtcpay.logs import configure_logging
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     blist.add_argument("--limit", type=int, default=50)
     bre = bsub.add_parser("redeliver", help="queue a postback for delivery again")
     bre.add_argument("id", type=int)
+    voucher_cli.add_parser(sub, common)
     db = sub.add_parser("db", help="database tools", parents=[common])
     dsub = db.add_subparsers(dest="action", required=True)
     dcopy = dsub.add_parser("copy", help="copy an installation into an empty database"
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return _run(config)
     handlers: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
         "migrate": _migrate, "payments": _payments, "postbacks": _postbacks,
+        "vouchers": voucher_cli.run,
     }
     from xbtcpay.sweep.commands import funds_main, sweep_main
 

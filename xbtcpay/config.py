@@ -18,6 +18,8 @@ import yaml
 
 from xbtcpay.amounts import parse_amount
 from xbtcpay.catalog import Catalog
+from xbtcpay.commerce.media_settings import MediaSettings, parse_media
+from xbtcpay.commerce.products import product_problems
 from xbtcpay.commerce.settings import CommerceConfig, parse_commerce
 from xbtcpay.errors import ConfigError
 from xbtcpay.secrets import Secret, resolve_secret
@@ -154,6 +156,7 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     commerce: CommerceConfig = field(default_factory=CommerceConfig)
     sweep: SweepConfig | None = None
+    media: MediaSettings = field(default_factory=MediaSettings)
 
     @property
     def base_dir(self) -> Path:
@@ -210,9 +213,11 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     r.problems.extend(Catalog.problems(products))
     sweep = parse_sweep(raw.get("sweep"), r.base_dir, r.problems)
     password, pool_size, cluster = _database_extras(r, raw, database)
+    media, media_problems = parse_media(raw.get("commerce"), products)
+    r.problems.extend(media_problems + product_problems(products, media.item_groups))
     known = {"database", "rpc", "public", "chain", "assets", "default_asset", "wallet",
              "payments", "postback", "log", "plugins", "products", "database_password",
-             "database_pool_size", "cluster", "sweep"}
+             "database_pool_size", "cluster", "sweep", "commerce"}
     known.update(COMMERCE_SECTIONS)
     commerce = parse_commerce(raw, path.parent, r.problems)
     for key in raw:
@@ -224,7 +229,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     return Config(path, database, rpc, public, chain, assets, str(default_asset), wallet,
                   payments, postback, log, plugins, products, database_password=password,
                   database_pool_size=pool_size, cluster=cluster, commerce=commerce,
-                  sweep=sweep)
+                  sweep=sweep, media=media)
 
 
 class _Reader:

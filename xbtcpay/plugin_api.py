@@ -90,6 +90,15 @@ class PluginContext(Protocol):
     async def claim(self, key: str) -> bool:
         """Record ``key`` (e.g. a webhook event id) once; False if already recorded."""
 
+    async def subscription_event(self, subscription_ref: str, kind: str, *, event_id: str,
+                                 amount_minor: int | None = None, currency: str | None = None,
+                                 reference: str | None = None) -> bool:
+        """Report what the provider says about one of its subscriptions (``subscription_ref``
+        is the provider's id): ``kind`` renewed (a period paid: ``amount_minor``,
+        ``currency``, the payment's ``reference``), canceled (stops at period end),
+        terminated (ends now) or expired. Applied once per ``event_id``; True when a
+        subscription changed."""
+
 
 @runtime_checkable
 class Plugin(Protocol):

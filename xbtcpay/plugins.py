@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -28,6 +28,9 @@ from xbtcpay.secrets import resolve_secret
 from xbtcpay.storage.payments import PaymentStore
 
 log = structlog.get_logger("xbtcpay.plugins")
+# (provider, subscription_ref, kind, event_id, amount_minor, currency, reference) -> changed
+SubscriptionListener = Callable[[str, str, str, str, int | None, str | None, str | None],
+                                Awaitable[bool]]
 
 
 @dataclass
@@ -36,6 +39,8 @@ class Registrations:
 
     routes: list[tuple[str, str, RouteHandler]] = field(default_factory=list)
     jobs: list[tuple[str, JobFunction, float]] = field(default_factory=list)
+    # who hears PluginContext.subscription_event (the subscriptions of xbtcpay.commerce)
+    subscription_listeners: list[SubscriptionListener] = field(default_factory=list)
 
 
 def discover(enabled: Mapping[str, Any]) -> dict[str, Plugin]:
@@ -133,3 +138,12 @@ class Context:
 
     async def claim(self, key: str) -> bool:
         return await self._store.claim(f"{self.name}:{key}", int(time.time()))
+
+    async def subscription_event(self, subscription_ref: str, kind: str, *, event_id: str,
+                                 amount_minor: int | None = None, currency: str | None = None,
+                                 reference: str | None = None) -> bool:
+        changed = False
+        for listener in self._registrations.subscription_listeners:
+            changed = await listener(self.name, subscription_ref, kind, event_id,
+                                     amount_minor, currency, reference) or changed
+        return changed

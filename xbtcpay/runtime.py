@@ -13,6 +13,7 @@ import aiohttp
 from xbtcpay.api import CoreMethods
 from xbtcpay.catalog import Catalog
 from xbtcpay.chain.wallet import AddressDeriver
+from xbtcpay.commerce.media_wiring import Media, build_media
 from xbtcpay.config import Config
 from xbtcpay.feed import PaymentFeed
 from xbtcpay.metrics import Metrics
@@ -57,6 +58,7 @@ class Runtime:
     status_cache: StatusCache = field(default_factory=StatusCache)
     commerce: Commerce | None = None
     feed: PaymentFeed = field(default_factory=PaymentFeed)
+    media: Media | None = None
 
     def set_head(self, number: int) -> None:
         """Called by the watcher on every new head."""
@@ -107,6 +109,13 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
                       sender=sender, status_cache=status_cache, feed=feed,
                       registrations=registrations)
     runtime_ref.append(runtime)
+    runtime.media = build_media(config, db, registry, clock)
+    if runtime.media.sells_media:       # no subscription/ownage/ppv product: nothing to run
+        runtime.registrations.jobs.append(("commerce-expiry", runtime.media.expire_due,
+                                           config.media.expiry_interval))
+        runtime.registrations.jobs.append(("subscription-bridge", runtime.media.follow_payments,
+                                           config.media.bridge_interval))
+    runtime.registrations.subscription_listeners.append(runtime.media.subscriptions.from_plugin)
     return runtime
 
 

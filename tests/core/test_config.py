@@ -86,6 +86,6 @@ def test_product_catalog_is_validated(tmp_path: Path) -> None:
         "ok": {"type": "one_time", "prices": {"USD": "10.50", "BRL": "8.50"}},
     })
     assert 'products.cake.prices.USD: expected a decimal string like "9.99"' in problems
-    assert "products.gift.type: one of one_time, subscription, top_up" in problems
+    assert "products.gift.type: one of one_time, subscription, top_up, ownage, ppv" in problems
     assert "products.topup.min: expected a positive decimal string" in problems
     assert not any(p.startswith("products.ok") for p in problems)

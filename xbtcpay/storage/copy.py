@@ -24,6 +24,10 @@ TABLES: tuple[str, ...] = ("payments", "payment_events", "claims", "postbacks", 
           "counters", "chain_cursor", "chain_blocks", "deposits", "chain_dirty")
 # the commerce layer's (010_commerce.sql)
 TABLES += ("ledger_entries", "balances", "receipt_sequences", "issued_receipts", "purchases")
+# subscriptions, entitlements, vouchers, transactions (110_subscriptions.sql)
+TABLES += ("subscriptions", "subscription_events", "subscription_payments",
+           "commerce_transactions", "entitlements", "item_buys", "vouchers",
+           "voucher_redemptions", "discounts", "subscription_cursor")
 CHUNK = 2000
 _MOD = 1 << 256
 

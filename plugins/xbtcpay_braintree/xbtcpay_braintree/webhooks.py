@@ -3,7 +3,9 @@
     subscription_charged_successfully    a new paid renewal payment (copies the first one)
     subscription_charged_unsuccessfully  a new failed renewal payment, reason from processor
     subscription_went_past_due           the failed renewal (same transaction: one payment)
-    subscription_canceled                recorded; payments already made stay as they are
+    subscription_canceled                the subscription stops renewing (access to its end);
+                                         payments already made stay as they are
+    subscription_expired                 the subscription expired
     transaction_settled                  paid (no change when already paid)
     transaction_settlement_declined      failed when still open, else charged_back
     dispute_opened / _won / _lost        disputed / dispute_won / charged_back
@@ -27,6 +29,8 @@ log = structlog.get_logger("xbtcpay.braintree")
 SUBSCRIPTION_CHARGES = frozenset({"subscription_charged_successfully",
                                   "subscription_charged_unsuccessfully",
                                   "subscription_went_past_due"})
+# Braintree stops billing a canceled subscription; what was paid runs to its end.
+SUBSCRIPTION_ENDS = {"subscription_canceled": "canceled", "subscription_expired": "expired"}
 DISPUTES = {"dispute_opened": Event.DISPUTED, "dispute_won": Event.DISPUTE_WON,
             "dispute_lost": Event.CHARGED_BACK}
 
@@ -44,9 +48,12 @@ class Notifications:
         kind = str(n.kind)
         if kind in SUBSCRIPTION_CHARGES:
             return await self._subscription_charge(n.subscription)
-        if kind == "subscription_canceled":
-            log.info("braintree.subscription_canceled", subscription_id=n.subscription.id)
-            return "recorded"
+        if kind in SUBSCRIPTION_ENDS:
+            sub_id = str(n.subscription.id)
+            log.info("braintree." + kind, subscription_id=sub_id)
+            changed = await self.ctx.subscription_event(
+                sub_id, SUBSCRIPTION_ENDS[kind], event_id=f"{kind}:{sub_id}")
+            return "applied" if changed else "recorded"
         if kind in ("transaction_settled", "transaction_settlement_declined"):
             return await self._settlement(n.transaction, kind == "transaction_settled")
         if kind in DISPUTES:

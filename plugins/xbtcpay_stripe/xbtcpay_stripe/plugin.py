@@ -22,6 +22,7 @@ from xbtcpay_stripe.events import Fact, fact_of
 from xbtcpay_stripe.money import from_minor
 from xbtcpay_stripe.reconcile import Reconciler
 from xbtcpay_stripe.settings import StripeSettings, parse_settings
+from xbtcpay_stripe.subscriptions import subscription_fact
 
 log = structlog.get_logger("xbtcpay.stripe")
 WEBHOOK_PATH = "/webhooks/stripe"
@@ -158,6 +159,13 @@ class StripePlugin:
         event = verified.to_dict()
         fact = fact_of(event)
         outcome = await self.apply(fact) if fact is not None else "ignored"
+        sub_fact = subscription_fact(event)
+        if sub_fact is not None:
+            changed = await self.ctx.subscription_event(
+                sub_fact.subscription, sub_fact.kind, event_id=str(event.get("id")),
+                amount_minor=sub_fact.amount_minor, currency=sub_fact.currency,
+                reference=sub_fact.reference)
+            outcome = "applied" if changed else "ignored"
         # Events that touch no payment are still recorded once, for the audit trail.
         if outcome in ("ignored", "unknown_payment") and not await self.ctx.claim(
                 f"event:{event.get('id')}"):

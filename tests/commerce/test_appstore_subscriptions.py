@@ -1,0 +1,158 @@
+"""A subscription bought through the App Store (the real plugin, StoreKit 2 transactions and
+Server Notifications V2 signed by a test chain): verifyinapptransaction io, renewal,
+upgrade, cancel at period end (store-managed), refund, expiry, with itemstate at each step.
+Also the go / am answers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.commerce.media import Clock, media_daemon, ok, refused
+from tests.fakes.apple import AppleChain, AppleSigner
+
+BUNDLE_ID = "com.example.media"
+BASIC_ID = "com.example.media.basic.monthly"
+RENT_ID = "com.example.media.rent42"
+SUBSCRIPTION = "Auto-Renewable Subscription"
+DAY = 86400
+C = {"customer": "apple-user"}
+
+
+@pytest.fixture
+def chain() -> AppleChain:
+    return AppleChain.mint()
+
+
+@pytest.fixture
+def signer(chain: AppleChain) -> AppleSigner:
+    return AppleSigner(chain, bundle_id=BUNDLE_ID, environment="Sandbox")
+
+
+def appstore_config(tmp_path: Path, chain: AppleChain) -> dict[str, Any]:
+    root = tmp_path / "root.pem"
+    root.write_bytes(chain.root_pem)
+    return {
+        "plugins": {"appstore": {"bundle_id": BUNDLE_ID, "environment": "sandbox",
+                                 "root_certificates": [str(root)],
+                                 "products": ["basic", "rent42"]}},
+        "products": {"basic": {"appstore_product_id": BASIC_ID},
+                     "rent42": {"appstore_product_id": RENT_ID}},
+    }
+
+
+async def notify(d: Any, signed: str) -> None:
+    async with d.session.post(d.public_url + "/webhooks/appstore",
+                              json={"signedPayload": signed}) as resp:
+        assert resp.status == 200
+
+
+async def item(d: Any) -> dict[str, Any]:
+    return dict(await ok(d, "payment.itemstate", {**C, "item": 42}))
+
+
+async def test_appstore_subscription_lifecycle(tmp_path: Path, chain: AppleChain,
+                                               signer: AppleSigner) -> None:
+    clock = Clock(time.time())
+    async with media_daemon(tmp_path, clock, appstore_config(tmp_path, chain)) as d:
+        expires = int(clock.now * 1000) + 30 * DAY * 1000
+        jws, tx = signer.transaction(BASIC_ID, type=SUBSCRIPTION, expiresDate=expires,
+                                     price=4990, currency="EUR")
+        verify = {**C, "operation": "subscription", "provider": "io", "amount": 499,
+                  "currency": "EUR", "amount_original": 499, "isPremium": 0, "receipt": jws}
+        first = await ok(d, "payment.verifyinapptransaction", verify)
+        assert first["duplicate"] is False and first["valid_until"] == expires // 1000
+        again = await ok(d, "payment.verifyinapptransaction", verify, "ws")
+        assert again["duplicate"] is True and again["transactionID"] == first["transactionID"]
+        stolen = await refused(d, "payment.verifyinapptransaction",
+                               {**verify, "customer": "someone-else"})
+        assert stolen["code"] == -32009 and "another customer" in stolen["message"]
+        state = await item(d)
+        assert state["access"] and state["valid_until"] == expires // 1000
+
+        renewal = {**tx, "transactionId": signer.next_id(), "transactionReason": "RENEWAL",
+                   "expiresDate": expires + 30 * DAY * 1000}
+        signed, _ = signer.notification("DID_RENEW", renewal)
+        await notify(d, signed)
+        await notify(d, signed)                                    # delivered twice
+        assert await d.runtime.media.bridge.run_once() == 1
+        assert await d.runtime.media.bridge.run_once() == 0
+        assert (await item(d))["valid_until"] == (expires // 1000) + 30 * DAY
+        sub_id = first["subscription"]
+        history = await d.runtime.media.subscriptions.history(sub_id)
+        assert [(p["kind"], p["amount_minor"], p["currency"]) for p in history["payments"]] == [
+            ("renewal", 499, "EUR")]
+
+        up = await ok(d, "payment.upgradesubscription", {**C, "transactionID": "apple-up-1",
+                                                         "amount": 500, "currency": "EUR"})
+        assert up["subscription"]["product"] == "premium"
+        canceled = await ok(d, "payment.cancelsubscription",
+                            {**C, "transactionID": first["transactionID"],
+                             "cancelTransaction": 0})
+        assert canceled["provider"] == "store_managed"
+        assert (await item(d))["access"]                           # until valid_until
+
+        refunded = {**renewal, "revocationDate": int(clock.now * 1000), "revocationReason": 1}
+        signed, _ = signer.notification("REFUND", refunded)
+        await notify(d, signed)
+        assert await d.runtime.media.bridge.run_once() == 1
+        state = await item(d)
+        assert state["access"] is False and state["reason"] == "expired"
+        sub = await d.runtime.media.subscriptions.get(sub_id)
+        assert sub.state.value == "terminated"
+
+
+async def test_appstore_expired_notification_expires_the_subscription(
+        tmp_path: Path, chain: AppleChain, signer: AppleSigner) -> None:
+    clock = Clock(time.time())
+    async with media_daemon(tmp_path, clock, appstore_config(tmp_path, chain)) as d:
+        expires = int(clock.now * 1000) + 30 * DAY * 1000
+        jws, tx = signer.transaction(BASIC_ID, type=SUBSCRIPTION, expiresDate=expires,
+                                     price=4990, currency="EUR")
+        await ok(d, "payment.verifyinapptransaction",
+                 {**C, "operation": "subscription", "provider": "io", "receipt": jws})
+        signed, _ = signer.notification("EXPIRED", tx, subtype="VOLUNTARY")
+        await notify(d, signed)
+        assert await d.runtime.media.bridge.run_once() == 1
+        subs = await d.runtime.media.subscriptions.for_customer("apple-user")
+        assert [s.state.value for s in subs] == ["expired"]
+
+
+async def test_appstore_ppv_and_refusals(tmp_path: Path, chain: AppleChain,
+                                         signer: AppleSigner) -> None:
+    clock = Clock(time.time())
+    async with media_daemon(tmp_path, clock, appstore_config(tmp_path, chain)) as d:
+        jws, _ = signer.transaction(RENT_ID, price=1990, currency="EUR")
+        done = await ok(d, "payment.verifyinapptransaction",
+                        {**C, "operation": "ppv", "item": 42, "provider": "io",
+                         "receipt": jws}, "http")
+        assert done["duplicate"] is False
+        assert (await item(d))["reason"] == "ppv"
+        err = await refused(d, "payment.verifyinapptransaction",
+                            {**C, "operation": "subscription", "provider": "io",
+                             "receipt": signer.transaction(RENT_ID)[0]})
+        assert "not a subscription product" in err["message"]
+        forged, _ = signer.transaction(RENT_ID, wrong_key=True)
+        err = await refused(d, "payment.verifyinapptransaction",
+                            {**C, "operation": "ppv", "provider": "io", "receipt": forged})
+        assert err["code"] == -32602 and "receipt refused" in err["message"]
+        rows = await d.runtime.db.fetchall("SELECT * FROM commerce_transactions")
+        assert len(rows) == 1
+
+
+@pytest.mark.parametrize("transport", ["jsonrpc", "http", "ws"])
+async def test_go_without_the_plugin_and_am(tmp_path: Path, transport: str) -> None:
+    async with media_daemon(tmp_path, Clock()) as d:
+        base = {**C, "operation": "ppv", "item": 42, "receipt": "x"}
+        err = await refused(d, "payment.verifyinapptransaction", {**base, "provider": "am"},
+                            transport)
+        assert err["code"] == -32022 and "not supported" in err["message"]
+        err = await refused(d, "payment.verifyinapptransaction", {**base, "provider": "go"},
+                            transport)
+        assert err["code"] == -32021 and "googleplay plugin is not enabled" in err["message"]
+        err = await refused(d, "payment.verifyinapptransaction", {**base, "provider": "io"},
+                            transport)
+        assert err["code"] == -32021 and "appstore plugin is not enabled" in err["message"]
