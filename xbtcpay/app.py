@@ -27,8 +27,8 @@ from xbtcpay.plugins import Context, check_version, discover
 from xbtcpay.runtime import Runtime, build_runtime, warm_status_cache
 from xbtcpay.tasks import every, supervise
 from xbtcpay.web import public, rpc
-from xbtcpay.web.checkout import setup_checkout
 from xbtcpay.web.browser_guard import browser_guard_middleware
+from xbtcpay.web.checkout import setup_checkout
 from xbtcpay.web.connections import (
     GuardedSite,
     RateLimitedLog,

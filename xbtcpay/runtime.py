@@ -119,7 +119,7 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     return runtime
 
 
-def _register_funds(config: Config, db: Database, metrics: Metrics, registry: MethodRegistry,
+def _register_funds(config: Config, db: Engine, metrics: Metrics, registry: MethodRegistry,
                     registrations: Registrations) -> None:
     """``funds.summary`` and the funds gauges (xbtcpay.sweep)."""
     from xbtcpay.sweep.records import SweepStore

@@ -15,7 +15,7 @@ from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.watcher import http_urls
 from xbtcpay.config import Config
 from xbtcpay.errors import ChainError
-from xbtcpay.storage.database import Database, sqlite_path
+from xbtcpay.storage.engines import open_engine
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.plan import (
     GAS_STATION,
@@ -108,10 +108,10 @@ def _read_mnemonic(path: str | None) -> str:
 
 @asynccontextmanager
 async def _opened(config: Config) -> AsyncIterator[tuple[SweepStore, ChainClient]]:
-    db = Database(sqlite_path(config.database))
-    await db.open()
+    password = config.database_password.reveal() if config.database_password else None
+    db = await open_engine(config.database, password=password,
+                           pool_size=config.database_pool_size)
     try:
-        await db.migrate()
         async with ChainClient(http_urls(config.chain.rpc_urls),
                                timeout=config.chain.request_timeout) as client:
             yield SweepStore(db), client

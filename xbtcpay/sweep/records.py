@@ -10,10 +10,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import aiosqlite
-
 from xbtcpay.models import CRYPTO
-from xbtcpay.storage.database import Database
+from xbtcpay.storage.protocol import Engine, UnitOfWork
 from xbtcpay.sweep.plan import PlanEntry
 
 SENT, CONFIRMED, REORGED, FAILED = "sent", "confirmed", "reorged", "failed"
@@ -48,7 +46,7 @@ class IssuedAddress:
 class SweepStore:
     """Reads and appends sweep records; reads what the plan needs from payments/deposits."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def issued(self, asset: str, now: int, late_window: int, *,
@@ -144,27 +142,27 @@ class SweepStore:
         """
         now = int(time.time())
 
-        async def op(conn: aiosqlite.Connection) -> int:
-            async with conn.execute("SELECT id FROM sweeps WHERE tx_hash = ?", (tx_hash,)) as cur:
-                known = await cur.fetchone()
+        async def work(uow: UnitOfWork) -> int:
+            known = await uow.fetchone("SELECT id FROM sweeps WHERE tx_hash = ?", (tx_hash,))
             if known is not None:
-                await _event(conn, int(known[0]), SENT, now)
-                return int(known[0])
-            cursor = await conn.execute(
+                await _event(uow, int(known["id"]), SENT, now)
+                return int(known["id"])
+            row = await uow.fetchone(
                 "INSERT INTO sweeps (tx_hash, chain_id, asset, kind, treasury, sender, nonce,"
-                " gas_limit, raw_tx, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " gas_limit, raw_tx, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (tx_hash, chain_id, asset, kind, treasury, sender, nonce, gas_limit, raw_tx, now))
-            sweep_id = int(cursor.lastrowid or 0)
-            for e in entries:
-                await conn.execute(
-                    "INSERT INTO sweep_items (sweep_id, address, derivation_index, planned_units,"
-                    " payment_ids) VALUES (?, ?, ?, ?, ?)",
-                    (sweep_id, e.address.lower(), e.index, str(e.balance),
-                     json.dumps(list(e.payment_ids))))
-            await _event(conn, sweep_id, SENT, now)
+            assert row is not None
+            sweep_id = int(row["id"])
+            await uow.executemany(
+                "INSERT INTO sweep_items (sweep_id, address, derivation_index, planned_units,"
+                " payment_ids) VALUES (?, ?, ?, ?, ?)",
+                [(sweep_id, e.address.lower(), e.index, str(e.balance),
+                  json.dumps(list(e.payment_ids))) for e in entries])
+            await _event(uow, sweep_id, SENT, now)
             return sweep_id
 
-        return await self.db.write(op)
+        return await self.db.transact(work)
 
     async def record_status(self, sweep_id: int, status: str, *, block_number: int | None = None,
                             block_hash: str | None = None, gas_used: int | None = None,
@@ -173,23 +171,24 @@ class SweepStore:
         """Append a status event (with the units moved, for ``confirmed``)."""
         now = int(time.time())
 
-        async def op(conn: aiosqlite.Connection) -> None:
-            event_id = await _event(conn, sweep_id, status, now, block_number, block_hash,
+        async def work(uow: UnitOfWork) -> None:
+            event_id = await _event(uow, sweep_id, status, now, block_number, block_hash,
                                     gas_used, None if fee_wei is None else str(fee_wei), detail)
             for address, units in (amounts or {}).items():
-                await conn.execute(
+                await uow.execute(
                     "INSERT INTO sweep_amounts (event_id, address, units) VALUES (?, ?, ?)",
                     (event_id, address.lower(), str(units)))
 
-        await self.db.write(op)
+        await self.db.transact(work)
 
 
-async def _event(conn: aiosqlite.Connection, sweep_id: int, status: str, now: int,
+async def _event(uow: UnitOfWork, sweep_id: int, status: str, now: int,
                  block_number: int | None = None, block_hash: str | None = None,
                  gas_used: int | None = None, fee_wei: str | None = None,
                  detail: str | None = None) -> int:
-    cursor = await conn.execute(
+    row = await uow.fetchone(
         "INSERT INTO sweep_events (sweep_id, status, block_number, block_hash, gas_used, fee_wei,"
-        " detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (sweep_id, status, block_number, block_hash, gas_used, fee_wei, detail, now))
-    return int(cursor.lastrowid or 0)
+    assert row is not None
+    return int(row["id"])
