@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from eth_abi import decode
 
@@ -114,7 +112,8 @@ async def test_automine_off_holds_transactions(chain: DevChain) -> None:
     await chain.set_automine(False)
     head = await chain.block_number()
     tx = await chain.pay_eth(DEPOSIT, 1, wait=False)
-    await asyncio.sleep(0.2)
+    pool = await chain.client.call("txpool_content", [])
+    assert [t["hash"] for by_nonce in pool["pending"].values() for t in by_nonce.values()] == [tx]
     assert await chain.client.call("eth_getTransactionReceipt", [tx]) is None
     assert await chain.block_number() == head
     await chain.mine(1)

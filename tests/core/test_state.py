@@ -7,7 +7,6 @@ import pytest
 from xbtcpay.errors import InvalidTransition
 from xbtcpay.state import OPEN_STATES, PAID_STATES, TRANSITIONS, Event, State, apply, can_apply
 
-
 # Written out by hand from the product's rules, not derived from the table under test.
 EXPECTED = [
     ("new", "seen", "seen"),
