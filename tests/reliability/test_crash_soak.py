@@ -28,7 +28,7 @@ from tests.chain.watching import chain_overrides
 from tests.fixtures.chain import DevChain
 from tests.harness import DaemonProcess, PostbackReceiver, base_config, write_config
 from tests.reliability import invariants
-from tests.reliability.scenario import report, seed, stable_port
+from tests.reliability.scenario import SEED_KINDS, report, seed, stable_port
 from xbtcpay.chain import devchain
 
 PAYMENTS = 200
@@ -58,9 +58,11 @@ async def _start_payment(session: aiohttp.ClientSession, daemon: DaemonProcess,
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("seed_kind", SEED_KINDS)
 async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
-        tmp_path: Path, chain: DevChain) -> None:
-    rng = random.Random(seed("crash_soak"))
+        tmp_path: Path, chain: DevChain,
+        seed_kind: str) -> None:
+    rng = random.Random(seed("crash_soak", seed_kind))
     reorg_share = float(os.environ.get("XBTCPAY_SOAK_REORGS") or 0)
     start = await chain.block_number() + 1
     await chain.mine(6)                      # reorgs stay above the watcher's start

@@ -30,7 +30,7 @@ from tests.chain.watching import chain_overrides
 from tests.fixtures.chain import DevChain
 from tests.harness import DaemonHandle, PostbackReceiver, running_daemon, wait_until
 from tests.reliability import invariants
-from tests.reliability.scenario import quiet_logs, report, seed
+from tests.reliability.scenario import SEED_KINDS, quiet_logs, report, seed
 from xbtcpay.chain import devchain
 
 CONFIRMATIONS = int(os.environ.get("XBTCPAY_CONFIRMATIONS") or 3)   # longer runs: set these
@@ -195,8 +195,10 @@ async def _caught_up(d: DaemonHandle, chain: DevChain) -> None:
 
 
 @pytest.mark.timeout(120 + 2 * REORGS)
-async def test_random_reorgs_lose_and_double_nothing(tmp_path: Path, chain: DevChain) -> None:
-    rng = random.Random(seed("reorg_fuzz"))
+@pytest.mark.parametrize("seed_kind", SEED_KINDS)
+async def test_random_reorgs_lose_and_double_nothing(tmp_path: Path, chain: DevChain,
+                                                   seed_kind: str) -> None:
+    rng = random.Random(seed("reorg_fuzz", seed_kind))
     start = await chain.block_number() + 1
     await chain.mine(CONFIRMATIONS + 3)      # reorgs stay above the watcher's start
     node = invariants.Node(chain.client, chain.token, start, CONFIRMATIONS)
