@@ -68,6 +68,9 @@ class PluginContext(Protocol):
     def product(self, name: str) -> Mapping[str, Any] | None:
         """The catalog entry ``products.<name>`` or None."""
 
+    def products_with(self, key: str) -> list[str]:
+        """Names of the catalog products whose entry sets ``key``, in config order."""
+
     async def create_payment(self, new: NewPayment) -> Payment:
         """Create and persist a payment (state ``new``)."""
 
