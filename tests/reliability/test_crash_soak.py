@@ -66,7 +66,8 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
     reorg_share = float(os.environ.get("XBTCPAY_SOAK_REORGS") or 0)
     start = await chain.block_number() + 1
     await chain.mine(6)                      # reorgs stay above the watcher's start
-    node = invariants.Node(chain.client, chain.token, start, CONFIRMATIONS)
+    heads = invariants.HeadLog(chain.url)
+    node = invariants.Node(chain.url, chain.token, start, CONFIRMATIONS, heads=heads)
     chain_lock = asyncio.Lock()              # a reorg never orphans a payment being sent
     raw = base_config(tmp_path, chain_overrides(chain, start, {
         "postback": POSTBACK, "rpc": {"listen": f"127.0.0.1:{stable_port()}"},
@@ -120,7 +121,7 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
 
     await daemon.start()
     try:
-        async with PostbackReceiver(delay=SHOP_DELAY) as receiver, \
+        async with PostbackReceiver(delay=SHOP_DELAY) as receiver, heads, \
                 aiohttp.ClientSession() as session:
             payments = asyncio.create_task(shop(session, receiver.url))
             kills = asyncio.create_task(killer(payments))

@@ -201,11 +201,12 @@ async def test_random_reorgs_lose_and_double_nothing(tmp_path: Path, chain: DevC
     rng = random.Random(seed("reorg_fuzz", seed_kind))
     start = await chain.block_number() + 1
     await chain.mine(CONFIRMATIONS + 3)      # reorgs stay above the watcher's start
-    node = invariants.Node(chain.client, chain.token, start, CONFIRMATIONS)
+    heads = invariants.HeadLog(chain.url)
+    node = invariants.Node(chain.url, chain.token, start, CONFIRMATIONS, heads=heads)
     db = tmp_path / "xbtcpay.db"
     checks = 0
     with quiet_logs("critical"):
-        async with PostbackReceiver() as shop, \
+        async with PostbackReceiver() as shop, heads, \
                 running_daemon(tmp_path, chain_overrides(
                     chain, start, {"chain": {"confirmations": CONFIRMATIONS}}),
                     watcher=True) as d:
