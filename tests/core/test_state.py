@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from xbtcpay.errors import InvalidTransition
-from xbtcpay.state import OPEN_STATES, PAID_STATES, TRANSITIONS, Event, State, apply, can_apply
+from xbtcpay.state import (
+    OPEN_STATES,
+    PAID_STATES,
+    TRANSITIONS,
+    Event,
+    State,
+    apply,
+    can_apply,
+    transitions_markdown,
+)
 
 # Written out by hand from the product's rules, not derived from the table under test.
 EXPECTED = [
@@ -112,3 +123,11 @@ def test_unknown_names_are_refused() -> None:
 
 def test_open_and_paid_sets_are_disjoint() -> None:
     assert not OPEN_STATES & PAID_STATES
+
+
+def test_readme_state_list_is_the_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    shown = readme.split("<!-- states:begin -->\n")[1].split("\n<!-- states:end -->")[0]
+    assert shown == transitions_markdown(), (
+        "README.md's state list differs from xbtcpay/state.py; paste this between the "
+        "states markers:\n" + transitions_markdown())
