@@ -25,7 +25,7 @@ from xbtcpay.plugin_api import Plugin
 from xbtcpay.plugins import Context, check_version, discover
 from xbtcpay.runtime import Runtime, build_runtime, warm_status_cache
 from xbtcpay.tasks import every, supervise
-from xbtcpay.web import public, rpc
+from xbtcpay.web import public, rpc, status_fast
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
 
 log = structlog.get_logger("xbtcpay.app")
@@ -104,7 +104,8 @@ class Daemon:
         try:
             await self._start_plugins(rt)
             self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen)
-            self.public_port = await self._serve(public_app(rt), self.config.public.listen)
+            self.public_port = await self._serve(public_app(rt), self.config.public.listen,
+                                                 front=lambda r: status_fast.install(r, rt))
             self._start_tasks(rt)
         except BaseException:
             await self.stop()
@@ -130,9 +131,12 @@ class Daemon:
             rt.plugins[name] = plugin
             log.info("plugin.started", plugin=name)
 
-    async def _serve(self, app: web.Application, listen: Any) -> int:
+    async def _serve(self, app: web.Application, listen: Any,
+                     front: Callable[[web.AppRunner], Any] | None = None) -> int:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
         await runner.setup()
+        if front is not None:
+            front(runner)
         self._runners.append(runner)
         site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
         await site.start()
