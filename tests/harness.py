@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -229,10 +230,8 @@ class PostbackReceiver:
             if remaining <= 0:
                 raise TimeoutError(f"{len(self.received)} of {count} postbacks arrived")
             self._arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), timeout=min(remaining, 0.5))
-            except TimeoutError:
-                pass
         return self.received
 
 
@@ -249,7 +248,7 @@ class DaemonProcess:
         self.log_path = config_path.parent / "daemon.log"
 
     async def start(self, timeout: float = 20.0) -> None:
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes it until it exits
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "xbtcpay", "-c", str(self.config_path), "run"],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=str(REPO))

@@ -24,7 +24,7 @@ async def test_dev_cycle_with_dev_pay(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
     rpc_port, public_port, anvil_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / "dev.log", "w")
+    log = open(tmp_path / "dev.log", "w")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen([sys.executable, "-m", "xbtcpay", "-c", "config.yaml", "dev",
                              "--anvil-port", str(anvil_port),
                              "--rpc-listen", f"127.0.0.1:{rpc_port}",

@@ -280,7 +280,7 @@ def _public(r: _Reader, s: dict[str, Any]) -> PublicConfig:
     listen = r.listen("public.listen", s.get("listen", "0.0.0.0:8888"))
     base_url = s.get("base_url")
     if base_url is None:
-        host = "127.0.0.1" if listen.host in ("0.0.0.0", "::") else listen.host
+        host = "127.0.0.1" if listen.host in ("0.0.0.0", "::") else listen.host  # noqa: S104
         base_url = f"http://{Listen(host, listen.port)}"
     elif not isinstance(base_url, str) or not re.match(r"^https?://[^\s/]+", base_url):
         r.bad("public.base_url", f"expected an http(s) URL or null, got {base_url!r}")

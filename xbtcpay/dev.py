@@ -37,7 +37,7 @@ from xbtcpay.postback import SIGNATURE_HEADER, verify
 
 VAR = Path("var")
 STATE = VAR / "dev-state.json"
-DEV_SECRET = "dev-postback-secret-change-me"
+DEV_SECRET = "dev-postback-secret-change-me"  # noqa: S105 - the dev chain's, printed on start
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ def dev_main(args: argparse.Namespace) -> int:
                                config=config))
     options = DevOptions(getattr(args, "anvil_port", None), getattr(args, "rpc_listen", None),
                          getattr(args, "public_listen", None))
+    VAR.mkdir(exist_ok=True)
+    for stale in VAR.glob("dev.db*"):
+        stale.unlink()  # a fresh chain needs a fresh database
     return asyncio.run(run_dev(config or Path("config.yaml"), options))
 
 
@@ -106,9 +109,6 @@ async def run_dev(base_config: Path, options: DevOptions = DevOptions()) -> int:
     from xbtcpay.app import Daemon
 
     configure_logging("info", "console")
-    VAR.mkdir(exist_ok=True)
-    for stale in VAR.glob("dev.db*"):
-        stale.unlink()  # a fresh chain needs a fresh database
     port = options.anvil_port
     if port is None:
         port = 8545 if _port_free(8545) else None
@@ -202,7 +202,7 @@ def _state_of(path: Path, raw: dict[str, Any]) -> dict[str, str] | None:
     except ConfigError:
         return None
     host = config.rpc.listen.host
-    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     return {"anvil": config.chain.rpc_urls[0], "token": str(token),
             "rpc": f"http://{host}:{config.rpc.listen.port}", "public": config.public.base_url}
 

@@ -56,22 +56,22 @@ async def test_calls_per_block_do_not_grow_with_open_payments(
 
 async def test_node_going_away_and_coming_back_misses_nothing(
         tmp_path: Path, chain: DevChain) -> None:
-    async with NodeProxy(chain.url) as proxy:
-        async with watching(tmp_path, chain, {"chain": {"rpc_urls": [proxy.url]}}) as w:
-            early = await w.pay_request("1")
-            during = await w.pay_request("2")
-            await chain.pay_tokens(early["address"], units("1"))
-            await w.until(early["id"], "seen")
-            await proxy.stop()                               # node gone
-            await chain.pay_tokens(during["address"], units("2"))
-            await chain.mine(3)
-            await asyncio.sleep(1.0)
-            assert (await w.payment(during["id"])).status.value == "new"
-            await proxy.start()                              # node back
-            await w.until(early["id"], "paid", timeout=30)
-            paid = await w.until(during["id"], "paid", timeout=30)
-            assert paid.amount_received == 2
-            assert len(await w.deposits()) == 2
+    async with NodeProxy(chain.url) as proxy, \
+            watching(tmp_path, chain, {"chain": {"rpc_urls": [proxy.url]}}) as w:
+        early = await w.pay_request("1")
+        during = await w.pay_request("2")
+        await chain.pay_tokens(early["address"], units("1"))
+        await w.until(early["id"], "seen")
+        await proxy.stop()                               # node gone
+        await chain.pay_tokens(during["address"], units("2"))
+        await chain.mine(3)
+        await asyncio.sleep(1.0)
+        assert (await w.payment(during["id"])).status.value == "new"
+        await proxy.start()                              # node back
+        await w.until(early["id"], "paid", timeout=30)
+        paid = await w.until(during["id"], "paid", timeout=30)
+        assert paid.amount_received == 2
+        assert len(await w.deposits()) == 2
 
 
 async def test_one_dead_rpc_url_of_two_does_not_stop_payments(

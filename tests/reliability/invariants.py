@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -450,8 +451,6 @@ async def eventually(db_path: Path, acknowledged: Mapping[str, Mapping[str, Any]
                                expected_total=expected_total)]
         return not last[0].violations
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await wait_until(holds, timeout=timeout, interval=0.25)
-    except TimeoutError:
-        pass
     return last[0]

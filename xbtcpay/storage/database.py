@@ -9,6 +9,7 @@ acknowledged write survives ``kill -9``; batching keeps fsyncs per second bounde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -75,10 +76,8 @@ class Database:
         if self._task is not None:
             await self._queue.join()
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         if self._reader is not None:
             await self._reader.close()
@@ -112,7 +111,7 @@ class Database:
                             future.set_exception(failure)
                     continue
                 self.commits += 1
-                for (ok, value), (_, future) in zip(outcomes, batch):
+                for (ok, value), (_, future) in zip(outcomes, batch, strict=True):
                     if future.done():
                         continue
                     if ok:
@@ -134,10 +133,8 @@ class Database:
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             log.error("storage.commit_failed", error=str(exc), batch=len(ops))
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
             raise StorageError(_describe(exc)) from None
         return outcomes
 
