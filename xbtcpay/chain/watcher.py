@@ -16,8 +16,9 @@ One poll (every ``chain.poll_interval``, or at once on a websocket newHeads hint
    settled side by side, so the database's group commit writes their events in a few
    transactions rather than one per event.
 
-Steps 3 and 4 run once per poll, after the scan reached the head: while far behind, the
-watcher only scans.
+Steps 3 and 4 run once per poll, after the scan reached the head. A poll that started more
+than ``chain.reorg_window`` blocks behind leaves reconciliation to the next poll: catching
+up is not held up by balance reads that would be repeated at the head anyway.
 
 RPC calls per new block do not depend on the number of open payments: addresses are matched
 in memory. Errors back off exponentially; ``CancelledError`` propagates.
@@ -148,11 +149,13 @@ class Watcher:
             self.cursor = await self._initial_cursor(head)
         if head < self.cursor or not await self._tip_is_current(head):
             await self._rewind()
+        behind = head - self.cursor
         while self.cursor < head:
             head = max(head, await self._advance(head))
         if self.cursor is None:
             return
-        await self._reconcile_if_due()
+        if behind <= self.chain.reorg_window:
+            await self._reconcile_if_due()   # while far behind: on the next poll, at the head
         await self.evaluate()
         self.polls += 1
         self.runtime.set_head(self.cursor)
