@@ -7,7 +7,7 @@ installs every prerequisite, so a skip there means a test silently stopped runni
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -26,7 +26,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
-async def receiver() -> PostbackReceiver:
+async def receiver() -> AsyncIterator[PostbackReceiver]:
     async with PostbackReceiver() as r:
         yield r
 

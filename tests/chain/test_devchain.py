@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from eth_abi import decode
+from eth_abi.abi import decode
 
 from tests.fixtures.chain import DevChain
 from xbtcpay.chain import devchain
@@ -27,7 +27,7 @@ def topic_address(topic: str) -> str:
 
 
 def test_mint_topic_is_the_0xbitcoin_event() -> None:
-    from eth_utils import keccak
+    from eth_utils.crypto import keccak
 
     assert "0x" + keccak(text="Mint(address,uint256,uint256,bytes32)").hex() == MINT
 

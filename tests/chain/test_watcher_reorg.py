@@ -58,6 +58,7 @@ async def test_transfer_moved_by_a_reorg_counts_once_in_its_new_block(
         await chain.reorg(2, [(again, 1)])                  # re-mined one block later
         await w.synced()
         moved = await w.payment(p["id"])
+        assert first.tx_block is not None
         assert moved.status.value == "seen" and moved.tx_block == first.tx_block + 1
         assert moved.tx_hash != first.tx_hash and moved.amount_received == Decimal(2)
         assert len(await w.deposits(p["id"])) == 1

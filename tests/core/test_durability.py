@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from tests.harness import DaemonProcess, base_config, running_daemon, write_config
 
 
-async def _start_payment(session: aiohttp.ClientSession, url: str, amount: str) -> dict:
+async def _start_payment(session: aiohttp.ClientSession, url: str,
+                         amount: str) -> dict[str, Any]:
     body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment", "params": {"amount": amount}}
     async with session.post(url + "/", json=body) as resp:
         return dict((await resp.json())["result"])

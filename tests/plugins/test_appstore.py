@@ -60,7 +60,7 @@ async def validate(d: Any, receipt: str, **params: Any) -> dict[str, Any]:
 async def notify(d: Any, signed: str) -> int:
     async with d.session.post(d.public_url + "/webhooks/appstore",
                               json={"signedPayload": signed}) as resp:
-        return resp.status
+        return int(resp.status)
 
 
 def subdir(tmp_path: Path, name: str) -> Path:
@@ -136,7 +136,8 @@ NEGATIVE = {
     "revoked": (lambda s: s.transaction(COINS, revocationDate=int(time.time() * 1000),
                                         revocationReason=0)[0], "refunded or revoked"),
     "garbage": (lambda s: "eyJhbGciOiJFUzI1NiJ9.e30.c2ln", "payload names no environment"),
-    "alg none": (lambda s: jwt.encode(s.transaction_payload(COINS), None, algorithm="none"),
+    "alg none": (lambda s: jwt.encode(s.transaction_payload(COINS), None,  # type: ignore[arg-type]
+                                      algorithm="none"),
                  "signature or certificate chain not valid"),
 }
 

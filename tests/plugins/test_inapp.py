@@ -171,7 +171,7 @@ def _public_pem(key: rsa.RSAPrivateKey) -> bytes:
 
 
 FORGERIES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "alg none": lambda r: jwt.encode(_claims(r), None, algorithm="none"),
+    "alg none": lambda r: jwt.encode(_claims(r), None, algorithm="none"),  # type: ignore[arg-type]
     "RS256 signed": lambda r: jwt.encode(_claims(r), _rsa(), algorithm="RS256"),
     "HS256 with a public key": lambda r: hand_signed(_claims(r), _public_pem(_rsa())),
     "wrong secret": lambda r: jwt.encode(_claims(r), "another-secret-" + "z" * 32, "HS256"),

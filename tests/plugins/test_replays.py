@@ -27,7 +27,8 @@ from tests.plugins import test_appstore as appstore
 from tests.plugins import test_braintree as braintree
 from tests.plugins import test_inapp as inapp
 from tests.plugins import test_stripe as stripe
-from tests.plugins.drivers.inapp import notice, read_request
+from tests.plugins.drivers.appstore import BUNDLE_ID
+from tests.plugins.drivers.inapp import CHARGEBACK_TYP, notice, read_request
 
 COPIES = 5
 
@@ -176,7 +177,7 @@ def _renewal(signer: AppleSigner, tx: dict[str, Any]) -> dict[str, Any]:
 async def test_appstore_renewal_replayed_after_its_refund(
         tmp_path: Path, apple: VerifyReceiptServer, receiver: PostbackReceiver) -> None:
     chain = AppleChain.mint()
-    signer = AppleSigner(chain, bundle_id=appstore.BUNDLE_ID, environment="Sandbox")
+    signer = AppleSigner(chain, bundle_id=BUNDLE_ID, environment="Sandbox")
     async with running_daemon(tmp_path, appstore.settings(tmp_path, chain, apple)) as d:
         _, tx = await appstore._paid_subscription(d, signer, receiver)
         renewal = _renewal(signer, tx)
@@ -193,7 +194,7 @@ async def test_appstore_renewal_replayed_after_its_refund(
 async def test_appstore_concurrent_duplicate_renewals_make_one_payment(
         tmp_path: Path, apple: VerifyReceiptServer, receiver: PostbackReceiver) -> None:
     chain = AppleChain.mint()
-    signer = AppleSigner(chain, bundle_id=appstore.BUNDLE_ID, environment="Sandbox")
+    signer = AppleSigner(chain, bundle_id=BUNDLE_ID, environment="Sandbox")
     async with running_daemon(tmp_path, appstore.settings(tmp_path, chain, apple)) as d:
         _, tx = await appstore._paid_subscription(d, signer, receiver)
         renewed, _ = signer.notification("DID_RENEW", _renewal(signer, tx))
@@ -213,7 +214,7 @@ async def test_inapp_postback_replayed_after_a_chargeback(tmp_path: Path,
         claims = read_request(answer["jwt"])
         paid, tx_id = notice(claims, price={"amount": "5.50", "currency": "USD"})
         await _post(d, claims["request"]["postbackURL"], paid)
-        back, _ = notice(claims, inapp.CHARGEBACK_TYP, transaction_id=tx_id, reason="refund")
+        back, _ = notice(claims, CHARGEBACK_TYP, transaction_id=tx_id, reason="refund")
         await _post(d, claims["request"]["chargebackURL"], back)
         assert (await d.runtime.payments.get(answer["id"])).status == "refunded"
         before = await snapshot(d)

@@ -204,8 +204,8 @@ async def _other_session(fake: FakeStripe, created: int) -> str:
     other = {"id": "cs_test_other", "client_reference_id": "not-ours", "created": created,
              "status": "open", "payment_status": "unpaid", "metadata": {}, "url": None,
              "amount_total": 999, "currency": "usd", "payment_intent": None}
-    fake.sessions[other["id"]] = other
-    return str(other["id"])
+    fake.sessions["cs_test_other"] = other
+    return "cs_test_other"
 
 
 async def _paid(d: Any, pid: str) -> Any:

@@ -5,7 +5,9 @@ session anvil. A shop creates 200 payments one after another, each with its own
 ``order_id`` (a request cut off by a kill is retried with the same order id, the way a shop
 should: it gets the same payment back, never a second one), and pays each on chain at once.
 Meanwhile a killer sends SIGKILL at random moments (seeded) and restarts the daemon, at
-least 10 times. With ``XBTCPAY_SOAK_REORGS=<probability>`` the killer also reorganises the
+least 10 times; a share of the kills lands right after an acknowledgement (the shop asks for
+it the moment an answer arrives), so a daemon that answered before its commit loses the
+payment it acknowledged and the "acknowledged payment lost" invariant names it. With ``XBTCPAY_SOAK_REORGS=<probability>`` the killer also reorganises the
 chain (depth 1-5, orphaned payments dropped) before that share of the kills, and payments left
 short are topped up at the end. The shop answers postbacks slowly, so some kills cut deliveries off and the
 restarted daemon delivers them again. At the end exactly 200 payments exist, all paid, every
@@ -15,6 +17,7 @@ invariant holds and every ``paid`` postback arrived, redeliveries under the same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -33,6 +36,7 @@ from xbtcpay.chain import devchain
 
 PAYMENTS = 200
 KILLS = 10
+KILL_AFTER_ACK = 0.05    # share of acknowledgements followed at once by a kill
 CONFIRMATIONS = 3
 POSTBACK = {"base_delay": 0.1, "max_delay": 0.5, "timeout": 2}
 SHOP_DELAY = 0.3        # a slow shop: kills land in the middle of deliveries too
@@ -74,7 +78,9 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
         "public": {"listen": f"127.0.0.1:{stable_port()}"}}))
     daemon = DaemonProcess(write_config(tmp_path, raw))
     acknowledged: dict[str, Any] = {}
-    counts: dict[str, Any] = {"kills": 0, "kills_during_payments": 0, "retried_requests": 0}
+    counts: dict[str, Any] = {"kills": 0, "kills_during_payments": 0, "retried_requests": 0,
+                              "kills_after_ack": 0}
+    kill_now = asyncio.Event()
     restart_seconds: list[float] = []
 
     async def shop(session: aiohttp.ClientSession, url: str) -> None:
@@ -85,6 +91,9 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
                 "data": {"order": i}})
             counts["retried_requests"] += failed
             acknowledged[p["id"]] = p
+            if rng.random() < KILL_AFTER_ACK:
+                kill_now.set()               # the killer runs before anything else of ours
+                await asyncio.sleep(0)
             async with chain_lock:
                 await chain.pay_tokens(p["address"], invariants._units(p["amount"], 8))
             await asyncio.sleep(rng.uniform(0, 0.1))
@@ -108,8 +117,12 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
 
     async def killer(payments: asyncio.Task[None]) -> None:
         while counts["kills"] < KILLS or not payments.done():
-            await asyncio.sleep(rng.uniform(0.2, 1.2))
-            if rng.random() < reorg_share:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(kill_now.wait(), rng.uniform(0.2, 1.2))
+            if kill_now.is_set():
+                kill_now.clear()
+                counts["kills_after_ack"] += 1
+            elif rng.random() < reorg_share:
                 await reorg()
             daemon.kill9()
             counts["kills"] += 1

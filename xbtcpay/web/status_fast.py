@@ -82,6 +82,6 @@ def install(runner: web.AppRunner, runtime: Runtime) -> FastStatus:
     server = runner.server
     assert server is not None, "install after runner.setup()"
     fast = FastStatus(runtime, server.request_handler)
-    server.request_handler = fast  # type: ignore[assignment]
+    server.request_handler = fast
     runtime.metrics.registry.register(fast)
     return fast

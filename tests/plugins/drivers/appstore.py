@@ -80,7 +80,7 @@ class AppStoreDriver:
         signed, _ = self.signer.notification("REFUND", refunded, wrong_key=True)
         async with d.session.post(d.public_url + "/webhooks/appstore",
                                   json={"signedPayload": signed}) as resp:
-            return resp.status
+            return int(resp.status)
 
     def deterministic_call(self) -> tuple[str, dict[str, Any]]:
         return "payment.validateAppStore", {"receipt": "not a receipt!"}
