@@ -7,6 +7,7 @@ import secrets
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -112,6 +113,29 @@ async def test_catch_up_without_limits_uses_one_log_query(
         await chain.pay_tokens(p["address"], units("1"))
         await chain.mine(150)
         await w.watcher.poll()
+        assert w.watcher.client.calls["eth_getLogs"] == 1
+        assert (await w.payment(p["id"])).status.value == "paid"
+
+
+async def test_catch_up_walks_headers_only_inside_the_reorg_window(
+        tmp_path: Path, chain: DevChain) -> None:
+    start = await chain.block_number() + 1
+    async with watching(tmp_path, chain, {"chain": {"reorg_window": 8}}, run=False,
+                        start=start) as w:
+        p = await w.pay_request("1")
+        await chain.pay_tokens(p["address"], units("1"))     # far below the window
+        await chain.mine(150)
+        asked: list[int] = []
+        fetch = w.watcher.client.get_blocks
+
+        async def recording(numbers: list[int], full: bool = False) -> list[dict[str, Any]]:
+            asked.extend(numbers)
+            return await fetch(numbers, full=full)
+
+        w.watcher.client.get_blocks = recording  # type: ignore[method-assign]
+        await w.watcher.poll()
+        head = await chain.block_number()
+        assert sorted(asked) == list(range(head - 8, head + 1))  # the window and its anchor
         assert w.watcher.client.calls["eth_getLogs"] == 1
         assert (await w.payment(p["id"])).status.value == "paid"
 
