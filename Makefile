@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 
-.PHONY: install run test bench lint clean browser
+.PHONY: install run test bench lint check clean browser
 
 $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check xbtcpay plugins bench
 	$(VENV)/bin/mypy xbtcpay
+
+## Format check, lint (the rule set in pyproject.toml) and mypy --strict on the package, the
+## bundled plugins and the tests. CI runs it before the tests.
+CHECKED := xbtcpay plugins tests bench
+check: install
+	$(VENV)/bin/ruff format --check $(CHECKED)
+	$(VENV)/bin/ruff check $(CHECKED)
+	$(VENV)/bin/mypy xbtcpay $(foreach p,$(PLUGIN_DIRS),$(p)/$(notdir $(p))) tests
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache

@@ -177,7 +177,7 @@ def _time_phases(watcher: Watcher) -> dict[str, float]:
     """Wall time spent in each phase of the watcher's poll (timers on this instance only)."""
     phases = {"scan (headers + logs + checkpoint)": 0.0, "balance reconciliation": 0.0,
               "settle payments": 0.0}
-    for attr, name in zip(("_advance", "_reconcile_if_due", "evaluate"), phases):
+    for attr, name in zip(("_advance", "_reconcile_if_due", "evaluate"), phases, strict=True):
         inner = getattr(watcher, attr)
 
         async def timed(*args: Any, _inner: Any = inner, _name: str = name) -> Any:

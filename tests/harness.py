@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -230,10 +231,8 @@ class PostbackReceiver:
             if remaining <= 0:
                 raise TimeoutError(f"{len(self.received)} of {count} postbacks arrived")
             self._arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), timeout=min(remaining, 0.5))
-            except TimeoutError:
-                pass
         return self.received
 
 
@@ -251,7 +250,7 @@ class DaemonProcess:
 
     async def start(self, timeout: float = 20.0, command: list[str] | None = None) -> None:
         """``command`` replaces ``python -m xbtcpay`` (its arguments follow it)."""
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes it until it exits
         self.proc = subprocess.Popen(
             [*(command or [sys.executable, "-m", "xbtcpay"]), "-c", str(self.config_path),
              "run"],

@@ -244,7 +244,6 @@ Spawn = Callable[[list[str], dict[str, str]], NotifyingDaemon]
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Spawn]:
     """Start ``xbtcpay run`` (``python PREFIX... -c CONFIG run``); killed at teardown."""
-    pytest.importorskip("xbtcpay.chain.watcher", reason="the chain watcher is not installed")
     started: list[NotifyingDaemon] = []
 
     def start(prefix: list[str], env: dict[str, str]) -> NotifyingDaemon:

@@ -26,7 +26,7 @@ from xbtcpay.plugin_api import Plugin
 from xbtcpay.plugins import Context, check_version, discover
 from xbtcpay.runtime import Runtime, build_runtime, warm_status_cache
 from xbtcpay.tasks import every, supervise
-from xbtcpay.web import public, rpc
+from xbtcpay.web import public, rpc, status_fast
 from xbtcpay.web.browser_guard import browser_guard_middleware
 from xbtcpay.web.checkout import setup_checkout
 from xbtcpay.web.connections import (
@@ -135,7 +135,8 @@ class Daemon:
             self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen,
                                               self.config.rpc)
             self.public_port = await self._serve(public_app(rt), self.config.public.listen,
-                                                 self.config.public)
+                                                 self.config.public,
+                                                 front=lambda r: status_fast.install(r, rt))
             self._start_tasks(rt)
         except BaseException:
             await self.stop()
@@ -161,10 +162,13 @@ class Daemon:
             rt.plugins[name] = plugin
             log.info("plugin.started", plugin=name)
 
-    async def _serve(self, app: web.Application, listen: Any, limits: Any) -> int:
+    async def _serve(self, app: web.Application, listen: Any, limits: Any,
+                     front: Callable[[web.AppRunner], Any] | None = None) -> int:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=10,
                                keepalive_timeout=limits.idle_timeout)
         await runner.setup()
+        if front is not None:
+            front(runner)
         self._runners.append(runner)
         site = GuardedSite(runner, listen.host, listen.port,
                            per_client=limits.max_connections_per_client,

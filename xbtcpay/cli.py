@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
                          parents=[common])
     dev.add_argument("action", nargs="?", choices=["pay"], help="pay PAYMENT_ID [AMOUNT]")
     dev.add_argument("args", nargs="*")
+    dev.add_argument("--anvil-port", type=int, default=None,
+                     help="port of the dev chain (default 8545 when free, else any free port)")
+    dev.add_argument("--rpc-listen", default=None,
+                     help="HOST:PORT of the private JSON-RPC port (default from the config)")
+    dev.add_argument("--public-listen", default=None,
+                     help="HOST:PORT of the public port (default from the config)")
+
     from xbtcpay.sweep.commands import add_commands as add_sweep_commands
 
     add_sweep_commands(sub, common)

@@ -76,7 +76,7 @@ class ChainConfig:
     start_block: int | Literal["latest"] = "latest"
     max_block_range: int = 2000
     reorg_window: int = 128
-    reconcile_interval: int = 30
+    reconcile_interval: float = 30
     request_timeout: float = 10.0
 
 
@@ -368,7 +368,7 @@ def _public(r: _Reader, s: dict[str, Any]) -> PublicConfig:
     listen = r.listen("public.listen", s.get("listen", "0.0.0.0:8888"))
     base_url = s.get("base_url")
     if base_url is None:
-        host = "127.0.0.1" if listen.host in ("0.0.0.0", "::") else listen.host
+        host = "127.0.0.1" if listen.host in ("0.0.0.0", "::") else listen.host  # noqa: S104
         base_url = f"http://{Listen(host, listen.port)}"
     elif not isinstance(base_url, str) or not re.match(r"^https?://[^\s/]+", base_url):
         r.bad("public.base_url", f"expected an http(s) URL or null, got {base_url!r}")
@@ -408,7 +408,8 @@ def _chain(r: _Reader, s: dict[str, Any]) -> ChainConfig:
         start_block=start,
         max_block_range=r.int("chain.max_block_range", s.get("max_block_range", 2000), 1),
         reorg_window=r.int("chain.reorg_window", s.get("reorg_window", 128), 4),
-        reconcile_interval=r.int("chain.reconcile_interval", s.get("reconcile_interval", 30), 1),
+        reconcile_interval=r.number("chain.reconcile_interval", s.get("reconcile_interval", 30),
+                                    0.05),
         request_timeout=r.number("chain.request_timeout", s.get("request_timeout", 10), 0.1),
     )
 

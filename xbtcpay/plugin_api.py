@@ -72,6 +72,9 @@ class PluginContext(Protocol):
     def product_by(self, field: str, value: str) -> tuple[str, Mapping[str, Any]] | None:
         """The first catalog entry whose ``field`` equals ``value``, as (name, entry), or None."""
 
+    def products_with(self, key: str) -> list[str]:
+        """Names of the catalog products whose entry sets ``key``, in config order."""
+
     async def create_payment(self, new: NewPayment) -> Payment:
         """Create and persist a payment (state ``new``)."""
 

@@ -118,6 +118,10 @@ class Context:
     def product_by(self, field: str, value: str) -> tuple[str, Mapping[str, Any]] | None:
         return self._catalog.by_field(field, value)
 
+    def products_with(self, key: str) -> list[str]:
+        return [name for name, spec in self._catalog.products.items()
+                if spec.get(key) is not None]
+
     async def create_payment(self, new: NewPayment) -> Payment:
         return await self._processor.create(replace(new, method=self.name))
 

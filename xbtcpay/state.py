@@ -5,7 +5,8 @@ The processor (``xbtcpay.processor``) is the only caller that persists the resul
 
 States
     new                 created, nothing seen yet
-    seen                funds seen (crypto: 0 confirmations or underpaid; fiat: authorised)
+    seen                funds seen (crypto: in a block, not yet confirmed, or underpaid;
+                        fiat: authorised)
     paid                confirmed in full (flags on the payment: late, overpaid, reorged)
     expired             deadline passed before payment (amount_received shows partial funds)
     canceled            canceled by the shop or the provider before payment
@@ -100,6 +101,15 @@ def apply(state: State | str, event: Event | str) -> State:
         return TRANSITIONS[(State(state), Event(event))]
     except (KeyError, ValueError):
         raise InvalidTransition(str(state), str(event)) from None
+
+
+def transitions_markdown() -> str:
+    """The table as the Markdown table README.md shows (one row per state, in table order)."""
+    rows = ["| state | event -> next state |", "|---|---|"]
+    for state in State:
+        steps = [f"`{e.value}` -> `{d.value}`" for (s, e), d in TRANSITIONS.items() if s == state]
+        rows.append(f"| `{state.value}` | {', '.join(steps) or 'final'} |")
+    return "\n".join(rows)
 
 
 def can_apply(state: State | str, event: Event | str) -> bool:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from eth_abi import decode
+from eth_abi.abi import decode
 
 from tests.fixtures.chain import DevChain
 from xbtcpay.chain import devchain
@@ -29,7 +27,7 @@ def topic_address(topic: str) -> str:
 
 
 def test_mint_topic_is_the_0xbitcoin_event() -> None:
-    from eth_utils import keccak
+    from eth_utils.crypto import keccak
 
     assert "0x" + keccak(text="Mint(address,uint256,uint256,bytes32)").hex() == MINT
 
@@ -114,7 +112,8 @@ async def test_automine_off_holds_transactions(chain: DevChain) -> None:
     await chain.set_automine(False)
     head = await chain.block_number()
     tx = await chain.pay_eth(DEPOSIT, 1, wait=False)
-    await asyncio.sleep(0.2)
+    pool = await chain.client.call("txpool_content", [])
+    assert [t["hash"] for by_nonce in pool["pending"].values() for t in by_nonce.values()] == [tx]
     assert await chain.client.call("eth_getTransactionReceipt", [tx]) is None
     assert await chain.block_number() == head
     await chain.mine(1)

@@ -81,3 +81,19 @@ async def test_eth_sent_to_a_token_payment_is_not_counted(tmp_path: Path, chain:
         await w.synced()
         assert (await w.payment(p["id"])).status.value == "new"
         assert await w.deposits(p["id"]) == []
+
+
+async def test_reconciliation_waits_for_the_head_while_far_behind(
+        tmp_path: Path, chain: DevChain) -> None:
+    extra = {"chain": {"reorg_window": 8}}
+    start = await chain.block_number() + 1
+    async with watching(tmp_path, chain, extra, run=False, start=start) as w:
+        p = await w.pay_request("1")
+        await chain.mine_tokens(p["address"], units("1"))   # only a balance read finds it
+        await chain.mine(20)                                 # far behind: > reorg_window
+        await w.watcher.poll()
+        assert await w.deposits(p["id"]) == []               # caught up, not reconciled yet
+        await w.watcher.poll()                               # at the head: reconciled
+        assert [d["kind"] for d in await w.deposits(p["id"])] == ["balance"]
+        paid = await w.until(p["id"], "paid", timeout=10)
+        assert paid.amount_received == Decimal(1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -59,6 +58,7 @@ async def test_transfer_moved_by_a_reorg_counts_once_in_its_new_block(
         await chain.reorg(2, [(again, 1)])                  # re-mined one block later
         await w.synced()
         moved = await w.payment(p["id"])
+        assert first.tx_block is not None
         assert moved.status.value == "seen" and moved.tx_block == first.tx_block + 1
         assert moved.tx_hash != first.tx_hash and moved.amount_received == Decimal(2)
         assert len(await w.deposits(p["id"])) == 1
@@ -89,6 +89,7 @@ async def test_deep_reorg_of_a_paid_payment_is_flagged_and_reported(
         assert bodies[1]["reorged"] is True and bodies[1]["tx_hash"] == tx
         await chain.mine(3)                                  # reported once, not on every poll
         await w.synced()
-        await asyncio.sleep(0.3)
+        queued = await w.d.runtime.postbacks.search(payment_id=p["id"])
+        assert sorted(r.event for r in queued) == ["paid", "reorged"]   # nothing more to send
         assert len(receiver.received) == 2
         assert (await w.events(p["id"])).count("reorged") == 1

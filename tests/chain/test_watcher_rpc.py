@@ -7,6 +7,7 @@ import secrets
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from tests.chain.node_proxy import NodeProxy
 from tests.chain.watching import Watch, units, watching
@@ -58,22 +59,22 @@ async def test_calls_per_block_do_not_grow_with_open_payments(
 
 async def test_node_going_away_and_coming_back_misses_nothing(
         tmp_path: Path, chain: DevChain) -> None:
-    async with NodeProxy(chain.url) as proxy:
-        async with watching(tmp_path, chain, {"chain": {"rpc_urls": [proxy.url]}}) as w:
-            early = await w.pay_request("1")
-            during = await w.pay_request("2")
-            await chain.pay_tokens(early["address"], units("1"))
-            await w.until(early["id"], "seen")
-            await proxy.stop()                               # node gone
-            await chain.pay_tokens(during["address"], units("2"))
-            await chain.mine(3)
-            await asyncio.sleep(1.0)
-            assert (await w.payment(during["id"])).status.value == "new"
-            await proxy.start()                              # node back
-            await w.until(early["id"], "paid", timeout=30)
-            paid = await w.until(during["id"], "paid", timeout=30)
-            assert paid.amount_received == 2
-            assert len(await w.deposits()) == 2
+    async with NodeProxy(chain.url) as proxy, \
+            watching(tmp_path, chain, {"chain": {"rpc_urls": [proxy.url]}}) as w:
+        early = await w.pay_request("1")
+        during = await w.pay_request("2")
+        await chain.pay_tokens(early["address"], units("1"))
+        await w.until(early["id"], "seen")
+        await proxy.stop()                               # node gone
+        await chain.pay_tokens(during["address"], units("2"))
+        await chain.mine(3)
+        await asyncio.sleep(1.0)
+        assert (await w.payment(during["id"])).status.value == "new"
+        await proxy.start()                              # node back
+        await w.until(early["id"], "paid", timeout=30)
+        paid = await w.until(during["id"], "paid", timeout=30)
+        assert paid.amount_received == 2
+        assert len(await w.deposits()) == 2
 
 
 async def test_one_dead_rpc_url_of_two_does_not_stop_payments(
@@ -114,6 +115,29 @@ async def test_catch_up_without_limits_uses_one_log_query(
         await chain.pay_tokens(p["address"], units("1"))
         await chain.mine(150)
         await w.watcher.poll()
+        assert w.watcher.client.calls["eth_getLogs"] == 1
+        assert (await w.payment(p["id"])).status.value == "paid"
+
+
+async def test_catch_up_walks_headers_only_inside_the_reorg_window(
+        tmp_path: Path, chain: DevChain) -> None:
+    start = await chain.block_number() + 1
+    async with watching(tmp_path, chain, {"chain": {"reorg_window": 8}}, run=False,
+                        start=start) as w:
+        p = await w.pay_request("1")
+        await chain.pay_tokens(p["address"], units("1"))     # far below the window
+        await chain.mine(150)
+        asked: list[int] = []
+        fetch = w.watcher.client.get_blocks
+
+        async def recording(numbers: list[int], full: bool = False) -> list[dict[str, Any]]:
+            asked.extend(numbers)
+            return await fetch(numbers, full=full)
+
+        w.watcher.client.get_blocks = recording  # type: ignore[method-assign]
+        await w.watcher.poll()
+        head = await chain.block_number()
+        assert sorted(asked) == list(range(head - 8, head + 1))  # the window and its anchor
         assert w.watcher.client.calls["eth_getLogs"] == 1
         assert (await w.payment(p["id"])).status.value == "paid"
 

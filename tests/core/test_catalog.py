@@ -44,5 +44,6 @@ def test_refusals_are_clear(product: object, currency: object, amount: object,
 
 
 def test_lookup_by_provider_id() -> None:
-    assert CATALOG.by_field("braintree_plan", "premium-monthly")[0] == "premium_month"
+    found = CATALOG.by_field("braintree_plan", "premium-monthly")
+    assert found is not None and found[0] == "premium_month"
     assert CATALOG.by_field("braintree_plan", "nope") is None

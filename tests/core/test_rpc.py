@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.harness import running_daemon
+from xbtcpay.models import PaymentEvent
+from xbtcpay.state import Event
 
 
 @pytest.fixture
@@ -188,3 +191,16 @@ async def test_forwarded_for_is_honoured_only_from_trusted_proxies(tmp_path: Pat
         async with d.session.post(d.rpc_url + "/", json=body,
                                   headers={"X-Forwarded-For": "10.9.9.9, 10.1.1.1"}) as resp:
             assert resp.status == 403
+
+
+async def test_expired_payment_in_its_late_window_is_not_canceled_silently(d: Any) -> None:
+    created = await d.start_payment("3")
+    await d.processor.apply(created["id"], PaymentEvent(Event.EXPIRED, dedupe_key="t:expired"))
+    before = await d.runtime.payments.events(created["id"])
+    reply = await d.call("cancel_payment", {"id": created["id"]})
+    assert reply["error"] == {"code": -32602,
+                              "message": "Invalid params: cannot cancel a payment in state expired"}
+    assert await d.runtime.payments.events(created["id"]) == before
+    late = await d.processor.apply(created["id"], PaymentEvent(
+        Event.PAID, amount_received=Decimal(3), tx_hash="0x" + "ab" * 32, tx_block=1))
+    assert late.changed and late.payment.status.value == "paid" and late.payment.late

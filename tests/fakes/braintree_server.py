@@ -266,7 +266,7 @@ class FakeBraintree:
         code, text, status = {"approved": ("1000", "Approved", "submitted_for_settlement"),
                               "declined": ("2000", "Do Not Honor", "processor_declined"),
                               "fraud": (None, None, "gateway_rejected")}[outcome]
-        tx = {"id": self._id(), "status": status, "type": "sale", "amount": f"{amount:.2f}",
+        tx: dict[str, Any] = {"id": self._id(), "status": status, "type": "sale", "amount": f"{amount:.2f}",
               "currency_iso_code": currency, "order_id": order_id,
               "merchant_account_id": self.merchant_id,
               "processor_response_code": code, "processor_response_text": text,

@@ -40,7 +40,8 @@ def decode_form(body: str) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    return _listify(root)
+    decoded: dict[str, Any] = _listify(root)
+    return decoded
 
 
 def _listify(node: Any) -> Any:
@@ -300,7 +301,14 @@ class FakeStripe:
                    "currency": charge["currency"], "charge": charge["id"],
                    "payment_intent": charge["payment_intent"], "reason": reason,
                    "status": "needs_response", "created": int(time.time())}
+        charge["_dispute"] = dispute
         return self._event("charge.dispute.created", dispute)
+
+    def close_dispute(self, session_id: str, status: str = "won") -> dict[str, Any]:
+        """The dispute of the session's charge closed ``won`` or ``lost``."""
+        dispute = self.charges[self.sessions[session_id]["_charge"]]["_dispute"]
+        dispute["status"] = status
+        return self._event("charge.dispute.closed", dispute)
 
     def other_event(self, kind: str = "customer.created") -> dict[str, Any]:
         return self._event(kind, {"id": self._new_id("cus"), "object": "customer"})

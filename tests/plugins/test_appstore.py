@@ -60,7 +60,7 @@ async def validate(d: Any, receipt: str, **params: Any) -> dict[str, Any]:
 async def notify(d: Any, signed: str) -> int:
     async with d.session.post(d.public_url + "/webhooks/appstore",
                               json={"signedPayload": signed}) as resp:
-        return resp.status
+        return int(resp.status)
 
 
 def subdir(tmp_path: Path, name: str) -> Path:
@@ -136,7 +136,8 @@ NEGATIVE = {
     "revoked": (lambda s: s.transaction(COINS, revocationDate=int(time.time() * 1000),
                                         revocationReason=0)[0], "refunded or revoked"),
     "garbage": (lambda s: "eyJhbGciOiJFUzI1NiJ9.e30.c2ln", "payload names no environment"),
-    "alg none": (lambda s: jwt.encode(s.transaction_payload(COINS), None, algorithm="none"),
+    "alg none": (lambda s: jwt.encode(s.transaction_payload(COINS), None,  # type: ignore[arg-type]
+                                      algorithm="none"),
                  "signature or certificate chain not valid"),
 }
 
@@ -340,3 +341,32 @@ async def test_apple_unreachable_is_a_provider_error(tmp_path: Path, chain: Appl
         assert reply["error"]["code"] == -32010, reply
         bad = await d.call("payment.validateAppStore", {"receipt": 5})
         assert bad["error"]["code"] == -32602
+
+
+async def test_products_with_an_appstore_id_are_sold_without_the_list(
+        tmp_path: Path, chain: AppleChain, signer: AppleSigner,
+        apple: VerifyReceiptServer) -> None:
+    overrides = settings(tmp_path, chain, apple)
+    del overrides["plugins"]["appstore"]["products"]
+    overrides["products"] = {**PRODUCTS, "cake": {"type": "one_time", "prices": {"USD": "1.00"}}}
+    async with running_daemon(tmp_path, overrides) as d:
+        answer = await validate(d, signer.transaction(COINS)[0])
+        assert answer["valid"] is True and answer["product"] == "coins100"
+        monthly = await validate(d, signer.transaction(MONTHLY, type=SUBSCRIPTION,
+                                                       expiresDate=int(time.time() * 1000)
+                                                       + DAY_MS)[0])
+        assert monthly["valid"] is True and monthly["product"] == "pro_monthly"
+
+
+async def test_the_products_list_still_restricts_the_sale(
+        tmp_path: Path, chain: AppleChain, signer: AppleSigner,
+        apple: VerifyReceiptServer) -> None:
+    overrides = settings(tmp_path, chain, apple)
+    overrides["plugins"]["appstore"]["products"] = ["coins100"]
+    async with running_daemon(tmp_path, overrides) as d:
+        assert (await validate(d, signer.transaction(COINS)[0]))["valid"] is True
+        refused = await validate(d, signer.transaction(MONTHLY, type=SUBSCRIPTION,
+                                                       expiresDate=int(time.time() * 1000)
+                                                       + DAY_MS)[0])
+        assert refused == {"valid": False,
+                           "reason": f"product {MONTHLY} is not in the catalog"}

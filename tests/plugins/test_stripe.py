@@ -184,22 +184,28 @@ async def test_reconciliation_finds_sessions_after_a_restart(tmp_path: Path,
     async with running_daemon(tmp_path, overrides(fake)) as d:
         got = await checkout(d)
     fake.complete(got["sessionId"])
-    fake.expire(await _other_session(fake))
+    other = await _other_session(fake, created=fake.sessions[got["sessionId"]]["created"] + 1)
+    fake.expire(other)
     async with running_daemon(tmp_path, overrides(fake, reconcile_interval=0.1, reconcile_after=0)) as d:
         paid = await wait_until(lambda: _paid(d, got["id"]), timeout=5)
         assert paid.provider_ref == fake.sessions[got["sessionId"]]["payment_intent"]
+        assert paid.extra["stripe_session"] == got["sessionId"]
         lists = [r for r in fake.requests if r["path"] == "/v1/checkout/sessions"
                  and r["method"] == "GET"]
         assert lists and "created" in lists[0]["params"]
+        # The other session was listed first (newest first) and left alone.
+        retrieved = [r["path"] for r in fake.requests if r["method"] == "GET"]
+        assert f"/v1/checkout/sessions/{other}" not in retrieved
+        assert await d.runtime.payments.count_by_status() == {"paid": 1}
 
 
-async def _other_session(fake: FakeStripe) -> str:
-    """A session of someone else created at the same time (must not be matched)."""
-    other = {"id": "cs_test_other", "client_reference_id": "not-ours", "created": int(time.time()),
+async def _other_session(fake: FakeStripe, created: int) -> str:
+    """A session of someone else created just after ours (must not be matched)."""
+    other = {"id": "cs_test_other", "client_reference_id": "not-ours", "created": created,
              "status": "open", "payment_status": "unpaid", "metadata": {}, "url": None,
              "amount_total": 999, "currency": "usd", "payment_intent": None}
-    fake.sessions[other["id"]] = other
-    return str(other["id"])
+    fake.sessions["cs_test_other"] = other
+    return "cs_test_other"
 
 
 async def _paid(d: Any, pid: str) -> Any:

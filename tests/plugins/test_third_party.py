@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -34,7 +35,7 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def _config(tmp_path: Path, plugins: dict) -> Path:
+def _config(tmp_path: Path, plugins: dict[str, Any]) -> Path:
     raw = base_config(tmp_path, {"plugins": plugins,
                                  "products": {"voucher10": {"type": "one_time",
                                                             "prices": {"EUR": "10.00"}}}})

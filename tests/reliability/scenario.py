@@ -14,14 +14,23 @@ import structlog
 from tests.harness import free_port
 from xbtcpay.logs import configure_logging
 
+# Every scenario runs twice: once on a fixed seed (the same run everywhere, so a regression
+# shows up as a change in a known run) and once on a fresh seed (new ground each time).
+FIXED_SEED = 20261201
+SEED_KINDS = ("fixed", "random")
 
-def seed(name: str) -> int:
-    """The scenario's seed: ``XBTCPAY_SEED`` when set (reproduce a run), else a fresh one.
+
+def seed(name: str, kind: str = "random") -> int:
+    """The scenario's seed: ``XBTCPAY_SEED`` when set (reproduce a run), else FIXED_SEED for
+    ``kind="fixed"`` and a fresh one for ``kind="random"``.
 
     Printed at once, so a failing run can be replayed with ``XBTCPAY_SEED=<seed>``.
     """
-    value = int(os.environ.get("XBTCPAY_SEED") or random.SystemRandom().randrange(2**32))
-    print(f"\n[{name}] seed={value} (replay: XBTCPAY_SEED={value})", flush=True)
+    if kind not in SEED_KINDS:
+        raise ValueError(f"unknown seed kind {kind!r}")
+    fresh = FIXED_SEED if kind == "fixed" else random.SystemRandom().randrange(2**32)
+    value = int(os.environ.get("XBTCPAY_SEED") or fresh)
+    print(f"\n[{name}] {kind} seed={value} (replay: XBTCPAY_SEED={value})", flush=True)
     return value
 
 

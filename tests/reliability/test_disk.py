@@ -57,21 +57,31 @@ async def test_disk_full_fails_cleanly_and_recovers(small_disk: Path) -> None:
         ok = await d.start_payment("1", postback_url="http://127.0.0.1:1/pb")
         ballast = _fill(small_disk)
         before = await _counts(d)
-        failures = 0
-        for i in range(30):  # enough writes to exhaust what the WAL had preallocated
+        accepted, failed_in_a_row = 0, 0
+        for i in range(60):  # until what the WAL had preallocated is used up for good
             reply = await d.call("start_payment", {"amount": str(i + 2), "data": "x" * 4000})
-            if "error" in reply:
-                assert reply["error"]["code"] == -32011
-                assert reply["error"]["message"] == "Storage unavailable: database or disk is full"
-                failures += 1
-        assert failures > 0
+            if "error" not in reply:
+                accepted, failed_in_a_row = accepted + 1, 0
+                continue
+            assert reply["error"] == {"code": -32011,
+                                      "message": "Storage unavailable: database or disk is full"}
+            failed_in_a_row += 1
+            if failed_in_a_row == 3:
+                break
+        assert failed_in_a_row == 3, "the full disk never refused a write"
         status, doc = await d.status(ok["id"])  # reads keep working
         assert status == 200 and doc["status"] == "new"
+        events = await d.runtime.payments.events(ok["id"])
         result = await d.call("cancel_payment", {"id": ok["id"]})
-        assert "error" in result or result["result"]["status"] == "canceled"
+        assert result["error"] == {"code": -32011,
+                                   "message": "Storage unavailable: database or disk is full"}
+        assert (await d.status(ok["id"]))[1]["status"] == "new"  # the refused cancel left no trace
+        assert await d.runtime.payments.events(ok["id"]) == events
         after_failures = await _counts(d)
-        assert after_failures[0] - before[0] == 30 - failures  # nothing half-written
+        assert after_failures[0] - before[0] == accepted  # nothing half-written
         ballast.unlink()
+        canceled = await d.call("cancel_payment", {"id": ok["id"]})
+        assert canceled["result"]["status"] == "canceled"
         again = await d.start_payment("7")
         paid = await d.processor.apply(again["id"], PaymentEvent(
             Event.PAID, amount_received=Decimal(7), tx_hash="0x" + "aa" * 32, tx_block=1))

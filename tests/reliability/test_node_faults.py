@@ -149,7 +149,7 @@ async def test_payments_complete_through_node_faults_and_restarts(tmp_path: Path
                     await devchain.mine(client, CONFIRMATIONS)
                     final = await invariants.eventually(
                         tmp_path / "xbtcpay.db", acknowledged, lambda: shop.received,
-                        invariants.Node(client, token, start, CONFIRMATIONS), timeout=60)
+                        invariants.Node(node.url, token, start, CONFIRMATIONS), timeout=60)
                     calls = dict(proxy.methods)
     finally:
         for task in restarts:

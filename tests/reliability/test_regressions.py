@@ -45,8 +45,9 @@ async def test_paid_payment_whose_transfer_a_reorg_moved_reports_the_surviving_t
             return (await w.payment(p["id"])).tx_hash == survivor
         try:
             await wait_until(followed, timeout=10)      # the tip's height did not change
-        except TimeoutError:
-            raise AssertionError(f"still reports the orphaned tx: {await w.payment(p['id'])}")
+        except TimeoutError as exc:
+            raise AssertionError(
+                f"still reports the orphaned tx: {await w.payment(p['id'])}") from exc
         moved = await w.payment(p["id"])
         assert moved.status.value == "paid" and not moved.reorged
         assert moved.amount_received == Decimal(1)

@@ -30,7 +30,7 @@ from tests.chain.watching import chain_overrides
 from tests.fixtures.chain import DevChain
 from tests.harness import DaemonHandle, PostbackReceiver, running_daemon, wait_until
 from tests.reliability import invariants
-from tests.reliability.scenario import quiet_logs, report, seed
+from tests.reliability.scenario import SEED_KINDS, quiet_logs, report, seed
 from xbtcpay.chain import devchain
 
 CONFIRMATIONS = int(os.environ.get("XBTCPAY_CONFIRMATIONS") or 3)   # longer runs: set these
@@ -195,15 +195,18 @@ async def _caught_up(d: DaemonHandle, chain: DevChain) -> None:
 
 
 @pytest.mark.timeout(120 + 2 * REORGS)
-async def test_random_reorgs_lose_and_double_nothing(tmp_path: Path, chain: DevChain) -> None:
-    rng = random.Random(seed("reorg_fuzz"))
+@pytest.mark.parametrize("seed_kind", SEED_KINDS)
+async def test_random_reorgs_lose_and_double_nothing(tmp_path: Path, chain: DevChain,
+                                                   seed_kind: str) -> None:
+    rng = random.Random(seed("reorg_fuzz", seed_kind))
     start = await chain.block_number() + 1
     await chain.mine(CONFIRMATIONS + 3)      # reorgs stay above the watcher's start
-    node = invariants.Node(chain.client, chain.token, start, CONFIRMATIONS)
+    heads = invariants.HeadLog(chain.url)
+    node = invariants.Node(chain.url, chain.token, start, CONFIRMATIONS, heads=heads)
     db = tmp_path / "xbtcpay.db"
     checks = 0
     with quiet_logs("critical"):
-        async with PostbackReceiver() as shop, \
+        async with PostbackReceiver() as shop, heads, \
                 running_daemon(tmp_path, chain_overrides(
                     chain, start, {"chain": {"confirmations": CONFIRMATIONS}}),
                     watcher=True) as d:

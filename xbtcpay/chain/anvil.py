@@ -103,7 +103,7 @@ class Anvil:
             self.port = chosen or free_port()
             # a file, not a pipe: a pipe nobody reads fills up and blocks anvil
             self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _reap()
-            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,  # noqa: S603
                                             stdout=subprocess.DEVNULL, stderr=self._stderr)
             if self._wait_ready():
                 log.info("anvil.started", url=self.url, pid=self.process.pid)
@@ -127,9 +127,11 @@ class Anvil:
     def _answers(self) -> bool:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
                            "params": []}).encode()
-        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        # self.url is http://127.0.0.1:<port> of the node this object started
+        request = urllib.request.Request(self.url, body,  # noqa: S310
+                                         {"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=1) as resp:
+            with urllib.request.urlopen(request, timeout=1) as resp:  # noqa: S310
                 return "result" in json.loads(resp.read())
         except (urllib.error.URLError, OSError, ValueError):
             return False

@@ -301,7 +301,7 @@ class ChainClient:
         """Blocks by number in one batch request; BlockNotFound if the node lacks any."""
         raws = await self.batch([("eth_getBlockByNumber", [hex(n), full]) for n in numbers])
         blocks = []
-        for number, raw in zip(numbers, raws):
+        for number, raw in zip(numbers, raws, strict=True):
             block = _block(raw)
             if block is None:
                 raise BlockNotFound(number)
@@ -327,7 +327,7 @@ class ChainClient:
         """Wei balances of many addresses at one block, in one batch request."""
         tag = block_param(block)
         results = await self.batch([("eth_getBalance", [a, tag]) for a in addresses])
-        return {a: int(r, 16) for a, r in zip(addresses, results)}
+        return {a: int(r, 16) for a, r in zip(addresses, results, strict=True)}
 
     async def erc20_balances(self, token: str, addresses: list[str],
                              block: int | str) -> dict[str, int]:
@@ -337,7 +337,7 @@ class ChainClient:
                                tag]) for a in addresses]
         results = await self.batch(calls)
         balances = {}
-        for address, result in zip(addresses, results):
+        for address, result in zip(addresses, results, strict=True):
             if not isinstance(result, str) or len(result) < 3:
                 raise ChainError(f"balanceOf on {token} returned no data (not a token?)")
             balances[address] = int(result, 16)

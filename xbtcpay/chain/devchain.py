@@ -124,7 +124,7 @@ async def send_transaction(client: ChainClient, sender: LocalAccount, *, to: str
     return str(await client.call("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()]))
 
 
-async def wait_receipt(client: ChainClient, tx_hash: str, *, timeout: float = 30.0,
+async def wait_receipt(client: ChainClient, tx_hash: str, *, timeout: float = 30.0,  # noqa: ASYNC109
                        poll: float = 0.05, require_success: bool = True) -> dict[str, Any]:
     """Poll for a transaction receipt; ChainError on timeout or (by default) on revert."""
     loop = asyncio.get_running_loop()

@@ -37,7 +37,7 @@ async def balances_at(client: ChainClient, asset: AssetConfig, addresses: Sequen
             calls = [("eth_call", [{"to": asset.contract,
                                     "data": BALANCE_OF + a[2:].lower().rjust(64, "0")}, at])
                      for a in chunk]
-        for address, result in zip(chunk, await client.batch(calls)):
+        for address, result in zip(chunk, await client.batch(calls), strict=True):
             out[address] = int(result, 16) if isinstance(result, str) and len(result) > 2 else 0
     return out
 

@@ -5,11 +5,20 @@ One poll (every ``chain.poll_interval``, or at once on a websocket newHeads hint
 1. scan ``(cursor, head]`` in ranges: one header batch, one ``eth_getLogs`` for every token
    contract (Transfer topic, no recipient filter), full blocks only when an ETH asset is
    configured; check the ranges chain onto the stored tip and every log's block hash;
-   commit headers + deposits + cursor in one transaction (``ChainStore.checkpoint``);
+   commit headers + deposits + cursor in one transaction (``ChainStore.checkpoint``).
+   Ranges deeper than ``chain.reorg_window`` below the head (catching up) are final: only
+   their logs and the header of their last block (the tip the next range chains onto) are
+   fetched, no per-header walk;
 2. on a broken parent-hash chain, walk back to the common ancestor and roll back above it;
 3. every ``chain.reconcile_interval`` seconds, reconcile balances of open payments;
 4. recompute every payment whose deposits changed or that awaits confirmations, applying
-   the events ``settlement.next_event`` asks for through the processor.
+   the events ``settlement.next_event`` asks for through the processor; payments are
+   settled side by side, so the database's group commit writes their events in a few
+   transactions rather than one per event.
+
+Steps 3 and 4 run once per poll, after the scan reached the head. A poll that started more
+than ``chain.reorg_window`` blocks behind leaves reconciliation to the next poll: catching
+up is not held up by balance reads that would be repeated at the head anyway.
 
 RPC calls per new block do not depend on the number of open payments: addresses are matched
 in memory. Errors back off exponentially; ``CancelledError`` propagates.
@@ -50,6 +59,7 @@ log = structlog.get_logger("xbtcpay.chain.watcher")
 LATEST_MARGIN = 2          # "start_block: latest" starts this many blocks below the head
 FULL_BLOCK_RANGE = 100     # at most this many full blocks per request when ETH is watched
 MAX_EVENTS_PER_PAYMENT = 4
+SETTLE_CONCURRENCY = 64    # payments settled side by side (their writes share commits)
 MAX_BACKOFF = 30.0
 
 
@@ -139,11 +149,13 @@ class Watcher:
             self.cursor = await self._initial_cursor(head)
         if head < self.cursor or not await self._tip_is_current(head):
             await self._rewind()
+        behind = head - self.cursor
         while self.cursor < head:
             head = max(head, await self._advance(head))
         if self.cursor is None:
             return
-        await self._reconcile_if_due()
+        if behind <= self.chain.reorg_window:
+            await self._reconcile_if_due()   # while far behind: on the next poll, at the head
         await self.evaluate()
         self.polls += 1
         self.runtime.set_head(self.cursor)
@@ -179,7 +191,7 @@ class Watcher:
         size = min(self.range, FULL_BLOCK_RANGE) if self.natives else self.range
         end = min(head, start + size - 1)
         try:
-            headers, deposits = await self._scan(start, end)
+            headers, deposits = await self._scan(start, end, head)
         except RangeTooLarge:
             if end == start:
                 raise  # a single block is too much: nothing smaller to ask for
@@ -199,17 +211,27 @@ class Watcher:
                      new=added)
         return head
 
-    async def _scan(self, start: int, end: int) -> tuple[list[Header], list[Deposit]]:
-        """Headers and deposits of [start, end], checked against the tip and each other."""
+    async def _scan(self, start: int, end: int, head: int
+                    ) -> tuple[list[Header], list[Deposit]]:
+        """Headers and deposits of [start, end], checked against the tip and each other.
+
+        Blocks deeper than ``reorg_window`` below ``head`` are final: their headers are not
+        walked (only the last such block's, as the anchor the rest chains onto), and their
+        logs are taken as they are.
+        """
         assert self.cursor is not None
-        numbers = list(range(start, end + 1))
-        blocks = await self.client.get_blocks(numbers, full=bool(self.natives))
+        first = start
+        if not self.natives:
+            first = min(end, max(start, head - self.chain.reorg_window))
+        blocks = await self.client.get_blocks(list(range(first, end + 1)),
+                                              full=bool(self.natives))
         headers = [Header.of(b) for b in blocks]
-        check_range(await self.store.header(self.cursor), headers)
+        check_range(await self.store.header(self.cursor) if first == start else None, headers)
         logs: list[dict[str, Any]] = []
         if self.contracts:
             logs = await self.client.get_logs(start, end, list(self.contracts), [TRANSFER_TOPIC])
-            check_logs(logs, {h.number: h.hash for h in headers})
+            check_logs([e for e in logs if int(e["blockNumber"]) >= first],
+                       {h.number: h.hash for h in headers})
         await self.store.load_addresses(self.book)  # after the fetch: no issued address missed
         deposits = transfer_deposits(logs, self.book, self.contracts)
         if self.natives:
@@ -287,11 +309,15 @@ class Watcher:
         dirty = await self.store.dirty()
         waiting = await self.store.awaiting_confirmations(now, self.config.payments.late_window)
         thresholds: dict[str, Threshold] = {}
-        applied = 0
-        for payment_id in dict.fromkeys([*dirty, *waiting]):
-            applied += await self._settle(payment_id, thresholds, now)
+        gate = asyncio.Semaphore(SETTLE_CONCURRENCY)
+
+        async def settle(payment_id: str) -> int:
+            async with gate:
+                return await self._settle(payment_id, thresholds, now)
+
+        counts = await asyncio.gather(*map(settle, dict.fromkeys([*dirty, *waiting])))
         await self.store.clean(dirty)
-        return applied
+        return sum(counts)
 
     async def _settle(self, payment_id: str, thresholds: dict[str, Threshold], now: int) -> int:
         processor = self.runtime.processor

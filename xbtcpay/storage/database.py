@@ -9,6 +9,7 @@ commit, so an acknowledged unit survives ``kill -9``; batching keeps fsyncs per 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -79,10 +80,8 @@ class Database:
         if self._task is not None:
             await self._queue.join()
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         if self._reader is not None:
             await self._reader.close()
@@ -116,7 +115,7 @@ class Database:
                             future.set_exception(failure)
                     continue
                 self.commits += 1
-                for (ok, value), (_, future) in zip(outcomes, batch):
+                for (ok, value), (_, future) in zip(outcomes, batch, strict=True):
                     if future.done():
                         continue
                     if ok:
@@ -138,10 +137,8 @@ class Database:
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             log.error("storage.commit_failed", error=str(exc), batch=len(ops))
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
             raise StorageError(_describe(exc)) from None
         return outcomes
 

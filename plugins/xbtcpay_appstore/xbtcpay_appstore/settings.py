@@ -67,7 +67,11 @@ def load_settings(ctx: PluginContext) -> AppStoreSettings:
     if env == "Production" and app_apple_id is None:
         problems.append(f"{where}.app_apple_id: required in production")
     roots = _roots(s.get("root_certificates"), f"{where}.root_certificates", problems)
-    products = s.get("products", [])
+    # Optional: by default every catalog product carrying appstore_product_id is sold; the
+    # list restricts the sale to some of them.
+    products = s.get("products")
+    if products is None:
+        products = ctx.products_with("appstore_product_id")
     if not isinstance(products, list) or not all(isinstance(p, str) for p in products):
         problems.append(f"{where}.products: a list of catalog product names")
         products = []

@@ -117,7 +117,8 @@ class StripePlugin:
                 options={"idempotency_key": idempotency_key(payment.id)})
         except stripe.StripeError as exc:
             await self._refused(payment, safe_message(exc))
-            raise ProviderError(f"Stripe refused the checkout session: {safe_message(exc)}")
+            raise ProviderError(
+                f"Stripe refused the checkout session: {safe_message(exc)}") from exc
         charged = from_minor(int(session.amount_total or 0), str(session.currency))
         if charged != req.amount or str(session.currency).upper() != req.currency.upper():
             await self._refused(payment, "the Stripe price differs from the catalog")

@@ -33,6 +33,7 @@ class AppStoreDriver:
         self.root_path = self._dir / "AppleRootCA-test.der"
         self.root_path.write_bytes(self.chain.root_der)
         self.last: tuple[str, dict[str, Any]] | None = None
+        self.target_tx: dict[str, Any] | None = None
 
     async def start(self) -> None:
         await self.receipts.start()
@@ -64,13 +65,22 @@ class AppStoreDriver:
         reply = await d.call(*self.last)
         assert reply["result"]["duplicate"] is True, reply
 
+    async def target(self, d: Any, postback_url: str) -> str:
+        """A paid purchase for a forgery to aim at."""
+        jws, self.target_tx = self.signer.transaction(COINS)
+        reply = await d.call("payment.validateAppStore",
+                             {"receipt": jws, "postback_url": postback_url})
+        return str(reply["result"]["id"])
+
     async def forge(self, d: Any) -> int:
-        _, tx = self.signer.transaction(COINS)
-        signed, _ = self.signer.notification("SUBSCRIBED", tx, subtype="INITIAL_BUY",
-                                             wrong_key=True)
+        """A REFUND notification for the target's transaction, signed by a key not Apple's."""
+        assert self.target_tx is not None
+        refunded = {**self.target_tx, "revocationDate": self.target_tx["purchaseDate"],
+                    "revocationReason": 1}
+        signed, _ = self.signer.notification("REFUND", refunded, wrong_key=True)
         async with d.session.post(d.public_url + "/webhooks/appstore",
                                   json={"signedPayload": signed}) as resp:
-            return resp.status
+            return int(resp.status)
 
     def deterministic_call(self) -> tuple[str, dict[str, Any]]:
         return "payment.validateAppStore", {"receipt": "not a receipt!"}

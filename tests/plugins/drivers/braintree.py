@@ -14,6 +14,7 @@ class BraintreeDriver:
 
     def __init__(self) -> None:
         self.fake = FakeBraintree()
+        self.target_tx = ""
 
     async def start(self) -> None:
         await self.fake.start()
@@ -47,10 +48,18 @@ class BraintreeDriver:
     async def replay(self, d: Any) -> None:
         assert await self.fake.redeliver() == 200
 
+    async def target(self, d: Any, postback_url: str) -> str:
+        """A paid sale for a forgery to aim at."""
+        reply = await d.call("payment.processBraintreePayment", {
+            "paymentNonce": "fake-valid-nonce", "product": PRODUCT, "postback_url": postback_url})
+        self.target_tx = str(reply["result"]["transactionId"])
+        return str(reply["result"]["id"])
+
     async def forge(self, d: Any) -> int:
-        notice = self.fake.notification("transaction_settled", "transaction",
-                                        {"id": "forged", "status": "settled", "amount": "9.99"})
-        notice["bt_signature"] = notice["bt_signature"][:-4] + "0000"
+        """A real settlement-declined notice for the target's sale with a tampered signature."""
+        notice = self.fake.settle(self.target_tx, declined=True)
+        notice["bt_signature"] = notice["bt_signature"][:-4] + (
+            "0000" if not notice["bt_signature"].endswith("0000") else "1111")
         return await self.fake.deliver(self.webhook_url(d), notice)
 
     def deterministic_call(self) -> tuple[str, dict[str, Any]]:

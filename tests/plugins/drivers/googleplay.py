@@ -44,6 +44,7 @@ class GooglePlayDriver:
         self.fake = FakeGooglePlay(package=PACKAGE)
         self._dir = Path(tempfile.mkdtemp(prefix="xbtcpay-googleplay-"))
         self.last: tuple[str, dict[str, Any]] | None = None
+        self.target_token = ""
 
     async def start(self) -> None:
         await self.fake.start()
@@ -72,10 +73,24 @@ class GooglePlayDriver:
         reply = await d.call(*self.last)
         assert reply["result"]["duplicate"] is True, reply
 
+    async def target(self, d: Any, postback_url: str) -> str:
+        """A paid purchase for a forgery to aim at."""
+        self.target_token = self.fake.buy(COINS)
+        reply = await d.call("payment.validateGooglePlay", {
+            "purchase_token": self.target_token, "product_id": COINS,
+            "postback_url": postback_url})
+        return str(reply["result"]["id"])
+
     async def forge(self, d: Any) -> int:
-        token = self.fake.buy(COINS)
-        note = developer_notification(PACKAGE, oneTimeProductNotification={
-            "version": "1.0", "notificationType": 1, "purchaseToken": token, "sku": COINS})
+        """A void of the target's purchase, pushed with a token signed by a key not Google's.
+
+        Google really voided it, so only the push token's check stands between the forged
+        push and a refund.
+        """
+        entry = self.fake.void(self.target_token)
+        note = developer_notification(PACKAGE, voidedPurchaseNotification={
+            "purchaseToken": entry["purchaseToken"], "orderId": entry["orderId"],
+            "productType": 2, "refundType": entry["refundType"]})
         forged = PubSubSigner().token(AUDIENCE, kid=self.fake.signer.kid)
         async with d.session.post(d.public_url + "/webhooks/googleplay",
                                   data=push_body(note, "forged-1"),

@@ -58,6 +58,7 @@ class InAppDriver:
 
     def __init__(self) -> None:
         self.last: tuple[str, str] | None = None
+        self.target_claims: dict[str, Any] = {}
 
     async def start(self) -> None:
         return None
@@ -86,10 +87,18 @@ class InAppDriver:
         assert self.last is not None
         await post_notice(d.session, *self.last)
 
+    async def target(self, d: Any, postback_url: str) -> str:
+        """An open in-app request for a forgery to aim at."""
+        reply = await d.call("payment.createInAppRequest",
+                             {"product": "cake", "postback_url": postback_url})
+        self.target_claims = read_request(reply["result"]["jwt"])
+        return str(reply["result"]["id"])
+
     async def forge(self, d: Any) -> int:
-        claims = {"request": {"productData": "xbtcpay_payment_id=AAAAAAAAAAAAAAAAAAAAAA"}}
-        token, _ = notice(claims, secret="not-the-secret-" + "x" * 32)
-        status, _ = await post_notice(d.session, d.public_url + "/inapp/postback", token)
+        """The target request's postback notice, signed with another secret."""
+        token, _ = notice(self.target_claims, secret="not-the-secret-" + "x" * 32)
+        url = self.target_claims["request"]["postbackURL"]
+        status, _ = await post_notice(d.session, url, token)
         return status
 
     def deterministic_call(self) -> tuple[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ class StripeDriver:
 
     def __init__(self) -> None:
         self.fake = FakeStripe()
+        self.target_session = ""
 
     async def start(self) -> None:
         await self.fake.start()
@@ -47,12 +48,18 @@ class StripeDriver:
     async def replay(self, d: Any) -> None:
         assert await self.fake.redeliver(self.webhook_url(d)) == 200
 
+    async def target(self, d: Any, postback_url: str) -> str:
+        """An open payment (checkout session created, not paid) for a forgery to aim at."""
+        reply = await d.call("payment.createStripeCheckoutSession", {
+            "product": PRODUCT, "successUrl": "https://shop.example/ok",
+            "cancelUrl": "https://shop.example/cancel", "postback_url": postback_url})
+        self.target_session = str(reply["result"]["sessionId"])
+        return str(reply["result"]["id"])
+
     async def forge(self, d: Any) -> int:
-        forged = {"id": "evt_forged", "object": "event", "type": "checkout.session.completed",
-                  "data": {"object": {"id": "cs_forged", "object": "checkout.session",
-                                      "payment_status": "paid", "status": "complete",
-                                      "client_reference_id": "anything", "metadata": {}}}}
-        return await self.fake.deliver(self.webhook_url(d), forged, secret="whsec_not_it")
+        """The real completion event of the target's session, signed with another secret."""
+        event = self.fake.complete(self.target_session)
+        return await self.fake.deliver(self.webhook_url(d), event, secret="whsec_not_it")
 
     def deterministic_call(self) -> tuple[str, dict[str, Any]]:
         return "payment.getStripeConfig", {}

@@ -24,7 +24,7 @@ class ExamplePlugin:
         ctx.add_route("POST", "/example/redeem", self.redeem)
 
     async def create(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
-        currency, amount = self.ctx.price(params.get("product"), params.get("currency"),
+        currency, amount = self.ctx.price(str(params.get("product")), params.get("currency"),
                                           params.get("amount"))
         payment = await self.ctx.create_payment(NewPayment(
             method=self.name, asset=currency, amount=amount, product=params.get("product"),

@@ -1,0 +1,82 @@
+"""The unique keys that make money idempotent, pinned in the schema and in behaviour.
+
+Each key turns a repeated report into a refused insert inside the writing transaction, so a
+replayed webhook, a re-scanned block or a retried start_payment can never count money twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.harness import running_daemon
+from xbtcpay.models import NewPayment, PaymentEvent
+from xbtcpay.state import Event
+
+# (table, columns) of every unique key; written out by hand, not read from the migrations.
+EXPECTED_UNIQUE = sorted([
+    ("payments", ("id",)),                         # the payment id handed to the shop
+    ("payments", ("address",)),                    # one deposit address, one payment
+    ("payments", ("derivation_index",)),           # one xpub index, one address
+    ("payments", ("order_id",)),                   # a retried start_payment gets the same one
+    ("payments", ("method", "provider_ref")),      # one provider transaction, one payment
+    ("payment_events", ("event_id",)),             # the postback's event id
+    ("payment_events", ("dedupe_key",)),           # provider event ids, tx ids, log keys
+    ("postbacks", ("event_id",)),                  # one postback per event
+    ("deposits", ("key",)),                        # (block hash, log index): counted once
+    ("claims", ("key",)),
+    ("counters", ("name",)),
+    ("chain_dirty", ("payment_id",)),
+    ("schema_migrations", ("name",)),
+])
+
+
+def unique_keys(db_path: Path) -> list[tuple[str, tuple[str, ...]]]:
+    conn = sqlite3.connect(db_path)
+    try:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        found = []
+        for table in tables:
+            for _, name, unique, *_ in conn.execute(f"PRAGMA index_list({table})"):
+                if unique:
+                    cols = tuple(r[2] for r in conn.execute(f"PRAGMA index_info({name})"))
+                    found.append((table, cols))
+        return sorted(found)
+    finally:
+        conn.close()
+
+
+async def test_schema_has_exactly_the_expected_unique_keys(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path):
+        pass
+    assert unique_keys(tmp_path / "xbtcpay.db") == EXPECTED_UNIQUE
+
+
+def _fiat(ref: str | None = None, order_id: str | None = None) -> NewPayment:
+    return NewPayment(method="stripe", asset="USD", amount=Decimal("9.99"), provider_ref=ref,
+                      order_id=order_id)
+
+
+async def test_one_provider_reference_makes_one_payment(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path) as d:
+        await d.processor.create(_fiat("pi_123"))
+        with pytest.raises(sqlite3.IntegrityError):
+            await d.processor.create(_fiat("pi_123"))
+        await d.processor.create(_fiat("pi_456"))
+        await d.processor.create(_fiat(None))
+        await d.processor.create(_fiat(None))  # no reference yet: not a duplicate
+        assert await d.runtime.payments.count_by_status() == {"new": 4}
+
+
+async def test_one_dedupe_key_is_applied_once_across_payments(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path) as d:
+        first, second = await d.processor.create(_fiat()), await d.processor.create(_fiat())
+        event = PaymentEvent(Event.PAID, dedupe_key="provider:tx:1", amount_received=Decimal("9.99"))
+        assert (await d.processor.apply(first.id, event)).changed
+        again = await d.processor.apply(second.id, event)
+        assert again.duplicate and not again.changed
+        assert (await d.processor.get(second.id)).status.value == "new"

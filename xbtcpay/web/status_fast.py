@@ -1,0 +1,87 @@
+"""The fast path of status.json: a cached body answered before routing and middlewares.
+
+Browsers poll ``GET /<id>/status.json`` once a second per open checkout, so this one route
+dominates the public port's load. In front of the public application's own handler, a GET of
+exactly ``/<id>/status.json`` whose body is in the status cache (valid at the current chain
+head) is answered at once with the same bytes and headers the full stack would send:
+``Content-Type``, ``Cache-Control: no-store``, the CORS headers of ``public.cors_origins`` and
+``X-Request-Id``. Everything else (cache misses, unknown ids and their 404s, other routes,
+OPTIONS preflights, any query string) takes the normal path unchanged.
+
+Metrics stay cheap: hits are counted in a plain integer, exported as the counter
+``xbtcpay_status_fast_hits_total`` when /metrics is scraped, instead of a latency
+observation per request.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+
+from aiohttp import web
+from multidict import CIMultiDict
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from xbtcpay.runtime import Runtime
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+_PATH = re.compile(r"^/([A-Za-z0-9_-]{8,64})/status\.json$")
+_FIXED_CORS = {"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+               "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600"}
+
+
+class FastStatus(Collector):
+    """Wraps the public port's request handler; also a Prometheus collector of its hits."""
+
+    def __init__(self, runtime: Runtime, inner: Handler) -> None:
+        self.runtime = runtime
+        self.inner = inner
+        self.hits = 0
+        origins = runtime.config.public.cors_origins
+        self._allow_all = "*" in origins
+        self._origins = frozenset(origins)
+        headers = {"Content-Type": "application/json", "Cache-Control": "no-store",
+                   **_FIXED_CORS}
+        if self._allow_all:
+            headers["Access-Control-Allow-Origin"] = "*"
+        self._headers = tuple(headers.items())
+        prefix = secrets.token_hex(4)
+        self._ids = (f"{prefix}f{n:x}" for n in itertools.count(1))
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "GET":
+            match = _PATH.match(request.raw_path)
+            if match is not None:
+                body = self.runtime.status_cache.get(match.group(1), self.runtime.chain_head)
+                if body is not None:
+                    self.hits += 1
+                    return self._answer(request, body)
+        return await self.inner(request)
+
+    def _answer(self, request: web.BaseRequest, body: bytes) -> web.Response:
+        headers = CIMultiDict(self._headers)
+        origin = request.headers.get("Origin")
+        if not self._allow_all and origin and origin in self._origins:
+            headers["Access-Control-Allow-Origin"] = origin
+            headers["Vary"] = "Origin"
+        headers["X-Request-Id"] = request.headers.get("X-Request-Id", "")[:64] or next(self._ids)
+        return web.Response(body=body, headers=headers)
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("xbtcpay_status_fast_hits",
+                                     "status.json answers served from the cache before routing")
+        family.add_metric([], self.hits)
+        yield family
+
+
+def install(runner: web.AppRunner, runtime: Runtime) -> FastStatus:
+    """Put the fast path in front of ``runner``'s (set-up) server."""
+    server = runner.server
+    assert server is not None, "install after runner.setup()"
+    fast = FastStatus(runtime, server.request_handler)
+    server.request_handler = fast
+    runtime.metrics.registry.register(fast)
+    return fast
