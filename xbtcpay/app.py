@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from xbtcpay import keys
+from xbtcpay.cluster import LeaderJob
 from xbtcpay.config import Config
 from xbtcpay.errors import PluginError
 from xbtcpay.expiry import expire_due
@@ -27,6 +28,7 @@ from xbtcpay.runtime import Runtime, build_runtime, warm_status_cache
 from xbtcpay.tasks import every, supervise
 from xbtcpay.web import public, rpc
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
+from xbtcpay.web.status_feed import StatusFeed
 
 log = structlog.get_logger("xbtcpay.app")
 
@@ -70,6 +72,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
     runtime = request.app[keys.RUNTIME]
     runtime.metrics.set_counts(await runtime.payments.count_by_status(),
                                await runtime.postbacks.stats())
+    runtime.metrics.set_cluster(runtime.leadership.replica_id, runtime.leadership.is_leader,
+                                runtime.leadership.leader_term)
     return web.Response(body=runtime.metrics.render(),
                         content_type="text/plain", charset="utf-8")
 
@@ -88,6 +92,7 @@ class Daemon:
         self._synchronous = synchronous
         self.runtime: Runtime | None = None
         self._runners: list[web.AppRunner] = []
+        self._feed: StatusFeed | None = None
         self.rpc_port = 0
         self.public_port = 0
 
@@ -103,6 +108,10 @@ class Daemon:
                                                 synchronous=self._synchronous)
         try:
             await self._start_plugins(rt)
+            await rt.leadership.step()  # a lone daemon leads from its first request on
+            if rt.db.dialect != "sqlite":  # one SQLite file has one daemon: nothing to follow
+                self._feed = StatusFeed(rt)
+                await self._feed.prime()  # before the first body is cached
             self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen)
             self.public_port = await self._serve(public_app(rt), self.config.public.listen)
             self._start_tasks(rt)
@@ -147,15 +156,20 @@ class Daemon:
         spawn("postbacks", rt.sender.run)
         if self.config.public.status_cache_warm:
             rt.tasks.append(asyncio.create_task(_warm(rt), name="status-cache-warmup"))
-        spawn("expiry", lambda: every(self._expiry_interval, lambda: _expire(rt)))
+        if self._feed is not None:
+            spawn("status-feed", self._feed.run)
+        # the leader's jobs: run by exactly one replica at a time (xbtcpay/cluster.py)
+        jobs: list[LeaderJob] = [
+            ("expiry", lambda: every(self._expiry_interval, lambda: _expire(rt)))]
         for name, job, interval in rt.registrations.jobs:
-            spawn(name, functools.partial(every, interval, job))
+            jobs.append((name, functools.partial(every, interval, job)))
         if self._watcher and self.config.chain.rpc_urls:
             from xbtcpay.chain.watcher import Watcher
 
             watcher = Watcher(self.config, rt)
             rt.watcher_enabled = True
-            spawn("watcher", watcher.run)
+            jobs.append(("watcher", watcher.run))
+        spawn("leadership", functools.partial(rt.leadership.run, jobs))
 
     async def stop(self) -> None:
         rt = self.runtime
@@ -170,6 +184,7 @@ class Daemon:
         for task in stuck:
             log.error("daemon.task_did_not_stop", task=task.get_name())
         rt.tasks.clear()
+        await rt.leadership.release()
         for plugin in rt.plugins.values():
             try:
                 await plugin.close()

@@ -27,7 +27,6 @@ with none.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import wait_until
+from tests.pg import query
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.deposits import TRANSFER_TOPIC
 
@@ -110,20 +110,12 @@ async def chain_view(node: Node, addresses: Sequence[str]) -> ChainView:
 
 
 def _read_database(db_path: Path) -> dict[str, Any]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    conn.row_factory = sqlite3.Row
-    try:
-        payments = {r["id"]: dict(r) for r in conn.execute("SELECT * FROM payments")}
-        events = [dict(r) for r in conn.execute(
-            "SELECT event_id, payment_id, event FROM payment_events ORDER BY seq")]
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        deposits: dict[str, int] = defaultdict(int)
-        if "deposits" in tables:
-            for row in conn.execute("SELECT payment_id, units FROM deposits"):
-                deposits[row[0]] += int(row[1])
-        return {"payments": payments, "events": events, "deposits": dict(deposits)}
-    finally:
-        conn.close()
+    payments = {r["id"]: r for r in query(db_path, "SELECT * FROM payments")}
+    events = query(db_path, "SELECT event_id, payment_id, event FROM payment_events ORDER BY seq")
+    deposits: dict[str, int] = defaultdict(int)
+    for row in query(db_path, "SELECT payment_id, units FROM deposits"):
+        deposits[row["payment_id"]] += int(row["units"])
+    return {"payments": payments, "events": events, "deposits": dict(deposits)}
 
 
 async def stored_payments(db_path: Path) -> dict[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from xbtcpay.errors import ConstraintViolation, StorageError
+from xbtcpay.errors import ConstraintViolation, InvalidParams, StorageError
 from xbtcpay.storage.database import apply_migrations
 from xbtcpay.storage.protocol import Work
 
@@ -69,7 +69,10 @@ def _rowcount(status: str) -> int:
 def _translate(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
         return ConstraintViolation(str(exc))
+    if isinstance(exc, asyncpg.CharacterNotInRepertoireError):
+        return InvalidParams("text must not contain NUL characters")
     if isinstance(exc, asyncpg.DataError):  # a value of the wrong type, refused client-side
+        log.error("storage.bad_value", error=str(exc))
         return StorageError("database error")
     if isinstance(exc, _UNAVAILABLE):
         return StorageError("database unavailable")
@@ -167,16 +170,20 @@ class PostgresDatabase:
         return result
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        pool = self._require_pool()
-        try:
-            return await pool.fetchrow(self._sql(sql), *params)
-        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
-            raise _translate(exc) from None
+        rows = await self.fetchall(sql, params, limit_one=True)
+        return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+    async def fetchall(self, sql: str, params: Iterable[Any] = (), *,
+                       limit_one: bool = False) -> list[Any]:
         pool = self._require_pool()
         try:
+            if limit_one:
+                row = await pool.fetchrow(self._sql(sql), *params)
+                return [] if row is None else [row]
             return list(await pool.fetch(self._sql(sql), *params))
+        except asyncpg.CharacterNotInRepertoireError:
+            # PostgreSQL text never holds NUL, so a lookup by such a value matches nothing
+            return []
         except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
             raise _translate(exc) from None
 
