@@ -66,9 +66,12 @@ def drop_databases(mark: int = 0) -> None:
         _psql(f'DROP DATABASE IF EXISTS "{_CREATED.pop()}" WITH (FORCE)')
 
 
-def query(db_file: Path, sql: str) -> list[dict[str, Any]]:
+def query(db_file: Path | str, sql: str) -> list[dict[str, Any]]:
     """Rows of ``sql`` read straight from the database of the installation whose SQLite
-    file would be ``db_file`` (read-only, independently of any daemon)."""
+    file would be ``db_file``, or from a ``postgresql://`` URL (read-only, independently
+    of any daemon)."""
+    if isinstance(db_file, str):
+        return _pg_query(db_file, sql)
     if not on_postgresql():
         conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True, timeout=5)
         conn.row_factory = sqlite3.Row
@@ -76,8 +79,10 @@ def query(db_file: Path, sql: str) -> list[dict[str, Any]]:
             return [dict(r) for r in conn.execute(sql)]
         finally:
             conn.close()
-    url = database_url(db_file.parent, db_file.name)
+    return _pg_query(database_url(db_file.parent, db_file.name), sql)
 
+
+def _pg_query(url: str, sql: str) -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         conn = await asyncpg.connect(url)
         try:
