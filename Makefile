@@ -45,6 +45,7 @@ test-postgresql: install
 ## Benchmarks (ratios against baselines measured in the same run).
 bench: install
 	$(PY) -m bench
+	$(PY) -m bench postgres
 
 lint: install
 	$(VENV)/bin/ruff check xbtcpay plugins bench

@@ -32,6 +32,7 @@ class Sizes:
     catchup_groups: int = 200        # blocks holding the transfers (spread evenly)
     latency_rounds: int = 5
     poll_interval: float = 1.0
+    failovers: int = 5               # leader kills measured per lease TTL (postgres)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -39,7 +40,7 @@ class Sizes:
                    start_concurrency=(1, 4), status_requests_for_memory=50,
                    watcher_open=(10, 100), watcher_blocks=3, catchup_blocks=60,
                    catchup_transfers=120, catchup_to_payments=6, catchup_groups=12, latency_rounds=1,
-                   poll_interval=0.3)
+                   poll_interval=0.3, failovers=1)
 
 
 @dataclass

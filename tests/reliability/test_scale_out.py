@@ -15,6 +15,7 @@ before the next term's begin.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from pathlib import Path
@@ -84,7 +85,7 @@ def _term_overlaps(url: str) -> list[str]:
                       " ORDER BY term")
     return [f"term {b['term']} ({b['holder']}) wrote from {b['first_at']:.3f}, before term "
             f"{a['term']} ({a['holder']}) stopped at {a['last_at']:.3f}"
-            for a, b in zip(rows, rows[1:]) if b["first_at"] < a["last_at"]]
+            for a, b in itertools.pairwise(rows) if b["first_at"] < a["last_at"]]
 
 
 @pytest.mark.timeout(420)
