@@ -23,7 +23,10 @@ install: $(VENV)/.installed node_modules/.installed postgresql
 ## Debian's PostgreSQL server (the tests start a throwaway one); installed where missing.
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  echo "installing PostgreSQL (apt-get install postgresql)"; \
+	  echo "installing PostgreSQL (apt-get install postgresql; no cluster is created)"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) sh -c 'mkdir -p /etc/postgresql-common && \
+	    f=/etc/postgresql-common/createcluster.conf && \
+	    { [ -e $$f ] || echo "create_main_cluster = false" > $$f; }' && \
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) \
 	    apt-get install -y -qq --no-install-recommends postgresql postgresql-client; }
