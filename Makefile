@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 
-.PHONY: install run test bench lint check clean browser
+.PHONY: install run test test-sqlite test-postgresql postgresql bench lint check clean browser
 
 $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,18 @@ node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed postgresql
+
+## Debian's PostgreSQL server (the tests start a throwaway one); installed where missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing PostgreSQL (apt-get install postgresql; no cluster is created)"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) sh -c 'mkdir -p /etc/postgresql-common && \
+	    f=/etc/postgresql-common/createcluster.conf && \
+	    { [ -e $$f ] || echo "create_main_cluster = false" > $$f; }' && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) \
+	    apt-get install -y -qq --no-install-recommends postgresql postgresql-client; }
 
 ## Headless Chromium from Debian for the checkout page's browser tests (once per machine).
 CHROMIUM ?= /usr/bin/chromium
@@ -32,13 +43,20 @@ $(CHROMIUM):
 run: install
 	$(VENV)/bin/xbtcpay dev
 
-## Run the whole test suite (unit, integration on anvil, plugins, reliability).
-test: install browser
-	$(VENV)/bin/pytest -q
+## Run the whole test suite (unit, integration on anvil, plugins, reliability) on each
+## storage engine: SQLite files, then a throwaway PostgreSQL server.
+test: test-sqlite test-postgresql
+
+test-sqlite: install browser
+	XBTCPAY_TEST_DATABASE=sqlite $(VENV)/bin/pytest -q
+
+test-postgresql: install browser
+	XBTCPAY_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q
 
 ## Benchmarks (ratios against baselines measured in the same run).
 bench: install
 	$(PY) -m bench
+	$(PY) -m bench postgres
 
 lint: install
 	$(VENV)/bin/ruff check xbtcpay plugins bench

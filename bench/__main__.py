@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from bench import itemstate, memory, purchase, sse, start, status, sweep, watcher
+from bench import itemstate, memory, postgres, purchase, sse, start, status, sweep, watcher
 from bench.context import Context, Sizes, say
 from bench.report import Section
 
@@ -35,7 +35,10 @@ BENCHMARKS: dict[str, Callable[[Context], Section | list[Section]]] = {
     "sse": sse.main,
     "sweep": sweep.main,
     "itemstate": itemstate.main,
+    "postgres": postgres.main,
 }
+# Run only when named (``python -m bench postgres``): they start a PostgreSQL server.
+OPT_IN = frozenset({"postgres"})
 
 
 def _quiet_logs() -> None:
@@ -48,7 +51,7 @@ def _quiet_logs() -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("benchmarks", nargs="*", choices=[*BENCHMARKS, []],
-                        help="which to run (default: all, in this order: "
+                        help="which to run (default: all but postgres, in this order: "
                              + ", ".join(BENCHMARKS) + ")")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes and durations (a smoke run: numbers mean nothing)")
@@ -99,7 +102,7 @@ def run(names: list[str], ctx: Context) -> list[Section]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_logs()
-    names = args.benchmarks or list(BENCHMARKS)
+    names = args.benchmarks or [n for n in BENCHMARKS if n not in OPT_IN]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="xbtcpay-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     ctx = Context(workdir, sizes_from(args), use_wrk=not args.no_wrk)

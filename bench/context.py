@@ -34,6 +34,7 @@ class Sizes:
     poll_interval: float = 1.0
     sse_subscribers: int = 2_000
     sweep_addresses: int = 200       # deposit addresses swept per flow (bench/sweep.py)
+    failovers: int = 5               # leader kills measured per lease TTL (postgres)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -41,7 +42,7 @@ class Sizes:
                    start_concurrency=(1, 4), status_requests_for_memory=50,
                    watcher_open=(10, 100), watcher_blocks=3, catchup_blocks=60,
                    catchup_transfers=120, catchup_to_payments=6, catchup_groups=12, latency_rounds=1,
-                   poll_interval=0.3, sse_subscribers=50, sweep_addresses=20)
+                   poll_interval=0.3, sse_subscribers=50, sweep_addresses=20, failovers=1)
 
 
 @dataclass

@@ -66,9 +66,10 @@ def postgres(database_server: PgServer | None) -> Iterator[PgServer]:
 @pytest.fixture(autouse=True)
 def fresh_databases(database_server: PgServer | None) -> Iterator[None]:
     """Each test's databases are dropped when it ends."""
+    mark = pg.created()
     yield
     if database_server is not None:
-        pg.drop_databases()
+        pg.drop_databases(mark)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

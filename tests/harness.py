@@ -90,6 +90,8 @@ def base_config(tmp_path: Path, overrides: dict[str, Any] | None = None) -> dict
         "postback": {"secret": POSTBACK_SECRET, "base_delay": 0.2, "max_delay": 1.0,
                      "timeout": 2, "allow_private": True},  # receivers listen on loopback
         "log": {"level": "warning", "format": "json"},
+        # a restarted daemon on a shared database waits for the old lease to expire
+        "cluster": {"lease_ttl": 1.5},
     }
     return deep_merge(raw, overrides or {})
 

@@ -7,10 +7,16 @@ directory given to ``base_config`` gets a fresh database, dropped when the test 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import sqlite3
 import subprocess
+import threading
 from pathlib import Path
+from typing import Any
+
+import asyncpg
 
 from xbtcpay.storage.pg_server import SUPERUSER
 
@@ -48,7 +54,46 @@ def database_url(directory: Path, filename: str = "xbtcpay.db") -> str:
     return f"postgresql://{SUPERUSER}@127.0.0.1:{os.environ[PORT_ENV]}/{name}"
 
 
-def drop_databases() -> None:
-    """Drop the databases created since the last call (end of a test)."""
-    while _CREATED:
+def created() -> int:
+    """How many databases exist so far (a mark for ``drop_databases``)."""
+    return len(_CREATED)
+
+
+def drop_databases(mark: int = 0) -> None:
+    """Drop the databases created after ``mark`` (those of the test that just ended;
+    databases of module or session fixtures were created before it started)."""
+    while len(_CREATED) > mark:
         _psql(f'DROP DATABASE IF EXISTS "{_CREATED.pop()}" WITH (FORCE)')
+
+
+def query(db_file: Path | str, sql: str) -> list[dict[str, Any]]:
+    """Rows of ``sql`` read straight from the database of the installation whose SQLite
+    file would be ``db_file``, or from a ``postgresql://`` URL (read-only, independently
+    of any daemon)."""
+    if isinstance(db_file, str):
+        return _pg_query(db_file, sql)
+    if not on_postgresql():
+        conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True, timeout=5)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(sql)]
+        finally:
+            conn.close()
+    return _pg_query(database_url(db_file.parent, db_file.name), sql)
+
+
+def _pg_query(url: str, sql: str) -> list[dict[str, Any]]:
+    async def read() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [dict(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    box: list[list[dict[str, Any]]] = []
+    thread = threading.Thread(target=lambda: box.append(asyncio.run(read())))
+    thread.start()
+    thread.join()
+    if not box:
+        raise RuntimeError(f"could not read {url}")
+    return box[0]

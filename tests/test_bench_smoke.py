@@ -100,3 +100,22 @@ def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
     catchup = {row[0].split(" (")[0]: row for row in sections["watcher_catchup"]["rows"]}
     assert catchup["watcher poll"][5] == 6                          # every paying transfer paid
     assert "## Summary" in proc.stdout and "ratio" in proc.stdout
+
+
+@pytest.mark.skipif(not anvil_available(), reason="anvil not installed (npm install)")
+def test_quick_run_of_the_postgresql_benchmark(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "postgres", "--quick", "--json",
+                           str(out), "--workdir", str(tmp_path / "work")],
+                          check=False, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sections = {s["name"]: s for s in json.loads(out.read_text())["sections"]}
+    assert set(sections) == {"pg_start", "pg_status", "pg_replicas"}
+    for section in sections.values():
+        assert section["rows"] and section["targets"], section["name"]
+        for target in section["targets"]:
+            assert isinstance(target["value"], (int, float)) and target["value"] >= 0, target
+        for name, ratio in section["ratios"].items():
+            assert math.isfinite(ratio) and ratio > 0, (section["name"], name)
+    assert sections["pg_start"]["rows"][0][0] == "raw asyncpg, 1 insert per commit"
+    assert "calls per block, 3 replicas / 1" in sections["pg_replicas"]["ratios"]

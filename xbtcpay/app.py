@@ -19,6 +19,7 @@ from aiohttp import web
 
 from xbtcpay import keys
 from xbtcpay.commerce.wiring import attach_commerce, attach_settlement
+from xbtcpay.cluster import LeaderJob
 from xbtcpay.config import Config
 from xbtcpay.errors import PluginError
 from xbtcpay.expiry import expire_due
@@ -37,6 +38,7 @@ from xbtcpay.web.connections import (
 )
 from xbtcpay.web.input_guard import input_guard_middleware
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
+from xbtcpay.web.status_feed import StatusFeed
 
 log = structlog.get_logger("xbtcpay.app")
 
@@ -94,6 +96,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
     runtime = request.app[keys.RUNTIME]
     runtime.metrics.set_counts(await runtime.payments.count_by_status(),
                                await runtime.postbacks.stats())
+    runtime.metrics.set_cluster(runtime.leadership.replica_id, runtime.leadership.is_leader,
+                                runtime.leadership.leader_term)
     return web.Response(body=runtime.metrics.render(),
                         content_type="text/plain", charset="utf-8")
 
@@ -112,6 +116,7 @@ class Daemon:
         self._synchronous = synchronous
         self.runtime: Runtime | None = None
         self._runners: list[web.AppRunner] = []
+        self._feed: StatusFeed | None = None
         self.rpc_port = 0
         self.public_port = 0
         self._notes = RateLimitedLog()
@@ -132,6 +137,10 @@ class Daemon:
             rt.commerce = attach_commerce(rt, settlement)
             if rt.media is not None:
                 rt.media.expose(rt.commerce.customer_methods)
+            await rt.leadership.step()  # a lone daemon leads from its first request on
+            if rt.db.dialect != "sqlite":  # one SQLite file has one daemon: nothing to follow
+                self._feed = StatusFeed(rt)
+                await self._feed.prime()  # before the first body is cached
             self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen,
                                               self.config.rpc)
             self.public_port = await self._serve(public_app(rt), self.config.public.listen,
@@ -185,15 +194,20 @@ class Daemon:
         spawn("postbacks", rt.sender.run)
         if self.config.public.status_cache_warm:
             rt.tasks.append(asyncio.create_task(_warm(rt), name="status-cache-warmup"))
-        spawn("expiry", lambda: every(self._expiry_interval, lambda: _expire(rt)))
+        if self._feed is not None:
+            spawn("status-feed", self._feed.run)
+        # the leader's jobs: run by exactly one replica at a time (xbtcpay/cluster.py)
+        jobs: list[LeaderJob] = [
+            ("expiry", lambda: every(self._expiry_interval, lambda: _expire(rt)))]
         for name, job, interval in rt.registrations.jobs:
-            spawn(name, functools.partial(every, interval, job))
+            jobs.append((name, functools.partial(every, interval, job)))
         if self._watcher and self.config.chain.rpc_urls:
             from xbtcpay.chain.watcher import Watcher
 
             watcher = Watcher(self.config, rt)
             rt.watcher_enabled = True
-            spawn("watcher", watcher.run)
+            jobs.append(("watcher", watcher.run))
+        spawn("leadership", functools.partial(rt.leadership.run, jobs))
 
     async def stop(self) -> None:
         rt = self.runtime
@@ -208,6 +222,7 @@ class Daemon:
         for task in stuck:
             log.error("daemon.task_did_not_stop", task=task.get_name())
         rt.tasks.clear()
+        await rt.leadership.release()
         for plugin in rt.plugins.values():
             try:
                 await plugin.close()

@@ -30,6 +30,16 @@ class Metrics:
                                        "JSON-RPC calls made to the node", ["method"],
                                        registry=self.registry)
 
+        self.cluster_leader = Gauge("xbtcpay_cluster_leader",
+                                    "1 on the replica holding the leader lease, else 0",
+                                    ["replica"], registry=self.registry)
+        self.cluster_term = Gauge("xbtcpay_cluster_term", "Current leader term (fencing token)",
+                                  registry=self.registry)
+
+    def set_cluster(self, replica: str, leader: bool, term: int) -> None:
+        self.cluster_leader.labels(replica).set(1 if leader else 0)
+        self.cluster_term.set(term)
+
     def postback_attempt(self, ok: bool, outcome: str) -> None:
         self.postback_attempts.labels("ok" if ok else ("gave_up" if outcome == "failed"
                                                         else "retry")).inc()

@@ -14,6 +14,7 @@ from xbtcpay.api import CoreMethods
 from xbtcpay.catalog import Catalog
 from xbtcpay.chain.wallet import AddressDeriver
 from xbtcpay.commerce.media_wiring import Media, build_media
+from xbtcpay.cluster import Leadership, default_replica_id
 from xbtcpay.config import Config
 from xbtcpay.feed import PaymentFeed
 from xbtcpay.metrics import Metrics
@@ -49,6 +50,7 @@ class Runtime:
     metrics: Metrics
     session: aiohttp.ClientSession
     sender: PostbackSender
+    leadership: Leadership
     plugins: dict[str, Plugin] = field(default_factory=dict)
     registrations: Registrations = field(default_factory=Registrations)
     chain_head: int | None = None
@@ -74,7 +76,15 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     password = config.database_password.reveal() if config.database_password else None
     db = await open_engine(config.database, password=password,
                            pool_size=config.database_pool_size, synchronous=synchronous)
-    payments, postbacks = PaymentStore(db), PostbackStore(db)
+    replica_id = config.cluster.replica_id or default_replica_id()
+    payments = PaymentStore(db)
+    postbacks = PostbackStore(db, owner=replica_id,
+                              host_limit=max(1, config.postback.concurrency // 4),
+                              claim_for=config.postback.timeout + 5)
+    # one SQLite file has one daemon: it takes the lease at once, fencing any older process
+    leadership = Leadership(db, replica_id, config.cluster.lease_ttl,
+                            take_over=db.dialect == "sqlite", renew=db.dialect != "sqlite",
+                            clock=clock)
     metrics = Metrics()
     session = aiohttp.ClientSession()
     postback_session = aiohttp.ClientSession(
@@ -106,8 +116,8 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     runtime = Runtime(config=config, db=db, payments=payments, postbacks=postbacks,
                       processor=processor, registry=registry, core=core,
                       catalog=Catalog(config.products), metrics=metrics, session=session,
-                      sender=sender, status_cache=status_cache, feed=feed,
-                      registrations=registrations)
+                      sender=sender, leadership=leadership, status_cache=status_cache,
+                      feed=feed, registrations=registrations)
     runtime_ref.append(runtime)
     runtime.media = build_media(config, db, registry, clock)
     if runtime.media.sells_media:       # no subscription/ownage/ppv product: nothing to run

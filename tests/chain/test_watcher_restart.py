@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from tests.chain.watching import chain_overrides, units, watching
 from tests.fixtures.chain import DevChain
 from tests.harness import DaemonProcess, PostbackReceiver, base_config, wait_until, write_config
+from tests.pg import query
 from xbtcpay.chain.watcher import Watcher
 
 PAYMENTS = 50
@@ -29,8 +29,7 @@ async def _rpc(session: aiohttp.ClientSession, url: str, method: str,
 
 
 def _database_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as conn:
-        return list(conn.execute(sql))
+    return [tuple(row.values()) for row in query(db, sql)]
 
 
 @pytest.mark.timeout(120)

@@ -41,7 +41,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -54,6 +53,7 @@ from typing import Any
 import aiohttp
 
 from tests.harness import POSTBACK_SECRET, wait_until
+from tests.pg import query
 
 POSTBACK_EVENTS = ("paid", "reorged")
 EVENT_ID_HEADER = "x-xbtcpay-event-id"
@@ -211,20 +211,13 @@ async def chain_view(node: Node, addresses: Sequence[str]) -> ChainView:
 
 
 def _read_database(db_path: Path) -> dict[str, Any]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
-    conn.row_factory = sqlite3.Row
-    try:
-        payments = {r["id"]: dict(r) for r in conn.execute("SELECT * FROM payments")}
-        events = [dict(r) for r in conn.execute(
-            "SELECT event_id, payment_id, event, at, details FROM payment_events ORDER BY seq")]
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        deposits: dict[str, int] = defaultdict(int)
-        if "deposits" in tables:
-            for row in conn.execute("SELECT payment_id, units FROM deposits"):
-                deposits[row[0]] += int(row[1])
-        return {"payments": payments, "events": events, "deposits": dict(deposits)}
-    finally:
-        conn.close()
+    payments = {r["id"]: r for r in query(db_path, "SELECT * FROM payments")}
+    events = query(db_path, "SELECT event_id, payment_id, event, at, details FROM payment_events"
+                            " ORDER BY seq")
+    deposits: dict[str, int] = defaultdict(int)
+    for row in query(db_path, "SELECT payment_id, units FROM deposits"):
+        deposits[row["payment_id"]] += int(row["units"])
+    return {"payments": payments, "events": events, "deposits": dict(deposits)}
 
 
 async def stored_payments(db_path: Path) -> dict[str, dict[str, Any]]:

@@ -88,6 +88,7 @@ async def test_disk_full_fails_cleanly_and_recovers(small_disk: Path) -> None:
         assert paid.changed and (await d.status(again["id"]))[1]["status"] == "paid"
 
 
+@pytest.mark.sqlite_only("flips the SQLite writer connection to query_only")
 async def test_read_only_database_fails_cleanly_and_recovers(tmp_path: Path) -> None:
     async with running_daemon(tmp_path) as d:
         first = await d.start_payment("1")

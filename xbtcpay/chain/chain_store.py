@@ -3,12 +3,16 @@
 Every change of the scan position is one unit of work (one transaction): the cursor,
 the headers of the range, the deposits found in it and the dirty marks of the payments they
 touch commit together or not at all. See migration ``002_chain.sql``.
+
+With several replicas each such unit begins with the leader's ``fence`` (xbtcpay/cluster.py):
+it is refused, and rolls back whole, unless the writer still holds the current term, and
+the cursor row records the term it was written under.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +52,9 @@ def _still_payable() -> tuple[str, list[Any]]:
     """SQL condition (on table alias ``p``) and parameters: open, or expired but still
     within the late window (parameters ``late_window, now`` follow)."""
     states = open_states()
-    return (f"(p.status IN ({marks(states)}) OR (p.status = ? AND"
-            " (p.expires_at IS NULL OR p.expires_at + ? >= ?)))",
-            [*states, State.EXPIRED.value])
+    condition = (f"(p.status IN ({marks(states)}) OR (p.status = ? AND"
+                 " (p.expires_at IS NULL OR p.expires_at + ? >= ?)))")
+    return condition, [*states, State.EXPIRED.value]
 
 
 async def _mark_dirty(uow: UnitOfWork, payment_ids: Iterable[str]) -> None:
@@ -59,11 +63,20 @@ async def _mark_dirty(uow: UnitOfWork, payment_ids: Iterable[str]) -> None:
                           [(pid,) for pid in sorted(set(payment_ids))])
 
 
-async def _set_cursor(uow: UnitOfWork, block: int) -> None:
+Fence = Callable[[UnitOfWork], Awaitable[int]]
+
+
+async def no_fence(uow: UnitOfWork) -> int:
+    """A single daemon without a lease (tools, tests of the store itself): term 0."""
+    return 0
+
+
+async def _set_cursor(uow: UnitOfWork, block: int, term: int) -> None:
     await uow.execute(
-        "INSERT INTO chain_cursor (id, block, updated_at) VALUES (1, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET block = excluded.block, updated_at = excluded.updated_at",
-        (block, int(time.time())))
+        "INSERT INTO chain_cursor (id, block, updated_at, term) VALUES (1, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET block = excluded.block,"
+        " updated_at = excluded.updated_at, term = excluded.term",
+        (block, int(time.time()), term))
 
 
 async def _insert_deposits(uow: UnitOfWork, deposits: Sequence[Deposit]) -> int:
@@ -78,8 +91,9 @@ async def _insert_deposits(uow: UnitOfWork, deposits: Sequence[Deposit]) -> int:
 class ChainStore:
     """Reads and atomic writes of the watcher's state in the daemon's database."""
 
-    def __init__(self, db: Engine) -> None:
+    def __init__(self, db: Engine, fence: Fence = no_fence) -> None:
         self.db = db
+        self.fence = fence
 
     async def cursor(self) -> int | None:
         """The last block fully scanned, or None before the first start."""
@@ -89,9 +103,10 @@ class ChainStore:
     async def start_at(self, block: int, header: Header | None) -> None:
         """First start: the cursor sits just below the first block to scan (its header kept)."""
         async def work(uow: UnitOfWork) -> None:
+            term = await self.fence(uow)
             if header is not None:
                 await uow.execute(_PUT_HEADER, (header.number, header.hash, header.parent_hash))
-            await _set_cursor(uow, block)
+            await _set_cursor(uow, block, term)
         await self.db.transact(work)
 
     async def window(self) -> list[Header]:
@@ -113,19 +128,21 @@ class ChainStore:
         Headers below ``keep_from`` are pruned. Returns how many deposits were new.
         """
         async def work(uow: UnitOfWork) -> int:
+            term = await self.fence(uow)
             await uow.executemany(
                 _PUT_HEADER,
                 [(h.number, h.hash, h.parent_hash) for h in headers if h.number >= keep_from])
             await uow.execute("DELETE FROM chain_blocks WHERE number < ?", (keep_from,))
             added = await _insert_deposits(uow, deposits)
             await _mark_dirty(uow, (d.payment_id for d in deposits))
-            await _set_cursor(uow, to_block)
+            await _set_cursor(uow, to_block, term)
             return added
         return await self.db.transact(work)
 
     async def add_deposits(self, deposits: Sequence[Deposit]) -> int:
         """Record reconciled deposits (and mark their payments dirty) in one transaction."""
         async def work(uow: UnitOfWork) -> int:
+            await self.fence(uow)
             added = await _insert_deposits(uow, deposits)
             await _mark_dirty(uow, (d.payment_id for d in deposits))
             return added
@@ -134,6 +151,7 @@ class ChainStore:
     async def rollback(self, ancestor: int) -> Rollback:
         """Forget everything above ``ancestor``: deposits, headers; rewind the cursor to it."""
         async def work(uow: UnitOfWork) -> Rollback:
+            term = await self.fence(uow)
             rows = await uow.fetchall(
                 "SELECT DISTINCT payment_id FROM deposits WHERE block_number > ?"
                 " ORDER BY payment_id", (ancestor,))
@@ -142,7 +160,7 @@ class ChainStore:
                                         (ancestor,))
             await uow.execute("DELETE FROM chain_blocks WHERE number > ?", (ancestor,))
             await _mark_dirty(uow, payments)
-            await _set_cursor(uow, ancestor)
+            await _set_cursor(uow, ancestor, term)
             return Rollback(ancestor, removed, payments)
         return await self.db.transact(work)
 

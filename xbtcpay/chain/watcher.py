@@ -81,7 +81,7 @@ class Watcher:
         self.client = client or ChainClient(http_urls(config.chain.rpc_urls),
                                             timeout=config.chain.request_timeout,
                                             session=runtime.session)
-        self.store = ChainStore(runtime.db)
+        self.store = ChainStore(runtime.db, runtime.leadership.fence)
         self.book = AddressBook()
         self.contracts = {a.contract.lower(): a.name for a in config.assets.values()
                           if a.contract and not a.native}

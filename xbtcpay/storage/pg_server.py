@@ -31,9 +31,10 @@ def server_bindir() -> Path:
 class PgServer:
     """``with PgServer(port) as pg: pg.url("dbname")`` - or start()/stop()."""
 
-    def __init__(self, port: int, *, fsync: bool = True) -> None:
+    def __init__(self, port: int, *, fsync: bool = True, password: str | None = None) -> None:
         self.port = port
         self.fsync = fsync
+        self.password = password  # None: trust; else TCP logins need it (scram-sha-256)
         self.bindir = server_bindir()
         self.root = Path(tempfile.mkdtemp(prefix="xbtcpay-pg-"))
         self.data = self.root / "data"
@@ -52,7 +53,15 @@ class PgServer:
             shutil.chown(self.root, "postgres", "postgres")
         self.root.chmod(0o755)
         if not self.data.exists():
-            self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust",
+            auth = ["-A", "trust"]
+            if self.password is not None:
+                pwfile = self.root / "pwfile"
+                pwfile.write_text(self.password + "\n")
+                if os.geteuid() == 0:
+                    shutil.chown(pwfile, "postgres", "postgres")
+                auth = ["--auth-local=trust", "--auth-host=scram-sha-256",
+                        f"--pwfile={pwfile}"]
+            self._run(str(self.bindir / "initdb"), "-D", str(self.data), *auth,
                       "-U", SUPERUSER, "--no-sync", "-E", "UTF8", "--locale=C")
         return self.resume()
 
@@ -83,7 +92,7 @@ class PgServer:
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL through psql as the superuser; return its output."""
         psql = shutil.which("psql") or str(self.bindir / "psql")
-        done = subprocess.run([psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER,
+        done = subprocess.run([psql, "-h", str(self.root), "-p", str(self.port), "-U", SUPERUSER,
                                "-d", dbname, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
                               check=True, capture_output=True, text=True, timeout=60)
         return done.stdout

@@ -1,8 +1,17 @@
-"""The postback outbox and its delivery attempts, on either engine."""
+"""The postback outbox and its delivery attempts, on either engine.
+
+Replicas share the outbox: ``due`` claims the postbacks it returns for ``claim_for``
+seconds (``claimed_by``/``claimed_until``), so each is attempted by one replica at a time;
+a replica killed mid-delivery leaves its claims to expire and another replica delivers the
+same event id. Claims take one lock per database (on PostgreSQL an advisory lock, plus
+``FOR UPDATE SKIP LOCKED`` on the rows), so the per-host limit counts every replica's
+deliveries in flight.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from xbtcpay.models import Postback
 from xbtcpay.storage.payments import PostbackRow
@@ -12,36 +21,87 @@ _FIELDS = ("id, event_id, payment_id, event, url, body, status, attempts, next_a
            " created_at, delivered_at, last_status, last_error")
 
 
+_CLAIM_LOCK = 0x7862_7470  # "xbtp": one claimer at a time per database
+HOLD_BACK = 0.2  # seconds before a host at its limit is looked at again
+
+
 def _row(row: Any) -> Postback:
-    return Postback(**dict(row))
+    return Postback(**{k: row[k] for k in _FIELDS.replace(" ", "").split(",")})
+
+
+def host_of(url: str) -> str:
+    """The key of the per-host delivery limit (the postback worker uses the same)."""
+    return urlsplit(url).netloc
 
 
 async def enqueue(uow: UnitOfWork, payment_id: str, postback: PostbackRow) -> None:
     """Queue a postback in the caller's unit of work (due at once)."""
     await uow.execute(
         "INSERT INTO postbacks (event_id, payment_id, event, url, body, status,"
-        " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+        " next_attempt_at, created_at, host) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
         (postback.event_id, payment_id, postback.event, postback.url, postback.body,
-         postback.created_at, postback.created_at))
+         postback.created_at, postback.created_at, host_of(postback.url)))
 
 
 class PostbackStore:
     """All SQL about postbacks."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, owner: str = "local", host_limit: int = 8,
+                 claim_for: float = 60.0) -> None:
         self.db = engine
+        self.owner = owner
+        self.host_limit = host_limit
+        self.claim_for = claim_for
+        self._held_back_until: float | None = None
 
     async def due(self, now: float, limit: int, exclude: set[int]) -> list[Postback]:
+        """Claim up to ``limit`` due postbacks for this replica (none claimed elsewhere,
+        at most ``host_limit`` in flight per host over all replicas)."""
         skip = f" AND id NOT IN ({marks(list(exclude))})" if exclude else ""
-        rows = await self.db.fetchall(
-            f"SELECT {_FIELDS} FROM postbacks WHERE status = 'pending' AND next_attempt_at <= ?"
-            f"{skip} ORDER BY next_attempt_at LIMIT ?", [now, *exclude, limit])
-        return [_row(r) for r in rows]
+        ready = (f"status = 'pending' AND next_attempt_at <= ?"
+                 f" AND (claimed_until IS NULL OR claimed_until < ?){skip}")
+        args = [now, now, *exclude]
+        peek = await self.db.fetchone(f"SELECT 1 FROM postbacks WHERE {ready} LIMIT 1", args)
+        if peek is None:
+            return []  # nothing due: no write
+
+        async def work(uow: UnitOfWork) -> list[Postback]:
+            locking = ""
+            if uow.dialect == "postgresql":
+                await uow.execute("SELECT pg_advisory_xact_lock(?)", (_CLAIM_LOCK,))
+                locking = " FOR UPDATE SKIP LOCKED"
+            rows = await uow.fetchall(
+                f"SELECT {_FIELDS}, host FROM postbacks WHERE {ready}"
+                f" ORDER BY next_attempt_at LIMIT ?{locking}", [*args, limit])
+            if not rows:
+                return []
+            active = {r[0]: int(r[1]) for r in await uow.fetchall(
+                "SELECT host, COUNT(*) FROM postbacks WHERE status = 'pending'"
+                " AND claimed_until >= ? GROUP BY host", (now,))}
+            chosen = []
+            for row in rows:
+                if active.get(row["host"], 0) < self.host_limit:
+                    active[row["host"]] = active.get(row["host"], 0) + 1
+                    chosen.append(_row(row))
+            self._held_back_until = now + HOLD_BACK if len(chosen) < len(rows) else None
+            if chosen:
+                ids = [pb.id for pb in chosen]
+                await uow.execute(
+                    f"UPDATE postbacks SET claimed_by = ?, claimed_until = ?"
+                    f" WHERE id IN ({marks(ids)})", (self.owner, now + self.claim_for, *ids))
+            return chosen
+
+        return await self.db.transact(work)
 
     async def next_due_at(self) -> float | None:
+        """When the next postback becomes claimable (a claim elsewhere postpones it)."""
         row = await self.db.fetchone(
-            "SELECT MIN(next_attempt_at) FROM postbacks WHERE status = 'pending'")
-        return None if row is None or row[0] is None else float(row[0])
+            "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until"
+            " ELSE next_attempt_at END) FROM postbacks WHERE status = 'pending'")
+        due = None if row is None or row[0] is None else float(row[0])
+        if due is not None and self._held_back_until is not None:
+            due = max(due, self._held_back_until)  # a host at its limit: look again soon
+        return due
 
     async def record_attempt(
         self,
@@ -60,12 +120,20 @@ class PostbackStore:
             await uow.execute(
                 "INSERT INTO postback_attempts (postback_id, at, duration_ms, http_status, error)"
                 " VALUES (?, ?, ?, ?, ?)", (postback_id, at, duration_ms, http_status, error))
-            await uow.execute(
+            mine = await uow.execute(
                 "UPDATE postbacks SET attempts = attempts + 1, status = ?, last_status = ?,"
                 " last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at),"
+                " claimed_by = NULL, claimed_until = NULL,"
                 " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END"
-                " WHERE id = ?",
-                (outcome, http_status, error, next_attempt_at, outcome, at, postback_id))
+                " WHERE id = ? AND claimed_by = ?",
+                (outcome, http_status, error, next_attempt_at, outcome, at, postback_id,
+                 self.owner))
+            if mine == 0:
+                # re-queued (redeliver) or re-claimed elsewhere meanwhile: the attempt is
+                # recorded, the newer schedule stands
+                await uow.execute(
+                    "UPDATE postbacks SET attempts = attempts + 1, last_status = ?,"
+                    " last_error = ? WHERE id = ?", (http_status, error, postback_id))
 
         await self.db.transact(work)
 
@@ -101,8 +169,9 @@ class PostbackStore:
 
         async def work(uow: UnitOfWork) -> bool:
             return await uow.execute(
-                "UPDATE postbacks SET status = 'pending', next_attempt_at = ?, created_at = ?"
-                " WHERE id = ?", (now, now, postback_id)) == 1
+                "UPDATE postbacks SET status = 'pending', next_attempt_at = ?, created_at = ?,"
+                " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+                (now, now, postback_id)) == 1
 
         return await self.db.transact(work)
 

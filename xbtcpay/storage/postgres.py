@@ -6,7 +6,8 @@ support are built in, and it has no C library dependency beyond its wheel. Durab
 server's: ``synchronous_commit`` stays on, so ``transact`` returns after the commit is on
 disk, and concurrent commits share WAL flushes (the server's own group commit).
 
-SQL is written once with ``?`` placeholders (see ``xbtcpay.storage.protocol``); it is
+Writes go through one group-committing writer connection (``pg_writer.py``), reads
+through the rest of the pool. SQL is written once with ``?`` placeholders (see ``xbtcpay.storage.protocol``); it is
 rewritten to ``$1, $2, ...`` here. Driver errors never leave this module: constraint
 violations become ``ConstraintViolation``, a lost or refused server ``StorageError``.
 """
@@ -19,8 +20,9 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from xbtcpay.errors import ConstraintViolation, StorageError
+from xbtcpay.errors import ConstraintViolation, InvalidParams, StorageError
 from xbtcpay.storage.database import apply_migrations
+from xbtcpay.storage.pg_writer import GroupCommitWriter
 from xbtcpay.storage.protocol import Work
 
 T = TypeVar("T")
@@ -28,6 +30,7 @@ log = structlog.get_logger("xbtcpay.storage")
 _MIGRATION_LOCK = 0x7862_7463  # "xbtc": one replica migrates at a time
 _UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                 asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                asyncpg.InternalClientError,
                 TimeoutError, ConnectionError)
 
 
@@ -69,7 +72,10 @@ def _rowcount(status: str) -> int:
 def _translate(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
         return ConstraintViolation(str(exc))
+    if isinstance(exc, asyncpg.CharacterNotInRepertoireError):
+        return InvalidParams("text must not contain NUL characters")
     if isinstance(exc, asyncpg.DataError):  # a value of the wrong type, refused client-side
+        log.error("storage.bad_value", error=str(exc))
         return StorageError("database error")
     if isinstance(exc, _UNAVAILABLE):
         return StorageError("database unavailable")
@@ -77,6 +83,8 @@ def _translate(exc: BaseException) -> BaseException:
         return StorageError("database or disk is full")
     if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
         return StorageError("database is read-only")
+    if isinstance(exc, asyncpg.InternalClientError):
+        return StorageError("database unavailable")
     return StorageError("database error")
 
 
@@ -128,7 +136,7 @@ class PostgresDatabase:
         self.pool_size = pool_size
         self._pool: Any = None
         self._sql = _Sql()
-        self.commits = 0
+        self._writer: GroupCommitWriter | None = None
 
     async def open(self) -> None:
         """Connect the pool; a wrong URL, password or database raises StorageError."""
@@ -142,8 +150,13 @@ class PostgresDatabase:
             raise StorageError("PostgreSQL has no such database") from None
         except (*_UNAVAILABLE, asyncpg.PostgresError, ValueError) as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {_reason(exc)}") from None
+        self._writer = GroupCommitWriter(self._pool, lambda conn: PgUnit(conn, self._sql),
+                                         _translate, _UNAVAILABLE)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -154,29 +167,30 @@ class PostgresDatabase:
         return self._pool
 
     async def transact(self, work: Work[T]) -> T:
-        """Run ``work`` in one transaction on a pooled connection; commit, or roll back."""
-        pool = self._require_pool()
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                result = await work(PgUnit(conn, self._sql))
-        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
-            if not isinstance(exc, asyncpg.IntegrityConstraintViolationError):
-                log.error("storage.commit_failed", error=str(exc))
-            raise _translate(exc) from None
-        self.commits += 1
-        return result
+        """Run ``work`` in the writer's next batch (one savepoint each, one commit)."""
+        self._require_pool()
+        assert self._writer is not None
+        return await self._writer.submit(work)
+
+    @property
+    def commits(self) -> int:
+        return self._writer.commits if self._writer is not None else 0
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        pool = self._require_pool()
-        try:
-            return await pool.fetchrow(self._sql(sql), *params)
-        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
-            raise _translate(exc) from None
+        rows = await self.fetchall(sql, params, limit_one=True)
+        return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+    async def fetchall(self, sql: str, params: Iterable[Any] = (), *,
+                       limit_one: bool = False) -> list[Any]:
         pool = self._require_pool()
         try:
+            if limit_one:
+                row = await pool.fetchrow(self._sql(sql), *params)
+                return [] if row is None else [row]
             return list(await pool.fetch(self._sql(sql), *params))
+        except asyncpg.CharacterNotInRepertoireError:
+            # PostgreSQL text never holds NUL, so a lookup by such a value matches nothing
+            return []
         except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
             raise _translate(exc) from None
 

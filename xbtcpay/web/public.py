@@ -68,9 +68,15 @@ async def _health(request: web.Request) -> tuple[bool, dict[str, Any]]:
         ok = False
     age = None if runtime.chain_head_at is None else round(time.time() - runtime.chain_head_at, 1)
     limit = max(60.0, 10 * request.app[CONFIG].chain.poll_interval)
-    chain_ok = runtime.watcher_enabled is False or (age is not None and age <= limit)
+    lead = runtime.leadership
+    if lead.is_leader:
+        chain_ok = runtime.watcher_enabled is False or (age is not None and age <= limit)
+    else:  # a follower does not scan: the chain is the leader's, which holds a live lease
+        chain_ok = runtime.watcher_enabled is False or lead.leader_id is not None
     checks["chain"] = {"head": runtime.chain_head, "head_age_seconds": age,
                        "watcher": runtime.watcher_enabled, "ok": chain_ok}
+    checks["cluster"] = {"replica": lead.replica_id, "leader": lead.leader_id,
+                         "term": lead.leader_term, "is_leader": lead.is_leader}
     return ok and chain_ok, checks
 
 

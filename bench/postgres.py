@@ -1,0 +1,282 @@
+"""Benchmark 5: the PostgreSQL engine and replicas, ratios against baselines of this run.
+
+a. start_payment/s on a PostgreSQL-backed daemon (synchronous_commit on) vs a raw asyncpg
+   insert-and-commit loop of the same row and durability (sequential, one connection: the
+   driver's ceiling per client; and 64 concurrent clients on a pool, for reference).
+b. status.json on a PostgreSQL-backed daemon (the seeded payments copied over with
+   ``db copy``) vs the bare aiohttp handler, as benchmark 1 does for SQLite.
+c. RPC calls per block with 3 replicas vs 1 (only the leader scans), and the fail-over
+   time: kill -9 of the leader until a block mined right after is scanned, median of 5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.chainkit import BenchChain, dev_chain
+from bench.context import Context, say
+from bench.procs import BareServer, BenchDaemon, loadgen
+from bench.report import Section, Target
+from bench.seed import COLUMNS
+from bench.start import _row
+from tests.harness import free_port
+from xbtcpay.storage.copy import copy_database
+from xbtcpay.storage.engines import open_engine
+from xbtcpay.storage.pg_server import PgServer
+
+TARGET_RPS = 1000.0
+TARGET_RATIO = 0.5
+STATUS_TARGET_RATIO = 0.75
+
+
+def _get_body(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        body: bytes = resp.read()
+    return body
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+async def _migrated(server: PgServer, name: str) -> str:
+    url = server.create_database(name)
+    engine = await open_engine(url)
+    await engine.close()
+    return url
+
+
+async def raw_loop(url: str, duration: float, warmup: float, clients: int) -> float:
+    """INSERT + COMMIT per payment through asyncpg, ``clients`` at a time; payments/s."""
+    sql = (f"INSERT INTO payments ({', '.join(COLUMNS)}) VALUES "
+           f"({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))})")
+    pool = await asyncpg.create_pool(url, min_size=clients, max_size=clients)
+    now, counted, n = int(time.time()), 0, 10_000_000
+    started = time.perf_counter()
+    measure_from, deadline = started + warmup, started + warmup + duration
+
+    async def client() -> None:
+        nonlocal counted, n
+        async with pool.acquire() as conn:
+            while (t := time.perf_counter()) < deadline:
+                n += 1
+                row = _row(n, now)
+                async with conn.transaction():
+                    await conn.execute(sql, *row)
+                if t >= measure_from:
+                    counted += 1
+    try:
+        await asyncio.gather(*(client() for _ in range(clients)))
+    finally:
+        await pool.close()
+    return counted / duration
+
+
+async def _start(ctx: Context, server: PgServer) -> Section:
+    s = ctx.sizes
+    section = Section("pg_start", "5a. start_payment on PostgreSQL (synchronous_commit on)",
+                      ["writer", "concurrent clients", "payments/s", "p50 ms", "p99 ms"])
+    say("pg: raw asyncpg insert+commit loop")
+    raw = await raw_loop(await _migrated(server, "raw1"), s.duration, s.warmup, 1)
+    section.rows.append(["raw asyncpg, 1 insert per commit", 1, raw, None, None])
+    raw64 = await raw_loop(await _migrated(server, "raw64"), s.duration, s.warmup, 64)
+    section.rows.append(["raw asyncpg, 1 insert per commit, pool of 64", 64, raw64, None, None])
+    work = ctx.dir("pg-start")
+    url = await _migrated(server, "daemon_start")
+    daemon = BenchDaemon(ctx.daemon_config(work, work / "unused.db", {"database": url}))
+    best = 0.0
+    try:
+        for clients in s.start_concurrency:
+            say(f"pg: daemon start_payment with {clients} clients")
+            r = await loadgen("start", daemon.rpc_url, concurrency=clients,
+                              duration=s.duration, warmup=s.warmup)
+            best = max(best, float(r["rps"]))
+            section.rows.append(["xbtcpay daemon on PostgreSQL", clients, r["rps"],
+                                 r["p50_ms"], r["p99_ms"]])
+    finally:
+        daemon.stop()
+    section.ratios["daemon best / raw sequential loop"] = best / raw
+    section.ratios["daemon best / raw pool of 64"] = best / raw64
+    section.targets.append(Target("daemon payments/s on PostgreSQL", best, ">=", TARGET_RPS))
+    section.targets.append(Target("daemon / raw sequential loop", best / raw, ">=",
+                                  TARGET_RATIO))
+    section.notes.append("the daemon's pool has database_pool_size=10 connections; every "
+                         "start_payment also writes its event row and allocates an address "
+                         "under the derivation counter's row lock")
+    return section
+
+
+async def _status(ctx: Context, server: PgServer) -> Section:
+    s = ctx.sizes
+    section = Section("pg_status", f"5b. status.json on PostgreSQL, {s.payments:,} payments",
+                      ["server", "connections", "requests/s", "p50 ms", "p99 ms"])
+    work = ctx.dir("pg-status")
+    url = await _migrated(server, "daemon_status")
+    source = await open_engine(f"sqlite:///{ctx.seeded()}")
+    target = await open_engine(url)
+    try:
+        say("pg: db copy of the seeded payments")
+        await copy_database(source, target)
+        ids = [r[0] for r in await target.fetchall("SELECT id FROM payments")]
+    finally:
+        await source.close()
+        await target.close()
+    (work / "ids.txt").write_text("\n".join(ids) + "\n")
+    daemon = BenchDaemon(ctx.daemon_config(work, work / "unused.db", {"database": url}))
+    bare: BareServer | None = None
+    try:
+        body = await asyncio.to_thread(_get_body, f"{daemon.public_url}/{ids[0]}/status.json")
+        (work / "body.json").write_bytes(body)
+        bare = BareServer(free_port(), work / "body.json", work)
+        results = {}
+        for name, base in (("bare aiohttp", bare.url), ("xbtcpay daemon on PostgreSQL",
+                                                        daemon.public_url)):
+            say(f"pg: status.json -> {name}")
+            r = await loadgen("status", base, concurrency=s.connections, duration=s.duration,
+                              warmup=s.warmup, ids_file=work / "ids.txt")
+            results[name] = r
+            section.rows.append([name, s.connections, r["rps"], r["p50_ms"], r["p99_ms"]])
+    finally:
+        if bare is not None:
+            bare.stop()
+        daemon.stop()
+    ratio = results["xbtcpay daemon on PostgreSQL"]["rps"] / results["bare aiohttp"]["rps"]
+    section.ratios["daemon on PostgreSQL / bare (python)"] = ratio
+    section.targets.append(Target("daemon/bare requests/s", ratio, ">=", STATUS_TARGET_RATIO))
+    return section
+
+
+def _calls(daemon: BenchDaemon) -> float:
+    with urllib.request.urlopen(daemon.rpc_url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("xbtcpay_chain_rpc_calls_total{"))
+
+
+def _cluster(daemon: BenchDaemon) -> dict[str, Any]:
+    try:
+        doc = _get_json(daemon.public_url + "/healthz")
+    except OSError:
+        return {}
+    return {**doc["checks"]["cluster"], "head": doc["checks"]["chain"]["head"]}
+
+
+def _replica_configs(ctx: Context, chain: BenchChain, url: str, start: int, count: int,
+                     ttl: float, tag: str) -> list[Path]:
+    configs = []
+    for n in range(count):
+        work = ctx.dir(f"pg-{tag}-{n}")
+        configs.append(ctx.daemon_config(work, work / "unused.db", {
+            "database": url, "cluster": {"lease_ttl": ttl},
+            "chain": {"rpc_urls": [chain.url], "start_block": start, "confirmations": 3,
+                      "poll_interval": ctx.sizes.poll_interval, "reconcile_interval": 3600},
+            "assets": {"0xbtc": {"contract": chain.token}}}))
+    return configs
+
+
+async def _calls_per_block(ctx: Context, chain: BenchChain, server: PgServer,
+                           count: int) -> tuple[float, float]:
+    """(calls per block of every replica together, of the followers together)."""
+    url = await _migrated(server, f"calls_{count}")
+    start = await chain.client.block_number() + 1
+    daemons = [BenchDaemon(c, watcher=True) for c in
+               _replica_configs(ctx, chain, url, start, count, 10.0, f"calls{count}")]
+    try:
+        await _until(lambda: any(_cluster(d).get("is_leader") for d in daemons), 30)
+        await chain.mine(1)
+        await asyncio.sleep(ctx.sizes.poll_interval * 3)
+        before = [_calls(d) for d in daemons]
+        blocks = ctx.sizes.watcher_blocks
+        for _ in range(blocks):
+            await chain.mine(1)
+            await asyncio.sleep(ctx.sizes.poll_interval * 1.5)
+        made = [_calls(d) - b for d, b in zip(daemons, before, strict=True)]
+        followers = sum(m for d, m in zip(daemons, made, strict=True)
+                        if not _cluster(d).get("is_leader"))
+        return sum(made) / blocks, followers / blocks
+    finally:
+        for d in daemons:
+            d.stop()
+
+
+async def _until(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.05)
+
+
+async def _failover(ctx: Context, chain: BenchChain, server: PgServer, ttl: float
+                    ) -> list[float]:
+    url = await _migrated(server, f"failover_{int(ttl)}")
+    start = await chain.client.block_number() + 1
+    configs = _replica_configs(ctx, chain, url, start, 3, ttl, f"failover{int(ttl)}")
+    daemons = [BenchDaemon(c, watcher=True) for c in configs]
+    times = []
+    try:
+        for _ in range(ctx.sizes.failovers):
+            await _until(lambda: any(_cluster(d).get("is_leader") for d in daemons), 60)
+            leader = next(n for n, d in enumerate(daemons) if _cluster(d).get("is_leader"))
+            daemons[leader].proc.kill()  # SIGKILL
+            daemons[leader].proc.wait()
+            killed = time.monotonic()
+            await chain.mine(1)
+            target = await chain.client.block_number()
+            others = [d for n, d in enumerate(daemons) if n != leader]
+
+            def scanned(others: list[BenchDaemon] = others, target: int = target) -> bool:
+                return any(c.get("is_leader") and (c.get("head") or 0) >= target
+                           for c in map(_cluster, others))
+            await _until(scanned, ttl * 3 + 30)
+            times.append(time.monotonic() - killed)
+            daemons[leader] = BenchDaemon(configs[leader], watcher=True)
+    finally:
+        for d in daemons:
+            d.stop()
+    return times
+
+
+async def _replicas(ctx: Context, server: PgServer) -> Section:
+    section = Section("pg_replicas", "5c. Replicas: RPC calls per block, fail-over time",
+                      ["measurement", "replicas", "value"])
+    async with dev_chain() as chain:
+        say("pg: calls per block, 1 replica")
+        one, _ = await _calls_per_block(ctx, chain, server, 1)
+        say("pg: calls per block, 3 replicas")
+        three, followers = await _calls_per_block(ctx, chain, server, 3)
+        section.rows.append(["RPC calls per block (mean)", 1, one])
+        section.rows.append(["RPC calls per block (mean, all replicas)", 3, three])
+        section.rows.append(["RPC calls per block made by the followers", 3, followers])
+        section.ratios["calls per block, 3 replicas / 1"] = three / one if one else 0.0
+        section.targets.append(Target("followers' RPC calls per block", followers, "<=", 0.0,
+                                      "only the leader scans; 3/1 varies with poll timing"))
+        for ttl in (10.0, 2.0) if ctx.sizes.failovers > 1 else (2.0,):
+            say(f"pg: fail-over x{ctx.sizes.failovers}, lease_ttl {ttl}")
+            times = await _failover(ctx, chain, server, ttl)
+            label = (f"fail-over s, lease_ttl {ttl:g} (median of {len(times)}; "
+                     f"min {min(times):.2f}, max {max(times):.2f})")
+            section.rows.append([label, 3, statistics.median(times)])
+            section.targets.append(Target(
+                f"fail-over median, lease_ttl {ttl:g}", statistics.median(times), "<=",
+                ttl + ctx.sizes.poll_interval + 1.0, "TTL + one poll + 1 s of slack"))
+    return section
+
+
+async def run(ctx: Context) -> list[Section]:
+    with PgServer(free_port()) as server:
+        return [await _start(ctx, server), await _status(ctx, server),
+                await _replicas(ctx, server)]
+
+
+def main(ctx: Context) -> list[Section]:
+    return asyncio.run(run(ctx))
