@@ -144,17 +144,16 @@ class Database:
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         reader = self._require_reader()
-        try:
-            async with reader.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
+        try:  # execute and fetch in one hop: no cursor (read snapshot) stays open across awaits
+            return list(await reader.execute_fetchall(sql, tuple(params)))
         except sqlite3.Error as exc:
             raise StorageError(_describe(exc)) from exc
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         reader = self._require_reader()
-        try:
-            async with reader.execute(sql, tuple(params)) as cursor:
-                return await cursor.fetchone()
+        try:  # one hop, as in fetchall: a cursor left open would pin the shared snapshot
+            rows = list(await reader.execute_fetchall(sql, tuple(params)))
+            return rows[0] if rows else None
         except sqlite3.Error as exc:
             raise StorageError(_describe(exc)) from exc
 

@@ -1,4 +1,4 @@
-"""Sweep records (tables of migration 003_sweeps): append-only facts and status events.
+"""Sweep records (tables of migration 004_sweeps): append-only facts and status events.
 
 All SQL of the sweep feature lives here, so it can move onto another storage engine alone.
 """
