@@ -120,11 +120,13 @@ async def append_event(uow: UnitOfWork, payment_id: str, e: EventRow) -> None:
 async def next_derivation_index(uow: UnitOfWork, first: int) -> int:
     """Next never-used derivation index: a counter row updated under the transaction's
     write lock (SQLite) or row lock (PostgreSQL), so no index is handed out twice."""
-    await uow.execute("INSERT INTO counters (name, value) VALUES ('derivation_index', ?)"
-                      " ON CONFLICT (name) DO NOTHING", (first,))
-    row = await uow.fetchone(
-        "UPDATE counters SET value = CASE WHEN value > ? THEN value ELSE ? END + 1"
-        " WHERE name = 'derivation_index' RETURNING value - 1", (first, first))
+    bump = ("UPDATE counters SET value = CASE WHEN value > ? THEN value ELSE ? END + 1"
+            " WHERE name = 'derivation_index' RETURNING value - 1")
+    row = await uow.fetchone(bump, (first, first))
+    if row is None:  # the very first allocation creates the counter
+        await uow.execute("INSERT INTO counters (name, value) VALUES ('derivation_index', ?)"
+                          " ON CONFLICT (name) DO NOTHING", (first,))
+        row = await uow.fetchone(bump, (first, first))
     assert row is not None
     return int(row[0])
 
