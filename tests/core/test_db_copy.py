@@ -11,6 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import xbtcpay.storage.copy as copy_module
 from tests.harness import PostbackReceiver, free_port, running_daemon
 from xbtcpay.chain.chain_store import ChainStore
 from xbtcpay.chain.deposits import Deposit
@@ -106,6 +109,33 @@ async def test_verify_finds_a_changed_row(tmp_path: Path, postgres: PgServer) ->
         layout = {table: await table_columns(source, table) for table in TABLES}
         bad = [c.table for c in await verify(source, target, layout) if not c.ok]
         assert bad == ["payments"]
+    finally:
+        await source.close()
+        await target.close()
+
+
+async def test_composite_keys_are_paged_by_the_whole_key(
+        tmp_path: Path, postgres: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sweep items share their first key column (the sweep): chunks must not skip any."""
+    monkeypatch.setattr(copy_module, "CHUNK", 3)
+    source = await open_engine(f"sqlite:///{tmp_path}/a.db")
+    target = await open_engine(postgres.create_database("keys_" + secrets.token_hex(4)))
+
+    async def sweep(uow: UnitOfWork) -> None:
+        await uow.execute(
+            "INSERT INTO sweeps (id, tx_hash, chain_id, asset, kind, treasury, sender, nonce,"
+            " gas_limit, raw_tx, created_at) VALUES (1, '0x01', 31337, '0xbtc', 'eip7702',"
+            " '0xt', '0xs', 0, 100000, '0x', 1)")
+        await uow.executemany(
+            "INSERT INTO sweep_items (sweep_id, address, derivation_index, planned_units,"
+            " payment_ids) VALUES (1, ?, ?, '1', '[]')",
+            [(f"0x{i:040x}", i) for i in range(7)])
+    try:
+        await source.transact(sweep)
+        checks = {c.table: c for c in await copy_database(source, target)}
+        assert (checks["sweep_items"].source_rows, checks["sweep_items"].ok) == (7, True)
+        row = await target.fetchone("SELECT COUNT(*) FROM sweep_items")
+        assert row is not None and int(row[0]) == 7
     finally:
         await source.close()
         await target.close()

@@ -19,7 +19,7 @@ from typing import Any
 from xbtcpay.errors import StorageError
 from xbtcpay.storage.protocol import Engine, Row, UnitOfWork
 
-# Parents before children (foreign keys); every table's first column is its primary key.
+# Parents before children (foreign keys). Rows are paged by each table's primary key.
 TABLES: tuple[str, ...] = ("payments", "payment_events", "claims", "postbacks", "postback_attempts",
           "counters", "chain_cursor", "chain_blocks", "deposits", "chain_dirty")
 # the commerce layer's (010_commerce.sql)
@@ -28,6 +28,8 @@ TABLES += ("ledger_entries", "balances", "receipt_sequences", "issued_receipts",
 TABLES += ("subscriptions", "subscription_events", "subscription_payments",
            "commerce_transactions", "entitlements", "item_buys", "vouchers",
            "voucher_redemptions", "discounts", "subscription_cursor")
+# sweeps of deposit addresses to the treasury (004_sweeps.sql)
+TABLES += ("sweeps", "sweep_items", "sweep_events", "sweep_amounts")
 CHUNK = 2000
 _MOD = 1 << 256
 
@@ -68,20 +70,38 @@ async def table_columns(engine: Engine, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-async def _chunks(engine: Engine, table: str, columns: list[str]
-                  ) -> Any:
-    """Rows of ``table`` in primary-key order, CHUNK at a time (keyset pagination)."""
-    key, cols = columns[0], ", ".join(columns)
-    last: Any = None
+async def primary_key(engine: Engine, table: str, columns: list[str]) -> list[str]:
+    """The primary-key columns of ``table`` in key order (every column if it has none)."""
+    if engine.dialect == "sqlite":
+        rows = await engine.fetchall(f"PRAGMA table_info({table})")
+        key = [r["name"] for r in sorted(rows, key=lambda r: r["pk"]) if r["pk"]]
+    else:
+        rows = await engine.fetchall(
+            "SELECT k.column_name FROM information_schema.table_constraints c"
+            " JOIN information_schema.key_column_usage k ON k.constraint_name = c.constraint_name"
+            " AND k.table_schema = c.table_schema WHERE c.table_schema = current_schema()"
+            " AND c.table_name = ? AND c.constraint_type = 'PRIMARY KEY'"
+            " ORDER BY k.ordinal_position", (table,))
+        key = [r[0] for r in rows]
+    return key or list(columns)
+
+
+async def _chunks(engine: Engine, table: str, columns: list[str]) -> Any:
+    """Rows of ``table`` in primary-key order, CHUNK at a time (keyset pagination over the
+    whole key: a composite key's first column alone would skip rows at chunk boundaries)."""
+    key = await primary_key(engine, table, columns)
+    at = [columns.index(k) for k in key]
+    cols, order = ", ".join(columns), ", ".join(key)
+    after = f" WHERE ({order}) > ({', '.join('?' for _ in key)})"
+    last: list[Any] | None = None
     while True:
-        where = "" if last is None else f" WHERE {key} > ?"
         rows: list[Row] = await engine.fetchall(
-            f"SELECT {cols} FROM {table}{where} ORDER BY {key} LIMIT ?",
-            ([] if last is None else [last]) + [CHUNK])
+            f"SELECT {cols} FROM {table}{'' if last is None else after}"
+            f" ORDER BY {order} LIMIT ?", [*(last or []), CHUNK])
         if not rows:
             return
         yield rows
-        last = rows[-1][0]
+        last = [rows[-1][i] for i in at]
 
 
 async def checksum(engine: Engine, table: str, columns: list[str]) -> tuple[int, str]:
