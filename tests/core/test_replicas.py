@@ -163,3 +163,19 @@ async def test_each_postback_is_claimed_by_one_replica_within_the_host_limit(
                 "SELECT COUNT(*) FROM postbacks WHERE status = 'delivered' AND attempts = 1")
             return int(row[0]) == 24
         await wait_until(all_recorded_once, timeout=10)
+
+
+async def test_the_change_feed_of_another_replica_carries_a_change_within_a_second(
+        tmp_path: Path, postgres: PgServer) -> None:
+    """Checkout pages live on any replica: b's feed (its SSE streams) hears a's change."""
+    async with replicas(tmp_path, postgres, 2) as (a, b):
+        pid = (await a.start_payment("2"))["id"]
+        heard: list[str] = []
+        b.runtime.feed.on_payment(lambda p, e: heard.append(p.status) if p.id == pid else None)
+        await a.processor.apply(pid, PaymentEvent(Event.PAID, amount_received=Decimal(2)))
+        changed_at = time.monotonic()
+
+        async def paid_heard_on_b() -> bool:
+            return "paid" in heard
+        await wait_until(paid_heard_on_b, timeout=1.0)
+        assert time.monotonic() - changed_at <= 1.0

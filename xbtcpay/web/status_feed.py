@@ -45,12 +45,19 @@ class StatusFeed:
         since = int(time.time()) - FEED_WINDOW
         rows = await rt.db.fetchall(
             "SELECT id, version, updated_at FROM payments WHERE updated_at >= ?", (since,))
+        changed = []
         for row in rows:
             pid, version = row["id"], int(row["version"])
             known = seen.get(pid)
             if invalidate and (known is None or known[0] != version):
                 rt.status_cache.invalidate(pid)
+                changed.append(pid)
             seen[pid] = (version, int(row["updated_at"]))
+        if changed and rt.feed.payment_listeners:  # live pages here follow changes made there
+            for pid in changed:
+                payment = await rt.payments.get(pid)
+                if payment is not None:
+                    rt.feed.publish_payment(payment, "replicated")
         for pid in [p for p, (_, at) in seen.items() if at < since]:
             del seen[pid]
         if not rt.leadership.is_leader:
