@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.commerce.media import Clock, media_daemon, ok, refused
-from tests.plugins.googleplay_kit import fake_play, plugin_settings
+from tests.plugins.googleplay_kit import fake_play, plugin_settings, push, sub_note
 
 C = {"customer": "android-user"}
 MOVIE_ID, PREMIUM_ID = "com.example.media.movie42", "com.example.media.premium.monthly"
@@ -65,3 +65,31 @@ async def test_a_google_play_subscription_grants_access_until_its_expiry(
                                                                  price=("EUR", "9.99")),
                                                   PREMIUM_ID)})
         assert "not a ownage product" in wrong["message"]
+
+
+async def test_google_play_renewal_and_cancellation_pushes_move_the_subscription(
+        tmp_path: Path) -> None:
+    clock = Clock(time.time())
+    async with fake_play() as play, \
+            media_daemon(tmp_path, clock, play_config(play, tmp_path)) as d:
+        token = play.subscribe(PREMIUM_ID, price=("EUR", "9.99"))
+        first = await ok(d, "payment.verifyinapptransaction", {
+            **C, "operation": "subscription", "provider": "go", "amount": 999,
+            "currency": "EUR", "isPremium": 1, "receipt": receipt(token, PREMIUM_ID)})
+        await d.runtime.media.bridge.run_once()
+        play.renew(token)
+        assert await push(d, play, sub_note(token, 2, subscription_id=PREMIUM_ID)) == 200
+        assert await d.runtime.media.bridge.run_once() >= 1
+        renewed = await ok(d, "payment.itemstate", {**C, "item": 42})
+        assert renewed["access"] is True and renewed["valid_until"] > first["valid_until"]
+        play.cancel(token)
+        assert await push(d, play, sub_note(token, 3, subscription_id=PREMIUM_ID)) == 200
+        assert await d.runtime.media.bridge.run_once() >= 1
+        row = await d.runtime.db.fetchone("SELECT state, will_renew FROM subscriptions")
+        assert row is not None and (row["state"], bool(row["will_renew"])) == ("canceled", False)
+        canceled = await ok(d, "payment.itemstate", {**C, "item": 42})
+        assert canceled["access"] is True and canceled["valid_until"] == renewed["valid_until"]
+        play.expire(token)
+        assert await push(d, play, sub_note(token, 13, subscription_id=PREMIUM_ID)) == 200
+        await d.runtime.media.bridge.run_once()
+        assert (await ok(d, "payment.itemstate", {**C, "item": 42}))["access"] is False

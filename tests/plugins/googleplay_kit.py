@@ -58,10 +58,11 @@ async def push(d: Any, play: FakeGooglePlay, notification: dict[str, Any],
         return resp.status
 
 
-def sub_note(token: str, kind: int, package: str = PACKAGE) -> dict[str, Any]:
+def sub_note(token: str, kind: int, package: str = PACKAGE,
+             subscription_id: str = GOLD) -> dict[str, Any]:
     return developer_notification(package, subscriptionNotification={
         "version": "1.0", "notificationType": kind, "purchaseToken": token,
-        "subscriptionId": GOLD})
+        "subscriptionId": subscription_id})
 
 
 def one_time_note(token: str, kind: int) -> dict[str, Any]:

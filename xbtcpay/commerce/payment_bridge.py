@@ -21,7 +21,13 @@ import structlog
 from xbtcpay.amounts import to_decimal
 from xbtcpay.commerce import granting, pricing, subscription_store
 from xbtcpay.commerce.products import Terms
-from xbtcpay.commerce.subscription import Subscription, cancel_now, expire, renew
+from xbtcpay.commerce.subscription import (
+    Subscription,
+    cancel_at_period_end,
+    cancel_now,
+    expire,
+    renew,
+)
 from xbtcpay.commerce.subscription_store import AlreadyApplied, SubPayment
 from xbtcpay.errors import InvalidParams, InvalidTransition
 from xbtcpay.storage.protocol import Engine
@@ -32,6 +38,10 @@ CURSOR = "payment_events"
 # Where each provider's payments name the subscription they belong to.
 SUBSCRIPTION_REF = {"appstore": "originalTransactionId", "braintree": "braintree_subscription",
                     "stripe": "stripe_subscription", "googleplay": "purchaseToken"}
+# An expired payment records a store's lapse only with the store's expiry notice: App Store
+# V2 "EXPIRED", Google Play RTDN 13 (SUBSCRIPTION_EXPIRED); other expiries are unpaid periods.
+STORE_EXPIRY_NOTICES = ("EXPIRED", 13)
+GOOGLE_PLAY_CANCELED = 3   # RTDN SUBSCRIPTION_CANCELED: no renewal, access until the period ends
 _EVENTS = ("SELECT e.seq, e.event_id, e.event, p.method, p.customer, p.asset, p.amount,"
            " p.provider_ref, p.product, p.id AS payment_id, p.extra FROM payment_events e"
            " JOIN payments p ON p.id = e.payment_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?")
@@ -44,8 +54,10 @@ def change_of(event: str, extra: Mapping[str, Any]) -> str | None:
         return "renewed"
     if event in ("refunded", "charged_back"):
         return "terminated"
-    if event == "expired" and extra.get("notificationType") == "EXPIRED":
+    if event == "expired" and extra.get("notificationType") in STORE_EXPIRY_NOTICES:
         return "expired"
+    if event == "canceled" and extra.get("notificationType") == GOOGLE_PLAY_CANCELED:
+        return "canceled"
     return None
 
 
@@ -100,7 +112,7 @@ class PaymentBridge:
         try:
             after = await subscription_store.change(
                 conn, sub.id, rule, {"renewed": "renew", "terminated": "terminate",
-                                     "expired": "expire"}[kind],
+                                     "expired": "expire", "canceled": "cancel"}[kind],
                 source=row["method"], dedupe_key=f"payment_event:{row['event_id']}",
                 payment=payment, details={"payment_id": row["payment_id"]})
         except (AlreadyApplied, InvalidTransition, InvalidParams) as exc:
@@ -137,7 +149,9 @@ class PaymentBridge:
             return (lambda s: cancel_now(s, now, row["event"])), None
         if kind == "expired":
             return (lambda s: expire(s, now)), None
-        store_until = extra.get("expiresDate")
+        if kind == "canceled":
+            return (lambda s: cancel_at_period_end(s, now, "canceled at the store")), None
+        store_until = extra.get("expiresDate") or extra.get("expiryTime")  # App Store, Google
 
         def renewed(s: Subscription) -> Subscription:
             done = renew(s, now)
