@@ -82,8 +82,8 @@ class CommerceRoutes:
 
 
 async def _body(request: web.Request) -> Mapping[str, Any] | web.Response:
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
+    raw = await rpc.read_limited(request, MAX_BODY)  # the input guard may have read it
+    if raw is None:
         return _json(answer(PaymentResponse.INVALID_REQUEST, "body too large"), 413)
     try:
         body = loads(raw)

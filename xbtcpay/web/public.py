@@ -18,6 +18,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
+# Sent on every public answer; the status.json fast path sends the same (one definition).
+CORS_FIXED = {"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+              "Access-Control-Allow-Headers": "Content-Type, X-Session-Id, X-Network-Id",
+              "Access-Control-Max-Age": "600"}
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -83,10 +87,7 @@ async def _health(request: web.Request) -> tuple[bool, dict[str, Any]]:
 def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
     """CORS so the original's browser snippet works from any allowed shop origin."""
     allow_all = "*" in origins
-
-    fixed = {"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-             "Access-Control-Allow-Headers": "Content-Type, X-Session-Id, X-Network-Id",
-             "Access-Control-Max-Age": "600"}
+    fixed = dict(CORS_FIXED)
     if allow_all:
         fixed["Access-Control-Allow-Origin"] = "*"
 

@@ -45,21 +45,19 @@ async def _read_body(request: web.Request) -> bytes | None:
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes | None:
-    """Read to the end of the body; None as soon as it grows past ``limit`` bytes.
+    """The whole body, or None when it is longer than ``limit`` bytes (or client_max_size).
 
-    ``StreamReader.read(n)`` answers with what has arrived so far, so one call is not the
-    body: a large request arrives in many pieces.
+    Read with ``request.read()``, which keeps the body on the request: the public port's
+    input guard has read it already, and a second reader of ``request.content`` would find
+    the stream drained and see an empty body. Past client_max_size aiohttp stops reading.
     """
     if request.content_length is not None and request.content_length > limit:
         return None
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(65536):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return None
+    return None if len(body) > limit else body
 
 
 def _error(exc: RpcError, request_id: Any) -> dict[str, Any]:

@@ -26,11 +26,10 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from xbtcpay.runtime import Runtime
+from xbtcpay.web.public import CORS_FIXED
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 _PATH = re.compile(r"^/([A-Za-z0-9_-]{8,64})/status\.json$")
-_FIXED_CORS = {"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-               "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600"}
 
 
 class FastStatus(Collector):
@@ -44,7 +43,7 @@ class FastStatus(Collector):
         self._allow_all = "*" in origins
         self._origins = frozenset(origins)
         headers = {"Content-Type": "application/json", "Cache-Control": "no-store",
-                   **_FIXED_CORS}
+                   **CORS_FIXED}
         if self._allow_all:
             headers["Access-Control-Allow-Origin"] = "*"
         self._headers = tuple(headers.items())
