@@ -1,9 +1,10 @@
-"""Bodies no handler can use are answered 400 before any handler runs (both ports).
+"""Bodies no handler can use are answered 400 before any handler runs (public port).
 
 Every route of xbtcpay and its plugins takes text: JSON, form fields or a JWS. A body that is
 not UTF-8, or JSON-looking and deeper than ``jsonio.MAX_DEPTH`` or holding a lone surrogate,
 is refused here with one log line (never the body), so an unauthenticated client cannot make
-a handler raise and flood the log with tracebacks.
+a handler raise and flood the log with tracebacks. On the private port the JSON-RPC reader
+refuses the same bodies itself (Parse error, as the original answered).
 """
 
 from __future__ import annotations
