@@ -126,7 +126,7 @@ async def test_authorizations_for_another_delegate_are_refused(tmp_path: Path,
         assert (await s.sign(plan)).code == 0
         signed = load(s.tmp / "signed.json")
         other = await devchain.deploy(chain.client, "SweepBatch", devchain.dev_key(2), [ATTACKER])
-        for auth, entry in zip(signed["authorizations"], plan["addresses"]):
+        for auth, entry in zip(signed["authorizations"], plan["addresses"], strict=True):
             forged = Account.sign_authorization(
                 {"chainId": 31337, "address": other, "nonce": 0},
                 devchain.dev_key(entry["index"]).key)
