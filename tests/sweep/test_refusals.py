@@ -168,8 +168,9 @@ async def test_an_address_whose_balance_changed_since_the_plan_is_skipped(
         tmp_path: Path, chain: DevChain) -> None:
     async with setup(tmp_path, chain) as s:
         assert (await s.sign(await s.plan())).code == 0
-        changed = Account.from_key(devchain.dev_key(
-            (await s.w.payment(s.payments[0]["id"])).derivation_index).key).address
+        index = (await s.w.payment(s.payments[0]["id"])).derivation_index
+        assert index is not None
+        changed = Account.from_key(devchain.dev_key(index).key).address
         await chain.pay_tokens(changed, units("0.25"))
         sent = await s.send()
         assert sent.code == 0, sent
