@@ -18,8 +18,8 @@ import structlog
 from aiohttp import web
 
 from xbtcpay import keys
-from xbtcpay.commerce.wiring import attach_commerce, attach_settlement
 from xbtcpay.cluster import LeaderJob
+from xbtcpay.commerce.wiring import attach_commerce, attach_settlement
 from xbtcpay.config import Config
 from xbtcpay.errors import PluginError
 from xbtcpay.expiry import expire_due

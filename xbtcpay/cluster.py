@@ -24,6 +24,7 @@ fences the first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -192,8 +193,6 @@ class Leadership:
         async def work(uow: UnitOfWork) -> None:
             await uow.execute("UPDATE cluster_lease SET expires_at = 0 WHERE name = ?"
                               " AND holder = ? AND term = ?", (LEASE, self.replica_id, term))
-        try:
+        with contextlib.suppress(StorageError):    # unreleased, the lease simply expires
             await self.engine.transact(work)
-        except StorageError:
-            pass
         log.info("cluster.released", replica=self.replica_id, term=term)

@@ -76,7 +76,8 @@ class PluginContext(Protocol):
         """Names of the catalog products whose entry sets ``key``, in config order."""
 
     async def create_payment(self, new: NewPayment) -> Payment:
-        """Create and persist a payment (state ``new``)."""
+        """Create and persist a payment (state ``new``); a ``provider_ref`` this plugin
+        already recorded answers that payment instead of creating a second one."""
 
     async def report(self, payment_id: str, event: PaymentEvent) -> ApplyResult:
         """Apply an event through the state machine (idempotent on ``event.dedupe_key``)."""

@@ -85,7 +85,10 @@ class PaymentProcessor:
         return int(self.clock())
 
     async def create(self, new: NewPayment) -> Payment:
-        """Persist a new payment (crypto payments get the next xpub address)."""
+        """Persist a new payment (crypto payments get the next xpub address).
+
+        A retried ``order_id`` answers its payment (Conflict if the request differs); a
+        ``(method, provider_ref)`` already recorded answers that payment."""
         digest = request_hash(new)
         if new.order_id is not None:
             existing = await self.store.get_by_order_id(new.order_id)
@@ -115,12 +118,10 @@ class PaymentProcessor:
                                               self.config.wallet.first_index,
                                               hooks=[self._creation_hook])
         except ConstraintViolation:
-            if new.order_id is None:
-                raise
-            existing = await self.store.get_by_order_id(new.order_id)
+            existing = await self._existing(new, digest)
             if existing is None:
                 raise
-            return self._same_order(existing, digest)
+            return existing
         log.info("payment.created", payment_id=created.id, method=created.method,
                  asset=created.asset, amount=format(created.amount, "f"),
                  address=created.address, order_id=created.order_id)
@@ -130,6 +131,22 @@ class PaymentProcessor:
     async def _creation_hook(self, uow: UnitOfWork, created: Payment) -> None:
         for hook in self.transaction_hooks:
             await hook(uow, None, created, "created")
+
+    async def _existing(self, new: NewPayment, digest: str) -> Payment | None:
+        """The payment whose unique key refused ``new``: a retried order_id, or a provider
+        reference (one provider transaction, one payment) recorded by an earlier or a
+        concurrent delivery; None when neither explains the refusal."""
+        if new.order_id is not None:
+            existing = await self.store.get_by_order_id(new.order_id)
+            if existing is not None:
+                return self._same_order(existing, digest)
+        if new.provider_ref is not None:
+            existing = await self.store.get_by_provider_ref(new.method, new.provider_ref)
+            if existing is not None:
+                log.info("payment.provider_ref_exists", payment_id=existing.id,
+                         method=existing.method)
+                return existing
+        return None
 
     @staticmethod
     def _same_order(existing: Payment, digest: str) -> Payment:

@@ -13,8 +13,8 @@ import aiohttp
 from xbtcpay.api import CoreMethods
 from xbtcpay.catalog import Catalog
 from xbtcpay.chain.wallet import AddressDeriver
-from xbtcpay.commerce.media_wiring import Media, build_media
 from xbtcpay.cluster import Leadership, default_replica_id
+from xbtcpay.commerce.media_wiring import Media, build_media
 from xbtcpay.config import Config
 from xbtcpay.feed import PaymentFeed
 from xbtcpay.metrics import Metrics

@@ -11,9 +11,10 @@ from tests.harness import running_daemon
 
 
 async def adjust(d: Any, customer: str, currency: str, amount: str, key: str) -> dict[str, Any]:
-    return await d.call("balance.adjust", {"customer": customer, "currency": currency,
-                                           "amount": amount, "reason": "welcome gift",
-                                           "idempotency_key": key})
+    reply: dict[str, Any] = await d.call(
+        "balance.adjust", {"customer": customer, "currency": currency, "amount": amount,
+                           "reason": "welcome gift", "idempotency_key": key})
+    return reply
 
 
 async def purchase(d: Any, customer: str, token: str, **params: Any) -> dict[str, Any]:

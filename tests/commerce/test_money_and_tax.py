@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -86,13 +87,14 @@ def test_commerce_config_is_validated_line_by_line(tmp_path: Path) -> None:
 
 def test_raw_card_numbers_are_refused_without_being_repeated() -> None:
     number = "4111111111111111"
-    for build in (lambda: from_seed004({"PurchaseToken": "tok-raw-00001",
-                                        "Card": {"Number": number, "Month": 1, "Year": 30,
-                                                 "CCV": "123"},
-                                        "Product": {"Token": "gem_pack"}}, "alice"),
-                  lambda: from_params({"customer": "alice", "product": "gem_pack",
-                                       "purchase_token": "tok-raw-00002",
-                                       "card": {"number": number}})):
+    builds: list[Callable[[], object]] = [
+        lambda: from_seed004({"PurchaseToken": "tok-raw-00001",
+                              "Card": {"Number": number, "Month": 1, "Year": 30, "CCV": "123"},
+                              "Product": {"Token": "gem_pack"}}, "alice"),
+        lambda: from_params({"customer": "alice", "product": "gem_pack",
+                             "purchase_token": "tok-raw-00002", "card": {"number": number}}),
+    ]
+    for build in builds:
         with pytest.raises(PurchaseRefused) as refused:
             build()
         assert refused.value.response is PaymentResponse.RAW_CARD_REFUSED

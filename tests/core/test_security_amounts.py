@@ -132,6 +132,7 @@ async def test_in_app_postback_price_must_be_one_of_the_offered_prices(
     async with running_daemon(tmp_path, {"plugins": {"inapp": inapp_settings()}}) as d:
         reply = await d.call("payment.createInAppRequest", TWO_PRICES)
         claims = read_request(reply["result"]["jwt"])
-        token, _ = notice(claims, **({} if price is None else {"price": price}))
+        response: dict[str, Any] = {} if price is None else {"price": price}
+        token, _ = notice(claims, **response)
         assert (await post_notice(d.session, d.public_url + "/inapp/postback", token))[0] == 200
         assert await _status(d, reply["result"]["id"]) == ("paid" if paid else "seen")

@@ -125,6 +125,7 @@ async def test_units_read_their_own_writes(tmp_path: Path) -> None:
 
         async def work(uow: UnitOfWork) -> tuple[str, int]:
             row = await uow.fetchone("SELECT amount, version FROM payments WHERE id = ?", (pid,))
+            assert row is not None
             changed = await uow.execute(
                 "UPDATE payments SET reason = ? WHERE id = ? AND version = ?",
                 ("checked", pid, row["version"]))

@@ -304,12 +304,14 @@ class FakeBraintree:
                              "Merchant account ID is invalid.")
         currency = self.merchant_accounts.get(account or "", "USD")
         token = params.get("payment_method_token")
+        instrument: tuple[str, dict[str, Any]] | None
+        customer_id: str | None
         if token is not None:                     # a vaulted card, charged by the merchant
             outcome, instrument, customer_id = self._vaulted(token)
         else:
             nonce = params.get("payment_method_nonce")
             outcome = self._outcome_of(nonce, "transaction")
-            instrument, customer_id = WALLET_NONCES.get(nonce), params.get("customer_id")
+            instrument, customer_id = WALLET_NONCES.get(str(nonce)), params.get("customer_id")
         settle = (params.get("options") or {}).get("submit_for_settlement") in (True, "true")
         tx = self._transaction(amount, outcome, order_id=params.get("order_id"),
                                customer_id=customer_id, currency=currency,

@@ -67,10 +67,11 @@ class FakeStripeVault(FakeStripe):
     def _payment_method(self, card: str, customer: str | None,
                         wallet: str | None = None, outcome: str | None = None) -> dict[str, Any]:
         brand, last4, declined = TEST_CARDS.get(card, ("visa", "4242", None))
-        pm = {"id": self._new_id("pm"), "object": "payment_method", "type": "card",
-              "customer": customer, "card": {"brand": brand, "last4": last4,
-                                             "wallet": {"type": wallet} if wallet else None},
-              "_outcome": outcome if wallet else declined}
+        pm: dict[str, Any] = {
+            "id": self._new_id("pm"), "object": "payment_method", "type": "card",
+            "customer": customer, "card": {"brand": brand, "last4": last4,
+                                           "wallet": {"type": wallet} if wallet else None},
+            "_outcome": outcome if wallet else declined}
         self.payment_methods[pm["id"]] = pm
         return pm
 
@@ -140,11 +141,11 @@ class FakeStripeVault(FakeStripe):
             pm = self._payment_method("", None, card["tokenization_method"], token["_outcome"])
             pm["card"].update(brand=card["brand"], last4=card["last4"])
             return pm
-        pm = self.payment_methods.get(str(params.get("payment_method")))
-        if pm is None:
+        known = self.payment_methods.get(str(params.get("payment_method")))
+        if known is None:
             raise StripeFailure(400, "invalid_request_error", "No such PaymentMethod",
                                 code="resource_missing", param="payment_method")
-        return pm
+        return known
 
     def _confirm(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         try:

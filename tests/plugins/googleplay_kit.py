@@ -55,7 +55,7 @@ async def push(d: Any, play: FakeGooglePlay, notification: dict[str, Any],
         headers["Authorization"] = f"Bearer {bearer}"
     async with d.session.post(d.public_url + "/webhooks/googleplay", data=payload,
                               headers=headers) as resp:
-        return resp.status
+        return int(resp.status)
 
 
 def sub_note(token: str, kind: int, package: str = PACKAGE,

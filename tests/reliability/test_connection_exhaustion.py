@@ -178,9 +178,9 @@ async def test_an_idle_flood_beyond_the_open_files_limit_leaves_both_ports_servi
             for _ in range(10):
                 async with session.get(f"{daemon.public_url}/{payment_id}/status.json") as resp:
                     assert resp.status == 200
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            async with session.get(daemon.rpc_url + "/metrics") as resp:
-                assert resp.status == 200
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session, \
+                session.get(daemon.rpc_url + "/metrics") as resp:
+            assert resp.status == 200
     finally:
         for writer in flood:
             writer.close()

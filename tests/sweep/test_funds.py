@@ -127,11 +127,15 @@ async def test_a_send_killed_after_broadcast_loses_nothing(tmp_path: Path,
         await wait_until(mined, timeout=60)
         proc.kill()
         assert await proc.wait() == -signal.SIGKILL
-        funds = json.loads((await cli(cfg, "funds", "--json")).out)["assets"]["0xbtc"]
+        report = await cli(cfg, "funds", "--json")
+        assert report.code == 0, report.err                    # a refusal says why, on stderr
+        funds = json.loads(report.out)["assets"]["0xbtc"]
         assert (funds["swept"], funds["unswept"], funds["sweeping"]) == ("0", "0", "4.5")
 
         await chain.mine(1)                                    # the second confirmation
-        funds = json.loads((await cli(cfg, "funds", "--json")).out)["assets"]["0xbtc"]
+        report = await cli(cfg, "funds", "--json")
+        assert report.code == 0, report.err
+        funds = json.loads(report.out)["assets"]["0xbtc"]
         assert (funds["received"], funds["swept"], funds["unswept"], funds["sweeping"],
                 funds["unexplained"]) == ("4.5", "4.5", "0", "0", "0")
         statuses = [r["status"] for r in await w.d.runtime.db.fetchall(

@@ -126,7 +126,7 @@ async def test_authorizations_for_another_delegate_are_refused(tmp_path: Path,
         assert (await s.sign(plan)).code == 0
         signed = load(s.tmp / "signed.json")
         other = await devchain.deploy(chain.client, "SweepBatch", devchain.dev_key(2), [ATTACKER])
-        for auth, entry in zip(signed["authorizations"], plan["addresses"]):
+        for auth, entry in zip(signed["authorizations"], plan["addresses"], strict=True):
             forged = Account.sign_authorization(
                 {"chainId": 31337, "address": other, "nonce": 0},
                 devchain.dev_key(entry["index"]).key)
@@ -168,8 +168,9 @@ async def test_an_address_whose_balance_changed_since_the_plan_is_skipped(
         tmp_path: Path, chain: DevChain) -> None:
     async with setup(tmp_path, chain) as s:
         assert (await s.sign(await s.plan())).code == 0
-        changed = Account.from_key(devchain.dev_key(
-            (await s.w.payment(s.payments[0]["id"])).derivation_index).key).address
+        index = (await s.w.payment(s.payments[0]["id"])).derivation_index
+        assert index is not None
+        changed = Account.from_key(devchain.dev_key(index).key).address
         await chain.pay_tokens(changed, units("0.25"))
         sent = await s.send()
         assert sent.code == 0, sent

@@ -164,7 +164,7 @@ class LedgerReader:
             " ON e.customer = b.customer AND e.currency = b.currency"
             " GROUP BY b.customer, b.currency, b.amount"
             " HAVING b.amount <> COALESCE(SUM(e.amount), 0)")
-        return [dict(zip(("customer", "currency", "cached", "sum"), r)) for r in rows]
+        return [dict(zip(("customer", "currency", "cached", "sum"), r, strict=True)) for r in rows]
 
     async def negative(self) -> dict[str, int]:
         """Number of accounts below zero per currency (after reversals; for the metrics)."""

@@ -14,7 +14,7 @@ class PaymentResponse(StrEnum):
     INSUFFICIENT_BALANCE = "InsufficientBalance"
     CARD_DECLINED = "CardDeclined"
     NO_STORED_CARD = "NoStoredCard"
-    TOKEN_ACQUISITION_FAILED = "TokenAcquisitionFailed"
+    TOKEN_ACQUISITION_FAILED = "TokenAcquisitionFailed"  # noqa: S105 - an error code, not a secret
     PROVIDER_ERROR = "ProviderError"
     PENDING = "Pending"
     INVALID_PRODUCT = "InvalidProduct"

@@ -101,7 +101,7 @@ async def change(conn: Conn, sub_id: str, rule: Rule, event: str, *, source: str
     after = rule(before)
     after = Subscription(**{**after.__dict__, "version": before.version + 1})
     sets = ", ".join(f"{c} = ?" for c in _COLUMNS if c != "id")
-    values = [v for c, v in zip(_COLUMNS, _columns(after)) if c != "id"]
+    values = [v for c, v in zip(_COLUMNS, _columns(after), strict=True) if c != "id"]
     changed = await conn.execute(
         f"UPDATE subscriptions SET {sets} WHERE id = ? AND version = ?",
         (*values, sub_id, before.version))

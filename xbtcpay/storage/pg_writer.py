@@ -12,6 +12,7 @@ next batch takes a fresh connection from the pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -51,10 +52,8 @@ class GroupCommitWriter:
     async def close(self) -> None:
         await self._queue.join()
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
         await self._drop_connection()
 
     async def _loop(self) -> None:

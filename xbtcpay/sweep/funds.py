@@ -9,6 +9,7 @@ many more addresses it can sweep at the current base fee.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -65,10 +66,9 @@ async def follow_sent(config: Config, store: SweepStore, client: ChainClient, he
         receipt = await client.call("eth_getTransactionReceipt", [record.tx_hash])
         if receipt is None:
             if record.raw_tx:
-                try:
+                # already known, or replaced: it stays reported as sent
+                with contextlib.suppress(NodeError):
                     await client.call("eth_sendRawTransaction", [record.raw_tx])
-                except NodeError:
-                    pass            # already known, or replaced: it stays reported as sent
             continue
         number, block_hash = int(receipt["blockNumber"], 16), str(receipt["blockHash"]).lower()
         if receipt.get("status") != "0x1":

@@ -98,7 +98,7 @@ def _gas_station(signed: SignedPlan, states: dict[str, AccountState]) -> Checked
     if len(signed.transfers) != len(plan.entries):
         raise SweepRefused("the file does not hold one signed transfer per address")
     ready, skipped = [], []
-    for e, raw in zip(plan.entries, signed.transfers):
+    for e, raw in zip(plan.entries, signed.transfers, strict=True):
         tx = decode_transfer(raw)
         expected = transfer_calldata(plan.treasury, e.balance)
         if (tx["sender"] != e.address or str(tx["to"]).lower() != (plan.token or "").lower()

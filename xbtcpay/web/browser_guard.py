@@ -28,7 +28,7 @@ from xbtcpay.config import RpcConfig
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")
 JSON_TYPES = frozenset({"application/json", "application/json-rpc", "application/jsonrequest"})
-_WILDCARDS = ("0.0.0.0", "::", "")
+_WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - listen values compared against, never bound
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 

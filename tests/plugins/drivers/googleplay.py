@@ -96,7 +96,7 @@ class GooglePlayDriver:
                                   data=push_body(note, "forged-1"),
                                   headers={"Authorization": f"Bearer {forged}",
                                            "Content-Type": "application/json"}) as resp:
-            return resp.status
+            return int(resp.status)
 
     def deterministic_call(self) -> tuple[str, dict[str, Any]]:
         return "payment.validateGooglePlay", {"purchase_token": "tok", "product_id": "not.sold"}
