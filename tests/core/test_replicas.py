@@ -115,7 +115,7 @@ async def test_status_json_on_another_replica_shows_a_change_within_a_second(
         changed_at = time.monotonic()
 
         async def paid_on_b() -> bool:
-            return (await b.status(pid))[1]["status"] == "paid"
+            return bool((await b.status(pid))[1]["status"] == "paid")
         await wait_until(paid_on_b, timeout=1.0)
         assert time.monotonic() - changed_at <= 1.0
 
