@@ -164,7 +164,7 @@ def _calls(daemon: BenchDaemon) -> float:
 
 def _cluster(daemon: BenchDaemon) -> dict[str, Any]:
     try:
-        doc = _get_json(daemon.public_url + "/healthz")
+        doc = _get_json(daemon.rpc_url + "/healthz")
     except OSError:
         return {}
     return {**doc["checks"]["cluster"], "head": doc["checks"]["chain"]["head"]}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.harness import DaemonProcess, base_config, running_daemon, write_config
 
@@ -49,6 +50,7 @@ async def test_sigterm_stops_gracefully(tmp_path: Path) -> None:
     assert "Traceback" not in daemon.log_path.read_text()
 
 
+@pytest.mark.sqlite_only("the SQLite writer's journal_mode and synchronous pragmas")
 async def test_sqlite_settings_that_survive_power_loss(tmp_path: Path) -> None:
     """WAL with synchronous=FULL on the writer: a commit is on disk before its answer.
 

@@ -49,7 +49,7 @@ async def test_one_leader_shown_in_healthz_and_metrics(tmp_path: Path,
         await wait_until(lambda: all(r.runtime.leadership.leader_id for r in rs))
         assert leaders(rs) == ["r0"]
         for r in rs:
-            async with r.session.get(r.public_url + "/healthz") as resp:
+            async with r.session.get(r.rpc_url + "/healthz") as resp:
                 doc = await resp.json()
             assert resp.status == 200, doc
             assert doc["checks"]["cluster"] == {

@@ -17,7 +17,9 @@ async def test_public_healthz_gives_the_verdict_only_and_the_private_one_the_det
             assert resp.status == 200 and await resp.json() == {"status": "ok"}
         async with d.session.get(d.rpc_url + "/healthz") as resp:
             body = await resp.json()
-        assert set(body["checks"]) == {"database", "chain"} and "head" in body["checks"]["chain"]
+        assert set(body["checks"]) == {"database", "chain", "cluster"}
+        assert "head" in body["checks"]["chain"]
+        assert set(body["checks"]["cluster"]) == {"replica", "leader", "term", "is_leader"}
 
 
 @pytest.mark.parametrize("amount", ["1\n", "1.5\n", " 1", "1 ", "1\t", "\n1", "1\r\n"])

@@ -53,6 +53,7 @@ async def test_database_files_are_created_0600_in_a_0700_directory(tmp_path: Pat
         os.umask(old)
 
 
+@pytest.mark.sqlite_only("the mode of the SQLite database file")
 async def test_an_existing_database_is_made_private_at_start(tmp_path: Path) -> None:
     raw = base_config(tmp_path)
     write_config(tmp_path, raw)

@@ -42,7 +42,7 @@ POSTBACK = {"base_delay": 0.1, "max_delay": 0.5, "timeout": 2}
 
 async def _healthz(session: aiohttp.ClientSession, d: DaemonProcess) -> dict[str, Any] | None:
     try:
-        async with session.get(d.public_url + "/healthz",
+        async with session.get(d.rpc_url + "/healthz",
                                timeout=aiohttp.ClientTimeout(total=2)) as resp:
             return dict((await resp.json())["checks"]["cluster"])
     except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):
@@ -93,7 +93,7 @@ async def test_three_replicas_survive_leader_kills(tmp_path: Path, chain: DevCha
                                                    postgres: PgServer) -> None:
     rng = random.Random(seed("scale_out"))
     start = await chain.block_number() + 1
-    node = invariants.Node(chain.client, chain.token, start, CONFIRMATIONS)
+    node = invariants.Node(chain.url, chain.token, start, CONFIRMATIONS)
     url = postgres.create_database(f"scale_out_{rng.randrange(10**9)}")
     replicas = []
     for n in range(REPLICAS):
