@@ -45,16 +45,25 @@ def _quiet_logs() -> None:
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("benchmarks", nargs="*", choices=[*BENCHMARKS, []],
-                        help="which to run (default: all but postgres, in this order: "
-                             + ", ".join(BENCHMARKS) + ")")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes and durations (a smoke run: numbers mean nothing)")
+    parser.add_argument(
+        "benchmarks",
+        nargs="*",
+        choices=[*BENCHMARKS, []],
+        help="which to run (default: all but postgres, in this order: "
+        + ", ".join(BENCHMARKS)
+        + ")",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and durations (a smoke run: numbers mean nothing)",
+    )
     parser.add_argument("--payments", type=int, help="stored/open payments (default 100000)")
     parser.add_argument("--duration", type=float, help="seconds per measurement (default 6)")
     parser.add_argument("--no-wrk", action="store_true", help="do not use wrk even if installed")
@@ -70,8 +79,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
     changes: dict[str, Any] = {}
     if args.payments:
         changes["payments"] = args.payments
-        changes["watcher_open"] = tuple(sorted({min(n, args.payments)
-                                                for n in sizes.watcher_open}))
+        changes["watcher_open"] = tuple(sorted({min(n, args.payments) for n in sizes.watcher_open}))
     if args.duration:
         changes["duration"] = args.duration
     return dataclasses.replace(sizes, **changes)
@@ -112,10 +120,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     if args.json:
-        args.json.write_text(json.dumps({"machine": ctx.machine.as_dict(),
-                                         "sizes": dataclasses.asdict(ctx.sizes),
-                                         "sections": [s.as_dict() for s in sections]},
-                                        indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": ctx.machine.as_dict(),
+                    "sizes": dataclasses.asdict(ctx.sizes),
+                    "sections": [s.as_dict() for s in sections],
+                },
+                indent=2,
+                default=str,
+            )
+        )
     missed = any(t.met is False for s in sections for t in s.targets)
     return 1 if args.strict and missed else 0
 

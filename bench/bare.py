@@ -27,6 +27,7 @@ _FIELDS = ("address", "amount", "seen_at", "paid_at", "tx_hash", "status", "asse
 
 def bare_app(body: bytes) -> web.Application:
     """The one-route application answering ``body``."""
+
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 
@@ -75,11 +76,14 @@ def domain_app(db: str, config_path: str) -> web.Application:
         row = conn.execute(SQL, (request.match_info["id"],)).fetchone()
         if row is None:
             return web.Response(status=404)
-        doc: dict[str, Any] = status_document(request.app[CONFIG], request.app[CORE],
-                                              row_to_payment(row), None)
-        return web.Response(text=json.dumps(doc, separators=(",", ":")),
-                            content_type="application/json",
-                            headers={"Cache-Control": "no-store"})
+        doc: dict[str, Any] = status_document(
+            request.app[CONFIG], request.app[CORE], row_to_payment(row), None
+        )
+        return web.Response(
+            text=json.dumps(doc, separators=(",", ":")),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
 
     app.router.add_get("/{id}/status.json", handler)
     return app

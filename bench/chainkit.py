@@ -22,23 +22,31 @@ def _sign_transfers(args: tuple[str, int, int, list[tuple[str, int]]]) -> list[s
     key = devchain.dev_key(0)
     raws = []
     for n, (to, units) in enumerate(transfers):
-        data = devchain.calldata("transfer(address,uint256)", ["address", "uint256"],
-                                 [to, units])
-        tx: dict[str, Any] = {"to": token, "data": data, "gas": TRANSFER_GAS, "nonce": nonce + n,
-              "chainId": chain_id, "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": TIP,
-              "value": 0, "type": 2}
+        data = devchain.calldata("transfer(address,uint256)", ["address", "uint256"], [to, units])
+        tx: dict[str, Any] = {
+            "to": token,
+            "data": data,
+            "gas": TRANSFER_GAS,
+            "nonce": nonce + n,
+            "chainId": chain_id,
+            "maxFeePerGas": MAX_FEE,
+            "maxPriorityFeePerGas": TIP,
+            "value": 0,
+            "type": 2,
+        }
         raws.append("0x" + key.sign_transaction(tx).raw_transaction.hex())
     return raws
 
 
-def sign_transfers(token: str, chain_id: int, nonce: int, transfers: Sequence[tuple[str, int]],
-                   workers: int = 2) -> list[str]:
+def sign_transfers(
+    token: str, chain_id: int, nonce: int, transfers: Sequence[tuple[str, int]], workers: int = 2
+) -> list[str]:
     """Signed raw token transfers from dev account 0, nonces from ``nonce`` on (parallel)."""
     items = list(transfers)
     if workers <= 1 or len(items) < 1000:
         return _sign_transfers((token, chain_id, nonce, items))
     step = -(-len(items) // workers)
-    jobs = [(token, chain_id, nonce + s, items[s:s + step]) for s in range(0, len(items), step)]
+    jobs = [(token, chain_id, nonce + s, items[s : s + step]) for s in range(0, len(items), step)]
     with ProcessPoolExecutor(workers) as pool:
         return [raw for part in pool.map(_sign_transfers, jobs) for raw in part]
 
@@ -78,11 +86,23 @@ class BenchChain:
         """
         calls = []
         for n, (to, units) in enumerate(transfers):
-            data = devchain.calldata("transfer(address,uint256)", ["address", "uint256"],
-                                     [to, units])
-            calls.append(("eth_sendTransaction", [{"from": self.payer, "to": self.token,
-                                                   "data": data, "gas": hex(TRANSFER_GAS),
-                                                   "nonce": hex(nonce + n)}]))
+            data = devchain.calldata(
+                "transfer(address,uint256)", ["address", "uint256"], [to, units]
+            )
+            calls.append(
+                (
+                    "eth_sendTransaction",
+                    [
+                        {
+                            "from": self.payer,
+                            "to": self.token,
+                            "data": data,
+                            "gas": hex(TRANSFER_GAS),
+                            "nonce": hex(nonce + n),
+                        }
+                    ],
+                )
+            )
         await self.client.batch(calls)
         return nonce + len(transfers)
 
@@ -99,7 +119,8 @@ class BenchChain:
 async def dev_chain(*, args: Sequence[str] = ()) -> AsyncIterator[BenchChain]:
     """An anvil of its own with TestZeroXBitcoin deployed by dev account 0, automine off."""
     async with Anvil(args=list(args)) as node, ChainClient([node.url], timeout=60) as client:
-        token = await devchain.deploy(client, "TestZeroXBitcoin", devchain.dev_key(0),
-                                      [devchain.TOKEN_SUPPLY])
+        token = await devchain.deploy(
+            client, "TestZeroXBitcoin", devchain.dev_key(0), [devchain.TOKEN_SUPPLY]
+        )
         await devchain.set_automine(client, False)  # blocks only when a benchmark mines
         yield BenchChain(node, client, token)

@@ -32,8 +32,13 @@ async def _main(config_path: Path, ready: Path, watcher: bool) -> None:
     async def stats(request: web.Request) -> web.Response:
         rt = daemon.runtime
         assert rt is not None
-        return web.json_response({"commits": rt.db.commits, "chain_head": rt.chain_head,
-                                  "memory_kb": proc_memory(os.getpid())})
+        return web.json_response(
+            {
+                "commits": rt.db.commits,
+                "chain_head": rt.chain_head,
+                "memory_kb": proc_memory(os.getpid()),
+            }
+        )
 
     app = web.Application()
     app.router.add_get("/stats", stats)
@@ -43,8 +48,16 @@ async def _main(config_path: Path, ready: Path, watcher: bool) -> None:
     await site.start()
     stats_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     tmp = ready.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "rpc_port": daemon.rpc_port,
-                               "public_port": daemon.public_port, "stats_port": stats_port}))
+    tmp.write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "rpc_port": daemon.rpc_port,
+                "public_port": daemon.public_port,
+                "stats_port": stats_port,
+            }
+        )
+    )
     tmp.rename(ready)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -68,35 +68,51 @@ async def run(duration: float, workers: int, workdir: Path) -> Section:
         settings = plugin_settings(fake, workdir)
         api = PlayApi(load_settings(_Ctx(settings)))  # type: ignore[arg-type]
         token = fake.buy(COINS)
-        await api.product(COINS, token)                  # fetches the access token once
+        await api.product(COINS, token)  # fetches the access token once
         bearer = next(iter(fake.access_tokens))
-        url = (f"{fake.url}/androidpublisher/v3/applications/{PACKAGE}/purchases/products/"
-               f"{COINS}/tokens/{token}")
+        url = (
+            f"{fake.url}/androidpublisher/v3/applications/{PACKAGE}/purchases/products/"
+            f"{COINS}/tokens/{token}"
+        )
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {bearer}"}) as s:
+
             async def bare() -> None:
                 async with s.get(url) as resp:
                     assert resp.status == 200
                     await resp.read()
+
             bare_rate = await rate(bare, duration, workers)
         client_rate = await rate(lambda: api.product(COINS, token), duration, workers)
-        overrides = {"plugins": {"googleplay": settings}, "products": PRODUCTS,
-                     "log": {"level": "error"}}
+        overrides = {
+            "plugins": {"googleplay": settings},
+            "products": PRODUCTS,
+            "log": {"level": "error"},
+        }
         async with running_daemon(workdir, overrides) as d:
+
             async def validate() -> None:
-                reply = await d.call("payment.validateGooglePlay",
-                                     {"purchase_token": fake.buy(COINS), "product_id": COINS})
+                reply = await d.call(
+                    "payment.validateGooglePlay",
+                    {"purchase_token": fake.buy(COINS), "product_id": COINS},
+                )
                 assert reply["result"]["valid"] is True, reply
+
             validate_rate = await rate(validate, duration, workers)
     finally:
         await fake.stop()
-    rows = [["bare aiohttp GET products.get", bare_rate],
-            ["PlayApi.product (Google client, thread)", client_rate],
-            ["payment.validateGooglePlay (JSON-RPC)", validate_rate]]
-    return Section("googleplay", "Google Play: client stack and validation vs a bare call",
-                   ["path", "calls/s"], rows=rows,
-                   ratios={"client/bare": client_rate / bare_rate,
-                           "validate/bare": validate_rate / bare_rate},
-                   notes=[f"{workers} concurrent callers, {duration:g} s each, loopback fake"])
+    rows = [
+        ["bare aiohttp GET products.get", bare_rate],
+        ["PlayApi.product (Google client, thread)", client_rate],
+        ["payment.validateGooglePlay (JSON-RPC)", validate_rate],
+    ]
+    return Section(
+        "googleplay",
+        "Google Play: client stack and validation vs a bare call",
+        ["path", "calls/s"],
+        rows=rows,
+        ratios={"client/bare": client_rate / bare_rate, "validate/bare": validate_rate / bare_rate},
+        notes=[f"{workers} concurrent callers, {duration:g} s each, loopback fake"],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=8)
     args = parser.parse_args(argv)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-                        logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     duration = 0.5 if args.quick else args.duration
     with tempfile.TemporaryDirectory(prefix="xbtcpay-bench-gp-") as tmp:
         section = asyncio.run(run(duration, args.workers, Path(tmp)))

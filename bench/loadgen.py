@@ -29,17 +29,24 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[index]
 
 
-def summarise(latencies: list[float], seconds: float, statuses: Counter[int],
-              errors: int, total: int) -> dict[str, Any]:
+def summarise(
+    latencies: list[float], seconds: float, statuses: Counter[int], errors: int, total: int
+) -> dict[str, Any]:
     """The result object printed by the load generator (latencies in seconds)."""
     ordered = sorted(latencies)
     ok = statuses.get(200, 0)
     return {
-        "requests": len(ordered), "ok": ok, "errors": errors, "total_including_warmup": total,
+        "requests": len(ordered),
+        "ok": ok,
+        "errors": errors,
+        "total_including_warmup": total,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "seconds": round(seconds, 3), "rps": round(len(ordered) / seconds, 1) if seconds else 0,
-        "p50_ms": _ms(percentile(ordered, 0.50)), "p90_ms": _ms(percentile(ordered, 0.90)),
-        "p99_ms": _ms(percentile(ordered, 0.99)), "max_ms": _ms(ordered[-1] if ordered else None),
+        "seconds": round(seconds, 3),
+        "rps": round(len(ordered) / seconds, 1) if seconds else 0,
+        "p50_ms": _ms(percentile(ordered, 0.50)),
+        "p90_ms": _ms(percentile(ordered, 0.90)),
+        "p99_ms": _ms(percentile(ordered, 0.99)),
+        "max_ms": _ms(ordered[-1] if ordered else None),
     }
 
 
@@ -69,8 +76,9 @@ class Load:
             self.latencies.append(now - started)
 
 
-async def _status_worker(session: aiohttp.ClientSession, base: str, ids: list[str],
-                         load: Load, rng: random.Random) -> None:
+async def _status_worker(
+    session: aiohttp.ClientSession, base: str, ids: list[str], load: Load, rng: random.Random
+) -> None:
     while time.perf_counter() < load.deadline:
         url = f"{base}/{rng.choice(ids)}/status.json"
         started = time.perf_counter()
@@ -83,12 +91,17 @@ async def _status_worker(session: aiohttp.ClientSession, base: str, ids: list[st
         load.record(started, status)
 
 
-async def _start_worker(session: aiohttp.ClientSession, base: str, load: Load,
-                        rng: random.Random) -> None:
+async def _start_worker(
+    session: aiohttp.ClientSession, base: str, load: Load, rng: random.Random
+) -> None:
     while time.perf_counter() < load.deadline:
         amount = f"{rng.randint(1, 99999)}.{rng.randint(0, 99999999):08d}"
-        body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment",
-                "params": {"amount": amount, "data": {"bench": True}}}
+        body = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "start_payment",
+            "params": {"amount": amount, "data": {"bench": True}},
+        }
         started = time.perf_counter()
         try:
             async with session.post(base + "/", json=body) as resp:
@@ -99,8 +112,9 @@ async def _start_worker(session: aiohttp.ClientSession, base: str, load: Load,
         load.record(started, status)
 
 
-async def _itemstate_worker(session: aiohttp.ClientSession, base: str, customers: list[str],
-                            load: Load, rng: random.Random) -> None:
+async def _itemstate_worker(
+    session: aiohttp.ClientSession, base: str, customers: list[str], load: Load, rng: random.Random
+) -> None:
     """payment.itemstate on the private port, as a shop backend asks on every play."""
     items = (42, 7, 99, 1234)
     while time.perf_counter() < load.deadline:
@@ -115,16 +129,20 @@ async def _itemstate_worker(session: aiohttp.ClientSession, base: str, customers
         load.record(started, status)
 
 
-async def _itemstate_ws_worker(session: aiohttp.ClientSession, base: str, customers: list[str],
-                               load: Load, rng: random.Random) -> None:
+async def _itemstate_ws_worker(
+    session: aiohttp.ClientSession, base: str, customers: list[str], load: Load, rng: random.Random
+) -> None:
     """payment:itemstate frames over one WebSocket per worker (a backend keeping it open)."""
     items = (42, 7, 99, 1234)
     async with session.ws_connect(base + "/ws") as ws:
         n = 0
         while time.perf_counter() < load.deadline:
             n += 1
-            frame = {"endpoint": "payment:itemstate", "event": {"id": n, "date": 0},
-                     "data": {"customer": rng.choice(customers), "item": rng.choice(items)}}
+            frame = {
+                "endpoint": "payment:itemstate",
+                "event": {"id": n, "date": 0},
+                "data": {"customer": rng.choice(customers), "item": rng.choice(items)},
+            }
             started = time.perf_counter()
             try:
                 await ws.send_json(frame)
@@ -135,8 +153,15 @@ async def _itemstate_ws_worker(session: aiohttp.ClientSession, base: str, custom
             load.record(started, status)
 
 
-async def run(mode: str, base: str, concurrency: int, duration: float, warmup: float,
-              ids: list[str], seed: int = 1) -> dict[str, Any]:
+async def run(
+    mode: str,
+    base: str,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    ids: list[str],
+    seed: int = 1,
+) -> dict[str, Any]:
     """Run the load and return the summary."""
     start = time.perf_counter()
     load = Load(start + warmup, start + warmup + duration)
@@ -162,8 +187,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen")
     parser.add_argument("mode", choices=["status", "start", "itemstate", "itemstate-ws"])
     parser.add_argument("base", help="http://127.0.0.1:PORT")
-    parser.add_argument("--ids", type=Path, help="file of payment ids, one a line (status),"
-                                                 " or of customers (itemstate)")
+    parser.add_argument(
+        "--ids",
+        type=Path,
+        help="file of payment ids, one a line (status), or of customers (itemstate)",
+    )
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
@@ -172,8 +200,17 @@ def main() -> None:
     ids = args.ids.read_text().split() if args.ids else []
     if args.mode in ("status", "itemstate", "itemstate-ws") and not ids:
         parser.error(f"{args.mode} mode needs --ids")
-    result = asyncio.run(run(args.mode, args.base.rstrip("/"), args.concurrency, args.duration,
-                             args.warmup, ids, args.seed))
+    result = asyncio.run(
+        run(
+            args.mode,
+            args.base.rstrip("/"),
+            args.concurrency,
+            args.duration,
+            args.warmup,
+            ids,
+            args.seed,
+        )
+    )
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

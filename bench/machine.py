@@ -23,8 +23,10 @@ class Machine:
 
     def line(self) -> str:
         """One line for the side of a table."""
-        return (f"{self.cores} cores ({self.cpu}), Python {self.python}, "
-                f"SQLite {self.sqlite}, Linux {self.kernel}, load average at start {self.load}")
+        return (
+            f"{self.cores} cores ({self.cpu}), Python {self.python}, "
+            f"SQLite {self.sqlite}, Linux {self.kernel}, load average at start {self.load}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,7 +45,11 @@ def _cpu_model() -> str:
 
 def current() -> Machine:
     """Describe this machine."""
-    return Machine(cores=os.cpu_count() or 1, cpu=_cpu_model(),
-                   python=sys.version.split()[0], sqlite=sqlite3.sqlite_version,
-                   kernel=platform.release(),
-                   load=" ".join(f"{x:.2f}" for x in os.getloadavg()))
+    return Machine(
+        cores=os.cpu_count() or 1,
+        cpu=_cpu_model(),
+        python=sys.version.split()[0],
+        sqlite=sqlite3.sqlite_version,
+        kernel=platform.release(),
+        load=" ".join(f"{x:.2f}" for x in os.getloadavg()),
+    )

@@ -27,8 +27,7 @@ from xbtcpay.chain.reconcile import BATCH_SIZE
 TARGET_MB = 200.0
 
 
-async def serve_status(public_url: str, ids: list[str], count: int,
-                       concurrency: int = 16) -> int:
+async def serve_status(public_url: str, ids: list[str], count: int, concurrency: int = 16) -> int:
     """GET ``count`` random status.json documents; return how many answered 200."""
     rng = random.Random(3)
     ok = 0
@@ -59,8 +58,9 @@ def _balance_batches(daemon: BenchDaemon) -> int:
     """Batch requests of balanceOf calls the watcher made (from the daemon's /metrics)."""
     with urllib.request.urlopen(daemon.rpc_url + "/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    match = re.search(r'^xbtcpay_chain_rpc_calls_total\{method="batch:eth_call"\} ([\d.e+]+)$',
-                      text, re.MULTILINE)
+    match = re.search(
+        r'^xbtcpay_chain_rpc_calls_total\{method="batch:eth_call"\} ([\d.e+]+)$', text, re.MULTILINE
+    )
     return int(float(match.group(1))) if match else 0
 
 
@@ -76,23 +76,34 @@ async def _wait_reconciled(daemon: BenchDaemon, open_count: int, timeout: float 
     return batches
 
 
-async def _measure(ctx: Context, daemon: BenchDaemon, ids: list[str], label: str,
-                   section: Section, extra: str = "") -> float:
+async def _measure(
+    ctx: Context, daemon: BenchDaemon, ids: list[str], label: str, section: Section, extra: str = ""
+) -> float:
     after_start = proc_memory(daemon.pid)
     served = await serve_status(daemon.public_url, ids, ctx.sizes.status_requests_for_memory)
     mem = proc_memory(daemon.pid)
     rss_mb = mem["VmRSS"] / 1024
-    section.rows.append([label, after_start["VmRSS"] / 1024, served, rss_mb,
-                         mem["VmHWM"] / 1024, extra or None])
+    section.rows.append(
+        [label, after_start["VmRSS"] / 1024, served, rss_mb, mem["VmHWM"] / 1024, extra or None]
+    )
     return rss_mb
 
 
 async def run(ctx: Context) -> Section:
     """Measure the daemon without, then with, the chain watcher."""
     s = ctx.sizes
-    section = Section("memory", f"3. Memory with {s.payments:,} open payments",
-                      ["daemon", "RSS after start MB", "status requests served",
-                       "RSS after requests MB", "peak RSS MB", "note"])
+    section = Section(
+        "memory",
+        f"3. Memory with {s.payments:,} open payments",
+        [
+            "daemon",
+            "RSS after start MB",
+            "status requests served",
+            "RSS after requests MB",
+            "peak RSS MB",
+            "note",
+        ],
+    )
     work = ctx.dir("memory")
     db = ctx.copy_seeded(work)
     ids = [pid for pid, _ in open_payments(db)]
@@ -107,18 +118,31 @@ async def run(ctx: Context) -> Section:
         async with dev_chain() as chain:
             await chain.mine(10)  # a confirmed, scanned block to reconcile balances at
             chain_cfg: dict[str, Any] = {
-                "chain": {"rpc_urls": [chain.url], "start_block": "latest",
-                          "poll_interval": 0.5, "reconcile_interval": 1},
-                "assets": {"0xbtc": {"contract": chain.token}}}
+                "chain": {
+                    "rpc_urls": [chain.url],
+                    "start_block": "latest",
+                    "poll_interval": 0.5,
+                    "reconcile_interval": 1,
+                },
+                "assets": {"0xbtc": {"contract": chain.token}},
+            }
             daemon = BenchDaemon(ctx.daemon_config(work, db, chain_cfg), watcher=True)
             try:
                 say("memory: daemon with watcher (first poll loads and reconciles everything)")
                 first = await _wait_first_poll(daemon)
                 batches = await _wait_reconciled(daemon, len(ids))
-                worst = max(worst, await _measure(
-                    ctx, daemon, ids, "watcher on (anvil)", section,
-                    f"first poll (address book) {first:.1f}s; {batches} balanceOf batch "
-                    f"requests of {BATCH_SIZE} (all open payments reconciled)"))
+                worst = max(
+                    worst,
+                    await _measure(
+                        ctx,
+                        daemon,
+                        ids,
+                        "watcher on (anvil)",
+                        section,
+                        f"first poll (address book) {first:.1f}s; {batches} balanceOf batch "
+                        f"requests of {BATCH_SIZE} (all open payments reconciled)",
+                    ),
+                )
             finally:
                 daemon.stop()
     else:

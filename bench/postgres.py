@@ -57,8 +57,10 @@ async def _migrated(server: PgServer, name: str) -> str:
 
 async def raw_loop(url: str, duration: float, warmup: float, clients: int) -> float:
     """INSERT + COMMIT per payment through asyncpg, ``clients`` at a time; payments/s."""
-    sql = (f"INSERT INTO payments ({', '.join(COLUMNS)}) VALUES "
-           f"({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))})")
+    sql = (
+        f"INSERT INTO payments ({', '.join(COLUMNS)}) VALUES "
+        f"({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))})"
+    )
     pool = await asyncpg.create_pool(url, min_size=clients, max_size=clients)
     now, counted, n = int(time.time()), 0, 10_000_000
     started = time.perf_counter()
@@ -74,6 +76,7 @@ async def raw_loop(url: str, duration: float, warmup: float, clients: int) -> fl
                     await conn.execute(sql, *row)
                 if t >= measure_from:
                     counted += 1
+
     try:
         await asyncio.gather(*(client() for _ in range(clients)))
     finally:
@@ -83,8 +86,11 @@ async def raw_loop(url: str, duration: float, warmup: float, clients: int) -> fl
 
 async def _start(ctx: Context, server: PgServer) -> Section:
     s = ctx.sizes
-    section = Section("pg_start", "5a. start_payment on PostgreSQL (synchronous_commit on)",
-                      ["writer", "concurrent clients", "payments/s", "p50 ms", "p99 ms"])
+    section = Section(
+        "pg_start",
+        "5a. start_payment on PostgreSQL (synchronous_commit on)",
+        ["writer", "concurrent clients", "payments/s", "p50 ms", "p99 ms"],
+    )
     say("pg: raw asyncpg insert+commit loop")
     raw = await raw_loop(await _migrated(server, "raw1"), s.duration, s.warmup, 1)
     section.rows.append(["raw asyncpg, 1 insert per commit", 1, raw, None, None])
@@ -97,28 +103,34 @@ async def _start(ctx: Context, server: PgServer) -> Section:
     try:
         for clients in s.start_concurrency:
             say(f"pg: daemon start_payment with {clients} clients")
-            r = await loadgen("start", daemon.rpc_url, concurrency=clients,
-                              duration=s.duration, warmup=s.warmup)
+            r = await loadgen(
+                "start", daemon.rpc_url, concurrency=clients, duration=s.duration, warmup=s.warmup
+            )
             best = max(best, float(r["rps"]))
-            section.rows.append(["xbtcpay daemon on PostgreSQL", clients, r["rps"],
-                                 r["p50_ms"], r["p99_ms"]])
+            section.rows.append(
+                ["xbtcpay daemon on PostgreSQL", clients, r["rps"], r["p50_ms"], r["p99_ms"]]
+            )
     finally:
         daemon.stop()
     section.ratios["daemon best / raw sequential loop"] = best / raw
     section.ratios["daemon best / raw pool of 64"] = best / raw64
     section.targets.append(Target("daemon payments/s on PostgreSQL", best, ">=", TARGET_RPS))
-    section.targets.append(Target("daemon / raw sequential loop", best / raw, ">=",
-                                  TARGET_RATIO))
-    section.notes.append("the daemon's pool has database_pool_size=10 connections; every "
-                         "start_payment also writes its event row and allocates an address "
-                         "under the derivation counter's row lock")
+    section.targets.append(Target("daemon / raw sequential loop", best / raw, ">=", TARGET_RATIO))
+    section.notes.append(
+        "the daemon's pool has database_pool_size=10 connections; every "
+        "start_payment also writes its event row and allocates an address "
+        "under the derivation counter's row lock"
+    )
     return section
 
 
 async def _status(ctx: Context, server: PgServer) -> Section:
     s = ctx.sizes
-    section = Section("pg_status", f"5b. status.json on PostgreSQL, {s.payments:,} payments",
-                      ["server", "connections", "requests/s", "p50 ms", "p99 ms"])
+    section = Section(
+        "pg_status",
+        f"5b. status.json on PostgreSQL, {s.payments:,} payments",
+        ["server", "connections", "requests/s", "p50 ms", "p99 ms"],
+    )
     work = ctx.dir("pg-status")
     url = await _migrated(server, "daemon_status")
     source = await open_engine(f"sqlite:///{ctx.seeded()}")
@@ -138,11 +150,19 @@ async def _status(ctx: Context, server: PgServer) -> Section:
         (work / "body.json").write_bytes(body)
         bare = BareServer(free_port(), work / "body.json", work)
         results = {}
-        for name, base in (("bare aiohttp", bare.url), ("xbtcpay daemon on PostgreSQL",
-                                                        daemon.public_url)):
+        for name, base in (
+            ("bare aiohttp", bare.url),
+            ("xbtcpay daemon on PostgreSQL", daemon.public_url),
+        ):
             say(f"pg: status.json -> {name}")
-            r = await loadgen("status", base, concurrency=s.connections, duration=s.duration,
-                              warmup=s.warmup, ids_file=work / "ids.txt")
+            r = await loadgen(
+                "status",
+                base,
+                concurrency=s.connections,
+                duration=s.duration,
+                warmup=s.warmup,
+                ids_file=work / "ids.txt",
+            )
             results[name] = r
             section.rows.append([name, s.connections, r["rps"], r["p50_ms"], r["p99_ms"]])
     finally:
@@ -158,8 +178,11 @@ async def _status(ctx: Context, server: PgServer) -> Section:
 def _calls(daemon: BenchDaemon) -> float:
     with urllib.request.urlopen(daemon.rpc_url + "/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("xbtcpay_chain_rpc_calls_total{"))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("xbtcpay_chain_rpc_calls_total{")
+    )
 
 
 def _cluster(daemon: BenchDaemon) -> dict[str, Any]:
@@ -170,26 +193,43 @@ def _cluster(daemon: BenchDaemon) -> dict[str, Any]:
     return {**doc["checks"]["cluster"], "head": doc["checks"]["chain"]["head"]}
 
 
-def _replica_configs(ctx: Context, chain: BenchChain, url: str, start: int, count: int,
-                     ttl: float, tag: str) -> list[Path]:
+def _replica_configs(
+    ctx: Context, chain: BenchChain, url: str, start: int, count: int, ttl: float, tag: str
+) -> list[Path]:
     configs = []
     for n in range(count):
         work = ctx.dir(f"pg-{tag}-{n}")
-        configs.append(ctx.daemon_config(work, work / "unused.db", {
-            "database": url, "cluster": {"lease_ttl": ttl},
-            "chain": {"rpc_urls": [chain.url], "start_block": start, "confirmations": 3,
-                      "poll_interval": ctx.sizes.poll_interval, "reconcile_interval": 3600},
-            "assets": {"0xbtc": {"contract": chain.token}}}))
+        configs.append(
+            ctx.daemon_config(
+                work,
+                work / "unused.db",
+                {
+                    "database": url,
+                    "cluster": {"lease_ttl": ttl},
+                    "chain": {
+                        "rpc_urls": [chain.url],
+                        "start_block": start,
+                        "confirmations": 3,
+                        "poll_interval": ctx.sizes.poll_interval,
+                        "reconcile_interval": 3600,
+                    },
+                    "assets": {"0xbtc": {"contract": chain.token}},
+                },
+            )
+        )
     return configs
 
 
-async def _calls_per_block(ctx: Context, chain: BenchChain, server: PgServer,
-                           count: int) -> tuple[float, float]:
+async def _calls_per_block(
+    ctx: Context, chain: BenchChain, server: PgServer, count: int
+) -> tuple[float, float]:
     """(calls per block of every replica together, of the followers together)."""
     url = await _migrated(server, f"calls_{count}")
     start = await chain.client.block_number() + 1
-    daemons = [BenchDaemon(c, watcher=True) for c in
-               _replica_configs(ctx, chain, url, start, count, 10.0, f"calls{count}")]
+    daemons = [
+        BenchDaemon(c, watcher=True)
+        for c in _replica_configs(ctx, chain, url, start, count, 10.0, f"calls{count}")
+    ]
     try:
         await _until(lambda: any(_cluster(d).get("is_leader") for d in daemons), 30)
         await chain.mine(1)
@@ -200,8 +240,9 @@ async def _calls_per_block(ctx: Context, chain: BenchChain, server: PgServer,
             await chain.mine(1)
             await asyncio.sleep(ctx.sizes.poll_interval * 1.5)
         made = [_calls(d) - b for d, b in zip(daemons, before, strict=True)]
-        followers = sum(m for d, m in zip(daemons, made, strict=True)
-                        if not _cluster(d).get("is_leader"))
+        followers = sum(
+            m for d, m in zip(daemons, made, strict=True) if not _cluster(d).get("is_leader")
+        )
         return sum(made) / blocks, followers / blocks
     finally:
         for d in daemons:
@@ -216,8 +257,7 @@ async def _until(predicate: Any, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _failover(ctx: Context, chain: BenchChain, server: PgServer, ttl: float
-                    ) -> list[float]:
+async def _failover(ctx: Context, chain: BenchChain, server: PgServer, ttl: float) -> list[float]:
     url = await _migrated(server, f"failover_{int(ttl)}")
     start = await chain.client.block_number() + 1
     configs = _replica_configs(ctx, chain, url, start, 3, ttl, f"failover{int(ttl)}")
@@ -235,8 +275,11 @@ async def _failover(ctx: Context, chain: BenchChain, server: PgServer, ttl: floa
             others = [d for n, d in enumerate(daemons) if n != leader]
 
             def scanned(others: list[BenchDaemon] = others, target: int = target) -> bool:
-                return any(c.get("is_leader") and (c.get("head") or 0) >= target
-                           for c in map(_cluster, others))
+                return any(
+                    c.get("is_leader") and (c.get("head") or 0) >= target
+                    for c in map(_cluster, others)
+                )
+
             await _until(scanned, ttl * 3 + 30)
             times.append(time.monotonic() - killed)
             daemons[leader] = BenchDaemon(configs[leader], watcher=True)
@@ -247,8 +290,11 @@ async def _failover(ctx: Context, chain: BenchChain, server: PgServer, ttl: floa
 
 
 async def _replicas(ctx: Context, server: PgServer) -> Section:
-    section = Section("pg_replicas", "5c. Replicas: RPC calls per block, fail-over time",
-                      ["measurement", "replicas", "value"])
+    section = Section(
+        "pg_replicas",
+        "5c. Replicas: RPC calls per block, fail-over time",
+        ["measurement", "replicas", "value"],
+    )
     async with dev_chain() as chain:
         say("pg: calls per block, 1 replica")
         one, _ = await _calls_per_block(ctx, chain, server, 1)
@@ -258,24 +304,38 @@ async def _replicas(ctx: Context, server: PgServer) -> Section:
         section.rows.append(["RPC calls per block (mean, all replicas)", 3, three])
         section.rows.append(["RPC calls per block made by the followers", 3, followers])
         section.ratios["calls per block, 3 replicas / 1"] = three / one if one else 0.0
-        section.targets.append(Target("followers' RPC calls per block", followers, "<=", 0.0,
-                                      "only the leader scans; 3/1 varies with poll timing"))
+        section.targets.append(
+            Target(
+                "followers' RPC calls per block",
+                followers,
+                "<=",
+                0.0,
+                "only the leader scans; 3/1 varies with poll timing",
+            )
+        )
         for ttl in (10.0, 2.0) if ctx.sizes.failovers > 1 else (2.0,):
             say(f"pg: fail-over x{ctx.sizes.failovers}, lease_ttl {ttl}")
             times = await _failover(ctx, chain, server, ttl)
-            label = (f"fail-over s, lease_ttl {ttl:g} (median of {len(times)}; "
-                     f"min {min(times):.2f}, max {max(times):.2f})")
+            label = (
+                f"fail-over s, lease_ttl {ttl:g} (median of {len(times)}; "
+                f"min {min(times):.2f}, max {max(times):.2f})"
+            )
             section.rows.append([label, 3, statistics.median(times)])
-            section.targets.append(Target(
-                f"fail-over median, lease_ttl {ttl:g}", statistics.median(times), "<=",
-                ttl + ctx.sizes.poll_interval + 1.0, "TTL + one poll + 1 s of slack"))
+            section.targets.append(
+                Target(
+                    f"fail-over median, lease_ttl {ttl:g}",
+                    statistics.median(times),
+                    "<=",
+                    ttl + ctx.sizes.poll_interval + 1.0,
+                    "TTL + one poll + 1 s of slack",
+                )
+            )
     return section
 
 
 async def run(ctx: Context) -> list[Section]:
     with PgServer(free_port()) as server:
-        return [await _start(ctx, server), await _status(ctx, server),
-                await _replicas(ctx, server)]
+        return [await _start(ctx, server), await _status(ctx, server), await _replicas(ctx, server)]
 
 
 def main(ctx: Context) -> list[Section]:

@@ -54,8 +54,14 @@ class Child:
     def __init__(self, args: list[str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=_env(), cwd=str(REPO))
+        self.proc = subprocess.Popen(
+            args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_env(),
+            cwd=str(REPO),
+        )
 
     @property
     def pid(self) -> int:
@@ -79,12 +85,12 @@ class Child:
 class BenchDaemon(Child):
     """``bench.daemon_main``: the real Daemon in a subprocess, with its stats port."""
 
-    def __init__(self, config_path: Path, *, watcher: bool = False,
-                 timeout: float = 60.0) -> None:
+    def __init__(self, config_path: Path, *, watcher: bool = False, timeout: float = 60.0) -> None:
         self.ready = config_path.parent / f"ready-{time.monotonic_ns()}.json"
         args = [sys.executable, "-m", "bench.daemon_main", str(config_path), str(self.ready)]
-        super().__init__(args + (["--watcher"] if watcher else []),
-                         config_path.parent / "daemon.log")
+        super().__init__(
+            args + (["--watcher"] if watcher else []), config_path.parent / "daemon.log"
+        )
         deadline = time.monotonic() + timeout
         while not self.ready.exists():
             if not self.alive():
@@ -108,24 +114,45 @@ class BenchDaemon(Child):
 class BareServer(Child):
     """``bench.bare``: the constant-body aiohttp baseline (``extra``: a ladder mode)."""
 
-    def __init__(self, port: int, body_file: Path, log_dir: Path,
-                 extra: tuple[str, ...] = ()) -> None:
-        super().__init__([sys.executable, "-m", "bench.bare", str(port), str(body_file),
-                          *extra], log_dir / "bare.log")
+    def __init__(
+        self, port: int, body_file: Path, log_dir: Path, extra: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(
+            [sys.executable, "-m", "bench.bare", str(port), str(body_file), *extra],
+            log_dir / "bare.log",
+        )
         self.url = f"http://127.0.0.1:{port}"
         _wait_port(port)
 
 
-async def loadgen(mode: str, base: str, *, concurrency: int, duration: float, warmup: float,
-                  ids_file: Path | None = None) -> dict[str, Any]:
+async def loadgen(
+    mode: str,
+    base: str,
+    *,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    ids_file: Path | None = None,
+) -> dict[str, Any]:
     """Run ``bench.loadgen`` in its own process and return its summary."""
-    args = [sys.executable, "-m", "bench.loadgen", mode, base, "--concurrency",
-            str(concurrency), "--duration", str(duration), "--warmup", str(warmup)]
+    args = [
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        mode,
+        base,
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+    ]
     if ids_file is not None:
         args += ["--ids", str(ids_file)]
-    proc = await asyncio.create_subprocess_exec(*args, stdout=subprocess.PIPE,
-                                                stderr=subprocess.PIPE, env=_env(),
-                                                cwd=str(REPO))
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=str(REPO)
+    )
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
@@ -161,29 +188,43 @@ def parse_wrk(output: str, duration: float) -> dict[str, Any]:
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     total = re.search(r"(\d+) requests in", output)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                       output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", output, re.MULTILINE))
     if rps is None or total is None:
         raise ValueError("could not read wrk's output:\n" + output)
-    return {"requests": int(total.group(1)), "rps": float(rps.group(1)), "seconds": duration,
-            "non_2xx": int(bad.group(1)) if bad else 0,
-            "errors": sum(int(g) for g in errors.groups()) if errors else 0,
-            "p50_ms": _wrk_time(pct["50"]) if "50" in pct else None,
-            "p90_ms": _wrk_time(pct["90"]) if "90" in pct else None,
-            "p99_ms": _wrk_time(pct["99"]) if "99" in pct else None}
+    return {
+        "requests": int(total.group(1)),
+        "rps": float(rps.group(1)),
+        "seconds": duration,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "errors": sum(int(g) for g in errors.groups()) if errors else 0,
+        "p50_ms": _wrk_time(pct["50"]) if "50" in pct else None,
+        "p90_ms": _wrk_time(pct["90"]) if "90" in pct else None,
+        "p99_ms": _wrk_time(pct["99"]) if "99" in pct else None,
+    }
 
 
-async def wrk(base: str, ids_file: Path, *, concurrency: int, duration: float,
-              threads: int = 1) -> dict[str, Any]:
+async def wrk(
+    base: str, ids_file: Path, *, concurrency: int, duration: float, threads: int = 1
+) -> dict[str, Any]:
     """Run wrk with a Lua script drawing random ids from ``ids_file``."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_WRK_SCRIPT % (ids_file, 6))
     try:
         proc = await asyncio.create_subprocess_exec(
-            "wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s",
-            "--latency", "-s", script.name, base, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
+            "wrk",
+            f"-t{threads}",
+            f"-c{concurrency}",
+            f"-d{max(1, round(duration))}s",
+            "--latency",
+            "-s",
+            script.name,
+            base,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         out, err = await proc.communicate()
     finally:
         os.unlink(script.name)

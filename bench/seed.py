@@ -24,8 +24,10 @@ from xbtcpay.storage.database import Database
 from xbtcpay.storage.payments import to_column
 
 COLUMNS = [f.name for f in fields(Payment)]
-_EVENT_SQL = ("INSERT INTO payment_events (event_id, payment_id, event, from_state, to_state,"
-              " at, source, details) VALUES (?, ?, 'created', NULL, 'new', ?, 'crypto', ?)")
+_EVENT_SQL = (
+    "INSERT INTO payment_events (event_id, payment_id, event, from_state, to_state,"
+    " at, source, details) VALUES (?, ?, 'created', NULL, 'new', ?, 'crypto', ?)"
+)
 
 
 async def _migrate(path: Path) -> None:
@@ -65,8 +67,15 @@ def _payment_id(rng: random.Random) -> str:
     return base64.urlsafe_b64encode(rng.randbytes(16)).rstrip(b"=").decode()
 
 
-def seed(path: Path, count: int, *, xpub: str, first_index: int = 10, seed_value: int = 6,
-         expire_in: int = 30 * 86400) -> list[str]:
+def seed(
+    path: Path,
+    count: int,
+    *,
+    xpub: str,
+    first_index: int = 10,
+    seed_value: int = 6,
+    expire_in: int = 30 * 86400,
+) -> list[str]:
     """Create ``path`` with ``count`` open (``new``) crypto payments; return their ids."""
     migrate(path)
     rng = random.Random(seed_value)
@@ -76,14 +85,29 @@ def seed(path: Path, count: int, *, xpub: str, first_index: int = 10, seed_value
     for n, address in enumerate(addresses):
         pid = _payment_id(rng)
         amount = Decimal(rng.randint(1, 10_000_000)).scaleb(-6)
-        p = Payment(id=pid, method=CRYPTO, asset="0xbtc", amount=amount, status=State.NEW,
-                    created_at=now - count + n, address=address,
-                    derivation_index=first_index + n, expires_at=now + expire_in,
-                    data=json.dumps({"order": n}), updated_at=now)
+        p = Payment(
+            id=pid,
+            method=CRYPTO,
+            asset="0xbtc",
+            amount=amount,
+            status=State.NEW,
+            created_at=now - count + n,
+            address=address,
+            derivation_index=first_index + n,
+            expires_at=now + expire_in,
+            data=json.dumps({"order": n}),
+            updated_at=now,
+        )
         ids.append(pid)
         rows.append([to_column(c, getattr(p, c)) for c in COLUMNS])
-        events.append((f"evt_seed{n:012d}", pid, p.created_at,
-                       json.dumps({"amount": format(amount, "f"), "asset": "0xbtc"})))
+        events.append(
+            (
+                f"evt_seed{n:012d}",
+                pid,
+                p.created_at,
+                json.dumps({"amount": format(amount, "f"), "asset": "0xbtc"}),
+            )
+        )
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA synchronous=OFF")
@@ -91,8 +115,10 @@ def seed(path: Path, count: int, *, xpub: str, first_index: int = 10, seed_value
         marks = ", ".join("?" for _ in COLUMNS)
         conn.executemany(f"INSERT INTO payments ({', '.join(COLUMNS)}) VALUES ({marks})", rows)
         conn.executemany(_EVENT_SQL, events)
-        conn.execute("INSERT OR REPLACE INTO counters (name, value) VALUES"
-                     " ('derivation_index', ?)", (first_index + count,))
+        conn.execute(
+            "INSERT OR REPLACE INTO counters (name, value) VALUES ('derivation_index', ?)",
+            (first_index + count,),
+        )
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -110,8 +136,11 @@ def keep_first(src: Path, dst: Path, count: int) -> None:
     out = sqlite3.connect(dst, isolation_level=None)
     try:
         out.execute("BEGIN")
-        out.execute("DELETE FROM payment_events WHERE payment_id IN"
-                    " (SELECT id FROM payments WHERE rowid > ?)", (count,))
+        out.execute(
+            "DELETE FROM payment_events WHERE payment_id IN"
+            " (SELECT id FROM payments WHERE rowid > ?)",
+            (count,),
+        )
         out.execute("DELETE FROM payments WHERE rowid > ?", (count,))
         out.execute("COMMIT")
     finally:

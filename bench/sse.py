@@ -26,8 +26,9 @@ from tests.harness import free_port
 TARGET_SECONDS = 1.0
 
 
-async def _subscribe(session: aiohttp.ClientSession, url: str, ready: asyncio.Event,
-                     opened: list[int], wanted: int) -> float:
+async def _subscribe(
+    session: aiohttp.ClientSession, url: str, ready: asyncio.Event, opened: list[int], wanted: int
+) -> float:
     """Open a stream, wait for its first event, then return when the next one arrived."""
     async with session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as resp:
         events = 0
@@ -50,8 +51,10 @@ async def fan_out(url: str, count: int, fire: Any, pid: int) -> dict[str, Any]:
     before = proc_memory(pid)["VmRSS"]
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        tasks = [asyncio.create_task(_subscribe(session, url, ready, opened, count))
-                 for _ in range(count)]
+        tasks = [
+            asyncio.create_task(_subscribe(session, url, ready, opened, count))
+            for _ in range(count)
+        ]
         await asyncio.wait_for(ready.wait(), timeout=120)
         await asyncio.sleep(0.5)
         held = proc_memory(pid)["VmRSS"]
@@ -59,17 +62,22 @@ async def fan_out(url: str, count: int, fire: Any, pid: int) -> dict[str, Any]:
         await fire()
         arrived = await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
     delays = sorted(t - started for t in arrived)
-    return {"p50": percentile(delays, 0.5), "p99": percentile(delays, 0.99),
-            "max": delays[-1], "seen": len(delays),
-            "kb_per_connection": (held - before) / count}
+    return {
+        "p50": percentile(delays, 0.5),
+        "p99": percentile(delays, 0.99),
+        "max": delays[-1],
+        "seen": len(delays),
+        "kb_per_connection": (held - before) / count,
+    }
 
 
 def _rpc(base: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
     import json
 
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    request = urllib.request.Request(base + "/", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        base + "/", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as resp:
         reply: dict[str, Any] = json.loads(resp.read())
     return reply["result"]  # type: ignore[no-any-return]
@@ -116,23 +124,48 @@ def main(ctx: Context) -> list[Section]:
 
 def fan_out_section(ctx: Context) -> Section:
     count = ctx.sizes.sse_subscribers
-    section = Section("sse", f"5. Checkout live feed: {count:,} SSE subscribers, one process",
-                      ["server", "subscribers", "saw the change", "p50 ms", "p99 ms",
-                       "max ms", "kB per connection"])
+    section = Section(
+        "sse",
+        f"5. Checkout live feed: {count:,} SSE subscribers, one process",
+        [
+            "server",
+            "subscribers",
+            "saw the change",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "kB per connection",
+        ],
+    )
     results = {}
-    for label, run in (("bare aiohttp (constant event)", _bare_run),
-                       ("xbtcpay daemon (/pay/<id>/events)", _daemon_run)):
+    for label, run in (
+        ("bare aiohttp (constant event)", _bare_run),
+        ("xbtcpay daemon (/pay/<id>/events)", _daemon_run),
+    ):
         say(f"sse: {label}, {count} subscribers")
         r = asyncio.run(run(ctx, count))
         results[label] = r
-        section.rows.append([label, count, r["seen"], r["p50"] * 1000, r["p99"] * 1000,
-                             r["max"] * 1000, r["kb_per_connection"]])
+        section.rows.append(
+            [
+                label,
+                count,
+                r["seen"],
+                r["p50"] * 1000,
+                r["p99"] * 1000,
+                r["max"] * 1000,
+                r["kb_per_connection"],
+            ]
+        )
     bare, daemon = results.values()
     section.ratios["max delay daemon/bare"] = daemon["max"] / max(bare["max"], 1e-6)
-    section.ratios["kB per connection daemon/bare"] = (
-        max(daemon["kb_per_connection"], 0.01) / max(bare["kb_per_connection"], 0.01))
-    section.targets.append(Target("every subscriber sees the change within (s)",
-                                  daemon["max"], "<=", TARGET_SECONDS))
-    section.notes.append("the change is a cancel_payment over JSON-RPC; the delay runs from "
-                         "that call to each stream's event, so it includes the commit")
+    section.ratios["kB per connection daemon/bare"] = max(daemon["kb_per_connection"], 0.01) / max(
+        bare["kb_per_connection"], 0.01
+    )
+    section.targets.append(
+        Target("every subscriber sees the change within (s)", daemon["max"], "<=", TARGET_SECONDS)
+    )
+    section.notes.append(
+        "the change is a cancel_payment over JSON-RPC; the delay runs from "
+        "that call to each stream's event, so it includes the commit"
+    )
     return section

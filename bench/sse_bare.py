@@ -12,8 +12,8 @@ import sys
 
 from aiohttp import web
 
-FIRST = b"event: status\ndata: {\"status\":\"new\"}\n\n"
-CHANGE = b"event: status\ndata: {\"status\":\"canceled\"}\n\n"
+FIRST = b'event: status\ndata: {"status":"new"}\n\n'
+CHANGE = b'event: status\ndata: {"status":"canceled"}\n\n'
 
 
 def build() -> web.Application:
@@ -47,5 +47,11 @@ def build() -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(build(), host="127.0.0.1", port=int(sys.argv[1]), access_log=None,
-                print=None, handler_cancellation=True)
+    web.run_app(
+        build(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        access_log=None,
+        print=None,
+        handler_cancellation=True,
+    )

@@ -23,8 +23,14 @@ from bench.report import Section, Target
 from bench.sse import _rpc
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TARGET_SECONDS = 1.0
 STAMP = """() => new Promise((resolve) => {
   new MutationObserver(() => {
@@ -54,8 +60,7 @@ async def _round(browser: Any, daemon: BenchDaemon) -> tuple[float, float]:
         await page.goto(f"{daemon.public_url}/pay/{pid}")
         await page.wait_for_selector('#checkout[data-transport="sse"]')
         opened = asyncio.Event()
-        plain = asyncio.create_task(_plain_event(f"{daemon.public_url}/pay/{pid}/events",
-                                                 opened))
+        plain = asyncio.create_task(_plain_event(f"{daemon.public_url}/pay/{pid}/events", opened))
         await opened.wait()
         await asyncio.sleep(0.3)  # the page's own stream is open well before this
         stamped = asyncio.create_task(page.evaluate(STAMP))
@@ -86,8 +91,11 @@ async def _run(ctx: Context, rounds: int) -> list[tuple[float, float]]:
 
 def main(ctx: Context) -> Section:
     rounds = max(3, ctx.sizes.latency_rounds)
-    section = Section("sse_page", "5b. Checkout page: status.json shows a change -> the page "
-                      "shows it", ["measured", "rounds", "p50 ms", "max ms"])
+    section = Section(
+        "sse_page",
+        "5b. Checkout page: status.json shows a change -> the page shows it",
+        ["measured", "rounds", "p50 ms", "max ms"],
+    )
     if not CHROMIUM.exists():
         section.pending = f"{CHROMIUM} missing: run `make browser`"
         return section
@@ -96,11 +104,15 @@ def main(ctx: Context) -> Section:
     page = sorted(r[0] for r in results)
     plain = sorted(r[1] for r in results)
     for label, values in (("plain SSE client (baseline)", plain), ("checkout page", page)):
-        section.rows.append([label, rounds, (percentile(values, 0.5) or 0) * 1000,
-                             values[-1] * 1000])
+        section.rows.append(
+            [label, rounds, (percentile(values, 0.5) or 0) * 1000, values[-1] * 1000]
+        )
     section.ratios["page/plain stream (max)"] = page[-1] / max(plain[-1], 1e-4)
-    section.targets.append(Target("page shows the change after status.json within (s)",
-                                  page[-1], "<=", TARGET_SECONDS))
-    section.notes.append("the page fetches its new view after the event; the delay includes "
-                         "that request and the DOM swap")
+    section.targets.append(
+        Target("page shows the change after status.json within (s)", page[-1], "<=", TARGET_SECONDS)
+    )
+    section.notes.append(
+        "the page fetches its new view after the event; the delay includes "
+        "that request and the DOM swap"
+    )
     return section

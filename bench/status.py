@@ -13,8 +13,8 @@ from bench.procs import BareServer, BenchDaemon, loadgen, wrk, wrk_available
 from bench.report import Section, Target
 from tests.harness import free_port
 
-TARGET_RATIO = 0.75          # random ids over every stored payment, default config
-HOT_TARGET_RATIO = 0.9       # a hot set: the most recently created payments, polled
+TARGET_RATIO = 0.75  # random ids over every stored payment, default config
+HOT_TARGET_RATIO = 0.9  # a hot set: the most recently created payments, polled
 HOT_SET = 2_000
 
 
@@ -39,8 +39,12 @@ def _hot_ids(db: Path, out: Path, size: int) -> int:
     """The ``size`` most recently created payments: the ones checkout pages are polling."""
     conn = sqlite3.connect(db)
     try:
-        ids = [r[0] for r in conn.execute(
-            "SELECT id FROM payments ORDER BY created_at DESC LIMIT ?", (size,))]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM payments ORDER BY created_at DESC LIMIT ?", (size,)
+            )
+        ]
     finally:
         conn.close()
     out.write_text("\n".join(ids) + "\n")
@@ -58,28 +62,46 @@ async def _measure(ctx: Context, tool: str, base: str, ids: Path) -> dict[str, A
     s = ctx.sizes
     if tool == "wrk":
         return await wrk(base, ids, concurrency=s.connections, duration=s.duration)
-    return await loadgen("status", base, concurrency=s.connections, duration=s.duration,
-                         warmup=s.warmup, ids_file=ids)
+    return await loadgen(
+        "status",
+        base,
+        concurrency=s.connections,
+        duration=s.duration,
+        warmup=s.warmup,
+        ids_file=ids,
+    )
 
 
-LADDER = (("sqlite", "bare + SQLite primary-key lookup"),
-          ("domain", "+ row_to_payment + status_document (daemon code, no middlewares)"))
+LADDER = (
+    ("sqlite", "bare + SQLite primary-key lookup"),
+    ("domain", "+ row_to_payment + status_document (daemon code, no middlewares)"),
+)
 
 
-async def _ladder(ctx: Context, section: Section, tool: str, work: Path, db: Path, ids: Path,
-                  bare: dict[str, Any], daemon: dict[str, Any]) -> None:
+async def _ladder(
+    ctx: Context,
+    section: Section,
+    tool: str,
+    work: Path,
+    db: Path,
+    ids: Path,
+    bare: dict[str, Any],
+    daemon: dict[str, Any],
+) -> None:
     """Add the daemon's layers one by one to the bare handler: where the time goes."""
     per_request = {"bare aiohttp (constant body)": 1e6 / bare["rps"]}
     for mode, label in LADDER:
         say(f"status: ladder {mode} ({tool})")
-        server = BareServer(free_port(), work / "body.json", work,
-                            (mode, str(db), str(work / "config.yaml")))
+        server = BareServer(
+            free_port(), work / "body.json", work, (mode, str(db), str(work / "config.yaml"))
+        )
         try:
             r = await _measure(ctx, tool, server.url, ids)
         finally:
             server.stop()
-        section.rows.append([label, tool, ctx.sizes.connections, r["rps"], r["p50_ms"],
-                             r["p99_ms"], _failures(r)])
+        section.rows.append(
+            [label, tool, ctx.sizes.connections, r["rps"], r["p50_ms"], r["p99_ms"], _failures(r)]
+        )
         per_request[label] = 1e6 / r["rps"]
     per_request["full daemon (+ middlewares, routing, runtime)"] = 1e6 / daemon["rps"]
     steps, previous = [], 0.0
@@ -92,9 +114,19 @@ async def _ladder(ctx: Context, section: Section, tool: str, work: Path, db: Pat
 async def run(ctx: Context) -> Section:
     """Start the daemon on the seeded database and the bare handler; load both, same way."""
     s = ctx.sizes
-    section = Section("status", f"1. status.json throughput, {s.payments:,} payments stored",
-                      ["server", "load generator", "connections", "requests/s", "p50 ms",
-                       "p99 ms", "non-200 + errors"])
+    section = Section(
+        "status",
+        f"1. status.json throughput, {s.payments:,} payments stored",
+        [
+            "server",
+            "load generator",
+            "connections",
+            "requests/s",
+            "p50 ms",
+            "p99 ms",
+            "non-200 + errors",
+        ],
+    )
     work = ctx.dir("status")
     db = ctx.copy_seeded(work)
     ids = work / "ids.txt"
@@ -107,8 +139,10 @@ async def run(ctx: Context) -> Section:
         (work / "body.json").write_bytes(body)
         bare = BareServer(free_port(), work / "body.json", work)
         assert len(_get(f"{bare.url}/{first}/status.json")) == len(body)
-        section.notes.append(f"{count:,} payments in the database; status.json body "
-                             f"{len(body)} bytes, the bare handler answers the same bytes")
+        section.notes.append(
+            f"{count:,} payments in the database; status.json body "
+            f"{len(body)} bytes, the bare handler answers the same bytes"
+        )
         tools = ["python"] + (["wrk"] if ctx.use_wrk and wrk_available() else [])
         results: dict[tuple[str, str], dict[str, Any]] = {}
         for tool in tools:
@@ -116,8 +150,9 @@ async def run(ctx: Context) -> Section:
                 say(f"status: {tool} -> {name}")
                 r = await _measure(ctx, tool, base, ids)
                 results[(tool, name)] = r
-                section.rows.append([name, tool, s.connections, r["rps"], r["p50_ms"],
-                                     r["p99_ms"], _failures(r)])
+                section.rows.append(
+                    [name, tool, s.connections, r["rps"], r["p50_ms"], r["p99_ms"], _failures(r)]
+                )
         hot = work / "hot-ids.txt"
         hot_count = _hot_ids(db, hot, min(HOT_SET, count))
         for tool in tools:
@@ -125,26 +160,57 @@ async def run(ctx: Context) -> Section:
                 say(f"status: {tool} -> {name} (hot set)")
                 r = await _measure(ctx, tool, base, hot)
                 results[(tool, f"{name} hot")] = r
-                section.rows.append([f"{name}, hot set of {hot_count:,}", tool, s.connections,
-                                     r["rps"], r["p50_ms"], r["p99_ms"], _failures(r)])
+                section.rows.append(
+                    [
+                        f"{name}, hot set of {hot_count:,}",
+                        tool,
+                        s.connections,
+                        r["rps"],
+                        r["p50_ms"],
+                        r["p99_ms"],
+                        _failures(r),
+                    ]
+                )
         for tool in tools:
             section.ratios[f"daemon/bare ({tool})"] = (
-                results[(tool, "xbtcpay daemon")]["rps"] / results[(tool, "bare aiohttp")]["rps"])
+                results[(tool, "xbtcpay daemon")]["rps"] / results[(tool, "bare aiohttp")]["rps"]
+            )
             section.ratios[f"daemon/bare hot set ({tool})"] = (
                 results[(tool, "xbtcpay daemon hot")]["rps"]
-                / results[(tool, "bare aiohttp hot")]["rps"])
+                / results[(tool, "bare aiohttp hot")]["rps"]
+            )
         judge = "wrk" if "wrk" in tools else "python"
-        section.targets.append(Target(f"daemon/bare requests/s, random ids ({judge})",
-                                      section.ratios[f"daemon/bare ({judge})"], ">=",
-                                      TARGET_RATIO))
-        section.targets.append(Target(f"daemon/bare requests/s, hot set ({judge})",
-                                      section.ratios[f"daemon/bare hot set ({judge})"], ">=",
-                                      HOT_TARGET_RATIO))
-        await _ladder(ctx, section, judge, work, db, ids, results[(judge, "bare aiohttp")],
-                      results[(judge, "xbtcpay daemon")])
+        section.targets.append(
+            Target(
+                f"daemon/bare requests/s, random ids ({judge})",
+                section.ratios[f"daemon/bare ({judge})"],
+                ">=",
+                TARGET_RATIO,
+            )
+        )
+        section.targets.append(
+            Target(
+                f"daemon/bare requests/s, hot set ({judge})",
+                section.ratios[f"daemon/bare hot set ({judge})"],
+                ">=",
+                HOT_TARGET_RATIO,
+            )
+        )
+        await _ladder(
+            ctx,
+            section,
+            judge,
+            work,
+            db,
+            ids,
+            results[(judge, "bare aiohttp")],
+            results[(judge, "xbtcpay daemon")],
+        )
         if "wrk" not in tools:
-            section.notes.append("wrk not installed (apt-get install wrk): the pure-Python "
-                                 "load generator may be the bottleneck for both servers")
+            section.notes.append(
+                "wrk not installed (apt-get install wrk): the pure-Python "
+                "load generator may be the bottleneck for both servers"
+            )
     finally:
         if bare is not None:
             bare.stop()

@@ -48,8 +48,16 @@ def _gas(receipts: Sequence[dict[str, Any]]) -> int:
 
 
 def _tx(key: LocalAccount, nonce: int, **fields: Any) -> str:
-    tx = {"chainId": 31337, "nonce": nonce, "value": 0, "maxFeePerGas": MAX_FEE,
-          "maxPriorityFeePerGas": TIP, "type": 2, "data": "0x", **fields}
+    tx = {
+        "chainId": 31337,
+        "nonce": nonce,
+        "value": 0,
+        "maxFeePerGas": MAX_FEE,
+        "maxPriorityFeePerGas": TIP,
+        "type": 2,
+        "data": "0x",
+        **fields,
+    }
     return "0x" + bytes(key.sign_transaction(tx).raw_transaction).hex()
 
 
@@ -59,8 +67,7 @@ async def _fund_tokens(bc: BenchChain, keys: Sequence[LocalAccount]) -> None:
 
 
 def _transfer(bc: BenchChain, key: LocalAccount) -> str:
-    data = devchain.calldata("transfer(address,uint256)", ["address", "uint256"],
-                             [TREASURY, UNITS])
+    data = devchain.calldata("transfer(address,uint256)", ["address", "uint256"], [TREASURY, UNITS])
     return _tx(key, 0, to=bc.token, data=data, gas=80_000)
 
 
@@ -77,48 +84,82 @@ async def gas_station(bc: BenchChain, n: int, sponsor: LocalAccount) -> tuple[in
     keys = _keys(n)
     await _fund_tokens(bc, keys)
     nonce = int(await bc.client.call("eth_getTransactionCount", [sponsor.address, "pending"]), 16)
-    topups = await _mined(bc, [_tx(sponsor, nonce + i, to=k.address, value=80_000 * MAX_FEE,
-                                   gas=21_000) for i, k in enumerate(keys)])
+    topups = await _mined(
+        bc,
+        [
+            _tx(sponsor, nonce + i, to=k.address, value=80_000 * MAX_FEE, gas=21_000)
+            for i, k in enumerate(keys)
+        ],
+    )
     return _gas(topups) // n, _gas(await _mined(bc, [_transfer(bc, k) for k in keys])) // n
 
 
-async def batch_7702(bc: BenchChain, batch: str, delegate: str, keys: Sequence[LocalAccount],
-                     sponsor: LocalAccount, *, authorize: bool = True) -> int:
+async def batch_7702(
+    bc: BenchChain,
+    batch: str,
+    delegate: str,
+    keys: Sequence[LocalAccount],
+    sponsor: LocalAccount,
+    *,
+    authorize: bool = True,
+) -> int:
     """Gas per address of one type-4 (or, already delegated, type-2) sweep transaction."""
     nonce = int(await bc.client.call("eth_getTransactionCount", [sponsor.address, "pending"]), 16)
-    tx: dict[str, Any] = {"to": batch, "data": sweep_calldata(bc.token, [k.address for k in keys]),
-                          "gas": 16_000_000}
+    tx: dict[str, Any] = {
+        "to": batch,
+        "data": sweep_calldata(bc.token, [k.address for k in keys]),
+        "gas": 16_000_000,
+    }
     if authorize:
-        tx.update(type=4, authorizationList=[
-            Account.sign_authorization({"chainId": 31337, "address": delegate, "nonce": 0}, k.key)
-            for k in keys])
+        tx.update(
+            type=4,
+            authorizationList=[
+                Account.sign_authorization(
+                    {"chainId": 31337, "address": delegate, "nonce": 0}, k.key
+                )
+                for k in keys
+            ],
+        )
     return _gas(await _mined(bc, [_tx(sponsor, nonce, **tx)])) // len(keys)
 
 
 async def run(ctx: Context) -> Section:
     n = ctx.sizes.sweep_addresses
     sponsor = devchain.dev_key(1)
-    section = Section("sweep_gas", f"5. Gas per swept address ({n} addresses per flow, anvil)",
-                      ["flow", "transactions", "gas per address", "vs funded transfer"])
+    section = Section(
+        "sweep_gas",
+        f"5. Gas per swept address ({n} addresses per flow, anvil)",
+        ["flow", "transactions", "gas per address", "vs funded transfer"],
+    )
     async with dev_chain() as bc:
         await bc.mine()
         batch = await _deploy(bc, sponsor)
         delegate = delegate_address(batch, TREASURY)
         baseline = await funded_transfers(bc, n)
         topup, transfer = await gas_station(bc, n, sponsor)
-        rows: list[tuple[str, int, int]] = [("funded key per address (baseline)", n, baseline),
-                                            ("gas station: 21k top-up + transfer", 2 * n,
-                                             topup + transfer)]
+        rows: list[tuple[str, int, int]] = [
+            ("funded key per address (baseline)", n, baseline),
+            ("gas station: 21k top-up + transfer", 2 * n, topup + transfer),
+        ]
         for size in sorted({1, min(20, n), n}):
             keys = _keys(size)
             await _fund_tokens(bc, keys)
-            rows.append((f"EIP-7702 batch of {size}", 1,
-                         await batch_7702(bc, batch, delegate, keys, sponsor)))
+            rows.append(
+                (
+                    f"EIP-7702 batch of {size}",
+                    1,
+                    await batch_7702(bc, batch, delegate, keys, sponsor),
+                )
+            )
             if size == n:
                 await _fund_tokens(bc, keys)
-                rows.append((f"EIP-7702 again, {size} already delegated", 1,
-                             await batch_7702(bc, batch, delegate, keys, sponsor,
-                                              authorize=False)))
+                rows.append(
+                    (
+                        f"EIP-7702 again, {size} already delegated",
+                        1,
+                        await batch_7702(bc, batch, delegate, keys, sponsor, authorize=False),
+                    )
+                )
         swept = await devchain.token_balance(bc.client, bc.token, TREASURY)
     say(f"sweep: treasury received {swept} base units")
     for name, txs, gas in rows:
@@ -128,10 +169,19 @@ async def run(ctx: Context) -> Section:
     section.ratios["7702 batch / funded transfer"] = batch_n / baseline
     section.ratios["gas station / funded transfer"] = station / baseline
     section.ratios["7702 batch / gas station"] = batch_n / station
-    section.targets.append(Target("7702 batch gas vs gas station", batch_n / station, "<=", 1.0,
-                                  "a batch must be cheaper than topping up every address"))
-    section.notes.append("a first sweep pays 25,000 gas per authorization (EIP-7702 "
-                         "PER_EMPTY_ACCOUNT_COST); later sweeps of a delegated address do not")
+    section.targets.append(
+        Target(
+            "7702 batch gas vs gas station",
+            batch_n / station,
+            "<=",
+            1.0,
+            "a batch must be cheaper than topping up every address",
+        )
+    )
+    section.notes.append(
+        "a first sweep pays 25,000 gas per authorization (EIP-7702 "
+        "PER_EMPTY_ACCOUNT_COST); later sweeps of a delegated address do not"
+    )
     section.notes.append("the gas station also leaves unused gas as ETH dust on every address")
     return section
 

@@ -42,12 +42,18 @@ LATENCY_SLACK = 0.5
 NOT_DETECTED = 30.0  # seconds: a round that timed out counts as this (a missed target)
 
 
-def _chain_overrides(chain: BenchChain, start: int | str, poll: float = 3600.0
-                     ) -> dict[str, Any]:
-    return {"chain": {"rpc_urls": [chain.url], "start_block": start, "confirmations": 3,
-                      "poll_interval": poll, "reconcile_interval": 3600,
-                      "request_timeout": 60},
-            "assets": {"0xbtc": {"contract": chain.token}}}
+def _chain_overrides(chain: BenchChain, start: int | str, poll: float = 3600.0) -> dict[str, Any]:
+    return {
+        "chain": {
+            "rpc_urls": [chain.url],
+            "start_block": start,
+            "confirmations": 3,
+            "poll_interval": poll,
+            "reconcile_interval": 3600,
+            "request_timeout": 60,
+        },
+        "assets": {"0xbtc": {"contract": chain.token}},
+    }
 
 
 def _database_with(ctx: Context, directory: Path, count: int) -> Path:
@@ -59,8 +65,9 @@ def _database_with(ctx: Context, directory: Path, count: int) -> Path:
     return db
 
 
-async def _in_process(directory: Path, db: Path, overrides: dict[str, Any]
-                      ) -> tuple[Daemon, Watcher]:
+async def _in_process(
+    directory: Path, db: Path, overrides: dict[str, Any]
+) -> tuple[Daemon, Watcher]:
     raw = base_config(directory, deep_merge({"database": f"sqlite:///{db}"}, overrides))
     config = parse_config(raw, write_config(directory, raw))
     daemon = Daemon(config, watcher=False)
@@ -84,8 +91,8 @@ def _amounts(db: Path, ids: list[str]) -> dict[str, str]:
 
 # -- a. calls per block ------------------------------------------------------------------------
 
-async def _cost_for(ctx: Context, chain: BenchChain, count: int, section: Section
-                    ) -> float:
+
+async def _cost_for(ctx: Context, chain: BenchChain, count: int, section: Section) -> float:
     work = ctx.dir(f"watcher-cost-{count}")
     db = _database_with(ctx, work, count)
     watched = open_payments(db)
@@ -117,18 +124,38 @@ async def _cost_for(ctx: Context, chain: BenchChain, count: int, section: Sectio
     finally:
         await daemon.stop()
     per_block = statistics.mean(calls)
-    section.rows.append([f"{count:,}", len(calls), per_block, max(calls),
-                         statistics.median(seconds) * 1000, first_poll * 1000,
-                         int(found["n"]) if found else 0, reconcile_calls,
-                         reconcile_s * 1000])
+    section.rows.append(
+        [
+            f"{count:,}",
+            len(calls),
+            per_block,
+            max(calls),
+            statistics.median(seconds) * 1000,
+            first_poll * 1000,
+            int(found["n"]) if found else 0,
+            reconcile_calls,
+            reconcile_s * 1000,
+        ]
+    )
     return per_block
 
 
 async def _cost(ctx: Context, chain: BenchChain) -> Section:
-    section = Section("watcher_cost", "4a. Watcher RPC calls per new block (ERC-20 only)",
-                      ["open payments", "blocks", "calls/block (mean)", "calls/block (max)",
-                       "poll ms (median)", "first poll ms", "deposits found",
-                       "reconciliation calls", "reconciliation ms"])
+    section = Section(
+        "watcher_cost",
+        "4a. Watcher RPC calls per new block (ERC-20 only)",
+        [
+            "open payments",
+            "blocks",
+            "calls/block (mean)",
+            "calls/block (max)",
+            "poll ms (median)",
+            "first poll ms",
+            "deposits found",
+            "reconciliation calls",
+            "reconciliation ms",
+        ],
+    )
     worst = 0.0
     per_count: dict[int, float] = {}
     for count in ctx.sizes.watcher_open:
@@ -137,35 +164,42 @@ async def _cost(ctx: Context, chain: BenchChain) -> Section:
         worst = max(worst, per_count[count])
     smallest, largest = min(per_count), max(per_count)
     section.ratios[f"calls/block at {largest:,} vs {smallest:,} open"] = (
-        per_count[largest] / per_count[smallest])
-    section.targets.append(Target("calls per new block (worst count)", worst, "<=",
-                                  TARGET_CALLS_PER_BLOCK))
-    section.notes.append("reconciliation runs every chain.reconcile_interval (30 s default), "
-                         "not per block: one batch of up to 1,000 balanceOf calls per 1,000 "
-                         "open payments")
+        per_count[largest] / per_count[smallest]
+    )
+    section.targets.append(
+        Target("calls per new block (worst count)", worst, "<=", TARGET_CALLS_PER_BLOCK)
+    )
+    section.notes.append(
+        "reconciliation runs every chain.reconcile_interval (30 s default), "
+        "not per block: one batch of up to 1,000 balanceOf calls per 1,000 "
+        "open payments"
+    )
     return section
 
 
 # -- b. catch-up -------------------------------------------------------------------------------
 
-async def _fill(ctx: Context, chain: BenchChain, payers: list[tuple[str, int]]
-                ) -> tuple[int, int]:
+
+async def _fill(ctx: Context, chain: BenchChain, payers: list[tuple[str, int]]) -> tuple[int, int]:
     """Mine ``catchup_blocks`` blocks holding ``catchup_transfers`` transfers; return range."""
     s = ctx.sizes
     rng = random.Random(5)
-    transfers = [(f"0x{rng.getrandbits(160):040x}", rng.randint(1, 10**8))
-                 for _ in range(s.catchup_transfers - len(payers))]
+    transfers = [
+        (f"0x{rng.getrandbits(160):040x}", rng.randint(1, 10**8))
+        for _ in range(s.catchup_transfers - len(payers))
+    ]
     for n, payer in enumerate(payers):
         transfers.insert((n * len(transfers)) // max(1, len(payers)), payer)
     groups = max(1, min(s.catchup_groups, s.catchup_blocks))
     every = s.catchup_blocks // groups
     per_group = -(-len(transfers) // groups)
     start = await chain.client.block_number() + 1
-    raws = sign_transfers(chain.token, await chain.client.chain_id(), await chain.nonce(),
-                          transfers)
+    raws = sign_transfers(
+        chain.token, await chain.client.chain_id(), await chain.nonce(), transfers
+    )
     mined = 0
     for g in range(groups):
-        await chain.send_raw(raws[g * per_group:(g + 1) * per_group])
+        await chain.send_raw(raws[g * per_group : (g + 1) * per_group])
         step = every if g < groups - 1 else s.catchup_blocks - mined
         await chain.mine(step)
         mined += step
@@ -175,8 +209,11 @@ async def _fill(ctx: Context, chain: BenchChain, payers: list[tuple[str, int]]
 
 def _time_phases(watcher: Watcher) -> dict[str, float]:
     """Wall time spent in each phase of the watcher's poll (timers on this instance only)."""
-    phases = {"scan (headers + logs + checkpoint)": 0.0, "balance reconciliation": 0.0,
-              "settle payments": 0.0}
+    phases = {
+        "scan (headers + logs + checkpoint)": 0.0,
+        "balance reconciliation": 0.0,
+        "settle payments": 0.0,
+    }
     for attr, name in zip(("_advance", "_reconcile_if_due", "evaluate"), phases, strict=True):
         inner = getattr(watcher, attr)
 
@@ -186,12 +223,14 @@ def _time_phases(watcher: Watcher) -> dict[str, float]:
                 return await _inner(*args)
             finally:
                 phases[_name] += time.perf_counter() - started
+
         setattr(watcher, attr, timed)
     return phases
 
 
-async def raw_sweep(url: str, token: str, start: int, end: int, step: int,
-                    headers: bool = False) -> tuple[float, int]:
+async def raw_sweep(
+    url: str, token: str, start: int, end: int, step: int, headers: bool = False
+) -> tuple[float, int]:
     """eth_getLogs over [start, end] in ranges of ``step`` with a bare aiohttp session.
 
     ``headers`` also fetches every block header of each range in one batch request, as the
@@ -202,14 +241,25 @@ async def raw_sweep(url: str, token: str, start: int, end: int, step: int,
         started = time.perf_counter()
         for low in range(start, end + 1, step):
             high = min(end, low + step - 1)
-            query = {"fromBlock": hex(low), "toBlock": hex(high),
-                     "address": [token], "topics": [TRANSFER_TOPIC]}
+            query = {
+                "fromBlock": hex(low),
+                "toBlock": hex(high),
+                "address": [token],
+                "topics": [TRANSFER_TOPIC],
+            }
             body: Any = {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [query]}
             async with session.post(url, json=body) as resp:
                 found += len((await resp.json())["result"])
             if headers:
-                body = [{"jsonrpc": "2.0", "id": n, "method": "eth_getBlockByNumber",
-                         "params": [hex(n), False]} for n in range(low, high + 1)]
+                body = [
+                    {
+                        "jsonrpc": "2.0",
+                        "id": n,
+                        "method": "eth_getBlockByNumber",
+                        "params": [hex(n), False],
+                    }
+                    for n in range(low, high + 1)
+                ]
                 async with session.post(url, json=body) as resp:
                     assert len(await resp.json()) == high - low + 1
         return time.perf_counter() - started, found
@@ -217,11 +267,12 @@ async def raw_sweep(url: str, token: str, start: int, end: int, step: int,
 
 async def _catchup(ctx: Context, chain: BenchChain) -> Section:
     s = ctx.sizes
-    section = Section("watcher_catchup",
-                      f"4b. Watcher catch-up: {s.catchup_blocks:,} blocks, "
-                      f"{s.catchup_transfers:,} token transfers",
-                      ["reader", "seconds", "blocks/s", "transfers/s", "RPC requests",
-                       "payments paid"])
+    section = Section(
+        "watcher_catchup",
+        f"4b. Watcher catch-up: {s.catchup_blocks:,} blocks, "
+        f"{s.catchup_transfers:,} token transfers",
+        ["reader", "seconds", "blocks/s", "transfers/s", "RPC requests", "payments paid"],
+    )
     work = ctx.dir("watcher-catchup")
     open_count = min(s.payments, 10_000)
     db = _database_with(ctx, work, open_count)
@@ -231,10 +282,12 @@ async def _catchup(ctx: Context, chain: BenchChain) -> Section:
     say(f"watcher: mining {s.catchup_blocks:,} blocks with {s.catchup_transfers:,} transfers")
     filled = time.perf_counter()
     start, end = await _fill(ctx, chain, payers)
-    section.notes.append(f"chain filled in {time.perf_counter() - filled:.1f}s; range "
-                         f"{start}..{end}; {open_count:,} open payments, "
-                         f"{len(payers)} of the transfers pay one of them in full; transfers "
-                         f"in {min(s.catchup_groups, s.catchup_blocks)} blocks spread evenly")
+    section.notes.append(
+        f"chain filled in {time.perf_counter() - filled:.1f}s; range "
+        f"{start}..{end}; {open_count:,} open payments, "
+        f"{len(payers)} of the transfers pay one of them in full; transfers "
+        f"in {min(s.catchup_groups, s.catchup_blocks)} blocks spread evenly"
+    )
     daemon, watcher = await _in_process(work, db, _chain_overrides(chain, start))
     step = watcher.range
     say("watcher: raw eth_getLogs sweep")
@@ -242,13 +295,32 @@ async def _catchup(ctx: Context, chain: BenchChain) -> Section:
     raw_s = statistics.median(t for t, _ in sweeps)
     logs = sweeps[0][1]
     requests = -(-(end - start + 1) // step)
-    rows = [["raw eth_getLogs sweep (median of 3)", raw_s, (end - start + 1) / raw_s,
-             logs / raw_s, requests, None]]
-    with_headers = statistics.median([
-        (await raw_sweep(chain.url, chain.token, start, end, step, headers=True))[0]
-        for _ in range(3)])
-    rows.append(["raw sweep + every block header, batched (median of 3)", with_headers,
-                 (end - start + 1) / with_headers, logs / with_headers, 2 * requests, None])
+    rows = [
+        [
+            "raw eth_getLogs sweep (median of 3)",
+            raw_s,
+            (end - start + 1) / raw_s,
+            logs / raw_s,
+            requests,
+            None,
+        ]
+    ]
+    with_headers = statistics.median(
+        [
+            (await raw_sweep(chain.url, chain.token, start, end, step, headers=True))[0]
+            for _ in range(3)
+        ]
+    )
+    rows.append(
+        [
+            "raw sweep + every block header, batched (median of 3)",
+            with_headers,
+            (end - start + 1) / with_headers,
+            logs / with_headers,
+            2 * requests,
+            None,
+        ]
+    )
     try:
         say("watcher: catch-up poll")
         await chain.mine(3)  # confirm the last transfers
@@ -263,14 +335,25 @@ async def _catchup(ctx: Context, chain: BenchChain) -> Section:
     finally:
         await daemon.stop()
     blocks = end - start + 4
-    rows.append(["watcher poll (scan + reconcile + settle)", watcher_s, blocks / watcher_s,
-                 logs / watcher_s, requests, paid])
+    rows.append(
+        [
+            "watcher poll (scan + reconcile + settle)",
+            watcher_s,
+            blocks / watcher_s,
+            logs / watcher_s,
+            requests,
+            paid,
+        ]
+    )
     section.rows = rows
-    section.notes.append("watcher poll, wall time by phase: " + ", ".join(
-        f"{name} {seconds:.2f}s" for name, seconds in phases.items()))
+    section.notes.append(
+        "watcher poll, wall time by phase: "
+        + ", ".join(f"{name} {seconds:.2f}s" for name, seconds in phases.items())
+    )
     section.ratios["watcher speed / raw sweep"] = raw_s / watcher_s
-    section.targets.append(Target("catch-up speed vs raw sweep", raw_s / watcher_s, ">=",
-                                  TARGET_CATCHUP_RATIO))
+    section.targets.append(
+        Target("catch-up speed vs raw sweep", raw_s / watcher_s, ">=", TARGET_CATCHUP_RATIO)
+    )
     if logs != s.catchup_transfers:
         section.notes.append(f"the sweep found {logs} transfers, {s.catchup_transfers} sent")
     if paid != len(payers):
@@ -280,19 +363,29 @@ async def _catchup(ctx: Context, chain: BenchChain) -> Section:
 
 # -- c. latency --------------------------------------------------------------------------------
 
-async def _latency_round(chain: BenchChain, daemon: BenchDaemon, receiver: PostbackReceiver,
-                         session: aiohttp.ClientSession, poll: float, rng: random.Random
-                         ) -> tuple[float, float]:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment",
-            "params": {"amount": "1.25", "postback_url": receiver.url}}
+
+async def _latency_round(
+    chain: BenchChain,
+    daemon: BenchDaemon,
+    receiver: PostbackReceiver,
+    session: aiohttp.ClientSession,
+    poll: float,
+    rng: random.Random,
+) -> tuple[float, float]:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "start_payment",
+        "params": {"amount": "1.25", "postback_url": receiver.url},
+    }
     async with session.post(daemon.rpc_url + "/", json=body) as resp:
         payment = (await resp.json())["result"]
     nonce = await chain.nonce()
     await chain.queue_transfers([(payment["address"], _units("1.25"))], nonce)
-    await chain.mine(1)                      # the transfer's block: 1 confirmation
-    await chain.mine(1)                      # 2 confirmations
+    await chain.mine(1)  # the transfer's block: 1 confirmation
+    await chain.mine(1)  # 2 confirmations
     await asyncio.sleep(rng.uniform(0, poll))
-    await chain.mine(1)                      # the confirming block (3 confirmations)
+    await chain.mine(1)  # the confirming block (3 confirmations)
     mined = time.time()
     url = f"{daemon.public_url}/{payment['id']}/status.json"
     while True:
@@ -312,17 +405,24 @@ async def _latency_round(chain: BenchChain, daemon: BenchDaemon, receiver: Postb
 
 async def _latency(ctx: Context, chain: BenchChain) -> Section:
     s = ctx.sizes
-    section = Section("watcher_latency",
-                      f"4c. Detection latency (poll interval {s.poll_interval}s, "
-                      "3 confirmations, daemon in its own process)",
-                      ["round", "confirming block -> status paid (s)",
-                       "confirming block -> postback received (s)"])
+    section = Section(
+        "watcher_latency",
+        f"4c. Detection latency (poll interval {s.poll_interval}s, "
+        "3 confirmations, daemon in its own process)",
+        [
+            "round",
+            "confirming block -> status paid (s)",
+            "confirming block -> postback received (s)",
+        ],
+    )
     work = ctx.dir("watcher-latency")
     db = work / "xbtcpay.db"
     receiver = await PostbackReceiver().start()
     fresh = 10 + s.payments + 1_000  # addresses the other benchmarks never paid
-    overrides = deep_merge(_chain_overrides(chain, "latest", s.poll_interval),
-                           {"postback": {"base_delay": 0.2}, "wallet": {"first_index": fresh}})
+    overrides = deep_merge(
+        _chain_overrides(chain, "latest", s.poll_interval),
+        {"postback": {"base_delay": 0.2}, "wallet": {"first_index": fresh}},
+    )
     daemon = BenchDaemon(ctx.daemon_config(work, db, overrides), watcher=True)
     rng = random.Random(9)
     paid, posted = [], []
@@ -331,8 +431,9 @@ async def _latency(ctx: Context, chain: BenchChain) -> Section:
             for n in range(s.latency_rounds):
                 say(f"watcher: latency round {n + 1}")
                 try:
-                    a, b = await _latency_round(chain, daemon, receiver, session,
-                                                s.poll_interval, rng)
+                    a, b = await _latency_round(
+                        chain, daemon, receiver, session, s.poll_interval, rng
+                    )
                 except TimeoutError as exc:
                     a = b = NOT_DETECTED
                     tail = daemon.log_path.read_text()[-1500:]
@@ -355,8 +456,12 @@ async def _latency(ctx: Context, chain: BenchChain) -> Section:
 async def run(ctx: Context) -> list[Section]:
     """The three watcher benchmarks on one private anvil."""
     if not anvil_available():
-        pending = Section("watcher", "4. Watcher", [],
-                          pending="anvil not installed: run `npm install` at the repository root")
+        pending = Section(
+            "watcher",
+            "4. Watcher",
+            [],
+            pending="anvil not installed: run `npm install` at the repository root",
+        )
         return [pending]
     # anvil slows down as its history grows; 256 states are plenty for the watcher
     args = ["--prune-history", "256"] if ctx.sizes.catchup_blocks > 1000 else []

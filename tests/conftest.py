@@ -21,8 +21,11 @@ from xbtcpay.storage.pg_server import PgServer
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.skipped and os.environ.get("XBTCPAY_NO_SKIPS") == "1" \
-            and not hasattr(report, "wasxfail"):
+    if (
+        report.skipped
+        and os.environ.get("XBTCPAY_NO_SKIPS") == "1"
+        and not hasattr(report, "wasxfail")
+    ):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped, but XBTCPAY_NO_SKIPS=1 forbids skips: {reason}"
@@ -98,8 +101,9 @@ def _reason(item: pytest.Item) -> str:
     return str(marker.args[0]) if marker is not None and marker.args else "tests SQLite itself"
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
-                            config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     lines = config.stash.get(_SQLITE_ONLY, [])
     if lines:
         terminalreporter.section("sqlite_only, deselected on PostgreSQL")

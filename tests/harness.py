@@ -30,8 +30,10 @@ from xbtcpay.plugin_api import Plugin
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
-DEV_XPUB = ("xpub6Ce9NcJvTk36xtLSrJLZqE7wtgA5deCeYs7rSQtreh4cj6ByPtrg9sD7V2FNFLPnf8heNP3FGkeV9q"
-            "wfzvZNSd54JoNXVsXFYSYwHsnJxqP")
+DEV_XPUB = (
+    "xpub6Ce9NcJvTk36xtLSrJLZqE7wtgA5deCeYs7rSQtreh4cj6ByPtrg9sD7V2FNFLPnf8heNP3FGkeV9q"
+    "wfzvZNSd54JoNXVsXFYSYwHsnJxqP"
+)
 POSTBACK_SECRET = "test-postback-secret"
 TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
@@ -78,17 +80,29 @@ def base_config(tmp_path: Path, overrides: dict[str, Any] | None = None) -> dict
     rpc_port, public_port = free_port(), free_port()
     raw: dict[str, Any] = {
         "database": database_url(tmp_path),
-        "rpc": {"listen": f"127.0.0.1:{rpc_port}", "ip_whitelist": ["127.0.0.1/32", "::1/128"],
-                "trusted_proxies": []},
+        "rpc": {
+            "listen": f"127.0.0.1:{rpc_port}",
+            "ip_whitelist": ["127.0.0.1/32", "::1/128"],
+            "trusted_proxies": [],
+        },
         "public": {"listen": f"127.0.0.1:{public_port}", "base_url": None, "cors_origins": ["*"]},
-        "chain": {"rpc_urls": ["http://127.0.0.1:1"], "chain_id": 31337, "confirmations": 3,
-                  "poll_interval": 0.2},
+        "chain": {
+            "rpc_urls": ["http://127.0.0.1:1"],
+            "chain_id": 31337,
+            "confirmations": 3,
+            "poll_interval": 0.2,
+        },
         "assets": {"0xbtc": {"contract": TOKEN, "decimals": 8, "max_amount": "20999984"}},
         "default_asset": "0xbtc",
         "wallet": {"xpub": DEV_XPUB, "first_index": 10},
         "payments": {"expire_after": 86400},
-        "postback": {"secret": POSTBACK_SECRET, "base_delay": 0.2, "max_delay": 1.0,
-                     "timeout": 2, "allow_private": True},  # receivers listen on loopback
+        "postback": {
+            "secret": POSTBACK_SECRET,
+            "base_delay": 0.2,
+            "max_delay": 1.0,
+            "timeout": 2,
+            "allow_private": True,
+        },  # receivers listen on loopback
         "log": {"level": "warning", "format": "json"},
         # a restarted daemon on a shared database waits for the old lease to expire
         "cluster": {"lease_ttl": 1.5},
@@ -125,8 +139,9 @@ class DaemonHandle:
         async with self.session.post(self.rpc_url + "/", json=body) as resp:
             return dict(await resp.json())
 
-    async def post_raw(self, body: bytes | str, headers: dict[str, str] | None = None
-                       ) -> tuple[int, Any]:
+    async def post_raw(
+        self, body: bytes | str, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         async with self.session.post(self.rpc_url + "/", data=body, headers=headers) as resp:
             text = await resp.text()
             return resp.status, (json.loads(text) if text else None)
@@ -137,8 +152,13 @@ class DaemonHandle:
 
     async def ws_call(self, endpoint: str, data: Any, event_id: str = "e1") -> dict[str, Any]:
         async with self.session.ws_connect(self.rpc_url + "/ws") as ws:
-            await ws.send_json({"endpoint": endpoint, "data": data,
-                                "event": {"id": event_id, "date": int(time.time() * 1000)}})
+            await ws.send_json(
+                {
+                    "endpoint": endpoint,
+                    "data": data,
+                    "event": {"id": event_id, "date": int(time.time() * 1000)},
+                }
+            )
             return dict(await ws.receive_json(timeout=30))
 
     async def status(self, payment_id: str) -> tuple[int, Any]:
@@ -167,9 +187,13 @@ async def running_daemon(
     await daemon.start()
     session = aiohttp.ClientSession()
     try:
-        yield DaemonHandle(daemon, config, session,
-                           f"http://127.0.0.1:{daemon.rpc_port}",
-                           f"http://127.0.0.1:{daemon.public_port}")
+        yield DaemonHandle(
+            daemon,
+            config,
+            session,
+            f"http://127.0.0.1:{daemon.rpc_port}",
+            f"http://127.0.0.1:{daemon.public_port}",
+        )
     finally:
         await session.close()
         await daemon.stop()
@@ -202,8 +226,14 @@ class PostbackReceiver:
         if self.fail_times > 0:
             self.fail_times -= 1
             return web.Response(status=500)
-        self.received.append({"body": body, "json": json.loads(body),
-                              "headers": dict(request.headers), "at": time.time()})
+        self.received.append(
+            {
+                "body": body,
+                "json": json.loads(body),
+                "headers": dict(request.headers),
+                "at": time.time(),
+            }
+        )
         self._arrived.set()
         return web.Response(text="ok")
 
@@ -254,9 +284,12 @@ class DaemonProcess:
         """``command`` replaces ``python -m xbtcpay`` (its arguments follow it)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes it until it exits
         self.proc = subprocess.Popen(
-            [*(command or [sys.executable, "-m", "xbtcpay"]), "-c", str(self.config_path),
-             "run"],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=str(REPO))
+            [*(command or [sys.executable, "-m", "xbtcpay"]), "-c", str(self.config_path), "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=str(REPO),
+        )
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
@@ -289,8 +322,9 @@ class DaemonProcess:
         return int(self.proc.returncode or 0)
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0,
-                     interval: float = 0.05) -> Any:
+async def wait_until(
+    predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05
+) -> Any:
     """Poll ``predicate`` (sync or async) until it returns a truthy value."""
     deadline = time.monotonic() + timeout
     while True:

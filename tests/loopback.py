@@ -28,8 +28,12 @@ class LoopbackServer:
             self._session = aiohttp.ClientSession(timeout=timeout)
         app = web.Application()
         app.router.add_post("/", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1,
-                                     handler_cancellation=self.handler_cancellation)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            shutdown_timeout=0.1,
+            handler_cancellation=self.handler_cancellation,
+        )
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
         return self

@@ -37,9 +37,27 @@ def on_postgresql() -> bool:
 
 
 def _psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-p", os.environ[PORT_ENV], "-U", SUPERUSER,
-                    "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            os.environ[PORT_ENV],
+            "-U",
+            SUPERUSER,
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            sql,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def database_url(directory: Path, filename: str = "xbtcpay.db") -> str:

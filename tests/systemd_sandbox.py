@@ -51,8 +51,12 @@ def filter_syscalls(libc: ctypes.CDLL, allow: list[str]) -> None:
     seccomp.seccomp_init.restype = ctypes.c_void_p
     seccomp.seccomp_init.argtypes = [ctypes.c_uint32]
     seccomp.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-    seccomp.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
-                                         ctypes.c_uint]
+    seccomp.seccomp_rule_add.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+    ]
     seccomp.seccomp_load.argtypes = [ctypes.c_void_p]
     ctx = seccomp.seccomp_init(SCMP_ACT_ERRNO_EPERM)
     for call in allow:

@@ -50,6 +50,7 @@ def test_percentiles_and_summary() -> None:
     assert percentile(values, 0.5) == 0.05 and percentile(values, 0.99) == 0.099
     assert percentile([], 0.5) is None
     from collections import Counter
+
     s = summarise(values, 2.0, Counter({200: 100, 500: 3}), errors=1, total=104)
     assert s["rps"] == 50.0 and s["p50_ms"] == 50.0 and s["ok"] == 100 and s["errors"] == 1
 
@@ -59,8 +60,14 @@ def test_target_verdicts_and_markdown() -> None:
     assert Target("x", 0.7, ">=", 0.75).met is False
     assert Target("x", 250.0, "<=", 200).met is False
     assert Target("x", None, "<=", 200).met is None
-    section = Section("s", "Title", ["a", "b"], rows=[["bare", 1234.0]], ratios={"r": 0.5},
-                      targets=[Target("t", 0.5, ">=", 0.75)])
+    section = Section(
+        "s",
+        "Title",
+        ["a", "b"],
+        rows=[["bare", 1234.0]],
+        ratios={"r": 0.5},
+        targets=[Target("t", 0.5, ">=", 0.75)],
+    )
     text = section.markdown("2 cores")
     assert "| bare | 1,234 |" in text
     assert "ratio r: 0.50x" in text and "MISSED" in text and "Machine: 2 cores" in text
@@ -69,18 +76,41 @@ def test_target_verdicts_and_markdown() -> None:
 @pytest.mark.skipif(not anvil_available(), reason="anvil not installed (npm install)")
 def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out),
-                           "--workdir", str(tmp_path / "work")],
-                          check=False, cwd=REPO, capture_output=True, text=True,
-                          timeout=240)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--json",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
     assert data["machine"]["cores"] == os.cpu_count()
     assert data["machine"]["python"] == sys.version.split()[0]
     sections = {s["name"]: s for s in data["sections"]}
-    assert set(sections) == {"status", "start", "memory", "watcher_cost", "watcher_catchup",
-                             "watcher_latency", "purchase", "sse", "sse_page", "sweep_gas",
-                             "itemstate"}
+    assert set(sections) == {
+        "status",
+        "start",
+        "memory",
+        "watcher_cost",
+        "watcher_catchup",
+        "watcher_latency",
+        "purchase",
+        "sse",
+        "sse_page",
+        "sweep_gas",
+        "itemstate",
+    }
     for section in sections.values():
         assert section["pending"] is None and section["rows"], section["name"]
         assert section["targets"], section["name"]
@@ -90,24 +120,38 @@ def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
         for name, ratio in section["ratios"].items():
             assert math.isfinite(ratio) and ratio > 0, (section["name"], name)
     assert "daemon/bare (python)" in sections["status"]["ratios"]
-    assert [row[0] for row in sections["status"]["rows"]][:2] == ["bare aiohttp",
-                                                                 "xbtcpay daemon"]
-    assert all(row[6] == 0 for row in sections["status"]["rows"])    # every answer was 200
+    assert [row[0] for row in sections["status"]["rows"]][:2] == ["bare aiohttp", "xbtcpay daemon"]
+    assert all(row[6] == 0 for row in sections["status"]["rows"])  # every answer was 200
     start_rows = sections["start"]["rows"]
     assert start_rows[0][0].startswith("raw aiosqlite") and len(start_rows) == 5
     assert sections["watcher_cost"]["rows"][0][0] == "10"
     assert all(row[5] == 0 for row in sections["itemstate"]["rows"])  # every answer was 200
     catchup = {row[0].split(" (")[0]: row for row in sections["watcher_catchup"]["rows"]}
-    assert catchup["watcher poll"][5] == 6                          # every paying transfer paid
+    assert catchup["watcher poll"][5] == 6  # every paying transfer paid
     assert "## Summary" in proc.stdout and "ratio" in proc.stdout
 
 
 @pytest.mark.skipif(not anvil_available(), reason="anvil not installed (npm install)")
 def test_quick_run_of_the_postgresql_benchmark(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, "-m", "bench", "postgres", "--quick", "--json",
-                           str(out), "--workdir", str(tmp_path / "work")],
-                          check=False, cwd=REPO, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "postgres",
+            "--quick",
+            "--json",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     sections = {s["name"]: s for s in json.loads(out.read_text())["sections"]}
     assert set(sections) == {"pg_start", "pg_status", "pg_replicas"}

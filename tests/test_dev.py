@@ -25,11 +25,26 @@ async def test_dev_cycle_with_dev_pay(tmp_path: Path) -> None:
     rpc_port, public_port, anvil_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(tmp_path / "dev.log", "w")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen([sys.executable, "-m", "xbtcpay", "-c", "config.yaml", "dev",
-                             "--anvil-port", str(anvil_port),
-                             "--rpc-listen", f"127.0.0.1:{rpc_port}",
-                             "--public-listen", f"127.0.0.1:{public_port}"],
-                            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "xbtcpay",
+            "-c",
+            "config.yaml",
+            "dev",
+            "--anvil-port",
+            str(anvil_port),
+            "--rpc-listen",
+            f"127.0.0.1:{rpc_port}",
+            "--public-listen",
+            f"127.0.0.1:{public_port}",
+        ],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     try:
@@ -44,18 +59,29 @@ async def test_dev_cycle_with_dev_pay(tmp_path: Path) -> None:
         assert "curl -s -X POST" in output and "xbtcpay dev pay <payment id>" in output
         state = json.loads(state_path.read_text())
         assert (state["rpc"], state["public"], state["anvil"]) == (
-            f"http://127.0.0.1:{rpc_port}", f"http://127.0.0.1:{public_port}",
-            f"http://127.0.0.1:{anvil_port}")
+            f"http://127.0.0.1:{rpc_port}",
+            f"http://127.0.0.1:{public_port}",
+            f"http://127.0.0.1:{anvil_port}",
+        )
         dev_config = tmp_path / "var" / "dev-config.yaml"
         assert f"xbtcpay -c {dev_config} dev pay <payment id>" in output
-        lost = subprocess.run([sys.executable, "-m", "xbtcpay", "dev", "pay", "x" * 23],
-                              cwd=elsewhere, capture_output=True, text=True, timeout=60)
+        lost = subprocess.run(
+            [sys.executable, "-m", "xbtcpay", "dev", "pay", "x" * 23],
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert lost.returncode == 1 and "no dev chain found" in lost.stdout
         receiver = output.split("postbacks print here (receiver ")[1].split(")")[0]
         started = time.monotonic()
         async with aiohttp.ClientSession() as session:
-            body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment",
-                    "params": {"amount": "1.5", "postback_url": receiver}}
+            body = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "start_payment",
+                "params": {"amount": "1.5", "postback_url": receiver},
+            }
             async with session.post(state["rpc"] + "/", json=body) as resp:
                 pid = (await resp.json())["result"]["id"]
             page_url = f"{state['public']}/pay/{pid}"
@@ -65,9 +91,13 @@ async def test_dev_cycle_with_dev_pay(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
             async with session.get(page_url) as resp:
                 assert resp.status == 200 and "Pay 1.5 0xBTC" in await resp.text()
-            paid = subprocess.run([sys.executable, "-m", "xbtcpay", "-c", str(dev_config),
-                                   "dev", "pay", pid],
-                                  cwd=elsewhere, capture_output=True, text=True, timeout=60)
+            paid = subprocess.run(
+                [sys.executable, "-m", "xbtcpay", "-c", str(dev_config), "dev", "pay", pid],
+                cwd=elsewhere,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert paid.returncode == 0, paid.stdout + paid.stderr
             assert "sent 1.5 0xbtc" in paid.stdout
             seen_statuses = []

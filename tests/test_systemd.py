@@ -35,11 +35,13 @@ UNIT = REPO / "systemd" / "xbtcpay.service"
 INSTALLED_EXEC = "/opt/xbtcpay/.venv/bin/xbtcpay"
 MAX_EXPOSURE = 2.0
 ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(ANALYZE is None,
-                                   reason="systemd-analyze is not installed on this machine")
+needs_analyze = pytest.mark.skipif(
+    ANALYZE is None, reason="systemd-analyze is not installed on this machine"
+)
 
 
 # --- Notifier: environment parsing -------------------------------------------------------
+
 
 def test_no_notify_socket_means_every_call_is_a_noop() -> None:
     notifier = Notifier.from_env({})
@@ -51,19 +53,21 @@ def test_no_notify_socket_means_every_call_is_a_noop() -> None:
 
 
 def test_abstract_socket_and_watchdog_for_this_process() -> None:
-    env = {"NOTIFY_SOCKET": "@xbtcpay/notify", "WATCHDOG_USEC": "30000000",
-           "WATCHDOG_PID": "4242"}
+    env = {"NOTIFY_SOCKET": "@xbtcpay/notify", "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "4242"}
     notifier = Notifier.from_env(env, pid=4242)
     assert notifier.address == "\0xbtcpay/notify"
     assert notifier.watchdog_interval == 30.0
 
 
-@pytest.mark.parametrize("env", [
-    {"NOTIFY_SOCKET": "/run/notify", "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"},
-    {"NOTIFY_SOCKET": "/run/notify", "WATCHDOG_USEC": "0"},
-    {"NOTIFY_SOCKET": "/run/notify", "WATCHDOG_USEC": "soon"},
-    {"NOTIFY_SOCKET": "/run/notify"},
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"NOTIFY_SOCKET": "/run/notify", "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"},
+        {"NOTIFY_SOCKET": "/run/notify", "WATCHDOG_USEC": "0"},
+        {"NOTIFY_SOCKET": "/run/notify", "WATCHDOG_USEC": "soon"},
+        {"NOTIFY_SOCKET": "/run/notify"},
+    ],
+)
 def test_watchdog_off_unless_meant_for_this_process(env: dict[str, str]) -> None:
     notifier = Notifier.from_env(env, pid=4242)
     assert notifier.address == "/run/notify"
@@ -78,6 +82,7 @@ def test_unusable_notify_socket_disables_notifications(value: str) -> None:
 
 
 # --- Notifier: real datagram sockets -------------------------------------------------------
+
 
 @pytest.fixture
 def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
@@ -101,8 +106,13 @@ def test_messages_reach_a_path_socket(notify_socket: tuple[socket.socket, str]) 
     assert notifier.ready(status="serving")
     assert notifier.stopping()
     received = [sock.recv(4096) for _ in range(5)]
-    assert received == [b"READY=1", b"WATCHDOG=1", b"STATUS=syncing block 12",
-                        b"READY=1\nSTATUS=serving", b"STOPPING=1"]
+    assert received == [
+        b"READY=1",
+        b"WATCHDOG=1",
+        b"STATUS=syncing block 12",
+        b"READY=1\nSTATUS=serving",
+        b"STOPPING=1",
+    ]
 
 
 def test_messages_reach_an_abstract_socket() -> None:
@@ -122,7 +132,8 @@ def test_send_failure_is_reported_not_raised(tmp_path: Path) -> None:
 
 
 async def test_watchdog_loop_pings_at_half_the_interval(
-        notify_socket: tuple[socket.socket, str]) -> None:
+    notify_socket: tuple[socket.socket, str],
+) -> None:
     sock, value = notify_socket
     sock.setblocking(False)
     notifier = Notifier(address=value, watchdog_interval=1.0)
@@ -142,7 +153,8 @@ async def test_watchdog_loop_pings_at_half_the_interval(
 
 
 async def test_watchdog_loop_returns_when_the_watchdog_is_off(
-        notify_socket: tuple[socket.socket, str]) -> None:
+    notify_socket: tuple[socket.socket, str],
+) -> None:
     sock, value = notify_socket
     await asyncio.wait_for(watchdog_loop(Notifier(address=value)), 1)
     await asyncio.wait_for(watchdog_loop(Notifier(watchdog_interval=0.1)), 1)
@@ -160,8 +172,9 @@ def _syscall_group(name: str) -> set[str]:
     """System calls of a ``SystemCallFilter=`` group, nested groups expanded, as systemd
     itself defines them."""
     assert ANALYZE is not None
-    out = subprocess.run([ANALYZE, "syscall-filter", "--no-pager", name], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [ANALYZE, "syscall-filter", "--no-pager", name], capture_output=True, text=True, check=True
+    ).stdout
     calls: set[str] = set()
     for line in out.splitlines()[1:]:
         item = line.strip()
@@ -187,8 +200,13 @@ def _sandbox(**settings: object) -> tuple[list[str], dict[str, str]]:
     """Command prefix and environment that run xbtcpay under systemd_sandbox.py; skips the
     test when this kernel or machine cannot apply the restriction."""
     env = {"XBTCPAY_TEST_SANDBOX": json.dumps(settings)}
-    probe = subprocess.run([sys.executable, str(SANDBOX), "--version"], capture_output=True,
-                           text=True, env={**os.environ, **env}, check=False)
+    probe = subprocess.run(
+        [sys.executable, str(SANDBOX), "--version"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+    )
     if probe.returncode == 77:
         pytest.skip(f"cannot apply {sorted(settings)} here (needs Linux >= 6.3 / libseccomp)")
     assert probe.returncode == 0 and "xbtcpay" in probe.stdout, probe
@@ -208,12 +226,20 @@ class NotifyingDaemon:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.socket_path))
         self.sock.setblocking(False)
-        env = {**os.environ, **env, "NOTIFY_SOCKET": str(self.socket_path),
-               "WATCHDOG_USEC": "400000"}
+        env = {
+            **os.environ,
+            **env,
+            "NOTIFY_SOCKET": str(self.socket_path),
+            "WATCHDOG_USEC": "400000",
+        }
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, *prefix, "-c", str(self.config_path), "run"],
-                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(REPO),
+            )
 
     async def next_message(self, timeout: float = 20.0) -> bytes:
         loop = asyncio.get_running_loop()
@@ -255,8 +281,9 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
         daemon.close()
 
 
-async def _rpc(session: aiohttp.ClientSession, url: str, method: str,
-               params: dict[str, Any]) -> dict[str, Any]:
+async def _rpc(
+    session: aiohttp.ClientSession, url: str, method: str, params: dict[str, Any]
+) -> dict[str, Any]:
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
     async with session.post(url + "/", json=body) as resp:
         reply = await resp.json()
@@ -275,9 +302,16 @@ async def _ready_then_stop(daemon: NotifyingDaemon, receiver: PostbackReceiver) 
             assert "xbtcpay_payments" in await resp.text()
         async with session.get(daemon.public_url + "/healthz") as resp:
             assert resp.status in (200, 503)
-        payment = await _rpc(session, daemon.rpc_url, "start_payment", {
-            "amount": "1.5", "postback_url": f"http://localhost:{receiver.port}/postback",
-            "postback_events": ["canceled"]})
+        payment = await _rpc(
+            session,
+            daemon.rpc_url,
+            "start_payment",
+            {
+                "amount": "1.5",
+                "postback_url": f"http://localhost:{receiver.port}/postback",
+                "postback_events": ["canceled"],
+            },
+        )
         assert re.fullmatch(r"0x[0-9a-fA-F]{40}", payment["address"]), payment
         await _rpc(session, daemon.rpc_url, "cancel_payment", {"id": payment["id"]})
     (postback,) = await receiver.wait_for(1)
@@ -291,12 +325,14 @@ async def _ready_then_stop(daemon: NotifyingDaemon, receiver: PostbackReceiver) 
 
 
 async def test_daemon_notifies_ready_watchdog_and_stopping(
-        spawn: Spawn, receiver: PostbackReceiver) -> None:
+    spawn: Spawn, receiver: PostbackReceiver
+) -> None:
     await _ready_then_stop(spawn(["-m", "xbtcpay"], {}), receiver)
 
 
 async def test_daemon_runs_without_writable_executable_memory(
-        spawn: Spawn, receiver: PostbackReceiver) -> None:
+    spawn: Spawn, receiver: PostbackReceiver
+) -> None:
     """``MemoryDenyWriteExecute=yes`` holds: every extension module (aiohttp, coincurve,
     sqlite3, ssl, the keccak backend) loads and works without W+X memory."""
     await _ready_then_stop(spawn(*_sandbox(mdwe=True)), receiver)
@@ -304,7 +340,8 @@ async def test_daemon_runs_without_writable_executable_memory(
 
 @needs_analyze
 async def test_daemon_runs_under_the_units_syscall_filter(
-        spawn: Spawn, receiver: PostbackReceiver) -> None:
+    spawn: Spawn, receiver: PostbackReceiver
+) -> None:
     """``SystemCallFilter=`` holds: start-up, threads, SQLite, HTTP serving, name resolution,
     outbound HTTP, address derivation and shutdown need no system call outside the unit's
     allow-list."""
@@ -314,6 +351,7 @@ async def test_daemon_runs_under_the_units_syscall_filter(
 
 
 # --- The unit file -----------------------------------------------------------------------
+
 
 def _directives(text: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
@@ -345,8 +383,7 @@ def test_exec_start_is_a_command_line_the_cli_accepts() -> None:
 
 
 def _exposure(output: str, unit_name: str) -> float:
-    match = re.search(rf"Overall exposure level for {re.escape(unit_name)}: (\d+\.\d+)",
-                      output)
+    match = re.search(rf"Overall exposure level for {re.escape(unit_name)}: (\d+\.\d+)", output)
     assert match, output
     return float(match.group(1))
 
@@ -354,8 +391,13 @@ def _exposure(output: str, unit_name: str) -> float:
 @needs_analyze
 def test_security_exposure_is_low() -> None:
     assert ANALYZE is not None
-    result = subprocess.run([ANALYZE, "security", "--offline=true", "--no-pager", str(UNIT)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [ANALYZE, "security", "--offline=true", "--no-pager", str(UNIT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     exposure = _exposure(result.stdout + result.stderr, UNIT.name)
     assert exposure <= MAX_EXPOSURE, result.stdout
 
@@ -366,8 +408,13 @@ def test_security_parser_sees_a_weak_unit(tmp_path: Path) -> None:
     assert ANALYZE is not None
     weak = tmp_path / "xbtcpay.service"
     weak.write_text("[Service]\nType=notify\nExecStart=/bin/true\n")
-    result = subprocess.run([ANALYZE, "security", "--offline=true", "--no-pager", str(weak)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [ANALYZE, "security", "--offline=true", "--no-pager", str(weak)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert _exposure(result.stdout + result.stderr, weak.name) > MAX_EXPOSURE
 
 
@@ -383,8 +430,13 @@ def test_unit_verifies_cleanly(tmp_path: Path) -> None:
     assert INSTALLED_EXEC in text
     copy = tmp_path / UNIT.name
     copy.write_text(text.replace(INSTALLED_EXEC, str(script)))
-    result = subprocess.run([ANALYZE, "verify", "--no-pager", str(copy)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [ANALYZE, "verify", "--no-pager", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0, output
     assert "xbtcpay" not in output, output

@@ -45,21 +45,33 @@ class CoreMethods:
         if amount_raw is None or amount_raw is False:
             raise InvalidParams("missing amount")
         int_digits = len(str(int(asset.max_amount))) if asset.max_amount is not None else None
-        amount = parse_amount(amount_raw, decimals=asset.decimals, max_amount=asset.max_amount,
-                              max_int_digits=int_digits)
+        amount = parse_amount(
+            amount_raw,
+            decimals=asset.decimals,
+            max_amount=asset.max_amount,
+            max_int_digits=int_digits,
+        )
         if amount is None:
             raise InvalidParams("invalid amount")
         url = postback_url(params)
         new = NewPayment(
-            method=CRYPTO, asset=asset_name, amount=amount, data=data_text(params.get("data")),
-            postback_url=url, postback_events=_events(params.get("postback_events")),
+            method=CRYPTO,
+            asset=asset_name,
+            amount=amount,
+            data=data_text(params.get("data")),
+            postback_url=url,
+            postback_events=_events(params.get("postback_events")),
             order_id=_order_id(params.get("order_id")),
             expires_in=self._expires_in(params.get("expires_in")),
             extra=_checkout_extra(params),
         )
         payment = await self.processor.create(new)
-        return {"id": payment.id, "amount": display_amount(payment, payment.amount),
-                "address": payment.address, **self.extra_fields(payment)}
+        return {
+            "id": payment.id,
+            "amount": display_amount(payment, payment.amount),
+            "address": payment.address,
+            **self.extra_fields(payment),
+        }
 
     def _expires_in(self, value: Any) -> int | None:
         if value is None:
@@ -87,8 +99,13 @@ class CoreMethods:
         if outstanding <= 0:
             outstanding = p.amount
         units = int(outstanding.scaleb(asset.decimals))
-        return payment_uri(contract=asset.contract, native=asset.native,
-                           chain_id=self.config.chain.chain_id, address=p.address, units=units)
+        return payment_uri(
+            contract=asset.contract,
+            native=asset.native,
+            chain_id=self.config.chain.chain_id,
+            address=p.address,
+            units=units,
+        )
 
     async def get_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         payment = await self.processor.get(_payment_id(params))
@@ -96,15 +113,28 @@ class CoreMethods:
 
     def describe(self, p: Payment) -> dict[str, Any]:
         return {
-            "id": p.id, "method": p.method, "asset": p.asset,
+            "id": p.id,
+            "method": p.method,
+            "asset": p.asset,
             "amount": display_amount(p, p.amount),
             "amount_received": display_amount(p, p.amount_received),
-            "address": p.address, "status": p.status.value, "data": p.data,
-            "order_id": p.order_id, "postback_url": p.postback_url,
-            "created_at": p.created_at, "expires_at": p.expires_at, "seen_at": p.seen_at,
-            "paid_at": p.paid_at, "tx_hash": p.tx_hash, "late": p.late, "overpaid": p.overpaid,
-            "reorged": p.reorged, "product": p.product, "customer": p.customer,
-            "reason": p.reason, "payment_uri": self.payment_uri(p),
+            "address": p.address,
+            "status": p.status.value,
+            "data": p.data,
+            "order_id": p.order_id,
+            "postback_url": p.postback_url,
+            "created_at": p.created_at,
+            "expires_at": p.expires_at,
+            "seen_at": p.seen_at,
+            "paid_at": p.paid_at,
+            "tx_hash": p.tx_hash,
+            "late": p.late,
+            "overpaid": p.overpaid,
+            "reorged": p.reorged,
+            "product": p.product,
+            "customer": p.customer,
+            "reason": p.reason,
+            "payment_uri": self.payment_uri(p),
         }
 
     async def list_payments(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
@@ -167,7 +197,8 @@ def _order_id(value: Any) -> str | None:
 def _events(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(v, str) and v in KNOWN_EVENTS
-                                              for v in value):
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and v in KNOWN_EVENTS for v in value
+    ):
         raise InvalidParams(f"postback_events must be a list of: {', '.join(sorted(KNOWN_EVENTS))}")
     return tuple(value)

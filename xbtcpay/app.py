@@ -56,10 +56,15 @@ def _base_app(runtime: Runtime, port_name: str, middlewares: list[Any]) -> web.A
 
 
 def private_app(runtime: Runtime) -> web.Application:
-    app = _base_app(runtime, "private",
-                    [whitelist_middleware(runtime.config.rpc),
-                     browser_guard_middleware(runtime.config.rpc),
-                     context_middleware(runtime.metrics, "private")])
+    app = _base_app(
+        runtime,
+        "private",
+        [
+            whitelist_middleware(runtime.config.rpc),
+            browser_guard_middleware(runtime.config.rpc),
+            context_middleware(runtime.metrics, "private"),
+        ],
+    )
     app.router.add_post("/", rpc.jsonrpc)
     app.router.add_post("/api/v0/rpc/{method}", rpc.http_api)
     app.router.add_get("/ws", rpc.websocket)
@@ -78,10 +83,15 @@ def _commerce_routes(runtime: Runtime, port: str) -> list[tuple[str, str, Any]]:
 
 
 def public_app(runtime: Runtime) -> web.Application:
-    app = _base_app(runtime, "public",
-                    [public.cors_middleware(runtime.config.public.cors_origins),
-                     context_middleware(runtime.metrics, "public"),
-                     input_guard_middleware()])
+    app = _base_app(
+        runtime,
+        "public",
+        [
+            public.cors_middleware(runtime.config.public.cors_origins),
+            context_middleware(runtime.metrics, "public"),
+            input_guard_middleware(),
+        ],
+    )
     app.router.add_get("/healthz", public.healthz_public)
     app.router.add_get("/{id}/status.json", public.status_json)
     setup_checkout(app, runtime)
@@ -94,20 +104,28 @@ def public_app(runtime: Runtime) -> web.Application:
 
 async def metrics_handler(request: web.Request) -> web.Response:
     runtime = request.app[keys.RUNTIME]
-    runtime.metrics.set_counts(await runtime.payments.count_by_status(),
-                               await runtime.postbacks.stats())
-    runtime.metrics.set_cluster(runtime.leadership.replica_id, runtime.leadership.is_leader,
-                                runtime.leadership.leader_term)
-    return web.Response(body=runtime.metrics.render(),
-                        content_type="text/plain", charset="utf-8")
+    runtime.metrics.set_counts(
+        await runtime.payments.count_by_status(), await runtime.postbacks.stats()
+    )
+    runtime.metrics.set_cluster(
+        runtime.leadership.replica_id, runtime.leadership.is_leader, runtime.leadership.leader_term
+    )
+    return web.Response(body=runtime.metrics.render(), content_type="text/plain", charset="utf-8")
 
 
 class Daemon:
     """One running xbtcpay: ``await start()``, ``await stop()`` (or ``async with``)."""
 
-    def __init__(self, config: Config, *, plugins: dict[str, Plugin] | None = None,
-                 watcher: bool = True, clock: Callable[[], float] = time.time,
-                 expiry_interval: float = 5.0, synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        plugins: dict[str, Plugin] | None = None,
+        watcher: bool = True,
+        clock: Callable[[], float] = time.time,
+        expiry_interval: float = 5.0,
+        synchronous: str = "FULL",
+    ) -> None:
         self.config = config
         self._plugins = plugins
         self._watcher = watcher
@@ -129,8 +147,9 @@ class Daemon:
         await self.stop()
 
     async def start(self) -> None:
-        self.runtime = rt = await build_runtime(self.config, clock=self._clock,
-                                                synchronous=self._synchronous)
+        self.runtime = rt = await build_runtime(
+            self.config, clock=self._clock, synchronous=self._synchronous
+        )
         try:
             settlement = attach_settlement(rt)
             await self._start_plugins(rt)
@@ -141,27 +160,42 @@ class Daemon:
             if rt.db.dialect != "sqlite":  # one SQLite file has one daemon: nothing to follow
                 self._feed = StatusFeed(rt)
                 await self._feed.prime()  # before the first body is cached
-            self.rpc_port = await self._serve(private_app(rt), self.config.rpc.listen,
-                                              self.config.rpc)
-            self.public_port = await self._serve(public_app(rt), self.config.public.listen,
-                                                 self.config.public,
-                                                 front=lambda r: status_fast.install(r, rt))
+            self.rpc_port = await self._serve(
+                private_app(rt), self.config.rpc.listen, self.config.rpc
+            )
+            self.public_port = await self._serve(
+                public_app(rt),
+                self.config.public.listen,
+                self.config.public,
+                front=lambda r: status_fast.install(r, rt),
+            )
             self._start_tasks(rt)
         except BaseException:
             await self.stop()
             raise
-        log.info("daemon.ready", rpc=f"{self.config.rpc.listen.host}:{self.rpc_port}",
-                 public=f"{self.config.public.listen.host}:{self.public_port}",
-                 plugins=sorted(rt.plugins), watcher=rt.watcher_enabled)
+        log.info(
+            "daemon.ready",
+            rpc=f"{self.config.rpc.listen.host}:{self.rpc_port}",
+            public=f"{self.config.public.listen.host}:{self.public_port}",
+            plugins=sorted(rt.plugins),
+            watcher=rt.watcher_enabled,
+        )
 
     async def _start_plugins(self, rt: Runtime) -> None:
         plugins = self._plugins if self._plugins is not None else discover(self.config.plugins)
         for name, plugin in plugins.items():
             check_version(name, plugin)
-            ctx = Context(name, self.config.plugins.get(name, {}), base_dir=self.config.base_dir,
-                          base_url=self.config.public.base_url, catalog=rt.catalog,
-                          processor=rt.processor, store=rt.payments, registry=rt.registry,
-                          registrations=rt.registrations)
+            ctx = Context(
+                name,
+                self.config.plugins.get(name, {}),
+                base_dir=self.config.base_dir,
+                base_url=self.config.public.base_url,
+                catalog=rt.catalog,
+                processor=rt.processor,
+                store=rt.payments,
+                registry=rt.registry,
+                registrations=rt.registrations,
+            )
             try:
                 await plugin.setup(ctx)
             except PluginError:
@@ -171,17 +205,28 @@ class Daemon:
             rt.plugins[name] = plugin
             log.info("plugin.started", plugin=name)
 
-    async def _serve(self, app: web.Application, listen: Any, limits: Any,
-                     front: Callable[[web.AppRunner], Any] | None = None) -> int:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=10,
-                               keepalive_timeout=limits.idle_timeout)
+    async def _serve(
+        self,
+        app: web.Application,
+        listen: Any,
+        limits: Any,
+        front: Callable[[web.AppRunner], Any] | None = None,
+    ) -> int:
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=10, keepalive_timeout=limits.idle_timeout
+        )
         await runner.setup()
         if front is not None:
             front(runner)
         self._runners.append(runner)
-        site = GuardedSite(runner, listen.host, listen.port,
-                           per_client=limits.max_connections_per_client,
-                           header_timeout=limits.header_timeout, notes=self._notes)
+        site = GuardedSite(
+            runner,
+            listen.host,
+            listen.port,
+            per_client=limits.max_connections_per_client,
+            header_timeout=limits.header_timeout,
+            notes=self._notes,
+        )
         await site.start()
         server = site._server
         assert server is not None
@@ -198,7 +243,8 @@ class Daemon:
             spawn("status-feed", self._feed.run)
         # the leader's jobs: run by exactly one replica at a time (xbtcpay/cluster.py)
         jobs: list[LeaderJob] = [
-            ("expiry", lambda: every(self._expiry_interval, lambda: _expire(rt)))]
+            ("expiry", lambda: every(self._expiry_interval, lambda: _expire(rt)))
+        ]
         for name, job, interval in rt.registrations.jobs:
             jobs.append((name, functools.partial(every, interval, job)))
         if self._watcher and self.config.chain.rpc_urls:

@@ -41,11 +41,11 @@ class Catalog:
                 continue
             prices = spec.get("prices")
             if not isinstance(prices, dict) or not prices:
-                out.append(f"{where}.prices: expected {{CURRENCY: \"9.99\"}}")
+                out.append(f'{where}.prices: expected {{CURRENCY: "9.99"}}')
                 continue
             for cur, price in prices.items():
                 if not isinstance(price, str) or parse_money(price) is None:
-                    out.append(f"{where}.prices.{cur}: expected a decimal string like \"9.99\"")
+                    out.append(f'{where}.prices.{cur}: expected a decimal string like "9.99"')
         return out
 
     @staticmethod
@@ -78,8 +78,9 @@ class Catalog:
     def price(self, product: Any, currency: Any, amount: Any) -> tuple[str, Decimal]:
         """(currency, amount) for a purchase, or InvalidParams explaining the refusal."""
         if not isinstance(product, str) or product not in self.products:
-            raise InvalidParams(f"unknown product {product!r}" if isinstance(product, str)
-                                else "missing product")
+            raise InvalidParams(
+                f"unknown product {product!r}" if isinstance(product, str) else "missing product"
+            )
         spec = self.products[product]
         if spec["type"] == "top_up":
             cur = str(currency or spec["currency"]).upper()

@@ -25,16 +25,22 @@ from xbtcpay.storage.protocol import Engine
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xbtcpay", description="Self-hosted payment processor.")
-    parser.add_argument("-c", "--config", help="config file (default: $XBTCPAY_CONFIG or "
-                                               "./config.yaml)")
+    parser.add_argument(
+        "-c", "--config", help="config file (default: $XBTCPAY_CONFIG or ./config.yaml)"
+    )
     parser.add_argument("--version", action="version", version=f"xbtcpay {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", default=argparse.SUPPRESS,
-                        help="config file (also accepted after the command)")
+    common.add_argument(
+        "-c",
+        "--config",
+        default=argparse.SUPPRESS,
+        help="config file (also accepted after the command)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the daemon", parents=[common])
-    sub.add_parser("check-config", help="validate the config and explain every problem",
-                   parents=[common])
+    sub.add_parser(
+        "check-config", help="validate the config and explain every problem", parents=[common]
+    )
     sub.add_parser("migrate", help="apply database migrations", parents=[common])
     payments = sub.add_parser("payments", help="inspect payments", parents=[common])
     psub = payments.add_subparsers(dest="action", required=True)
@@ -43,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     plist.add_argument("--limit", type=int, default=50)
     pshow = psub.add_parser("show", help="one payment with its events and postbacks")
     pshow.add_argument("id")
-    postbacks = sub.add_parser("postbacks", help="inspect and redeliver postbacks",
-                               parents=[common])
+    postbacks = sub.add_parser(
+        "postbacks", help="inspect and redeliver postbacks", parents=[common]
+    )
     bsub = postbacks.add_subparsers(dest="action", required=True)
     blist = bsub.add_parser("list", help="list postbacks, newest first")
     blist.add_argument("--status", choices=["pending", "delivered", "failed"])
@@ -55,22 +62,39 @@ def build_parser() -> argparse.ArgumentParser:
     voucher_cli.add_parser(sub, common)
     db = sub.add_parser("db", help="database tools", parents=[common])
     dsub = db.add_subparsers(dest="action", required=True)
-    dcopy = dsub.add_parser("copy", help="copy an installation into an empty database"
-                                         " (e.g. SQLite to PostgreSQL) and verify it")
+    dcopy = dsub.add_parser(
+        "copy",
+        help="copy an installation into an empty database"
+        " (e.g. SQLite to PostgreSQL) and verify it",
+    )
     dcopy.add_argument("source", help="sqlite:///PATH or postgresql://... to copy from")
     dcopy.add_argument("target", help="an empty database URL to copy into (migrated first)")
-    dcopy.add_argument("--target-password-env", metavar="NAME",
-                       help="read the target's password from this environment variable")
-    dev = sub.add_parser("dev", help="run against a local dev chain (anvil + test 0xBTC)",
-                         parents=[common])
+    dcopy.add_argument(
+        "--target-password-env",
+        metavar="NAME",
+        help="read the target's password from this environment variable",
+    )
+    dev = sub.add_parser(
+        "dev", help="run against a local dev chain (anvil + test 0xBTC)", parents=[common]
+    )
     dev.add_argument("action", nargs="?", choices=["pay"], help="pay PAYMENT_ID [AMOUNT]")
     dev.add_argument("args", nargs="*")
-    dev.add_argument("--anvil-port", type=int, default=None,
-                     help="port of the dev chain (default 8545 when free, else any free port)")
-    dev.add_argument("--rpc-listen", default=None,
-                     help="HOST:PORT of the private JSON-RPC port (default from the config)")
-    dev.add_argument("--public-listen", default=None,
-                     help="HOST:PORT of the public port (default from the config)")
+    dev.add_argument(
+        "--anvil-port",
+        type=int,
+        default=None,
+        help="port of the dev chain (default 8545 when free, else any free port)",
+    )
+    dev.add_argument(
+        "--rpc-listen",
+        default=None,
+        help="HOST:PORT of the private JSON-RPC port (default from the config)",
+    )
+    dev.add_argument(
+        "--public-listen",
+        default=None,
+        help="HOST:PORT of the public port (default from the config)",
+    )
 
     from xbtcpay.sweep.commands import add_commands as add_sweep_commands
 
@@ -104,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return _run(config)
     handlers: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
-        "migrate": _migrate, "payments": _payments, "postbacks": _postbacks,
+        "migrate": _migrate,
+        "payments": _payments,
+        "postbacks": _postbacks,
         "vouchers": voucher_cli.run,
     }
     from xbtcpay.sweep.commands import funds_main, sweep_main
@@ -149,7 +175,7 @@ async def _db_copy(args: argparse.Namespace) -> int:
 def _resolve_url(url: str) -> str:
     """A relative sqlite:/// path is taken from the current directory."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        return "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
+        return "sqlite:///" + os.path.abspath(url[len("sqlite:///") :])
     return url
 
 
@@ -172,8 +198,9 @@ def _run(config: Config) -> int:
 
 async def _open(config: Config, migrate: bool = True) -> Engine:
     password = config.database_password.reveal() if config.database_password else None
-    return await open_engine(config.database, password=password, migrate=migrate,
-                             pool_size=config.database_pool_size)
+    return await open_engine(
+        config.database, password=password, migrate=migrate, pool_size=config.database_pool_size
+    )
 
 
 async def _migrate(config: Config, args: argparse.Namespace) -> int:
@@ -202,16 +229,23 @@ async def _payments(config: Config, args: argparse.Namespace) -> int:
             rows = await store.search(status=args.status, limit=args.limit)
             print(f"{'id':24} {'status':18} {'asset':6} {'amount':>16} {'received':>16} created")
             for p in rows:
-                print(f"{p.id:24} {p.status.value:18} {p.asset:6} {format(p.amount, 'f'):>16} "
-                      f"{format(p.amount_received, 'f'):>16} {_ts(p.created_at)}")
+                print(
+                    f"{p.id:24} {p.status.value:18} {p.asset:6} {format(p.amount, 'f'):>16} "
+                    f"{format(p.amount_received, 'f'):>16} {_ts(p.created_at)}"
+                )
             return 0
         payment = await store.get(args.id)
         if payment is None:
             print(f"no payment {args.id}", file=sys.stderr)
             return 1
         outbox = await PostbackStore(db).search(payment_id=payment.id)
-        _print({"payment": payment.__dict__, "events": await store.events(payment.id),
-                "postbacks": [p.__dict__ for p in outbox]})
+        _print(
+            {
+                "payment": payment.__dict__,
+                "events": await store.events(payment.id),
+                "postbacks": [p.__dict__ for p in outbox],
+            }
+        )
         return 0
     finally:
         await db.close()
@@ -226,8 +260,10 @@ async def _postbacks(config: Config, args: argparse.Namespace) -> int:
             print(f"{'id':>6} {'status':10} {'tries':>5} {'event':10} {'payment':24} url / last")
             for pb in rows:
                 last = pb.last_error or (f"HTTP {pb.last_status}" if pb.last_status else "")
-                print(f"{pb.id:>6} {pb.status:10} {pb.attempts:>5} {pb.event:10} "
-                      f"{pb.payment_id:24} {pb.url} {last}")
+                print(
+                    f"{pb.id:>6} {pb.status:10} {pb.attempts:>5} {pb.event:10} "
+                    f"{pb.payment_id:24} {pb.url} {last}"
+                )
             return 0
         if not await store.redeliver(args.id, time.time()):
             print(f"no postback {args.id}", file=sys.stderr)

@@ -59,7 +59,8 @@ class LeaseState:
 
 async def read_lease(engine: Engine) -> LeaseState:
     row = await engine.fetchone(
-        "SELECT holder, term, expires_at FROM cluster_lease WHERE name = ?", (LEASE,))
+        "SELECT holder, term, expires_at FROM cluster_lease WHERE name = ?", (LEASE,)
+    )
     if row is None:
         return LeaseState(None, 0, 0.0)
     return LeaseState(row["holder"], int(row["term"]), float(row["expires_at"]))
@@ -68,10 +69,17 @@ async def read_lease(engine: Engine) -> LeaseState:
 class Leadership:
     """The leader lease as seen by one replica; runs the leader jobs while it holds it."""
 
-    def __init__(self, engine: Engine, replica_id: str, ttl: float, *,
-                 take_over: bool = False, renew: bool = True,
-                 clock: Callable[[], float] = time.time,
-                 on_change: Callable[[Leadership], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        replica_id: str,
+        ttl: float,
+        *,
+        take_over: bool = False,
+        renew: bool = True,
+        clock: Callable[[], float] = time.time,
+        on_change: Callable[[Leadership], None] = lambda _: None,
+    ) -> None:
         self.engine = engine
         self.replica_id = replica_id
         self.ttl = ttl
@@ -97,24 +105,30 @@ class Leadership:
 
         async def work(uow: UnitOfWork) -> int | None:
             row = await uow.fetchone(
-                "SELECT holder, term, expires_at FROM cluster_lease WHERE name = ?", (LEASE,))
+                "SELECT holder, term, expires_at FROM cluster_lease WHERE name = ?", (LEASE,)
+            )
             until = now + self.ttl
             if term is not None:
                 renewed = await uow.execute(
                     "UPDATE cluster_lease SET expires_at = ? WHERE name = ? AND holder = ?"
-                    " AND term = ?", (until, LEASE, self.replica_id, term))
+                    " AND term = ?",
+                    (until, LEASE, self.replica_id, term),
+                )
                 return term if renewed == 1 else None
             if row is None:
                 added = await uow.execute(
                     "INSERT INTO cluster_lease (name, holder, term, expires_at)"
                     " VALUES (?, ?, 1, ?) ON CONFLICT (name) DO NOTHING",
-                    (LEASE, self.replica_id, until))
+                    (LEASE, self.replica_id, until),
+                )
                 return 1 if added == 1 else None
             if float(row["expires_at"]) >= now and not self.take_over:
                 return None
             taken = await uow.execute(
                 "UPDATE cluster_lease SET holder = ?, term = term + 1, expires_at = ?"
-                " WHERE name = ? AND term = ?", (self.replica_id, until, LEASE, row["term"]))
+                " WHERE name = ? AND term = ?",
+                (self.replica_id, until, LEASE, row["term"]),
+            )
             return int(row["term"]) + 1 if taken == 1 else None
 
         won = await self.engine.transact(work)
@@ -152,13 +166,16 @@ class Leadership:
         if term is not None:
             held = await uow.execute(
                 "UPDATE cluster_lease SET holder = holder WHERE name = ? AND holder = ?"
-                " AND term = ?", (LEASE, self.replica_id, term))
+                " AND term = ?",
+                (LEASE, self.replica_id, term),
+            )
             if held == 1:
                 await uow.execute(
                     "INSERT INTO chain_terms (term, holder, first_at, last_at, writes)"
                     " VALUES (?, ?, ?, ?, 1) ON CONFLICT (term) DO UPDATE SET"
                     " last_at = excluded.last_at, writes = chain_terms.writes + 1",
-                    (term, self.replica_id, self.clock(), self.clock()))
+                    (term, self.replica_id, self.clock(), self.clock()),
+                )
                 return term
         asyncio.get_running_loop().call_soon(self._deposed, "fenced")
         raise Fenced(f"term {term} is no longer the leader's")
@@ -168,16 +185,18 @@ class Leadership:
         try:
             while True:
                 try:
-                    leading = self.is_leader if (self.is_leader and not self.renew) \
-                        else await self.step()
+                    leading = (
+                        self.is_leader if (self.is_leader and not self.renew) else await self.step()
+                    )
                 except StorageError as exc:
                     leading = self.is_leader
                     if leading and self.clock() - self._renewed_at > self.ttl * 0.9:
                         self._deposed(f"cannot renew: {exc.detail}")
                         leading = False
                 if leading and not any(not t.done() for t in self._jobs):
-                    self._jobs = [asyncio.create_task(supervise(name, job), name=name)
-                                  for name, job in jobs]
+                    self._jobs = [
+                        asyncio.create_task(supervise(name, job), name=name) for name, job in jobs
+                    ]
                 await asyncio.sleep(self.ttl / 3)
         finally:
             for task in self._jobs:
@@ -191,8 +210,12 @@ class Leadership:
             return
 
         async def work(uow: UnitOfWork) -> None:
-            await uow.execute("UPDATE cluster_lease SET expires_at = 0 WHERE name = ?"
-                              " AND holder = ? AND term = ?", (LEASE, self.replica_id, term))
-        with contextlib.suppress(StorageError):    # unreleased, the lease simply expires
+            await uow.execute(
+                "UPDATE cluster_lease SET expires_at = 0 WHERE name = ?"
+                " AND holder = ? AND term = ?",
+                (LEASE, self.replica_id, term),
+            )
+
+        with contextlib.suppress(StorageError):  # unreleased, the lease simply expires
             await self.engine.transact(work)
         log.info("cluster.released", replica=self.replica_id, term=term)

@@ -105,7 +105,12 @@ class PaymentsConfig:
 
 
 DEFAULT_POSTBACK_EVENTS = (
-    "paid", "reorged", "refunded", "partially_refunded", "disputed", "charged_back",
+    "paid",
+    "reorged",
+    "refunded",
+    "partially_refunded",
+    "disputed",
+    "charged_back",
     "failed",
 )
 
@@ -133,7 +138,7 @@ class ClusterConfig:
     """Several replicas on one PostgreSQL: the leader lease (see xbtcpay/cluster.py)."""
 
     lease_ttl: float = 10.0
-    replica_id: str | None = None   # default: hostname:pid
+    replica_id: str | None = None  # default: hostname:pid
 
 
 @dataclass(frozen=True)
@@ -215,9 +220,25 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     password, pool_size, cluster = _database_extras(r, raw, database)
     media, media_problems = parse_media(raw.get("commerce"), products)
     r.problems.extend(media_problems + product_problems(products, media.item_groups))
-    known = {"database", "rpc", "public", "chain", "assets", "default_asset", "wallet",
-             "payments", "postback", "log", "plugins", "products", "database_password",
-             "database_pool_size", "cluster", "sweep", "commerce"}
+    known = {
+        "database",
+        "rpc",
+        "public",
+        "chain",
+        "assets",
+        "default_asset",
+        "wallet",
+        "payments",
+        "postback",
+        "log",
+        "plugins",
+        "products",
+        "database_password",
+        "database_pool_size",
+        "cluster",
+        "sweep",
+        "commerce",
+    }
     known.update(COMMERCE_SECTIONS)
     commerce = parse_commerce(raw, path.parent, r.problems)
     for key in raw:
@@ -226,10 +247,27 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     if r.problems:
         raise ConfigError(r.problems)
     assert rpc and public and chain and wallet and postback is not None
-    return Config(path, database, rpc, public, chain, assets, str(default_asset), wallet,
-                  payments, postback, log, plugins, products, database_password=password,
-                  database_pool_size=pool_size, cluster=cluster, commerce=commerce,
-                  sweep=sweep, media=media)
+    return Config(
+        path,
+        database,
+        rpc,
+        public,
+        chain,
+        assets,
+        str(default_asset),
+        wallet,
+        payments,
+        postback,
+        log,
+        plugins,
+        products,
+        database_password=password,
+        database_pool_size=pool_size,
+        cluster=cluster,
+        commerce=commerce,
+        sweep=sweep,
+        media=media,
+    )
 
 
 class _Reader:
@@ -300,7 +338,7 @@ def _database(r: _Reader, value: Any) -> str:
         r.bad("database", "expected sqlite:///PATH or postgresql://...")
         return ""
     if value.startswith("sqlite:///"):
-        target = value[len("sqlite:///"):]
+        target = value[len("sqlite:///") :]
         if target != ":memory:":
             target = str((r.base_dir / target).resolve())
         return "sqlite:///" + target
@@ -312,13 +350,15 @@ def _database(r: _Reader, value: Any) -> str:
     return value
 
 
-def _database_extras(r: _Reader, raw: dict[str, Any], database: str
-                     ) -> tuple[Secret | None, int, ClusterConfig]:
+def _database_extras(
+    r: _Reader, raw: dict[str, Any], database: str
+) -> tuple[Secret | None, int, ClusterConfig]:
     """``database_password`` (a secret), ``database_pool_size``, the ``cluster`` section."""
     password = None
     if raw.get("database_password") is not None:
-        password = resolve_secret(raw["database_password"], r.base_dir, "database_password",
-                                  r.problems)
+        password = resolve_secret(
+            raw["database_password"], r.base_dir, "database_password", r.problems
+        )
         if not database.startswith(("postgresql://", "postgres://")):
             r.bad("database_password", "only a postgresql:// database takes a password")
     pool_size = r.int("database_pool_size", raw.get("database_pool_size", 10), 1)
@@ -337,7 +377,9 @@ def _database_extras(r: _Reader, raw: dict[str, Any], database: str
 def _rpc(r: _Reader, s: dict[str, Any]) -> RpcConfig:
     return RpcConfig(
         listen=r.listen("rpc.listen", s.get("listen", "127.0.0.1:8889")),
-        ip_whitelist=r.networks("rpc.ip_whitelist", s.get("ip_whitelist", ["127.0.0.1/32", "::1/128"])),
+        ip_whitelist=r.networks(
+            "rpc.ip_whitelist", s.get("ip_whitelist", ["127.0.0.1/32", "::1/128"])
+        ),
         trusted_proxies=r.networks("rpc.trusted_proxies", s.get("trusted_proxies", [])),
         max_body=r.int("rpc.max_body", s.get("max_body", 1_048_576), 1024),
         allowed_origins=_strings(r, "rpc.allowed_origins", s.get("allowed_origins", [])),
@@ -346,14 +388,16 @@ def _rpc(r: _Reader, s: dict[str, Any]) -> RpcConfig:
     )
 
 
-def _connection_limits(r: _Reader, port: str, s: dict[str, Any], *, idle: float,
-                       per_client: int) -> dict[str, Any]:
+def _connection_limits(
+    r: _Reader, port: str, s: dict[str, Any], *, idle: float, per_client: int
+) -> dict[str, Any]:
     """``idle_timeout``, ``header_timeout`` and ``max_connections_per_client`` of one port."""
     return {
         "idle_timeout": r.number(f"{port}.idle_timeout", s.get("idle_timeout", idle), 0.1),
         "header_timeout": r.number(f"{port}.header_timeout", s.get("header_timeout", 10), 0.1),
-        "max_connections_per_client": r.int(f"{port}.max_connections_per_client",
-                                            s.get("max_connections_per_client", per_client), 0),
+        "max_connections_per_client": r.int(
+            f"{port}.max_connections_per_client", s.get("max_connections_per_client", per_client), 0
+        ),
     }
 
 
@@ -377,11 +421,14 @@ def _public(r: _Reader, s: dict[str, Any]) -> PublicConfig:
     if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
         r.bad("public.cors_origins", "expected a list of origins")
         origins = []
-    return PublicConfig(listen, str(base_url).rstrip("/"), tuple(origins),
-                        status_cache_size=r.int("public.status_cache_size",
-                                                s.get("status_cache_size", 100_000), 0),
-                        status_cache_warm=s.get("status_cache_warm", False) is True,
-                        **_connection_limits(r, "public", s, idle=15.0, per_client=64))
+    return PublicConfig(
+        listen,
+        str(base_url).rstrip("/"),
+        tuple(origins),
+        status_cache_size=r.int("public.status_cache_size", s.get("status_cache_size", 100_000), 0),
+        status_cache_warm=s.get("status_cache_warm", False) is True,
+        **_connection_limits(r, "public", s, idle=15.0, per_client=64),
+    )
 
 
 def _confirmations(r: _Reader, where: str, value: Any) -> Confirmations:
@@ -392,8 +439,10 @@ def _confirmations(r: _Reader, where: str, value: Any) -> Confirmations:
 
 def _chain(r: _Reader, s: dict[str, Any]) -> ChainConfig:
     urls = s.get("rpc_urls", ["http://127.0.0.1:8545"])
-    if not isinstance(urls, list) or not urls or not all(
-        isinstance(u, str) and re.match(r"^(https?|wss?)://", u) for u in urls
+    if (
+        not isinstance(urls, list)
+        or not urls
+        or not all(isinstance(u, str) and re.match(r"^(https?|wss?)://", u) for u in urls)
     ):
         r.bad("chain.rpc_urls", "expected a non-empty list of http(s):// or ws(s):// URLs")
         urls = []
@@ -408,8 +457,9 @@ def _chain(r: _Reader, s: dict[str, Any]) -> ChainConfig:
         start_block=start,
         max_block_range=r.int("chain.max_block_range", s.get("max_block_range", 2000), 1),
         reorg_window=r.int("chain.reorg_window", s.get("reorg_window", 128), 4),
-        reconcile_interval=r.number("chain.reconcile_interval", s.get("reconcile_interval", 30),
-                                    0.05),
+        reconcile_interval=r.number(
+            "chain.reconcile_interval", s.get("reconcile_interval", 30), 0.05
+        ),
         request_timeout=r.number("chain.request_timeout", s.get("request_timeout", 10), 0.1),
     )
 
@@ -441,9 +491,14 @@ def _assets(r: _Reader, value: Any) -> dict[str, AssetConfig]:
                 r.bad(f"{where}.max_amount", "expected a positive decimal string")
         conf = spec.get("confirmations")
         assets[name] = AssetConfig(
-            name=name, decimals=decimals, contract=None if native else contract, native=native,
+            name=name,
+            decimals=decimals,
+            contract=None if native else contract,
+            native=native,
             max_amount=max_amount,
-            confirmations=None if conf is None else _confirmations(r, f"{where}.confirmations", conf),
+            confirmations=None
+            if conf is None
+            else _confirmations(r, f"{where}.confirmations", conf),
             symbol=str(spec.get("symbol", name.upper())),
         )
     return assets
@@ -461,7 +516,9 @@ def _wallet(r: _Reader, s: dict[str, Any]) -> WalletConfig:
             parse_xpub(xpub)
         except InvalidXpub as exc:
             r.bad("wallet.xpub", str(exc))
-    return WalletConfig(xpub=xpub, first_index=r.int("wallet.first_index", s.get("first_index", 0), 0))
+    return WalletConfig(
+        xpub=xpub, first_index=r.int("wallet.first_index", s.get("first_index", 0), 0)
+    )
 
 
 def _payments(r: _Reader, s: dict[str, Any]) -> PaymentsConfig:

@@ -57,18 +57,23 @@ def dev_main(args: argparse.Namespace) -> int:
         if not args.args or len(args.args) > 2:
             print("usage: xbtcpay dev pay PAYMENT_ID [AMOUNT]")
             return 2
-        return asyncio.run(pay(args.args[0], args.args[1] if len(args.args) > 1 else None,
-                               config=config))
-    options = DevOptions(getattr(args, "anvil_port", None), getattr(args, "rpc_listen", None),
-                         getattr(args, "public_listen", None))
+        return asyncio.run(
+            pay(args.args[0], args.args[1] if len(args.args) > 1 else None, config=config)
+        )
+    options = DevOptions(
+        getattr(args, "anvil_port", None),
+        getattr(args, "rpc_listen", None),
+        getattr(args, "public_listen", None),
+    )
     VAR.mkdir(exist_ok=True)
     for stale in VAR.glob("dev.db*"):
         stale.unlink()  # a fresh chain needs a fresh database
     return asyncio.run(run_dev(config or Path("config.yaml"), options))
 
 
-def _dev_config(base: Path, anvil_url: str, token: str,
-                options: DevOptions = DevOptions()) -> dict[str, Any]:
+def _dev_config(
+    base: Path, anvil_url: str, token: str, options: DevOptions = DevOptions()
+) -> dict[str, Any]:
     raw: dict[str, Any] = yaml.safe_load(base.read_text()) if base.exists() else {}
     raw["database"] = f"sqlite:///{(VAR / 'dev.db').resolve()}"
     raw.setdefault("rpc", {})["listen"] = raw.get("rpc", {}).get("listen", "127.0.0.1:8889")
@@ -77,12 +82,19 @@ def _dev_config(base: Path, anvil_url: str, token: str,
         raw["rpc"]["listen"] = options.rpc_listen
     if options.public_listen:
         raw["public"]["listen"] = options.public_listen
-        raw["public"].pop("base_url", None)    # derived from the new listen address
-    raw["chain"] = {**raw.get("chain", {}), "rpc_urls": [anvil_url], "chain_id": 31337,
-                    "start_block": 0, "poll_interval": 0.5, "confirmations": 3}
-    raw["assets"] = {"0xbtc": {"contract": token, "decimals": 8, "max_amount": "20999984",
-                               "symbol": "0xBTC"},
-                     "eth": {"native": True, "decimals": 18}}
+        raw["public"].pop("base_url", None)  # derived from the new listen address
+    raw["chain"] = {
+        **raw.get("chain", {}),
+        "rpc_urls": [anvil_url],
+        "chain_id": 31337,
+        "start_block": 0,
+        "poll_interval": 0.5,
+        "confirmations": 3,
+    }
+    raw["assets"] = {
+        "0xbtc": {"contract": token, "decimals": 8, "max_amount": "20999984", "symbol": "0xBTC"},
+        "eth": {"native": True, "decimals": 18},
+    }
     raw["default_asset"] = "0xbtc"
     raw["wallet"] = {"xpub": devchain.dev_xpub(), "first_index": 10}
     # the dev receiver listens on loopback
@@ -96,8 +108,11 @@ async def _receiver() -> tuple[web.AppRunner, str]:
         body = await request.text()
         ok = verify(DEV_SECRET, body, request.headers.get(SIGNATURE_HEADER, ""))
         doc = json.loads(body)
-        print(f"\n>>> POSTBACK {doc.get('event')} for {doc.get('id')} "
-              f"(signature {'valid' if ok else 'INVALID'}): {body}\n", flush=True)
+        print(
+            f"\n>>> POSTBACK {doc.get('event')} for {doc.get('id')} "
+            f"(signature {'valid' if ok else 'INVALID'}): {body}\n",
+            flush=True,
+        )
         return web.Response(text="ok")
 
     app = web.Application()
@@ -124,8 +139,9 @@ async def run_dev(base_config: Path, options: DevOptions = DevOptions()) -> int:
     runner = None
     try:
         async with ChainClient([anvil.url]) as client:
-            token = await devchain.deploy(client, "TestZeroXBitcoin", devchain.dev_key(0),
-                                          [devchain.TOKEN_SUPPLY])
+            token = await devchain.deploy(
+                client, "TestZeroXBitcoin", devchain.dev_key(0), [devchain.TOKEN_SUPPLY]
+            )
         raw = _dev_config(base_config, anvil.url, token, options)
         path = VAR / "dev-config.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -136,10 +152,19 @@ async def run_dev(base_config: Path, options: DevOptions = DevOptions()) -> int:
         assert daemon.runtime is not None
         daemon.runtime.feed.on_payment(_page_announcer(config.public.base_url))
         private = f"http://127.0.0.1:{daemon.rpc_port}"
-        STATE.write_text(json.dumps({"anvil": anvil.url, "token": token, "rpc": private,
-                                     "public": config.public.base_url}))
-        _instructions(private, config.public.base_url, receiver_url, token, anvil.url,
-                      path.resolve())
+        STATE.write_text(
+            json.dumps(
+                {
+                    "anvil": anvil.url,
+                    "token": token,
+                    "rpc": private,
+                    "public": config.public.base_url,
+                }
+            )
+        )
+        _instructions(
+            private, config.public.base_url, receiver_url, token, anvil.url, path.resolve()
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -155,10 +180,15 @@ async def run_dev(base_config: Path, options: DevOptions = DevOptions()) -> int:
 
 def _page_announcer(public: str) -> Callable[[Payment, str], None]:
     """A change-feed listener printing each new payment's checkout page."""
+
     def announce(payment: Payment, event: str) -> None:
         if event == "created":
-            print(f"\n>>> PAYMENT {payment.id} for {payment.amount} {payment.asset}: "
-                  f"checkout page {public}/pay/{payment.id}\n", flush=True)
+            print(
+                f"\n>>> PAYMENT {payment.id} for {payment.amount} {payment.asset}: "
+                f"checkout page {public}/pay/{payment.id}\n",
+                flush=True,
+            )
+
     return announce
 
 
@@ -173,12 +203,19 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _instructions(private: str, public: str, receiver: str, token: str, anvil: str,
-                  dev_config: Path) -> None:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "start_payment",
-                       "params": {"amount": "1.5", "data": {"order_id": "42"},
-                                  "postback_url": receiver}})
-    print(f"""
+def _instructions(
+    private: str, public: str, receiver: str, token: str, anvil: str, dev_config: Path
+) -> None:
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "start_payment",
+            "params": {"amount": "1.5", "data": {"order_id": "42"}, "postback_url": receiver},
+        }
+    )
+    print(
+        f"""
 xbtcpay dev is running.
   dev chain (anvil): {anvil}   test 0xBTC: {token}
   private JSON-RPC:  {private}/   public: {public}
@@ -191,7 +228,9 @@ Try it (in another terminal):
   .venv/bin/xbtcpay dev pay <payment id>          # sends the test tokens; paid after 3 blocks
   (from another folder: xbtcpay -c {dev_config} dev pay <payment id>)
 Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
 
 
 def dev_state(config: Path | None) -> dict[str, str] | None:
@@ -219,15 +258,21 @@ def _state_of(path: Path, raw: dict[str, Any]) -> dict[str, str] | None:
         return None
     host = config.rpc.listen.host
     host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-    return {"anvil": config.chain.rpc_urls[0], "token": str(token),
-            "rpc": f"http://{host}:{config.rpc.listen.port}", "public": config.public.base_url}
+    return {
+        "anvil": config.chain.rpc_urls[0],
+        "token": str(token),
+        "rpc": f"http://{host}:{config.rpc.listen.port}",
+        "public": config.public.base_url,
+    }
 
 
 async def pay(payment_id: str, amount_text: str | None, config: Path | None = None) -> int:
     state = dev_state(config)
     if state is None:
-        print("no dev chain found: start it with `xbtcpay dev` (or `make run`), then run"
-              " `xbtcpay dev pay` in the same folder or with -c var/dev-config.yaml")
+        print(
+            "no dev chain found: start it with `xbtcpay dev` (or `make run`), then run"
+            " `xbtcpay dev pay` in the same folder or with -c var/dev-config.yaml"
+        )
         return 1
     async with aiohttp.ClientSession() as session:
         body = {"jsonrpc": "2.0", "id": 1, "method": "get_payment", "params": {"id": payment_id}}
@@ -239,18 +284,27 @@ async def pay(payment_id: str, amount_text: str | None, config: Path | None = No
     payment = reply["result"]
     decimals = 18 if payment["asset"] == "eth" else 8
     due = Decimal(payment["amount"]) - Decimal(payment["amount_received"])
-    amount = due if amount_text is None else parse_amount(amount_text, decimals=decimals,
-                                                          max_amount=None)
+    amount = (
+        due
+        if amount_text is None
+        else parse_amount(amount_text, decimals=decimals, max_amount=None)
+    )
     if amount is None or amount <= 0:
         print("give a positive amount (the payment is already covered)")
         return 2
     async with ChainClient([state["anvil"]]) as client:
         if payment["asset"] == "eth":
-            tx = await devchain.send_eth(client, payment["address"], to_base_units(amount, decimals),
-                                         devchain.dev_key(1))
+            tx = await devchain.send_eth(
+                client, payment["address"], to_base_units(amount, decimals), devchain.dev_key(1)
+            )
         else:
-            tx = await devchain.send_tokens(client, state["token"], payment["address"],
-                                            to_base_units(amount, decimals), devchain.dev_key(0))
+            tx = await devchain.send_tokens(
+                client,
+                state["token"],
+                payment["address"],
+                to_base_units(amount, decimals),
+                devchain.dev_key(0),
+            )
         await devchain.wait_receipt(client, tx)
     print(f"sent {amount} {payment['asset']} to {payment['address']} in {tx}")
     print(f"watch it: curl -s {state['public']}/{payment_id}/status.json")

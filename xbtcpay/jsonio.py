@@ -10,8 +10,11 @@ from typing import Any
 MAX_DEPTH = 64
 # Each backslash escape in turn (so an escaped backslash is never taken for one that starts an
 # escape); group 1 is a surrogate escape that is not the first half of a valid pair.
-_ESCAPE = re.compile(r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-                     r"|(u[dD][89a-fA-F][0-9a-fA-F]{2})|u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_ESCAPE = re.compile(
+    r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    r"|(u[dD][89a-fA-F][0-9a-fA-F]{2})|u[0-9a-fA-F]{4}|.)",
+    re.DOTALL,
+)
 
 
 class JsonError(ValueError):
@@ -31,8 +34,12 @@ def loads(text: str | bytes) -> Any:
     """
     text = check(text)
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant,
-                          object_pairs_hook=_unique_keys)
+        return json.loads(
+            text,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
     except (ValueError, RecursionError) as exc:
         raise JsonError(str(exc)) from None
 
@@ -101,9 +108,13 @@ def dumps(value: Any) -> str:
     if isinstance(value, float):
         return json.dumps(value)
     if isinstance(value, dict):
-        return "{" + ",".join(
-            json.dumps(str(k), ensure_ascii=False) + ":" + dumps(v) for k, v in value.items()
-        ) + "}"
+        return (
+            "{"
+            + ",".join(
+                json.dumps(str(k), ensure_ascii=False) + ":" + dumps(v) for k, v in value.items()
+            )
+            + "}"
+        )
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(dumps(v) for v in value) + "]"
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")

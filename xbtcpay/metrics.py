@@ -12,37 +12,61 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.payments = Gauge("xbtcpay_payments", "Payments by status", ["status"],
-                              registry=self.registry)
-        self.transitions = Counter("xbtcpay_payment_transitions_total",
-                                   "Payment state transitions by event", ["event"],
-                                   registry=self.registry)
-        self.postback_queue = Gauge("xbtcpay_postback_queue", "Postbacks by delivery status",
-                                    ["status"], registry=self.registry)
-        self.postback_attempts = Counter("xbtcpay_postback_attempts_total",
-                                         "Postback delivery attempts", ["result"],
-                                         registry=self.registry)
-        self.request_latency = Histogram("xbtcpay_request_seconds", "HTTP request latency",
-                                         ["port", "route"], registry=self.registry)
-        self.chain_head = Gauge("xbtcpay_chain_head", "Latest block seen by the watcher",
-                                registry=self.registry)
-        self.chain_rpc_calls = Counter("xbtcpay_chain_rpc_calls_total",
-                                       "JSON-RPC calls made to the node", ["method"],
-                                       registry=self.registry)
+        self.payments = Gauge(
+            "xbtcpay_payments", "Payments by status", ["status"], registry=self.registry
+        )
+        self.transitions = Counter(
+            "xbtcpay_payment_transitions_total",
+            "Payment state transitions by event",
+            ["event"],
+            registry=self.registry,
+        )
+        self.postback_queue = Gauge(
+            "xbtcpay_postback_queue",
+            "Postbacks by delivery status",
+            ["status"],
+            registry=self.registry,
+        )
+        self.postback_attempts = Counter(
+            "xbtcpay_postback_attempts_total",
+            "Postback delivery attempts",
+            ["result"],
+            registry=self.registry,
+        )
+        self.request_latency = Histogram(
+            "xbtcpay_request_seconds",
+            "HTTP request latency",
+            ["port", "route"],
+            registry=self.registry,
+        )
+        self.chain_head = Gauge(
+            "xbtcpay_chain_head", "Latest block seen by the watcher", registry=self.registry
+        )
+        self.chain_rpc_calls = Counter(
+            "xbtcpay_chain_rpc_calls_total",
+            "JSON-RPC calls made to the node",
+            ["method"],
+            registry=self.registry,
+        )
 
-        self.cluster_leader = Gauge("xbtcpay_cluster_leader",
-                                    "1 on the replica holding the leader lease, else 0",
-                                    ["replica"], registry=self.registry)
-        self.cluster_term = Gauge("xbtcpay_cluster_term", "Current leader term (fencing token)",
-                                  registry=self.registry)
+        self.cluster_leader = Gauge(
+            "xbtcpay_cluster_leader",
+            "1 on the replica holding the leader lease, else 0",
+            ["replica"],
+            registry=self.registry,
+        )
+        self.cluster_term = Gauge(
+            "xbtcpay_cluster_term", "Current leader term (fencing token)", registry=self.registry
+        )
 
     def set_cluster(self, replica: str, leader: bool, term: int) -> None:
         self.cluster_leader.labels(replica).set(1 if leader else 0)
         self.cluster_term.set(term)
 
     def postback_attempt(self, ok: bool, outcome: str) -> None:
-        self.postback_attempts.labels("ok" if ok else ("gave_up" if outcome == "failed"
-                                                        else "retry")).inc()
+        self.postback_attempts.labels(
+            "ok" if ok else ("gave_up" if outcome == "failed" else "retry")
+        ).inc()
 
     def set_counts(self, payments: dict[str, int], postbacks: dict[str, int]) -> None:
         for state in State:

@@ -24,14 +24,14 @@ class Payment:
     """
 
     id: str
-    method: str                     # "crypto" or the plugin name ("stripe", ...)
-    asset: str                      # asset name (0xbtc, eth) or ISO currency (USD)
+    method: str  # "crypto" or the plugin name ("stripe", ...)
+    asset: str  # asset name (0xbtc, eth) or ISO currency (USD)
     amount: Decimal
     status: State
     created_at: int
     data: str = "null"
     amount_received: Decimal = Decimal(0)
-    address: str | None = None      # lowercase 0x address for crypto payments
+    address: str | None = None  # lowercase 0x address for crypto payments
     derivation_index: int | None = None
     postback_url: str | None = None
     postback_events: tuple[str, ...] | None = None
@@ -104,7 +104,7 @@ class ApplyResult:
     """Outcome of ``PaymentProcessor.apply``."""
 
     payment: Payment
-    changed: bool               # False: duplicate (dedupe_key seen) or refused transition
+    changed: bool  # False: duplicate (dedupe_key seen) or refused transition
     duplicate: bool = False
     event_id: str | None = None
 
@@ -117,7 +117,7 @@ class Postback:
     event: str
     url: str
     body: str
-    status: str                  # pending | delivered | failed
+    status: str  # pending | delivered | failed
     attempts: int
     next_attempt_at: float
     created_at: float

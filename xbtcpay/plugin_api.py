@@ -27,10 +27,10 @@ ENTRY_POINT_GROUP = "xbtcpay.plugins"
 class CallContext:
     """Who is calling a method and how (the same for every transport)."""
 
-    transport: str          # "jsonrpc" | "http" | "ws"
+    transport: str  # "jsonrpc" | "http" | "ws"
     client_ip: str
     request_id: str
-    customer: str | None = None   # set on the public port: the session's verified customer
+    customer: str | None = None  # set on the public port: the session's verified customer
 
 
 MethodHandler = Callable[[Mapping[str, Any], CallContext], Awaitable[Any]]
@@ -42,7 +42,7 @@ class PluginContext(Protocol):
     """What the core offers a plugin during ``setup`` and afterwards."""
 
     name: str
-    settings: Mapping[str, Any]        # the plugin's section of config.yaml, as written
+    settings: Mapping[str, Any]  # the plugin's section of config.yaml, as written
 
     def secret(self, key: str, *, required: bool = True) -> str | None:
         """Resolve ``settings[key]`` (literal, {env: NAME} or {file: PATH}); never logged."""
@@ -94,9 +94,16 @@ class PluginContext(Protocol):
     async def claim(self, key: str) -> bool:
         """Record ``key`` (e.g. a webhook event id) once; False if already recorded."""
 
-    async def subscription_event(self, subscription_ref: str, kind: str, *, event_id: str,
-                                 amount_minor: int | None = None, currency: str | None = None,
-                                 reference: str | None = None) -> bool:
+    async def subscription_event(
+        self,
+        subscription_ref: str,
+        kind: str,
+        *,
+        event_id: str,
+        amount_minor: int | None = None,
+        currency: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
         """Report what the provider says about one of its subscriptions (``subscription_ref``
         is the provider's id): ``kind`` renewed (a period paid: ``amount_minor``,
         ``currency``, the payment's ``reference``), canceled (stops at period end),

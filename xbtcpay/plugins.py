@@ -29,8 +29,9 @@ from xbtcpay.storage.payments import PaymentStore
 
 log = structlog.get_logger("xbtcpay.plugins")
 # (provider, subscription_ref, kind, event_id, amount_minor, currency, reference) -> changed
-SubscriptionListener = Callable[[str, str, str, str, int | None, str | None, str | None],
-                                Awaitable[bool]]
+SubscriptionListener = Callable[
+    [str, str, str, str, int | None, str | None, str | None], Awaitable[bool]
+]
 
 
 @dataclass
@@ -53,7 +54,8 @@ def discover(enabled: Mapping[str, Any]) -> dict[str, Plugin]:
             raise PluginError(
                 f"plugin {name!r} is enabled in config.yaml but not installed "
                 f"(no entry point {name!r} in group {ENTRY_POINT_GROUP}); "
-                f"installed: {', '.join(sorted(available)) or 'none'}")
+                f"installed: {', '.join(sorted(available)) or 'none'}"
+            )
         try:
             plugins[name] = ep.load()()
         except Exception as exc:
@@ -64,16 +66,28 @@ def discover(enabled: Mapping[str, Any]) -> dict[str, Plugin]:
 def check_version(name: str, plugin: object) -> None:
     version = getattr(plugin, "api_version", None)
     if version != PLUGIN_API_VERSION:
-        raise PluginError(f"plugin {name!r} speaks plugin API {version!r}; "
-                          f"this xbtcpay speaks {PLUGIN_API_VERSION}")
+        raise PluginError(
+            f"plugin {name!r} speaks plugin API {version!r}; "
+            f"this xbtcpay speaks {PLUGIN_API_VERSION}"
+        )
 
 
 class Context:
     """The PluginContext given to one plugin."""
 
-    def __init__(self, name: str, settings: Mapping[str, Any], *, base_dir: Path,
-                 base_url: str, catalog: Catalog, processor: PaymentProcessor,
-                 store: PaymentStore, registry: MethodRegistry, registrations: Registrations):
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any],
+        *,
+        base_dir: Path,
+        base_url: str,
+        catalog: Catalog,
+        processor: PaymentProcessor,
+        store: PaymentStore,
+        registry: MethodRegistry,
+        registrations: Registrations,
+    ):
         self.name = name
         self.settings = settings
         self.log = log.bind(plugin=name)
@@ -91,8 +105,9 @@ class Context:
                 raise PluginError(f"plugins.{self.name}.{key}: required")
             return None
         problems: list[str] = []
-        secret = resolve_secret(self.settings[key], self._base_dir,
-                                f"plugins.{self.name}.{key}", problems)
+        secret = resolve_secret(
+            self.settings[key], self._base_dir, f"plugins.{self.name}.{key}", problems
+        )
         if secret is None:
             raise PluginError("; ".join(problems))
         return secret.reveal()
@@ -119,8 +134,7 @@ class Context:
         return self._catalog.by_field(field, value)
 
     def products_with(self, key: str) -> list[str]:
-        return [name for name, spec in self._catalog.products.items()
-                if spec.get(key) is not None]
+        return [name for name, spec in self._catalog.products.items() if spec.get(key) is not None]
 
     async def create_payment(self, new: NewPayment) -> Payment:
         return await self._processor.create(replace(new, method=self.name))
@@ -143,11 +157,22 @@ class Context:
     async def claim(self, key: str) -> bool:
         return await self._store.claim(f"{self.name}:{key}", int(time.time()))
 
-    async def subscription_event(self, subscription_ref: str, kind: str, *, event_id: str,
-                                 amount_minor: int | None = None, currency: str | None = None,
-                                 reference: str | None = None) -> bool:
+    async def subscription_event(
+        self,
+        subscription_ref: str,
+        kind: str,
+        *,
+        event_id: str,
+        amount_minor: int | None = None,
+        currency: str | None = None,
+        reference: str | None = None,
+    ) -> bool:
         changed = False
         for listener in self._registrations.subscription_listeners:
-            changed = await listener(self.name, subscription_ref, kind, event_id,
-                                     amount_minor, currency, reference) or changed
+            changed = (
+                await listener(
+                    self.name, subscription_ref, kind, event_id, amount_minor, currency, reference
+                )
+                or changed
+            )
         return changed

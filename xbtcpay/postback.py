@@ -78,8 +78,9 @@ def sign(secret: str, body: str, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def verify(secret: str, body: str, header: str, *, tolerance: int = 300,
-           now: float | None = None) -> bool:
+def verify(
+    secret: str, body: str, header: str, *, tolerance: int = 300, now: float | None = None
+) -> bool:
     """Receiver-side check (documented recipe): HMAC matches and timestamp is fresh."""
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
@@ -110,9 +111,14 @@ def valid_postback_url(url: object) -> bool:
 class PostbackSender:
     """Delivers the outbox at least once, with exponential backoff, per-host isolation."""
 
-    def __init__(self, config: PostbackConfig, store: PostbackRepository,
-                 session: aiohttp.ClientSession, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: PostbackConfig,
+        store: PostbackRepository,
+        session: aiohttp.ClientSession,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config
         self.store = store
         self.session = session
@@ -187,8 +193,13 @@ class PostbackSender:
         }
         try:
             timeout = aiohttp.ClientTimeout(total=self.config.timeout)
-            async with self.session.post(pb.url, data=pb.body.encode(), headers=headers,
-                                         timeout=timeout, allow_redirects=False) as resp:
+            async with self.session.post(
+                pb.url,
+                data=pb.body.encode(),
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
                 status = resp.status
                 await resp.content.read(4096)
         except asyncio.CancelledError:
@@ -201,12 +212,25 @@ class PostbackSender:
         finished = self.clock()
         outcome, next_at = self._schedule(pb, ok, finished)
         await self.store.record_attempt(
-            pb.id, at=started, duration_ms=int((finished - started) * 1000), http_status=status,
-            error=error, outcome=outcome, next_attempt_at=next_at)
+            pb.id,
+            at=started,
+            duration_ms=int((finished - started) * 1000),
+            http_status=status,
+            error=error,
+            outcome=outcome,
+            next_attempt_at=next_at,
+        )
         log_fn = log.info if ok else log.warning
-        log_fn("postback." + ("delivered" if ok else "attempt_failed"), postback_id=pb.id,
-               payment_id=pb.payment_id, event_id=pb.event_id, http_status=status, error=error,
-               attempt=pb.attempts + 1, outcome=outcome)
+        log_fn(
+            "postback." + ("delivered" if ok else "attempt_failed"),
+            postback_id=pb.id,
+            payment_id=pb.payment_id,
+            event_id=pb.event_id,
+            http_status=status,
+            error=error,
+            attempt=pb.attempts + 1,
+            outcome=outcome,
+        )
         if self.metrics is not None:
             self.metrics.postback_attempt(ok, outcome)
         return ok
@@ -214,7 +238,7 @@ class PostbackSender:
     def _schedule(self, pb: Postback, ok: bool, now: float) -> tuple[str, float | None]:
         if ok:
             return "delivered", None
-        delay = min(self.config.base_delay * 2 ** pb.attempts, self.config.max_delay)
+        delay = min(self.config.base_delay * 2**pb.attempts, self.config.max_delay)
         delay *= random.uniform(0.8, 1.2)
         if now + delay > pb.created_at + self.config.max_age:
             return "failed", None

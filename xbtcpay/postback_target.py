@@ -71,13 +71,15 @@ def public_socket(addr_info: tuple[object, ...]) -> socket.socket:
     family, type_, proto, _, sockaddr = addr_info
     host = str(sockaddr[0])  # type: ignore[index]
     if not is_public(ipaddress.ip_address(host.split("%", 1)[0])):
-        raise PrivateAddressRefused(errno.EACCES, f"refused: {host} is not a public address"
-                                    " (postback.allow_private is off)")
+        raise PrivateAddressRefused(
+            errno.EACCES, f"refused: {host} is not a public address (postback.allow_private is off)"
+        )
     return socket.socket(family, type_, proto)  # type: ignore[arg-type]
 
 
-def postback_connector(allow_private: bool, resolver: AbstractResolver | None = None
-                       ) -> aiohttp.TCPConnector:
+def postback_connector(
+    allow_private: bool, resolver: AbstractResolver | None = None
+) -> aiohttp.TCPConnector:
     """The connector of the postback session (a session of its own: the chain node is local).
 
     ``resolver`` is for tests (a stub that answers a name with a loopback address).

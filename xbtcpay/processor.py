@@ -55,8 +55,16 @@ def new_event_id() -> str:
 
 def request_hash(new: NewPayment) -> str:
     """Fingerprint of what the shop asked for (order_id idempotency)."""
-    fields = [new.method, new.asset, format(new.amount.normalize(), "f"), new.data,
-              new.postback_url, new.expires_in, new.product, new.customer]
+    fields = [
+        new.method,
+        new.asset,
+        format(new.amount.normalize(), "f"),
+        new.data,
+        new.postback_url,
+        new.expires_in,
+        new.product,
+        new.customer,
+    ]
     return hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()
 
 
@@ -99,32 +107,57 @@ class PaymentProcessor:
         if expires_in is None and new.method == CRYPTO:
             expires_in = self.config.payments.expire_after
         payment = Payment(
-            id=new_payment_id(), method=new.method, asset=new.asset, amount=new.amount,
-            status=State.NEW, created_at=now, data=new.data, postback_url=new.postback_url,
-            postback_events=new.postback_events, order_id=new.order_id, request_hash=digest,
-            product=new.product, customer=new.customer, provider_ref=new.provider_ref,
-            expires_at=None if expires_in is None else now + expires_in, extra=new.extra,
+            id=new_payment_id(),
+            method=new.method,
+            asset=new.asset,
+            amount=new.amount,
+            status=State.NEW,
+            created_at=now,
+            data=new.data,
+            postback_url=new.postback_url,
+            postback_events=new.postback_events,
+            order_id=new.order_id,
+            request_hash=digest,
+            product=new.product,
+            customer=new.customer,
+            provider_ref=new.provider_ref,
+            expires_at=None if expires_in is None else now + expires_in,
+            extra=new.extra,
             updated_at=now,
         )
-        event = EventRow(new_event_id(), "created", None, State.NEW.value, now, new.method,
-                         None, {"amount": format(new.amount, "f"), "asset": new.asset})
+        event = EventRow(
+            new_event_id(),
+            "created",
+            None,
+            State.NEW.value,
+            now,
+            new.method,
+            None,
+            {"amount": format(new.amount, "f"), "asset": new.asset},
+        )
         derive = None
         if new.method == CRYPTO:
             if self.deriver is None:
                 raise RuntimeError("crypto payments need a wallet xpub")
             derive = self.deriver.address
         try:
-            created = await self.store.insert(payment, event, derive,
-                                              self.config.wallet.first_index,
-                                              hooks=[self._creation_hook])
+            created = await self.store.insert(
+                payment, event, derive, self.config.wallet.first_index, hooks=[self._creation_hook]
+            )
         except ConstraintViolation:
             existing = await self._existing(new, digest)
             if existing is None:
                 raise
             return existing
-        log.info("payment.created", payment_id=created.id, method=created.method,
-                 asset=created.asset, amount=format(created.amount, "f"),
-                 address=created.address, order_id=created.order_id)
+        log.info(
+            "payment.created",
+            payment_id=created.id,
+            method=created.method,
+            asset=created.asset,
+            amount=format(created.amount, "f"),
+            address=created.address,
+            order_id=created.order_id,
+        )
         self.on_transition(created, "created")
         return created
 
@@ -143,8 +176,9 @@ class PaymentProcessor:
         if new.provider_ref is not None:
             existing = await self.store.get_by_provider_ref(new.method, new.provider_ref)
             if existing is not None:
-                log.info("payment.provider_ref_exists", payment_id=existing.id,
-                         method=existing.method)
+                log.info(
+                    "payment.provider_ref_exists", payment_id=existing.id, method=existing.method
+                )
                 return existing
         return None
 
@@ -160,8 +194,9 @@ class PaymentProcessor:
             raise NotFound("unknown payment")
         return payment
 
-    async def apply(self, payment_id: str, event: PaymentEvent, *,
-                    also: AlsoWork | None = None) -> ApplyResult:
+    async def apply(
+        self, payment_id: str, event: PaymentEvent, *, also: AlsoWork | None = None
+    ) -> ApplyResult:
         """Apply ``event``; idempotent on ``event.dedupe_key``; refused transitions are no-ops.
 
         ``also`` writes the caller's own rows in the transition's unit of work: they commit
@@ -173,8 +208,13 @@ class PaymentProcessor:
             try:
                 target = apply(payment.status, event.kind)
             except InvalidTransition:
-                log.info("payment.transition_refused", payment_id=payment.id,
-                         state=payment.status.value, on=event.kind.value, source=event.source)
+                log.info(
+                    "payment.transition_refused",
+                    payment_id=payment.id,
+                    state=payment.status.value,
+                    on=event.kind.value,
+                    source=event.source,
+                )
                 return ApplyResult(payment, changed=False)
             changes = self._changes(payment, event, target)
             if not changes and target == payment.status and not event.dedupe_key:
@@ -184,14 +224,28 @@ class PaymentProcessor:
                 return result
         raise Conflict("payment is being changed concurrently; retry")
 
-    async def _persist(self, payment: Payment, event: PaymentEvent, target: State,
-                       changes: dict[str, Any], also: AlsoWork | None) -> ApplyResult | None:
+    async def _persist(
+        self,
+        payment: Payment,
+        event: PaymentEvent,
+        target: State,
+        changes: dict[str, Any],
+        also: AlsoWork | None,
+    ) -> ApplyResult | None:
         now = self.now()
         changes = {**changes, "status": target, "updated_at": now}
         updated = replace(payment, **changes, version=payment.version + 1)
         event_name = self._event_name(payment, event, updated)
-        row = EventRow(new_event_id(), event_name, payment.status.value, target.value,
-                       event.at or now, event.source, event.dedupe_key, _details(event))
+        row = EventRow(
+            new_event_id(),
+            event_name,
+            payment.status.value,
+            target.value,
+            event.at or now,
+            event.source,
+            event.dedupe_key,
+            _details(event),
+        )
         postback = self._postback(updated, event_name, row.event_id)
 
         async def work(uow: UnitOfWork) -> bool:
@@ -213,10 +267,18 @@ class PaymentProcessor:
         if not ok:
             return None
         log_method = log.critical if event.kind == Event.REORGED else log.info
-        log_method("payment." + event_name, payment_id=payment.id, from_state=payment.status.value,
-                   to_state=target.value, event_id=row.event_id, source=event.source,
-                   tx_hash=updated.tx_hash, amount_received=format(updated.amount_received, "f"),
-                   late=updated.late, overpaid=updated.overpaid)
+        log_method(
+            "payment." + event_name,
+            payment_id=payment.id,
+            from_state=payment.status.value,
+            to_state=target.value,
+            event_id=row.event_id,
+            source=event.source,
+            tx_hash=updated.tx_hash,
+            amount_received=format(updated.amount_received, "f"),
+            late=updated.late,
+            overpaid=updated.overpaid,
+        )
         if postback is not None:
             self.on_postback()
         self.on_transition(updated, event_name)
@@ -226,8 +288,14 @@ class PaymentProcessor:
         """Column updates implied by the event (pure)."""
         at = e.at or self.now()
         c: dict[str, Any] = {}
-        for name in ("amount_received", "amount_refunded", "tx_hash", "tx_block",
-                     "provider_ref", "reason"):
+        for name in (
+            "amount_received",
+            "amount_refunded",
+            "tx_hash",
+            "tx_block",
+            "provider_ref",
+            "reason",
+        ):
             value = getattr(e, name)
             if value is not None and value != getattr(p, name):
                 c[name] = value
@@ -266,8 +334,14 @@ class PaymentProcessor:
 
 def _details(e: PaymentEvent) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in ("amount_received", "amount_refunded", "tx_hash", "tx_block",
-                 "provider_ref", "reason"):
+    for name in (
+        "amount_received",
+        "amount_refunded",
+        "tx_hash",
+        "tx_block",
+        "provider_ref",
+        "reason",
+    ):
         value = getattr(e, name)
         if value is not None:
             out[name] = format(value, "f") if isinstance(value, Decimal) else value

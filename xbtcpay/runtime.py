@@ -70,31 +70,46 @@ class Runtime:
         self.feed.publish_head(number)
 
 
-async def build_runtime(config: Config, *, clock: Callable[[], float] = time.time,
-                        synchronous: str = "FULL") -> Runtime:
+async def build_runtime(
+    config: Config, *, clock: Callable[[], float] = time.time, synchronous: str = "FULL"
+) -> Runtime:
     """Open the database (migrated), the HTTP session, and wire the domain objects."""
     password = config.database_password.reveal() if config.database_password else None
-    db = await open_engine(config.database, password=password,
-                           pool_size=config.database_pool_size, synchronous=synchronous)
+    db = await open_engine(
+        config.database,
+        password=password,
+        pool_size=config.database_pool_size,
+        synchronous=synchronous,
+    )
     replica_id = config.cluster.replica_id or default_replica_id()
     payments = PaymentStore(db)
-    postbacks = PostbackStore(db, owner=replica_id,
-                              host_limit=max(1, config.postback.concurrency // 4),
-                              claim_for=config.postback.timeout + 5)
+    postbacks = PostbackStore(
+        db,
+        owner=replica_id,
+        host_limit=max(1, config.postback.concurrency // 4),
+        claim_for=config.postback.timeout + 5,
+    )
     # one SQLite file has one daemon: it takes the lease at once, fencing any older process
-    leadership = Leadership(db, replica_id, config.cluster.lease_ttl,
-                            take_over=db.dialect == "sqlite", renew=db.dialect != "sqlite",
-                            clock=clock)
+    leadership = Leadership(
+        db,
+        replica_id,
+        config.cluster.lease_ttl,
+        take_over=db.dialect == "sqlite",
+        renew=db.dialect != "sqlite",
+        clock=clock,
+    )
     metrics = Metrics()
     session = aiohttp.ClientSession()
     postback_session = aiohttp.ClientSession(
-        connector=postback_connector(config.postback.allow_private))
+        connector=postback_connector(config.postback.allow_private)
+    )
     sender = PostbackSender(config.postback, postbacks, postback_session, metrics, clock=clock)
     deriver = AddressDeriver(config.wallet.xpub) if config.wallet.xpub else None
 
     status_cache = StatusCache(max_entries=config.public.status_cache_size)
-    processor = PaymentProcessor(config, payments, deriver=deriver, clock=clock,
-                                 on_postback=sender.notify)
+    processor = PaymentProcessor(
+        config, payments, deriver=deriver, clock=clock, on_postback=sender.notify
+    )
     registry = MethodRegistry()
     core = CoreMethods(config, processor)
     runtime_ref: list[Runtime] = []
@@ -113,24 +128,43 @@ async def build_runtime(config: Config, *, clock: Callable[[], float] = time.tim
     core.register(registry)
     registrations = Registrations()
     _register_funds(config, db, metrics, registry, registrations)
-    runtime = Runtime(config=config, db=db, payments=payments, postbacks=postbacks,
-                      processor=processor, registry=registry, core=core,
-                      catalog=Catalog(config.products), metrics=metrics, session=session,
-                      sender=sender, leadership=leadership, status_cache=status_cache,
-                      feed=feed, registrations=registrations)
+    runtime = Runtime(
+        config=config,
+        db=db,
+        payments=payments,
+        postbacks=postbacks,
+        processor=processor,
+        registry=registry,
+        core=core,
+        catalog=Catalog(config.products),
+        metrics=metrics,
+        session=session,
+        sender=sender,
+        leadership=leadership,
+        status_cache=status_cache,
+        feed=feed,
+        registrations=registrations,
+    )
     runtime_ref.append(runtime)
     runtime.media = build_media(config, db, registry, clock)
-    if runtime.media.sells_media:       # no subscription/ownage/ppv product: nothing to run
-        runtime.registrations.jobs.append(("commerce-expiry", runtime.media.expire_due,
-                                           config.media.expiry_interval))
-        runtime.registrations.jobs.append(("subscription-bridge", runtime.media.follow_payments,
-                                           config.media.bridge_interval))
+    if runtime.media.sells_media:  # no subscription/ownage/ppv product: nothing to run
+        runtime.registrations.jobs.append(
+            ("commerce-expiry", runtime.media.expire_due, config.media.expiry_interval)
+        )
+        runtime.registrations.jobs.append(
+            ("subscription-bridge", runtime.media.follow_payments, config.media.bridge_interval)
+        )
     runtime.registrations.subscription_listeners.append(runtime.media.subscriptions.from_plugin)
     return runtime
 
 
-def _register_funds(config: Config, db: Engine, metrics: Metrics, registry: MethodRegistry,
-                    registrations: Registrations) -> None:
+def _register_funds(
+    config: Config,
+    db: Engine,
+    metrics: Metrics,
+    registry: MethodRegistry,
+    registrations: Registrations,
+) -> None:
     """``funds.summary`` and the funds gauges (xbtcpay.sweep)."""
     from xbtcpay.sweep.records import SweepStore
     from xbtcpay.sweep.service import FundsGauges, FundsService

@@ -39,11 +39,11 @@ class State(StrEnum):
 
 
 class Event(StrEnum):
-    SEEN = "seen"                  # first funds / authorisation seen
-    UNSEEN = "unseen"              # a reorg removed every funds seen so far
-    RECEIVED = "received"          # more funds seen, not yet enough (amount_received changes)
-    PAID = "paid"                  # confirmed in full
-    EXPIRED = "expired"            # deadline passed
+    SEEN = "seen"  # first funds / authorisation seen
+    UNSEEN = "unseen"  # a reorg removed every funds seen so far
+    RECEIVED = "received"  # more funds seen, not yet enough (amount_received changes)
+    PAID = "paid"  # confirmed in full
+    EXPIRED = "expired"  # deadline passed
     CANCELED = "canceled"
     FAILED = "failed"
     REFUNDED = "refunded"
@@ -51,7 +51,7 @@ class Event(StrEnum):
     DISPUTED = "disputed"
     DISPUTE_WON = "dispute_won"
     CHARGED_BACK = "charged_back"
-    REORGED = "reorged"            # a deep reorg removed funds of a paid payment: flagged, reported
+    REORGED = "reorged"  # a deep reorg removed funds of a paid payment: flagged, reported
 
 
 S, E = State, Event
@@ -70,10 +70,10 @@ TRANSITIONS: Final[dict[tuple[State, Event], State]] = {
     (S.SEEN, E.CANCELED): S.CANCELED,
     (S.SEEN, E.FAILED): S.FAILED,
     (S.EXPIRED, E.RECEIVED): S.EXPIRED,
-    (S.EXPIRED, E.PAID): S.PAID,          # paid late: flagged ``late`` by the processor
-    (S.FAILED, E.PAID): S.PAID,           # a retried fiat payment can still succeed
+    (S.EXPIRED, E.PAID): S.PAID,  # paid late: flagged ``late`` by the processor
+    (S.FAILED, E.PAID): S.PAID,  # a retried fiat payment can still succeed
     (S.PAID, E.REORGED): S.PAID,
-    (S.PAID, E.RECEIVED): S.PAID,         # overpayment after paid: flagged ``overpaid``
+    (S.PAID, E.RECEIVED): S.PAID,  # overpayment after paid: flagged ``overpaid``
     (S.PAID, E.REFUNDED): S.REFUNDED,
     (S.PAID, E.PARTIALLY_REFUNDED): S.PARTIALLY_REFUNDED,
     (S.PAID, E.DISPUTED): S.DISPUTED,

@@ -55,8 +55,7 @@ class Notifier:
     watchdog_interval: float | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None,
-                 pid: int | None = None) -> Notifier:
+    def from_env(cls, environ: Mapping[str, str] | None = None, pid: int | None = None) -> Notifier:
         """Build from ``NOTIFY_SOCKET``, ``WATCHDOG_USEC`` and ``WATCHDOG_PID``.
 
         ``environ`` and ``pid`` default to this process's environment and id.
@@ -89,8 +88,11 @@ class Notifier:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
                 sock.sendto(message, self.address)
         except OSError as exc:
-            log.warning("systemd.notify_failed", error=exc.strerror or str(exc),
-                        fields=[f.split("=", 1)[0] for f in fields])
+            log.warning(
+                "systemd.notify_failed",
+                error=exc.strerror or str(exc),
+                fields=[f.split("=", 1)[0] for f in fields],
+            )
             return False
         return True
 

@@ -11,8 +11,9 @@ import structlog
 log = structlog.get_logger("xbtcpay.tasks")
 
 
-async def supervise(name: str, run: Callable[[], Awaitable[None]], *,
-                    max_backoff: float = 30.0) -> None:
+async def supervise(
+    name: str, run: Callable[[], Awaitable[None]], *, max_backoff: float = 30.0
+) -> None:
     """Run ``run()`` forever; restart it after an error with exponential backoff."""
     failures = 0
     while True:
@@ -23,7 +24,7 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], *,
             raise
         except Exception:
             failures += 1
-            delay = min(max_backoff, 0.5 * 2 ** failures) * random.uniform(0.8, 1.2)
+            delay = min(max_backoff, 0.5 * 2**failures) * random.uniform(0.8, 1.2)
             log.exception("task.crashed", task=name, restart_in=round(delay, 2))
             await asyncio.sleep(delay)
 

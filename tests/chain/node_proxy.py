@@ -43,10 +43,12 @@ class NodeProxy(LoopbackServer):
         if refusal is not None:
             return web.json_response(refusal)
         assert self._session is not None
-        async with self._session.post(self.upstream, data=raw,
-                                      headers={"Content-Type": "application/json"}) as resp:
-            return web.Response(body=await resp.read(), status=resp.status,
-                                content_type="application/json")
+        async with self._session.post(
+            self.upstream, data=raw, headers={"Content-Type": "application/json"}
+        ) as resp:
+            return web.Response(
+                body=await resp.read(), status=resp.status, content_type="application/json"
+            )
 
     def _refusal(self, payload: Any) -> dict[str, Any] | None:
         if self.max_log_range is None or not isinstance(payload, dict):
@@ -58,5 +60,11 @@ class NodeProxy(LoopbackServer):
         if span <= self.max_log_range:
             return None
         self.refused_ranges += 1
-        return {"jsonrpc": "2.0", "id": payload["id"], "error": {
-            "code": -32005, "message": f"query exceeds max block range {self.max_log_range}"}}
+        return {
+            "jsonrpc": "2.0",
+            "id": payload["id"],
+            "error": {
+                "code": -32005,
+                "message": f"query exceeds max block range {self.max_log_range}",
+            },
+        }

@@ -61,11 +61,24 @@ class Proxy:
         if fault == "invalid":
             return web.Response(text="<html>bad gateway</html>", content_type="text/html")
         if fault == "range":
-            return web.json_response({"jsonrpc": "2.0", "id": payload["id"], "error": {
-                "code": -32005, "message": "query returned more than 10000 results"}})
+            return web.json_response(
+                {
+                    "jsonrpc": "2.0",
+                    "id": payload["id"],
+                    "error": {"code": -32005, "message": "query returned more than 10000 results"},
+                }
+            )
         if fault == "range-message":
-            return web.json_response({"jsonrpc": "2.0", "id": payload["id"], "error": {
-                "code": -32000, "message": "eth_getLogs block range too large, max 500"}})
+            return web.json_response(
+                {
+                    "jsonrpc": "2.0",
+                    "id": payload["id"],
+                    "error": {
+                        "code": -32000,
+                        "message": "eth_getLogs block range too large, max 500",
+                    },
+                }
+            )
         body = await self._forward(raw)
         if fault == "truncated":
             body = body[: len(body) // 2]
@@ -78,8 +91,12 @@ class Proxy:
         return web.Response(body=body, content_type="application/json")
 
     async def _forward(self, raw: bytes) -> bytes:
-        async with aiohttp.ClientSession() as session, session.post(self.upstream, data=raw,
-                                headers={"Content-Type": "application/json"}) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                self.upstream, data=raw, headers={"Content-Type": "application/json"}
+            ) as resp,
+        ):
             return await resp.read()
 
 
@@ -204,8 +221,9 @@ async def test_429_waits_for_retry_after(proxy: Proxy) -> None:
         assert proxy.seen == ["eth_blockNumber", "eth_blockNumber"]
 
 
-async def test_rate_limited_url_is_skipped_during_retry_after(proxy: Proxy,
-                                                              chain: DevChain) -> None:
+async def test_rate_limited_url_is_skipped_during_retry_after(
+    proxy: Proxy, chain: DevChain
+) -> None:
     proxy.faults = ["429"]
     proxy.retry_after = "20"
     second = Proxy(upstream=chain.url)
@@ -222,15 +240,18 @@ async def test_rate_limited_url_is_skipped_during_retry_after(proxy: Proxy,
             await client.block_number()  # second fails once; the limited url stays unused
             await client.chain_id()
         assert proxy.seen == ["eth_blockNumber"]
-        assert second.seen == ["eth_blockNumber", "eth_blockNumber", "eth_blockNumber",
-                               "eth_chainId"]
+        assert second.seen == [
+            "eth_blockNumber",
+            "eth_blockNumber",
+            "eth_blockNumber",
+            "eth_chainId",
+        ]
     finally:
         await runner.cleanup()
 
 
 async def test_unavailable_after_max_attempts() -> None:
-    async with ChainClient([dead_url(), dead_url()], max_attempts=4,
-                           backoff_base=0.01) as client:
+    async with ChainClient([dead_url(), dead_url()], max_attempts=4, backoff_base=0.01) as client:
         with pytest.raises(Unavailable, match="after 4 attempts"):
             await client.block_number()
         assert client.calls_total == 4

@@ -146,8 +146,7 @@ async def test_reorg_can_include_a_replacement(chain: DevChain) -> None:
 async def test_reverted_transaction_raises(chain: DevChain) -> None:
     poor = devchain.dev_key(3)
     data = devchain.calldata("transfer(address,uint256)", ["address", "uint256"], [DEPOSIT, 1])
-    tx = await devchain.send_transaction(chain.client, poor, to=chain.token, data=data,
-                                         gas=100_000)
+    tx = await devchain.send_transaction(chain.client, poor, to=chain.token, data=data, gas=100_000)
     with pytest.raises(ChainError, match="reverted"):
         await devchain.wait_receipt(chain.client, tx)
 
@@ -161,7 +160,9 @@ async def test_anvil_starts_on_given_chain_id_and_stops() -> None:
     assert process.poll() is not None  # the real binary is gone
 
 
-def test_missing_binary_names_npm_install(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_binary_names_npm_install(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("ANVIL_BIN", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.chdir(str(tmp_path))

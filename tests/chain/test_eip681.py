@@ -20,8 +20,7 @@ def test_token_uri_has_chain_id_and_integer_base_units() -> None:
 
 
 def test_native_uri_uses_value_in_wei() -> None:
-    uri = payment_uri(contract=None, native=True, chain_id=31337, address=DEPOSIT,
-                      units=10**18 + 1)
+    uri = payment_uri(contract=None, native=True, chain_id=31337, address=DEPOSIT, units=10**18 + 1)
     assert uri == f"ethereum:{DEPOSIT}@31337?value=1000000000000000001"
 
 
@@ -42,18 +41,26 @@ def test_huge_amounts_stay_plain_integers() -> None:
     assert "e" not in uri.rsplit("=", 1)[1]
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"units": -1},
-    {"units": 1.5},
-    {"units": True},
-    {"chain_id": 0},
-    {"address": "0x1234"},
-    {"address": DEPOSIT + "00"},
-    {"contract": None},
-    {"contract": "B6eD7644C69416d67B522e20bC294A9a9B405B31"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"units": -1},
+        {"units": 1.5},
+        {"units": True},
+        {"chain_id": 0},
+        {"address": "0x1234"},
+        {"address": DEPOSIT + "00"},
+        {"contract": None},
+        {"contract": "B6eD7644C69416d67B522e20bC294A9a9B405B31"},
+    ],
+)
 def test_bad_input_is_refused(kwargs: dict[str, object]) -> None:
-    args: dict[str, object] = {"contract": TOKEN, "native": False, "chain_id": 1,
-                               "address": DEPOSIT, "units": 1} | kwargs
+    args: dict[str, object] = {
+        "contract": TOKEN,
+        "native": False,
+        "chain_id": 1,
+        "address": DEPOSIT,
+        "units": 1,
+    } | kwargs
     with pytest.raises(ValueError):
         payment_uri(**args)  # type: ignore[arg-type]

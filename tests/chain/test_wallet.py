@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from xbtcpay.chain.devchain import DEV_MNEMONIC, account_xpub, dev_key, dev_xpub
 from xbtcpay.chain.wallet import AddressDeriver, InvalidXpub, derive_child, parse_xpub
 
-OTHER_MNEMONIC = ("abandon abandon abandon abandon abandon abandon abandon abandon abandon "
-                  "abandon abandon about")
+OTHER_MNEMONIC = (
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+)
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -52,8 +53,9 @@ def b58decode(text: str) -> bytes:
 
 def test_dev_xpub_is_the_bip44_account_key() -> None:
     assert dev_xpub() == bip_utils_account(DEV_MNEMONIC).PublicKey().ToExtended()
-    assert account_xpub(OTHER_MNEMONIC) == \
-        bip_utils_account(OTHER_MNEMONIC).PublicKey().ToExtended()
+    assert (
+        account_xpub(OTHER_MNEMONIC) == bip_utils_account(OTHER_MNEMONIC).PublicKey().ToExtended()
+    )
 
 
 @pytest.mark.parametrize("mnemonic", [DEV_MNEMONIC, OTHER_MNEMONIC])
@@ -95,13 +97,16 @@ def corrupt_key(xpub: str) -> str:
     return b58check(payload[:45] + b"\x02" + b"\xff" * 32)
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    (dev_xpub()[:-1] + ("A" if dev_xpub()[-1] != "A" else "B"), "checksum"),
-    ("xpub0OIl" + dev_xpub()[8:], "base58"),
-    (bip_utils_account(DEV_MNEMONIC).PrivateKey().ToExtended(), "extended public key"),
-    (b58check(b"\x04\x88\xb2\x1e" + b"\0" * 10), "extended public key"),
-    (corrupt_key(dev_xpub()), "curve"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (dev_xpub()[:-1] + ("A" if dev_xpub()[-1] != "A" else "B"), "checksum"),
+        ("xpub0OIl" + dev_xpub()[8:], "base58"),
+        (bip_utils_account(DEV_MNEMONIC).PrivateKey().ToExtended(), "extended public key"),
+        (b58check(b"\x04\x88\xb2\x1e" + b"\0" * 10), "extended public key"),
+        (corrupt_key(dev_xpub()), "curve"),
+    ],
+)
 def test_bad_xpub_is_refused_with_a_reason(text: str, reason: str) -> None:
     with pytest.raises(InvalidXpub, match=reason):
         AddressDeriver(text)

@@ -11,7 +11,8 @@ from tests.harness import PostbackReceiver
 
 
 async def test_seen_at_zero_confirmations_paid_at_exactly_three(
-        tmp_path: Path, chain: DevChain, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, chain: DevChain, receiver: PostbackReceiver
+) -> None:
     async with watching(tmp_path, chain) as w:
         p = await w.pay_request("1.5", postback_url=receiver.url)
         tx = await chain.pay_tokens(p["address"], units("1.5"))
@@ -19,15 +20,15 @@ async def test_seen_at_zero_confirmations_paid_at_exactly_three(
         assert seen.seen_at is not None and seen.paid_at is None
         assert seen.tx_hash == tx and seen.amount_received == Decimal("1.5")
         block = seen.tx_block
-        assert block == await chain.block_number()          # 1 confirmation: its own block
+        assert block == await chain.block_number()  # 1 confirmation: its own block
         _, doc = await w.d.status(p["id"])
         assert doc["status"] == "seen" and doc["confirmations"] == 1
 
-        await chain.mine(1)                                  # 2 confirmations
+        await chain.mine(1)  # 2 confirmations
         await w.synced()
         assert (await w.payment(p["id"])).status.value == "seen"
 
-        await chain.mine(1)                                  # 3 confirmations
+        await chain.mine(1)  # 3 confirmations
         paid = await w.until(p["id"], "paid")
         assert await chain.block_number() == block + 2
         assert paid.tx_hash == tx and paid.tx_block == block and paid.paid_at is not None
@@ -49,13 +50,14 @@ async def test_seen_at_zero_confirmations_paid_at_exactly_three(
 
 
 async def test_two_partial_transfers_add_up_and_the_second_pays(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with watching(tmp_path, chain) as w:
         p = await w.pay_request("2")
         await chain.pay_tokens(p["address"], units("0.5"))
         first = await w.until(p["id"], "seen")
         assert first.amount_received == Decimal("0.5")
-        await chain.mine(5)                                  # the part alone never pays
+        await chain.mine(5)  # the part alone never pays
         await w.synced()
         assert (await w.payment(p["id"])).status.value == "seen"
 
@@ -71,7 +73,8 @@ async def test_two_partial_transfers_add_up_and_the_second_pays(
 
 
 async def test_underpaid_payment_expires_showing_what_arrived(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     clock = Clock()
     async with watching(tmp_path, chain, clock=clock) as w:
         p = await w.pay_request("1", expires_in=60)
@@ -90,7 +93,8 @@ async def test_underpaid_payment_expires_showing_what_arrived(
 
 
 async def test_overpaid_payment_is_paid_and_flagged(
-        tmp_path: Path, chain: DevChain, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, chain: DevChain, receiver: PostbackReceiver
+) -> None:
     async with watching(tmp_path, chain) as w:
         p = await w.pay_request("1", postback_url=receiver.url)
         tx = await chain.pay_tokens(p["address"], units("3.125"))
@@ -102,7 +106,8 @@ async def test_overpaid_payment_is_paid_and_flagged(
 
 
 async def test_late_payment_within_window_is_paid_late_and_reported(
-        tmp_path: Path, chain: DevChain, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, chain: DevChain, receiver: PostbackReceiver
+) -> None:
     clock = Clock()
     async with watching(tmp_path, chain, clock=clock) as w:
         p = await w.pay_request("1", expires_in=60, postback_url=receiver.url)
@@ -120,7 +125,8 @@ async def test_late_payment_within_window_is_paid_late_and_reported(
 
 
 async def test_funds_after_the_late_window_are_shown_but_never_pay(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     clock = Clock()
     async with watching(tmp_path, chain, {"payments": {"late_window": 100}}, clock=clock) as w:
         p = await w.pay_request("1", expires_in=60)
@@ -136,12 +142,13 @@ async def test_funds_after_the_late_window_are_shown_but_never_pay(
 
 
 async def test_finalized_confirmations_wait_for_the_finalized_block(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with watching(tmp_path, chain, {"chain": {"confirmations": "finalized"}}) as w:
         p = await w.pay_request("1")
         await chain.pay_tokens(p["address"], units("1"))
         seen = await w.until(p["id"], "seen")
-        await chain.mine(60)                                 # anvil finalizes latest - 64
+        await chain.mine(60)  # anvil finalizes latest - 64
         await w.synced()
         assert (await w.payment(p["id"])).status.value == "seen"
         await chain.mine(4)

@@ -22,17 +22,18 @@ async def test_plain_eth_transfer_is_seen_then_paid(tmp_path: Path, chain: DevCh
         paid = await w.until(p["id"], "paid")
         assert paid.tx_hash == tx and not paid.overpaid
         kinds = [d["kind"] for d in await w.deposits(p["id"])]
-        assert kinds == ["tx"]                              # reconciliation added nothing
+        assert kinds == ["tx"]  # reconciliation added nothing
 
 
 async def test_eth_sent_from_a_contract_is_caught_by_reconciliation(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with watching(tmp_path, chain, ETH) as w:
         p = await w.pay_request("0.25", asset="eth")
-        await chain.forward_eth(p["address"], WEI // 4)    # tx.to is the forwarder
+        await chain.forward_eth(p["address"], WEI // 4)  # tx.to is the forwarder
         await w.synced()
         assert (await w.payment(p["id"])).status.value == "new"
-        await chain.mine(2)                                  # confirmed: reconciliation sees it
+        await chain.mine(2)  # confirmed: reconciliation sees it
         paid = await w.until(p["id"], "paid", timeout=10)
         assert paid.amount_received == Decimal("0.25") and not paid.overpaid
         deposits = await w.deposits(p["id"])
@@ -41,10 +42,11 @@ async def test_eth_sent_from_a_contract_is_caught_by_reconciliation(
 
 
 async def test_tokens_minted_to_an_address_without_transfer_are_reconciled(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with watching(tmp_path, chain, {"chain": {"reconcile_interval": 1}}) as w:
         p = await w.pay_request("1")
-        await chain.mine_tokens(p["address"], units("1"))   # Mint event only
+        await chain.mine_tokens(p["address"], units("1"))  # Mint event only
         await chain.mine(2)
         paid = await w.until(p["id"], "paid", timeout=10)
         assert paid.amount_received == Decimal(1)
@@ -52,7 +54,8 @@ async def test_tokens_minted_to_an_address_without_transfer_are_reconciled(
 
 
 async def test_transfer_plus_mint_add_up_without_counting_the_transfer_twice(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with watching(tmp_path, chain, {"chain": {"reconcile_interval": 1}}) as w:
         p = await w.pay_request("1")
         tx = await chain.pay_tokens(p["address"], units("0.4"))
@@ -65,7 +68,7 @@ async def test_transfer_plus_mint_add_up_without_counting_the_transfer_twice(
         assert sorted(d["kind"] for d in deposits) == ["balance", "log"]
         assert sum(int(d["units"]) for d in deposits) == units("1")
         assert [d["tx_hash"] for d in deposits if d["kind"] == "log"] == [tx]
-        await chain.mine(3)                                  # later reconciliations add nothing
+        await chain.mine(3)  # later reconciliations add nothing
         before = len(deposits)
         await w.watcher.reconcile()
         assert len(await w.deposits(p["id"])) == before
@@ -73,7 +76,7 @@ async def test_transfer_plus_mint_add_up_without_counting_the_transfer_twice(
 
 async def test_eth_sent_to_a_token_payment_is_not_counted(tmp_path: Path, chain: DevChain) -> None:
     async with watching(tmp_path, chain, ETH) as w:
-        p = await w.pay_request("1")                         # a 0xBTC payment
+        p = await w.pay_request("1")  # a 0xBTC payment
         await chain.pay_eth(p["address"], WEI)
         await chain.mine(3)
         await w.synced()
@@ -84,16 +87,17 @@ async def test_eth_sent_to_a_token_payment_is_not_counted(tmp_path: Path, chain:
 
 
 async def test_reconciliation_waits_for_the_head_while_far_behind(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     extra = {"chain": {"reorg_window": 8}}
     start = await chain.block_number() + 1
     async with watching(tmp_path, chain, extra, run=False, start=start) as w:
         p = await w.pay_request("1")
-        await chain.mine_tokens(p["address"], units("1"))   # only a balance read finds it
-        await chain.mine(20)                                 # far behind: > reorg_window
+        await chain.mine_tokens(p["address"], units("1"))  # only a balance read finds it
+        await chain.mine(20)  # far behind: > reorg_window
         await w.watcher.poll()
-        assert await w.deposits(p["id"]) == []               # caught up, not reconciled yet
-        await w.watcher.poll()                               # at the head: reconciled
+        assert await w.deposits(p["id"]) == []  # caught up, not reconciled yet
+        await w.watcher.poll()  # at the head: reconciled
         assert [d["kind"] for d in await w.deposits(p["id"])] == ["balance"]
         paid = await w.until(p["id"], "paid", timeout=10)
         assert paid.amount_received == Decimal(1)

@@ -28,7 +28,9 @@ async def _add_open_payments(w: Watch, count: int) -> None:
             "INSERT INTO payments (id, method, asset, amount, address, derivation_index, status,"
             " created_at, expires_at, updated_at)"
             " VALUES (?, 'crypto', '0xbtc', '1', ?, ?, 'new', ?, NULL, ?)",
-            [(pid, addr, first + n, at, at) for n, (pid, addr, at) in enumerate(rows)])
+            [(pid, addr, first + n, at, at) for n, (pid, addr, at) in enumerate(rows)],
+        )
+
     await w.d.runtime.db.transact(work)
 
 
@@ -41,36 +43,40 @@ async def _calls_for_one_block(w: Watch, pay_to: str) -> Counter[str]:
 
 
 async def test_calls_per_block_do_not_grow_with_open_payments(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with watching(tmp_path, chain, run=False) as w:
-        await w.watcher.poll()                               # first start, first reconcile
+        await w.watcher.poll()  # first start, first reconcile
         few = [await w.pay_request("1") for _ in range(10)]
         with_10 = await _calls_for_one_block(w, few[0]["address"])
         await _add_open_payments(w, 9_990)
-        late = await w.pay_request("1")                      # the 10,001st address
+        late = await w.pay_request("1")  # the 10,001st address
         with_10k = await _calls_for_one_block(w, late["address"])
         assert len(w.watcher.book) == 10_001
         assert with_10k == with_10
-        assert sum(with_10.values()) == 3                     # head, header batch, one getLogs
+        assert sum(with_10.values()) == 3  # head, header batch, one getLogs
         assert with_10["eth_getLogs"] == 1
-        for p in (few[0], late):                             # both matched among the addresses
+        for p in (few[0], late):  # both matched among the addresses
             assert (await w.payment(p["id"])).status.value == "seen"
 
 
 async def test_node_going_away_and_coming_back_misses_nothing(
-        tmp_path: Path, chain: DevChain) -> None:
-    async with NodeProxy(chain.url) as proxy, \
-            watching(tmp_path, chain, {"chain": {"rpc_urls": [proxy.url]}}) as w:
+    tmp_path: Path, chain: DevChain
+) -> None:
+    async with (
+        NodeProxy(chain.url) as proxy,
+        watching(tmp_path, chain, {"chain": {"rpc_urls": [proxy.url]}}) as w,
+    ):
         early = await w.pay_request("1")
         during = await w.pay_request("2")
         await chain.pay_tokens(early["address"], units("1"))
         await w.until(early["id"], "seen")
-        await proxy.stop()                               # node gone
+        await proxy.stop()  # node gone
         await chain.pay_tokens(during["address"], units("2"))
         await chain.mine(3)
         await asyncio.sleep(1.0)
         assert (await w.payment(during["id"])).status.value == "new"
-        await proxy.start()                              # node back
+        await proxy.start()  # node back
         await w.until(early["id"], "paid", timeout=30)
         paid = await w.until(during["id"], "paid", timeout=30)
         assert paid.amount_received == 2
@@ -78,7 +84,8 @@ async def test_node_going_away_and_coming_back_misses_nothing(
 
 
 async def test_one_dead_rpc_url_of_two_does_not_stop_payments(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     async with watching(tmp_path, chain, {"chain": {"rpc_urls": [dead, chain.url]}}) as w:
         p = await w.pay_request("1")
@@ -90,13 +97,14 @@ async def test_one_dead_rpc_url_of_two_does_not_stop_payments(
 
 
 async def test_catch_up_in_large_ranges_and_shrink_when_the_node_refuses(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     start = await chain.block_number() + 1
     async with NodeProxy(chain.url, max_log_range=16) as proxy:
         extra = {"chain": {"rpc_urls": [proxy.url], "max_block_range": 256}}
         async with watching(tmp_path, chain, extra, run=False, start=start) as w:
             payments = [await w.pay_request("1") for _ in range(3)]
-            for p in payments:                               # spread over ~100 blocks
+            for p in payments:  # spread over ~100 blocks
                 await chain.pay_tokens(p["address"], units("1"))
                 await chain.mine(30)
             await w.watcher.poll()
@@ -107,8 +115,7 @@ async def test_catch_up_in_large_ranges_and_shrink_when_the_node_refuses(
             assert len(await w.deposits()) == 3
 
 
-async def test_catch_up_without_limits_uses_one_log_query(
-        tmp_path: Path, chain: DevChain) -> None:
+async def test_catch_up_without_limits_uses_one_log_query(tmp_path: Path, chain: DevChain) -> None:
     start = await chain.block_number() + 1
     async with watching(tmp_path, chain, run=False, start=start) as w:
         p = await w.pay_request("1")
@@ -120,12 +127,14 @@ async def test_catch_up_without_limits_uses_one_log_query(
 
 
 async def test_catch_up_walks_headers_only_inside_the_reorg_window(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     start = await chain.block_number() + 1
-    async with watching(tmp_path, chain, {"chain": {"reorg_window": 8}}, run=False,
-                        start=start) as w:
+    async with watching(
+        tmp_path, chain, {"chain": {"reorg_window": 8}}, run=False, start=start
+    ) as w:
         p = await w.pay_request("1")
-        await chain.pay_tokens(p["address"], units("1"))     # far below the window
+        await chain.pay_tokens(p["address"], units("1"))  # far below the window
         await chain.mine(150)
         asked: list[int] = []
         fetch = w.watcher.client.get_blocks
@@ -146,8 +155,8 @@ async def test_new_heads_on_a_websocket_wake_the_watcher(tmp_path: Path, chain: 
     extra = {"chain": {"rpc_urls": [chain.url, chain.ws_url], "poll_interval": 10}}
     async with watching(tmp_path, chain, extra) as w:
         p = await w.pay_request("1")
-        await asyncio.sleep(0.5)                             # first poll done, long sleep begun
+        await asyncio.sleep(0.5)  # first poll done, long sleep begun
         started = time.monotonic()
         await chain.pay_tokens(p["address"], units("1"))
         await w.until(p["id"], "seen", timeout=5)
-        assert time.monotonic() - started < 5                # far sooner than poll_interval
+        assert time.monotonic() - started < 5  # far sooner than poll_interval

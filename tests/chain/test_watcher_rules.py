@@ -36,24 +36,42 @@ NOW = int(time.time())
 
 
 def payment(status: State = State.NEW, **kw: Any) -> Payment:
-    base: dict[str, Any] = {"id": "p1", "method": "crypto", "asset": "0xbtc",
-                            "amount": Decimal("1.5"), "status": status, "created_at": NOW,
-                            "address": ADDR, "expires_at": NOW + 60}
+    base: dict[str, Any] = {
+        "id": "p1",
+        "method": "crypto",
+        "asset": "0xbtc",
+        "amount": Decimal("1.5"),
+        "status": status,
+        "created_at": NOW,
+        "address": ADDR,
+        "expires_at": NOW + 60,
+    }
     return Payment(**{**base, **kw})
 
 
 def deposit(units: int, block: int, position: int = 0, tx: str | None = "0xt") -> Deposit:
-    return Deposit(key=f"log:0xb{block}:{position}", payment_id="p1", asset="0xbtc",
-                   address=ADDR, units=units, kind="log", tx_hash=f"{tx}{block}" if tx else None,
-                   block_number=block, block_hash=f"0xb{block}", position=position)
+    return Deposit(
+        key=f"log:0xb{block}:{position}",
+        payment_id="p1",
+        asset="0xbtc",
+        address=ADDR,
+        units=units,
+        kind="log",
+        tx_hash=f"{tx}{block}" if tx else None,
+        block_number=block,
+        block_hash=f"0xb{block}",
+        position=position,
+    )
 
 
-def rules(head: int, confirmations: int | None = 3, finalized: int | None = None,
-          now: int = NOW) -> Rules:
+def rules(
+    head: int, confirmations: int | None = 3, finalized: int | None = None, now: int = NOW
+) -> Rules:
     return Rules(8, Threshold(head, confirmations, finalized), now, late_window=100)
 
 
 # -- settlement --------------------------------------------------------------------------
+
 
 def test_first_sight_is_seen_at_zero_confirmations() -> None:
     event = next_event(payment(), [deposit(150_000_000, 10)], rules(head=10))
@@ -72,7 +90,7 @@ def test_the_completing_transfer_sets_tx_hash_and_its_confirmations_count() -> N
     parts = [deposit(100_000_000, 10), deposit(50_000_000, 20), deposit(7, 21)]
     assert completing(parts, 150_000_000) == parts[1]
     seen = payment(State.SEEN, amount_received=Decimal("1.5"), tx_hash="0xt20", tx_block=20)
-    assert next_event(seen, parts, rules(head=21)) is not None          # amount grew: received
+    assert next_event(seen, parts, rules(head=21)) is not None  # amount grew: received
     event = next_event(seen, parts, rules(head=22))
     assert event is not None and event.kind == Event.PAID
     assert event.tx_hash == "0xt20" and event.amount_received == Decimal("1.50000007")
@@ -122,6 +140,7 @@ def test_terminal_states_are_left_alone() -> None:
 
 # -- reorg checks ------------------------------------------------------------------------
 
+
 def chain_of(n: int, start: int = 1, fork: str = "a") -> list[Header]:
     headers, parent = [], f"0x{fork}{start - 1}"
     for number in range(start, start + n):
@@ -156,11 +175,18 @@ def test_common_ancestor_is_the_highest_block_both_chains_share() -> None:
 
 # -- deposits ----------------------------------------------------------------------------
 
+
 def transfer_log(to: str, value: int, **kw: Any) -> dict[str, Any]:
-    return {"address": TOKEN, "topics": [TRANSFER_TOPIC, "0x" + "0" * 64,
-                                         "0x" + "0" * 24 + to[2:]],
-            "data": hex(value), "blockHash": "0xB1", "blockNumber": 7, "logIndex": 3,
-            "transactionHash": "0xT", **kw}
+    return {
+        "address": TOKEN,
+        "topics": [TRANSFER_TOPIC, "0x" + "0" * 64, "0x" + "0" * 24 + to[2:]],
+        "data": hex(value),
+        "blockHash": "0xB1",
+        "blockNumber": 7,
+        "logIndex": 3,
+        "transactionHash": "0xT",
+        **kw,
+    }
 
 
 def test_transfers_match_issued_addresses_of_the_same_token() -> None:
@@ -169,10 +195,12 @@ def test_transfers_match_issued_addresses_of_the_same_token() -> None:
     contracts = {TOKEN: "0xbtc"}
     found = transfer_deposits([transfer_log(ADDR, 5)], book, contracts)
     assert [(d.payment_id, d.units, d.key, d.tx_hash) for d in found] == [
-        ("p1", 5, "log:0xb1:3", "0xt")]
+        ("p1", 5, "log:0xb1:3", "0xt")
+    ]
     assert transfer_deposits([transfer_log("0x" + "1" * 40, 5)], book, contracts) == []
-    assert transfer_deposits([transfer_log(ADDR, 5, address="0x" + "2" * 40)], book,
-                             contracts) == []
+    assert (
+        transfer_deposits([transfer_log(ADDR, 5, address="0x" + "2" * 40)], book, contracts) == []
+    )
     assert transfer_deposits([transfer_log(ADDR, 5, removed=True)], book, contracts) == []
     nft = transfer_log(ADDR, 0)
     nft["topics"] = [*nft["topics"], "0x" + "0" * 63 + "1"]
@@ -183,25 +211,34 @@ def test_ether_deposits_only_for_native_payments() -> None:
     book = AddressBook()
     book.add(1, ADDR, "p1", "eth")
     book.add(2, "0x" + "3" * 40, "p2", "0xbtc")
-    block = {"hash": "0xB", "number": 9, "transactions": [
-        {"hash": "0x1", "to": ADDR, "value": hex(10), "transactionIndex": "0x0"},
-        {"hash": "0x2", "to": "0x" + "3" * 40, "value": hex(10), "transactionIndex": "0x1"},
-        {"hash": "0x3", "to": None, "value": hex(10), "transactionIndex": "0x2"},
-        {"hash": "0x4", "to": ADDR, "value": "0x0", "transactionIndex": "0x3"}]}
+    block = {
+        "hash": "0xB",
+        "number": 9,
+        "transactions": [
+            {"hash": "0x1", "to": ADDR, "value": hex(10), "transactionIndex": "0x0"},
+            {"hash": "0x2", "to": "0x" + "3" * 40, "value": hex(10), "transactionIndex": "0x1"},
+            {"hash": "0x3", "to": None, "value": hex(10), "transactionIndex": "0x2"},
+            {"hash": "0x4", "to": ADDR, "value": "0x0", "transactionIndex": "0x3"},
+        ],
+    }
     found = ether_deposits([block], book, frozenset({"eth"}))
     assert [(d.payment_id, d.units, d.tx_hash, d.kind) for d in found] == [("p1", 10, "0x1", "tx")]
 
 
 def test_reconciled_surplus_is_the_unexplained_part_only() -> None:
     watched = [("p1", ADDR), ("p2", "0x" + "4" * 40)]
-    found = surpluses("0xbtc", watched, {ADDR: 10, "0x" + "4" * 40: 3}, {"p1": 4, "p2": 5},
-                      20, "0xB20")
+    found = surpluses(
+        "0xbtc", watched, {ADDR: 10, "0x" + "4" * 40: 3}, {"p1": 4, "p2": 5}, 20, "0xB20"
+    )
     assert found == [balance_deposit("p1", "0xbtc", ADDR, 6, 20, "0xb20")]
     assert found[0].tx_hash is None and found[0].key == "balance:0xb20:p1"
 
 
 def test_websocket_only_config_calls_over_the_same_host() -> None:
     assert http_urls(("ws://127.0.0.1:8545",)) == ["ws://127.0.0.1:8545", "http://127.0.0.1:8545"]
-    assert http_urls(("wss://node.example/k",)) == ["wss://node.example/k", "https://node.example/k"]
+    assert http_urls(("wss://node.example/k",)) == [
+        "wss://node.example/k",
+        "https://node.example/k",
+    ]
     both = ("http://a:1", "ws://a:1")
     assert http_urls(both) == list(both)

@@ -53,17 +53,20 @@ class Watch:
     async def synced(self, timeout: float = 15.0) -> int:
         """Wait until the watcher has processed the node's current head; return it."""
         head = await self.chain.block_number()
-        await wait_until(lambda: (self.d.runtime.chain_head or -1) >= head
-                         and self.watcher.polls > 0, timeout)
+        await wait_until(
+            lambda: (self.d.runtime.chain_head or -1) >= head and self.watcher.polls > 0, timeout
+        )
         polls = self.watcher.polls
         await wait_until(lambda: self.watcher.polls > polls, timeout)  # one full poll after
         return head
 
     async def until(self, payment_id: str, status: str, timeout: float = 15.0) -> Payment:
         """Wait for a status; fails with the payment's last state in the message."""
+
         async def check() -> Payment | None:
             p = await self.payment(payment_id)
             return p if p.status.value == status else None
+
         try:
             return await wait_until(check, timeout)  # type: ignore[no-any-return]
         except TimeoutError:
@@ -84,21 +87,34 @@ def units(amount: str, decimals: int = 8) -> int:
     return int(Decimal(amount).scaleb(decimals))
 
 
-def chain_overrides(chain: DevChain, start: int, extra: dict[str, Any] | None = None
-                    ) -> dict[str, Any]:
+def chain_overrides(
+    chain: DevChain, start: int, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Daemon config for a watcher on the test chain, starting at block ``start``."""
-    base = {"chain": {"rpc_urls": [chain.url], "confirmations": 3, "poll_interval": 0.1,
-                      "start_block": start, "reconcile_interval": 3600,
-                      "request_timeout": 5},
-            "assets": {"0xbtc": {"contract": chain.token, "decimals": 8,
-                                 "max_amount": "20999984"}}}
+    base = {
+        "chain": {
+            "rpc_urls": [chain.url],
+            "confirmations": 3,
+            "poll_interval": 0.1,
+            "start_block": start,
+            "reconcile_interval": 3600,
+            "request_timeout": 5,
+        },
+        "assets": {"0xbtc": {"contract": chain.token, "decimals": 8, "max_amount": "20999984"}},
+    }
     return deep_merge(base, extra or {})
 
 
 @asynccontextmanager
-async def watching(tmp_path: Path, chain: DevChain, extra: dict[str, Any] | None = None,
-                   *, clock: Clock | None = None, run: bool = True,
-                   start: int | None = None) -> AsyncIterator[Watch]:
+async def watching(
+    tmp_path: Path,
+    chain: DevChain,
+    extra: dict[str, Any] | None = None,
+    *,
+    clock: Clock | None = None,
+    run: bool = True,
+    start: int | None = None,
+) -> AsyncIterator[Watch]:
     """A daemon with the watcher running as the app runs it (supervised task).
 
     ``run=False`` leaves the loop off: the test calls ``watcher.poll()`` itself.
@@ -106,11 +122,9 @@ async def watching(tmp_path: Path, chain: DevChain, extra: dict[str, Any] | None
     clock = clock or Clock()
     if start is None:
         start = await chain.block_number() + 1
-    async with running_daemon(tmp_path, chain_overrides(chain, start, extra),
-                              clock=clock) as d:
+    async with running_daemon(tmp_path, chain_overrides(chain, start, extra), clock=clock) as d:
         watcher = Watcher(d.config, d.runtime)
-        task = asyncio.create_task(supervise("watcher", watcher.run) if run
-                                   else asyncio.sleep(0))
+        task = asyncio.create_task(supervise("watcher", watcher.run) if run else asyncio.sleep(0))
         try:
             yield Watch(d, watcher, chain, clock)
         finally:

@@ -21,8 +21,14 @@ from playwright.async_api import Browser, Page, async_playwright
 from tests.harness import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "var" / "screenshots"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -33,8 +39,9 @@ async def chromium(*extra: str) -> AsyncIterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser` (Debian's chromium package)")
     async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(CHROMIUM),
-                                            args=[*FLAGS, *extra], headless=True)
+        launched = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*FLAGS, *extra], headless=True
+        )
         try:
             yield launched
         finally:
@@ -64,8 +71,11 @@ async def shot(page: Page, name: str) -> bytes:
 def decode_qr(png: bytes) -> list[str]:
     """Texts of the QR codes zxing-cpp finds in a PNG screenshot."""
     image = Image.open(io.BytesIO(png)).convert("L")
-    return [code.text for code in zxingcpp.read_barcodes(image)
-            if code.format == zxingcpp.BarcodeFormat.QRCode]
+    return [
+        code.text
+        for code in zxingcpp.read_barcodes(image)
+        if code.format == zxingcpp.BarcodeFormat.QRCode
+    ]
 
 
 @dataclass
@@ -99,8 +109,9 @@ document.addEventListener("xbtcpay:paid", function (ev) {{
 
 async def start_shop(public_url: str, payment_id: str) -> Shop:
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text=SHOP_PAGE.format(public=public_url, payment=payment_id),
-                            content_type="text/html")
+        return web.Response(
+            text=SHOP_PAGE.format(public=public_url, payment=payment_id), content_type="text/html"
+        )
 
     app = web.Application()
     app.router.add_get("/", page)

@@ -15,9 +15,14 @@ from xbtcpay.web.messages import choose_language
 TX = "0x" + "ab" * 32
 
 
-async def page(d: object, pid: str, query: str = "", **headers: str) -> tuple[int, dict[str, str], str]:
-    async with d.session.get(f"{d.public_url}/pay/{pid}{query}",  # type: ignore[attr-defined]
-                             headers=headers, allow_redirects=False) as resp:
+async def page(
+    d: object, pid: str, query: str = "", **headers: str
+) -> tuple[int, dict[str, str], str]:
+    async with d.session.get(  # type: ignore[attr-defined]
+        f"{d.public_url}/pay/{pid}{query}",  # type: ignore[attr-defined]
+        headers=headers,
+        allow_redirects=False,
+    ) as resp:
         return resp.status, dict(resp.headers), await resp.text()
 
 
@@ -69,8 +74,9 @@ async def test_assets_are_versioned_and_answer_304(tmp_path: Path) -> None:
             assert resp.status == 200 and "immutable" in resp.headers["Cache-Control"]
             assert resp.headers["Content-Type"].startswith("text/javascript")
             etag = resp.headers["ETag"]
-        async with d.session.get(d.public_url + js.group(1),
-                                 headers={"If-None-Match": etag}) as resp:
+        async with d.session.get(
+            d.public_url + js.group(1), headers={"If-None-Match": etag}
+        ) as resp:
             assert resp.status == 304
         async with d.session.get(d.public_url + "/widget.js") as resp:
             assert resp.status == 200 and resp.headers["Cache-Control"] == "public, max-age=300"
@@ -112,8 +118,9 @@ def test_accept_language_ranking() -> None:
 async def test_partial_confirming_and_paid_states(tmp_path: Path) -> None:
     async with running_daemon(tmp_path) as d:
         pid = (await d.start_payment("2", return_url="https://shop.example/done?o=1"))["id"]
-        await d.processor.apply(pid, PaymentEvent(Event.SEEN, amount_received=Decimal("0.5"),
-                                                  tx_hash=TX, tx_block=5))
+        await d.processor.apply(
+            pid, PaymentEvent(Event.SEEN, amount_received=Decimal("0.5"), tx_hash=TX, tx_block=5)
+        )
         _, _, body = await page(d, pid)
         assert "Partial payment received" in body and "Still due: 1.5 0XBTC" in body
         assert 'value="1.5"' in body and "uint256=150000000" in body
@@ -156,10 +163,14 @@ async def test_canceled_payment_is_a_closed_page(tmp_path: Path) -> None:
 
 async def test_start_payment_validates_return_url_and_fiat(tmp_path: Path) -> None:
     async with running_daemon(tmp_path) as d:
-        for params in ({"return_url": "javascript:alert(1)"}, {"return_url": 5},
-                       {"fiat": "12 EUR"}, {"fiat": {"amount": "-1", "currency": "EUR"}},
-                       {"fiat": {"amount": "1", "currency": "EURO"}},
-                       {"fiat": {"amount": True, "currency": "EUR"}}):
+        for params in (
+            {"return_url": "javascript:alert(1)"},
+            {"return_url": 5},
+            {"fiat": "12 EUR"},
+            {"fiat": {"amount": "-1", "currency": "EUR"}},
+            {"fiat": {"amount": "1", "currency": "EURO"}},
+            {"fiat": {"amount": True, "currency": "EUR"}},
+        ):
             reply = await d.call("start_payment", {"amount": "1", **params})
             assert reply["error"]["code"] == -32602, (params, reply)
         total = await d.runtime.payments.count_by_status()

@@ -11,8 +11,9 @@ from tests.plugins.test_stripe import checkout, fake, overrides
 __all__ = ["fake"]
 
 
-async def test_open_stripe_payment_redirects_to_its_session(tmp_path: Path,
-                                                            fake: FakeStripe) -> None:
+async def test_open_stripe_payment_redirects_to_its_session(
+    tmp_path: Path, fake: FakeStripe
+) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         created = await checkout(d)
         url = f"{d.public_url}/pay/{created['id']}"
@@ -26,12 +27,14 @@ async def test_open_stripe_payment_redirects_to_its_session(tmp_path: Path,
             assert "Pay 9.99 USD" in body and "<svg" not in body
 
 
-async def test_stripe_unreachable_shows_the_status_instead(tmp_path: Path,
-                                                           fake: FakeStripe) -> None:
+async def test_stripe_unreachable_shows_the_status_instead(
+    tmp_path: Path, fake: FakeStripe
+) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         created = await checkout(d)
         await fake.stop()
-        async with d.session.get(f"{d.public_url}/pay/{created['id']}",
-                                 allow_redirects=False) as resp:
+        async with d.session.get(
+            f"{d.public_url}/pay/{created['id']}", allow_redirects=False
+        ) as resp:
             assert resp.status == 200
             assert "Waiting for Stripe to confirm the payment" in await resp.text()

@@ -32,7 +32,8 @@ async def next_status(resp: aiohttp.ClientResponse, timeout: float = 10.0) -> di
 
 
 async def test_stream_starts_with_the_status_json_document_then_follows_changes(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """Fails when the runtime stops publishing committed changes to the feed."""
     async with running_daemon(tmp_path) as d:
         pid = (await d.start_payment("2"))["id"]
@@ -42,8 +43,12 @@ async def test_stream_starts_with_the_status_json_document_then_follows_changes(
             first = await next_status(resp)
             _, polled = await d.status(pid)
             assert first == polled and first["status"] == "new"
-            await d.processor.apply(pid, PaymentEvent(Event.SEEN, amount_received=Decimal(2),
-                                                      tx_hash="0x" + "cd" * 32, tx_block=7))
+            await d.processor.apply(
+                pid,
+                PaymentEvent(
+                    Event.SEEN, amount_received=Decimal(2), tx_hash="0x" + "cd" * 32, tx_block=7
+                ),
+            )
             seen = await next_status(resp)
             assert seen["status"] == "seen" and seen["amount_received"] == "2.0"
             d.runtime.set_head(8)
@@ -94,8 +99,9 @@ async def test_full_hub_answers_503_so_pages_poll(tmp_path: Path) -> None:
 
 def test_feed_calls_every_listener_even_when_one_fails() -> None:
     feed, seen = PaymentFeed(), list[tuple[str, object]]()
-    payment = Payment(id="p1", method="crypto", asset="0xbtc", amount=Decimal(1),
-                      status=State.NEW, created_at=0)
+    payment = Payment(
+        id="p1", method="crypto", asset="0xbtc", amount=Decimal(1), status=State.NEW, created_at=0
+    )
 
     def broken(p: Payment, event: str) -> None:
         raise RuntimeError("boom")
@@ -111,8 +117,15 @@ def test_feed_calls_every_listener_even_when_one_fails() -> None:
 
 
 def test_a_change_between_the_first_read_and_the_subscription_is_sent() -> None:
-    first = Payment(id="p1", method="crypto", asset="0xbtc", amount=Decimal(1),
-                    status=State.NEW, created_at=0, version=1)
+    first = Payment(
+        id="p1",
+        method="crypto",
+        asset="0xbtc",
+        amount=Decimal(1),
+        status=State.NEW,
+        created_at=0,
+        version=1,
+    )
     later = dataclasses.replace(first, status=State.CANCELED, version=2)
     hub = LiveHub(lambda p: p.status.value.encode())
     stream = hub.open(first)

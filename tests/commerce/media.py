@@ -15,17 +15,35 @@ from xbtcpay.plugin_api import Plugin
 TRANSPORTS = ("jsonrpc", "http", "ws")
 START = int(datetime(2026, 1, 31, 12, tzinfo=UTC).timestamp())
 MEDIA_CONFIG: dict[str, Any] = {
-    "commerce": {"default_subscription": "basic", "prepare_ttl": 86400,
-                 "item_groups": {"kids": [7, 8]}, "expiry_interval": 3600},
+    "commerce": {
+        "default_subscription": "basic",
+        "prepare_ttl": 86400,
+        "item_groups": {"kids": [7, 8]},
+        "expiry_interval": 3600,
+    },
     "products": {
-        "basic": {"type": "subscription", "duration_months": 1, "premium": False,
-                  "prices": {"EUR": "4.99"}, "items": ["*"]},
-        "premium": {"type": "subscription", "duration_months": 1, "premium": True,
-                    "prices": {"EUR": "9.99"}, "items": ["*"]},
+        "basic": {
+            "type": "subscription",
+            "duration_months": 1,
+            "premium": False,
+            "prices": {"EUR": "4.99"},
+            "items": ["*"],
+        },
+        "premium": {
+            "type": "subscription",
+            "duration_months": 1,
+            "premium": True,
+            "prices": {"EUR": "9.99"},
+            "items": ["*"],
+        },
         "movie42": {"type": "ownage", "prices": {"EUR": "4.99"}, "items": [42]},
         "rent42": {"type": "ppv", "ppv_hours": 48, "prices": {"EUR": "1.99"}, "items": [42]},
-        "kids": {"type": "subscription", "duration_months": 12, "prices": {"EUR": "19.99"},
-                 "items": ["group:kids"]},
+        "kids": {
+            "type": "subscription",
+            "duration_months": 12,
+            "prices": {"EUR": "19.99"},
+            "items": ["group:kids"],
+        },
     },
 }
 
@@ -44,16 +62,21 @@ class Clock:
 
 
 @asynccontextmanager
-async def media_daemon(tmp_path: Path, clock: Clock, overrides: dict[str, Any] | None = None,
-                       plugins: dict[str, Plugin] | None = None
-                       ) -> AsyncIterator[DaemonHandle]:
-    async with running_daemon(tmp_path, deep_merge(MEDIA_CONFIG, overrides or {}),
-                              clock=clock, plugins=plugins) as handle:
+async def media_daemon(
+    tmp_path: Path,
+    clock: Clock,
+    overrides: dict[str, Any] | None = None,
+    plugins: dict[str, Plugin] | None = None,
+) -> AsyncIterator[DaemonHandle]:
+    async with running_daemon(
+        tmp_path, deep_merge(MEDIA_CONFIG, overrides or {}), clock=clock, plugins=plugins
+    ) as handle:
         yield handle
 
 
-async def call(d: DaemonHandle, transport: str, method: str, params: dict[str, Any]
-               ) -> tuple[Any, dict[str, Any] | None]:
+async def call(
+    d: DaemonHandle, transport: str, method: str, params: dict[str, Any]
+) -> tuple[Any, dict[str, Any] | None]:
     """(result, None) or (None, {"code", "message"}) whatever the transport."""
     if transport == "jsonrpc":
         reply = await d.call(method, params)
@@ -67,15 +90,17 @@ async def call(d: DaemonHandle, transport: str, method: str, params: dict[str, A
     return env["data"], None
 
 
-async def ok(d: DaemonHandle, method: str, params: dict[str, Any],
-             transport: str = "jsonrpc") -> Any:
+async def ok(
+    d: DaemonHandle, method: str, params: dict[str, Any], transport: str = "jsonrpc"
+) -> Any:
     result, error = await call(d, transport, method, params)
     assert error is None, error
     return result
 
 
-async def refused(d: DaemonHandle, method: str, params: dict[str, Any],
-                  transport: str = "jsonrpc") -> dict[str, Any]:
+async def refused(
+    d: DaemonHandle, method: str, params: dict[str, Any], transport: str = "jsonrpc"
+) -> dict[str, Any]:
     result, error = await call(d, transport, method, params)
     assert error is not None, result
     return error

@@ -23,18 +23,31 @@ def commerce(**extra: Any) -> dict[str, Any]:
     return {
         "sessions": {"secret": SESSION_SECRET, "algorithms": ["HS256"]},
         "currencies": {"diamonds": {"decimals": 0}},
-        "companies": {"default": {"name": "Example Pty Ltd", "tax_id": "51 824 753 556",
-                                  "receipt_prefix": "XB-", "country": "AU"}},
+        "companies": {
+            "default": {
+                "name": "Example Pty Ltd",
+                "tax_id": "51 824 753 556",
+                "receipt_prefix": "XB-",
+                "country": "AU",
+            }
+        },
         "taxes": {"AU": {"rate": "0.10", "inclusive": True}},
         "products": PRODUCTS,
         **extra,
     }
 
 
-def session(customer: str, *, ttl: int = 600, secret: str = SESSION_SECRET,
-            alg: str = "HS256", **claims: Any) -> str:
-    return jwt.encode({"sub": customer, "exp": int(time.time()) + ttl, **claims}, secret,
-                      algorithm=alg)
+def session(
+    customer: str,
+    *,
+    ttl: int = 600,
+    secret: str = SESSION_SECRET,
+    alg: str = "HS256",
+    **claims: Any,
+) -> str:
+    return jwt.encode(
+        {"sub": customer, "exp": int(time.time()) + ttl, **claims}, secret, algorithm=alg
+    )
 
 
 def ledger_rows(tmp_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -46,9 +59,12 @@ def ledger_rows(tmp_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[
         text = sql
         for value in params:
             text = text.replace("?", "'" + str(value).replace("'", "''") + "'", 1)
-        out = subprocess.run(["psql", url, "-qAt", "-F", "\t", "-P", "null=\\N", "-c", text],
-                             check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["psql", url, "-qAt", "-F", "\t", "-P", "null=\\N", "-c", text],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         return [tuple(_num(v) for v in line.split("\t")) for line in out.splitlines() if line]
     with sqlite3.connect(tmp_path / "xbtcpay.db") as conn:
         return [tuple(r) for r in conn.execute(sql, params).fetchall()]
@@ -66,17 +82,29 @@ def _num(v: str) -> Any:
 def check_ledger(tmp_path: Path) -> None:
     """Sum of entries = cached balance for every account; receipt numbers used once with no
     gaps per company; every entry's idempotency key used once."""
-    mismatched = ledger_rows(tmp_path, (
-        "SELECT b.customer, b.currency, b.amount, COALESCE(SUM(e.amount), 0) FROM balances b"
-        " LEFT JOIN ledger_entries e ON e.customer = b.customer AND e.currency = b.currency"
-        " GROUP BY b.customer, b.currency, b.amount HAVING b.amount <> COALESCE(SUM(e.amount), 0)"))
+    mismatched = ledger_rows(
+        tmp_path,
+        (
+            "SELECT b.customer, b.currency, b.amount, COALESCE(SUM(e.amount), 0) FROM balances b"
+            " LEFT JOIN ledger_entries e ON e.customer = b.customer AND e.currency = b.currency"
+            " GROUP BY b.customer, b.currency, b.amount HAVING b.amount <> COALESCE(SUM(e.amount), 0)"
+        ),
+    )
     assert mismatched == []
     for (company,) in ledger_rows(tmp_path, "SELECT DISTINCT company FROM issued_receipts"):
-        seqs = [r[0] for r in ledger_rows(tmp_path, "SELECT seq FROM issued_receipts"
-                                          " WHERE company = ?"
-                                          " ORDER BY seq", (company,))]
+        seqs = [
+            r[0]
+            for r in ledger_rows(
+                tmp_path,
+                "SELECT seq FROM issued_receipts WHERE company = ? ORDER BY seq",
+                (company,),
+            )
+        ]
         assert seqs == list(range(1, len(seqs) + 1)), f"gaps or repeats in {company}: {seqs}"
-    accounts = ledger_rows(tmp_path, "SELECT customer, currency, COUNT(*), MAX(seq)"
-                           " FROM ledger_entries GROUP BY customer, currency")
+    accounts = ledger_rows(
+        tmp_path,
+        "SELECT customer, currency, COUNT(*), MAX(seq)"
+        " FROM ledger_entries GROUP BY customer, currency",
+    )
     for customer, currency, count, top in accounts:
         assert count == top, (customer, currency)

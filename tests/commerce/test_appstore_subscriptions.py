@@ -36,17 +36,25 @@ def appstore_config(tmp_path: Path, chain: AppleChain) -> dict[str, Any]:
     root = tmp_path / "root.pem"
     root.write_bytes(chain.root_pem)
     return {
-        "plugins": {"appstore": {"bundle_id": BUNDLE_ID, "environment": "sandbox",
-                                 "root_certificates": [str(root)],
-                                 "products": ["basic", "rent42"]}},
-        "products": {"basic": {"appstore_product_id": BASIC_ID},
-                     "rent42": {"appstore_product_id": RENT_ID}},
+        "plugins": {
+            "appstore": {
+                "bundle_id": BUNDLE_ID,
+                "environment": "sandbox",
+                "root_certificates": [str(root)],
+                "products": ["basic", "rent42"],
+            }
+        },
+        "products": {
+            "basic": {"appstore_product_id": BASIC_ID},
+            "rent42": {"appstore_product_id": RENT_ID},
+        },
     }
 
 
 async def notify(d: Any, signed: str) -> None:
-    async with d.session.post(d.public_url + "/webhooks/appstore",
-                              json={"signedPayload": signed}) as resp:
+    async with d.session.post(
+        d.public_url + "/webhooks/appstore", json={"signedPayload": signed}
+    ) as resp:
         assert resp.status == 200
 
 
@@ -54,46 +62,67 @@ async def item(d: Any) -> dict[str, Any]:
     return dict(await ok(d, "payment.itemstate", {**C, "item": 42}))
 
 
-async def test_appstore_subscription_lifecycle(tmp_path: Path, chain: AppleChain,
-                                               signer: AppleSigner) -> None:
+async def test_appstore_subscription_lifecycle(
+    tmp_path: Path, chain: AppleChain, signer: AppleSigner
+) -> None:
     clock = Clock(time.time())
     async with media_daemon(tmp_path, clock, appstore_config(tmp_path, chain)) as d:
         expires = int(clock.now * 1000) + 30 * DAY * 1000
-        jws, tx = signer.transaction(BASIC_ID, type=SUBSCRIPTION, expiresDate=expires,
-                                     price=4990, currency="EUR")
-        verify = {**C, "operation": "subscription", "provider": "io", "amount": 499,
-                  "currency": "EUR", "amount_original": 499, "isPremium": 0, "receipt": jws}
+        jws, tx = signer.transaction(
+            BASIC_ID, type=SUBSCRIPTION, expiresDate=expires, price=4990, currency="EUR"
+        )
+        verify = {
+            **C,
+            "operation": "subscription",
+            "provider": "io",
+            "amount": 499,
+            "currency": "EUR",
+            "amount_original": 499,
+            "isPremium": 0,
+            "receipt": jws,
+        }
         first = await ok(d, "payment.verifyinapptransaction", verify)
         assert first["duplicate"] is False and first["valid_until"] == expires // 1000
         again = await ok(d, "payment.verifyinapptransaction", verify, "ws")
         assert again["duplicate"] is True and again["transactionID"] == first["transactionID"]
-        stolen = await refused(d, "payment.verifyinapptransaction",
-                               {**verify, "customer": "someone-else"})
+        stolen = await refused(
+            d, "payment.verifyinapptransaction", {**verify, "customer": "someone-else"}
+        )
         assert stolen["code"] == -32009 and "another customer" in stolen["message"]
         state = await item(d)
         assert state["access"] and state["valid_until"] == expires // 1000
 
-        renewal = {**tx, "transactionId": signer.next_id(), "transactionReason": "RENEWAL",
-                   "expiresDate": expires + 30 * DAY * 1000}
+        renewal = {
+            **tx,
+            "transactionId": signer.next_id(),
+            "transactionReason": "RENEWAL",
+            "expiresDate": expires + 30 * DAY * 1000,
+        }
         signed, _ = signer.notification("DID_RENEW", renewal)
         await notify(d, signed)
-        await notify(d, signed)                                    # delivered twice
+        await notify(d, signed)  # delivered twice
         assert await d.runtime.media.bridge.run_once() == 1
         assert await d.runtime.media.bridge.run_once() == 0
         assert (await item(d))["valid_until"] == (expires // 1000) + 30 * DAY
         sub_id = first["subscription"]
         history = await d.runtime.media.subscriptions.history(sub_id)
         assert [(p["kind"], p["amount_minor"], p["currency"]) for p in history["payments"]] == [
-            ("renewal", 499, "EUR")]
+            ("renewal", 499, "EUR")
+        ]
 
-        up = await ok(d, "payment.upgradesubscription", {**C, "transactionID": "apple-up-1",
-                                                         "amount": 500, "currency": "EUR"})
+        up = await ok(
+            d,
+            "payment.upgradesubscription",
+            {**C, "transactionID": "apple-up-1", "amount": 500, "currency": "EUR"},
+        )
         assert up["subscription"]["product"] == "premium"
-        canceled = await ok(d, "payment.cancelsubscription",
-                            {**C, "transactionID": first["transactionID"],
-                             "cancelTransaction": 0})
+        canceled = await ok(
+            d,
+            "payment.cancelsubscription",
+            {**C, "transactionID": first["transactionID"], "cancelTransaction": 0},
+        )
         assert canceled["provider"] == "store_managed"
-        assert (await item(d))["access"]                           # until valid_until
+        assert (await item(d))["access"]  # until valid_until
 
         refunded = {**renewal, "revocationDate": int(clock.now * 1000), "revocationReason": 1}
         signed, _ = signer.notification("REFUND", refunded)
@@ -106,14 +135,19 @@ async def test_appstore_subscription_lifecycle(tmp_path: Path, chain: AppleChain
 
 
 async def test_appstore_expired_notification_expires_the_subscription(
-        tmp_path: Path, chain: AppleChain, signer: AppleSigner) -> None:
+    tmp_path: Path, chain: AppleChain, signer: AppleSigner
+) -> None:
     clock = Clock(time.time())
     async with media_daemon(tmp_path, clock, appstore_config(tmp_path, chain)) as d:
         expires = int(clock.now * 1000) + 30 * DAY * 1000
-        jws, tx = signer.transaction(BASIC_ID, type=SUBSCRIPTION, expiresDate=expires,
-                                     price=4990, currency="EUR")
-        await ok(d, "payment.verifyinapptransaction",
-                 {**C, "operation": "subscription", "provider": "io", "receipt": jws})
+        jws, tx = signer.transaction(
+            BASIC_ID, type=SUBSCRIPTION, expiresDate=expires, price=4990, currency="EUR"
+        )
+        await ok(
+            d,
+            "payment.verifyinapptransaction",
+            {**C, "operation": "subscription", "provider": "io", "receipt": jws},
+        )
         signed, _ = signer.notification("EXPIRED", tx, subtype="VOLUNTARY")
         await notify(d, signed)
         assert await d.runtime.media.bridge.run_once() == 1
@@ -121,23 +155,37 @@ async def test_appstore_expired_notification_expires_the_subscription(
         assert [s.state.value for s in subs] == ["expired"]
 
 
-async def test_appstore_ppv_and_refusals(tmp_path: Path, chain: AppleChain,
-                                         signer: AppleSigner) -> None:
+async def test_appstore_ppv_and_refusals(
+    tmp_path: Path, chain: AppleChain, signer: AppleSigner
+) -> None:
     clock = Clock(time.time())
     async with media_daemon(tmp_path, clock, appstore_config(tmp_path, chain)) as d:
         jws, _ = signer.transaction(RENT_ID, price=1990, currency="EUR")
-        done = await ok(d, "payment.verifyinapptransaction",
-                        {**C, "operation": "ppv", "item": 42, "provider": "io",
-                         "receipt": jws}, "http")
+        done = await ok(
+            d,
+            "payment.verifyinapptransaction",
+            {**C, "operation": "ppv", "item": 42, "provider": "io", "receipt": jws},
+            "http",
+        )
         assert done["duplicate"] is False
         assert (await item(d))["reason"] == "ppv"
-        err = await refused(d, "payment.verifyinapptransaction",
-                            {**C, "operation": "subscription", "provider": "io",
-                             "receipt": signer.transaction(RENT_ID)[0]})
+        err = await refused(
+            d,
+            "payment.verifyinapptransaction",
+            {
+                **C,
+                "operation": "subscription",
+                "provider": "io",
+                "receipt": signer.transaction(RENT_ID)[0],
+            },
+        )
         assert "not a subscription product" in err["message"]
         forged, _ = signer.transaction(RENT_ID, wrong_key=True)
-        err = await refused(d, "payment.verifyinapptransaction",
-                            {**C, "operation": "ppv", "provider": "io", "receipt": forged})
+        err = await refused(
+            d,
+            "payment.verifyinapptransaction",
+            {**C, "operation": "ppv", "provider": "io", "receipt": forged},
+        )
         assert err["code"] == -32602 and "receipt refused" in err["message"]
         rows = await d.runtime.db.fetchall("SELECT * FROM commerce_transactions")
         assert len(rows) == 1
@@ -147,12 +195,15 @@ async def test_appstore_ppv_and_refusals(tmp_path: Path, chain: AppleChain,
 async def test_go_without_the_plugin_and_am(tmp_path: Path, transport: str) -> None:
     async with media_daemon(tmp_path, Clock()) as d:
         base = {**C, "operation": "ppv", "item": 42, "receipt": "x"}
-        err = await refused(d, "payment.verifyinapptransaction", {**base, "provider": "am"},
-                            transport)
+        err = await refused(
+            d, "payment.verifyinapptransaction", {**base, "provider": "am"}, transport
+        )
         assert err["code"] == -32022 and "not supported" in err["message"]
-        err = await refused(d, "payment.verifyinapptransaction", {**base, "provider": "go"},
-                            transport)
+        err = await refused(
+            d, "payment.verifyinapptransaction", {**base, "provider": "go"}, transport
+        )
         assert err["code"] == -32021 and "googleplay plugin is not enabled" in err["message"]
-        err = await refused(d, "payment.verifyinapptransaction", {**base, "provider": "io"},
-                            transport)
+        err = await refused(
+            d, "payment.verifyinapptransaction", {**base, "provider": "io"}, transport
+        )
         assert err["code"] == -32021 and "appstore plugin is not enabled" in err["message"]

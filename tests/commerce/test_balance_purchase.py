@@ -12,14 +12,23 @@ from tests.harness import running_daemon
 
 async def adjust(d: Any, customer: str, currency: str, amount: str, key: str) -> dict[str, Any]:
     reply: dict[str, Any] = await d.call(
-        "balance.adjust", {"customer": customer, "currency": currency, "amount": amount,
-                           "reason": "welcome gift", "idempotency_key": key})
+        "balance.adjust",
+        {
+            "customer": customer,
+            "currency": currency,
+            "amount": amount,
+            "reason": "welcome gift",
+            "idempotency_key": key,
+        },
+    )
     return reply
 
 
 async def purchase(d: Any, customer: str, token: str, **params: Any) -> dict[str, Any]:
-    reply = await d.call("payment.purchase", {"customer": customer, "product": "gem_pack",
-                                              "purchase_token": token, **params})
+    reply = await d.call(
+        "payment.purchase",
+        {"customer": customer, "product": "gem_pack", "purchase_token": token, **params},
+    )
     assert "result" in reply, reply
     return dict(reply["result"])
 
@@ -30,7 +39,8 @@ async def balance(d: Any, customer: str) -> dict[str, str]:
 
 
 async def test_purchase_from_balance_answers_in_seed_004_shape_with_a_receipt(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
         assert "result" in await adjust(d, "alice", "AUD", "30.00", "gift-alice-1")
         answer = await purchase(d, "alice", "tok-00000001", use_balance=True, currency="AUD")
@@ -47,9 +57,15 @@ async def test_purchase_from_balance_answers_in_seed_004_shape_with_a_receipt(
 async def test_use_diamonds_pays_the_virtual_price_without_tax(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
         await adjust(d, "bob", "diamonds", "250", "gift-bob-0001")
-        async with d.session.post(f"{d.rpc_url}/User/Purchase", json={
-                "customer": "bob", "PurchaseToken": "seed-004-token-1",
-                "Product": {"Token": "gem_pack"}, "UseDiamonds": True}) as resp:
+        async with d.session.post(
+            f"{d.rpc_url}/User/Purchase",
+            json={
+                "customer": "bob",
+                "PurchaseToken": "seed-004-token-1",
+                "Product": {"Token": "gem_pack"},
+                "UseDiamonds": True,
+            },
+        ) as resp:
             assert resp.status == 200
             answer = await resp.json()
         assert answer["PaymentResponse"] == "Success", answer
@@ -57,28 +73,35 @@ async def test_use_diamonds_pays_the_virtual_price_without_tax(tmp_path: Path) -
         assert await balance(d, "bob") == {"diamonds": "150"}
 
 
-async def test_a_replayed_purchase_token_answers_the_same_and_charges_once(
-        tmp_path: Path) -> None:
+async def test_a_replayed_purchase_token_answers_the_same_and_charges_once(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
         await adjust(d, "carol", "AUD", "30.00", "gift-carol-01")
         first = await purchase(d, "carol", "tok-replayed", use_balance=True, currency="AUD")
         again = await purchase(d, "carol", "tok-replayed", use_balance=True, currency="AUD")
         assert again == first
         assert await balance(d, "carol") == {"AUD": "19.00"}
-        other = await d.call("payment.purchase", {"customer": "carol", "product": "sword",
-                                                  "purchase_token": "tok-replayed",
-                                                  "use_balance": True})
-        assert other["error"]["code"] == -32009            # conflict: other parameters
+        other = await d.call(
+            "payment.purchase",
+            {
+                "customer": "carol",
+                "product": "sword",
+                "purchase_token": "tok-replayed",
+                "use_balance": True,
+            },
+        )
+        assert other["error"]["code"] == -32009  # conflict: other parameters
         assert await balance(d, "carol") == {"AUD": "19.00"}
         check_ledger(tmp_path)
 
 
 async def test_insufficient_balance_changes_nothing_and_leaves_no_receipt_gap(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
         await adjust(d, "dave", "AUD", "12.00", "gift-dave-01")
-        assert (await purchase(d, "dave", "tok-dave-0001", use_balance=True,
-                               currency="AUD"))["PaymentResponse"] == "Success"
+        assert (await purchase(d, "dave", "tok-dave-0001", use_balance=True, currency="AUD"))[
+            "PaymentResponse"
+        ] == "Success"
         short = await purchase(d, "dave", "tok-dave-0002", use_balance=True, currency="AUD")
         assert short["PaymentSuccess"] is False
         assert short["PaymentResponse"] == "InsufficientBalance"
@@ -92,12 +115,19 @@ async def test_insufficient_balance_changes_nothing_and_leaves_no_receipt_gap(
 
 async def test_200_concurrent_purchases_from_a_balance_for_50(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
-        await adjust(d, "erin", "AUD", "2.50", "gift-erin-01")      # 50 swords at 0.05
+        await adjust(d, "erin", "AUD", "2.50", "gift-erin-01")  # 50 swords at 0.05
 
         async def one(i: int) -> dict[str, Any]:
-            reply = await d.call("payment.purchase", {
-                "customer": "erin", "product": "sword", "purchase_token": f"tok-erin-{i:04d}",
-                "use_balance": True, "currency": "AUD"})
+            reply = await d.call(
+                "payment.purchase",
+                {
+                    "customer": "erin",
+                    "product": "sword",
+                    "purchase_token": f"tok-erin-{i:04d}",
+                    "use_balance": True,
+                    "currency": "AUD",
+                },
+            )
             return dict(reply["result"])
 
         answers = await asyncio.gather(*(one(i) for i in range(200)))
@@ -121,10 +151,14 @@ async def test_hostile_input_is_refused_and_changes_nothing(tmp_path: Path) -> N
             ({"product": "gem_pack", "use_balance": True, "currency": "EUR"}, "InvalidCurrency"),
             ({"product": "buying_increase_balance", "use_balance": True}, "InvalidProduct"),
             ({"product": "gem_pack"}, "InvalidRequest"),
-            ({"product": "gem_pack", "use_balance": True, "use_stored_card": True},
-             "InvalidRequest"),
-            ({"product": "gem_pack", "use_balance": True, "purchase_token": "short"},
-             "InvalidRequest"),
+            (
+                {"product": "gem_pack", "use_balance": True, "use_stored_card": True},
+                "InvalidRequest",
+            ),
+            (
+                {"product": "gem_pack", "use_balance": True, "purchase_token": "short"},
+                "InvalidRequest",
+            ),
             ({"product": "gem_pack", "use_balance": True, "customer": "a b"}, "InvalidRequest"),
         ]
         for params, expected in cases:
@@ -132,8 +166,13 @@ async def test_hostile_input_is_refused_and_changes_nothing(tmp_path: Path) -> N
             reply = await d.call("payment.purchase", body)
             assert reply["result"]["PaymentResponse"] == expected, (params, reply)
         for amount in ("1e3", "0.001", "99999999999999999", 1.5, "0", "NaN"):
-            reply = await adjust(d, "frank", "AUD", amount,  # type: ignore[arg-type]
-                                 f"bad-{amount}-key")
+            reply = await adjust(
+                d,
+                "frank",
+                "AUD",
+                amount,  # type: ignore[arg-type]
+                f"bad-{amount}-key",
+            )
             assert reply["error"]["code"] == -32602, (amount, reply)
         reply = await adjust(d, "frank", "AUD", "-25.00", "too-much-debit")
         assert reply["error"]["code"] == -32602
@@ -155,8 +194,9 @@ async def test_history_pages_newest_first_and_adjust_is_idempotent(tmp_path: Pat
         seen: list[str] = []
         cursor = None
         while True:
-            page = (await d.call("balance.history", {"customer": "gina", "limit": 2,
-                                                     "cursor": cursor}))["result"]
+            page = (
+                await d.call("balance.history", {"customer": "gina", "limit": 2, "cursor": cursor})
+            )["result"]
             seen += [e["amount"] for e in page["entries"]]
             cursor = page["cursor"]
             if cursor is None:
@@ -164,8 +204,12 @@ async def test_history_pages_newest_first_and_adjust_is_idempotent(tmp_path: Pat
         assert sorted(seen) == ["1.00", "2.00", "3.00", "4.00", "5.00"]
         assert await balance(d, "gina") == {"AUD": "15.00"}
         actions = (await d.call("balance.getTokenAction", {}))["result"]["actions"]
-        assert {"name": "gem_pack", "type": "one_time", "description": None,
-                "prices": {"AUD": "11.00", "diamonds": "100"}} in actions
+        assert {
+            "name": "gem_pack",
+            "type": "one_time",
+            "description": None,
+            "prices": {"AUD": "11.00", "diamonds": "100"},
+        } in actions
 
 
 async def test_receipts_are_listed_fetched_and_printable(tmp_path: Path) -> None:
@@ -189,12 +233,16 @@ async def test_receipts_are_listed_fetched_and_printable(tmp_path: Path) -> None
 async def test_a_balance_purchase_refund_credits_back_with_credit_notes(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
         await adjust(d, "ivan", "AUD", "11.00", "gift-ivan-01")
-        number = (await purchase(d, "ivan", "tok-ivan-0001", use_balance=True,
-                                 currency="AUD"))["Receipt"]["ReceiptNumber"]
+        number = (await purchase(d, "ivan", "tok-ivan-0001", use_balance=True, currency="AUD"))[
+            "Receipt"
+        ]["ReceiptNumber"]
 
         async def refund(key: str, amount: str | None = None) -> dict[str, Any]:
-            params: dict[str, Any] = {"number": number, "reason": "changed mind",
-                                      "idempotency_key": key}
+            params: dict[str, Any] = {
+                "number": number,
+                "reason": "changed mind",
+                "idempotency_key": key,
+            }
             if amount is not None:
                 params["amount"] = amount
             return await d.call("receipt.refund", params)
@@ -202,16 +250,19 @@ async def test_a_balance_purchase_refund_credits_back_with_credit_notes(tmp_path
         part = (await refund("refund-ivan-1", "5.50"))["result"]
         assert part["credit_note"]["total"] == "-5.50" and part["credit_note"]["tax"] == "-0.50"
         assert (await refund("refund-ivan-1", "5.50"))["result"]["replay"] is True
-        assert (await refund("refund-ivan-2", "6.00"))["error"]["code"] == -32602   # too much
+        assert (await refund("refund-ivan-2", "6.00"))["error"]["code"] == -32602  # too much
         rest = (await refund("refund-ivan-3"))["result"]["credit_note"]
-        assert (rest["total"], rest["tax"], rest["amount_less_tax"]) == ("-5.50", "-0.50",
-                                                                       "-5.00")
+        assert (rest["total"], rest["tax"], rest["amount_less_tax"]) == ("-5.50", "-0.50", "-5.00")
         assert rest["original_number"] == number
-        assert (await refund("refund-ivan-4"))["error"]["code"] == -32602        # nothing left
+        assert (await refund("refund-ivan-4"))["error"]["code"] == -32602  # nothing left
         assert await balance(d, "ivan") == {"AUD": "11.00"}
         got = (await d.call("receipt.get", {"number": number}))["result"]
         assert [n["total"] for n in got["credit_notes"]] == ["-5.50", "-5.50"]
         kinds = ledger_rows(tmp_path, "SELECT kind, amount FROM ledger_entries ORDER BY seq")
-        assert kinds == [("adjustment", 1100), ("purchase", -1100), ("refund", 550),
-                         ("refund", 550)]
+        assert kinds == [
+            ("adjustment", 1100),
+            ("purchase", -1100),
+            ("refund", 550),
+            ("refund", 550),
+        ]
         check_ledger(tmp_path)

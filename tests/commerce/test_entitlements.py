@@ -8,10 +8,20 @@ from xbtcpay.commerce.entitlements import Grant, decide, listing
 from xbtcpay.commerce.products import media_terms, product_problems
 
 PRODUCTS: dict[str, dict[str, Any]] = {
-    "basic": {"type": "subscription", "duration_months": 1, "premium": False,
-              "prices": {"EUR": "4.99"}, "items": ["*"]},
-    "kids": {"type": "subscription", "duration_months": 1, "prices": {"EUR": "2.99"},
-             "items": ["group:kids"], "streamtypes": ["video"]},
+    "basic": {
+        "type": "subscription",
+        "duration_months": 1,
+        "premium": False,
+        "prices": {"EUR": "4.99"},
+        "items": ["*"],
+    },
+    "kids": {
+        "type": "subscription",
+        "duration_months": 1,
+        "prices": {"EUR": "2.99"},
+        "items": ["group:kids"],
+        "streamtypes": ["video"],
+    },
     "movie42": {"type": "ownage", "prices": {"EUR": "4.99"}, "items": [42]},
     "rent42": {"type": "ppv", "ppv_hours": 48, "prices": {"EUR": "1.99"}, "items": [42]},
     "gem": {"type": "one_time", "prices": {"EUR": "1.00"}},
@@ -24,15 +34,22 @@ H = 3600
 
 def test_no_grant_no_access() -> None:
     d = decide([], TERMS, "42", None, NOW)
-    assert d.as_dict() == {"access": False, "reason": "no_entitlement", "valid_until": None,
-                           "via": None}
+    assert d.as_dict() == {
+        "access": False,
+        "reason": "no_entitlement",
+        "valid_until": None,
+        "via": None,
+    }
 
 
 def test_subscription_star_covers_every_item_until_valid_until() -> None:
     g = Grant("subscription", "basic", "subscription:s1", NOW - H, NOW + H)
     assert decide([g], TERMS, "999", "video", NOW).as_dict() == {
-        "access": True, "reason": "subscription", "valid_until": NOW + H,
-        "via": "subscription:s1"}
+        "access": True,
+        "reason": "subscription",
+        "valid_until": NOW + H,
+        "via": "subscription:s1",
+    }
     after = decide([g], TERMS, "999", "video", NOW + H)
     assert (after.access, after.reason, after.valid_until) == (False, "expired", NOW + H)
 
@@ -59,9 +76,17 @@ def test_ppv_ends_and_stays_listed_with_its_end() -> None:
     ended = decide([rent], TERMS, "42", None, NOW + 48 * H)
     assert (ended.access, ended.reason, ended.valid_until) == (False, "expired", NOW + 48 * H)
     rows = listing([rent], NOW + 49 * H)
-    assert rows == [{"kind": "ppv", "product": "rent42", "via": "transaction:1",
-                     "starts_at": NOW, "ends_at": NOW + 48 * H, "active": False,
-                     "premium": False}]
+    assert rows == [
+        {
+            "kind": "ppv",
+            "product": "rent42",
+            "via": "transaction:1",
+            "starts_at": NOW,
+            "ends_at": NOW + 48 * H,
+            "active": False,
+            "premium": False,
+        }
+    ]
 
 
 def test_grants_of_unknown_or_non_media_products_give_nothing() -> None:
@@ -70,12 +95,14 @@ def test_grants_of_unknown_or_non_media_products_give_nothing() -> None:
 
 
 def test_config_problems_are_named() -> None:
-    bad: dict[str, dict[str, Any]] = {"x": {"type": "ppv", "prices": {"EUR": "1"}, "items": ["group:nope"]},
-           "y": {"type": "subscription", "duration_months": 0, "prices": {"EUR": "1"}},
-           "z": {"type": "ownage", "prices": {"EUR": "1"}, "items": "42"}}
+    bad: dict[str, dict[str, Any]] = {
+        "x": {"type": "ppv", "prices": {"EUR": "1"}, "items": ["group:nope"]},
+        "y": {"type": "subscription", "duration_months": 0, "prices": {"EUR": "1"}},
+        "z": {"type": "ownage", "prices": {"EUR": "1"}, "items": "42"},
+    }
     assert product_problems(bad, {}) == [
         "products.x.ppv_hours: expected a positive integer of hours",
         "products.x.items: unknown item group 'nope'",
         "products.y.duration_months: expected a positive integer",
-        "products.z.items: expected a list of item ids, \"*\" or \"group:NAME\"",
+        'products.z.items: expected a list of item ids, "*" or "group:NAME"',
     ]

@@ -10,16 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from tests.commerce.media import Clock, media_daemon, ok, refused
-from tests.plugins.googleplay_kit import fake_play, plugin_settings, push, sub_note
+from tests.plugins.drivers.googleplay import plugin_settings
+from tests.plugins.googleplay_kit import fake_play, push, sub_note
 
 C = {"customer": "android-user"}
 MOVIE_ID, PREMIUM_ID = "com.example.media.movie42", "com.example.media.premium.monthly"
 
 
 def play_config(play: Any, tmp_path: Path) -> dict[str, Any]:
-    return {"plugins": {"googleplay": plugin_settings(play, tmp_path)},
-            "products": {"movie42": {"googleplay_product_id": MOVIE_ID},
-                         "premium": {"googleplay_product_id": PREMIUM_ID}}}
+    return {
+        "plugins": {"googleplay": plugin_settings(play, tmp_path)},
+        "products": {
+            "movie42": {"googleplay_product_id": MOVIE_ID},
+            "premium": {"googleplay_product_id": PREMIUM_ID},
+        },
+    }
 
 
 def receipt(token: str, product_id: str) -> str:
@@ -27,55 +32,88 @@ def receipt(token: str, product_id: str) -> str:
 
 
 async def test_an_ownage_bought_on_google_play_grants_access_once(tmp_path: Path) -> None:
-    async with fake_play() as play, \
-            media_daemon(tmp_path, Clock(time.time()), play_config(play, tmp_path)) as d:
+    async with (
+        fake_play() as play,
+        media_daemon(tmp_path, Clock(time.time()), play_config(play, tmp_path)) as d,
+    ):
         token = play.buy(MOVIE_ID)
-        verify = {**C, "operation": "ownage", "item": 42, "provider": "go", "amount": 499,
-                  "currency": "EUR", "receipt": receipt(token, MOVIE_ID)}
+        verify = {
+            **C,
+            "operation": "ownage",
+            "item": 42,
+            "provider": "go",
+            "amount": 499,
+            "currency": "EUR",
+            "receipt": receipt(token, MOVIE_ID),
+        }
         assert (await ok(d, "payment.itemstate", {**C, "item": 42}))["access"] is False
         first = await ok(d, "payment.verifyinapptransaction", verify)
         assert first["duplicate"] is False
         again = await ok(d, "payment.verifyinapptransaction", verify, "ws")
         assert again["duplicate"] is True and again["transactionID"] == first["transactionID"]
-        stolen = await refused(d, "payment.verifyinapptransaction",
-                               {**verify, "customer": "someone-else"})
+        stolen = await refused(
+            d, "payment.verifyinapptransaction", {**verify, "customer": "someone-else"}
+        )
         assert stolen["code"] == -32009
         state = await ok(d, "payment.itemstate", {**C, "item": 42})
         assert state["access"] is True and state["valid_until"] is None
-        assert (await ok(d, "payment.itemstate", {"customer": "someone-else", "item": 42})
-                )["access"] is False
+        assert (await ok(d, "payment.itemstate", {"customer": "someone-else", "item": 42}))[
+            "access"
+        ] is False
         paid = await d.runtime.payments.count_by_status()
         assert paid == {"paid": 1}
 
 
-async def test_a_google_play_subscription_grants_access_until_its_expiry(
-        tmp_path: Path) -> None:
-    async with fake_play() as play, \
-            media_daemon(tmp_path, Clock(time.time()), play_config(play, tmp_path)) as d:
+async def test_a_google_play_subscription_grants_access_until_its_expiry(tmp_path: Path) -> None:
+    async with (
+        fake_play() as play,
+        media_daemon(tmp_path, Clock(time.time()), play_config(play, tmp_path)) as d,
+    ):
         token = play.subscribe(PREMIUM_ID, price=("EUR", "9.99"))
-        verify = {**C, "operation": "subscription", "provider": "go", "amount": 999,
-                  "currency": "EUR", "isPremium": 1, "receipt": receipt(token, PREMIUM_ID)}
+        verify = {
+            **C,
+            "operation": "subscription",
+            "provider": "go",
+            "amount": 999,
+            "currency": "EUR",
+            "isPremium": 1,
+            "receipt": receipt(token, PREMIUM_ID),
+        }
         first = await ok(d, "payment.verifyinapptransaction", verify)
         assert first["duplicate"] is False and first["valid_until"] > time.time() + 29 * 86400
         state = await ok(d, "payment.itemstate", {**C, "item": 42})
         assert state["access"] is True and state["valid_until"] == first["valid_until"]
-        wrong = await refused(d, "payment.verifyinapptransaction",
-                              {**verify, "operation": "ownage",
-                               "receipt": receipt(play.subscribe(PREMIUM_ID,
-                                                                 price=("EUR", "9.99")),
-                                                  PREMIUM_ID)})
+        wrong = await refused(
+            d,
+            "payment.verifyinapptransaction",
+            {
+                **verify,
+                "operation": "ownage",
+                "receipt": receipt(play.subscribe(PREMIUM_ID, price=("EUR", "9.99")), PREMIUM_ID),
+            },
+        )
         assert "not a ownage product" in wrong["message"]
 
 
 async def test_google_play_renewal_and_cancellation_pushes_move_the_subscription(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     clock = Clock(time.time())
-    async with fake_play() as play, \
-            media_daemon(tmp_path, clock, play_config(play, tmp_path)) as d:
+    async with fake_play() as play, media_daemon(tmp_path, clock, play_config(play, tmp_path)) as d:
         token = play.subscribe(PREMIUM_ID, price=("EUR", "9.99"))
-        first = await ok(d, "payment.verifyinapptransaction", {
-            **C, "operation": "subscription", "provider": "go", "amount": 999,
-            "currency": "EUR", "isPremium": 1, "receipt": receipt(token, PREMIUM_ID)})
+        first = await ok(
+            d,
+            "payment.verifyinapptransaction",
+            {
+                **C,
+                "operation": "subscription",
+                "provider": "go",
+                "amount": 999,
+                "currency": "EUR",
+                "isPremium": 1,
+                "receipt": receipt(token, PREMIUM_ID),
+            },
+        )
         await d.runtime.media.bridge.run_once()
         play.renew(token)
         assert await push(d, play, sub_note(token, 2, subscription_id=PREMIUM_ID)) == 200

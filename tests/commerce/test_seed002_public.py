@@ -12,8 +12,9 @@ from tests.commerce.setup import SESSION_SECRET, session
 
 
 async def public(d: Any, method: str, data: Any, token: str) -> tuple[int, dict[str, Any]]:
-    async with d.session.post(f"{d.public_url}/api/v0/rpc/{method}", json=data,
-                              headers={"X-Session-Id": token}) as resp:
+    async with d.session.post(
+        f"{d.public_url}/api/v0/rpc/{method}", json=data, headers={"X-Session-Id": token}
+    ) as resp:
         return resp.status, dict(await resp.json())
 
 
@@ -23,42 +24,58 @@ SESSIONS = {"sessions": {"secret": SESSION_SECRET, "algorithms": ["HS256"]}}
 async def test_a_session_buys_and_watches_for_itself_only(tmp_path: Path) -> None:
     async with media_daemon(tmp_path, Clock(time.time()), SESSIONS) as d:
         alice, bob = session("alice"), session("bob")
-        status, body = await public(d, "payment.preparetransaction",
-                                    {"operation": "ppv", "item": 42, "amount": 199,
-                                     "currency": "EUR", "provider": "stripe"}, alice)
+        status, body = await public(
+            d,
+            "payment.preparetransaction",
+            {
+                "operation": "ppv",
+                "item": 42,
+                "amount": 199,
+                "currency": "EUR",
+                "provider": "stripe",
+            },
+            alice,
+        )
         assert status == 200, body
         tx = body["data"]["transactionID"]
-        status, body = await public(d, "payment.preparetransaction",
-                                    {"operation": "subscription", "amount": 499,
-                                     "currency": "EUR", "provider": "stripe",
-                                     "reference": "sub_of_someone_else"}, alice)
+        status, body = await public(
+            d,
+            "payment.preparetransaction",
+            {
+                "operation": "subscription",
+                "amount": 499,
+                "currency": "EUR",
+                "provider": "stripe",
+                "reference": "sub_of_someone_else",
+            },
+            alice,
+        )
         assert status == 400 and "reference is set by the shop" in body["error"]["message"]
-        for method, params in (("payment.finishtransaction", {"transactionID": tx}),
-                               ("payment.addexternalsubscription", {"validUntil": 2**31}),
-                               ("payment.upgradesubscription", {"transactionID": "x",
-                                                                "amount": 0})):
+        for method, params in (
+            ("payment.finishtransaction", {"transactionID": tx}),
+            ("payment.addexternalsubscription", {"validUntil": 2**31}),
+            ("payment.upgradesubscription", {"transactionID": "x", "amount": 0}),
+        ):
             status, body = await public(d, method, params, alice)
-            assert status == 403, (method, body)      # the shop's word only, not the app's
-        assert not (await public(d, "payment.itemstate", {"item": 42}, alice))[1]["data"][
-            "access"]
+            assert status == 403, (method, body)  # the shop's word only, not the app's
+        assert not (await public(d, "payment.itemstate", {"item": 42}, alice))[1]["data"]["access"]
         await ok(d, "payment.finishtransaction", {"customer": "alice", "transactionID": tx})
-        status, body = await public(d, "payment.cancelsubscription",
-                                    {"transactionID": tx, "cancelTransaction": 1}, bob)
-        assert status == 404                                             # not bob's
+        status, body = await public(
+            d, "payment.cancelsubscription", {"transactionID": tx, "cancelTransaction": 1}, bob
+        )
+        assert status == 404  # not bob's
         _, body = await public(d, "payment.itemstate", {"item": 42}, alice)
         assert body["data"]["access"] is True and body["data"]["reason"] == "ppv"
         _, body = await public(d, "payment.itemstate", {"item": 42}, bob)
         assert body["data"]["access"] is False
-        status, body = await public(d, "payment.itemstate", {"item": 42, "customer": "bob"},
-                                    alice)
+        status, body = await public(d, "payment.itemstate", {"item": 42, "customer": "bob"}, alice)
         assert status == 403
-        status, body = await public(d, "voucher.create",
-                                    {"code": "FREE-STUFF", "grants": {"product": "movie42"}},
-                                    alice)
+        status, body = await public(
+            d, "voucher.create", {"code": "FREE-STUFF", "grants": {"product": "movie42"}}, alice
+        )
         assert status == 403
         await ok(d, "voucher.create", {"code": "FREE-STUFF", "grants": {"product": "movie42"}})
-        status, body = await public(d, "payment.redeemvoucher", {"vouchercode": "free-stuff"},
-                                    bob)
+        status, body = await public(d, "payment.redeemvoucher", {"vouchercode": "free-stuff"}, bob)
         assert status == 200 and body["data"]["redeemed"]
         status, body = await public(d, "payment.itemstate", {"item": 42}, "not-a-session")
         assert status == 401
@@ -66,11 +83,19 @@ async def test_a_session_buys_and_watches_for_itself_only(tmp_path: Path) -> Non
 
 async def test_websocket_with_a_session(tmp_path: Path) -> None:
     async with media_daemon(tmp_path, Clock(time.time()), SESSIONS) as d:
-        await ok(d, "payment.addexternalsubscription",
-                 {"customer": "carol", "validUntil": int(time.time()) + 3600})
+        await ok(
+            d,
+            "payment.addexternalsubscription",
+            {"customer": "carol", "validUntil": int(time.time()) + 3600},
+        )
         url = f"{d.public_url}/ws?session={session('carol')}"
         async with d.session.ws_connect(url) as ws:
-            await ws.send_json({"endpoint": "payment:itemstate", "data": {"item": 7},
-                                "event": {"id": "e1", "date": 0}})
+            await ws.send_json(
+                {
+                    "endpoint": "payment:itemstate",
+                    "data": {"item": 7},
+                    "event": {"id": "e1", "date": 0},
+                }
+            )
             reply = await ws.receive_json(timeout=30)
         assert reply["data"]["access"] is True and reply["data"]["reason"] == "subscription"

@@ -14,26 +14,36 @@ from tests.commerce.setup import SESSION_SECRET, check_ledger, commerce, ledger_
 from tests.harness import running_daemon
 
 
-async def public_call(d: Any, method: str, data: Any, token: str | None,
-                      **headers: str) -> tuple[int, dict[str, Any]]:
+async def public_call(
+    d: Any, method: str, data: Any, token: str | None, **headers: str
+) -> tuple[int, dict[str, Any]]:
     if token is not None:
         headers["X-Session-Id"] = token
-    async with d.session.post(f"{d.public_url}/api/v0/rpc/{method}", json=data,
-                              headers=headers) as resp:
+    async with d.session.post(
+        f"{d.public_url}/api/v0/rpc/{method}", json=data, headers=headers
+    ) as resp:
         return resp.status, dict(await resp.json())
 
 
 async def gift(d: Any, customer: str, amount: str = "30.00") -> None:
-    reply = await d.call("balance.adjust", {"customer": customer, "currency": "AUD",
-                                            "amount": amount, "reason": "gift",
-                                            "idempotency_key": f"gift-{customer}-1"})
+    reply = await d.call(
+        "balance.adjust",
+        {
+            "customer": customer,
+            "currency": "AUD",
+            "amount": amount,
+            "reason": "gift",
+            "idempotency_key": f"gift-{customer}-1",
+        },
+    )
     assert "result" in reply, reply
 
 
 def unsigned(customer: str) -> str:
     header = jwt.utils.base64url_encode(b'{"alg":"none","typ":"JWT"}').decode()
     claims = jwt.utils.base64url_encode(
-        f'{{"sub":"{customer}","exp":{int(time.time()) + 600}}}'.encode()).decode()
+        f'{{"sub":"{customer}","exp":{int(time.time()) + 600}}}'.encode()
+    ).decode()
     return f"{header}.{claims}."
 
 
@@ -45,20 +55,30 @@ async def test_a_session_reads_and_spends_only_its_own_balance(tmp_path: Path) -
         assert status == 200 and body["error"]["status"] is False
         assert body["data"]["customer"] == "alice"
         assert body["data"]["balances"][0]["amount"] == "30.00"
-        status, body = await public_call(d, "payment.purchase", {
-            "product": "gem_pack", "use_balance": True, "currency": "AUD",
-            "purchase_token": "tok-public-001"}, session("alice"))
+        status, body = await public_call(
+            d,
+            "payment.purchase",
+            {
+                "product": "gem_pack",
+                "use_balance": True,
+                "currency": "AUD",
+                "purchase_token": "tok-public-001",
+            },
+            session("alice"),
+        )
         assert status == 200 and body["data"]["PaymentResponse"] == "Success"
-        status, body = await public_call(d, "balance.get", {"customer": "mallory"},
-                                         session("alice"))
+        status, body = await public_call(
+            d, "balance.get", {"customer": "mallory"}, session("alice")
+        )
         assert status == 403 and body["error"]["code"] == -32003 and body["data"] is None
-        number = body_number = (await d.call("receipt.list", {"customer": "alice"})
-                                )["result"]["receipts"][0]["number"]
-        status, body = await public_call(d, "receipt.get", {"number": number},
-                                         session("mallory"))
+        number = body_number = (await d.call("receipt.list", {"customer": "alice"}))["result"][
+            "receipts"
+        ][0]["number"]
+        status, body = await public_call(d, "receipt.get", {"number": number}, session("mallory"))
         assert status == 404
-        status, body = await public_call(d, "receipt.get", {"number": body_number},
-                                         session("alice"))
+        status, body = await public_call(
+            d, "receipt.get", {"number": body_number}, session("alice")
+        )
         assert status == 200 and body["data"]["customer"] == "alice"
 
 
@@ -66,15 +86,30 @@ async def test_everything_else_on_the_public_port_is_refused(tmp_path: Path) -> 
     async with running_daemon(tmp_path, commerce()) as d:
         await gift(d, "alice")
         token = session("alice")
-        for method, data in (("balance.adjust", {"currency": "AUD", "amount": "100.00",
-                                                 "reason": "x", "idempotency_key": "steal-0001"}),
-                             ("start_payment", {"amount": "1"}), ("list_payments", {}),
-                             ("no.such.method", {}),
-                             ("payment.processBraintreePayment",
-                              {"postback_url": "http://evil.example/"}),
-                             ("payment.purchase", {"product": "gem_pack", "use_balance": True,
-                                                   "purchase_token": "tok-no-tax-01",
-                                                   "tax_country": "US"})):
+        for method, data in (
+            (
+                "balance.adjust",
+                {
+                    "currency": "AUD",
+                    "amount": "100.00",
+                    "reason": "x",
+                    "idempotency_key": "steal-0001",
+                },
+            ),
+            ("start_payment", {"amount": "1"}),
+            ("list_payments", {}),
+            ("no.such.method", {}),
+            ("payment.processBraintreePayment", {"postback_url": "http://evil.example/"}),
+            (
+                "payment.purchase",
+                {
+                    "product": "gem_pack",
+                    "use_balance": True,
+                    "purchase_token": "tok-no-tax-01",
+                    "tax_country": "US",
+                },
+            ),
+        ):
             status, body = await public_call(d, method, data, token)
             assert status == 403, (method, body)
             assert body["error"]["status"] is True and body["data"] is None
@@ -85,15 +120,17 @@ async def test_everything_else_on_the_public_port_is_refused(tmp_path: Path) -> 
 
 
 async def test_expired_forged_unsigned_and_wrong_network_sessions_are_refused(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     async with running_daemon(tmp_path, commerce()) as d:
         refused = {
             "expired": session("alice", ttl=-120),
             "forged": session("alice", secret="another-secret-of-32-bytes-or-more!!"),
             "alg none": unsigned("alice"),
-            "other algorithm": jwt.encode({"sub": "alice", "exp": int(time.time()) + 600},
-                                          rsa_key, algorithm="RS256"),
+            "other algorithm": jwt.encode(
+                {"sub": "alice", "exp": int(time.time()) + 600}, rsa_key, algorithm="RS256"
+            ),
             "no exp": jwt.encode({"sub": "alice"}, SESSION_SECRET, algorithm="HS256"),
             "bad sub": session("a b"),
             "garbage": "not-a-jwt",
@@ -103,29 +140,34 @@ async def test_expired_forged_unsigned_and_wrong_network_sessions_are_refused(
             status, body = await public_call(d, "balance.get", {}, token)
             assert status == 401, (why, body)
             assert body["error"]["code"] == -32001 and SESSION_SECRET not in str(body)
-        status, _ = await public_call(d, "balance.get", {}, session("alice", net="1"),
-                                      **{"X-Network-Id": "2"})
+        status, _ = await public_call(
+            d, "balance.get", {}, session("alice", net="1"), **{"X-Network-Id": "2"}
+        )
         assert status == 401
-        status, _ = await public_call(d, "balance.get", {}, session("alice", net="1"),
-                                      **{"X-Network-Id": "1"})
+        status, _ = await public_call(
+            d, "balance.get", {}, session("alice", net="1"), **{"X-Network-Id": "1"}
+        )
         assert status == 200
 
 
 async def test_es256_sessions_with_a_configured_public_key(tmp_path: Path) -> None:
     private = ec.generate_private_key(ec.SECP256R1())
-    pem = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     (tmp_path / "session.pub").write_bytes(pem)
     other = ec.generate_private_key(ec.SECP256R1())
     settings = {"public_key": {"file": "session.pub"}, "algorithms": ["ES256"]}
     async with running_daemon(tmp_path, commerce(sessions=settings)) as d:
         claims = {"sub": "alice", "exp": int(time.time()) + 600}
-        status, _ = await public_call(d, "balance.get", {},
-                                      jwt.encode(claims, private, algorithm="ES256"))
+        status, _ = await public_call(
+            d, "balance.get", {}, jwt.encode(claims, private, algorithm="ES256")
+        )
         assert status == 200
-        status, _ = await public_call(d, "balance.get", {},
-                                      jwt.encode(claims, other, algorithm="ES256"))
-        assert status == 401                                     # wrong key
+        status, _ = await public_call(
+            d, "balance.get", {}, jwt.encode(claims, other, algorithm="ES256")
+        )
+        assert status == 401  # wrong key
         # the public key used as an HMAC secret (algorithm confusion) is refused
         status, _ = await public_call(d, "balance.get", {}, _hs256_with(pem, claims))
         assert status == 401
@@ -150,18 +192,29 @@ async def test_websocket_with_a_session_query_parameter(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
         await gift(d, "alice")
         async with d.session.ws_connect(f"{d.public_url}/ws?session={session('alice')}") as ws:
-            await ws.send_json({"endpoint": "balance:get", "data": {},
-                                "event": {"id": "e1", "date": 0}})
+            await ws.send_json(
+                {"endpoint": "balance:get", "data": {}, "event": {"id": "e1", "date": 0}}
+            )
             reply = await ws.receive_json(timeout=10)
             assert reply["event"]["id"] == "e1"
             assert reply["data"]["balances"][0]["amount"] == "30.00"
-            await ws.send_json({"endpoint": "balance:adjust", "event": {"id": "e2"},
-                                "data": {"currency": "AUD", "amount": "5.00", "reason": "x",
-                                         "idempotency_key": "ws-steal-01"}})
+            await ws.send_json(
+                {
+                    "endpoint": "balance:adjust",
+                    "event": {"id": "e2"},
+                    "data": {
+                        "currency": "AUD",
+                        "amount": "5.00",
+                        "reason": "x",
+                        "idempotency_key": "ws-steal-01",
+                    },
+                }
+            )
             reply = await ws.receive_json(timeout=10)
             assert reply["error"]["code"] == -32003 and reply["data"] is None
-            await ws.send_json({"endpoint": "balance:get", "data": {"customer": "bob"},
-                                "event": {"id": "e3"}})
+            await ws.send_json(
+                {"endpoint": "balance:get", "data": {"customer": "bob"}, "event": {"id": "e3"}}
+            )
             assert (await ws.receive_json(timeout=10))["error"]["code"] == -32003
         async with d.session.get(f"{d.public_url}/ws") as resp:
             assert resp.status == 401
@@ -172,29 +225,49 @@ async def test_websocket_with_a_session_query_parameter(tmp_path: Path) -> None:
 async def test_seed_004_purchase_on_the_public_port_with_a_session(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
         await gift(d, "alice")
-        body = {"PurchaseToken": "tok-pub-seed-1", "Product": {"Token": "gem_pack"},
-                "UseDiamonds": False, "Currency": "AUD", "UseStoredCard": False}
+        body = {
+            "PurchaseToken": "tok-pub-seed-1",
+            "Product": {"Token": "gem_pack"},
+            "UseDiamonds": False,
+            "Currency": "AUD",
+            "UseStoredCard": False,
+        }
         async with d.session.post(f"{d.public_url}/User/Purchase", json=body) as resp:
             assert resp.status == 401
         body["UseDiamonds"] = True
-        await d.call("balance.adjust", {"customer": "alice", "currency": "diamonds",
-                                        "amount": "100", "reason": "gift",
-                                        "idempotency_key": "gift-alice-dia"})
+        await d.call(
+            "balance.adjust",
+            {
+                "customer": "alice",
+                "currency": "diamonds",
+                "amount": "100",
+                "reason": "gift",
+                "idempotency_key": "gift-alice-dia",
+            },
+        )
         del body["Currency"]
-        async with d.session.post(f"{d.public_url}/User/Purchase", json=body,
-                                  headers={"X-Session-Id": session("alice")}) as resp:
+        async with d.session.post(
+            f"{d.public_url}/User/Purchase", json=body, headers={"X-Session-Id": session("alice")}
+        ) as resp:
             answer = await resp.json()
         assert answer["PaymentResponse"] == "Success", answer
-        async with d.session.post(f"{d.public_url}/User/Purchase",
-                                  json={**body, "customer": "bob"},
-                                  headers={"X-Session-Id": session("alice")}) as resp:
+        async with d.session.post(
+            f"{d.public_url}/User/Purchase",
+            json={**body, "customer": "bob"},
+            headers={"X-Session-Id": session("alice")},
+        ) as resp:
             assert resp.status == 403
 
 
 async def test_a_browser_may_send_the_session_headers_cross_origin(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
-        async with d.session.options(f"{d.public_url}/api/v0/rpc/balance.get", headers={
-                "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
-                "Access-Control-Request-Headers": "x-session-id, x-network-id"}) as resp:
+        async with d.session.options(
+            f"{d.public_url}/api/v0/rpc/balance.get",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-session-id, x-network-id",
+            },
+        ) as resp:
             allowed = resp.headers["Access-Control-Allow-Headers"].lower()
         assert "x-session-id" in allowed and "x-network-id" in allowed

@@ -27,23 +27,41 @@ def ts(y: int, m: int, d: int, h: int = 12) -> int:
 
 
 def pending(months: int = 1, can_renew: bool = True) -> Subscription:
-    return Subscription(id="sub_1", customer="c1", product="basic", provider="stripe",
-                        provider_ref="si_1", state=SubState.PENDING, premium=False,
-                        duration_months=months, anchor_at=None, periods=0, valid_until=None,
-                        will_renew=True, can_renew=can_renew, paid_monthly=True,
-                        capture_on=None, created_at=ts(2026, 1, 31), updated_at=ts(2026, 1, 31))
+    return Subscription(
+        id="sub_1",
+        customer="c1",
+        product="basic",
+        provider="stripe",
+        provider_ref="si_1",
+        state=SubState.PENDING,
+        premium=False,
+        duration_months=months,
+        anchor_at=None,
+        periods=0,
+        valid_until=None,
+        will_renew=True,
+        can_renew=can_renew,
+        paid_monthly=True,
+        capture_on=None,
+        created_at=ts(2026, 1, 31),
+        updated_at=ts(2026, 1, 31),
+    )
 
 
-@pytest.mark.parametrize(("start", "months", "end"), [
-    ((2026, 1, 31), 1, (2026, 2, 28)),
-    ((2028, 1, 31), 1, (2028, 2, 29)),      # leap year
-    ((2026, 3, 31), 1, (2026, 4, 30)),
-    ((2026, 12, 15), 1, (2027, 1, 15)),
-    ((2026, 5, 31), 12, (2027, 5, 31)),
-    ((2026, 8, 31), 6, (2027, 2, 28)),
-])
-def test_add_months_is_calendar_months(start: tuple[int, int, int], months: int,
-                                       end: tuple[int, int, int]) -> None:
+@pytest.mark.parametrize(
+    ("start", "months", "end"),
+    [
+        ((2026, 1, 31), 1, (2026, 2, 28)),
+        ((2028, 1, 31), 1, (2028, 2, 29)),  # leap year
+        ((2026, 3, 31), 1, (2026, 4, 30)),
+        ((2026, 12, 15), 1, (2027, 1, 15)),
+        ((2026, 5, 31), 12, (2027, 5, 31)),
+        ((2026, 8, 31), 6, (2027, 2, 28)),
+    ],
+)
+def test_add_months_is_calendar_months(
+    start: tuple[int, int, int], months: int, end: tuple[int, int, int]
+) -> None:
     assert add_months(ts(*start), months) == ts(*end)
 
 
@@ -51,7 +69,7 @@ def test_renewals_follow_the_anchor_without_drifting() -> None:
     sub = activate(pending(), ts(2026, 1, 31))
     assert sub.state is SubState.ACTIVE and sub.valid_until == ts(2026, 2, 28)
     sub = renew(sub, ts(2026, 2, 27))
-    assert sub.valid_until == ts(2026, 3, 31)           # not 28 March
+    assert sub.valid_until == ts(2026, 3, 31)  # not 28 March
     sub = renew(sub, ts(2026, 3, 30))
     assert sub.valid_until == ts(2026, 4, 30)
     assert sub.periods == 3 and sub.anchor_at == ts(2026, 1, 31)

@@ -26,12 +26,12 @@ EXPECTED = {
 }
 
 REFUSED_EXAMPLES = [
-    ("pending", "renew"),        # a prepared one is finished, not renewed
+    ("pending", "renew"),  # a prepared one is finished, not renewed
     ("pending", "cancel"),
-    ("canceled", "renew"),       # a canceled one stops renewing
+    ("canceled", "renew"),  # a canceled one stops renewing
     ("canceled", "cancel"),
-    ("active", "finish"),        # finishing twice
-    ("active", "delete"),        # cancelTransaction=1 on a paid subscription
+    ("active", "finish"),  # finishing twice
+    ("active", "delete"),  # cancelTransaction=1 on a paid subscription
     ("terminated", "renew"),
     ("terminated", "upgrade"),
     ("deleted", "finish"),

@@ -29,11 +29,16 @@ async def d(tmp_path: Path, clock: Clock) -> Any:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_create_and_redeem_a_product_voucher(d: Any, transport: str) -> None:
-    made = await ok(d, "voucher.create", {"code": "WELCOME-42", "grants": {"product": "movie42"},
-                                          "max_uses": 10}, transport)
+    made = await ok(
+        d,
+        "voucher.create",
+        {"code": "WELCOME-42", "grants": {"product": "movie42"}, "max_uses": 10},
+        transport,
+    )
     assert made["grants"] == {"product": "movie42"} and "code" not in made
-    got = await ok(d, "payment.redeemvoucher", {"customer": "v1", "vouchercode": "welcome-42"},
-                   transport)
+    got = await ok(
+        d, "payment.redeemvoucher", {"customer": "v1", "vouchercode": "welcome-42"}, transport
+    )
     assert got["redeemed"] and got["granted"]["kind"] == "ownage"
     state = await ok(d, "payment.itemstate", {"customer": "v1", "item": 42}, transport)
     assert state["access"] and state["via"].startswith("voucher:")
@@ -41,11 +46,16 @@ async def test_create_and_redeem_a_product_voucher(d: Any, transport: str) -> No
 
 async def test_subscription_balance_and_discount_grants(d: Any, clock: Clock) -> None:
     await ok(d, "voucher.create", {"code": "PREMIUM-MONTH", "grants": {"product": "premium"}})
-    await ok(d, "voucher.create", {"reference": "ext-77",
-                                   "grants": {"balance": {"currency": "EUR", "amount": "5.00"}}})
-    await ok(d, "voucher.create", {"code": "HALF-MOVIE",
-                                   "grants": {"discount": {"product": "movie42",
-                                                           "percent": "50"}}})
+    await ok(
+        d,
+        "voucher.create",
+        {"reference": "ext-77", "grants": {"balance": {"currency": "EUR", "amount": "5.00"}}},
+    )
+    await ok(
+        d,
+        "voucher.create",
+        {"code": "HALF-MOVIE", "grants": {"discount": {"product": "movie42", "percent": "50"}}},
+    )
     sub = await ok(d, "payment.redeemvoucher", {"customer": "v2", "vouchercode": "PREMIUM-MONTH"})
     assert sub["granted"]["valid_until"] == int(clock.now) + 28 * DAY
     bal = await ok(d, "payment.redeemvoucher", {"customer": "v2", "referencecode": "ext-77"})
@@ -53,22 +63,31 @@ async def test_subscription_balance_and_discount_grants(d: Any, clock: Clock) ->
     balances = (await ok(d, "balance.get", {"customer": "v2"}))["balances"]
     assert [(b["currency"], b["amount"]) for b in balances] == [("EUR", "5.00")]
     await ok(d, "payment.redeemvoucher", {"customer": "v3", "vouchercode": "HALF-MOVIE"})
-    movie = {"customer": "v3", "operation": "ownage", "item": 42, "currency": "EUR",
-             "provider": "stripe"}
+    movie = {
+        "customer": "v3",
+        "operation": "ownage",
+        "item": 42,
+        "currency": "EUR",
+        "provider": "stripe",
+    }
     err = await refused(d, "payment.preparetransaction", {**movie, "amount": 100})
     assert "catalog price" in err["message"]
     tx = (await ok(d, "payment.preparetransaction", {**movie, "amount": 250}))["transactionID"]
     await ok(d, "payment.finishtransaction", {"customer": "v3", "transactionID": tx})
     err = await refused(d, "payment.preparetransaction", {**movie, "amount": 250})
-    assert "catalog price" in err["message"]                     # the discount was used
+    assert "catalog price" in err["message"]  # the discount was used
 
 
 async def test_fifty_concurrent_redemptions_of_a_single_use_code(d: Any) -> None:
-    await ok(d, "voucher.create", {"code": "ONLY-ONCE", "grants": {"product": "rent42"},
-                                   "max_uses": 1})
-    results = await asyncio.gather(*(
-        d.call("payment.redeemvoucher", {"customer": f"racer{i}", "vouchercode": "ONLY-ONCE"})
-        for i in range(50)))
+    await ok(
+        d, "voucher.create", {"code": "ONLY-ONCE", "grants": {"product": "rent42"}, "max_uses": 1}
+    )
+    results = await asyncio.gather(
+        *(
+            d.call("payment.redeemvoucher", {"customer": f"racer{i}", "vouchercode": "ONLY-ONCE"})
+            for i in range(50)
+        )
+    )
     wins = [r for r in results if "result" in r]
     losses = [r for r in results if "error" in r]
     assert len(wins) == 1 and len(losses) == 49
@@ -82,9 +101,17 @@ async def test_fifty_concurrent_redemptions_of_a_single_use_code(d: Any) -> None
 
 async def test_per_customer_limit_and_windows(d: Any, clock: Clock) -> None:
     now = int(clock.now)
-    await ok(d, "voucher.create", {"code": "TWICE-EACH", "grants": {"product": "rent42"},
-                                   "max_uses_per_customer": 1, "valid_from": now + DAY,
-                                   "valid_until": now + 3 * DAY})
+    await ok(
+        d,
+        "voucher.create",
+        {
+            "code": "TWICE-EACH",
+            "grants": {"product": "rent42"},
+            "max_uses_per_customer": 1,
+            "valid_from": now + DAY,
+            "valid_until": now + 3 * DAY,
+        },
+    )
     redeem = {"customer": "w1", "vouchercode": "TWICE-EACH"}
     assert "not valid yet" in (await refused(d, "payment.redeemvoucher", redeem))["message"]
     clock.advance(DAY)
@@ -105,8 +132,10 @@ async def test_create_refusals(d: Any) -> None:
         ({"code": "AB", "grants": {"product": "movie42"}}, "invalid code"),
         ({"code": "ABCD", "grants": {"product": "nope"}}, "unknown product"),
         ({"code": "ABCD", "grants": {"product": "movie42"}, "max_uses": 0}, "max_uses"),
-        ({"code": "ABCD", "grants": {"product": "movie42"}, "valid_from": 10,
-          "valid_until": 5}, "valid_from must be before"),
+        (
+            {"code": "ABCD", "grants": {"product": "movie42"}, "valid_from": 10, "valid_until": 5},
+            "valid_from must be before",
+        ),
     ):
         err = await refused(d, "voucher.create", params)
         assert text in err["message"], err
@@ -116,18 +145,22 @@ async def test_create_refusals(d: Any) -> None:
 
 
 async def test_failures_are_rate_limited_and_logged_without_the_code(
-        d: Any, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    d: Any, clock: Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
     await ok(d, "voucher.create", {"code": "REAL-CODE-1", "grants": {"product": "rent42"}})
     for i in range(5):
-        err = await refused(d, "payment.redeemvoucher",
-                            {"customer": "guesser", "vouchercode": f"GUESS-{i}-SECRET"})
+        err = await refused(
+            d, "payment.redeemvoucher", {"customer": "guesser", "vouchercode": f"GUESS-{i}-SECRET"}
+        )
         assert err["code"] == -32020
-    err = await refused(d, "payment.redeemvoucher",
-                        {"customer": "guesser", "vouchercode": "REAL-CODE-1"})
-    assert err["code"] == -32029                       # blocked even with the right code
-    err = await refused(d, "payment.redeemvoucher",
-                        {"customer": "someone-else", "vouchercode": "REAL-CODE-1"})
-    assert err["code"] == -32029                       # same client address
+    err = await refused(
+        d, "payment.redeemvoucher", {"customer": "guesser", "vouchercode": "REAL-CODE-1"}
+    )
+    assert err["code"] == -32029  # blocked even with the right code
+    err = await refused(
+        d, "payment.redeemvoucher", {"customer": "someone-else", "vouchercode": "REAL-CODE-1"}
+    )
+    assert err["code"] == -32029  # same client address
     clock.advance(901)
     await ok(d, "payment.redeemvoucher", {"customer": "guesser", "vouchercode": "REAL-CODE-1"})
     out = capsys.readouterr().out
@@ -138,7 +171,7 @@ async def test_failures_are_rate_limited_and_logged_without_the_code(
         stored += repr([dict(r) for r in await d.runtime.db.fetchall(f"SELECT * FROM {table}")])
     assert "rent42" in stored and "REAL-CODE-1" not in stored.upper()
     assert "SECRET" not in stored.upper()
-    if not pg.on_postgresql():                        # and not in the database files either
+    if not pg.on_postgresql():  # and not in the database files either
         path = Path(d.config.database.removeprefix("sqlite:///"))
         raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
         assert b"voucher" in raw and b"REAL-CODE-1" not in raw and b"SECRET" not in raw

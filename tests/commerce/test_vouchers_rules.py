@@ -18,9 +18,11 @@ from xbtcpay.commerce.vouchers import (
 )
 from xbtcpay.errors import InvalidParams
 
-PRODUCTS = {"premium": {"type": "subscription", "prices": {"EUR": "9.99"}},
-            "movie42": {"type": "ownage", "prices": {"EUR": "4.99"}},
-            "gem": {"type": "one_time", "prices": {"EUR": "1.00"}}}
+PRODUCTS = {
+    "premium": {"type": "subscription", "prices": {"EUR": "9.99"}},
+    "movie42": {"type": "ownage", "prices": {"EUR": "4.99"}},
+    "gem": {"type": "one_time", "prices": {"EUR": "1.00"}},
+}
 
 
 def test_codes_are_hashed_and_normalised() -> None:
@@ -36,21 +38,28 @@ def test_codes_are_hashed_and_normalised() -> None:
 def test_grants() -> None:
     assert parse_grants({"product": "premium"}, PRODUCTS) == {"product": "premium"}
     assert parse_grants({"balance": {"currency": "eur", "amount": "5.00"}}, PRODUCTS) == {
-        "balance": {"currency": "EUR", "amount": "5.00"}}
+        "balance": {"currency": "EUR", "amount": "5.00"}
+    }
     assert parse_grants({"discount": {"product": "movie42", "percent": "50"}}, PRODUCTS) == {
-        "discount": {"product": "movie42", "percent": "50"}}
-    for bad in ({}, {"product": "nope"}, {"product": "gem"}, {"balance": {"currency": "EUR"}},
-                {"balance": {"currency": "EUR", "amount": 5}},
-                {"balance": {"currency": "EUR", "amount": "1.001"}},
-                {"discount": {"product": "movie42", "percent": "150"}},
-                {"discount": {"product": "movie42", "percent": "5", "amount": "1"}},
-                {"product": "premium", "balance": {}}):
+        "discount": {"product": "movie42", "percent": "50"}
+    }
+    for bad in (
+        {},
+        {"product": "nope"},
+        {"product": "gem"},
+        {"balance": {"currency": "EUR"}},
+        {"balance": {"currency": "EUR", "amount": 5}},
+        {"balance": {"currency": "EUR", "amount": "1.001"}},
+        {"discount": {"product": "movie42", "percent": "150"}},
+        {"discount": {"product": "movie42", "percent": "5", "amount": "1"}},
+        {"product": "premium", "balance": {}},
+    ):
         with pytest.raises(InvalidParams):
             parse_grants(bad, PRODUCTS)
 
 
 def test_discounts_are_exact() -> None:
-    assert discounted(Decimal("4.99"), {"percent": "50"}, 2) == Decimal("2.50")   # half-even
+    assert discounted(Decimal("4.99"), {"percent": "50"}, 2) == Decimal("2.50")  # half-even
     assert discounted(Decimal("4.99"), {"amount": "10"}, 2) == Decimal("0.00")
 
 
@@ -60,8 +69,10 @@ def test_windows_and_disabled() -> None:
     assert refusal(v, 99) == "voucher not valid yet"
     assert refusal(v, 150) is None
     assert refusal(v, 200) == "voucher expired"
-    assert refusal(Voucher(1, "h", None, {}, None, None, None, None, 0, True, 0), 1) == \
-        "voucher disabled"
+    assert (
+        refusal(Voucher(1, "h", None, {}, None, None, None, None, 0, True, 0), 1)
+        == "voucher disabled"
+    )
 
 
 def test_failure_limiter_window() -> None:
@@ -71,7 +82,7 @@ def test_failure_limiter_window() -> None:
         assert not limiter.blocked("customer:a", "ip:1")
         limiter.record("customer:a", "ip:1")
     assert limiter.blocked("customer:a") and limiter.blocked("ip:1")
-    assert limiter.blocked("customer:b", "ip:1")       # same address, other customer
+    assert limiter.blocked("customer:b", "ip:1")  # same address, other customer
     assert not limiter.blocked("customer:b", "ip:2")
     now[0] += 61
     assert not limiter.blocked("customer:a", "ip:1")

@@ -20,7 +20,8 @@ async def test_concurrent_payments_get_distinct_addresses_from_the_xpub(tmp_path
         by_index = {}
         for c in created:
             row = await d.runtime.db.fetchone(
-                "SELECT derivation_index FROM payments WHERE id = ?", (c["id"],))
+                "SELECT derivation_index FROM payments WHERE id = ?", (c["id"],)
+            )
             by_index[row[0]] = c["address"]
         assert sorted(by_index) == list(range(10, 130))  # first_index 10, no gaps, no repeats
         for index in (10, 11, 57, 129):
@@ -34,5 +35,7 @@ def test_payment_ids_are_url_safe_random_and_never_look_like_options() -> None:
     ids = {new_payment_id() for _ in range(20000)}
     assert len(ids) == 20000
     assert all(len(i) == 23 and not i.startswith("-") for i in ids)
-    assert all(set(i) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-               for i in ids)
+    assert all(
+        set(i) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        for i in ids
+    )

@@ -16,11 +16,38 @@ def test_valid_amounts(text: str) -> None:
     assert parse_amount(text, decimals=8, max_amount=MAX, max_int_digits=8) == Decimal(text)
 
 
-@pytest.mark.parametrize("value", [
-    "0", "0.0", "-1", "-0", "+1", "1e3", "1E3", "NaN", "Infinity", " 1", "1 ", "1.", ".5",
-    "1.123456789", "20999984.00000001", "123456789", "0x10", "１", "1_000", "", 1, 1.5, None,
-    True, [], {}, Decimal(1),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0",
+        "0.0",
+        "-1",
+        "-0",
+        "+1",
+        "1e3",
+        "1E3",
+        "NaN",
+        "Infinity",
+        " 1",
+        "1 ",
+        "1.",
+        ".5",
+        "1.123456789",
+        "20999984.00000001",
+        "123456789",
+        "0x10",
+        "１",
+        "1_000",
+        "",
+        1,
+        1.5,
+        None,
+        True,
+        [],
+        {},
+        Decimal(1),
+    ],
+)
 def test_invalid_amounts(value: object) -> None:
     assert parse_amount(value, decimals=8, max_amount=MAX, max_int_digits=8) is None
 

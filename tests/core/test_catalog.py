@@ -9,11 +9,16 @@ import pytest
 from xbtcpay.catalog import Catalog
 from xbtcpay.errors import InvalidParams
 
-CATALOG = Catalog({
-    "premium_month": {"type": "subscription", "prices": {"USD": "9.99"},
-                      "braintree_plan": "premium-monthly"},
-    "cake": {"type": "one_time", "prices": {"USD": "10.50", "BRL": "8.50"}},
-})
+CATALOG = Catalog(
+    {
+        "premium_month": {
+            "type": "subscription",
+            "prices": {"USD": "9.99"},
+            "braintree_plan": "premium-monthly",
+        },
+        "cake": {"type": "one_time", "prices": {"USD": "10.50", "BRL": "8.50"}},
+    }
+)
 
 
 def test_listed_prices_are_exact() -> None:
@@ -29,15 +34,24 @@ def test_top_up_default_product_takes_amount_within_limits() -> None:
             CATALOG.price("buying_increase_balance", None, bad)
 
 
-@pytest.mark.parametrize(("product", "currency", "amount", "message"), [
-    ("pie", None, None, "unknown product 'pie'"),
-    (None, None, None, "missing product"),
-    ("cake", "EUR", None, "unknown currency 'EUR' for cake"),
-    ("cake", "USD", "10.49", "amount differs from the catalog price 10.50 USD"),
-    ("buying_increase_balance", "EUR", "5", "unknown currency 'EUR' for buying_increase_balance"),
-])
-def test_refusals_are_clear(product: object, currency: object, amount: object,
-                            message: str) -> None:
+@pytest.mark.parametrize(
+    ("product", "currency", "amount", "message"),
+    [
+        ("pie", None, None, "unknown product 'pie'"),
+        (None, None, None, "missing product"),
+        ("cake", "EUR", None, "unknown currency 'EUR' for cake"),
+        ("cake", "USD", "10.49", "amount differs from the catalog price 10.50 USD"),
+        (
+            "buying_increase_balance",
+            "EUR",
+            "5",
+            "unknown currency 'EUR' for buying_increase_balance",
+        ),
+    ],
+)
+def test_refusals_are_clear(
+    product: object, currency: object, amount: object, message: str
+) -> None:
     with pytest.raises(InvalidParams) as info:
         CATALOG.price(product, currency, amount)
     assert info.value.message == f"Invalid params: {message}"

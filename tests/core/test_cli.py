@@ -13,16 +13,24 @@ from xbtcpay.state import Event
 
 
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "xbtcpay", "-c", str(config), *args],
-                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "xbtcpay", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
 
 
-async def test_payments_and_postbacks_commands(tmp_path: Path,
-                                               receiver: PostbackReceiver) -> None:
+async def test_payments_and_postbacks_commands(tmp_path: Path, receiver: PostbackReceiver) -> None:
     async with running_daemon(tmp_path) as d:
         pid = (await d.start_payment("4.2", postback_url=receiver.url))["id"]
-        await d.processor.apply(pid, PaymentEvent(Event.PAID, amount_received=Decimal("4.2"),
-                                                  tx_hash="0x" + "11" * 32, tx_block=3))
+        await d.processor.apply(
+            pid,
+            PaymentEvent(
+                Event.PAID, amount_received=Decimal("4.2"), tx_hash="0x" + "11" * 32, tx_block=3
+            ),
+        )
         await receiver.wait_for(1)
         await wait_until(lambda: d.runtime.postbacks.search(status="delivered"))
         config = tmp_path / "config.yaml"

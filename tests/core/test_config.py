@@ -31,12 +31,24 @@ def test_repo_default_config_is_valid() -> None:
 
 
 def test_every_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
-    problems = _problems(tmp_path, rpc={"listen": "nowhere", "ip_whitelist": ["bad"]},
-                         chain={"rpc_urls": [], "confirmations": 0},
-                         wallet={"xpub": "xpubnonsense"}, postback={}, surprise=1)
+    problems = _problems(
+        tmp_path,
+        rpc={"listen": "nowhere", "ip_whitelist": ["bad"]},
+        chain={"rpc_urls": [], "confirmations": 0},
+        wallet={"xpub": "xpubnonsense"},
+        postback={},
+        surprise=1,
+    )
     text = "\n".join(problems)
-    for key in ("rpc.listen", "rpc.ip_whitelist", "chain.rpc_urls", "chain.confirmations",
-                "wallet.xpub", "postback.secret", "surprise"):
+    for key in (
+        "rpc.listen",
+        "rpc.ip_whitelist",
+        "chain.rpc_urls",
+        "chain.confirmations",
+        "wallet.xpub",
+        "postback.secret",
+        "surprise",
+    ):
         assert key in text, key
     assert len(problems) >= 7
 
@@ -51,20 +63,30 @@ def test_secrets_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert config.postback.secret.reveal() == "from-file"
     assert "from-file" not in repr(config)
     assert _problems(tmp_path, postback={"secret": {"env": "MISSING_VAR_X"}}) == [
-        "postback.secret: environment variable MISSING_VAR_X is not set or empty"]
+        "postback.secret: environment variable MISSING_VAR_X is not set or empty"
+    ]
 
 
 def test_check_config_prints_the_same_lines(tmp_path: Path) -> None:
     raw = base_config(tmp_path)
     raw["chain"]["poll_interval"] = "fast"
     path = write_config(tmp_path, raw)
-    result = subprocess.run([sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
-                            capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert result.returncode == 2
     assert "config error: chain.poll_interval: expected a number" in result.stderr
     ok = write_config(tmp_path, base_config(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "xbtcpay", "check-config"], capture_output=True,
-                            text=True, cwd=REPO, env={"XBTCPAY_CONFIG": str(ok), "PATH": ""})
+    result = subprocess.run(
+        [sys.executable, "-m", "xbtcpay", "check-config"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"XBTCPAY_CONFIG": str(ok), "PATH": ""},
+    )
     assert result.returncode == 0 and str(ok) in result.stdout
 
 
@@ -80,12 +102,15 @@ def test_yaml_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_product_catalog_is_validated(tmp_path: Path) -> None:
-    problems = _problems(tmp_path, products={
-        "cake": {"type": "one_time", "prices": {"USD": 10.5}},
-        "gift": {"type": "voucher"},
-        "topup": {"type": "top_up", "currency": "USD", "min": "x", "max": "10"},
-        "ok": {"type": "one_time", "prices": {"USD": "10.50", "BRL": "8.50"}},
-    })
+    problems = _problems(
+        tmp_path,
+        products={
+            "cake": {"type": "one_time", "prices": {"USD": 10.5}},
+            "gift": {"type": "voucher"},
+            "topup": {"type": "top_up", "currency": "USD", "min": "x", "max": "10"},
+            "ok": {"type": "one_time", "prices": {"USD": "10.50", "BRL": "8.50"}},
+        },
+    )
     assert 'products.cake.prices.USD: expected a decimal string like "9.99"' in problems
     assert "products.gift.type: one of one_time, subscription, top_up, ownage, ppv" in problems
     assert "products.topup.min: expected a positive decimal string" in problems
@@ -94,14 +119,23 @@ def test_product_catalog_is_validated(tmp_path: Path) -> None:
 
 def test_intervals_take_decimals_lifetimes_whole_seconds(tmp_path: Path) -> None:
     raw = base_config(tmp_path)
-    raw.setdefault("chain", {}).update(poll_interval=0.5, reconcile_interval=2.5,
-                                       request_timeout=1.5)
+    raw.setdefault("chain", {}).update(
+        poll_interval=0.5, reconcile_interval=2.5, request_timeout=1.5
+    )
     raw.setdefault("postback", {}).update(timeout=0.5, base_delay=0.25, max_delay=1.5)
     config = load_config(write_config(tmp_path, raw))
-    assert (config.chain.poll_interval, config.chain.reconcile_interval,
-            config.chain.request_timeout) == (0.5, 2.5, 1.5)
-    assert (config.postback.timeout, config.postback.base_delay,
-            config.postback.max_delay) == (0.5, 0.25, 1.5)
+    assert (
+        config.chain.poll_interval,
+        config.chain.reconcile_interval,
+        config.chain.request_timeout,
+    ) == (0.5, 2.5, 1.5)
+    assert (config.postback.timeout, config.postback.base_delay, config.postback.max_delay) == (
+        0.5,
+        0.25,
+        1.5,
+    )
     problems = _problems(tmp_path, payments={"expire_after": 0.5, "late_window": 1.5})
-    assert problems == ["payments.expire_after: expected an integer >= 1, got 0.5",
-                        "payments.late_window: expected an integer >= 0, got 1.5"]
+    assert problems == [
+        "payments.expire_after: expected an integer >= 1, got 0.5",
+        "payments.late_window: expected an integer >= 0, got 1.5",
+    ]

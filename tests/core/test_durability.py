@@ -13,8 +13,7 @@ import pytest
 from tests.harness import DaemonProcess, base_config, running_daemon, write_config
 
 
-async def _start_payment(session: aiohttp.ClientSession, url: str,
-                         amount: str) -> dict[str, Any]:
+async def _start_payment(session: aiohttp.ClientSession, url: str, amount: str) -> dict[str, Any]:
     body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment", "params": {"amount": amount}}
     async with session.post(url + "/", json=body) as resp:
         return dict((await resp.json())["result"])
@@ -26,8 +25,7 @@ async def test_kill_9_right_after_start_payment_keeps_the_payment(tmp_path: Path
     await daemon.start()
     try:
         async with aiohttp.ClientSession() as session:
-            created = [await _start_payment(session, daemon.rpc_url, str(i + 1))
-                       for i in range(5)]
+            created = [await _start_payment(session, daemon.rpc_url, str(i + 1)) for i in range(5)]
             daemon.kill9()  # immediately after the last acknowledgement
             await daemon.start()
             for payment in created:

@@ -21,8 +21,12 @@ async def _pay(d: Any, url: str, amount: str = "1.5", data: Any = None) -> str:
     if data is not None:
         params["data"] = data
     pid = (await d.start_payment(amount, **params))["id"]
-    await d.processor.apply(pid, PaymentEvent(Event.SEEN, amount_received=Decimal(amount),
-                                              tx_hash="0x" + "cd" * 32, tx_block=7))
+    await d.processor.apply(
+        pid,
+        PaymentEvent(
+            Event.SEEN, amount_received=Decimal(amount), tx_hash="0x" + "cd" * 32, tx_block=7
+        ),
+    )
     await d.processor.apply(pid, PaymentEvent(Event.PAID))
     return str(pid)
 
@@ -31,12 +35,15 @@ def _recipe(secret: str, header: str, raw_body: str) -> bool:
     """The README's verification recipe, written out independently of xbtcpay.postback."""
     fields = dict(part.split("=", 1) for part in header.split(","))
     mac = hmac.new(secret.encode(), f"{fields['t']}.{raw_body}".encode(), hashlib.sha256)
-    return hmac.compare_digest(mac.hexdigest(), fields["v1"]) and \
-        abs(time.time() - int(fields["t"])) < 300
+    return (
+        hmac.compare_digest(mac.hexdigest(), fields["v1"])
+        and abs(time.time() - int(fields["t"])) < 300
+    )
 
 
 async def test_paid_postback_has_the_original_body_and_verifies(
-        tmp_path: Path, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path) as d:
         pid = await _pay(d, receiver.url, data={"order_id": "444"})
         [got] = await receiver.wait_for(1)
@@ -53,8 +60,9 @@ async def test_paid_postback_has_the_original_body_and_verifies(
         assert got["headers"]["X-Xbtcpay-Event-Id"] == body["event_id"]
 
 
-async def test_no_data_is_sent_as_the_string_null(tmp_path: Path,
-                                                  receiver: PostbackReceiver) -> None:
+async def test_no_data_is_sent_as_the_string_null(
+    tmp_path: Path, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path) as d:
         await _pay(d, receiver.url)
         [got] = await receiver.wait_for(1)
@@ -81,6 +89,7 @@ async def test_receiver_down_then_up_gets_it(tmp_path: Path) -> None:
     shop = PostbackReceiver()
     async with running_daemon(tmp_path) as d:
         pid = await _pay(d, shop.url)
+
         async def refused() -> Any:
             rows = await d.runtime.postbacks.search(payment_id=pid)
             return rows if rows and rows[0].attempts >= 1 else None
@@ -96,8 +105,9 @@ async def test_receiver_down_then_up_gets_it(tmp_path: Path) -> None:
             await shop.stop()
 
 
-async def test_dead_receiver_does_not_delay_another_shop(tmp_path: Path,
-                                                         receiver: PostbackReceiver) -> None:
+async def test_dead_receiver_does_not_delay_another_shop(
+    tmp_path: Path, receiver: PostbackReceiver
+) -> None:
     slow = PostbackReceiver(delay=6)  # accepts, then hangs past the timeout
     await slow.start()
     try:
@@ -127,15 +137,17 @@ async def test_redeliver_and_cli_visibility(tmp_path: Path, receiver: PostbackRe
         assert not await d.runtime.postbacks.redeliver(99999, time.time())
 
 
-async def test_event_not_subscribed_is_not_posted(tmp_path: Path,
-                                                  receiver: PostbackReceiver) -> None:
+async def test_event_not_subscribed_is_not_posted(
+    tmp_path: Path, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path) as d:
         pid = (await d.start_payment("1", postback_url=receiver.url))["id"]
         assert (await d.processor.apply(pid, PaymentEvent(Event.EXPIRED))).changed
         # The postback would have been queued with the event, in the same transaction.
         assert await d.runtime.postbacks.search(payment_id=pid) == []
-        sub = (await d.start_payment("1", postback_url=receiver.url,
-                                     postback_events=["expired"]))["id"]
+        sub = (await d.start_payment("1", postback_url=receiver.url, postback_events=["expired"]))[
+            "id"
+        ]
         await d.processor.apply(sub, PaymentEvent(Event.EXPIRED))
         [got] = await receiver.wait_for(1)
         assert got["json"]["event"] == "expired" and got["json"]["id"] == sub

@@ -27,8 +27,16 @@ async def test_status_json_has_the_original_fields_first(tmp_path: Path) -> None
 async def test_status_json_follows_seen_and_paid(tmp_path: Path) -> None:
     async with running_daemon(tmp_path) as d:
         pid = (await d.start_payment("2"))["id"]
-        await d.processor.apply(pid, PaymentEvent(Event.SEEN, amount_received=Decimal(2),
-                                                  tx_hash="0x" + "ab" * 32, tx_block=5, at=1000))
+        await d.processor.apply(
+            pid,
+            PaymentEvent(
+                Event.SEEN,
+                amount_received=Decimal(2),
+                tx_hash="0x" + "ab" * 32,
+                tx_block=5,
+                at=1000,
+            ),
+        )
         _, doc = await d.status(pid)
         assert doc["seen_at"] == 1000 and doc["paid_at"] is None
         d.runtime.set_head(6)
@@ -47,8 +55,9 @@ async def test_cors_for_browsers_on_other_origins(tmp_path: Path) -> None:
         async with d.session.get(url, headers={"Origin": "https://shop.example"}) as resp:
             assert resp.headers["Access-Control-Allow-Origin"] == "*"
             assert resp.headers["Cache-Control"] == "no-store"
-        async with d.session.options(url, headers={
-                "Origin": "https://shop.example", "Access-Control-Request-Method": "GET"}) as resp:
+        async with d.session.options(
+            url, headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "GET"}
+        ) as resp:
             assert resp.status == 204
             assert "GET" in resp.headers["Access-Control-Allow-Methods"]
 

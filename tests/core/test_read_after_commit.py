@@ -13,13 +13,17 @@ from xbtcpay.storage.protocol import UnitOfWork
 
 
 async def test_reads_after_an_acknowledged_commit_see_it_under_concurrent_reads(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     engine = await open_engine(pg.database_url(tmp_path))
     try:
+
         async def setup(uow: UnitOfWork) -> None:
             await uow.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-            await uow.executemany("INSERT INTO notes (id, body) VALUES (?, ?)",
-                                  [(i, "old") for i in range(1, 2001)])
+            await uow.executemany(
+                "INSERT INTO notes (id, body) VALUES (?, ?)", [(i, "old") for i in range(1, 2001)]
+            )
+
         await engine.transact(setup)
         stop = asyncio.Event()
 
@@ -31,8 +35,10 @@ async def test_reads_after_an_acknowledged_commit_see_it_under_concurrent_reads(
         missed = []
         try:
             for key in range(10_000, 10_300):
+
                 async def add(uow: UnitOfWork, key: int = key) -> None:
                     await uow.execute("INSERT INTO notes (id, body) VALUES (?, 'new')", (key,))
+
                 await engine.transact(add)
                 if await engine.fetchone("SELECT id FROM notes WHERE id = ?", (key,)) is None:
                     missed.append(key)

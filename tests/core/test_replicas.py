@@ -25,17 +25,27 @@ from xbtcpay.storage.protocol import UnitOfWork
 
 
 @asynccontextmanager
-async def replicas(tmp_path: Path, postgres: PgServer, count: int,
-                   extra: dict[str, Any] | None = None) -> AsyncIterator[list[DaemonHandle]]:
+async def replicas(
+    tmp_path: Path, postgres: PgServer, count: int, extra: dict[str, Any] | None = None
+) -> AsyncIterator[list[DaemonHandle]]:
     url = postgres.create_database("replicas_" + secrets.token_hex(4))
     async with AsyncExitStack() as stack:
         handles = []
         for n in range(count):
             directory = tmp_path / f"r{n}"
             directory.mkdir()
-            handles.append(await stack.enter_async_context(running_daemon(directory, {
-                "database": url, "cluster": {"replica_id": f"r{n}", "lease_ttl": 1.5},
-                **(extra or {})})))
+            handles.append(
+                await stack.enter_async_context(
+                    running_daemon(
+                        directory,
+                        {
+                            "database": url,
+                            "cluster": {"replica_id": f"r{n}", "lease_ttl": 1.5},
+                            **(extra or {}),
+                        },
+                    )
+                )
+            )
         yield handles
 
 
@@ -43,8 +53,7 @@ def leaders(handles: list[DaemonHandle]) -> list[str]:
     return [h.runtime.leadership.replica_id for h in handles if h.runtime.leadership.is_leader]
 
 
-async def test_one_leader_shown_in_healthz_and_metrics(tmp_path: Path,
-                                                       postgres: PgServer) -> None:
+async def test_one_leader_shown_in_healthz_and_metrics(tmp_path: Path, postgres: PgServer) -> None:
     async with replicas(tmp_path, postgres, 3) as rs:
         await wait_until(lambda: all(r.runtime.leadership.leader_id for r in rs))
         assert leaders(rs) == ["r0"]
@@ -53,18 +62,23 @@ async def test_one_leader_shown_in_healthz_and_metrics(tmp_path: Path,
                 doc = await resp.json()
             assert resp.status == 200, doc
             assert doc["checks"]["cluster"] == {
-                "replica": r.runtime.leadership.replica_id, "leader": "r0", "term": 1,
-                "is_leader": r is rs[0]}
+                "replica": r.runtime.leadership.replica_id,
+                "leader": "r0",
+                "term": 1,
+                "is_leader": r is rs[0],
+            }
             async with r.session.get(r.rpc_url + "/metrics") as resp:
                 text = await resp.text()
             mine = r.runtime.leadership.replica_id
-            assert f'xbtcpay_cluster_leader{{replica="{mine}"}} {1.0 if r is rs[0] else 0.0}' \
-                in text
+            assert (
+                f'xbtcpay_cluster_leader{{replica="{mine}"}} {1.0 if r is rs[0] else 0.0}' in text
+            )
             assert "xbtcpay_cluster_term 1.0" in text
 
 
-async def test_a_paused_leader_is_fenced_after_a_take_over(tmp_path: Path,
-                                                           postgres: PgServer) -> None:
+async def test_a_paused_leader_is_fenced_after_a_take_over(
+    tmp_path: Path, postgres: PgServer
+) -> None:
     async with replicas(tmp_path, postgres, 2) as (a, b):
         old = ChainStore(a.runtime.db, a.runtime.leadership.fence)
         await old.start_at(10, Header(10, "0x" + "0a" * 32, "0x" + "09" * 32))
@@ -74,20 +88,24 @@ async def test_a_paused_leader_is_fenced_after_a_take_over(tmp_path: Path,
 
         async def expire(uow: UnitOfWork) -> None:
             await uow.execute("UPDATE cluster_lease SET expires_at = 0")
+
         await a.runtime.db.transact(expire)
         assert await b.runtime.leadership.step()
         assert b.runtime.leadership.term == 2 and a.runtime.leadership.term == 1
         with pytest.raises(Fenced):
             await old.checkpoint(11, [Header(11, "0x" + "0b" * 32, "0x" + "0a" * 32)], [], 0)
-        assert await old.cursor() == 10      # nothing of the fenced unit was written
+        assert await old.cursor() == 10  # nothing of the fenced unit was written
         assert await old.header(11) is None
         assert not a.runtime.leadership.is_leader
         new = ChainStore(b.runtime.db, b.runtime.leadership.fence)
         await new.checkpoint(11, [Header(11, "0x" + "0b" * 32, "0x" + "0a" * 32)], [], 0)
         terms = await b.runtime.db.fetchall(
-            "SELECT term, holder, writes FROM chain_terms ORDER BY term")
+            "SELECT term, holder, writes FROM chain_terms ORDER BY term"
+        )
         assert [(t["term"], t["holder"], t["writes"]) for t in terms] == [
-            (1, "r0", 1), (2, "r1", 1)]
+            (1, "r0", 1),
+            (2, "r1", 1),
+        ]
         cursor = await b.runtime.db.fetchone("SELECT block, term FROM chain_cursor")
         assert (cursor["block"], cursor["term"]) == (11, 2)
 
@@ -98,14 +116,16 @@ async def test_a_stopped_leader_hands_over_at_once(tmp_path: Path, postgres: PgS
         assert a.runtime.leadership.is_leader
     started = time.monotonic()
     (tmp_path / "r9").mkdir()
-    async with running_daemon(tmp_path / "r9", {"database": url,
-                                                "cluster": {"replica_id": "r9"}}) as b:
+    async with running_daemon(
+        tmp_path / "r9", {"database": url, "cluster": {"replica_id": "r9"}}
+    ) as b:
         assert b.runtime.leadership.is_leader and b.runtime.leadership.term == 2
     assert time.monotonic() - started < 5
 
 
 async def test_status_json_on_another_replica_shows_a_change_within_a_second(
-        tmp_path: Path, postgres: PgServer) -> None:
+    tmp_path: Path, postgres: PgServer
+) -> None:
     async with replicas(tmp_path, postgres, 2) as (a, b):
         pid = (await a.start_payment("2"))["id"]
         for _ in range(3):  # b caches the open payment's body
@@ -117,12 +137,12 @@ async def test_status_json_on_another_replica_shows_a_change_within_a_second(
         async def paid_on_b() -> bool:
             status: str = (await b.status(pid))[1]["status"]
             return status == "paid"
+
         await wait_until(paid_on_b, timeout=1.0)
         assert time.monotonic() - changed_at <= 1.0
 
 
-async def test_no_derivation_index_is_handed_out_twice(tmp_path: Path,
-                                                       postgres: PgServer) -> None:
+async def test_no_derivation_index_is_handed_out_twice(tmp_path: Path, postgres: PgServer) -> None:
     async with replicas(tmp_path, postgres, 3) as rs:
         made = await asyncio.gather(*(rs[n % 3].start_payment("1") for n in range(90)))
         rows = await rs[0].runtime.db.fetchall("SELECT derivation_index, address FROM payments")
@@ -132,7 +152,8 @@ async def test_no_derivation_index_is_handed_out_twice(tmp_path: Path,
 
 
 async def test_each_postback_is_claimed_by_one_replica_within_the_host_limit(
-        tmp_path: Path, postgres: PgServer) -> None:
+    tmp_path: Path, postgres: PgServer
+) -> None:
     in_flight, peak = 0, 0
 
     class Slow(PostbackReceiver):
@@ -148,26 +169,31 @@ async def test_each_postback_is_claimed_by_one_replica_within_the_host_limit(
 
     limits = {"postback": {"concurrency": 8}}  # 8 // 4 = 2 per host, over all replicas
     async with Slow() as shop, replicas(tmp_path, postgres, 3, limits) as rs:
-        pids = [(await rs[n % 3].start_payment("1", postback_url=shop.url))["id"]
-                for n in range(24)]
+        pids = [
+            (await rs[n % 3].start_payment("1", postback_url=shop.url))["id"] for n in range(24)
+        ]
         for n, pid in enumerate(pids):
             await rs[(n + 1) % 3].processor.apply(
-                pid, PaymentEvent(Event.PAID, amount_received=Decimal(1)))
+                pid, PaymentEvent(Event.PAID, amount_received=Decimal(1))
+            )
         got = await shop.wait_for(24, timeout=30)
         event_ids = [g["json"]["event_id"] for g in got]
-        assert len(event_ids) == len(set(event_ids)) == 24   # nothing delivered twice
+        assert len(event_ids) == len(set(event_ids)) == 24  # nothing delivered twice
         assert sorted(g["json"]["id"] for g in got) == sorted(pids)
         assert peak <= 2
 
         async def all_recorded_once() -> bool:
             row = await rs[0].runtime.db.fetchone(
-                "SELECT COUNT(*) FROM postbacks WHERE status = 'delivered' AND attempts = 1")
+                "SELECT COUNT(*) FROM postbacks WHERE status = 'delivered' AND attempts = 1"
+            )
             return int(row[0]) == 24
+
         await wait_until(all_recorded_once, timeout=10)
 
 
 async def test_the_change_feed_of_another_replica_carries_a_change_within_a_second(
-        tmp_path: Path, postgres: PgServer) -> None:
+    tmp_path: Path, postgres: PgServer
+) -> None:
     """Checkout pages live on any replica: b's feed (its SSE streams) hears a's change."""
     async with replicas(tmp_path, postgres, 2) as (a, b):
         pid = (await a.start_payment("2"))["id"]
@@ -178,5 +204,6 @@ async def test_the_change_feed_of_another_replica_carries_a_change_within_a_seco
 
         async def paid_heard_on_b() -> bool:
             return "paid" in heard
+
         await wait_until(paid_heard_on_b, timeout=1.0)
         assert time.monotonic() - changed_at <= 1.0

@@ -28,12 +28,19 @@ def _padded(size: int) -> bytes:
 
 async def _chunked(body: bytes) -> AsyncIterator[bytes]:
     for at in range(0, len(body), 16384):
-        yield body[at:at + 16384]
+        yield body[at : at + 16384]
 
 
 async def test_a_valid_609_kb_batch_is_answered(d: Any) -> None:
-    batch = [{"jsonrpc": "2.0", "id": n, "method": "start_payment",
-              "params": {"amount": "1", "data": {"note": "x" * 6000}}} for n in range(100)]
+    batch = [
+        {
+            "jsonrpc": "2.0",
+            "id": n,
+            "method": "start_payment",
+            "params": {"amount": "1", "data": {"note": "x" * 6000}},
+        }
+        for n in range(100)
+    ]
     body = json.dumps(batch).encode()
     assert 600_000 < len(body) < LIMIT
     status, replies = await d.post_raw(body, JSON)
@@ -43,7 +50,8 @@ async def test_a_valid_609_kb_batch_is_answered(d: Any) -> None:
 
 @pytest.mark.parametrize("chunked", [False, True])
 async def test_a_body_of_exactly_max_body_is_read_and_one_byte_more_is_413(
-        d: Any, chunked: bool) -> None:
+    d: Any, chunked: bool
+) -> None:
     for size, status in ((LIMIT, 200), (LIMIT + 1, 413)):
         body = _padded(size)
         data: Any = _chunked(body) if chunked else body

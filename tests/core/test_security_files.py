@@ -17,14 +17,18 @@ from xbtcpay.errors import ConfigError
 SECRET = "pb-secret-Zq8Rw3LmN5vT1xK7yH2cJ9"
 
 
-@pytest.mark.parametrize("broken", [
-    f"postback:\n  secret: {SECRET}\n   events: [paid]\n",
-    f"postback:\n  secret: \"{SECRET}\n",
-    f"postback: {{secret: {SECRET}\n",
-    f"postback:\n  secret: {SECRET}\t: x\n",
-])
-def test_a_yaml_error_near_the_secret_shows_line_and_column_only(tmp_path: Path,
-                                                                 broken: str) -> None:
+@pytest.mark.parametrize(
+    "broken",
+    [
+        f"postback:\n  secret: {SECRET}\n   events: [paid]\n",
+        f'postback:\n  secret: "{SECRET}\n',
+        f"postback: {{secret: {SECRET}\n",
+        f"postback:\n  secret: {SECRET}\t: x\n",
+    ],
+)
+def test_a_yaml_error_near_the_secret_shows_line_and_column_only(
+    tmp_path: Path, broken: str
+) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(broken)
     with pytest.raises(ConfigError) as info:
@@ -32,8 +36,13 @@ def test_a_yaml_error_near_the_secret_shows_line_and_column_only(tmp_path: Path,
     (problem,) = info.value.problems
     assert "not valid YAML at line " in problem and ", column " in problem
     assert SECRET[:6] not in problem
-    result = subprocess.run([sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
-                            capture_output=True, text=True, cwd=REPO, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     assert result.returncode == 2 and SECRET[:6] not in result.stdout + result.stderr
 
 

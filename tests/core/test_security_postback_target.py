@@ -18,12 +18,28 @@ from xbtcpay.state import Event
 
 STRICT = {"postback": {"allow_private": False}}
 LOCAL_URLS = [
-    "http://127.0.0.1:8889/", "http://127.9.9.9/", "http://localhost/x", "http://LocalHost./",
-    "http://shop.localhost/", "http://[::1]:8889/", "http://[::ffff:127.0.0.1]/",
-    "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://10.0.0.5/",
-    "http://172.16.0.1/", "http://192.168.1.1/", "http://100.64.0.1/", "http://[fc00::1]/",
-    "http://0.0.0.0/", "http://[::]/", "http://224.0.0.1/", "http://[ff02::1]/",
-    "http://255.255.255.255/", "http://2130706433/", "http://0x7f.1/", "http://127.1/",
+    "http://127.0.0.1:8889/",
+    "http://127.9.9.9/",
+    "http://localhost/x",
+    "http://LocalHost./",
+    "http://shop.localhost/",
+    "http://[::1]:8889/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fe80::1]/",
+    "http://10.0.0.5/",
+    "http://172.16.0.1/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",
+    "http://[fc00::1]/",
+    "http://0.0.0.0/",
+    "http://[::]/",
+    "http://224.0.0.1/",
+    "http://[ff02::1]/",
+    "http://255.255.255.255/",
+    "http://2130706433/",
+    "http://0x7f.1/",
+    "http://127.1/",
 ]
 
 
@@ -33,10 +49,19 @@ class StubResolver(AbstractResolver):
     def __init__(self, address: str) -> None:
         self.address = address
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        return [{"hostname": host, "host": self.address, "port": port,
-                 "family": socket.AF_INET, "proto": 0, "flags": socket.AI_NUMERICHOST}]
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            {
+                "hostname": host,
+                "host": self.address,
+                "port": port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
 
     async def close(self) -> None:
         pass
@@ -57,27 +82,36 @@ async def test_start_payment_refuses_local_postback_urls_by_default(tmp_path: Pa
     async with running_daemon(tmp_path, STRICT) as d:
         for url in LOCAL_URLS:
             reply = await d.call("start_payment", {"amount": "1", "postback_url": url})
-            assert reply["error"] == {"code": -32602, "message": "Invalid params: postback URL"
-                                      " points to a local or private address"}, url
-        http = await d.http_api("start_payment", {"amount": "1",
-                                                  "postback_url": "http://127.0.0.1/"})
+            assert reply["error"] == {
+                "code": -32602,
+                "message": "Invalid params: postback URL points to a local or private address",
+            }, url
+        http = await d.http_api(
+            "start_payment", {"amount": "1", "postback_url": "http://127.0.0.1/"}
+        )
         assert http["error"]["code"] == -32602
         ws = await d.ws_call("start_payment", {"amount": "1", "postback_url": "http://[::1]/"})
         assert ws["error"]["code"] == -32602
         assert await d.runtime.payments.count_by_status() == {}
-        ok = await d.call("start_payment", {"amount": "1",
-                                            "postback_url": "https://shop.example/pb"})
+        ok = await d.call(
+            "start_payment", {"amount": "1", "postback_url": "https://shop.example/pb"}
+        )
         assert "result" in ok
 
 
 async def test_delivery_to_a_private_address_is_refused_after_the_setting_changed(
-        tmp_path: Path, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, receiver: PostbackReceiver
+) -> None:
     """A payment accepted while allow_private was on is never posted to loopback once off."""
     async with running_daemon(tmp_path) as d:  # the harness turns allow_private on
         pid = (await d.start_payment("1", postback_url=receiver.url))["id"]
     async with running_daemon(tmp_path, STRICT) as d:
-        await d.processor.apply(pid, PaymentEvent(Event.SEEN, amount_received=Decimal(1),
-                                                  tx_hash="0x" + "ab" * 32, tx_block=3))
+        await d.processor.apply(
+            pid,
+            PaymentEvent(
+                Event.SEEN, amount_received=Decimal(1), tx_hash="0x" + "ab" * 32, tx_block=3
+            ),
+        )
         await d.processor.apply(pid, PaymentEvent(Event.PAID))
         [pb] = await wait_until(lambda: _attempted(d, pid))
         [attempt] = (await d.runtime.postbacks.attempts(pb.id))[:1]
@@ -92,13 +126,16 @@ async def _attempted(d: Any, pid: str) -> Any:
 
 @pytest.mark.parametrize("url_host", ["localhost", "shop.example"])
 async def test_a_name_resolving_to_loopback_is_refused_at_connect(
-        receiver: PostbackReceiver, url_host: str) -> None:
+    receiver: PostbackReceiver, url_host: str
+) -> None:
     resolver = StubResolver("127.0.0.1") if url_host != "localhost" else None
     async with aiohttp.ClientSession(connector=postback_connector(False, resolver)) as s:
         with pytest.raises(aiohttp.ClientConnectorError) as info:
             await s.post(f"http://{url_host}:{receiver.port}/postback", data=b"{}")
         assert isinstance(info.value.os_error, PrivateAddressRefused)
     assert receiver.attempts == 0
-    async with aiohttp.ClientSession(connector=postback_connector(True, resolver)) as s, \
-            s.post(f"http://{url_host}:{receiver.port}/postback", data=b"{}") as resp:
+    async with (
+        aiohttp.ClientSession(connector=postback_connector(True, resolver)) as s,
+        s.post(f"http://{url_host}:{receiver.port}/postback", data=b"{}") as resp,
+    ):
         assert resp.status == 200 and receiver.attempts == 1

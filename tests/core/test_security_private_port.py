@@ -17,30 +17,37 @@ START = {"jsonrpc": "2.0", "id": 1, "method": "start_payment", "params": {"amoun
 
 
 async def test_a_forged_forwarded_for_line_before_the_proxys_line_is_not_the_client(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """HAProxy's ``option forwardfor`` appends its own line after the client's forged one."""
     overrides = {"rpc": {"ip_whitelist": ["10.9.9.9/32"], "trusted_proxies": ["127.0.0.1/32"]}}
     async with running_daemon(tmp_path, overrides) as d:
-        forged = CIMultiDict([("X-Forwarded-For", "10.9.9.9"),
-                              ("X-Forwarded-For", "203.0.113.7")])
+        forged = CIMultiDict([("X-Forwarded-For", "10.9.9.9"), ("X-Forwarded-For", "203.0.113.7")])
         async with d.session.post(d.rpc_url + "/", json=START, headers=forged) as resp:
             assert resp.status == 403
-        honest = CIMultiDict([("X-Forwarded-For", "203.0.113.7"),
-                              ("X-Forwarded-For", "10.9.9.9")])
+        honest = CIMultiDict([("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-For", "10.9.9.9")])
         async with d.session.post(d.rpc_url + "/", json=START, headers=honest) as resp:
             assert resp.status == 200
 
 
 async def test_the_forwarded_header_is_read_right_to_left_too(tmp_path: Path) -> None:
-    overrides = {"rpc": {"ip_whitelist": ["10.9.9.9/32", "2001:db8::9/128"],
-                         "trusted_proxies": ["127.0.0.1/32"]}}
+    overrides = {
+        "rpc": {
+            "ip_whitelist": ["10.9.9.9/32", "2001:db8::9/128"],
+            "trusted_proxies": ["127.0.0.1/32"],
+        }
+    }
     async with running_daemon(tmp_path, overrides) as d:
-        for value, status in (('for=10.9.9.9, for="203.0.113.7:4711"', 403),
-                              ('for=203.0.113.7, for="10.9.9.9:4711";proto=https', 200),
-                              ('for="[2001:db8::9]:443"', 200),
-                              ("for=unknown", 403), ("proto=https", 403)):
-            async with d.session.post(d.rpc_url + "/", json=START,
-                                      headers={"Forwarded": value}) as resp:
+        for value, status in (
+            ('for=10.9.9.9, for="203.0.113.7:4711"', 403),
+            ('for=203.0.113.7, for="10.9.9.9:4711";proto=https', 200),
+            ('for="[2001:db8::9]:443"', 200),
+            ("for=unknown", 403),
+            ("proto=https", 403),
+        ):
+            async with d.session.post(
+                d.rpc_url + "/", json=START, headers={"Forwarded": value}
+            ) as resp:
                 assert resp.status == status, value
         both = CIMultiDict([("Forwarded", "for=203.0.113.7"), ("X-Forwarded-For", "10.9.9.9")])
         async with d.session.post(d.rpc_url + "/", json=START, headers=both) as resp:
@@ -54,47 +61,74 @@ async def test_ws_upgrades_with_a_foreign_origin_are_refused(tmp_path: Path) -> 
             with pytest.raises(aiohttp.WSServerHandshakeError) as info:
                 await d.session.ws_connect(d.rpc_url + "/ws", headers={"Origin": origin})
             assert info.value.status == 403, origin
-        async with d.session.ws_connect(d.rpc_url + "/ws",
-                                        headers={"Origin": "https://admin.shop.example"}) as ws:
+        async with d.session.ws_connect(
+            d.rpc_url + "/ws", headers={"Origin": "https://admin.shop.example"}
+        ) as ws:
             await ws.send_json({"endpoint": "list_payments", "data": {}, "event": {"id": "a"}})
             assert (await ws.receive_json(timeout=10))["error"]["status"] is False
         assert (await d.ws_call("list_payments", {}))["error"]["status"] is False  # no Origin
 
 
-@pytest.mark.parametrize("content_type", [
-    "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=x", None])
-async def test_json_rpc_posts_need_a_json_content_type(tmp_path: Path,
-                                                      content_type: str | None) -> None:
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        None,
+    ],
+)
+async def test_json_rpc_posts_need_a_json_content_type(
+    tmp_path: Path, content_type: str | None
+) -> None:
     async with running_daemon(tmp_path) as d:
         created = await d.start_payment("1")
-        cancel = {"jsonrpc": "2.0", "id": 2, "method": "cancel_payment",
-                  "params": {"id": created["id"]}}
+        cancel = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "cancel_payment",
+            "params": {"id": created["id"]},
+        }
         headers = {} if content_type is None else {"Content-Type": content_type}
         skip = ["Content-Type"] if content_type is None else []
-        for path, body in (("/", START), ("/", cancel),
-                           ("/api/v0/rpc/start_payment", START["params"])):
-            async with d.session.post(d.rpc_url + path, data=json.dumps(body),
-                                      headers=headers, skip_auto_headers=skip) as resp:
+        for path, body in (
+            ("/", START),
+            ("/", cancel),
+            ("/api/v0/rpc/start_payment", START["params"]),
+        ):
+            async with d.session.post(
+                d.rpc_url + path, data=json.dumps(body), headers=headers, skip_auto_headers=skip
+            ) as resp:
                 assert resp.status == 415, (path, body)
         assert await d.runtime.payments.count_by_status() == {"new": 1}
-        status, reply = await d.post_raw(json.dumps(cancel),
-                                         {"Content-Type": "application/json; charset=utf-8"})
+        status, reply = await d.post_raw(
+            json.dumps(cancel), {"Content-Type": "application/json; charset=utf-8"}
+        )
         assert status == 200 and reply["result"]["status"] == "canceled"
 
 
 async def test_a_foreign_host_header_is_refused(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, {"rpc": {"allowed_hosts": ["xbtcpay.internal"]}}) as d:
         port = d.rpc_url.rsplit(":", 1)[1]
-        for host in ("evil.example", f"evil.example:{port}", "10.1.2.3", "[fd00::1]:1",
-                     "localhost.evil.example"):
-            async with d.session.post(d.rpc_url + "/", json=START,
-                                      headers={"Host": host}) as resp:
+        for host in (
+            "evil.example",
+            f"evil.example:{port}",
+            "10.1.2.3",
+            "[fd00::1]:1",
+            "localhost.evil.example",
+        ):
+            async with d.session.post(d.rpc_url + "/", json=START, headers={"Host": host}) as resp:
                 assert resp.status == 421, host
-        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST", "127.0.0.2",
-                     "[::1]:1", f"xbtcpay.internal:{port}"):
-            async with d.session.post(d.rpc_url + "/", json=START,
-                                      headers={"Host": host}) as resp:
+        for host in (
+            f"127.0.0.1:{port}",
+            f"localhost:{port}",
+            "LOCALHOST",
+            "127.0.0.2",
+            "[::1]:1",
+            f"xbtcpay.internal:{port}",
+        ):
+            async with d.session.post(d.rpc_url + "/", json=START, headers={"Host": host}) as resp:
                 assert resp.status == 200, host
         assert (await d.runtime.payments.count_by_status()) == {"new": 6}
 

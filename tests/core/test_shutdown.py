@@ -20,8 +20,9 @@ from xbtcpay.storage.postbacks import PostbackStore
 
 
 @pytest.mark.parametrize("round_", range(20))
-async def test_postback_worker_stops_when_cancelled_as_it_wakes(tmp_path: Path,
-                                                                round_: int) -> None:
+async def test_postback_worker_stops_when_cancelled_as_it_wakes(
+    tmp_path: Path, round_: int
+) -> None:
     db = Database(str(tmp_path / "x.db"))
     await db.open()
     await db.migrate()

@@ -51,15 +51,30 @@ EXPECTED = [
 
 # What each state must refuse, named by the harm a silent acceptance would do.
 MUST_REFUSE = {
-    "new": ["received", "unseen", "refunded", "disputed", "dispute_won", "charged_back",
-            "reorged"],                       # no refund or dispute of money never received
+    "new": [
+        "received",
+        "unseen",
+        "refunded",
+        "disputed",
+        "dispute_won",
+        "charged_back",
+        "reorged",
+    ],  # no refund or dispute of money never received
     "seen": ["seen", "refunded", "disputed", "charged_back", "reorged"],
     "expired": ["canceled", "seen", "expired", "failed", "refunded"],  # late funds stay payable
     "canceled": ["paid", "seen", "received", "canceled", "expired", "refunded"],
     "failed": ["canceled", "failed", "refunded", "disputed", "seen"],
     "paid": ["paid", "seen", "expired", "canceled", "failed", "unseen", "dispute_won"],
-    "refunded": ["paid", "refunded", "partially_refunded", "disputed", "dispute_won",
-                 "charged_back", "canceled", "received"],
+    "refunded": [
+        "paid",
+        "refunded",
+        "partially_refunded",
+        "disputed",
+        "dispute_won",
+        "charged_back",
+        "canceled",
+        "received",
+    ],
     "partially_refunded": ["paid", "expired", "canceled", "dispute_won", "seen"],
     "disputed": ["paid", "disputed", "partially_refunded", "canceled", "expired", "received"],
     "charged_back": ["paid", "refunded", "dispute_won", "disputed", "charged_back", "canceled"],
@@ -130,4 +145,5 @@ def test_readme_state_list_is_the_table() -> None:
     shown = readme.split("<!-- states:begin -->\n")[1].split("\n<!-- states:end -->")[0]
     assert shown == transitions_markdown(), (
         "README.md's state list differs from xbtcpay/state.py; paste this between the "
-        "states markers:\n" + transitions_markdown())
+        "states markers:\n" + transitions_markdown()
+    )

@@ -16,8 +16,8 @@ def test_live_bodies_follow_the_head_even_from_none() -> None:
 
 def test_a_read_that_raced_a_change_is_not_stored() -> None:
     cache = StatusCache()
-    epoch = cache.epoch           # a request starts reading
-    cache.invalidate("p")         # the payment changes meanwhile
+    epoch = cache.epoch  # a request starts reading
+    cache.invalidate("p")  # the payment changes meanwhile
     cache.put("p", b"old", live=False, head=None, read_epoch=epoch)
     assert cache.get("p", None) is None
 

@@ -21,22 +21,29 @@ def _hits(d: Any) -> int:
     return int(d.runtime.metrics.registry.get_sample_value("xbtcpay_status_fast_hits_total"))
 
 
-@pytest.mark.parametrize(("origins", "origin"), [(["*"], "https://shop.example"),
-                                                 (["https://a.example"], "https://a.example"),
-                                                 (["https://a.example"], "https://evil.example")])
-async def test_cache_hit_answers_like_the_full_stack(tmp_path: Path, origins: list[str],
-                                                     origin: str) -> None:
+@pytest.mark.parametrize(
+    ("origins", "origin"),
+    [
+        (["*"], "https://shop.example"),
+        (["https://a.example"], "https://a.example"),
+        (["https://a.example"], "https://evil.example"),
+    ],
+)
+async def test_cache_hit_answers_like_the_full_stack(
+    tmp_path: Path, origins: list[str], origin: str
+) -> None:
     async with running_daemon(tmp_path, {"public": {"cors_origins": origins}}) as d:
         pid = (await d.start_payment("1"))["id"]
         d.runtime.status_cache.invalidate(pid)
         before = _hits(d)
-        slow = await _get(d, f"/{pid}/status.json", Origin=origin)   # miss: routed, cached
+        slow = await _get(d, f"/{pid}/status.json", Origin=origin)  # miss: routed, cached
         assert _hits(d) == before
-        fast = await _get(d, f"/{pid}/status.json", Origin=origin)   # hit: the fast path
+        fast = await _get(d, f"/{pid}/status.json", Origin=origin)  # hit: the fast path
         assert _hits(d) == before + 1
         assert (fast[0], fast[1]) == (slow[0], slow[1]) == (200, slow[1])
-        assert {k: v for k, v in fast[2].items() if k not in VARYING} == \
-            {k: v for k, v in slow[2].items() if k not in VARYING}
+        assert {k: v for k, v in fast[2].items() if k not in VARYING} == {
+            k: v for k, v in slow[2].items() if k not in VARYING
+        }
         assert fast[2]["x-request-id"] and fast[2]["x-request-id"] != slow[2]["x-request-id"]
         echoed = await _get(d, f"/{pid}/status.json", **{"X-Request-Id": "shop-42"})
         assert echoed[2]["x-request-id"] == "shop-42"
@@ -50,9 +57,11 @@ async def test_misses_404s_and_other_requests_take_the_normal_path(tmp_path: Pat
         assert (await _get(d, "/abcdefabcdefabcd/status.json"))[0] == 404
         assert (await _get(d, f"/{pid}/status.json?x=1"))[0] == 200
         assert (await _get(d, "/healthz"))[0] == 200
-        async with d.session.options(f"{d.public_url}/{pid}/status.json", headers={
-                "Origin": "https://shop.example", "Access-Control-Request-Method": "GET"}) as r:
+        async with d.session.options(
+            f"{d.public_url}/{pid}/status.json",
+            headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "GET"},
+        ) as r:
             assert r.status == 204
         assert _hits(d) == before
-        d.runtime.set_head(12345)   # a live body is only valid at its head: never stale
+        d.runtime.set_head(12345)  # a live body is only valid at its head: never stale
         assert (await _get(d, f"/{pid}/status.json"))[0] == 200

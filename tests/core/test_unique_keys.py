@@ -15,58 +15,64 @@ from xbtcpay.models import NewPayment, PaymentEvent
 from xbtcpay.state import Event
 
 # (table, columns) of every unique key; written out by hand, not read from the migrations.
-EXPECTED_UNIQUE = sorted([
-    ("payments", ("id",)),                         # the payment id handed to the shop
-    ("payments", ("address",)),                    # one deposit address, one payment
-    ("payments", ("derivation_index",)),           # one xpub index, one address
-    ("payments", ("order_id",)),                   # a retried start_payment gets the same one
-    ("payments", ("method", "provider_ref")),      # one provider transaction, one payment
-    ("payment_events", ("event_id",)),             # the postback's event id
-    ("payment_events", ("dedupe_key",)),           # provider event ids, tx ids, log keys
-    ("postbacks", ("event_id",)),                  # one postback per event
-    ("deposits", ("key",)),                        # (block hash, log index): counted once
-    ("claims", ("key",)),
-    ("counters", ("name",)),
-    ("chain_dirty", ("payment_id",)),
-    ("schema_migrations", ("name",)),
-    ("cluster_lease", ("name",)),                  # one leader lease per name
-    # commerce (010): the ledger, balances, receipts, purchases
-    ("ledger_entries", ("id",)),
-    ("ledger_entries", ("idempotency_key",)),      # a retried credit or debit books once
-    ("ledger_entries", ("customer", "currency", "seq")),  # one entry per account position
-    ("balances", ("account",)),
-    ("balances", ("customer", "currency")),        # one cached balance per account
-    ("receipt_sequences", ("company",)),           # one gapless counter per company
-    ("issued_receipts", ("number",)),
-    ("issued_receipts", ("view_token",)),
-    ("issued_receipts", ("company", "seq")),       # no receipt number issued twice
-    ("issued_receipts", ("payment_id",)),          # one receipt per payment (kind receipt)
-    ("purchases", ("id",)),
-    ("purchases", ("customer", "purchase_token")),  # a retried purchase charges once
-    # subscriptions and vouchers (110)
-    ("subscriptions", ("id",)),
-    ("subscriptions", ("provider", "provider_ref")),  # one provider subscription, one row
-    ("subscription_events", ("dedupe_key",)),      # a provider event applies once
-    ("subscription_payments", ("provider", "reference")),  # a renewal is counted once
-    ("commerce_transactions", ("provider", "reference")),  # a store transaction recorded once
-    ("entitlements", ("source",)),                 # one grant per source
-    ("item_buys", ("customer", "item", "streamtype", "via")),  # a buy registered once
-    ("vouchers", ("code_hash",)),
-    ("vouchers", ("reference_hash",)),
-    ("discounts", ("source",)),                    # one discount per source
-    ("subscription_cursor", ("name",)),
-    # sweeps (004)
-    ("sweeps", ("tx_hash",)),                      # one record per sweep transaction
-    ("sweep_items", ("sweep_id", "address")),      # an address once in a sweep
-    ("sweep_amounts", ("event_id", "address")),    # an address's amount once per event
-])
+EXPECTED_UNIQUE = sorted(
+    [
+        ("payments", ("id",)),  # the payment id handed to the shop
+        ("payments", ("address",)),  # one deposit address, one payment
+        ("payments", ("derivation_index",)),  # one xpub index, one address
+        ("payments", ("order_id",)),  # a retried start_payment gets the same one
+        ("payments", ("method", "provider_ref")),  # one provider transaction, one payment
+        ("payment_events", ("event_id",)),  # the postback's event id
+        ("payment_events", ("dedupe_key",)),  # provider event ids, tx ids, log keys
+        ("postbacks", ("event_id",)),  # one postback per event
+        ("deposits", ("key",)),  # (block hash, log index): counted once
+        ("claims", ("key",)),
+        ("counters", ("name",)),
+        ("chain_dirty", ("payment_id",)),
+        ("schema_migrations", ("name",)),
+        ("cluster_lease", ("name",)),  # one leader lease per name
+        # commerce (010): the ledger, balances, receipts, purchases
+        ("ledger_entries", ("id",)),
+        ("ledger_entries", ("idempotency_key",)),  # a retried credit or debit books once
+        ("ledger_entries", ("customer", "currency", "seq")),  # one entry per account position
+        ("balances", ("account",)),
+        ("balances", ("customer", "currency")),  # one cached balance per account
+        ("receipt_sequences", ("company",)),  # one gapless counter per company
+        ("issued_receipts", ("number",)),
+        ("issued_receipts", ("view_token",)),
+        ("issued_receipts", ("company", "seq")),  # no receipt number issued twice
+        ("issued_receipts", ("payment_id",)),  # one receipt per payment (kind receipt)
+        ("purchases", ("id",)),
+        ("purchases", ("customer", "purchase_token")),  # a retried purchase charges once
+        # subscriptions and vouchers (110)
+        ("subscriptions", ("id",)),
+        ("subscriptions", ("provider", "provider_ref")),  # one provider subscription, one row
+        ("subscription_events", ("dedupe_key",)),  # a provider event applies once
+        ("subscription_payments", ("provider", "reference")),  # a renewal is counted once
+        ("commerce_transactions", ("provider", "reference")),  # a store transaction recorded once
+        ("entitlements", ("source",)),  # one grant per source
+        ("item_buys", ("customer", "item", "streamtype", "via")),  # a buy registered once
+        ("vouchers", ("code_hash",)),
+        ("vouchers", ("reference_hash",)),
+        ("discounts", ("source",)),  # one discount per source
+        ("subscription_cursor", ("name",)),
+        # sweeps (004)
+        ("sweeps", ("tx_hash",)),  # one record per sweep transaction
+        ("sweep_items", ("sweep_id", "address")),  # an address once in a sweep
+        ("sweep_amounts", ("event_id", "address")),  # an address's amount once per event
+    ]
+)
 
 
 def unique_keys(db_path: Path) -> list[tuple[str, tuple[str, ...]]]:
     conn = sqlite3.connect(db_path)
     try:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         found = []
         for table in tables:
             for _, name, unique, *_ in conn.execute(f"PRAGMA index_list({table})"):
@@ -85,14 +91,15 @@ async def test_schema_has_exactly_the_expected_unique_keys(tmp_path: Path) -> No
 
 
 def _fiat(ref: str | None = None, order_id: str | None = None) -> NewPayment:
-    return NewPayment(method="stripe", asset="USD", amount=Decimal("9.99"), provider_ref=ref,
-                      order_id=order_id)
+    return NewPayment(
+        method="stripe", asset="USD", amount=Decimal("9.99"), provider_ref=ref, order_id=order_id
+    )
 
 
 async def test_one_provider_reference_makes_one_payment(tmp_path: Path) -> None:
     async with running_daemon(tmp_path) as d:
         first = await d.processor.create(_fiat("pi_123"))
-        again = await d.processor.create(_fiat("pi_123"))     # a redelivery of the same one
+        again = await d.processor.create(_fiat("pi_123"))  # a redelivery of the same one
         assert again.id == first.id
         assert (await d.processor.create(_fiat("pi_456"))).id != first.id
         await d.processor.create(_fiat(None))
@@ -103,7 +110,9 @@ async def test_one_provider_reference_makes_one_payment(tmp_path: Path) -> None:
 async def test_one_dedupe_key_is_applied_once_across_payments(tmp_path: Path) -> None:
     async with running_daemon(tmp_path) as d:
         first, second = await d.processor.create(_fiat()), await d.processor.create(_fiat())
-        event = PaymentEvent(Event.PAID, dedupe_key="provider:tx:1", amount_received=Decimal("9.99"))
+        event = PaymentEvent(
+            Event.PAID, dedupe_key="provider:tx:1", amount_received=Decimal("9.99")
+        )
         assert (await d.processor.apply(first.id, event)).changed
         again = await d.processor.apply(second.id, event)
         assert again.duplicate and not again.changed

@@ -18,26 +18,32 @@ from xbtcpay.state import Event
 from xbtcpay.storage.database import Database
 from xbtcpay.storage.protocol import UnitOfWork
 
-RECEIPTS = ("CREATE TABLE receipts (payment_id TEXT PRIMARY KEY REFERENCES payments (id),"
-            " amount TEXT NOT NULL, event TEXT NOT NULL)")
+RECEIPTS = (
+    "CREATE TABLE receipts (payment_id TEXT PRIMARY KEY REFERENCES payments (id),"
+    " amount TEXT NOT NULL, event TEXT NOT NULL)"
+)
 
 
 async def _receipts(d: Any) -> list[tuple[str, str, str]]:
-    rows = await d.runtime.db.fetchall("SELECT payment_id, amount, event FROM receipts"
-                                       " ORDER BY payment_id")
+    rows = await d.runtime.db.fetchall(
+        "SELECT payment_id, amount, event FROM receipts ORDER BY payment_id"
+    )
     return [(r["payment_id"], r["amount"], r["event"]) for r in rows]
 
 
 async def _with_receipts_table(d: Any) -> None:
     async def work(uow: UnitOfWork) -> None:
         await uow.execute(RECEIPTS)
+
     await d.runtime.db.transact(work)
 
 
 async def add_receipt(uow: UnitOfWork, payment: Payment, event: str) -> None:
     """A repository function of a caller's own table, taking the unit of work."""
-    await uow.execute("INSERT INTO receipts (payment_id, amount, event) VALUES (?, ?, ?)",
-                      (payment.id, format(payment.amount_received, "f"), event))
+    await uow.execute(
+        "INSERT INTO receipts (payment_id, amount, event) VALUES (?, ?, ?)",
+        (payment.id, format(payment.amount_received, "f"), event),
+    )
 
 
 async def test_also_rows_commit_with_the_transition(tmp_path: Path) -> None:
@@ -45,8 +51,10 @@ async def test_also_rows_commit_with_the_transition(tmp_path: Path) -> None:
         await _with_receipts_table(d)
         pid = (await d.start_payment("2"))["id"]
         result = await d.processor.apply(
-            pid, PaymentEvent(Event.PAID, amount_received=Decimal(2)),
-            also=lambda uow, p: add_receipt(uow, p, "paid"))
+            pid,
+            PaymentEvent(Event.PAID, amount_received=Decimal(2)),
+            also=lambda uow, p: add_receipt(uow, p, "paid"),
+        )
         assert result.changed and result.payment.status == "paid"
         assert await _receipts(d) == [(pid, "2", "paid")]
 
@@ -62,8 +70,9 @@ async def test_a_failing_unit_leaves_nothing_behind(tmp_path: Path) -> None:
             raise RuntimeError("the ledger refused")
 
         with pytest.raises(RuntimeError, match="ledger refused"):
-            await d.processor.apply(pid, PaymentEvent(Event.PAID, amount_received=Decimal(2)),
-                                    also=fails_after_writing)
+            await d.processor.apply(
+                pid, PaymentEvent(Event.PAID, amount_received=Decimal(2)), also=fails_after_writing
+            )
         payment = await d.runtime.payments.get(pid)
         assert payment.status == "new" and payment.version == 0
         assert payment.amount_received == 0
@@ -71,8 +80,11 @@ async def test_a_failing_unit_leaves_nothing_behind(tmp_path: Path) -> None:
         assert await d.runtime.postbacks.search(payment_id=pid) == []
         assert await _receipts(d) == []
         # the daemon carries on: the same transition succeeds afterwards
-        ok = await d.processor.apply(pid, PaymentEvent(Event.PAID, amount_received=Decimal(2)),
-                                     also=lambda uow, p: add_receipt(uow, p, "paid"))
+        ok = await d.processor.apply(
+            pid,
+            PaymentEvent(Event.PAID, amount_received=Decimal(2)),
+            also=lambda uow, p: add_receipt(uow, p, "paid"),
+        )
         assert ok.changed and await _receipts(d) == [(pid, "2", "paid")]
         assert len(await d.runtime.postbacks.search(payment_id=pid)) == 1
 
@@ -82,8 +94,7 @@ async def test_transaction_hooks_see_every_creation_and_transition(tmp_path: Pat
         await _with_receipts_table(d)
         seen: list[tuple[str | None, str, str]] = []
 
-        async def hook(uow: UnitOfWork, before: Payment | None, after: Payment,
-                       event: str) -> None:
+        async def hook(uow: UnitOfWork, before: Payment | None, after: Payment, event: str) -> None:
             seen.append((before.status.value if before else None, after.status.value, event))
             if event == "paid":
                 await add_receipt(uow, after, event)
@@ -92,8 +103,7 @@ async def test_transaction_hooks_see_every_creation_and_transition(tmp_path: Pat
         pid = (await d.start_payment("3"))["id"]
         await d.processor.apply(pid, PaymentEvent(Event.SEEN, amount_received=Decimal(1)))
         await d.processor.apply(pid, PaymentEvent(Event.PAID, amount_received=Decimal(3)))
-        assert seen == [(None, "new", "created"), ("new", "seen", "seen"),
-                        ("seen", "paid", "paid")]
+        assert seen == [(None, "new", "created"), ("new", "seen", "seen"), ("seen", "paid", "paid")]
         assert await _receipts(d) == [(pid, "3", "paid")]
 
 
@@ -112,8 +122,10 @@ async def test_constraint_violations_are_the_projects_error(tmp_path: Path) -> N
         assert await _receipts(d) == []
 
         async def dangling(uow: UnitOfWork) -> None:
-            await uow.execute("INSERT INTO receipts (payment_id, amount, event)"
-                              " VALUES ('no-such-payment', '1', 'paid')")
+            await uow.execute(
+                "INSERT INTO receipts (payment_id, amount, event)"
+                " VALUES ('no-such-payment', '1', 'paid')"
+            )
 
         with pytest.raises(ConstraintViolation):
             await d.runtime.db.transact(dangling)
@@ -128,7 +140,8 @@ async def test_units_read_their_own_writes(tmp_path: Path) -> None:
             assert row is not None
             changed = await uow.execute(
                 "UPDATE payments SET reason = ? WHERE id = ? AND version = ?",
-                ("checked", pid, row["version"]))
+                ("checked", pid, row["version"]),
+            )
             again = await uow.fetchall("SELECT reason FROM payments WHERE id = ?", (pid,))
             return row["amount"], changed + len(again)
 
@@ -147,8 +160,10 @@ async def test_sqlite_units_share_commits_and_fail_alone(tmp_path: Path) -> None
             async def work(uow: UnitOfWork) -> int:
                 if n == 7:
                     raise ValueError("unit 7 fails alone")
-                return await uow.execute("INSERT INTO counters (name, value) VALUES (?, ?)",
-                                         (f"c{n}", n))
+                return await uow.execute(
+                    "INSERT INTO counters (name, value) VALUES (?, ?)", (f"c{n}", n)
+                )
+
             return await db.transact(work)
 
         before = db.commits

@@ -32,30 +32,56 @@ DAY = dt.timedelta(days=1)
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Apple Inc.")])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Apple Inc."),
+        ]
+    )
 
 
-def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
-          issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool, oid: x509.ObjectIdentifier | None,
-          not_after: dt.datetime) -> x509.Certificate:
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+    oid: x509.ObjectIdentifier | None,
+    not_after: dt.datetime,
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     issuer_name = issuer.subject if issuer is not None else _name(subject)
     issuer_public = issuer_key.public_key()
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(subject)).issuer_name(issuer_name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - 30 * DAY).not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca and issuer else None),
-                       critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=not ca, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
-            encipher_only=False, decipher_only=False), critical=True)
+        .subject_name(_name(subject))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - 30 * DAY)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.BasicConstraints(ca=ca, path_length=0 if ca and issuer else None), critical=True
+        )
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not ca,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public),
-                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False
+        )
     )
     if oid is not None:
         builder = builder.add_extension(x509.UnrecognizedExtension(oid, ASN1_NULL), critical=False)
@@ -83,18 +109,39 @@ class AppleChain:
         later = dt.datetime.now(dt.UTC) + 3650 * DAY
         if root is None:
             root_key = _key()
-            root_cert = _cert("Test Apple Root CA - G3", root_key, None, root_key, ca=True,
-                              oid=None, not_after=later)
+            root_cert = _cert(
+                "Test Apple Root CA - G3",
+                root_key,
+                None,
+                root_key,
+                ca=True,
+                oid=None,
+                not_after=later,
+            )
             inter_key = _key()
-            inter = _cert("Test Apple Worldwide Developer Relations CA - G6", inter_key,
-                          root_cert, root_key, ca=True, oid=INTERMEDIATE_OID, not_after=later)
+            inter = _cert(
+                "Test Apple Worldwide Developer Relations CA - G6",
+                inter_key,
+                root_cert,
+                root_key,
+                ca=True,
+                oid=INTERMEDIATE_OID,
+                not_after=later,
+            )
         else:
             root_key, root_cert = root.root_key, root.root
             inter_key, inter = root.intermediate_key, root.intermediate
         leaf_key = _key()
         leaf_end = dt.datetime.now(dt.UTC) - DAY if leaf_expired else later
-        leaf = _cert("Test Prod ECC Mac App Store and iTunes Store Receipt Signing", leaf_key,
-                     inter, inter_key, ca=False, oid=LEAF_OID, not_after=leaf_end)
+        leaf = _cert(
+            "Test Prod ECC Mac App Store and iTunes Store Receipt Signing",
+            leaf_key,
+            inter,
+            inter_key,
+            ca=False,
+            oid=LEAF_OID,
+            not_after=leaf_end,
+        )
         return cls(root_key, root_cert, inter_key, inter, leaf_key, leaf)
 
     @property
@@ -108,8 +155,9 @@ class AppleChain:
     def x5c(self, *, short: bool = False) -> list[str]:
         certs = [self.leaf] if short else [self.leaf, self.intermediate]
         certs = certs + [self.root]
-        return [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
-                for c in certs]
+        return [
+            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in certs
+        ]
 
 
 def now_ms() -> int:
@@ -126,12 +174,14 @@ class AppleSigner:
     environment: str = "Sandbox"
     counter: int = field(default=2000000000000000)
 
-    def sign(self, payload: dict[str, Any], *, wrong_key: bool = False,
-             short_chain: bool = False) -> str:
+    def sign(
+        self, payload: dict[str, Any], *, wrong_key: bool = False, short_chain: bool = False
+    ) -> str:
         """ES256 JWS with the chain in ``x5c``; the options make it wrong on purpose."""
         key = _key() if wrong_key else self.chain.leaf_key
-        return jwt.encode(payload, key, algorithm="ES256",
-                          headers={"x5c": self.chain.x5c(short=short_chain)})
+        return jwt.encode(
+            payload, key, algorithm="ES256", headers={"x5c": self.chain.x5c(short=short_chain)}
+        )
 
     def next_id(self) -> str:
         self.counter += 1
@@ -142,40 +192,72 @@ class AppleSigner:
         tx_id = self.next_id()
         now = now_ms()
         payload: dict[str, Any] = {
-            "transactionId": tx_id, "originalTransactionId": tx_id,
-            "webOrderLineItemId": self.next_id(), "bundleId": self.bundle_id,
-            "productId": product_id, "purchaseDate": now, "originalPurchaseDate": now,
-            "quantity": 1, "type": "Consumable", "inAppOwnershipType": "PURCHASED",
-            "signedDate": now, "environment": self.environment, "transactionReason": "PURCHASE",
-            "storefront": "USA", "storefrontId": "143441", "price": 9990, "currency": "USD",
-            "appAccountToken": str(uuid.uuid4()), "appTransactionId": "704289572311"
+            "transactionId": tx_id,
+            "originalTransactionId": tx_id,
+            "webOrderLineItemId": self.next_id(),
+            "bundleId": self.bundle_id,
+            "productId": product_id,
+            "purchaseDate": now,
+            "originalPurchaseDate": now,
+            "quantity": 1,
+            "type": "Consumable",
+            "inAppOwnershipType": "PURCHASED",
+            "signedDate": now,
+            "environment": self.environment,
+            "transactionReason": "PURCHASE",
+            "storefront": "USA",
+            "storefrontId": "143441",
+            "price": 9990,
+            "currency": "USD",
+            "appAccountToken": str(uuid.uuid4()),
+            "appTransactionId": "704289572311",
         }
         payload.update(overrides)
         return {k: v for k, v in payload.items() if v is not None}
 
-    def transaction(self, product_id: str, *, wrong_key: bool = False,
-                    short_chain: bool = False, **overrides: Any) -> tuple[str, dict[str, Any]]:
+    def transaction(
+        self,
+        product_id: str,
+        *,
+        wrong_key: bool = False,
+        short_chain: bool = False,
+        **overrides: Any,
+    ) -> tuple[str, dict[str, Any]]:
         payload = self.transaction_payload(product_id, **overrides)
         return self.sign(payload, wrong_key=wrong_key, short_chain=short_chain), payload
 
     def renewal_info(self, transaction: dict[str, Any], **overrides: Any) -> str:
         payload = {
             "originalTransactionId": transaction["originalTransactionId"],
-            "autoRenewProductId": transaction["productId"], "productId": transaction["productId"],
-            "autoRenewStatus": 1, "signedDate": now_ms(), "environment": self.environment,
+            "autoRenewProductId": transaction["productId"],
+            "productId": transaction["productId"],
+            "autoRenewStatus": 1,
+            "signedDate": now_ms(),
+            "environment": self.environment,
             "recentSubscriptionStartDate": transaction["purchaseDate"],
             "renewalDate": transaction.get("expiresDate", now_ms()),
         }
         payload.update(overrides)
         return self.sign(payload)
 
-    def notification(self, notification_type: str, transaction: dict[str, Any] | None = None,
-                     *, subtype: str | None = None, notification_uuid: str | None = None,
-                     wrong_key: bool = False, short_chain: bool = False,
-                     data_overrides: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    def notification(
+        self,
+        notification_type: str,
+        transaction: dict[str, Any] | None = None,
+        *,
+        subtype: str | None = None,
+        notification_uuid: str | None = None,
+        wrong_key: bool = False,
+        short_chain: bool = False,
+        data_overrides: dict[str, Any] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
         """A signedPayload (ResponseBodyV2DecodedPayload) carrying ``transaction`` signed."""
-        data: dict[str, Any] = {"bundleId": self.bundle_id, "appAppleId": self.app_apple_id,
-                                "bundleVersion": "1.0", "environment": self.environment}
+        data: dict[str, Any] = {
+            "bundleId": self.bundle_id,
+            "appAppleId": self.app_apple_id,
+            "bundleVersion": "1.0",
+            "environment": self.environment,
+        }
         if transaction is not None:
             data["signedTransactionInfo"] = self.sign(transaction)
             if transaction.get("type") == "Auto-Renewable Subscription":
@@ -185,7 +267,9 @@ class AppleSigner:
         payload: dict[str, Any] = {
             "notificationType": notification_type,
             "notificationUUID": notification_uuid or str(uuid.uuid4()),
-            "data": data, "version": "2.0", "signedDate": now_ms(),
+            "data": data,
+            "version": "2.0",
+            "signedDate": now_ms(),
         }
         if subtype is not None:
             payload["subtype"] = subtype

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 SCOPE = "https://www.googleapis.com/auth/androidpublisher"
-GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"   # google-auth always signs for it
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # google-auth always signs for it
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 API = "/androidpublisher/v3/applications/{package}/purchases"
 DAY_MS = 86_400_000
@@ -49,25 +49,39 @@ def _rsa() -> rsa.RSAPrivateKey:
 
 
 def _pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def _self_signed(key: rsa.RSAPrivateKey, name: str) -> str:
     now = dt.datetime.now(dt.UTC)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _error(status: int, message: str, kind: str) -> web.Response:
-    return web.json_response({"error": {"code": status, "message": message, "status": kind,
-                                        "errors": [{"message": message, "domain": "global",
-                                                    "reason": kind.lower()}]}}, status=status)
+    return web.json_response(
+        {
+            "error": {
+                "code": status,
+                "message": message,
+                "status": kind,
+                "errors": [{"message": message, "domain": "global", "reason": kind.lower()}],
+            }
+        },
+        status=status,
+    )
 
 
 def _rfc3339(ms: int) -> str:
@@ -82,32 +96,58 @@ class PubSubSigner:
         self.key = _rsa()
         self.certs = {self.kid: _self_signed(self.key, "pubsub")}
 
-    def token(self, audience: str, *, email: str = PUSH_ACCOUNT,
-              issuer: str = "https://accounts.google.com", expires_in: int = 3600,
-              email_verified: bool = True, key: rsa.RSAPrivateKey | None = None,
-              kid: str | None = None) -> str:
+    def token(
+        self,
+        audience: str,
+        *,
+        email: str = PUSH_ACCOUNT,
+        issuer: str = "https://accounts.google.com",
+        expires_in: int = 3600,
+        email_verified: bool = True,
+        key: rsa.RSAPrivateKey | None = None,
+        kid: str | None = None,
+    ) -> str:
         now = int(time.time())
-        claims = {"aud": audience, "azp": "1234567890", "email": email,
-                  "email_verified": email_verified, "exp": now + expires_in, "iat": now - 5,
-                  "iss": issuer, "sub": "1234567890"}
-        return jwt.encode(claims, _pem(key or self.key), algorithm="RS256",
-                          headers={"kid": kid or self.kid})
+        claims = {
+            "aud": audience,
+            "azp": "1234567890",
+            "email": email,
+            "email_verified": email_verified,
+            "exp": now + expires_in,
+            "iat": now - 5,
+            "iss": issuer,
+            "sub": "1234567890",
+        }
+        return jwt.encode(
+            claims, _pem(key or self.key), algorithm="RS256", headers={"kid": kid or self.kid}
+        )
 
 
 def push_body(notification: dict[str, Any], message_id: str) -> bytes:
     """A Pub/Sub push request body carrying ``notification``."""
     data = base64.b64encode(json.dumps(notification).encode()).decode()
-    return json.dumps({"message": {"data": data, "messageId": message_id,
-                                   "message_id": message_id,
-                                   "publishTime": "2026-12-01T20:00:00.000Z",
-                                   "attributes": {}},
-                       "subscription": "projects/shop-project/subscriptions/play-rtdn"}).encode()
+    return json.dumps(
+        {
+            "message": {
+                "data": data,
+                "messageId": message_id,
+                "message_id": message_id,
+                "publishTime": "2026-12-01T20:00:00.000Z",
+                "attributes": {},
+            },
+            "subscription": "projects/shop-project/subscriptions/play-rtdn",
+        }
+    ).encode()
 
 
 def developer_notification(package: str, **payload: Any) -> dict[str, Any]:
     """A DeveloperNotification (``subscriptionNotification={...}`` and so on)."""
-    return {"version": "1.0", "packageName": package,
-            "eventTimeMillis": str(int(time.time() * 1000)), **payload}
+    return {
+        "version": "1.0",
+        "packageName": package,
+        "eventTimeMillis": str(int(time.time() * 1000)),
+        **payload,
+    }
 
 
 @dataclass
@@ -138,11 +178,20 @@ class FakeGooglePlay:
     def service_account_file(self, directory: Path) -> Path:
         """A service-account key file as the Cloud console downloads it, pointing here."""
         path = directory / "play-service-account.json"
-        path.write_text(json.dumps({
-            "type": "service_account", "project_id": "shop-project",
-            "private_key_id": "0123abcd", "private_key": _pem(self.account_key),
-            "client_email": self.account_email, "client_id": "1000",
-            "auth_uri": f"{self.url}/o/oauth2/auth", "token_uri": f"{self.url}/token"}))
+        path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": "shop-project",
+                    "private_key_id": "0123abcd",
+                    "private_key": _pem(self.account_key),
+                    "client_email": self.account_email,
+                    "client_id": "1000",
+                    "auth_uri": f"{self.url}/o/oauth2/auth",
+                    "token_uri": f"{self.url}/token",
+                }
+            )
+        )
         path.chmod(0o600)
         return path
 
@@ -174,19 +223,34 @@ class FakeGooglePlay:
         n = next(self._orders)
         return f"GPA.3312-{n:04d}-{n * 7 % 10000:04d}-{n:05d}"
 
-    def buy(self, product_id: str, *, quantity: int = 1, test: bool = False,
-            pending: bool = False, acknowledged: bool = False,
-            package: str | None = None, price: tuple[str, int] | None = None) -> str:
+    def buy(
+        self,
+        product_id: str,
+        *,
+        quantity: int = 1,
+        test: bool = False,
+        pending: bool = False,
+        acknowledged: bool = False,
+        package: str | None = None,
+        price: tuple[str, int] | None = None,
+    ) -> str:
         """A one-time purchase; returns its purchase token. ``price`` = (currency, micros)
         adds ``priceCurrencyCode``/``priceAmountMicros`` as some answers carry them."""
         token = secrets.token_urlsafe(48)
         body: dict[str, Any] = {
-            "kind": "androidpublisher#productPurchase", "productId": product_id,
+            "kind": "androidpublisher#productPurchase",
+            "productId": product_id,
             "purchaseTimeMillis": str(int(time.time() * 1000)),
-            "purchaseState": 2 if pending else 0, "consumptionState": 0,
-            "orderId": self.order_id(), "acknowledgementState": int(acknowledged),
-            "quantity": quantity, "refundableQuantity": quantity, "regionCode": "US",
-            "obfuscatedExternalAccountId": "acct-7", "purchaseToken": token}
+            "purchaseState": 2 if pending else 0,
+            "consumptionState": 0,
+            "orderId": self.order_id(),
+            "acknowledgementState": int(acknowledged),
+            "quantity": quantity,
+            "refundableQuantity": quantity,
+            "regionCode": "US",
+            "obfuscatedExternalAccountId": "acct-7",
+            "purchaseToken": token,
+        }
         if test:
             body["purchaseType"] = 0
         if price is not None:
@@ -198,25 +262,43 @@ class FakeGooglePlay:
         """A pending purchase gets paid."""
         self.products[(self.package, token)]["purchaseState"] = 0
 
-    def subscribe(self, product_id: str, *, price: tuple[str, str] = ("USD", "9.99"),
-                  test: bool = False, package: str | None = None) -> str:
+    def subscribe(
+        self,
+        product_id: str,
+        *,
+        price: tuple[str, str] = ("USD", "9.99"),
+        test: bool = False,
+        package: str | None = None,
+    ) -> str:
         """A new subscription (first period paid); returns its purchase token."""
         token = secrets.token_urlsafe(48)
         now = int(time.time() * 1000)
         units, _, frac = price[1].partition(".")
         body: dict[str, Any] = {
-            "kind": "androidpublisher#subscriptionPurchaseV2", "regionCode": "US",
-            "startTime": _rfc3339(now), "subscriptionState": "SUBSCRIPTION_STATE_ACTIVE",
+            "kind": "androidpublisher#subscriptionPurchaseV2",
+            "regionCode": "US",
+            "startTime": _rfc3339(now),
+            "subscriptionState": "SUBSCRIPTION_STATE_ACTIVE",
             "latestOrderId": self.order_id(),
             "acknowledgementState": "ACKNOWLEDGEMENT_STATE_PENDING",
             "externalAccountIdentifiers": {"obfuscatedExternalAccountId": "acct-7"},
-            "lineItems": [{
-                "productId": product_id, "expiryTime": _rfc3339(now + 30 * DAY_MS),
-                "latestSuccessfulOrderId": None,
-                "autoRenewingPlan": {"autoRenewEnabled": True, "recurringPrice": {
-                    "currencyCode": price[0], "units": units,
-                    "nanos": int((frac or "0").ljust(9, "0"))}},
-                "offerDetails": {"basePlanId": "monthly"}}]}
+            "lineItems": [
+                {
+                    "productId": product_id,
+                    "expiryTime": _rfc3339(now + 30 * DAY_MS),
+                    "latestSuccessfulOrderId": None,
+                    "autoRenewingPlan": {
+                        "autoRenewEnabled": True,
+                        "recurringPrice": {
+                            "currencyCode": price[0],
+                            "units": units,
+                            "nanos": int((frac or "0").ljust(9, "0")),
+                        },
+                    },
+                    "offerDetails": {"basePlanId": "monthly"},
+                }
+            ],
+        }
         body["lineItems"][0]["latestSuccessfulOrderId"] = body["latestOrderId"]
         if test:
             body["testPurchase"] = {}
@@ -250,8 +332,14 @@ class FakeGooglePlay:
         sub["subscriptionState"] = "SUBSCRIPTION_STATE_EXPIRED"
         sub["lineItems"][0]["expiryTime"] = _rfc3339(int(time.time() * 1000) - 1000)
 
-    def void(self, token: str, *, subscription: bool = False, quantity: int | None = None,
-             reason: int = 1) -> dict[str, Any]:
+    def void(
+        self,
+        token: str,
+        *,
+        subscription: bool = False,
+        quantity: int | None = None,
+        reason: int = 1,
+    ) -> dict[str, Any]:
         """Google refunds a purchase (or ``quantity`` units of it); returns the voided entry."""
         if subscription:
             sub = self._sub(token)
@@ -266,10 +354,16 @@ class FakeGooglePlay:
                 body["refundableQuantity"] = 0
             else:
                 body["refundableQuantity"] -= quantity
-        entry = {"kind": "androidpublisher#voidedPurchase", "purchaseToken": token,
-                 "orderId": order, "purchaseTimeMillis": str(purchase_ms),
-                 "voidedTimeMillis": str(int(time.time() * 1000)), "voidedSource": 0,
-                 "voidedReason": reason, "refundType": 1 if quantity is None else 2}
+        entry = {
+            "kind": "androidpublisher#voidedPurchase",
+            "purchaseToken": token,
+            "orderId": order,
+            "purchaseTimeMillis": str(purchase_ms),
+            "voidedTimeMillis": str(int(time.time() * 1000)),
+            "voidedSource": 0,
+            "voidedReason": reason,
+            "refundType": 1 if quantity is None else 2,
+        }
         if quantity is not None:
             entry["voidedQuantity"] = quantity
         self.voided.append(entry)
@@ -282,28 +376,34 @@ class FakeGooglePlay:
         if form.get("grant_type") != [GRANT] or "assertion" not in form:
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
         try:
-            claims = jwt.decode(form["assertion"][0], self.account_key.public_key(),
-                                algorithms=["RS256"], audience=GOOGLE_TOKEN_AUDIENCE)
+            claims = jwt.decode(
+                form["assertion"][0],
+                self.account_key.public_key(),
+                algorithms=["RS256"],
+                audience=GOOGLE_TOKEN_AUDIENCE,
+            )
         except jwt.PyJWTError as exc:
-            return web.json_response({"error": "invalid_grant",
-                                      "error_description": str(exc)}, status=400)
+            return web.json_response(
+                {"error": "invalid_grant", "error_description": str(exc)}, status=400
+            )
         if claims.get("iss") != self.account_email or SCOPE not in claims.get("scope", ""):
             return web.json_response({"error": "invalid_scope"}, status=400)
         token = "ya29." + secrets.token_urlsafe(32)
         self.access_tokens.add(token)
-        return web.json_response({"access_token": token, "expires_in": 3599,
-                                  "token_type": "Bearer"})
+        return web.json_response(
+            {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
+        )
 
     async def _certs(self, request: web.Request) -> web.Response:
-        return web.json_response(self.signer.certs,
-                                 headers={"Cache-Control": "public, max-age=19000"})
+        return web.json_response(
+            self.signer.certs, headers={"Cache-Control": "public, max-age=19000"}
+        )
 
     def _refuse(self, request: web.Request) -> web.Response | None:
         self.calls.append(f"{request.method} {request.path}")
         auth = request.headers.get("Authorization", "")
         if auth.removeprefix("Bearer ") not in self.access_tokens:
-            return _error(401, "Request had invalid authentication credentials.",
-                          "UNAUTHENTICATED")
+            return _error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
         if self.fail_with is not None:
             return _error(self.fail_with, "Backend Error", "UNAVAILABLE")
         return None
@@ -314,13 +414,13 @@ class FakeGooglePlay:
         m = request.match_info
         body = self.products.get((m["package"], m["token"]))
         if body is None and m["package"] != self.package:
-            return _error(404, "No application was found for the given package name.",
-                          "NOT_FOUND")
+            return _error(404, "No application was found for the given package name.", "NOT_FOUND")
         if body is None:
             return _error(400, "The purchase token is no longer valid.", "INVALID_ARGUMENT")
         if body["productId"] != m["product"]:
-            return _error(400, "The purchase token does not match the product ID.",
-                          "INVALID_ARGUMENT")
+            return _error(
+                400, "The purchase token does not match the product ID.", "INVALID_ARGUMENT"
+            )
         return web.json_response(body)
 
     async def _ack_product(self, request: web.Request) -> web.Response:

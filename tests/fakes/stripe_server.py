@@ -63,8 +63,15 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
 class StripeFailure(Exception):
     """An error answered in Stripe's JSON error shape."""
 
-    def __init__(self, status: int, kind: str, message: str, *, param: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.kind, self.param, self.code = status, kind, param, code
 
@@ -131,9 +138,17 @@ class FakeStripe:
 
     async def _guard(self, request: web.Request) -> dict[str, Any]:
         body = await request.text()
-        params = decode_form(body) if request.method == "POST" else decode_form(request.query_string)
-        self.requests.append({"method": request.method, "path": request.path, "params": params,
-                              "headers": dict(request.headers)})
+        params = (
+            decode_form(body) if request.method == "POST" else decode_form(request.query_string)
+        )
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "params": params,
+                "headers": dict(request.headers),
+            }
+        )
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             raise StripeFailure(401, "invalid_request_error", "Invalid API Key provided")
         if self.fail_next:
@@ -149,11 +164,15 @@ class FakeStripe:
             if key and key in self._idempotency:
                 seen, status, body = self._idempotency[key]
                 if seen != fingerprint:
-                    raise StripeFailure(400, "idempotency_error",
-                                        "Keys for idempotent requests can only be used with "
-                                        "the same parameters they were first used with.")
-                return web.json_response(body, status=status,
-                                         headers={"Idempotent-Replayed": "true"})
+                    raise StripeFailure(
+                        400,
+                        "idempotency_error",
+                        "Keys for idempotent requests can only be used with "
+                        "the same parameters they were first used with.",
+                    )
+                return web.json_response(
+                    body, status=status, headers={"Idempotent-Replayed": "true"}
+                )
             session = self._session_from(params)
         except StripeFailure as failure:
             return failure.response()
@@ -165,13 +184,22 @@ class FakeStripe:
     def _session_from(self, params: dict[str, Any]) -> dict[str, Any]:
         for name in ("success_url", "mode"):
             if not params.get(name):
-                raise StripeFailure(400, "invalid_request_error",
-                                    f"Missing required param: {name}.", param=name,
-                                    code="parameter_missing")
+                raise StripeFailure(
+                    400,
+                    "invalid_request_error",
+                    f"Missing required param: {name}.",
+                    param=name,
+                    code="parameter_missing",
+                )
         items = params.get("line_items") or []
         if not items:
-            raise StripeFailure(400, "invalid_request_error", "line_items is required",
-                                param="line_items", code="parameter_missing")
+            raise StripeFailure(
+                400,
+                "invalid_request_error",
+                "line_items is required",
+                param="line_items",
+                code="parameter_missing",
+            )
         total, currency = 0, None
         for index, item in enumerate(items):
             unit, cur = self._unit_price(index, item)
@@ -180,36 +208,58 @@ class FakeStripe:
         sid = self._new_id("cs")
         now = int(time.time())
         return {
-            "id": sid, "object": "checkout.session", "mode": params["mode"],
+            "id": sid,
+            "object": "checkout.session",
+            "mode": params["mode"],
             "url": f"https://checkout.stripe.com/c/pay/{sid}",
-            "amount_total": total, "amount_subtotal": total, "currency": currency,
+            "amount_total": total,
+            "amount_subtotal": total,
+            "currency": currency,
             "client_reference_id": params.get("client_reference_id"),
-            "customer": None, "customer_email": params.get("customer_email"),
+            "customer": None,
+            "customer_email": params.get("customer_email"),
             "metadata": params.get("metadata", {}),
-            "payment_intent": None, "payment_status": "unpaid", "status": "open",
-            "success_url": params["success_url"], "cancel_url": params.get("cancel_url"),
-            "created": now, "expires_at": int(params.get("expires_at") or now + 86400),
+            "payment_intent": None,
+            "payment_status": "unpaid",
+            "status": "open",
+            "success_url": params["success_url"],
+            "cancel_url": params.get("cancel_url"),
+            "created": now,
+            "expires_at": int(params.get("expires_at") or now + 86400),
             "livemode": False,
-            "_payment_intent_metadata": (params.get("payment_intent_data") or {})
-            .get("metadata", {}),
+            "_payment_intent_metadata": (params.get("payment_intent_data") or {}).get(
+                "metadata", {}
+            ),
         }
 
     def _unit_price(self, index: int, item: dict[str, Any]) -> tuple[int, str]:
         if "price" in item:
             price = self.prices.get(item["price"])
             if price is None:
-                raise StripeFailure(400, "invalid_request_error",
-                                    f"No such price: '{item['price']}'",
-                                    param=f"line_items[{index}][price]", code="resource_missing")
+                raise StripeFailure(
+                    400,
+                    "invalid_request_error",
+                    f"No such price: '{item['price']}'",
+                    param=f"line_items[{index}][price]",
+                    code="resource_missing",
+                )
             return int(price["unit_amount"]), str(price["currency"])
         data = item.get("price_data") or {}
         if "unit_amount" not in data or "currency" not in data:
-            raise StripeFailure(400, "invalid_request_error",
-                                "You must specify either `price` or `price_data`",
-                                param=f"line_items[{index}]", code="parameter_missing")
+            raise StripeFailure(
+                400,
+                "invalid_request_error",
+                "You must specify either `price` or `price_data`",
+                param=f"line_items[{index}]",
+                code="parameter_missing",
+            )
         if not data["unit_amount"].isdigit():
-            raise StripeFailure(400, "invalid_request_error", "Invalid integer",
-                                param=f"line_items[{index}][price_data][unit_amount]")
+            raise StripeFailure(
+                400,
+                "invalid_request_error",
+                "Invalid integer",
+                param=f"line_items[{index}][price_data][unit_amount]",
+            )
         return int(data["unit_amount"]), data["currency"].lower()
 
     async def _get_session(self, request: web.Request) -> web.Response:
@@ -217,9 +267,13 @@ class FakeStripe:
             await self._guard(request)
             session = self.sessions.get(request.match_info["id"])
             if session is None:
-                raise StripeFailure(404, "invalid_request_error",
-                                    f"No such checkout.session: '{request.match_info['id']}'",
-                                    param="session", code="resource_missing")
+                raise StripeFailure(
+                    404,
+                    "invalid_request_error",
+                    f"No such checkout.session: '{request.match_info['id']}'",
+                    param="session",
+                    code="resource_missing",
+                )
         except StripeFailure as failure:
             return failure.response()
         return web.json_response(self.public(session))
@@ -231,15 +285,23 @@ class FakeStripe:
             return failure.response()
         created = params.get("created") or {}
         rows = sorted(self.sessions.values(), key=lambda s: (s["created"], s["id"]), reverse=True)
-        rows = [s for s in rows
-                if int(created.get("gte", 0)) <= s["created"] <= int(created.get("lte", 2**62))]
+        rows = [
+            s
+            for s in rows
+            if int(created.get("gte", 0)) <= s["created"] <= int(created.get("lte", 2**62))
+        ]
         if "starting_after" in params:
             ids = [s["id"] for s in rows]
-            rows = rows[ids.index(params["starting_after"]) + 1:]
+            rows = rows[ids.index(params["starting_after"]) + 1 :]
         limit = int(params.get("limit", 10))
-        return web.json_response({"object": "list", "url": "/v1/checkout/sessions",
-                                  "has_more": len(rows) > limit,
-                                  "data": [self.public(s) for s in rows[:limit]]})
+        return web.json_response(
+            {
+                "object": "list",
+                "url": "/v1/checkout/sessions",
+                "has_more": len(rows) > limit,
+                "data": [self.public(s) for s in rows[:limit]],
+            }
+        )
 
     @staticmethod
     def public(obj: dict[str, Any]) -> dict[str, Any]:
@@ -248,18 +310,35 @@ class FakeStripe:
     # -- the customer and Stripe's side (test controls) ------------------------------------
 
     def _event(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return {"id": self._new_id("evt"), "object": "event", "api_version": API_VERSION,
-                "created": int(time.time()), "type": kind, "livemode": False,
-                "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
-                "data": {"object": self.public(obj)}}
+        return {
+            "id": self._new_id("evt"),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": int(time.time()),
+            "type": kind,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "data": {"object": self.public(obj)},
+        }
 
     def _charge_for(self, session: dict[str, Any]) -> dict[str, Any]:
         pi = self._new_id("pi")
-        charge = {"id": self._new_id("ch"), "object": "charge", "amount": session["amount_total"],
-                  "amount_captured": session["amount_total"], "amount_refunded": 0,
-                  "currency": session["currency"], "payment_intent": pi, "paid": True,
-                  "refunded": False, "status": "succeeded", "created": int(time.time()),
-                  "metadata": dict(session["_payment_intent_metadata"]), "disputed": False}
+        charge = {
+            "id": self._new_id("ch"),
+            "object": "charge",
+            "amount": session["amount_total"],
+            "amount_captured": session["amount_total"],
+            "amount_refunded": 0,
+            "currency": session["currency"],
+            "payment_intent": pi,
+            "paid": True,
+            "refunded": False,
+            "status": "succeeded",
+            "created": int(time.time()),
+            "metadata": dict(session["_payment_intent_metadata"]),
+            "disputed": False,
+        }
         self.charges[charge["id"]] = charge
         session["payment_intent"], session["_charge"] = pi, charge["id"]
         return charge
@@ -297,10 +376,17 @@ class FakeStripe:
     def dispute(self, session_id: str, reason: str = "fraudulent") -> dict[str, Any]:
         charge = self.charges[self.sessions[session_id]["_charge"]]
         charge["disputed"] = True
-        dispute = {"id": self._new_id("dp"), "object": "dispute", "amount": charge["amount"],
-                   "currency": charge["currency"], "charge": charge["id"],
-                   "payment_intent": charge["payment_intent"], "reason": reason,
-                   "status": "needs_response", "created": int(time.time())}
+        dispute = {
+            "id": self._new_id("dp"),
+            "object": "dispute",
+            "amount": charge["amount"],
+            "currency": charge["currency"],
+            "charge": charge["id"],
+            "payment_intent": charge["payment_intent"],
+            "reason": reason,
+            "status": "needs_response",
+            "created": int(time.time()),
+        }
         charge["_dispute"] = dispute
         return self._event("charge.dispute.created", dispute)
 
@@ -313,8 +399,15 @@ class FakeStripe:
     def other_event(self, kind: str = "customer.created") -> dict[str, Any]:
         return self._event(kind, {"id": self._new_id("cus"), "object": "customer"})
 
-    async def deliver(self, url: str, event: dict[str, Any], *, secret: str | None = None,
-                      timestamp: int | None = None, payload: str | None = None) -> int:
+    async def deliver(
+        self,
+        url: str,
+        event: dict[str, Any],
+        *,
+        secret: str | None = None,
+        timestamp: int | None = None,
+        payload: str | None = None,
+    ) -> int:
         """POST ``event`` to ``url`` signed like Stripe does; returns the HTTP status."""
         body = payload if payload is not None else json.dumps(event, indent=2)
         header = sign(body, secret or self.webhook_secret, timestamp)
@@ -322,12 +415,16 @@ class FakeStripe:
 
     async def send(self, url: str, body: str, header: str | None) -> int:
         """POST exact bytes with an exact ``Stripe-Signature`` header (None: no header)."""
-        headers = {"Content-Type": "application/json; charset=utf-8",
-                   "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        }
         if header is not None:
             headers["Stripe-Signature"] = header
-        async with aiohttp.ClientSession() as session, \
-                session.post(url, data=body.encode(), headers=headers) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=body.encode(), headers=headers) as resp,
+        ):
             await resp.read()
             self.deliveries.append(Delivery(body, header or "", resp.status))
             return resp.status

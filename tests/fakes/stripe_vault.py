@@ -50,28 +50,43 @@ class FakeStripeVault(FakeStripe):
         """The customer saved ``card`` (a test PaymentMethod) as their default; the cus id."""
         cus = self._new_id("cus")
         pm = self._payment_method(card, cus)
-        self.customers[cus] = {"id": cus, "object": "customer",
-                               "metadata": {"xbtcpay_customer": shop_customer},
-                               "invoice_settings": {"default_payment_method": pm["id"]}}
+        self.customers[cus] = {
+            "id": cus,
+            "object": "customer",
+            "metadata": {"xbtcpay_customer": shop_customer},
+            "invoice_settings": {"default_payment_method": pm["id"]},
+        }
         return cus
 
     def wallet_token(self, kind: str, card: str = "pm_card_visa") -> str:
         """A card token made by Apple Pay / Google Pay JS (``tokenization_method``)."""
         brand, last4, outcome = TEST_CARDS[card]
         token = self._new_id("tok")
-        self.tokens[token] = {"id": token, "object": "token", "type": "card",
-                              "card": {"brand": brand, "last4": last4,
-                                       "tokenization_method": kind}, "_outcome": outcome}
+        self.tokens[token] = {
+            "id": token,
+            "object": "token",
+            "type": "card",
+            "card": {"brand": brand, "last4": last4, "tokenization_method": kind},
+            "_outcome": outcome,
+        }
         return token
 
-    def _payment_method(self, card: str, customer: str | None,
-                        wallet: str | None = None, outcome: str | None = None) -> dict[str, Any]:
+    def _payment_method(
+        self, card: str, customer: str | None, wallet: str | None = None, outcome: str | None = None
+    ) -> dict[str, Any]:
         brand, last4, declined = TEST_CARDS.get(card, ("visa", "4242", None))
         pm: dict[str, Any] = {
-            "id": self._new_id("pm"), "object": "payment_method", "type": "card",
-            "customer": customer, "card": {"brand": brand, "last4": last4,
-                                           "wallet": {"type": wallet} if wallet else None},
-            "_outcome": outcome if wallet else declined}
+            "id": self._new_id("pm"),
+            "object": "payment_method",
+            "type": "card",
+            "customer": customer,
+            "card": {
+                "brand": brand,
+                "last4": last4,
+                "wallet": {"type": wallet} if wallet else None,
+            },
+            "_outcome": outcome if wallet else declined,
+        }
         self.payment_methods[pm["id"]] = pm
         return pm
 
@@ -83,18 +98,33 @@ class FakeStripeVault(FakeStripe):
         except StripeFailure as failure:
             return failure.response()
         query = str(params.get("query", ""))
-        found = [c for c in self.customers.values()
-                 if query == f"metadata['xbtcpay_customer']:'{c['metadata']['xbtcpay_customer']}'"]
-        return web.json_response({"object": "search_result", "data": found, "has_more": False,
-                                  "next_page": None, "url": "/v1/customers/search"})
+        found = [
+            c
+            for c in self.customers.values()
+            if query == f"metadata['xbtcpay_customer']:'{c['metadata']['xbtcpay_customer']}'"
+        ]
+        return web.json_response(
+            {
+                "object": "search_result",
+                "data": found,
+                "has_more": False,
+                "next_page": None,
+                "url": "/v1/customers/search",
+            }
+        )
 
     async def _get_customer(self, request: web.Request) -> web.Response:
         try:
             await self._guard(request)
             customer = self.customers.get(request.match_info["id"])
             if customer is None:
-                raise StripeFailure(404, "invalid_request_error", "No such customer",
-                                    code="resource_missing", param="id")
+                raise StripeFailure(
+                    404,
+                    "invalid_request_error",
+                    "No such customer",
+                    code="resource_missing",
+                    param="id",
+                )
         except StripeFailure as failure:
             return failure.response()
         return web.json_response(customer)
@@ -104,8 +134,13 @@ class FakeStripeVault(FakeStripe):
             await self._guard(request)
             intent = self.payment_intents.get(request.match_info["id"])
             if intent is None:
-                raise StripeFailure(404, "invalid_request_error", "No such payment_intent",
-                                    code="resource_missing", param="intent")
+                raise StripeFailure(
+                    404,
+                    "invalid_request_error",
+                    "No such payment_intent",
+                    code="resource_missing",
+                    param="intent",
+                )
         except StripeFailure as failure:
             return failure.response()
         return web.json_response(intent)
@@ -120,9 +155,13 @@ class FakeStripeVault(FakeStripe):
         if key and key in self._idempotency:
             seen, status, body = self._idempotency[key]
             if seen != fingerprint:
-                return StripeFailure(400, "idempotency_error", "Keys for idempotent requests "
-                                     "can only be used with the same parameters they were "
-                                     "first used with.").response()
+                return StripeFailure(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests "
+                    "can only be used with the same parameters they were "
+                    "first used with.",
+                ).response()
             return web.json_response(body, status=status, headers={"Idempotent-Replayed": "true"})
         status, body = self._confirm(params)
         if key:
@@ -134,17 +173,26 @@ class FakeStripeVault(FakeStripe):
         if isinstance(data, dict):
             token = self.tokens.get(str((data.get("card") or {}).get("token")))
             if token is None:
-                raise StripeFailure(400, "invalid_request_error", "No such token",
-                                    code="resource_missing",
-                                    param="payment_method_data[card][token]")
+                raise StripeFailure(
+                    400,
+                    "invalid_request_error",
+                    "No such token",
+                    code="resource_missing",
+                    param="payment_method_data[card][token]",
+                )
             card = token["card"]
             pm = self._payment_method("", None, card["tokenization_method"], token["_outcome"])
             pm["card"].update(brand=card["brand"], last4=card["last4"])
             return pm
         known = self.payment_methods.get(str(params.get("payment_method")))
         if known is None:
-            raise StripeFailure(400, "invalid_request_error", "No such PaymentMethod",
-                                code="resource_missing", param="payment_method")
+            raise StripeFailure(
+                400,
+                "invalid_request_error",
+                "No such PaymentMethod",
+                code="resource_missing",
+                param="payment_method",
+            )
         return known
 
     def _confirm(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -152,32 +200,59 @@ class FakeStripeVault(FakeStripe):
             amount = int(params["amount"])
             pm = self._method_of(params)
         except (KeyError, ValueError):
-            return StripeFailure(400, "invalid_request_error", "Missing required param: amount.",
-                                 param="amount").status, {}
+            return StripeFailure(
+                400, "invalid_request_error", "Missing required param: amount.", param="amount"
+            ).status, {}
         except StripeFailure as failure:
-            return failure.status, {"error": {"type": failure.kind, "message": str(failure),
-                                              "param": failure.param, "code": failure.code}}
+            return failure.status, {
+                "error": {
+                    "type": failure.kind,
+                    "message": str(failure),
+                    "param": failure.param,
+                    "code": failure.code,
+                }
+            }
         if params.get("customer") and pm.get("customer") not in (None, params["customer"]):
-            return 400, {"error": {"type": "invalid_request_error", "code": "resource_missing",
-                                   "message": "The PaymentMethod belongs to another customer",
-                                   "param": "payment_method"}}
-        intent = {"id": self._new_id("pi"), "object": "payment_intent", "amount": amount,
-                  "currency": params.get("currency"), "customer": params.get("customer"),
-                  "metadata": params.get("metadata") or {}, "payment_method": pm["id"],
-                  "off_session": params.get("off_session"), "status": "succeeded",
-                  "latest_charge": self._new_id("ch"), "last_payment_error": None}
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "resource_missing",
+                    "message": "The PaymentMethod belongs to another customer",
+                    "param": "payment_method",
+                }
+            }
+        intent = {
+            "id": self._new_id("pi"),
+            "object": "payment_intent",
+            "amount": amount,
+            "currency": params.get("currency"),
+            "customer": params.get("customer"),
+            "metadata": params.get("metadata") or {},
+            "payment_method": pm["id"],
+            "off_session": params.get("off_session"),
+            "status": "succeeded",
+            "latest_charge": self._new_id("ch"),
+            "last_payment_error": None,
+        }
         self.payment_intents[intent["id"]] = intent
         outcome = pm["_outcome"]
         public_pm = self.public(pm)
         if outcome is None:
             return 200, {**intent, "payment_method": public_pm}
-        intent.update(status="requires_payment_method" if outcome != "authentication_required"
-                      else "requires_action")
-        error = {"type": "card_error", "code": outcome if outcome == "authentication_required"
-                 else "card_declined", "decline_code": outcome,
-                 "message": "Your card was declined." if outcome != "authentication_required"
-                 else "This payment requires authentication.",
-                 "payment_intent": {**intent, "payment_method": public_pm},
-                 "payment_method": public_pm}
+        intent.update(
+            status="requires_payment_method"
+            if outcome != "authentication_required"
+            else "requires_action"
+        )
+        error = {
+            "type": "card_error",
+            "code": outcome if outcome == "authentication_required" else "card_declined",
+            "decline_code": outcome,
+            "message": "Your card was declined."
+            if outcome != "authentication_required"
+            else "This payment requires authentication.",
+            "payment_intent": {**intent, "payment_method": public_pm},
+            "payment_method": public_pm,
+        }
         intent["last_payment_error"] = error
         return 402, {"error": error}

@@ -18,7 +18,7 @@ from aiohttp import web
 
 @dataclass
 class FakeReceipt:
-    environment: str                 # "Production" | "Sandbox"
+    environment: str  # "Production" | "Sandbox"
     bundle_id: str
     in_app: list[dict[str, Any]]
 
@@ -33,7 +33,7 @@ class VerifyReceiptServer:
     shared_secret: str | None = None
     receipts: dict[str, FakeReceipt] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    port: int = 0                    # 0: the OS picks a free port at start()
+    port: int = 0  # 0: the OS picks a free port at start()
     _runner: web.AppRunner | None = None
 
     @property
@@ -66,14 +66,21 @@ class VerifyReceiptServer:
             return web.json_response({"status": 21008})
         if self.shared_secret is not None and body.get("password") != self.shared_secret:
             return web.json_response({"status": 21004})
-        return web.json_response({
-            "status": 0, "environment": environment,
-            "receipt": {"receipt_type": "ProductionSandbox" if environment == "Sandbox"
-                        else "Production", "bundle_id": receipt.bundle_id,
-                        "in_app": receipt.in_app},
-            "latest_receipt_info": receipt.in_app,
-            "latest_receipt": body["receipt-data"],
-        })
+        return web.json_response(
+            {
+                "status": 0,
+                "environment": environment,
+                "receipt": {
+                    "receipt_type": "ProductionSandbox"
+                    if environment == "Sandbox"
+                    else "Production",
+                    "bundle_id": receipt.bundle_id,
+                    "in_app": receipt.in_app,
+                },
+                "latest_receipt_info": receipt.in_app,
+                "latest_receipt": body["receipt-data"],
+            }
+        )
 
     async def _production(self, request: web.Request) -> web.Response:
         return await self._answer(request, "Production")
@@ -97,12 +104,19 @@ class VerifyReceiptServer:
             self._runner = None
 
 
-def in_app_item(product_id: str, transaction_id: str, *, purchase_ms: int,
-                expires_ms: int | None = None) -> dict[str, Any]:
+def in_app_item(
+    product_id: str, transaction_id: str, *, purchase_ms: int, expires_ms: int | None = None
+) -> dict[str, Any]:
     """One receipt entry with the string-typed fields Apple sends."""
-    item = {"quantity": "1", "product_id": product_id, "transaction_id": transaction_id,
-            "original_transaction_id": transaction_id, "purchase_date_ms": str(purchase_ms),
-            "original_purchase_date_ms": str(purchase_ms), "is_trial_period": "false"}
+    item = {
+        "quantity": "1",
+        "product_id": product_id,
+        "transaction_id": transaction_id,
+        "original_transaction_id": transaction_id,
+        "purchase_date_ms": str(purchase_ms),
+        "original_purchase_date_ms": str(purchase_ms),
+        "is_trial_period": "false",
+    }
     if expires_ms is not None:
         item["expires_date_ms"] = str(expires_ms)
     return item

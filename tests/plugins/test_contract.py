@@ -54,14 +54,17 @@ async def _event_count(d: Any) -> int:
 
 
 def test_every_bundled_plugin_has_a_driver() -> None:
-    bundled = {p.name.removeprefix("xbtcpay_") for p in
-               (Path(__file__).resolve().parents[2] / "plugins").iterdir()
-               if (p / "pyproject.toml").exists()}
+    bundled = {
+        p.name.removeprefix("xbtcpay_")
+        for p in (Path(__file__).resolve().parents[2] / "plugins").iterdir()
+        if (p / "pyproject.toml").exists()
+    }
     assert bundled <= set(DRIVER_NAMES), bundled - set(DRIVER_NAMES)
 
 
 async def test_paid_payment_shows_in_status_and_posts_back_once(
-        driver: Any, tmp_path: Path, receiver: PostbackReceiver) -> None:
+    driver: Any, tmp_path: Path, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path, _overrides(driver)) as d:
         pid = await driver.pay(d, receiver.url)
         [got] = await receiver.wait_for(1)
@@ -74,8 +77,9 @@ async def test_paid_payment_shows_in_status_and_posts_back_once(
         assert len(receiver.received) == 1
 
 
-async def test_replay_changes_nothing(driver: Any, tmp_path: Path,
-                                      receiver: PostbackReceiver) -> None:
+async def test_replay_changes_nothing(
+    driver: Any, tmp_path: Path, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path, _overrides(driver)) as d:
         pid = await driver.pay(d, receiver.url)
         await receiver.wait_for(1)
@@ -87,18 +91,25 @@ async def test_replay_changes_nothing(driver: Any, tmp_path: Path,
         assert len(rows) == 1
 
 
-async def test_forgery_is_refused_and_changes_nothing(driver: Any, tmp_path: Path,
-                                                      receiver: PostbackReceiver) -> None:
+async def test_forgery_is_refused_and_changes_nothing(
+    driver: Any, tmp_path: Path, receiver: PostbackReceiver
+) -> None:
     """The forgery names a payment that exists, so only the signature check can refuse it."""
     async with running_daemon(tmp_path, _overrides(driver)) as d:
         pid = await driver.target(d, receiver.url)
-        before = (await _event_count(d), await d.status(pid),
-                  await d.runtime.payments.count_by_status(),
-                  len(await d.runtime.postbacks.search()))
-        assert await driver.forge(d) in (400, 401)   # 401: a push token that is not Google's
-        after = (await _event_count(d), await d.status(pid),
-                 await d.runtime.payments.count_by_status(),
-                 len(await d.runtime.postbacks.search()))
+        before = (
+            await _event_count(d),
+            await d.status(pid),
+            await d.runtime.payments.count_by_status(),
+            len(await d.runtime.postbacks.search()),
+        )
+        assert await driver.forge(d) in (400, 401)  # 401: a push token that is not Google's
+        after = (
+            await _event_count(d),
+            await d.status(pid),
+            await d.runtime.payments.count_by_status(),
+            len(await d.runtime.postbacks.search()),
+        )
         assert after == before
 
 

@@ -43,11 +43,13 @@ async def play() -> AsyncIterator[FakeGooglePlay]:
 
 
 async def test_renewal_push_records_a_new_paid_payment_for_the_same_customer(
-        tmp_path: Path, play: FakeGooglePlay, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, play: FakeGooglePlay, receiver: PostbackReceiver
+) -> None:
     token = play.subscribe(GOLD)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
-        first = await validate(d, token, GOLD, postback_url=receiver.url, customer="p3",
-                               data={"user": 3})
+        first = await validate(
+            d, token, GOLD, postback_url=receiver.url, customer="p3", data={"user": 3}
+        )
         order = play.renew(token)
         assert await push(d, play, sub_note(token, 2), "renew-1") == 200
         got = await receiver.wait_for(2)
@@ -64,12 +66,13 @@ async def test_renewal_push_records_a_new_paid_payment_for_the_same_customer(
 
 
 async def test_cancellation_push_records_the_period_that_will_not_renew(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     token = play.subscribe(GOLD)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
         first = await validate(d, token, GOLD)
         assert await push(d, play, sub_note(token, 3), "cancel-1") == 200
-        assert await counts(d) == {"paid": 1}      # Google still says ACTIVE: nothing moves
+        assert await counts(d) == {"paid": 1}  # Google still says ACTIVE: nothing moves
         play.cancel(token)
         assert await push(d, play, sub_note(token, 3), "cancel-2") == 200
         assert await counts(d) == {"paid": 1, "canceled": 1}
@@ -78,8 +81,7 @@ async def test_cancellation_push_records_the_period_that_will_not_renew(
         assert await counts(d) == {"paid": 1, "canceled": 1}
 
 
-async def test_expiry_push_records_an_expired_period(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+async def test_expiry_push_records_an_expired_period(tmp_path: Path, play: FakeGooglePlay) -> None:
     token = play.subscribe(GOLD)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
         await validate(d, token, GOLD)
@@ -89,7 +91,8 @@ async def test_expiry_push_records_an_expired_period(
 
 
 async def test_refund_push_refunds_a_one_time_purchase(
-        tmp_path: Path, play: FakeGooglePlay, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, play: FakeGooglePlay, receiver: PostbackReceiver
+) -> None:
     token = play.buy(COINS)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
         paid = await validate(d, token, COINS, postback_url=receiver.url)
@@ -104,7 +107,8 @@ async def test_refund_push_refunds_a_one_time_purchase(
 
 
 async def test_revocation_and_void_of_a_subscription_refund_its_order_once(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     token = play.subscribe(GOLD)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
         paid = await validate(d, token, GOLD)
@@ -117,7 +121,8 @@ async def test_revocation_and_void_of_a_subscription_refund_its_order_once(
 
 
 async def test_quantity_refund_refunds_the_voided_units(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     token = play.buy(COINS, quantity=3)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
         paid = await validate(d, token, COINS)
@@ -130,11 +135,13 @@ async def test_quantity_refund_refunds_the_voided_units(
 
 
 async def test_voided_purchases_poll_refunds_what_no_push_reported(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     plugin = GooglePlayPlugin()
     token, other = play.buy(COINS), play.buy(COINS)
-    async with running_daemon(tmp_path, config(play, tmp_path),
-                              plugins={"googleplay": plugin}) as d:
+    async with running_daemon(
+        tmp_path, config(play, tmp_path), plugins={"googleplay": plugin}
+    ) as d:
         paid = await validate(d, token, COINS)
         await validate(d, other, COINS)
         play.void(token)
@@ -146,11 +153,23 @@ async def test_voided_purchases_poll_refunds_what_no_push_reported(
         assert any(c.endswith("/voidedpurchases") for c in play.calls)
 
 
-@pytest.mark.parametrize("forgery", [
-    "no_token", "another_key", "expired", "wrong_audience", "wrong_issuer",
-    "wrong_service_account", "email_not_verified", "not_a_jwt", "unknown_kid"])
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        "no_token",
+        "another_key",
+        "expired",
+        "wrong_audience",
+        "wrong_issuer",
+        "wrong_service_account",
+        "email_not_verified",
+        "not_a_jwt",
+        "unknown_kid",
+    ],
+)
 async def test_forged_push_is_401_and_changes_nothing(
-        tmp_path: Path, play: FakeGooglePlay, forgery: str) -> None:
+    tmp_path: Path, play: FakeGooglePlay, forgery: str
+) -> None:
     signer = play.signer
     token = {
         "no_token": "",
@@ -171,26 +190,37 @@ async def test_forged_push_is_401_and_changes_nothing(
 
 
 async def test_malformed_push_with_a_valid_token_is_400(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
-        for body in (b"not json", b'{"message": {"messageId": "1", "data": "%%%"}}',
-                     b'{"message": {"data": "e30="}}', b"[]"):
+        for body in (
+            b"not json",
+            b'{"message": {"messageId": "1", "data": "%%%"}}',
+            b'{"message": {"data": "e30="}}',
+            b"[]",
+        ):
             assert await push(d, play, {}, body=body) == 400
         assert await counts(d) == {}
 
 
 async def test_push_for_another_package_or_a_test_notification_changes_nothing(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     token = play.subscribe(GOLD)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
         assert await push(d, play, sub_note(token, 4, package="com.other.app")) == 200
-        assert await push(d, play, developer_notification(
-            PACKAGE, testNotification={"version": "1.0"})) == 200
+        assert (
+            await push(
+                d, play, developer_notification(PACKAGE, testNotification={"version": "1.0"})
+            )
+            == 200
+        )
         assert await counts(d) == {} and play.calls == []
 
 
 async def test_push_while_google_is_down_is_retried_by_pubsub(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     token = play.subscribe(GOLD)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
         play.fail_with = 500
@@ -202,7 +232,8 @@ async def test_push_while_google_is_down_is_retried_by_pubsub(
 
 
 async def test_test_subscription_reported_by_push_is_not_paid(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     token = play.subscribe(GOLD, test=True)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
         assert await push(d, play, sub_note(token, 4)) == 200
@@ -210,36 +241,40 @@ async def test_test_subscription_reported_by_push_is_not_paid(
 
 
 async def test_push_body_arriving_in_pieces_is_read_whole(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     token = play.subscribe(GOLD)
     body = push_body(sub_note(token, 4), "chunked-1")
 
     async def pieces() -> AsyncIterator[bytes]:
         for i in range(0, len(body), 16):
-            yield body[i:i + 16]
+            yield body[i : i + 16]
             await asyncio.sleep(0.001)
 
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
-        async with d.session.post(d.public_url + "/webhooks/googleplay", data=pieces(),
-                                  headers={"Authorization":
-                                           f"Bearer {play.signer.token(AUDIENCE)}"}) as resp:
+        async with d.session.post(
+            d.public_url + "/webhooks/googleplay",
+            data=pieces(),
+            headers={"Authorization": f"Bearer {play.signer.token(AUDIENCE)}"},
+        ) as resp:
             assert resp.status == 200
         assert await counts(d) == {"paid": 1}
 
 
 async def test_a_subscription_layer_can_take_over_subscription_notifications(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     seen: list[tuple[int, str, str | None]] = []
 
     class WithSubscriptions(GooglePlayPlugin):
         async def on_subscription(self, change: SubscriptionChange) -> str:
-            seen.append((change.notification_type, change.purchase.state,
-                         change.origin.customer))
+            seen.append((change.notification_type, change.purchase.state, change.origin.customer))
             return "handled"
 
     token = play.subscribe(GOLD)
-    async with running_daemon(tmp_path, config(play, tmp_path),
-                              plugins={"googleplay": WithSubscriptions()}) as d:
+    async with running_daemon(
+        tmp_path, config(play, tmp_path), plugins={"googleplay": WithSubscriptions()}
+    ) as d:
         await validate(d, token, GOLD, customer="p9")
         play.cancel(token)
         assert await push(d, play, sub_note(token, 3)) == 200
@@ -247,8 +282,22 @@ async def test_a_subscription_layer_can_take_over_subscription_notifications(
     assert seen == [(3, "SUBSCRIPTION_STATE_CANCELED", "p9")]
 
 
-HOSTILE_VALUES: list[Any] = [None, 5, -1, True, "", "x", "9" * 300, [], {}, [1], {"a": 1},
-                             "../../etc", "\u0000", 1e308]
+HOSTILE_VALUES: list[Any] = [
+    None,
+    5,
+    -1,
+    True,
+    "",
+    "x",
+    "9" * 300,
+    [],
+    {},
+    [1],
+    {"a": 1},
+    "../../etc",
+    "\u0000",
+    1e308,
+]
 
 
 def _mutations(note: dict[str, Any]) -> list[dict[str, Any]]:
@@ -265,12 +314,15 @@ def _mutations(note: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def test_hostile_notifications_with_a_valid_token_never_fail_the_server(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     token = play.subscribe(GOLD)
     bought = play.buy(COINS)
-    notes = (_mutations(sub_note(token, 4)) + _mutations(one_time_note(bought, 1))
-             + _mutations(voided_note({"purchaseToken": bought, "orderId": "GPA.1",
-                                       "refundType": 1}, 2)))
+    notes = (
+        _mutations(sub_note(token, 4))
+        + _mutations(one_time_note(bought, 1))
+        + _mutations(voided_note({"purchaseToken": bought, "orderId": "GPA.1", "refundType": 1}, 2))
+    )
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
         statuses = {await push(d, play, note) for note in notes}
         assert statuses <= {200, 400}, statuses
@@ -280,16 +332,26 @@ async def test_hostile_notifications_with_a_valid_token_never_fail_the_server(
 
 
 async def test_void_or_revocation_google_does_not_confirm_changes_nothing(
-        tmp_path: Path, play: FakeGooglePlay) -> None:
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
     bought, sub = play.buy(COINS), play.subscribe(GOLD)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:
         await validate(d, bought, COINS)
         paid_sub = await validate(d, sub, GOLD)
         order = paid_sub["orderId"]
-        assert await push(d, play, voided_note({"purchaseToken": bought, "orderId": "GPA.1",
-                                                "refundType": 1}, 2)) == 200
-        assert await push(d, play, voided_note({"purchaseToken": sub, "orderId": order,
-                                                "refundType": 1}, 1)) == 200
+        assert (
+            await push(
+                d,
+                play,
+                voided_note({"purchaseToken": bought, "orderId": "GPA.1", "refundType": 1}, 2),
+            )
+            == 200
+        )
+        assert (
+            await push(
+                d, play, voided_note({"purchaseToken": sub, "orderId": order, "refundType": 1}, 1)
+            )
+            == 200
+        )
         assert await push(d, play, sub_note(sub, 12)) == 200
         assert await counts(d) == {"paid": 2}
-

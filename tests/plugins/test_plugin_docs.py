@@ -11,7 +11,8 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
 
 def _members(protocol: type) -> set[str]:
     return {n for n in vars(protocol) if not n.startswith("_")} | set(
-        getattr(protocol, "__annotations__", {}))
+        getattr(protocol, "__annotations__", {})
+    )
 
 
 def test_plugin_context_members_are_documented() -> None:

@@ -36,8 +36,9 @@ COPIES = 5
 async def snapshot(d: Any) -> tuple[Any, ...]:
     """Everything a replay could touch: events, payments (all columns), postbacks."""
     db = d.runtime.db
-    events = await db.fetchall("SELECT event_id, payment_id, event, dedupe_key"
-                               " FROM payment_events ORDER BY seq")
+    events = await db.fetchall(
+        "SELECT event_id, payment_id, event, dedupe_key FROM payment_events ORDER BY seq"
+    )
     payments = await db.fetchall("SELECT * FROM payments ORDER BY id")
     postbacks = await db.fetchall("SELECT event_id, event FROM postbacks ORDER BY id")
     return tuple([tuple(r) for r in rows] for rows in (events, payments, postbacks))
@@ -62,15 +63,19 @@ async def fake_braintree() -> AsyncIterator[FakeBraintree]:
 
 # -- Stripe ---------------------------------------------------------------------------------
 
-async def test_stripe_dispute_replayed_after_it_was_won(tmp_path: Path, fake_stripe: FakeStripe,
-                                                        receiver: PostbackReceiver) -> None:
+
+async def test_stripe_dispute_replayed_after_it_was_won(
+    tmp_path: Path, fake_stripe: FakeStripe, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path, stripe.overrides(fake_stripe)) as d:
         got = await stripe.checkout(d, receiver.url)
         await fake_stripe.deliver(stripe.hook(d), fake_stripe.complete(got["sessionId"]))
         opened = fake_stripe.dispute(got["sessionId"])
         assert await fake_stripe.deliver(stripe.hook(d), opened) == 200
-        assert await fake_stripe.deliver(stripe.hook(d),
-                                         fake_stripe.close_dispute(got["sessionId"])) == 200
+        assert (
+            await fake_stripe.deliver(stripe.hook(d), fake_stripe.close_dispute(got["sessionId"]))
+            == 200
+        )
         assert (await d.runtime.payments.get(got["id"])).status == "paid"
         before = await snapshot(d)
         assert await fake_stripe.deliver(stripe.hook(d), opened) == 200
@@ -79,31 +84,35 @@ async def test_stripe_dispute_replayed_after_it_was_won(tmp_path: Path, fake_str
 
 
 async def test_stripe_partial_refund_replayed_after_a_later_one(
-        tmp_path: Path, fake_stripe: FakeStripe, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, fake_stripe: FakeStripe, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path, stripe.overrides(fake_stripe)) as d:
         got = await stripe.checkout(d, receiver.url)
         await fake_stripe.deliver(stripe.hook(d), fake_stripe.complete(got["sessionId"]))
         first = fake_stripe.refund(got["sessionId"], 100)
         assert await fake_stripe.deliver(stripe.hook(d), first) == 200
-        assert await fake_stripe.deliver(stripe.hook(d),
-                                         fake_stripe.refund(got["sessionId"], 200)) == 200
+        assert (
+            await fake_stripe.deliver(stripe.hook(d), fake_stripe.refund(got["sessionId"], 200))
+            == 200
+        )
         assert (await d.runtime.payments.get(got["id"])).amount_refunded == Decimal("3.00")
         before = await snapshot(d)
         assert await fake_stripe.deliver(stripe.hook(d), first) == 200
         assert await snapshot(d) == before
         payment = await d.runtime.payments.get(got["id"])
-        assert (payment.status, payment.amount_refunded) == ("partially_refunded",
-                                                             Decimal("3.00"))
+        assert (payment.status, payment.amount_refunded) == ("partially_refunded", Decimal("3.00"))
 
 
 async def test_stripe_concurrent_duplicate_partial_refunds_apply_once(
-        tmp_path: Path, fake_stripe: FakeStripe, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, fake_stripe: FakeStripe, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path, stripe.overrides(fake_stripe)) as d:
         got = await stripe.checkout(d, receiver.url)
         await fake_stripe.deliver(stripe.hook(d), fake_stripe.complete(got["sessionId"]))
         refund = fake_stripe.refund(got["sessionId"], 100)
-        statuses = await asyncio.gather(*[fake_stripe.deliver(stripe.hook(d), refund)
-                                          for _ in range(COPIES)])
+        statuses = await asyncio.gather(
+            *[fake_stripe.deliver(stripe.hook(d), refund) for _ in range(COPIES)]
+        )
         assert statuses == [200] * COPIES
         events = [e["event"] for e in await d.runtime.payments.events(got["id"])]
         assert events.count("partially_refunded") == 1
@@ -113,8 +122,10 @@ async def test_stripe_concurrent_duplicate_partial_refunds_apply_once(
 
 # -- Braintree ------------------------------------------------------------------------------
 
+
 async def test_braintree_dispute_replayed_after_it_was_won(
-        tmp_path: Path, fake_braintree: FakeBraintree) -> None:
+    tmp_path: Path, fake_braintree: FakeBraintree
+) -> None:
     fake = fake_braintree
     async with running_daemon(tmp_path, braintree.overrides(fake)) as d:
         got = await braintree.pay(d, postback_url="http://127.0.0.1:1/pb")
@@ -129,11 +140,13 @@ async def test_braintree_dispute_replayed_after_it_was_won(
 
 
 async def test_braintree_renewal_replayed_after_the_next_one(
-        tmp_path: Path, fake_braintree: FakeBraintree) -> None:
+    tmp_path: Path, fake_braintree: FakeBraintree
+) -> None:
     fake = fake_braintree
     async with running_daemon(tmp_path, braintree.overrides(fake)) as d:
-        first = await braintree.pay(d, product="monthly", customer="erin",
-                                    postback_url="http://127.0.0.1:1/pb")
+        first = await braintree.pay(
+            d, product="monthly", customer="erin", postback_url="http://127.0.0.1:1/pb"
+        )
         sub_id = fake.transactions[first["transactionId"]]["subscription_id"]
         renewal = fake.charge_subscription(sub_id)
         assert await fake.deliver(braintree.hook(d), renewal) == 200
@@ -145,19 +158,22 @@ async def test_braintree_renewal_replayed_after_the_next_one(
 
 
 async def test_braintree_concurrent_duplicate_disputes_apply_once(
-        tmp_path: Path, fake_braintree: FakeBraintree) -> None:
+    tmp_path: Path, fake_braintree: FakeBraintree
+) -> None:
     fake = fake_braintree
     async with running_daemon(tmp_path, braintree.overrides(fake)) as d:
         got = await braintree.pay(d, postback_url="http://127.0.0.1:1/pb")
         opened = fake.open_dispute(got["transactionId"])
-        statuses = await asyncio.gather(*[fake.deliver(braintree.hook(d), opened)
-                                          for _ in range(COPIES)])
+        statuses = await asyncio.gather(
+            *[fake.deliver(braintree.hook(d), opened) for _ in range(COPIES)]
+        )
         assert statuses == [200] * COPIES
         events = [e["event"] for e in await d.runtime.payments.events(got["id"])]
         assert events.count("disputed") == 1
 
 
 # -- App Store ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 async def apple() -> AsyncIterator[VerifyReceiptServer]:
@@ -170,12 +186,18 @@ async def apple() -> AsyncIterator[VerifyReceiptServer]:
 
 
 def _renewal(signer: AppleSigner, tx: dict[str, Any]) -> dict[str, Any]:
-    return {**tx, "transactionId": signer.next_id(), "price": 4990,
-            "transactionReason": "RENEWAL", "expiresDate": tx["expiresDate"] + 30 * 86_400_000}
+    return {
+        **tx,
+        "transactionId": signer.next_id(),
+        "price": 4990,
+        "transactionReason": "RENEWAL",
+        "expiresDate": tx["expiresDate"] + 30 * 86_400_000,
+    }
 
 
 async def test_appstore_renewal_replayed_after_its_refund(
-        tmp_path: Path, apple: VerifyReceiptServer, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, apple: VerifyReceiptServer, receiver: PostbackReceiver
+) -> None:
     chain = AppleChain.mint()
     signer = AppleSigner(chain, bundle_id=BUNDLE_ID, environment="Sandbox")
     async with running_daemon(tmp_path, appstore.settings(tmp_path, chain, apple)) as d:
@@ -192,7 +214,8 @@ async def test_appstore_renewal_replayed_after_its_refund(
 
 
 async def test_appstore_concurrent_duplicate_renewals_make_one_payment(
-        tmp_path: Path, apple: VerifyReceiptServer, receiver: PostbackReceiver) -> None:
+    tmp_path: Path, apple: VerifyReceiptServer, receiver: PostbackReceiver
+) -> None:
     chain = AppleChain.mint()
     signer = AppleSigner(chain, bundle_id=BUNDLE_ID, environment="Sandbox")
     async with running_daemon(tmp_path, appstore.settings(tmp_path, chain, apple)) as d:
@@ -207,8 +230,10 @@ async def test_appstore_concurrent_duplicate_renewals_make_one_payment(
 
 # -- JWT in-app -----------------------------------------------------------------------------
 
-async def test_inapp_postback_replayed_after_a_chargeback(tmp_path: Path,
-                                                          receiver: PostbackReceiver) -> None:
+
+async def test_inapp_postback_replayed_after_a_chargeback(
+    tmp_path: Path, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path, inapp.config()) as d:
         answer = await inapp.create(d, product="cake", postback_url=receiver.url)
         claims = read_request(answer["jwt"])
@@ -222,14 +247,16 @@ async def test_inapp_postback_replayed_after_a_chargeback(tmp_path: Path,
         assert await snapshot(d) == before
 
 
-async def test_inapp_concurrent_duplicate_postbacks_pay_once(tmp_path: Path,
-                                                             receiver: PostbackReceiver) -> None:
+async def test_inapp_concurrent_duplicate_postbacks_pay_once(
+    tmp_path: Path, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path, inapp.config()) as d:
         answer = await inapp.create(d, product="cake", postback_url=receiver.url)
         claims = read_request(answer["jwt"])
         paid, _ = notice(claims, price={"amount": "5.50", "currency": "USD"})
-        await asyncio.gather(*[_post(d, claims["request"]["postbackURL"], paid)
-                               for _ in range(COPIES)])
+        await asyncio.gather(
+            *[_post(d, claims["request"]["postbackURL"], paid) for _ in range(COPIES)]
+        )
         events = [e["event"] for e in await d.runtime.payments.events(answer["id"])]
         assert events.count("paid") == 1
         assert [row[1] for row in (await snapshot(d))[2]] == ["paid"]

@@ -36,15 +36,25 @@ async def fake() -> AsyncIterator[FakeStripe]:
 
 
 def overrides(fake: FakeStripe, **settings: Any) -> dict[str, Any]:
-    section = {"api_key": fake.api_key, "webhook_secret": fake.webhook_secret,
-               "api_base": fake.url, "max_network_retries": 0, "reconcile_interval": 3600,
-               **settings}
+    section = {
+        "api_key": fake.api_key,
+        "webhook_secret": fake.webhook_secret,
+        "api_base": fake.url,
+        "max_network_retries": 0,
+        "reconcile_interval": 3600,
+        **settings,
+    }
     return {"plugins": {"stripe": section}, "products": PRODUCTS}
 
 
 async def checkout(d: Any, postback_url: str | None = None, **params: Any) -> dict[str, Any]:
-    body = {"product": "gold", "successUrl": "https://shop.example/ok?s={CHECKOUT_SESSION_ID}",
-            "cancelUrl": "https://shop.example/cancel", "data": {"cart": [1, 2]}, **params}
+    body = {
+        "product": "gold",
+        "successUrl": "https://shop.example/ok?s={CHECKOUT_SESSION_ID}",
+        "cancelUrl": "https://shop.example/cancel",
+        "data": {"cart": [1, 2]},
+        **params,
+    }
     if postback_url:
         body["postback_url"] = postback_url
     reply = await d.call("payment.createStripeCheckoutSession", body)
@@ -60,19 +70,26 @@ async def events_of(d: Any, pid: str) -> list[dict[str, Any]]:
     return list(await d.runtime.payments.events(pid))
 
 
-async def test_checkout_paid_by_signed_webhook(tmp_path: Path, fake: FakeStripe,
-                                               receiver: PostbackReceiver) -> None:
+async def test_checkout_paid_by_signed_webhook(
+    tmp_path: Path, fake: FakeStripe, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         got = await checkout(d, receiver.url, customer="user-42")
         session = fake.sessions[got["sessionId"]]
         assert got["url"] == session["url"] and got["id"] == session["client_reference_id"]
-        assert session["metadata"] == {"payment_id": got["id"], "product": "gold",
-                                       "customer": "user-42"}
+        assert session["metadata"] == {
+            "payment_id": got["id"],
+            "product": "gold",
+            "customer": "user-42",
+        }
         create = next(r for r in fake.requests if r["method"] == "POST")
         assert create["headers"]["Idempotency-Key"] == f"xbtcpay-checkout-{got['id']}"
         item = create["params"]["line_items"][0]
-        assert item["price_data"] == {"currency": "usd", "unit_amount": "999",
-                                      "product_data": {"name": "Gold pack"}}
+        assert item["price_data"] == {
+            "currency": "usd",
+            "unit_amount": "999",
+            "product_data": {"name": "Gold pack"},
+        }
         assert (await d.status(got["id"]))[1]["status"] == "new"
 
         assert await fake.deliver(hook(d), fake.complete(got["sessionId"])) == 200
@@ -91,7 +108,8 @@ async def test_checkout_paid_by_signed_webhook(tmp_path: Path, fake: FakeStripe,
 
 
 async def test_forged_stale_and_wrong_secret_webhooks_are_refused(
-        tmp_path: Path, fake: FakeStripe) -> None:
+    tmp_path: Path, fake: FakeStripe
+) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         got = await checkout(d)
         event = fake.complete(got["sessionId"])
@@ -99,11 +117,11 @@ async def test_forged_stale_and_wrong_secret_webhooks_are_refused(
         good = sign(payload, fake.webhook_secret)
         tampered = payload.replace('"paid"', '"paid" ', 1)
         attempts = [
-            (payload, sign(payload, "whsec_someone_else")),                   # wrong secret
+            (payload, sign(payload, "whsec_someone_else")),  # wrong secret
             (payload, sign(payload, fake.webhook_secret, int(time.time()) - 301)),  # stale
-            (tampered, good),                                                  # body changed
-            (payload, None),                                                   # no header
-            (payload, "t=abc,v1=zz"),                                          # garbage
+            (tampered, good),  # body changed
+            (payload, None),  # no header
+            (payload, "t=abc,v1=zz"),  # garbage
         ]
         for body, header in attempts:
             assert await fake.send(hook(d), body, header) == 400
@@ -116,7 +134,8 @@ async def test_forged_stale_and_wrong_secret_webhooks_are_refused(
 
 
 async def test_delayed_payment_method_seen_then_paid_or_failed(
-        tmp_path: Path, fake: FakeStripe) -> None:
+    tmp_path: Path, fake: FakeStripe
+) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         ok, bad = await checkout(d), await checkout(d)
         for got in (ok, bad):
@@ -130,8 +149,9 @@ async def test_delayed_payment_method_seen_then_paid_or_failed(
         assert failed.status == "failed" and failed.reason == "async payment failed"
 
 
-async def test_expiry_refunds_and_disputes(tmp_path: Path, fake: FakeStripe,
-                                           receiver: PostbackReceiver) -> None:
+async def test_expiry_refunds_and_disputes(
+    tmp_path: Path, fake: FakeStripe, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         gone = await checkout(d)
         await fake.deliver(hook(d), fake.expire(gone["sessionId"]))
@@ -156,21 +176,23 @@ async def test_expiry_refunds_and_disputes(tmp_path: Path, fake: FakeStripe,
         assert {"refunded", "disputed"} <= {r["json"]["event"] for r in receiver.received}
 
 
-async def test_unknown_events_are_acknowledged_and_ignored(tmp_path: Path,
-                                                           fake: FakeStripe) -> None:
+async def test_unknown_events_are_acknowledged_and_ignored(
+    tmp_path: Path, fake: FakeStripe
+) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         event = fake.other_event("customer.created")
         assert await fake.deliver(hook(d), event) == 200
         assert await d.runtime.payments.count_by_status() == {}
 
 
-async def test_missed_webhook_is_healed_by_reconciliation(tmp_path: Path,
-                                                          fake: FakeStripe) -> None:
-    async with running_daemon(tmp_path, overrides(fake, reconcile_interval=0.1, reconcile_after=0)) as d:
+async def test_missed_webhook_is_healed_by_reconciliation(tmp_path: Path, fake: FakeStripe) -> None:
+    async with running_daemon(
+        tmp_path, overrides(fake, reconcile_interval=0.1, reconcile_after=0)
+    ) as d:
         got = await checkout(d)
         await wait_until(lambda: any(r["method"] == "GET" for r in fake.requests))
         assert (await d.status(got["id"]))[1]["status"] == "new"
-        fake.complete(got["sessionId"])                   # the webhook never arrives
+        fake.complete(got["sessionId"])  # the webhook never arrives
         paid = await wait_until(lambda: _paid(d, got["id"]), timeout=5)
         assert paid.extra["stripe_session"] == got["sessionId"]
         # The late webhook changes nothing.
@@ -179,19 +201,25 @@ async def test_missed_webhook_is_healed_by_reconciliation(tmp_path: Path,
         assert await events_of(d, got["id"]) == before
 
 
-async def test_reconciliation_finds_sessions_after_a_restart(tmp_path: Path,
-                                                             fake: FakeStripe) -> None:
+async def test_reconciliation_finds_sessions_after_a_restart(
+    tmp_path: Path, fake: FakeStripe
+) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         got = await checkout(d)
     fake.complete(got["sessionId"])
     other = await _other_session(fake, created=fake.sessions[got["sessionId"]]["created"] + 1)
     fake.expire(other)
-    async with running_daemon(tmp_path, overrides(fake, reconcile_interval=0.1, reconcile_after=0)) as d:
+    async with running_daemon(
+        tmp_path, overrides(fake, reconcile_interval=0.1, reconcile_after=0)
+    ) as d:
         paid = await wait_until(lambda: _paid(d, got["id"]), timeout=5)
         assert paid.provider_ref == fake.sessions[got["sessionId"]]["payment_intent"]
         assert paid.extra["stripe_session"] == got["sessionId"]
-        lists = [r for r in fake.requests if r["path"] == "/v1/checkout/sessions"
-                 and r["method"] == "GET"]
+        lists = [
+            r
+            for r in fake.requests
+            if r["path"] == "/v1/checkout/sessions" and r["method"] == "GET"
+        ]
         assert lists and "created" in lists[0]["params"]
         # The other session was listed first (newest first) and left alone.
         retrieved = [r["path"] for r in fake.requests if r["method"] == "GET"]
@@ -201,9 +229,18 @@ async def test_reconciliation_finds_sessions_after_a_restart(tmp_path: Path,
 
 async def _other_session(fake: FakeStripe, created: int) -> str:
     """A session of someone else created just after ours (must not be matched)."""
-    other = {"id": "cs_test_other", "client_reference_id": "not-ours", "created": created,
-             "status": "open", "payment_status": "unpaid", "metadata": {}, "url": None,
-             "amount_total": 999, "currency": "usd", "payment_intent": None}
+    other = {
+        "id": "cs_test_other",
+        "client_reference_id": "not-ours",
+        "created": created,
+        "status": "open",
+        "payment_status": "unpaid",
+        "metadata": {},
+        "url": None,
+        "amount_total": 999,
+        "currency": "usd",
+        "payment_intent": None,
+    }
     fake.sessions["cs_test_other"] = other
     return "cs_test_other"
 
@@ -236,8 +273,9 @@ async def test_bad_requests_and_provider_failures(tmp_path: Path, fake: FakeStri
         assert fake.api_key not in json.dumps(reply)
         assert await d.runtime.payments.count_by_status() == {"failed": 1}
 
-        reply = await d.call("payment.createStripeCheckoutSession",
-                             {**base, "product": "mispriced"})
+        reply = await d.call(
+            "payment.createStripeCheckoutSession", {**base, "product": "mispriced"}
+        )
         assert reply["error"]["code"] == -32010 and "catalog" in reply["error"]["message"]
 
 
@@ -251,8 +289,11 @@ async def test_stripe_price_top_up_and_three_transports(tmp_path: Path, fake: Fa
 
         # A JSON number as the seed's clients send it: it arrives as an exact Decimal.
         raw = json.dumps({**base, "product": "buying_increase_balance"})[:-1] + ', "amount": 12.5}'
-        async with d.session.post(f"{d.rpc_url}/api/v0/rpc/payment.createStripeCheckoutSession",
-                                  data=raw, headers={"Content-Type": "application/json"}) as resp:
+        async with d.session.post(
+            f"{d.rpc_url}/api/v0/rpc/payment.createStripeCheckoutSession",
+            data=raw,
+            headers={"Content-Type": "application/json"},
+        ) as resp:
             http = await resp.json()
         assert http["error"]["status"] is False, http
         top_up = await d.runtime.payments.get(http["data"]["id"])
@@ -273,8 +314,14 @@ def test_minor_units_are_exact() -> None:
 
 
 def test_event_mapping() -> None:
-    session = {"id": "cs_1", "client_reference_id": "p1", "metadata": {"payment_id": "p1"},
-               "payment_intent": "pi_1", "amount_total": 999, "currency": "usd"}
+    session = {
+        "id": "cs_1",
+        "client_reference_id": "p1",
+        "metadata": {"payment_id": "p1"},
+        "payment_intent": "pi_1",
+        "amount_total": 999,
+        "currency": "usd",
+    }
 
     def event(kind: str, obj: dict[str, Any]) -> Any:
         return fact_of({"id": "evt_1", "type": kind, "data": {"object": obj}})
@@ -285,8 +332,13 @@ def test_event_mapping() -> None:
     assert paid.event.dedupe_key == "stripe:evt_1"
     unpaid = event("checkout.session.completed", {**session, "payment_status": "unpaid"})
     assert unpaid.event.kind == Event.SEEN and unpaid.event.amount_received is None
-    charge = {"id": "ch_1", "payment_intent": "pi_1", "amount": 999, "currency": "usd",
-              "metadata": {}}
+    charge = {
+        "id": "ch_1",
+        "payment_intent": "pi_1",
+        "amount": 999,
+        "currency": "usd",
+        "metadata": {},
+    }
     part = event("charge.refunded", {**charge, "amount_refunded": 100, "refunded": False})
     assert part.event.kind == Event.PARTIALLY_REFUNDED
     assert part.event.amount_refunded == Decimal("1.00") and part.payment_intent == "pi_1"
@@ -303,32 +355,39 @@ def test_fake_decodes_stripe_form_encoding() -> None:
     assert decode_form(body) == {"a": [{"b": "1"}, {"b": "2"}], "m": {"k": "v"}, "x": ""}
 
 
-@pytest.mark.parametrize("broken", [
-    {"api_key": None},
-    {"api_key": "pk_test_publishable"},
-    {"webhook_secret": "not-a-secret"},
-    {"api_base": "ftp://stripe"},
-    {"reconcile_interval": 0},
-])
-async def test_bad_settings_stop_start_up(tmp_path: Path, fake: FakeStripe,
-                                          broken: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"api_key": None},
+        {"api_key": "pk_test_publishable"},
+        {"webhook_secret": "not-a-secret"},
+        {"api_base": "ftp://stripe"},
+        {"reconcile_interval": 0},
+    ],
+)
+async def test_bad_settings_stop_start_up(
+    tmp_path: Path, fake: FakeStripe, broken: dict[str, Any]
+) -> None:
     section = {**overrides(fake)["plugins"]["stripe"], **broken}
     with pytest.raises(PluginError):
         async with running_daemon(tmp_path, {"plugins": {"stripe": section}}):
             pass
 
 
-async def test_secrets_from_the_environment(tmp_path: Path, fake: FakeStripe,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_secrets_from_the_environment(
+    tmp_path: Path, fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_STRIPE_KEY", fake.api_key)
     section = {**overrides(fake)["plugins"]["stripe"], "api_key": {"env": "TEST_STRIPE_KEY"}}
-    async with running_daemon(tmp_path, {"plugins": {"stripe": section},
-                                         "products": PRODUCTS}) as d:
+    async with running_daemon(
+        tmp_path, {"plugins": {"stripe": section}, "products": PRODUCTS}
+    ) as d:
         assert "sessionId" in await checkout(d)
 
 
-async def test_concurrent_redeliveries_apply_once(tmp_path: Path, fake: FakeStripe,
-                                                  receiver: PostbackReceiver) -> None:
+async def test_concurrent_redeliveries_apply_once(
+    tmp_path: Path, fake: FakeStripe, receiver: PostbackReceiver
+) -> None:
     async with running_daemon(tmp_path, overrides(fake)) as d:
         got = await checkout(d, receiver.url)
         await fake.deliver(hook(d), fake.complete(got["sessionId"]))

@@ -35,8 +35,14 @@ class ThreadedDaemon:
     def run(self, coro: Any, timeout: float = 30) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def request(self, port: str, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    def request(
+        self,
+        port: str,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         number = self.daemon.rpc_port if port == "rpc" else self.daemon.public_port
         conn = http.client.HTTPConnection("127.0.0.1", number, timeout=30)
         try:

@@ -102,8 +102,9 @@ class FaultyProxy(LoopbackServer):
     async def _forward(self, raw: bytes) -> tuple[int, bytes] | None:
         assert self._session is not None
         try:
-            async with self._session.post(self.upstream, data=raw, headers={
-                    "Content-Type": "application/json"}) as resp:
+            async with self._session.post(
+                self.upstream, data=raw, headers={"Content-Type": "application/json"}
+            ) as resp:
                 body = await resp.read()
                 self.forwarded += 1
                 return resp.status, body
@@ -120,8 +121,11 @@ class FaultyProxy(LoopbackServer):
         if fault == "http500":
             return web.Response(status=500, text="internal error")
         if fault == "malformed":
-            return web.Response(status=200, content_type="text/html",
-                                text="<html><body>upstream error</body></html>")
+            return web.Response(
+                status=200,
+                content_type="text/html",
+                text="<html><body>upstream error</body></html>",
+            )
         if fault == "wrong_id":
             return web.json_response({"jsonrpc": "2.0", "id": 987654321, "result": "0x1"})
         if fault == "reset":
@@ -131,9 +135,9 @@ class FaultyProxy(LoopbackServer):
         answer = await self._forward(raw)  # truncated: a real answer, cut short
         if answer is None:
             return web.Response(status=502)
-        return web.Response(body=answer[1][:len(answer[1]) // 2], status=answer[0],
-                            content_type="application/json")
-
+        return web.Response(
+            body=answer[1][: len(answer[1]) // 2], status=answer[0], content_type="application/json"
+        )
 
 
 def _methods(raw: bytes) -> list[str]:

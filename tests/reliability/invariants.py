@@ -72,13 +72,16 @@ class RawNode:
         self._ids = itertools.count(1)
 
     async def _post(self, payload: Any) -> Any:
-        async with aiohttp.ClientSession() as session, session.post(
-                self.url, json=payload, timeout=aiohttp.ClientTimeout(total=30)) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.url, json=payload, timeout=aiohttp.ClientTimeout(total=30)) as resp,
+        ):
             return await resp.json(content_type=None)
 
     async def call(self, method: str, params: list[Any]) -> Any:
-        answer = await self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method,
-                                   "params": params})
+        answer = await self._post(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        )
         if "error" in answer:
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer["result"]
@@ -86,8 +89,9 @@ class RawNode:
     async def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         if not calls:
             return []
-        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-                   for i, (m, p) in enumerate(calls)]
+        payload = [
+            {"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)
+        ]
         answers = {a["id"]: a for a in await self._post(payload)}
         if any("error" in a for a in answers.values()):
             raise RuntimeError(f"batch failed: {list(answers.values())[:3]}")
@@ -119,8 +123,9 @@ class HeadLog:
         self._task = asyncio.create_task(self._run())
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -132,7 +137,7 @@ class HeadLog:
         index = bisect.bisect_left(times, moment)
         if index >= len(self.samples):
             return None
-        return max(h for _, h in self.samples[:index + 1])
+        return max(h for _, h in self.samples[: index + 1])
 
 
 @dataclass
@@ -147,8 +152,9 @@ class Report:
 
     def assert_ok(self) -> None:
         """Fail with every violation listed."""
-        assert not self.violations, (f"{len(self.violations)} invariant violations:\n"
-                                     + "\n".join(self.violations[:40]))
+        assert not self.violations, f"{len(self.violations)} invariant violations:\n" + "\n".join(
+            self.violations[:40]
+        )
 
 
 @dataclass(frozen=True)
@@ -156,10 +162,10 @@ class ChainView:
     """What the node says about the deposit addresses, from ``from_block`` to ``head``."""
 
     head: int
-    received: dict[str, int]                 # address -> base units (Transfer logs)
-    balances: dict[str, int]                 # address -> balanceOf at head
-    funded_at: dict[str, dict[int, int]]     # address -> block -> units in that block
-    credits: dict[str, set[str]]             # address -> hashes of the txs that credited it
+    received: dict[str, int]  # address -> base units (Transfer logs)
+    balances: dict[str, int]  # address -> balanceOf at head
+    funded_at: dict[str, dict[int, int]]  # address -> block -> units in that block
+    credits: dict[str, set[str]]  # address -> hashes of the txs that credited it
 
 
 @dataclass(frozen=True)
@@ -192,35 +198,48 @@ async def chain_view(node: Node, addresses: Sequence[str]) -> ChainView:
     balances: dict[str, int] = {}
     lowered = sorted(received)
     for start in range(0, len(lowered), _ADDRESS_CHUNK):
-        chunk = lowered[start:start + _ADDRESS_CHUNK]
-        logs = await rpc.call("eth_getLogs", [{
-            "fromBlock": hex(node.from_block), "toBlock": hex(head), "address": [node.token],
-            "topics": [TRANSFER_TOPIC, None, [_topic(a) for a in chunk]]}])
+        chunk = lowered[start : start + _ADDRESS_CHUNK]
+        logs = await rpc.call(
+            "eth_getLogs",
+            [
+                {
+                    "fromBlock": hex(node.from_block),
+                    "toBlock": hex(head),
+                    "address": [node.token],
+                    "topics": [TRANSFER_TOPIC, None, [_topic(a) for a in chunk]],
+                }
+            ],
+        )
         for entry in logs:
             to = "0x" + entry["topics"][2][-40:].lower()
             units = int(entry["data"], 16)
             received[to] += units
             funded_at[to][int(entry["blockNumber"], 16)] += units
             credits[to].add(str(entry["transactionHash"]).lower())
-        results = await rpc.batch([("eth_call", [{"to": node.token,
-                                                  "data": BALANCE_OF + _topic(a)[2:]}, hex(head)])
-                                   for a in chunk])
+        results = await rpc.batch(
+            [
+                ("eth_call", [{"to": node.token, "data": BALANCE_OF + _topic(a)[2:]}, hex(head)])
+                for a in chunk
+            ]
+        )
         balances.update({a: int(r, 16) for a, r in zip(chunk, results, strict=True)})
-    return ChainView(head, received, balances,
-                     {a: dict(b) for a, b in funded_at.items()}, dict(credits))
+    return ChainView(
+        head, received, balances, {a: dict(b) for a, b in funded_at.items()}, dict(credits)
+    )
 
 
-def _read_database(db_path: Path) -> dict[str, Any]:
+def _read_database(db_path: Path | str) -> dict[str, Any]:
     payments = {r["id"]: r for r in query(db_path, "SELECT * FROM payments")}
-    events = query(db_path, "SELECT event_id, payment_id, event, at, details FROM payment_events"
-                            " ORDER BY seq")
+    events = query(
+        db_path, "SELECT event_id, payment_id, event, at, details FROM payment_events ORDER BY seq"
+    )
     deposits: dict[str, int] = defaultdict(int)
     for row in query(db_path, "SELECT payment_id, units FROM deposits"):
         deposits[row["payment_id"]] += int(row["units"])
     return {"payments": payments, "events": events, "deposits": dict(deposits)}
 
 
-async def stored_payments(db_path: Path) -> dict[str, dict[str, Any]]:
+async def stored_payments(db_path: Path | str) -> dict[str, dict[str, Any]]:
     """Every payment row of the database file, by id (read-only)."""
     return dict((await asyncio.to_thread(_read_database, db_path))["payments"])
 
@@ -232,8 +251,11 @@ def _units(value: str, decimals: int) -> int:
     return int(scaled)
 
 
-def _check_acknowledged(report: Report, payments: Mapping[str, Mapping[str, Any]],
-                        acknowledged: Mapping[str, Mapping[str, Any]]) -> None:
+def _check_acknowledged(
+    report: Report,
+    payments: Mapping[str, Mapping[str, Any]],
+    acknowledged: Mapping[str, Mapping[str, Any]],
+) -> None:
     for pid, ack in acknowledged.items():
         stored = payments.get(pid)
         if stored is None:
@@ -254,8 +276,9 @@ def _completed_block(funded: Mapping[int, int], amount: int) -> int | None:
     return None
 
 
-def _check_chain(report: Report, node: Node, view: ChainView, db: Mapping[str, Any],
-                 ids: Iterable[str]) -> None:
+def _check_chain(
+    report: Report, node: Node, view: ChainView, db: Mapping[str, Any], ids: Iterable[str]
+) -> None:
     payments = db["payments"]
     confirmed_below = view.head - node.confirmations + 1
     for pid in ids:
@@ -266,25 +289,37 @@ def _check_chain(report: Report, node: Node, view: ChainView, db: Mapping[str, A
         on_chain = view.received.get(address, 0)
         recorded = _units(p["amount_received"], node.decimals)
         if view.balances.get(address, 0) != on_chain:
-            report.bad(f"{pid}: balanceOf {view.balances.get(address)} != Transfer logs"
-                       f" {on_chain} (credit without a Transfer log?)")
+            report.bad(
+                f"{pid}: balanceOf {view.balances.get(address)} != Transfer logs"
+                f" {on_chain} (credit without a Transfer log?)"
+            )
         if recorded != on_chain:
-            report.bad(f"{pid}: amount_received {recorded} units != {on_chain} on chain"
-                       f" (status {p['status']})")
+            report.bad(
+                f"{pid}: amount_received {recorded} units != {on_chain} on chain"
+                f" (status {p['status']})"
+            )
         if db["deposits"].get(pid, 0) != on_chain:
-            report.bad(f"{pid}: deposits table holds {db['deposits'].get(pid, 0)} units"
-                       f" != {on_chain} on chain")
+            report.bad(
+                f"{pid}: deposits table holds {db['deposits'].get(pid, 0)} units"
+                f" != {on_chain} on chain"
+            )
         if p["status"] == "paid" and on_chain < amount:
             if not p["reorged"]:
-                report.bad(f"{pid}: paid with {on_chain} of {amount} units on chain,"
-                           " not flagged")
+                report.bad(f"{pid}: paid with {on_chain} of {amount} units on chain, not flagged")
             elif not _named_txs(db, pid) - view.credits.get(address, set()):
-                report.bad(f"{pid}: flagged reorged with {on_chain} of {amount} units, but"
-                           " every transaction its events named still credits it on chain")
-        if p["tx_hash"] and not p["reorged"] and (
-                p["tx_hash"].lower() not in view.credits.get(address, set())):
-            report.bad(f"{pid}: reports tx {p['tx_hash']} ({p['status']}), which is not a"
-                       " transfer to its address on the node's chain")
+                report.bad(
+                    f"{pid}: flagged reorged with {on_chain} of {amount} units, but"
+                    " every transaction its events named still credits it on chain"
+                )
+        if (
+            p["tx_hash"]
+            and not p["reorged"]
+            and (p["tx_hash"].lower() not in view.credits.get(address, set()))
+        ):
+            report.bad(
+                f"{pid}: reports tx {p['tx_hash']} ({p['status']}), which is not a"
+                " transfer to its address on the node's chain"
+            )
         if p["status"] == "new" and p["tx_hash"]:
             report.bad(f"{pid}: new but reports tx {p['tx_hash']}")
         done = _completed_block(view.funded_at.get(address, {}), amount)
@@ -298,12 +333,16 @@ def _details(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def _named_txs(db: Mapping[str, Any], pid: str) -> set[str]:
     """The transactions the payment's events said had credited it."""
-    return {str(_details(e)["tx_hash"]).lower() for e in db["events"]
-            if e["payment_id"] == pid and _details(e).get("tx_hash")}
+    return {
+        str(_details(e)["tx_hash"]).lower()
+        for e in db["events"]
+        if e["payment_id"] == pid and _details(e).get("tx_hash")
+    }
 
 
-def _check_depth_at_paid(report: Report, node: Node, db: Mapping[str, Any],
-                         deliveries: Sequence[Mapping[str, Any]]) -> None:
+def _check_depth_at_paid(
+    report: Report, node: Node, db: Mapping[str, Any], deliveries: Sequence[Mapping[str, Any]]
+) -> None:
     """Every paid event happened when the paying block was ``confirmations`` deep."""
     heads = node.heads
     if heads is None:
@@ -327,8 +366,10 @@ def _check_depth_at_paid(report: Report, node: Node, db: Mapping[str, Any],
         checked += 1
         depth = bound - int(block) + 1
         if depth < node.confirmations:
-            report.bad(f"{e['payment_id']}: paid at most {depth} confirmations deep (block"
-                       f" {block}, head <= {bound}), needs {node.confirmations}")
+            report.bad(
+                f"{e['payment_id']}: paid at most {depth} confirmations deep (block"
+                f" {block}, head <= {bound}), needs {node.confirmations}"
+            )
     report.counts["paid_depth_checked"] = checked
 
 
@@ -362,18 +403,20 @@ def _header(record: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
-def _check_postbacks(report: Report, db: Mapping[str, Any], ids: set[str],
-                     deliveries: Sequence[Mapping[str, Any]]) -> None:
+def _check_postbacks(
+    report: Report, db: Mapping[str, Any], ids: set[str], deliveries: Sequence[Mapping[str, Any]]
+) -> None:
     by_event_id: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     ids_of: dict[tuple[str, str], set[str]] = defaultdict(set)
     for record in deliveries:
         body = record["json"]
         if not _signed(record):
-            report.bad(f"{body.get('id')}: {body.get('event')} postback without a valid"
-                       " signature")
+            report.bad(f"{body.get('id')}: {body.get('event')} postback without a valid signature")
         if _header(record, EVENT_ID_HEADER) != body.get("event_id"):
-            report.bad(f"{body.get('id')}: event id header {_header(record, EVENT_ID_HEADER)}"
-                       f" != body event_id {body.get('event_id')}")
+            report.bad(
+                f"{body.get('id')}: event id header {_header(record, EVENT_ID_HEADER)}"
+                f" != body event_id {body.get('event_id')}"
+            )
         by_event_id[str(body.get("event_id"))].append(record)
         ids_of[(str(body.get("id")), str(body.get("event")))].add(str(body.get("event_id")))
     for (pid, event), event_ids in ids_of.items():
@@ -388,17 +431,27 @@ def _check_postbacks(report: Report, db: Mapping[str, Any], ids: set[str],
             report.bad(f"{event_id}: delivered but no such event is stored")
     for e in db["events"]:
         p = db["payments"].get(e["payment_id"])
-        if (e["payment_id"] in ids and e["event"] in POSTBACK_EVENTS and p is not None
-                and p["postback_url"] and e["event_id"] not in by_event_id):
+        if (
+            e["payment_id"] in ids
+            and e["event"] in POSTBACK_EVENTS
+            and p is not None
+            and p["postback_url"]
+            and e["event_id"] not in by_event_id
+        ):
             report.bad(f"{e['payment_id']}: {e['event']} event {e['event_id']} never delivered")
     report.counts["postbacks_received"] = len(deliveries)
     report.counts["postback_events_delivered"] = len(by_event_id)
     report.counts["redeliveries"] = len(deliveries) - len(by_event_id)
 
 
-async def check(db_path: Path, acknowledged: Mapping[str, Mapping[str, Any]],
-                deliveries: Sequence[Mapping[str, Any]], node: Node | None = None,
-                *, expected_total: int | None = None) -> Report:
+async def check(
+    db_path: Path | str,  # a SQLite file, or a postgresql:// URL
+    acknowledged: Mapping[str, Mapping[str, Any]],
+    deliveries: Sequence[Mapping[str, Any]],
+    node: Node | None = None,
+    *,
+    expected_total: int | None = None,
+) -> Report:
     """Every invariant over the database file, the node and the recorded postbacks.
 
     ``acknowledged`` maps payment id -> the start_payment result the client received;
@@ -424,15 +477,23 @@ async def check(db_path: Path, acknowledged: Mapping[str, Mapping[str, Any]],
     statuses: dict[str, int] = defaultdict(int)
     for p in payments.values():
         statuses[p["status"]] += 1
-    report.counts.update(payments=len(payments), paid=statuses["paid"],
-                         reorged=sum(1 for p in payments.values() if p["reorged"]))
+    report.counts.update(
+        payments=len(payments),
+        paid=statuses["paid"],
+        reorged=sum(1 for p in payments.values() if p["reorged"]),
+    )
     return report
 
 
-async def eventually(db_path: Path, acknowledged: Mapping[str, Mapping[str, Any]],
-                     deliveries: Callable[[], Sequence[Mapping[str, Any]]],
-                     node: Node | None = None, *, expected_total: int | None = None,
-                     timeout: float = 30.0) -> Report:
+async def eventually(
+    db_path: Path | str,  # a SQLite file, or a postgresql:// URL
+    acknowledged: Mapping[str, Mapping[str, Any]],
+    deliveries: Callable[[], Sequence[Mapping[str, Any]]],
+    node: Node | None = None,
+    *,
+    expected_total: int | None = None,
+    timeout: float = 30.0,
+) -> Report:
     """Wait until every invariant holds (the daemon converges); the last report otherwise.
 
     ``deliveries`` is called before each check: receivers keep recording meanwhile.
@@ -440,8 +501,9 @@ async def eventually(db_path: Path, acknowledged: Mapping[str, Mapping[str, Any]
     last: list[Report] = []
 
     async def holds() -> bool:
-        last[:] = [await check(db_path, acknowledged, deliveries(), node,
-                               expected_total=expected_total)]
+        last[:] = [
+            await check(db_path, acknowledged, deliveries(), node, expected_total=expected_total)
+        ]
         return not last[0].violations
 
     with contextlib.suppress(TimeoutError):

@@ -34,9 +34,11 @@ async def _closed(reader: asyncio.StreamReader, within: float) -> bool:
 
 
 async def test_idle_flood_from_one_address_is_capped_while_another_client_is_served(
-        tmp_path: Path) -> None:
-    overrides = {"public": {"max_connections_per_client": LIMIT, "header_timeout": 30,
-                            "idle_timeout": 30}}
+    tmp_path: Path,
+) -> None:
+    overrides = {
+        "public": {"max_connections_per_client": LIMIT, "header_timeout": 30, "idle_timeout": 30}
+    }
     async with running_daemon(tmp_path, overrides) as d:
         port = d.daemon.public_port
         flood = [await _idle_connection(port) for _ in range(FLOOD)]
@@ -78,12 +80,15 @@ async def test_idle_keep_alive_connections_are_dropped(tmp_path: Path) -> None:
 
 
 async def test_accept_errors_are_logged_once_per_interval(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     now = [0.0]
     handler = accept_error_handler(RateLimitedLog(interval=60, clock=lambda: now[0]))
     loop = asyncio.get_running_loop()
-    context = {"message": "socket.accept() out of system resource",
-               "exception": OSError(24, "Too many open files")}
+    context = {
+        "message": "socket.accept() out of system resource",
+        "exception": OSError(24, "Too many open files"),
+    }
     capsys.readouterr()
     for second in range(120):  # asyncio retries accept() once a second
         now[0] = float(second)
@@ -94,11 +99,19 @@ async def test_accept_errors_are_logged_once_per_interval(
 
 
 def _limit_after_start(soft: int, hard: int) -> tuple[int, str]:
-    script = (f"import resource; resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}));"
-              "from xbtcpay.web.connections import raise_open_files_limit;"
-              "print(raise_open_files_limit())")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=REPO, timeout=60, check=False)
+    script = (
+        f"import resource; resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}));"
+        "from xbtcpay.web.connections import raise_open_files_limit;"
+        "print(raise_open_files_limit())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return int(result.stdout.strip().splitlines()[-1]), result.stdout + result.stderr
 
@@ -113,11 +126,14 @@ def test_a_low_open_files_limit_is_raised_or_warned_about() -> None:
 
 
 async def test_a_slow_body_after_a_complete_head_is_not_cut_by_the_header_timeout(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     async with running_daemon(tmp_path, {"rpc": {"header_timeout": 0.5}}) as d:
         reader, writer = await _idle_connection(d.daemon.rpc_port)
-        writer.write(b"POST /api/v0/rpc/list_payments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n")
+        writer.write(
+            b"POST /api/v0/rpc/list_payments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+        )
         await asyncio.sleep(1.5)  # three header timeouts: the head was complete, so no cut
         writer.write(b"{}")
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
@@ -145,14 +161,17 @@ async def _flood(port: int) -> list[asyncio.StreamWriter]:
 
 def _low_files_wrapper() -> str:
     """``python -c`` text running ``python -m xbtcpay ARGS`` with 256 open files at most."""
-    return ("import resource, runpy, sys;"
-            f"resource.setrlimit(resource.RLIMIT_NOFILE, ({LOW_FILES}, {LOW_FILES}));"
-            "sys.argv = ['xbtcpay'] + sys.argv[1:];"
-            "runpy.run_module('xbtcpay', run_name='__main__')")
+    return (
+        "import resource, runpy, sys;"
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({LOW_FILES}, {LOW_FILES}));"
+        "sys.argv = ['xbtcpay'] + sys.argv[1:];"
+        "runpy.run_module('xbtcpay', run_name='__main__')"
+    )
 
 
 async def test_an_idle_flood_beyond_the_open_files_limit_leaves_both_ports_serving(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """The review's attack, scaled to a daemon run with 256 open files (the unit sets 65536).
 
     One address opens 400 idle connections to the public port. The daemon keeps at most
@@ -167,19 +186,31 @@ async def test_an_idle_flood_beyond_the_open_files_limit_leaves_both_ports_servi
     public_port = int(raw["public"]["listen"].rsplit(":", 1)[1])
     flood: list[asyncio.StreamWriter] = []
     try:
-        async with aiohttp.ClientSession() as session, session.post(
-                daemon.rpc_url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "start_payment",
-                                            "params": {"amount": "1"}}) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                daemon.rpc_url + "/",
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "start_payment",
+                    "params": {"amount": "1"},
+                },
+            ) as resp,
+        ):
             payment_id = (await resp.json())["result"]["id"]
         flood = await _flood(public_port)
         other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
-        async with aiohttp.ClientSession(connector=other,
-                                         timeout=aiohttp.ClientTimeout(total=5)) as session:
+        async with aiohttp.ClientSession(
+            connector=other, timeout=aiohttp.ClientTimeout(total=5)
+        ) as session:
             for _ in range(10):
                 async with session.get(f"{daemon.public_url}/{payment_id}/status.json") as resp:
                     assert resp.status == 200
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session, \
-                session.get(daemon.rpc_url + "/metrics") as resp:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.get(daemon.rpc_url + "/metrics") as resp,
+        ):
             assert resp.status == 200
     finally:
         for writer in flood:
@@ -190,7 +221,8 @@ async def test_an_idle_flood_beyond_the_open_files_limit_leaves_both_ports_servi
 
 
 async def test_running_out_of_descriptors_logs_one_line_a_minute_not_a_flood(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """Without the cap the same flood exhausts the 256 descriptors: accept() then fails on
     every retry. The daemon logs that once a minute (the previous code logged per attempt:
     329,749 "Too many open files" lines during a five-minute run of this flood)."""
@@ -207,6 +239,7 @@ async def test_running_out_of_descriptors_logs_one_line_a_minute_not_a_flood(
         for writer in flood:
             writer.close()
         daemon.terminate()
-    events = [line for line in daemon.log_path.read_text().splitlines()
-              if '"http.accept_failed"' in line]
+    events = [
+        line for line in daemon.log_path.read_text().splitlines() if '"http.accept_failed"' in line
+    ]
     assert len(events) == 1 and "Traceback" not in daemon.log_path.read_text()

@@ -36,63 +36,85 @@ from xbtcpay.chain import devchain
 
 PAYMENTS = 200
 KILLS = 10
-KILL_AFTER_ACK = 0.05    # share of acknowledgements followed at once by a kill
+KILL_AFTER_ACK = 0.05  # share of acknowledgements followed at once by a kill
 CONFIRMATIONS = 3
 POSTBACK = {"base_delay": 0.1, "max_delay": 0.5, "timeout": 2}
-SHOP_DELAY = 0.3        # a slow shop: kills land in the middle of deliveries too
+SHOP_DELAY = 0.3  # a slow shop: kills land in the middle of deliveries too
 OTHER = "0x000000000000000000000000000000000000dEaD"
 
 
-async def _start_payment(session: aiohttp.ClientSession, daemon: DaemonProcess,
-                         params: dict[str, Any]) -> tuple[dict[str, Any], int]:
+async def _start_payment(
+    session: aiohttp.ClientSession, daemon: DaemonProcess, params: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
     """start_payment until acknowledged; returns the result and how many tries failed."""
     failed = 0
     body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment", "params": params}
     while True:
         try:
-            async with session.post(daemon.rpc_url + "/", json=body,
-                                    timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            async with session.post(
+                daemon.rpc_url + "/", json=body, timeout=aiohttp.ClientTimeout(total=10)
+            ) as resp:
                 answer = await resp.json()
             if "result" in answer:
                 return answer["result"], failed
             raise AssertionError(f"start_payment refused: {answer}")
         except (aiohttp.ClientError, TimeoutError):
-            failed += 1                      # the daemon is down or died mid-request
+            failed += 1  # the daemon is down or died mid-request
             await asyncio.sleep(0.05)
 
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("seed_kind", SEED_KINDS)
 async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
-        tmp_path: Path, chain: DevChain,
-        seed_kind: str) -> None:
+    tmp_path: Path, chain: DevChain, seed_kind: str
+) -> None:
     rng = random.Random(seed("crash_soak", seed_kind))
     reorg_share = float(os.environ.get("XBTCPAY_SOAK_REORGS") or 0)
     start = await chain.block_number() + 1
-    await chain.mine(6)                      # reorgs stay above the watcher's start
+    await chain.mine(6)  # reorgs stay above the watcher's start
     heads = invariants.HeadLog(chain.url)
     node = invariants.Node(chain.url, chain.token, start, CONFIRMATIONS, heads=heads)
-    chain_lock = asyncio.Lock()              # a reorg never orphans a payment being sent
-    raw = base_config(tmp_path, chain_overrides(chain, start, {
-        "postback": POSTBACK, "rpc": {"listen": f"127.0.0.1:{stable_port()}"},
-        "public": {"listen": f"127.0.0.1:{stable_port()}"}}))
+    chain_lock = asyncio.Lock()  # a reorg never orphans a payment being sent
+    raw = base_config(
+        tmp_path,
+        chain_overrides(
+            chain,
+            start,
+            {
+                "postback": POSTBACK,
+                "rpc": {"listen": f"127.0.0.1:{stable_port()}"},
+                "public": {"listen": f"127.0.0.1:{stable_port()}"},
+            },
+        ),
+    )
     daemon = DaemonProcess(write_config(tmp_path, raw))
     acknowledged: dict[str, Any] = {}
-    counts: dict[str, Any] = {"kills": 0, "kills_during_payments": 0, "retried_requests": 0,
-                              "kills_after_ack": 0}
+    counts: dict[str, Any] = {
+        "kills": 0,
+        "kills_during_payments": 0,
+        "retried_requests": 0,
+        "kills_after_ack": 0,
+    }
     kill_now = asyncio.Event()
     restart_seconds: list[float] = []
 
     async def shop(session: aiohttp.ClientSession, url: str) -> None:
         for i in range(PAYMENTS):
             amount = f"{rng.randint(1, 1000)}.{rng.randint(0, 99_999_999):08d}"
-            p, failed = await _start_payment(session, daemon, {
-                "amount": amount, "order_id": f"soak-{i}", "postback_url": url,
-                "data": {"order": i}})
+            p, failed = await _start_payment(
+                session,
+                daemon,
+                {
+                    "amount": amount,
+                    "order_id": f"soak-{i}",
+                    "postback_url": url,
+                    "data": {"order": i},
+                },
+            )
             counts["retried_requests"] += failed
             acknowledged[p["id"]] = p
             if rng.random() < KILL_AFTER_ACK:
-                kill_now.set()               # the killer runs before anything else of ours
+                kill_now.set()  # the killer runs before anything else of ours
                 await asyncio.sleep(0)
             async with chain_lock:
                 await chain.pay_tokens(p["address"], invariants._units(p["amount"], 8))
@@ -101,8 +123,12 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
     async def reorg() -> None:
         async with chain_lock:
             depth = rng.randint(1, CONFIRMATIONS + 2)
-            filler = {"from": devchain.dev_key(1).address, "to": OTHER, "value": hex(1),
-                      "gas": hex(21_000)}
+            filler = {
+                "from": devchain.dev_key(1).address,
+                "to": OTHER,
+                "value": hex(1),
+                "gas": hex(21_000),
+            }
             await chain.reorg(depth, [(filler, 0)])
             counts["reorgs"] = counts.get("reorgs", 0) + 1
 
@@ -111,7 +137,7 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
         view = await invariants.chain_view(node, [p["address"] for p in acknowledged.values()])
         for pid, p in sorted(acknowledged.items()):
             short = invariants._units(p["amount"], 8) - view.received[p["address"].lower()]
-            row = stored.get(pid)            # a lost one is reported by the invariants
+            row = stored.get(pid)  # a lost one is reported by the invariants
             if row is not None and row["status"] in ("new", "seen") and short > 0:
                 await chain.pay_tokens(p["address"], short)
                 counts["top_ups"] = counts.get("top_ups", 0) + 1
@@ -135,8 +161,11 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
 
     await daemon.start()
     try:
-        async with PostbackReceiver(delay=SHOP_DELAY) as receiver, heads, \
-                aiohttp.ClientSession() as session:
+        async with (
+            PostbackReceiver(delay=SHOP_DELAY) as receiver,
+            heads,
+            aiohttp.ClientSession() as session,
+        ):
             payments = asyncio.create_task(shop(session, receiver.url))
             kills = asyncio.create_task(killer(payments))
             await asyncio.gather(payments, kills)
@@ -145,14 +174,23 @@ async def test_kill_9_at_random_moments_loses_and_doubles_nothing(
                 await top_up()
                 await chain.mine(CONFIRMATIONS)
             final = await invariants.eventually(
-                tmp_path / "xbtcpay.db", acknowledged, lambda: receiver.received, node,
-                expected_total=PAYMENTS, timeout=60)
+                tmp_path / "xbtcpay.db",
+                acknowledged,
+                lambda: receiver.received,
+                node,
+                expected_total=PAYMENTS,
+                timeout=60,
+            )
     finally:
         exit_code = daemon.terminate()
     log = daemon.log_path.read_text()
-    counts.update(final.counts, exit_code=exit_code, tracebacks=log.count("Traceback"),
-                  restart_seconds_max=round(max(restart_seconds), 2),
-                  violations=len(final.violations))
+    counts.update(
+        final.counts,
+        exit_code=exit_code,
+        tracebacks=log.count("Traceback"),
+        restart_seconds_max=round(max(restart_seconds), 2),
+        violations=len(final.violations),
+    )
     report("crash_soak", counts)
     final.assert_ok()
     assert counts["kills"] >= KILLS and counts["kills_during_payments"] >= 1

@@ -22,8 +22,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 3 MiB filesystem (tmpfs) that the test can fill up."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-                            check=False, capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()}); needs root")
     try:
@@ -47,8 +51,10 @@ def _fill(mount: Path) -> Path:
 
 async def _counts(d: Any) -> tuple[int, int, int]:
     db = d.runtime.db
-    rows = [await db.fetchone(f"SELECT COUNT(*) FROM {t}")
-            for t in ("payments", "payment_events", "postbacks")]
+    rows = [
+        await db.fetchone(f"SELECT COUNT(*) FROM {t}")
+        for t in ("payments", "payment_events", "postbacks")
+    ]
     return tuple(int(r[0]) for r in rows)  # type: ignore[return-value]
 
 
@@ -63,8 +69,10 @@ async def test_disk_full_fails_cleanly_and_recovers(small_disk: Path) -> None:
             if "error" not in reply:
                 accepted, failed_in_a_row = accepted + 1, 0
                 continue
-            assert reply["error"] == {"code": -32011,
-                                      "message": "Storage unavailable: database or disk is full"}
+            assert reply["error"] == {
+                "code": -32011,
+                "message": "Storage unavailable: database or disk is full",
+            }
             failed_in_a_row += 1
             if failed_in_a_row == 3:
                 break
@@ -73,8 +81,10 @@ async def test_disk_full_fails_cleanly_and_recovers(small_disk: Path) -> None:
         assert status == 200 and doc["status"] == "new"
         events = await d.runtime.payments.events(ok["id"])
         result = await d.call("cancel_payment", {"id": ok["id"]})
-        assert result["error"] == {"code": -32011,
-                                   "message": "Storage unavailable: database or disk is full"}
+        assert result["error"] == {
+            "code": -32011,
+            "message": "Storage unavailable: database or disk is full",
+        }
         assert (await d.status(ok["id"]))[1]["status"] == "new"  # the refused cancel left no trace
         assert await d.runtime.payments.events(ok["id"]) == events
         after_failures = await _counts(d)
@@ -83,8 +93,12 @@ async def test_disk_full_fails_cleanly_and_recovers(small_disk: Path) -> None:
         canceled = await d.call("cancel_payment", {"id": ok["id"]})
         assert canceled["result"]["status"] == "canceled"
         again = await d.start_payment("7")
-        paid = await d.processor.apply(again["id"], PaymentEvent(
-            Event.PAID, amount_received=Decimal(7), tx_hash="0x" + "aa" * 32, tx_block=1))
+        paid = await d.processor.apply(
+            again["id"],
+            PaymentEvent(
+                Event.PAID, amount_received=Decimal(7), tx_hash="0x" + "aa" * 32, tx_block=1
+            ),
+        )
         assert paid.changed and (await d.status(again["id"]))[1]["status"] == "paid"
 
 
@@ -99,7 +113,8 @@ async def test_read_only_database_fails_cleanly_and_recovers(tmp_path: Path) -> 
             # flips the writer connection to read-only, as a remounted read-only disk would
             pragma = f"PRAGMA query_only={'ON' if on else 'OFF'}"
             await asyncio.get_running_loop().run_in_executor(
-                db._writer_thread, db._writer.execute, pragma)
+                db._writer_thread, db._writer.execute, pragma
+            )
 
         await set_query_only(True)
         before = await _counts(d)

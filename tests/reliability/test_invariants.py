@@ -15,18 +15,36 @@ TX = "0x" + "cd" * 32
 
 
 def _db(*, reorged: bool, named: str = TX) -> dict[str, Any]:
-    payment = {"id": "p1", "address": ADDRESS, "amount": "1", "amount_received": "0.5",
-               "status": "paid", "reorged": reorged, "tx_hash": None,
-               "postback_url": None}
-    events = [{"event_id": "e1", "payment_id": "p1", "event": "paid", "at": 100,
-               "details": json.dumps({"tx_hash": named, "tx_block": 10})}]
+    payment = {
+        "id": "p1",
+        "address": ADDRESS,
+        "amount": "1",
+        "amount_received": "0.5",
+        "status": "paid",
+        "reorged": reorged,
+        "tx_hash": None,
+        "postback_url": None,
+    }
+    events = [
+        {
+            "event_id": "e1",
+            "payment_id": "p1",
+            "event": "paid",
+            "at": 100,
+            "details": json.dumps({"tx_hash": named, "tx_block": 10}),
+        }
+    ]
     return {"payments": {"p1": payment}, "events": events, "deposits": {"p1": 50_000_000}}
 
 
 def _view(credits: set[str]) -> invariants.ChainView:
-    return invariants.ChainView(head=20, received={ADDRESS: 50_000_000},
-                                balances={ADDRESS: 50_000_000},
-                                funded_at={ADDRESS: {10: 50_000_000}}, credits={ADDRESS: credits})
+    return invariants.ChainView(
+        head=20,
+        received={ADDRESS: 50_000_000},
+        balances={ADDRESS: 50_000_000},
+        funded_at={ADDRESS: {10: 50_000_000}},
+        credits={ADDRESS: credits},
+    )
 
 
 NODE = invariants.Node("http://127.0.0.1:1", "0x" + "00" * 20, 0, 3)
@@ -48,9 +66,15 @@ def test_missing_funds_are_not_excused_by_the_daemon_flag_alone() -> None:
 
 def _delivery(secret: str) -> dict[str, Any]:
     body = json.dumps({"id": "p1", "event": "paid", "event_id": "e1"})
-    return {"json": json.loads(body), "body": body, "at": time.time(),
-            "headers": {"X-Xbtcpay-Signature": sign(secret, body, int(time.time())),
-                        "X-Xbtcpay-Event-Id": "e1"}}
+    return {
+        "json": json.loads(body),
+        "body": body,
+        "at": time.time(),
+        "headers": {
+            "X-Xbtcpay-Signature": sign(secret, body, int(time.time())),
+            "X-Xbtcpay-Event-Id": "e1",
+        },
+    }
 
 
 def test_every_postback_signature_is_checked() -> None:
@@ -69,4 +93,5 @@ def test_paid_too_shallow_is_caught_from_the_head_log() -> None:
     report = invariants.Report()
     invariants._check_depth_at_paid(report, node, _db(reorged=False), [])
     assert report.violations == [
-        "p1: paid at most 2 confirmations deep (block 10, head <= 11), needs 3"]
+        "p1: paid at most 2 confirmations deep (block 10, head <= 11), needs 3"
+    ]

@@ -58,7 +58,7 @@ class RestartableNode:
     async def stop(self) -> None:
         self.up.clear()
         if self.node is not None:
-            await asyncio.to_thread(self.node.stop)   # SIGTERM: anvil writes its state
+            await asyncio.to_thread(self.node.stop)  # SIGTERM: anvil writes its state
             self.node = None
 
     async def come_back(self, after: float) -> None:
@@ -67,8 +67,7 @@ class RestartableNode:
         self.restarts += 1
 
 
-async def _pay(client: ChainClient, node: RestartableNode, token: str, to: str,
-               units: int) -> None:
+async def _pay(client: ChainClient, node: RestartableNode, token: str, to: str, units: int) -> None:
     """Transfer tokens once the node is up (the test's own wallet talks to it directly)."""
     while True:
         await node.up.wait()
@@ -87,35 +86,45 @@ async def test_payments_complete_through_node_faults_and_restarts(tmp_path: Path
     await node.start()
     restarts: list[asyncio.Task[None]] = []
     try:
-        async with ChainClient([node.url], timeout=10, max_attempts=20) as client, \
-                FaultyProxy(node.url, seed=rng.randrange(2**32), hang=1.0,
-                            port=stable_port()) as proxy, \
-                PostbackReceiver() as shop:
-            token = await devchain.deploy(client, "TestZeroXBitcoin", devchain.dev_key(0),
-                                          [devchain.TOKEN_SUPPLY])
+        async with (
+            ChainClient([node.url], timeout=10, max_attempts=20) as client,
+            FaultyProxy(node.url, seed=rng.randrange(2**32), hang=1.0, port=stable_port()) as proxy,
+            PostbackReceiver() as shop,
+        ):
+            token = await devchain.deploy(
+                client, "TestZeroXBitcoin", devchain.dev_key(0), [devchain.TOKEN_SUPPLY]
+            )
             start = await client.block_number() + 1
 
             def kill_mid_scan() -> None:
                 async def trigger() -> None:
-                    await node.stop()                    # before the logs are fetched
+                    await node.stop()  # before the logs are fetched
                     task = asyncio.create_task(node.come_back(rng.uniform(0.5, 1.5)))
                     restarts.append(task)
                     task.add_done_callback(lambda _: rearm())
+
                 proxy.on_method("eth_getLogs", trigger)
 
             def rearm() -> None:
                 if len(restarts) < NODE_RESTARTS:
                     kill_mid_scan()
 
-            overrides = {"chain": {"rpc_urls": [proxy.url], "poll_interval": 0.05,
-                                   "confirmations": CONFIRMATIONS, "start_block": start,
-                                   "request_timeout": 0.5, "max_block_range": 4,
-                                   "reconcile_interval": 2},
-                         "assets": {"0xbtc": {"contract": token, "decimals": 8,
-                                              "max_amount": "20999984"}}}
+            overrides = {
+                "chain": {
+                    "rpc_urls": [proxy.url],
+                    "poll_interval": 0.05,
+                    "confirmations": CONFIRMATIONS,
+                    "start_block": start,
+                    "request_timeout": 0.5,
+                    "max_block_range": 4,
+                    "reconcile_interval": 2,
+                },
+                "assets": {"0xbtc": {"contract": token, "decimals": 8, "max_amount": "20999984"}},
+            }
             acknowledged: dict[str, Any] = {}
             with quiet_logs():
                 async with running_daemon(tmp_path, overrides, watcher=True) as d:
+
                     async def new_payment() -> dict[str, Any]:
                         amount = f"{rng.randint(1, 500)}.{rng.randint(0, 99_999_999):08d}"
                         p = await d.start_payment(amount, postback_url=shop.url)
@@ -127,14 +136,14 @@ async def test_payments_complete_through_node_faults_and_restarts(tmp_path: Path
                         await _pay(client, node, token, p["address"], units)
 
                     await wait_until(lambda: d.runtime.chain_head is not None, 15)
-                    await proxy.stop()                   # the node is unreachable meanwhile
+                    await proxy.stop()  # the node is unreachable meanwhile
                     for _ in range(CATCH_UP_PAYMENTS):
                         await pay(await new_payment())
                         await devchain.mine(client, rng.randint(1, 8))
                     proxy.rate = FAULT_RATE
                     kill_mid_scan()
-                    await proxy.start()                  # a long catch-up, through faults
-                    live = 0                             # and payments at the head
+                    await proxy.start()  # a long catch-up, through faults
+                    live = 0  # and payments at the head
                     while live < LIVE_PAYMENTS or sum(proxy.injected.values()) < MIN_FAULTS:
                         await asyncio.sleep(rng.uniform(0, 0.3))
                         if live < LIVE_PAYMENTS:
@@ -143,24 +152,35 @@ async def test_payments_complete_through_node_faults_and_restarts(tmp_path: Path
                         else:
                             await node.up.wait()
                             await devchain.mine(client, 1)
-                    await wait_until(lambda: len(restarts) >= NODE_RESTARTS
-                                     and all(t.done() for t in restarts), 60)
+                    await wait_until(
+                        lambda: len(restarts) >= NODE_RESTARTS and all(t.done() for t in restarts),
+                        60,
+                    )
                     await node.up.wait()
                     await devchain.mine(client, CONFIRMATIONS)
                     final = await invariants.eventually(
-                        tmp_path / "xbtcpay.db", acknowledged, lambda: shop.received,
-                        invariants.Node(node.url, token, start, CONFIRMATIONS), timeout=60)
+                        tmp_path / "xbtcpay.db",
+                        acknowledged,
+                        lambda: shop.received,
+                        invariants.Node(node.url, token, start, CONFIRMATIONS),
+                        timeout=60,
+                    )
                     calls = dict(proxy.methods)
     finally:
         for task in restarts:
             task.cancel()
         await asyncio.gather(*restarts, return_exceptions=True)
         await node.stop()
-    counts = {**final.counts, "injected_faults": sum(proxy.injected.values()),
-              "by_fault": dict(proxy.injected), "node_restarts": node.restarts,
-              "gateway_502_while_node_down": proxy.upstream_down, "proxy_outages": 1,
-              "requests_seen_by_proxy": sum(calls.values()),
-              "violations": len(final.violations)}
+    counts = {
+        **final.counts,
+        "injected_faults": sum(proxy.injected.values()),
+        "by_fault": dict(proxy.injected),
+        "node_restarts": node.restarts,
+        "gateway_502_while_node_down": proxy.upstream_down,
+        "proxy_outages": 1,
+        "requests_seen_by_proxy": sum(calls.values()),
+        "violations": len(final.violations),
+    }
     report("node_faults", counts)
     final.assert_ok()
     assert final.counts["paid"] == CATCH_UP_PAYMENTS + LIVE_PAYMENTS

@@ -30,7 +30,7 @@ from xbtcpay.models import PaymentEvent
 from xbtcpay.state import Event
 
 POSTBACK = {"base_delay": 0.05, "max_delay": 0.4, "timeout": 0.3, "max_age": 120}
-SLOW = 1.0              # the failing shop's "slow" answers take this long (> timeout)
+SLOW = 1.0  # the failing shop's "slow" answers take this long (> timeout)
 PHASES = (("down", 3.0), ("slow", 1.5), ("error", 1.0), ("reset", 1.0))
 PAY_EVERY = 0.05
 
@@ -45,7 +45,7 @@ class FaultyShop:
     """
 
     def __init__(self) -> None:
-        self.port = stable_port()                   # it goes down and comes back
+        self.port = stable_port()  # it goes down and comes back
         self.mode = "ok"
         self.received: list[dict[str, Any]] = []
         self.faults: collections.Counter[str] = collections.Counter()
@@ -57,8 +57,9 @@ class FaultyShop:
         return f"http://127.0.0.1:{self.port}/postback"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port,
-                                                  reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self.port, reuse_address=True
+        )
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -87,8 +88,9 @@ class FaultyShop:
             self._handlers.discard(task)
             writer.close()
 
-    async def _answer(self, writer: asyncio.StreamWriter, headers: dict[str, str],
-                      body: str) -> None:
+    async def _answer(
+        self, writer: asyncio.StreamWriter, headers: dict[str, str], body: str
+    ) -> None:
         mode = self.mode
         if mode == "reset":
             self.faults["reset"] += 1
@@ -106,8 +108,9 @@ class FaultyShop:
         if mode == "slow":
             self.faults["slow"] += 1
             await asyncio.sleep(SLOW)
-        self.received.append({"body": body, "json": json.loads(body), "headers": headers,
-                              "at": time.time()})
+        self.received.append(
+            {"body": body, "json": json.loads(body), "headers": headers, "at": time.time()}
+        )
         writer.write(_response(200, "ok"))
         await writer.drain()
 
@@ -120,18 +123,22 @@ def _headers(head: bytes) -> dict[str, str]:
 
 def _response(status: int, text: str) -> bytes:
     reason = {200: "OK", 500: "Internal Server Error"}[status]
-    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length:"
-            f" {len(text)}\r\nConnection: close\r\n\r\n{text}").encode()
+    return (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length:"
+        f" {len(text)}\r\nConnection: close\r\n\r\n{text}"
+    ).encode()
 
 
-async def _pay(d: DaemonHandle, url: str, acknowledged: dict[str, Any],
-               paid_at: dict[str, float]) -> None:
+async def _pay(
+    d: DaemonHandle, url: str, acknowledged: dict[str, Any], paid_at: dict[str, float]
+) -> None:
     """Create a payment for the shop at ``url`` and mark it paid (as a plugin would)."""
     p = await d.start_payment("1.25", postback_url=url)
     acknowledged[p["id"]] = p
     paid_at[p["id"]] = time.time()
-    result = await d.processor.apply(p["id"], PaymentEvent(
-        Event.PAID, amount_received=Decimal("1.25"), source="test"))
+    result = await d.processor.apply(
+        p["id"], PaymentEvent(Event.PAID, amount_received=Decimal("1.25"), source="test")
+    )
     assert result.changed
 
 
@@ -148,18 +155,21 @@ def _p(values: list[float], q: float) -> float:
 
 @pytest.mark.timeout(90)
 async def test_failing_shop_gets_everything_and_the_healthy_shop_does_not_wait(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     shop = FaultyShop()
     acknowledged: dict[str, Any] = {}
     calm: dict[str, float] = {}
     stormy: dict[str, float] = {}
     dead: dict[str, float] = {}
     with quiet_logs():
-        async with PostbackReceiver() as healthy, \
-                running_daemon(tmp_path, {"postback": POSTBACK}) as d:
+        async with (
+            PostbackReceiver() as healthy,
+            running_daemon(tmp_path, {"postback": POSTBACK}) as d,
+        ):
             await shop.start()
             try:
-                for _ in range(20):                          # baseline: healthy shop alone
+                for _ in range(20):  # baseline: healthy shop alone
                     await _pay(d, healthy.url, acknowledged, calm)
                     await asyncio.sleep(PAY_EVERY)
                 await healthy.wait_for(20)
@@ -177,27 +187,40 @@ async def test_failing_shop_gets_everything_and_the_healthy_shop_does_not_wait(
                 shop.mode = "ok"
                 await healthy.wait_for(len(calm) + len(stormy))
                 final = await invariants.eventually(
-                    tmp_path / "xbtcpay.db", acknowledged, lambda: healthy.received + shop.received,
-                    timeout=30)
+                    tmp_path / "xbtcpay.db",
+                    acknowledged,
+                    lambda: healthy.received + shop.received,
+                    timeout=30,
+                )
                 attempts = await d.runtime.db.fetchall(
                     "SELECT a.http_status, a.error FROM postback_attempts a"
-                    " JOIN postbacks p ON p.id = a.postback_id WHERE p.url = ?", (shop.url,))
+                    " JOIN postbacks p ON p.id = a.postback_id WHERE p.url = ?",
+                    (shop.url,),
+                )
                 outbox = await d.runtime.postbacks.stats()
             finally:
                 await shop.close()
     refused = sum(1 for a in attempts if a["error"] and "Connect" in a["error"])
     timeouts = sum(1 for a in attempts if a["error"] == "timeout")
     base, storm = _latencies(healthy, calm), _latencies(healthy, stormy)
-    counts = {**final.counts, "failing_shop_attempts": len(attempts),
-              "refused": refused, "timeouts": timeouts, "http_500": shop.faults["error"],
-              "resets": shop.faults["reset"], "slow": shop.faults["slow"],
-              "healthy_payments": len(calm) + len(stormy), "failing_shop_payments": len(dead),
-              "healthy_p50_ms_baseline": round(1000 * statistics.median(base)),
-              "healthy_p99_ms_baseline": round(1000 * _p(base, 0.99)),
-              "healthy_p50_ms_during_faults": round(1000 * statistics.median(storm)),
-              "healthy_p99_ms_during_faults": round(1000 * _p(storm, 0.99)),
-              "healthy_max_ms_during_faults": round(1000 * storm[-1]),
-              "outbox": outbox, "violations": len(final.violations)}
+    counts = {
+        **final.counts,
+        "failing_shop_attempts": len(attempts),
+        "refused": refused,
+        "timeouts": timeouts,
+        "http_500": shop.faults["error"],
+        "resets": shop.faults["reset"],
+        "slow": shop.faults["slow"],
+        "healthy_payments": len(calm) + len(stormy),
+        "failing_shop_payments": len(dead),
+        "healthy_p50_ms_baseline": round(1000 * statistics.median(base)),
+        "healthy_p99_ms_baseline": round(1000 * _p(base, 0.99)),
+        "healthy_p50_ms_during_faults": round(1000 * statistics.median(storm)),
+        "healthy_p99_ms_during_faults": round(1000 * _p(storm, 0.99)),
+        "healthy_max_ms_during_faults": round(1000 * storm[-1]),
+        "outbox": outbox,
+        "violations": len(final.violations),
+    }
     report("postback_faults", counts)
     final.assert_ok()
     assert outbox == {"delivered": len(acknowledged)}

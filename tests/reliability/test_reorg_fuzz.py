@@ -34,7 +34,7 @@ from tests.reliability import invariants
 from tests.reliability.scenario import SEED_KINDS, quiet_logs, report, seed
 from xbtcpay.chain import devchain
 
-CONFIRMATIONS = int(os.environ.get("XBTCPAY_CONFIRMATIONS") or 3)   # longer runs: set these
+CONFIRMATIONS = int(os.environ.get("XBTCPAY_CONFIRMATIONS") or 3)  # longer runs: set these
 REORGS = int(os.environ.get("XBTCPAY_REORGS") or 55)
 MAX_PAYMENTS = 40
 CHECK_EVERY = 12
@@ -64,14 +64,16 @@ class Rollback:
 
 
 def _transfer_request(chain: DevChain, to: str, units: int) -> dict[str, Any]:
-    return {"from": chain.payer.address, "to": chain.token, "gas": hex(100_000),
-            "data": devchain.calldata("transfer(address,uint256)", ["address", "uint256"],
-                                      [to, units])}
+    return {
+        "from": chain.payer.address,
+        "to": chain.token,
+        "gas": hex(100_000),
+        "data": devchain.calldata("transfer(address,uint256)", ["address", "uint256"], [to, units]),
+    }
 
 
 def _filler() -> dict[str, Any]:
-    return {"from": devchain.dev_key(1).address, "to": OTHER, "value": hex(1),
-            "gas": hex(21_000)}
+    return {"from": devchain.dev_key(1).address, "to": OTHER, "value": hex(1), "gas": hex(21_000)}
 
 
 class Fuzzer:
@@ -110,8 +112,11 @@ class Fuzzer:
         p = self.payments[self.rng.choice(sorted(self.payments))]
         amount = invariants._units(p["amount"], 8)
         kind = self.rng.choice(["full", "full", "part", "over"])
-        units = {"full": amount, "part": max(1, amount // self.rng.randint(2, 4)),
-                 "over": amount + self.rng.randint(1, 10**8)}[kind]
+        units = {
+            "full": amount,
+            "part": max(1, amount // self.rng.randint(2, 4)),
+            "over": amount + self.rng.randint(1, 10**8),
+        }[kind]
         await self.send(p["address"], units)
         self.counts[f"pay_{kind}"] += 1
 
@@ -127,8 +132,10 @@ class Fuzzer:
         disappears); the default run stays far below that. It is not a daemon failure.
         """
         if await self.chain.client.call("eth_getCode", [self.chain.token, "latest"]) == "0x":
-            pytest.fail(f"anvil lost its state after {what}: runs this long are beyond the"
-                        " test node (not a daemon failure)")
+            pytest.fail(
+                f"anvil lost its state after {what}: runs this long are beyond the"
+                " test node (not a daemon failure)"
+            )
 
     async def remember_tip(self) -> None:
         head = await self.chain.block_number()
@@ -140,15 +147,16 @@ class Fuzzer:
         """The node goes back to an earlier tip at most ``confirmations + 2`` blocks below
         its head (its head number decreases); False when no such tip was remembered."""
         head = await self.chain.block_number()
-        usable = [i for i, r in enumerate(self.rollbacks)
-                  if head - CONFIRMATIONS - 2 <= r.height < head]
+        usable = [
+            i for i, r in enumerate(self.rollbacks) if head - CONFIRMATIONS - 2 <= r.height < head
+        ]
         if not usable:
             return False
         index = self.rng.choice(usable)
         target = self.rollbacks[index]
         assert await devchain.revert(self.chain.client, target.snapshot)
         await self.node_kept_state(f"a rollback to block {target.height}")
-        del self.rollbacks[index:]                  # reverting consumed it and later ones
+        del self.rollbacks[index:]  # reverting consumed it and later ones
         self.transfers = list(target.transfers)
         self.counts["rollbacks"] += 1
         self.counts[f"rollback_depth_{head - target.height}"] += 1
@@ -207,21 +215,27 @@ async def fresh_chain() -> AsyncIterator[DevChain]:
 
 @pytest.mark.timeout(120 + 2 * REORGS)
 @pytest.mark.parametrize("seed_kind", SEED_KINDS)
-async def test_random_reorgs_lose_and_double_nothing(tmp_path: Path, fresh_chain: DevChain,
-                                                   seed_kind: str) -> None:
+async def test_random_reorgs_lose_and_double_nothing(
+    tmp_path: Path, fresh_chain: DevChain, seed_kind: str
+) -> None:
     chain = fresh_chain
     rng = random.Random(seed("reorg_fuzz", seed_kind))
     start = await chain.block_number() + 1
-    await chain.mine(CONFIRMATIONS + 3)      # reorgs stay above the watcher's start
+    await chain.mine(CONFIRMATIONS + 3)  # reorgs stay above the watcher's start
     heads = invariants.HeadLog(chain.url)
     node = invariants.Node(chain.url, chain.token, start, CONFIRMATIONS, heads=heads)
     db = tmp_path / "xbtcpay.db"
     checks = 0
     with quiet_logs("critical"):
-        async with PostbackReceiver() as shop, heads, \
-                running_daemon(tmp_path, chain_overrides(
-                    chain, start, {"chain": {"confirmations": CONFIRMATIONS}}),
-                    watcher=True) as d:
+        async with (
+            PostbackReceiver() as shop,
+            heads,
+            running_daemon(
+                tmp_path,
+                chain_overrides(chain, start, {"chain": {"confirmations": CONFIRMATIONS}}),
+                watcher=True,
+            ) as d,
+        ):
             fuzz = Fuzzer(rng, chain, d, shop.url)
             steps = 0
             while fuzz.counts["reorgs"] < REORGS:
@@ -230,20 +244,28 @@ async def test_random_reorgs_lose_and_double_nothing(tmp_path: Path, fresh_chain
                 await asyncio.sleep(rng.uniform(0, 0.2))
                 if steps % CHECK_EVERY == 0:
                     await _caught_up(d, chain)
-                    result = await invariants.eventually(db, fuzz.payments,
-                                                         lambda: shop.received, node)
+                    result = await invariants.eventually(
+                        db, fuzz.payments, lambda: shop.received, node
+                    )
                     result.assert_ok()
                     checks += 1
             await fuzz.top_up()
             await chain.mine(CONFIRMATIONS)
             await _caught_up(d, chain)
-            final = await invariants.eventually(db, fuzz.payments, lambda: shop.received, node,
-                                                timeout=30)
+            final = await invariants.eventually(
+                db, fuzz.payments, lambda: shop.received, node, timeout=30
+            )
             events = await d.runtime.db.fetchall(
-                "SELECT event, COUNT(*) AS n FROM payment_events GROUP BY event")
-    counts = {**final.counts, **fuzz.counts, "steps": steps, "intermediate_checks": checks,
-              "events": {r["event"]: r["n"] for r in events},
-              "violations": len(final.violations)}
+                "SELECT event, COUNT(*) AS n FROM payment_events GROUP BY event"
+            )
+    counts = {
+        **final.counts,
+        **fuzz.counts,
+        "steps": steps,
+        "intermediate_checks": checks,
+        "events": {r["event"]: r["n"] for r in events},
+        "violations": len(final.violations),
+    }
     report("reorg_fuzz", counts)
     final.assert_ok()
     assert final.counts["paid"] == len(fuzz.payments)

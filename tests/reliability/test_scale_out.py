@@ -42,15 +42,17 @@ POSTBACK = {"base_delay": 0.1, "max_delay": 0.5, "timeout": 2}
 
 async def _healthz(session: aiohttp.ClientSession, d: DaemonProcess) -> dict[str, Any] | None:
     try:
-        async with session.get(d.rpc_url + "/healthz",
-                               timeout=aiohttp.ClientTimeout(total=2)) as resp:
+        async with session.get(
+            d.rpc_url + "/healthz", timeout=aiohttp.ClientTimeout(total=2)
+        ) as resp:
             return dict((await resp.json())["checks"]["cluster"])
     except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):
         return None
 
 
-async def _leader(session: aiohttp.ClientSession, replicas: list[DaemonProcess],
-                  timeout: float = 30) -> int:
+async def _leader(
+    session: aiohttp.ClientSession, replicas: list[DaemonProcess], timeout: float = 30
+) -> int:
     """Index of the replica that reports itself leader (waits for a fail-over)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -62,35 +64,47 @@ async def _leader(session: aiohttp.ClientSession, replicas: list[DaemonProcess],
     raise TimeoutError("no leader")
 
 
-async def _start_payment(session: aiohttp.ClientSession, replicas: list[DaemonProcess],
-                         first: int, params: dict[str, Any]) -> tuple[dict[str, Any], int]:
+async def _start_payment(
+    session: aiohttp.ClientSession,
+    replicas: list[DaemonProcess],
+    first: int,
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], int]:
     body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment", "params": params}
     failed, n = 0, first
     while True:
         try:
-            async with session.post(replicas[n % len(replicas)].rpc_url + "/", json=body,
-                                    timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            async with session.post(
+                replicas[n % len(replicas)].rpc_url + "/",
+                json=body,
+                timeout=aiohttp.ClientTimeout(total=10),
+            ) as resp:
                 answer = await resp.json()
             if "result" in answer:
                 return answer["result"], failed
             raise AssertionError(f"start_payment refused: {answer}")
         except (aiohttp.ClientError, TimeoutError):
             failed += 1
-            n += 1                               # that replica is down: the next one
+            n += 1  # that replica is down: the next one
             await asyncio.sleep(0.05)
 
 
 def _term_overlaps(url: str) -> list[str]:
-    rows = query(url, "SELECT term, holder, first_at, last_at, writes FROM chain_terms"
-                      " ORDER BY term")
-    return [f"term {b['term']} ({b['holder']}) wrote from {b['first_at']:.3f}, before term "
-            f"{a['term']} ({a['holder']}) stopped at {a['last_at']:.3f}"
-            for a, b in itertools.pairwise(rows) if b["first_at"] < a["last_at"]]
+    rows = query(
+        url, "SELECT term, holder, first_at, last_at, writes FROM chain_terms ORDER BY term"
+    )
+    return [
+        f"term {b['term']} ({b['holder']}) wrote from {b['first_at']:.3f}, before term "
+        f"{a['term']} ({a['holder']}) stopped at {a['last_at']:.3f}"
+        for a, b in itertools.pairwise(rows)
+        if b["first_at"] < a["last_at"]
+    ]
 
 
 @pytest.mark.timeout(420)
-async def test_three_replicas_survive_leader_kills(tmp_path: Path, chain: DevChain,
-                                                   postgres: PgServer) -> None:
+async def test_three_replicas_survive_leader_kills(
+    tmp_path: Path, chain: DevChain, postgres: PgServer
+) -> None:
     rng = random.Random(seed("scale_out"))
     start = await chain.block_number() + 1
     node = invariants.Node(chain.url, chain.token, start, CONFIRMATIONS)
@@ -99,21 +113,43 @@ async def test_three_replicas_survive_leader_kills(tmp_path: Path, chain: DevCha
     for n in range(REPLICAS):
         directory = tmp_path / f"replica{n}"
         directory.mkdir()
-        raw = base_config(directory, chain_overrides(chain, start, {
-            "database": url, "postback": POSTBACK, "cluster": {"lease_ttl": LEASE_TTL},
-            "rpc": {"listen": f"127.0.0.1:{stable_port()}"},
-            "public": {"listen": f"127.0.0.1:{stable_port()}"}}))
+        raw = base_config(
+            directory,
+            chain_overrides(
+                chain,
+                start,
+                {
+                    "database": url,
+                    "postback": POSTBACK,
+                    "cluster": {"lease_ttl": LEASE_TTL},
+                    "rpc": {"listen": f"127.0.0.1:{stable_port()}"},
+                    "public": {"listen": f"127.0.0.1:{stable_port()}"},
+                },
+            ),
+        )
         replicas.append(DaemonProcess(write_config(directory, raw)))
     acknowledged: dict[str, Any] = {}
-    counts: dict[str, Any] = {"leader_kills": 0, "follower_restarts": 0,
-                              "retried_requests": 0, "failovers_seconds": []}
+    counts: dict[str, Any] = {
+        "leader_kills": 0,
+        "follower_restarts": 0,
+        "retried_requests": 0,
+        "failovers_seconds": [],
+    }
 
     async def shop(session: aiohttp.ClientSession, hook: str) -> None:
         for i in range(PAYMENTS):
             amount = f"{rng.randint(1, 1000)}.{rng.randint(0, 99_999_999):08d}"
-            p, failed = await _start_payment(session, replicas, i, {
-                "amount": amount, "order_id": f"scale-{i}", "postback_url": hook,
-                "data": {"order": i}})
+            p, failed = await _start_payment(
+                session,
+                replicas,
+                i,
+                {
+                    "amount": amount,
+                    "order_id": f"scale-{i}",
+                    "postback_url": hook,
+                    "data": {"order": i},
+                },
+            )
             counts["retried_requests"] += failed
             acknowledged[p["id"]] = p
             await chain.pay_tokens(p["address"], invariants._units(p["amount"], 8))
@@ -142,26 +178,37 @@ async def test_three_replicas_survive_leader_kills(tmp_path: Path, chain: DevCha
     for d in replicas:
         await d.start()
     try:
-        async with PostbackReceiver(delay=0.05) as receiver, \
-                aiohttp.ClientSession() as session:
+        async with PostbackReceiver(delay=0.05) as receiver, aiohttp.ClientSession() as session:
             payments = asyncio.create_task(shop(session, receiver.url))
             kills = asyncio.create_task(killer(session, payments))
             await asyncio.gather(payments, kills)
             await chain.mine(CONFIRMATIONS)
             final = await invariants.eventually(
-                url, acknowledged, lambda: receiver.received, node,  # type: ignore[arg-type]
-                expected_total=PAYMENTS, timeout=90)
+                url,
+                acknowledged,
+                lambda: receiver.received,
+                node,
+                expected_total=PAYMENTS,
+                timeout=90,
+            )
     finally:
         exits = [d.terminate() for d in replicas]
-    indexes = query(url, "SELECT COUNT(*) AS n, COUNT(DISTINCT derivation_index) AS d"
-                         " FROM payments")[0]
+    indexes = query(
+        url, "SELECT COUNT(*) AS n, COUNT(DISTINCT derivation_index) AS d FROM payments"
+    )[0]
     overlaps = _term_overlaps(url)
     terms = query(url, "SELECT COUNT(*) AS n, MAX(term) AS top FROM chain_terms")[0]
     tracebacks = sum(d.log_path.read_text().count("Traceback") for d in replicas)
-    counts.update(final.counts, exit_codes=exits, tracebacks=tracebacks,
-                  terms_that_wrote=terms["n"], last_term=terms["top"],
-                  derivation_indexes=indexes["d"], term_overlaps=len(overlaps),
-                  violations=len(final.violations))
+    counts.update(
+        final.counts,
+        exit_codes=exits,
+        tracebacks=tracebacks,
+        terms_that_wrote=terms["n"],
+        last_term=terms["top"],
+        derivation_indexes=indexes["d"],
+        term_overlaps=len(overlaps),
+        violations=len(final.violations),
+    )
     report("scale_out", counts)
     final.assert_ok()
     assert indexes["n"] == indexes["d"] == PAYMENTS

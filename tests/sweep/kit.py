@@ -34,14 +34,22 @@ class Result:
         return self.err.strip().splitlines()[-1] if self.err.strip() else ""
 
 
-async def cli(config: Path, *args: str, stdin: str | None = None, cwd: Path | None = None
-              ) -> Result:
+async def cli(
+    config: Path, *args: str, stdin: str | None = None, cwd: Path | None = None
+) -> Result:
     """``python -m xbtcpay -c CONFIG ARGS`` as a real subprocess."""
     argv = ["-c", str(config), *args] if args and args[:2] != ("sweep", "sign") else list(args)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "xbtcpay", *argv, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        cwd=str(cwd or REPO), env={**os.environ, "PYTHONPATH": str(REPO)})
+        sys.executable,
+        "-m",
+        "xbtcpay",
+        *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=str(cwd or REPO),
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
     return Result(proc.returncode or 0, out.decode(), err.decode())
 
@@ -57,8 +65,13 @@ def mnemonic_file(directory: Path) -> Path:
 def server_sweep(tmp_path: Path, batch: str | None = None, **extra: Any) -> dict[str, Any]:
     key = tmp_path / "gas-wallet.key"
     key.write_text(GAS_WALLET.key.hex() + "\n")
-    section: dict[str, Any] = {"treasury": TREASURY, "gas_wallet_key": {"file": str(key)},
-                               "confirmations": 2, "timeout": 60, **extra}
+    section: dict[str, Any] = {
+        "treasury": TREASURY,
+        "gas_wallet_key": {"file": str(key)},
+        "confirmations": 2,
+        "timeout": 60,
+        **extra,
+    }
     if batch is not None:
         section["batch"] = batch
     return {"sweep": section}
@@ -75,8 +88,9 @@ async def deploy(tmp_path: Path, chain: DevChain) -> str:
 
 
 @asynccontextmanager
-async def sweep_server(tmp_path: Path, chain: DevChain, config: dict[str, Any] | None = None,
-                       **extra: Any) -> AsyncIterator[Watch]:
+async def sweep_server(
+    tmp_path: Path, chain: DevChain, config: dict[str, Any] | None = None, **extra: Any
+) -> AsyncIterator[Watch]:
     """A daemon with its watcher, configured to sweep through a freshly deployed batch."""
     batch = await deploy(tmp_path, chain)
     raw = deep_merge(config or {}, server_sweep(tmp_path, batch, **extra))
@@ -102,6 +116,7 @@ async def paid_payments(w: Watch, count: int, amount: str = "1.5") -> list[dict[
 @asynccontextmanager
 async def mining(chain: DevChain, interval: float = 0.2) -> AsyncIterator[None]:
     """Mine a block every ``interval`` seconds (confirmations for ``sweep send``)."""
+
     async def loop() -> None:
         while True:
             await asyncio.sleep(interval)
@@ -125,7 +140,8 @@ def save(path: Path, data: Any) -> None:
 
 def config_text(path: Path) -> str:
     return path.read_text() + "".join(
-        Path(v["file"]).read_text() for v in _files(yaml.safe_load(path.read_text())))
+        Path(v["file"]).read_text() for v in _files(yaml.safe_load(path.read_text()))
+    )
 
 
 def _files(node: Any) -> list[dict[str, str]]:
@@ -140,19 +156,32 @@ def deposit_key_hex(index: int) -> str:
     return bytes(devchain.dev_key(index).key).hex()
 
 
-
-
-async def send_type4(chain: DevChain, sponsor: Any, to: str, data: str,
-                     authorizations: list[Any], *, require_success: bool = True
-                     ) -> dict[str, Any]:
+async def send_type4(
+    chain: DevChain,
+    sponsor: Any,
+    to: str,
+    data: str,
+    authorizations: list[Any],
+    *,
+    require_success: bool = True,
+) -> dict[str, Any]:
     """A set-code (type-4) transaction paid by ``sponsor``; returns its receipt."""
     client = chain.client
     nonce = int(await client.call("eth_getTransactionCount", [sponsor.address, "pending"]), 16)
     block = await client.get_block("latest") or {}
     base_fee = int(str(block.get("baseFeePerGas", "0x0")), 16)
-    tx = {"type": 4, "chainId": 31337, "nonce": nonce, "to": to, "value": 0, "data": data,
-          "gas": 3_000_000, "maxFeePerGas": 2 * base_fee + 10**9,
-          "maxPriorityFeePerGas": 10**9, "authorizationList": authorizations}
+    tx = {
+        "type": 4,
+        "chainId": 31337,
+        "nonce": nonce,
+        "to": to,
+        "value": 0,
+        "data": data,
+        "gas": 3_000_000,
+        "maxFeePerGas": 2 * base_fee + 10**9,
+        "maxPriorityFeePerGas": 10**9,
+        "authorizationList": authorizations,
+    }
     raw = "0x" + bytes(sponsor.sign_transaction(tx).raw_transaction).hex()
     tx_hash = await client.call("eth_sendRawTransaction", [raw])
     return await devchain.wait_receipt(client, tx_hash, require_success=require_success)

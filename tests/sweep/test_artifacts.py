@@ -22,8 +22,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     node = shutil.which("node")
     assert node is not None, "node is required (make install)"
     out = tmp_path_factory.mktemp("artifacts")
-    subprocess.run([node, str(REPO / "contracts" / "build.js")], check=True, cwd=REPO,
-                   env={**os.environ, "ARTIFACTS_DIR": str(out)}, capture_output=True)
+    subprocess.run(
+        [node, str(REPO / "contracts" / "build.js")],
+        check=True,
+        cwd=REPO,
+        env={**os.environ, "ARTIFACTS_DIR": str(out)},
+        capture_output=True,
+    )
     return out
 
 

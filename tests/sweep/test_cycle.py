@@ -24,11 +24,12 @@ from tests.sweep.kit import (
 )
 
 COUNT = 200
-SUM = "300"                     # 200 x 1.5 0xBTC
+SUM = "300"  # 200 x 1.5 0xBTC
 
 
 async def test_two_hundred_paid_payments_swept_in_as_few_transactions_as_the_gas_limit_allows(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with sweep_server(tmp_path, chain) as w:
         cfg = config_path(w)
         server_files = config_text(cfg)
@@ -36,7 +37,7 @@ async def test_two_hundred_paid_payments_swept_in_as_few_transactions_as_the_gas
         payments = await paid_payments(w, COUNT)
         found = {(await w.payment(p["id"])).derivation_index for p in payments}
         indexes = sorted(i for i in found if i is not None)
-        assert len(indexes) == len(payments)          # every paid payment has its own index
+        assert len(indexes) == len(payments)  # every paid payment has its own index
         assert all(deposit_key_hex(i) not in server_files for i in indexes)
         total = units("1.5") * COUNT
         deposits_before = len(await w.deposits())
@@ -52,8 +53,16 @@ async def test_two_hundred_paid_payments_swept_in_as_few_transactions_as_the_gas
         assert load(tmp_path / "plan.json")["count"] == COUNT
         assert "EIP-7702 batches 5941000 gas" in plan.out and "gas station 10160000" in plan.out
         signer = tmp_path / "offline"
-        signed = await cli(cfg, "sweep", "sign", str(tmp_path / "plan.json"), "--mnemonic-file",
-                           str(mnemonic_file(signer)), "-o", str(signer / "signed.json"))
+        signed = await cli(
+            cfg,
+            "sweep",
+            "sign",
+            str(tmp_path / "plan.json"),
+            "--mnemonic-file",
+            str(mnemonic_file(signer)),
+            "-o",
+            str(signer / "signed.json"),
+        )
         assert signed.code == 0, signed
         assert f"{COUNT} addresses, {SUM} 0xbtc to treasury {TREASURY}" in signed.err
         assert DEV_MNEMONIC not in signed.out + signed.err
@@ -68,7 +77,7 @@ async def test_two_hundred_paid_payments_swept_in_as_few_transactions_as_the_gas
         async with mining(chain):
             sent = await cli(cfg, "sweep", "send", str(signer / "signed.json"))
         assert sent.code == 0, sent
-        assert sent.out.count(": confirmed,") == 1          # 200 addresses, one transaction
+        assert sent.out.count(": confirmed,") == 1  # 200 addresses, one transaction
 
         assert await chain.token_balance(TREASURY) == total
         for p in payments:
@@ -77,12 +86,16 @@ async def test_two_hundred_paid_payments_swept_in_as_few_transactions_as_the_gas
             assert (await w.payment(p["id"])).status.value == "paid"
         assert await chain.eth_balance(GAS_WALLET.address) < gas_before
         await w.synced()
-        assert len(await w.deposits()) == deposits_before       # the outgoing transfers: nothing
+        assert len(await w.deposits()) == deposits_before  # the outgoing transfers: nothing
 
         after = json.loads((await cli(cfg, "funds", "--json")).out)
         funds = after["assets"]["0xbtc"]
         assert (funds["received"], funds["swept"], funds["unswept"], funds["unexplained"]) == (
-            SUM, SUM, "0", "0")
+            SUM,
+            SUM,
+            "0",
+            "0",
+        )
         assert funds["addresses"] == []
         runway = after["gas_wallet"]
         assert runway["address"] == GAS_WALLET.address and runway["addresses"] > 0

@@ -20,8 +20,9 @@ from tests.sweep.kit import (
 )
 
 
-async def test_a_gas_station_plan_moves_the_funds_and_leaves_eth_dust(tmp_path: Path,
-                                                                      chain: DevChain) -> None:
+async def test_a_gas_station_plan_moves_the_funds_and_leaves_eth_dust(
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with sweep_server(tmp_path, chain) as w:
         cfg = config_path(w)
         payments = await paid_payments(w, 3)
@@ -29,8 +30,16 @@ async def test_a_gas_station_plan_moves_the_funds_and_leaves_eth_dust(tmp_path: 
         assert (await cli(cfg, "sweep", "plan", "--gas-station", "-o", str(plan))).code == 0
         assert load(plan)["kind"] == "gas-station"
         signed = tmp_path / "offline" / "signed.json"
-        result = await cli(cfg, "sweep", "sign", str(plan), "--mnemonic-file",
-                           str(mnemonic_file(tmp_path / "offline")), "-o", str(signed))
+        result = await cli(
+            cfg,
+            "sweep",
+            "sign",
+            str(plan),
+            "--mnemonic-file",
+            str(mnemonic_file(tmp_path / "offline")),
+            "-o",
+            str(signed),
+        )
         assert result.code == 0, result
         assert len(load(signed)["transfers"]) == 3 and load(signed)["authorizations"] == []
 
@@ -49,7 +58,7 @@ async def test_a_gas_station_plan_moves_the_funds_and_leaves_eth_dust(tmp_path: 
         assert await chain.token_balance(TREASURY) == 3 * units("1.5")
         for p in payments:
             assert await chain.token_balance(p["address"]) == 0
-            assert await chain.eth_balance(p["address"]) > 0           # unused gas stays behind
+            assert await chain.eth_balance(p["address"]) > 0  # unused gas stays behind
             assert (await w.payment(p["id"])).status.value == "paid"
         funds = json.loads((await cli(cfg, "funds", "--json")).out)["assets"]["0xbtc"]
         assert (funds["received"], funds["swept"], funds["unswept"]) == ("4.5", "4.5", "0")

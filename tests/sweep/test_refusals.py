@@ -48,8 +48,17 @@ class Setup:
 
     async def sign(self, plan: dict[str, Any], *extra: str) -> Any:
         save(self.tmp / "p.json", plan)
-        return await cli(self.cfg, "sweep", "sign", str(self.tmp / "p.json"), "--mnemonic-file",
-                         str(self.mnemonic), "-o", str(self.tmp / "signed.json"), *extra)
+        return await cli(
+            self.cfg,
+            "sweep",
+            "sign",
+            str(self.tmp / "p.json"),
+            "--mnemonic-file",
+            str(self.mnemonic),
+            "-o",
+            str(self.tmp / "signed.json"),
+            *extra,
+        )
 
     async def send(self, signed: dict[str, Any] | None = None) -> Any:
         if signed is not None:
@@ -83,7 +92,7 @@ async def test_a_plan_for_another_chain_id_is_refused(tmp_path: Path, chain: Dev
     async with setup(tmp_path, chain) as s:
         plan = await s.plan()
         plan["chain_id"] = 1
-        assert (await s.sign(plan)).code == 0          # the signer cannot know the server's chain
+        assert (await s.sign(plan)).code == 0  # the signer cannot know the server's chain
         refusal(await s.send(), "the plan is for chain id 1, this server is on chain id 31337")
         plan["chain_id"] = 0
         refusal(await s.sign(plan), "chain id 0, which every chain accepts")
@@ -91,7 +100,8 @@ async def test_a_plan_for_another_chain_id_is_refused(tmp_path: Path, chain: Dev
 
 
 async def test_a_plan_with_an_address_swapped_is_refused_by_the_signer(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with setup(tmp_path, chain) as s:
         plan = await s.plan()
         plan["addresses"][1]["address"] = devchain.dev_key(3).address
@@ -104,8 +114,7 @@ async def test_a_plan_with_an_address_swapped_is_refused_by_the_signer(
         await s.nothing_moved()
 
 
-async def test_a_plan_with_the_treasury_changed_is_refused(tmp_path: Path,
-                                                           chain: DevChain) -> None:
+async def test_a_plan_with_the_treasury_changed_is_refused(tmp_path: Path, chain: DevChain) -> None:
     async with setup(tmp_path, chain) as s:
         plan = await s.plan()
         plan["treasury"] = ATTACKER
@@ -114,13 +123,14 @@ async def test_a_plan_with_the_treasury_changed_is_refused(tmp_path: Path,
         refusal(await s.sign(plan, "--treasury", ATTACKER), "not the expected treasury")
         assert (await s.sign(plan, "--treasury", TREASURY)).code == 0
         signed = load(s.tmp / "signed.json")
-        signed["plan"]["treasury"] = ATTACKER        # tampered after signing
+        signed["plan"]["treasury"] = ATTACKER  # tampered after signing
         refusal(await s.send(signed), f"this server's treasury is {TREASURY}")
         await s.nothing_moved()
 
 
-async def test_authorizations_for_another_delegate_are_refused(tmp_path: Path,
-                                                               chain: DevChain) -> None:
+async def test_authorizations_for_another_delegate_are_refused(
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with setup(tmp_path, chain) as s:
         plan = await s.plan()
         assert (await s.sign(plan)).code == 0
@@ -129,34 +139,42 @@ async def test_authorizations_for_another_delegate_are_refused(tmp_path: Path,
         for auth, entry in zip(signed["authorizations"], plan["addresses"], strict=True):
             forged = Account.sign_authorization(
                 {"chainId": 31337, "address": other, "nonce": 0},
-                devchain.dev_key(entry["index"]).key)
-            auth.update(delegate=other, y_parity=forged.y_parity, r=hex(forged.r),
-                        s=hex(forged.s))
+                devchain.dev_key(entry["index"]).key,
+            )
+            auth.update(delegate=other, y_parity=forged.y_parity, r=hex(forged.r), s=hex(forged.s))
         refusal(await s.send(signed), f"delegates to {other}, not to this server's delegate")
         await s.nothing_moved()
 
 
 async def test_an_open_payments_address_is_never_planned_and_a_plan_holding_it_is_refused(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with setup(tmp_path, chain) as s:
         open_payment = await s.w.pay_request("2")
-        await chain.pay_tokens(open_payment["address"], units("1"))      # underpaid: seen
+        await chain.pay_tokens(open_payment["address"], units("1"))  # underpaid: seen
         await s.w.until(open_payment["id"], "seen")
         plan = await s.plan()
-        assert open_payment["address"].lower() not in [a["address"].lower()
-                                                      for a in plan["addresses"]]
+        assert open_payment["address"].lower() not in [
+            a["address"].lower() for a in plan["addresses"]
+        ]
         index = (await s.w.payment(open_payment["id"])).derivation_index
-        plan["addresses"].append({"index": index, "address": open_payment["address"],
-                                  "payment_ids": [open_payment["id"]], "balance": str(units("1")),
-                                  "nonce": 0, "delegated": False})
-        assert (await s.sign(plan)).code == 0        # the signer only sees a valid derivation
+        plan["addresses"].append(
+            {
+                "index": index,
+                "address": open_payment["address"],
+                "payment_ids": [open_payment["id"]],
+                "balance": str(units("1")),
+                "nonce": 0,
+                "delegated": False,
+            }
+        )
+        assert (await s.sign(plan)).code == 0  # the signer only sees a valid derivation
         refusal(await s.send(), f"belongs to payment {open_payment['id']}, which can still be paid")
         assert await chain.token_balance(open_payment["address"]) == units("1")
         await s.nothing_moved()
 
 
-async def test_a_gas_wallet_without_enough_eth_is_refused(tmp_path: Path,
-                                                          chain: DevChain) -> None:
+async def test_a_gas_wallet_without_enough_eth_is_refused(tmp_path: Path, chain: DevChain) -> None:
     async with setup(tmp_path, chain) as s:
         assert (await s.sign(await s.plan())).code == 0
         await chain.client.call("anvil_setBalance", [GAS_WALLET.address, hex(10**12)])
@@ -165,7 +183,8 @@ async def test_a_gas_wallet_without_enough_eth_is_refused(tmp_path: Path,
 
 
 async def test_an_address_whose_balance_changed_since_the_plan_is_skipped(
-        tmp_path: Path, chain: DevChain) -> None:
+    tmp_path: Path, chain: DevChain
+) -> None:
     async with setup(tmp_path, chain) as s:
         assert (await s.sign(await s.plan())).code == 0
         index = (await s.w.payment(s.payments[0]["id"])).derivation_index

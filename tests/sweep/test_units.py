@@ -24,9 +24,16 @@ INDEX_10 = "0xBcd4042DE499D14e55001CcbB24a551F3b954096"
 
 def plan(**changes: Any) -> Plan:
     fields: dict[str, Any] = {
-        "chain_id": 31337, "asset": "0xbtc", "token": BATCH, "decimals": 8,
-        "treasury": TREASURY, "batch": BATCH, "delegate": delegate_address(BATCH, TREASURY),
-        "xpub": DEV_XPUB, "entries": (PlanEntry(10, INDEX_10, ("p1",), 150_000_000, 0),)}
+        "chain_id": 31337,
+        "asset": "0xbtc",
+        "token": BATCH,
+        "decimals": 8,
+        "treasury": TREASURY,
+        "batch": BATCH,
+        "delegate": delegate_address(BATCH, TREASURY),
+        "xpub": DEV_XPUB,
+        "entries": (PlanEntry(10, INDEX_10, ("p1",), 150_000_000, 0),),
+    }
     fields.update(changes)
     return Plan(**fields)
 
@@ -37,10 +44,16 @@ def test_a_plan_file_round_trips_with_exact_amounts() -> None:
     assert plan_from_json(data) == plan()
 
 
-@pytest.mark.parametrize("change", [
-    {"version": 2}, {"addresses": [{"index": -1}]}, {"chain_id": True}, {"kind": "airdrop"},
-    {"treasury": "0x1234"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"version": 2},
+        {"addresses": [{"index": -1}]},
+        {"chain_id": True},
+        {"kind": "airdrop"},
+        {"treasury": "0x1234"},
+    ],
+)
 def test_a_malformed_plan_is_refused_with_a_reason(change: dict[str, Any]) -> None:
     data = {**plan_to_json(plan()), **change}
     with pytest.raises(SweepRefused):
@@ -88,8 +101,11 @@ async def test_batches_are_as_few_as_the_cap_allows() -> None:
 
 def test_sweep_settings_report_every_problem(tmp_path: Path) -> None:
     problems: list[str] = []
-    parse_sweep({"treasury": "0x0", "gas_wallet_key": "nope", "batch": 5, "confirmations": 0,
-                 "tresury": 1}, tmp_path, problems)
+    parse_sweep(
+        {"treasury": "0x0", "gas_wallet_key": "nope", "batch": 5, "confirmations": 0, "tresury": 1},
+        tmp_path,
+        problems,
+    )
     assert problems == [
         "sweep.tresury: unknown key (typo?)",
         "sweep.treasury: expected a 0x-prefixed 20-byte address, got '0x0'",
@@ -102,13 +118,20 @@ def test_sweep_settings_report_every_problem(tmp_path: Path) -> None:
 
 def test_a_configured_delegate_must_be_the_batch_delegate_of_the_treasury(tmp_path: Path) -> None:
     problems: list[str] = []
-    good = parse_sweep({"treasury": TREASURY, "batch": BATCH,
-                        "delegate": delegate_address(BATCH, TREASURY)}, tmp_path, problems)
+    good = parse_sweep(
+        {"treasury": TREASURY, "batch": BATCH, "delegate": delegate_address(BATCH, TREASURY)},
+        tmp_path,
+        problems,
+    )
     assert problems == [] and good is not None and good.batch == BATCH
     parse_sweep({"treasury": TREASURY, "batch": BATCH, "delegate": INDEX_10}, tmp_path, problems)
     expected = delegate_address(BATCH, TREASURY)
-    assert problems == [(f"sweep.delegate: {INDEX_10} is not the delegate of sweep.batch for "
-                         f"sweep.treasury (that is {expected})")]
+    assert problems == [
+        (
+            f"sweep.delegate: {INDEX_10} is not the delegate of sweep.batch for "
+            f"sweep.treasury (that is {expected})"
+        )
+    ]
 
 
 def test_check_config_accepts_a_sweep_section_without_any_deposit_key(tmp_path: Path) -> None:
@@ -121,19 +144,32 @@ def test_check_config_accepts_a_sweep_section_without_any_deposit_key(tmp_path: 
 
     key = tmp_path / "gas.key"
     key.write_text("0x" + "11" * 32)
-    raw = base_config(tmp_path, {"sweep": {"treasury": TREASURY, "batch": BATCH,
-                                           "gas_wallet_key": {"file": str(key)}}})
+    raw = base_config(
+        tmp_path,
+        {"sweep": {"treasury": TREASURY, "batch": BATCH, "gas_wallet_key": {"file": str(key)}}},
+    )
     path = write_config(tmp_path, raw)
-    ok = subprocess.run([sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
-                        cwd=REPO, capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     raw["sweep"]["treasury"] = "nowhere"
     path.write_text(yaml.safe_dump(raw))
-    bad = subprocess.run([sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
-                         cwd=REPO, capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "xbtcpay", "-c", str(path), "check-config"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 2
-    assert bad.stderr.strip() == ("config error: sweep.treasury: expected a 0x-prefixed "
-                                  "20-byte address, got 'nowhere'")
+    assert bad.stderr.strip() == (
+        "config error: sweep.treasury: expected a 0x-prefixed 20-byte address, got 'nowhere'"
+    )
 
 
 async def test_the_same_transaction_sent_again_keeps_one_record(tmp_path: Path) -> None:
@@ -143,9 +179,17 @@ async def test_the_same_transaction_sent_again_keeps_one_record(tmp_path: Path) 
         await db.migrate()
         store = SweepStore(db)
         args: dict[str, Any] = {
-            "tx_hash": "0xab", "chain_id": 31337, "asset": "0xbtc", "kind": "eip7702",
-            "treasury": TREASURY, "sender": TREASURY, "nonce": 0, "gas_limit": 100_000,
-            "raw_tx": "0x02", "entries": plan().entries}
+            "tx_hash": "0xab",
+            "chain_id": 31337,
+            "asset": "0xbtc",
+            "kind": "eip7702",
+            "treasury": TREASURY,
+            "sender": TREASURY,
+            "nonce": 0,
+            "gas_limit": 100_000,
+            "raw_tx": "0x02",
+            "entries": plan().entries,
+        }
         first = await store.record_sent(**args)
         assert await store.record_sent(**args) == first
         rows = await db.fetchall("SELECT status FROM sweep_events WHERE sweep_id = ?", (first,))
@@ -164,17 +208,44 @@ def test_the_signer_reads_the_mnemonic_from_stdin_and_never_prints_it(tmp_path: 
 
     (tmp_path / "plan.json").write_text(json.dumps(plan_to_json(plan())))
     out = tmp_path / "signed.json"
-    done = subprocess.run([sys.executable, "-m", "xbtcpay", "sweep", "sign",
-                           str(tmp_path / "plan.json"), "-o", str(out)], input=DEV_MNEMONIC,
-                          cwd=REPO, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xbtcpay",
+            "sweep",
+            "sign",
+            str(tmp_path / "plan.json"),
+            "-o",
+            str(out),
+        ],
+        input=DEV_MNEMONIC,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "1 addresses, 1.5 0xbtc to treasury" in done.stderr and "1 signatures" in done.stderr
     assert "test test" not in done.stdout + done.stderr + out.read_text()
     assert json.loads(out.read_text())["authorizations"][0]["authority"] == INDEX_10
-    wrong = subprocess.run([sys.executable, "-m", "xbtcpay", "sweep", "sign",
-                            str(tmp_path / "plan.json"), "-o", str(tmp_path / "x.json")],
-                           input="test " * 11 + "wrong", cwd=REPO, capture_output=True,
-                           text=True, check=False)
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "xbtcpay",
+            "sweep",
+            "sign",
+            str(tmp_path / "plan.json"),
+            "-o",
+            str(tmp_path / "x.json"),
+        ],
+        input="test " * 11 + "wrong",
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert wrong.returncode == 1 and "test" not in wrong.stdout + wrong.stderr
     assert wrong.stderr.strip() == "sweep refused: the mnemonic is not a valid BIP39 phrase"
 
@@ -182,9 +253,10 @@ def test_the_signer_reads_the_mnemonic_from_stdin_and_never_prints_it(tmp_path: 
 async def test_funds_summary_answers_a_clear_error_when_the_node_is_down(tmp_path: Path) -> None:
     from tests.harness import running_daemon
 
-    async with running_daemon(tmp_path) as d:           # chain.rpc_urls: a closed port
+    async with running_daemon(tmp_path) as d:  # chain.rpc_urls: a closed port
         reply = await d.call("funds.summary")
         assert reply["error"]["code"] == -32010
         assert reply["error"]["message"].startswith(
-            "Provider error: the Ethereum node did not answer")
+            "Provider error: the Ethereum node did not answer"
+        )
         assert (await d.call("get_payment", {"id": "x"}))["error"]["code"] == -32004

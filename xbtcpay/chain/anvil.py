@@ -39,13 +39,19 @@ class AnvilNotFound(ChainError):
 
 def find_anvil(root: Path | None = None) -> str:
     """Path of the anvil binary; AnvilNotFound naming ``npm install`` when there is none."""
-    candidates = [os.environ.get("ANVIL_BIN"), str((root or REPO_ROOT) / NPM_BINARY),
-                  str(Path.cwd() / NPM_BINARY), shutil.which("anvil")]
+    candidates = [
+        os.environ.get("ANVIL_BIN"),
+        str((root or REPO_ROOT) / NPM_BINARY),
+        str(Path.cwd() / NPM_BINARY),
+        shutil.which("anvil"),
+    ]
     for candidate in candidates:
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise AnvilNotFound("anvil not found: run `npm install` at the repository root "
-                        "(or set ANVIL_BIN, or put anvil on PATH)")
+    raise AnvilNotFound(
+        "anvil not found: run `npm install` at the repository root "
+        "(or set ANVIL_BIN, or put anvil on PATH)"
+    )
 
 
 def free_port() -> int:
@@ -62,9 +68,16 @@ class Anvil:
     ``args`` are passed to anvil as they are.
     """
 
-    def __init__(self, *, port: int | None = None, chain_id: int | None = None,
-                 block_time: float | None = None, args: Sequence[str] = (),
-                 binary: str | None = None, startup_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        chain_id: int | None = None,
+        block_time: float | None = None,
+        args: Sequence[str] = (),
+        binary: str | None = None,
+        startup_timeout: float = 20.0,
+    ) -> None:
         self.port = port
         self.chain_id = chain_id
         self.block_time = block_time
@@ -88,8 +101,14 @@ class Anvil:
 
     def command(self) -> list[str]:
         """The command line anvil is started with."""
-        cmd = [self.binary or find_anvil(), "--silent", "--host", "127.0.0.1",
-               "--port", str(self.port)]
+        cmd = [
+            self.binary or find_anvil(),
+            "--silent",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         if self.chain_id is not None:
             cmd += ["--chain-id", str(self.chain_id)]
         if self.block_time is not None:
@@ -103,8 +122,12 @@ class Anvil:
             self.port = chosen or free_port()
             # a file, not a pipe: a pipe nobody reads fills up and blocks anvil
             self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _reap()
-            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,  # noqa: S603
-                                            stdout=subprocess.DEVNULL, stderr=self._stderr)
+            self.process = subprocess.Popen(  # noqa: S603
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+            )
             if self._wait_ready():
                 log.info("anvil.started", url=self.url, pid=self.process.pid)
                 return self
@@ -125,11 +148,15 @@ class Anvil:
         return False
 
     def _answers(self) -> bool:
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
-                           "params": []}).encode()
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+        ).encode()
         # self.url is http://127.0.0.1:<port> of the node this object started
-        request = urllib.request.Request(self.url, body,  # noqa: S310
-                                         {"Content-Type": "application/json"})
+        request = urllib.request.Request(  # noqa: S310
+            self.url,
+            body,
+            {"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=1) as resp:  # noqa: S310
                 return "result" in json.loads(resp.read())
@@ -168,14 +195,22 @@ class Anvil:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     async def __aenter__(self) -> Self:
         await asyncio.to_thread(self.start)
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await asyncio.to_thread(self.stop)

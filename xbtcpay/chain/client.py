@@ -36,8 +36,14 @@ from xbtcpay.errors import ChainError
 log = structlog.get_logger("xbtcpay.chain.client")
 
 BALANCE_OF = "0x70a08231"  # balanceOf(address)
-_RANGE_HINTS = ("query returned more than", "block range", "limit exceeded", "too many",
-                "range too large", "response size")
+_RANGE_HINTS = (
+    "query returned more than",
+    "block range",
+    "limit exceeded",
+    "too many",
+    "range too large",
+    "response size",
+)
 _MAX_RETRY_AFTER = 3600.0
 
 
@@ -128,9 +134,16 @@ class ChainClient:
     ``calls`` counts every HTTP request by method name (a batch once, as ``batch:<method>``).
     """
 
-    def __init__(self, urls: Sequence[str], *, timeout: float = 10,
-                 session: aiohttp.ClientSession | None = None, max_attempts: int | None = None,
-                 backoff_base: float = 0.5, backoff_cap: float = 30.0) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        timeout: float = 10,
+        session: aiohttp.ClientSession | None = None,
+        max_attempts: int | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+    ) -> None:
         self.http_urls = [u for u in urls if urlsplit(u).scheme in ("http", "https")]
         self.ws_urls = [u for u in urls if urlsplit(u).scheme in ("ws", "wss")]
         if not self.http_urls:
@@ -149,8 +162,12 @@ class ChainClient:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     @property
@@ -216,11 +233,13 @@ class ChainClient:
                 await self._after_failure(url, exc, failures, label)
         raise Unavailable(f"no node answered {label} after {failures} attempts ({last})")
 
-    async def _after_failure(self, url: str, exc: _TransportFailure, failures: int,
-                             label: str) -> None:
+    async def _after_failure(
+        self, url: str, exc: _TransportFailure, failures: int, label: str
+    ) -> None:
         loop = asyncio.get_running_loop()
-        log.warning("chain.rpc_failed", url=redact(url), method=label, reason=exc.reason,
-                    failures=failures)
+        log.warning(
+            "chain.rpc_failed", url=redact(url), method=label, reason=exc.reason, failures=failures
+        )
         if exc.retry_after is not None:
             self._cooldown[url] = loop.time() + exc.retry_after
         self._current = (self._current + 1) % len(self.http_urls)
@@ -235,7 +254,8 @@ class ChainClient:
             async with self._http().post(url, json=payload, timeout=timeout) as resp:
                 if resp.status == 429:
                     raise _TransportFailure(
-                        "http 429", parse_retry_after(resp.headers.get("Retry-After")))
+                        "http 429", parse_retry_after(resp.headers.get("Retry-After"))
+                    )
                 raw = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -269,8 +289,7 @@ class ChainClient:
             return []
         requests = [self._request(method, params) for method, params in calls]
         ids = {r["id"] for r in requests}
-        body = await self._post(requests, "batch:" + calls[0][0],
-                                lambda b: _answers_batch(ids, b))
+        body = await self._post(requests, "batch:" + calls[0][0], lambda b: _answers_batch(ids, b))
         if isinstance(body, dict):
             raise node_error(calls[0][0], body["error"])  # the node refused the whole batch
         by_id = {item["id"]: item for item in body if isinstance(item, dict) and "id" in item}
@@ -308,14 +327,19 @@ class ChainClient:
             blocks.append(block)
         return blocks
 
-    async def get_logs(self, from_block: int, to_block: int, addresses: list[str],
-                       topics: list[Any]) -> list[dict[str, Any]]:
+    async def get_logs(
+        self, from_block: int, to_block: int, addresses: list[str], topics: list[Any]
+    ) -> list[dict[str, Any]]:
         """eth_getLogs over [from_block, to_block]; blockNumber/logIndex/transactionIndex as ints.
 
         Raises RangeTooLarge when the node caps the range or result size.
         """
-        query = {"fromBlock": hex(from_block), "toBlock": hex(to_block),
-                 "address": addresses, "topics": topics}
+        query = {
+            "fromBlock": hex(from_block),
+            "toBlock": hex(to_block),
+            "address": addresses,
+            "topics": topics,
+        }
         logs = await self.call("eth_getLogs", [query])
         for entry in logs:
             for key in ("blockNumber", "logIndex", "transactionIndex"):
@@ -329,12 +353,15 @@ class ChainClient:
         results = await self.batch([("eth_getBalance", [a, tag]) for a in addresses])
         return {a: int(r, 16) for a, r in zip(addresses, results, strict=True)}
 
-    async def erc20_balances(self, token: str, addresses: list[str],
-                             block: int | str) -> dict[str, int]:
+    async def erc20_balances(
+        self, token: str, addresses: list[str], block: int | str
+    ) -> dict[str, int]:
         """Token balances (base units) of many addresses at one block, in one batch request."""
         tag = block_param(block)
-        calls = [("eth_call", [{"to": token, "data": BALANCE_OF + a[2:].lower().rjust(64, "0")},
-                               tag]) for a in addresses]
+        calls = [
+            ("eth_call", [{"to": token, "data": BALANCE_OF + a[2:].lower().rjust(64, "0")}, tag])
+            for a in addresses
+        ]
         results = await self.batch(calls)
         balances = {}
         for address, result in zip(addresses, results, strict=True):

@@ -71,8 +71,9 @@ def topic_address(topic: str) -> str:
     return "0x" + topic[-40:].lower()
 
 
-def transfer_deposits(logs: Iterable[Mapping[str, Any]], book: AddressBook,
-                      contracts: Mapping[str, str]) -> list[Deposit]:
+def transfer_deposits(
+    logs: Iterable[Mapping[str, Any]], book: AddressBook, contracts: Mapping[str, str]
+) -> list[Deposit]:
     """Deposits in Transfer logs whose recipient is ours and whose token is the payment's asset.
 
     ``contracts`` maps lowercase token address -> asset name. ERC-721 Transfers (four topics)
@@ -91,16 +92,26 @@ def transfer_deposits(logs: Iterable[Mapping[str, Any]], book: AddressBook,
         if units <= 0:
             continue
         block_hash = str(entry["blockHash"]).lower()
-        found.append(Deposit(
-            key=f"{LOG}:{block_hash}:{entry['logIndex']}", payment_id=target.payment_id,
-            asset=asset, address=topic_address(topics[2]), units=units, kind=LOG,
-            tx_hash=str(entry["transactionHash"]).lower(), block_number=int(entry["blockNumber"]),
-            block_hash=block_hash, position=int(entry["logIndex"])))
+        found.append(
+            Deposit(
+                key=f"{LOG}:{block_hash}:{entry['logIndex']}",
+                payment_id=target.payment_id,
+                asset=asset,
+                address=topic_address(topics[2]),
+                units=units,
+                kind=LOG,
+                tx_hash=str(entry["transactionHash"]).lower(),
+                block_number=int(entry["blockNumber"]),
+                block_hash=block_hash,
+                position=int(entry["logIndex"]),
+            )
+        )
     return found
 
 
-def ether_deposits(blocks: Iterable[Mapping[str, Any]], book: AddressBook,
-                   native_assets: frozenset[str]) -> list[Deposit]:
+def ether_deposits(
+    blocks: Iterable[Mapping[str, Any]], book: AddressBook, native_assets: frozenset[str]
+) -> list[Deposit]:
     """Plain ETH transfers (``tx.to`` is ours, value > 0) in full blocks.
 
     Transfers made from inside contract calls are not visible here: balance reconciliation
@@ -117,19 +128,37 @@ def ether_deposits(blocks: Iterable[Mapping[str, Any]], book: AddressBook,
             if target is None or target.asset not in native_assets or units <= 0:
                 continue
             tx_hash = str(tx["hash"]).lower()
-            found.append(Deposit(
-                key=f"{TX}:{block_hash}:{tx_hash}", payment_id=target.payment_id,
-                asset=target.asset, address=str(tx["to"]).lower(), units=units, kind=TX,
-                tx_hash=tx_hash, block_number=int(block["number"]), block_hash=block_hash,
-                position=int(tx.get("transactionIndex") or "0x0", 16)))
+            found.append(
+                Deposit(
+                    key=f"{TX}:{block_hash}:{tx_hash}",
+                    payment_id=target.payment_id,
+                    asset=target.asset,
+                    address=str(tx["to"]).lower(),
+                    units=units,
+                    kind=TX,
+                    tx_hash=tx_hash,
+                    block_number=int(block["number"]),
+                    block_hash=block_hash,
+                    position=int(tx.get("transactionIndex") or "0x0", 16),
+                )
+            )
     return found
 
 
-def balance_deposit(payment_id: str, asset: str, address: str, units: int, block_number: int,
-                    block_hash: str) -> Deposit:
+def balance_deposit(
+    payment_id: str, asset: str, address: str, units: int, block_number: int, block_hash: str
+) -> Deposit:
     """A reconciled surplus at a confirmed block (no transaction hash)."""
     block_hash = block_hash.lower()
-    return Deposit(key=f"{BALANCE}:{block_hash}:{payment_id}", payment_id=payment_id,
-                   asset=asset, address=address.lower(), units=units, kind=BALANCE,
-                   tx_hash=None, block_number=block_number, block_hash=block_hash,
-                   position=BALANCE_POSITION)
+    return Deposit(
+        key=f"{BALANCE}:{block_hash}:{payment_id}",
+        payment_id=payment_id,
+        asset=asset,
+        address=address.lower(),
+        units=units,
+        kind=BALANCE,
+        tx_hash=None,
+        block_number=block_number,
+        block_hash=block_hash,
+        position=BALANCE_POSITION,
+    )

@@ -38,6 +38,7 @@ _TIP = 10**9  # 1 gwei priority fee
 
 # -- keys ------------------------------------------------------------------------------------
 
+
 def dev_key(index: int, mnemonic: str = DEV_MNEMONIC) -> LocalAccount:
     """The account m/44'/60'/0'/0/<index> of the dev mnemonic (0-9 are funded on anvil)."""
     seed = seed_from_mnemonic(mnemonic, "")
@@ -69,14 +70,21 @@ def account_xpub(mnemonic: str = DEV_MNEMONIC, account: int = 0) -> str:
     for index in (44, 60, account):
         parent_public = coincurve.PrivateKey(key).public_key.format(compressed=True)
         child = index + 0x80000000
-        digest = hmac.new(chain_code, b"\0" + key + child.to_bytes(4, "big"),
-                          hashlib.sha512).digest()
+        digest = hmac.new(
+            chain_code, b"\0" + key + child.to_bytes(4, "big"), hashlib.sha512
+        ).digest()
         tweak = int.from_bytes(digest[:32], "big")
         key = coincurve.PrivateKey(key).add(tweak.to_bytes(32, "big")).secret
         chain_code = digest[32:]
     public = coincurve.PrivateKey(key).public_key.format(compressed=True)
-    payload = (_XPUB_VERSION + bytes([3]) + _hash160(parent_public)[:4]
-               + (account + 0x80000000).to_bytes(4, "big") + chain_code + public)
+    payload = (
+        _XPUB_VERSION
+        + bytes([3])
+        + _hash160(parent_public)[:4]
+        + (account + 0x80000000).to_bytes(4, "big")
+        + chain_code
+        + public
+    )
     return _b58check(payload)
 
 
@@ -87,6 +95,7 @@ def dev_xpub() -> str:
 
 
 # -- contracts -------------------------------------------------------------------------------
+
 
 @cache
 def _artifact_text(name: str) -> str:
@@ -105,27 +114,49 @@ def calldata(signature: str, types: Sequence[str], args: Sequence[Any]) -> str:
     return "0x" + (selector + encode(list(types), list(args))).hex()
 
 
-async def send_transaction(client: ChainClient, sender: LocalAccount, *, to: str | None,
-                           data: str = "0x", value: int = 0, gas: int | None = None) -> str:
+async def send_transaction(
+    client: ChainClient,
+    sender: LocalAccount,
+    *,
+    to: str | None,
+    data: str = "0x",
+    value: int = 0,
+    gas: int | None = None,
+) -> str:
     """Sign a type-2 transaction locally and broadcast it; returns the tx hash."""
     tx: dict[str, Any] = {"from": sender.address, "value": hex(value), "data": data}
     if to is not None:
         tx["to"] = to_checksum_address(to)
     chain_id, nonce, block = await asyncio.gather(
-        client.chain_id(), client.call("eth_getTransactionCount", [sender.address, "pending"]),
-        client.get_block("latest"))
+        client.chain_id(),
+        client.call("eth_getTransactionCount", [sender.address, "pending"]),
+        client.get_block("latest"),
+    )
     if gas is None:
         gas = int(int(await client.call("eth_estimateGas", [tx]), 16) * 1.3) + 10_000
     base_fee = int((block or {}).get("baseFeePerGas", "0x0"), 16)
-    tx.update(value=value, chainId=chain_id, nonce=int(nonce, 16), gas=gas,
-              maxPriorityFeePerGas=_TIP, maxFeePerGas=2 * base_fee + _TIP, type=2)
+    tx.update(
+        value=value,
+        chainId=chain_id,
+        nonce=int(nonce, 16),
+        gas=gas,
+        maxPriorityFeePerGas=_TIP,
+        maxFeePerGas=2 * base_fee + _TIP,
+        type=2,
+    )
     del tx["from"]
     signed = sender.sign_transaction(tx)
     return str(await client.call("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()]))
 
 
-async def wait_receipt(client: ChainClient, tx_hash: str, *, timeout: float = 30.0,  # noqa: ASYNC109
-                       poll: float = 0.05, require_success: bool = True) -> dict[str, Any]:
+async def wait_receipt(
+    client: ChainClient,
+    tx_hash: str,
+    *,
+    timeout: float = 30.0,  # noqa: ASYNC109
+    poll: float = 0.05,
+    require_success: bool = True,
+) -> dict[str, Any]:
     """Poll for a transaction receipt; ChainError on timeout or (by default) on revert."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -140,8 +171,9 @@ async def wait_receipt(client: ChainClient, tx_hash: str, *, timeout: float = 30
         await asyncio.sleep(poll)
 
 
-async def deploy(client: ChainClient, artifact_name: str, sender_key: LocalAccount,
-                 args: Sequence[Any] = ()) -> str:
+async def deploy(
+    client: ChainClient, artifact_name: str, sender_key: LocalAccount, args: Sequence[Any] = ()
+) -> str:
     """Deploy a bundled contract, wait for it to be mined, return its checksummed address."""
     art = artifact(artifact_name)
     ctor = next((item for item in art["abi"] if item["type"] == "constructor"), None)
@@ -152,15 +184,17 @@ async def deploy(client: ChainClient, artifact_name: str, sender_key: LocalAccou
     return to_checksum_address(receipt["contractAddress"])
 
 
-async def send_tokens(client: ChainClient, token: str, to: str, units: int,
-                      sender_key: LocalAccount) -> str:
+async def send_tokens(
+    client: ChainClient, token: str, to: str, units: int, sender_key: LocalAccount
+) -> str:
     """ERC-20 transfer (emits Transfer); returns the tx hash without waiting."""
     data = calldata("transfer(address,uint256)", ["address", "uint256"], [to, units])
     return await send_transaction(client, sender_key, to=token, data=data)
 
 
-async def mine_tokens(client: ChainClient, token: str, to: str, units: int,
-                      sender_key: LocalAccount) -> str:
+async def mine_tokens(
+    client: ChainClient, token: str, to: str, units: int, sender_key: LocalAccount
+) -> str:
     """TestZeroXBitcoin.mine: credits ``to`` with a Mint event and no Transfer event."""
     data = calldata("mine(address,uint256)", ["address", "uint256"], [to, units])
     return await send_transaction(client, sender_key, to=token, data=data)
@@ -171,20 +205,23 @@ async def send_eth(client: ChainClient, to: str, wei: int, sender_key: LocalAcco
     return await send_transaction(client, sender_key, to=to, value=wei, gas=21_000)
 
 
-async def forward_eth(client: ChainClient, forwarder: str, to: str, wei: int,
-                      sender_key: LocalAccount) -> str:
+async def forward_eth(
+    client: ChainClient, forwarder: str, to: str, wei: int, sender_key: LocalAccount
+) -> str:
     """ETH sent to ``to`` from inside EthForwarder.forward (tx.to is the forwarder)."""
     data = calldata("forward(address)", ["address"], [to])
     return await send_transaction(client, sender_key, to=forwarder, data=data, value=wei)
 
 
-async def token_balance(client: ChainClient, token: str, address: str,
-                        block: int | str = "latest") -> int:
+async def token_balance(
+    client: ChainClient, token: str, address: str, block: int | str = "latest"
+) -> int:
     """balanceOf(address) in base units."""
     return (await client.erc20_balances(token, [address], block))[address]
 
 
 # -- anvil controls --------------------------------------------------------------------------
+
 
 async def mine(client: ChainClient, n: int = 1) -> None:
     """Mine ``n`` blocks at once (anvil_mine)."""
@@ -201,8 +238,9 @@ async def revert(client: ChainClient, snapshot_id: str) -> bool:
     return bool(await client.call("evm_revert", [snapshot_id]))
 
 
-async def reorg(client: ChainClient, depth: int,
-                tx_block_pairs: Sequence[tuple[dict[str, Any] | str, int]] = ()) -> None:
+async def reorg(
+    client: ChainClient, depth: int, tx_block_pairs: Sequence[tuple[dict[str, Any] | str, int]] = ()
+) -> None:
     """anvil_reorg: replace the last ``depth`` blocks, putting each tx into block index i.
 
     Index 0 is the first block after the common ancestor; a tx is a JSON transaction request

@@ -19,8 +19,9 @@ def _check(address: str | None, what: str) -> str:
     return address
 
 
-def payment_uri(*, contract: str | None, native: bool, chain_id: int, address: str,
-                units: int) -> str:
+def payment_uri(
+    *, contract: str | None, native: bool, chain_id: int, address: str, units: int
+) -> str:
     """The EIP-681 URI asking for ``units`` base units of an asset at deposit ``address``.
 
     ``native`` selects the ETH form (``units`` are wei); otherwise ``contract`` is the ERC-20

@@ -26,8 +26,9 @@ class Header:
     @classmethod
     def of(cls, block: Mapping[str, Any]) -> Header:
         """The header of a block as the node returned it."""
-        return cls(int(block["number"]), str(block["hash"]).lower(),
-                   str(block["parentHash"]).lower())
+        return cls(
+            int(block["number"]), str(block["hash"]).lower(), str(block["parentHash"]).lower()
+        )
 
 
 class ReorgDetected(ChainError):

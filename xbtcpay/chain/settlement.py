@@ -32,7 +32,7 @@ class Threshold:
     """When a deposit counts as confirmed: ``confirmations`` deep, or at/below ``finalized``."""
 
     head: int
-    confirmations: int | None           # None: use the finalized block
+    confirmations: int | None  # None: use the finalized block
     finalized: int | None = None
 
     def confirmed(self, block: int) -> bool:
@@ -77,9 +77,13 @@ def next_event(p: Payment, deposits: Sequence[Deposit], rules: Rules) -> Payment
     reference = done or (ordered(deposits)[-1] if deposits else None)
 
     def event(kind: Event) -> PaymentEvent:
-        return PaymentEvent(kind, amount_received=received, source=SOURCE,
-                            tx_hash=reference.tx_hash if reference else None,
-                            tx_block=reference.block_number if reference else None)
+        return PaymentEvent(
+            kind,
+            amount_received=received,
+            source=SOURCE,
+            tx_hash=reference.tx_hash if reference else None,
+            tx_block=reference.block_number if reference else None,
+        )
 
     if p.status == State.NEW:
         return event(Event.SEEN) if total > 0 else None
@@ -98,8 +102,12 @@ def next_event(p: Payment, deposits: Sequence[Deposit], rules: Rules) -> Payment
         if total < amount_units:
             if p.reorged and received == p.amount_received:
                 return None
-            return PaymentEvent(Event.REORGED, amount_received=received, source=SOURCE,
-                                reason="a chain reorganisation removed confirmed funds")
+            return PaymentEvent(
+                Event.REORGED,
+                amount_received=received,
+                source=SOURCE,
+                reason="a chain reorganisation removed confirmed funds",
+            )
         # a reorg may move the paying transfer to another block or transaction: follow it
         return event(Event.RECEIVED) if _differs(p, received, reference) else None
     return None

@@ -62,8 +62,9 @@ def derive_child(parent: ExtendedKey, index: int) -> ExtendedKey:
     """BIP32 CKDpub: non-hardened child ``index`` of ``parent``."""
     if not 0 <= index < HARDENED:
         raise ValueError("public derivation needs a non-hardened index")
-    digest = hmac.new(parent.chain_code, parent.public_key + index.to_bytes(4, "big"),
-                      hashlib.sha512).digest()
+    digest = hmac.new(
+        parent.chain_code, parent.public_key + index.to_bytes(4, "big"), hashlib.sha512
+    ).digest()
     tweak, chain_code = digest[:32], digest[32:]
     child = coincurve.PublicKey(parent.public_key).add(tweak)
     return ExtendedKey(child.format(compressed=True), chain_code, parent.depth + 1)

@@ -56,10 +56,10 @@ from xbtcpay.runtime import Runtime
 
 log = structlog.get_logger("xbtcpay.chain.watcher")
 
-LATEST_MARGIN = 2          # "start_block: latest" starts this many blocks below the head
-FULL_BLOCK_RANGE = 100     # at most this many full blocks per request when ETH is watched
+LATEST_MARGIN = 2  # "start_block: latest" starts this many blocks below the head
+FULL_BLOCK_RANGE = 100  # at most this many full blocks per request when ETH is watched
 MAX_EVENTS_PER_PAYMENT = 4
-SETTLE_CONCURRENCY = 64    # payments settled side by side (their writes share commits)
+SETTLE_CONCURRENCY = 64  # payments settled side by side (their writes share commits)
 MAX_BACKOFF = 30.0
 
 
@@ -73,18 +73,22 @@ def http_urls(urls: tuple[str, ...]) -> list[str]:
 class Watcher:
     """Watches the chain for one daemon: ``await Watcher(config, runtime).run()``."""
 
-    def __init__(self, config: Config, runtime: Runtime,
-                 client: ChainClient | None = None) -> None:
+    def __init__(self, config: Config, runtime: Runtime, client: ChainClient | None = None) -> None:
         self.config = config
         self.runtime = runtime
         self.chain = config.chain
-        self.client = client or ChainClient(http_urls(config.chain.rpc_urls),
-                                            timeout=config.chain.request_timeout,
-                                            session=runtime.session)
+        self.client = client or ChainClient(
+            http_urls(config.chain.rpc_urls),
+            timeout=config.chain.request_timeout,
+            session=runtime.session,
+        )
         self.store = ChainStore(runtime.db, runtime.leadership.fence)
         self.book = AddressBook()
-        self.contracts = {a.contract.lower(): a.name for a in config.assets.values()
-                          if a.contract and not a.native}
+        self.contracts = {
+            a.contract.lower(): a.name
+            for a in config.assets.values()
+            if a.contract and not a.native
+        }
         self.natives = frozenset(a.name for a in config.assets.values() if a.native)
         self.range = config.chain.max_block_range
         self.cursor: int | None = None
@@ -97,8 +101,10 @@ class Watcher:
 
     async def run(self) -> None:
         """Poll forever; ChainErrors back off, CancelledError propagates."""
-        hints = [asyncio.create_task(self._follow_heads(url), name="watcher-heads")
-                 for url in self.client.ws_urls]
+        hints = [
+            asyncio.create_task(self._follow_heads(url), name="watcher-heads")
+            for url in self.client.ws_urls
+        ]
         failures = 0
         try:
             while True:
@@ -108,10 +114,14 @@ class Watcher:
                     failures = 0
                 except ChainError as exc:
                     failures += 1
-                    delay = min(MAX_BACKOFF, self.chain.poll_interval * 2 ** failures)
+                    delay = min(MAX_BACKOFF, self.chain.poll_interval * 2**failures)
                     delay *= random.uniform(0.8, 1.2)
-                    log.warning("chain.poll_failed", error=str(exc)[:300], retry_in=round(delay, 2),
-                                failures=failures)
+                    log.warning(
+                        "chain.poll_failed",
+                        error=str(exc)[:300],
+                        retry_in=round(delay, 2),
+                        failures=failures,
+                    )
                 await self._sleep(delay)
         finally:
             for task in hints:
@@ -138,7 +148,7 @@ class Watcher:
             except ChainError as exc:
                 log.warning("chain.new_heads_failed", error=str(exc)[:200])
             failures += 1
-            await asyncio.sleep(min(MAX_BACKOFF, 0.5 * 2 ** failures))
+            await asyncio.sleep(min(MAX_BACKOFF, 0.5 * 2**failures))
 
     # -- one poll ------------------------------------------------------------------------
 
@@ -155,7 +165,7 @@ class Watcher:
         if self.cursor is None:
             return
         if behind <= self.chain.reorg_window:
-            await self._reconcile_if_due()   # while far behind: on the next poll, at the head
+            await self._reconcile_if_due()  # while far behind: on the next poll, at the head
         await self.evaluate()
         self.polls += 1
         self.runtime.set_head(self.cursor)
@@ -207,12 +217,12 @@ class Watcher:
         self.cursor = end
         self.range = min(self.chain.max_block_range, self.range * 2)
         if deposits:
-            log.info("chain.deposits", from_block=start, to_block=end, found=len(deposits),
-                     new=added)
+            log.info(
+                "chain.deposits", from_block=start, to_block=end, found=len(deposits), new=added
+            )
         return head
 
-    async def _scan(self, start: int, end: int, head: int
-                    ) -> tuple[list[Header], list[Deposit]]:
+    async def _scan(self, start: int, end: int, head: int) -> tuple[list[Header], list[Deposit]]:
         """Headers and deposits of [start, end], checked against the tip and each other.
 
         Blocks deeper than ``reorg_window`` below ``head`` are final: their headers are not
@@ -223,15 +233,16 @@ class Watcher:
         first = start
         if not self.natives:
             first = min(end, max(start, head - self.chain.reorg_window))
-        blocks = await self.client.get_blocks(list(range(first, end + 1)),
-                                              full=bool(self.natives))
+        blocks = await self.client.get_blocks(list(range(first, end + 1)), full=bool(self.natives))
         headers = [Header.of(b) for b in blocks]
         check_range(await self.store.header(self.cursor) if first == start else None, headers)
         logs: list[dict[str, Any]] = []
         if self.contracts:
             logs = await self.client.get_logs(start, end, list(self.contracts), [TRANSFER_TOPIC])
-            check_logs([e for e in logs if int(e["blockNumber"]) >= first],
-                       {h.number: h.hash for h in headers})
+            check_logs(
+                [e for e in logs if int(e["blockNumber"]) >= first],
+                {h.number: h.hash for h in headers},
+            )
         await self.store.load_addresses(self.book)  # after the fetch: no issued address missed
         deposits = transfer_deposits(logs, self.book, self.contracts)
         if self.natives:
@@ -249,16 +260,23 @@ class Watcher:
             ancestor = min(head, window[0].number - 1) if window else head
             log.critical("chain.reorg_beyond_window", window=len(window), rewound_to=ancestor)
         rolled = await self.store.rollback(ancestor)
-        log.warning("chain.reorg", ancestor=ancestor, depth=(self.cursor or ancestor) - ancestor,
-                    deposits_removed=rolled.deposits_removed, payments=len(rolled.payments))
+        log.warning(
+            "chain.reorg",
+            ancestor=ancestor,
+            depth=(self.cursor or ancestor) - ancestor,
+            deposits_removed=rolled.deposits_removed,
+            payments=len(rolled.payments),
+        )
         self.cursor = ancestor
 
     # -- reconciliation ------------------------------------------------------------------
 
     async def _reconcile_if_due(self) -> None:
         loop = asyncio.get_running_loop()
-        if (self._last_reconcile is not None
-                and loop.time() - self._last_reconcile < self.chain.reconcile_interval):
+        if (
+            self._last_reconcile is not None
+            and loop.time() - self._last_reconcile < self.chain.reconcile_interval
+        ):
             return
         await self.reconcile()
         self._last_reconcile = loop.time()
@@ -279,8 +297,7 @@ class Watcher:
                 continue  # still catching up, or nothing confirmed yet
             balances = await balances_at(self.client, asset, [a for _, a in watched], header.hash)
             recorded = await self.store.totals_up_to([pid for pid, _ in watched], header.number)
-            found += surpluses(asset.name, watched, balances, recorded, header.number,
-                               header.hash)
+            found += surpluses(asset.name, watched, balances, recorded, header.number, header.hash)
         if found:
             added = await self.store.add_deposits(found)
             log.info("chain.reconciled", deposits=len(found), new=added)
@@ -327,8 +344,7 @@ class Watcher:
             return 0
         if asset.name not in thresholds:
             thresholds[asset.name] = await self._threshold(asset.name)
-        rules = Rules(asset.decimals, thresholds[asset.name], now,
-                      self.config.payments.late_window)
+        rules = Rules(asset.decimals, thresholds[asset.name], now, self.config.payments.late_window)
         deposits = await self.store.deposits_of(payment_id)
         applied = 0
         for _ in range(MAX_EVENTS_PER_PAYMENT):

@@ -26,9 +26,9 @@ _GRANTS = (
 # loop's own connection, no thread hop). The aggregate is the one statement that differs.
 _AGGREGATE = {
     "sqlite": "SELECT json_group_array(json_array(kind, product, source, starts_at, ends_at,"
-              " premium)) FROM (" + _GRANTS + ") AS g",
+    " premium)) FROM (" + _GRANTS + ") AS g",
     "postgresql": "SELECT COALESCE(json_agg(json_build_array(kind, product, source, starts_at,"
-                  " ends_at, premium)), '[]') FROM (" + _GRANTS + ") AS g",
+    " ends_at, premium)), '[]') FROM (" + _GRANTS + ") AS g",
 }
 
 
@@ -41,9 +41,15 @@ class Access:
     at every call from the cached grants and the clock, so an end is never served late.
     """
 
-    def __init__(self, db: Engine, terms: Mapping[str, Terms],
-                 clock: Callable[[], float] = time.time, *, cache_ttl: float = 2.0,
-                 max_entries: int = 100_000) -> None:
+    def __init__(
+        self,
+        db: Engine,
+        terms: Mapping[str, Terms],
+        clock: Callable[[], float] = time.time,
+        *,
+        cache_ttl: float = 2.0,
+        max_entries: int = 100_000,
+    ) -> None:
         self.db = db
         self.terms = terms
         self.clock = clock
@@ -64,10 +70,18 @@ class Access:
         epoch = self._epoch
         row = await self.db.point(_AGGREGATE[self.db.dialect], (customer, customer))
         rows = json.loads(row[0]) if row is not None and row[0] else []
-        grants = [Grant(str(kind), str(product), str(source), int(starts), None if ends is None
-                        else int(ends), bool(premium))
-                  for kind, product, source, starts, ends, premium in rows]
-        if self.cache_ttl > 0 and epoch == self._epoch:   # no change raced with the read
+        grants = [
+            Grant(
+                str(kind),
+                str(product),
+                str(source),
+                int(starts),
+                None if ends is None else int(ends),
+                bool(premium),
+            )
+            for kind, product, source, starts, ends, premium in rows
+        ]
+        if self.cache_ttl > 0 and epoch == self._epoch:  # no change raced with the read
             self._cache.pop(customer, None)
             self._cache[customer] = (time.monotonic() + self.cache_ttl, grants)
             while len(self._cache) > self.max_entries:
@@ -75,14 +89,14 @@ class Access:
         return grants
 
     async def item_state(self, customer: str, item: str, streamtype: str | None) -> Decision:
-        return decide(await self.grants(customer), self.terms, item, streamtype,
-                      int(self.clock()))
+        return decide(await self.grants(customer), self.terms, item, streamtype, int(self.clock()))
 
     async def listing(self, customer: str) -> list[dict[str, Any]]:
         return listing(await self.grants(customer), int(self.clock()))
 
-    async def register_buy(self, customer: str, item: str, streamtype: str | None,
-                           via: str) -> bool:
+    async def register_buy(
+        self, customer: str, item: str, streamtype: str | None, via: str
+    ) -> bool:
         """Record the "buy" of an item watched through a subscription once; True if new."""
         now = int(self.clock())
 
@@ -90,9 +104,9 @@ class Access:
             added = await conn.execute(
                 "INSERT INTO item_buys (customer, item, streamtype, via, at) VALUES"
                 " (?,?,?,?,?) ON CONFLICT (customer, item, streamtype, via) DO NOTHING",
-                (customer, item, streamtype or "", via, now))
+                (customer, item, streamtype or "", via, now),
+            )
             return bool(added == 1)
 
         result: bool = await self.db.transact(op)
         return result
-

@@ -17,10 +17,12 @@ from xbtcpay.commerce.responses import PaymentResponse
 SourceKind = Literal["stored_card", "wallet", "nonce"]
 Outcome = Literal["paid", "declined", "no_stored_card", "token_failed", "failed", "unknown"]
 RESPONSES: dict[str, PaymentResponse] = {
-    "paid": PaymentResponse.SUCCESS, "declined": PaymentResponse.CARD_DECLINED,
+    "paid": PaymentResponse.SUCCESS,
+    "declined": PaymentResponse.CARD_DECLINED,
     "no_stored_card": PaymentResponse.NO_STORED_CARD,
     "token_failed": PaymentResponse.TOKEN_ACQUISITION_FAILED,
-    "failed": PaymentResponse.PROVIDER_ERROR, "unknown": PaymentResponse.PENDING,
+    "failed": PaymentResponse.PROVIDER_ERROR,
+    "unknown": PaymentResponse.PENDING,
 }
 
 
@@ -31,8 +33,8 @@ class ChargeRequest:
     amount: Decimal
     currency: str
     source: SourceKind
-    token: str | None = None            # nonce or wallet token; None for a stored card
-    wallet: str | None = None           # ApplePay | GooglePay
+    token: str | None = None  # nonce or wallet token; None for a stored card
+    wallet: str | None = None  # ApplePay | GooglePay
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class ChargeResult:
     provider_ref: str | None = None
     card_brand: str | None = None
     card_last4: str | None = None
-    message: str = ""                   # safe to show: never a card number or a secret
+    message: str = ""  # safe to show: never a card number or a secret
 
 
 @runtime_checkable

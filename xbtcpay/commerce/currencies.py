@@ -17,9 +17,32 @@ from xbtcpay.amounts import from_base_units, to_base_units
 
 # Active ISO 4217 codes whose minor unit is not 2 digits; every other listed code has 2.
 _EXPONENTS: Final[dict[str, int]] = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
-    "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3, "CLF": 4, "UYW": 4,
+    "BIF": 0,
+    "CLP": 0,
+    "DJF": 0,
+    "GNF": 0,
+    "ISK": 0,
+    "JPY": 0,
+    "KMF": 0,
+    "KRW": 0,
+    "PYG": 0,
+    "RWF": 0,
+    "UGX": 0,
+    "UYI": 0,
+    "VND": 0,
+    "VUV": 0,
+    "XAF": 0,
+    "XOF": 0,
+    "XPF": 0,
+    "BHD": 3,
+    "IQD": 3,
+    "JOD": 3,
+    "KWD": 3,
+    "LYD": 3,
+    "OMR": 3,
+    "TND": 3,
+    "CLF": 4,
+    "UYW": 4,
 }
 _TWO_DIGIT: Final[str] = (
     "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD BTN BWP "
@@ -32,7 +55,7 @@ _TWO_DIGIT: Final[str] = (
 )
 ISO_4217: Final[Mapping[str, int]] = {**{c: 2 for c in _TWO_DIGIT.split()}, **_EXPONENTS}
 VIRTUAL_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-MAX_MINOR: Final = 10**15      # far above any real price, far below a 64-bit integer
+MAX_MINOR: Final = 10**15  # far above any real price, far below a 64-bit integer
 
 
 @dataclass(frozen=True)
@@ -64,8 +87,9 @@ class Currencies:
     """The ISO 4217 table plus the configured virtual currencies."""
 
     def __init__(self, virtual: Mapping[str, int] | None = None) -> None:
-        self._virtual = {name: Currency(name, decimals, True)
-                         for name, decimals in (virtual or {}).items()}
+        self._virtual = {
+            name: Currency(name, decimals, True) for name, decimals in (virtual or {}).items()
+        }
 
     def get(self, code: object) -> Currency | None:
         """The currency named ``code`` (ISO codes in any case, virtual ones as configured)."""
@@ -98,7 +122,7 @@ def parse_minor(currency: Currency, amount: object, *, allow_negative: bool = Fa
         amount = str(amount)
     match = _DECIMAL_TEXT.match(amount) if isinstance(amount, str) else None
     if match is None:
-        raise ValueError("amount must be a decimal string such as \"11.00\"")
+        raise ValueError('amount must be a decimal string such as "11.00"')
     sign, whole, frac = match.group(1), match.group(2), match.group(3) or ""
     if len(frac) > currency.decimals:
         raise ValueError(f"{currency.code} has {currency.decimals} decimals")

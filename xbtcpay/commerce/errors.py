@@ -1,9 +1,9 @@
 """Errors of the commerce layer (subtrees of ``xbtcpay.errors.RpcError``).
 
-    RpcError
-    ├── Unauthorized         -32001  no, expired, forged or wrong-key session (HTTP 401)
-    ├── Forbidden            -32003  a valid session asking for what is not its own (HTTP 403)
-    └── InsufficientBalance  -32012  a debit larger than the balance (HTTP 402)
+RpcError
+├── Unauthorized         -32001  no, expired, forged or wrong-key session (HTTP 401)
+├── Forbidden            -32003  a valid session asking for what is not its own (HTTP 403)
+└── InsufficientBalance  -32012  a debit larger than the balance (HTTP 402)
 """
 
 from __future__ import annotations

@@ -13,22 +13,29 @@ from xbtcpay.commerce.currencies import Currency
 from xbtcpay.commerce.receipts import CREDIT_NOTE, Receipt, mask
 from xbtcpay.commerce.settings import Company
 
-_STYLE = ("body{font:14px/1.4 system-ui,sans-serif;max-width:36em;margin:2em auto;color:#111}"
-          "table{width:100%;border-collapse:collapse}td{padding:.3em 0}"
-          ".n{text-align:right;font-variant-numeric:tabular-nums}"
-          ".t td{border-top:1px solid #999;font-weight:600}@media print{body{margin:0}}")
+_STYLE = (
+    "body{font:14px/1.4 system-ui,sans-serif;max-width:36em;margin:2em auto;color:#111}"
+    "table{width:100%;border-collapse:collapse}td{padding:.3em 0}"
+    ".n{text-align:right;font-variant-numeric:tabular-nums}"
+    ".t td{border-top:1px solid #999;font-weight:600}@media print{body{margin:0}}"
+)
 
 
 def render(receipt: Receipt, company: Company, currency: Currency) -> str:
     """A self-contained page (no scripts, no external resources)."""
     fmt = currency.format
     title = "Credit note" if receipt.kind == CREDIT_NOTE else "Tax invoice / receipt"
-    rows = "".join(f"<tr><td>{escape(x.description)} &times; {x.quantity}</td>"
-                   f"<td class=n>{fmt(x.amount)} {escape(receipt.currency)}</td></tr>"
-                   for x in receipt.lines)
+    rows = "".join(
+        f"<tr><td>{escape(x.description)} &times; {x.quantity}</td>"
+        f"<td class=n>{fmt(x.amount)} {escape(receipt.currency)}</td></tr>"
+        for x in receipt.lines
+    )
     card = mask(receipt.card_brand, receipt.card_last4)
-    original = (f"<p>Refers to receipt {escape(receipt.original_number)}</p>"
-                if receipt.original_number else "")
+    original = (
+        f"<p>Refers to receipt {escape(receipt.original_number)}</p>"
+        if receipt.original_number
+        else ""
+    )
     tax_label = f"Tax ({_percent(receipt.tax_rate)})" if receipt.tax else "Tax"
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
@@ -44,7 +51,9 @@ def render(receipt: Receipt, company: Company, currency: Currency) -> str:
         f"<tr><td>{escape(tax_label)}</td><td class=n>{fmt(receipt.tax)}</td></tr>"
         f"<tr><td>Amount less tax</td><td class=n>{fmt(receipt.less_tax)}</td></tr></table>"
         f"<p>Paid with {escape(_method(receipt.method))}"
-        + (f", {escape(card)}" if card else "") + "</p></body></html>")
+        + (f", {escape(card)}" if card else "")
+        + "</p></body></html>"
+    )
 
 
 def _percent(rate: str) -> str:

@@ -34,7 +34,7 @@ class Entry:
     id: str
     customer: str
     currency: str
-    amount: int                 # signed minor units
+    amount: int  # signed minor units
     balance_after: int
     kind: str
     idempotency_key: str
@@ -61,8 +61,20 @@ class Posting:
     floor: int | None = None
 
 
-_COLUMNS = ("id", "customer", "currency", "amount", "balance_after", "kind", "idempotency_key",
-            "seq", "at", "payment_id", "receipt_number", "reason")
+_COLUMNS = (
+    "id",
+    "customer",
+    "currency",
+    "amount",
+    "balance_after",
+    "kind",
+    "idempotency_key",
+    "seq",
+    "at",
+    "payment_id",
+    "receipt_number",
+    "reason",
+)
 
 
 def entry_of(row: Any) -> Entry:
@@ -70,8 +82,10 @@ def entry_of(row: Any) -> Entry:
 
 
 async def find(uow: UnitOfWork, idempotency_key: str) -> Entry | None:
-    row = await uow.fetchone(f"SELECT {', '.join(_COLUMNS)} FROM ledger_entries"
-                             " WHERE idempotency_key = ?", (idempotency_key,))
+    row = await uow.fetchone(
+        f"SELECT {', '.join(_COLUMNS)} FROM ledger_entries WHERE idempotency_key = ?",
+        (idempotency_key,),
+    )
     return entry_of(row) if row else None
 
 
@@ -90,9 +104,11 @@ async def move(uow: UnitOfWork, p: Posting) -> tuple[int, int]:
     and the entry's sequence number. The caller writes the entry in the same unit of work
     (``write_entry``), after drawing anything it must reference (a receipt number)."""
     account = account_key(p.customer, p.currency)
-    await uow.execute("INSERT INTO balances (account, customer, currency, amount, entries)"
-                      " VALUES (?, ?, ?, 0, 0) ON CONFLICT DO NOTHING",
-                      (account, p.customer, p.currency))
+    await uow.execute(
+        "INSERT INTO balances (account, customer, currency, amount, entries)"
+        " VALUES (?, ?, ?, 0, 0) ON CONFLICT DO NOTHING",
+        (account, p.customer, p.currency),
+    )
     sql = "UPDATE balances SET amount = amount + ?, entries = entries + 1 WHERE account = ?"
     args: list[Any] = [p.amount, account]
     if p.floor is not None:
@@ -109,20 +125,36 @@ def account_key(customer: str, currency: str) -> str:
     return f"{currency} {customer}"
 
 
-async def write_entry(uow: UnitOfWork, p: Posting, balance_after: int, seq: int,
-                      receipt_number: str | None = None) -> Entry:
-    entry = Entry("le_" + secrets.token_hex(12), p.customer, p.currency, p.amount,
-                  balance_after, p.kind.value, p.idempotency_key, seq, p.at, p.payment_id,
-                  receipt_number or p.receipt_number, p.reason)
+async def write_entry(
+    uow: UnitOfWork, p: Posting, balance_after: int, seq: int, receipt_number: str | None = None
+) -> Entry:
+    entry = Entry(
+        "le_" + secrets.token_hex(12),
+        p.customer,
+        p.currency,
+        p.amount,
+        balance_after,
+        p.kind.value,
+        p.idempotency_key,
+        seq,
+        p.at,
+        p.payment_id,
+        receipt_number or p.receipt_number,
+        p.reason,
+    )
     await uow.execute(
         f"INSERT INTO ledger_entries ({', '.join(_COLUMNS)}) VALUES"
-        f" ({', '.join('?' for _ in _COLUMNS)})", [getattr(entry, c) for c in _COLUMNS])
+        f" ({', '.join('?' for _ in _COLUMNS)})",
+        [getattr(entry, c) for c in _COLUMNS],
+    )
     return entry
 
 
 async def sum_for_payment(uow: UnitOfWork, payment_id: str, kind: Kind) -> int:
-    row = await uow.fetchone("SELECT COALESCE(SUM(amount), 0) FROM ledger_entries"
-                             " WHERE payment_id = ? AND kind = ?", (payment_id, kind.value))
+    row = await uow.fetchone(
+        "SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE payment_id = ? AND kind = ?",
+        (payment_id, kind.value),
+    )
     return int(row[0]) if row else 0
 
 
@@ -133,12 +165,15 @@ class LedgerReader:
         self.db = db
 
     async def balances(self, customer: str) -> dict[str, int]:
-        rows = await self.db.fetchall("SELECT currency, amount FROM balances WHERE customer = ?"
-                                      " ORDER BY currency", (customer,))
+        rows = await self.db.fetchall(
+            "SELECT currency, amount FROM balances WHERE customer = ? ORDER BY currency",
+            (customer,),
+        )
         return {r[0]: int(r[1]) for r in rows}
 
-    async def history(self, customer: str, currency: str | None, limit: int,
-                      cursor: str | None) -> tuple[list[Entry], str | None]:
+    async def history(
+        self, customer: str, currency: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[Entry], str | None]:
         """Newest first; ``cursor`` continues after the last entry of the previous page."""
         where: list[str] = ["customer = ?"]
         args: list[Any] = [customer]
@@ -151,7 +186,9 @@ class LedgerReader:
             args += [at, at, entry_id]
         rows = await self.db.fetchall(
             f"SELECT {', '.join(_COLUMNS)} FROM ledger_entries WHERE {' AND '.join(where)}"
-            " ORDER BY at DESC, id DESC LIMIT ?", [*args, limit + 1])
+            " ORDER BY at DESC, id DESC LIMIT ?",
+            [*args, limit + 1],
+        )
         entries = [entry_of(r) for r in rows[:limit]]
         more = len(rows) > limit
         return entries, encode_cursor(entries[-1]) if more and entries else None
@@ -163,13 +200,15 @@ class LedgerReader:
             " FROM balances b LEFT JOIN ledger_entries e"
             " ON e.customer = b.customer AND e.currency = b.currency"
             " GROUP BY b.customer, b.currency, b.amount"
-            " HAVING b.amount <> COALESCE(SUM(e.amount), 0)")
+            " HAVING b.amount <> COALESCE(SUM(e.amount), 0)"
+        )
         return [dict(zip(("customer", "currency", "cached", "sum"), r, strict=True)) for r in rows]
 
     async def negative(self) -> dict[str, int]:
         """Number of accounts below zero per currency (after reversals; for the metrics)."""
-        rows = await self.db.fetchall("SELECT currency, COUNT(*) FROM balances WHERE amount < 0"
-                                      " GROUP BY currency")
+        rows = await self.db.fetchall(
+            "SELECT currency, COUNT(*) FROM balances WHERE amount < 0 GROUP BY currency"
+        )
         return {r[0]: int(r[1]) for r in rows}
 
 
@@ -190,7 +229,16 @@ def describe(entry: Entry, fmt: Mapping[str, Any]) -> dict[str, Any]:
     show = fmt.get(entry.currency)
     amount = show(entry.amount) if show else str(entry.amount)
     after = show(entry.balance_after) if show else str(entry.balance_after)
-    return {"id": entry.id, "currency": entry.currency, "amount": amount,
-            "amount_minor": entry.amount, "balance_after": after, "kind": entry.kind,
-            "payment_id": entry.payment_id, "receipt_number": entry.receipt_number,
-            "reason": entry.reason, "idempotency_key": entry.idempotency_key, "at": entry.at}
+    return {
+        "id": entry.id,
+        "currency": entry.currency,
+        "amount": amount,
+        "amount_minor": entry.amount,
+        "balance_after": after,
+        "kind": entry.kind,
+        "payment_id": entry.payment_id,
+        "receipt_number": entry.receipt_number,
+        "reason": entry.reason,
+        "idempotency_key": entry.idempotency_key,
+        "at": entry.at,
+    }

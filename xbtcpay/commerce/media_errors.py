@@ -1,11 +1,11 @@
 """Errors of the commerce methods (all RpcErrors, answered over every transport).
 
-    RpcError
-    ├── VoucherRefused       -32020  the code is unknown, disabled, outside its window, used up
-    ├── TooManyAttempts      -32029  too many failed voucher attempts (HTTP 429)
-    ├── ProviderUnavailable  -32021  the provider's plugin is not enabled / not installed
-    ├── ProviderUnsupported  -32022  the provider is not supported by this processor
-    └── TransactionRefused   -32023  the transaction cannot do this in its current state
+RpcError
+├── VoucherRefused       -32020  the code is unknown, disabled, outside its window, used up
+├── TooManyAttempts      -32029  too many failed voucher attempts (HTTP 429)
+├── ProviderUnavailable  -32021  the provider's plugin is not enabled / not installed
+├── ProviderUnsupported  -32022  the provider is not supported by this processor
+└── TransactionRefused   -32023  the transaction cannot do this in its current state
 """
 
 from __future__ import annotations

@@ -12,13 +12,13 @@ DEFAULT_PREPARE_TTL = 86_400
 @dataclass(frozen=True)
 class MediaSettings:
     default_subscription: str | None = None
-    prepare_ttl: int = DEFAULT_PREPARE_TTL          # seconds a prepared transaction stays open
+    prepare_ttl: int = DEFAULT_PREPARE_TTL  # seconds a prepared transaction stays open
     item_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    voucher_failures: int = 5                       # failed redemptions allowed per window...
-    voucher_failure_window: int = 900               # ...per customer and per client address
-    expiry_interval: float = 30.0                   # seconds between subscription expiry runs
-    bridge_interval: float = 1.0                    # seconds between provider-payment reads
-    itemstate_cache_ttl: float = 2.0                # seconds a customer's grants stay cached
+    voucher_failures: int = 5  # failed redemptions allowed per window...
+    voucher_failure_window: int = 900  # ...per customer and per client address
+    expiry_interval: float = 30.0  # seconds between subscription expiry runs
+    bridge_interval: float = 1.0  # seconds between provider-payment reads
+    itemstate_cache_ttl: float = 2.0  # seconds a customer's grants stay cached
 
 
 def _positive_int(problems: list[str], where: str, value: Any, default: int) -> int:
@@ -39,16 +39,25 @@ def _seconds(problems: list[str], where: str, value: Any, default: float) -> flo
     return float(value)
 
 
-def parse_media(raw: Any, products: Mapping[str, Mapping[str, Any]]
-                   ) -> tuple[MediaSettings, list[str]]:
+def parse_media(
+    raw: Any, products: Mapping[str, Mapping[str, Any]]
+) -> tuple[MediaSettings, list[str]]:
     """The validated section and one line per problem."""
     problems: list[str] = []
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         return MediaSettings(), ["commerce: expected a mapping"]
-    known = {"default_subscription", "prepare_ttl", "item_groups", "voucher_failures",
-             "voucher_failure_window", "expiry_interval", "bridge_interval", "itemstate_cache_ttl"}
+    known = {
+        "default_subscription",
+        "prepare_ttl",
+        "item_groups",
+        "voucher_failures",
+        "voucher_failure_window",
+        "expiry_interval",
+        "bridge_interval",
+        "itemstate_cache_ttl",
+    }
     problems += [f"commerce.{key}: unknown key (typo?)" for key in raw if key not in known]
     default = raw.get("default_subscription")
     if default is not None and (products.get(str(default)) or {}).get("type") != "subscription":
@@ -67,13 +76,16 @@ def parse_media(raw: Any, products: Mapping[str, Mapping[str, Any]]
         ttl = 2.0
     settings = MediaSettings(
         default_subscription=None if default is None else str(default),
-        prepare_ttl=_positive_int(problems, "commerce.prepare_ttl", raw.get("prepare_ttl"),
-                                  DEFAULT_PREPARE_TTL),
+        prepare_ttl=_positive_int(
+            problems, "commerce.prepare_ttl", raw.get("prepare_ttl"), DEFAULT_PREPARE_TTL
+        ),
         item_groups=groups,
-        voucher_failures=_positive_int(problems, "commerce.voucher_failures",
-                                       raw.get("voucher_failures"), 5),
-        voucher_failure_window=_positive_int(problems, "commerce.voucher_failure_window",
-                                             raw.get("voucher_failure_window"), 900),
+        voucher_failures=_positive_int(
+            problems, "commerce.voucher_failures", raw.get("voucher_failures"), 5
+        ),
+        voucher_failure_window=_positive_int(
+            problems, "commerce.voucher_failure_window", raw.get("voucher_failure_window"), 900
+        ),
         expiry_interval=interval,
         bridge_interval=bridge,
         itemstate_cache_ttl=float(ttl),

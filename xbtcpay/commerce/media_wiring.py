@@ -33,7 +33,7 @@ class Media:
     vouchers: VoucherStore
     methods: Seed002Methods
     bridge: PaymentBridge
-    sells_media: bool = False           # the catalog has subscription / ownage / ppv products
+    sells_media: bool = False  # the catalog has subscription / ownage / ppv products
 
     async def expire_due(self) -> None:
         """The periodic job: prepared transactions past prepare_ttl, subscriptions past
@@ -51,8 +51,9 @@ class Media:
         await self.bridge.run_once()
 
 
-def build_media(config: Config, db: Engine, registry: MethodRegistry,
-                clock: Callable[[], float] = time.time) -> Media:
+def build_media(
+    config: Config, db: Engine, registry: MethodRegistry, clock: Callable[[], float] = time.time
+) -> Media:
     settings = config.media
     products = Catalog(config.products).products
     terms = media_terms(products, settings.item_groups)
@@ -60,19 +61,43 @@ def build_media(config: Config, db: Engine, registry: MethodRegistry,
     changed = access.forget
     currencies = config.commerce.currencies()
     issuer = ReceiptIssuer(config.commerce, products, currencies)
-    transactions = Transactions(db, products, terms, settings.default_subscription,
-                                settings.prepare_ttl, currencies, clock, on_change=changed,
-                                receipts=issuer)
-    subscriptions = Subscriptions(db, terms, settings.default_subscription, clock,
-                                  on_change=changed, receipts=issuer)
+    transactions = Transactions(
+        db,
+        products,
+        terms,
+        settings.default_subscription,
+        settings.prepare_ttl,
+        currencies,
+        clock,
+        on_change=changed,
+        receipts=issuer,
+    )
+    subscriptions = Subscriptions(
+        db, terms, settings.default_subscription, clock, on_change=changed, receipts=issuer
+    )
     vouchers = VoucherStore(db, terms, currencies, clock)
-    limiter = FailureLimiter(settings.voucher_failures, settings.voucher_failure_window,
-                             clock=clock)
+    limiter = FailureLimiter(
+        settings.voucher_failures, settings.voucher_failure_window, clock=clock
+    )
     inapp = InAppVerification(db, registry, terms, clock, on_change=changed)
-    methods = Seed002Methods(access=access, transactions=transactions,
-                             subscriptions=subscriptions, vouchers=vouchers, limiter=limiter,
-                             inapp=inapp, products=products, currencies=currencies,
-                             registry=registry)
+    methods = Seed002Methods(
+        access=access,
+        transactions=transactions,
+        subscriptions=subscriptions,
+        vouchers=vouchers,
+        limiter=limiter,
+        inapp=inapp,
+        products=products,
+        currencies=currencies,
+        registry=registry,
+    )
     methods.register(registry)
-    return Media(access, transactions, subscriptions, vouchers, methods,
-                 PaymentBridge(db, terms, clock, on_change=changed), sells_media=bool(terms))
+    return Media(
+        access,
+        transactions,
+        subscriptions,
+        vouchers,
+        methods,
+        PaymentBridge(db, terms, clock, on_change=changed),
+        sells_media=bool(terms),
+    )

@@ -33,10 +33,16 @@ ADJUST_KINDS = (ledger.Kind.ADJUSTMENT.value, ledger.Kind.GRANT.value)
 
 
 class CommerceMethods:
-    def __init__(self, db: Engine, catalog: Catalog, currencies: Currencies,
-                 purchases: Purchases, processor: PaymentProcessor,
-                 crypto_currencies: Mapping[str, Currency],
-                 receipt_url: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        db: Engine,
+        catalog: Catalog,
+        currencies: Currencies,
+        purchases: Purchases,
+        processor: PaymentProcessor,
+        crypto_currencies: Mapping[str, Currency],
+        receipt_url: Callable[[str], str],
+    ) -> None:
         self.db = db
         self.catalog = catalog
         self.currencies = currencies
@@ -70,12 +76,20 @@ class CommerceMethods:
         """``{customer}`` -> balances per currency (negative ones flagged, never hidden)."""
         customer = _customer(params)
         rows = await self.ledger.balances(customer)
-        return {"customer": customer, "balances": [
-            {"currency": code, "amount": self.fmt(code, units), "amount_minor": units,
-             "negative": units < 0} for code, units in rows.items()]}
+        return {
+            "customer": customer,
+            "balances": [
+                {
+                    "currency": code,
+                    "amount": self.fmt(code, units),
+                    "amount_minor": units,
+                    "negative": units < 0,
+                }
+                for code, units in rows.items()
+            ],
+        }
 
-    async def balance_history(self, params: Mapping[str, Any],
-                              call: CallContext) -> dict[str, Any]:
+    async def balance_history(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """``{customer, currency?, limit?, cursor?}`` -> entries newest first."""
         customer = _customer(params)
         currency = params.get("currency")
@@ -95,11 +109,15 @@ class CommerceMethods:
         except ValueError as exc:
             raise InvalidParams(str(exc)) from None
         fmt = {e.currency: self.currency(e.currency) for e in entries}
-        return {"customer": customer, "cursor": after, "entries": [
-            ledger.describe(e, {k: v.format for k, v in fmt.items() if v}) for e in entries]}
+        return {
+            "customer": customer,
+            "cursor": after,
+            "entries": [
+                ledger.describe(e, {k: v.format for k, v in fmt.items() if v}) for e in entries
+            ],
+        }
 
-    async def balance_adjust(self, params: Mapping[str, Any],
-                             call: CallContext) -> dict[str, Any]:
+    async def balance_adjust(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Private port only: ``{customer, currency, amount, reason, idempotency_key,
         kind?: adjustment|grant, allow_negative?}``; a debit never goes below zero unless
         ``allow_negative``."""
@@ -122,9 +140,16 @@ class CommerceMethods:
         if kind not in ADJUST_KINDS:
             raise InvalidParams(f"kind: one of {', '.join(ADJUST_KINDS)}")
         floor = None if params.get("allow_negative") is True else 0
-        posting = ledger.Posting(customer, currency.code, units, ledger.Kind(kind),
-                                 f"adjust:{key}", self.processor.now(), reason=reason,
-                                 floor=floor if units < 0 else None)
+        posting = ledger.Posting(
+            customer,
+            currency.code,
+            units,
+            ledger.Kind(kind),
+            f"adjust:{key}",
+            self.processor.now(),
+            reason=reason,
+            floor=floor if units < 0 else None,
+        )
 
         async def work(uow: UnitOfWork) -> tuple[ledger.Entry, bool]:
             return await ledger.append(uow, posting)
@@ -134,23 +159,36 @@ class CommerceMethods:
         except InsufficientBalance as exc:
             raise InvalidParams(f"{exc.detail}: the adjustment would make it negative") from None
         if not created and (entry.customer, entry.currency, entry.amount) != (
-                customer, currency.code, units):
+            customer,
+            currency.code,
+            units,
+        ):
             raise InvalidParams("idempotency_key already used for another adjustment")
-        log.info("ledger.adjusted", customer=customer, currency=currency.code, amount=units,
-                 kind=kind, entry_id=entry.id, replay=not created)
-        return {"entry": ledger.describe(entry, {currency.code: currency.format}),
-                "replay": not created}
+        log.info(
+            "ledger.adjusted",
+            customer=customer,
+            currency=currency.code,
+            amount=units,
+            kind=kind,
+            entry_id=entry.id,
+            replay=not created,
+        )
+        return {
+            "entry": ledger.describe(entry, {currency.code: currency.format}),
+            "replay": not created,
+        }
 
-    async def token_actions(self, params: Mapping[str, Any],
-                            call: CallContext) -> dict[str, Any]:
+    async def token_actions(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Seed 000's balance:getTokenAction: the catalog's buyable products and prices."""
         actions = []
         for name, spec in self.catalog.products.items():
-            item: dict[str, Any] = {"name": name, "type": spec.get("type"),
-                                    "description": spec.get("description")}
+            item: dict[str, Any] = {
+                "name": name,
+                "type": spec.get("type"),
+                "description": spec.get("description"),
+            }
             if spec.get("type") == "top_up":
-                item.update(currency=spec.get("currency"), min=spec.get("min"),
-                            max=spec.get("max"))
+                item.update(currency=spec.get("currency"), min=spec.get("min"), max=spec.get("max"))
             else:
                 item["prices"] = dict(spec.get("prices") or {})
             actions.append(item)
@@ -173,11 +211,22 @@ class CommerceMethods:
             units = parse_minor(currency, params.get("amount"))
         except ValueError as exc:
             raise InvalidParams(f"amount: {exc}") from None
-        payment = await self.processor.create(NewPayment(
-            method=CRYPTO, asset=asset, amount=currency.from_minor(units), product=product,
-            customer=customer))
-        return {"id": payment.id, "address": payment.address, "asset": asset,
-                "amount": currency.format(units), "expires_at": payment.expires_at}
+        payment = await self.processor.create(
+            NewPayment(
+                method=CRYPTO,
+                asset=asset,
+                amount=currency.from_minor(units),
+                product=product,
+                customer=customer,
+            )
+        )
+        return {
+            "id": payment.id,
+            "address": payment.address,
+            "asset": asset,
+            "amount": currency.format(units),
+            "expires_at": payment.expires_at,
+        }
 
     async def purchase(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Seed 004's purchase; see ``xbtcpay.commerce.purchase``."""
@@ -194,8 +243,7 @@ class CommerceMethods:
         if found is None or (call.customer is not None and found.customer != call.customer):
             raise NotFound("unknown receipt")
         notes = await self.receipts.credit_notes_of(found.number)
-        return {**self.describe(found),
-                "credit_notes": [self.describe(n) for n in notes]}
+        return {**self.describe(found), "credit_notes": [self.describe(n) for n in notes]}
 
     async def receipt_list(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         customer = _customer(params)
@@ -206,27 +254,36 @@ class CommerceMethods:
         rows = await self.receipts.of_customer(customer, limit, offset)
         return {"customer": customer, "receipts": [self.describe(r) for r in rows]}
 
-    async def receipt_refund(self, params: Mapping[str, Any],
-                             call: CallContext) -> dict[str, Any]:
+    async def receipt_refund(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Private port only: ``{number, amount?, reason, idempotency_key}`` refunds a
         purchase paid from a balance (all that is left when ``amount`` is absent)."""
         if call.customer is not None or self.refunds is None:
             raise Forbidden("receipt.refund is for the shop's backend")
-        number, reason, key = (params.get("number"), params.get("reason"),
-                               params.get("idempotency_key"))
+        number, reason, key = (
+            params.get("number"),
+            params.get("reason"),
+            params.get("idempotency_key"),
+        )
         if not isinstance(number, str) or not 0 < len(number) <= 64:
             raise InvalidParams("number: a receipt number")
         if not isinstance(reason, str) or not 0 < len(reason) <= 500:
             raise InvalidParams("reason: 1-500 characters")
         if not isinstance(key, str) or not 8 <= len(key) <= 128:
             raise InvalidParams("idempotency_key: 8-128 characters")
-        note, entry, created = await self.refunds.refund(number, params.get("amount"), reason,
-                                                         key)
-        log.info("receipt.refunded", number=number, credit_note=note.number,
-                 amount=entry.amount, replay=not created)
+        note, entry, created = await self.refunds.refund(number, params.get("amount"), reason, key)
+        log.info(
+            "receipt.refunded",
+            number=number,
+            credit_note=note.number,
+            amount=entry.amount,
+            replay=not created,
+        )
         fmt = self.currency(entry.currency)
-        return {"credit_note": self.describe(note), "replay": not created,
-                "entry": ledger.describe(entry, {entry.currency: fmt.format} if fmt else {})}
+        return {
+            "credit_note": self.describe(note),
+            "replay": not created,
+            "entry": ledger.describe(entry, {entry.currency: fmt.format} if fmt else {}),
+        }
 
     def describe(self, r: receipts.Receipt) -> dict[str, Any]:
         currency = self.currency(r.currency) or Currency(r.currency, 0)

@@ -36,15 +36,21 @@ log = structlog.get_logger("xbtcpay.commerce.bridge")
 Conn = Any
 CURSOR = "payment_events"
 # Where each provider's payments name the subscription they belong to.
-SUBSCRIPTION_REF = {"appstore": "originalTransactionId", "braintree": "braintree_subscription",
-                    "stripe": "stripe_subscription", "googleplay": "purchaseToken"}
+SUBSCRIPTION_REF = {
+    "appstore": "originalTransactionId",
+    "braintree": "braintree_subscription",
+    "stripe": "stripe_subscription",
+    "googleplay": "purchaseToken",
+}
 # An expired payment records a store's lapse only with the store's expiry notice: App Store
 # V2 "EXPIRED", Google Play RTDN 13 (SUBSCRIPTION_EXPIRED); other expiries are unpaid periods.
 STORE_EXPIRY_NOTICES = ("EXPIRED", 13)
-GOOGLE_PLAY_CANCELED = 3   # RTDN SUBSCRIPTION_CANCELED: no renewal, access until the period ends
-_EVENTS = ("SELECT e.seq, e.event_id, e.event, p.method, p.customer, p.asset, p.amount,"
-           " p.provider_ref, p.product, p.id AS payment_id, p.extra FROM payment_events e"
-           " JOIN payments p ON p.id = e.payment_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?")
+GOOGLE_PLAY_CANCELED = 3  # RTDN SUBSCRIPTION_CANCELED: no renewal, access until the period ends
+_EVENTS = (
+    "SELECT e.seq, e.event_id, e.event, p.method, p.customer, p.asset, p.amount,"
+    " p.provider_ref, p.product, p.id AS payment_id, p.extra FROM payment_events e"
+    " JOIN payments p ON p.id = e.payment_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?"
+)
 
 
 def change_of(event: str, extra: Mapping[str, Any]) -> str | None:
@@ -62,9 +68,13 @@ def change_of(event: str, extra: Mapping[str, Any]) -> str | None:
 
 
 class PaymentBridge:
-    def __init__(self, db: Engine, terms: Mapping[str, Terms],
-                 clock: Callable[[], float] = time.time,
-                 on_change: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Engine,
+        terms: Mapping[str, Terms],
+        clock: Callable[[], float] = time.time,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
         self.db = db
         self.terms = terms
         self.clock = clock
@@ -75,15 +85,18 @@ class PaymentBridge:
         now = int(self.clock())
 
         async def op(conn: Conn) -> list[str]:
-            row = await conn.fetchone("SELECT seq FROM subscription_cursor WHERE name = ?",
-                                        (CURSOR,))
+            row = await conn.fetchone(
+                "SELECT seq FROM subscription_cursor WHERE name = ?", (CURSOR,)
+            )
             start = row["seq"] if row else 0
             rows = await conn.fetchall(_EVENTS, (start, limit))
             moved = [c for r in rows if (c := await self._apply(conn, r, now)) is not None]
             if rows:
                 await conn.execute(
                     "INSERT INTO subscription_cursor (name, seq) VALUES (?, ?) ON CONFLICT"
-                    " (name) DO UPDATE SET seq = excluded.seq", (CURSOR, rows[-1]["seq"]))
+                    " (name) DO UPDATE SET seq = excluded.seq",
+                    (CURSOR, rows[-1]["seq"]),
+                )
             return moved
 
         moved: list[str] = await self.db.transact(op)
@@ -105,46 +118,88 @@ class PaymentBridge:
             return None
         sub = subscription_store.row_to_subscription(found)
         if row["customer"] and row["customer"] != sub.customer:
-            log.warning("subscription.bridge_customer_mismatch", subscription_id=sub.id,
-                        payment_id=row["payment_id"])
+            log.warning(
+                "subscription.bridge_customer_mismatch",
+                subscription_id=sub.id,
+                payment_id=row["payment_id"],
+            )
             return None
         rule, payment = self._rule(kind, row, extra, now)
         try:
             after = await subscription_store.change(
-                conn, sub.id, rule, {"renewed": "renew", "terminated": "terminate",
-                                     "expired": "expire", "canceled": "cancel"}[kind],
-                source=row["method"], dedupe_key=f"payment_event:{row['event_id']}",
-                payment=payment, details={"payment_id": row["payment_id"]})
+                conn,
+                sub.id,
+                rule,
+                {
+                    "renewed": "renew",
+                    "terminated": "terminate",
+                    "expired": "expire",
+                    "canceled": "cancel",
+                }[kind],
+                source=row["method"],
+                dedupe_key=f"payment_event:{row['event_id']}",
+                payment=payment,
+                details={"payment_id": row["payment_id"]},
+            )
         except (AlreadyApplied, InvalidTransition, InvalidParams) as exc:
-            log.info("subscription.bridge_skipped", subscription_id=sub.id, change=kind,
-                     why=type(exc).__name__)
+            log.info(
+                "subscription.bridge_skipped",
+                subscription_id=sub.id,
+                change=kind,
+                why=type(exc).__name__,
+            )
             return None
-        log.info("subscription.provider_event", subscription_id=sub.id, change=kind,
-                 provider=row["method"], valid_until=after.valid_until)
+        log.info(
+            "subscription.provider_event",
+            subscription_id=sub.id,
+            change=kind,
+            provider=row["method"],
+            valid_until=after.valid_until,
+        )
         return sub.customer
 
     async def _first_payment(self, conn: Conn, row: Any, ref: str, now: int) -> str | None:
         """A provider's first paid payment of a subscription product with no subscription
         recorded yet (sold through the plugin's own method): the subscription starts."""
         terms = self.terms.get(row["product"] or "")
-        if row["event"] != "paid" or not row["customer"] or terms is None \
-                or terms.kind != "subscription":
+        if (
+            row["event"] != "paid"
+            or not row["customer"]
+            or terms is None
+            or terms.kind != "subscription"
+        ):
             return None
-        sub = granting.active_subscription(str(row["customer"]), terms,
-                                           provider=str(row["method"]), provider_ref=ref,
-                                           premium=terms.premium, now=now, will_renew=True)
-        await subscription_store.insert(conn, sub, source=str(row["method"]),
-                                        details={"payment_id": row["payment_id"]})
+        sub = granting.active_subscription(
+            str(row["customer"]),
+            terms,
+            provider=str(row["method"]),
+            provider_ref=ref,
+            premium=terms.premium,
+            now=now,
+            will_renew=True,
+        )
+        await subscription_store.insert(
+            conn, sub, source=str(row["method"]), details={"payment_id": row["payment_id"]}
+        )
         currency = str(row["asset"]).upper()
-        await subscription_store.add_payment(conn, sub, SubPayment(
-            "initial", str(row["method"]), str(row["provider_ref"] or row["payment_id"]),
-            pricing.to_minor(to_decimal(row["amount"]), currency), currency))
+        await subscription_store.add_payment(
+            conn,
+            sub,
+            SubPayment(
+                "initial",
+                str(row["method"]),
+                str(row["provider_ref"] or row["payment_id"]),
+                pricing.to_minor(to_decimal(row["amount"]), currency),
+                currency,
+            ),
+        )
         log.info("subscription.started", subscription_id=sub.id, provider=row["method"])
         return sub.customer
 
     @staticmethod
-    def _rule(kind: str, row: Any, extra: Mapping[str, Any], now: int
-              ) -> tuple[Callable[[Subscription], Subscription], SubPayment | None]:
+    def _rule(
+        kind: str, row: Any, extra: Mapping[str, Any], now: int
+    ) -> tuple[Callable[[Subscription], Subscription], SubPayment | None]:
         if kind == "terminated":
             return (lambda s: cancel_now(s, now, row["event"])), None
         if kind == "expired":
@@ -155,7 +210,7 @@ class PaymentBridge:
 
         def renewed(s: Subscription) -> Subscription:
             done = renew(s, now)
-            if isinstance(store_until, int):          # the store says when this period ends
+            if isinstance(store_until, int):  # the store says when this period ends
                 done = replace(done, valid_until=store_until // 1000)
             return done
 

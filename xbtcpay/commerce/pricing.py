@@ -37,16 +37,23 @@ def price_minor(spec: Mapping[str, Any], currency: str) -> int | None:
     return None if value is None else to_minor(value, currency)
 
 
-def subscription_product(terms: Mapping[str, Terms], default: str | None, *, premium: bool,
-                         duration: int | None) -> str:
+def subscription_product(
+    terms: Mapping[str, Terms], default: str | None, *, premium: bool, duration: int | None
+) -> str:
     """The subscription product for (premium, duration): the default one when it fits."""
-    fits = [t.product for t in terms.values() if t.kind == "subscription"
-            and t.premium == premium and (duration is None or t.duration_months == duration)]
+    fits = [
+        t.product
+        for t in terms.values()
+        if t.kind == "subscription"
+        and t.premium == premium
+        and (duration is None or t.duration_months == duration)
+    ]
     if default in fits:
         return str(default)
     if not fits:
-        raise InvalidParams("no subscription product for this subscriptionIsPremium / "
-                            "subscriptionDuration")
+        raise InvalidParams(
+            "no subscription product for this subscriptionIsPremium / subscriptionDuration"
+        )
     return fits[0]
 
 
@@ -63,8 +70,12 @@ def premium_counterpart(terms: Mapping[str, Terms], product: str) -> str | None:
     return None
 
 
-def media_product(terms: Mapping[str, Terms], kind: str, item: str | None,
-                  streamtype: str | None) -> list[str]:
+def media_product(
+    terms: Mapping[str, Terms], kind: str, item: str | None, streamtype: str | None
+) -> list[str]:
     """Products of ``kind`` (ppv | ownage) that unlock ``item``."""
-    return [t.product for t in terms.values()
-            if t.kind == kind and item is not None and t.covers(item, streamtype)]
+    return [
+        t.product
+        for t in terms.values()
+        if t.kind == kind and item is not None and t.covers(item, streamtype)
+    ]

@@ -19,7 +19,7 @@ class Terms:
     """The access terms of one catalog product."""
 
     product: str
-    kind: str                         # subscription | ownage | ppv
+    kind: str  # subscription | ownage | ppv
     items: frozenset[str]
     all_items: bool
     streamtypes: frozenset[str] | None
@@ -28,8 +28,11 @@ class Terms:
     ppv_hours: int = 0
 
     def covers(self, item: str, streamtype: str | None) -> bool:
-        if self.streamtypes is not None and streamtype is not None \
-                and streamtype not in self.streamtypes:
+        if (
+            self.streamtypes is not None
+            and streamtype is not None
+            and streamtype not in self.streamtypes
+        ):
             return False
         return self.all_items or item in self.items
 
@@ -41,8 +44,9 @@ def _int(spec: Mapping[str, Any], key: str, default: int) -> int | None:
     return value
 
 
-def product_problems(products: Mapping[str, Mapping[str, Any]],
-                     groups: Mapping[str, Any]) -> list[str]:
+def product_problems(
+    products: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Any]
+) -> list[str]:
     """One line per invalid media field (config validation)."""
     out: list[str] = []
     for name, spec in products.items():
@@ -57,21 +61,23 @@ def product_problems(products: Mapping[str, Mapping[str, Any]],
             out.append(f"{where}.premium: expected true or false")
         items = spec.get("items", [])
         if not isinstance(items, list) or not all(isinstance(i, (str, int)) for i in items):
-            out.append(f"{where}.items: expected a list of item ids, \"*\" or \"group:NAME\"")
+            out.append(f'{where}.items: expected a list of item ids, "*" or "group:NAME"')
             continue
         for item in items:
             text = str(item)
-            if text.startswith(GROUP_PREFIX) and text[len(GROUP_PREFIX):] not in groups:
-                out.append(f"{where}.items: unknown item group {text[len(GROUP_PREFIX):]!r}")
+            if text.startswith(GROUP_PREFIX) and text[len(GROUP_PREFIX) :] not in groups:
+                out.append(f"{where}.items: unknown item group {text[len(GROUP_PREFIX) :]!r}")
         types = spec.get("streamtypes")
-        if types is not None and (not isinstance(types, list)
-                                  or not all(isinstance(t, str) for t in types)):
+        if types is not None and (
+            not isinstance(types, list) or not all(isinstance(t, str) for t in types)
+        ):
             out.append(f"{where}.streamtypes: expected a list of stream type names")
     return out
 
 
-def media_terms(products: Mapping[str, Mapping[str, Any]],
-                groups: Mapping[str, frozenset[str]]) -> dict[str, Terms]:
+def media_terms(
+    products: Mapping[str, Mapping[str, Any]], groups: Mapping[str, frozenset[str]]
+) -> dict[str, Terms]:
     """Terms of every subscription / ownage / ppv product (assumes validated config)."""
     out: dict[str, Terms] = {}
     for name, spec in products.items():
@@ -82,14 +88,18 @@ def media_terms(products: Mapping[str, Mapping[str, Any]],
         for item in spec.get("items", []):
             text = str(item)
             if text.startswith(GROUP_PREFIX):
-                items |= groups.get(text[len(GROUP_PREFIX):], frozenset())
+                items |= groups.get(text[len(GROUP_PREFIX) :], frozenset())
             else:
                 items.add(text)
         types = spec.get("streamtypes")
         out[name] = Terms(
-            product=name, kind=str(kind), items=frozenset(items - {"*"}),
-            all_items="*" in items, streamtypes=None if types is None else frozenset(types),
+            product=name,
+            kind=str(kind),
+            items=frozenset(items - {"*"}),
+            all_items="*" in items,
+            streamtypes=None if types is None else frozenset(types),
             duration_months=int(spec.get("duration_months", 1)),
-            premium=bool(spec.get("premium", False)), ppv_hours=int(spec.get("ppv_hours", 0)),
+            premium=bool(spec.get("premium", False)),
+            ppv_hours=int(spec.get("ppv_hours", 0)),
         )
     return out

@@ -29,12 +29,21 @@ log = structlog.get_logger("xbtcpay.public_api")
 SESSION_HEADER = "X-Session-Id"
 NETWORK_HEADER = "X-Network-Id"
 DEFAULT_CUSTOMER_METHODS = (
-    "payment.createStripeCheckoutSession", "payment.getStripeConfig",
-    "payment.getBraintreeClientToken", "payment.processBraintreePayment",
-    "payment.cancelBraintreeSubscription", "payment.getBraintreeSubscriptions",
-    "payment.validateAppStore", "payment.createInAppRequest", "payment.getInAppConfig",
-    "balance.get", "balance.history", "balance.getTokenAction",
-    "payment.purchase", "receipt.get", "receipt.list",
+    "payment.createStripeCheckoutSession",
+    "payment.getStripeConfig",
+    "payment.getBraintreeClientToken",
+    "payment.processBraintreePayment",
+    "payment.cancelBraintreeSubscription",
+    "payment.getBraintreeSubscriptions",
+    "payment.validateAppStore",
+    "payment.createInAppRequest",
+    "payment.getInAppConfig",
+    "balance.get",
+    "balance.history",
+    "balance.getTokenAction",
+    "payment.purchase",
+    "receipt.get",
+    "receipt.list",
 )
 SHOP_ONLY_PARAMS = ("postback_url", "postback_events", "order_id", "tax_country")
 
@@ -102,15 +111,17 @@ class PublicApi:
         try:
             data = await rpc.call_method(request, request.match_info["method"], scoped, ctx)
         except RpcError as exc:
-            status = rpc._HTTP_STATUS.get(exc.code,
-                                          exc.http_status if exc.http_status != 200 else 400)
+            status = rpc._HTTP_STATUS.get(
+                exc.code, exc.http_status if exc.http_status != 200 else 400
+            )
             return _json(rpc._envelope(None, exc), status)
         return _json(rpc._envelope(data, None), 200)
 
     def _refused(self, request: web.Request, exc: RpcError) -> web.Response:
         if isinstance(exc, (Unauthorized, Forbidden)):
-            log.info("public_api.refused", path=request.path, why=exc.detail,
-                     status=exc.http_status)
+            log.info(
+                "public_api.refused", path=request.path, why=exc.detail, status=exc.http_status
+            )
         status = exc.http_status if exc.http_status != 200 else 400
         return _json(rpc._envelope(None, exc), status)
 
@@ -125,8 +136,9 @@ class PublicApi:
             if msg.type == WSMsgType.TEXT:
                 await ws.send_str(dumps(await self._ws_call(request, msg.data, session)))
             elif msg.type == WSMsgType.BINARY:
-                await ws.send_str(dumps(rpc._frame(None, None, None,
-                                                   ParseError("text frames only"))))
+                await ws.send_str(
+                    dumps(rpc._frame(None, None, None, ParseError("text frames only")))
+                )
         return ws
 
     async def _ws_call(self, request: web.Request, text: str, session: Session) -> dict[str, Any]:
@@ -144,8 +156,9 @@ class PublicApi:
             if session.expires_at <= self.verifier.clock():
                 raise Unauthorized("session expired")
             scoped = self.scoped(method, frame.get("data"), session)
-            ctx = CallContext("ws", request.remote or "", str(event_id or secrets.token_hex(8)),
-                              session.customer)
+            ctx = CallContext(
+                "ws", request.remote or "", str(event_id or secrets.token_hex(8)), session.customer
+            )
             data = await rpc.call_method(request, method, scoped, ctx)
         except RpcError as exc:
             return rpc._frame(endpoint, event_id, None, exc)

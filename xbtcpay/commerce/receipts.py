@@ -26,7 +26,7 @@ class Line:
     product: str
     description: str
     quantity: int
-    amount: int                 # minor units, tax included for inclusive rates
+    amount: int  # minor units, tax included for inclusive rates
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,29 @@ class Receipt:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_COLUMNS = ("number", "company", "seq", "kind", "currency", "total", "tax", "less_tax",
-            "tax_rate", "lines", "method", "view_token", "issued_at", "tax_country", "customer",
-            "payment_id", "purchase_token", "original_number", "card_brand", "card_last4",
-            "paid_at")
+_COLUMNS = (
+    "number",
+    "company",
+    "seq",
+    "kind",
+    "currency",
+    "total",
+    "tax",
+    "less_tax",
+    "tax_rate",
+    "lines",
+    "method",
+    "view_token",
+    "issued_at",
+    "tax_country",
+    "customer",
+    "payment_id",
+    "purchase_token",
+    "original_number",
+    "card_brand",
+    "card_last4",
+    "paid_at",
+)
 
 
 def receipt_of(row: Any) -> Receipt:
@@ -88,8 +107,9 @@ def receipt_of(row: Any) -> Receipt:
     return Receipt(**values)
 
 
-def tax_rate_for(config: CommerceConfig, company: Company, currency: Currency,
-                 buyer_country: str | None) -> TaxRate | None:
+def tax_rate_for(
+    config: CommerceConfig, company: Company, currency: Currency, buyer_country: str | None
+) -> TaxRate | None:
     """The rate of the buyer's country when named, else the company's; none for virtual
     currencies (no tax on the shop's own units)."""
     if currency.virtual:
@@ -101,13 +121,19 @@ def tax_rate_for(config: CommerceConfig, company: Company, currency: Currency,
 async def next_number(uow: UnitOfWork, company: Company) -> tuple[str, int]:
     """The company's next receipt number, drawn inside the caller's transaction (the row
     stays locked until it commits: that is what makes the sequence gapless)."""
-    row = await uow.fetchone("UPDATE receipt_sequences SET last = last + 1 WHERE company = ?"
-                             " RETURNING last", (company.key,))
+    row = await uow.fetchone(
+        "UPDATE receipt_sequences SET last = last + 1 WHERE company = ? RETURNING last",
+        (company.key,),
+    )
     if row is None:
-        await uow.execute("INSERT INTO receipt_sequences (company, last) VALUES (?, 0)"
-                          " ON CONFLICT DO NOTHING", (company.key,))
-        row = await uow.fetchone("UPDATE receipt_sequences SET last = last + 1"
-                                 " WHERE company = ? RETURNING last", (company.key,))
+        await uow.execute(
+            "INSERT INTO receipt_sequences (company, last) VALUES (?, 0) ON CONFLICT DO NOTHING",
+            (company.key,),
+        )
+        row = await uow.fetchone(
+            "UPDATE receipt_sequences SET last = last + 1 WHERE company = ? RETURNING last",
+            (company.key,),
+        )
     assert row is not None
     seq = int(row[0])
     return f"{company.receipt_prefix}{seq:0{company.digits}d}", seq
@@ -118,24 +144,45 @@ async def issue(uow: UnitOfWork, draft: Draft) -> Receipt:
     number, seq = await next_number(uow, draft.company)
     d = draft
     receipt = Receipt(
-        number=number, company=d.company.key, seq=seq, kind=d.kind, currency=d.currency.code,
-        total=d.amounts.total, tax=d.amounts.tax, less_tax=d.amounts.less_tax,
-        tax_rate=format(d.amounts.rate, "f"), lines=d.lines, method=d.method,
-        view_token=secrets.token_urlsafe(24), issued_at=d.issued_at, tax_country=d.tax_country,
-        customer=d.customer, payment_id=d.payment_id, purchase_token=d.purchase_token,
-        original_number=d.original_number, card_brand=d.card_brand, card_last4=d.card_last4,
-        paid_at=d.paid_at)
+        number=number,
+        company=d.company.key,
+        seq=seq,
+        kind=d.kind,
+        currency=d.currency.code,
+        total=d.amounts.total,
+        tax=d.amounts.tax,
+        less_tax=d.amounts.less_tax,
+        tax_rate=format(d.amounts.rate, "f"),
+        lines=d.lines,
+        method=d.method,
+        view_token=secrets.token_urlsafe(24),
+        issued_at=d.issued_at,
+        tax_country=d.tax_country,
+        customer=d.customer,
+        payment_id=d.payment_id,
+        purchase_token=d.purchase_token,
+        original_number=d.original_number,
+        card_brand=d.card_brand,
+        card_last4=d.card_last4,
+        paid_at=d.paid_at,
+    )
     values = [getattr(receipt, c) for c in _COLUMNS]
     values[_COLUMNS.index("lines")] = json.dumps([asdict(x) for x in receipt.lines])
-    await uow.execute(f"INSERT INTO issued_receipts ({', '.join(_COLUMNS)}) VALUES"
-                      f" ({', '.join('?' for _ in _COLUMNS)})", values)
+    await uow.execute(
+        f"INSERT INTO issued_receipts ({', '.join(_COLUMNS)}) VALUES"
+        f" ({', '.join('?' for _ in _COLUMNS)})",
+        values,
+    )
     return receipt
 
 
 async def for_payment(uow: UnitOfWork, payment_id: str, kind: str = RECEIPT) -> list[Receipt]:
-    rows = await uow.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
-                              " WHERE payment_id = ?"
-                              " AND kind = ? ORDER BY seq", (payment_id, kind))
+    rows = await uow.fetchall(
+        f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
+        " WHERE payment_id = ?"
+        " AND kind = ? ORDER BY seq",
+        (payment_id, kind),
+    )
     return [receipt_of(r) for r in rows]
 
 
@@ -144,30 +191,37 @@ class ReceiptReader:
         self.db = db
 
     async def get(self, number: str) -> Receipt | None:
-        row = await self.db.fetchone(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
-                                     " WHERE number = ?", (number,))
+        row = await self.db.fetchone(
+            f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts WHERE number = ?", (number,)
+        )
         return receipt_of(row) if row else None
 
     async def by_view_token(self, token: str) -> Receipt | None:
-        row = await self.db.fetchone(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
-                                     " WHERE view_token = ?", (token,))
+        row = await self.db.fetchone(
+            f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts WHERE view_token = ?", (token,)
+        )
         return receipt_of(row) if row else None
 
     async def of_customer(self, customer: str, limit: int, offset: int) -> list[Receipt]:
         rows = await self.db.fetchall(
             f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts WHERE customer = ?"
-            " ORDER BY issued_at DESC, number DESC LIMIT ? OFFSET ?", (customer, limit, offset))
+            " ORDER BY issued_at DESC, number DESC LIMIT ? OFFSET ?",
+            (customer, limit, offset),
+        )
         return [receipt_of(r) for r in rows]
 
     async def credit_notes_of(self, number: str) -> list[Receipt]:
-        rows = await self.db.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
-                                      " WHERE original_number = ? ORDER BY seq", (number,))
+        rows = await self.db.fetchall(
+            f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
+            " WHERE original_number = ? ORDER BY seq",
+            (number,),
+        )
         return [receipt_of(r) for r in rows]
 
     async def numbers(self, company: str) -> list[int]:
-        rows = await self.db.fetchall("SELECT seq FROM issued_receipts WHERE company = ?"
-                                      " ORDER BY seq",
-                                      (company,))
+        rows = await self.db.fetchall(
+            "SELECT seq FROM issued_receipts WHERE company = ? ORDER BY seq", (company,)
+        )
         return [int(r[0]) for r in rows]
 
 
@@ -175,16 +229,32 @@ def describe(receipt: Receipt, currency: Currency, url: str | None) -> dict[str,
     """JSON of a receipt: amounts as decimal strings of the currency."""
     fmt = currency.format
     return {
-        "number": receipt.number, "kind": receipt.kind, "company": receipt.company,
-        "original_number": receipt.original_number, "customer": receipt.customer,
-        "payment_id": receipt.payment_id, "currency": receipt.currency,
-        "total": fmt(receipt.total), "tax": fmt(receipt.tax),
-        "amount_less_tax": fmt(receipt.less_tax), "tax_rate": receipt.tax_rate,
-        "tax_country": receipt.tax_country, "method": receipt.method,
+        "number": receipt.number,
+        "kind": receipt.kind,
+        "company": receipt.company,
+        "original_number": receipt.original_number,
+        "customer": receipt.customer,
+        "payment_id": receipt.payment_id,
+        "currency": receipt.currency,
+        "total": fmt(receipt.total),
+        "tax": fmt(receipt.tax),
+        "amount_less_tax": fmt(receipt.less_tax),
+        "tax_rate": receipt.tax_rate,
+        "tax_country": receipt.tax_country,
+        "method": receipt.method,
         "card": mask(receipt.card_brand, receipt.card_last4),
-        "lines": [{"product": x.product, "description": x.description, "quantity": x.quantity,
-                   "amount": fmt(x.amount)} for x in receipt.lines],
-        "issued_at": receipt.issued_at, "paid_at": receipt.paid_at, "url": url,
+        "lines": [
+            {
+                "product": x.product,
+                "description": x.description,
+                "quantity": x.quantity,
+                "amount": fmt(x.amount),
+            }
+            for x in receipt.lines
+        ],
+        "issued_at": receipt.issued_at,
+        "paid_at": receipt.paid_at,
+        "url": url,
     }
 
 
@@ -201,14 +271,17 @@ def credit_amounts(original: Receipt, notes: list[Receipt], delta: int) -> TaxSp
 
 
 async def credit_notes(uow: UnitOfWork, original_number: str) -> list[Receipt]:
-    rows = await uow.fetchall(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
-                              " WHERE original_number = ? ORDER BY seq", (original_number,))
+    rows = await uow.fetchall(
+        f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts WHERE original_number = ? ORDER BY seq",
+        (original_number,),
+    )
     return [receipt_of(r) for r in rows]
 
 
 async def by_number(uow: UnitOfWork, number: str) -> Receipt | None:
-    row = await uow.fetchone(f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
-                             " WHERE number = ?", (number,))
+    row = await uow.fetchone(
+        f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts WHERE number = ?", (number,)
+    )
     return receipt_of(row) if row else None
 
 

@@ -49,9 +49,14 @@ class PurchaseRefused(Exception):
         self.message = message
 
 
-def answer(response: PaymentResponse, message: str = "",
-           receipt: dict[str, Any] | None = None) -> dict[str, Any]:
+def answer(
+    response: PaymentResponse, message: str = "", receipt: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Seed 004's response body."""
-    return {"PaymentSuccess": response is PaymentResponse.SUCCESS,
-            "PaymentResponse": response.value, "ErrorCode": ERROR_CODES[response],
-            "ErrorMessage": message, "Receipt": receipt}
+    return {
+        "PaymentSuccess": response is PaymentResponse.SUCCESS,
+        "PaymentResponse": response.value,
+        "ErrorCode": ERROR_CODES[response],
+        "ErrorMessage": message,
+        "Receipt": receipt,
+    }

@@ -23,8 +23,9 @@ MAX_BODY = 64 * 1024
 
 
 class CommerceRoutes:
-    def __init__(self, config: CommerceConfig, methods: CommerceMethods,
-                 public_api: PublicApi) -> None:
+    def __init__(
+        self, config: CommerceConfig, methods: CommerceMethods, public_api: PublicApi
+    ) -> None:
         self.config = config
         self.methods = methods
         self.public_api = public_api
@@ -33,9 +34,11 @@ class CommerceRoutes:
         return [("POST", "/User/Purchase", self.purchase_private)]
 
     def public_routes(self) -> list[tuple[str, str, Any]]:
-        return [("POST", "/User/Purchase", self.purchase_public),
-                ("GET", "/receipts/{token}", self.receipt_page),
-                *self.public_api.routes()]
+        return [
+            ("POST", "/User/Purchase", self.purchase_public),
+            ("GET", "/receipts/{token}", self.receipt_page),
+            *self.public_api.routes(),
+        ]
 
     async def purchase_private(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -68,17 +71,22 @@ class CommerceRoutes:
 
     async def receipt_page(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        found = await self.methods.receipts.by_view_token(token) if 16 <= len(token) <= 64 \
-            else None
+        found = await self.methods.receipts.by_view_token(token) if 16 <= len(token) <= 64 else None
         if found is None:
             return web.Response(status=404, text="unknown receipt", content_type="text/plain")
         currency = self.methods.currency(found.currency)
         assert currency is not None
         page = render(found, self.config.company(found.company), currency)
-        return web.Response(text=page, content_type="text/html", headers={
-            "Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer",
-            "X-Robots-Tag": "noindex", "Content-Security-Policy": "default-src 'none';"
-            " style-src 'unsafe-inline'"})
+        return web.Response(
+            text=page,
+            content_type="text/html",
+            headers={
+                "Cache-Control": "private, no-store",
+                "Referrer-Policy": "no-referrer",
+                "X-Robots-Tag": "noindex",
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+            },
+        )
 
 
 async def _body(request: web.Request) -> Mapping[str, Any] | web.Response:

@@ -44,8 +44,9 @@ def flag(params: Mapping[str, Any], name: str, default: bool = False) -> bool:
     raise InvalidParams(f"{name} must be 0 or 1")
 
 
-def text(params: Mapping[str, Any], name: str, *, required: bool = False,
-         limit: int = MAX_TEXT) -> str | None:
+def text(
+    params: Mapping[str, Any], name: str, *, required: bool = False, limit: int = MAX_TEXT
+) -> str | None:
     value = params.get(name)
     if value is None or value == "":
         if required:
@@ -58,8 +59,7 @@ def text(params: Mapping[str, Any], name: str, *, required: bool = False,
     return value
 
 
-def item_id(params: Mapping[str, Any], name: str = "item", *, required: bool = True
-            ) -> str | None:
+def item_id(params: Mapping[str, Any], name: str = "item", *, required: bool = True) -> str | None:
     value = params.get(name)
     if value is None or value == "":
         if required:
@@ -72,8 +72,9 @@ def item_id(params: Mapping[str, Any], name: str = "item", *, required: bool = T
     raise InvalidParams(f"{name} must be a media id")
 
 
-def minor_amount(params: Mapping[str, Any], name: str, *, required: bool = True,
-                 allow_zero: bool = False) -> int | None:
+def minor_amount(
+    params: Mapping[str, Any], name: str, *, required: bool = True, allow_zero: bool = False
+) -> int | None:
     """An amount in minor units: a non-negative integer (never a float)."""
     value = params.get(name)
     if value is None:
@@ -82,8 +83,12 @@ def minor_amount(params: Mapping[str, Any], name: str, *, required: bool = True,
         return None
     if isinstance(value, str) and value.isdigit() and len(value) <= 16:
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MINOR \
-            or (value == 0 and not allow_zero):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= MAX_MINOR
+        or (value == 0 and not allow_zero)
+    ):
         raise InvalidParams(f"{name} must be an integer amount in the currency's minor unit")
     return value
 
@@ -127,8 +132,9 @@ class ItemState:
 def item_state(params: Mapping[str, Any]) -> ItemState:
     item = item_id(params)
     assert item is not None
-    return ItemState(item, text(params, "streamtype", limit=32),
-                     flag(params, "performTransactionIfPossible"))
+    return ItemState(
+        item, text(params, "streamtype", limit=32), flag(params, "performTransactionIfPossible")
+    )
 
 
 def voucher_code(params: Mapping[str, Any]) -> tuple[str, Any]:
@@ -163,11 +169,13 @@ def prepare(params: Mapping[str, Any]) -> Prepare:
     operation = params.get("operation")
     if operation not in OPERATIONS:
         raise InvalidParams(f"operation must be one of {', '.join(OPERATIONS)}")
-    item = item_id(params, required=operation in ("ppv", "ownage")
-                   and params.get("product") is None)
+    item = item_id(
+        params, required=operation in ("ppv", "ownage") and params.get("product") is None
+    )
     duration = params.get("subscriptionDuration")
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int)
-                                 or not 1 <= duration <= 120):
+    if duration is not None and (
+        isinstance(duration, bool) or not isinstance(duration, int) or not 1 <= duration <= 120
+    ):
         raise InvalidParams("subscriptionDuration must be a number of months (1-120)")
     amount = minor_amount(params, "amount")
     assert amount is not None
@@ -175,10 +183,16 @@ def prepare(params: Mapping[str, Any]) -> Prepare:
     provider = text(params, "provider", required=True, limit=32)
     assert cur is not None and provider is not None
     return Prepare(
-        operation=str(operation), item=item, streamtype=text(params, "streamtype", limit=32),
-        reference=text(params, "reference", limit=128), amount=amount, currency=cur,
-        provider=provider, payment_type=text(params, "paymentType", limit=32),
-        affiliate=text(params, "affiliateParam", limit=256), duration=duration,
+        operation=str(operation),
+        item=item,
+        streamtype=text(params, "streamtype", limit=32),
+        reference=text(params, "reference", limit=128),
+        amount=amount,
+        currency=cur,
+        provider=provider,
+        payment_type=text(params, "paymentType", limit=32),
+        affiliate=text(params, "affiliateParam", limit=256),
+        duration=duration,
         premium=flag(params, "subscriptionIsPremium"),
         will_renew=flag(params, "subscriptionWillRenew", True),
         can_renew=flag(params, "subscriptionCanRenew", True),
@@ -202,7 +216,8 @@ class Finish:
 
 def finish(params: Mapping[str, Any]) -> Finish:
     return Finish(
-        transaction_id=transaction_id(params), token=text(params, "token", limit=2048),
+        transaction_id=transaction_id(params),
+        token=text(params, "token", limit=2048),
         reference=text(params, "reference", limit=128),
         payment_type=text(params, "paymentType", limit=32),
         final_payment=minor_amount(params, "finalPayment", required=False, allow_zero=True),
@@ -235,13 +250,15 @@ def verify_inapp(params: Mapping[str, Any]) -> VerifyInApp:
     receipt = text(params, "receipt", required=True, limit=65_536)
     assert receipt is not None
     return VerifyInApp(
-        operation=str(operation), item=item_id(params, required=False),
-        streamtype=text(params, "streamtype", limit=32), provider=str(provider),
+        operation=str(operation),
+        item=item_id(params, required=False),
+        streamtype=text(params, "streamtype", limit=32),
+        provider=str(provider),
         amount=minor_amount(params, "amount", required=False, allow_zero=True),
         currency=currency(params, required=False),
-        amount_original=minor_amount(params, "amount_original", required=False,
-                                     allow_zero=True),
-        premium=flag(params, "isPremium"), receipt=receipt,
+        amount_original=minor_amount(params, "amount_original", required=False, allow_zero=True),
+        premium=flag(params, "isPremium"),
+        receipt=receipt,
     )
 
 
@@ -282,5 +299,9 @@ class Cancel:
 
 
 def cancel(params: Mapping[str, Any]) -> Cancel:
-    return Cancel(transaction_id(params), flag(params, "cancelTransaction"),
-                  flag(params, "skipEmail"), text(params, "reasonText", limit=1024))
+    return Cancel(
+        transaction_id(params),
+        flag(params, "cancelTransaction"),
+        flag(params, "skipEmail"),
+        text(params, "reasonText", limit=1024),
+    )

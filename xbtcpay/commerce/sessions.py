@@ -70,8 +70,12 @@ class SessionVerifier:
     def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=[alg], leeway=self.settings.leeway,
-                options={"require": ["exp", "sub"], "verify_aud": False})
+                token,
+                key,
+                algorithms=[alg],
+                leeway=self.settings.leeway,
+                options={"require": ["exp", "sub"], "verify_aud": False},
+            )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("session expired") from None
         except jwt.ImmatureSignatureError:

@@ -109,11 +109,12 @@ def _prices(products: Any, config: CommerceConfig, problems: list[str]) -> None:
         if company is not None and company not in config.companies:
             problems.append(f"products.{name}.company: not one of companies")
         prices = spec.get("prices")
-        for code, price in (prices.items() if isinstance(prices, dict) else ()):
+        for code, price in prices.items() if isinstance(prices, dict) else ():
             currency = currencies.get(code)
             if currency is None:
-                problems.append(f"products.{name}.prices.{code}: not an ISO 4217 currency"
-                                " nor one of currencies")
+                problems.append(
+                    f"products.{name}.prices.{code}: not an ISO 4217 currency nor one of currencies"
+                )
                 continue
             try:
                 parse_minor(currency, price)
@@ -134,10 +135,15 @@ def _sessions(s: dict[str, Any], base_dir: Path, problems: list[str]) -> Session
         return SessionSettings()
     algorithms = s.get("algorithms", ["HS256"])
     known = HMAC_ALGORITHMS + KEY_ALGORITHMS
-    if (not isinstance(algorithms, list) or not algorithms
-            or not all(isinstance(a, str) and a in known for a in algorithms)):
-        problems.append(f"sessions.algorithms: a non-empty list of {', '.join(known)}"
-                        " ('none' is never accepted)")
+    if (
+        not isinstance(algorithms, list)
+        or not algorithms
+        or not all(isinstance(a, str) and a in known for a in algorithms)
+    ):
+        problems.append(
+            f"sessions.algorithms: a non-empty list of {', '.join(known)}"
+            " ('none' is never accepted)"
+        )
         algorithms = []
     secret = public_key = None
     if any(a in HMAC_ALGORITHMS for a in algorithms):
@@ -151,8 +157,7 @@ def _sessions(s: dict[str, Any], base_dir: Path, problems: list[str]) -> Session
         if "public_key" not in s:
             problems.append("sessions.public_key: required for ES*/RS*/PS*/EdDSA algorithms")
         else:
-            public_key = resolve_secret(s["public_key"], base_dir, "sessions.public_key",
-                                        problems)
+            public_key = resolve_secret(s["public_key"], base_dir, "sessions.public_key", problems)
     leeway = s.get("leeway", 30)
     if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 300:
         problems.append("sessions.leeway: integer seconds, 0..300")
@@ -227,7 +232,7 @@ def _taxes(s: dict[str, Any], problems: list[str]) -> dict[str, TaxRate]:
         except InvalidOperation:
             rate = None
         if rate is None or not rate.is_finite() or not 0 <= rate < 1:
-            problems.append(f"{where}.rate: a decimal string such as \"0.10\" (0 <= rate < 1)")
+            problems.append(f'{where}.rate: a decimal string such as "0.10" (0 <= rate < 1)')
             continue
         inclusive = spec.get("inclusive", True)
         if not isinstance(inclusive, bool):

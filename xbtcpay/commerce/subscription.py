@@ -22,18 +22,18 @@ class Subscription:
     id: str
     customer: str
     product: str
-    provider: str               # stripe | braintree | appstore | googleplay | external | voucher
+    provider: str  # stripe | braintree | appstore | googleplay | external | voucher
     provider_ref: str | None
     state: SubState
     premium: bool
     duration_months: int
-    anchor_at: int | None       # start of the first period of the current run
-    periods: int                # periods paid since anchor_at
-    valid_until: int | None     # access ends here (exclusive)
+    anchor_at: int | None  # start of the first period of the current run
+    periods: int  # periods paid since anchor_at
+    valid_until: int | None  # access ends here (exclusive)
     will_renew: bool
     can_renew: bool
     paid_monthly: bool
-    capture_on: int | None      # trial: the payment is captured at this time
+    capture_on: int | None  # trial: the payment is captured at this time
     created_at: int
     updated_at: int
     canceled_at: int | None = None
@@ -42,8 +42,9 @@ class Subscription:
 
     def gives_access(self, now: int) -> bool:
         """Active or canceled-but-still-valid at ``now``."""
-        return (self.state in ACCESS_STATES and self.valid_until is not None
-                and now < self.valid_until)
+        return (
+            self.state in ACCESS_STATES and self.valid_until is not None and now < self.valid_until
+        )
 
 
 def add_months(ts: int, months: int) -> int:
@@ -62,8 +63,14 @@ def _moved(sub: Subscription, event: SubEvent, now: int, **changes: object) -> S
 
 def activate(sub: Subscription, now: int) -> Subscription:
     """The prepared subscription is paid: its first period starts now."""
-    return _moved(sub, SubEvent.FINISH, now, anchor_at=now, periods=1,
-                  valid_until=add_months(now, sub.duration_months))
+    return _moved(
+        sub,
+        SubEvent.FINISH,
+        now,
+        anchor_at=now,
+        periods=1,
+        valid_until=add_months(now, sub.duration_months),
+    )
 
 
 def renew(sub: Subscription, now: int) -> Subscription:
@@ -75,8 +82,7 @@ def renew(sub: Subscription, now: int) -> Subscription:
     if anchor is None or sub.valid_until is None or sub.valid_until < now:
         anchor, periods = now, 1
     until = add_months(anchor, periods * sub.duration_months)
-    return _moved(sub, SubEvent.RENEW, now, anchor_at=anchor, periods=periods,
-                  valid_until=until)
+    return _moved(sub, SubEvent.RENEW, now, anchor_at=anchor, periods=periods, valid_until=until)
 
 
 def upgrade(sub: Subscription, now: int) -> Subscription:
@@ -94,8 +100,15 @@ def cancel_at_period_end(sub: Subscription, now: int, reason: str | None) -> Sub
 def cancel_now(sub: Subscription, now: int, reason: str | None) -> Subscription:
     """End access now (also used for refunds and store revocations)."""
     until = now if sub.valid_until is None else min(sub.valid_until, now)
-    return _moved(sub, SubEvent.TERMINATE, now, will_renew=False, canceled_at=now,
-                  valid_until=until, reason=reason)
+    return _moved(
+        sub,
+        SubEvent.TERMINATE,
+        now,
+        will_renew=False,
+        canceled_at=now,
+        valid_until=until,
+        reason=reason,
+    )
 
 
 def expire(sub: Subscription, now: int) -> Subscription:
@@ -119,5 +132,4 @@ def fail(sub: Subscription, now: int, reason: str | None) -> Subscription:
 
 def is_due_to_expire(sub: Subscription, now: int) -> bool:
     """True when the expiry job should move ``sub`` to expired."""
-    return (sub.state in ACCESS_STATES and sub.valid_until is not None
-            and sub.valid_until <= now)
+    return sub.state in ACCESS_STATES and sub.valid_until is not None and sub.valid_until <= now

@@ -20,15 +20,28 @@ Conn = Any
 
 
 class ReceiptIssuer:
-    def __init__(self, config: CommerceConfig, products: Mapping[str, Mapping[str, Any]],
-                 currencies: Currencies) -> None:
+    def __init__(
+        self,
+        config: CommerceConfig,
+        products: Mapping[str, Mapping[str, Any]],
+        currencies: Currencies,
+    ) -> None:
         self.config = config
         self.products = products
         self.currencies = currencies
 
-    async def issue(self, conn: Conn, *, customer: str, product: str | None, provider: str,
-                    units: int, currency_code: str, at: int, top_up: bool = False
-                    ) -> str | None:
+    async def issue(
+        self,
+        conn: Conn,
+        *,
+        customer: str,
+        product: str | None,
+        provider: str,
+        units: int,
+        currency_code: str,
+        at: int,
+        top_up: bool = False,
+    ) -> str | None:
         """The receipt's number, or None when there is nothing to receipt (no money, an
         unknown currency)."""
         currency = self.currencies.get(currency_code)
@@ -40,8 +53,19 @@ class ReceiptIssuer:
         rate = None if top_up else receipts.tax_rate_for(self.config, company, currency, None)
         name = product or "deposit"
         line = receipts.Line(name, str(spec.get("description", name)), 1, units)
-        receipt = await receipts.issue(conn, receipts.Draft(
-            company=company, kind=receipts.RECEIPT, currency=currency,
-            amounts=split(units, rate), lines=(line,), method=provider, issued_at=at,
-            tax_country=rate.country if rate else None, customer=customer, paid_at=at))
+        receipt = await receipts.issue(
+            conn,
+            receipts.Draft(
+                company=company,
+                kind=receipts.RECEIPT,
+                currency=currency,
+                amounts=split(units, rate),
+                lines=(line,),
+                method=provider,
+                issued_at=at,
+                tax_country=rate.country if rate else None,
+                customer=customer,
+                paid_at=at,
+            ),
+        )
         return receipt.number

@@ -33,14 +33,14 @@ class SubState(StrEnum):
 
 
 class SubEvent(StrEnum):
-    FINISH = "finish"          # the prepared payment finished: the first period starts
-    RENEW = "renew"            # a further period was paid (provider renewal)
-    UPGRADE = "upgrade"        # default -> premium, timings unchanged
-    CANCEL = "cancel"          # stop renewing, keep access until valid_until
-    TERMINATE = "terminate"    # end access now (cancel now, refund, revoked)
-    EXPIRE = "expire"          # valid_until passed / prepared one never finished
-    FAIL = "fail"              # the original payment failed
-    DELETE = "delete"          # cancelTransaction=1 on a failed or unfinished one
+    FINISH = "finish"  # the prepared payment finished: the first period starts
+    RENEW = "renew"  # a further period was paid (provider renewal)
+    UPGRADE = "upgrade"  # default -> premium, timings unchanged
+    CANCEL = "cancel"  # stop renewing, keep access until valid_until
+    TERMINATE = "terminate"  # end access now (cancel now, refund, revoked)
+    EXPIRE = "expire"  # valid_until passed / prepared one never finished
+    FAIL = "fail"  # the original payment failed
+    DELETE = "delete"  # cancelTransaction=1 on a failed or unfinished one
 
 
 S, E = SubState, SubEvent
@@ -59,8 +59,8 @@ TRANSITIONS: Final[dict[tuple[SubState, SubEvent], SubState]] = {
     (S.CANCELED, E.UPGRADE): S.CANCELED,
     (S.CANCELED, E.TERMINATE): S.TERMINATED,
     (S.CANCELED, E.EXPIRE): S.EXPIRED,
-    (S.EXPIRED, E.RENEW): S.ACTIVE,        # only when can_renew (subscription.renew)
-    (S.EXPIRED, E.DELETE): S.DELETED,      # a prepared one never finished (never started)
+    (S.EXPIRED, E.RENEW): S.ACTIVE,  # only when can_renew (subscription.renew)
+    (S.EXPIRED, E.DELETE): S.DELETED,  # a prepared one never finished (never started)
     (S.FAILED, E.DELETE): S.DELETED,
 }
 

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 @dataclass(frozen=True)
 class TaxRate:
     country: str
-    rate: Decimal               # 0.10 for 10 %
+    rate: Decimal  # 0.10 for 10 %
     inclusive: bool = True
 
 

@@ -37,11 +37,21 @@ PREPARED, FINISHED, EXPIRED, DELETED = "prepared", "finished", "expired", "delet
 def describe(row: Mapping[str, Any]) -> dict[str, Any]:
     """The answer of finishtransaction (identical on every repeat)."""
     final = row["final_minor"] if row["final_minor"] is not None else row["amount_minor"]
-    return {"transactionID": row["id"], "state": row["state"], "operation": row["operation"],
-            "product": row["product"], "item": row["item"], "amount": row["amount_minor"],
-            "finalPayment": final, "currency": row["currency"], "provider": row["provider"],
-            "reference": row["reference"], "subscription": row["subscription_id"],
-            "finished_at": row["finished_at"], "receipt": row["receipt_number"]}
+    return {
+        "transactionID": row["id"],
+        "state": row["state"],
+        "operation": row["operation"],
+        "product": row["product"],
+        "item": row["item"],
+        "amount": row["amount_minor"],
+        "finalPayment": final,
+        "currency": row["currency"],
+        "provider": row["provider"],
+        "reference": row["reference"],
+        "subscription": row["subscription_id"],
+        "finished_at": row["finished_at"],
+        "receipt": row["receipt_number"],
+    }
 
 
 def _finish_hash(req: seed002.Finish) -> str:
@@ -52,12 +62,18 @@ def _finish_hash(req: seed002.Finish) -> str:
 class Transactions:
     """prepare / finish / delete / expiry of seed 002 transactions."""
 
-    def __init__(self, db: Engine, products: Mapping[str, Mapping[str, Any]],
-                 terms: Mapping[str, Terms], default_subscription: str | None,
-                 prepare_ttl: int, currencies: Currencies,
-                 clock: Callable[[], float] = time.time,
-                 receipts: ReceiptIssuer | None = None,
-                 on_change: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Engine,
+        products: Mapping[str, Mapping[str, Any]],
+        terms: Mapping[str, Terms],
+        default_subscription: str | None,
+        prepare_ttl: int,
+        currencies: Currencies,
+        clock: Callable[[], float] = time.time,
+        receipts: ReceiptIssuer | None = None,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
         self.db = db
         self.products = products
         self.terms = terms
@@ -84,20 +100,26 @@ class Transactions:
                 raise InvalidParams(f"product is not a {req.operation} product")
             return req.product
         if req.operation == "subscription":
-            return pricing.subscription_product(self.terms, self.default_subscription,
-                                                premium=req.premium, duration=req.duration)
+            return pricing.subscription_product(
+                self.terms, self.default_subscription, premium=req.premium, duration=req.duration
+            )
         found = pricing.media_product(self.terms, req.operation, req.item, req.streamtype)
         if not found:
             raise InvalidParams(f"no {req.operation} product unlocks this item")
-        priced = [p for p in found
-                  if pricing.price_minor(self.products[p], req.currency) == req.amount]
+        priced = [
+            p for p in found if pricing.price_minor(self.products[p], req.currency) == req.amount
+        ]
         return (priced or found)[0]
 
     async def prepare(self, customer: str, req: seed002.Prepare) -> int:
         product = self.resolve_product(req)
         terms = self.terms.get(product) if product else None
-        if terms is not None and req.duration is not None \
-                and terms.duration_months != req.duration and terms.kind == "subscription":
+        if (
+            terms is not None
+            and req.duration is not None
+            and terms.duration_months != req.duration
+            and terms.kind == "subscription"
+        ):
             raise InvalidParams("subscriptionDuration differs from the product's duration")
         now = self.now()
 
@@ -106,33 +128,66 @@ class Transactions:
             sub_id = None
             if terms is not None and terms.kind == "subscription":
                 sub = granting.pending_subscription(
-                    customer, terms, provider=req.provider, provider_ref=req.reference,
-                    premium=req.premium, will_renew=req.will_renew, can_renew=req.can_renew,
-                    paid_monthly=req.monthly, capture_on=req.capture_on, now=now)
+                    customer,
+                    terms,
+                    provider=req.provider,
+                    provider_ref=req.reference,
+                    premium=req.premium,
+                    will_renew=req.will_renew,
+                    can_renew=req.can_renew,
+                    paid_monthly=req.monthly,
+                    capture_on=req.capture_on,
+                    now=now,
+                )
                 await subscription_store.insert(conn, sub, source="preparetransaction")
                 sub_id = sub.id
-            options = {"affiliate": req.affiliate, "capture_on": req.capture_on,
-                       "discount": discount_id}
+            options = {
+                "affiliate": req.affiliate,
+                "capture_on": req.capture_on,
+                "discount": discount_id,
+            }
             row = await conn.fetchone(
                 "INSERT INTO commerce_transactions (customer, operation, product, item,"
                 " streamtype, provider, reference, payment_type, affiliate, amount_minor,"
                 " currency, state, subscription_id, options, created_at, expires_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-                (customer, req.operation, product, req.item, req.streamtype, req.provider,
-                 req.reference, req.payment_type, req.affiliate, req.amount, req.currency,
-                 PREPARED, sub_id, json.dumps(options), now, now + self.prepare_ttl))
+                (
+                    customer,
+                    req.operation,
+                    product,
+                    req.item,
+                    req.streamtype,
+                    req.provider,
+                    req.reference,
+                    req.payment_type,
+                    req.affiliate,
+                    req.amount,
+                    req.currency,
+                    PREPARED,
+                    sub_id,
+                    json.dumps(options),
+                    now,
+                    now + self.prepare_ttl,
+                ),
+            )
             return int(row["id"])
 
         try:
             tx_id = await self.db.transact(op)
         except ConstraintViolation:
             raise Conflict("reference already used by another transaction") from None
-        log.info("transaction.prepared", transaction_id=tx_id, customer=customer,
-                 operation=req.operation, product=product)
+        log.info(
+            "transaction.prepared",
+            transaction_id=tx_id,
+            customer=customer,
+            operation=req.operation,
+            product=product,
+        )
         return tx_id
 
-    async def _check_amount(self, conn: Conn, customer: str, product: str | None,
-                            req: seed002.Prepare) -> int | None:
+    async def _check_amount(
+        self, conn: Conn, customer: str, product: str | None, req: seed002.Prepare
+    ) -> int | None:
         """The catalog price (less the customer's open discount) must be the amount."""
         if product is None:
             return None
@@ -143,15 +198,18 @@ class Transactions:
             return None
         offers = await conn.fetchall(
             "SELECT id, percent, amount FROM discounts WHERE customer = ? AND product = ?"
-            " AND used_by IS NULL ORDER BY id", (customer, product))
+            " AND used_by IS NULL ORDER BY id",
+            (customer, product),
+        )
         places = pricing.minor_places(req.currency)
         for row in offers:
             offer = {k: row[k] for k in ("percent", "amount") if row[k] is not None}
             price = pricing.from_minor(listed, req.currency)
             if pricing.to_minor(discounted(price, offer, places), req.currency) == req.amount:
                 return int(row["id"])
-        raise InvalidParams(f"amount differs from the catalog price ({listed} minor units "
-                            f"of {req.currency})")
+        raise InvalidParams(
+            f"amount differs from the catalog price ({listed} minor units of {req.currency})"
+        )
 
     async def finish(self, customer: str, req: seed002.Finish) -> dict[str, Any]:
         now, digest = self.now(), _finish_hash(req)
@@ -185,13 +243,15 @@ class Transactions:
         lock = " FOR UPDATE" if conn.dialect == "postgresql" else ""
         row = await conn.fetchone(
             "SELECT * FROM commerce_transactions WHERE id = ? AND customer = ?" + lock,
-            (tx_id, customer))
+            (tx_id, customer),
+        )
         if row is None:
             raise NotFound("unknown transactionID")
         return row
 
-    async def _settle(self, conn: Conn, row: Any, req: seed002.Finish, digest: str,
-                      now: int) -> dict[str, Any]:
+    async def _settle(
+        self, conn: Conn, row: Any, req: seed002.Finish, digest: str, now: int
+    ) -> dict[str, Any]:
         final = req.final_payment if req.final_payment is not None else row["amount_minor"]
         reference = row["reference"] or req.reference
         changed = await conn.execute(
@@ -199,66 +259,107 @@ class Transactions:
             " payment_type = COALESCE(?, payment_type), finish_hash = ?,"
             " external_user_id = ?, external_reference = ?, finished_at = ?"
             " WHERE id = ? AND state = ?",
-            (FINISHED, final, reference, req.payment_type, digest, req.external_user_id,
-             req.external_reference, now, row["id"], PREPARED))
+            (
+                FINISHED,
+                final,
+                reference,
+                req.payment_type,
+                digest,
+                req.external_user_id,
+                req.external_reference,
+                now,
+                row["id"],
+                PREPARED,
+            ),
+        )
         if changed != 1:
             raise TransactionRefused("transaction is not prepared")
         await self._grant(conn, row, req, final, reference, now)
         if self.receipts is not None and row["operation"] != "subscription":
             number = await self.receipts.issue(
-                conn, customer=row["customer"], product=row["product"], provider=row["provider"],
-                units=final, currency_code=row["currency"], at=now,
-                top_up=row["operation"] == "deposit")
-            await conn.execute("UPDATE commerce_transactions SET receipt_number = ? WHERE id = ?",
-                               (number, row["id"]))
+                conn,
+                customer=row["customer"],
+                product=row["product"],
+                provider=row["provider"],
+                units=final,
+                currency_code=row["currency"],
+                at=now,
+                top_up=row["operation"] == "deposit",
+            )
+            await conn.execute(
+                "UPDATE commerce_transactions SET receipt_number = ? WHERE id = ?",
+                (number, row["id"]),
+            )
         options = json.loads(row["options"])
         if options.get("discount") is not None:
-            await conn.execute("UPDATE discounts SET used_by = ? WHERE id = ? AND used_by IS"
-                               " NULL", (row["id"], options["discount"]))
-        return describe(await conn.fetchone("SELECT * FROM commerce_transactions WHERE id = ?",
-                                            (row["id"],)))
+            await conn.execute(
+                "UPDATE discounts SET used_by = ? WHERE id = ? AND used_by IS NULL",
+                (row["id"], options["discount"]),
+            )
+        return describe(
+            await conn.fetchone("SELECT * FROM commerce_transactions WHERE id = ?", (row["id"],))
+        )
 
-    async def _grant(self, conn: Conn, row: Any, req: seed002.Finish, final: int,
-                     reference: str | None, now: int) -> None:
+    async def _grant(
+        self, conn: Conn, row: Any, req: seed002.Finish, final: int, reference: str | None, now: int
+    ) -> None:
         source = f"transaction:{row['id']}"
         if row["operation"] == "deposit":
             currency = self.currencies.get(row["currency"])
-            assert currency is not None                   # checked by prepare
-            await granting.grant_balance(conn, row["customer"], currency, final, source, now,
-                                         Kind.TOP_UP)
+            assert currency is not None  # checked by prepare
+            await granting.grant_balance(
+                conn, row["customer"], currency, final, source, now, Kind.TOP_UP
+            )
             return
         terms = self.terms[row["product"]]
         if terms.kind != "subscription":
             await granting.grant_entitlement(conn, row["customer"], terms, source, now)
             return
-        premium = pricing.premium_counterpart(self.terms, terms.product) \
-            if req.late_premium else None
+        premium = (
+            pricing.premium_counterpart(self.terms, terms.product) if req.late_premium else None
+        )
 
         def rule(sub: Any) -> Any:
             done = activate(sub, now)
             if req.late_premium:
-                done = type(done)(**{**done.__dict__, "premium": True,
-                                     "product": premium or done.product})
+                done = type(done)(
+                    **{**done.__dict__, "premium": True, "product": premium or done.product}
+                )
             return done
 
-        payment = subscription_store.SubPayment("initial", row["provider"],
-                                                reference or source, final, row["currency"])
-        done = await subscription_store.change(conn, row["subscription_id"], rule, "finish",
-                                               source="finishtransaction", payment=payment,
-                                               receipt=self.receipts)
-        number = await conn.fetchone("SELECT receipt_number FROM subscription_payments WHERE"
-                                     " subscription_id = ? AND kind = 'initial'", (done.id,))
-        await conn.execute("UPDATE commerce_transactions SET receipt_number = ? WHERE id = ?",
-                           (number["receipt_number"] if number else None, row["id"]))
+        payment = subscription_store.SubPayment(
+            "initial", row["provider"], reference or source, final, row["currency"]
+        )
+        done = await subscription_store.change(
+            conn,
+            row["subscription_id"],
+            rule,
+            "finish",
+            source="finishtransaction",
+            payment=payment,
+            receipt=self.receipts,
+        )
+        number = await conn.fetchone(
+            "SELECT receipt_number FROM subscription_payments WHERE"
+            " subscription_id = ? AND kind = 'initial'",
+            (done.id,),
+        )
+        await conn.execute(
+            "UPDATE commerce_transactions SET receipt_number = ? WHERE id = ?",
+            (number["receipt_number"] if number else None, row["id"]),
+        )
 
     async def _expire_row(self, conn: Conn, row: Any, now: int) -> None:
-        await conn.execute("UPDATE commerce_transactions SET state = ? WHERE id = ? AND"
-                           " state = ?", (EXPIRED, row["id"], PREPARED))
+        await conn.execute(
+            "UPDATE commerce_transactions SET state = ? WHERE id = ? AND state = ?",
+            (EXPIRED, row["id"], PREPARED),
+        )
         if row["subscription_id"] is not None:
             sub = await subscription_store.load(conn, row["subscription_id"])
             if sub is not None and sub.state is SubState.PENDING:
-                await subscription_store.change(conn, sub.id, lambda s: expire(s, now),
-                                                "expire", source="prepare_ttl")
+                await subscription_store.change(
+                    conn, sub.id, lambda s: expire(s, now), "expire", source="prepare_ttl"
+                )
 
     async def expire_due(self, limit: int = 500) -> int:
         """Expire prepared transactions older than ``commerce.prepare_ttl``."""
@@ -267,7 +368,9 @@ class Transactions:
         async def op(conn: Conn) -> int:
             rows = await conn.fetchall(
                 "SELECT * FROM commerce_transactions WHERE state = ? AND expires_at <= ?"
-                " ORDER BY expires_at LIMIT ?", (PREPARED, now, limit))
+                " ORDER BY expires_at LIMIT ?",
+                (PREPARED, now, limit),
+            )
             for row in rows:
                 await self._expire_row(conn, row, now)
             return len(rows)
@@ -284,17 +387,30 @@ class Transactions:
         async def op(conn: Conn) -> dict[str, Any]:
             row = await self._load(conn, customer, tx_id)
             if row["state"] not in (PREPARED, EXPIRED):
-                raise TransactionRefused("cancelTransaction=1 is only for a transaction whose"
-                                         " payment failed; use cancelTransaction=0")
-            await conn.execute("UPDATE commerce_transactions SET state = ? WHERE id = ? AND"
-                               " state = ?", (DELETED, tx_id, row["state"]))
+                raise TransactionRefused(
+                    "cancelTransaction=1 is only for a transaction whose"
+                    " payment failed; use cancelTransaction=0"
+                )
+            await conn.execute(
+                "UPDATE commerce_transactions SET state = ? WHERE id = ? AND state = ?",
+                (DELETED, tx_id, row["state"]),
+            )
             if row["subscription_id"] is not None:
                 sub = await subscription_store.load(conn, row["subscription_id"])
-                if sub is not None and sub.anchor_at is None and sub.state in (
-                        SubState.PENDING, SubState.FAILED, SubState.EXPIRED):
-                    await subscription_store.change(conn, sub.id, lambda s: delete(s, now),
-                                                    "delete", source="cancelsubscription")
-            return describe(await conn.fetchone(
-                "SELECT * FROM commerce_transactions WHERE id = ?", (tx_id,)))
+                if (
+                    sub is not None
+                    and sub.anchor_at is None
+                    and sub.state in (SubState.PENDING, SubState.FAILED, SubState.EXPIRED)
+                ):
+                    await subscription_store.change(
+                        conn,
+                        sub.id,
+                        lambda s: delete(s, now),
+                        "delete",
+                        source="cancelsubscription",
+                    )
+            return describe(
+                await conn.fetchone("SELECT * FROM commerce_transactions WHERE id = ?", (tx_id,))
+            )
 
         return await self.db.transact(op)

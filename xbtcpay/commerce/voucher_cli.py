@@ -18,8 +18,9 @@ from xbtcpay.storage.engines import open_engine
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    vouchers = sub.add_parser("vouchers", help="create, list and disable vouchers",
-                              parents=[common])
+    vouchers = sub.add_parser(
+        "vouchers", help="create, list and disable vouchers", parents=[common]
+    )
     vsub = vouchers.add_subparsers(dest="action", required=True)
     create = vsub.add_parser("create", help="create a voucher (the code is stored hashed)")
     which = create.add_mutually_exclusive_group(required=True)
@@ -28,8 +29,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     grant = create.add_mutually_exclusive_group(required=True)
     grant.add_argument("--product", help="grant this product's entitlement or one period")
     grant.add_argument("--balance", metavar="CURRENCY:AMOUNT", help="balance credit, EUR:5.00")
-    grant.add_argument("--discount", metavar="PRODUCT:PERCENT%|AMOUNT",
-                       help="discount on the next purchase, movie42:50%% or movie42:1.00")
+    grant.add_argument(
+        "--discount",
+        metavar="PRODUCT:PERCENT%|AMOUNT",
+        help="discount on the next purchase, movie42:50%% or movie42:1.00",
+    )
     create.add_argument("--max-uses", type=int)
     create.add_argument("--max-uses-per-customer", type=int)
     create.add_argument("--valid-from", type=int, help="UNIX time")
@@ -54,18 +58,21 @@ def _grants(args: argparse.Namespace) -> dict[str, Any]:
 
 async def run(config: Config, args: argparse.Namespace) -> int:
     password = config.database_password.reveal() if config.database_password else None
-    db = await open_engine(config.database, password=password,
-                           pool_size=config.database_pool_size)
+    db = await open_engine(config.database, password=password, pool_size=config.database_pool_size)
     products = Catalog(config.products).products
     currencies = config.commerce.currencies()
-    store = VoucherStore(db, media_terms(products, config.media.item_groups), currencies,
-                         time.time)
+    store = VoucherStore(db, media_terms(products, config.media.item_groups), currencies, time.time)
     try:
         if args.action == "create":
-            params = {"code": args.code, "reference": args.reference, "grants": _grants(args),
-                      "max_uses": args.max_uses,
-                      "max_uses_per_customer": args.max_uses_per_customer,
-                      "valid_from": args.valid_from, "valid_until": args.valid_until}
+            params = {
+                "code": args.code,
+                "reference": args.reference,
+                "grants": _grants(args),
+                "max_uses": args.max_uses,
+                "max_uses_per_customer": args.max_uses_per_customer,
+                "valid_from": args.valid_from,
+                "valid_until": args.valid_until,
+            }
             try:
                 made = await create_voucher(store, products, currencies, params)
                 print(json.dumps(made, indent=2))
@@ -77,9 +84,11 @@ async def run(config: Config, args: argparse.Namespace) -> int:
             print(f"{'id':>6} {'kind':9} {'uses':>5} {'max':>5} {'disabled':8} grants")
             for v in await store.list(args.limit):
                 row = describe(v)
-                print(f"{row['id']:>6} {row['kind']:9} {row['uses']:>5} "
-                      f"{row['max_uses'] or '-':>5} {str(row['disabled']).lower():8} "
-                      f"{json.dumps(row['grants'])}")
+                print(
+                    f"{row['id']:>6} {row['kind']:9} {row['uses']:>5} "
+                    f"{row['max_uses'] or '-':>5} {str(row['disabled']).lower():8} "
+                    f"{json.dumps(row['grants'])}"
+                )
             return 0
         if not await store.disable(args.id):
             print(f"no voucher {args.id}", file=sys.stderr)

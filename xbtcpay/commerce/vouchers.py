@@ -56,12 +56,13 @@ def same_hash(stored: str | None, given: str) -> bool:
     return stored is not None and hmac.compare_digest(stored, given)
 
 
-def parse_grants(raw: Any, products: Mapping[str, Mapping[str, Any]],
-                 currencies: Currencies | None = None) -> dict[str, Any]:
+def parse_grants(
+    raw: Any, products: Mapping[str, Mapping[str, Any]], currencies: Currencies | None = None
+) -> dict[str, Any]:
     """Validate ``grants`` of ``voucher.create``; the normalised form is what is stored."""
     if not isinstance(raw, dict) or len(raw) != 1:
         raise InvalidParams("grants must be one of {product}, {balance}, {discount}")
-    (kind, value), = raw.items()
+    ((kind, value),) = raw.items()
     if kind == "product":
         if not isinstance(value, str) or value not in products:
             raise InvalidParams("grants.product: unknown product")
@@ -87,14 +88,19 @@ def _balance(value: Any, currencies: Currencies) -> dict[str, str]:
     except (ValueError, ArithmeticError):
         units = 0
     if units <= 0:
-        raise InvalidParams("grants.balance.amount: a positive decimal string with at most "
-                            f"{currency.decimals} decimals")
+        raise InvalidParams(
+            "grants.balance.amount: a positive decimal string with at most "
+            f"{currency.decimals} decimals"
+        )
     return {"currency": currency.code, "amount": currency.format(units)}
 
 
 def _discount(value: Any, products: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    if not isinstance(value, dict) or not isinstance(value.get("product"), str) \
-            or value["product"] not in products:
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("product"), str)
+        or value["product"] not in products
+    ):
         raise InvalidParams("grants.discount: expected {product, percent | amount}")
     if ("percent" in value) == ("amount" in value):
         raise InvalidParams("grants.discount: exactly one of percent or amount")
@@ -138,8 +144,14 @@ class FailureLimiter:
     keys are kept (the oldest go first).
     """
 
-    def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.time,
-                 max_keys: int = 100_000) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_keys: int = 100_000,
+    ) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock

@@ -47,12 +47,15 @@ def attach_commerce(rt: Runtime, settlement: Settlement) -> Commerce:
         return f"{base}/receipts/{token}"
 
     chargers = {name: p for name, p in rt.plugins.items() if isinstance(p, Charger)}
-    purchases = Purchases(config, rt.db, rt.catalog, currencies, rt.processor, chargers,
-                          receipt_url)
-    crypto = {name: Currency(name, a.decimals, virtual=True) for name, a in
-              rt.config.assets.items()}
-    methods = CommerceMethods(rt.db, rt.catalog, currencies, purchases, rt.processor, crypto,
-                              receipt_url)
+    purchases = Purchases(
+        config, rt.db, rt.catalog, currencies, rt.processor, chargers, receipt_url
+    )
+    crypto = {
+        name: Currency(name, a.decimals, virtual=True) for name, a in rt.config.assets.items()
+    }
+    methods = CommerceMethods(
+        rt.db, rt.catalog, currencies, purchases, rt.processor, crypto, receipt_url
+    )
     methods.refunds = Refunds(config, rt.db, currencies, rt.processor.now)
     methods.register(rt.registry)
     verifier = SessionVerifier(config.sessions, clock=rt.processor.clock)
@@ -64,8 +67,12 @@ def attach_commerce(rt: Runtime, settlement: Settlement) -> Commerce:
 
 
 def _negative_balances_job(rt: Runtime, reader: LedgerReader) -> None:
-    gauge = Gauge("xbtcpay_negative_balances", "Customer balances below zero (after"
-                  " reversals), by currency", ["currency"], registry=rt.metrics.registry)
+    gauge = Gauge(
+        "xbtcpay_negative_balances",
+        "Customer balances below zero (after reversals), by currency",
+        ["currency"],
+        registry=rt.metrics.registry,
+    )
 
     async def refresh() -> None:
         counts = await reader.negative()

@@ -20,14 +20,33 @@ from xbtcpay.errors import StorageError
 from xbtcpay.storage.protocol import Engine, Row, UnitOfWork
 
 # Parents before children (foreign keys). Rows are paged by each table's primary key.
-TABLES: tuple[str, ...] = ("payments", "payment_events", "claims", "postbacks", "postback_attempts",
-          "counters", "chain_cursor", "chain_blocks", "deposits", "chain_dirty")
+TABLES: tuple[str, ...] = (
+    "payments",
+    "payment_events",
+    "claims",
+    "postbacks",
+    "postback_attempts",
+    "counters",
+    "chain_cursor",
+    "chain_blocks",
+    "deposits",
+    "chain_dirty",
+)
 # the commerce layer's (010_commerce.sql)
 TABLES += ("ledger_entries", "balances", "receipt_sequences", "issued_receipts", "purchases")
 # subscriptions, entitlements, vouchers, transactions (110_subscriptions.sql)
-TABLES += ("subscriptions", "subscription_events", "subscription_payments",
-           "commerce_transactions", "entitlements", "item_buys", "vouchers",
-           "voucher_redemptions", "discounts", "subscription_cursor")
+TABLES += (
+    "subscriptions",
+    "subscription_events",
+    "subscription_payments",
+    "commerce_transactions",
+    "entitlements",
+    "item_buys",
+    "vouchers",
+    "voucher_redemptions",
+    "discounts",
+    "subscription_cursor",
+)
 # sweeps of deposit addresses to the treasury (004_sweeps.sql)
 TABLES += ("sweeps", "sweep_items", "sweep_events", "sweep_amounts")
 CHUNK = 2000
@@ -66,7 +85,9 @@ async def table_columns(engine: Engine, table: str) -> list[str]:
         return [r["name"] for r in sorted(rows, key=lambda r: r["cid"])]
     rows = await engine.fetchall(
         "SELECT column_name FROM information_schema.columns WHERE table_schema ="
-        " current_schema() AND table_name = ? ORDER BY ordinal_position", (table,))
+        " current_schema() AND table_name = ? ORDER BY ordinal_position",
+        (table,),
+    )
     return [r[0] for r in rows]
 
 
@@ -81,7 +102,9 @@ async def primary_key(engine: Engine, table: str, columns: list[str]) -> list[st
             " JOIN information_schema.key_column_usage k ON k.constraint_name = c.constraint_name"
             " AND k.table_schema = c.table_schema WHERE c.table_schema = current_schema()"
             " AND c.table_name = ? AND c.constraint_type = 'PRIMARY KEY'"
-            " ORDER BY k.ordinal_position", (table,))
+            " ORDER BY k.ordinal_position",
+            (table,),
+        )
         key = [r[0] for r in rows]
     return key or list(columns)
 
@@ -96,8 +119,9 @@ async def _chunks(engine: Engine, table: str, columns: list[str]) -> Any:
     last: list[Any] | None = None
     while True:
         rows: list[Row] = await engine.fetchall(
-            f"SELECT {cols} FROM {table}{'' if last is None else after}"
-            f" ORDER BY {order} LIMIT ?", [*(last or []), CHUNK])
+            f"SELECT {cols} FROM {table}{'' if last is None else after} ORDER BY {order} LIMIT ?",
+            [*(last or []), CHUNK],
+        )
         if not rows:
             return
         yield rows
@@ -130,6 +154,7 @@ async def _copy_table(source: Engine, target: Engine, table: str, columns: list[
 
         async def work(uow: UnitOfWork, batch: list[list[Any]] = batch) -> None:
             await uow.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", batch)
+
         await target.transact(work)
         copied += len(batch)
     return copied
@@ -147,12 +172,16 @@ async def _advance_sequences(target: Engine, table: str, columns: list[str]) -> 
         async def work(uow: UnitOfWork, column: str = column, sequence: str = sequence) -> None:
             await uow.execute(
                 f"SELECT setval(?::regclass, COALESCE((SELECT MAX({column}) FROM {table}), 0)"
-                " + 1, false)", (sequence,))
+                " + 1, false)",
+                (sequence,),
+            )
+
         await target.transact(work)
 
 
-async def copy_database(source: Engine, target: Engine,
-                        progress: Callable[[str], None] = lambda line: None) -> list[TableCheck]:
+async def copy_database(
+    source: Engine, target: Engine, progress: Callable[[str], None] = lambda line: None
+) -> list[TableCheck]:
     """Copy every table from ``source`` into the empty ``target``; return the verify table."""
     await _require_empty(target)
     layout: dict[str, list[str]] = {}
@@ -167,8 +196,7 @@ async def copy_database(source: Engine, target: Engine,
     return await verify(source, target, layout)
 
 
-async def verify(source: Engine, target: Engine,
-                 layout: dict[str, list[str]]) -> list[TableCheck]:
+async def verify(source: Engine, target: Engine, layout: dict[str, list[str]]) -> list[TableCheck]:
     """Counts and checksums per table, read back from both databases."""
     checks = []
     for table, columns in layout.items():

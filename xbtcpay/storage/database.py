@@ -35,7 +35,7 @@ def sqlite_path(url: str) -> str:
     """File path of a ``sqlite:///PATH`` URL (``:memory:`` allowed for tools)."""
     if not url.startswith("sqlite:///"):
         raise ValueError(f"not a sqlite URL: {url}")
-    return url[len("sqlite:///"):]
+    return url[len("sqlite:///") :]
 
 
 class Database:
@@ -229,8 +229,10 @@ async def apply_migrations(uow: UnitOfWork) -> list[str]:
             continue
         for statement in _statements(sql):
             await uow.execute(translate_ddl(statement, uow.dialect))
-        await uow.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                          (name, int(time.time())))
+        await uow.execute(
+            "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+            (name, int(time.time())),
+        )
         applied.append(name)
     return applied
 

@@ -6,8 +6,14 @@ from xbtcpay.storage.database import Database, sqlite_path
 from xbtcpay.storage.protocol import Engine
 
 
-async def open_engine(url: str, *, password: str | None = None, pool_size: int = 10,
-                      synchronous: str = "FULL", migrate: bool = True) -> Engine:
+async def open_engine(
+    url: str,
+    *,
+    password: str | None = None,
+    pool_size: int = 10,
+    synchronous: str = "FULL",
+    migrate: bool = True,
+) -> Engine:
     """``sqlite:///PATH`` or ``postgresql://user@host:port/dbname``; migrations applied."""
     engine: Engine
     if url.startswith(("postgresql://", "postgres://")):

@@ -87,8 +87,10 @@ InsertHook = Callable[[UnitOfWork, Payment], Awaitable[None]]
 async def insert_payment(uow: UnitOfWork, payment: Payment) -> None:
     """Insert one payment row (a taken order_id or address raises ConstraintViolation)."""
     cols = ", ".join(_COLUMNS)
-    await uow.execute(f"INSERT INTO payments ({cols}) VALUES ({marks(_COLUMNS)})",
-                      [to_column(c, getattr(payment, c)) for c in _COLUMNS])
+    await uow.execute(
+        f"INSERT INTO payments ({cols}) VALUES ({marks(_COLUMNS)})",
+        [to_column(c, getattr(payment, c)) for c in _COLUMNS],
+    )
 
 
 async def compare_and_set(uow: UnitOfWork, current: Payment, changes: Mapping[str, Any]) -> bool:
@@ -98,8 +100,13 @@ async def compare_and_set(uow: UnitOfWork, current: Payment, changes: Mapping[st
     changed = await uow.execute(
         f"UPDATE payments SET {sets}, version = version + 1"
         " WHERE id = ? AND status = ? AND version = ?",
-        [*(to_column(k, v) for k, v in changes.items()),
-         current.id, current.status.value, current.version])
+        [
+            *(to_column(k, v) for k, v in changes.items()),
+            current.id,
+            current.status.value,
+            current.version,
+        ],
+    )
     return changed == 1
 
 
@@ -109,8 +116,18 @@ async def append_event(uow: UnitOfWork, payment_id: str, e: EventRow) -> None:
         await uow.execute(
             "INSERT INTO payment_events (event_id, payment_id, event, from_state, to_state, at,"
             " source, dedupe_key, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.event_id, payment_id, e.event, e.from_state, e.to_state, e.at, e.source,
-             e.dedupe_key, json.dumps(dict(e.details), default=str, separators=(",", ":"))))
+            (
+                e.event_id,
+                payment_id,
+                e.event,
+                e.from_state,
+                e.to_state,
+                e.at,
+                e.source,
+                e.dedupe_key,
+                json.dumps(dict(e.details), default=str, separators=(",", ":")),
+            ),
+        )
     except ConstraintViolation as exc:
         if e.dedupe_key is None:
             raise
@@ -120,12 +137,17 @@ async def append_event(uow: UnitOfWork, payment_id: str, e: EventRow) -> None:
 async def next_derivation_index(uow: UnitOfWork, first: int) -> int:
     """Next never-used derivation index: a counter row updated under the transaction's
     write lock (SQLite) or row lock (PostgreSQL), so no index is handed out twice."""
-    bump = ("UPDATE counters SET value = CASE WHEN value > ? THEN value ELSE ? END + 1"
-            " WHERE name = 'derivation_index' RETURNING value - 1")
+    bump = (
+        "UPDATE counters SET value = CASE WHEN value > ? THEN value ELSE ? END + 1"
+        " WHERE name = 'derivation_index' RETURNING value - 1"
+    )
     row = await uow.fetchone(bump, (first, first))
     if row is None:  # the very first allocation creates the counter
-        await uow.execute("INSERT INTO counters (name, value) VALUES ('derivation_index', ?)"
-                          " ON CONFLICT (name) DO NOTHING", (first,))
+        await uow.execute(
+            "INSERT INTO counters (name, value) VALUES ('derivation_index', ?)"
+            " ON CONFLICT (name) DO NOTHING",
+            (first,),
+        )
         row = await uow.fetchone(bump, (first, first))
     assert row is not None
     return int(row[0])
@@ -174,7 +196,8 @@ class PaymentStore:
 
     async def get_by_provider_ref(self, method: str, ref: str) -> Payment | None:
         row = await self.engine.fetchone(
-            "SELECT * FROM payments WHERE method = ? AND provider_ref = ?", (method, ref))
+            "SELECT * FROM payments WHERE method = ? AND provider_ref = ?", (method, ref)
+        )
         return row_to_payment(row) if row else None
 
     async def search(
@@ -191,8 +214,12 @@ class PaymentStore:
     ) -> list[Payment]:
         where: list[str] = []
         args: list[Any] = []
-        for column, value in (("status", status), ("method", method), ("asset", asset),
-                              ("customer", customer)):
+        for column, value in (
+            ("status", status),
+            ("method", method),
+            ("asset", asset),
+            ("customer", customer),
+        ):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
@@ -214,14 +241,17 @@ class PaymentStore:
         rows = await self.engine.fetchall(
             f"SELECT * FROM payments WHERE status IN ({marks(states)})"
             " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-            (*states, now, limit))
+            (*states, now, limit),
+        )
         return [row_to_payment(r) for r in rows]
 
     async def pending_for_method(self, method: str, limit: int) -> list[Payment]:
         states = open_states()
         rows = await self.engine.fetchall(
             f"SELECT * FROM payments WHERE method = ? AND status IN ({marks(states)})"
-            " ORDER BY created_at LIMIT ?", (method, *states, limit))
+            " ORDER BY created_at LIMIT ?",
+            (method, *states, limit),
+        )
         return [row_to_payment(r) for r in rows]
 
     async def count_by_status(self) -> dict[str, int]:
@@ -231,17 +261,26 @@ class PaymentStore:
     async def events(self, payment_id: str) -> list[dict[str, Any]]:
         rows = await self.engine.fetchall(
             "SELECT event_id, event, from_state, to_state, at, source, details"
-            " FROM payment_events WHERE payment_id = ? ORDER BY seq", (payment_id,))
+            " FROM payment_events WHERE payment_id = ? ORDER BY seq",
+            (payment_id,),
+        )
         return [{**dict(r), "details": json.loads(r["details"])} for r in rows]
 
     async def dedupe_seen(self, key: str) -> bool:
         row = await self.engine.fetchone(
-            "SELECT 1 FROM payment_events WHERE dedupe_key = ?", (key,))
+            "SELECT 1 FROM payment_events WHERE dedupe_key = ?", (key,)
+        )
         return row is not None
 
     async def claim(self, key: str, now: int) -> bool:
         async def work(uow: UnitOfWork) -> bool:
-            return await uow.execute("INSERT INTO claims (key, claimed_at) VALUES (?, ?)"
-                                     " ON CONFLICT (key) DO NOTHING", (key, now)) == 1
+            return (
+                await uow.execute(
+                    "INSERT INTO claims (key, claimed_at) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO NOTHING",
+                    (key, now),
+                )
+                == 1
+            )
 
         return await self.engine.transact(work)

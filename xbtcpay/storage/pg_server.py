@@ -22,8 +22,9 @@ SUPERUSER = "xbtcpay"
 
 def server_bindir() -> Path:
     """The newest installed PostgreSQL server's bin directory."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parent.parent.name))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name)
+    )
     if not found:
         raise RuntimeError("PostgreSQL server not installed (Debian package postgresql)")
     return Path(found[-1]).parent
@@ -48,8 +49,12 @@ class PgServer:
 
     def _run(self, *argv: str) -> None:
         # PostgreSQL's own binaries from bindir, an argument list and no shell
-        subprocess.run(self._as_owner(*argv), check=True, capture_output=True,  # noqa: S603
-                       timeout=120)
+        subprocess.run(  # noqa: S603
+            self._as_owner(*argv),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def start(self) -> Self:
         if os.geteuid() == 0:
@@ -62,18 +67,40 @@ class PgServer:
                 pwfile.write_text(self.password + "\n")
                 if os.geteuid() == 0:
                     shutil.chown(pwfile, "postgres", "postgres")
-                auth = ["--auth-local=trust", "--auth-host=scram-sha-256",
-                        f"--pwfile={pwfile}"]
-            self._run(str(self.bindir / "initdb"), "-D", str(self.data), *auth,
-                      "-U", SUPERUSER, "--no-sync", "-E", "UTF8", "--locale=C")
+                auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+            self._run(
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                *auth,
+                "-U",
+                SUPERUSER,
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            )
         return self.resume()
 
     def resume(self) -> Self:
         """Start the server (again) on the same data directory."""
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1" \
-                  f" -c max_connections=300 -c fsync={'on' if self.fsync else 'off'}"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
-                  "-l", str(self.log), "-w", "-t", "60", "start")
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+            f" -c max_connections=300 -c fsync={'on' if self.fsync else 'off'}"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         return self
 
     def halt(self, mode: str = "fast") -> None:
@@ -93,10 +120,29 @@ class PgServer:
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL through psql as the superuser; return its output."""
         psql = shutil.which("psql") or str(self.bindir / "psql")
-        argv = [psql, "-h", str(self.root), "-p", str(self.port), "-U", SUPERUSER,
-                "-d", dbname, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]
-        done = subprocess.run(argv,  # noqa: S603 - PostgreSQL's psql, an argument list, no shell
-                              check=True, capture_output=True, text=True, timeout=60)
+        argv = [
+            psql,
+            "-h",
+            str(self.root),
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            "-d",
+            dbname,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            sql,
+        ]
+        done = subprocess.run(  # noqa: S603 - PostgreSQL's psql, an argument list, no shell
+            argv,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         return done.stdout
 
     def create_database(self, name: str) -> str:
@@ -109,6 +155,10 @@ class PgServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

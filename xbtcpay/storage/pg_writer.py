@@ -31,8 +31,13 @@ Translate = Callable[[BaseException], BaseException]
 class GroupCommitWriter:
     """The writer task of one PostgreSQL engine."""
 
-    def __init__(self, pool: Any, unit: Callable[[Any], Any], translate: Translate,
-                 unavailable: tuple[type[BaseException], ...]) -> None:
+    def __init__(
+        self,
+        pool: Any,
+        unit: Callable[[Any], Any],
+        translate: Translate,
+        unavailable: tuple[type[BaseException], ...],
+    ) -> None:
         self._pool = pool
         self._unit = unit
         self._translate = translate

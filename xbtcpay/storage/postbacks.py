@@ -17,8 +17,10 @@ from xbtcpay.models import Postback
 from xbtcpay.storage.payments import PostbackRow
 from xbtcpay.storage.protocol import Engine, UnitOfWork, marks
 
-_FIELDS = ("id, event_id, payment_id, event, url, body, status, attempts, next_attempt_at,"
-           " created_at, delivered_at, last_status, last_error")
+_FIELDS = (
+    "id, event_id, payment_id, event, url, body, status, attempts, next_attempt_at,"
+    " created_at, delivered_at, last_status, last_error"
+)
 
 
 _CLAIM_LOCK = 0x7862_7470  # "xbtp": one claimer at a time per database
@@ -39,15 +41,25 @@ async def enqueue(uow: UnitOfWork, payment_id: str, postback: PostbackRow) -> No
     await uow.execute(
         "INSERT INTO postbacks (event_id, payment_id, event, url, body, status,"
         " next_attempt_at, created_at, host) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-        (postback.event_id, payment_id, postback.event, postback.url, postback.body,
-         postback.created_at, postback.created_at, host_of(postback.url)))
+        (
+            postback.event_id,
+            payment_id,
+            postback.event,
+            postback.url,
+            postback.body,
+            postback.created_at,
+            postback.created_at,
+            host_of(postback.url),
+        ),
+    )
 
 
 class PostbackStore:
     """All SQL about postbacks."""
 
-    def __init__(self, engine: Engine, *, owner: str = "local", host_limit: int = 8,
-                 claim_for: float = 60.0) -> None:
+    def __init__(
+        self, engine: Engine, *, owner: str = "local", host_limit: int = 8, claim_for: float = 60.0
+    ) -> None:
         self.db = engine
         self.owner = owner
         self.host_limit = host_limit
@@ -58,8 +70,10 @@ class PostbackStore:
         """Claim up to ``limit`` due postbacks for this replica (none claimed elsewhere,
         at most ``host_limit`` in flight per host over all replicas)."""
         skip = f" AND id NOT IN ({marks(list(exclude))})" if exclude else ""
-        ready = (f"status = 'pending' AND next_attempt_at <= ?"
-                 f" AND (claimed_until IS NULL OR claimed_until < ?){skip}")
+        ready = (
+            f"status = 'pending' AND next_attempt_at <= ?"
+            f" AND (claimed_until IS NULL OR claimed_until < ?){skip}"
+        )
         args = [now, now, *exclude]
         peek = await self.db.fetchone(f"SELECT 1 FROM postbacks WHERE {ready} LIMIT 1", args)
         if peek is None:
@@ -72,12 +86,19 @@ class PostbackStore:
                 locking = " FOR UPDATE SKIP LOCKED"
             rows = await uow.fetchall(
                 f"SELECT {_FIELDS}, host FROM postbacks WHERE {ready}"
-                f" ORDER BY next_attempt_at LIMIT ?{locking}", [*args, limit])
+                f" ORDER BY next_attempt_at LIMIT ?{locking}",
+                [*args, limit],
+            )
             if not rows:
                 return []
-            active = {r[0]: int(r[1]) for r in await uow.fetchall(
-                "SELECT host, COUNT(*) FROM postbacks WHERE status = 'pending'"
-                " AND claimed_until >= ? GROUP BY host", (now,))}
+            active = {
+                r[0]: int(r[1])
+                for r in await uow.fetchall(
+                    "SELECT host, COUNT(*) FROM postbacks WHERE status = 'pending'"
+                    " AND claimed_until >= ? GROUP BY host",
+                    (now,),
+                )
+            }
             chosen = []
             for row in rows:
                 if active.get(row["host"], 0) < self.host_limit:
@@ -88,7 +109,9 @@ class PostbackStore:
                 ids = [pb.id for pb in chosen]
                 await uow.execute(
                     f"UPDATE postbacks SET claimed_by = ?, claimed_until = ?"
-                    f" WHERE id IN ({marks(ids)})", (self.owner, now + self.claim_for, *ids))
+                    f" WHERE id IN ({marks(ids)})",
+                    (self.owner, now + self.claim_for, *ids),
+                )
             return chosen
 
         return await self.db.transact(work)
@@ -97,7 +120,8 @@ class PostbackStore:
         """When the next postback becomes claimable (a claim elsewhere postpones it)."""
         row = await self.db.fetchone(
             "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until"
-            " ELSE next_attempt_at END) FROM postbacks WHERE status = 'pending'")
+            " ELSE next_attempt_at END) FROM postbacks WHERE status = 'pending'"
+        )
         due = None if row is None or row[0] is None else float(row[0])
         if due is not None and self._held_back_until is not None:
             due = max(due, self._held_back_until)  # a host at its limit: look again soon
@@ -119,31 +143,46 @@ class PostbackStore:
         async def work(uow: UnitOfWork) -> None:
             await uow.execute(
                 "INSERT INTO postback_attempts (postback_id, at, duration_ms, http_status, error)"
-                " VALUES (?, ?, ?, ?, ?)", (postback_id, at, duration_ms, http_status, error))
+                " VALUES (?, ?, ?, ?, ?)",
+                (postback_id, at, duration_ms, http_status, error),
+            )
             mine = await uow.execute(
                 "UPDATE postbacks SET attempts = attempts + 1, status = ?, last_status = ?,"
                 " last_error = ?, next_attempt_at = COALESCE(?, next_attempt_at),"
                 " claimed_by = NULL, claimed_until = NULL,"
                 " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END"
                 " WHERE id = ? AND claimed_by = ?",
-                (outcome, http_status, error, next_attempt_at, outcome, at, postback_id,
-                 self.owner))
+                (
+                    outcome,
+                    http_status,
+                    error,
+                    next_attempt_at,
+                    outcome,
+                    at,
+                    postback_id,
+                    self.owner,
+                ),
+            )
             if mine == 0:
                 # re-queued (redeliver) or re-claimed elsewhere meanwhile: the attempt is
                 # recorded, the newer schedule stands
                 await uow.execute(
                     "UPDATE postbacks SET attempts = attempts + 1, last_status = ?,"
-                    " last_error = ? WHERE id = ?", (http_status, error, postback_id))
+                    " last_error = ? WHERE id = ?",
+                    (http_status, error, postback_id),
+                )
 
         await self.db.transact(work)
 
     async def get(self, postback_id: int) -> Postback | None:
-        row = await self.db.fetchone(f"SELECT {_FIELDS} FROM postbacks WHERE id = ?",
-                                     (postback_id,))
+        row = await self.db.fetchone(
+            f"SELECT {_FIELDS} FROM postbacks WHERE id = ?", (postback_id,)
+        )
         return _row(row) if row else None
 
-    async def search(self, *, status: str | None = None, payment_id: str | None = None,
-                   limit: int = 100) -> list[Postback]:
+    async def search(
+        self, *, status: str | None = None, payment_id: str | None = None, limit: int = 100
+    ) -> list[Postback]:
         where: list[str] = []
         args: list[Any] = []
         if status:
@@ -161,17 +200,23 @@ class PostbackStore:
     async def attempts(self, postback_id: int) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(
             "SELECT at, duration_ms, http_status, error FROM postback_attempts"
-            " WHERE postback_id = ? ORDER BY id", (postback_id,))
+            " WHERE postback_id = ? ORDER BY id",
+            (postback_id,),
+        )
         return [dict(r) for r in rows]
 
     async def redeliver(self, postback_id: int, now: float) -> bool:
         """Queue a postback again (delivered or failed ones too); False if unknown."""
 
         async def work(uow: UnitOfWork) -> bool:
-            return await uow.execute(
-                "UPDATE postbacks SET status = 'pending', next_attempt_at = ?, created_at = ?,"
-                " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
-                (now, now, postback_id)) == 1
+            return (
+                await uow.execute(
+                    "UPDATE postbacks SET status = 'pending', next_attempt_at = ?, created_at = ?,"
+                    " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+                    (now, now, postback_id),
+                )
+                == 1
+            )
 
         return await self.db.transact(work)
 

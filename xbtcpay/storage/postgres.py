@@ -28,10 +28,16 @@ from xbtcpay.storage.protocol import Work
 T = TypeVar("T")
 log = structlog.get_logger("xbtcpay.storage")
 _MIGRATION_LOCK = 0x7862_7463  # "xbtc": one replica migrates at a time
-_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
-                asyncpg.InternalClientError,
-                TimeoutError, ConnectionError)
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InternalClientError,
+    TimeoutError,
+    ConnectionError,
+)
 
 
 def placeholders(sql: str) -> str:
@@ -142,16 +148,22 @@ class PostgresDatabase:
         """Connect the pool; a wrong URL, password or database raises StorageError."""
         try:
             self._pool = await asyncpg.create_pool(
-                dsn=self.url, password=self._password, min_size=1, max_size=self.pool_size,
-                command_timeout=30, server_settings={"application_name": "xbtcpay"})
+                dsn=self.url,
+                password=self._password,
+                min_size=1,
+                max_size=self.pool_size,
+                command_timeout=30,
+                server_settings={"application_name": "xbtcpay"},
+            )
         except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError):
             raise StorageError("PostgreSQL refused the user or password") from None
         except asyncpg.InvalidCatalogNameError:
             raise StorageError("PostgreSQL has no such database") from None
         except (*_UNAVAILABLE, asyncpg.PostgresError, ValueError) as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {_reason(exc)}") from None
-        self._writer = GroupCommitWriter(self._pool, lambda conn: PgUnit(conn, self._sql),
-                                         _translate, _UNAVAILABLE)
+        self._writer = GroupCommitWriter(
+            self._pool, lambda conn: PgUnit(conn, self._sql), _translate, _UNAVAILABLE
+        )
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -180,8 +192,9 @@ class PostgresDatabase:
         rows = await self.fetchall(sql, params, limit_one=True)
         return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = (), *,
-                       limit_one: bool = False) -> list[Any]:
+    async def fetchall(
+        self, sql: str, params: Iterable[Any] = (), *, limit_one: bool = False
+    ) -> list[Any]:
         pool = self._require_pool()
         try:
             if limit_one:
@@ -199,6 +212,7 @@ class PostgresDatabase:
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations; concurrent replicas wait on one advisory lock."""
+
         async def work(uow: PgUnit) -> list[str]:
             await uow.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
             return await apply_migrations(uow)

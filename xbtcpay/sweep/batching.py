@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
-TX_GAS_CAP = 16_777_216     # EIP-7825: no transaction may ask for more gas than 2**24
-HEADROOM = 1.15             # gas limit = estimate * HEADROOM (estimates are not exact)
+TX_GAS_CAP = 16_777_216  # EIP-7825: no transaction may ask for more gas than 2**24
+HEADROOM = 1.15  # gas limit = estimate * HEADROOM (estimates are not exact)
 
 
 def gas_cap(block_gas_limit: int) -> int:
@@ -19,8 +19,9 @@ def with_headroom(estimate: int) -> int:
     return int(estimate * HEADROOM) + 10_000
 
 
-async def pack(items: Sequence[T], estimate: Callable[[Sequence[T]], Awaitable[int]],
-               cap: int) -> list[tuple[list[T], int]]:
+async def pack(
+    items: Sequence[T], estimate: Callable[[Sequence[T]], Awaitable[int]], cap: int
+) -> list[tuple[list[T], int]]:
     """Split ``items`` into the fewest chunks whose gas limit fits ``cap``.
 
     Returns (chunk, gas limit) pairs. A chunk over the cap is split into as many equal parts
@@ -37,5 +38,5 @@ async def pack(items: Sequence[T], estimate: Callable[[Sequence[T]], Awaitable[i
     size = -(-len(items) // parts)
     out: list[tuple[list[T], int]] = []
     for start in range(0, len(items), size):
-        out += await pack(items[start:start + size], estimate, cap)
+        out += await pack(items[start : start + size], estimate, cap)
     return out

@@ -31,22 +31,26 @@ from xbtcpay.sweep.plan import (
 from xbtcpay.sweep.records import CONFIRMED, SweepStore
 from xbtcpay.sweep.send import Pending, Sender
 
-GAS_7702_FIRST = 29_600   # per address in a 200-address batch, first sweep (bench sweep)
-GAS_7702_AGAIN = 11_600   # per address already delegated
-GAS_STATION_PER_ADDRESS = 50_800   # a 21,000-gas top-up + the transfer
+GAS_7702_FIRST = 29_600  # per address in a 200-address batch, first sweep (bench sweep)
+GAS_7702_AGAIN = 11_600  # per address already delegated
+GAS_STATION_PER_ADDRESS = 50_800  # a 21,000-gas top-up + the transfer
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add ``sweep deploy|plan|sign|send`` and ``funds`` to the top-level parser."""
-    sweep = sub.add_parser("sweep", help="sweep received funds to the treasury (EIP-7702)",
-                           parents=[common])
+    sweep = sub.add_parser(
+        "sweep", help="sweep received funds to the treasury (EIP-7702)", parents=[common]
+    )
     ssub = sweep.add_subparsers(dest="action", required=True)
     ssub.add_parser("deploy", help="deploy the delegate and batch contracts from the gas wallet")
     plan = ssub.add_parser("plan", help="list what can be swept into a plan file")
     plan.add_argument("--asset")
     plan.add_argument("--min", help="skip addresses holding less than this amount")
-    plan.add_argument("--gas-station", action="store_true",
-                      help="for chains without EIP-7702: top up gas, sign plain transfers")
+    plan.add_argument(
+        "--gas-station",
+        action="store_true",
+        help="for chains without EIP-7702: top up gas, sign plain transfers",
+    )
     plan.add_argument("-o", "--output", required=True)
     sign = ssub.add_parser("sign", help="sign a plan offline with the mnemonic")
     sign.add_argument("plan")
@@ -57,8 +61,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     send = ssub.add_parser("send", help="submit a signed plan from the gas wallet")
     send.add_argument("signed")
     send.add_argument("--dry-run", action="store_true", help="estimate gas and cost only")
-    funds = sub.add_parser("funds", help="received, swept, unswept funds and the gas runway",
-                           parents=[common])
+    funds = sub.add_parser(
+        "funds", help="received, swept, unswept funds and the gas runway", parents=[common]
+    )
     funds.add_argument("--json", action="store_true")
 
 
@@ -82,9 +87,12 @@ def sign_main(args: argparse.Namespace) -> int:
         plan = plan_from_json(read_json(args.plan))
         mnemonic = _read_mnemonic(args.mnemonic_file)
         summary = check_plan(plan, mnemonic, treasury=args.treasury)
-        print(f"chain {summary.chain_id}: {summary.count} addresses, {summary.total} "
-              f"{summary.asset} to treasury {summary.treasury} (delegate {summary.delegate}); "
-              f"{summary.signatures} signatures", file=sys.stderr)
+        print(
+            f"chain {summary.chain_id}: {summary.count} addresses, {summary.total} "
+            f"{summary.asset} to treasury {summary.treasury} (delegate {summary.delegate}); "
+            f"{summary.signatures} signatures",
+            file=sys.stderr,
+        )
         ask = sys.stdin.isatty() and args.mnemonic_file and not args.yes
         if ask and input("sign? [y/N] ").strip().lower() not in ("y", "yes"):
             return refused("not confirmed")
@@ -109,11 +117,11 @@ def _read_mnemonic(path: str | None) -> str:
 @asynccontextmanager
 async def _opened(config: Config) -> AsyncIterator[tuple[SweepStore, ChainClient]]:
     password = config.database_password.reveal() if config.database_password else None
-    db = await open_engine(config.database, password=password,
-                           pool_size=config.database_pool_size)
+    db = await open_engine(config.database, password=password, pool_size=config.database_pool_size)
     try:
-        async with ChainClient(http_urls(config.chain.rpc_urls),
-                               timeout=config.chain.request_timeout) as client:
+        async with ChainClient(
+            http_urls(config.chain.rpc_urls), timeout=config.chain.request_timeout
+        ) as client:
             yield SweepStore(db), client
     finally:
         await db.close()
@@ -144,30 +152,39 @@ async def _deploy(config: Config, client: ChainClient) -> int:
     if await client.chain_id() != config.chain.chain_id:
         raise SweepRefused(f"the node is not chain id {config.chain.chain_id}")
     batch = await deploy(client, "SweepBatch", gas_wallet(config), [treasury])
-    print(f"batch: {batch}\ndelegate: {delegate_address(batch, treasury)}\n"
-          f"treasury: {treasury}\n# add to the config:  sweep: {{batch: \"{batch}\"}}")
+    print(
+        f"batch: {batch}\ndelegate: {delegate_address(batch, treasury)}\n"
+        f'treasury: {treasury}\n# add to the config:  sweep: {{batch: "{batch}"}}'
+    )
     return 0
 
 
-async def _plan(config: Config, store: SweepStore, client: ChainClient,
-                args: argparse.Namespace) -> int:
+async def _plan(
+    config: Config, store: SweepStore, client: ChainClient, args: argparse.Namespace
+) -> int:
     from xbtcpay.sweep.planner import build_plan
 
-    plan = await build_plan(config, store, client, asset_name=args.asset, minimum=args.min,
-                            gas_station=args.gas_station)
+    plan = await build_plan(
+        config, store, client, asset_name=args.asset, minimum=args.min, gas_station=args.gas_station
+    )
     write_json(args.output, plan_to_json(plan))
-    print(f"{args.output}: {len(plan.entries)} addresses, {plan.amount(plan.total)} "
-          f"{plan.asset} to treasury {plan.treasury} (chain {plan.chain_id})")
+    print(
+        f"{args.output}: {len(plan.entries)} addresses, {plan.amount(plan.total)} "
+        f"{plan.asset} to treasury {plan.treasury} (chain {plan.chain_id})"
+    )
     block = await client.get_block("latest") or {}
     price = int(str(block.get("baseFeePerGas", "0x0")), 16) + 10**9
     costs = estimated_gas(plan)
-    print("estimated cost at the current base fee: "
-          + ", ".join(f"{name} {gas} gas ({_eth(gas * price)} ETH)" for name, gas in costs.items()))
+    print(
+        "estimated cost at the current base fee: "
+        + ", ".join(f"{name} {gas} gas ({_eth(gas * price)} ETH)" for name, gas in costs.items())
+    )
     return 0
 
 
-async def _send(config: Config, store: SweepStore, client: ChainClient,
-                args: argparse.Namespace) -> int:
+async def _send(
+    config: Config, store: SweepStore, client: ChainClient, args: argparse.Namespace
+) -> int:
     signed = signed_from_json(read_json(args.signed))
     now = int(time.time())
     if signed.plan.kind == GAS_STATION:
@@ -182,11 +199,13 @@ async def _send(config: Config, store: SweepStore, client: ChainClient,
         print(f"skipped {address}: {why}")
     per = estimate.total_gas // max(1, estimate.addresses)
     per_cost = estimate.expected_cost // max(1, estimate.addresses)
-    print(f"{estimate.addresses} addresses in {len(estimate.batches)} transaction(s): "
-          f"gas limit {estimate.total_gas} ({per} per address), expected cost "
-          f"{_eth(estimate.expected_cost)} ETH ({_eth(per_cost)} per address), at most "
-          f"{_eth(estimate.max_cost)} ETH; "
-          f"gas wallet {estimate.gas_wallet} holds {_eth(estimate.gas_wallet_balance)} ETH")
+    print(
+        f"{estimate.addresses} addresses in {len(estimate.batches)} transaction(s): "
+        f"gas limit {estimate.total_gas} ({per} per address), expected cost "
+        f"{_eth(estimate.expected_cost)} ETH ({_eth(per_cost)} per address), at most "
+        f"{_eth(estimate.max_cost)} ETH; "
+        f"gas wallet {estimate.gas_wallet} holds {_eth(estimate.gas_wallet_balance)} ETH"
+    )
     if args.dry_run:
         return 0
     await sender.confirm(signed, report.sent)
@@ -195,18 +214,25 @@ async def _send(config: Config, store: SweepStore, client: ChainClient,
 
 def _confirmed(signed: SignedPlan, sent: list[Pending]) -> int:
     for p in sent:
-        print(f"{p.tx_hash}: {p.done or 'not confirmed yet'}, {len(p.ready)} addresses, "
-              f"gas used {p.gas_used}, fee {_eth(p.fee)} ETH, "
-              f"{signed.plan.amount(p.units)} {signed.plan.asset}")
+        print(
+            f"{p.tx_hash}: {p.done or 'not confirmed yet'}, {len(p.ready)} addresses, "
+            f"gas used {p.gas_used}, fee {_eth(p.fee)} ETH, "
+            f"{signed.plan.amount(p.units)} {signed.plan.asset}"
+        )
     if any(p.done != CONFIRMED for p in sent):
-        print("not every sweep is confirmed: run `xbtcpay funds` to follow them",
-              file=sys.stderr)
+        print("not every sweep is confirmed: run `xbtcpay funds` to follow them", file=sys.stderr)
         return 1
     return 0
 
 
-async def _send_station(config: Config, store: SweepStore, client: ChainClient,
-                        signed: SignedPlan, dry_run: bool, now: int) -> int:
+async def _send_station(
+    config: Config,
+    store: SweepStore,
+    client: ChainClient,
+    signed: SignedPlan,
+    dry_run: bool,
+    now: int,
+) -> int:
     from xbtcpay.sweep.station import StationSender
 
     sender = StationSender(config, store, client)
@@ -216,10 +242,12 @@ async def _send_station(config: Config, store: SweepStore, client: ChainClient,
         checked, estimate, sent = await sender.send_station(signed, now)
     for address, why in checked.skipped:
         print(f"skipped {address}: {why}")
-    print(f"{len(checked.ready)} addresses by gas station: {len(estimate.topups)} top-ups "
-          f"(at most {_eth(estimate.max_cost)} ETH from the gas wallet {estimate.gas_wallet}, "
-          f"which holds {_eth(estimate.gas_wallet_balance)} ETH), then one transfer each "
-          f"(gas limit {estimate.transfer_gas})")
+    print(
+        f"{len(checked.ready)} addresses by gas station: {len(estimate.topups)} top-ups "
+        f"(at most {_eth(estimate.max_cost)} ETH from the gas wallet {estimate.gas_wallet}, "
+        f"which holds {_eth(estimate.gas_wallet_balance)} ETH), then one transfer each "
+        f"(gas limit {estimate.transfer_gas})"
+    )
     if dry_run:
         return 0
     await sender.confirm(signed, sent)
@@ -230,8 +258,10 @@ def estimated_gas(plan: Plan) -> dict[str, int]:
     """Rough gas of sweeping ``plan`` both ways, from the measured costs (docs/funds.md)."""
     fresh = sum(1 for e in plan.entries if not e.delegated)
     again = len(plan.entries) - fresh
-    return {"EIP-7702 batches": 21_000 + GAS_7702_FIRST * fresh + GAS_7702_AGAIN * again,
-            "gas station": GAS_STATION_PER_ADDRESS * len(plan.entries)}
+    return {
+        "EIP-7702 batches": 21_000 + GAS_7702_FIRST * fresh + GAS_7702_AGAIN * again,
+        "gas station": GAS_STATION_PER_ADDRESS * len(plan.entries),
+    }
 
 
 def _eth(wei: int) -> str:
@@ -252,16 +282,20 @@ async def funds_main(config: Config, args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return 0
     for name, a in data["assets"].items():
-        print(f"{name}: received {a['received']}, swept {a['swept']}, unswept {a['unswept']} "
-              f"on {len(a['addresses'])} addresses"
-              + (f", being swept {a['sweeping']}" if Decimal(a["sweeping"]) else "")
-              + (f", UNEXPLAINED {a['unexplained']}" if Decimal(a["unexplained"]) else ""))
+        print(
+            f"{name}: received {a['received']}, swept {a['swept']}, unswept {a['unswept']} "
+            f"on {len(a['addresses'])} addresses"
+            + (f", being swept {a['sweeping']}" if Decimal(a["sweeping"]) else "")
+            + (f", UNEXPLAINED {a['unexplained']}" if Decimal(a["unexplained"]) else "")
+        )
         for item in a["addresses"]:
             print(f"  {item['address']} {item['unswept']}")
     runway = data["gas_wallet"]
     if runway is not None:
-        print(f"gas wallet {runway['address']}: {runway['balance']} ETH, about "
-              f"{runway['addresses']} more addresses at {runway['gas_per_address']} gas each")
+        print(
+            f"gas wallet {runway['address']}: {runway['balance']} ETH, about "
+            f"{runway['addresses']} more addresses at {runway['gas_per_address']} gas each"
+        )
     for tx in data["reorged_sweeps"]:
         print(f"sweep {tx} was reorged away: run `xbtcpay sweep send` with its signed file again")
     return 0

@@ -25,8 +25,9 @@ def delegate_init_code(treasury: str) -> bytes:
 
 def delegate_address(batch: str, treasury: str) -> str:
     """The address of the SweepDelegate that the SweepBatch at ``batch`` created for ``treasury``."""
-    digest = keccak(b"\xff" + bytes.fromhex(batch[2:]) + SALT
-                    + keccak(delegate_init_code(treasury)))
+    digest = keccak(
+        b"\xff" + bytes.fromhex(batch[2:]) + SALT + keccak(delegate_init_code(treasury))
+    )
     return str(to_checksum_address(digest[-20:]))
 
 
@@ -38,8 +39,11 @@ def delegation_code(delegate: str) -> str:
 def sweep_calldata(asset_contract: str | None, accounts: list[str]) -> str:
     """SweepBatch.sweep(token, accounts); the zero address as token sweeps ETH only."""
     token = asset_contract or "0x" + "00" * 20
-    return calldata("sweep(address,address[])", ["address", "address[]"],
-                    [to_checksum_address(token), [to_checksum_address(a) for a in accounts]])
+    return calldata(
+        "sweep(address,address[])",
+        ["address", "address[]"],
+        [to_checksum_address(token), [to_checksum_address(a) for a in accounts]],
+    )
 
 
 def delegate_sweep_calldata(asset_contract: str | None) -> str:

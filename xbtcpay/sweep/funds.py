@@ -22,7 +22,7 @@ from xbtcpay.sweep.moved import confirmations_needed, moved_units
 from xbtcpay.sweep.records import CONFIRMED, FAILED, REORGED, SENT, SweepStore
 
 log = structlog.get_logger("xbtcpay.sweep")
-DEFAULT_GAS_PER_ADDRESS = 32_000   # 7702 batches, measured on anvil (docs/funds.md)
+DEFAULT_GAS_PER_ADDRESS = 32_000  # 7702 batches, measured on anvil (docs/funds.md)
 BATCH = 500
 
 
@@ -33,8 +33,8 @@ class AssetFunds:
     received: int
     swept: int
     unswept: int
-    balances: dict[str, int]        # address -> units, non-zero only
-    sweeping: int = 0               # planned units of sweeps sent, not yet confirmed
+    balances: dict[str, int]  # address -> units, non-zero only
+    sweeping: int = 0  # planned units of sweeps sent, not yet confirmed
 
     @property
     def unexplained(self) -> int:
@@ -44,17 +44,17 @@ class AssetFunds:
 @dataclass(frozen=True)
 class Runway:
     address: str
-    balance: int                    # wei
+    balance: int  # wei
     gas_per_address: int
-    gas_price: int                  # wei, base fee + tip
-    addresses: int                  # how many more addresses it can sweep
+    gas_price: int  # wei, base fee + tip
+    addresses: int  # how many more addresses it can sweep
 
 
 @dataclass(frozen=True)
 class Funds:
     assets: dict[str, AssetFunds]
     runway: Runway | None
-    reorged: list[str] = field(default_factory=list)   # sweeps found reorged away just now
+    reorged: list[str] = field(default_factory=list)  # sweeps found reorged away just now
 
 
 async def follow_sent(config: Config, store: SweepStore, client: ChainClient, head: int) -> None:
@@ -72,8 +72,9 @@ async def follow_sent(config: Config, store: SweepStore, client: ChainClient, he
             continue
         number, block_hash = int(receipt["blockNumber"], 16), str(receipt["blockHash"]).lower()
         if receipt.get("status") != "0x1":
-            await store.record_status(record.id, FAILED, block_number=number,
-                                      block_hash=block_hash, detail="reverted")
+            await store.record_status(
+                record.id, FAILED, block_number=number, block_hash=block_hash, detail="reverted"
+            )
             continue
         block = await client.get_block(number)
         if head - number + 1 < needed or block is None or str(block["hash"]).lower() != block_hash:
@@ -82,10 +83,15 @@ async def follow_sent(config: Config, store: SweepStore, client: ChainClient, he
         token = asset.contract if asset is not None else None
         amounts = await moved_units(client, token, record.treasury, record.addresses, receipt)
         gas = int(receipt["gasUsed"], 16)
-        await store.record_status(record.id, CONFIRMED, block_number=number,
-                                  block_hash=block_hash, gas_used=gas,
-                                  fee_wei=gas * int(receipt.get("effectiveGasPrice", "0x0"), 16),
-                                  amounts=amounts)
+        await store.record_status(
+            record.id,
+            CONFIRMED,
+            block_number=number,
+            block_hash=block_hash,
+            gas_used=gas,
+            fee_wei=gas * int(receipt.get("effectiveGasPrice", "0x0"), 16),
+            amounts=amounts,
+        )
         log.info("sweep.confirmed", tx_hash=record.tx_hash, block=number, late=True)
 
 
@@ -109,7 +115,7 @@ async def recheck_sweeps(config: Config, store: SweepStore, client: ChainClient)
 async def balances(client: ChainClient, asset: AssetConfig, addresses: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for start in range(0, len(addresses), BATCH):
-        chunk = addresses[start:start + BATCH]
+        chunk = addresses[start : start + BATCH]
         if asset.native:
             out.update(await client.eth_balances(chunk, "latest"))
         else:
@@ -118,17 +124,25 @@ async def balances(client: ChainClient, asset: AssetConfig, addresses: list[str]
     return out
 
 
-async def summarize(config: Config, store: SweepStore, client: ChainClient,
-                    now: int) -> Funds:
+async def summarize(config: Config, store: SweepStore, client: ChainClient, now: int) -> Funds:
     reorged = await recheck_sweeps(config, store, client)
     received, swept, sweeping = await store.received(), await store.swept(), await store.in_flight()
     assets = {}
     for name, asset in config.assets.items():
-        issued = [a.address for a in await store.issued(name, now, config.payments.late_window,
-                                                        funded=True)]
+        issued = [
+            a.address
+            for a in await store.issued(name, now, config.payments.late_window, funded=True)
+        ]
         held = {a: units for a, units in (await balances(client, asset, issued)).items() if units}
-        assets[name] = AssetFunds(name, asset.decimals, received.get(name, 0), swept.get(name, 0),
-                                  sum(held.values()), held, sweeping.get(name, 0))
+        assets[name] = AssetFunds(
+            name,
+            asset.decimals,
+            received.get(name, 0),
+            swept.get(name, 0),
+            sum(held.values()),
+            held,
+            sweeping.get(name, 0),
+        )
     return Funds(assets, await _runway(config, store, client), reorged)
 
 
@@ -154,19 +168,29 @@ def funds_json(funds: Funds) -> dict[str, Any]:
     assets = {}
     for name, a in funds.assets.items():
         assets[name] = {
-            "received": _amount(a.received, a.decimals), "swept": _amount(a.swept, a.decimals),
+            "received": _amount(a.received, a.decimals),
+            "swept": _amount(a.swept, a.decimals),
             "unswept": _amount(a.unswept, a.decimals),
             "unexplained": _amount(a.unexplained, a.decimals),
             "sweeping": _amount(a.sweeping, a.decimals),
-            "units": {"received": str(a.received), "swept": str(a.swept),
-                      "unswept": str(a.unswept)},
-            "addresses": [{"address": addr, "unswept": _amount(u, a.decimals)}
-                          for addr, u in sorted(a.balances.items())],
+            "units": {
+                "received": str(a.received),
+                "swept": str(a.swept),
+                "unswept": str(a.unswept),
+            },
+            "addresses": [
+                {"address": addr, "unswept": _amount(u, a.decimals)}
+                for addr, u in sorted(a.balances.items())
+            ],
         }
     runway = None
     if funds.runway is not None:
         r = funds.runway
-        runway = {"address": r.address, "balance": _amount(r.balance, 18),
-                  "gas_per_address": r.gas_per_address, "gas_price_wei": str(r.gas_price),
-                  "addresses": r.addresses}
+        runway = {
+            "address": r.address,
+            "balance": _amount(r.balance, 18),
+            "gas_per_address": r.gas_per_address,
+            "gas_price_wei": str(r.gas_price),
+            "addresses": r.addresses,
+        }
     return {"assets": assets, "gas_wallet": runway, "reorged_sweeps": funds.reorged}

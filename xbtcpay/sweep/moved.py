@@ -17,8 +17,13 @@ def confirmations_needed(config: Config) -> int:
     return own or (chain if isinstance(chain, int) else 64)
 
 
-async def moved_units(client: ChainClient, token: str | None, treasury: str,
-                      addresses: Sequence[str], receipt: dict[str, Any]) -> dict[str, int]:
+async def moved_units(
+    client: ChainClient,
+    token: str | None,
+    treasury: str,
+    addresses: Sequence[str],
+    receipt: dict[str, Any],
+) -> dict[str, int]:
     """Units each address sent the treasury in the transaction of ``receipt``.
 
     Tokens: its Transfer logs from the address to the treasury. ETH (``token`` None): the
@@ -33,9 +38,12 @@ async def moved_units(client: ChainClient, token: str | None, treasury: str,
     moved: dict[str, int] = {}
     for entry in receipt.get("logs") or []:
         topics = entry.get("topics") or []
-        if (str(entry.get("address", "")).lower() != token.lower() or len(topics) != 3
-                or topics[0].lower() != TRANSFER_TOPIC
-                or topic_address(topics[2]) != treasury.lower()):
+        if (
+            str(entry.get("address", "")).lower() != token.lower()
+            or len(topics) != 3
+            or topics[0].lower() != TRANSFER_TOPIC
+            or topic_address(topics[2]) != treasury.lower()
+        ):
             continue
         source = topic_address(topics[1])
         if source in ours:

@@ -13,22 +13,26 @@ BATCH = 500
 
 @dataclass(frozen=True)
 class AccountState:
-    balance: int          # base units of the asset (token or wei)
-    eth: int              # wei
+    balance: int  # base units of the asset (token or wei)
+    eth: int  # wei
     nonce: int
-    delegated: bool       # code is the delegation designator of the expected delegate
+    delegated: bool  # code is the delegation designator of the expected delegate
 
 
 async def _many(client: ChainClient, method: str, params: list[list[object]]) -> list[object]:
     out: list[object] = []
     for start in range(0, len(params), BATCH):
-        out += await client.batch([(method, p) for p in params[start:start + BATCH]])
+        out += await client.batch([(method, p) for p in params[start : start + BATCH]])
     return out
 
 
-async def account_states(client: ChainClient, token: str | None, delegate: str,
-                         addresses: Sequence[str], block: str = "latest"
-                         ) -> dict[str, AccountState]:
+async def account_states(
+    client: ChainClient,
+    token: str | None,
+    delegate: str,
+    addresses: Sequence[str],
+    block: str = "latest",
+) -> dict[str, AccountState]:
     """Balance, ETH, nonce and delegation of every address at ``block``."""
     addrs = list(addresses)
     eth = await _many(client, "eth_getBalance", [[a, block] for a in addrs])
@@ -40,9 +44,11 @@ async def account_states(client: ChainClient, token: str | None, delegate: str,
     for i, a in enumerate(addrs):
         wei = int(str(eth[i]), 16)
         states[a] = AccountState(
-            balance=tokens[a] if token is not None else wei, eth=wei,
+            balance=tokens[a] if token is not None else wei,
+            eth=wei,
             nonce=int(str(nonces[i]), 16),
-            delegated=str(codes[i]).lower() == delegation_code(delegate))
+            delegated=str(codes[i]).lower() == delegation_code(delegate),
+        )
     return states
 
 

@@ -26,9 +26,9 @@ class PlanEntry:
     index: int
     address: str
     payment_ids: tuple[str, ...]
-    balance: int              # base units of the plan's asset
-    nonce: int                # the account's nonce (what an authorization must carry)
-    delegated: bool = False   # already delegates to the plan's delegate: no signature needed
+    balance: int  # base units of the plan's asset
+    nonce: int  # the account's nonce (what an authorization must carry)
+    delegated: bool = False  # already delegates to the plan's delegate: no signature needed
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Plan:
 
     chain_id: int
     asset: str
-    token: str | None         # ERC-20 contract, None for native ETH
+    token: str | None  # ERC-20 contract, None for native ETH
     decimals: int
     treasury: str
     batch: str
@@ -61,7 +61,7 @@ class Plan:
 class Authorization:
     """A signed EIP-7702 authorization of one deposit address."""
 
-    authority: str            # the deposit address that signed (as the plan claims it)
+    authority: str  # the deposit address that signed (as the plan claims it)
     chain_id: int
     delegate: str
     nonce: int
@@ -71,33 +71,62 @@ class Authorization:
 
     def rpc(self) -> dict[str, str]:
         """The JSON-RPC form (eth_estimateGas / authorizationList)."""
-        return {"chainId": hex(self.chain_id), "address": self.delegate, "nonce": hex(self.nonce),
-                "yParity": hex(self.y_parity), "r": hex(self.r), "s": hex(self.s)}
+        return {
+            "chainId": hex(self.chain_id),
+            "address": self.delegate,
+            "nonce": hex(self.nonce),
+            "yParity": hex(self.y_parity),
+            "r": hex(self.r),
+            "s": hex(self.s),
+        }
 
     def signable(self) -> dict[str, Any]:
         """The form eth-account's transaction signer takes."""
-        return {"chainId": self.chain_id, "address": self.delegate, "nonce": self.nonce,
-                "yParity": self.y_parity, "r": self.r, "s": self.s}
+        return {
+            "chainId": self.chain_id,
+            "address": self.delegate,
+            "nonce": self.nonce,
+            "yParity": self.y_parity,
+            "r": self.r,
+            "s": self.s,
+        }
 
 
 @dataclass(frozen=True)
 class SignedPlan:
     plan: Plan
     authorizations: tuple[Authorization, ...]
-    transfers: tuple[str, ...] = ()   # gas-station plans: raw signed token transfers
+    transfers: tuple[str, ...] = ()  # gas-station plans: raw signed token transfers
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     return {
-        "version": VERSION, "kind": plan.kind, "chain_id": plan.chain_id, "asset": plan.asset,
-        "token": plan.token, "decimals": plan.decimals, "treasury": plan.treasury,
-        "batch": plan.batch, "delegate": plan.delegate, "xpub": plan.xpub,
-        "created_at": plan.created_at, "gas_station": plan.gas_station,
-        "count": len(plan.entries), "total": str(plan.total),
+        "version": VERSION,
+        "kind": plan.kind,
+        "chain_id": plan.chain_id,
+        "asset": plan.asset,
+        "token": plan.token,
+        "decimals": plan.decimals,
+        "treasury": plan.treasury,
+        "batch": plan.batch,
+        "delegate": plan.delegate,
+        "xpub": plan.xpub,
+        "created_at": plan.created_at,
+        "gas_station": plan.gas_station,
+        "count": len(plan.entries),
+        "total": str(plan.total),
         "total_amount": format(plan.amount(plan.total), "f"),
-        "addresses": [{"index": e.index, "address": e.address, "payment_ids": list(e.payment_ids),
-                       "balance": str(e.balance), "nonce": e.nonce, "delegated": e.delegated}
-                      for e in plan.entries],
+        "addresses": [
+            {
+                "index": e.index,
+                "address": e.address,
+                "payment_ids": list(e.payment_ids),
+                "balance": str(e.balance),
+                "nonce": e.nonce,
+                "delegated": e.delegated,
+            }
+            for e in plan.entries
+        ],
     }
 
 
@@ -107,18 +136,30 @@ def plan_from_json(raw: Any) -> Plan:
         if raw.get("version") != VERSION:
             raise SweepRefused(f"unsupported plan version {raw.get('version')!r}")
         entries = tuple(
-            PlanEntry(index=_int(a["index"]), address=_addr(a["address"]),
-                      payment_ids=tuple(str(p) for p in a["payment_ids"]),
-                      balance=_int(a["balance"]), nonce=_int(a["nonce"]),
-                      delegated=a.get("delegated") is True)
-            for a in raw["addresses"])
-        plan = Plan(chain_id=_int(raw["chain_id"]), asset=str(raw["asset"]),
-                    token=None if raw["token"] is None else _addr(raw["token"]),
-                    decimals=_int(raw["decimals"]), treasury=_addr(raw["treasury"]),
-                    batch=_addr(raw["batch"]), delegate=_addr(raw["delegate"]),
-                    xpub=str(raw["xpub"]), entries=entries, kind=str(raw.get("kind", EIP7702)),
-                    created_at=_int(raw.get("created_at", 0)),
-                    gas_station={str(k): _int(v) for k, v in (raw.get("gas_station") or {}).items()})
+            PlanEntry(
+                index=_int(a["index"]),
+                address=_addr(a["address"]),
+                payment_ids=tuple(str(p) for p in a["payment_ids"]),
+                balance=_int(a["balance"]),
+                nonce=_int(a["nonce"]),
+                delegated=a.get("delegated") is True,
+            )
+            for a in raw["addresses"]
+        )
+        plan = Plan(
+            chain_id=_int(raw["chain_id"]),
+            asset=str(raw["asset"]),
+            token=None if raw["token"] is None else _addr(raw["token"]),
+            decimals=_int(raw["decimals"]),
+            treasury=_addr(raw["treasury"]),
+            batch=_addr(raw["batch"]),
+            delegate=_addr(raw["delegate"]),
+            xpub=str(raw["xpub"]),
+            entries=entries,
+            kind=str(raw.get("kind", EIP7702)),
+            created_at=_int(raw.get("created_at", 0)),
+            gas_station={str(k): _int(v) for k, v in (raw.get("gas_station") or {}).items()},
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SweepRefused(f"not a sweep plan: {exc}") from None
     if plan.kind not in (EIP7702, GAS_STATION):
@@ -129,22 +170,39 @@ def plan_from_json(raw: Any) -> Plan:
 
 
 def signed_to_json(signed: SignedPlan) -> dict[str, Any]:
-    return {"plan": plan_to_json(signed.plan),
-            "authorizations": [{"authority": a.authority, "chain_id": a.chain_id,
-                                "delegate": a.delegate, "nonce": a.nonce,
-                                "y_parity": a.y_parity, "r": hex(a.r), "s": hex(a.s)}
-                               for a in signed.authorizations],
-            "transfers": list(signed.transfers)}
+    return {
+        "plan": plan_to_json(signed.plan),
+        "authorizations": [
+            {
+                "authority": a.authority,
+                "chain_id": a.chain_id,
+                "delegate": a.delegate,
+                "nonce": a.nonce,
+                "y_parity": a.y_parity,
+                "r": hex(a.r),
+                "s": hex(a.s),
+            }
+            for a in signed.authorizations
+        ],
+        "transfers": list(signed.transfers),
+    }
 
 
 def signed_from_json(raw: Any) -> SignedPlan:
     try:
         plan = plan_from_json(raw["plan"])
-        auths = tuple(Authorization(authority=_addr(a["authority"]), chain_id=_int(a["chain_id"]),
-                                    delegate=_addr(a["delegate"]), nonce=_int(a["nonce"]),
-                                    y_parity=_int(a["y_parity"]), r=int(str(a["r"]), 16),
-                                    s=int(str(a["s"]), 16))
-                      for a in raw.get("authorizations", []))
+        auths = tuple(
+            Authorization(
+                authority=_addr(a["authority"]),
+                chain_id=_int(a["chain_id"]),
+                delegate=_addr(a["delegate"]),
+                nonce=_int(a["nonce"]),
+                y_parity=_int(a["y_parity"]),
+                r=int(str(a["r"]), 16),
+                s=int(str(a["s"]), 16),
+            )
+            for a in raw.get("authorizations", [])
+        )
         transfers = tuple(str(t) for t in raw.get("transfers", []))
     except SweepRefused:
         raise

@@ -14,7 +14,7 @@ from xbtcpay.sweep.plan import EIP7702, GAS_STATION, Plan, PlanEntry
 from xbtcpay.sweep.records import SweepStore
 from xbtcpay.sweep.settings import SweepConfig
 
-TRANSFER_GAS = 65_000     # gas limit of one token transfer signed for a gas-station plan
+TRANSFER_GAS = 65_000  # gas limit of one token transfer signed for a gas-station plan
 
 
 def sweep_settings(config: Config) -> SweepConfig:
@@ -37,14 +37,17 @@ async def check_contracts(client: ChainClient, config: Config) -> tuple[str, str
     treasury, batch, delegate = contracts_of(config)
     chain_id = await client.chain_id()
     if chain_id != config.chain.chain_id:
-        raise SweepRefused(f"the node is chain id {chain_id}, the config says "
-                           f"{config.chain.chain_id}")
+        raise SweepRefused(
+            f"the node is chain id {chain_id}, the config says {config.chain.chain_id}"
+        )
     on_chain = await batch_delegate(client, batch)
     if on_chain is None:
         raise SweepRefused(f"no SweepBatch at {batch} on chain {chain_id}")
     if on_chain != delegate:
-        raise SweepRefused(f"the SweepBatch at {batch} was deployed for another treasury "
-                           f"(delegate {on_chain}, expected {delegate})")
+        raise SweepRefused(
+            f"the SweepBatch at {batch} was deployed for another treasury "
+            f"(delegate {on_chain}, expected {delegate})"
+        )
     return treasury, batch, delegate
 
 
@@ -61,9 +64,15 @@ def min_units(asset: AssetConfig, minimum: str | None) -> int:
     return max(1, int(units))
 
 
-async def build_plan(config: Config, store: SweepStore, client: ChainClient, *,
-                     asset_name: str | None = None, minimum: str | None = None,
-                     gas_station: bool = False) -> Plan:
+async def build_plan(
+    config: Config,
+    store: SweepStore,
+    client: ChainClient,
+    *,
+    asset_name: str | None = None,
+    minimum: str | None = None,
+    gas_station: bool = False,
+) -> Plan:
     """Plan a sweep of every address of ``asset`` whose payments are all final."""
     name = asset_name or config.default_asset
     asset = config.assets.get(name)
@@ -73,25 +82,44 @@ async def build_plan(config: Config, store: SweepStore, client: ChainClient, *,
         raise SweepRefused("--gas-station sweeps tokens; ETH deposits pay their own gas")
     treasury, batch, delegate = await check_contracts(client, config)
     now = int(time.time())
-    issued = [a for a in await store.issued(name, now, config.payments.late_window, funded=True)
-              if not a.open_payments]
+    issued = [
+        a
+        for a in await store.issued(name, now, config.payments.late_window, funded=True)
+        if not a.open_payments
+    ]
     states = await account_states(client, asset.contract, delegate, [a.address for a in issued])
     floor = min_units(asset, minimum)
     entries = tuple(
-        PlanEntry(index=a.index, address=_checksum(a.address), payment_ids=a.payment_ids,
-                  balance=states[a.address].balance, nonce=states[a.address].nonce,
-                  delegated=states[a.address].delegated)
-        for a in issued if states[a.address].balance >= floor)
+        PlanEntry(
+            index=a.index,
+            address=_checksum(a.address),
+            payment_ids=a.payment_ids,
+            balance=states[a.address].balance,
+            nonce=states[a.address].nonce,
+            delegated=states[a.address].delegated,
+        )
+        for a in issued
+        if states[a.address].balance >= floor
+    )
     station: dict[str, int] = {}
     if gas_station:
         block = await client.get_block("latest") or {}
         base_fee = int(str(block.get("baseFeePerGas", "0x0")), 16)
         station = {"gas": TRANSFER_GAS, "max_fee": 2 * base_fee + 10**9, "tip": 10**9}
-    return Plan(chain_id=config.chain.chain_id, asset=name, token=_checksum_or_none(asset.contract),
-                decimals=asset.decimals, treasury=treasury, batch=batch, delegate=delegate,
-                xpub=config.wallet.xpub, entries=entries,
-                kind=GAS_STATION if gas_station else EIP7702, created_at=now,
-                gas_station=station)
+    return Plan(
+        chain_id=config.chain.chain_id,
+        asset=name,
+        token=_checksum_or_none(asset.contract),
+        decimals=asset.decimals,
+        treasury=treasury,
+        batch=batch,
+        delegate=delegate,
+        xpub=config.wallet.xpub,
+        entries=entries,
+        kind=GAS_STATION if gas_station else EIP7702,
+        created_at=now,
+        gas_station=station,
+    )
 
 
 def _checksum(address: str) -> str:

@@ -49,8 +49,9 @@ class SweepStore:
     def __init__(self, db: Engine) -> None:
         self.db = db
 
-    async def issued(self, asset: str, now: int, late_window: int, *,
-                     funded: bool = False) -> list[IssuedAddress]:
+    async def issued(
+        self, asset: str, now: int, late_window: int, *, funded: bool = False
+    ) -> list[IssuedAddress]:
         """Every deposit address of ``asset`` with its payments, and those still payable.
 
         A payment is still payable while new or seen, and while expired within the late
@@ -58,19 +59,24 @@ class SweepStore:
         keeps only addresses that ever received a recorded deposit (the others hold nothing
         the watcher has seen, so nobody needs to ask the node about them).
         """
-        funded_only = (" AND address IN (SELECT address FROM deposits WHERE asset = ?)"
-                       if funded else "")
+        funded_only = (
+            " AND address IN (SELECT address FROM deposits WHERE asset = ?)" if funded else ""
+        )
         rows = await self.db.fetchall(
             "SELECT id, address, derivation_index, status, expires_at FROM payments"
-            " WHERE method = ? AND asset = ? AND address IS NOT NULL" + funded_only
-            + " ORDER BY derivation_index", (CRYPTO, asset, asset) if funded else (CRYPTO, asset))
+            " WHERE method = ? AND asset = ? AND address IS NOT NULL"
+            + funded_only
+            + " ORDER BY derivation_index",
+            (CRYPTO, asset, asset) if funded else (CRYPTO, asset),
+        )
         found: dict[str, tuple[int, list[str], list[str]]] = {}
         for r in rows:
             _, ids, still_open = found.setdefault(r["address"], (r["derivation_index"], [], []))
             ids.append(r["id"])
             payable = r["status"] in ("new", "seen") or (
                 r["status"] == "expired"
-                and (r["expires_at"] is None or r["expires_at"] + late_window >= now))
+                and (r["expires_at"] is None or r["expires_at"] + late_window >= now)
+            )
             if payable:
                 still_open.append(r["id"])
         return [IssuedAddress(a, i, tuple(ids), tuple(o)) for a, (i, ids, o) in found.items()]
@@ -88,7 +94,8 @@ class SweepStore:
         rows = await self.db.fetchall(
             "SELECT s.asset, a.units FROM sweeps s JOIN sweep_events e ON e.sweep_id = s.id"
             " JOIN sweep_amounts a ON a.event_id = e.id WHERE e.status = 'confirmed'"
-            " AND e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = s.id)")
+            " AND e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = s.id)"
+        )
         totals: dict[str, int] = {}
         for r in rows:
             totals[r["asset"]] = totals.get(r["asset"], 0) + int(r["units"])
@@ -99,7 +106,8 @@ class SweepStore:
         rows = await self.db.fetchall(
             "SELECT s.asset, i.planned_units FROM sweeps s JOIN sweep_items i ON i.sweep_id = s.id"
             " JOIN sweep_events e ON e.sweep_id = s.id WHERE e.status = 'sent'"
-            " AND e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = s.id)")
+            " AND e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = s.id)"
+        )
         totals: dict[str, int] = {}
         for r in rows:
             totals[r["asset"]] = totals.get(r["asset"], 0) + int(r["planned_units"])
@@ -110,7 +118,8 @@ class SweepStore:
         row = await self.db.fetchone(
             "SELECT SUM(e.gas_used) AS gas, SUM((SELECT COUNT(*) FROM sweep_items i"
             " WHERE i.sweep_id = e.sweep_id)) AS n FROM sweep_events e WHERE e.status = 'confirmed'"
-            " AND e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = e.sweep_id)")
+            " AND e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = e.sweep_id)"
+        )
         if row is None or not row["n"]:
             return None
         return int(row["gas"]) // int(row["n"])
@@ -120,21 +129,45 @@ class SweepStore:
         rows = await self.db.fetchall(
             "SELECT s.id, s.tx_hash, s.asset, s.kind, s.raw_tx, s.treasury, e.status,"
             " e.block_number, e.block_hash FROM sweeps s JOIN sweep_events e ON e.sweep_id = s.id"
-            " WHERE e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = s.id) ORDER BY s.id")
+            " WHERE e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = s.id) ORDER BY s.id"
+        )
         records = []
         for r in rows:
             if status is not None and r["status"] != status:
                 continue
             items = await self.db.fetchall(
-                "SELECT address FROM sweep_items WHERE sweep_id = ? ORDER BY address", (r["id"],))
-            records.append(SweepRecord(r["id"], r["tx_hash"], r["asset"], r["kind"], r["status"],
-                                       r["block_number"], r["block_hash"], r["raw_tx"],
-                                       tuple(i["address"] for i in items), r["treasury"]))
+                "SELECT address FROM sweep_items WHERE sweep_id = ? ORDER BY address", (r["id"],)
+            )
+            records.append(
+                SweepRecord(
+                    r["id"],
+                    r["tx_hash"],
+                    r["asset"],
+                    r["kind"],
+                    r["status"],
+                    r["block_number"],
+                    r["block_hash"],
+                    r["raw_tx"],
+                    tuple(i["address"] for i in items),
+                    r["treasury"],
+                )
+            )
         return records
 
-    async def record_sent(self, *, tx_hash: str, chain_id: int, asset: str, kind: str,
-                          treasury: str, sender: str, nonce: int, gas_limit: int, raw_tx: str,
-                          entries: Sequence[PlanEntry]) -> int:
+    async def record_sent(
+        self,
+        *,
+        tx_hash: str,
+        chain_id: int,
+        asset: str,
+        kind: str,
+        treasury: str,
+        sender: str,
+        nonce: int,
+        gas_limit: int,
+        raw_tx: str,
+        entries: Sequence[PlanEntry],
+    ) -> int:
         """Record a sweep about to be broadcast, with its addresses; return its id.
 
         The same transaction again (its bytes, hence its hash, are identical after a reorg
@@ -151,44 +184,80 @@ class SweepStore:
                 "INSERT INTO sweeps (tx_hash, chain_id, asset, kind, treasury, sender, nonce,"
                 " gas_limit, raw_tx, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " RETURNING id",
-                (tx_hash, chain_id, asset, kind, treasury, sender, nonce, gas_limit, raw_tx, now))
+                (tx_hash, chain_id, asset, kind, treasury, sender, nonce, gas_limit, raw_tx, now),
+            )
             assert row is not None
             sweep_id = int(row["id"])
             await uow.executemany(
                 "INSERT INTO sweep_items (sweep_id, address, derivation_index, planned_units,"
                 " payment_ids) VALUES (?, ?, ?, ?, ?)",
-                [(sweep_id, e.address.lower(), e.index, str(e.balance),
-                  json.dumps(list(e.payment_ids))) for e in entries])
+                [
+                    (
+                        sweep_id,
+                        e.address.lower(),
+                        e.index,
+                        str(e.balance),
+                        json.dumps(list(e.payment_ids)),
+                    )
+                    for e in entries
+                ],
+            )
             await _event(uow, sweep_id, SENT, now)
             return sweep_id
 
         return await self.db.transact(work)
 
-    async def record_status(self, sweep_id: int, status: str, *, block_number: int | None = None,
-                            block_hash: str | None = None, gas_used: int | None = None,
-                            fee_wei: int | None = None, detail: str | None = None,
-                            amounts: Mapping[str, int] | None = None) -> None:
+    async def record_status(
+        self,
+        sweep_id: int,
+        status: str,
+        *,
+        block_number: int | None = None,
+        block_hash: str | None = None,
+        gas_used: int | None = None,
+        fee_wei: int | None = None,
+        detail: str | None = None,
+        amounts: Mapping[str, int] | None = None,
+    ) -> None:
         """Append a status event (with the units moved, for ``confirmed``)."""
         now = int(time.time())
 
         async def work(uow: UnitOfWork) -> None:
-            event_id = await _event(uow, sweep_id, status, now, block_number, block_hash,
-                                    gas_used, None if fee_wei is None else str(fee_wei), detail)
+            event_id = await _event(
+                uow,
+                sweep_id,
+                status,
+                now,
+                block_number,
+                block_hash,
+                gas_used,
+                None if fee_wei is None else str(fee_wei),
+                detail,
+            )
             for address, units in (amounts or {}).items():
                 await uow.execute(
                     "INSERT INTO sweep_amounts (event_id, address, units) VALUES (?, ?, ?)",
-                    (event_id, address.lower(), str(units)))
+                    (event_id, address.lower(), str(units)),
+                )
 
         await self.db.transact(work)
 
 
-async def _event(uow: UnitOfWork, sweep_id: int, status: str, now: int,
-                 block_number: int | None = None, block_hash: str | None = None,
-                 gas_used: int | None = None, fee_wei: str | None = None,
-                 detail: str | None = None) -> int:
+async def _event(
+    uow: UnitOfWork,
+    sweep_id: int,
+    status: str,
+    now: int,
+    block_number: int | None = None,
+    block_hash: str | None = None,
+    gas_used: int | None = None,
+    fee_wei: str | None = None,
+    detail: str | None = None,
+) -> int:
     row = await uow.fetchone(
         "INSERT INTO sweep_events (sweep_id, status, block_number, block_hash, gas_used, fee_wei,"
         " detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (sweep_id, status, block_number, block_hash, gas_used, fee_wei, detail, now))
+        (sweep_id, status, block_number, block_hash, gas_used, fee_wei, detail, now),
+    )
     assert row is not None
     return int(row["id"])

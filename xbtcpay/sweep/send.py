@@ -44,7 +44,7 @@ class Fees:
 @dataclass(frozen=True)
 class Batch:
     ready: list[Ready]
-    gas: int                # gas limit of its transaction
+    gas: int  # gas limit of its transaction
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,9 @@ def gas_wallet(config: Config) -> LocalAccount:
 class Sender:
     """Sends one signed plan: check, estimate, refuse or broadcast, confirm, record."""
 
-    def __init__(self, config: Config, store: SweepStore, client: ChainClient,
-                 *, poll: float = 0.5) -> None:
+    def __init__(
+        self, config: Config, store: SweepStore, client: ChainClient, *, poll: float = 0.5
+    ) -> None:
         self.config = config
         self.store = store
         self.client = client
@@ -120,9 +121,11 @@ class Sender:
         cap = gas_cap(int(str(block.get("gasLimit", hex(30_000_000))), 16))
         packed = await pack(list(checked.ready), lambda chunk: self._estimate(signed, chunk), cap)
         balance = (await self.client.eth_balances([self.wallet.address], "latest"))[
-            self.wallet.address]
-        return checked, Estimate(tuple(Batch(c, g) for c, g in packed), fees,
-                                 self.wallet.address, balance)
+            self.wallet.address
+        ]
+        return checked, Estimate(
+            tuple(Batch(c, g) for c, g in packed), fees, self.wallet.address, balance
+        )
 
     async def send(self, signed: SignedPlan, now: int) -> Report:
         """Refuse without enough ETH for the worst case; else broadcast every batch."""
@@ -132,17 +135,22 @@ class Sender:
             raise SweepRefused(
                 f"the gas wallet {self.wallet.address} holds {estimate.gas_wallet_balance} wei; "
                 f"{len(estimate.batches)} sweep transaction(s) may cost up to "
-                f"{estimate.max_cost} wei")
-        nonce = int(await self.client.call("eth_getTransactionCount",
-                                           [self.wallet.address, "pending"]), 16)
+                f"{estimate.max_cost} wei"
+            )
+        nonce = int(
+            await self.client.call("eth_getTransactionCount", [self.wallet.address, "pending"]), 16
+        )
         for i, batch in enumerate(estimate.batches):
             report.sent.append(await self._broadcast(signed, batch, nonce + i, estimate.fees))
         return report
 
     def _tx(self, signed: SignedPlan, chunk: Sequence[Ready]) -> dict[str, Any]:
         plan = signed.plan
-        tx: dict[str, Any] = {"to": plan.batch, "value": 0,
-                              "data": sweep_calldata(plan.token, [r.entry.address for r in chunk])}
+        tx: dict[str, Any] = {
+            "to": plan.batch,
+            "value": 0,
+            "data": sweep_calldata(plan.token, [r.entry.address for r in chunk]),
+        }
         auths = [r.authorization for r in chunk if r.authorization is not None]
         if auths:
             tx["type"] = 4
@@ -153,28 +161,45 @@ class Sender:
 
     async def _estimate(self, signed: SignedPlan, chunk: Sequence[Ready]) -> int:
         tx = self._tx(signed, chunk)
-        rpc: dict[str, Any] = {"from": self.wallet.address, "to": tx["to"], "data": tx["data"],
-                               "type": hex(tx["type"])}
+        rpc: dict[str, Any] = {
+            "from": self.wallet.address,
+            "to": tx["to"],
+            "data": tx["data"],
+            "type": hex(tx["type"]),
+        }
         if "authorizationList" in tx:
-            rpc["authorizationList"] = [r.authorization.rpc() for r in chunk
-                                        if r.authorization is not None]
+            rpc["authorizationList"] = [
+                r.authorization.rpc() for r in chunk if r.authorization is not None
+            ]
         try:
             return int(await self.client.call("eth_estimateGas", [rpc]), 16)
         except NodeError as exc:
             raise SweepRefused(f"the node refuses the sweep: {exc}") from None
 
-    async def _broadcast(self, signed: SignedPlan, batch: Batch, nonce: int,
-                         fees: Fees) -> Pending:
+    async def _broadcast(self, signed: SignedPlan, batch: Batch, nonce: int, fees: Fees) -> Pending:
         plan = signed.plan
         tx = self._tx(signed, batch.ready)
-        tx.update(chainId=plan.chain_id, nonce=nonce, gas=batch.gas, maxFeePerGas=fees.max_fee,
-                  maxPriorityFeePerGas=fees.tip)
+        tx.update(
+            chainId=plan.chain_id,
+            nonce=nonce,
+            gas=batch.gas,
+            maxFeePerGas=fees.max_fee,
+            maxPriorityFeePerGas=fees.tip,
+        )
         signed_tx = self.wallet.sign_transaction(tx)
         raw, tx_hash = "0x" + bytes(signed_tx.raw_transaction).hex(), signed_tx.hash.to_0x_hex()
         sweep_id = await self.store.record_sent(
-            tx_hash=tx_hash, chain_id=plan.chain_id, asset=plan.asset, kind=plan.kind,
-            treasury=plan.treasury, sender=self.wallet.address, nonce=nonce, gas_limit=batch.gas,
-            raw_tx=raw, entries=[r.entry for r in batch.ready])
+            tx_hash=tx_hash,
+            chain_id=plan.chain_id,
+            asset=plan.asset,
+            kind=plan.kind,
+            treasury=plan.treasury,
+            sender=self.wallet.address,
+            nonce=nonce,
+            gas_limit=batch.gas,
+            raw_tx=raw,
+            entries=[r.entry for r in batch.ready],
+        )
         pending = Pending(sweep_id, tx_hash, raw, batch.ready)
         try:
             await self.client.call("eth_sendRawTransaction", [raw])
@@ -202,7 +227,7 @@ class Sender:
     async def _check(self, signed: SignedPlan, p: Pending, head: int, needed: int) -> None:
         receipt = await self.client.call("eth_getTransactionReceipt", [p.tx_hash])
         if receipt is None:
-            if p.block_hash is not None:   # it was mined, and a reorg took it away
+            if p.block_hash is not None:  # it was mined, and a reorg took it away
                 await self.store.record_status(p.sweep_id, REORGED, block_hash=p.block_hash)
                 log.warning("sweep.reorged", tx_hash=p.tx_hash)
                 p.block_hash = None
@@ -212,29 +237,46 @@ class Sender:
         p.block_hash = str(receipt["blockHash"]).lower()
         number = int(receipt["blockNumber"], 16)
         if receipt.get("status") != "0x1":
-            await self.store.record_status(p.sweep_id, FAILED, block_number=number,
-                                           block_hash=p.block_hash, detail="reverted")
+            await self.store.record_status(
+                p.sweep_id, FAILED, block_number=number, block_hash=p.block_hash, detail="reverted"
+            )
             p.done = FAILED
             return
         if head - number + 1 < needed:
             return
         block = await self.client.get_block(number)
         if block is None or str(block["hash"]).lower() != p.block_hash:
-            return                          # reorged between the two reads: look again
-        amounts = await moved_units(self.client, signed.plan.token, signed.plan.treasury,
-                                    [r.entry.address for r in p.ready], receipt)
+            return  # reorged between the two reads: look again
+        amounts = await moved_units(
+            self.client,
+            signed.plan.token,
+            signed.plan.treasury,
+            [r.entry.address for r in p.ready],
+            receipt,
+        )
         p.gas_used = int(receipt["gasUsed"], 16)
         p.fee = p.gas_used * int(receipt.get("effectiveGasPrice", "0x0"), 16)
         p.units = sum(amounts.values())
-        await self.store.record_status(p.sweep_id, CONFIRMED, block_number=number,
-                                       block_hash=p.block_hash, gas_used=p.gas_used,
-                                       fee_wei=p.fee, amounts=amounts)
+        await self.store.record_status(
+            p.sweep_id,
+            CONFIRMED,
+            block_number=number,
+            block_hash=p.block_hash,
+            gas_used=p.gas_used,
+            fee_wei=p.fee,
+            amounts=amounts,
+        )
         p.done = CONFIRMED
-        log.info("sweep.confirmed", tx_hash=p.tx_hash, block=number, gas_used=p.gas_used,
-                 units=str(p.units))
+        log.info(
+            "sweep.confirmed",
+            tx_hash=p.tx_hash,
+            block=number,
+            gas_used=p.gas_used,
+            units=str(p.units),
+        )
 
     async def _rebroadcast(self, p: Pending) -> None:
         try:
             await self.client.call("eth_sendRawTransaction", [p.raw_tx])
-        except NodeError as exc:           # already known, or its nonce was used since
+        except NodeError as exc:  # already known, or its nonce was used since
             log.warning("sweep.rebroadcast_refused", tx_hash=p.tx_hash, error=str(exc))

@@ -36,18 +36,24 @@ class FundsGauges:
         def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
             return Gauge(name, doc, list(labels), registry=registry)
 
-        self.received = gauge("xbtcpay_funds_received", "Received per asset (asset units)",
-                              ("asset",))
+        self.received = gauge(
+            "xbtcpay_funds_received", "Received per asset (asset units)", ("asset",)
+        )
         self.swept = gauge("xbtcpay_funds_swept", "Swept to the treasury per asset", ("asset",))
-        self.unswept = gauge("xbtcpay_funds_unswept", "Still on deposit addresses per asset",
-                             ("asset",))
-        self.unswept_addresses = gauge("xbtcpay_funds_unswept_addresses",
-                                       "Deposit addresses holding funds", ("asset",))
+        self.unswept = gauge(
+            "xbtcpay_funds_unswept", "Still on deposit addresses per asset", ("asset",)
+        )
+        self.unswept_addresses = gauge(
+            "xbtcpay_funds_unswept_addresses", "Deposit addresses holding funds", ("asset",)
+        )
         self.gas_wallet = gauge("xbtcpay_sweep_gas_wallet_eth", "Gas wallet balance (ETH)")
-        self.runway = gauge("xbtcpay_sweep_gas_runway_addresses",
-                            "Addresses the gas wallet can still sweep at the current base fee")
-        self.updated = gauge("xbtcpay_funds_updated_timestamp_seconds",
-                             "When the funds gauges were last refreshed")
+        self.runway = gauge(
+            "xbtcpay_sweep_gas_runway_addresses",
+            "Addresses the gas wallet can still sweep at the current base fee",
+        )
+        self.updated = gauge(
+            "xbtcpay_funds_updated_timestamp_seconds", "When the funds gauges were last refreshed"
+        )
 
     def update(self, funds: Funds) -> None:
         for name, a in funds.assets.items():
@@ -98,8 +104,9 @@ class FundsService:
 
     async def _funds(self) -> Funds:
         try:
-            async with ChainClient(http_urls(self.config.chain.rpc_urls),
-                                   timeout=self.config.chain.request_timeout) as client:
+            async with ChainClient(
+                http_urls(self.config.chain.rpc_urls), timeout=self.config.chain.request_timeout
+            ) as client:
                 funds = await summarize(self.config, self.store, client, int(time.time()))
         except ChainError as exc:
             raise ProviderError(f"the Ethereum node did not answer: {exc}") from None

@@ -29,8 +29,8 @@ class SweepConfig:
     gas_wallet_key: Secret | None = None
     batch: str | None = None
     delegate: str | None = None
-    confirmations: int | None = None   # None: the chain's confirmations
-    timeout: float = 600.0             # seconds `sweep send` waits for confirmations
+    confirmations: int | None = None  # None: the chain's confirmations
+    timeout: float = 600.0  # seconds `sweep send` waits for confirmations
 
 
 def parse_sweep(raw: Any, base_dir: Path, problems: list[str]) -> SweepConfig | None:
@@ -50,8 +50,9 @@ def parse_sweep(raw: Any, base_dir: Path, problems: list[str]) -> SweepConfig | 
         if key is not None and not _KEY.match(key.reveal()):
             problems.append("sweep.gas_wallet_key: expected a 32-byte hex private key")
     confirmations = raw.get("confirmations")
-    if confirmations is not None and (isinstance(confirmations, bool)
-                                      or not isinstance(confirmations, int) or confirmations < 1):
+    if confirmations is not None and (
+        isinstance(confirmations, bool) or not isinstance(confirmations, int) or confirmations < 1
+    ):
         problems.append(f"sweep.confirmations: expected an integer >= 1, got {confirmations!r}")
     timeout = raw.get("timeout", 600)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
@@ -64,12 +65,18 @@ def parse_sweep(raw: Any, base_dir: Path, problems: list[str]) -> SweepConfig | 
 
         expected = delegate_address(batch, treasury)
         if delegate != expected:
-            problems.append(f"sweep.delegate: {delegate} is not the delegate of sweep.batch for "
-                            f"sweep.treasury (that is {expected})")
+            problems.append(
+                f"sweep.delegate: {delegate} is not the delegate of sweep.batch for "
+                f"sweep.treasury (that is {expected})"
+            )
     return SweepConfig(
-        treasury=treasury or "", gas_wallet_key=key, batch=batch, delegate=delegate,
+        treasury=treasury or "",
+        gas_wallet_key=key,
+        batch=batch,
+        delegate=delegate,
         confirmations=confirmations if isinstance(confirmations, int) else None,
-        timeout=float(timeout))
+        timeout=float(timeout),
+    )
 
 
 def _address(value: Any, where: str, problems: list[str], required: bool = False) -> str | None:

@@ -55,19 +55,28 @@ def check_plan(plan: Plan, mnemonic: str, *, treasury: str | None = None) -> Sum
     if treasury is not None and treasury.lower() != plan.treasury.lower():
         raise SweepRefused(f"the plan pays {plan.treasury}, not the expected treasury {treasury}")
     if delegate_address(plan.batch, plan.treasury) != plan.delegate:
-        raise SweepRefused(f"the plan's delegate {plan.delegate} does not pay its treasury "
-                           f"{plan.treasury} (tampered plan?)")
+        raise SweepRefused(
+            f"the plan's delegate {plan.delegate} does not pay its treasury "
+            f"{plan.treasury} (tampered plan?)"
+        )
     if account_xpub(phrase) != plan.xpub:
         raise SweepRefused(f"the plan's xpub is not this mnemonic's account {ACCOUNT_PATH}")
     seed = seed_from_mnemonic(phrase, "")
     for entry in plan.entries:
         if _key(seed, entry.index).address.lower() != entry.address.lower():
-            raise SweepRefused(f"{entry.address} is not address {entry.index} of this mnemonic "
-                               "(tampered plan?)")
+            raise SweepRefused(
+                f"{entry.address} is not address {entry.index} of this mnemonic (tampered plan?)"
+            )
     signatures = sum(1 for e in plan.entries if plan.kind == GAS_STATION or not e.delegated)
-    return Summary(count=len(plan.entries), signatures=signatures,
-                   total=format(plan.amount(plan.total), "f"), asset=plan.asset,
-                   treasury=plan.treasury, delegate=plan.delegate, chain_id=plan.chain_id)
+    return Summary(
+        count=len(plan.entries),
+        signatures=signatures,
+        total=format(plan.amount(plan.total), "f"),
+        asset=plan.asset,
+        treasury=plan.treasury,
+        delegate=plan.delegate,
+        chain_id=plan.chain_id,
+    )
 
 
 def sign_plan(plan: Plan, mnemonic: str, *, treasury: str | None = None) -> SignedPlan:
@@ -75,18 +84,30 @@ def sign_plan(plan: Plan, mnemonic: str, *, treasury: str | None = None) -> Sign
     check_plan(plan, mnemonic, treasury=treasury)
     seed = seed_from_mnemonic(check_mnemonic(mnemonic), "")
     if plan.kind == GAS_STATION:
-        return SignedPlan(plan, (), tuple(_transfer(plan, _key(seed, e.index), e.nonce, e.balance)
-                                          for e in plan.entries))
+        return SignedPlan(
+            plan,
+            (),
+            tuple(_transfer(plan, _key(seed, e.index), e.nonce, e.balance) for e in plan.entries),
+        )
     auths = []
     for entry in plan.entries:
         if entry.delegated:
             continue
         signed = Account.sign_authorization(
             {"chainId": plan.chain_id, "address": plan.delegate, "nonce": entry.nonce},
-            _key(seed, entry.index).key)
-        auths.append(Authorization(authority=entry.address, chain_id=plan.chain_id,
-                                   delegate=plan.delegate, nonce=entry.nonce,
-                                   y_parity=signed.y_parity, r=signed.r, s=signed.s))
+            _key(seed, entry.index).key,
+        )
+        auths.append(
+            Authorization(
+                authority=entry.address,
+                chain_id=plan.chain_id,
+                delegate=plan.delegate,
+                nonce=entry.nonce,
+                y_parity=signed.y_parity,
+                r=signed.r,
+                s=signed.s,
+            )
+        )
     return SignedPlan(plan, tuple(auths))
 
 
@@ -97,9 +118,17 @@ def _key(seed: bytes, index: int) -> LocalAccount:
 
 def _transfer(plan: Plan, key: LocalAccount, nonce: int, units: int) -> str:
     assert plan.token is not None
-    tx: dict[str, Any] = {"type": 2, "chainId": plan.chain_id, "nonce": nonce, "to": plan.token, "value": 0,
-          "data": calldata("transfer(address,uint256)", ["address", "uint256"],
-                           [plan.treasury, units]),
-          "gas": plan.gas_station["gas"], "maxFeePerGas": plan.gas_station["max_fee"],
-          "maxPriorityFeePerGas": plan.gas_station["tip"]}
+    tx: dict[str, Any] = {
+        "type": 2,
+        "chainId": plan.chain_id,
+        "nonce": nonce,
+        "to": plan.token,
+        "value": 0,
+        "data": calldata(
+            "transfer(address,uint256)", ["address", "uint256"], [plan.treasury, units]
+        ),
+        "gas": plan.gas_station["gas"],
+        "maxFeePerGas": plan.gas_station["max_fee"],
+        "maxPriorityFeePerGas": plan.gas_station["tip"],
+    }
     return "0x" + bytes(key.sign_transaction(tx).raw_transaction).hex()

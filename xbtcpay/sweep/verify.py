@@ -37,13 +37,13 @@ class Ready:
     entry: PlanEntry
     authorization: Authorization | None
     state: AccountState
-    transfer: str | None = None   # gas-station plans: the signed token transfer
+    transfer: str | None = None  # gas-station plans: the signed token transfer
 
 
 @dataclass(frozen=True)
 class Checked:
     ready: tuple[Ready, ...]
-    skipped: tuple[tuple[str, str], ...]    # (address, why)
+    skipped: tuple[tuple[str, str], ...]  # (address, why)
 
 
 def authority_of(auth: Authorization) -> str:
@@ -53,20 +53,25 @@ def authority_of(auth: Authorization) -> str:
     digest = Unsigned(auth.chain_id, to_canonical_address(auth.delegate), auth.nonce).hash()
     try:
         key = Signature(vrs=(auth.y_parity, auth.r, auth.s)).recover_public_key_from_msg_hash(
-            digest)
+            digest
+        )
     except Exception:  # noqa: BLE001 - any malformed signature is the same refusal
-        raise SweepRefused(f"the authorization of {auth.authority} has an invalid signature"
-                           ) from None
+        raise SweepRefused(
+            f"the authorization of {auth.authority} has an invalid signature"
+        ) from None
     return str(key.to_checksum_address())
 
 
-async def check_signed(config: Config, store: SweepStore, client: ChainClient,
-                       signed: SignedPlan, now: int) -> Checked:
+async def check_signed(
+    config: Config, store: SweepStore, client: ChainClient, signed: SignedPlan, now: int
+) -> Checked:
     """Refuse a signed plan that is not for this server; skip what changed since the plan."""
     plan = signed.plan
     if plan.chain_id != config.chain.chain_id:
-        raise SweepRefused(f"the plan is for chain id {plan.chain_id}, this server is on "
-                           f"chain id {config.chain.chain_id}")
+        raise SweepRefused(
+            f"the plan is for chain id {plan.chain_id}, this server is on "
+            f"chain id {config.chain.chain_id}"
+        )
     treasury, batch, delegate = await check_contracts(client, config)
     if plan.treasury != treasury:
         raise SweepRefused(f"the plan pays {plan.treasury}, this server's treasury is {treasury}")
@@ -76,8 +81,7 @@ async def check_signed(config: Config, store: SweepStore, client: ChainClient,
     if asset is None or (asset.contract or "").lower() != (plan.token or "").lower():
         raise SweepRefused(f"the plan's asset {plan.asset} ({plan.token}) is not configured here")
     await _check_addresses(config, store, signed, now)
-    states = await account_states(client, plan.token, delegate,
-                                  [e.address for e in plan.entries])
+    states = await account_states(client, plan.token, delegate, [e.address for e in plan.entries])
     if plan.kind == GAS_STATION:
         return _gas_station(signed, states)
     auths = _check_authorizations(signed, delegate)
@@ -101,11 +105,17 @@ def _gas_station(signed: SignedPlan, states: dict[str, AccountState]) -> Checked
     for e, raw in zip(plan.entries, signed.transfers, strict=True):
         tx = decode_transfer(raw)
         expected = transfer_calldata(plan.treasury, e.balance)
-        if (tx["sender"] != e.address or str(tx["to"]).lower() != (plan.token or "").lower()
-                or tx["data"] != expected or tx["chainId"] != plan.chain_id
-                or tx["nonce"] != e.nonce):
-            raise SweepRefused(f"the transfer signed for {e.address} is not its balance to the "
-                               "treasury (tampered file?)")
+        if (
+            tx["sender"] != e.address
+            or str(tx["to"]).lower() != (plan.token or "").lower()
+            or tx["data"] != expected
+            or tx["chainId"] != plan.chain_id
+            or tx["nonce"] != e.nonce
+        ):
+            raise SweepRefused(
+                f"the transfer signed for {e.address} is not its balance to the "
+                "treasury (tampered file?)"
+            )
         state = states[e.address]
         if state.balance != e.balance or state.nonce != e.nonce:
             skipped.append((e.address, "balance or nonce changed since the plan"))
@@ -127,20 +137,25 @@ def decode_transfer(raw: str) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - any undecodable bytes are the same refusal
         raise SweepRefused("a signed transfer in the file cannot be decoded") from None
     to = fields.get("to")
-    return {"sender": str(sender), "to": "0x" + bytes(to).hex() if isinstance(to, bytes) else to,
-            "data": "0x" + bytes(fields.get("data", b"")).hex(), "chainId": fields["chainId"],
-            "nonce": fields["nonce"], "gas": fields["gas"],
-            "maxFeePerGas": fields["maxFeePerGas"]}
+    return {
+        "sender": str(sender),
+        "to": "0x" + bytes(to).hex() if isinstance(to, bytes) else to,
+        "data": "0x" + bytes(fields.get("data", b"")).hex(),
+        "chainId": fields["chainId"],
+        "nonce": fields["nonce"],
+        "gas": fields["gas"],
+        "maxFeePerGas": fields["maxFeePerGas"],
+    }
 
 
-async def _check_addresses(config: Config, store: SweepStore, signed: SignedPlan,
-                           now: int) -> None:
+async def _check_addresses(config: Config, store: SweepStore, signed: SignedPlan, now: int) -> None:
     plan = signed.plan
     if plan.xpub != config.wallet.xpub:
         raise SweepRefused("the plan was made for another wallet (xpub)")
     deriver = AddressDeriver(config.wallet.xpub)
-    issued = {a.address: a for a in await store.issued(plan.asset, now,
-                                                         config.payments.late_window)}
+    issued = {
+        a.address: a for a in await store.issued(plan.asset, now, config.payments.late_window)
+    }
     for e in plan.entries:
         if deriver.address(e.index).lower() != e.address.lower():
             raise SweepRefused(f"{e.address} is not deposit address {e.index} (tampered plan?)")
@@ -148,8 +163,10 @@ async def _check_addresses(config: Config, store: SweepStore, signed: SignedPlan
         if found is None:
             raise SweepRefused(f"{e.address} is not a deposit address of a {plan.asset} payment")
         if found.open_payments:
-            raise SweepRefused(f"{e.address} belongs to payment {found.open_payments[0]}, which "
-                               "can still be paid; it is never swept")
+            raise SweepRefused(
+                f"{e.address} belongs to payment {found.open_payments[0]}, which "
+                "can still be paid; it is never swept"
+            )
 
 
 def _check_authorizations(signed: SignedPlan, delegate: str) -> dict[str, Authorization]:
@@ -158,15 +175,20 @@ def _check_authorizations(signed: SignedPlan, delegate: str) -> dict[str, Author
     found: dict[str, Authorization] = {}
     for auth in signed.authorizations:
         if auth.delegate != delegate:
-            raise SweepRefused(f"the authorization of {auth.authority} delegates to "
-                               f"{auth.delegate}, not to this server's delegate {delegate}")
+            raise SweepRefused(
+                f"the authorization of {auth.authority} delegates to "
+                f"{auth.delegate}, not to this server's delegate {delegate}"
+            )
         if auth.chain_id != plan.chain_id:
-            raise SweepRefused(f"the authorization of {auth.authority} is for chain id "
-                               f"{auth.chain_id}")
+            raise SweepRefused(
+                f"the authorization of {auth.authority} is for chain id {auth.chain_id}"
+            )
         signer = authority_of(auth)
         if signer != auth.authority or signer not in entries:
-            raise SweepRefused(f"the authorization claimed by {auth.authority} was signed by "
-                               f"{signer}, which is not in the plan")
+            raise SweepRefused(
+                f"the authorization claimed by {auth.authority} was signed by "
+                f"{signer}, which is not in the plan"
+            )
         if auth.nonce != entries[signer].nonce:
             raise SweepRefused(f"the authorization of {signer} does not carry the plan's nonce")
         found[signer] = auth

@@ -13,8 +13,12 @@ from importlib import resources
 
 from aiohttp import web
 
-TYPES = {".css": "text/css", ".js": "text/javascript", ".html": "text/html",
-         ".svg": "image/svg+xml"}
+TYPES = {
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+}
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=300"
 
@@ -33,7 +37,7 @@ class Asset:
 
 def load_asset(name: str) -> Asset:
     body = (resources.files("xbtcpay.web") / "checkout_files" / name).read_bytes()
-    suffix = name[name.rfind("."):]
+    suffix = name[name.rfind(".") :]
     return Asset(name, body, TYPES[suffix], hashlib.sha256(body).hexdigest()[:16])
 
 
@@ -43,9 +47,13 @@ def asset_url(prefix: str, asset: Asset) -> str:
 
 def serve_asset(request: web.Request, asset: Asset) -> web.Response:
     versioned = request.query.get("v") == asset.version
-    headers = {"Cache-Control": IMMUTABLE if versioned else SHORT, "ETag": asset.etag,
-               "X-Content-Type-Options": "nosniff"}
+    headers = {
+        "Cache-Control": IMMUTABLE if versioned else SHORT,
+        "ETag": asset.etag,
+        "X-Content-Type-Options": "nosniff",
+    }
     if asset.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
-    return web.Response(body=asset.body, content_type=asset.content_type, charset="utf-8",
-                        headers=headers)
+    return web.Response(
+        body=asset.body, content_type=asset.content_type, charset="utf-8", headers=headers
+    )

@@ -53,7 +53,7 @@ def host_allowed(header: str | None, rpc: RpcConfig, names: frozenset[str]) -> b
         return True  # HTTP/1.0 without Host: no browser sends that
     host = header.strip().lower()
     if host.startswith("["):
-        host = host[1:host.find("]")] if "]" in host else host
+        host = host[1 : host.find("]")] if "]" in host else host
     elif host.count(":") == 1:
         host = host.rsplit(":", 1)[0]
     host = host.rstrip(".")
@@ -77,17 +77,23 @@ def browser_guard_middleware(rpc: RpcConfig) -> Callable[..., Awaitable[web.Stre
         refusal = _refusal(request, names, origins, rpc)
         if refusal is not None:
             status, why = refusal
-            log.warning("rpc.browser_refused", reason=why, path=request.path,
-                        client_ip=request.remote, origin=request.headers.get("Origin"),
-                        host=request.headers.get("Host", "")[:255])
+            log.warning(
+                "rpc.browser_refused",
+                reason=why,
+                path=request.path,
+                client_ip=request.remote,
+                origin=request.headers.get("Origin"),
+                host=request.headers.get("Host", "")[:255],
+            )
             return web.json_response({"error": why}, status=status)
         return await handler(request)
 
     return browser_guard
 
 
-def _refusal(request: web.Request, names: frozenset[str], origins: frozenset[str],
-             rpc: RpcConfig) -> tuple[int, str] | None:
+def _refusal(
+    request: web.Request, names: frozenset[str], origins: frozenset[str], rpc: RpcConfig
+) -> tuple[int, str] | None:
     if not host_allowed(request.headers.get("Host"), rpc, names):
         return 421, "host not allowed (rpc.allowed_hosts)"
     origin = request.headers.get("Origin")

@@ -37,8 +37,10 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _ORIGIN = re.compile(r"^https?://([A-Za-z0-9.\-]+|\[[0-9a-fA-F:.]+\])(:[0-9]{1,5})?$")
 ASSET_PREFIX = "/pay-assets/"
 HEARTBEAT = 15.0
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}"
+)
 
 
 @dataclass
@@ -73,15 +75,23 @@ class Checkout:
     async def events(self, request: web.Request) -> web.StreamResponse:
         payment = await self._load(request)
         if payment is None:
-            return web.json_response({"error": "not found"}, status=404,
-                                     headers={"Cache-Control": "no-store"})
+            return web.json_response(
+                {"error": "not found"}, status=404, headers={"Cache-Control": "no-store"}
+            )
         stream = self.hub.open(payment)
         if stream is None:
-            return web.json_response({"error": "too many live pages; poll status.json"},
-                                     status=503, headers={"Retry-After": "30"})
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream", "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no"})
+            return web.json_response(
+                {"error": "too many live pages; poll status.json"},
+                status=503,
+                headers={"Retry-After": "30"},
+            )
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",
+            }
+        )
         try:
             fresh = await self.runtime.payments.get(payment.id)
             if fresh is not None:
@@ -126,9 +136,17 @@ class Checkout:
     def _view(self, payment: Payment) -> tuple[CheckoutView, str]:
         rt = self.runtime
         doc = status_document(rt.config, rt.core, payment, rt.chain_head)
-        key = "|".join(str(v) for v in (
-            doc["status"], doc["confirmations"], doc["amount_received"],
-            int(doc["late"]), int(doc["overpaid"]), int(doc["reorged"])))
+        key = "|".join(
+            str(v)
+            for v in (
+                doc["status"],
+                doc["confirmations"],
+                doc["amount_received"],
+                int(doc["late"]),
+                int(doc["overpaid"]),
+                int(doc["reorged"]),
+            )
+        )
         return view_of(rt.config, rt.core, payment, rt.chain_head, rt.processor.now()), key
 
     async def _provider_page(self, payment: Payment) -> str | None:
@@ -138,23 +156,33 @@ class Checkout:
         try:
             return await plugin.checkout_url(payment)
         except Exception:
-            log.warning("checkout.provider_page_failed", payment_id=payment.id,
-                        method=payment.method, exc_info=True)
+            log.warning(
+                "checkout.provider_page_failed",
+                payment_id=payment.id,
+                method=payment.method,
+                exc_info=True,
+            )
             return None
 
     def _context(self, request: web.Request) -> html.PageContext:
-        lang = choose_language(request.query.get("lang"),
-                               request.headers.get("Accept-Language"),
-                               frozenset(self.catalogs))
+        lang = choose_language(
+            request.query.get("lang"),
+            request.headers.get("Accept-Language"),
+            frozenset(self.catalogs),
+        )
         embed = request.query.get("embed") == "1"
         return html.PageContext(
             catalog=self.catalogs[lang],
-            languages=tuple((code, self.catalogs[code].messages["language_name"])
-                            for code in sorted(self.catalogs)),
+            languages=tuple(
+                (code, self.catalogs[code].messages["language_name"])
+                for code in sorted(self.catalogs)
+            ),
             css_url=asset_url(ASSET_PREFIX, self.assets["checkout.css"]),
             js_url=asset_url(ASSET_PREFIX, self.assets["checkout.js"]),
             icon_url=asset_url(ASSET_PREFIX, self.assets["icon.svg"]),
-            embed=embed, parent_origin=self._parent_origin(request) if embed else "")
+            embed=embed,
+            parent_origin=self._parent_origin(request) if embed else "",
+        )
 
     def _parent_origin(self, request: web.Request) -> str:
         origin = request.query.get("origin", "")
@@ -164,29 +192,40 @@ class Checkout:
         return origin if "*" in allowed or origin in allowed else ""
 
     def _html(self, text: str, ctx: html.PageContext, status: int = 200) -> web.Response:
-        return web.Response(text=text, status=status, content_type="text/html",
-                            charset="utf-8", headers=self._headers(ctx))
+        return web.Response(
+            text=text,
+            status=status,
+            content_type="text/html",
+            charset="utf-8",
+            headers=self._headers(ctx),
+        )
 
     def _headers(self, ctx: html.PageContext) -> dict[str, str]:
         allowed = self.runtime.config.public.cors_origins
         ancestors = "'none'"
         if ctx.embed:
             ancestors = "*" if "*" in allowed else " ".join(allowed) or "'none'"
-        headers = {"Content-Security-Policy": CSP.format(ancestors=ancestors),
-                   "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                   "Referrer-Policy": "no-referrer", "Content-Language": ctx.catalog.language,
-                   "Vary": "Accept-Language"}
+        headers = {
+            "Content-Security-Policy": CSP.format(ancestors=ancestors),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Content-Language": ctx.catalog.language,
+            "Vary": "Accept-Language",
+        }
         if not ctx.embed:
             headers["X-Frame-Options"] = "DENY"
         return headers
 
     def _not_found(self, ctx: html.PageContext) -> web.Response:
-        text = (f'<!doctype html><html lang="{html.e(ctx.catalog.language)}"><head>'
-                '<meta charset="utf-8"><meta name="viewport" content="width=device-width">'
-                f'<title>{html.e(ctx.catalog.text("not_found"))}</title>'
-                f'<link rel="stylesheet" href="{html.e(ctx.css_url)}">'
-                f'<link rel="icon" href="{html.e(ctx.icon_url)}"></head><body><main>'
-                f'<h1>{html.e(ctx.catalog.text("not_found"))}</h1></main></body></html>')
+        text = (
+            f'<!doctype html><html lang="{html.e(ctx.catalog.language)}"><head>'
+            '<meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+            f"<title>{html.e(ctx.catalog.text('not_found'))}</title>"
+            f'<link rel="stylesheet" href="{html.e(ctx.css_url)}">'
+            f'<link rel="icon" href="{html.e(ctx.icon_url)}"></head><body><main>'
+            f"<h1>{html.e(ctx.catalog.text('not_found'))}</h1></main></body></html>"
+        )
         return self._html(text, ctx, status=404)
 
 
@@ -195,10 +234,16 @@ def setup_checkout(app: web.Application, runtime: Runtime) -> Checkout:
     config, core = runtime.config, runtime.core
     hub = LiveHub(lambda p: render_status(config, core, p, runtime.chain_head)[0])
     folder = resources.files("xbtcpay.web") / "checkout_files"
-    checkout = Checkout(runtime, hub, load_catalogs(),
-                        Template((folder / "page.html").read_text("utf-8")),
-                        {name: load_asset(name)
-                         for name in ("checkout.css", "checkout.js", "icon.svg", "widget.js")})
+    checkout = Checkout(
+        runtime,
+        hub,
+        load_catalogs(),
+        Template((folder / "page.html").read_text("utf-8")),
+        {
+            name: load_asset(name)
+            for name in ("checkout.css", "checkout.js", "icon.svg", "widget.js")
+        },
+    )
     unsubscribe = [runtime.feed.on_payment(hub.on_payment), runtime.feed.on_head(hub.on_head)]
 
     async def on_shutdown(_: web.Application) -> None:

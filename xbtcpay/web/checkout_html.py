@@ -23,7 +23,7 @@ class PageContext:
     """What the page around the view needs: language, assets, embedding."""
 
     catalog: Catalog
-    languages: tuple[tuple[str, str], ...]      # (code, name), for the language links
+    languages: tuple[tuple[str, str], ...]  # (code, name), for the language links
     css_url: str
     js_url: str
     icon_url: str = ""
@@ -48,37 +48,52 @@ def render_page(template: Template, view: cv.CheckoutView, key: str, ctx: PageCo
     if view.live:
         refresh = f'<noscript><meta http-equiv="refresh" content="{REFRESH_SECONDS}"></noscript>'
     return template.substitute(
-        lang=e(ctx.catalog.language), title=e(t("title", amount=view.amount)),
-        css=e(ctx.css_url), js=e(ctx.js_url), icon=e(ctx.icon_url), refresh=refresh,
-        body_class="embed" if ctx.embed else "page", payment=e(view.payment_id),
-        embed="1" if ctx.embed else "0", origin=e(ctx.parent_origin),
-        copied=e(t("copied")), expiring=e(t("expiring")), view=render_view(view, key, ctx),
-        live_hint=e(t("live_hint")), nojs_hint=e(t("nojs_hint")) if view.live else "",
-        languages=_languages(view, ctx))
+        lang=e(ctx.catalog.language),
+        title=e(t("title", amount=view.amount)),
+        css=e(ctx.css_url),
+        js=e(ctx.js_url),
+        icon=e(ctx.icon_url),
+        refresh=refresh,
+        body_class="embed" if ctx.embed else "page",
+        payment=e(view.payment_id),
+        embed="1" if ctx.embed else "0",
+        origin=e(ctx.parent_origin),
+        copied=e(t("copied")),
+        expiring=e(t("expiring")),
+        view=render_view(view, key, ctx),
+        live_hint=e(t("live_hint")),
+        nojs_hint=e(t("nojs_hint")) if view.live else "",
+        languages=_languages(view, ctx),
+    )
 
 
 def render_view(view: cv.CheckoutView, key: str, ctx: PageContext) -> str:
     c = ctx.catalog
-    attrs = (f'id="view" data-kind="{e(view.kind)}" data-status="{e(view.status)}" '
-             f'data-key="{e(key)}" data-now="{view.now}" '
-             f'data-expires="{"" if view.expires_at is None else view.expires_at}" '
-             f'data-live="{"1" if view.live else "0"}"')
-    body = [f'<h1>{e(c.text("pay_heading", amount=view.amount))}</h1>']
+    attrs = (
+        f'id="view" data-kind="{e(view.kind)}" data-status="{e(view.status)}" '
+        f'data-key="{e(key)}" data-now="{view.now}" '
+        f'data-expires="{"" if view.expires_at is None else view.expires_at}" '
+        f'data-live="{"1" if view.live else "0"}"'
+    )
+    body = [f"<h1>{e(c.text('pay_heading', amount=view.amount))}</h1>"]
     if view.fiat:
         body.append(f'<p class="fiat">{e(c.text("fiat_price", amount=view.fiat))}</p>')
     body.append(_status(view, c))
     body.extend(_details(view, c))
-    return f'<div {attrs}>{"".join(body)}</div>'
+    return f"<div {attrs}>{''.join(body)}</div>"
 
 
 def _status(view: cv.CheckoutView, c: Catalog) -> str:
-    key = {cv.OPEN: "status_waiting", cv.PARTIAL: "status_partial",
-           cv.CONFIRMING: "status_confirming", cv.PAID: "status_paid",
-           cv.EXPIRED: "status_expired", cv.PROVIDER: "provider_waiting"}.get(
-        view.kind, "status_" + view.status)
+    key = {
+        cv.OPEN: "status_waiting",
+        cv.PARTIAL: "status_partial",
+        cv.CONFIRMING: "status_confirming",
+        cv.PAID: "status_paid",
+        cv.EXPIRED: "status_expired",
+        cv.PROVIDER: "provider_waiting",
+    }.get(view.kind, "status_" + view.status)
     text = c.text(key, method=view.method.capitalize())
-    return (f'<p id="status" class="status status-{e(view.kind)}" role="status">'
-            f'{e(text)}</p>')
+    return f'<p id="status" class="status status-{e(view.kind)}" role="status">{e(text)}</p>'
 
 
 def _details(view: cv.CheckoutView, c: Catalog) -> list[str]:
@@ -89,7 +104,7 @@ def _details(view: cv.CheckoutView, c: Catalog) -> list[str]:
     if view.kind == cv.PAID:
         return _paid(view, c)
     if view.kind == cv.EXPIRED:
-        notes = [f'<p>{e(c.text("expired_text"))}</p>']
+        notes = [f"<p>{e(c.text('expired_text'))}</p>"]
         if view.underpaid:
             notes.append(_note(c.text("underpaid", received=view.received, amount=view.amount)))
         return notes + _links(view, c)
@@ -99,34 +114,54 @@ def _details(view: cv.CheckoutView, c: Catalog) -> list[str]:
 def _request(view: cv.CheckoutView, c: Catalog) -> list[str]:
     out: list[str] = []
     if view.kind == cv.PARTIAL:
-        out.append(f'<p class="received">{e(c.text("received", amount=view.received))}</p>'
-                   f'<p class="due">{e(c.text("still_due", amount=view.due))}</p>')
+        out.append(
+            f'<p class="received">{e(c.text("received", amount=view.received))}</p>'
+            f'<p class="due">{e(c.text("still_due", amount=view.due))}</p>'
+        )
     if view.expires_at is not None:
-        out.append(f'<p class="countdown">{e(c.text("expires_in"))} '
-                   f'<time id="countdown">{countdown_text(view.expires_at - view.now)}</time>'
-                   '</p>')
+        out.append(
+            f'<p class="countdown">{e(c.text("expires_in"))} '
+            f'<time id="countdown">{countdown_text(view.expires_at - view.now)}</time>'
+            "</p>"
+        )
     if view.payment_uri:
-        out.append(f'<figure class="qr-box">{qr_svg(view.payment_uri, c.text("qr_label"))}'
-                   '</figure>')
-    out.append(_copy_field("amount", c.text("amount_label"), view.due_plain,
-                           view.due.rsplit(" ", 1)[-1], c.text("copy_amount"), c))
+        out.append(
+            f'<figure class="qr-box">{qr_svg(view.payment_uri, c.text("qr_label"))}</figure>'
+        )
+    out.append(
+        _copy_field(
+            "amount",
+            c.text("amount_label"),
+            view.due_plain,
+            view.due.rsplit(" ", 1)[-1],
+            c.text("copy_amount"),
+            c,
+        )
+    )
     if view.address:
-        out.append(_copy_field("address", c.text("address_label"), view.address, "",
-                               c.text("copy_address"), c))
+        out.append(
+            _copy_field(
+                "address", c.text("address_label"), view.address, "", c.text("copy_address"), c
+            )
+        )
     out.append(f'<p class="hint">{e(c.text("send_exactly", chain_id=view.chain_id))}</p>')
     if view.payment_uri:
-        out.append(f'<p><a class="button" id="open-wallet" href="{e(view.payment_uri)}">'
-                   f'{e(c.text("open_wallet"))}</a></p>')
+        out.append(
+            f'<p><a class="button" id="open-wallet" href="{e(view.payment_uri)}">'
+            f"{e(c.text('open_wallet'))}</a></p>"
+        )
     return out
 
 
 def _copy_field(name: str, label: str, value: str, unit: str, button: str, c: Catalog) -> str:
     suffix = f'<span class="unit">{e(unit)}</span>' if unit else ""
-    return (f'<div class="field"><label for="{name}">{e(label)}</label>'
-            f'<div class="copy-row"><input id="{name}" class="mono" readonly '
-            f'value="{e(value)}">{suffix}<button type="button" class="copy" '
-            f'data-copy="{name}" aria-label="{e(button)}">{e(c.text("copy"))}</button>'
-            '</div></div>')
+    return (
+        f'<div class="field"><label for="{name}">{e(label)}</label>'
+        f'<div class="copy-row"><input id="{name}" class="mono" readonly '
+        f'value="{e(value)}">{suffix}<button type="button" class="copy" '
+        f'data-copy="{name}" aria-label="{e(button)}">{e(c.text("copy"))}</button>'
+        "</div></div>"
+    )
 
 
 def _confirmations(view: cv.CheckoutView, c: Catalog) -> str:
@@ -139,13 +174,12 @@ def _confirmations(view: cv.CheckoutView, c: Catalog) -> str:
 def _tx(view: cv.CheckoutView, c: Catalog) -> str:
     if not view.tx_hash:
         return ""
-    return (f'<p class="tx">{e(c.text("tx_label"))}: '
-            f'<span class="mono">{e(view.tx_hash)}</span></p>')
+    return f'<p class="tx">{e(c.text("tx_label"))}: <span class="mono">{e(view.tx_hash)}</span></p>'
 
 
 def _paid(view: cv.CheckoutView, c: Catalog) -> list[str]:
     received = view.received if view.overpaid else view.amount
-    out = [f'<p>{e(c.text("paid_text", amount=received))}</p>']
+    out = [f"<p>{e(c.text('paid_text', amount=received))}</p>"]
     if view.late:
         out.append(_note(c.text("paid_late")))
     if view.overpaid:
@@ -162,11 +196,15 @@ def _note(text: str) -> str:
 def _links(view: cv.CheckoutView, c: Catalog) -> list[str]:
     out = []
     if view.receipt_url:
-        out.append(f'<a class="button secondary" id="receipt" href="{e(view.receipt_url)}" '
-                   f'rel="noopener">{e(c.text("receipt"))}</a>')
+        out.append(
+            f'<a class="button secondary" id="receipt" href="{e(view.receipt_url)}" '
+            f'rel="noopener">{e(c.text("receipt"))}</a>'
+        )
     if view.return_url:
-        out.append(f'<a class="button" id="return" href="{e(view.return_url)}" '
-                   f'target="_top" rel="noopener">{e(c.text("back_to_shop"))}</a>')
+        out.append(
+            f'<a class="button" id="return" href="{e(view.return_url)}" '
+            f'target="_top" rel="noopener">{e(c.text("back_to_shop"))}</a>'
+        )
     return [f'<p class="links">{" ".join(out)}</p>'] if out else []
 
 
@@ -174,9 +212,15 @@ def _languages(view: cv.CheckoutView, ctx: PageContext) -> str:
     links = []
     for code, name in ctx.languages:
         current = ' aria-current="true"' if code == ctx.catalog.language else ""
-        query = f"?lang={code}" + ("&embed=1&origin=" + quote(ctx.parent_origin, safe="")
-                                   if ctx.embed else "")
-        links.append(f'<a href="/pay/{quote(view.payment_id)}{e(query)}" hreflang="{code}" '
-                     f'lang="{code}"{current}>{e(name)}</a>')
-    return (f'<nav class="languages" aria-label="{e(ctx.catalog.text("language"))}">'
-            + " ".join(links) + "</nav>")
+        query = f"?lang={code}" + (
+            "&embed=1&origin=" + quote(ctx.parent_origin, safe="") if ctx.embed else ""
+        )
+        links.append(
+            f'<a href="/pay/{quote(view.payment_id)}{e(query)}" hreflang="{code}" '
+            f'lang="{code}"{current}>{e(name)}</a>'
+        )
+    return (
+        f'<nav class="languages" aria-label="{e(ctx.catalog.text("language"))}">'
+        + " ".join(links)
+        + "</nav>"
+    )

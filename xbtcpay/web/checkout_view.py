@@ -20,20 +20,27 @@ if TYPE_CHECKING:
     from xbtcpay.config import Config
 
 OPEN, PARTIAL, CONFIRMING, PAID, EXPIRED, CLOSED, PROVIDER = (
-    "open", "partial", "confirming", "paid", "expired", "closed", "provider")
+    "open",
+    "partial",
+    "confirming",
+    "paid",
+    "expired",
+    "closed",
+    "provider",
+)
 LIVE_KINDS = frozenset({OPEN, PARTIAL, CONFIRMING, PROVIDER})
 
 
 @dataclass(frozen=True)
 class CheckoutView:
     payment_id: str
-    kind: str                       # one of the constants above
-    status: str                     # the payment's state
+    kind: str  # one of the constants above
+    status: str  # the payment's state
     method: str
-    amount: str                     # "1.5 0xBTC"
-    amount_plain: str               # "1.5" (what the copy button copies)
+    amount: str  # "1.5 0xBTC"
+    amount_plain: str  # "1.5" (what the copy button copies)
     received: str
-    due: str                        # what is still to pay, with unit
+    due: str  # what is still to pay, with unit
     due_plain: str
     address: str | None
     payment_uri: str | None
@@ -46,7 +53,7 @@ class CheckoutView:
     overpaid: bool
     reorged: bool
     underpaid: bool
-    fiat: str | None                # "12.50 EUR" when the shop gave a price
+    fiat: str | None  # "12.50 EUR" when the shop gave a price
     return_url: str | None
     receipt_url: str | None
     tx_hash: str | None
@@ -57,8 +64,9 @@ class CheckoutView:
         return self.kind in LIVE_KINDS
 
 
-def view_of(config: Config, core: CoreMethods, p: Payment, head: int | None,
-            now: int) -> CheckoutView:
+def view_of(
+    config: Config, core: CoreMethods, p: Payment, head: int | None, now: int
+) -> CheckoutView:
     unit = _unit(config, p)
     due = p.amount - p.amount_received if p.amount_received < p.amount else Decimal(0)
     required = config.confirmations_for(p.asset) if _is_crypto(config, p) else None
@@ -66,17 +74,31 @@ def view_of(config: Config, core: CoreMethods, p: Payment, head: int | None,
     if p.tx_block is not None and head is not None:
         confirmations = max(0, head - p.tx_block + 1)
     return CheckoutView(
-        payment_id=p.id, kind=_kind(config, p), status=p.status.value, method=p.method,
+        payment_id=p.id,
+        kind=_kind(config, p),
+        status=p.status.value,
+        method=p.method,
         amount=_with_unit(display_amount(p, p.amount), unit),
         amount_plain=display_amount(p, p.amount),
         received=_with_unit(display_amount(p, p.amount_received), unit),
-        due=_with_unit(display_amount(p, due), unit), due_plain=display_amount(p, due),
-        address=p.address, payment_uri=core.payment_uri(p), chain_id=config.chain.chain_id,
-        confirmations=confirmations, required=required if isinstance(required, int) else None,
-        expires_at=p.expires_at, now=now, late=p.late, overpaid=p.overpaid,
-        reorged=p.reorged, underpaid=Decimal(0) < p.amount_received < p.amount,
-        fiat=_fiat(p), return_url=_link(p, "return_url"), receipt_url=_link(p, "receipt_url"),
-        tx_hash=p.tx_hash)
+        due=_with_unit(display_amount(p, due), unit),
+        due_plain=display_amount(p, due),
+        address=p.address,
+        payment_uri=core.payment_uri(p),
+        chain_id=config.chain.chain_id,
+        confirmations=confirmations,
+        required=required if isinstance(required, int) else None,
+        expires_at=p.expires_at,
+        now=now,
+        late=p.late,
+        overpaid=p.overpaid,
+        reorged=p.reorged,
+        underpaid=Decimal(0) < p.amount_received < p.amount,
+        fiat=_fiat(p),
+        return_url=_link(p, "return_url"),
+        receipt_url=_link(p, "receipt_url"),
+        tx_hash=p.tx_hash,
+    )
 
 
 def _is_crypto(config: Config, p: Payment) -> bool:

@@ -33,8 +33,7 @@ _HEAD_ENDS = (b"\n\r\n", b"\n\n")  # the blank line ending a head (CRLF, or bare
 class RateLimitedLog:
     """One line per ``interval`` for a repeated event, carrying how many were folded in."""
 
-    def __init__(self, interval: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
         self.clock = clock
         self._last: dict[str, float] = {}
@@ -63,8 +62,7 @@ class ClientLimiter:
     def admit(self, peer: str) -> bool:
         count = self.open.get(peer, 0)
         if self.per_client and count >= self.per_client:
-            self.notes.emit("http.client_connection_limit", client_ip=peer,
-                            limit=self.per_client)
+            self.notes.emit("http.client_connection_limit", client_ip=peer, limit=self.per_client)
             return False
         self.open[peer] = count + 1
         return True
@@ -80,8 +78,9 @@ class ClientLimiter:
 class GuardedProtocol(asyncio.Protocol):
     """Wraps aiohttp's request handler: refuses over-limit peers, times the first head."""
 
-    def __init__(self, inner: asyncio.Protocol, limiter: ClientLimiter,
-                 header_timeout: float) -> None:
+    def __init__(
+        self, inner: asyncio.Protocol, limiter: ClientLimiter, header_timeout: float
+    ) -> None:
         self.inner = inner
         self.limiter = limiter
         self.header_timeout = header_timeout
@@ -100,7 +99,8 @@ class GuardedProtocol(asyncio.Protocol):
         self.peer, self.transport = peer, transport
         if self.header_timeout > 0:
             self._head_timer = asyncio.get_running_loop().call_later(
-                self.header_timeout, self._head_overdue)
+                self.header_timeout, self._head_overdue
+            )
         self.inner.connection_made(transport)
 
     def _head_overdue(self) -> None:
@@ -143,8 +143,16 @@ class GuardedProtocol(asyncio.Protocol):
 class GuardedSite(web.TCPSite):
     """A TCPSite whose connections go through GuardedProtocol."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, *,
-                 per_client: int, header_timeout: float, notes: RateLimitedLog) -> None:
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        per_client: int,
+        header_timeout: float,
+        notes: RateLimitedLog,
+    ) -> None:
         super().__init__(runner, host, port, reuse_address=True)
         self.limiter = ClientLimiter(per_client, notes)
         self.header_timeout = header_timeout
@@ -158,12 +166,14 @@ class GuardedSite(web.TCPSite):
             return GuardedProtocol(server(), self.limiter, self.header_timeout)
 
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(factory, self._host, self._port,
-                                                reuse_address=True, backlog=self._backlog)
+        self._server = await loop.create_server(
+            factory, self._host, self._port, reuse_address=True, backlog=self._backlog
+        )
 
 
-def accept_error_handler(notes: RateLimitedLog) -> Callable[[asyncio.AbstractEventLoop,
-                                                             dict[str, Any]], None]:
+def accept_error_handler(
+    notes: RateLimitedLog,
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
     """Loop exception handler: accept() out of resources logged once per interval."""
 
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -187,6 +197,10 @@ def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> int:
         except (ValueError, OSError):
             pass
     if soft != resource.RLIM_INFINITY and soft < LOW_OPEN_FILES:
-        log.warning("daemon.open_files_limit_low", limit=soft, hard_limit=hard,
-                    advice=f"raise LimitNOFILE (systemd) or ulimit -n to {wanted}")
+        log.warning(
+            "daemon.open_files_limit_low",
+            limit=soft,
+            hard_limit=hard,
+            advice=f"raise LimitNOFILE (systemd) or ulimit -n to {wanted}",
+        )
     return int(soft)

@@ -18,7 +18,7 @@ from xbtcpay.jsonio import JsonError, check
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")
-_JSON_START = (b"{", b"[", b"\"")
+_JSON_START = (b"{", b"[", b'"')
 
 
 def input_guard_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -28,8 +28,13 @@ def input_guard_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
             body = await request.read()  # bounded by client_max_size (413), kept for the handler
             problem = body_problem(body, request.content_type)
             if problem is not None:
-                log.warning("http.bad_input", path=request.path, problem=problem,
-                            client_ip=request.remote, size=len(body))
+                log.warning(
+                    "http.bad_input",
+                    path=request.path,
+                    problem=problem,
+                    client_ip=request.remote,
+                    size=len(body),
+                )
                 return web.json_response({"error": f"bad request: {problem}"}, status=400)
         return await handler(request)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from xbtcpay.models import CRYPTO, Payment
 from xbtcpay.state import State
 
-MAX_STREAMS = 20_000          # per process; beyond it pages fall back to polling status.json
+MAX_STREAMS = 20_000  # per process; beyond it pages fall back to polling status.json
 Render = Callable[[Payment], bytes]
 
 

@@ -38,8 +38,9 @@ def load_catalogs() -> dict[str, Catalog]:
     return out
 
 
-def choose_language(query: str | None, accept: str | None, available: set[str] | frozenset[str]
-                    ) -> str:
+def choose_language(
+    query: str | None, accept: str | None, available: set[str] | frozenset[str]
+) -> str:
     """``?lang=`` if available, else the best Accept-Language match, else English."""
     if query and query.lower() in available:
         return query.lower()

@@ -21,8 +21,7 @@ from xbtcpay.metrics import Metrics
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")
 # One contextvar set/reset per request, read by the add_request_id log processor.
-_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id",
-                                                                          default=None)
+_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
 def client_ip(request: web.Request, trusted_proxies: tuple[IPNetwork, ...]) -> str:
@@ -59,7 +58,7 @@ def _forwarded_for(element: str) -> str:
             continue
         value = value.strip().strip('"')
         if value.startswith("["):
-            return value[1:value.find("]")] if "]" in value else ""
+            return value[1 : value.find("]")] if "]" in value else ""
         return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
     return ""  # an element without for= names an unknown (so untrusted) hop
 
@@ -123,8 +122,7 @@ def context_middleware(metrics: Metrics, port: str) -> Callable[..., Awaitable[w
     return context
 
 
-def add_request_id(_: Any, __: str,
-                   event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: the current request's id on every line logged while serving it."""
     request_id = _REQUEST_ID.get()
     if request_id is not None:

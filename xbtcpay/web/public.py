@@ -19,14 +19,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _NO_STORE = {"Cache-Control": "no-store"}
 # Sent on every public answer; the status.json fast path sends the same (one definition).
-CORS_FIXED = {"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-              "Access-Control-Allow-Headers": "Content-Type, X-Session-Id, X-Network-Id",
-              "Access-Control-Max-Age": "600"}
+CORS_FIXED = {
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, X-Session-Id, X-Network-Id",
+    "Access-Control-Max-Age": "600",
+}
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(body, separators=(",", ":")), status=status,
-                        content_type="application/json", headers=_NO_STORE)
+    return web.Response(
+        text=json.dumps(body, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+        headers=_NO_STORE,
+    )
 
 
 async def status_json(request: web.Request) -> web.Response:
@@ -49,8 +55,9 @@ async def status_json(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and readiness with details (private port): database, chain head, watcher."""
     ok, checks = await _health(request)
-    return _json({"status": "ok" if ok else "degraded", "checks": checks},
-                 status=200 if ok else 503)
+    return _json(
+        {"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503
+    )
 
 
 async def healthz_public(request: web.Request) -> web.Response:
@@ -77,10 +84,18 @@ async def _health(request: web.Request) -> tuple[bool, dict[str, Any]]:
         chain_ok = runtime.watcher_enabled is False or (age is not None and age <= limit)
     else:  # a follower does not scan: the chain is the leader's, which holds a live lease
         chain_ok = runtime.watcher_enabled is False or lead.leader_id is not None
-    checks["chain"] = {"head": runtime.chain_head, "head_age_seconds": age,
-                       "watcher": runtime.watcher_enabled, "ok": chain_ok}
-    checks["cluster"] = {"replica": lead.replica_id, "leader": lead.leader_id,
-                         "term": lead.leader_term, "is_leader": lead.is_leader}
+    checks["chain"] = {
+        "head": runtime.chain_head,
+        "head_age_seconds": age,
+        "watcher": runtime.watcher_enabled,
+        "ok": chain_ok,
+    }
+    checks["cluster"] = {
+        "replica": lead.replica_id,
+        "leader": lead.leader_id,
+        "term": lead.leader_term,
+        "is_leader": lead.is_leader,
+    }
     return ok and chain_ok, checks
 
 

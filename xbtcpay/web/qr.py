@@ -11,8 +11,16 @@ def qr_svg(text: str, label: str) -> str:
     ``label`` becomes the SVG's title, so screen readers announce what the image is.
     """
     code = segno.make(text, error="m", micro=False)
-    svg: str = code.svg_inline(scale=4, border=4, dark="#000", light="#fff", title=label,
-                               svgclass="qr", lineclass=None, omitsize=True)
+    svg: str = code.svg_inline(
+        scale=4,
+        border=4,
+        dark="#000",
+        light="#fff",
+        title=label,
+        svgclass="qr",
+        lineclass=None,
+        omitsize=True,
+    )
     return svg.replace("<svg ", '<svg role="img" aria-label="' + _attr(label) + '" ', 1)
 
 

@@ -75,8 +75,7 @@ async def jsonrpc(request: web.Request) -> web.Response:
         payload = loads(body)
     except JsonError:
         return _json(_error(ParseError(), None))
-    ctx = CallContext("jsonrpc", request.get(CLIENT_IP, request.remote or ""),
-                      secrets.token_hex(8))
+    ctx = CallContext("jsonrpc", request.get(CLIENT_IP, request.remote or ""), secrets.token_hex(8))
     if isinstance(payload, list):
         if not payload or len(payload) > MAX_BATCH:
             return _json(_error(InvalidRequest(f"batch must hold 1..{MAX_BATCH} calls"), None))
@@ -88,17 +87,23 @@ async def jsonrpc(request: web.Request) -> web.Response:
 
 
 def _valid_id(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)
-                             and (not isinstance(value, str) or len(value) <= 256)
-                             and (not isinstance(value, int) or abs(value) < 2**63))
+    return value is None or (
+        isinstance(value, (str, int))
+        and not isinstance(value, bool)
+        and (not isinstance(value, str) or len(value) <= 256)
+        and (not isinstance(value, int) or abs(value) < 2**63)
+    )
 
 
 async def _one(request: web.Request, item: Any, ctx: CallContext) -> Any:
     if not isinstance(item, dict):
         return _error(InvalidRequest(), None)
     request_id = item.get("id")
-    if (item.get("jsonrpc") != "2.0" or not isinstance(item.get("method"), str)
-            or not _valid_id(request_id)):
+    if (
+        item.get("jsonrpc") != "2.0"
+        or not isinstance(item.get("method"), str)
+        or not _valid_id(request_id)
+    ):
         return _error(InvalidRequest(), request_id if _valid_id(request_id) else None)
     params = item.get("params")
     if "params" in item and not isinstance(params, (dict, list)):
@@ -110,8 +115,7 @@ async def _one(request: web.Request, item: Any, ctx: CallContext) -> Any:
         result = await call_method(request, item["method"], params, ctx)
     except RpcError as exc:
         return _NO_REPLY if is_notification else _error(exc, request_id)
-    return _NO_REPLY if is_notification else {"jsonrpc": "2.0", "id": request_id,
-                                              "result": result}
+    return _NO_REPLY if is_notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
 async def call_method(request: web.Request, method: str, params: Any, ctx: CallContext) -> Any:
@@ -196,5 +200,8 @@ async def _ws_call(request: web.Request, text: str, client: str) -> dict[str, An
 
 
 def _frame(endpoint: str | None, event_id: Any, data: Any, exc: RpcError | None) -> dict[str, Any]:
-    return {"endpoint": endpoint, **_envelope(data, exc),
-            "event": {"id": event_id, "date": int(time.time() * 1000)}}
+    return {
+        "endpoint": endpoint,
+        **_envelope(data, exc),
+        "event": {"id": event_id, "date": int(time.time() * 1000)},
+    }

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from xbtcpay.config import Config
 
 
-def status_document(config: Config, core: CoreMethods, p: Payment,
-                    head: int | None) -> dict[str, Any]:
+def status_document(
+    config: Config, core: CoreMethods, p: Payment, head: int | None
+) -> dict[str, Any]:
     """The original's five fields with their meaning, then the extra fields."""
     required: int | str | None = None
     confirmations = 0
@@ -49,8 +50,9 @@ def status_document(config: Config, core: CoreMethods, p: Payment,
     }
 
 
-def render_status(config: Config, core: CoreMethods, p: Payment,
-                  head: int | None) -> tuple[bytes, bool]:
+def render_status(
+    config: Config, core: CoreMethods, p: Payment, head: int | None
+) -> tuple[bytes, bool]:
     """(encoded body, whether it shows live confirmations and so depends on the head)."""
     body = json.dumps(status_document(config, core, p, head), separators=(",", ":")).encode()
     return body, p.tx_block is not None and p.method == CRYPTO
@@ -68,8 +70,9 @@ class StatusCache:
             return None
         return entry[0]
 
-    def put(self, payment_id: str, body: bytes, *, live: bool, head: int | None,
-            read_epoch: int) -> None:
+    def put(
+        self, payment_id: str, body: bytes, *, live: bool, head: int | None, read_epoch: int
+    ) -> None:
         """Store ``body``; a ``live`` body (confirmations) is valid only at ``head``."""
         if read_epoch != self.epoch or self.max_entries == 0:
             return

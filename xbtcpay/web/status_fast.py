@@ -42,8 +42,7 @@ class FastStatus(Collector):
         origins = runtime.config.public.cors_origins
         self._allow_all = "*" in origins
         self._origins = frozenset(origins)
-        headers = {"Content-Type": "application/json", "Cache-Control": "no-store",
-                   **CORS_FIXED}
+        headers = {"Content-Type": "application/json", "Cache-Control": "no-store", **CORS_FIXED}
         if self._allow_all:
             headers["Access-Control-Allow-Origin"] = "*"
         self._headers = tuple(headers.items())
@@ -70,8 +69,9 @@ class FastStatus(Collector):
         return web.Response(body=body, headers=headers)
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily("xbtcpay_status_fast_hits",
-                                     "status.json answers served from the cache before routing")
+        family = CounterMetricFamily(
+            "xbtcpay_status_fast_hits", "status.json answers served from the cache before routing"
+        )
         family.add_metric([], self.hits)
         yield family
 

@@ -44,7 +44,8 @@ class StatusFeed:
         rt, seen = self.rt, self._seen
         since = int(time.time()) - FEED_WINDOW
         rows = await rt.db.fetchall(
-            "SELECT id, version, updated_at FROM payments WHERE updated_at >= ?", (since,))
+            "SELECT id, version, updated_at FROM payments WHERE updated_at >= ?", (since,)
+        )
         changed = []
         for row in rows:
             pid, version = row["id"], int(row["version"])

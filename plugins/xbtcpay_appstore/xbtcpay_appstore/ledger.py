@@ -30,7 +30,7 @@ class Origin:
     customer: str | None = None
     data: str = "null"
     postback_url: str | None = None
-    renewal_of: str | None = None       # our id of the subscription's earlier payment
+    renewal_of: str | None = None  # our id of the subscription's earlier payment
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,19 @@ class Ledger:
 
     def __init__(self, ctx: PluginContext, products: Mapping[str, str]) -> None:
         self.ctx = ctx
-        self.products = products            # Apple productId -> catalog product name
+        self.products = products  # Apple productId -> catalog product name
 
-    async def record(self, purchase: Purchase, origin: Origin,
-                     extra: Mapping[str, Any] | None = None) -> Recorded:
+    async def record(
+        self, purchase: Purchase, origin: Origin, extra: Mapping[str, Any] | None = None
+    ) -> Recorded:
         """The paid payment of ``purchase``: created once, found afterwards."""
         existing = await self.ctx.find_payment(purchase.transaction_id)
         if existing is not None and existing.status != State.NEW:
             return Recorded(existing, duplicate=True)
         if existing is None:
-            existing = await self._create(purchase, origin, purchase.transaction_id,
-                                          {**purchase.facts(), **(extra or {})})
+            existing = await self._create(
+                purchase, origin, purchase.transaction_id, {**purchase.facts(), **(extra or {})}
+            )
             if existing.status != State.NEW:
                 return Recorded(existing, duplicate=True)
         result = await self.ctx.report(existing.id, self._paid(existing, purchase))
@@ -67,38 +69,61 @@ class Ledger:
         and the payment's amount is the catalog price of that product.
         """
         event = PaymentEvent(
-            Event.PAID, dedupe_key=f"appstore:tx:{purchase.transaction_id}",
-            provider_ref=purchase.transaction_id, at=_seconds(purchase.purchase_date))
+            Event.PAID,
+            dedupe_key=f"appstore:tx:{purchase.transaction_id}",
+            provider_ref=purchase.transaction_id,
+            at=_seconds(purchase.purchase_date),
+        )
         if purchase.price is None and not purchase.currency:
             return event
         charged = None if purchase.price is None else purchase.price * purchase.quantity
         why = shortfall(payment, purchase.currency, charged)
         if why is None:
             return event
-        log.error("appstore.charge_does_not_pay", payment_id=payment.id, reason=why,
-                  transaction_id=purchase.transaction_id)
+        log.error(
+            "appstore.charge_does_not_pay",
+            payment_id=payment.id,
+            reason=why,
+            transaction_id=purchase.transaction_id,
+        )
         return replace(event, kind=Event.SEEN, reason=why)
 
     async def refund(self, purchase: Purchase, dedupe_key: str, reason: str) -> bool:
         """Mark the payment of a refunded/revoked transaction refunded; False if none changed."""
         payment = await self.ctx.find_payment(purchase.transaction_id)
         if payment is None:
-            log.warning("appstore.refund_unknown_transaction",
-                        transaction_id=purchase.transaction_id)
+            log.warning(
+                "appstore.refund_unknown_transaction", transaction_id=purchase.transaction_id
+            )
             return False
-        result = await self.ctx.report(payment.id, PaymentEvent(
-            Event.REFUNDED, dedupe_key=dedupe_key, amount_refunded=payment.amount,
-            reason=reason, at=_seconds(purchase.revocation_date)))
+        result = await self.ctx.report(
+            payment.id,
+            PaymentEvent(
+                Event.REFUNDED,
+                dedupe_key=dedupe_key,
+                amount_refunded=payment.amount,
+                reason=reason,
+                at=_seconds(purchase.revocation_date),
+            ),
+        )
         return result.changed
 
-    async def lapse(self, purchase: Purchase, origin: Origin, kind: Event, ref: str,
-                    reason: str, extra: Mapping[str, Any]) -> bool:
+    async def lapse(
+        self,
+        purchase: Purchase,
+        origin: Origin,
+        kind: Event,
+        ref: str,
+        reason: str,
+        extra: Mapping[str, Any],
+    ) -> bool:
         """Record a renewal that did not happen (expired / billing failed) as its own payment."""
         payment = await self.ctx.find_payment(ref)
         if payment is None:
             payment = await self._create(purchase, origin, ref, {**purchase.facts(), **extra})
-        result = await self.ctx.report(payment.id, PaymentEvent(
-            kind, dedupe_key=f"appstore:{ref}", reason=reason))
+        result = await self.ctx.report(
+            payment.id, PaymentEvent(kind, dedupe_key=f"appstore:{ref}", reason=reason)
+        )
         return result.changed
 
     async def origin_of(self, purchase: Purchase, fallback_postback: str | None) -> Origin:
@@ -106,8 +131,12 @@ class Ledger:
         for ref in (purchase.original_transaction_id, purchase.transaction_id):
             earlier = await self.ctx.find_payment(ref)
             if earlier is not None:
-                return Origin(earlier.customer, earlier.data,
-                              earlier.postback_url or fallback_postback, earlier.id)
+                return Origin(
+                    earlier.customer,
+                    earlier.data,
+                    earlier.postback_url or fallback_postback,
+                    earlier.id,
+                )
         return Origin(postback_url=fallback_postback)
 
     def product_of(self, purchase: Purchase) -> str:
@@ -116,15 +145,24 @@ class Ledger:
             raise Refused(f"product {purchase.product_id} is not in the catalog")
         return name
 
-    async def _create(self, purchase: Purchase, origin: Origin, ref: str,
-                      extra: Mapping[str, Any]) -> Payment:
+    async def _create(
+        self, purchase: Purchase, origin: Origin, ref: str, extra: Mapping[str, Any]
+    ) -> Payment:
         product = self.product_of(purchase)
         currency, amount = self._amount(purchase, product)
         if origin.renewal_of:
             extra = {**extra, "renewal_of": origin.renewal_of}
-        new = NewPayment(method=self.ctx.name, asset=currency, amount=amount, data=origin.data,
-                         postback_url=origin.postback_url, product=product,
-                         customer=origin.customer, provider_ref=ref, extra=extra)
+        new = NewPayment(
+            method=self.ctx.name,
+            asset=currency,
+            amount=amount,
+            data=origin.data,
+            postback_url=origin.postback_url,
+            product=product,
+            customer=origin.customer,
+            provider_ref=ref,
+            extra=extra,
+        )
         try:
             return await self.ctx.create_payment(new)
         except Exception:

@@ -26,8 +26,7 @@ REFUNDS = ("REFUND", "REVOKE")
 LAPSES = {"DID_FAIL_TO_RENEW": Event.FAILED, "EXPIRED": Event.EXPIRED}
 
 
-async def apply_notification(ledger: Ledger, n: Notification,
-                             default_postback: str | None) -> str:
+async def apply_notification(ledger: Ledger, n: Notification, default_postback: str | None) -> str:
     """Apply one verified notification; returns a short outcome for the log."""
     purchase = n.purchase
     if purchase is None or not (n.type in PURCHASES or n.type in REFUNDS or n.type in LAPSES):
@@ -39,16 +38,25 @@ async def apply_notification(ledger: Ledger, n: Notification,
     origin = await ledger.origin_of(purchase, default_postback)
     try:
         if n.type in PURCHASES:
-            extra = {"notificationUUID": n.uuid, "notificationType": n.type,
-                     "subtype": n.subtype, "renewal": n.type == "DID_RENEW"}
+            extra = {
+                "notificationUUID": n.uuid,
+                "notificationType": n.type,
+                "subtype": n.subtype,
+                "renewal": n.type == "DID_RENEW",
+            }
             recorded = await ledger.record(purchase, origin, extra)
             return "duplicate" if recorded.duplicate else "paid"
         extra = {"notificationUUID": n.uuid, "notificationType": n.type, "subtype": n.subtype}
-        changed = await ledger.lapse(purchase, origin, LAPSES[n.type], n.uuid,
-                                     n.subtype or n.type.lower(), extra)
+        changed = await ledger.lapse(
+            purchase, origin, LAPSES[n.type], n.uuid, n.subtype or n.type.lower(), extra
+        )
         return LAPSES[n.type].value if changed else "unchanged"
     except Refused as exc:
         # A genuine notification for a product this shop does not sell here: nothing to do.
-        log.warning("appstore.notification_unmapped", notification_uuid=n.uuid,
-                    type=n.type, reason=exc.reason)
+        log.warning(
+            "appstore.notification_unmapped",
+            notification_uuid=n.uuid,
+            type=n.type,
+            reason=exc.reason,
+        )
         return "unmapped"

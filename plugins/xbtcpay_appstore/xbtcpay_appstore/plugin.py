@@ -45,10 +45,14 @@ class AppStorePlugin:
         ctx.add_method("payment.validateAppStore", self.validate)
         ctx.add_route("POST", WEBHOOK_PATH, self.webhook)
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.settings.timeout))
-        log.info("appstore.ready", bundle_id=self.settings.bundle_id,
-                 environments=list(self.settings.accepted_environments()),
-                 products=len(self.settings.products))
+            timeout=aiohttp.ClientTimeout(total=self.settings.timeout)
+        )
+        log.info(
+            "appstore.ready",
+            bundle_id=self.settings.bundle_id,
+            environments=list(self.settings.accepted_environments()),
+            products=len(self.settings.products),
+        )
 
     async def close(self) -> None:
         """Close the HTTP session used for legacy receipts."""
@@ -81,15 +85,18 @@ class AppStorePlugin:
                 log.info("appstore.product_not_in_catalog", product_id=purchase.product_id)
                 continue
             if purchase.revocation_date is not None:
-                await self.ledger.refund(purchase, f"appstore:revoked:{purchase.transaction_id}",
-                                         purchase.revocation_reason or "revoked")
+                await self.ledger.refund(
+                    purchase,
+                    f"appstore:revoked:{purchase.transaction_id}",
+                    purchase.revocation_reason or "revoked",
+                )
                 if len(purchases) == 1:
                     raise Refused("transaction was refunded or revoked")
                 continue
             recorded.append((purchase, await self.ledger.record(purchase, origin)))
         if not recorded:
             if len(purchases) == 1:
-                self.ledger.product_of(purchases[0])   # raises Refused with the product id
+                self.ledger.product_of(purchases[0])  # raises Refused with the product id
             raise Refused("no valid purchase of a catalog product")
         first, rec = recorded[0]
         answer = {"valid": True, **_summary(first, rec)}
@@ -110,20 +117,30 @@ class AppStorePlugin:
             return web.json_response({"error": exc.reason}, status=400)
         outcome = await apply_notification(self.ledger, notification, self.settings.postback_url)
         first = await self.ctx.claim(f"notification:{notification.uuid}")
-        log.info("appstore.notification", notification_uuid=notification.uuid,
-                 type=notification.type, subtype=notification.subtype, outcome=outcome,
-                 replay=not first)
+        log.info(
+            "appstore.notification",
+            notification_uuid=notification.uuid,
+            type=notification.type,
+            subtype=notification.subtype,
+            outcome=outcome,
+            replay=not first,
+        )
         return web.json_response({"received": True})
 
 
 def _summary(purchase: Purchase, rec: Recorded) -> dict[str, Any]:
     p = rec.payment
     return {
-        "id": p.id, "duplicate": rec.duplicate, "status": p.status.value,
-        "product": p.product, "amount": format(p.amount, "f"), "currency": p.asset,
+        "id": p.id,
+        "duplicate": rec.duplicate,
+        "status": p.status.value,
+        "product": p.product,
+        "amount": format(p.amount, "f"),
+        "currency": p.asset,
         "transactionId": purchase.transaction_id,
         "originalTransactionId": purchase.original_transaction_id,
-        "productId": purchase.product_id, "environment": purchase.environment,
+        "productId": purchase.product_id,
+        "environment": purchase.environment,
         "expiresDate": purchase.expires_date,
         "active": p.status == State.PAID and not _expired(purchase),
     }

@@ -25,13 +25,13 @@ class Purchase:
     original_transaction_id: str
     product_id: str
     environment: str
-    source: str                         # "storekit2" | "receipt"
+    source: str  # "storekit2" | "receipt"
     type: str | None = None
-    purchase_date: int | None = None    # milliseconds since the epoch, as Apple sends them
+    purchase_date: int | None = None  # milliseconds since the epoch, as Apple sends them
     expires_date: int | None = None
     revocation_date: int | None = None
     revocation_reason: str | None = None
-    price: Decimal | None = None        # in ``currency`` units (Apple sends milliunits)
+    price: Decimal | None = None  # in ``currency`` units (Apple sends milliunits)
     currency: str | None = None
     app_account_token: str | None = None
     quantity: int = 1
@@ -41,9 +41,13 @@ class Purchase:
         return {
             "transactionId": self.transaction_id,
             "originalTransactionId": self.original_transaction_id,
-            "productId": self.product_id, "environment": self.environment,
-            "source": self.source, "type": self.type, "purchaseDate": self.purchase_date,
-            "expiresDate": self.expires_date, "appAccountToken": self.app_account_token,
+            "productId": self.product_id,
+            "environment": self.environment,
+            "source": self.source,
+            "type": self.type,
+            "purchaseDate": self.purchase_date,
+            "expiresDate": self.expires_date,
+            "appAccountToken": self.app_account_token,
             "quantity": self.quantity,
         }
 
@@ -66,11 +70,19 @@ def from_storekit(tx: Any, raw_environment: str) -> Purchase:
     return Purchase(
         transaction_id=str(tx.transactionId),
         original_transaction_id=str(tx.originalTransactionId or tx.transactionId),
-        product_id=str(tx.productId), environment=raw_environment, source="storekit2",
-        type=tx.rawType, purchase_date=tx.purchaseDate, expires_date=tx.expiresDate,
-        revocation_date=tx.revocationDate, revocation_reason=_revocation_reason(tx.rawRevocationReason),
-        price=price, currency=tx.currency, app_account_token=tx.appAccountToken,
-        quantity=int(tx.quantity or 1))
+        product_id=str(tx.productId),
+        environment=raw_environment,
+        source="storekit2",
+        type=tx.rawType,
+        purchase_date=tx.purchaseDate,
+        expires_date=tx.expiresDate,
+        revocation_date=tx.revocationDate,
+        revocation_reason=_revocation_reason(tx.rawRevocationReason),
+        price=price,
+        currency=tx.currency,
+        app_account_token=tx.appAccountToken,
+        quantity=int(tx.quantity or 1),
+    )
 
 
 def _ms(value: Any) -> int | None:
@@ -85,9 +97,14 @@ def from_receipt(item: dict[str, Any], environment: str) -> Purchase:
     original = item.get("original_transaction_id")
     quantity = _ms(item.get("quantity")) or 1
     return Purchase(
-        transaction_id=tx_id, original_transaction_id=str(original or tx_id),
-        product_id=product_id, environment=environment, source="receipt",
+        transaction_id=tx_id,
+        original_transaction_id=str(original or tx_id),
+        product_id=product_id,
+        environment=environment,
+        source="receipt",
         purchase_date=_ms(item.get("purchase_date_ms")),
         expires_date=_ms(item.get("expires_date_ms")),
         revocation_date=_ms(item.get("cancellation_date_ms")),
-        revocation_reason=item.get("cancellation_reason"), quantity=quantity)
+        revocation_reason=item.get("cancellation_reason"),
+        quantity=quantity,
+    )

@@ -43,8 +43,9 @@ def check_receipt_text(receipt: str) -> None:
         raise Refused("receipt is neither a signed transaction nor base64") from exc
 
 
-async def verify_receipt(session: aiohttp.ClientSession, settings: AppStoreSettings,
-                         receipt: str) -> list[Purchase]:
+async def verify_receipt(
+    session: aiohttp.ClientSession, settings: AppStoreSettings, receipt: str
+) -> list[Purchase]:
     """Purchases of a verified legacy receipt, newest first; Refused or ProviderError else."""
     check_receipt_text(receipt)
     body: dict[str, Any] = {"receipt-data": receipt, "exclude-old-transactions": True}
@@ -62,8 +63,7 @@ async def verify_receipt(session: aiohttp.ClientSession, settings: AppStoreSetti
     return _purchases(answer, settings, env)
 
 
-async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]
-                ) -> dict[str, Any]:
+async def _post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
         async with session.post(url, json=body) as resp:
             if resp.status != 200:

@@ -60,8 +60,9 @@ def load_settings(ctx: PluginContext) -> AppStoreSettings:
     if env is None:
         problems.append(f"{where}.environment: production or sandbox")
     app_apple_id = s.get("app_apple_id")
-    if app_apple_id is not None and (isinstance(app_apple_id, bool)
-                                     or not str(app_apple_id).isdigit()):
+    if app_apple_id is not None and (
+        isinstance(app_apple_id, bool) or not str(app_apple_id).isdigit()
+    ):
         problems.append(f"{where}.app_apple_id: the app's numeric Apple ID")
         app_apple_id = None
     if env == "Production" and app_apple_id is None:
@@ -78,8 +79,9 @@ def load_settings(ctx: PluginContext) -> AppStoreSettings:
     for name in products:
         spec = ctx.product(name)
         if spec is None or not isinstance(spec.get("appstore_product_id"), str):
-            problems.append(f"{where}.products: {name!r} needs a catalog entry with "
-                            "appstore_product_id")
+            problems.append(
+                f"{where}.products: {name!r} needs a catalog entry with appstore_product_id"
+            )
     timeout = s.get("timeout", 15)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         problems.append(f"{where}.timeout: seconds, > 0")
@@ -87,8 +89,13 @@ def load_settings(ctx: PluginContext) -> AppStoreSettings:
     postback_url = s.get("postback_url")
     if postback_url is not None and not _is_http_url(postback_url):
         problems.append(f"{where}.postback_url: an http(s) URL")
-    urls = {key: s.get(key, default) for key, default in
-            (("verify_receipt_url", PRODUCTION_URL), ("verify_receipt_sandbox_url", SANDBOX_URL))}
+    urls = {
+        key: s.get(key, default)
+        for key, default in (
+            ("verify_receipt_url", PRODUCTION_URL),
+            ("verify_receipt_sandbox_url", SANDBOX_URL),
+        )
+    }
     for key, url in urls.items():
         if not _is_http_url(url):
             problems.append(f"{where}.{key}: an http(s) URL")
@@ -97,13 +104,19 @@ def load_settings(ctx: PluginContext) -> AppStoreSettings:
         raise PluginError("; ".join(problems))
     assert isinstance(bundle_id, str) and env is not None
     return AppStoreSettings(
-        bundle_id=bundle_id, app_apple_id=None if app_apple_id is None else int(app_apple_id),
-        environment=env, root_certificates=roots,
+        bundle_id=bundle_id,
+        app_apple_id=None if app_apple_id is None else int(app_apple_id),
+        environment=env,
+        root_certificates=roots,
         accept_sandbox=s.get("accept_sandbox") is True,
         allow_test_environments=s.get("allow_test_environments") is True,
-        products=tuple(products), verify_receipt_url=str(urls["verify_receipt_url"]),
+        products=tuple(products),
+        verify_receipt_url=str(urls["verify_receipt_url"]),
         verify_receipt_sandbox_url=str(urls["verify_receipt_sandbox_url"]),
-        shared_secret=shared_secret, postback_url=postback_url, timeout=float(timeout))
+        shared_secret=shared_secret,
+        postback_url=postback_url,
+        timeout=float(timeout),
+    )
 
 
 def _is_http_url(value: Any) -> bool:

@@ -43,7 +43,7 @@ class Notification:
     type: str
     subtype: str | None
     environment: str
-    purchase: Purchase | None       # from data.signedTransactionInfo, when present
+    purchase: Purchase | None  # from data.signedTransactionInfo, when present
 
 
 class AppleVerifier:
@@ -52,8 +52,13 @@ class AppleVerifier:
     def __init__(self, settings: AppStoreSettings) -> None:
         self.settings = settings
         self._verifiers = {
-            env: SignedDataVerifier(list(settings.root_certificates), False, Environment(env),
-                                    settings.bundle_id, settings.app_apple_id)
+            env: SignedDataVerifier(
+                list(settings.root_certificates),
+                False,
+                Environment(env),
+                settings.bundle_id,
+                settings.app_apple_id,
+            )
             for env in settings.accepted_environments()
         }
 
@@ -76,8 +81,13 @@ class AppleVerifier:
         if signed_tx:
             tx = _checked(lambda: verifier.verify_and_decode_signed_transaction(signed_tx))
             purchase = from_storekit(tx, env)
-        return Notification(uuid=body.notificationUUID, type=body.rawNotificationType,
-                            subtype=body.rawSubtype, environment=env, purchase=purchase)
+        return Notification(
+            uuid=body.notificationUUID,
+            type=body.rawNotificationType,
+            subtype=body.rawSubtype,
+            environment=env,
+            purchase=purchase,
+        )
 
     def _verifier(self, env: str) -> SignedDataVerifier:
         verifier = self._verifiers.get(env)

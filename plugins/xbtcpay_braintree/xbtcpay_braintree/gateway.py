@@ -29,9 +29,14 @@ from xbtcpay_braintree.settings import BraintreeSettings
 
 T = TypeVar("T")
 LIVE_STATUSES = ("Active", "Pending", "Past Due")
-DEFINITE = (bt_errors.AuthenticationError, bt_errors.AuthorizationError,
-            bt_errors.NotFoundError, bt_errors.UpgradeRequiredError,
-            bt_errors.ConfigurationError, bt_errors.InvalidSignatureError)
+DEFINITE = (
+    bt_errors.AuthenticationError,
+    bt_errors.AuthorizationError,
+    bt_errors.NotFoundError,
+    bt_errors.UpgradeRequiredError,
+    bt_errors.ConfigurationError,
+    bt_errors.InvalidSignatureError,
+)
 
 
 class GatewayError(ProviderError):
@@ -53,8 +58,13 @@ def environment_of(settings: BraintreeSettings) -> braintree.Environment:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     https = parts.scheme == "https"
     return braintree.Environment(
-        "custom", parts.hostname, str(port), f"{parts.scheme}://{parts.hostname}", https,
-        braintree.Environment.Production.ssl_certificate if https else None)
+        "custom",
+        parts.hostname,
+        str(port),
+        f"{parts.scheme}://{parts.hostname}",
+        https,
+        braintree.Environment.Production.ssl_certificate if https else None,
+    )
 
 
 def describe(exc: Exception) -> str:
@@ -65,8 +75,9 @@ def describe(exc: Exception) -> str:
         return "Braintree refused the operation for these API keys"
     if isinstance(exc, bt_errors.NotFoundError):
         return "Braintree does not know this object"
-    if isinstance(exc, (bt_http.TimeoutError, bt_errors.RequestTimeoutError,
-                        bt_errors.GatewayTimeoutError)):
+    if isinstance(
+        exc, (bt_http.TimeoutError, bt_errors.RequestTimeoutError, bt_errors.GatewayTimeoutError)
+    ):
         return "Braintree timed out"
     if isinstance(exc, bt_http.ConnectionError):
         return "Braintree could not be reached"
@@ -78,16 +89,23 @@ class BraintreeClient:
 
     def __init__(self, settings: BraintreeSettings) -> None:
         self.settings = settings
-        self.gateway = braintree.BraintreeGateway(braintree.Configuration(
-            environment_of(settings), settings.merchant_id, settings.public_key,
-            settings.private_key, timeout=settings.timeout, wrap_http_exceptions=True))
+        self.gateway = braintree.BraintreeGateway(
+            braintree.Configuration(
+                environment_of(settings),
+                settings.merchant_id,
+                settings.public_key,
+                settings.private_key,
+                timeout=settings.timeout,
+                wrap_http_exceptions=True,
+            )
+        )
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return await asyncio.to_thread(fn, *args)
         except BraintreeError as exc:
             raise GatewayError(describe(exc), definite=isinstance(exc, DEFINITE)) from None
-        except ValueError as exc:       # the SDK's answer to an api-error-response here
+        except ValueError as exc:  # the SDK's answer to an api-error-response here
             raise GatewayError(f"Braintree refused: {exc}", definite=True) from None
 
     async def _find(self, fn: Callable[[str], T], key: str) -> T | None:
@@ -98,7 +116,7 @@ class BraintreeClient:
             return None
         except BraintreeError as exc:
             raise GatewayError(describe(exc), definite=isinstance(exc, DEFINITE)) from None
-        except ValueError as exc:       # the SDK's answer to an api-error-response here
+        except ValueError as exc:  # the SDK's answer to an api-error-response here
             raise GatewayError(f"Braintree refused: {exc}", definite=True) from None
 
     async def client_token(self, customer_id: str | None) -> str:
@@ -108,12 +126,16 @@ class BraintreeClient:
             params["customer_id"] = customer_id
         return await self._run(self.gateway.client_token.generate, params)
 
-    async def sale(self, amount: Decimal, currency: str, nonce: str, order_id: str,
-                   customer_id: str | None) -> Any:
+    async def sale(
+        self, amount: Decimal, currency: str, nonce: str, order_id: str, customer_id: str | None
+    ) -> Any:
         """A sale submitted for settlement; the SDK's SuccessfulResult or ErrorResult."""
-        params: dict[str, Any] = {"amount": format(amount, "f"), "payment_method_nonce": nonce,
-                                  "order_id": order_id,
-                                  "options": {"submit_for_settlement": True}}
+        params: dict[str, Any] = {
+            "amount": format(amount, "f"),
+            "payment_method_nonce": nonce,
+            "order_id": order_id,
+            "options": {"submit_for_settlement": True},
+        }
         account = self.settings.merchant_accounts.get(currency.upper())
         if account:
             params["merchant_account_id"] = account
@@ -121,11 +143,16 @@ class BraintreeClient:
             params["customer_id"] = customer_id
         return await self._run(self.gateway.transaction.sale, params)
 
-    async def charge(self, amount: Decimal, currency: str, order_id: str,
-                     source: dict[str, Any]) -> Any:
+    async def charge(
+        self, amount: Decimal, currency: str, order_id: str, source: dict[str, Any]
+    ) -> Any:
         """A sale submitted for settlement from ``source`` (a nonce or a vaulted token)."""
-        params: dict[str, Any] = {"amount": format(amount, "f"), "order_id": order_id,
-                                  "options": {"submit_for_settlement": True}, **source}
+        params: dict[str, Any] = {
+            "amount": format(amount, "f"),
+            "order_id": order_id,
+            "options": {"submit_for_settlement": True},
+            **source,
+        }
         account = self.settings.merchant_accounts.get(currency.upper())
         if account:
             params["merchant_account_id"] = account
@@ -141,28 +168,37 @@ class BraintreeClient:
             return found
         result = await self._run(self.gateway.customer.create, {"id": customer_id})
         if not result.is_success:
-            raise GatewayError(f"Braintree refused the customer: {result.message}",
-                               definite=True)
+            raise GatewayError(f"Braintree refused the customer: {result.message}", definite=True)
         return result.customer
 
     async def vault(self, customer_id: str, nonce: str) -> Any:
         """Store the nonce's card in the customer's vault; the SDK result."""
-        return await self._run(self.gateway.payment_method.create, {
-            "customer_id": customer_id, "payment_method_nonce": nonce,
-            "options": {"make_default": True}})
+        return await self._run(
+            self.gateway.payment_method.create,
+            {
+                "customer_id": customer_id,
+                "payment_method_nonce": nonce,
+                "options": {"make_default": True},
+            },
+        )
 
     async def subscribe(self, token: str, plan_id: str, price: Decimal) -> Any:
         """Subscribe a vaulted card to a plan at the catalog's price; the SDK result."""
-        return await self._run(self.gateway.subscription.create, {
-            "payment_method_token": token, "plan_id": plan_id, "price": format(price, "f")})
+        return await self._run(
+            self.gateway.subscription.create,
+            {"payment_method_token": token, "plan_id": plan_id, "price": format(price, "f")},
+        )
 
     async def subscriptions_of(self, customer_id: str) -> list[Any]:
         """Every subscription of the customer (through the vaulted payment methods)."""
         customer = await self.find_customer(customer_id)
         if customer is None:
             return []
-        return [sub for method in customer.payment_methods
-                for sub in getattr(method, "subscriptions", [])]
+        return [
+            sub
+            for method in customer.payment_methods
+            for sub in getattr(method, "subscriptions", [])
+        ]
 
     async def find_subscription(self, subscription_id: str) -> Any | None:
         return await self._find(self.gateway.subscription.find, subscription_id)
@@ -172,10 +208,13 @@ class BraintreeClient:
 
     async def transactions_for_order(self, order_id: str) -> list[Any]:
         """Transactions whose order_id is ``order_id`` (our payment id)."""
+
         def search() -> list[Any]:
             found = self.gateway.transaction.search(
-                braintree.TransactionSearch.order_id == order_id)
+                braintree.TransactionSearch.order_id == order_id
+            )
             return list(found.items)
+
         return await self._run(search)
 
     def parse_notification(self, signature: str, payload: str) -> Any:

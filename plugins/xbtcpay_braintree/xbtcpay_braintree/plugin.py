@@ -63,8 +63,12 @@ class BraintreePlugin:
         ctx.add_route("POST", WEBHOOK_PATH, self.webhook)
         reconciler = Reconciler(ctx, self._client, min_age=settings.reconcile_after)
         ctx.add_job("reconcile", reconciler.run, settings.reconcile_interval)
-        log.info("braintree.ready", environment=settings.environment,
-                 merchant_id=settings.merchant_id, webhook_url=ctx.public_url(WEBHOOK_PATH))
+        log.info(
+            "braintree.ready",
+            environment=settings.environment,
+            merchant_id=settings.merchant_id,
+            webhook_url=ctx.public_url(WEBHOOK_PATH),
+        )
 
     async def close(self) -> None:
         """Nothing to release: the SDK opens one HTTP session per call."""
@@ -80,8 +84,7 @@ class BraintreePlugin:
         customer = p.customer(params, required=False)
         return {"token": await self.client.client_token(customer)}
 
-    async def process_payment(self, params: Mapping[str, Any],
-                              call: CallContext) -> dict[str, Any]:
+    async def process_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Charge a payment method nonce: a one-off sale, or a subscription's first charge."""
         nonce, product = p.nonce(params), p.product(params)
         currency, amount = self.ctx.price(product, params.get("currency"), params.get("amount"))
@@ -92,10 +95,18 @@ class BraintreePlugin:
         self._check_currency(currency)
         if plan is not None and customer is not None:
             await self._refuse_second_subscription(customer, plan, product)
-        payment = await self.ctx.create_payment(NewPayment(
-            method=self.name, asset=currency, amount=amount, data=data_text(params.get("data")),
-            postback_url=postback_url(params), product=product, customer=customer,
-            extra={"braintree_plan": plan} if plan else {}))
+        payment = await self.ctx.create_payment(
+            NewPayment(
+                method=self.name,
+                asset=currency,
+                amount=amount,
+                data=data_text(params.get("data")),
+                postback_url=postback_url(params),
+                product=product,
+                customer=customer,
+                extra={"braintree_plan": plan} if plan else {},
+            )
+        )
         try:
             if plan is None:
                 result = await self.client.sale(amount, currency, nonce, payment.id, customer)
@@ -108,8 +119,13 @@ class BraintreePlugin:
             raise
         outcome = _charged_in(outcome, payment)
         await self.ctx.report(payment.id, outcome.event)
-        log.info("braintree.processed", payment_id=payment.id, status=outcome.status,
-                 transaction_id=outcome.transaction_id, reason=outcome.reason)
+        log.info(
+            "braintree.processed",
+            payment_id=payment.id,
+            status=outcome.status,
+            transaction_id=outcome.transaction_id,
+            reason=outcome.reason,
+        )
         return outcome.answer(payment.id)
 
     def _check_currency(self, currency: str) -> None:
@@ -118,13 +134,17 @@ class BraintreePlugin:
             raise InvalidParams(f"no Braintree merchant account for {currency}")
 
     async def _refuse_second_subscription(self, customer: str, plan: str, product: str) -> None:
-        live = [s for s in await self.client.subscriptions_of(customer)
-                if s.plan_id == plan and s.status in LIVE_STATUSES]
+        live = [
+            s
+            for s in await self.client.subscriptions_of(customer)
+            if s.plan_id == plan and s.status in LIVE_STATUSES
+        ]
         if live:
             raise Conflict(f"customer already has a live subscription to {product}")
 
-    async def _subscribe(self, payment: Payment, customer: str, nonce: str, plan: str,
-                         price: Decimal) -> Outcome:
+    async def _subscribe(
+        self, payment: Payment, customer: str, nonce: str, plan: str, price: Decimal
+    ) -> Outcome:
         await self.client.ensure_customer(customer)
         vaulted = await self.client.vault(customer, nonce)
         if not vaulted.is_success:
@@ -138,20 +158,28 @@ class BraintreePlugin:
 
     async def _gateway_failed(self, payment: Payment, exc: GatewayError) -> None:
         """A definite refusal fails the payment; an unknown outcome is left to reconciliation."""
-        log.warning("braintree.gateway_failed", payment_id=payment.id, error=exc.detail,
-                    definite=exc.definite)
+        log.warning(
+            "braintree.gateway_failed",
+            payment_id=payment.id,
+            error=exc.detail,
+            definite=exc.definite,
+        )
         if exc.definite:
             await self.ctx.report(payment.id, refusal_event(payment.id, str(exc.detail)))
 
-    async def cancel_subscription(self, params: Mapping[str, Any],
-                                  call: CallContext) -> dict[str, Any]:
+    async def cancel_subscription(
+        self, params: Mapping[str, Any], call: CallContext
+    ) -> dict[str, Any]:
         """Cancel the customer's live subscriptions to the product's plan."""
         product = p.product(params)
         plan = p.plan_of(self.ctx.product(product), product)
         customer = p.customer(params, required=True)
         assert customer is not None
-        live = [s for s in await self.client.subscriptions_of(customer)
-                if s.plan_id == plan and s.status in LIVE_STATUSES]
+        live = [
+            s
+            for s in await self.client.subscriptions_of(customer)
+            if s.plan_id == plan and s.status in LIVE_STATUSES
+        ]
         if not live:
             return {"status": "failed", "reason": "no active subscription to this product"}
         canceled: list[str] = []
@@ -160,8 +188,12 @@ class BraintreePlugin:
             if not result.is_success:
                 return {"status": "failed", "reason": str(result.message), "canceled": canceled}
             canceled.append(sub.id)
-        log.info("braintree.subscription_canceled_by_shop", customer=customer, plan=plan,
-                 subscriptions=canceled)
+        log.info(
+            "braintree.subscription_canceled_by_shop",
+            customer=customer,
+            plan=plan,
+            subscriptions=canceled,
+        )
         return {"status": "success", "canceled": canceled}
 
     async def subscriptions(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
@@ -169,11 +201,21 @@ class BraintreePlugin:
         customer = p.customer(params, required=True)
         assert customer is not None
         subs = await self.client.subscriptions_of(customer)
-        return {"subscriptions": [
-            {"planId": s.plan_id, "id": s.id, "status": s.status,
-             "price": format(s.price, "f") if getattr(s, "price", None) is not None else None,
-             "nextBillingDate": _iso(getattr(s, "next_billing_date", None))}
-            for s in subs if s.status in LIVE_STATUSES]}
+        return {
+            "subscriptions": [
+                {
+                    "planId": s.plan_id,
+                    "id": s.id,
+                    "status": s.status,
+                    "price": format(s.price, "f")
+                    if getattr(s, "price", None) is not None
+                    else None,
+                    "nextBillingDate": _iso(getattr(s, "next_billing_date", None)),
+                }
+                for s in subs
+                if s.status in LIVE_STATUSES
+            ]
+        }
 
     # -- webhook ---------------------------------------------------------------------------
 
@@ -183,13 +225,13 @@ class BraintreePlugin:
         form = await request.post()
         signature, payload = form.get("bt_signature"), form.get("bt_payload")
         if not isinstance(signature, str) or not isinstance(payload, str):
-            return web.json_response({"error": "bt_signature and bt_payload required"},
-                                     status=400)
+            return web.json_response({"error": "bt_signature and bt_payload required"}, status=400)
         try:
             notification = self.client.parse_notification(signature, payload)
         except (BraintreeError, ValueError, ExpatError, KeyError) as exc:
-            log.warning("braintree.webhook_rejected", error=type(exc).__name__,
-                        client_ip=request.remote)
+            log.warning(
+                "braintree.webhook_rejected", error=type(exc).__name__, client_ip=request.remote
+            )
             return web.json_response({"error": "invalid signature"}, status=400)
         outcome = await self._notifications.handle(notification)
         if outcome in ("ignored", "recorded", "unknown_payment", "unknown_subscription"):
@@ -205,8 +247,12 @@ def _charged_in(outcome: Outcome, payment: Payment) -> Outcome:
     event = covered(payment, outcome.event)
     if outcome.status != "success" or event is outcome.event:
         return outcome
-    log.error("braintree.charge_does_not_pay", payment_id=payment.id, reason=event.reason,
-              transaction_id=outcome.transaction_id)
+    log.error(
+        "braintree.charge_does_not_pay",
+        payment_id=payment.id,
+        reason=event.reason,
+        transaction_id=outcome.transaction_id,
+    )
     return dataclasses.replace(outcome, status="failed", event=event, reason=event.reason)
 
 

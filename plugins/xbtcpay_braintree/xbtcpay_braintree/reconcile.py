@@ -48,6 +48,11 @@ class Reconciler:
         if event is None:
             return "pending"
         result = await self.ctx.report(payment.id, covered(payment, event))
-        log.info("braintree.reconciled", payment_id=payment.id, transaction_id=newest.id,
-                 reported=event.kind.value, changed=result.changed)
+        log.info(
+            "braintree.reconciled",
+            payment_id=payment.id,
+            transaction_id=newest.id,
+            reported=event.kind.value,
+            changed=result.changed,
+        )
         return "applied" if result.changed else "unchanged"

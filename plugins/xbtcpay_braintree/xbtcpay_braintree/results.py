@@ -1,9 +1,9 @@
 """Translation of Braintree results and transactions into answers and payment events. Pure.
 
-    sale / first subscription charge succeeded   -> paid      status "success"
-    processor declined (e.g. 2000 Do Not Honor)   -> failed    status "failed", reason
-    gateway rejected (fraud, cvv, avs, ...)       -> failed    status "terminated", reason
-    validation errors (unknown nonce, ...)        -> failed    status "failed", reason
+sale / first subscription charge succeeded   -> paid      status "success"
+processor declined (e.g. 2000 Do Not Honor)   -> failed    status "failed", reason
+gateway rejected (fraud, cvv, avs, ...)       -> failed    status "terminated", reason
+validation errors (unknown nonce, ...)        -> failed    status "failed", reason
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ from xbtcpay.price_rule import shortfall
 from xbtcpay.state import Event
 
 SETTLING = frozenset({"submitted_for_settlement", "settlement_pending", "settling", "settled"})
-FAILED = frozenset({"processor_declined", "gateway_rejected", "failed", "settlement_declined",
-                    "voided"})
+FAILED = frozenset(
+    {"processor_declined", "gateway_rejected", "failed", "settlement_declined", "voided"}
+)
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What the shop is told and what happens to our payment."""
 
-    status: str                       # success | failed | terminated
+    status: str  # success | failed | terminated
     event: PaymentEvent
     transaction_id: str | None = None
     reason: str | None = None
@@ -51,10 +52,17 @@ def decline_reason(tx: Any, message: str | None) -> str:
 def paid_event(tx: Any, extra: dict[str, Any] | None = None) -> PaymentEvent:
     """Paid by transaction ``tx`` (submitted for settlement or later)."""
     return PaymentEvent(
-        Event.PAID, dedupe_key=f"braintree:tx:{tx.id}:paid", provider_ref=tx.id,
+        Event.PAID,
+        dedupe_key=f"braintree:tx:{tx.id}:paid",
+        provider_ref=tx.id,
         amount_received=Decimal(str(tx.amount)),
-        extra={"braintree_transaction": tx.id, "braintree_status": tx.status,
-               "braintree_currency": getattr(tx, "currency_iso_code", None), **(extra or {})})
+        extra={
+            "braintree_transaction": tx.id,
+            "braintree_status": tx.status,
+            "braintree_currency": getattr(tx, "currency_iso_code", None),
+            **(extra or {}),
+        },
+    )
 
 
 def covered(payment: Payment, event: PaymentEvent) -> PaymentEvent:
@@ -68,15 +76,22 @@ def covered(payment: Payment, event: PaymentEvent) -> PaymentEvent:
 
 def failed_event(tx: Any, reason: str, extra: dict[str, Any] | None = None) -> PaymentEvent:
     return PaymentEvent(
-        Event.FAILED, dedupe_key=f"braintree:tx:{tx.id}:failed", provider_ref=tx.id,
-        reason=reason, extra={"braintree_transaction": tx.id, "braintree_status": tx.status,
-                              "processor_response_code":
-                                  getattr(tx, "processor_response_code", None),
-                              **(extra or {})})
+        Event.FAILED,
+        dedupe_key=f"braintree:tx:{tx.id}:failed",
+        provider_ref=tx.id,
+        reason=reason,
+        extra={
+            "braintree_transaction": tx.id,
+            "braintree_status": tx.status,
+            "processor_response_code": getattr(tx, "processor_response_code", None),
+            **(extra or {}),
+        },
+    )
 
 
-def charge_outcome(result: Any, payment_id: str, tx: Any | None,
-                   extra: dict[str, Any] | None = None) -> Outcome:
+def charge_outcome(
+    result: Any, payment_id: str, tx: Any | None, extra: dict[str, Any] | None = None
+) -> Outcome:
     """The outcome of a sale or of a subscription's first charge (``tx`` its transaction)."""
     if result.is_success and tx is not None:
         return Outcome("success", paid_event(tx, extra), tx.id)
@@ -88,11 +103,13 @@ def charge_outcome(result: Any, payment_id: str, tx: Any | None,
     return Outcome("failed", refusal_event(payment_id, reason, extra), None, reason)
 
 
-def refusal_event(payment_id: str, reason: str,
-                  extra: dict[str, Any] | None = None) -> PaymentEvent:
+def refusal_event(
+    payment_id: str, reason: str, extra: dict[str, Any] | None = None
+) -> PaymentEvent:
     """Failed before any transaction existed (validation errors, refused credentials)."""
-    return PaymentEvent(Event.FAILED, dedupe_key=f"braintree:refused:{payment_id}",
-                        reason=reason, extra=extra or {})
+    return PaymentEvent(
+        Event.FAILED, dedupe_key=f"braintree:refused:{payment_id}", reason=reason, extra=extra or {}
+    )
 
 
 def transaction_event(tx: Any) -> PaymentEvent | None:

@@ -48,8 +48,9 @@ def _gateway_url(raw: Mapping[str, Any], environment: str) -> str | None:
         return None
     parts = urlsplit(str(url or ""))
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PluginError("plugins.braintree.gateway_url: an http(s) URL is required "
-                          "with environment: custom")
+        raise PluginError(
+            "plugins.braintree.gateway_url: an http(s) URL is required with environment: custom"
+        )
     # The SDK speaks https exactly when the port is 443.
     port = parts.port or (443 if parts.scheme == "https" else 80)
     if (parts.scheme == "https") != (port == 443):
@@ -65,13 +66,16 @@ def parse_settings(ctx: PluginContext) -> BraintreeSettings:
         raise PluginError(f"plugins.braintree.environment: one of {', '.join(ENVIRONMENTS)}")
     accounts = raw.get("merchant_accounts") or {}
     if not isinstance(accounts, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in accounts.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in accounts.items()
+    ):
         raise PluginError("plugins.braintree.merchant_accounts: {CURRENCY: merchant account id}")
     private_key = ctx.secret("private_key")
     assert private_key is not None
     return BraintreeSettings(
-        environment=environment, merchant_id=_text(raw, "merchant_id"),
-        public_key=_text(raw, "public_key"), private_key=private_key,
+        environment=environment,
+        merchant_id=_text(raw, "merchant_id"),
+        public_key=_text(raw, "public_key"),
+        private_key=private_key,
         gateway_url=_gateway_url(raw, environment),
         merchant_accounts={k.upper(): v for k, v in accounts.items()},
         timeout=_number(raw, "timeout", 60.0, 1, 300),

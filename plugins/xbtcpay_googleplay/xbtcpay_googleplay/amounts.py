@@ -35,5 +35,7 @@ def check_covers(purchase: Purchase, currency: str, amount: Decimal) -> None:
         raise Refused(f"Google Play charged in {purchase.currency}, the payment is in {currency}")
     paid = purchase.price * purchase.quantity
     if paid < amount:
-        raise Refused(f"Google Play price {paid} {purchase.currency} is below the catalog price "
-                      f"{amount} {currency}")
+        raise Refused(
+            f"Google Play price {paid} {purchase.currency} is below the catalog price "
+            f"{amount} {currency}"
+        )

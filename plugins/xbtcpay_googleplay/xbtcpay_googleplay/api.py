@@ -29,9 +29,11 @@ from xbtcpay_googleplay.settings import GooglePlaySettings
 
 log = structlog.get_logger("xbtcpay.plugins.googleplay")
 SCOPE = "https://www.googleapis.com/auth/androidpublisher"
-NOT_FOUND = {400: "purchase token not valid for this product",
-             404: "purchase token not known to Google Play for this app",
-             410: "purchase is no longer available (expired long ago)"}
+NOT_FOUND = {
+    400: "purchase token not valid for this product",
+    404: "purchase token not known to Google Play for this app",
+    410: "purchase is no longer available (expired long ago)",
+}
 
 
 class PlayApi:
@@ -40,39 +42,76 @@ class PlayApi:
     def __init__(self, settings: GooglePlaySettings) -> None:
         self.package = settings.package_name
         self.timeout = settings.timeout
-        self._local = threading.local()       # one Http per worker thread, kept alive
-        self.credentials = (
-            service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-                settings.service_account, scopes=[SCOPE]))
-        self.service = build("androidpublisher", "v3", http=self._http(),
-                             static_discovery=True, cache_discovery=False,
-                             client_options={"api_endpoint": settings.api_base_url})
+        self._local = threading.local()  # one Http per worker thread, kept alive
+        self.credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            settings.service_account, scopes=[SCOPE]
+        )
+        self.service = build(
+            "androidpublisher",
+            "v3",
+            http=self._http(),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": settings.api_base_url},
+        )
 
     async def product(self, product_id: str, token: str) -> Any:
         """purchases.products.get: a ProductPurchase."""
-        return await self._call(lambda: self.service.purchases().products().get(
-            packageName=self.package, productId=product_id, token=token))
+        return await self._call(
+            lambda: (
+                self.service.purchases()
+                .products()
+                .get(packageName=self.package, productId=product_id, token=token)
+            )
+        )
 
     async def acknowledge_product(self, product_id: str, token: str) -> None:
         """purchases.products.acknowledge (Google refunds unacknowledged purchases)."""
-        await self._call(lambda: self.service.purchases().products().acknowledge(
-            packageName=self.package, productId=product_id, token=token, body={}))
+        await self._call(
+            lambda: (
+                self.service.purchases()
+                .products()
+                .acknowledge(packageName=self.package, productId=product_id, token=token, body={})
+            )
+        )
 
     async def subscription(self, token: str) -> Any:
         """purchases.subscriptionsv2.get: a SubscriptionPurchaseV2."""
-        return await self._call(lambda: self.service.purchases().subscriptionsv2().get(
-            packageName=self.package, token=token))
+        return await self._call(
+            lambda: (
+                self.service.purchases()
+                .subscriptionsv2()
+                .get(packageName=self.package, token=token)
+            )
+        )
 
     async def acknowledge_subscription(self, product_id: str, token: str) -> None:
         """purchases.subscriptions.acknowledge."""
-        await self._call(lambda: self.service.purchases().subscriptions().acknowledge(
-            packageName=self.package, subscriptionId=product_id, token=token, body={}))
+        await self._call(
+            lambda: (
+                self.service.purchases()
+                .subscriptions()
+                .acknowledge(
+                    packageName=self.package, subscriptionId=product_id, token=token, body={}
+                )
+            )
+        )
 
     async def voided(self, start_ms: int, page_token: str | None) -> Any:
         """voidedpurchases.list, products and subscriptions, one page."""
-        return await self._call(lambda: self.service.purchases().voidedpurchases().list(
-            packageName=self.package, startTime=start_ms, type=1, maxResults=1000,
-            token=page_token))
+        return await self._call(
+            lambda: (
+                self.service.purchases()
+                .voidedpurchases()
+                .list(
+                    packageName=self.package,
+                    startTime=start_ms,
+                    type=1,
+                    maxResults=1000,
+                    token=page_token,
+                )
+            )
+        )
 
     async def _call(self, make: Callable[[], Any]) -> Any:
         return await asyncio.to_thread(self._execute, make)
@@ -98,4 +137,5 @@ class PlayApi:
 
     def _http(self) -> google_auth_httplib2.AuthorizedHttp:
         return google_auth_httplib2.AuthorizedHttp(
-            self.credentials, http=httplib2.Http(timeout=self.timeout, proxy_info=None))
+            self.credentials, http=httplib2.Http(timeout=self.timeout, proxy_info=None)
+        )

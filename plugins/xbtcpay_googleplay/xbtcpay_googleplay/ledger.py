@@ -32,7 +32,7 @@ class Origin:
     customer: str | None = None
     data: str = "null"
     postback_url: str | None = None
-    renewal_of: str | None = None       # our id of the subscription's earlier payment
+    renewal_of: str | None = None  # our id of the subscription's earlier payment
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,9 @@ class Ledger:
             raise Refused(f"product {product_id} is not in the catalog")
         return found[0]
 
-    async def record(self, purchase: Purchase, origin: Origin,
-                     extra: Mapping[str, Any] | None = None) -> Recorded:
+    async def record(
+        self, purchase: Purchase, origin: Origin, extra: Mapping[str, Any] | None = None
+    ) -> Recorded:
         """The paid payment of ``purchase``: created once, found afterwards."""
         existing = await self.ctx.find_payment(purchase.ref)
         if existing is not None and existing.status not in (State.NEW, State.SEEN):
@@ -65,14 +66,21 @@ class Ledger:
             if existing.status not in (State.NEW, State.SEEN):
                 return Recorded(existing, duplicate=True)
         check_covers(purchase, existing.asset, existing.amount)
-        result = await self.ctx.report(existing.id, PaymentEvent(
-            Event.PAID, dedupe_key=f"googleplay:paid:{purchase.ref}",
-            provider_ref=purchase.ref, at=_seconds(purchase.purchase_time),
-            extra={**purchase.facts(), **(extra or {})}))
+        result = await self.ctx.report(
+            existing.id,
+            PaymentEvent(
+                Event.PAID,
+                dedupe_key=f"googleplay:paid:{purchase.ref}",
+                provider_ref=purchase.ref,
+                at=_seconds(purchase.purchase_time),
+                extra={**purchase.facts(), **(extra or {})},
+            ),
+        )
         return Recorded(result.payment, duplicate=result.duplicate)
 
-    async def open(self, purchase: Purchase, origin: Origin, ref: str,
-                   extra: Mapping[str, Any] | None = None) -> Payment:
+    async def open(
+        self, purchase: Purchase, origin: Origin, ref: str, extra: Mapping[str, Any] | None = None
+    ) -> Payment:
         """The open payment for ``ref`` (created from the catalog price when absent)."""
         found = await self.ctx.find_payment(ref)
         if found is not None:
@@ -83,10 +91,17 @@ class Ledger:
         facts = {**purchase.facts(), **(extra or {})}
         if origin.renewal_of:
             facts["renewal_of"] = origin.renewal_of
-        new = NewPayment(method=self.ctx.name, asset=currency, amount=amount, data=origin.data,
-                         postback_url=origin.postback_url, product=product,
-                         customer=origin.customer or purchase.account_id, provider_ref=ref,
-                         extra=facts)
+        new = NewPayment(
+            method=self.ctx.name,
+            asset=currency,
+            amount=amount,
+            data=origin.data,
+            postback_url=origin.postback_url,
+            product=product,
+            customer=origin.customer or purchase.account_id,
+            provider_ref=ref,
+            extra=facts,
+        )
         try:
             return await self.ctx.create_payment(new)
         except Exception:
@@ -96,8 +111,9 @@ class Ledger:
                 raise
             return found
 
-    async def refund(self, ref: str, dedupe_key: str, reason: str,
-                     units: int | None = None) -> bool:
+    async def refund(
+        self, ref: str, dedupe_key: str, reason: str, units: int | None = None
+    ) -> bool:
         """Refund the payment of ``ref``: all of it, or ``units`` of its quantity so far."""
         payment = await self.ctx.find_payment(ref)
         if payment is None:
@@ -110,22 +126,36 @@ class Ledger:
         if units is not None and 0 < units < quantity:
             kind = Event.PARTIALLY_REFUNDED
             amount = payment.amount * units / quantity
-        result = await self.ctx.report(payment.id, PaymentEvent(
-            kind, dedupe_key=dedupe_key, amount_refunded=Decimal(amount), reason=reason))
+        result = await self.ctx.report(
+            payment.id,
+            PaymentEvent(
+                kind, dedupe_key=dedupe_key, amount_refunded=Decimal(amount), reason=reason
+            ),
+        )
         return result.changed
 
     async def cancel(self, payment: Payment, dedupe_key: str, reason: str) -> bool:
         """A purchase that never completed (pending, then canceled)."""
-        result = await self.ctx.report(payment.id, PaymentEvent(
-            Event.CANCELED, dedupe_key=dedupe_key, reason=reason))
+        result = await self.ctx.report(
+            payment.id, PaymentEvent(Event.CANCELED, dedupe_key=dedupe_key, reason=reason)
+        )
         return result.changed
 
-    async def lapse(self, purchase: Purchase, origin: Origin, kind: Event, ref: str,
-                    reason: str, extra: Mapping[str, Any]) -> bool:
+    async def lapse(
+        self,
+        purchase: Purchase,
+        origin: Origin,
+        kind: Event,
+        ref: str,
+        reason: str,
+        extra: Mapping[str, Any],
+    ) -> bool:
         """Record a period that will not be paid (canceled / on hold / expired) as a payment."""
         payment = await self.open(purchase, origin, ref, extra)
-        result = await self.ctx.report(payment.id, PaymentEvent(
-            kind, dedupe_key=f"googleplay:{kind.value}:{ref}", reason=reason))
+        result = await self.ctx.report(
+            payment.id,
+            PaymentEvent(kind, dedupe_key=f"googleplay:{kind.value}:{ref}", reason=reason),
+        )
         return result.changed
 
     async def origin_of(self, purchase: Purchase, fallback_postback: str | None) -> Origin:
@@ -133,13 +163,17 @@ class Ledger:
         purchase), so payments recorded from notifications reach the same shop account."""
         refs = [purchase.ref]
         if purchase.order_id and ".." in purchase.order_id:
-            refs.append(purchase.order_id.split("..")[0])   # GPA.x..N renews GPA.x
+            refs.append(purchase.order_id.split("..")[0])  # GPA.x..N renews GPA.x
         for ref in refs:
             earlier = await self.ctx.find_payment(ref)
             if earlier is not None:
                 renewal_of = earlier.id if ref != purchase.ref else None
-                return Origin(earlier.customer, earlier.data,
-                              earlier.postback_url or fallback_postback, renewal_of)
+                return Origin(
+                    earlier.customer,
+                    earlier.data,
+                    earlier.postback_url or fallback_postback,
+                    renewal_of,
+                )
         return Origin(postback_url=fallback_postback)
 
 

@@ -30,8 +30,12 @@ ONE_TIME_PURCHASED, ONE_TIME_CANCELED = 1, 2
 VOIDED_SUBSCRIPTION, PARTIAL_REFUND = 1, 2
 
 
-async def apply_notification(verifier: Verifier, on_subscription: SubscriptionHandler,
-                             n: Notification, default_postback: str | None) -> str:
+async def apply_notification(
+    verifier: Verifier,
+    on_subscription: SubscriptionHandler,
+    n: Notification,
+    default_postback: str | None,
+) -> str:
     """Apply one authenticated notification; returns a short outcome for the log."""
     if n.token is None or n.type is None:
         return "ignored"
@@ -40,8 +44,9 @@ async def apply_notification(verifier: Verifier, on_subscription: SubscriptionHa
             purchase = await verifier.fetch("subscription", n.product_id, n.token)
             verifier.check_test(purchase)
             origin = await verifier.ledger.origin_of(purchase, default_postback)
-            outcome = await on_subscription(SubscriptionChange(n.message_id, n.type, purchase,
-                                                               origin))
+            outcome = await on_subscription(
+                SubscriptionChange(n.message_id, n.type, purchase, origin)
+            )
             if outcome == "paid":
                 await verifier.acknowledge(purchase)
             return outcome
@@ -51,8 +56,13 @@ async def apply_notification(verifier: Verifier, on_subscription: SubscriptionHa
             return await _voided(verifier, n)
     except Refused as exc:
         # A genuine notification this shop cannot use (unknown product, test purchase...).
-        log.warning("googleplay.notification_unmapped", message_id=n.message_id,
-                    kind=n.kind, type=n.type, reason=exc.reason)
+        log.warning(
+            "googleplay.notification_unmapped",
+            message_id=n.message_id,
+            kind=n.kind,
+            type=n.type,
+            reason=exc.reason,
+        )
         return "unmapped"
     return "ignored"
 

@@ -44,19 +44,25 @@ class GooglePlayPlugin:
         self.ctx = ctx
         self.settings: GooglePlaySettings = load_settings(ctx)
         self.ledger = Ledger(ctx)
-        self.verifier = Verifier(PlayApi(self.settings), self.ledger,
-                                 self.settings.allow_test_purchases)
-        self.push = PushVerifier(self._fetch_certs, self.settings.push_audience,
-                                 self.settings.push_service_account)
+        self.verifier = Verifier(
+            PlayApi(self.settings), self.ledger, self.settings.allow_test_purchases
+        )
+        self.push = PushVerifier(
+            self._fetch_certs, self.settings.push_audience, self.settings.push_service_account
+        )
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.settings.timeout))
+            timeout=aiohttp.ClientTimeout(total=self.settings.timeout)
+        )
         ctx.add_method("payment.validateGooglePlay", self.validate)
         ctx.add_route("POST", WEBHOOK_PATH, self.webhook)
         self.voided_poll = VoidedPoll(self.verifier, self.settings.voided_lookback_days)
         if self.settings.voided_poll_interval > 0:
             ctx.add_job("voided", self.voided_poll, self.settings.voided_poll_interval)
-        log.info("googleplay.ready", package_name=self.settings.package_name,
-                 allow_test_purchases=self.settings.allow_test_purchases)
+        log.info(
+            "googleplay.ready",
+            package_name=self.settings.package_name,
+            allow_test_purchases=self.settings.allow_test_purchases,
+        )
 
     async def close(self) -> None:
         """Close the HTTP session used for Google's certificates."""
@@ -87,8 +93,12 @@ class GooglePlayPlugin:
         if purchase.kind == "product" and purchase.state == "pending":
             self.verifier.check_test(purchase)
             payment = await self.ledger.open(purchase, origin, purchase.ref)
-            return {"valid": False, "pending": True, "id": payment.id,
-                    "reason": "purchase is pending; it is recorded when Google completes it"}
+            return {
+                "valid": False,
+                "pending": True,
+                "id": payment.id,
+                "reason": "purchase is pending; it is recorded when Google completes it",
+            }
         if purchase.kind == "product" and purchase.state == "canceled":
             await self.ledger.refund(purchase.ref, void_key(purchase.ref), "canceled")
             raise Refused("purchase was canceled or refunded")
@@ -112,19 +122,28 @@ class GooglePlayPlugin:
         except ProviderError:
             return web.json_response({"error": "certificates unavailable"}, status=503)
         if notification.package_name != self.settings.package_name:
-            log.warning("googleplay.push_other_package", message_id=notification.message_id,
-                        package_name=notification.package_name)
+            log.warning(
+                "googleplay.push_other_package",
+                message_id=notification.message_id,
+                package_name=notification.package_name,
+            )
             return web.json_response({"received": True, "ignored": "another package"})
         try:
-            outcome = await apply_notification(self.verifier, self.on_subscription,
-                                               notification, self.settings.postback_url)
+            outcome = await apply_notification(
+                self.verifier, self.on_subscription, notification, self.settings.postback_url
+            )
         except ProviderError:
             # Google's API is down: answer non-2xx so Pub/Sub delivers the push again.
             return web.json_response({"error": "Google Play unavailable, retry"}, status=503)
         first = await self.ctx.claim(f"message:{notification.message_id}")
-        log.info("googleplay.notification", message_id=notification.message_id,
-                 kind=notification.kind, type=notification.type, outcome=outcome,
-                 replay=not first)
+        log.info(
+            "googleplay.notification",
+            message_id=notification.message_id,
+            kind=notification.kind,
+            type=notification.type,
+            outcome=outcome,
+            replay=not first,
+        )
         return web.json_response({"received": True})
 
     async def _fetch_certs(self) -> Mapping[str, str]:
@@ -145,10 +164,17 @@ class GooglePlayPlugin:
 def _summary(purchase: Purchase, rec: Recorded) -> dict[str, Any]:
     p = rec.payment
     return {
-        "id": p.id, "duplicate": rec.duplicate, "status": p.status.value,
-        "product": p.product, "amount": format(p.amount, "f"), "currency": p.asset,
-        "productId": purchase.product_id, "orderId": purchase.order_id,
-        "kind": purchase.kind, "test": purchase.test, "expiryTime": purchase.expiry_time,
+        "id": p.id,
+        "duplicate": rec.duplicate,
+        "status": p.status.value,
+        "product": p.product,
+        "amount": format(p.amount, "f"),
+        "currency": p.asset,
+        "productId": purchase.product_id,
+        "orderId": purchase.order_id,
+        "kind": purchase.kind,
+        "test": purchase.test,
+        "expiryTime": purchase.expiry_time,
         "active": p.status == State.PAID,
     }
 
@@ -165,6 +191,7 @@ def _parse_params(params: Mapping[str, Any], package: str) -> tuple[str, str, Or
     customer = params.get("customer")
     if customer is not None and (not isinstance(customer, str) or len(customer) > 256):
         raise InvalidParams("customer must be a string of at most 256 characters")
-    origin = Origin(customer=customer, data=data_text(params.get("data")),
-                    postback_url=postback_url(params))
+    origin = Origin(
+        customer=customer, data=data_text(params.get("data")), postback_url=postback_url(params)
+    )
     return token.strip(), product_id.strip(), origin

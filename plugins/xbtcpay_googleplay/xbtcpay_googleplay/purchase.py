@@ -14,8 +14,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 PRODUCT_STATES = {0: "purchased", 1: "canceled", 2: "pending"}
-ACTIVE_SUBSCRIPTION_STATES = ("SUBSCRIPTION_STATE_ACTIVE", "SUBSCRIPTION_STATE_IN_GRACE_PERIOD",
-                              "SUBSCRIPTION_STATE_CANCELED")
+ACTIVE_SUBSCRIPTION_STATES = (
+    "SUBSCRIPTION_STATE_ACTIVE",
+    "SUBSCRIPTION_STATE_IN_GRACE_PERIOD",
+    "SUBSCRIPTION_STATE_CANCELED",
+)
 NANOS = Decimal(10) ** 9
 MICROS = Decimal(10) ** 6
 
@@ -34,20 +37,20 @@ class Purchase:
 
     token: str
     product_id: str
-    kind: str                           # "product" | "subscription"
-    state: str                          # purchased/canceled/pending or SUBSCRIPTION_STATE_*
+    kind: str  # "product" | "subscription"
+    state: str  # purchased/canceled/pending or SUBSCRIPTION_STATE_*
     order_id: str | None = None
     test: bool = False
     acknowledged: bool = True
     consumed: bool = False
-    purchase_time: int | None = None    # milliseconds since the epoch
+    purchase_time: int | None = None  # milliseconds since the epoch
     expiry_time: int | None = None
-    price: Decimal | None = None        # what Google says the buyer pays, in ``currency``
+    price: Decimal | None = None  # what Google says the buyer pays, in ``currency``
     currency: str | None = None
     quantity: int = 1
     refundable_quantity: int | None = None
     linked_token: str | None = None
-    account_id: str | None = None       # obfuscatedExternalAccountId set by the app
+    account_id: str | None = None  # obfuscatedExternalAccountId set by the app
 
     @property
     def ref(self) -> str:
@@ -66,11 +69,19 @@ class Purchase:
 
     def facts(self) -> dict[str, Any]:
         """JSON-ready facts stored in the payment's ``extra`` and returned to the shop."""
-        return {"purchaseToken": self.token, "productId": self.product_id, "kind": self.kind,
-                "orderId": self.order_id, "state": self.state, "test": self.test,
-                "purchaseTime": self.purchase_time, "expiryTime": self.expiry_time,
-                "quantity": self.quantity, "linkedPurchaseToken": self.linked_token,
-                "obfuscatedExternalAccountId": self.account_id}
+        return {
+            "purchaseToken": self.token,
+            "productId": self.product_id,
+            "kind": self.kind,
+            "orderId": self.order_id,
+            "state": self.state,
+            "test": self.test,
+            "purchaseTime": self.purchase_time,
+            "expiryTime": self.expiry_time,
+            "quantity": self.quantity,
+            "linkedPurchaseToken": self.linked_token,
+            "obfuscatedExternalAccountId": self.account_id,
+        }
 
 
 def from_product(token: str, product_id: str, body: Any) -> Purchase:
@@ -83,8 +94,12 @@ def from_product(token: str, product_id: str, body: Any) -> Purchase:
     if isinstance(answered, str) and answered != product_id:
         raise Refused(f"purchase is for product {answered}, not {product_id}")
     return Purchase(
-        token=token, product_id=product_id, kind="product", state=state,
-        order_id=_str(body.get("orderId")), test=_int(body.get("purchaseType")) == 0,
+        token=token,
+        product_id=product_id,
+        kind="product",
+        state=state,
+        order_id=_str(body.get("orderId")),
+        test=_int(body.get("purchaseType")) == 0,
         acknowledged=_int(body.get("acknowledgementState")) == 1,
         consumed=_int(body.get("consumptionState")) == 1,
         purchase_time=_int(body.get("purchaseTimeMillis")),
@@ -92,7 +107,8 @@ def from_product(token: str, product_id: str, body: Any) -> Purchase:
         currency=_str(body.get("priceCurrencyCode")),
         quantity=max(1, _int(body.get("quantity")) or 1),
         refundable_quantity=_int(body.get("refundableQuantity")),
-        account_id=_str(body.get("obfuscatedExternalAccountId")))
+        account_id=_str(body.get("obfuscatedExternalAccountId")),
+    )
 
 
 def from_subscription(token: str, product_id: str | None, body: Any) -> Purchase:
@@ -100,8 +116,7 @@ def from_subscription(token: str, product_id: str | None, body: Any) -> Purchase
     if not isinstance(body, dict):
         raise Refused("Google Play answered without a subscription")
     items = [i for i in body.get("lineItems") or [] if isinstance(i, dict)]
-    item = next((i for i in items if product_id is None or i.get("productId") == product_id),
-                None)
+    item = next((i for i in items if product_id is None or i.get("productId") == product_id), None)
     if item is None or not isinstance(item.get("productId"), str):
         named = ", ".join(str(i.get("productId")) for i in items) or "none"
         raise Refused(f"subscription is for product {named}, not {product_id}")
@@ -109,16 +124,20 @@ def from_subscription(token: str, product_id: str | None, body: Any) -> Purchase
     price, currency = _money(plan.get("recurringPrice") if isinstance(plan, dict) else None)
     ids = body.get("externalAccountIdentifiers") or {}
     return Purchase(
-        token=token, product_id=item["productId"], kind="subscription",
+        token=token,
+        product_id=item["productId"],
+        kind="subscription",
         state=str(body.get("subscriptionState", "SUBSCRIPTION_STATE_UNSPECIFIED")),
         order_id=_str(item.get("latestSuccessfulOrderId") or body.get("latestOrderId")),
         test="testPurchase" in body,
         acknowledged=body.get("acknowledgementState") != "ACKNOWLEDGEMENT_STATE_PENDING",
         purchase_time=_rfc3339_ms(body.get("startTime")),
-        expiry_time=_rfc3339_ms(item.get("expiryTime")), price=price, currency=currency,
+        expiry_time=_rfc3339_ms(item.get("expiryTime")),
+        price=price,
+        currency=currency,
         linked_token=_str(body.get("linkedPurchaseToken")),
-        account_id=_str(ids.get("obfuscatedExternalAccountId") if isinstance(ids, dict)
-                        else None))
+        account_id=_str(ids.get("obfuscatedExternalAccountId") if isinstance(ids, dict) else None),
+    )
 
 
 def _money(value: Any) -> tuple[Decimal | None, str | None]:

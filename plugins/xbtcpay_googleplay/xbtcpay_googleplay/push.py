@@ -27,7 +27,7 @@ log = structlog.get_logger("xbtcpay.plugins.googleplay")
 ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 CLOCK_SKEW = 10
 CERTS_TTL = 3600.0
-REFETCH_AFTER = 30.0     # an unknown kid refetches at most this often (no amplification)
+REFETCH_AFTER = 30.0  # an unknown kid refetches at most this often (no amplification)
 MAX_TOKEN = 8192
 CertsFetcher = Callable[[], Awaitable[Mapping[str, str]]]
 
@@ -43,19 +43,24 @@ class Notification:
     message_id: str
     package_name: str
     event_ms: int | None
-    kind: str                       # "subscription" | "one_time" | "voided" | "test" | "other"
-    type: int | None                # notificationType (subscription / one-time)
+    kind: str  # "subscription" | "one_time" | "voided" | "test" | "other"
+    type: int | None  # notificationType (subscription / one-time)
     token: str | None
     product_id: str | None
-    order_id: str | None = None     # voided notifications
+    order_id: str | None = None  # voided notifications
     refund_type: int | None = None  # voided: 1 full, 2 quantity-based partial
 
 
 class PushVerifier:
     """Verifies OIDC tokens of Pub/Sub pushes; keeps Google's certificates for an hour."""
 
-    def __init__(self, fetch_certs: CertsFetcher, audience: str, service_account: str,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        fetch_certs: CertsFetcher,
+        audience: str,
+        service_account: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.fetch_certs = fetch_certs
         self.audience = audience
         self.service_account = service_account
@@ -74,8 +79,11 @@ class PushVerifier:
             self._fetched_at = self.clock()
         try:
             claims = google_jwt.decode(  # type: ignore[no-untyped-call]
-                token, certs=dict(self._certs), audience=self.audience,
-                clock_skew_in_seconds=CLOCK_SKEW)
+                token,
+                certs=dict(self._certs),
+                audience=self.audience,
+                clock_skew_in_seconds=CLOCK_SKEW,
+            )
         except (ValueError, TypeError) as exc:
             raise Unauthorized(f"push token not valid: {_first_line(exc)}") from exc
         if claims.get("iss") not in ISSUERS:
@@ -103,28 +111,55 @@ def parse_push(body: bytes) -> Notification:
 
 
 def _notification(message_id: str, package: str, data: dict[str, Any]) -> Notification:
-    def make(kind: str, type_: int | None = None, token: str | None = None,
-             product_id: str | None = None, order_id: str | None = None,
-             refund_type: int | None = None) -> Notification:
-        return Notification(message_id, package, _int(data.get("eventTimeMillis")), kind, type_,
-                            token, product_id, order_id, refund_type)
+    def make(
+        kind: str,
+        type_: int | None = None,
+        token: str | None = None,
+        product_id: str | None = None,
+        order_id: str | None = None,
+        refund_type: int | None = None,
+    ) -> Notification:
+        return Notification(
+            message_id,
+            package,
+            _int(data.get("eventTimeMillis")),
+            kind,
+            type_,
+            token,
+            product_id,
+            order_id,
+            refund_type,
+        )
 
     if isinstance(sub := data.get("subscriptionNotification"), dict):
-        return make("subscription", _int(sub.get("notificationType")),
-                    _str(sub.get("purchaseToken")), _str(sub.get("subscriptionId")))
+        return make(
+            "subscription",
+            _int(sub.get("notificationType")),
+            _str(sub.get("purchaseToken")),
+            _str(sub.get("subscriptionId")),
+        )
     if isinstance(one := data.get("oneTimeProductNotification"), dict):
-        return make("one_time", _int(one.get("notificationType")),
-                    _str(one.get("purchaseToken")), _str(one.get("sku")))
+        return make(
+            "one_time",
+            _int(one.get("notificationType")),
+            _str(one.get("purchaseToken")),
+            _str(one.get("sku")),
+        )
     if isinstance(void := data.get("voidedPurchaseNotification"), dict):
-        return make("voided", _int(void.get("productType")), _str(void.get("purchaseToken")),
-                    order_id=_str(void.get("orderId")), refund_type=_int(void.get("refundType")))
+        return make(
+            "voided",
+            _int(void.get("productType")),
+            _str(void.get("purchaseToken")),
+            order_id=_str(void.get("orderId")),
+            refund_type=_int(void.get("refundType")),
+        )
     return make("test" if "testNotification" in data else "other")
 
 
 def _bearer(authorization: str | None) -> str:
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthorized("push without a bearer token")
-    token = authorization[len("Bearer "):].strip()
+    token = authorization[len("Bearer ") :].strip()
     if len(token) > MAX_TOKEN or token.count(".") != 2:
         raise Unauthorized("push token is not a JWT")
     return token

@@ -31,7 +31,7 @@ class GooglePlaySettings:
     allow_test_purchases: bool
     postback_url: str | None
     timeout: float
-    voided_poll_interval: float       # seconds; 0 turns the poll off
+    voided_poll_interval: float  # seconds; 0 turns the poll off
     voided_lookback_days: int
 
     def __repr__(self) -> str:
@@ -44,11 +44,18 @@ def load_settings(ctx: PluginContext) -> GooglePlaySettings:
     package = s.get("package_name")
     if not isinstance(package, str) or not _PACKAGE.match(package):
         problems.append(f"{where}.package_name: required, e.g. com.example.app")
-    account = _service_account(s.get("service_account_file"), f"{where}.service_account_file",
-                               problems)
-    urls = {key: s.get(key, default) for key, default in
-            (("api_base_url", API_BASE_URL), ("push_certs_url", CERTS_URL),
-             ("push_audience", None), ("postback_url", None))}
+    account = _service_account(
+        s.get("service_account_file"), f"{where}.service_account_file", problems
+    )
+    urls = {
+        key: s.get(key, default)
+        for key, default in (
+            ("api_base_url", API_BASE_URL),
+            ("push_certs_url", CERTS_URL),
+            ("push_audience", None),
+            ("postback_url", None),
+        )
+    }
     for key, url in urls.items():
         if url is None and key in ("postback_url",):
             continue
@@ -56,11 +63,18 @@ def load_settings(ctx: PluginContext) -> GooglePlaySettings:
             problems.append(f"{where}.{key}: an http(s) URL")
     push_account = s.get("push_service_account")
     if not isinstance(push_account, str) or not _EMAIL.match(push_account):
-        problems.append(f"{where}.push_service_account: the e-mail of the service account "
-                        "that signs Pub/Sub pushes")
+        problems.append(
+            f"{where}.push_service_account: the e-mail of the service account "
+            "that signs Pub/Sub pushes"
+        )
     timeout = _positive(s.get("timeout", 15), f"{where}.timeout", problems, 15)
-    interval = _positive(s.get("voided_poll_interval", 3600), f"{where}.voided_poll_interval",
-                         problems, 3600, zero_ok=True)
+    interval = _positive(
+        s.get("voided_poll_interval", 3600),
+        f"{where}.voided_poll_interval",
+        problems,
+        3600,
+        zero_ok=True,
+    )
     lookback = s.get("voided_lookback_days", 30)
     if isinstance(lookback, bool) or not isinstance(lookback, int) or not 1 <= lookback <= 30:
         problems.append(f"{where}.voided_lookback_days: 1 to 30 (Google keeps 30 days)")
@@ -73,12 +87,18 @@ def load_settings(ctx: PluginContext) -> GooglePlaySettings:
     assert isinstance(package, str) and isinstance(push_account, str)
     base = str(urls["api_base_url"])
     return GooglePlaySettings(
-        package_name=package, service_account=account,
+        package_name=package,
+        service_account=account,
         api_base_url=base if base.endswith("/") else base + "/",
-        push_audience=str(urls["push_audience"]), push_service_account=push_account,
-        push_certs_url=str(urls["push_certs_url"]), allow_test_purchases=allow_test is True,
-        postback_url=urls["postback_url"], timeout=timeout, voided_poll_interval=interval,
-        voided_lookback_days=lookback)
+        push_audience=str(urls["push_audience"]),
+        push_service_account=push_account,
+        push_certs_url=str(urls["push_certs_url"]),
+        allow_test_purchases=allow_test is True,
+        postback_url=urls["postback_url"],
+        timeout=timeout,
+        voided_poll_interval=interval,
+        voided_lookback_days=lookback,
+    )
 
 
 def _service_account(path: Any, where: str, problems: list[str]) -> dict[str, Any]:
@@ -94,18 +114,28 @@ def _service_account(path: Any, where: str, problems: list[str]) -> dict[str, An
     except ValueError:
         problems.append(f"{where}: {path} is not JSON")
         return {}
-    if not isinstance(info, dict) or info.get("type") != "service_account" or not all(
-            isinstance(info.get(k), str) for k in SERVICE_ACCOUNT_KEYS):
-        problems.append(f"{where}: {path} is not a service-account key "
-                        f"(needs {', '.join(SERVICE_ACCOUNT_KEYS)})")
+    if (
+        not isinstance(info, dict)
+        or info.get("type") != "service_account"
+        or not all(isinstance(info.get(k), str) for k in SERVICE_ACCOUNT_KEYS)
+    ):
+        problems.append(
+            f"{where}: {path} is not a service-account key "
+            f"(needs {', '.join(SERVICE_ACCOUNT_KEYS)})"
+        )
         return {}
     return info
 
 
-def _positive(value: Any, where: str, problems: list[str], default: float,
-              zero_ok: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
-            value == 0 and not zero_ok):
+def _positive(
+    value: Any, where: str, problems: list[str], default: float, zero_ok: bool = False
+) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value < 0
+        or (value == 0 and not zero_ok)
+    ):
         problems.append(f"{where}: seconds, > 0" + (" (0 turns it off)" if zero_ok else ""))
         return default
     return float(value)

@@ -27,8 +27,15 @@ from xbtcpay_googleplay.purchase import Purchase
 
 PAY, CANCEL_PENDING, REVOKE = "pay", "cancel_pending", "revoke"
 ACTIONS: Final[dict[int, str]] = {
-    1: PAY, 2: PAY, 4: PAY, 7: PAY, 3: Event.CANCELED.value, 5: Event.FAILED.value,
-    13: Event.EXPIRED.value, 12: REVOKE, 20: CANCEL_PENDING,
+    1: PAY,
+    2: PAY,
+    4: PAY,
+    7: PAY,
+    3: Event.CANCELED.value,
+    5: Event.FAILED.value,
+    13: Event.EXPIRED.value,
+    12: REVOKE,
+    20: CANCEL_PENDING,
 }
 # The state Google must report for a lapse to be recorded.
 LAPSE_STATES: Final[dict[str, tuple[str, ...]]] = {
@@ -36,8 +43,11 @@ LAPSE_STATES: Final[dict[str, tuple[str, ...]]] = {
     Event.FAILED.value: ("SUBSCRIPTION_STATE_ON_HOLD",),
     Event.EXPIRED.value: ("SUBSCRIPTION_STATE_EXPIRED",),
 }
-PAYABLE_STATES: Final = ("SUBSCRIPTION_STATE_ACTIVE", "SUBSCRIPTION_STATE_IN_GRACE_PERIOD",
-                         "SUBSCRIPTION_STATE_CANCELED")
+PAYABLE_STATES: Final = (
+    "SUBSCRIPTION_STATE_ACTIVE",
+    "SUBSCRIPTION_STATE_IN_GRACE_PERIOD",
+    "SUBSCRIPTION_STATE_CANCELED",
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class SubscriptionChange:
 
     message_id: str
     notification_type: int
-    purchase: Purchase              # from purchases.subscriptionsv2.get, just fetched
+    purchase: Purchase  # from purchases.subscriptionsv2.get, just fetched
     origin: Origin
 
 
@@ -64,29 +74,33 @@ async def map_onto_payments(ledger: Ledger, change: SubscriptionChange) -> str:
     if action == PAY:
         if purchase.state not in PAYABLE_STATES or purchase.order_id is None:
             return "not_payable"
-        recorded = await ledger.record(purchase, change.origin,
-                                       {"notificationType": change.notification_type})
+        recorded = await ledger.record(
+            purchase, change.origin, {"notificationType": change.notification_type}
+        )
         return "duplicate" if recorded.duplicate else "paid"
     if action == REVOKE:
-        if purchase.state != "SUBSCRIPTION_STATE_EXPIRED":      # revoking ends access at once
+        if purchase.state != "SUBSCRIPTION_STATE_EXPIRED":  # revoking ends access at once
             return "state_mismatch"
         changed = await ledger.refund(purchase.ref, void_key(purchase.ref), "revoked")
         return "refunded" if changed else "unchanged"
     if action == CANCEL_PENDING:
         if purchase.state != "SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED":
             return "state_mismatch"
-        pending = (await ledger.ctx.find_payment(purchase.ref)
-                   or await ledger.ctx.find_payment(purchase.token))
+        pending = await ledger.ctx.find_payment(purchase.ref) or await ledger.ctx.find_payment(
+            purchase.token
+        )
         if pending is None:
             return "unchanged"
-        changed = await ledger.cancel(pending, f"googleplay:pending_canceled:{purchase.token}",
-                                      "pending_purchase_canceled")
+        changed = await ledger.cancel(
+            pending, f"googleplay:pending_canceled:{purchase.token}", "pending_purchase_canceled"
+        )
         return "canceled" if changed else "unchanged"
     if action in LAPSE_STATES:
         if purchase.state not in LAPSE_STATES[action]:
             return "state_mismatch"
         extra = {"notificationType": change.notification_type, "lapse_of": purchase.ref}
-        changed = await ledger.lapse(purchase, change.origin, Event(action),
-                                     f"rtdn:{change.message_id}", action, extra)
+        changed = await ledger.lapse(
+            purchase, change.origin, Event(action), f"rtdn:{change.message_id}", action, extra
+        )
         return action if changed else "unchanged"
     return "ignored"

@@ -61,8 +61,9 @@ class Verifier:
             await self.api.acknowledge_subscription(purchase.product_id, purchase.token)
         else:
             await self.api.acknowledge_product(purchase.product_id, purchase.token)
-        log.info("googleplay.acknowledged", product_id=purchase.product_id,
-                 order_id=purchase.order_id)
+        log.info(
+            "googleplay.acknowledged", product_id=purchase.product_id, order_id=purchase.order_id
+        )
 
     async def refunded_units(self, payment: Payment) -> int | None:
         """Units of a multi-unit one-time purchase refunded so far (quantity-based refunds)."""
@@ -88,7 +89,8 @@ class Verifier:
             purchase = await self.fetch("product", product_id, token)
             return purchase.state == "canceled" or (
                 purchase.refundable_quantity is not None
-                and purchase.refundable_quantity < purchase.quantity)
+                and purchase.refundable_quantity < purchase.quantity
+            )
         page: str | None = None
         for _ in range(MAX_PAGES):
             answer = await self.api.voided(since_ms, page)

@@ -18,15 +18,24 @@ from xbtcpay_googleplay.verification import Verifier
 log = structlog.get_logger("xbtcpay.plugins.googleplay")
 DAY_MS = 86_400_000
 MAX_PAGES = 50
-VOIDED_REASONS = {0: "other", 1: "remorse", 2: "not_received", 3: "defective",
-                  4: "accidental_purchase", 5: "fraud", 6: "friendly_fraud", 7: "chargeback"}
+VOIDED_REASONS = {
+    0: "other",
+    1: "remorse",
+    2: "not_received",
+    3: "defective",
+    4: "accidental_purchase",
+    5: "fraud",
+    6: "friendly_fraud",
+    7: "chargeback",
+}
 
 
 class VoidedPoll:
     """One run of the poll: every voided purchase in the window, refunded once."""
 
-    def __init__(self, verifier: Verifier, lookback_days: int,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, verifier: Verifier, lookback_days: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.verifier = verifier
         self.lookback_ms = lookback_days * DAY_MS
         self.clock = clock
@@ -51,6 +60,7 @@ class VoidedPoll:
         for ref in (order, token):
             if isinstance(ref, str) and await self.verifier.ledger.ctx.find_payment(ref):
                 reason = VOIDED_REASONS.get(item.get("voidedReason", 0), "other")
-                return int(await refund_void(self.verifier, ref, item.get("refundType") == 2,
-                                             reason))
+                return int(
+                    await refund_void(self.verifier, ref, item.get("refundType") == 2, reason)
+                )
         return 0

@@ -30,7 +30,11 @@ def postback_shortfall(payment: Payment, stated: Any) -> str | None:
     if not isinstance(stated, Mapping):
         return "postback price is not an object"
     currency = stated.get("currency")
-    amount = parse_money(str(stated.get("amount")), decimals=6) if stated.get("amount") is not None else None
+    amount = (
+        parse_money(str(stated.get("amount")), decimals=6)
+        if stated.get("amount") is not None
+        else None
+    )
     currency = currency if isinstance(currency, str) else None
     why = shortfall(payment, currency, amount)
     for offered in _offered(payment):
@@ -44,8 +48,13 @@ def _offered(payment: Payment) -> list[Payment]:
     prices = request.get("prices") if isinstance(request, Mapping) else None
     out: list[Payment] = []
     for price in prices if isinstance(prices, list) else []:
-        amount = parse_money(str(price.get("amount")), decimals=6) if isinstance(price, Mapping) else None
+        amount = (
+            parse_money(str(price.get("amount")), decimals=6)
+            if isinstance(price, Mapping)
+            else None
+        )
         if amount is not None and isinstance(price.get("currency"), str):
-            out.append(dataclasses.replace(payment, asset=price["currency"],
-                                           amount=Decimal(amount)))
+            out.append(
+                dataclasses.replace(payment, asset=price["currency"], amount=Decimal(amount))
+            )
     return out

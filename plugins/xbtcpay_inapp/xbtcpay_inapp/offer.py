@@ -56,13 +56,20 @@ def parse_offer(params: Mapping[str, Any], ctx: PluginContext, default_country: 
         raise InvalidParams("defaultPrice must be the country of one entry of price")
     amount = parse_money(chosen[0]["amount"])
     assert amount is not None
-    return Offer(name=name or "", description=description or "", prices=tuple(prices),
-                 default_country=str(default), currency=chosen[0]["currency"], amount=amount,
-                 **common)
+    return Offer(
+        name=name or "",
+        description=description or "",
+        prices=tuple(prices),
+        default_country=str(default),
+        currency=chosen[0]["currency"],
+        amount=amount,
+        **common,
+    )
 
 
-def _catalog_offer(params: Mapping[str, Any], ctx: PluginContext, default_country: str,
-                   common: dict[str, Any]) -> Offer:
+def _catalog_offer(
+    params: Mapping[str, Any], ctx: PluginContext, default_country: str, common: dict[str, Any]
+) -> Offer:
     product = params["product"]
     currency, amount = ctx.price(product, params.get("currency"), params.get("amount"))
     spec = ctx.product(product) or {}
@@ -72,8 +79,16 @@ def _catalog_offer(params: Mapping[str, Any], ctx: PluginContext, default_countr
     name = _text(params, "name", 100) or str(spec.get("name") or product)
     description = _text(params, "description", 2000) or str(spec.get("description") or name)
     price = {"country": country, "currency": currency, "amount": format(amount, "f")}
-    return Offer(name=name, description=description, prices=(price,), default_country=country,
-                 currency=currency, amount=Decimal(amount), product=product, **common)
+    return Offer(
+        name=name,
+        description=description,
+        prices=(price,),
+        default_country=country,
+        currency=currency,
+        amount=Decimal(amount),
+        product=product,
+        **common,
+    )
 
 
 def _common(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,12 +99,16 @@ def _common(params: Mapping[str, Any]) -> dict[str, Any]:
     if point is not None and (isinstance(point, bool) or not isinstance(point, int)):
         raise InvalidParams("pricePoint must be an integer")
     data = data_text(params.get("data"))
-    return {"customer": customer, "product_data": product_data, "postback_url": url,
-            "price_point": point, "data": data}
+    return {
+        "customer": customer,
+        "product_data": product_data,
+        "postback_url": url,
+        "price_point": point,
+        "data": data,
+    }
 
 
-def _text(params: Mapping[str, Any], key: str, limit: int, *, required: bool = False
-          ) -> str | None:
+def _text(params: Mapping[str, Any], key: str, limit: int, *, required: bool = False) -> str | None:
     value = params.get(key)
     if value is None and not required:
         return None
@@ -112,7 +131,7 @@ def _prices(value: Any) -> list[dict[str, str]]:
         if not isinstance(currency, str) or not _CURRENCY.match(currency):
             raise InvalidParams("price[].currency must be an ISO 4217 code such as USD")
         if amount is None:
-            raise InvalidParams("price[].amount must be a positive decimal such as \"5.50\"")
+            raise InvalidParams('price[].amount must be a positive decimal such as "5.50"')
         out.append({"country": country, "currency": currency, "amount": format(amount, "f")})
     if len({p["country"] for p in out}) != len(out):
         raise InvalidParams("price lists a country twice")

@@ -47,8 +47,12 @@ class InAppPlugin:
         ctx.add_method("payment.getInAppConfig", self.config)
         ctx.add_route("POST", POSTBACK_PATH, self.postback)
         ctx.add_route("POST", CHARGEBACK_PATH, self.chargeback)
-        log.info("inapp.ready", app_key=self.settings.app_key, audience=self.settings.audience,
-                 algorithms=list(self.settings.algorithms))
+        log.info(
+            "inapp.ready",
+            app_key=self.settings.app_key,
+            audience=self.settings.audience,
+            algorithms=list(self.settings.algorithms),
+        )
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -56,21 +60,38 @@ class InAppPlugin:
     async def config(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Public facts a shop front-end may need (never the secret)."""
         s = self.settings
-        return {"appKey": s.app_key, "audience": s.audience, "requestTyp": s.request_typ,
-                "algorithm": s.algorithm, "expiry": s.expiry,
-                "postbackURL": self.ctx.public_url(POSTBACK_PATH),
-                "chargebackURL": self.ctx.public_url(CHARGEBACK_PATH)}
+        return {
+            "appKey": s.app_key,
+            "audience": s.audience,
+            "requestTyp": s.request_typ,
+            "algorithm": s.algorithm,
+            "expiry": s.expiry,
+            "postbackURL": self.ctx.public_url(POSTBACK_PATH),
+            "chargebackURL": self.ctx.public_url(CHARGEBACK_PATH),
+        }
 
-    async def create_request(self, params: Mapping[str, Any], call: CallContext
-                             ) -> dict[str, Any]:
+    async def create_request(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Create our payment, then the signed request JWT that links back to it."""
         offer = parse_offer(params, self.ctx, self.settings.default_country)
-        payment = await self.ctx.create_payment(NewPayment(
-            method=self.name, asset=offer.currency, amount=offer.amount, data=offer.data,
-            postback_url=offer.postback_url, product=offer.product, customer=offer.customer,
-            expires_in=self.settings.expiry + POSTBACK_GRACE,
-            extra={"request": {"name": offer.name, "defaultPrice": offer.default_country,
-                               "prices": offered_prices(offer.prices)}}))
+        payment = await self.ctx.create_payment(
+            NewPayment(
+                method=self.name,
+                asset=offer.currency,
+                amount=offer.amount,
+                data=offer.data,
+                postback_url=offer.postback_url,
+                product=offer.product,
+                customer=offer.customer,
+                expires_in=self.settings.expiry + POSTBACK_GRACE,
+                extra={
+                    "request": {
+                        "name": offer.name,
+                        "defaultPrice": offer.default_country,
+                        "prices": offered_prices(offer.prices),
+                    }
+                },
+            )
+        )
         request = self._request_body(offer, payment.id)
         token = sign_request(self.settings, request, int(time.time()))
         log.info("inapp.request_signed", payment_id=payment.id, product=offer.product)
@@ -78,8 +99,10 @@ class InAppPlugin:
 
     def _request_body(self, offer: Offer, payment_id: str) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "name": offer.name, "description": offer.description,
-            "price": [dict(p) for p in offer.prices], "defaultPrice": offer.default_country,
+            "name": offer.name,
+            "description": offer.description,
+            "price": [dict(p) for p in offer.prices],
+            "defaultPrice": offer.default_country,
             "productData": product_data(payment_id, offer.product_data),
             "postbackURL": self.ctx.public_url(POSTBACK_PATH),
             "chargebackURL": self.ctx.public_url(CHARGEBACK_PATH),
@@ -104,13 +127,19 @@ class InAppPlugin:
             return web.Response(status=400, text="invalid notice", content_type="text/plain")
         payment = await self._payment_of(notice)
         if payment is None:
-            log.warning("inapp.notice_unknown_payment", kind=kind,
-                        transaction_id=notice.transaction_id)
+            log.warning(
+                "inapp.notice_unknown_payment", kind=kind, transaction_id=notice.transaction_id
+            )
             return web.Response(status=400, text="unknown payment", content_type="text/plain")
         result = await self.ctx.report(payment.id, self._event(notice, kind, payment))
-        log.info("inapp.notice", kind=kind, payment_id=payment.id,
-                 transaction_id=notice.transaction_id, changed=result.changed,
-                 duplicate=result.duplicate)
+        log.info(
+            "inapp.notice",
+            kind=kind,
+            payment_id=payment.id,
+            transaction_id=notice.transaction_id,
+            changed=result.changed,
+            duplicate=result.duplicate,
+        )
         # The provider retries until it reads exactly the transactionID back.
         return web.Response(text=notice.transaction_id, content_type="text/plain")
 
@@ -122,17 +151,28 @@ class InAppPlugin:
         if kind == "postback":
             why = postback_shortfall(payment, notice.response.get("price"))
             if why is not None:
-                log.error("inapp.charge_does_not_pay", payment_id=payment.id, reason=why,
-                          transaction_id=notice.transaction_id)
-            return PaymentEvent(Event.PAID if why is None else Event.SEEN, reason=why,
-                                dedupe_key=f"inapp:postback:{notice.transaction_id}",
-                                provider_ref=notice.transaction_id, extra={"postback": facts})
+                log.error(
+                    "inapp.charge_does_not_pay",
+                    payment_id=payment.id,
+                    reason=why,
+                    transaction_id=notice.transaction_id,
+                )
+            return PaymentEvent(
+                Event.PAID if why is None else Event.SEEN,
+                reason=why,
+                dedupe_key=f"inapp:postback:{notice.transaction_id}",
+                provider_ref=notice.transaction_id,
+                extra={"postback": facts},
+            )
         reason = notice.reason or "chargeback"
         refund = reason.lower() in REFUND_REASONS
-        return PaymentEvent(Event.REFUNDED if refund else Event.CHARGED_BACK,
-                            dedupe_key=f"inapp:chargeback:{notice.transaction_id}",
-                            amount_refunded=payment.amount if refund else None,
-                            reason=reason, extra={"chargeback": facts})
+        return PaymentEvent(
+            Event.REFUNDED if refund else Event.CHARGED_BACK,
+            dedupe_key=f"inapp:chargeback:{notice.transaction_id}",
+            amount_refunded=payment.amount if refund else None,
+            reason=reason,
+            extra={"chargeback": facts},
+        )
 
     async def _payment_of(self, notice: Notice) -> Payment | None:
         """Our payment named by the signed productData, else the one paid by this transaction."""

@@ -10,7 +10,7 @@ from xbtcpay.plugin_api import PluginContext
 
 # Only HMAC algorithms: the app secret is shared, so a public-key algorithm in the allow-list
 # would let anyone holding the "public key" (the secret itself) forge notices.
-HMAC_ALGORITHMS = {"HS256": 32, "HS384": 48, "HS512": 64}   # name -> minimum secret bytes
+HMAC_ALGORITHMS = {"HS256": 32, "HS384": 48, "HS512": 64}  # name -> minimum secret bytes
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
@@ -60,8 +60,11 @@ def load_settings(ctx: PluginContext) -> InAppSettings:
         problems.append(f"{where}.algorithm: one of {', '.join(HMAC_ALGORITHMS)}")
         algorithm = "HS256"
     algorithms = s.get("algorithms", [algorithm])
-    if (not isinstance(algorithms, list) or not algorithms
-            or not all(a in HMAC_ALGORITHMS for a in algorithms)):
+    if (
+        not isinstance(algorithms, list)
+        or not algorithms
+        or not all(a in HMAC_ALGORITHMS for a in algorithms)
+    ):
         problems.append(f"{where}.algorithms: a list from {', '.join(HMAC_ALGORITHMS)}")
         algorithms = [algorithm]
     country = s.get("default_country", "US")
@@ -72,11 +75,22 @@ def load_settings(ctx: PluginContext) -> InAppSettings:
     secret = ctx.secret("secret") or ""
     needed = max(HMAC_ALGORITHMS[a] for a in {algorithm, *algorithms})
     if len(secret.encode()) < needed:
-        problems.append(f"{where}.secret: at least {needed} bytes for {algorithm} "
-                        "(RFC 7518: a key as long as the hash)")
+        problems.append(
+            f"{where}.secret: at least {needed} bytes for {algorithm} "
+            "(RFC 7518: a key as long as the hash)"
+        )
     if problems:
         raise PluginError("; ".join(problems))
-    return InAppSettings(app_key=app_key, secret=secret, audience=audience,
-                         request_typ=request_typ, postback_typ=postback_typ,
-                         chargeback_typ=chargeback_typ, expiry=expiry, algorithm=algorithm,
-                         algorithms=tuple(algorithms), leeway=leeway, default_country=country)
+    return InAppSettings(
+        app_key=app_key,
+        secret=secret,
+        audience=audience,
+        request_typ=request_typ,
+        postback_typ=postback_typ,
+        chargeback_typ=chargeback_typ,
+        expiry=expiry,
+        algorithm=algorithm,
+        algorithms=tuple(algorithms),
+        leeway=leeway,
+        default_country=country,
+    )

@@ -35,7 +35,7 @@ class Notice:
     """A verified postback or chargeback."""
 
     transaction_id: str
-    payment_id: str | None          # from the echoed request's productData
+    payment_id: str | None  # from the echoed request's productData
     reason: str | None
     response: Mapping[str, Any]
     claims: Mapping[str, Any]
@@ -59,8 +59,14 @@ def payment_id_in(data: Any) -> str | None:
 
 def sign_request(settings: InAppSettings, request: Mapping[str, Any], now: int) -> str:
     """The request JWT the buyer's device hands to the payment provider."""
-    claims = {"iss": settings.app_key, "aud": settings.audience, "typ": settings.request_typ,
-              "iat": now, "exp": now + settings.expiry, "request": dict(request)}
+    claims = {
+        "iss": settings.app_key,
+        "aud": settings.audience,
+        "typ": settings.request_typ,
+        "iat": now,
+        "exp": now + settings.expiry,
+        "request": dict(request),
+    }
     return jwt.encode(claims, settings.secret, algorithm=settings.algorithm)
 
 
@@ -70,9 +76,14 @@ def verify_notice(settings: InAppSettings, token: Any, typ: str) -> Notice:
         raise NoticeRefused("missing or oversized notice")
     try:
         claims = jwt.decode(
-            token, settings.secret, algorithms=list(settings.algorithms),
-            audience=settings.app_key, issuer=settings.audience, leeway=settings.leeway,
-            options={"require": ["exp", "iat", "iss", "aud"], "verify_signature": True})
+            token,
+            settings.secret,
+            algorithms=list(settings.algorithms),
+            audience=settings.app_key,
+            issuer=settings.audience,
+            leeway=settings.leeway,
+            options={"require": ["exp", "iat", "iss", "aud"], "verify_signature": True},
+        )
     except jwt.PyJWTError as exc:
         raise NoticeRefused(f"{type(exc).__name__}: {exc}") from exc
     if claims.get("typ") != typ:
@@ -85,6 +96,10 @@ def verify_notice(settings: InAppSettings, token: Any, typ: str) -> Notice:
     data = request.get("productData") if isinstance(request, dict) else None
     assert isinstance(response, dict)
     reason = response.get("reason")
-    return Notice(transaction_id=tx_id, payment_id=payment_id_in(data),
-                  reason=reason if isinstance(reason, str) else None,
-                  response=response, claims=claims)
+    return Notice(
+        transaction_id=tx_id,
+        payment_id=payment_id_in(data),
+        reason=reason if isinstance(reason, str) else None,
+        response=response,
+        claims=claims,
+    )

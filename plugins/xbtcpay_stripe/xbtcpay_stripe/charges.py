@@ -27,7 +27,8 @@ async def stored_method(client: stripe.StripeClient, customer: str) -> tuple[str
     """(Stripe customer id, default PaymentMethod id) of our customer, or None."""
     quoted = customer.replace("\\", "\\\\").replace("'", "\\'")
     found = await client.v1.customers.search_async(
-        {"query": f"metadata['xbtcpay_customer']:'{quoted}'", "limit": 1})
+        {"query": f"metadata['xbtcpay_customer']:'{quoted}'", "limit": 1}
+    )
     for cus in found.data:
         default = (plain(cus).get("invoice_settings") or {}).get("default_payment_method")
         if default:
@@ -56,11 +57,13 @@ def card_of(method: Any) -> tuple[str | None, str | None]:
 
 async def charge(client: stripe.StripeClient, req: ChargeRequest) -> ChargeResult:
     params: dict[str, Any] = {
-        "amount": to_minor(req.amount, req.currency), "currency": req.currency.lower(),
-        "confirm": True, "metadata": {"payment_id": req.payment_id,
-                                      "xbtcpay_customer": req.customer},
+        "amount": to_minor(req.amount, req.currency),
+        "currency": req.currency.lower(),
+        "confirm": True,
+        "metadata": {"payment_id": req.payment_id, "xbtcpay_customer": req.customer},
         "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        "expand": ["payment_method"]}
+        "expand": ["payment_method"],
+    }
     if req.source == "stored_card":
         try:
             stored = await stored_method(client, req.customer)
@@ -76,15 +79,16 @@ async def charge(client: stripe.StripeClient, req: ChargeRequest) -> ChargeResul
     try:
         intent = await client.v1.payment_intents.create_async(
             params,  # type: ignore[arg-type]
-            options={"idempotency_key": f"xbtcpay-purchase-{req.payment_id}"})
+            options={"idempotency_key": f"xbtcpay-purchase-{req.payment_id}"},
+        )
     except stripe.StripeError as exc:
         return _failure(exc)
     brand, last4 = card_of(getattr(intent, "payment_method", None))
     if intent.status == "succeeded":
-        if intent.amount != params["amount"] or str(intent.currency).lower() != params[
-                "currency"]:
-            return ChargeResult("failed", intent.id, brand, last4,
-                                "Stripe charged another amount than asked")
+        if intent.amount != params["amount"] or str(intent.currency).lower() != params["currency"]:
+            return ChargeResult(
+                "failed", intent.id, brand, last4, "Stripe charged another amount than asked"
+            )
         return ChargeResult("paid", intent.id, brand, last4)
     if intent.status == "processing":
         return ChargeResult("unknown", intent.id, brand, last4, "the payment is processing")
@@ -96,12 +100,20 @@ def _failure(exc: stripe.StripeError) -> ChargeResult:
     if isinstance(exc, stripe.CardError):
         intent = getattr(error, "payment_intent", None)
         brand, last4 = card_of(getattr(error, "payment_method", None))
-        return ChargeResult("declined", getattr(intent, "id", None), brand, last4,
-                            str(exc.user_message or "the card was declined"))
+        return ChargeResult(
+            "declined",
+            getattr(intent, "id", None),
+            brand,
+            last4,
+            str(exc.user_message or "the card was declined"),
+        )
     if isinstance(exc, stripe.InvalidRequestError) and getattr(error, "param", None) in (
-            TOKEN_PARAMS):
+        TOKEN_PARAMS
+    ):
         return ChargeResult("token_failed", message=str(exc.user_message or "unknown token"))
-    if isinstance(exc, (stripe.APIConnectionError, stripe.RateLimitError)) or (
-            exc.http_status or 0) >= 500:
+    if (
+        isinstance(exc, (stripe.APIConnectionError, stripe.RateLimitError))
+        or (exc.http_status or 0) >= 500
+    ):
         return ChargeResult("unknown", message="Stripe did not answer; the charge may settle")
     return ChargeResult("failed", message=str(exc.user_message or type(exc).__name__))

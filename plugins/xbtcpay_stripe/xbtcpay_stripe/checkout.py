@@ -57,22 +57,32 @@ def parse_request(params: Mapping[str, Any], priced: tuple[str, Decimal]) -> Che
     except ValueError as exc:
         raise InvalidParams(str(exc)) from None
     return CheckoutRequest(
-        product=str(params["product"]), currency=currency, amount=amount,
-        success_url=_url(params, "successUrl"), cancel_url=_url(params, "cancelUrl"),
-        customer=optional_text(params, "customer"), data=data_text(params.get("data")),
-        postback_url=postback_url(params))
+        product=str(params["product"]),
+        currency=currency,
+        amount=amount,
+        success_url=_url(params, "successUrl"),
+        cancel_url=_url(params, "cancelUrl"),
+        customer=optional_text(params, "customer"),
+        data=data_text(params.get("data")),
+        postback_url=postback_url(params),
+    )
 
 
-def session_params(payment_id: str, req: CheckoutRequest,
-                   spec: Mapping[str, Any]) -> dict[str, Any]:
+def session_params(
+    payment_id: str, req: CheckoutRequest, spec: Mapping[str, Any]
+) -> dict[str, Any]:
     """The Checkout Session we ask Stripe for: one line item, our payment id everywhere."""
     if spec.get("stripe_price"):
         item: dict[str, Any] = {"price": str(spec["stripe_price"]), "quantity": 1}
     else:
-        item = {"quantity": 1, "price_data": {
-            "currency": req.currency.lower(),
-            "unit_amount": to_minor(req.amount, req.currency),
-            "product_data": {"name": str(spec.get("name") or req.product)}}}
+        item = {
+            "quantity": 1,
+            "price_data": {
+                "currency": req.currency.lower(),
+                "unit_amount": to_minor(req.amount, req.currency),
+                "product_data": {"name": str(spec.get("name") or req.product)},
+            },
+        }
     metadata = {"payment_id": payment_id, "product": req.product}
     if req.customer:
         metadata["customer"] = req.customer

@@ -29,7 +29,7 @@ class Fact:
     payment_id: str | None
     payment_intent: str | None
     event: PaymentEvent
-    amount_total: int | None = None       # minor units the session charges (sessions only)
+    amount_total: int | None = None  # minor units the session charges (sessions only)
     currency: str | None = None
 
 
@@ -39,18 +39,26 @@ def _metadata_id(obj: Mapping[str, Any]) -> str | None:
     return str(value) if value else None
 
 
-def session_fact(session: Mapping[str, Any], kind: Event, dedupe_key: str,
-                 reason: str | None = None) -> Fact:
+def session_fact(
+    session: Mapping[str, Any], kind: Event, dedupe_key: str, reason: str | None = None
+) -> Fact:
     """A fact about a Checkout Session (from a webhook or from the API)."""
     pi = session.get("payment_intent")
     pi = pi.get("id") if isinstance(pi, Mapping) else pi
     total, currency = session.get("amount_total"), session.get("currency")
-    received = (from_minor(total, currency) if kind == Event.PAID and total is not None
-                and currency else None)
+    received = (
+        from_minor(total, currency)
+        if kind == Event.PAID and total is not None and currency
+        else None
+    )
     event = PaymentEvent(
-        kind, dedupe_key=dedupe_key, provider_ref=pi or None, reason=reason,
+        kind,
+        dedupe_key=dedupe_key,
+        provider_ref=pi or None,
+        reason=reason,
         amount_received=received,
-        extra={"stripe_session": session.get("id"), "stripe_payment_intent": pi})
+        extra={"stripe_session": session.get("id"), "stripe_payment_intent": pi},
+    )
     return Fact(_metadata_id(session), pi, event, total, currency)
 
 
@@ -69,14 +77,22 @@ def _charge_fact(charge: Mapping[str, Any], dedupe_key: str) -> Fact:
     currency = str(charge.get("currency") or "usd")
     refunded = from_minor(int(charge.get("amount_refunded") or 0), currency)
     kind = Event.REFUNDED if charge.get("refunded") else Event.PARTIALLY_REFUNDED
-    event = PaymentEvent(kind, dedupe_key=dedupe_key, amount_refunded=refunded,
-                         extra={"stripe_charge": charge.get("id")})
+    event = PaymentEvent(
+        kind,
+        dedupe_key=dedupe_key,
+        amount_refunded=refunded,
+        extra={"stripe_charge": charge.get("id")},
+    )
     return Fact(_metadata_id(charge), charge.get("payment_intent"), event)
 
 
 def _dispute_fact(dispute: Mapping[str, Any], kind: Event, dedupe_key: str) -> Fact:
-    event = PaymentEvent(kind, dedupe_key=dedupe_key, reason=dispute.get("reason"),
-                         extra={"stripe_dispute": dispute.get("id")})
+    event = PaymentEvent(
+        kind,
+        dedupe_key=dedupe_key,
+        reason=dispute.get("reason"),
+        extra={"stripe_dispute": dispute.get("id")},
+    )
     return Fact(None, dispute.get("payment_intent"), event)
 
 

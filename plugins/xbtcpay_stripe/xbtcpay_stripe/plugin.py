@@ -48,7 +48,7 @@ class StripePlugin:
         self._settings: StripeSettings | None = None
         self._http: stripe.AIOHTTPClient | None = None
         self._client: stripe.StripeClient | None = None
-        self.sessions: dict[str, str] = {}          # payment id -> session id (this run)
+        self.sessions: dict[str, str] = {}  # payment id -> session id (this run)
         self._reconciler: Reconciler | None = None
 
     @property
@@ -67,17 +67,22 @@ class StripePlugin:
         self._settings = settings = parse_settings(ctx)
         self._http = stripe.AIOHTTPClient(timeout=settings.timeout)
         self._client = stripe.StripeClient(
-            settings.api_key, base_addresses={"api": settings.api_base},
-            http_client=self._http, max_network_retries=settings.max_network_retries)
+            settings.api_key,
+            base_addresses={"api": settings.api_base},
+            http_client=self._http,
+            max_network_retries=settings.max_network_retries,
+        )
         ctx.add_method("payment.createStripeCheckoutSession", self.create_checkout_session)
         ctx.add_method("payment.getStripeConfig", self.get_config)
         ctx.add_route("POST", WEBHOOK_PATH, self.webhook)
-        reconciler = Reconciler(self.client, ctx, self.sessions, self.apply,
-                                min_age=settings.reconcile_after)
+        reconciler = Reconciler(
+            self.client, ctx, self.sessions, self.apply, min_age=settings.reconcile_after
+        )
         ctx.add_job("reconcile", reconciler.run, settings.reconcile_interval)
         self._reconciler = reconciler
-        log.info("stripe.ready", api_base=settings.api_base,
-                 webhook_url=ctx.public_url(WEBHOOK_PATH))
+        log.info(
+            "stripe.ready", api_base=settings.api_base, webhook_url=ctx.public_url(WEBHOOK_PATH)
+        )
 
     async def close(self) -> None:
         """Close the HTTP session of the Stripe client."""
@@ -96,8 +101,9 @@ class StripePlugin:
         assert self._settings is not None
         return {"publishableKey": self._settings.publishable_key}
 
-    async def create_checkout_session(self, params: Mapping[str, Any],
-                                      call: CallContext) -> dict[str, Any]:
+    async def create_checkout_session(
+        self, params: Mapping[str, Any], call: CallContext
+    ) -> dict[str, Any]:
         """Create our payment, then its Checkout Session; answer the hosted page's URL."""
         product = params.get("product")
         if not isinstance(product, str):
@@ -105,26 +111,40 @@ class StripePlugin:
         priced = self.ctx.price(product, params.get("currency"), params.get("amount"))
         spec = self.ctx.product(product) or {}
         if spec.get("type") == "subscription":
-            raise InvalidParams(f"product {product} is a subscription; Stripe checkout sells "
-                                "one_time and top_up products")
+            raise InvalidParams(
+                f"product {product} is a subscription; Stripe checkout sells "
+                "one_time and top_up products"
+            )
         req = parse_request(params, priced)
-        payment = await self.ctx.create_payment(NewPayment(
-            method=self.name, asset=req.currency, amount=req.amount, data=req.data,
-            postback_url=req.postback_url, product=req.product, customer=req.customer))
+        payment = await self.ctx.create_payment(
+            NewPayment(
+                method=self.name,
+                asset=req.currency,
+                amount=req.amount,
+                data=req.data,
+                postback_url=req.postback_url,
+                product=req.product,
+                customer=req.customer,
+            )
+        )
         try:
             session = await self.client.v1.checkout.sessions.create_async(
                 params=session_params(payment.id, req, spec),  # type: ignore[arg-type]
-                options={"idempotency_key": idempotency_key(payment.id)})
+                options={"idempotency_key": idempotency_key(payment.id)},
+            )
         except stripe.StripeError as exc:
             await self._refused(payment, safe_message(exc))
             raise ProviderError(
-                f"Stripe refused the checkout session: {safe_message(exc)}") from exc
+                f"Stripe refused the checkout session: {safe_message(exc)}"
+            ) from exc
         charged = from_minor(int(session.amount_total or 0), str(session.currency))
         if charged != req.amount or str(session.currency).upper() != req.currency.upper():
             await self._refused(payment, "the Stripe price differs from the catalog")
-            raise ProviderError(f"the Stripe price of {req.product} charges {charged} "
-                                f"{str(session.currency).upper()}, the catalog says "
-                                f"{req.amount} {req.currency}")
+            raise ProviderError(
+                f"the Stripe price of {req.product} charges {charged} "
+                f"{str(session.currency).upper()}, the catalog says "
+                f"{req.amount} {req.currency}"
+            )
         self.sessions[payment.id] = session.id
         log.info("stripe.checkout_created", payment_id=payment.id, session_id=session.id)
         return {"url": session.url, "id": payment.id, "sessionId": session.id}
@@ -140,8 +160,10 @@ class StripePlugin:
 
     async def _refused(self, payment: Payment, reason: str) -> None:
         log.warning("stripe.checkout_refused", payment_id=payment.id, reason=reason)
-        await self.ctx.report(payment.id, PaymentEvent(
-            Event.FAILED, dedupe_key=f"stripe:create:{payment.id}", reason=reason))
+        await self.ctx.report(
+            payment.id,
+            PaymentEvent(Event.FAILED, dedupe_key=f"stripe:create:{payment.id}", reason=reason),
+        )
 
     # -- webhook ---------------------------------------------------------------------------
 
@@ -151,11 +173,15 @@ class StripePlugin:
         raw = await request.read()
         try:
             verified = self.client.construct_event(
-                raw.decode("utf-8"), request.headers.get("Stripe-Signature"),
-                self._settings.webhook_secret, tolerance=self._settings.webhook_tolerance)
+                raw.decode("utf-8"),
+                request.headers.get("Stripe-Signature"),
+                self._settings.webhook_secret,
+                tolerance=self._settings.webhook_tolerance,
+            )
         except (stripe.SignatureVerificationError, ValueError) as exc:
-            log.warning("stripe.webhook_rejected", error=type(exc).__name__,
-                        client_ip=request.remote)
+            log.warning(
+                "stripe.webhook_rejected", error=type(exc).__name__, client_ip=request.remote
+            )
             return web.json_response({"error": "invalid signature"}, status=400)
         event = verified.to_dict()
         fact = fact_of(event)
@@ -163,16 +189,22 @@ class StripePlugin:
         sub_fact = subscription_fact(event)
         if sub_fact is not None:
             changed = await self.ctx.subscription_event(
-                sub_fact.subscription, sub_fact.kind, event_id=str(event.get("id")),
-                amount_minor=sub_fact.amount_minor, currency=sub_fact.currency,
-                reference=sub_fact.reference)
+                sub_fact.subscription,
+                sub_fact.kind,
+                event_id=str(event.get("id")),
+                amount_minor=sub_fact.amount_minor,
+                currency=sub_fact.currency,
+                reference=sub_fact.reference,
+            )
             outcome = "applied" if changed else "ignored"
         # Events that touch no payment are still recorded once, for the audit trail.
         if outcome in ("ignored", "unknown_payment") and not await self.ctx.claim(
-                f"event:{event.get('id')}"):
+            f"event:{event.get('id')}"
+        ):
             outcome = "duplicate"
-        log.info("stripe.webhook", event_id=event.get("id"), type=event.get("type"),
-                 outcome=outcome)
+        log.info(
+            "stripe.webhook", event_id=event.get("id"), type=event.get("type"), outcome=outcome
+        )
         return web.json_response({"received": True, "outcome": outcome})
 
     async def _target(self, fact: Fact) -> Payment | None:
@@ -192,8 +224,13 @@ class StripePlugin:
         event = fact.event
         why = shortfall(payment, fact.currency, event.amount_received)
         if event.kind == Event.PAID and why is not None:
-            log.error("stripe.charge_does_not_pay", payment_id=payment.id, reason=why,
-                      amount_total=fact.amount_total, currency=fact.currency)
+            log.error(
+                "stripe.charge_does_not_pay",
+                payment_id=payment.id,
+                reason=why,
+                amount_total=fact.amount_total,
+                currency=fact.currency,
+            )
             event = dataclasses.replace(event, kind=Event.SEEN, reason=why)
         result = await self.ctx.report(payment.id, event)
         if result.duplicate:

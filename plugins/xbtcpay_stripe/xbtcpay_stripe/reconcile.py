@@ -31,9 +31,15 @@ ORPHAN_AFTER = 25 * 3600
 class Reconciler:
     """Heals payments whose webhooks were lost."""
 
-    def __init__(self, client: stripe.StripeClient, ctx: PluginContext,
-                 sessions: dict[str, str], apply: Callable[[Fact], Awaitable[str]],
-                 *, min_age: float) -> None:
+    def __init__(
+        self,
+        client: stripe.StripeClient,
+        ctx: PluginContext,
+        sessions: dict[str, str],
+        apply: Callable[[Fact], Awaitable[str]],
+        *,
+        min_age: float,
+    ) -> None:
         self.client = client
         self.ctx = ctx
         self.sessions = sessions
@@ -49,17 +55,23 @@ class Reconciler:
             try:
                 await self.reconcile(payment)
             except stripe.StripeError as exc:
-                log.warning("stripe.reconcile_failed", payment_id=payment.id,
-                            error=type(exc).__name__)
+                log.warning(
+                    "stripe.reconcile_failed", payment_id=payment.id, error=type(exc).__name__
+                )
 
     async def reconcile(self, payment: Payment) -> str:
         """Bring one payment in line with its session; returns what happened."""
         session = await self._session_of(payment)
         if session is None:
             if time.time() - payment.created_at > ORPHAN_AFTER:
-                await self.ctx.report(payment.id, PaymentEvent(
-                    Event.EXPIRED, dedupe_key=f"stripe:orphan:{payment.id}",
-                    reason="no checkout session"))
+                await self.ctx.report(
+                    payment.id,
+                    PaymentEvent(
+                        Event.EXPIRED,
+                        dedupe_key=f"stripe:orphan:{payment.id}",
+                        reason="no checkout session",
+                    ),
+                )
                 return "orphan_expired"
             return "no_session"
         self.sessions[payment.id] = str(session["id"])
@@ -68,8 +80,13 @@ class Reconciler:
             return "open"
         fact = session_fact(session, kind, f"stripe:reconcile:{session['id']}:{kind.value}")
         outcome = await self.apply(fact)
-        log.info("stripe.reconciled", payment_id=payment.id, session_id=session["id"],
-                 reported=kind.value, outcome=outcome)
+        log.info(
+            "stripe.reconciled",
+            payment_id=payment.id,
+            session_id=session["id"],
+            reported=kind.value,
+            outcome=outcome,
+        )
         return outcome
 
     async def session_of(self, payment: Payment) -> Mapping[str, Any] | None:
@@ -85,11 +102,15 @@ class Reconciler:
 
     async def _search(self, payment: Payment) -> Mapping[str, Any] | None:
         """Find the session by creation time and client_reference_id (after a restart)."""
-        params: dict[str, Any] = {"limit": 100, "created": {
-            "gte": payment.created_at - SEARCH_WINDOW, "lte": payment.created_at + SEARCH_WINDOW}}
+        params: dict[str, Any] = {
+            "limit": 100,
+            "created": {
+                "gte": payment.created_at - SEARCH_WINDOW,
+                "lte": payment.created_at + SEARCH_WINDOW,
+            },
+        }
         for _ in range(MAX_PAGES):
-            page = await self.client.v1.checkout.sessions.list_async(
-                params=params)  # type: ignore[arg-type]
+            page = await self.client.v1.checkout.sessions.list_async(params=params)  # type: ignore[arg-type]
             rows = [s.to_dict() for s in page.data]
             for row in rows:
                 if row.get("client_reference_id") == payment.id:

@@ -50,7 +50,9 @@ def parse_settings(ctx: PluginContext) -> StripeSettings:
     if publishable is not None and not str(publishable).startswith("pk_"):
         raise PluginError("plugins.stripe.publishable_key: expected pk_...")
     return StripeSettings(
-        api_key=api_key, webhook_secret=secret, api_base=api_base,
+        api_key=api_key,
+        webhook_secret=secret,
+        api_base=api_base,
         publishable_key=None if publishable is None else str(publishable),
         reconcile_interval=_number(raw, "reconcile_interval", 60.0, 0.05, 86400),
         reconcile_after=_number(raw, "reconcile_after", 60.0, 0, 86400),

@@ -18,10 +18,10 @@ from typing import Any
 @dataclass(frozen=True)
 class SubscriptionFact:
     subscription: str
-    kind: str                       # renewed | canceled | terminated
+    kind: str  # renewed | canceled | terminated
     amount_minor: int | None = None
     currency: str | None = None
-    reference: str | None = None    # the invoice id of a renewal
+    reference: str | None = None  # the invoice id of a renewal
 
 
 def _invoice_subscription(invoice: Mapping[str, Any]) -> str | None:
@@ -43,11 +43,12 @@ def subscription_fact(event: Mapping[str, Any]) -> SubscriptionFact | None:
         amount = obj.get("amount_paid")
         if sub is None or not isinstance(amount, int) or not obj.get("currency"):
             return None
-        return SubscriptionFact(sub, "renewed", amount, str(obj["currency"]).upper(),
-                                str(obj.get("id")))
+        return SubscriptionFact(
+            sub, "renewed", amount, str(obj["currency"]).upper(), str(obj.get("id"))
+        )
     if kind == "customer.subscription.updated" and obj.get("cancel_at_period_end") is True:
         previous = (event.get("data") or {}).get("previous_attributes") or {}
-        if "cancel_at_period_end" in previous:          # it changed with this event
+        if "cancel_at_period_end" in previous:  # it changed with this event
             return SubscriptionFact(str(obj.get("id")), "canceled")
         return None
     if kind == "customer.subscription.deleted" and obj.get("id"):

@@ -15,8 +15,11 @@ COINS = "com.example.shop.coins100"
 MONTHLY = "com.example.shop.pro.monthly"
 PRODUCTS: dict[str, Any] = {
     "coins100": {"type": "one_time", "prices": {"USD": "9.99"}, "appstore_product_id": COINS},
-    "pro_monthly": {"type": "subscription", "prices": {"USD": "4.99"},
-                    "appstore_product_id": MONTHLY},
+    "pro_monthly": {
+        "type": "subscription",
+        "prices": {"USD": "4.99"},
+        "appstore_product_id": MONTHLY,
+    },
 }
 
 
@@ -43,11 +46,15 @@ class AppStoreDriver:
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def plugin_settings(self) -> dict[str, Any]:
-        return {"bundle_id": BUNDLE_ID, "environment": "sandbox",
-                "root_certificates": [str(self.root_path)], "products": list(PRODUCTS),
-                "verify_receipt_url": self.receipts.production_url,
-                "verify_receipt_sandbox_url": self.receipts.sandbox_url,
-                "shared_secret": "shared-secret"}
+        return {
+            "bundle_id": BUNDLE_ID,
+            "environment": "sandbox",
+            "root_certificates": [str(self.root_path)],
+            "products": list(PRODUCTS),
+            "verify_receipt_url": self.receipts.production_url,
+            "verify_receipt_sandbox_url": self.receipts.sandbox_url,
+            "shared_secret": "shared-secret",
+        }
 
     def products(self) -> dict[str, Any]:
         return PRODUCTS
@@ -68,18 +75,23 @@ class AppStoreDriver:
     async def target(self, d: Any, postback_url: str) -> str:
         """A paid purchase for a forgery to aim at."""
         jws, self.target_tx = self.signer.transaction(COINS)
-        reply = await d.call("payment.validateAppStore",
-                             {"receipt": jws, "postback_url": postback_url})
+        reply = await d.call(
+            "payment.validateAppStore", {"receipt": jws, "postback_url": postback_url}
+        )
         return str(reply["result"]["id"])
 
     async def forge(self, d: Any) -> int:
         """A REFUND notification for the target's transaction, signed by a key not Apple's."""
         assert self.target_tx is not None
-        refunded = {**self.target_tx, "revocationDate": self.target_tx["purchaseDate"],
-                    "revocationReason": 1}
+        refunded = {
+            **self.target_tx,
+            "revocationDate": self.target_tx["purchaseDate"],
+            "revocationReason": 1,
+        }
         signed, _ = self.signer.notification("REFUND", refunded, wrong_key=True)
-        async with d.session.post(d.public_url + "/webhooks/appstore",
-                                  json={"signedPayload": signed}) as resp:
+        async with d.session.post(
+            d.public_url + "/webhooks/appstore", json={"signedPayload": signed}
+        ) as resp:
             return int(resp.status)
 
     def deterministic_call(self) -> tuple[str, dict[str, Any]]:

@@ -27,12 +27,17 @@ PRODUCTS: dict[str, Any] = {
 
 def plugin_settings(fake: FakeGooglePlay, directory: Path, **extra: Any) -> dict[str, Any]:
     """The ``plugins.googleplay`` section for a daemon talking to ``fake``."""
-    return {"package_name": PACKAGE,
-            "service_account_file": str(fake.service_account_file(directory)),
-            "api_base_url": fake.url + "/", "push_audience": AUDIENCE,
-            "push_service_account": PUSH_ACCOUNT,
-            "push_certs_url": fake.url + "/oauth2/v1/certs", "allow_test_purchases": False,
-            "voided_poll_interval": 0, **extra}
+    return {
+        "package_name": PACKAGE,
+        "service_account_file": str(fake.service_account_file(directory)),
+        "api_base_url": fake.url + "/",
+        "push_audience": AUDIENCE,
+        "push_service_account": PUSH_ACCOUNT,
+        "push_certs_url": fake.url + "/oauth2/v1/certs",
+        "allow_test_purchases": False,
+        "voided_poll_interval": 0,
+        **extra,
+    }
 
 
 class GooglePlayDriver:
@@ -61,8 +66,10 @@ class GooglePlayDriver:
 
     async def pay(self, d: Any, postback_url: str) -> str:
         token = self.fake.buy(COINS)
-        self.last = ("payment.validateGooglePlay", {"purchase_token": token, "product_id": COINS,
-                                                    "postback_url": postback_url})
+        self.last = (
+            "payment.validateGooglePlay",
+            {"purchase_token": token, "product_id": COINS, "postback_url": postback_url},
+        )
         reply = await d.call(*self.last)
         result = reply["result"]
         assert result["valid"] is True and result["duplicate"] is False, reply
@@ -76,9 +83,14 @@ class GooglePlayDriver:
     async def target(self, d: Any, postback_url: str) -> str:
         """A paid purchase for a forgery to aim at."""
         self.target_token = self.fake.buy(COINS)
-        reply = await d.call("payment.validateGooglePlay", {
-            "purchase_token": self.target_token, "product_id": COINS,
-            "postback_url": postback_url})
+        reply = await d.call(
+            "payment.validateGooglePlay",
+            {
+                "purchase_token": self.target_token,
+                "product_id": COINS,
+                "postback_url": postback_url,
+            },
+        )
         return str(reply["result"]["id"])
 
     async def forge(self, d: Any) -> int:
@@ -88,14 +100,21 @@ class GooglePlayDriver:
         push and a refund.
         """
         entry = self.fake.void(self.target_token)
-        note = developer_notification(PACKAGE, voidedPurchaseNotification={
-            "purchaseToken": entry["purchaseToken"], "orderId": entry["orderId"],
-            "productType": 2, "refundType": entry["refundType"]})
+        note = developer_notification(
+            PACKAGE,
+            voidedPurchaseNotification={
+                "purchaseToken": entry["purchaseToken"],
+                "orderId": entry["orderId"],
+                "productType": 2,
+                "refundType": entry["refundType"],
+            },
+        )
         forged = PubSubSigner().token(AUDIENCE, kid=self.fake.signer.kid)
-        async with d.session.post(d.public_url + "/webhooks/googleplay",
-                                  data=push_body(note, "forged-1"),
-                                  headers={"Authorization": f"Bearer {forged}",
-                                           "Content-Type": "application/json"}) as resp:
+        async with d.session.post(
+            d.public_url + "/webhooks/googleplay",
+            data=push_body(note, "forged-1"),
+            headers={"Authorization": f"Bearer {forged}", "Content-Type": "application/json"},
+        ) as resp:
             return int(resp.status)
 
     def deterministic_call(self) -> tuple[str, dict[str, Any]]:

@@ -16,33 +16,60 @@ REQUEST_TYP = "pay.example.test/payments/inapp/v1"
 POSTBACK_TYP = "pay.example.test/payments/inapp/postback/v1"
 CHARGEBACK_TYP = "pay.example.test/payments/inapp/chargeback/v1"
 PRODUCTS: dict[str, Any] = {
-    "cake": {"type": "one_time", "prices": {"USD": "5.50", "BRL": "8.50"},
-             "name": "Piece of Cake",
-             "description": "Virtual chocolate cake to fill your virtual tummy"},
+    "cake": {
+        "type": "one_time",
+        "prices": {"USD": "5.50", "BRL": "8.50"},
+        "name": "Piece of Cake",
+        "description": "Virtual chocolate cake to fill your virtual tummy",
+    },
 }
 
 
 def settings() -> dict[str, Any]:
-    return {"app_key": APP_KEY, "secret": SECRET, "audience": AUDIENCE,
-            "request_typ": REQUEST_TYP, "postback_typ": POSTBACK_TYP,
-            "chargeback_typ": CHARGEBACK_TYP}
+    return {
+        "app_key": APP_KEY,
+        "secret": SECRET,
+        "audience": AUDIENCE,
+        "request_typ": REQUEST_TYP,
+        "postback_typ": POSTBACK_TYP,
+        "chargeback_typ": CHARGEBACK_TYP,
+    }
 
 
 def read_request(token: str) -> dict[str, Any]:
     """What the provider does with the request JWT: verify it with the shared secret."""
-    return dict(jwt.decode(token, SECRET, algorithms=["HS256"], audience=AUDIENCE,
-                           issuer=APP_KEY, options={"require": ["exp", "iat"]}))
+    return dict(
+        jwt.decode(
+            token,
+            SECRET,
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            issuer=APP_KEY,
+            options={"require": ["exp", "iat"]},
+        )
+    )
 
 
-def notice(request_claims: dict[str, Any], typ: str = POSTBACK_TYP, *,
-           secret: str = SECRET, transaction_id: str | None = None,
-           **response: Any) -> tuple[str, str]:
+def notice(
+    request_claims: dict[str, Any],
+    typ: str = POSTBACK_TYP,
+    *,
+    secret: str = SECRET,
+    transaction_id: str | None = None,
+    **response: Any,
+) -> tuple[str, str]:
     """A provider notice (postback/chargeback JWT) for a request; returns (jwt, transactionID)."""
     tx_id = transaction_id or "webpay:" + secrets.token_hex(8)
     now = int(time.time())
-    claims = {"iss": AUDIENCE, "aud": APP_KEY, "typ": typ, "iat": now, "exp": now + 3600,
-              "request": request_claims["request"],
-              "response": {"transactionID": tx_id, **response}}
+    claims = {
+        "iss": AUDIENCE,
+        "aud": APP_KEY,
+        "typ": typ,
+        "iat": now,
+        "exp": now + 3600,
+        "request": request_claims["request"],
+        "response": {"transactionID": tx_id, **response},
+    }
     return jwt.encode(claims, secret, algorithm="HS256"), tx_id
 
 
@@ -73,8 +100,9 @@ class InAppDriver:
         return PRODUCTS
 
     async def pay(self, d: Any, postback_url: str) -> str:
-        reply = await d.call("payment.createInAppRequest",
-                             {"product": "cake", "postback_url": postback_url})
+        reply = await d.call(
+            "payment.createInAppRequest", {"product": "cake", "postback_url": postback_url}
+        )
         claims = read_request(reply["result"]["jwt"])
         token, tx_id = notice(claims)
         url = claims["request"]["postbackURL"]
@@ -89,8 +117,9 @@ class InAppDriver:
 
     async def target(self, d: Any, postback_url: str) -> str:
         """An open in-app request for a forgery to aim at."""
-        reply = await d.call("payment.createInAppRequest",
-                             {"product": "cake", "postback_url": postback_url})
+        reply = await d.call(
+            "payment.createInAppRequest", {"product": "cake", "postback_url": postback_url}
+        )
         self.target_claims = read_request(reply["result"]["jwt"])
         return str(reply["result"]["id"])
 

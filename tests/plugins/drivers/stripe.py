@@ -23,9 +23,14 @@ class StripeDriver:
         await self.fake.stop()
 
     def plugin_settings(self) -> dict[str, Any]:
-        return {"api_key": self.fake.api_key, "webhook_secret": self.fake.webhook_secret,
-                "api_base": self.fake.url, "publishable_key": "pk_test_contract",
-                "max_network_retries": 0, "reconcile_interval": 3600}
+        return {
+            "api_key": self.fake.api_key,
+            "webhook_secret": self.fake.webhook_secret,
+            "api_base": self.fake.url,
+            "publishable_key": "pk_test_contract",
+            "max_network_retries": 0,
+            "reconcile_interval": 3600,
+        }
 
     def products(self) -> dict[str, Any]:
         return {PRODUCT: {"type": "one_time", "prices": {"USD": "9.99"}}}
@@ -35,13 +40,20 @@ class StripeDriver:
         return f"{d.public_url}/webhooks/stripe"
 
     async def pay(self, d: Any, postback_url: str) -> str:
-        reply = await d.call("payment.createStripeCheckoutSession", {
-            "product": PRODUCT, "successUrl": "https://shop.example/ok",
-            "cancelUrl": "https://shop.example/cancel", "postback_url": postback_url,
-            "data": {"order": 7}})
+        reply = await d.call(
+            "payment.createStripeCheckoutSession",
+            {
+                "product": PRODUCT,
+                "successUrl": "https://shop.example/ok",
+                "cancelUrl": "https://shop.example/cancel",
+                "postback_url": postback_url,
+                "data": {"order": 7},
+            },
+        )
         result = reply["result"]
-        status = await self.fake.deliver(self.webhook_url(d),
-                                         self.fake.complete(result["sessionId"]))
+        status = await self.fake.deliver(
+            self.webhook_url(d), self.fake.complete(result["sessionId"])
+        )
         assert status == 200
         return str(result["id"])
 
@@ -50,9 +62,15 @@ class StripeDriver:
 
     async def target(self, d: Any, postback_url: str) -> str:
         """An open payment (checkout session created, not paid) for a forgery to aim at."""
-        reply = await d.call("payment.createStripeCheckoutSession", {
-            "product": PRODUCT, "successUrl": "https://shop.example/ok",
-            "cancelUrl": "https://shop.example/cancel", "postback_url": postback_url})
+        reply = await d.call(
+            "payment.createStripeCheckoutSession",
+            {
+                "product": PRODUCT,
+                "successUrl": "https://shop.example/ok",
+                "cancelUrl": "https://shop.example/cancel",
+                "postback_url": postback_url,
+            },
+        )
         self.target_session = str(reply["result"]["sessionId"])
         return str(reply["result"]["id"])
 

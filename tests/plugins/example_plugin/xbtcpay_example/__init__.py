@@ -24,11 +24,18 @@ class ExamplePlugin:
         ctx.add_route("POST", "/example/redeem", self.redeem)
 
     async def create(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
-        currency, amount = self.ctx.price(str(params.get("product")), params.get("currency"),
-                                          params.get("amount"))
-        payment = await self.ctx.create_payment(NewPayment(
-            method=self.name, asset=currency, amount=amount, product=params.get("product"),
-            postback_url=params.get("postback_url")))
+        currency, amount = self.ctx.price(
+            str(params.get("product")), params.get("currency"), params.get("amount")
+        )
+        payment = await self.ctx.create_payment(
+            NewPayment(
+                method=self.name,
+                asset=currency,
+                amount=amount,
+                product=params.get("product"),
+                postback_url=params.get("postback_url"),
+            )
+        )
         return {"id": payment.id, "amount": str(amount), "currency": currency}
 
     async def redeem(self, request: web.Request) -> web.Response:
@@ -38,8 +45,12 @@ class ExamplePlugin:
         payment_id = str(form.get("payment_id", ""))
         if await self.ctx.get_payment(payment_id) is None:
             return web.json_response({"error": "unknown payment"}, status=404)
-        result = await self.ctx.report(payment_id, PaymentEvent(
-            Event.PAID, dedupe_key=f"example:{payment_id}", provider_ref=f"v-{payment_id}"))
+        result = await self.ctx.report(
+            payment_id,
+            PaymentEvent(
+                Event.PAID, dedupe_key=f"example:{payment_id}", provider_ref=f"v-{payment_id}"
+            ),
+        )
         return web.json_response({"changed": result.changed, "duplicate": result.duplicate})
 
     async def close(self) -> None:
