@@ -4,6 +4,7 @@ or pay-per-view entitlement, or balance credit. Runs inside the caller's transac
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from typing import Any
 
 from xbtcpay.commerce import ledger, subscription_store
@@ -68,25 +69,19 @@ def active_subscription(
 ) -> Subscription:
     """A subscription that starts now (vouchers, external and in-app subscriptions)."""
     until = valid_until if valid_until is not None else add_months(now, terms.duration_months)
-    return Subscription(
-        id=new_subscription_id(),
-        customer=customer,
-        product=terms.product,
+    pending = pending_subscription(
+        customer,
+        terms,
         provider=provider,
         provider_ref=provider_ref,
-        state=SubState.ACTIVE,
-        premium=premium or terms.premium,
-        duration_months=terms.duration_months,
-        anchor_at=now,
-        periods=1,
-        valid_until=until,
+        premium=premium,
         will_renew=will_renew,
         can_renew=True,
         paid_monthly=True,
         capture_on=None,
-        created_at=now,
-        updated_at=now,
+        now=now,
     )
+    return replace(pending, state=SubState.ACTIVE, anchor_at=now, periods=1, valid_until=until)
 
 
 async def grant_entitlement(
