@@ -60,10 +60,10 @@ def sqlite_app(db: str) -> web.Application:
 
 def domain_app(db: str, config_path: str) -> web.Application:
     """The lookup plus the daemon's row decoding and status document, no middlewares."""
-    from xbtcpay.api import CoreMethods
-    from xbtcpay.config import load_config
-    from xbtcpay.keys import CONFIG, CORE
+    from xbtcpay.app.config import load_config
+    from xbtcpay.core.methods import CoreMethods
     from xbtcpay.storage.payments import row_to_payment
+    from xbtcpay.web.keys import CONFIG, CORE
     from xbtcpay.web.status_cache import status_document
 
     conn = _connect(db)

@@ -1,6 +1,6 @@
 """``python -m bench.daemon_main CONFIG READY_FILE [--watcher]``: the real Daemon, observed.
 
-Runs ``xbtcpay.app.Daemon`` exactly as the product does (SQLite FULL, WAL, group commit)
+Runs ``xbtcpay.app.daemon.Daemon`` exactly as the product does (SQLite FULL, WAL, group commit)
 and, beside it on its own loopback port, a stats endpoint the benchmarks read: database
 commits so far, VmRSS/VmHWM, watcher state. The ports are written to READY_FILE as JSON once
 the daemon is ready. SIGTERM/SIGINT stop it gracefully.
@@ -18,9 +18,9 @@ from pathlib import Path
 from aiohttp import web
 
 from bench.procs import proc_memory
-from xbtcpay.app import Daemon
-from xbtcpay.config import load_config
-from xbtcpay.logs import configure_logging
+from xbtcpay.app.config import load_config
+from xbtcpay.app.daemon import Daemon
+from xbtcpay.app.logs import configure_logging
 
 
 async def _main(config_path: Path, ready: Path, watcher: bool) -> None:

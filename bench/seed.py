@@ -18,8 +18,8 @@ from dataclasses import fields
 from decimal import Decimal
 from pathlib import Path
 
-from xbtcpay.models import CRYPTO, Payment
-from xbtcpay.state import State
+from xbtcpay.core.models import CRYPTO, Payment
+from xbtcpay.core.state import State
 from xbtcpay.storage.database import Database
 from xbtcpay.storage.payments import to_column
 

@@ -22,9 +22,9 @@ from bench.context import Context, say
 from bench.procs import BenchDaemon, loadgen
 from bench.report import Section, Target
 from bench.seed import COLUMNS, migrate
-from xbtcpay.models import CRYPTO, Payment
-from xbtcpay.processor import new_payment_id
-from xbtcpay.state import State
+from xbtcpay.core.models import CRYPTO, Payment
+from xbtcpay.core.processor import new_payment_id
+from xbtcpay.core.state import State
 from xbtcpay.storage.payments import to_column
 
 TARGET_RPS = 1000.0

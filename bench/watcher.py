@@ -31,10 +31,10 @@ from bench.procs import BenchDaemon
 from bench.report import Section, Target
 from bench.seed import keep_first, open_payments
 from tests.harness import PostbackReceiver, base_config, deep_merge, write_config
-from xbtcpay.app import Daemon
+from xbtcpay.app.config import parse_config
+from xbtcpay.app.daemon import Daemon
 from xbtcpay.chain.deposits import TRANSFER_TOPIC
 from xbtcpay.chain.watcher import Watcher
-from xbtcpay.config import parse_config
 
 TARGET_CALLS_PER_BLOCK = 3.0
 TARGET_CATCHUP_RATIO = 0.5

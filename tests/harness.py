@@ -24,8 +24,8 @@ import yaml
 from aiohttp import web
 
 from tests.pg import database_url
-from xbtcpay.app import Daemon
-from xbtcpay.config import Config, parse_config
+from xbtcpay.app.config import Config, parse_config
+from xbtcpay.app.daemon import Daemon
 from xbtcpay.plugin_api import Plugin
 
 REPO = Path(__file__).resolve().parent.parent

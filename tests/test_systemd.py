@@ -28,8 +28,8 @@ import aiohttp
 import pytest
 
 from tests.harness import REPO, PostbackReceiver, base_config, write_config
-from xbtcpay.cli import build_parser
-from xbtcpay.systemd import Notifier, watchdog_loop
+from xbtcpay.app.cli import build_parser
+from xbtcpay.app.systemd import Notifier, watchdog_loop
 
 UNIT = REPO / "systemd" / "xbtcpay.service"
 INSTALLED_EXEC = "/opt/xbtcpay/.venv/bin/xbtcpay"

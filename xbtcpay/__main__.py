@@ -1,3 +1,3 @@
-from xbtcpay.cli import main
+from xbtcpay.app.cli import main
 
 raise SystemExit(main())

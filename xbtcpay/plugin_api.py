@@ -1,6 +1,6 @@
 """The plugin interface: what a plugin implements and what the core offers it.
 
-A plugin is a distribution that declares an entry point in the group ``xbtcpay.plugins``
+A plugin is a distribution that declares an entry point in the group ``xbtcpay.app.plugins``
 whose object is a zero-argument factory (usually the class) returning a ``Plugin``.
 It is loaded only when ``plugins.<name>`` is present in config.yaml.
 
@@ -17,10 +17,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
-from xbtcpay.models import ApplyResult, NewPayment, Payment, PaymentEvent
+from xbtcpay.core.models import ApplyResult, NewPayment, Payment, PaymentEvent
 
 PLUGIN_API_VERSION = 1
-ENTRY_POINT_GROUP = "xbtcpay.plugins"
+ENTRY_POINT_GROUP = "xbtcpay.app.plugins"
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class Plugin(Protocol):
     async def setup(self, ctx: PluginContext) -> None:
         """Validate settings, create SDK clients, register methods, routes and jobs.
 
-        Raise ``xbtcpay.errors.PluginError`` (or any exception) to stop start-up.
+        Raise ``xbtcpay.core.errors.PluginError`` (or any exception) to stop start-up.
         """
 
     async def close(self) -> None:

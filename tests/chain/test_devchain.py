@@ -9,7 +9,7 @@ from tests.fixtures.chain import DevChain
 from xbtcpay.chain import devchain
 from xbtcpay.chain.anvil import Anvil, AnvilNotFound, find_anvil
 from xbtcpay.chain.client import ChainClient
-from xbtcpay.errors import ChainError
+from xbtcpay.core.errors import ChainError
 
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 MINT = "0xcf6fbb9dcea7d07263ab4f5c3a92f53af33dffc421d9d121e1c74b307e68189d"

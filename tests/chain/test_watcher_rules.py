@@ -27,8 +27,8 @@ from xbtcpay.chain.reorg import (
 )
 from xbtcpay.chain.settlement import Rules, Threshold, completing, next_event
 from xbtcpay.chain.watcher import http_urls
-from xbtcpay.models import Payment
-from xbtcpay.state import Event, State
+from xbtcpay.core.models import Payment
+from xbtcpay.core.state import Event, State
 
 TOKEN = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 ADDR = "0xbcd4042de499d14e55001ccbb24a551f3b954096"

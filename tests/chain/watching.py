@@ -14,8 +14,8 @@ from typing import Any
 from tests.fixtures.chain import DevChain
 from tests.harness import DaemonHandle, deep_merge, running_daemon, wait_until
 from xbtcpay.chain.watcher import Watcher
-from xbtcpay.models import Payment
-from xbtcpay.tasks import supervise
+from xbtcpay.core.models import Payment
+from xbtcpay.core.tasks import supervise
 
 ETH_ASSET = {"eth": {"native": True, "decimals": 18}}
 

@@ -11,8 +11,8 @@ from playwright.async_api import Browser, Page
 
 from tests.checkout.browser import AXE, browser, shot
 from tests.harness import running_daemon
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
 
 __all__ = ["browser"]
 SEVERE = {"serious", "critical"}

@@ -13,9 +13,9 @@ from tests.checkout.browser import browser, browser_without_js, decode_qr, shot,
 from tests.checkout.clock import FrozenClock
 from tests.fixtures.chain import DevChain
 from tests.harness import DaemonHandle, running_daemon, wait_until
-from xbtcpay.keys import CHECKOUT
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
+from xbtcpay.web.keys import CHECKOUT
 from xbtcpay.web.live import LiveHub
 
 __all__ = ["browser", "browser_without_js"]

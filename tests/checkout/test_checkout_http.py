@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tests.checkout.clock import FrozenClock
 from tests.harness import running_daemon
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
 from xbtcpay.web.messages import choose_language
 
 TX = "0x" + "ab" * 32

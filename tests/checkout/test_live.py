@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 
 from tests.harness import running_daemon
-from xbtcpay.feed import PaymentFeed
-from xbtcpay.keys import CHECKOUT
-from xbtcpay.models import Payment, PaymentEvent
-from xbtcpay.state import Event, State
+from xbtcpay.core.feed import PaymentFeed
+from xbtcpay.core.models import Payment, PaymentEvent
+from xbtcpay.core.state import Event, State
+from xbtcpay.web.keys import CHECKOUT
 from xbtcpay.web.live import LiveHub, sse_message
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from xbtcpay.commerce.entitlements import Grant, decide, listing
-from xbtcpay.commerce.products import media_terms, product_problems
+from xbtcpay.commerce.media_access.entitlements import Grant, decide, listing
+from xbtcpay.commerce.media_access.products import media_terms, product_problems
 
 PRODUCTS: dict[str, dict[str, Any]] = {
     "basic": {

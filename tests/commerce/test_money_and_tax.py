@@ -10,12 +10,17 @@ import pytest
 
 from tests.commerce.setup import commerce
 from tests.harness import base_config
+from xbtcpay.app.config import parse_config
 from xbtcpay.commerce.currencies import Currencies
-from xbtcpay.commerce.requests import RAW_CARD_MESSAGE, from_params, from_seed004
-from xbtcpay.commerce.responses import ERROR_CODES, PaymentResponse, PurchaseRefused, answer
+from xbtcpay.commerce.purchases.requests import RAW_CARD_MESSAGE, from_params, from_seed004
+from xbtcpay.commerce.purchases.responses import (
+    ERROR_CODES,
+    PaymentResponse,
+    PurchaseRefused,
+    answer,
+)
 from xbtcpay.commerce.taxes import TaxRate, split
-from xbtcpay.config import parse_config
-from xbtcpay.errors import ConfigError
+from xbtcpay.core.errors import ConfigError
 
 GST = TaxRate("AU", Decimal("0.10"), inclusive=True)
 

@@ -16,8 +16,8 @@ from tests.commerce.setup import check_ledger, commerce, ledger_rows, session
 from tests.commerce.test_top_ups import braintree_plugin
 from tests.fakes.braintree_server import FakeBraintree
 from tests.harness import running_daemon
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from xbtcpay.commerce import seed002
-from xbtcpay.errors import InvalidParams
+from xbtcpay.commerce.media_access import params as seed002
+from xbtcpay.core.errors import InvalidParams
 
 
 def test_itemstate() -> None:
@@ -140,7 +140,7 @@ def test_customer() -> None:
 
 
 def test_store_params_and_facts_per_store() -> None:
-    from xbtcpay.commerce.inapp import store_facts, store_params
+    from xbtcpay.commerce.media_access.inapp import store_facts, store_params
 
     assert store_params("io", "JWS", "u") == {"receipt": "JWS", "customer": "u"}
     receipt = '{"purchaseToken": "tok-1", "productId": "basic.monthly", "orderId": "GPA.1"}'

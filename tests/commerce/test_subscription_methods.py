@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.commerce.media import TRANSPORTS, Clock, media_daemon, ok, refused
-from xbtcpay.commerce.subscription_store import SubPayment
+from xbtcpay.commerce.media_access.subscription_store import SubPayment
 
 C = {"customer": "user-2"}
 DAY = 86400

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from xbtcpay.commerce.subscription import (
+from xbtcpay.commerce.media_access.subscription import (
     Subscription,
     activate,
     add_months,
@@ -18,8 +18,8 @@ from xbtcpay.commerce.subscription import (
     renew,
     upgrade,
 )
-from xbtcpay.commerce.subscription_state import SubState
-from xbtcpay.errors import InvalidParams, InvalidTransition
+from xbtcpay.commerce.media_access.subscription_state import SubState
+from xbtcpay.core.errors import InvalidParams, InvalidTransition
 
 
 def ts(y: int, m: int, d: int, h: int = 12) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from xbtcpay.commerce.subscription_state import SubEvent, SubState, apply, can_apply
-from xbtcpay.errors import InvalidTransition
+from xbtcpay.commerce.media_access.subscription_state import SubEvent, SubState, apply, can_apply
+from xbtcpay.core.errors import InvalidTransition
 
 EXPECTED = {
     ("pending", "finish"): "active",

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from xbtcpay.commerce.vouchers import (
+from xbtcpay.commerce.media_access.vouchers import (
     FailureLimiter,
     Voucher,
     code_hash,
@@ -16,7 +16,7 @@ from xbtcpay.commerce.vouchers import (
     refusal,
     same_hash,
 )
-from xbtcpay.errors import InvalidParams
+from xbtcpay.core.errors import InvalidParams
 
 PRODUCTS = {
     "premium": {"type": "subscription", "prices": {"EUR": "9.99"}},

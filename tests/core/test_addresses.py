@@ -30,7 +30,7 @@ async def test_concurrent_payments_get_distinct_addresses_from_the_xpub(tmp_path
 
 
 def test_payment_ids_are_url_safe_random_and_never_look_like_options() -> None:
-    from xbtcpay.processor import new_payment_id
+    from xbtcpay.core.processor import new_payment_id
 
     ids = {new_payment_id() for _ in range(20000)}
     assert len(ids) == 20000

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from xbtcpay.amounts import format_amount, from_base_units, parse_amount, to_base_units
+from xbtcpay.core.amounts import format_amount, from_base_units, parse_amount, to_base_units
 
 MAX = Decimal(20999984)
 

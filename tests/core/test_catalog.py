@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from xbtcpay.catalog import Catalog
-from xbtcpay.errors import InvalidParams
+from xbtcpay.core.catalog import Catalog
+from xbtcpay.core.errors import InvalidParams
 
 CATALOG = Catalog(
     {

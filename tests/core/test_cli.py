@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from tests.harness import REPO, PostbackReceiver, running_daemon, wait_until
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
 
 
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

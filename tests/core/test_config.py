@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness import REPO, base_config, write_config
-from xbtcpay.config import load_config
-from xbtcpay.errors import ConfigError
+from xbtcpay.app.config import load_config
+from xbtcpay.core.errors import ConfigError
 
 
 def _problems(tmp_path: Path, **changes: object) -> list[str]:

@@ -15,11 +15,11 @@ import pytest
 
 import xbtcpay.storage.copy as copy_module
 from tests.harness import PostbackReceiver, free_port, running_daemon
-from xbtcpay.chain.chain_store import ChainStore
 from xbtcpay.chain.deposits import Deposit
 from xbtcpay.chain.reorg import Header
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
+from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.copy import TABLES, copy_database, table_columns, verify
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.pg_server import PgServer

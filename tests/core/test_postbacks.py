@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import POSTBACK_SECRET, PostbackReceiver, free_port, running_daemon, wait_until
-from xbtcpay.models import PaymentEvent
-from xbtcpay.postback import verify
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.postback import verify
+from xbtcpay.core.state import Event
 
 
 async def _pay(d: Any, url: str, amount: str = "1.5", data: Any = None) -> str:
@@ -32,7 +32,7 @@ async def _pay(d: Any, url: str, amount: str = "1.5", data: Any = None) -> str:
 
 
 def _recipe(secret: str, header: str, raw_body: str) -> bool:
-    """The README's verification recipe, written out independently of xbtcpay.postback."""
+    """The README's verification recipe, written out independently of xbtcpay.core.postback."""
     fields = dict(part.split("=", 1) for part in header.split(","))
     mac = hmac.new(secret.encode(), f"{fields['t']}.{raw_body}".encode(), hashlib.sha256)
     return (

@@ -6,8 +6,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from tests.harness import running_daemon
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
 
 ORIGINAL_FIELDS = ["address", "amount", "seen_at", "paid_at", "tx_hash"]
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from tests.harness import DaemonHandle, PostbackReceiver, running_daemon, wait_until
-from xbtcpay.chain.chain_store import ChainStore
 from xbtcpay.chain.reorg import Header
-from xbtcpay.cluster import Fenced
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.cluster.leadership import Fenced
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
+from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.pg_server import PgServer
 from xbtcpay.storage.protocol import UnitOfWork
 

@@ -1,7 +1,7 @@
 """A provider's charge pays a payment only in the payment's currency and for at least its price.
 
 One test per plugin, each through the plugin's real entry point (signed webhook, SDK answer,
-signed notification or JWT notice), plus the rule itself (xbtcpay.price_rule).
+signed notification or JWT notice), plus the rule itself (xbtcpay.core.price_rule).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from tests.plugins.test_appstore import apple, chain, signer  # noqa: F401 - fix
 from tests.plugins.test_appstore import settings as appstore_settings
 from tests.plugins.test_braintree import overrides as bt_overrides
 from tests.plugins.test_stripe import checkout, fake, hook, overrides  # noqa: F401 - fixture
-from xbtcpay.models import CRYPTO, NewPayment, Payment
-from xbtcpay.price_rule import shortfall
-from xbtcpay.state import State
+from xbtcpay.core.models import CRYPTO, NewPayment, Payment
+from xbtcpay.core.price_rule import shortfall
+from xbtcpay.core.state import State
 
 
 def _payment(asset: str, amount: str) -> Payment:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import running_daemon
-from xbtcpay.amounts import parse_amount
+from xbtcpay.core.amounts import parse_amount
 
 
 async def test_public_healthz_gives_the_verdict_only_and_the_private_one_the_details(

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness import REPO, base_config, running_daemon, write_config
-from xbtcpay.config import load_config
-from xbtcpay.errors import ConfigError
+from xbtcpay.app.config import load_config
+from xbtcpay.core.errors import ConfigError
 
 SECRET = "pb-secret-Zq8Rw3LmN5vT1xK7yH2cJ9"
 

@@ -15,7 +15,7 @@ from tests.plugins.drivers.inapp import PRODUCTS
 from tests.plugins.drivers.inapp import settings as inapp_settings
 from tests.plugins.test_appstore import apple, chain  # noqa: F401 - fixtures
 from tests.plugins.test_appstore import settings as appstore_settings
-from xbtcpay.jsonio import JsonError, loads
+from xbtcpay.core.jsonio import JsonError, loads
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 JSON = {"Content-Type": "application/json"}

@@ -12,9 +12,9 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tests.harness import PostbackReceiver, running_daemon, wait_until
-from xbtcpay.models import PaymentEvent
-from xbtcpay.postback_target import PrivateAddressRefused, postback_connector, refused_host
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.postback_target import PrivateAddressRefused, postback_connector, refused_host
+from xbtcpay.core.state import Event
 
 STRICT = {"postback": {"allow_private": False}}
 LOCAL_URLS = [

@@ -10,7 +10,7 @@ import pytest
 from multidict import CIMultiDict
 
 from tests.harness import running_daemon
-from xbtcpay.config import Listen, RpcConfig
+from xbtcpay.app.config import Listen, RpcConfig
 from xbtcpay.web.browser_guard import allowed_hosts, host_allowed
 
 START = {"jsonrpc": "2.0", "id": 1, "method": "start_payment", "params": {"amount": "1"}}

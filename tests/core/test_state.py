@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from xbtcpay.errors import InvalidTransition
-from xbtcpay.state import (
+from xbtcpay.core.errors import InvalidTransition
+from xbtcpay.core.state import (
     OPEN_STATES,
     PAID_STATES,
     TRANSITIONS,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from tests import pg
 from tests.harness import running_daemon
-from xbtcpay.models import NewPayment, PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import NewPayment, PaymentEvent
+from xbtcpay.core.state import Event
 
 # (table, columns) of every unique key; written out by hand, not read from the migrations.
 EXPECTED_UNIQUE = sorted(

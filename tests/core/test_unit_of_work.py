@@ -12,9 +12,9 @@ import pytest
 
 from tests import pg
 from tests.harness import running_daemon
-from xbtcpay.errors import ConstraintViolation
-from xbtcpay.models import Payment, PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.errors import ConstraintViolation
+from xbtcpay.core.models import Payment, PaymentEvent
+from xbtcpay.core.state import Event
 from xbtcpay.storage.database import Database
 from xbtcpay.storage.protocol import UnitOfWork
 

@@ -14,7 +14,7 @@ from tests.fakes.apple import AppleChain, AppleSigner
 from tests.fakes.verify_receipt_server import VerifyReceiptServer, in_app_item
 from tests.harness import PostbackReceiver, running_daemon
 from tests.plugins.drivers.appstore import BUNDLE_ID, COINS, MONTHLY, PRODUCTS
-from xbtcpay.errors import PluginError
+from xbtcpay.core.errors import PluginError
 
 SUBSCRIPTION = "Auto-Renewable Subscription"
 DAY_MS = 86_400_000

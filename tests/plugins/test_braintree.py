@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.braintree_server import FakeBraintree
 from tests.harness import PostbackReceiver, running_daemon, wait_until
-from xbtcpay.errors import PluginError
+from xbtcpay.core.errors import PluginError
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -18,7 +18,7 @@ import pytest
 
 from tests.harness import POSTBACK_SECRET, PostbackReceiver, running_daemon
 from tests.plugins import drivers as drivers_pkg
-from xbtcpay.postback import verify
+from xbtcpay.core.postback import verify
 
 
 def _driver_names() -> list[str]:

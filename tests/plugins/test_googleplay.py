@@ -32,8 +32,8 @@ from tests.plugins.googleplay_kit import (
     push,
     validate,
 )
-from xbtcpay.catalog import Catalog
-from xbtcpay.errors import PluginError
+from xbtcpay.core.catalog import Catalog
+from xbtcpay.core.errors import PluginError
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from tests.plugins.drivers.inapp import (
     read_request,
     settings,
 )
-from xbtcpay.errors import PluginError
+from xbtcpay.core.errors import PluginError
 
 SEED_REQUEST_FIELDS = {
     "name",

@@ -16,8 +16,8 @@ from xbtcpay_stripe.money import from_minor, to_minor
 
 from tests.fakes.stripe_server import FakeStripe, decode_form, sign
 from tests.harness import PostbackReceiver, running_daemon, wait_until
-from xbtcpay.errors import PluginError
-from xbtcpay.state import Event
+from xbtcpay.core.errors import PluginError
+from xbtcpay.core.state import Event
 
 PRODUCTS = {
     "gold": {"type": "one_time", "prices": {"USD": "9.99"}, "name": "Gold pack"},

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import base_config, write_config
-from xbtcpay.app import Daemon
-from xbtcpay.config import parse_config
+from xbtcpay.app.config import parse_config
+from xbtcpay.app.daemon import Daemon
 
 
 class ThreadedDaemon:

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 from tests.harness import free_port
-from xbtcpay.logs import configure_logging
+from xbtcpay.app.logs import configure_logging
 
 # Every scenario runs twice: once on a fixed seed (the same run everywhere, so a regression
 # shows up as a change in a known run) and once on a fresh seed (new ground each time).

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from tests.harness import REPO, base_config, free_port, running_daemon, wait_until, write_config
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
 from xbtcpay.storage.pg_server import PgServer
 
 

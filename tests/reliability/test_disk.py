@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.harness import running_daemon
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.harness import POSTBACK_SECRET
 from tests.reliability import invariants
-from xbtcpay.postback import sign
+from xbtcpay.core.postback import sign
 
 ADDRESS = "0x" + "ab" * 20
 TX = "0x" + "cd" * 32

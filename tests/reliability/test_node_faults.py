@@ -26,7 +26,7 @@ from tests.reliability.scenario import quiet_logs, report, seed, stable_port
 from xbtcpay.chain import devchain
 from xbtcpay.chain.anvil import Anvil
 from xbtcpay.chain.client import ChainClient
-from xbtcpay.errors import ChainError
+from xbtcpay.core.errors import ChainError
 
 CONFIRMATIONS = 3
 FAULT_RATE = 0.25

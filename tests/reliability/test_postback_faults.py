@@ -26,8 +26,8 @@ import pytest
 from tests.harness import DaemonHandle, PostbackReceiver, running_daemon
 from tests.reliability import invariants
 from tests.reliability.scenario import quiet_logs, report, stable_port
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
 
 POSTBACK = {"base_delay": 0.05, "max_delay": 0.4, "timeout": 0.3, "max_age": 120}
 SLOW = 1.0  # the failing shop's "slow" answers take this long (> timeout)

@@ -25,7 +25,7 @@ from typing import IO, Self
 
 import structlog
 
-from xbtcpay.errors import ChainError
+from xbtcpay.core.errors import ChainError
 
 log = structlog.get_logger("xbtcpay.chain.anvil")
 

@@ -1,6 +1,6 @@
 """Raw JSON-RPC 2.0 client for Ethereum nodes, with failover, batching and call counting.
 
-Errors (all ``xbtcpay.errors.ChainError``)::
+Errors (all ``xbtcpay.core.errors.ChainError``)::
 
     ChainError
     ├── NodeError            the node answered with a JSON-RPC error object (code, message)
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import structlog
 
-from xbtcpay.errors import ChainError
+from xbtcpay.core.errors import ChainError
 
 log = structlog.get_logger("xbtcpay.chain.client")
 

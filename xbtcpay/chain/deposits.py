@@ -8,62 +8,14 @@ the configured tokens, never filtered by recipient.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from xbtcpay.core.deposits import BALANCE, LOG, TX, AddressBook, Deposit, Target
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 BALANCE_POSITION = 1 << 40  # reconciled surpluses sort after every log of their block
 
-LOG, TX, BALANCE = "log", "tx", "balance"
-
-
-@dataclass(frozen=True)
-class Deposit:
-    """One credit of ``units`` base units of ``asset`` to the address of ``payment_id``.
-
-    ``kind`` is ``log`` (ERC-20 Transfer), ``tx`` (plain ETH transfer, tx.to) or ``balance``
-    (a surplus found by balance reconciliation: no transaction hash). ``position`` orders
-    deposits inside one block (log index, transaction index, or after everything).
-    """
-
-    key: str
-    payment_id: str
-    asset: str
-    address: str
-    units: int
-    kind: str
-    tx_hash: str | None
-    block_number: int
-    block_hash: str
-    position: int
-
-
-@dataclass(frozen=True)
-class Target:
-    """What an issued deposit address belongs to."""
-
-    payment_id: str
-    asset: str
-
-
-@dataclass
-class AddressBook:
-    """Every deposit address ever issued (lowercase) -> its payment, loaded incrementally."""
-
-    targets: dict[str, Target] = field(default_factory=dict)
-    last_index: int = -1
-
-    def add(self, index: int, address: str, payment_id: str, asset: str) -> None:
-        """Remember one issued address (rows arrive in derivation-index order)."""
-        self.targets[address.lower()] = Target(payment_id, asset)
-        self.last_index = max(self.last_index, index)
-
-    def get(self, address: str | None) -> Target | None:
-        """The payment an address belongs to, if it is one of ours."""
-        return self.targets.get(address.lower()) if address else None
-
-    def __len__(self) -> int:
-        return len(self.targets)
+__all__ = ["BALANCE", "LOG", "TX", "AddressBook", "Deposit", "Target"]
 
 
 def topic_address(topic: str) -> str:

@@ -26,7 +26,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from xbtcpay.chain.client import ChainClient
-from xbtcpay.errors import ChainError
+from xbtcpay.core.errors import ChainError
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 ACCOUNT_PATH = "m/44'/60'/0'"

@@ -9,26 +9,12 @@ node switched branches between two calls, ask again).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from xbtcpay.errors import ChainError
+from xbtcpay.core.deposits import Header
+from xbtcpay.core.errors import ChainError
 
-
-@dataclass(frozen=True)
-class Header:
-    """(number, hash, parentHash) of one block, hashes lowercase."""
-
-    number: int
-    hash: str
-    parent_hash: str
-
-    @classmethod
-    def of(cls, block: Mapping[str, Any]) -> Header:
-        """The header of a block as the node returned it."""
-        return cls(
-            int(block["number"]), str(block["hash"]).lower(), str(block["parentHash"]).lower()
-        )
+__all__ = ["ChainMoved", "Header", "ReorgDetected"]
 
 
 class ReorgDetected(ChainError):

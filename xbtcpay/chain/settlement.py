@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from xbtcpay.amounts import from_base_units, to_base_units
 from xbtcpay.chain.deposits import Deposit
-from xbtcpay.models import Payment, PaymentEvent
-from xbtcpay.state import Event, State
+from xbtcpay.core.amounts import from_base_units, to_base_units
+from xbtcpay.core.models import Payment, PaymentEvent
+from xbtcpay.core.state import Event, State
 
 SOURCE = "watcher"
 

@@ -32,7 +32,8 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.chain.chain_store import ChainStore
+from xbtcpay.app.config import Config
+from xbtcpay.app.runtime import Runtime
 from xbtcpay.chain.client import ChainClient, RangeTooLarge
 from xbtcpay.chain.deposits import (
     TRANSFER_TOPIC,
@@ -50,9 +51,8 @@ from xbtcpay.chain.reorg import (
     common_ancestor,
 )
 from xbtcpay.chain.settlement import Rules, Threshold, next_event
-from xbtcpay.config import Config
-from xbtcpay.errors import ChainError
-from xbtcpay.runtime import Runtime
+from xbtcpay.core.errors import ChainError
+from xbtcpay.storage.chain_store import ChainStore
 
 log = structlog.get_logger("xbtcpay.chain.watcher")
 

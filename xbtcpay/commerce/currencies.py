@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from xbtcpay.amounts import from_base_units, to_base_units
+from xbtcpay.core.amounts import from_base_units, to_base_units
 
 # Active ISO 4217 codes whose minor unit is not 2 digits; every other listed code has 2.
 _EXPONENTS: Final[dict[str, int]] = {

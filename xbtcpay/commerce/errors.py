@@ -1,4 +1,4 @@
-"""Errors of the commerce layer (subtrees of ``xbtcpay.errors.RpcError``).
+"""Errors of the commerce layer (subtrees of ``xbtcpay.core.errors.RpcError``).
 
 RpcError
 ├── Unauthorized         -32001  no, expired, forged or wrong-key session (HTTP 401)
@@ -8,7 +8,7 @@ RpcError
 
 from __future__ import annotations
 
-from xbtcpay.errors import RpcError
+from xbtcpay.core.errors import RpcError
 
 
 class Unauthorized(RpcError):

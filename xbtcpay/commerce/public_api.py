@@ -19,11 +19,11 @@ from aiohttp import WSMsgType, web
 
 from xbtcpay.commerce.errors import Forbidden, Unauthorized
 from xbtcpay.commerce.sessions import Session, SessionVerifier
-from xbtcpay.errors import InvalidRequest, ParseError, RpcError
-from xbtcpay.jsonio import JsonError, dumps, loads
-from xbtcpay.keys import CONFIG
+from xbtcpay.core.errors import InvalidRequest, ParseError, RpcError
+from xbtcpay.core.jsonio import JsonError, dumps, loads
 from xbtcpay.plugin_api import CallContext
 from xbtcpay.web import rpc
+from xbtcpay.web.keys import CONFIG
 
 log = structlog.get_logger("xbtcpay.public_api")
 SESSION_HEADER = "X-Session-Id"

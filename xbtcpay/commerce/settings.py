@@ -26,7 +26,7 @@ from typing import Any
 
 from xbtcpay.commerce.currencies import ISO_4217, VIRTUAL_NAME, Currencies, parse_minor
 from xbtcpay.commerce.taxes import TaxRate
-from xbtcpay.secrets import Secret, resolve_secret
+from xbtcpay.core.secrets import Secret, resolve_secret
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 KEY_ALGORITHMS = ("ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "EdDSA")

@@ -7,17 +7,17 @@ from dataclasses import dataclass
 
 from prometheus_client import Gauge
 
-from xbtcpay.commerce.charging import Charger
+from xbtcpay.app.runtime import Runtime
 from xbtcpay.commerce.currencies import Currency
-from xbtcpay.commerce.ledger import LedgerReader
-from xbtcpay.commerce.methods import CommerceMethods
 from xbtcpay.commerce.public_api import CustomerMethods, PublicApi
-from xbtcpay.commerce.purchase import Purchases
-from xbtcpay.commerce.refunds import Refunds
-from xbtcpay.commerce.routes import CommerceRoutes
+from xbtcpay.commerce.purchases.charging import Charger
+from xbtcpay.commerce.purchases.ledger import LedgerReader
+from xbtcpay.commerce.purchases.methods import CommerceMethods
+from xbtcpay.commerce.purchases.purchase import Purchases
+from xbtcpay.commerce.purchases.refunds import Refunds
+from xbtcpay.commerce.purchases.routes import CommerceRoutes
+from xbtcpay.commerce.purchases.settlement import Settlement
 from xbtcpay.commerce.sessions import SessionVerifier
-from xbtcpay.commerce.settlement import Settlement
-from xbtcpay.runtime import Runtime
 
 
 @dataclass

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xbtcpay.errors import StorageError
+from xbtcpay.core.errors import StorageError
 from xbtcpay.storage.protocol import Engine, Row, UnitOfWork
 
 # Parents before children (foreign keys). Rows are paged by each table's primary key.

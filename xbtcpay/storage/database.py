@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import aiosqlite
 import structlog
 
-from xbtcpay.errors import StorageError
+from xbtcpay.core.errors import StorageError
 from xbtcpay.storage.file_mode import prepare_private_file
 from xbtcpay.storage.protocol import UnitOfWork, Work
 from xbtcpay.storage.sync import SqliteUnit, drive

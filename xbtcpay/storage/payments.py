@@ -13,10 +13,10 @@ from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.amounts import to_decimal
-from xbtcpay.errors import ConstraintViolation
-from xbtcpay.models import Payment
-from xbtcpay.state import State
+from xbtcpay.core.amounts import to_decimal
+from xbtcpay.core.errors import ConstraintViolation
+from xbtcpay.core.models import Payment
+from xbtcpay.core.state import State
 from xbtcpay.storage.protocol import Engine, UnitOfWork, marks, open_states
 
 _BOOL = {"late", "overpaid", "reorged"}

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from xbtcpay.errors import StorageError
+from xbtcpay.core.errors import StorageError
 from xbtcpay.storage.protocol import Work
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from xbtcpay.models import Postback
+from xbtcpay.core.models import Postback
 from xbtcpay.storage.payments import PostbackRow
 from xbtcpay.storage.protocol import Engine, UnitOfWork, marks
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from xbtcpay.errors import ConstraintViolation, InvalidParams, StorageError
+from xbtcpay.core.errors import ConstraintViolation, InvalidParams, StorageError
 from xbtcpay.storage.database import apply_migrations
 from xbtcpay.storage.pg_writer import GroupCommitWriter
 from xbtcpay.storage.protocol import Work

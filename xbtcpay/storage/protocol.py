@@ -3,7 +3,7 @@
 Two engines implement ``Engine``: SQLite (``database.py``: one group-committing writer) and
 PostgreSQL (``postgres.py``: a connection pool). Processor, API, postback worker, watcher
 and plugins only see the protocols below; no engine's rows, exceptions or constants leak
-through (a unique or foreign-key violation surfaces as ``xbtcpay.errors.ConstraintViolation``,
+through (a unique or foreign-key violation surfaces as ``xbtcpay.core.errors.ConstraintViolation``,
 an unavailable database as ``StorageError``).
 
 Unit of work
@@ -66,7 +66,7 @@ Rows (``Row``) are read by column name (``row["amount"]``) or position (``row[0]
 
 Open states
     Queries that need "open" payments take the states as parameters from
-    ``xbtcpay.state.OPEN_STATES`` (``open_states()`` below), never as SQL literals.
+    ``xbtcpay.core.state.OPEN_STATES`` (``open_states()`` below), never as SQL literals.
 """
 
 from __future__ import annotations
@@ -74,13 +74,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from xbtcpay.models import Payment, Postback
-from xbtcpay.state import OPEN_STATES
+from xbtcpay.core.models import Payment, Postback
+from xbtcpay.core.state import OPEN_STATES
 
 if TYPE_CHECKING:
-    from xbtcpay.chain.chain_store import Rollback
-    from xbtcpay.chain.deposits import AddressBook, Deposit
-    from xbtcpay.chain.reorg import Header
+    from xbtcpay.core.deposits import AddressBook, Deposit, Header, Rollback
 
 T = TypeVar("T")
 
@@ -208,7 +206,7 @@ class PostbackRepository(Protocol):
 class ChainRepository(Protocol):
     """The chain watcher's state: scan cursor, recent headers, deposits, dirty payments.
 
-    Implemented by ``xbtcpay.chain.chain_store.ChainStore`` on either engine; each write
+    Implemented by ``xbtcpay.storage.chain_store.ChainStore`` on either engine; each write
     is one unit of work.
     """
 

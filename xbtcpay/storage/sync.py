@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any
 
-from xbtcpay.errors import ConstraintViolation
+from xbtcpay.core.errors import ConstraintViolation
 
 
 class SqliteUnit:

@@ -1,4 +1,4 @@
-"""The ``sweep`` and ``funds`` subcommands of ``xbtcpay`` (wired in by xbtcpay.cli)."""
+"""The ``sweep`` and ``funds`` subcommands of ``xbtcpay`` (wired in by xbtcpay.app.cli)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.watcher import http_urls
-from xbtcpay.config import Config
-from xbtcpay.errors import ChainError
+from xbtcpay.core.errors import ChainError
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.plan import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xbtcpay.errors import XbtcpayError
+from xbtcpay.core.errors import XbtcpayError
 
 
 class SweepRefused(XbtcpayError):

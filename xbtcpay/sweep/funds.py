@@ -16,8 +16,8 @@ from typing import Any
 
 import structlog
 
+from xbtcpay.app.config import AssetConfig, Config
 from xbtcpay.chain.client import ChainClient, NodeError
-from xbtcpay.config import AssetConfig, Config
 from xbtcpay.sweep.moved import confirmations_needed, moved_units
 from xbtcpay.sweep.records import CONFIRMED, FAILED, REORGED, SENT, SweepStore
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.deposits import TRANSFER_TOPIC, topic_address
-from xbtcpay.config import Config
 
 
 def confirmations_needed(config: Config) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+from xbtcpay.app.config import AssetConfig, Config
 from xbtcpay.chain.client import ChainClient
-from xbtcpay.config import AssetConfig, Config
 from xbtcpay.sweep.contracts import delegate_address
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.onchain import account_states, batch_delegate

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from xbtcpay.models import CRYPTO
+from xbtcpay.core.models import CRYPTO
 from xbtcpay.storage.protocol import Engine, UnitOfWork
 from xbtcpay.sweep.plan import PlanEntry
 

@@ -16,8 +16,8 @@ import structlog
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient, NodeError
-from xbtcpay.config import Config
 from xbtcpay.sweep.batching import gas_cap, pack
 from xbtcpay.sweep.contracts import sweep_calldata
 from xbtcpay.sweep.errors import SweepRefused

@@ -15,13 +15,13 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
+from xbtcpay.app.config import Config
+from xbtcpay.app.plugins import Registrations
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.watcher import http_urls
-from xbtcpay.config import Config
-from xbtcpay.errors import ChainError, InvalidParams, ProviderError
+from xbtcpay.core.errors import ChainError, InvalidParams, ProviderError
+from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import CallContext
-from xbtcpay.plugins import Registrations
-from xbtcpay.registry import MethodRegistry
 from xbtcpay.sweep.funds import Funds, funds_json, summarize
 from xbtcpay.sweep.records import SweepStore
 

@@ -17,10 +17,10 @@ from eth_keys.datatypes import Signature
 from eth_utils.address import to_canonical_address
 from hexbytes import HexBytes
 
+from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.devchain import calldata
 from xbtcpay.chain.wallet import AddressDeriver
-from xbtcpay.config import Config
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.onchain import AccountState, account_states
 from xbtcpay.sweep.plan import GAS_STATION, Authorization, PlanEntry, SignedPlan

@@ -20,14 +20,14 @@ from string import Template
 import structlog
 from aiohttp import web
 
-from xbtcpay.keys import CHECKOUT
-from xbtcpay.models import Payment
+from xbtcpay.app.runtime import Runtime
+from xbtcpay.core.models import Payment
+from xbtcpay.core.state import State
 from xbtcpay.plugin_api import CheckoutLink
-from xbtcpay.runtime import Runtime
-from xbtcpay.state import State
 from xbtcpay.web import checkout_html as html
 from xbtcpay.web.assets import Asset, asset_url, load_asset, serve_asset
 from xbtcpay.web.checkout_view import CheckoutView, view_of
+from xbtcpay.web.keys import CHECKOUT
 from xbtcpay.web.live import LiveHub
 from xbtcpay.web.messages import Catalog, choose_language, load_catalogs
 from xbtcpay.web.status_cache import render_status, status_document

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from xbtcpay.models import CRYPTO, Payment
-from xbtcpay.postback import display_amount, valid_postback_url
-from xbtcpay.state import State
+from xbtcpay.core.models import CRYPTO, Payment
+from xbtcpay.core.postback import display_amount, valid_postback_url
+from xbtcpay.core.state import State
 
 if TYPE_CHECKING:
-    from xbtcpay.api import CoreMethods
-    from xbtcpay.config import Config
+    from xbtcpay.app.config import Config
+    from xbtcpay.core.methods import CoreMethods
 
 OPEN, PARTIAL, CONFIRMING, PAID, EXPIRED, CLOSED, PROVIDER = (
     "open",

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from xbtcpay.jsonio import JsonError, check
+from xbtcpay.core.jsonio import JsonError, check
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")

@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from xbtcpay.models import CRYPTO, Payment
-from xbtcpay.state import State
+from xbtcpay.core.models import CRYPTO, Payment
+from xbtcpay.core.state import State
 
 MAX_STREAMS = 20_000  # per process; beyond it pages fall back to polling status.json
 Render = Callable[[Payment], bytes]

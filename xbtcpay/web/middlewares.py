@@ -13,10 +13,10 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from xbtcpay.config import IPNetwork, RpcConfig
-from xbtcpay.errors import RpcError, StorageError
-from xbtcpay.keys import CLIENT_IP
-from xbtcpay.metrics import Metrics
+from xbtcpay.app.config import IPNetwork, RpcConfig
+from xbtcpay.core.errors import RpcError, StorageError
+from xbtcpay.core.metrics import Metrics
+from xbtcpay.web.keys import CLIENT_IP
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")

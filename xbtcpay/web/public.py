@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from xbtcpay.keys import CONFIG, CORE, RUNTIME
+from xbtcpay.web.keys import CONFIG, CORE, RUNTIME
 from xbtcpay.web.status_cache import render_status
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")

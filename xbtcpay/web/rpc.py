@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from aiohttp import WSMsgType, web
 
-from xbtcpay.errors import (
+from xbtcpay.core.errors import (
     InternalError,
     InvalidRequest,
     MethodNotFound,
@@ -25,10 +25,10 @@ from xbtcpay.errors import (
     RpcError,
     StorageError,
 )
-from xbtcpay.jsonio import JsonError, dumps, loads
-from xbtcpay.keys import CLIENT_IP, CONFIG, REGISTRY
-from xbtcpay.params import check_postback_target
+from xbtcpay.core.jsonio import JsonError, dumps, loads
+from xbtcpay.core.params import check_postback_target
 from xbtcpay.plugin_api import CallContext
+from xbtcpay.web.keys import CLIENT_IP, CONFIG, REGISTRY
 
 log = structlog.get_logger("xbtcpay.rpc")
 MAX_BATCH = 100

@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xbtcpay.models import CRYPTO, Payment
-from xbtcpay.postback import display_amount
+from xbtcpay.core.models import CRYPTO, Payment
+from xbtcpay.core.postback import display_amount
 
 if TYPE_CHECKING:
-    from xbtcpay.api import CoreMethods
-    from xbtcpay.config import Config
+    from xbtcpay.app.config import Config
+    from xbtcpay.core.methods import CoreMethods
 
 
 def status_document(

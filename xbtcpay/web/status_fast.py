@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from xbtcpay.runtime import Runtime
+from xbtcpay.app.runtime import Runtime
 from xbtcpay.web.public import CORS_FIXED
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]

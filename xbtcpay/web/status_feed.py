@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from xbtcpay.runtime import Runtime
+    from xbtcpay.app.runtime import Runtime
 
 FEED_INTERVAL = 0.25
 FEED_WINDOW = 5  # seconds of clock skew and commit delay tolerated between replicas

@@ -13,11 +13,11 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.errors import InvalidParams
-from xbtcpay.models import NewPayment, Payment, PaymentEvent
+from xbtcpay.core.errors import InvalidParams
+from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
+from xbtcpay.core.price_rule import shortfall
+from xbtcpay.core.state import Event, State
 from xbtcpay.plugin_api import PluginContext
-from xbtcpay.price_rule import shortfall
-from xbtcpay.state import Event, State
 from xbtcpay_appstore.purchase import Purchase, Refused
 
 log = structlog.get_logger("xbtcpay.plugins.appstore")
@@ -63,7 +63,7 @@ class Ledger:
         return Recorded(result.payment, duplicate=result.duplicate)
 
     def _paid(self, payment: Payment, purchase: Purchase) -> PaymentEvent:
-        """Paid, unless Apple's stated price does not pay ``payment`` (xbtcpay.price_rule).
+        """Paid, unless Apple's stated price does not pay ``payment`` (xbtcpay.core.price_rule).
 
         A legacy receipt states no price: Apple's signature over the product id is the proof,
         and the payment's amount is the catalog price of that product.

@@ -12,10 +12,10 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from xbtcpay.errors import InvalidParams
-from xbtcpay.params import data_text, postback_url
+from xbtcpay.core.errors import InvalidParams
+from xbtcpay.core.params import data_text, postback_url
+from xbtcpay.core.state import State
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
-from xbtcpay.state import State
 from xbtcpay_appstore.ledger import Ledger, Origin, Recorded
 from xbtcpay_appstore.notifications import apply_notification
 from xbtcpay_appstore.purchase import Purchase, Refused

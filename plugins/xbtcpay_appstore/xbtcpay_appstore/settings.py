@@ -11,7 +11,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from xbtcpay.errors import PluginError
+from xbtcpay.core.errors import PluginError
 from xbtcpay.plugin_api import PluginContext
 
 PRODUCTION_URL = "https://buy.itunes.apple.com/verifyReceipt"

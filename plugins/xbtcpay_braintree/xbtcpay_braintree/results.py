@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.models import Payment, PaymentEvent
-from xbtcpay.price_rule import shortfall
-from xbtcpay.state import Event
+from xbtcpay.core.models import Payment, PaymentEvent
+from xbtcpay.core.price_rule import shortfall
+from xbtcpay.core.state import Event
 
 SETTLING = frozenset({"submitted_for_settlement", "settlement_pending", "settling", "settled"})
 FAILED = frozenset(
@@ -67,7 +67,7 @@ def paid_event(tx: Any, extra: dict[str, Any] | None = None) -> PaymentEvent:
 
 def covered(payment: Payment, event: PaymentEvent) -> PaymentEvent:
     """A paid event stays paid only if its transaction's currency and amount pay ``payment``
-    (xbtcpay.price_rule); otherwise it is reported seen, with the reason."""
+    (xbtcpay.core.price_rule); otherwise it is reported seen, with the reason."""
     if event.kind != Event.PAID:
         return event
     why = shortfall(payment, event.extra.get("braintree_currency"), event.amount_received)

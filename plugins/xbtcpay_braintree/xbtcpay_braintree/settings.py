@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from xbtcpay.errors import PluginError
+from xbtcpay.core.errors import PluginError
 from xbtcpay.plugin_api import PluginContext
 
 ENVIRONMENTS = ("sandbox", "production", "custom")

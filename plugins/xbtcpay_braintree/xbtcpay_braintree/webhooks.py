@@ -19,9 +19,9 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.models import NewPayment, Payment, PaymentEvent
+from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
+from xbtcpay.core.state import OPEN_STATES, Event
 from xbtcpay.plugin_api import PluginContext
-from xbtcpay.state import OPEN_STATES, Event
 from xbtcpay_braintree.gateway import BraintreeClient
 from xbtcpay_braintree.results import covered, transaction_event
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.models import NewPayment, Payment, PaymentEvent
+from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
+from xbtcpay.core.state import Event, State
 from xbtcpay.plugin_api import PluginContext
-from xbtcpay.state import Event, State
 from xbtcpay_googleplay.amounts import catalog_due, check_covers
 from xbtcpay_googleplay.purchase import Purchase, Refused
 

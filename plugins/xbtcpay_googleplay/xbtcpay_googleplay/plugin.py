@@ -10,10 +10,10 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from xbtcpay.errors import InvalidParams, ProviderError
-from xbtcpay.params import data_text, postback_url
+from xbtcpay.core.errors import InvalidParams, ProviderError
+from xbtcpay.core.params import data_text, postback_url
+from xbtcpay.core.state import State
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
-from xbtcpay.state import State
 from xbtcpay_googleplay.api import PlayApi
 from xbtcpay_googleplay.ledger import Ledger, Origin, Recorded, void_key
 from xbtcpay_googleplay.notifications import apply_notification

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xbtcpay.errors import PluginError
+from xbtcpay.core.errors import PluginError
 from xbtcpay.plugin_api import PluginContext
 
 API_BASE_URL = "https://androidpublisher.googleapis.com/"

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from xbtcpay.state import Event
+from xbtcpay.core.state import Event
 from xbtcpay_googleplay.ledger import Ledger, Origin, void_key
 from xbtcpay_googleplay.purchase import Purchase
 

@@ -10,7 +10,7 @@ import time
 
 import structlog
 
-from xbtcpay.models import Payment
+from xbtcpay.core.models import Payment
 from xbtcpay_googleplay.api import PlayApi
 from xbtcpay_googleplay.ledger import Ledger, Origin, Recorded
 from xbtcpay_googleplay.purchase import Purchase, Refused, from_product, from_subscription

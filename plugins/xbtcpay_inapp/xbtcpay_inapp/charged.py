@@ -1,4 +1,4 @@
-"""Does a provider's postback pay our payment? xbtcpay.price_rule over the offered prices.
+"""Does a provider's postback pay our payment? xbtcpay.core.price_rule over the offered prices.
 
 The request JWT offers one price per country; the buyer may pay any of them, so a postback
 that states a price must name the currency of an offered price and at least its amount. A
@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.amounts import parse_money
-from xbtcpay.models import Payment
-from xbtcpay.price_rule import shortfall
+from xbtcpay.core.amounts import parse_money
+from xbtcpay.core.models import Payment
+from xbtcpay.core.price_rule import shortfall
 
 
 def offered_prices(offer_prices: tuple[Mapping[str, str], ...]) -> list[dict[str, str]]:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.amounts import parse_money
-from xbtcpay.errors import InvalidParams
-from xbtcpay.params import data_text, postback_url
+from xbtcpay.core.amounts import parse_money
+from xbtcpay.core.errors import InvalidParams
+from xbtcpay.core.params import data_text, postback_url
 from xbtcpay.plugin_api import PluginContext
 
 MAX_PRICES = 50

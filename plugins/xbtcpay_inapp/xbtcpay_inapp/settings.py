@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from xbtcpay.errors import PluginError
+from xbtcpay.core.errors import PluginError
 from xbtcpay.plugin_api import PluginContext
 
 # Only HMAC algorithms: the app secret is shared, so a public-key algorithm in the allow-list

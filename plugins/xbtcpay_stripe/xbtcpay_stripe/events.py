@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from xbtcpay.models import PaymentEvent
-from xbtcpay.state import Event
+from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.state import Event
 from xbtcpay_stripe.money import from_minor
 
 

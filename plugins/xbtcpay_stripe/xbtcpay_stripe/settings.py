@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from xbtcpay.errors import PluginError
+from xbtcpay.core.errors import PluginError
 from xbtcpay.plugin_api import PluginContext
 
 DEFAULT_API_BASE = "https://api.stripe.com"

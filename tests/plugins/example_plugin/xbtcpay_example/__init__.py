@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from xbtcpay.models import NewPayment, PaymentEvent
+from xbtcpay.core.models import NewPayment, PaymentEvent
+from xbtcpay.core.state import Event
 from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
-from xbtcpay.state import Event
 
 
 class ExamplePlugin:

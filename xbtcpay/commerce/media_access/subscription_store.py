@@ -1,0 +1,194 @@
+"""SQL of subscriptions, their append-only events and payments.
+
+The functions take the write connection of one transaction (``conn``) so a caller can
+compose a subscription change with other writes (a transaction finishing, a voucher
+redemption) into one commit. State changes are compare-and-set on ``version``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from xbtcpay.commerce.media_access.subscription import Subscription
+from xbtcpay.commerce.media_access.subscription_receipts import ReceiptIssuer
+from xbtcpay.commerce.media_access.subscription_state import SubState
+
+_COLUMNS = [f.name for f in fields(Subscription)]
+_BOOL = {"premium", "will_renew", "can_renew", "paid_monthly"}
+Conn = Any  # the write connection of one transaction (aiosqlite-compatible API)
+Rule = Callable[[Subscription], Subscription]
+
+
+@dataclass(frozen=True)
+class SubPayment:
+    """One payment of a subscription (first period, renewal, upgrade)."""
+
+    kind: str
+    provider: str
+    reference: str
+    amount_minor: int
+    currency: str
+
+
+class AlreadyApplied(Exception):
+    """The event's dedupe key was applied before (the change is not made again)."""
+
+
+def row_to_subscription(row: Any) -> Subscription:
+    values = {name: row[name] for name in _COLUMNS}
+    for name in _BOOL:
+        values[name] = bool(values[name])
+    values["state"] = SubState(values["state"])
+    return Subscription(**values)
+
+
+def _columns(sub: Subscription) -> list[Any]:
+    out = []
+    for name in _COLUMNS:
+        value = getattr(sub, name)
+        out.append(
+            int(value) if name in _BOOL else value.value if isinstance(value, SubState) else value
+        )
+    return out
+
+
+async def _event(
+    conn: Conn,
+    sub: Subscription,
+    event: str,
+    from_state: str | None,
+    source: str,
+    dedupe_key: str | None,
+    details: Mapping[str, Any],
+) -> None:
+    await conn.execute(
+        "INSERT INTO subscription_events (subscription_id, event, from_state, to_state,"
+        " valid_until, at, source, dedupe_key, details) VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            sub.id,
+            event,
+            from_state,
+            sub.state.value,
+            sub.valid_until,
+            sub.updated_at,
+            source,
+            dedupe_key,
+            json.dumps(dict(details), separators=(",", ":"), default=str),
+        ),
+    )
+
+
+async def insert(
+    conn: Conn, sub: Subscription, source: str, details: Mapping[str, Any] | None = None
+) -> Subscription:
+    marks = ", ".join("?" for _ in _COLUMNS)
+    await conn.execute(
+        f"INSERT INTO subscriptions ({', '.join(_COLUMNS)}) VALUES ({marks})", _columns(sub)
+    )
+    await _event(conn, sub, "create", None, source, None, details or {})
+    return sub
+
+
+async def load(conn: Conn, sub_id: str) -> Subscription | None:
+    # PostgreSQL: lock the row so concurrent changes queue up instead of failing the CAS
+    lock = " FOR UPDATE" if conn.dialect == "postgresql" else ""
+    row = await conn.fetchone("SELECT * FROM subscriptions WHERE id = ?" + lock, (sub_id,))
+    return row_to_subscription(row) if row else None
+
+
+async def dedupe_seen(conn: Conn, key: str) -> bool:
+    return (
+        await conn.fetchone("SELECT 1 FROM subscription_events WHERE dedupe_key = ?", (key,))
+        is not None
+    )
+
+
+async def change(
+    conn: Conn,
+    sub_id: str,
+    rule: Rule,
+    event: str,
+    *,
+    source: str,
+    dedupe_key: str | None = None,
+    payment: SubPayment | None = None,
+    details: Mapping[str, Any] | None = None,
+    receipt: ReceiptIssuer | None = None,
+) -> Subscription:
+    """Apply ``rule`` to the stored subscription and persist it with its event (and payment).
+
+    Raises AlreadyApplied for a seen ``dedupe_key``, LookupError for an unknown id, and
+    whatever the rule raises (InvalidTransition, InvalidParams) without writing anything.
+    """
+    if dedupe_key is not None and await dedupe_seen(conn, dedupe_key):
+        raise AlreadyApplied(dedupe_key)
+    before = await load(conn, sub_id)
+    if before is None:
+        raise LookupError(sub_id)
+    after = rule(before)
+    after = Subscription(**{**after.__dict__, "version": before.version + 1})
+    sets = ", ".join(f"{c} = ?" for c in _COLUMNS if c != "id")
+    values = [v for c, v in zip(_COLUMNS, _columns(after), strict=True) if c != "id"]
+    changed = await conn.execute(
+        f"UPDATE subscriptions SET {sets} WHERE id = ? AND version = ?",
+        (*values, sub_id, before.version),
+    )
+    if changed != 1:
+        raise RuntimeError("subscription changed concurrently")  # never under one writer
+    await _event(conn, after, event, before.state.value, source, dedupe_key, details or {})
+    if payment is not None:
+        number = (
+            None
+            if receipt is None
+            else await receipt.issue(
+                conn,
+                customer=after.customer,
+                product=after.product,
+                provider=payment.provider,
+                units=payment.amount_minor,
+                currency_code=payment.currency,
+                at=after.updated_at,
+            )
+        )
+        await add_payment(conn, after, payment, number)
+    return after
+
+
+async def add_payment(
+    conn: Conn, sub: Subscription, payment: SubPayment, receipt_number: str | None = None
+) -> None:
+    await conn.execute(
+        "INSERT INTO subscription_payments (subscription_id, kind, provider, reference,"
+        " amount_minor, currency, period_end, receipt_number, at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            sub.id,
+            payment.kind,
+            payment.provider,
+            payment.reference,
+            payment.amount_minor,
+            payment.currency,
+            sub.valid_until,
+            receipt_number,
+            sub.updated_at,
+        ),
+    )
+
+
+SELECT_BY_CUSTOMER = "SELECT * FROM subscriptions WHERE customer = ?"
+SELECT_BY_REF = "SELECT * FROM subscriptions WHERE provider = ? AND provider_ref = ?"
+SELECT_DUE = (
+    "SELECT * FROM subscriptions WHERE state IN ('active', 'canceled')"
+    " AND valid_until <= ? ORDER BY valid_until LIMIT ?"
+)
+SELECT_PAYMENTS = (
+    "SELECT kind, provider, reference, amount_minor, currency, period_end,"
+    " receipt_number, at"
+    " FROM subscription_payments WHERE subscription_id = ? ORDER BY id"
+)
+SELECT_EVENTS = (
+    "SELECT event, from_state, to_state, valid_until, at, source, details"
+    " FROM subscription_events WHERE subscription_id = ? ORDER BY seq"
+)

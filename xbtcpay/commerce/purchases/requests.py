@@ -1,0 +1,177 @@
+"""Purchase requests in both spellings: ``payment.purchase`` (snake case) and seed 004's
+``POST /User/Purchase`` (``PurchaseToken, Card, Product{Token}, UseStoredCard, UseDiamonds,
+Token{Type, Token}``). Both become one ``PurchaseRequest``.
+
+Raw card numbers are refused before anything else is read: the request is answered with
+``RawCardRefused`` and the number is dropped, never logged, stored or echoed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, NoReturn
+
+from xbtcpay.commerce.purchases.responses import PaymentResponse, PurchaseRefused
+from xbtcpay.commerce.sessions import valid_customer
+
+PURCHASE_TOKEN: Final = re.compile(r"^[\x21-\x7e]{8,128}$")
+WALLETS: Final = ("ApplePay", "GooglePay")
+RAW_CARD_MESSAGE: Final = (
+    "raw card numbers are not accepted: tokenize the card in the client"
+    " (Braintree drop-in / Stripe Elements) and send the nonce or token"
+)
+_DIGITS: Final = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class PurchaseRequest:
+    customer: str
+    product: str
+    purchase_token: str
+    source: str  # balance | stored_card | wallet | nonce
+    currency: str | None = None
+    provider: str | None = None
+    wallet: str | None = None
+    token: str | None = None  # wallet token or nonce
+    tax_country: str | None = None
+
+    def fingerprint(self) -> str:
+        """What must match when a purchase token is replayed (the secret token excluded:
+        a replay of a wallet purchase need not carry the one-time token again)."""
+        fields = [
+            self.customer,
+            self.product,
+            self.source,
+            self.currency,
+            self.provider,
+            self.wallet,
+            self.tax_country,
+        ]
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+
+
+def refuse_raw_card(card: Any) -> None:
+    """A card object carrying a number, expiry or CVV: refused without reading it further."""
+    if card is None:
+        return
+    if not isinstance(card, Mapping) or any(
+        _DIGITS.search(str(card.get(k) or ""))
+        for k in ("Number", "number", "CCV", "cvv", "cvc", "Month", "Year")
+    ):
+        raise PurchaseRefused(PaymentResponse.RAW_CARD_REFUSED, RAW_CARD_MESSAGE)
+
+
+def from_params(params: Mapping[str, Any]) -> PurchaseRequest:
+    """``payment.purchase {customer, product, use_balance? | use_stored_card? |
+    wallet_token?: {type, token} | payment_nonce?, currency?, provider?, purchase_token}``."""
+    refuse_raw_card(params.get("card"))
+    wallet = params.get("wallet_token")
+    sources = {
+        "balance": params.get("use_balance") is True,
+        "stored_card": params.get("use_stored_card") is True,
+        "wallet": wallet is not None,
+        "nonce": params.get("payment_nonce") is not None,
+    }
+    return _build(
+        params.get("customer"),
+        params.get("product"),
+        params.get("purchase_token"),
+        sources,
+        params.get("currency"),
+        params.get("provider"),
+        wallet,
+        params.get("payment_nonce"),
+        params.get("tax_country"),
+    )
+
+
+def from_seed004(body: Mapping[str, Any], customer: Any) -> PurchaseRequest:
+    """``POST /User/Purchase``: UseDiamonds pays with the configured virtual currency."""
+    refuse_raw_card(body.get("Card"))
+    product = body.get("Product")
+    token = body.get("Token")
+    wallet = (
+        {"type": token.get("Type"), "token": token.get("Token")}
+        if isinstance(token, Mapping)
+        else token
+    )
+    diamonds = body.get("UseDiamonds") is True
+    sources = {
+        "balance": diamonds,
+        "stored_card": body.get("UseStoredCard") is True,
+        "wallet": token is not None,
+        "nonce": body.get("PaymentNonce") is not None,
+    }
+    return _build(
+        customer,
+        product.get("Token") if isinstance(product, Mapping) else None,
+        body.get("PurchaseToken"),
+        sources,
+        body.get("Currency"),
+        body.get("Provider"),
+        wallet,
+        body.get("PaymentNonce"),
+        body.get("TaxCountry"),
+        virtual=diamonds,
+    )
+
+
+def _refuse(message: str, response: PaymentResponse = PaymentResponse.INVALID_REQUEST) -> NoReturn:
+    raise PurchaseRefused(response, message)
+
+
+def _build(
+    customer: Any,
+    product: Any,
+    token: Any,
+    sources: dict[str, bool],
+    currency: Any,
+    provider: Any,
+    wallet: Any,
+    nonce: Any,
+    tax_country: Any,
+    *,
+    virtual: bool = False,
+) -> PurchaseRequest:
+    if not valid_customer(customer):
+        _refuse("customer: 1-128 printable characters")
+    if not isinstance(token, str) or not PURCHASE_TOKEN.match(token):
+        _refuse("purchase_token: 8-128 printable characters, unique per purchase")
+    if not isinstance(product, str) or not product:
+        _refuse("product: the catalog name of the product", PaymentResponse.INVALID_PRODUCT)
+    chosen = [name for name, on in sources.items() if on]
+    if len(chosen) != 1:
+        _refuse(
+            "name exactly one source: use_balance, use_stored_card, wallet_token or payment_nonce"
+        )
+    for name, value in (
+        ("currency", currency),
+        ("provider", provider),
+        ("tax_country", tax_country),
+    ):
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 32):
+            _refuse(f"{name}: a short string")
+    wallet_type = wallet_token = None
+    if chosen[0] == "wallet":
+        if not isinstance(wallet, Mapping) or wallet.get("type") not in WALLETS:
+            _refuse(f"wallet_token: {{type: {' | '.join(WALLETS)}, token}}")
+        wallet_type, wallet_token = wallet.get("type"), wallet.get("token")
+        if not isinstance(wallet_token, str) or not 0 < len(wallet_token) <= 16384:
+            _refuse("wallet token missing", PaymentResponse.TOKEN_ACQUISITION_FAILED)
+    if chosen[0] == "nonce" and (not isinstance(nonce, str) or not 0 < len(nonce) <= 4096):
+        _refuse("payment_nonce: the nonce from the provider's client SDK")
+    return PurchaseRequest(
+        customer=customer,
+        product=product,
+        purchase_token=token,
+        source=chosen[0],
+        currency=("virtual" if virtual and currency is None else currency),
+        provider=provider,
+        wallet=wallet_type,
+        token=wallet_token if chosen[0] == "wallet" else (nonce if chosen[0] == "nonce" else None),
+        tax_country=tax_country,
+    )

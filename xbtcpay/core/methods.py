@@ -1,0 +1,204 @@
+"""The core JSON-RPC methods: start_payment, get_payment, list_payments, cancel_payment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from xbtcpay.app.config import Config
+from xbtcpay.chain.eip681 import payment_uri
+from xbtcpay.core.amounts import parse_amount
+from xbtcpay.core.errors import InvalidParams
+from xbtcpay.core.models import CRYPTO, NewPayment, Payment, PaymentEvent
+from xbtcpay.core.params import data_text, fiat_price, postback_url, return_url
+from xbtcpay.core.postback import display_amount
+from xbtcpay.core.processor import PaymentProcessor
+from xbtcpay.core.registry import MethodRegistry
+from xbtcpay.core.state import Event, State
+from xbtcpay.plugin_api import CallContext
+
+_ORDER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+KNOWN_EVENTS = {e.value for e in Event}
+
+
+class CoreMethods:
+    """Handlers of the core methods; registered into a MethodRegistry."""
+
+    def __init__(self, config: Config, processor: PaymentProcessor) -> None:
+        self.config = config
+        self.processor = processor
+
+    def register(self, registry: MethodRegistry) -> None:
+        registry.add("start_payment", self.start_payment)
+        registry.add("get_payment", self.get_payment)
+        registry.add("list_payments", self.list_payments)
+        registry.add("cancel_payment", self.cancel_payment)
+
+    async def start_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
+        """Create a crypto payment, validating exactly as the original 0xBTCpay did first."""
+        asset_name = params.get("asset", self.config.default_asset)
+        if not isinstance(asset_name, str) or asset_name not in self.config.assets:
+            raise InvalidParams("unknown asset")
+        asset = self.config.assets[asset_name]
+        amount_raw = params.get("amount")
+        if amount_raw is None or amount_raw is False:
+            raise InvalidParams("missing amount")
+        int_digits = len(str(int(asset.max_amount))) if asset.max_amount is not None else None
+        amount = parse_amount(
+            amount_raw,
+            decimals=asset.decimals,
+            max_amount=asset.max_amount,
+            max_int_digits=int_digits,
+        )
+        if amount is None:
+            raise InvalidParams("invalid amount")
+        url = postback_url(params)
+        new = NewPayment(
+            method=CRYPTO,
+            asset=asset_name,
+            amount=amount,
+            data=data_text(params.get("data")),
+            postback_url=url,
+            postback_events=_events(params.get("postback_events")),
+            order_id=_order_id(params.get("order_id")),
+            expires_in=self._expires_in(params.get("expires_in")),
+            extra=_checkout_extra(params),
+        )
+        payment = await self.processor.create(new)
+        return {
+            "id": payment.id,
+            "amount": display_amount(payment, payment.amount),
+            "address": payment.address,
+            **self.extra_fields(payment),
+        }
+
+    def _expires_in(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        limit = self.config.payments.max_expire
+        if isinstance(value, bool) or not isinstance(value, int) or not 60 <= value <= limit:
+            raise InvalidParams(f"invalid expires_in (integer seconds, 60..{limit})")
+        return value
+
+    def extra_fields(self, p: Payment) -> dict[str, Any]:
+        return {
+            "asset": p.asset,
+            "status": p.status.value,
+            "expires_at": p.expires_at,
+            "payment_uri": self.payment_uri(p),
+            "status_url": f"{self.config.public.base_url}/{p.id}/status.json",
+            "checkout_url": f"{self.config.public.base_url}/pay/{p.id}",
+        }
+
+    def payment_uri(self, p: Payment) -> str | None:
+        asset = self.config.assets.get(p.asset) if p.method == CRYPTO else None
+        if asset is None or p.address is None:
+            return None
+        outstanding = p.amount - p.amount_received
+        if outstanding <= 0:
+            outstanding = p.amount
+        units = int(outstanding.scaleb(asset.decimals))
+        return payment_uri(
+            contract=asset.contract,
+            native=asset.native,
+            chain_id=self.config.chain.chain_id,
+            address=p.address,
+            units=units,
+        )
+
+    async def get_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
+        payment = await self.processor.get(_payment_id(params))
+        return self.describe(payment)
+
+    def describe(self, p: Payment) -> dict[str, Any]:
+        return {
+            "id": p.id,
+            "method": p.method,
+            "asset": p.asset,
+            "amount": display_amount(p, p.amount),
+            "amount_received": display_amount(p, p.amount_received),
+            "address": p.address,
+            "status": p.status.value,
+            "data": p.data,
+            "order_id": p.order_id,
+            "postback_url": p.postback_url,
+            "created_at": p.created_at,
+            "expires_at": p.expires_at,
+            "seen_at": p.seen_at,
+            "paid_at": p.paid_at,
+            "tx_hash": p.tx_hash,
+            "late": p.late,
+            "overpaid": p.overpaid,
+            "reorged": p.reorged,
+            "product": p.product,
+            "customer": p.customer,
+            "reason": p.reason,
+            "payment_uri": self.payment_uri(p),
+        }
+
+    async def list_payments(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
+        filters: dict[str, Any] = {}
+        for key in ("status", "method", "asset", "customer"):
+            value = params.get(key)
+            if value is not None and not isinstance(value, str):
+                raise InvalidParams(f"{key} must be a string")
+            filters[key] = value
+        if filters["status"] is not None and filters["status"] not in {s.value for s in State}:
+            raise InvalidParams("unknown status")
+        limit, offset = params.get("limit", 100), params.get("offset", 0)
+        for key, value, high in (("limit", limit, 1000), ("offset", offset, 10**9)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+                raise InvalidParams(f"{key} must be an integer between 0 and {high}")
+        for key in ("created_after", "created_before"):
+            value = params.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidParams(f"{key} must be a UNIX timestamp")
+            filters[key] = value
+        rows = await self.processor.store.search(**filters, limit=limit, offset=offset)
+        return {"payments": [self.describe(p) for p in rows], "limit": limit, "offset": offset}
+
+    async def cancel_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
+        payment_id = _payment_id(params)
+        result = await self.processor.apply(payment_id, PaymentEvent(Event.CANCELED, source="shop"))
+        if not result.changed:
+            raise InvalidParams(f"cannot cancel a payment in state {result.payment.status.value}")
+        return self.describe(result.payment)
+
+
+def _checkout_extra(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What the checkout page shows beside the payment: the way back, the fiat price."""
+    extra: dict[str, Any] = {}
+    url, fiat = return_url(params), fiat_price(params)
+    if url is not None:
+        extra["return_url"] = url
+    if fiat is not None:
+        extra["fiat"] = fiat
+    return extra
+
+
+def _payment_id(params: Mapping[str, Any]) -> str:
+    value = params.get("id")
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise InvalidParams("missing or invalid id")
+    return value
+
+
+def _order_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _ORDER_ID.match(value):
+        raise InvalidParams("invalid order_id (1-128 printable characters)")
+    return value
+
+
+def _events(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and v in KNOWN_EVENTS for v in value
+    ):
+        raise InvalidParams(f"postback_events must be a list of: {', '.join(sorted(KNOWN_EVENTS))}")
+    return tuple(value)

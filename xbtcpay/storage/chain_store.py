@@ -1,0 +1,268 @@
+"""The watcher's tables: cursor, recent headers, deposits, payments to re-evaluate.
+
+Every change of the scan position is one unit of work (one transaction): the cursor,
+the headers of the range, the deposits found in it and the dirty marks of the payments they
+touch commit together or not at all. See migration ``002_chain.sql``.
+
+With several replicas each such unit begins with the leader's ``fence`` (xbtcpay/cluster.py):
+it is refused, and rolls back whole, unless the writer still holds the current term, and
+the cursor row records the term it was written under.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from xbtcpay.core.deposits import AddressBook, Deposit, Header, Rollback
+from xbtcpay.core.models import CRYPTO
+from xbtcpay.core.state import State
+from xbtcpay.storage.protocol import Engine, UnitOfWork, marks, open_states
+
+_INSERT_DEPOSIT = (
+    "INSERT INTO deposits (key, payment_id, asset, address, units, kind, tx_hash,"
+    " block_number, block_hash, position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO NOTHING"
+)
+_PUT_HEADER = (
+    "INSERT INTO chain_blocks (number, hash, parent_hash) VALUES (?, ?, ?) ON CONFLICT (number)"
+    " DO UPDATE SET hash = excluded.hash, parent_hash = excluded.parent_hash"
+)
+_CHUNK = 500  # SQLite host-parameter limit friendly
+
+
+def _row_to_deposit(row: Any) -> Deposit:
+    return Deposit(
+        key=row["key"],
+        payment_id=row["payment_id"],
+        asset=row["asset"],
+        address=row["address"],
+        units=int(row["units"]),
+        kind=row["kind"],
+        tx_hash=row["tx_hash"],
+        block_number=row["block_number"],
+        block_hash=row["block_hash"],
+        position=row["position"],
+    )
+
+
+def _still_payable() -> tuple[str, list[Any]]:
+    """SQL condition (on table alias ``p``) and parameters: open, or expired but still
+    within the late window (parameters ``late_window, now`` follow)."""
+    states = open_states()
+    condition = (
+        f"(p.status IN ({marks(states)}) OR (p.status = ? AND"
+        " (p.expires_at IS NULL OR p.expires_at + ? >= ?)))"
+    )
+    return condition, [*states, State.EXPIRED.value]
+
+
+async def _mark_dirty(uow: UnitOfWork, payment_ids: Iterable[str]) -> None:
+    await uow.executemany(
+        "INSERT INTO chain_dirty (payment_id) VALUES (?) ON CONFLICT (payment_id) DO NOTHING",
+        [(pid,) for pid in sorted(set(payment_ids))],
+    )
+
+
+Fence = Callable[[UnitOfWork], Awaitable[int]]
+
+
+async def no_fence(uow: UnitOfWork) -> int:
+    """A single daemon without a lease (tools, tests of the store itself): term 0."""
+    return 0
+
+
+async def _set_cursor(uow: UnitOfWork, block: int, term: int) -> None:
+    await uow.execute(
+        "INSERT INTO chain_cursor (id, block, updated_at, term) VALUES (1, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET block = excluded.block,"
+        " updated_at = excluded.updated_at, term = excluded.term",
+        (block, int(time.time()), term),
+    )
+
+
+async def _insert_deposits(uow: UnitOfWork, deposits: Sequence[Deposit]) -> int:
+    now, added = int(time.time()), 0
+    for d in deposits:
+        added += await uow.execute(
+            _INSERT_DEPOSIT,
+            (
+                d.key,
+                d.payment_id,
+                d.asset,
+                d.address,
+                str(d.units),
+                d.kind,
+                d.tx_hash,
+                d.block_number,
+                d.block_hash,
+                d.position,
+                now,
+            ),
+        )
+    return added
+
+
+class ChainStore:
+    """Reads and atomic writes of the watcher's state in the daemon's database."""
+
+    def __init__(self, db: Engine, fence: Fence = no_fence) -> None:
+        self.db = db
+        self.fence = fence
+
+    async def cursor(self) -> int | None:
+        """The last block fully scanned, or None before the first start."""
+        row = await self.db.fetchone("SELECT block FROM chain_cursor WHERE id = 1")
+        return None if row is None else int(row["block"])
+
+    async def start_at(self, block: int, header: Header | None) -> None:
+        """First start: the cursor sits just below the first block to scan (its header kept)."""
+
+        async def work(uow: UnitOfWork) -> None:
+            term = await self.fence(uow)
+            if header is not None:
+                await uow.execute(_PUT_HEADER, (header.number, header.hash, header.parent_hash))
+            await _set_cursor(uow, block, term)
+
+        await self.db.transact(work)
+
+    async def window(self) -> list[Header]:
+        """Stored headers of recent blocks, ascending."""
+        rows = await self.db.fetchall(
+            "SELECT number, hash, parent_hash FROM chain_blocks ORDER BY number"
+        )
+        return [Header(r["number"], r["hash"], r["parent_hash"]) for r in rows]
+
+    async def header(self, number: int) -> Header | None:
+        """The stored header of one block, if it is in the window."""
+        row = await self.db.fetchone(
+            "SELECT number, hash, parent_hash FROM chain_blocks WHERE number = ?", (number,)
+        )
+        return None if row is None else Header(row["number"], row["hash"], row["parent_hash"])
+
+    async def checkpoint(
+        self, to_block: int, headers: Sequence[Header], deposits: Sequence[Deposit], keep_from: int
+    ) -> int:
+        """Commit a scanned range: headers, deposits, dirty marks and the cursor, atomically.
+
+        Headers below ``keep_from`` are pruned. Returns how many deposits were new.
+        """
+
+        async def work(uow: UnitOfWork) -> int:
+            term = await self.fence(uow)
+            await uow.executemany(
+                _PUT_HEADER,
+                [(h.number, h.hash, h.parent_hash) for h in headers if h.number >= keep_from],
+            )
+            await uow.execute("DELETE FROM chain_blocks WHERE number < ?", (keep_from,))
+            added = await _insert_deposits(uow, deposits)
+            await _mark_dirty(uow, (d.payment_id for d in deposits))
+            await _set_cursor(uow, to_block, term)
+            return added
+
+        return await self.db.transact(work)
+
+    async def add_deposits(self, deposits: Sequence[Deposit]) -> int:
+        """Record reconciled deposits (and mark their payments dirty) in one transaction."""
+
+        async def work(uow: UnitOfWork) -> int:
+            await self.fence(uow)
+            added = await _insert_deposits(uow, deposits)
+            await _mark_dirty(uow, (d.payment_id for d in deposits))
+            return added
+
+        return await self.db.transact(work)
+
+    async def rollback(self, ancestor: int) -> Rollback:
+        """Forget everything above ``ancestor``: deposits, headers; rewind the cursor to it."""
+
+        async def work(uow: UnitOfWork) -> Rollback:
+            term = await self.fence(uow)
+            rows = await uow.fetchall(
+                "SELECT DISTINCT payment_id FROM deposits WHERE block_number > ?"
+                " ORDER BY payment_id",
+                (ancestor,),
+            )
+            payments = tuple(r[0] for r in rows)
+            removed = await uow.execute("DELETE FROM deposits WHERE block_number > ?", (ancestor,))
+            await uow.execute("DELETE FROM chain_blocks WHERE number > ?", (ancestor,))
+            await _mark_dirty(uow, payments)
+            await _set_cursor(uow, ancestor, term)
+            return Rollback(ancestor, removed, payments)
+
+        return await self.db.transact(work)
+
+    async def load_addresses(self, book: AddressBook) -> int:
+        """Add deposit addresses issued since the last call to ``book``; return how many.
+
+        Derivation indexes are allocated under a lock held until commit, so they become
+        visible in index order and ``> last_index`` misses none."""
+        rows = await self.db.fetchall(
+            "SELECT derivation_index, id, address, asset FROM payments"
+            " WHERE derivation_index > ? AND method = ? AND address IS NOT NULL"
+            " ORDER BY derivation_index",
+            (book.last_index, CRYPTO),
+        )
+        for row in rows:
+            book.add(int(row["derivation_index"]), row["address"], row["id"], row["asset"])
+        return len(rows)
+
+    async def deposits_of(self, payment_id: str) -> list[Deposit]:
+        """Every deposit of one payment, in chain order."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM deposits WHERE payment_id = ? ORDER BY block_number, position",
+            (payment_id,),
+        )
+        return [_row_to_deposit(r) for r in rows]
+
+    async def dirty(self) -> list[str]:
+        """Payments whose deposits changed since they were last evaluated."""
+        rows = await self.db.fetchall("SELECT payment_id FROM chain_dirty")
+        return [r[0] for r in rows]
+
+    async def clean(self, payment_ids: Sequence[str]) -> None:
+        """Payments evaluated after their last deposit change: no longer dirty."""
+        if not payment_ids:
+            return
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.executemany(
+                "DELETE FROM chain_dirty WHERE payment_id = ?", [(pid,) for pid in payment_ids]
+            )
+
+        await self.db.transact(work)
+
+    async def awaiting_confirmations(self, now: int, late_window: int) -> list[str]:
+        """Payments with deposits that may still become paid as blocks are added."""
+        payable, args = _still_payable()
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT d.payment_id FROM deposits d JOIN payments p ON p.id = d.payment_id"
+            f" WHERE {payable}",
+            (*args, late_window, now),
+        )
+        return [r[0] for r in rows]
+
+    async def watched(self, asset: str, now: int, late_window: int) -> list[tuple[str, str]]:
+        """(payment id, address) of the payments of ``asset`` that can still be paid."""
+        payable, args = _still_payable()
+        rows = await self.db.fetchall(
+            "SELECT p.id, p.address FROM payments p WHERE p.method = ? AND p.asset = ?"
+            f" AND p.address IS NOT NULL AND {payable}",
+            (CRYPTO, asset, *args, late_window, now),
+        )
+        return [(r["id"], r["address"]) for r in rows]
+
+    async def totals_up_to(self, payment_ids: Sequence[str], block: int) -> dict[str, int]:
+        """Sum of deposit units per payment in blocks <= ``block`` (exact integers)."""
+        totals: dict[str, int] = {pid: 0 for pid in payment_ids}
+        for start in range(0, len(payment_ids), _CHUNK):
+            chunk = list(payment_ids[start : start + _CHUNK])
+            rows = await self.db.fetchall(
+                f"SELECT payment_id, units FROM deposits WHERE block_number <= ?"
+                f" AND payment_id IN ({marks(chunk)})",
+                (block, *chunk),
+            )
+            for row in rows:
+                totals[row["payment_id"]] += int(row["units"])
+        return totals
