@@ -156,7 +156,7 @@ class Daemon:
             if rt.media is not None:
                 rt.media.expose(rt.commerce.customer_methods)
             await rt.leadership.step()  # a lone daemon leads from its first request on
-            if rt.db.dialect != "sqlite":  # one SQLite file has one daemon: nothing to follow
+            if rt.db.shared:  # one SQLite file has one daemon: nothing to follow
                 self._feed = StatusFeed(rt)
                 await self._feed.prime()  # before the first body is cached
             self.rpc_port = await self._serve(

@@ -94,8 +94,8 @@ async def build_runtime(
         db,
         replica_id,
         config.cluster.lease_ttl,
-        take_over=db.dialect == "sqlite",
-        renew=db.dialect != "sqlite",
+        take_over=not db.shared,
+        renew=db.shared,
         clock=clock,
     )
     metrics = Metrics()

@@ -42,6 +42,7 @@ class Database:
     """The SQLite database of one daemon (an ``Engine``)."""
 
     dialect = "sqlite"
+    shared = False
 
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         self.path = path

@@ -135,6 +135,7 @@ class PostgresDatabase:
     """The PostgreSQL database shared by every replica (an ``Engine``)."""
 
     dialect = "postgresql"
+    shared = True
 
     def __init__(self, url: str, *, password: str | None = None, pool_size: int = 10) -> None:
         self.url = url

@@ -117,6 +117,9 @@ class Engine(Protocol):
     """A database: units of work, and reads outside of them (read committed)."""
 
     dialect: str
+    # several daemons (replicas) can share this database; False for one SQLite file, whose
+    # one daemon takes the leader lease at once and has no other replica's changes to follow
+    shared: bool
 
     async def transact(self, work: Work[T]) -> T:
         """Run ``work`` in one transaction; return its result once the commit is durable."""
