@@ -1,6 +1,6 @@
 """The plugin interface: what a plugin implements and what the core offers it.
 
-A plugin is a distribution that declares an entry point in the group ``xbtcpay.app.plugins``
+A plugin is a distribution that declares an entry point in the group ``xbtcpay.plugins``
 whose object is a zero-argument factory (usually the class) returning a ``Plugin``.
 It is loaded only when ``plugins.<name>`` is present in config.yaml.
 
@@ -20,7 +20,7 @@ from aiohttp import web
 from xbtcpay.core.models import ApplyResult, NewPayment, Payment, PaymentEvent
 
 PLUGIN_API_VERSION = 1
-ENTRY_POINT_GROUP = "xbtcpay.app.plugins"
+ENTRY_POINT_GROUP = "xbtcpay.plugins"
 
 
 @dataclass(frozen=True)
