@@ -53,9 +53,9 @@ def layer_of(module: str) -> int | None:
     best: tuple[int, int] | None = None  # (prefix length, rank): the longest prefix decides
     for rank, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), rank)
+            inside = module == prefix or module.startswith(prefix + ".")
+            if inside and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), rank)
     return None if best is None else best[1]
 
 
@@ -193,19 +193,15 @@ def check(sources: Mapping[str, str], packages: Iterable[str] = ()) -> list[Viol
                         f" ({target})",
                     )
                 )
-            if target in ("xbtcpay.app", "xbtcpay.__main__") or (
-                target.startswith("xbtcpay.app.") and not module.startswith("xbtcpay.")
-            ):
-                pass
             own = package_of(module, is_package)
             for name in imp.names:
-                if name.startswith("_") and not name.startswith("__"):
-                    if package_of(target, target in packages) != own:
-                        found.append(
-                            Violation(
-                                "private import", module, f"line {imp.line}: {name} from {target}"
-                            )
+                private = name.startswith("_") and not name.startswith("__")
+                if private and package_of(target, target in packages) != own:
+                    found.append(
+                        Violation(
+                            "private import", module, f"line {imp.line}: {name} from {target}"
                         )
+                    )
         if rank is not None and LAYERS[rank][0] != "storage":
             for line in _dialect_branches(tree):
                 found.append(Violation("dialect branch", module, f"line {line}"))
