@@ -218,9 +218,10 @@ def check_plugin(module: str, source: str) -> list[Violation]:
     found = []
     for imp in imports_of(module, tree, False, ()):
         targets = [imp.target] + [f"{imp.target}.{n}" for n in imp.names]
-        if imp.target == "xbtcpay" or imp.target.startswith("xbtcpay."):
-            if not any(t == s or t.startswith(s + ".") for t in targets for s in SDK):
-                found.append(Violation("plugin import", module, f"line {imp.line}: {imp.target}"))
+        ours = imp.target == "xbtcpay" or imp.target.startswith("xbtcpay.")
+        sdk = any(t == s or t.startswith(s + ".") for t in targets for s in SDK)
+        if ours and not sdk:
+            found.append(Violation("plugin import", module, f"line {imp.line}: {imp.target}"))
     return found
 
 
