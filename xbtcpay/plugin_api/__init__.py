@@ -16,7 +16,8 @@ or change, this list is what stays. What it offers:
 - the charging interface for merchant-initiated purchases (``charging``): ``Charger``,
   ``ChargeRequest``, ``ChargeResult``, ``Outcome``, ``SourceKind``;
 - store purchases recorded once per provider reference (``store_purchases``):
-  ``StorePurchases``, ``Origin``, ``Due``, ``Recorded``, ``epoch_seconds``.
+  ``StoreLedger`` (subclassed by a store plugin), ``StorePurchase``, ``Origin``, ``Due``,
+  ``Recorded``, ``epoch_seconds``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from xbtcpay.core.params import data_text, postback_url
 from xbtcpay.core.postback import valid_postback_url
 from xbtcpay.core.price_rule import shortfall
 from xbtcpay.core.state import OPEN_STATES, Event, State
-from xbtcpay.plugin_api.charging import ChargeRequest, Charger, ChargeResult, Outcome, SourceKind
+from xbtcpay.plugin_api.charging import Charger, ChargeRequest, ChargeResult, Outcome, SourceKind
 from xbtcpay.plugin_api.interface import (
     ENTRY_POINT_GROUP,
     PLUGIN_API_VERSION,
@@ -44,7 +45,8 @@ from xbtcpay.plugin_api.store_purchases import (
     Due,
     Origin,
     Recorded,
-    StorePurchases,
+    StoreLedger,
+    StorePurchase,
     epoch_seconds,
 )
 
@@ -77,7 +79,8 @@ __all__ = [
     "RouteHandler",
     "SourceKind",
     "State",
-    "StorePurchases",
+    "StoreLedger",
+    "StorePurchase",
     "data_text",
     "epoch_seconds",
     "from_base_units",

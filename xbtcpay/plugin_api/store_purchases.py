@@ -6,19 +6,21 @@ payment with the store's reference is found, else created; when two deliveries r
 core's unique key on (plugin, provider reference) refuses the second insert and the loser
 reads the winner's payment, so nobody is credited twice and no delivery fails for it.
 
-What stays in a plugin is what is truly its store's: which reference names a purchase, the
-amount and product it is owed (``Due``), and the event that pays it.
+What stays in a plugin (its ``StoreLedger`` subclass) is what is truly its store's: which
+reference names a purchase, the amount and product it is owed (``Due``), the event that pays
+it, and where to look for a subscription's earlier payment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
-from xbtcpay.core.state import State
+from xbtcpay.core.state import Event, State
 from xbtcpay.plugin_api.interface import PluginContext
 
 
@@ -50,51 +52,94 @@ class Recorded:
     duplicate: bool
 
 
-DueFunction = Callable[[], Due]
-PaidFunction = Callable[[Payment], PaymentEvent]
+class StorePurchase(Protocol):
+    """What the SDK needs of a store's verified purchase: the facts kept on its payment."""
+
+    def facts(self) -> dict[str, Any]: ...
 
 
-class StorePurchases:
-    """The payments of one store plugin, one per provider reference.
+P = TypeVar("P", bound=StorePurchase)
 
-    ``payable`` are the states in which a recorded purchase still reports its paid event; a
-    payment past them (paid, refunded, or for some stores already seen) answers as a
-    duplicate.
+
+class StoreLedger(ABC, Generic[P]):
+    """Records one store's purchases, one payment per provider reference.
+
+    A plugin subclasses it and says only what is its store's: the reference that names a
+    purchase (``ref_of``), what its payment is owed (``due``), the event that pays it
+    (``paid``), the dedupe key of a lapse (``lapse_key``) and, optionally, who owns a payment
+    (``owner``). ``payable`` are the states in which a recorded purchase still reports its
+    paid event; a payment past them answers as a duplicate.
     """
 
-    def __init__(self, ctx: PluginContext, *, payable: frozenset[State]) -> None:
-        self.ctx = ctx
-        self.payable = payable
+    payable: frozenset[State] = frozenset({State.NEW})
 
-    async def find_or_create(self, ref: str, origin: Origin, due: DueFunction) -> Payment:
-        """The payment of ``ref``; created from ``due()`` (which may refuse) when absent."""
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
+
+    @abstractmethod
+    def ref_of(self, purchase: P) -> str:
+        """The provider reference of ``purchase``'s payment."""
+
+    @abstractmethod
+    def due(self, purchase: P, facts: Mapping[str, Any]) -> Due:
+        """What a new payment for ``purchase`` is created with (raise to refuse it)."""
+
+    @abstractmethod
+    def paid(self, payment: Payment, purchase: P, facts: Mapping[str, Any]) -> PaymentEvent:
+        """The event that pays ``payment`` (or says why it does not)."""
+
+    @abstractmethod
+    def lapse_key(self, kind: Event, ref: str) -> str:
+        """The dedupe key of a lapse ``kind`` of the payment of ``ref``."""
+
+    def owner(self, origin: Origin, purchase: P) -> Origin:
+        """Whom a new payment for ``purchase`` belongs to: ``origin`` unless a store knows better."""
+        return origin
+
+    async def record(
+        self, purchase: P, origin: Origin, extra: Mapping[str, Any] | None = None
+    ) -> Recorded:
+        """The paid payment of ``purchase``: created once, found afterwards."""
+        facts = {**purchase.facts(), **(extra or {})}
+        ref = self.ref_of(purchase)
+        payment = await self.ctx.find_payment(ref)
+        if payment is None:
+            payment = await self._create(
+                ref, self.owner(origin, purchase), self.due(purchase, facts)
+            )
+        if payment.status not in self.payable:
+            return Recorded(payment, duplicate=True)
+        result = await self.ctx.report(payment.id, self.paid(payment, purchase, facts))
+        return Recorded(result.payment, duplicate=result.duplicate)
+
+    async def open(
+        self, purchase: P, origin: Origin, ref: str, extra: Mapping[str, Any] | None = None
+    ) -> Payment:
+        """The payment of ``ref``, created for ``purchase`` when absent."""
         found = await self.ctx.find_payment(ref)
         if found is not None:
             return found
-        return await self._create(ref, origin, due())
+        facts = {**purchase.facts(), **(extra or {})}
+        return await self._create(ref, self.owner(origin, purchase), self.due(purchase, facts))
 
-    async def record(
-        self, ref: str, origin: Origin, due: DueFunction, paid: PaidFunction
-    ) -> Recorded:
-        """The payment of ``ref``, found or created, and paid once with ``paid(payment)``."""
-        payment = await self.ctx.find_payment(ref)
-        if payment is None:
-            payment = await self._create(ref, origin, due())
-        if payment.status not in self.payable:
-            return Recorded(payment, duplicate=True)
-        result = await self.ctx.report(payment.id, paid(payment))
-        return Recorded(result.payment, duplicate=result.duplicate)
-
-    async def record_event(
-        self, ref: str, origin: Origin, due: DueFunction, event: PaymentEvent
+    async def lapse(
+        self,
+        purchase: P,
+        origin: Origin,
+        kind: Event,
+        ref: str,
+        reason: str,
+        extra: Mapping[str, Any],
     ) -> bool:
-        """Report ``event`` on the payment of ``ref`` (created when absent), e.g. a renewal
-        that did not happen; True when the payment changed."""
-        payment = await self.find_or_create(ref, origin, due)
-        result = await self.ctx.report(payment.id, event)
+        """Record a period that will not be paid (expired, billing failed, canceled) as its
+        own payment under ``ref``; True when it changed."""
+        payment = await self.open(purchase, origin, ref, extra)
+        result = await self.ctx.report(
+            payment.id, PaymentEvent(kind, dedupe_key=self.lapse_key(kind, ref), reason=reason)
+        )
         return result.changed
 
-    async def origin_of(
+    async def earlier_origin(
         self, refs: Iterable[str], fallback_postback: str | None, *, own_ref: str | None = None
     ) -> Origin:
         """The origin of the first earlier payment among ``refs`` (a subscription's first

@@ -12,11 +12,18 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from xbtcpay.core.errors import InvalidParams
-from xbtcpay.core.params import data_text, postback_url
-from xbtcpay.core.state import State
-from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
-from xbtcpay_appstore.ledger import Ledger, Origin, Recorded
+from xbtcpay.plugin_api import (
+    PLUGIN_API_VERSION,
+    CallContext,
+    InvalidParams,
+    Origin,
+    PluginContext,
+    Recorded,
+    State,
+    data_text,
+    postback_url,
+)
+from xbtcpay_appstore.ledger import Ledger
 from xbtcpay_appstore.notifications import apply_notification
 from xbtcpay_appstore.purchase import Purchase, Refused
 from xbtcpay_appstore.receipt import verify_receipt

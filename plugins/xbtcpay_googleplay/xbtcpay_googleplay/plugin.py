@@ -10,12 +10,20 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from xbtcpay.core.errors import InvalidParams, ProviderError
-from xbtcpay.core.params import data_text, postback_url
-from xbtcpay.core.state import State
-from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
+from xbtcpay.plugin_api import (
+    PLUGIN_API_VERSION,
+    CallContext,
+    InvalidParams,
+    Origin,
+    PluginContext,
+    ProviderError,
+    Recorded,
+    State,
+    data_text,
+    postback_url,
+)
 from xbtcpay_googleplay.api import PlayApi
-from xbtcpay_googleplay.ledger import Ledger, Origin, Recorded, void_key
+from xbtcpay_googleplay.ledger import Ledger, void_key
 from xbtcpay_googleplay.notifications import apply_notification
 from xbtcpay_googleplay.purchase import Purchase, Refused
 from xbtcpay_googleplay.push import PushVerifier, Unauthorized, parse_push

@@ -17,7 +17,7 @@ from typing import Any
 
 import stripe
 
-from xbtcpay.commerce.purchases.charging import ChargeRequest, ChargeResult
+from xbtcpay.plugin_api import ChargeRequest, ChargeResult
 from xbtcpay_stripe.money import to_minor
 
 TOKEN_PARAMS = ("payment_method", "payment_method_data[card][token]")
