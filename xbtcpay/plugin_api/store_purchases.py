@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
+from xbtcpay.core.errors import InvalidParams
 from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
+from xbtcpay.core.params import data_text, postback_url
 from xbtcpay.core.state import Event, State
 from xbtcpay.plugin_api.interface import PluginContext
 
@@ -32,6 +34,16 @@ class Origin:
     data: str = "null"
     postback_url: str | None = None
     renewal_of: str | None = None  # our id of the subscription's earlier payment
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Origin:
+        """The origin a shop states when it asks to validate a purchase: ``customer``,
+        ``data`` and ``postback_url`` (InvalidParams when one is unusable)."""
+        customer = params.get("customer")
+        if customer is not None and (not isinstance(customer, str) or len(customer) > 256):
+            raise InvalidParams("customer must be a string of at most 256 characters")
+        url = postback_url(params)
+        return cls(customer=customer, data=data_text(params.get("data")), postback_url=url)
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,18 @@ class Recorded:
 
     payment: Payment
     duplicate: bool
+
+    def summary(self) -> dict[str, Any]:
+        """The payment's part of a validation answer (the store adds its own facts)."""
+        p = self.payment
+        return {
+            "id": p.id,
+            "duplicate": self.duplicate,
+            "status": p.status.value,
+            "product": p.product,
+            "amount": format(p.amount, "f"),
+            "currency": p.asset,
+        }
 
 
 class StorePurchase(Protocol):
