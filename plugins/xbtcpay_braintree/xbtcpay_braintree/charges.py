@@ -1,4 +1,4 @@
-"""Merchant-initiated charges for ``payment.purchase`` (``xbtcpay.commerce.purchases.charging``):
+"""Merchant-initiated charges for ``payment.purchase`` (``xbtcpay.plugin_api.Charger``):
 
     stored card   the customer's default vaulted payment method, ``transaction_source:
                   unscheduled`` (a merchant-initiated charge of a stored credential)

@@ -1,4 +1,4 @@
-"""Merchant-initiated charges for ``payment.purchase`` (``xbtcpay.commerce.purchases.charging``) with
+"""Merchant-initiated charges for ``payment.purchase`` (``xbtcpay.plugin_api.Charger``) with
 PaymentIntents confirmed at once:
 
     stored card   the Stripe customer whose ``metadata.xbtcpay_customer`` is ours, its
