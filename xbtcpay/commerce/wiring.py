@@ -10,7 +10,6 @@ from prometheus_client import Gauge
 from xbtcpay.app.runtime import Runtime
 from xbtcpay.commerce.currencies import Currency
 from xbtcpay.commerce.public_api import CustomerMethods, PublicApi
-from xbtcpay.commerce.purchases.charging import Charger
 from xbtcpay.commerce.purchases.ledger import LedgerReader
 from xbtcpay.commerce.purchases.methods import CommerceMethods
 from xbtcpay.commerce.purchases.purchase import Purchases
@@ -18,6 +17,7 @@ from xbtcpay.commerce.purchases.refunds import Refunds
 from xbtcpay.commerce.purchases.routes import CommerceRoutes
 from xbtcpay.commerce.purchases.settlement import Settlement
 from xbtcpay.commerce.sessions import SessionVerifier
+from xbtcpay.plugin_api.charging import Charger
 
 
 @dataclass

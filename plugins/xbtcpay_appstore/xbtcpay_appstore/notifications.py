@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import structlog
 
-from xbtcpay.core.state import Event
+from xbtcpay.plugin_api import Event
 from xbtcpay_appstore.ledger import Ledger
 from xbtcpay_appstore.purchase import Refused
 from xbtcpay_appstore.verify import Notification

@@ -12,11 +12,16 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from xbtcpay.core.errors import InvalidParams
-from xbtcpay.core.params import data_text, postback_url
-from xbtcpay.core.state import State
-from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
-from xbtcpay_appstore.ledger import Ledger, Origin, Recorded
+from xbtcpay.plugin_api import (
+    PLUGIN_API_VERSION,
+    CallContext,
+    InvalidParams,
+    Origin,
+    PluginContext,
+    Recorded,
+    State,
+)
+from xbtcpay_appstore.ledger import Ledger
 from xbtcpay_appstore.notifications import apply_notification
 from xbtcpay_appstore.purchase import Purchase, Refused
 from xbtcpay_appstore.receipt import verify_receipt
@@ -129,20 +134,14 @@ class AppStorePlugin:
 
 
 def _summary(purchase: Purchase, rec: Recorded) -> dict[str, Any]:
-    p = rec.payment
     return {
-        "id": p.id,
-        "duplicate": rec.duplicate,
-        "status": p.status.value,
-        "product": p.product,
-        "amount": format(p.amount, "f"),
-        "currency": p.asset,
+        **rec.summary(),
         "transactionId": purchase.transaction_id,
         "originalTransactionId": purchase.original_transaction_id,
         "productId": purchase.product_id,
         "environment": purchase.environment,
         "expiresDate": purchase.expires_date,
-        "active": p.status == State.PAID and not _expired(purchase),
+        "active": rec.payment.status == State.PAID and not _expired(purchase),
     }
 
 
@@ -154,9 +153,4 @@ def _parse_params(params: Mapping[str, Any]) -> tuple[str, Origin]:
     receipt = params.get("receipt")
     if not isinstance(receipt, str) or not receipt.strip():
         raise InvalidParams("missing receipt")
-    customer = params.get("customer")
-    if customer is not None and (not isinstance(customer, str) or len(customer) > 256):
-        raise InvalidParams("customer must be a string of at most 256 characters")
-    url = postback_url(params)
-    data = data_text(params.get("data"))
-    return receipt.strip(), Origin(customer=customer, data=data, postback_url=url)
+    return receipt.strip(), Origin.from_params(params)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.core.amounts import from_base_units
+from xbtcpay.plugin_api import from_base_units
 
 
 class Refused(Exception):

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from xbtcpay.core.errors import ProviderError
+from xbtcpay.plugin_api import ProviderError
 from xbtcpay_appstore.purchase import Purchase, Refused, from_receipt
 from xbtcpay_appstore.settings import AppStoreSettings
 

@@ -11,8 +11,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from xbtcpay.core.errors import PluginError
-from xbtcpay.plugin_api import PluginContext
+from xbtcpay.plugin_api import PluginContext, PluginError
 
 PRODUCTION_URL = "https://buy.itunes.apple.com/verifyReceipt"
 SANDBOX_URL = "https://sandbox.itunes.apple.com/verifyReceipt"

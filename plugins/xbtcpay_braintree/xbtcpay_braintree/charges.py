@@ -1,4 +1,4 @@
-"""Merchant-initiated charges for ``payment.purchase`` (``xbtcpay.commerce.purchases.charging``):
+"""Merchant-initiated charges for ``payment.purchase`` (``xbtcpay.plugin_api.Charger``):
 
     stored card   the customer's default vaulted payment method, ``transaction_source:
                   unscheduled`` (a merchant-initiated charge of a stored credential)
@@ -15,7 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.commerce.purchases.charging import ChargeRequest, ChargeResult
+from xbtcpay.plugin_api import ChargeRequest, ChargeResult
 from xbtcpay_braintree.gateway import BraintreeClient, GatewayError
 from xbtcpay_braintree.results import decline_reason
 

@@ -24,7 +24,7 @@ with warnings.catch_warnings():
 
 __all__ = ["LIVE_STATUSES", "BraintreeClient", "BraintreeError", "GatewayError"]
 
-from xbtcpay.core.errors import ProviderError
+from xbtcpay.plugin_api import ProviderError
 from xbtcpay_braintree.settings import BraintreeSettings
 
 T = TypeVar("T")

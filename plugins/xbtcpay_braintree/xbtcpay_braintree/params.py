@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from xbtcpay.core.errors import InvalidParams
+from xbtcpay.plugin_api import InvalidParams
 
 MAX_NONCE = 4096
 # Braintree customer ids: letters, digits, - and _, at most 36 characters.

@@ -12,11 +12,19 @@ from xml.parsers.expat import ExpatError
 import structlog
 from aiohttp import web
 
-from xbtcpay.commerce.purchases.charging import ChargeRequest, ChargeResult
-from xbtcpay.core.errors import Conflict, InvalidParams
-from xbtcpay.core.models import NewPayment, Payment
-from xbtcpay.core.params import data_text, postback_url
-from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
+from xbtcpay.plugin_api import (
+    PLUGIN_API_VERSION,
+    CallContext,
+    ChargeRequest,
+    ChargeResult,
+    Conflict,
+    InvalidParams,
+    NewPayment,
+    Payment,
+    PluginContext,
+    data_text,
+    postback_url,
+)
 from xbtcpay_braintree import charges
 from xbtcpay_braintree import params as p
 from xbtcpay_braintree.gateway import LIVE_STATUSES, BraintreeClient, BraintreeError, GatewayError

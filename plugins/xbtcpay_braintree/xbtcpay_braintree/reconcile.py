@@ -11,8 +11,7 @@ import time
 
 import structlog
 
-from xbtcpay.core.models import Payment
-from xbtcpay.plugin_api import PluginContext
+from xbtcpay.plugin_api import Payment, PluginContext
 from xbtcpay_braintree.gateway import BraintreeClient, GatewayError
 from xbtcpay_braintree.results import covered, transaction_event
 

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.core.models import Payment, PaymentEvent
-from xbtcpay.core.price_rule import shortfall
-from xbtcpay.core.state import Event
+from xbtcpay.plugin_api import Event, Payment, PaymentEvent, shortfall
 
 SETTLING = frozenset({"submitted_for_settlement", "settlement_pending", "settling", "settled"})
 FAILED = frozenset(

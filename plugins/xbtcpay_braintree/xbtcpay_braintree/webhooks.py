@@ -19,9 +19,7 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
-from xbtcpay.core.state import OPEN_STATES, Event
-from xbtcpay.plugin_api import PluginContext
+from xbtcpay.plugin_api import OPEN_STATES, Event, NewPayment, Payment, PaymentEvent, PluginContext
 from xbtcpay_braintree.gateway import BraintreeClient
 from xbtcpay_braintree.results import covered, transaction_event
 

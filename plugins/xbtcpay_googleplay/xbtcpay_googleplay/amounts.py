@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from xbtcpay.core.errors import InvalidParams
-from xbtcpay.plugin_api import PluginContext
+from xbtcpay.plugin_api import InvalidParams, PluginContext
 from xbtcpay_googleplay.purchase import Purchase, Refused
 
 

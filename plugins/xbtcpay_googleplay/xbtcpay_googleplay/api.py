@@ -23,7 +23,7 @@ from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from xbtcpay.core.errors import ProviderError
+from xbtcpay.plugin_api import ProviderError
 from xbtcpay_googleplay.purchase import Refused
 from xbtcpay_googleplay.settings import GooglePlaySettings
 

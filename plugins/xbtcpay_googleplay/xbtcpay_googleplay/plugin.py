@@ -10,12 +10,18 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from xbtcpay.core.errors import InvalidParams, ProviderError
-from xbtcpay.core.params import data_text, postback_url
-from xbtcpay.core.state import State
-from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
+from xbtcpay.plugin_api import (
+    PLUGIN_API_VERSION,
+    CallContext,
+    InvalidParams,
+    Origin,
+    PluginContext,
+    ProviderError,
+    Recorded,
+    State,
+)
 from xbtcpay_googleplay.api import PlayApi
-from xbtcpay_googleplay.ledger import Ledger, Origin, Recorded, void_key
+from xbtcpay_googleplay.ledger import Ledger, void_key
 from xbtcpay_googleplay.notifications import apply_notification
 from xbtcpay_googleplay.purchase import Purchase, Refused
 from xbtcpay_googleplay.push import PushVerifier, Unauthorized, parse_push
@@ -162,20 +168,14 @@ class GooglePlayPlugin:
 
 
 def _summary(purchase: Purchase, rec: Recorded) -> dict[str, Any]:
-    p = rec.payment
     return {
-        "id": p.id,
-        "duplicate": rec.duplicate,
-        "status": p.status.value,
-        "product": p.product,
-        "amount": format(p.amount, "f"),
-        "currency": p.asset,
+        **rec.summary(),
         "productId": purchase.product_id,
         "orderId": purchase.order_id,
         "kind": purchase.kind,
         "test": purchase.test,
         "expiryTime": purchase.expiry_time,
-        "active": p.status == State.PAID,
+        "active": rec.payment.status == State.PAID,
     }
 
 
@@ -188,10 +188,5 @@ def _parse_params(params: Mapping[str, Any], package: str) -> tuple[str, str, Or
     given = params.get("package_name")
     if given is not None and given != package:
         raise InvalidParams(f"package_name {given!r} is not this shop's app ({package})")
-    customer = params.get("customer")
-    if customer is not None and (not isinstance(customer, str) or len(customer) > 256):
-        raise InvalidParams("customer must be a string of at most 256 characters")
-    origin = Origin(
-        customer=customer, data=data_text(params.get("data")), postback_url=postback_url(params)
-    )
+    origin = Origin.from_params(params)
     return token.strip(), product_id.strip(), origin

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xbtcpay.core.errors import PluginError
-from xbtcpay.plugin_api import PluginContext
+from xbtcpay.plugin_api import PluginContext, PluginError
 
 API_BASE_URL = "https://androidpublisher.googleapis.com/"
 CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"

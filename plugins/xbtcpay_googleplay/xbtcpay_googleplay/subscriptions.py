@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from xbtcpay.core.state import Event
-from xbtcpay_googleplay.ledger import Ledger, Origin, void_key
+from xbtcpay.plugin_api import Event, Origin
+from xbtcpay_googleplay.ledger import Ledger, void_key
 from xbtcpay_googleplay.purchase import Purchase
 
 PAY, CANCEL_PENDING, REVOKE = "pay", "cancel_pending", "revoke"

@@ -10,9 +10,9 @@ import time
 
 import structlog
 
-from xbtcpay.core.models import Payment
+from xbtcpay.plugin_api import Origin, Payment, Recorded
 from xbtcpay_googleplay.api import PlayApi
-from xbtcpay_googleplay.ledger import Ledger, Origin, Recorded
+from xbtcpay_googleplay.ledger import Ledger
 from xbtcpay_googleplay.purchase import Purchase, Refused, from_product, from_subscription
 
 log = structlog.get_logger("xbtcpay.plugins.googleplay")

@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.core.amounts import parse_money
-from xbtcpay.core.models import Payment
-from xbtcpay.core.price_rule import shortfall
+from xbtcpay.plugin_api import Payment, parse_money, shortfall
 
 
 def offered_prices(offer_prices: tuple[Mapping[str, str], ...]) -> list[dict[str, str]]:

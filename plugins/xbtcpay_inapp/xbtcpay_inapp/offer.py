@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.core.amounts import parse_money
-from xbtcpay.core.errors import InvalidParams
-from xbtcpay.core.params import data_text, postback_url
-from xbtcpay.plugin_api import PluginContext
+from xbtcpay.plugin_api import InvalidParams, PluginContext, data_text, parse_money, postback_url
 
 MAX_PRICES = 50
 _COUNTRY = re.compile(r"^[A-Z]{2}$")

@@ -10,9 +10,15 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
-from xbtcpay.core.state import Event
-from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
+from xbtcpay.plugin_api import (
+    PLUGIN_API_VERSION,
+    CallContext,
+    Event,
+    NewPayment,
+    Payment,
+    PaymentEvent,
+    PluginContext,
+)
 from xbtcpay_inapp.charged import offered_prices, postback_shortfall
 from xbtcpay_inapp.offer import Offer, parse_offer
 from xbtcpay_inapp.settings import InAppSettings, load_settings

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from xbtcpay.core.errors import PluginError
-from xbtcpay.plugin_api import PluginContext
+from xbtcpay.plugin_api import PluginContext, PluginError
 
 # Only HMAC algorithms: the app secret is shared, so a public-key algorithm in the allow-list
 # would let anyone holding the "public key" (the secret itself) forge notices.

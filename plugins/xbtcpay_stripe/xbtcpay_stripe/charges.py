@@ -1,4 +1,4 @@
-"""Merchant-initiated charges for ``payment.purchase`` (``xbtcpay.commerce.purchases.charging``) with
+"""Merchant-initiated charges for ``payment.purchase`` (``xbtcpay.plugin_api.Charger``) with
 PaymentIntents confirmed at once:
 
     stored card   the Stripe customer whose ``metadata.xbtcpay_customer`` is ours, its
@@ -17,7 +17,7 @@ from typing import Any
 
 import stripe
 
-from xbtcpay.commerce.purchases.charging import ChargeRequest, ChargeResult
+from xbtcpay.plugin_api import ChargeRequest, ChargeResult
 from xbtcpay_stripe.money import to_minor
 
 TOKEN_PARAMS = ("payment_method", "payment_method_data[card][token]")

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.core.errors import InvalidParams
-from xbtcpay.core.params import data_text, postback_url
-from xbtcpay.core.postback import valid_postback_url
+from xbtcpay.plugin_api import InvalidParams, data_text, postback_url, valid_postback_url
 from xbtcpay_stripe.money import to_minor
 
 _CUSTOMER = re.compile(r"^[\x21-\x7e]{1,128}$")

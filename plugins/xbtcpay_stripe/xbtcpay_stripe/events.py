@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from xbtcpay.core.models import PaymentEvent
-from xbtcpay.core.state import Event
+from xbtcpay.plugin_api import Event, PaymentEvent
 from xbtcpay_stripe.money import from_minor
 
 

@@ -10,12 +10,20 @@ import stripe
 import structlog
 from aiohttp import web
 
-from xbtcpay.commerce.purchases.charging import ChargeRequest, ChargeResult
-from xbtcpay.core.errors import InvalidParams, ProviderError
-from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
-from xbtcpay.core.price_rule import shortfall
-from xbtcpay.core.state import Event
-from xbtcpay.plugin_api import PLUGIN_API_VERSION, CallContext, PluginContext
+from xbtcpay.plugin_api import (
+    PLUGIN_API_VERSION,
+    CallContext,
+    ChargeRequest,
+    ChargeResult,
+    Event,
+    InvalidParams,
+    NewPayment,
+    Payment,
+    PaymentEvent,
+    PluginContext,
+    ProviderError,
+    shortfall,
+)
 from xbtcpay_stripe import charges
 from xbtcpay_stripe.checkout import idempotency_key, parse_request, session_params
 from xbtcpay_stripe.events import Fact, fact_of

@@ -15,9 +15,7 @@ from typing import Any
 import stripe
 import structlog
 
-from xbtcpay.core.models import Payment, PaymentEvent
-from xbtcpay.core.state import Event
-from xbtcpay.plugin_api import PluginContext
+from xbtcpay.plugin_api import Event, Payment, PaymentEvent, PluginContext
 from xbtcpay_stripe.events import Fact, completed_kind, session_fact
 
 log = structlog.get_logger("xbtcpay.stripe")

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from xbtcpay.core.errors import PluginError
-from xbtcpay.plugin_api import PluginContext
+from xbtcpay.plugin_api import PluginContext, PluginError
 
 DEFAULT_API_BASE = "https://api.stripe.com"
 

@@ -22,9 +22,13 @@ import structlog
 from xbtcpay.commerce.currencies import Currencies, Currency, parse_minor
 from xbtcpay.commerce.errors import InsufficientBalance
 from xbtcpay.commerce.purchases import ledger, receipts
-from xbtcpay.commerce.purchases.charging import RESPONSES, Charger, ChargeRequest, ChargeResult
 from xbtcpay.commerce.purchases.requests import PurchaseRequest
-from xbtcpay.commerce.purchases.responses import PaymentResponse, PurchaseRefused, answer
+from xbtcpay.commerce.purchases.responses import (
+    RESPONSES,
+    PaymentResponse,
+    PurchaseRefused,
+    answer,
+)
 from xbtcpay.commerce.settings import CommerceConfig
 from xbtcpay.commerce.taxes import split
 from xbtcpay.core.catalog import Catalog
@@ -32,6 +36,7 @@ from xbtcpay.core.errors import Conflict, ConstraintViolation, ProviderError
 from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.state import Event
+from xbtcpay.plugin_api.charging import Charger, ChargeRequest, ChargeResult
 from xbtcpay.storage.protocol import Engine, UnitOfWork
 
 log = structlog.get_logger("xbtcpay.purchase")

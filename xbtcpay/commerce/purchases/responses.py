@@ -1,12 +1,15 @@
 """Seed 004's ``PaymentResponse``: one documented outcome per purchase, each with an ErrorCode.
 
-Every provider decline maps onto one of these (``xbtcpay.commerce.purchases.charging.Outcome``).
+Every outcome of a plugin's charge (``xbtcpay.plugin_api.Outcome``) maps onto one of these
+(``RESPONSES``).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any, Final
+
+from xbtcpay.plugin_api.charging import Outcome
 
 
 class PaymentResponse(StrEnum):
@@ -23,6 +26,15 @@ class PaymentResponse(StrEnum):
     DUPLICATE_PURCHASE = "DuplicatePurchase"
     RAW_CARD_REFUSED = "RawCardRefused"
 
+
+RESPONSES: Final[dict[Outcome, PaymentResponse]] = {
+    "paid": PaymentResponse.SUCCESS,
+    "declined": PaymentResponse.CARD_DECLINED,
+    "no_stored_card": PaymentResponse.NO_STORED_CARD,
+    "token_failed": PaymentResponse.TOKEN_ACQUISITION_FAILED,
+    "failed": PaymentResponse.PROVIDER_ERROR,
+    "unknown": PaymentResponse.PENDING,
+}
 
 ERROR_CODES: Final[dict[PaymentResponse, str]] = {
     PaymentResponse.SUCCESS: "",

@@ -1,9 +1,12 @@
-"""What a provider plugin implements so purchases can charge a stored card, a wallet token
-or a fresh nonce off-session: a ``charge`` method (checked structurally, ``Charger``).
+"""The charging interface: what a provider plugin implements so purchases can charge a stored
+card, a wallet token or a fresh nonce on the merchant's initiative.
 
-Outcomes map onto seed 004's ``PaymentResponse``: ``paid`` -> Success, ``declined`` ->
-CardDeclined, ``no_stored_card`` -> NoStoredCard, ``token_failed`` -> TokenAcquisitionFailed,
-``failed`` -> ProviderError, ``unknown`` -> Pending (reconciliation settles it later).
+A plugin takes part by having a ``charge`` method (checked structurally, ``Charger``); the
+core's purchases call it and map each ``Outcome`` onto the answer the caller sees: ``paid``
+succeeds, ``declined``, ``no_stored_card`` and ``token_failed`` are the customer's to fix,
+``failed`` is the provider's fault, and ``unknown`` stays pending until reconciliation
+settles it. It lives in the SDK (not in the purchases service) so that a plugin depends on
+this contract only.
 """
 
 from __future__ import annotations
@@ -12,22 +15,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
 
-from xbtcpay.commerce.purchases.responses import PaymentResponse
-
 SourceKind = Literal["stored_card", "wallet", "nonce"]
 Outcome = Literal["paid", "declined", "no_stored_card", "token_failed", "failed", "unknown"]
-RESPONSES: dict[str, PaymentResponse] = {
-    "paid": PaymentResponse.SUCCESS,
-    "declined": PaymentResponse.CARD_DECLINED,
-    "no_stored_card": PaymentResponse.NO_STORED_CARD,
-    "token_failed": PaymentResponse.TOKEN_ACQUISITION_FAILED,
-    "failed": PaymentResponse.PROVIDER_ERROR,
-    "unknown": PaymentResponse.PENDING,
-}
 
 
 @dataclass(frozen=True)
 class ChargeRequest:
+    """One charge the core asks a plugin for (``payment_id`` is the idempotency key)."""
+
     payment_id: str
     customer: str
     amount: Decimal
@@ -39,6 +34,8 @@ class ChargeRequest:
 
 @dataclass(frozen=True)
 class ChargeResult:
+    """What the provider answered, in the core's words."""
+
     outcome: Outcome
     provider_ref: str | None = None
     card_brand: str | None = None

@@ -121,7 +121,7 @@ class Plugin(Protocol):
     async def setup(self, ctx: PluginContext) -> None:
         """Validate settings, create SDK clients, register methods, routes and jobs.
 
-        Raise ``xbtcpay.core.errors.PluginError`` (or any exception) to stop start-up.
+        Raise ``xbtcpay.plugin_api.PluginError`` (or any exception) to stop start-up.
         """
 
     async def close(self) -> None:
