@@ -13,7 +13,7 @@ from tests.chain.node_proxy import NodeProxy
 from tests.chain.watching import Watch, units, watching
 from tests.fixtures.chain import DevChain
 from xbtcpay.chain.anvil import free_port
-from xbtcpay.storage.protocol import UnitOfWork
+from xbtcpay.core.persistence import UnitOfWork
 
 
 async def _add_open_payments(w: Watch, count: int) -> None:

@@ -18,12 +18,12 @@ from tests.harness import PostbackReceiver, free_port, running_daemon
 from xbtcpay.chain.deposits import Deposit
 from xbtcpay.chain.reorg import Header
 from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.persistence import UnitOfWork
 from xbtcpay.core.state import Event
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.copy import TABLES, copy_database, table_columns, verify
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.pg_server import PgServer
-from xbtcpay.storage.protocol import UnitOfWork
 
 FAST_RETRY = {"postback": {"base_delay": 0.2, "max_delay": 0.5}}
 

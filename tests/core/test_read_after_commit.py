@@ -8,8 +8,8 @@ import asyncio
 from pathlib import Path
 
 from tests import pg
+from xbtcpay.core.persistence import UnitOfWork
 from xbtcpay.storage.engines import open_engine
-from xbtcpay.storage.protocol import UnitOfWork
 
 
 async def test_reads_after_an_acknowledged_commit_see_it_under_concurrent_reads(

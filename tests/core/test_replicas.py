@@ -18,10 +18,10 @@ from tests.harness import DaemonHandle, PostbackReceiver, running_daemon, wait_u
 from xbtcpay.chain.reorg import Header
 from xbtcpay.cluster.leadership import Fenced
 from xbtcpay.core.models import PaymentEvent
+from xbtcpay.core.persistence import UnitOfWork
 from xbtcpay.core.state import Event
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.pg_server import PgServer
-from xbtcpay.storage.protocol import UnitOfWork
 
 
 @asynccontextmanager

@@ -14,9 +14,9 @@ from tests import pg
 from tests.harness import running_daemon
 from xbtcpay.core.errors import ConstraintViolation
 from xbtcpay.core.models import Payment, PaymentEvent
+from xbtcpay.core.persistence import UnitOfWork
 from xbtcpay.core.state import Event
 from xbtcpay.storage.database import Database
-from xbtcpay.storage.protocol import UnitOfWork
 
 RECEIPTS = (
     "CREATE TABLE receipts (payment_id TEXT PRIMARY KEY REFERENCES payments (id),"

@@ -17,10 +17,10 @@ from xbtcpay.app.config import Config, config_path, load_config
 from xbtcpay.app.logs import configure_logging
 from xbtcpay.commerce.media_access import voucher_cli
 from xbtcpay.core.errors import ConfigError, PluginError, StorageError
+from xbtcpay.core.persistence import Engine
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.storage.postbacks import PostbackStore
-from xbtcpay.storage.protocol import Engine
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from xbtcpay.core.feed import PaymentFeed
 from xbtcpay.core.methods import CoreMethods
 from xbtcpay.core.metrics import Metrics
 from xbtcpay.core.models import Payment
+from xbtcpay.core.persistence import Engine
 from xbtcpay.core.postback import PostbackSender
 from xbtcpay.core.postback_target import postback_connector
 from xbtcpay.core.processor import PaymentProcessor
@@ -28,7 +29,6 @@ from xbtcpay.plugin_api import Plugin
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.storage.postbacks import PostbackStore
-from xbtcpay.storage.protocol import Engine
 from xbtcpay.web.status_cache import StatusCache, render_status
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ async def build_runtime(
 
     status_cache = StatusCache(max_entries=config.public.status_cache_size)
     processor = PaymentProcessor(
-        config, payments, deriver=deriver, clock=clock, on_postback=sender.notify
+        config, payments, postbacks, deriver=deriver, clock=clock, on_postback=sender.notify
     )
     registry = MethodRegistry()
     core = CoreMethods(config, processor)

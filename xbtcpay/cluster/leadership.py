@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import structlog
 
 from xbtcpay.core.errors import StorageError, XbtcpayError
+from xbtcpay.core.persistence import Engine, UnitOfWork
 from xbtcpay.core.tasks import supervise
-from xbtcpay.storage.protocol import Engine, UnitOfWork
 
 log = structlog.get_logger("xbtcpay.cluster")
 LEASE = "leader"

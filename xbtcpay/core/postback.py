@@ -24,7 +24,7 @@ import structlog
 
 from xbtcpay.core.amounts import format_amount
 from xbtcpay.core.models import CRYPTO, Payment, Postback
-from xbtcpay.storage.protocol import PostbackRepository
+from xbtcpay.core.persistence import PostbackRepository
 
 if TYPE_CHECKING:
     from xbtcpay.app.config import Config, PostbackConfig

@@ -1,9 +1,11 @@
 """The one place that creates payments and moves them through the state machine.
 
 ``apply`` loads the payment, asks ``xbtcpay.core.state.apply`` for the next state and runs one
-unit of work (``xbtcpay.storage.protocol``): a compare-and-set on (status, version), the
+unit of work (``xbtcpay.core.persistence``): a compare-and-set on (status, version), the
 event, the postback when the shop subscribed to it, then ``transaction_hooks`` and the
 caller's ``also`` function, all in the same transaction. Nobody else writes payment state.
+The payment rows and the postback outbox are reached only through the repositories handed
+to the constructor (storage implements them).
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ from xbtcpay.app.config import Config
 from xbtcpay.chain.wallet import AddressDeriver
 from xbtcpay.core.errors import Conflict, ConstraintViolation, InvalidTransition, NotFound
 from xbtcpay.core.models import CRYPTO, ApplyResult, NewPayment, Payment, PaymentEvent
+from xbtcpay.core.persistence import (
+    DuplicateEvent,
+    EventRow,
+    PaymentRepository,
+    PostbackOutbox,
+    PostbackRow,
+    UnitOfWork,
+)
 from xbtcpay.core.postback import postback_body
 from xbtcpay.core.state import Event, State, apply
-from xbtcpay.storage import payments as payment_rows
-from xbtcpay.storage.payments import DuplicateEvent, EventRow, PostbackRow
-from xbtcpay.storage.postbacks import enqueue
-from xbtcpay.storage.protocol import PaymentRepository, UnitOfWork
 
 log = structlog.get_logger("xbtcpay.processor")
 MAX_CAS_RETRIES = 20
@@ -75,6 +81,7 @@ class PaymentProcessor:
         self,
         config: Config,
         store: PaymentRepository,
+        outbox: PostbackOutbox,
         *,
         deriver: AddressDeriver | None = None,
         clock: Callable[[], float] = time.time,
@@ -83,6 +90,7 @@ class PaymentProcessor:
     ) -> None:
         self.config = config
         self.store = store
+        self.outbox = outbox
         self.deriver = deriver
         self.clock = clock
         self.on_postback = on_postback
@@ -249,11 +257,11 @@ class PaymentProcessor:
         postback = self._postback(updated, event_name, row.event_id)
 
         async def work(uow: UnitOfWork) -> bool:
-            if not await payment_rows.compare_and_set(uow, payment, changes):
+            if not await self.store.compare_and_set(uow, payment, changes):
                 return False
-            await payment_rows.append_event(uow, payment.id, row)
+            await self.store.append_event(uow, payment.id, row)
             if postback is not None:
-                await enqueue(uow, payment.id, postback)
+                await self.outbox.enqueue(uow, payment.id, postback)
             for hook in self.transaction_hooks:
                 await hook(uow, payment, updated, event_name)
             if also is not None:

@@ -17,8 +17,9 @@ from typing import Any
 
 from xbtcpay.core.deposits import AddressBook, Deposit, Header, Rollback
 from xbtcpay.core.models import CRYPTO
+from xbtcpay.core.persistence import Engine, UnitOfWork
 from xbtcpay.core.state import State
-from xbtcpay.storage.protocol import Engine, UnitOfWork, marks, open_states
+from xbtcpay.storage.sql import marks, open_states
 
 _INSERT_DEPOSIT = (
     "INSERT INTO deposits (key, payment_id, asset, address, units, kind, tx_hash,"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xbtcpay.core.errors import StorageError
-from xbtcpay.storage.protocol import Engine, Row, UnitOfWork
+from xbtcpay.core.persistence import Engine, Row, UnitOfWork
 
 # Parents before children (foreign keys). Rows are paged by each table's primary key.
 TABLES: tuple[str, ...] = (

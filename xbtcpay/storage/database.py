@@ -1,6 +1,6 @@
 """The SQLite engine: one group-committing writer, one reader connection, WAL, migrations.
 
-Every unit of work (``xbtcpay.storage.protocol``) runs inside a savepoint of a shared
+Every unit of work (``xbtcpay.core.persistence``) runs inside a savepoint of a shared
 transaction: the writer drains whatever units are queued, runs each in its own savepoint
 (one failing unit rolls back alone), then commits once. Callers are answered only after the
 commit, so an acknowledged unit survives ``kill -9``; batching keeps fsyncs per second bounded.
@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -22,8 +22,8 @@ import aiosqlite
 import structlog
 
 from xbtcpay.core.errors import StorageError
+from xbtcpay.core.persistence import UnitOfWork, Work
 from xbtcpay.storage.file_mode import prepare_private_file
-from xbtcpay.storage.protocol import UnitOfWork, Work
 from xbtcpay.storage.sync import SqliteUnit, drive
 
 T = TypeVar("T")
@@ -180,6 +180,10 @@ class Database:
         if self._reader is None:
             raise StorageError("database is closed")
         return self._reader
+
+    def json_rows(self, columns: Sequence[str], select: str) -> str:
+        """``select``'s rows as one JSON array of arrays (``[]`` when it has none)."""
+        return f"SELECT json_group_array(json_array({', '.join(columns)})) FROM ({select}) AS g"
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations in order; return the names applied."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from xbtcpay.core.persistence import Engine
 from xbtcpay.storage.database import Database, sqlite_path
-from xbtcpay.storage.protocol import Engine
 
 
 async def open_engine(

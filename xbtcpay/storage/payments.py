@@ -1,23 +1,26 @@
-"""Payments and their event log, on either engine.
+"""Payments (the ``payments`` table), on either engine.
 
 Module functions taking a ``UnitOfWork`` are the writes a caller composes into one commit
-(``insert_payment``, ``compare_and_set``, ``append_event``, ``next_derivation_index``);
-``PaymentStore`` holds the reads and the single-unit conveniences built on them.
+(``insert_payment``, ``compare_and_set``, ``next_derivation_index``) and the reads other
+features make inside their own units; functions taking an ``Engine`` are reads outside of
+one. ``PaymentStore`` is the core's ``PaymentRepository``: the reads and the single-unit
+conveniences built on them, the event log included (``payment_events.py``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields, replace
 from decimal import Decimal
 from typing import Any
 
 from xbtcpay.core.amounts import to_decimal
-from xbtcpay.core.errors import ConstraintViolation
-from xbtcpay.core.models import Payment
+from xbtcpay.core.models import CRYPTO, Payment
+from xbtcpay.core.persistence import Engine, EventRow, InsertHook, Row, UnitOfWork
 from xbtcpay.core.state import State
-from xbtcpay.storage.protocol import Engine, UnitOfWork, marks, open_states
+from xbtcpay.storage import payment_events
+from xbtcpay.storage.sql import marks, open_states
 
 _BOOL = {"late", "overpaid", "reorged"}
 _DECIMAL = {"amount", "amount_received", "amount_refunded"}
@@ -56,34 +59,6 @@ def to_column(name: str, value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class EventRow:
-    event_id: str
-    event: str
-    from_state: str | None
-    to_state: str
-    at: int
-    source: str
-    dedupe_key: str | None
-    details: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class PostbackRow:
-    event_id: str
-    event: str
-    url: str
-    body: str
-    created_at: float
-
-
-class DuplicateEvent(Exception):
-    """The event's dedupe key was applied before."""
-
-
-InsertHook = Callable[[UnitOfWork, Payment], Awaitable[None]]
-
-
 async def insert_payment(uow: UnitOfWork, payment: Payment) -> None:
     """Insert one payment row (a taken order_id or address raises ConstraintViolation)."""
     cols = ", ".join(_COLUMNS)
@@ -110,30 +85,6 @@ async def compare_and_set(uow: UnitOfWork, current: Payment, changes: Mapping[st
     return changed == 1
 
 
-async def append_event(uow: UnitOfWork, payment_id: str, e: EventRow) -> None:
-    """Append to the payment's event log; a seen dedupe key raises DuplicateEvent."""
-    try:
-        await uow.execute(
-            "INSERT INTO payment_events (event_id, payment_id, event, from_state, to_state, at,"
-            " source, dedupe_key, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                e.event_id,
-                payment_id,
-                e.event,
-                e.from_state,
-                e.to_state,
-                e.at,
-                e.source,
-                e.dedupe_key,
-                json.dumps(dict(e.details), default=str, separators=(",", ":")),
-            ),
-        )
-    except ConstraintViolation as exc:
-        if e.dedupe_key is None:
-            raise
-        raise DuplicateEvent(e.dedupe_key) from exc
-
-
 async def next_derivation_index(uow: UnitOfWork, first: int) -> int:
     """Next never-used derivation index: a counter row updated under the transaction's
     write lock (SQLite) or row lock (PostgreSQL), so no index is handed out twice."""
@@ -151,6 +102,34 @@ async def next_derivation_index(uow: UnitOfWork, first: int) -> int:
         row = await uow.fetchone(bump, (first, first))
     assert row is not None
     return int(row[0])
+
+
+async def status_of(uow: UnitOfWork, payment_id: str) -> tuple[str, str | None] | None:
+    """A payment's status and reason (None for an unknown id), read in the caller's unit."""
+    row = await uow.fetchone("SELECT status, reason FROM payments WHERE id = ?", (payment_id,))
+    return None if row is None else (row["status"], row["reason"])
+
+
+async def issued_addresses(engine: Engine, asset: str, *, funded: bool = False) -> list[Row]:
+    """Every crypto payment of ``asset`` that was given an address, by derivation index:
+    ``id, address, derivation_index, status, expires_at``. ``funded`` keeps only addresses
+    that ever received a recorded deposit of ``asset``."""
+    funded_only = " AND address IN (SELECT address FROM deposits WHERE asset = ?)" if funded else ""
+    return await engine.fetchall(
+        "SELECT id, address, derivation_index, status, expires_at FROM payments"
+        " WHERE method = ? AND asset = ? AND address IS NOT NULL"
+        + funded_only
+        + " ORDER BY derivation_index",
+        (CRYPTO, asset, asset) if funded else (CRYPTO, asset),
+    )
+
+
+async def recent_versions(engine: Engine, since: int) -> list[Row]:
+    """``id, version, updated_at`` of the payments updated at or after ``since`` (an index
+    on ``updated_at``): how a replica learns of changes committed by another."""
+    return await engine.fetchall(
+        "SELECT id, version, updated_at FROM payments WHERE updated_at >= ?", (since,)
+    )
 
 
 class PaymentStore:
@@ -179,12 +158,20 @@ class PaymentStore:
                 index = await next_derivation_index(uow, first_index)
                 p = replace(p, derivation_index=index, address=derive_address(index).lower())
             await insert_payment(uow, p)
-            await append_event(uow, p.id, event)
+            await payment_events.append_event(uow, p.id, event)
             for hook in hooks:
                 await hook(uow, p)
             return p
 
         return await self.engine.transact(work)
+
+    async def compare_and_set(
+        self, uow: UnitOfWork, current: Payment, changes: Mapping[str, Any]
+    ) -> bool:
+        return await compare_and_set(uow, current, changes)
+
+    async def append_event(self, uow: UnitOfWork, payment_id: str, event: EventRow) -> None:
+        await payment_events.append_event(uow, payment_id, event)
 
     async def get(self, payment_id: str) -> Payment | None:
         row = await self.engine.point("SELECT * FROM payments WHERE id = ?", (payment_id,))
@@ -259,18 +246,10 @@ class PaymentStore:
         return {r[0]: int(r[1]) for r in rows}
 
     async def events(self, payment_id: str) -> list[dict[str, Any]]:
-        rows = await self.engine.fetchall(
-            "SELECT event_id, event, from_state, to_state, at, source, details"
-            " FROM payment_events WHERE payment_id = ? ORDER BY seq",
-            (payment_id,),
-        )
-        return [{**dict(r), "details": json.loads(r["details"])} for r in rows]
+        return await payment_events.events_of(self.engine, payment_id)
 
     async def dedupe_seen(self, key: str) -> bool:
-        row = await self.engine.fetchone(
-            "SELECT 1 FROM payment_events WHERE dedupe_key = ?", (key,)
-        )
-        return row is not None
+        return await payment_events.dedupe_seen(self.engine, key)
 
     async def claim(self, key: str, now: int) -> bool:
         async def work(uow: UnitOfWork) -> bool:

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 
 from xbtcpay.core.errors import StorageError
-from xbtcpay.storage.protocol import Work
+from xbtcpay.core.persistence import Work
 
 T = TypeVar("T")
 log = structlog.get_logger("xbtcpay.storage")

@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from xbtcpay.core.models import Postback
-from xbtcpay.storage.payments import PostbackRow
-from xbtcpay.storage.protocol import Engine, UnitOfWork, marks
+from xbtcpay.core.persistence import Engine, PostbackRow, UnitOfWork
+from xbtcpay.storage.sql import marks
 
 _FIELDS = (
     "id, event_id, payment_id, event, url, body, status, attempts, next_attempt_at,"
@@ -36,26 +36,9 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc
 
 
-async def enqueue(uow: UnitOfWork, payment_id: str, postback: PostbackRow) -> None:
-    """Queue a postback in the caller's unit of work (due at once)."""
-    await uow.execute(
-        "INSERT INTO postbacks (event_id, payment_id, event, url, body, status,"
-        " next_attempt_at, created_at, host) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-        (
-            postback.event_id,
-            payment_id,
-            postback.event,
-            postback.url,
-            postback.body,
-            postback.created_at,
-            postback.created_at,
-            host_of(postback.url),
-        ),
-    )
-
-
 class PostbackStore:
-    """All SQL about postbacks."""
+    """All SQL about postbacks: the core's ``PostbackOutbox`` (the processor queues) and
+    ``PostbackRepository`` (the delivery worker claims and records)."""
 
     def __init__(
         self, engine: Engine, *, owner: str = "local", host_limit: int = 8, claim_for: float = 60.0
@@ -65,6 +48,23 @@ class PostbackStore:
         self.host_limit = host_limit
         self.claim_for = claim_for
         self._held_back_until: float | None = None
+
+    async def enqueue(self, uow: UnitOfWork, payment_id: str, postback: PostbackRow) -> None:
+        """Queue a postback in the caller's unit of work (due at once)."""
+        await uow.execute(
+            "INSERT INTO postbacks (event_id, payment_id, event, url, body, status,"
+            " next_attempt_at, created_at, host) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            (
+                postback.event_id,
+                payment_id,
+                postback.event,
+                postback.url,
+                postback.body,
+                postback.created_at,
+                postback.created_at,
+                host_of(postback.url),
+            ),
+        )
 
     async def due(self, now: float, limit: int, exclude: set[int]) -> list[Postback]:
         """Claim up to ``limit`` due postbacks for this replica (none claimed elsewhere,

@@ -7,8 +7,8 @@ server's: ``synchronous_commit`` stays on, so ``transact`` returns after the com
 disk, and concurrent commits share WAL flushes (the server's own group commit).
 
 Writes go through one group-committing writer connection (``pg_writer.py``), reads
-through the rest of the pool. SQL is written once with ``?`` placeholders (see ``xbtcpay.storage.protocol``); it is
-rewritten to ``$1, $2, ...`` here. Driver errors never leave this module: constraint
+through the rest of the pool. SQL is written once with ``?`` placeholders (see
+``xbtcpay.core.persistence``); it is rewritten to ``$1, $2, ...`` here. Driver errors never leave this module: constraint
 violations become ``ConstraintViolation``, a lost or refused server ``StorageError``.
 """
 
@@ -21,9 +21,9 @@ import asyncpg
 import structlog
 
 from xbtcpay.core.errors import ConstraintViolation, InvalidParams, StorageError
+from xbtcpay.core.persistence import Work
 from xbtcpay.storage.database import apply_migrations
 from xbtcpay.storage.pg_writer import GroupCommitWriter
-from xbtcpay.storage.protocol import Work
 
 T = TypeVar("T")
 log = structlog.get_logger("xbtcpay.storage")
@@ -98,6 +98,7 @@ class PgUnit:
     """One open transaction on one pooled connection, seen as a ``UnitOfWork``."""
 
     dialect = "postgresql"
+    for_update = " FOR UPDATE"  # concurrent writers of a row queue up instead of failing
 
     def __init__(self, conn: Any, sql: _Sql) -> None:
         self._conn = conn
@@ -210,6 +211,13 @@ class PostgresDatabase:
 
     async def point(self, sql: str, params: Iterable[Any] = ()) -> Any:
         return await self.fetchone(sql, params)
+
+    def json_rows(self, columns: Sequence[str], select: str) -> str:
+        """``select``'s rows as one JSON array of arrays (``[]`` when it has none)."""
+        return (
+            f"SELECT COALESCE(json_agg(json_build_array({', '.join(columns)})), '[]')"
+            f" FROM ({select}) AS g"
+        )
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations; concurrent replicas wait on one advisory lock."""

@@ -19,6 +19,7 @@ class SqliteUnit:
     """One savepoint of the writer's open transaction, seen as a ``UnitOfWork``."""
 
     dialect = "sqlite"
+    for_update = ""  # the one writer already serialises every unit of work
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn

@@ -10,8 +10,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from xbtcpay.core.models import CRYPTO
-from xbtcpay.storage.protocol import Engine, UnitOfWork
+from xbtcpay.core.persistence import Engine, UnitOfWork
+from xbtcpay.storage import payments
 from xbtcpay.sweep.plan import PlanEntry
 
 SENT, CONFIRMED, REORGED, FAILED = "sent", "confirmed", "reorged", "failed"
@@ -44,7 +44,8 @@ class IssuedAddress:
 
 
 class SweepStore:
-    """Reads and appends sweep records; reads what the plan needs from payments/deposits."""
+    """Reads and appends sweep records; reads what the plan needs of issued addresses and
+    deposits."""
 
     def __init__(self, db: Engine) -> None:
         self.db = db
@@ -59,16 +60,7 @@ class SweepStore:
         keeps only addresses that ever received a recorded deposit (the others hold nothing
         the watcher has seen, so nobody needs to ask the node about them).
         """
-        funded_only = (
-            " AND address IN (SELECT address FROM deposits WHERE asset = ?)" if funded else ""
-        )
-        rows = await self.db.fetchall(
-            "SELECT id, address, derivation_index, status, expires_at FROM payments"
-            " WHERE method = ? AND asset = ? AND address IS NOT NULL"
-            + funded_only
-            + " ORDER BY derivation_index",
-            (CRYPTO, asset, asset) if funded else (CRYPTO, asset),
-        )
+        rows = await payments.issued_addresses(self.db, asset, funded=funded)
         found: dict[str, tuple[int, list[str], list[str]]] = {}
         for r in rows:
             _, ids, still_open = found.setdefault(r["address"], (r["derivation_index"], [], []))

@@ -16,6 +16,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from xbtcpay.storage.payments import recent_versions
+
 if TYPE_CHECKING:
     from xbtcpay.app.runtime import Runtime
 
@@ -43,9 +45,7 @@ class StatusFeed:
     async def _poll(self, *, invalidate: bool) -> None:
         rt, seen = self.rt, self._seen
         since = int(time.time()) - FEED_WINDOW
-        rows = await rt.db.fetchall(
-            "SELECT id, version, updated_at FROM payments WHERE updated_at >= ?", (since,)
-        )
+        rows = await recent_versions(rt.db, since)
         changed = []
         for row in rows:
             pid, version = row["id"], int(row["version"])

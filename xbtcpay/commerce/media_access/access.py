@@ -9,7 +9,7 @@ from typing import Any
 
 from xbtcpay.commerce.media_access.entitlements import Decision, Grant, decide, listing
 from xbtcpay.commerce.media_access.products import Terms
-from xbtcpay.storage.protocol import Engine
+from xbtcpay.core.persistence import Engine, UnitOfWork
 
 # One read for both sources: subscriptions that ever started and stored entitlements.
 _GRANTS = (
@@ -20,16 +20,7 @@ _GRANTS = (
     " UNION ALL"
     " SELECT kind, product, source, starts_at, ends_at, 0 FROM entitlements WHERE customer = ?"
 )
-
-
-# The same grants as one row of JSON, so the read is a point read (on SQLite: on the event
-# loop's own connection, no thread hop). The aggregate is the one statement that differs.
-_AGGREGATE = {
-    "sqlite": "SELECT json_group_array(json_array(kind, product, source, starts_at, ends_at,"
-    " premium)) FROM (" + _GRANTS + ") AS g",
-    "postgresql": "SELECT COALESCE(json_agg(json_build_array(kind, product, source, starts_at,"
-    " ends_at, premium)), '[]') FROM (" + _GRANTS + ") AS g",
-}
+_GRANT_COLUMNS = ("kind", "product", "source", "starts_at", "ends_at", "premium")
 
 
 class Access:
@@ -51,6 +42,9 @@ class Access:
         max_entries: int = 100_000,
     ) -> None:
         self.db = db
+        # the grants as one row of JSON, so the read is a point read (on SQLite: on the event
+        # loop's own connection, no thread hop); the engine spells the JSON aggregate
+        self._grants_sql = db.json_rows(_GRANT_COLUMNS, _GRANTS)
         self.terms = terms
         self.clock = clock
         self.cache_ttl = cache_ttl
@@ -68,7 +62,7 @@ class Access:
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
         epoch = self._epoch
-        row = await self.db.point(_AGGREGATE[self.db.dialect], (customer, customer))
+        row = await self.db.point(self._grants_sql, (customer, customer))
         rows = json.loads(row[0]) if row is not None and row[0] else []
         grants = [
             Grant(
@@ -100,7 +94,7 @@ class Access:
         """Record the "buy" of an item watched through a subscription once; True if new."""
         now = int(self.clock())
 
-        async def op(conn: Any) -> bool:
+        async def op(conn: UnitOfWork) -> bool:
             added = await conn.execute(
                 "INSERT INTO item_buys (customer, item, streamtype, via, at) VALUES"
                 " (?,?,?,?,?) ON CONFLICT (customer, item, streamtype, via) DO NOTHING",

@@ -14,8 +14,8 @@ from xbtcpay.commerce.media_access.subscription import Subscription, add_months
 from xbtcpay.commerce.media_access.subscription_state import SubState
 from xbtcpay.commerce.purchases import ledger
 from xbtcpay.commerce.purchases.ledger import Kind, Posting
+from xbtcpay.core.persistence import UnitOfWork
 
-Conn = Any
 HOUR = 3600
 
 
@@ -86,7 +86,7 @@ def active_subscription(
 
 
 async def grant_entitlement(
-    conn: Conn, customer: str, terms: Terms, source: str, now: int
+    conn: UnitOfWork, customer: str, terms: Terms, source: str, now: int
 ) -> dict[str, Any]:
     """Ownage (forever) or pay-per-view (``ppv_hours`` from now)."""
     ends = None if terms.kind == "ownage" else now + terms.ppv_hours * HOUR
@@ -99,7 +99,7 @@ async def grant_entitlement(
 
 
 async def grant_product(
-    conn: Conn, customer: str, terms: Terms, source: str, now: int, provider: str
+    conn: UnitOfWork, customer: str, terms: Terms, source: str, now: int, provider: str
 ) -> dict[str, Any]:
     """A product's entitlement; for a subscription product one period starting now."""
     if terms.kind != "subscription":
@@ -117,7 +117,7 @@ async def grant_product(
 
 
 async def grant_balance(
-    conn: Conn,
+    conn: UnitOfWork,
     customer: str,
     currency: Currency,
     units: int,
@@ -136,7 +136,7 @@ async def grant_balance(
 
 
 async def grant_discount(
-    conn: Conn, customer: str, discount: dict[str, str], source: str, now: int
+    conn: UnitOfWork, customer: str, discount: dict[str, str], source: str, now: int
 ) -> dict[str, Any]:
     await conn.execute(
         "INSERT INTO discounts (customer, product, percent, amount, source, at)"

@@ -19,12 +19,11 @@ from xbtcpay.commerce.media_access import params as seed002
 from xbtcpay.commerce.media_access.errors import ProviderUnavailable, ProviderUnsupported
 from xbtcpay.commerce.media_access.products import Terms
 from xbtcpay.core.errors import Conflict, ConstraintViolation, InvalidParams
+from xbtcpay.core.persistence import Engine, UnitOfWork
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import CallContext
-from xbtcpay.storage.protocol import Engine
 
 log = structlog.get_logger("xbtcpay.commerce.inapp")
-Conn = Any
 STORE_METHODS = {
     "io": ("payment.validateAppStore", "appstore"),
     "go": ("payment.validateGooglePlay", "googleplay"),
@@ -122,10 +121,10 @@ class InAppVerification:
         original: str,
         until: int | None,
         answer: Mapping[str, Any],
-    ) -> Callable[[Conn], Any]:
+    ) -> Callable[[UnitOfWork], Any]:
         now = int(self.clock())
 
-        async def op(conn: Conn) -> dict[str, Any]:
+        async def op(conn: UnitOfWork) -> dict[str, Any]:
             seen = await conn.fetchone(
                 "SELECT id, customer, subscription_id FROM commerce_transactions WHERE"
                 " provider = ? AND reference = ?",
@@ -171,6 +170,7 @@ class InAppVerification:
                     now,
                 ),
             )
+            assert row is not None  # RETURNING answers the inserted row
             return {
                 "transactionID": int(row["id"]),
                 "duplicate": False,
@@ -182,7 +182,7 @@ class InAppVerification:
 
     async def _subscription(
         self,
-        conn: Conn,
+        conn: UnitOfWork,
         customer: str,
         terms: Terms,
         plugin: str,

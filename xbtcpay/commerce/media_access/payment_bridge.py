@@ -30,10 +30,10 @@ from xbtcpay.commerce.media_access.subscription import (
 from xbtcpay.commerce.media_access.subscription_store import AlreadyApplied, SubPayment
 from xbtcpay.core.amounts import to_decimal
 from xbtcpay.core.errors import InvalidParams, InvalidTransition
-from xbtcpay.storage.protocol import Engine
+from xbtcpay.core.persistence import Engine, UnitOfWork
+from xbtcpay.storage import payment_events
 
 log = structlog.get_logger("xbtcpay.commerce.bridge")
-Conn = Any
 CURSOR = "payment_events"
 # Where each provider's payments name the subscription they belong to.
 SUBSCRIPTION_REF = {
@@ -46,11 +46,6 @@ SUBSCRIPTION_REF = {
 # V2 "EXPIRED", Google Play RTDN 13 (SUBSCRIPTION_EXPIRED); other expiries are unpaid periods.
 STORE_EXPIRY_NOTICES = ("EXPIRED", 13)
 GOOGLE_PLAY_CANCELED = 3  # RTDN SUBSCRIPTION_CANCELED: no renewal, access until the period ends
-_EVENTS = (
-    "SELECT e.seq, e.event_id, e.event, p.method, p.customer, p.asset, p.amount,"
-    " p.provider_ref, p.product, p.id AS payment_id, p.extra FROM payment_events e"
-    " JOIN payments p ON p.id = e.payment_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?"
-)
 
 
 def change_of(event: str, extra: Mapping[str, Any]) -> str | None:
@@ -84,12 +79,12 @@ class PaymentBridge:
         """Apply the payment events after the cursor; return how many subscriptions moved."""
         now = int(self.clock())
 
-        async def op(conn: Conn) -> list[str]:
+        async def op(conn: UnitOfWork) -> list[str]:
             row = await conn.fetchone(
                 "SELECT seq FROM subscription_cursor WHERE name = ?", (CURSOR,)
             )
             start = row["seq"] if row else 0
-            rows = await conn.fetchall(_EVENTS, (start, limit))
+            rows = await payment_events.events_after(conn, start, limit)
             moved = [c for r in rows if (c := await self._apply(conn, r, now)) is not None]
             if rows:
                 await conn.execute(
@@ -104,7 +99,7 @@ class PaymentBridge:
             self.on_change(customer)
         return len(moved)
 
-    async def _apply(self, conn: Conn, row: Any, now: int) -> str | None:
+    async def _apply(self, conn: UnitOfWork, row: Any, now: int) -> str | None:
         extra = json.loads(row["extra"] or "{}")
         field = SUBSCRIPTION_REF.get(row["method"])
         ref = extra.get(field) if field else None
@@ -158,7 +153,7 @@ class PaymentBridge:
         )
         return sub.customer
 
-    async def _first_payment(self, conn: Conn, row: Any, ref: str, now: int) -> str | None:
+    async def _first_payment(self, conn: UnitOfWork, row: Any, ref: str, now: int) -> str | None:
         """A provider's first paid payment of a subscription product with no subscription
         recorded yet (sold through the plugin's own method): the subscription starts."""
         terms = self.terms.get(row["product"] or "")

@@ -15,8 +15,7 @@ from xbtcpay.commerce.currencies import Currencies
 from xbtcpay.commerce.purchases import receipts
 from xbtcpay.commerce.settings import CommerceConfig
 from xbtcpay.commerce.taxes import split
-
-Conn = Any
+from xbtcpay.core.persistence import UnitOfWork
 
 
 class ReceiptIssuer:
@@ -32,7 +31,7 @@ class ReceiptIssuer:
 
     async def issue(
         self,
-        conn: Conn,
+        conn: UnitOfWork,
         *,
         customer: str,
         product: str | None,

@@ -15,10 +15,10 @@ from typing import Any
 from xbtcpay.commerce.media_access.subscription import Subscription
 from xbtcpay.commerce.media_access.subscription_receipts import ReceiptIssuer
 from xbtcpay.commerce.media_access.subscription_state import SubState
+from xbtcpay.core.persistence import UnitOfWork
 
 _COLUMNS = [f.name for f in fields(Subscription)]
 _BOOL = {"premium", "will_renew", "can_renew", "paid_monthly"}
-Conn = Any  # the write connection of one transaction (aiosqlite-compatible API)
 Rule = Callable[[Subscription], Subscription]
 
 
@@ -56,7 +56,7 @@ def _columns(sub: Subscription) -> list[Any]:
 
 
 async def _event(
-    conn: Conn,
+    conn: UnitOfWork,
     sub: Subscription,
     event: str,
     from_state: str | None,
@@ -82,7 +82,7 @@ async def _event(
 
 
 async def insert(
-    conn: Conn, sub: Subscription, source: str, details: Mapping[str, Any] | None = None
+    conn: UnitOfWork, sub: Subscription, source: str, details: Mapping[str, Any] | None = None
 ) -> Subscription:
     marks = ", ".join("?" for _ in _COLUMNS)
     await conn.execute(
@@ -92,14 +92,15 @@ async def insert(
     return sub
 
 
-async def load(conn: Conn, sub_id: str) -> Subscription | None:
+async def load(conn: UnitOfWork, sub_id: str) -> Subscription | None:
     # PostgreSQL: lock the row so concurrent changes queue up instead of failing the CAS
-    lock = " FOR UPDATE" if conn.dialect == "postgresql" else ""
-    row = await conn.fetchone("SELECT * FROM subscriptions WHERE id = ?" + lock, (sub_id,))
+    row = await conn.fetchone(
+        "SELECT * FROM subscriptions WHERE id = ?" + conn.for_update, (sub_id,)
+    )
     return row_to_subscription(row) if row else None
 
 
-async def dedupe_seen(conn: Conn, key: str) -> bool:
+async def dedupe_seen(conn: UnitOfWork, key: str) -> bool:
     return (
         await conn.fetchone("SELECT 1 FROM subscription_events WHERE dedupe_key = ?", (key,))
         is not None
@@ -107,7 +108,7 @@ async def dedupe_seen(conn: Conn, key: str) -> bool:
 
 
 async def change(
-    conn: Conn,
+    conn: UnitOfWork,
     sub_id: str,
     rule: Rule,
     event: str,
@@ -158,7 +159,7 @@ async def change(
 
 
 async def add_payment(
-    conn: Conn, sub: Subscription, payment: SubPayment, receipt_number: str | None = None
+    conn: UnitOfWork, sub: Subscription, payment: SubPayment, receipt_number: str | None = None
 ) -> None:
     await conn.execute(
         "INSERT INTO subscription_payments (subscription_id, kind, provider, reference,"

@@ -37,10 +37,9 @@ from xbtcpay.core.errors import (
     InvalidTransition,
     NotFound,
 )
-from xbtcpay.storage.protocol import Engine
+from xbtcpay.core.persistence import Engine, UnitOfWork
 
 log = structlog.get_logger("xbtcpay.commerce.subscriptions")
-Conn = Any
 # How each provider manages a cancellation at period end.
 STORE_MANAGED = frozenset({"appstore", "io", "googleplay", "go"})
 
@@ -109,7 +108,7 @@ class Subscriptions:
             valid_until=valid_until,
         )
 
-        async def op(conn: Conn) -> int:
+        async def op(conn: UnitOfWork) -> int:
             await subscription_store.insert(conn, sub, source="addexternalsubscription")
             row = await conn.fetchone(
                 "INSERT INTO commerce_transactions (customer, operation, product, provider,"
@@ -130,6 +129,7 @@ class Subscriptions:
                     now,
                 ),
             )
+            assert row is not None  # RETURNING answers the inserted row
             return int(row["id"])
 
         tx_id = await self.db.transact(op)
@@ -137,7 +137,7 @@ class Subscriptions:
         return tx_id, sub
 
     @staticmethod
-    async def _of_transaction(conn: Conn, customer: str, tx_id: int) -> str:
+    async def _of_transaction(conn: UnitOfWork, customer: str, tx_id: int) -> str:
         row = await conn.fetchone(
             "SELECT subscription_id FROM commerce_transactions WHERE id = ? AND customer = ?",
             (tx_id, customer),
@@ -173,7 +173,7 @@ class Subscriptions:
         Chosen and changed in one unit of work (reads see every committed write)."""
         now = self.now()
 
-        async def work(conn: Conn) -> Subscription:
+        async def work(conn: UnitOfWork) -> Subscription:
             rows = await conn.fetchall(subscription_store.SELECT_BY_CUSTOMER, (customer,))
             sub = self._upgradable([row_to_subscription(r) for r in rows], subscription)
             premium = pricing.premium_counterpart(self.terms, sub.product) or sub.product
@@ -211,7 +211,7 @@ class Subscriptions:
             else (lambda s: cancel_at_period_end(s, now, reason))
         )
 
-        async def work(conn: Conn) -> Subscription:
+        async def work(conn: UnitOfWork) -> Subscription:
             sub_id = await self._of_transaction(conn, customer, tx_id)
             try:
                 return await subscription_store.change(
@@ -337,8 +337,8 @@ class Subscriptions:
         return len(rows)
 
     @staticmethod
-    def _expire_op(sub_id: str, now: int) -> Callable[[Conn], Any]:
-        def op(conn: Conn) -> Any:
+    def _expire_op(sub_id: str, now: int) -> Callable[[UnitOfWork], Any]:
+        def op(conn: UnitOfWork) -> Any:
             return subscription_store.change(
                 conn, sub_id, lambda s: expire(s, now), "expire", source="expiry"
             )

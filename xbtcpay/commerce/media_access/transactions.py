@@ -28,14 +28,13 @@ from xbtcpay.commerce.media_access.subscription_state import SubState
 from xbtcpay.commerce.media_access.vouchers import discounted
 from xbtcpay.commerce.purchases.ledger import Kind
 from xbtcpay.core.errors import Conflict, ConstraintViolation, InvalidParams, NotFound
-from xbtcpay.storage.protocol import Engine
+from xbtcpay.core.persistence import Engine, Row, UnitOfWork
 
 log = structlog.get_logger("xbtcpay.commerce.transactions")
-Conn = Any
 PREPARED, FINISHED, EXPIRED, DELETED = "prepared", "finished", "expired", "deleted"
 
 
-def describe(row: Mapping[str, Any]) -> dict[str, Any]:
+def describe(row: Row) -> dict[str, Any]:
     """The answer of finishtransaction (identical on every repeat)."""
     final = row["final_minor"] if row["final_minor"] is not None else row["amount_minor"]
     return {
@@ -124,7 +123,7 @@ class Transactions:
             raise InvalidParams("subscriptionDuration differs from the product's duration")
         now = self.now()
 
-        async def op(conn: Conn) -> int:
+        async def op(conn: UnitOfWork) -> int:
             discount_id = await self._check_amount(conn, customer, product, req)
             sub_id = None
             if terms is not None and terms.kind == "subscription":
@@ -171,6 +170,7 @@ class Transactions:
                     now + self.prepare_ttl,
                 ),
             )
+            assert row is not None  # RETURNING answers the inserted row
             return int(row["id"])
 
         try:
@@ -187,7 +187,7 @@ class Transactions:
         return tx_id
 
     async def _check_amount(
-        self, conn: Conn, customer: str, product: str | None, req: seed002.Prepare
+        self, conn: UnitOfWork, customer: str, product: str | None, req: seed002.Prepare
     ) -> int | None:
         """The catalog price (less the customer's open discount) must be the amount."""
         if product is None:
@@ -215,7 +215,7 @@ class Transactions:
     async def finish(self, customer: str, req: seed002.Finish) -> dict[str, Any]:
         now, digest = self.now(), _finish_hash(req)
 
-        async def op(conn: Conn) -> dict[str, Any]:
+        async def op(conn: UnitOfWork) -> dict[str, Any]:
             row = await self._load(conn, customer, req.transaction_id)
             if row["state"] == FINISHED:
                 if row["finish_hash"] != digest:
@@ -239,11 +239,10 @@ class Transactions:
         self.on_change(customer)
         return result
 
-    async def _load(self, conn: Conn, customer: str, tx_id: int) -> Any:
+    async def _load(self, conn: UnitOfWork, customer: str, tx_id: int) -> Any:
         # PostgreSQL: concurrent finishes of one transaction queue on its row
-        lock = " FOR UPDATE" if conn.dialect == "postgresql" else ""
         row = await conn.fetchone(
-            "SELECT * FROM commerce_transactions WHERE id = ? AND customer = ?" + lock,
+            "SELECT * FROM commerce_transactions WHERE id = ? AND customer = ?" + conn.for_update,
             (tx_id, customer),
         )
         if row is None:
@@ -251,7 +250,7 @@ class Transactions:
         return row
 
     async def _settle(
-        self, conn: Conn, row: Any, req: seed002.Finish, digest: str, now: int
+        self, conn: UnitOfWork, row: Any, req: seed002.Finish, digest: str, now: int
     ) -> dict[str, Any]:
         final = req.final_payment if req.final_payment is not None else row["amount_minor"]
         reference = row["reference"] or req.reference
@@ -297,12 +296,20 @@ class Transactions:
                 "UPDATE discounts SET used_by = ? WHERE id = ? AND used_by IS NULL",
                 (row["id"], options["discount"]),
             )
-        return describe(
-            await conn.fetchone("SELECT * FROM commerce_transactions WHERE id = ?", (row["id"],))
+        settled = await conn.fetchone(
+            "SELECT * FROM commerce_transactions WHERE id = ?", (row["id"],)
         )
+        assert settled is not None  # updated above in this unit of work
+        return describe(settled)
 
     async def _grant(
-        self, conn: Conn, row: Any, req: seed002.Finish, final: int, reference: str | None, now: int
+        self,
+        conn: UnitOfWork,
+        row: Any,
+        req: seed002.Finish,
+        final: int,
+        reference: str | None,
+        now: int,
     ) -> None:
         source = f"transaction:{row['id']}"
         if row["operation"] == "deposit":
@@ -350,7 +357,7 @@ class Transactions:
             (number["receipt_number"] if number else None, row["id"]),
         )
 
-    async def _expire_row(self, conn: Conn, row: Any, now: int) -> None:
+    async def _expire_row(self, conn: UnitOfWork, row: Any, now: int) -> None:
         await conn.execute(
             "UPDATE commerce_transactions SET state = ? WHERE id = ? AND state = ?",
             (EXPIRED, row["id"], PREPARED),
@@ -366,7 +373,7 @@ class Transactions:
         """Expire prepared transactions older than ``commerce.prepare_ttl``."""
         now = self.now()
 
-        async def op(conn: Conn) -> int:
+        async def op(conn: UnitOfWork) -> int:
             rows = await conn.fetchall(
                 "SELECT * FROM commerce_transactions WHERE state = ? AND expires_at <= ?"
                 " ORDER BY expires_at LIMIT ?",
@@ -385,7 +392,7 @@ class Transactions:
         """cancelTransaction=1: only a transaction whose original never completed."""
         now = self.now()
 
-        async def op(conn: Conn) -> dict[str, Any]:
+        async def op(conn: UnitOfWork) -> dict[str, Any]:
             row = await self._load(conn, customer, tx_id)
             if row["state"] not in (PREPARED, EXPIRED):
                 raise TransactionRefused(
@@ -410,8 +417,10 @@ class Transactions:
                         "delete",
                         source="cancelsubscription",
                     )
-            return describe(
-                await conn.fetchone("SELECT * FROM commerce_transactions WHERE id = ?", (tx_id,))
+            deleted = await conn.fetchone(
+                "SELECT * FROM commerce_transactions WHERE id = ?", (tx_id,)
             )
+            assert deleted is not None  # loaded above in this unit of work
+            return describe(deleted)
 
         return await self.db.transact(op)

@@ -18,9 +18,7 @@ from xbtcpay.commerce.media_access import granting
 from xbtcpay.commerce.media_access.errors import VoucherRefused
 from xbtcpay.commerce.media_access.products import Terms
 from xbtcpay.commerce.media_access.vouchers import Voucher, refusal, same_hash
-from xbtcpay.storage.protocol import Engine
-
-Conn = Any
+from xbtcpay.core.persistence import Engine, UnitOfWork
 
 
 def row_to_voucher(row: Any) -> Voucher:
@@ -81,7 +79,7 @@ class VoucherStore:
     ) -> Voucher:
         now = int(self.clock())
 
-        async def op(conn: Conn) -> Voucher:
+        async def op(conn: UnitOfWork) -> Voucher:
             row = await conn.fetchone(
                 "INSERT INTO vouchers (code_hash, reference_hash, grants, valid_from,"
                 " valid_until, max_uses, max_uses_per_customer, created_at)"
@@ -106,7 +104,7 @@ class VoucherStore:
         return [row_to_voucher(r) for r in rows]
 
     async def disable(self, voucher_id: int) -> bool:
-        async def op(conn: Conn) -> bool:
+        async def op(conn: UnitOfWork) -> bool:
             changed = await conn.execute(
                 "UPDATE vouchers SET disabled = 1 WHERE id = ?", (voucher_id,)
             )
@@ -123,7 +121,7 @@ class VoucherStore:
         now = int(self.clock())
         column = "code_hash" if kind == "code" else "reference_hash"
 
-        async def op(conn: Conn) -> dict[str, Any]:
+        async def op(conn: UnitOfWork) -> dict[str, Any]:
             row = await conn.fetchone(f"SELECT * FROM vouchers WHERE {column} = ?", (digest,))
             voucher = row_to_voucher(row) if row else None
             stored = (
@@ -150,9 +148,11 @@ class VoucherStore:
                     " AND customer = ?",
                     (voucher.id, customer),
                 )
+                assert used is not None  # COUNT(*) answers one row
                 if used["n"] >= voucher.max_uses_per_customer:
                     raise VoucherRefused("voucher already redeemed by this customer")
             use = await conn.fetchone("SELECT uses FROM vouchers WHERE id = ?", (voucher.id,))
+            assert use is not None  # updated above in this unit of work
             source = f"voucher:{voucher.id}:{use['uses']}"
             granted = await self._grant(conn, customer, voucher.grants, source, now)
             await conn.execute(
@@ -166,7 +166,7 @@ class VoucherStore:
         return result
 
     async def _grant(
-        self, conn: Conn, customer: str, grants: Mapping[str, Any], source: str, now: int
+        self, conn: UnitOfWork, customer: str, grants: Mapping[str, Any], source: str, now: int
     ) -> dict[str, Any]:
         if "product" in grants:
             return await granting.grant_product(

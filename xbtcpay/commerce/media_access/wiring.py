@@ -19,8 +19,8 @@ from xbtcpay.commerce.media_access.voucher_store import VoucherStore
 from xbtcpay.commerce.media_access.vouchers import FailureLimiter
 from xbtcpay.commerce.public_api import CustomerMethods
 from xbtcpay.core.catalog import Catalog
+from xbtcpay.core.persistence import Engine
 from xbtcpay.core.registry import MethodRegistry
-from xbtcpay.storage.protocol import Engine
 
 
 @dataclass

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from xbtcpay.commerce.errors import InsufficientBalance
-from xbtcpay.storage.protocol import Engine, UnitOfWork
+from xbtcpay.core.persistence import Engine, UnitOfWork
 
 
 class Kind(StrEnum):

@@ -23,10 +23,10 @@ from xbtcpay.commerce.sessions import valid_customer
 from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.errors import InvalidParams, NotFound
 from xbtcpay.core.models import CRYPTO, NewPayment
+from xbtcpay.core.persistence import Engine, UnitOfWork
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import CallContext
-from xbtcpay.storage.protocol import Engine, UnitOfWork
 
 log = structlog.get_logger("xbtcpay.commerce")
 ADJUST_KINDS = (ledger.Kind.ADJUSTMENT.value, ledger.Kind.GRANT.value)

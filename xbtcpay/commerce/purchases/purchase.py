@@ -34,10 +34,11 @@ from xbtcpay.commerce.taxes import split
 from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.errors import Conflict, ConstraintViolation, ProviderError
 from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
+from xbtcpay.core.persistence import Engine, UnitOfWork
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.state import Event
 from xbtcpay.plugin_api.charging import Charger, ChargeRequest, ChargeResult
-from xbtcpay.storage.protocol import Engine, UnitOfWork
+from xbtcpay.storage import payments
 
 log = structlog.get_logger("xbtcpay.purchase")
 R = PaymentResponse
@@ -215,9 +216,10 @@ class Purchases:
         currency = self.currencies.get(found[0].currency) if found else None
         if found and currency is not None:
             return answer(R.SUCCESS, receipt=self.receipt_body(found[0], currency))
-        row = await uow.fetchone("SELECT status, reason FROM payments WHERE id = ?", (payment_id,))
-        if row is not None and row["status"] in ("failed", "canceled", "expired"):
-            return answer(R.CARD_DECLINED, str(row["reason"] or row["status"]))
+        found_status = await payments.status_of(uow, payment_id)
+        if found_status is not None and found_status[0] in ("failed", "canceled", "expired"):
+            status, reason = found_status
+            return answer(R.CARD_DECLINED, str(reason or status))
         return answer(R.PENDING, PENDING_MESSAGE)
 
     async def _replay(self, uow: UnitOfWork, req: PurchaseRequest) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from xbtcpay.commerce.currencies import Currency
 from xbtcpay.commerce.settings import CommerceConfig, Company
 from xbtcpay.commerce.taxes import TaxRate, TaxSplit, split
-from xbtcpay.storage.protocol import Engine, UnitOfWork
+from xbtcpay.core.persistence import Engine, UnitOfWork
 
 RECEIPT, CREDIT_NOTE = "receipt", "credit_note"
 

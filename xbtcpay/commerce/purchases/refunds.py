@@ -13,7 +13,7 @@ from xbtcpay.commerce.currencies import Currencies, parse_minor
 from xbtcpay.commerce.purchases import ledger, receipts
 from xbtcpay.commerce.settings import CommerceConfig
 from xbtcpay.core.errors import InvalidParams, NotFound
-from xbtcpay.storage.protocol import Engine, UnitOfWork
+from xbtcpay.core.persistence import Engine, UnitOfWork
 
 
 class Refunds:

@@ -21,8 +21,8 @@ from xbtcpay.commerce.settings import CommerceConfig
 from xbtcpay.commerce.taxes import split
 from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.models import CRYPTO, Payment
+from xbtcpay.core.persistence import UnitOfWork
 from xbtcpay.core.state import PAID_STATES, State
-from xbtcpay.storage.protocol import UnitOfWork
 
 log = structlog.get_logger("xbtcpay.commerce")
 REVERSING = (State.REFUNDED, State.PARTIALLY_REFUNDED, State.CHARGED_BACK)

@@ -1,10 +1,11 @@
-"""What the domain needs from storage: an engine that runs units of work, and repositories.
+"""What the core needs from a database: an engine that runs units of work, and repositories.
 
-Two engines implement ``Engine``: SQLite (``database.py``: one group-committing writer) and
-PostgreSQL (``postgres.py``: a connection pool). Processor, API, postback worker, watcher
-and plugins only see the protocols below; no engine's rows, exceptions or constants leak
-through (a unique or foreign-key violation surfaces as ``xbtcpay.core.errors.ConstraintViolation``,
-an unavailable database as ``StorageError``).
+The core declares these protocols; ``xbtcpay.storage`` implements them (SQLite in
+``storage/database.py``: one group-committing writer; PostgreSQL in ``storage/postgres.py``:
+a connection pool) and owns every statement. Processor, API, postback worker, watcher and
+plugins only see the protocols below, handed to them at construction; no engine's rows,
+exceptions or constants leak through (a unique or foreign-key violation surfaces as
+``xbtcpay.core.errors.ConstraintViolation``, an unavailable database as ``StorageError``).
 
 Unit of work
     A unit of work is one database transaction. Callers write it as a coroutine function
@@ -18,16 +19,19 @@ Unit of work
     - await only the ``UnitOfWork`` it was given (no HTTP, no sleeps, no other locks): the
       SQLite engine runs it synchronously on its writer thread, batched with others;
     - SQL uses ``?`` placeholders and the portable subset both engines speak
-      (``INSERT ... ON CONFLICT DO NOTHING``, ``RETURNING``, no ``INSERT OR ...``);
+      (``INSERT ... ON CONFLICT DO NOTHING``, ``RETURNING``, no ``INSERT OR ...``); where
+      the engines must differ, the unit of work and the engine spell it (``for_update``,
+      ``json_rows``), so no caller outside storage branches on the engine;
     - a ``ConstraintViolation`` aborts the unit of work: catch it around ``transact``,
       not inside the unit;
     - it may run more than once only if the caller retries it; engines never replay it.
 
-    Repository functions take the unit of work as their first argument, so a caller composes
+    Repository methods take the unit of work as their first argument, so a caller composes
     several writes into one commit. The processor's transition is such a unit: it
-    compare-and-sets the payment (``payments.compare_and_set``), appends its event
-    (``payments.append_event``), queues the postback (``postbacks.enqueue``), then runs the
-    processor's ``transaction_hooks`` and an optional ``also`` function in the same unit.
+    compare-and-sets the payment (``PaymentRepository.compare_and_set``), appends its event
+    (``PaymentRepository.append_event``), queues the postback (``PostbackOutbox.enqueue``),
+    then runs the processor's ``transaction_hooks`` and an optional ``also`` function in the
+    same unit.
 
 Example: a module adding its own table and writing it with a payment transition::
 
@@ -54,31 +58,26 @@ Example: a module adding its own table and writing it with a payment transition:
     # or once, for one call:
     await processor.apply(payment_id, event, also=lambda uow, p: add_receipt(uow, p, now))
 
-    # a unit of work of its own, with a payment read inside it:
+    # a unit of work of its own, locking the receipt row on PostgreSQL:
     async def work(uow: UnitOfWork) -> int:
-        row = await uow.fetchone("SELECT amount FROM payments WHERE id = ?", (payment_id,))
+        row = await uow.fetchone(
+            "SELECT amount FROM receipts WHERE payment_id = ?" + uow.for_update, (payment_id,))
         return await uow.execute("UPDATE receipts SET amount = ? WHERE payment_id = ?",
                                  (row["amount"], payment_id))
     changed = await engine.transact(work)
 
 Rows (``Row``) are read by column name (``row["amount"]``) or position (``row[0]``);
 ``dict(row)`` gives a plain mapping. Money columns are TEXT holding decimal strings.
-
-Open states
-    Queries that need "open" payments take the states as parameters from
-    ``xbtcpay.core.state.OPEN_STATES`` (``open_states()`` below), never as SQL literals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
+from xbtcpay.core.deposits import AddressBook, Deposit, Header, Rollback
 from xbtcpay.core.models import Payment, Postback
-from xbtcpay.core.state import OPEN_STATES
-
-if TYPE_CHECKING:
-    from xbtcpay.core.deposits import AddressBook, Deposit, Header, Rollback
 
 T = TypeVar("T")
 
@@ -95,7 +94,13 @@ class Row(Protocol):
 class UnitOfWork(Protocol):
     """One open transaction. Every statement runs inside it; nothing commits on its own."""
 
-    dialect: str  # "sqlite" or "postgresql", for the rare statement that must differ
+    dialect: str  # "sqlite" or "postgresql": read by storage modules only
+
+    @property
+    def for_update(self) -> str:
+        """Suffix of a SELECT that locks the rows it reads until the commit (" FOR UPDATE"
+        on PostgreSQL, so concurrent writers of a row queue up; empty on SQLite, whose one
+        writer already serialises every unit of work)."""
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -116,7 +121,7 @@ Work = Callable[[UnitOfWork], Awaitable[T]]
 class Engine(Protocol):
     """A database: units of work, and reads outside of them (read committed)."""
 
-    dialect: str
+    dialect: str  # read by storage modules only
     # several daemons (replicas) can share this database; False for one SQLite file, whose
     # one daemon takes the leader lease at once and has no other replica's changes to follow
     shared: bool
@@ -130,35 +135,73 @@ class Engine(Protocol):
     async def point(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         """A primary-key read on the hot path (status.json); same result as ``fetchone``."""
 
+    def json_rows(self, columns: Sequence[str], select: str) -> str:
+        """A query answering one row whose first column is the JSON text of every row of
+        ``select`` as an array of ``columns`` values (``[]`` when it has none): many rows
+        in one point read. The JSON aggregate is spelled differently by each engine."""
+
     async def migrate(self) -> list[str]:
         """Apply pending migrations; return the names applied."""
 
     async def close(self) -> None: ...
 
 
-def open_states() -> tuple[str, ...]:
-    """The states in which a payment can still be paid, as SQL parameters (sorted)."""
-    return tuple(sorted(s.value for s in OPEN_STATES))
+@dataclass(frozen=True)
+class EventRow:
+    """One entry of a payment's append-only event log, as the processor writes it."""
+
+    event_id: str
+    event: str
+    from_state: str | None
+    to_state: str
+    at: int
+    source: str
+    dedupe_key: str | None
+    details: Mapping[str, Any]
 
 
-def marks(values: Sequence[Any]) -> str:
-    """``?, ?, ?`` for an ``IN (...)`` list of ``values``."""
-    return ", ".join("?" for _ in values)
+@dataclass(frozen=True)
+class PostbackRow:
+    """A postback the processor queues in the outbox with the transition that caused it."""
+
+    event_id: str
+    event: str
+    url: str
+    body: str
+    created_at: float
+
+
+class DuplicateEvent(Exception):
+    """The event's dedupe key was applied before."""
+
+
+InsertHook = Callable[[UnitOfWork, Payment], Awaitable[None]]
 
 
 class PaymentRepository(Protocol):
+    """Payments and their event log: reads, creation, and the writes of a transition."""
+
     engine: Engine
 
     async def insert(
         self,
         payment: Payment,
-        event: Any,
+        event: EventRow,
         derive_address: Callable[[int], str] | None = None,
         first_index: int = 0,
-        hooks: Sequence[Callable[[UnitOfWork, Payment], Awaitable[None]]] = (),
+        hooks: Sequence[InsertHook] = (),
     ) -> Payment:
         """Insert with its creation event; allocate a never-used derivation index if asked;
         ``hooks`` run in the same unit of work with the payment as inserted."""
+
+    async def compare_and_set(
+        self, uow: UnitOfWork, current: Payment, changes: Mapping[str, Any]
+    ) -> bool:
+        """Apply ``changes`` only if the row still has ``current``'s (status, version);
+        the version goes up by one. False when another writer got there first."""
+
+    async def append_event(self, uow: UnitOfWork, payment_id: str, event: EventRow) -> None:
+        """Append to the payment's event log; a seen dedupe key raises ``DuplicateEvent``."""
 
     async def get(self, payment_id: str) -> Payment | None: ...
     async def get_by_order_id(self, order_id: str) -> Payment | None: ...
@@ -183,7 +226,16 @@ class PaymentRepository(Protocol):
     async def claim(self, key: str, now: int) -> bool: ...
 
 
+class PostbackOutbox(Protocol):
+    """Where a transition queues its postback, in the transition's own unit of work."""
+
+    async def enqueue(self, uow: UnitOfWork, payment_id: str, postback: PostbackRow) -> None:
+        """Queue ``postback`` (due at once); it commits with the transition or not at all."""
+
+
 class PostbackRepository(Protocol):
+    """The outbox as the delivery worker sees it: claim what is due, record each attempt."""
+
     async def due(self, now: float, limit: int, exclude: set[int]) -> list[Postback]: ...
     async def next_due_at(self) -> float | None: ...
     async def record_attempt(
