@@ -46,7 +46,8 @@ def setup_rpc(
 
 def client_of(request: web.Request) -> str:
     """The client address the whitelist found, else the peer."""
-    return request[CLIENT_IP] if CLIENT_IP in request else request.remote or ""
+    client: str = request.get(CLIENT_IP, request.remote or "")
+    return client
 
 
 class Transports:
