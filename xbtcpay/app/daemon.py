@@ -26,7 +26,7 @@ from xbtcpay.commerce.wiring import attach_commerce, attach_settlement
 from xbtcpay.core.errors import PluginError
 from xbtcpay.core.tasks import every, supervise
 from xbtcpay.plugin_api import Plugin
-from xbtcpay.web import keys, public, rpc, status_fast
+from xbtcpay.web import keys, public, status_fast
 from xbtcpay.web.browser_guard import browser_guard_middleware
 from xbtcpay.web.checkout import setup_checkout
 from xbtcpay.web.connections import (
@@ -35,8 +35,13 @@ from xbtcpay.web.connections import (
     accept_error_handler,
     raise_open_files_limit,
 )
+from xbtcpay.web.dispatch import Dispatcher
 from xbtcpay.web.input_guard import input_guard_middleware
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
+from xbtcpay.web.policy import SessionPolicy, ShopPolicy
+from xbtcpay.web.purchase_endpoint import setup_purchase_routes
+from xbtcpay.web.receipt_page import ReceiptPage, setup_receipt_page
+from xbtcpay.web.rpc import setup_rpc
 from xbtcpay.web.status_feed import StatusFeed
 
 log = structlog.get_logger("xbtcpay.app")
@@ -64,21 +69,30 @@ def private_app(runtime: Runtime) -> web.Application:
             context_middleware(runtime.metrics, "private"),
         ],
     )
-    app.router.add_post("/", rpc.jsonrpc)
-    app.router.add_post("/api/v0/rpc/{method}", rpc.http_api)
-    app.router.add_get("/ws", rpc.websocket)
+    setup_rpc(app, _dispatcher(runtime), ShopPolicy(), max_body=runtime.config.rpc.max_body)
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", public.healthz)
-    for method, path, handler in _commerce_routes(runtime, "private"):
-        app.router.add_route(method, path, handler)
+    if runtime.commerce is not None:
+        setup_purchase_routes(app, runtime.registry, ShopPolicy())
     return app
 
 
-def _commerce_routes(runtime: Runtime, port: str) -> list[tuple[str, str, Any]]:
-    if runtime.commerce is None:
-        return []
-    routes = runtime.commerce.routes
-    return routes.private_routes() if port == "private" else routes.public_routes()
+def _dispatcher(runtime: Runtime) -> Dispatcher:
+    allow_private = runtime.config.postback.allow_private
+    return Dispatcher(runtime.registry, allow_private_postbacks=allow_private)
+
+
+def _customer_routes(app: web.Application, runtime: Runtime) -> None:
+    """The public port's commerce: purchase, receipt pages, the session-guarded transports."""
+    commerce = runtime.commerce
+    if commerce is None:
+        return
+    policy = SessionPolicy(commerce.verifier, commerce.customer_methods)
+    setup_purchase_routes(app, runtime.registry, policy)
+    methods = commerce.methods
+    page = ReceiptPage(methods.receipts, methods.currency, runtime.config.commerce.company)
+    setup_receipt_page(app, page)
+    setup_rpc(app, _dispatcher(runtime), policy, max_body=runtime.config.rpc.max_body)
 
 
 def public_app(runtime: Runtime) -> web.Application:
@@ -96,8 +110,7 @@ def public_app(runtime: Runtime) -> web.Application:
     setup_checkout(app, runtime)
     for method, path, handler in runtime.registrations.routes:
         app.router.add_route(method, path, handler)
-    for method, path, handler in _commerce_routes(runtime, "public"):
-        app.router.add_route(method, path, handler)
+    _customer_routes(app, runtime)
     return app
 
 

@@ -1,5 +1,6 @@
 """Wire the commerce layer into a running daemon: the settlement hook on the processor,
-the methods in the registry, the session-guarded public routes, the metrics job."""
+the methods in the registry, the session verifier and customer-facing methods (for the
+public port's policy, ``xbtcpay.web.policy``), the metrics job."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from prometheus_client import Gauge
 
 from xbtcpay.app.runtime import Runtime
 from xbtcpay.commerce.currencies import Currency
-from xbtcpay.commerce.public_api import CustomerMethods, PublicApi
+from xbtcpay.commerce.customer_methods import CustomerMethods
 from xbtcpay.commerce.purchases.ledger import LedgerReader
 from xbtcpay.commerce.purchases.methods import CommerceMethods
 from xbtcpay.commerce.purchases.purchase import Purchases
 from xbtcpay.commerce.purchases.refunds import Refunds
-from xbtcpay.commerce.purchases.routes import CommerceRoutes
 from xbtcpay.commerce.purchases.settlement import Settlement
 from xbtcpay.commerce.sessions import SessionVerifier
 from xbtcpay.plugin_api.charging import Charger
@@ -25,7 +25,6 @@ class Commerce:
     methods: CommerceMethods
     customer_methods: CustomerMethods
     verifier: SessionVerifier
-    routes: CommerceRoutes
     settlement: Settlement
 
 
@@ -60,10 +59,8 @@ def attach_commerce(rt: Runtime, settlement: Settlement) -> Commerce:
     methods.register(rt.registry)
     verifier = SessionVerifier(config.sessions, clock=rt.processor.clock)
     customer_methods = CustomerMethods()
-    public_api = PublicApi(verifier, customer_methods)
-    routes = CommerceRoutes(config, methods, public_api)
     _negative_balances_job(rt, methods.ledger)
-    return Commerce(methods, customer_methods, verifier, routes, settlement)
+    return Commerce(methods, customer_methods, verifier, settlement)
 
 
 def _negative_balances_job(rt: Runtime, reader: LedgerReader) -> None:

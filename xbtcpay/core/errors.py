@@ -15,7 +15,8 @@
     ├── PluginError              a plugin failed to load or start
     └── ChainError               the node answered badly or not at all
 
-Each maps to one JSON-RPC code or HTTP status in ``xbtcpay.web.middlewares``.
+Each RpcError carries its JSON-RPC code and HTTP status; how every transport answers them
+is looked up in one table, ``xbtcpay.web.errors``.
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ import structlog
 from aiohttp import web
 
 from xbtcpay.app.config import IPNetwork, RpcConfig
-from xbtcpay.core.errors import RpcError, StorageError
+from xbtcpay.core.errors import RpcError
 from xbtcpay.core.metrics import Metrics
+from xbtcpay.web.errors import answer_of
 from xbtcpay.web.keys import CLIENT_IP
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -101,10 +102,9 @@ def context_middleware(metrics: Metrics, port: str) -> Callable[..., Awaitable[w
             response = await handler(request)
         except web.HTTPException:
             raise
-        except StorageError as exc:
-            response = web.json_response({"error": exc.message}, status=503)
-        except RpcError as exc:
-            response = web.json_response({"error": exc.message}, status=exc.http_status)
+        except RpcError as exc:  # a storage outage included (503)
+            answer = answer_of(exc)
+            response = web.json_response({"error": answer.message}, status=answer.route_status)
         except Exception:
             log.exception("http.unhandled", path=request.path)
             response = web.json_response({"error": "internal error"}, status=500)

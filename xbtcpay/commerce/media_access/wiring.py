@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from xbtcpay.app.config import Config
+from xbtcpay.commerce.customer_methods import CustomerMethods
 from xbtcpay.commerce.media_access.access import Access
 from xbtcpay.commerce.media_access.inapp import InAppVerification
 from xbtcpay.commerce.media_access.methods import Seed002Methods
@@ -17,7 +18,6 @@ from xbtcpay.commerce.media_access.subscriptions import Subscriptions
 from xbtcpay.commerce.media_access.transactions import Transactions
 from xbtcpay.commerce.media_access.voucher_store import VoucherStore
 from xbtcpay.commerce.media_access.vouchers import FailureLimiter
-from xbtcpay.commerce.public_api import CustomerMethods
 from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.persistence import Engine
 from xbtcpay.core.registry import MethodRegistry

@@ -1,7 +1,7 @@
 """The commerce methods, on every transport: balance.*, payment.purchase, receipt.*.
 
 On the private port the shop names ``customer``; on the public port the session's customer
-is filled in (``xbtcpay.commerce.public_api``) and ``call.customer`` is set, so a session
+is filled in (``xbtcpay.web.policy``) and ``call.customer`` is set, so a session
 sees only its own balances and receipts. ``balance.adjust`` is private-port only.
 """
 

@@ -90,34 +90,37 @@ def from_params(params: Mapping[str, Any]) -> PurchaseRequest:
 
 
 def from_seed004(body: Mapping[str, Any], customer: Any) -> PurchaseRequest:
-    """``POST /User/Purchase``: UseDiamonds pays with the configured virtual currency."""
-    refuse_raw_card(body.get("Card"))
+    """``POST /User/Purchase``: the same request as ``payment.purchase``."""
+    return from_params(seed004_params(body, customer))
+
+
+def seed004_params(body: Mapping[str, Any], customer: Any) -> dict[str, Any]:
+    """The ``payment.purchase`` params of a ``POST /User/Purchase`` body, for ``customer``.
+
+    Only renames, so that the endpoint calls the registered method and every check runs
+    there (a raw card first). UseDiamonds pays with the configured virtual currency.
+    """
     product = body.get("Product")
     token = body.get("Token")
-    wallet = (
-        {"type": token.get("Type"), "token": token.get("Token")}
-        if isinstance(token, Mapping)
-        else token
-    )
     diamonds = body.get("UseDiamonds") is True
-    sources = {
-        "balance": diamonds,
-        "stored_card": body.get("UseStoredCard") is True,
-        "wallet": token is not None,
-        "nonce": body.get("PaymentNonce") is not None,
+    currency = body.get("Currency")
+    return {
+        "customer": customer,
+        "card": body.get("Card"),
+        "product": product.get("Token") if isinstance(product, Mapping) else None,
+        "purchase_token": body.get("PurchaseToken"),
+        "use_balance": diamonds,
+        "use_stored_card": body.get("UseStoredCard") is True,
+        "wallet_token": (
+            {"type": token.get("Type"), "token": token.get("Token")}
+            if isinstance(token, Mapping)
+            else token
+        ),
+        "payment_nonce": body.get("PaymentNonce"),
+        "currency": "virtual" if diamonds and currency is None else currency,
+        "provider": body.get("Provider"),
+        "tax_country": body.get("TaxCountry"),
     }
-    return _build(
-        customer,
-        product.get("Token") if isinstance(product, Mapping) else None,
-        body.get("PurchaseToken"),
-        sources,
-        body.get("Currency"),
-        body.get("Provider"),
-        wallet,
-        body.get("PaymentNonce"),
-        body.get("TaxCountry"),
-        virtual=diamonds,
-    )
 
 
 def _refuse(message: str, response: PaymentResponse = PaymentResponse.INVALID_REQUEST) -> NoReturn:
@@ -134,8 +137,6 @@ def _build(
     wallet: Any,
     nonce: Any,
     tax_country: Any,
-    *,
-    virtual: bool = False,
 ) -> PurchaseRequest:
     if not valid_customer(customer):
         _refuse("customer: 1-128 printable characters")
@@ -169,7 +170,7 @@ def _build(
         product=product,
         purchase_token=token,
         source=chosen[0],
-        currency=("virtual" if virtual and currency is None else currency),
+        currency=currency,
         provider=provider,
         wallet=wallet_type,
         token=wallet_token if chosen[0] == "wallet" else (nonce if chosen[0] == "nonce" else None),
