@@ -258,6 +258,14 @@ class PaymentStore:
         rows = await self.engine.fetchall("SELECT status, COUNT(*) FROM payments GROUP BY status")
         return {r[0]: int(r[1]) for r in rows}
 
+    async def versions_since(self, since: int) -> list[tuple[str, int, int]]:
+        """(id, version, updated_at) of the payments updated at or after ``since`` (the
+        replicas' status feed; an index on ``updated_at``)."""
+        rows = await self.engine.fetchall(
+            "SELECT id, version, updated_at FROM payments WHERE updated_at >= ?", (since,)
+        )
+        return [(r["id"], int(r["version"]), int(r["updated_at"])) for r in rows]
+
     async def events(self, payment_id: str) -> list[dict[str, Any]]:
         rows = await self.engine.fetchall(
             "SELECT event_id, event, from_state, to_state, at, source, details"
