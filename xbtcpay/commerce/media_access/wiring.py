@@ -25,7 +25,7 @@ from xbtcpay.storage.protocol import Engine
 
 @dataclass
 class Media:
-    """The media-commerce objects of one daemon (``Runtime.media``)."""
+    """The media-commerce objects of one daemon (``Commerce.media``)."""
 
     access: Access
     transactions: Transactions
