@@ -61,6 +61,8 @@ def sqlite_app(db: str) -> web.Application:
 def domain_app(db: str, config_path: str) -> web.Application:
     """The lookup plus the daemon's row decoding and status document, no middlewares."""
     from xbtcpay.app.config import load_config
+    from xbtcpay.chain.handler import ChainHandler
+    from xbtcpay.core.handlers import PaymentHandlers
     from xbtcpay.core.methods import CoreMethods
     from xbtcpay.storage.payments import row_to_payment
     from xbtcpay.web.keys import CONFIG, CORE
@@ -70,7 +72,8 @@ def domain_app(db: str, config_path: str) -> web.Application:
     config = load_config(Path(config_path))
     app = web.Application()
     app[CONFIG] = config
-    app[CORE] = CoreMethods(config, None)  # type: ignore[arg-type]  # payment_uri only
+    handlers = PaymentHandlers([ChainHandler(config)])
+    app[CORE] = CoreMethods(config, None, handlers)  # type: ignore[arg-type]  # payment_uri only
 
     async def handler(request: web.Request) -> web.Response:
         row = conn.execute(SQL, (request.match_info["id"],)).fetchone()

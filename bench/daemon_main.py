@@ -30,12 +30,12 @@ async def _main(config_path: Path, ready: Path, watcher: bool) -> None:
     await daemon.start()
 
     async def stats(request: web.Request) -> web.Response:
-        rt = daemon.runtime
+        rt = daemon.parts
         assert rt is not None
         return web.json_response(
             {
                 "commits": rt.db.commits,
-                "chain_head": rt.chain_head,
+                "chain_head": rt.head.number,
                 "memory_kb": proc_memory(os.getpid()),
             }
         )

@@ -72,8 +72,8 @@ async def _in_process(
     config = parse_config(raw, write_config(directory, raw))
     daemon = Daemon(config, watcher=False)
     await daemon.start()
-    assert daemon.runtime is not None
-    return daemon, Watcher(config, daemon.runtime)
+    assert daemon.parts is not None
+    return daemon, daemon.parts.chain.watcher(daemon.parts.processor)
 
 
 def _units(amount: str) -> int:
@@ -115,7 +115,7 @@ async def _cost_for(ctx: Context, chain: BenchChain, count: int, section: Sectio
             await watcher.poll()
             seconds.append(time.perf_counter() - started)
             calls.append(watcher.client.calls_total - before)
-        found = await daemon.runtime.db.fetchone("SELECT COUNT(*) AS n FROM deposits")  # type: ignore[union-attr]
+        found = await daemon.parts.db.fetchone("SELECT COUNT(*) AS n FROM deposits")  # type: ignore[union-attr]
         before = watcher.client.calls_total
         started = time.perf_counter()
         await watcher.reconcile()
@@ -329,7 +329,7 @@ async def _catchup(ctx: Context, chain: BenchChain) -> Section:
         await watcher.poll()
         watcher_s = time.perf_counter() - started
         requests = watcher.client.calls_total
-        rt = daemon.runtime
+        rt = daemon.parts
         assert rt is not None
         paid = (await rt.payments.count_by_status()).get("paid", 0)
     finally:

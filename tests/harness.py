@@ -126,11 +126,11 @@ class DaemonHandle:
 
     @property
     def runtime(self) -> Any:
-        return self.daemon.runtime
+        return self.daemon.parts
 
     @property
     def processor(self) -> Any:
-        return self.daemon.runtime.processor if self.daemon.runtime else None
+        return self.daemon.parts.processor if self.daemon.parts else None
 
     async def call(self, method: str, params: Any = None, request_id: Any = 1) -> dict[str, Any]:
         body: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}

@@ -14,7 +14,6 @@ from tests.chain.watching import chain_overrides, units, watching
 from tests.fixtures.chain import DevChain
 from tests.harness import DaemonProcess, PostbackReceiver, base_config, wait_until, write_config
 from tests.pg import query
-from xbtcpay.chain.watcher import Watcher
 
 PAYMENTS = 50
 
@@ -110,7 +109,7 @@ async def test_events_lost_after_a_checkpoint_are_applied_after_restart(
         assert len(await w.deposits(p["id"])) == 1
         assert (await w.payment(p["id"])).status.value == "new"
 
-        fresh = Watcher(w.d.config, w.d.runtime)  # a restarted process
+        fresh = w.d.runtime.chain.watcher(w.d.processor)  # a restarted process
         await fresh.poll()
         assert fresh.cursor == head
         assert (await w.payment(p["id"])).status.value == "seen"

@@ -54,7 +54,7 @@ class Watch:
         """Wait until the watcher has processed the node's current head; return it."""
         head = await self.chain.block_number()
         await wait_until(
-            lambda: (self.d.runtime.chain_head or -1) >= head and self.watcher.polls > 0, timeout
+            lambda: (self.d.runtime.head.number or -1) >= head and self.watcher.polls > 0, timeout
         )
         polls = self.watcher.polls
         await wait_until(lambda: self.watcher.polls > polls, timeout)  # one full poll after
@@ -123,7 +123,7 @@ async def watching(
     if start is None:
         start = await chain.block_number() + 1
     async with running_daemon(tmp_path, chain_overrides(chain, start, extra), clock=clock) as d:
-        watcher = Watcher(d.config, d.runtime)
+        watcher = d.runtime.chain.watcher(d.processor)
         task = asyncio.create_task(supervise("watcher", watcher.run) if run else asyncio.sleep(0))
         try:
             yield Watch(d, watcher, chain, clock)

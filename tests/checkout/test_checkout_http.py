@@ -125,7 +125,7 @@ async def test_partial_confirming_and_paid_states(tmp_path: Path) -> None:
         assert "Partial payment received" in body and "Still due: 1.5 0XBTC" in body
         assert 'value="1.5"' in body and "uint256=150000000" in body
         await d.processor.apply(pid, PaymentEvent(Event.RECEIVED, amount_received=Decimal(2)))
-        d.runtime.set_head(6)
+        d.runtime.head.set(6)
         _, _, body = await page(d, pid)
         assert "2 of 3 confirmations" in body and TX in body
         await d.processor.apply(pid, PaymentEvent(Event.PAID))

@@ -51,7 +51,7 @@ async def test_stream_starts_with_the_status_json_document_then_follows_changes(
             )
             seen = await next_status(resp)
             assert seen["status"] == "seen" and seen["amount_received"] == "2.0"
-            d.runtime.set_head(8)
+            d.runtime.head.set(8)
             counted = await next_status(resp)
             assert counted["confirmations"] == 2
             await d.processor.apply(pid, PaymentEvent(Event.PAID))

@@ -39,7 +39,7 @@ async def test_status_json_follows_seen_and_paid(tmp_path: Path) -> None:
         )
         _, doc = await d.status(pid)
         assert doc["seen_at"] == 1000 and doc["paid_at"] is None
-        d.runtime.set_head(6)
+        d.runtime.head.set(6)
         _, doc = await d.status(pid)
         assert doc["confirmations"] == 2
         await d.processor.apply(pid, PaymentEvent(Event.PAID, at=1010))

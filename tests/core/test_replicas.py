@@ -130,7 +130,7 @@ async def test_status_json_on_another_replica_shows_a_change_within_a_second(
         pid = (await a.start_payment("2"))["id"]
         for _ in range(3):  # b caches the open payment's body
             assert (await b.status(pid))[1]["status"] == "new"
-        assert b.runtime.status_cache.get(pid, b.runtime.chain_head) is not None
+        assert b.runtime.status_cache.get(pid, b.runtime.head.number) is not None
         await a.processor.apply(pid, PaymentEvent(Event.PAID, amount_received=Decimal(2)))
         changed_at = time.monotonic()
 

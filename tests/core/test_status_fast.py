@@ -63,5 +63,5 @@ async def test_misses_404s_and_other_requests_take_the_normal_path(tmp_path: Pat
         ) as r:
             assert r.status == 204
         assert _hits(d) == before
-        d.runtime.set_head(12345)  # a live body is only valid at its head: never stale
+        d.runtime.head.set(12345)  # a live body is only valid at its head: never stale
         assert (await _get(d, f"/{pid}/status.json"))[0] == 200

@@ -53,13 +53,13 @@ class ThreadedDaemon:
             conn.close()
 
     def payment_count(self) -> int:
-        rt = self.daemon.runtime
+        rt = self.daemon.parts
         assert rt is not None
         counts = self.run(rt.payments.count_by_status())
         return int(sum(counts.values()))
 
     def event_count(self) -> int:
-        rt = self.daemon.runtime
+        rt = self.daemon.parts
         assert rt is not None
         row = self.run(rt.db.fetchone("SELECT COUNT(*) FROM payment_events"))
         return int(row[0])

@@ -135,7 +135,7 @@ async def test_payments_complete_through_node_faults_and_restarts(tmp_path: Path
                         units = invariants._units(p["amount"], 8)
                         await _pay(client, node, token, p["address"], units)
 
-                    await wait_until(lambda: d.runtime.chain_head is not None, 15)
+                    await wait_until(lambda: d.runtime.head.number is not None, 15)
                     await proxy.stop()  # the node is unreachable meanwhile
                     for _ in range(CATCH_UP_PAYMENTS):
                         await pay(await new_payment())

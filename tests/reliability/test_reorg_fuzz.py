@@ -200,7 +200,7 @@ class Fuzzer:
 
 async def _caught_up(d: DaemonHandle, chain: DevChain) -> None:
     head = await chain.block_number()
-    await wait_until(lambda: (d.runtime.chain_head or -1) >= head, 20)
+    await wait_until(lambda: (d.runtime.head.number or -1) >= head, 20)
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
-"""The daemon: two aiohttp applications (private, public) over one Runtime.
+"""The daemon: two aiohttp applications (private, public) over the parts of one daemon.
 
-Start order: database + migrations, plugins (they register methods, routes, jobs), both
-ports bound, background tasks (postbacks, expiry, watcher, plugin jobs), then READY.
-Stop order is the reverse; in-flight requests finish, the database flushes last.
+Start order: database + migrations, HTTP sessions, the domain objects and the services'
+registrations (``app.wiring``), plugins (they register methods, routes, jobs), the leader
+lease, both ports bound, background tasks (postbacks, expiry, watcher, plugin jobs), then
+READY. Every resource is entered on one ``AsyncExitStack``, so stop runs the reverse order:
+in-flight requests finish, tasks stop, the lease is released, plugins close, the sessions
+close and the database flushes last.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import asyncio
 import functools
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Self
 
 import structlog
@@ -19,13 +23,15 @@ from aiohttp import web
 
 from xbtcpay.app.config import Config
 from xbtcpay.app.plugins import Context, check_version, discover
-from xbtcpay.app.runtime import Runtime, build_runtime, warm_status_cache
+from xbtcpay.app.wiring import Parts, assemble, database, http_session
 from xbtcpay.cluster.expiry import expire_due
-from xbtcpay.cluster.leadership import LeaderJob
-from xbtcpay.commerce.wiring import attach_commerce, attach_settlement
+from xbtcpay.cluster.leadership import LeaderJob, Leadership
 from xbtcpay.core.errors import PluginError
+from xbtcpay.core.postback_target import postback_connector
+from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.tasks import every, supervise
 from xbtcpay.plugin_api import Plugin
+from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.web import keys, public, status_fast
 from xbtcpay.web.browser_guard import browser_guard_middleware
 from xbtcpay.web.checkout import setup_checkout
@@ -42,87 +48,88 @@ from xbtcpay.web.policy import SessionPolicy, ShopPolicy
 from xbtcpay.web.purchase_endpoint import setup_purchase_routes
 from xbtcpay.web.receipt_page import ReceiptPage, setup_receipt_page
 from xbtcpay.web.rpc import setup_rpc
+from xbtcpay.web.status_cache import warm_status_cache
 from xbtcpay.web.status_feed import StatusFeed
 
 log = structlog.get_logger("xbtcpay.app")
 
 
-def _base_app(runtime: Runtime, port_name: str, middlewares: list[Any]) -> web.Application:
-    app = web.Application(middlewares=middlewares, client_max_size=runtime.config.rpc.max_body)
-    app[keys.CONFIG] = runtime.config
-    app[keys.RUNTIME] = runtime
-    app[keys.REGISTRY] = runtime.registry
-    app[keys.METRICS] = runtime.metrics
-    app[keys.PROCESSOR] = runtime.processor
-    app[keys.CORE] = runtime.core
+def _base_app(parts: Parts, port_name: str, middlewares: list[Any]) -> web.Application:
+    app = web.Application(middlewares=middlewares, client_max_size=parts.config.rpc.max_body)
+    app[keys.CONFIG] = parts.config
+    app[keys.REGISTRY] = parts.registry
+    app[keys.CORE] = parts.core
     app[keys.PORT_NAME] = port_name
+    # /healthz (both ports)
+    app[keys.DATABASE] = parts.db
+    app[keys.CHAIN_HEAD] = parts.head
+    app[keys.LEADERSHIP] = parts.leadership
+    app[keys.PAYMENTS] = parts.payments
     return app
 
 
-def private_app(runtime: Runtime) -> web.Application:
+def private_app(parts: Parts) -> web.Application:
     app = _base_app(
-        runtime,
+        parts,
         "private",
         [
-            whitelist_middleware(runtime.config.rpc),
-            browser_guard_middleware(runtime.config.rpc),
-            context_middleware(runtime.metrics, "private"),
+            whitelist_middleware(parts.config.rpc),
+            browser_guard_middleware(parts.config.rpc),
+            context_middleware(parts.metrics, "private"),
         ],
     )
-    setup_rpc(app, _dispatcher(runtime), ShopPolicy(), max_body=runtime.config.rpc.max_body)
-    app.router.add_get("/metrics", metrics_handler)
+    app[keys.METRICS] = parts.metrics
+    app[keys.POSTBACKS] = parts.postbacks
+    setup_rpc(app, _dispatcher(parts), ShopPolicy(), max_body=parts.config.rpc.max_body)
+    app.router.add_get("/metrics", public.metrics)
     app.router.add_get("/healthz", public.healthz)
-    if runtime.commerce is not None:
-        setup_purchase_routes(app, runtime.registry, ShopPolicy())
+    setup_purchase_routes(app, parts.registry, ShopPolicy())
     return app
 
 
-def _dispatcher(runtime: Runtime) -> Dispatcher:
-    allow_private = runtime.config.postback.allow_private
-    return Dispatcher(runtime.registry, allow_private_postbacks=allow_private)
+def _dispatcher(parts: Parts) -> Dispatcher:
+    allow_private = parts.config.postback.allow_private
+    return Dispatcher(parts.registry, allow_private_postbacks=allow_private)
 
 
-def _customer_routes(app: web.Application, runtime: Runtime) -> None:
+def _customer_routes(app: web.Application, parts: Parts) -> None:
     """The public port's commerce: purchase, receipt pages, the session-guarded transports."""
-    commerce = runtime.commerce
-    if commerce is None:
-        return
+    commerce = parts.commerce
     policy = SessionPolicy(commerce.verifier, commerce.customer_methods)
-    setup_purchase_routes(app, runtime.registry, policy)
+    setup_purchase_routes(app, parts.registry, policy)
     methods = commerce.methods
-    page = ReceiptPage(methods.receipts, methods.currency, runtime.config.commerce.company)
+    page = ReceiptPage(methods.receipts, methods.currency, parts.config.commerce.company)
     setup_receipt_page(app, page)
-    setup_rpc(app, _dispatcher(runtime), policy, max_body=runtime.config.rpc.max_body)
+    setup_rpc(app, _dispatcher(parts), policy, max_body=parts.config.rpc.max_body)
 
 
-def public_app(runtime: Runtime) -> web.Application:
+def public_app(parts: Parts) -> web.Application:
     app = _base_app(
-        runtime,
+        parts,
         "public",
         [
-            public.cors_middleware(runtime.config.public.cors_origins),
-            context_middleware(runtime.metrics, "public"),
+            public.cors_middleware(parts.config.public.cors_origins),
+            context_middleware(parts.metrics, "public"),
             input_guard_middleware(),
         ],
     )
+    app[keys.STATUS_CACHE] = parts.status_cache
     app.router.add_get("/healthz", public.healthz_public)
     app.router.add_get("/{id}/status.json", public.status_json)
-    setup_checkout(app, runtime)
-    for method, path, handler in runtime.registrations.routes:
+    app[keys.CHECKOUT] = setup_checkout(
+        app,
+        parts.config,
+        parts.core,
+        parts.payments,
+        parts.head,
+        parts.feed,
+        parts.plugins,
+        parts.processor.now,
+    )
+    for method, path, handler in parts.registrations.routes:
         app.router.add_route(method, path, handler)
-    _customer_routes(app, runtime)
+    _customer_routes(app, parts)
     return app
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    runtime = request.app[keys.RUNTIME]
-    runtime.metrics.set_counts(
-        await runtime.payments.count_by_status(), await runtime.postbacks.stats()
-    )
-    runtime.metrics.set_cluster(
-        runtime.leadership.replica_id, runtime.leadership.is_leader, runtime.leadership.leader_term
-    )
-    return web.Response(body=runtime.metrics.render(), content_type="text/plain", charset="utf-8")
 
 
 class Daemon:
@@ -144,9 +151,9 @@ class Daemon:
         self._clock = clock
         self._expiry_interval = expiry_interval
         self._synchronous = synchronous
-        self.runtime: Runtime | None = None
+        self.parts: Parts | None = None
+        self._stack: AsyncExitStack | None = None
         self._runners: list[web.AppRunner] = []
-        self._feed: StatusFeed | None = None
         self.rpc_port = 0
         self.public_port = 0
         self._notes = RateLimitedLog()
@@ -159,66 +166,66 @@ class Daemon:
         await self.stop()
 
     async def start(self) -> None:
-        self.runtime = rt = await build_runtime(
-            self.config, clock=self._clock, synchronous=self._synchronous
-        )
+        self._stack = stack = AsyncExitStack()
         try:
-            settlement = attach_settlement(rt)
-            await self._start_plugins(rt)
-            rt.commerce = attach_commerce(rt, settlement)
-            if rt.media is not None:
-                rt.media.expose(rt.commerce.customer_methods)
-            await rt.leadership.step()  # a lone daemon leads from its first request on
-            if rt.db.shared:  # one SQLite file has one daemon: nothing to follow
-                self._feed = StatusFeed(rt)
-                await self._feed.prime()  # before the first body is cached
-            self.rpc_port = await self._serve(
-                private_app(rt), self.config.rpc.listen, self.config.rpc
-            )
-            self.public_port = await self._serve(
-                public_app(rt),
-                self.config.public.listen,
-                self.config.public,
-                front=lambda r: status_fast.install(r, rt),
-            )
-            self._start_tasks(rt)
+            await self._start(stack)
         except BaseException:
             await self.stop()
             raise
+        parts = self.parts
+        assert parts is not None
         log.info(
             "daemon.ready",
             rpc=f"{self.config.rpc.listen.host}:{self.rpc_port}",
             public=f"{self.config.public.listen.host}:{self.public_port}",
-            plugins=sorted(rt.plugins),
-            watcher=rt.watcher_enabled,
+            plugins=sorted(parts.plugins),
+            watcher=parts.head.watched,
         )
 
-    async def _start_plugins(self, rt: Runtime) -> None:
-        plugins = self._plugins if self._plugins is not None else discover(self.config.plugins)
-        for name, plugin in plugins.items():
-            check_version(name, plugin)
-            ctx = Context(
-                name,
-                self.config.plugins.get(name, {}),
-                base_dir=self.config.base_dir,
-                base_url=self.config.public.base_url,
-                catalog=rt.catalog,
-                processor=rt.processor,
-                store=rt.payments,
-                registry=rt.registry,
-                registrations=rt.registrations,
+    async def _start(self, stack: AsyncExitStack) -> None:
+        config = self.config
+        db = await stack.enter_async_context(database(config, self._synchronous))
+        postback_session = await stack.enter_async_context(
+            http_session(connector=postback_connector(config.postback.allow_private))
+        )
+        session = await stack.enter_async_context(http_session())
+        plugins = self._plugins if self._plugins is not None else discover(config.plugins)
+        self.parts = parts = assemble(
+            config, db, session, postback_session, plugins, clock=self._clock, watch=self._watcher
+        )
+        await stack.enter_async_context(_started_plugins(parts, plugins))
+        await stack.enter_async_context(_leading(parts.leadership))
+        feed = None
+        if db.shared:  # one SQLite file has one daemon: nothing to follow
+            feed = StatusFeed(
+                parts.payments,
+                ChainStore(db),
+                parts.status_cache,
+                parts.feed,
+                parts.head,
+                parts.leadership,
             )
-            try:
-                await plugin.setup(ctx)
-            except PluginError:
-                raise
-            except Exception as exc:
-                raise PluginError(f"plugin {name!r} failed to start: {exc}") from exc
-            rt.plugins[name] = plugin
-            log.info("plugin.started", plugin=name)
+            await feed.prime()  # before the first body is cached
+        tasks = await stack.enter_async_context(_background_tasks())
+        self.rpc_port = await self._serve(stack, private_app(parts), config.rpc.listen, config.rpc)
+        self.public_port = await self._serve(
+            stack,
+            public_app(parts),
+            config.public.listen,
+            config.public,
+            front=lambda r: status_fast.install(
+                r,
+                parts.status_cache,
+                parts.head,
+                config.public.cors_origins,
+                parts.metrics.registry,
+            ),
+        )
+        self._start_tasks(parts, tasks, feed)
 
     async def _serve(
         self,
+        stack: AsyncExitStack,
         app: web.Application,
         listen: Any,
         limits: Any,
@@ -228,6 +235,7 @@ class Daemon:
             app, access_log=None, shutdown_timeout=10, keepalive_timeout=limits.idle_timeout
         )
         await runner.setup()
+        stack.push_async_callback(runner.cleanup)  # in-flight requests finish on stop
         if front is not None:
             front(runner)
         self._runners.append(runner)
@@ -244,61 +252,113 @@ class Daemon:
         assert server is not None
         return int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
-    def _start_tasks(self, rt: Runtime) -> None:
+    def _start_tasks(
+        self, parts: Parts, tasks: list[asyncio.Task[None]], feed: StatusFeed | None
+    ) -> None:
         def spawn(name: str, run: Callable[[], Any]) -> None:
-            rt.tasks.append(asyncio.create_task(supervise(name, run), name=name))
+            tasks.append(asyncio.create_task(supervise(name, run), name=name))
 
-        spawn("postbacks", rt.sender.run)
+        spawn("postbacks", parts.sender.run)
         if self.config.public.status_cache_warm:
-            rt.tasks.append(asyncio.create_task(_warm(rt), name="status-cache-warmup"))
-        if self._feed is not None:
-            spawn("status-feed", self._feed.run)
+            tasks.append(asyncio.create_task(_warm(parts), name="status-cache-warmup"))
+        if feed is not None:
+            spawn("status-feed", feed.run)
         # the leader's jobs: run by exactly one replica at a time (xbtcpay/cluster.py)
+        processor = parts.processor
         jobs: list[LeaderJob] = [
-            ("expiry", lambda: every(self._expiry_interval, lambda: _expire(rt)))
+            ("expiry", lambda: every(self._expiry_interval, lambda: _expire(processor)))
         ]
-        for name, job, interval in rt.registrations.jobs:
+        for name, job, interval in parts.registrations.jobs:
             jobs.append((name, functools.partial(every, interval, job)))
-        if self._watcher and self.config.chain.rpc_urls:
-            from xbtcpay.chain.watcher import Watcher
-
-            watcher = Watcher(self.config, rt)
-            rt.watcher_enabled = True
-            jobs.append(("watcher", watcher.run))
-        spawn("leadership", functools.partial(rt.leadership.run, jobs))
+        jobs += parts.handlers.leader_jobs(processor)
+        spawn("leadership", functools.partial(parts.leadership.run, jobs))
 
     async def stop(self) -> None:
-        rt = self.runtime
-        for runner in reversed(self._runners):
-            await runner.cleanup()
-        self._runners.clear()
-        if rt is None:
+        stack, self._stack = self._stack, None
+        try:
+            if stack is not None:
+                await stack.aclose()
+        finally:
+            self._runners.clear()
+        if self.parts is None:
             return
-        for task in rt.tasks:
-            task.cancel()
-        _, stuck = await asyncio.wait(rt.tasks, timeout=10) if rt.tasks else (set(), set())
-        for task in stuck:
-            log.error("daemon.task_did_not_stop", task=task.get_name())
-        rt.tasks.clear()
-        await rt.leadership.release()
-        for plugin in rt.plugins.values():
+        self.parts = None
+        log.info("daemon.stopped")
+
+
+@asynccontextmanager
+async def _started_plugins(parts: Parts, plugins: Mapping[str, Plugin]) -> AsyncIterator[None]:
+    """Set every plugin up (one that fails aborts start-up); close the started ones."""
+    try:
+        for name, plugin in plugins.items():
+            await _start_plugin(parts, name, plugin)
+        yield
+    finally:
+        for plugin in parts.plugins.values():
             try:
                 await plugin.close()
             except Exception:
                 log.exception("plugin.close_failed")
-        await rt.session.close()
-        await rt.sender.session.close()
-        await rt.db.close()
-        self.runtime = None
-        log.info("daemon.stopped")
 
 
-async def _warm(rt: Runtime) -> None:
-    log.info("status_cache.warmed", payments=await warm_status_cache(rt))
+async def _start_plugin(parts: Parts, name: str, plugin: Plugin) -> None:
+    config = parts.config
+    check_version(name, plugin)
+    ctx = Context(
+        name,
+        config.plugins.get(name, {}),
+        base_dir=config.base_dir,
+        base_url=config.public.base_url,
+        catalog=parts.catalog,
+        processor=parts.processor,
+        store=parts.payments,
+        registry=parts.registry,
+        registrations=parts.registrations,
+    )
+    try:
+        await plugin.setup(ctx)
+    except PluginError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"plugin {name!r} failed to start: {exc}") from exc
+    parts.plugins[name] = plugin
+    log.info("plugin.started", plugin=name)
 
 
-async def _expire(rt: Runtime) -> None:
-    await expire_due(rt.processor)
+@asynccontextmanager
+async def _leading(leadership: Leadership) -> AsyncIterator[None]:
+    """A lone daemon leads from its first request on; a clean stop gives the lease up."""
+    try:
+        await leadership.step()
+        yield
+    finally:
+        await leadership.release()
+
+
+@asynccontextmanager
+async def _background_tasks() -> AsyncIterator[list[asyncio.Task[None]]]:
+    """The daemon's tasks, spawned into the yielded list; cancelled (10 s grace) on stop."""
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        yield tasks
+    finally:
+        for task in tasks:
+            task.cancel()
+        _, stuck = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
+        for task in stuck:
+            log.error("daemon.task_did_not_stop", task=task.get_name())
+        tasks.clear()
+
+
+async def _expire(processor: PaymentProcessor) -> None:
+    await expire_due(processor)
+
+
+async def _warm(parts: Parts) -> None:
+    done = await warm_status_cache(
+        parts.status_cache, parts.payments, parts.config, parts.core, parts.head
+    )
+    log.info("status_cache.warmed", payments=done)
 
 
 async def run_forever(config: Config) -> None:

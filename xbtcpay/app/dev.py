@@ -149,8 +149,8 @@ async def run_dev(base_config: Path, options: DevOptions = DevOptions()) -> int:
         runner, receiver_url = await _receiver()
         daemon = Daemon(config)
         await daemon.start()
-        assert daemon.runtime is not None
-        daemon.runtime.feed.on_payment(_page_announcer(config.public.base_url))
+        assert daemon.parts is not None
+        daemon.parts.feed.on_payment(_page_announcer(config.public.base_url))
         private = f"http://127.0.0.1:{daemon.rpc_port}"
         STATE.write_text(
             json.dumps(

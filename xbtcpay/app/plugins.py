@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.errors import PluginError
 from xbtcpay.core.models import ApplyResult, NewPayment, Payment, PaymentEvent
 from xbtcpay.core.processor import PaymentProcessor
+from xbtcpay.core.registrations import Registrations
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.core.secrets import resolve_secret
 from xbtcpay.plugin_api import (
@@ -28,20 +29,6 @@ from xbtcpay.plugin_api import (
 from xbtcpay.storage.payments import PaymentStore
 
 log = structlog.get_logger("xbtcpay.plugins")
-# (provider, subscription_ref, kind, event_id, amount_minor, currency, reference) -> changed
-SubscriptionListener = Callable[
-    [str, str, str, str, int | None, str | None, str | None], Awaitable[bool]
-]
-
-
-@dataclass
-class Registrations:
-    """What plugins asked the core to expose."""
-
-    routes: list[tuple[str, str, RouteHandler]] = field(default_factory=list)
-    jobs: list[tuple[str, JobFunction, float]] = field(default_factory=list)
-    # who hears PluginContext.subscription_event (the subscriptions of xbtcpay.commerce)
-    subscription_listeners: list[SubscriptionListener] = field(default_factory=list)
 
 
 def discover(enabled: Mapping[str, Any]) -> dict[str, Plugin]:

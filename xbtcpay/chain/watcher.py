@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 
 from xbtcpay.app.config import Config
-from xbtcpay.app.runtime import Runtime
 from xbtcpay.chain.client import ChainClient, RangeTooLarge
 from xbtcpay.chain.deposits import (
     TRANSFER_TOPIC,
@@ -52,6 +53,7 @@ from xbtcpay.chain.reorg import (
 )
 from xbtcpay.chain.settlement import Rules, Threshold, next_event
 from xbtcpay.core.errors import ChainError
+from xbtcpay.core.handlers import PaymentDriver
 from xbtcpay.storage.chain_store import ChainStore
 
 log = structlog.get_logger("xbtcpay.chain.watcher")
@@ -71,18 +73,26 @@ def http_urls(urls: tuple[str, ...]) -> list[str]:
 
 
 class Watcher:
-    """Watches the chain for one daemon: ``await Watcher(config, runtime).run()``."""
+    """Watches the chain for one daemon: scans blocks into ``store``, drives payments through
+    ``processor``, announces each scanned head through ``on_head`` and counts node calls in
+    ``rpc_calls``."""
 
-    def __init__(self, config: Config, runtime: Runtime, client: ChainClient | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        processor: PaymentDriver,
+        store: ChainStore,
+        client: ChainClient,
+        on_head: Callable[[int], None],
+        rpc_calls: Counter,
+    ) -> None:
         self.config = config
-        self.runtime = runtime
+        self.processor = processor
         self.chain = config.chain
-        self.client = client or ChainClient(
-            http_urls(config.chain.rpc_urls),
-            timeout=config.chain.request_timeout,
-            session=runtime.session,
-        )
-        self.store = ChainStore(runtime.db, runtime.leadership.fence)
+        self.client = client
+        self.store = store
+        self.on_head = on_head
+        self.rpc_calls = rpc_calls
         self.book = AddressBook()
         self.contracts = {
             a.contract.lower(): a.name
@@ -168,7 +178,7 @@ class Watcher:
             await self._reconcile_if_due()  # while far behind: on the next poll, at the head
         await self.evaluate()
         self.polls += 1
-        self.runtime.set_head(self.cursor)
+        self.on_head(self.cursor)
         self._report_calls()
 
     async def _initial_cursor(self, head: int) -> int:
@@ -284,7 +294,7 @@ class Watcher:
     async def reconcile(self) -> int:
         """Record balance surpluses of open payments at a confirmed block; return how many."""
         assert self.cursor is not None
-        now = self.runtime.processor.now()
+        now = self.processor.now()
         late = self.config.payments.late_window
         found: list[Deposit] = []
         for asset in self.config.assets.values():
@@ -322,7 +332,7 @@ class Watcher:
 
     async def evaluate(self) -> int:
         """Bring every dirty or unconfirmed payment in line with its deposits; return events."""
-        now = self.runtime.processor.now()
+        now = self.processor.now()
         dirty = await self.store.dirty()
         waiting = await self.store.awaiting_confirmations(now, self.config.payments.late_window)
         thresholds: dict[str, Threshold] = {}
@@ -337,7 +347,7 @@ class Watcher:
         return sum(counts)
 
     async def _settle(self, payment_id: str, thresholds: dict[str, Threshold], now: int) -> int:
-        processor = self.runtime.processor
+        processor = self.processor
         payment = await processor.get(payment_id)
         asset = self.config.assets.get(payment.asset)
         if asset is None:
@@ -364,5 +374,5 @@ class Watcher:
         for method, count in self.client.calls.items():
             delta = count - self._reported_calls.get(method, 0)
             if delta:
-                self.runtime.metrics.chain_rpc_calls.labels(method).inc(delta)
+                self.rpc_calls.labels(method).inc(delta)
                 self._reported_calls[method] = count

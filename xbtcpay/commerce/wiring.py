@@ -1,22 +1,33 @@
-"""Wire the commerce layer into a running daemon: the settlement hook on the processor,
-the methods in the registry, the session verifier and customer-facing methods (for the
-public port's policy, ``xbtcpay.web.policy``), the metrics job."""
+"""Plug the commerce layer into a daemon in one call: the settlement hook on the processor,
+the purchase, balance and media-access methods in the registry, the methods sessions may
+call on the public port, the leader's jobs and the listener of plugin subscription events.
+
+``register`` runs before plugins start, so no transition misses the settlement hook; the
+chargers are the plugins that will be started (all of them start, or the daemon does not).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from prometheus_client import Gauge
+from prometheus_client import CollectorRegistry, Gauge
 
-from xbtcpay.app.runtime import Runtime
+from xbtcpay.app.config import Config
 from xbtcpay.commerce.currencies import Currency
 from xbtcpay.commerce.customer_methods import CustomerMethods
+from xbtcpay.commerce.media_access.wiring import Media, build_media
 from xbtcpay.commerce.purchases.ledger import LedgerReader
 from xbtcpay.commerce.purchases.methods import CommerceMethods
 from xbtcpay.commerce.purchases.purchase import Purchases
 from xbtcpay.commerce.purchases.refunds import Refunds
 from xbtcpay.commerce.purchases.settlement import Settlement
 from xbtcpay.commerce.sessions import SessionVerifier
+from xbtcpay.core.catalog import Catalog
+from xbtcpay.core.persistence import Engine
+from xbtcpay.core.processor import PaymentProcessor
+from xbtcpay.core.registrations import Registrations
+from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api.charging import Charger
 
 
@@ -26,49 +37,63 @@ class Commerce:
     customer_methods: CustomerMethods
     verifier: SessionVerifier
     settlement: Settlement
+    media: Media
 
 
-def attach_settlement(rt: Runtime) -> Settlement:
-    """The transaction hook alone (before plugins start, so no transition misses it)."""
-    config = rt.config.commerce
-    settlement = Settlement(config, rt.catalog, config.currencies(), rt.config.assets)
-    rt.processor.transaction_hooks.append(settlement)
-    return settlement
-
-
-def attach_commerce(rt: Runtime, settlement: Settlement) -> Commerce:
-    """Everything else, once plugins have started (their chargers are known)."""
-    config = rt.config.commerce
-    currencies = config.currencies()
-    base = rt.config.public.base_url
+def register(
+    config: Config,
+    db: Engine,
+    catalog: Catalog,
+    processor: PaymentProcessor,
+    chargers: Mapping[str, Charger],
+    clock: Callable[[], float],
+    metrics: CollectorRegistry,
+    registry: MethodRegistry,
+    registrations: Registrations,
+) -> Commerce:
+    """Build the commerce objects and register what they offer; return them (the routes
+    are mounted by the root on the port each belongs to)."""
+    media = build_media(config, db, registry, clock)
+    if media.sells_media:  # no subscription/ownage/ppv product: nothing to run
+        registrations.jobs.append(
+            ("commerce-expiry", media.expire_due, config.media.expiry_interval)
+        )
+        registrations.jobs.append(
+            ("subscription-bridge", media.follow_payments, config.media.bridge_interval)
+        )
+    registrations.subscription_listeners.append(media.subscriptions.from_plugin)
+    currencies = config.commerce.currencies()
+    settlement = Settlement(config.commerce, catalog, currencies, config.assets)
+    processor.transaction_hooks.append(settlement)
+    base = config.public.base_url
 
     def receipt_url(token: str) -> str:
         return f"{base}/receipts/{token}"
 
-    chargers = {name: p for name, p in rt.plugins.items() if isinstance(p, Charger)}
     purchases = Purchases(
-        config, rt.db, rt.catalog, currencies, rt.processor, chargers, receipt_url
+        config.commerce, db, catalog, currencies, processor, chargers, receipt_url
     )
-    crypto = {
-        name: Currency(name, a.decimals, virtual=True) for name, a in rt.config.assets.items()
-    }
-    methods = CommerceMethods(
-        rt.db, rt.catalog, currencies, purchases, rt.processor, crypto, receipt_url
-    )
-    methods.refunds = Refunds(config, rt.db, currencies, rt.processor.now)
-    methods.register(rt.registry)
-    verifier = SessionVerifier(config.sessions, clock=rt.processor.clock)
+    crypto = {name: Currency(name, a.decimals, virtual=True) for name, a in config.assets.items()}
+    methods = CommerceMethods(db, catalog, currencies, purchases, processor, crypto, receipt_url)
+    methods.refunds = Refunds(config.commerce, db, currencies, processor.now)
+    methods.register(registry)
+    verifier = SessionVerifier(config.commerce.sessions, clock=clock)
     customer_methods = CustomerMethods()
-    _negative_balances_job(rt, methods.ledger)
-    return Commerce(methods, customer_methods, verifier, settlement)
+    media.expose(customer_methods)
+    registrations.jobs.append(
+        ("commerce.negative_balances", _negative_balances(methods.ledger, metrics), 15.0)
+    )
+    return Commerce(methods, customer_methods, verifier, settlement, media)
 
 
-def _negative_balances_job(rt: Runtime, reader: LedgerReader) -> None:
+def _negative_balances(
+    reader: LedgerReader, metrics: CollectorRegistry
+) -> Callable[[], Awaitable[None]]:
     gauge = Gauge(
         "xbtcpay_negative_balances",
         "Customer balances below zero (after reversals), by currency",
         ["currency"],
-        registry=rt.metrics.registry,
+        registry=metrics,
     )
 
     async def refresh() -> None:
@@ -77,4 +102,4 @@ def _negative_balances_job(rt: Runtime, reader: LedgerReader) -> None:
         for currency, count in counts.items():
             gauge.labels(currency).set(count)
 
-    rt.registrations.jobs.append(("commerce.negative_balances", refresh, 15.0))
+    return refresh

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from xbtcpay.app.config import Config
-from xbtcpay.chain.eip681 import payment_uri
 from xbtcpay.core.amounts import parse_amount
 from xbtcpay.core.errors import InvalidParams
+from xbtcpay.core.handlers import PaymentHandlers
 from xbtcpay.core.models import CRYPTO, NewPayment, Payment, PaymentEvent
 from xbtcpay.core.params import data_text, fiat_price, postback_url, return_url
 from xbtcpay.core.postback import display_amount
@@ -25,9 +25,12 @@ KNOWN_EVENTS = {e.value for e in Event}
 class CoreMethods:
     """Handlers of the core methods; registered into a MethodRegistry."""
 
-    def __init__(self, config: Config, processor: PaymentProcessor) -> None:
+    def __init__(
+        self, config: Config, processor: PaymentProcessor, handlers: PaymentHandlers
+    ) -> None:
         self.config = config
         self.processor = processor
+        self.handlers = handlers
 
     def register(self, registry: MethodRegistry) -> None:
         registry.add("start_payment", self.start_payment)
@@ -92,20 +95,8 @@ class CoreMethods:
         }
 
     def payment_uri(self, p: Payment) -> str | None:
-        asset = self.config.assets.get(p.asset) if p.method == CRYPTO else None
-        if asset is None or p.address is None:
-            return None
-        outstanding = p.amount - p.amount_received
-        if outstanding <= 0:
-            outstanding = p.amount
-        units = int(outstanding.scaleb(asset.decimals))
-        return payment_uri(
-            contract=asset.contract,
-            native=asset.native,
-            chain_id=self.config.chain.chain_id,
-            address=p.address,
-            units=units,
-        )
+        """The wallet URI of the payment's method handler (None for provider payments)."""
+        return self.handlers.payment_uri(p)
 
     async def get_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         payment = await self.processor.get(_payment_id(params))

@@ -22,8 +22,8 @@ from typing import Any
 import structlog
 
 from xbtcpay.app.config import Config
-from xbtcpay.chain.wallet import AddressDeriver
 from xbtcpay.core.errors import Conflict, ConstraintViolation, InvalidTransition, NotFound
+from xbtcpay.core.handlers import PaymentHandlers
 from xbtcpay.core.models import CRYPTO, ApplyResult, NewPayment, Payment, PaymentEvent
 from xbtcpay.core.persistence import (
     DuplicateEvent,
@@ -83,7 +83,7 @@ class PaymentProcessor:
         store: PaymentRepository,
         outbox: PostbackOutbox,
         *,
-        deriver: AddressDeriver | None = None,
+        handlers: PaymentHandlers | None = None,
         clock: Callable[[], float] = time.time,
         on_postback: Callable[[], None] = lambda: None,
         on_transition: Callable[[Payment, str], None] = lambda p, e: None,
@@ -91,7 +91,7 @@ class PaymentProcessor:
         self.config = config
         self.store = store
         self.outbox = outbox
-        self.deriver = deriver
+        self.handlers = handlers or PaymentHandlers()
         self.clock = clock
         self.on_postback = on_postback
         self.on_transition = on_transition
@@ -143,14 +143,13 @@ class PaymentProcessor:
             None,
             {"amount": format(new.amount, "f"), "asset": new.asset},
         )
-        derive = None
-        if new.method == CRYPTO:
-            if self.deriver is None:
-                raise RuntimeError("crypto payments need a wallet xpub")
-            derive = self.deriver.address
+        plan = self.handlers.deposit_plan(new.method, new.asset)
+        if plan is None and new.method == CRYPTO:
+            raise RuntimeError("crypto payments need a wallet xpub")
+        derive, first_index = (None, 0) if plan is None else (plan.address, plan.first_index)
         try:
             created = await self.store.insert(
-                payment, event, derive, self.config.wallet.first_index, hooks=[self._creation_hook]
+                payment, event, derive, first_index, hooks=[self._creation_hook]
             )
         except ConstraintViolation:
             existing = await self._existing(new, digest)

@@ -124,14 +124,6 @@ async def issued_addresses(engine: Engine, asset: str, *, funded: bool = False) 
     )
 
 
-async def recent_versions(engine: Engine, since: int) -> list[Row]:
-    """``id, version, updated_at`` of the payments updated at or after ``since`` (an index
-    on ``updated_at``): how a replica learns of changes committed by another."""
-    return await engine.fetchall(
-        "SELECT id, version, updated_at FROM payments WHERE updated_at >= ?", (since,)
-    )
-
-
 class PaymentStore:
     """Reads of payments and events; single-unit writes built on the functions above."""
 
@@ -244,6 +236,14 @@ class PaymentStore:
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.engine.fetchall("SELECT status, COUNT(*) FROM payments GROUP BY status")
         return {r[0]: int(r[1]) for r in rows}
+
+    async def versions_since(self, since: int) -> list[tuple[str, int, int]]:
+        """(id, version, updated_at) of the payments updated at or after ``since`` (the
+        replicas' status feed; an index on ``updated_at``)."""
+        rows = await self.engine.fetchall(
+            "SELECT id, version, updated_at FROM payments WHERE updated_at >= ?", (since,)
+        )
+        return [(r["id"], int(r["version"]), int(r["updated_at"])) for r in rows]
 
     async def events(self, payment_id: str) -> list[dict[str, Any]]:
         return await payment_events.events_of(self.engine, payment_id)

@@ -16,10 +16,11 @@ import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
 from xbtcpay.app.config import Config
-from xbtcpay.app.plugins import Registrations
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.watcher import http_urls
 from xbtcpay.core.errors import ChainError, InvalidParams, ProviderError
+from xbtcpay.core.persistence import Engine
+from xbtcpay.core.registrations import Registrations
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import CallContext
 from xbtcpay.sweep.funds import Funds, funds_json, summarize
@@ -112,3 +113,16 @@ class FundsService:
             raise ProviderError(f"the Ethereum node did not answer: {exc}") from None
         self.gauges.update(funds)
         return funds
+
+
+def register(
+    config: Config,
+    db: Engine,
+    metrics: CollectorRegistry,
+    registry: MethodRegistry,
+    registrations: Registrations,
+) -> FundsService:
+    """Plug funds into a daemon: ``funds.summary`` and, with ``sweep:``, the gauge job."""
+    service = FundsService(config, SweepStore(db), FundsGauges(metrics))
+    service.register(registry, registrations)
+    return service

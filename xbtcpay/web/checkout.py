@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
@@ -20,14 +21,17 @@ from string import Template
 import structlog
 from aiohttp import web
 
-from xbtcpay.app.runtime import Runtime
+from xbtcpay.app.config import Config
+from xbtcpay.core.chain_head import ChainHead
+from xbtcpay.core.feed import PaymentFeed
+from xbtcpay.core.methods import CoreMethods
 from xbtcpay.core.models import Payment
 from xbtcpay.core.state import State
-from xbtcpay.plugin_api import CheckoutLink
+from xbtcpay.plugin_api import CheckoutLink, Plugin
+from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.web import checkout_html as html
 from xbtcpay.web.assets import Asset, asset_url, load_asset, serve_asset
 from xbtcpay.web.checkout_view import CheckoutView, view_of
-from xbtcpay.web.keys import CHECKOUT
 from xbtcpay.web.live import LiveHub
 from xbtcpay.web.messages import Catalog, choose_language, load_catalogs
 from xbtcpay.web.status_cache import render_status, status_document
@@ -45,7 +49,12 @@ CSP = (
 
 @dataclass
 class Checkout:
-    runtime: Runtime
+    config: Config
+    core: CoreMethods
+    payments: PaymentStore
+    head: ChainHead
+    now: Callable[[], int]
+    plugins: Mapping[str, Plugin]  # a provider's payment may have its own checkout page
     hub: LiveHub
     catalogs: dict[str, Catalog]
     template: Template
@@ -93,7 +102,7 @@ class Checkout:
             }
         )
         try:
-            fresh = await self.runtime.payments.get(payment.id)
+            fresh = await self.payments.get(payment.id)
             if fresh is not None:
                 self.hub.catch_up(fresh)
             await response.prepare(request)
@@ -131,11 +140,11 @@ class Checkout:
         payment_id = request.match_info["id"]
         if not _ID.match(payment_id):
             return None
-        return await self.runtime.payments.get(payment_id)
+        return await self.payments.get(payment_id)
 
     def _view(self, payment: Payment) -> tuple[CheckoutView, str]:
-        rt = self.runtime
-        doc = status_document(rt.config, rt.core, payment, rt.chain_head)
+        head = self.head.number
+        doc = status_document(self.config, self.core, payment, head)
         key = "|".join(
             str(v)
             for v in (
@@ -147,10 +156,10 @@ class Checkout:
                 int(doc["reorged"]),
             )
         )
-        return view_of(rt.config, rt.core, payment, rt.chain_head, rt.processor.now()), key
+        return view_of(self.config, self.core, payment, head, self.now()), key
 
     async def _provider_page(self, payment: Payment) -> str | None:
-        plugin = self.runtime.plugins.get(payment.method)
+        plugin = self.plugins.get(payment.method)
         if payment.status != State.NEW or not isinstance(plugin, CheckoutLink):
             return None
         try:
@@ -186,7 +195,7 @@ class Checkout:
 
     def _parent_origin(self, request: web.Request) -> str:
         origin = request.query.get("origin", "")
-        allowed = self.runtime.config.public.cors_origins
+        allowed = self.config.public.cors_origins
         if not _ORIGIN.match(origin) or len(origin) > 255:
             return ""
         return origin if "*" in allowed or origin in allowed else ""
@@ -201,7 +210,7 @@ class Checkout:
         )
 
     def _headers(self, ctx: html.PageContext) -> dict[str, str]:
-        allowed = self.runtime.config.public.cors_origins
+        allowed = self.config.public.cors_origins
         ancestors = "'none'"
         if ctx.embed:
             ancestors = "*" if "*" in allowed else " ".join(allowed) or "'none'"
@@ -229,13 +238,27 @@ class Checkout:
         return self._html(text, ctx, status=404)
 
 
-def setup_checkout(app: web.Application, runtime: Runtime) -> Checkout:
-    """Build the checkout page, subscribe its live feed, and add its routes to ``app``."""
-    config, core = runtime.config, runtime.core
-    hub = LiveHub(lambda p: render_status(config, core, p, runtime.chain_head)[0])
+def setup_checkout(
+    app: web.Application,
+    config: Config,
+    core: CoreMethods,
+    payments: PaymentStore,
+    head: ChainHead,
+    feed: PaymentFeed,
+    plugins: Mapping[str, Plugin],
+    now: Callable[[], int],
+) -> Checkout:
+    """Build the checkout page, subscribe its live feed, and add its routes to ``app``
+    (the root keeps the page under ``keys.CHECKOUT``)."""
+    hub = LiveHub(lambda p: render_status(config, core, p, head.number)[0])
     folder = resources.files("xbtcpay.web") / "checkout_files"
     checkout = Checkout(
-        runtime,
+        config,
+        core,
+        payments,
+        head,
+        now,
+        plugins,
         hub,
         load_catalogs(),
         Template((folder / "page.html").read_text("utf-8")),
@@ -244,14 +267,13 @@ def setup_checkout(app: web.Application, runtime: Runtime) -> Checkout:
             for name in ("checkout.css", "checkout.js", "icon.svg", "widget.js")
         },
     )
-    unsubscribe = [runtime.feed.on_payment(hub.on_payment), runtime.feed.on_head(hub.on_head)]
+    unsubscribe = [feed.on_payment(hub.on_payment), feed.on_head(hub.on_head)]
 
     async def on_shutdown(_: web.Application) -> None:
         for undo in unsubscribe:
             undo()
         hub.shutdown()
 
-    app[CHECKOUT] = checkout
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/pay/{id}", checkout.page)
     app.router.add_get("/pay/{id}/view", checkout.fragment)

@@ -1,4 +1,4 @@
-"""Server-Sent Events for checkout pages, fed by the runtime's change feed.
+"""Server-Sent Events for checkout pages, fed by the daemon's change feed.
 
 Each open page holds one ``Stream``: a slot for the newest message and an event to wake its
 handler. A change renders the payment's status.json document once and drops it into every

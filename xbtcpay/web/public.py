@@ -1,4 +1,5 @@
-"""The public port: status.json for browsers, health, and plugin routes (webhooks)."""
+"""The public port: status.json for browsers, health, and plugin routes (webhooks); health
+and the Prometheus metrics also answer on the private port."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from typing import Any
 
 from aiohttp import web
 
-from xbtcpay.web.keys import CONFIG, CORE, RUNTIME
+from xbtcpay.web.keys import (
+    CHAIN_HEAD,
+    CONFIG,
+    CORE,
+    DATABASE,
+    LEADERSHIP,
+    METRICS,
+    PAYMENTS,
+    POSTBACKS,
+    STATUS_CACHE,
+)
 from xbtcpay.web.status_cache import render_status
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -39,16 +50,16 @@ async def status_json(request: web.Request) -> web.Response:
     payment_id = request.match_info["id"]
     if not _ID.match(payment_id):
         return _json({"error": "not found"}, status=404)
-    runtime = request.app[RUNTIME]
-    head = runtime.chain_head
-    body = runtime.status_cache.get(payment_id, head)
+    cache = request.app[STATUS_CACHE]
+    head = request.app[CHAIN_HEAD].number
+    body = cache.get(payment_id, head)
     if body is None:
-        epoch = runtime.status_cache.epoch
-        payment = await runtime.payments.get(payment_id)
+        epoch = cache.epoch
+        payment = await request.app[PAYMENTS].get(payment_id)
         if payment is None:
             return _json({"error": "not found"}, status=404)
         body, live = render_status(request.app[CONFIG], request.app[CORE], payment, head)
-        runtime.status_cache.put(payment_id, body, live=live, head=head, read_epoch=epoch)
+        cache.put(payment_id, body, live=live, head=head, read_epoch=epoch)
     return web.Response(body=body, content_type="application/json", headers=_NO_STORE)
 
 
@@ -68,26 +79,26 @@ async def healthz_public(request: web.Request) -> web.Response:
 
 
 async def _health(request: web.Request) -> tuple[bool, dict[str, Any]]:
-    runtime = request.app[RUNTIME]
+    head = request.app[CHAIN_HEAD]
     checks: dict[str, Any] = {}
     ok = True
     try:
-        await runtime.db.fetchone("SELECT 1")
+        await request.app[DATABASE].fetchone("SELECT 1")
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         checks["database"] = f"error: {exc}"
         ok = False
-    age = None if runtime.chain_head_at is None else round(time.time() - runtime.chain_head_at, 1)
+    age = None if head.at is None else round(time.time() - head.at, 1)
     limit = max(60.0, 10 * request.app[CONFIG].chain.poll_interval)
-    lead = runtime.leadership
+    lead = request.app[LEADERSHIP]
     if lead.is_leader:
-        chain_ok = runtime.watcher_enabled is False or (age is not None and age <= limit)
+        chain_ok = head.watched is False or (age is not None and age <= limit)
     else:  # a follower does not scan: the chain is the leader's, which holds a live lease
-        chain_ok = runtime.watcher_enabled is False or lead.leader_id is not None
+        chain_ok = head.watched is False or lead.leader_id is not None
     checks["chain"] = {
-        "head": runtime.chain_head,
+        "head": head.number,
         "head_age_seconds": age,
-        "watcher": runtime.watcher_enabled,
+        "watcher": head.watched,
         "ok": chain_ok,
     }
     checks["cluster"] = {
@@ -97,6 +108,16 @@ async def _health(request: web.Request) -> tuple[bool, dict[str, Any]]:
         "is_leader": lead.is_leader,
     }
     return ok and chain_ok, checks
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics (private port): counts are read from the database per scrape."""
+    exported, lead = request.app[METRICS], request.app[LEADERSHIP]
+    exported.set_counts(
+        await request.app[PAYMENTS].count_by_status(), await request.app[POSTBACKS].stats()
+    )
+    exported.set_cluster(lead.replica_id, lead.is_leader, lead.leader_term)
+    return web.Response(body=exported.render(), content_type="text/plain", charset="utf-8")
 
 
 def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:

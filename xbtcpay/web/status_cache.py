@@ -8,6 +8,7 @@ Bodies that show live confirmations are tagged with the chain head they were bui
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,10 @@ from xbtcpay.core.postback import display_amount
 
 if TYPE_CHECKING:
     from xbtcpay.app.config import Config
+    from xbtcpay.core.chain_head import ChainHead
+    from xbtcpay.core.feed import PaymentListener
     from xbtcpay.core.methods import CoreMethods
+    from xbtcpay.storage.payments import PaymentStore
 
 
 def status_document(
@@ -96,3 +100,39 @@ class StatusCache:
 
     def __len__(self) -> int:
         return len(self._bodies)
+
+
+def refresh_on_transition(
+    cache: StatusCache, config: Config, core: CoreMethods, head: ChainHead
+) -> PaymentListener:
+    """The transition listener that re-renders a changed payment's body from the committed
+    payment, so browsers polling an open payment are answered from memory."""
+
+    def refresh(payment: Payment, event: str) -> None:
+        body, live = render_status(config, core, payment, head.number)
+        cache.replace(payment.id, body, live=live, head=head.number)
+
+    return refresh
+
+
+async def warm_status_cache(
+    cache: StatusCache,
+    payments: PaymentStore,
+    config: Config,
+    core: CoreMethods,
+    head: ChainHead,
+    batch: int = 2000,
+) -> int:
+    """Render status.json of open payments into the cache (``public.status_cache_warm``)."""
+    done = 0
+    while done < cache.max_entries:
+        epoch = cache.epoch
+        rows = await payments.search(status="new", limit=batch, offset=done)
+        if not rows:
+            break
+        for p in rows:
+            body, live = render_status(config, core, p, head.number)
+            cache.put(p.id, body, live=live, head=head.number, read_epoch=epoch)
+        done += len(rows)
+        await asyncio.sleep(0)
+    return done

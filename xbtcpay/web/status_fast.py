@@ -23,10 +23,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
-from xbtcpay.app.runtime import Runtime
+from xbtcpay.core.chain_head import ChainHead
 from xbtcpay.web.public import CORS_FIXED
+from xbtcpay.web.status_cache import StatusCache
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 _PATH = re.compile(r"^/([A-Za-z0-9_-]{8,64})/status\.json$")
@@ -35,11 +36,13 @@ _PATH = re.compile(r"^/([A-Za-z0-9_-]{8,64})/status\.json$")
 class FastStatus(Collector):
     """Wraps the public port's request handler; also a Prometheus collector of its hits."""
 
-    def __init__(self, runtime: Runtime, inner: Handler) -> None:
-        self.runtime = runtime
+    def __init__(
+        self, cache: StatusCache, head: ChainHead, origins: tuple[str, ...], inner: Handler
+    ) -> None:
+        self.cache = cache
+        self.head = head
         self.inner = inner
         self.hits = 0
-        origins = runtime.config.public.cors_origins
         self._allow_all = "*" in origins
         self._origins = frozenset(origins)
         headers = {"Content-Type": "application/json", "Cache-Control": "no-store", **CORS_FIXED}
@@ -53,7 +56,7 @@ class FastStatus(Collector):
         if request.method == "GET":
             match = _PATH.match(request.raw_path)
             if match is not None:
-                body = self.runtime.status_cache.get(match.group(1), self.runtime.chain_head)
+                body = self.cache.get(match.group(1), self.head.number)
                 if body is not None:
                     self.hits += 1
                     return self._answer(request, body)
@@ -76,11 +79,18 @@ class FastStatus(Collector):
         yield family
 
 
-def install(runner: web.AppRunner, runtime: Runtime) -> FastStatus:
-    """Put the fast path in front of ``runner``'s (set-up) server."""
+def install(
+    runner: web.AppRunner,
+    cache: StatusCache,
+    head: ChainHead,
+    origins: tuple[str, ...],
+    metrics: CollectorRegistry,
+) -> FastStatus:
+    """Put the fast path in front of ``runner``'s (set-up) server; count its hits in
+    ``metrics``."""
     server = runner.server
     assert server is not None, "install after runner.setup()"
-    fast = FastStatus(runtime, server.request_handler)
+    fast = FastStatus(cache, head, origins, server.request_handler)
     server.request_handler = fast
-    runtime.metrics.registry.register(fast)
+    metrics.register(fast)
     return fast

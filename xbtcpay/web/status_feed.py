@@ -1,9 +1,9 @@
 """Keep status.json caches fresh across replicas: follow committed payment changes.
 
-A replica's own transitions replace its cached bodies at once (``Runtime`` wiring); a
-change committed by another replica reaches this one through this loop: every
-``FEED_INTERVAL`` seconds it reads the ids and versions of payments updated in the last
-``FEED_WINDOW`` seconds (an index on ``updated_at``) and drops the cached bodies whose
+A replica's own transitions replace its cached bodies at once (a transition listener on the
+payment feed); a change committed by another replica reaches this one through this loop:
+every ``FEED_INTERVAL`` seconds it reads the ids and versions of payments updated in the
+last ``FEED_WINDOW`` seconds (an index on ``updated_at``) and drops the cached bodies whose
 version moved. A body is therefore never stale for longer than about one interval plus a
 query; nothing is sent inside the payment transactions (no NOTIFY), and no message can be
 lost. Followers also take the chain head from the leader's scan cursor. Only run when
@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
 
-from xbtcpay.storage.payments import recent_versions
-
-if TYPE_CHECKING:
-    from xbtcpay.app.runtime import Runtime
+from xbtcpay.cluster.leadership import Leadership
+from xbtcpay.core.chain_head import ChainHead
+from xbtcpay.core.feed import PaymentFeed
+from xbtcpay.storage.chain_store import ChainStore
+from xbtcpay.storage.payments import PaymentStore
+from xbtcpay.web.status_cache import StatusCache
 
 FEED_INTERVAL = 0.25
 FEED_WINDOW = 5  # seconds of clock skew and commit delay tolerated between replicas
@@ -28,8 +29,21 @@ FEED_WINDOW = 5  # seconds of clock skew and commit delay tolerated between repl
 class StatusFeed:
     """The change feed of one replica: ``await prime()`` before serving, then ``run()``."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def __init__(
+        self,
+        payments: PaymentStore,
+        chain: ChainStore,
+        cache: StatusCache,
+        feed: PaymentFeed,
+        head: ChainHead,
+        leadership: Leadership,
+    ) -> None:
+        self.payments = payments
+        self.chain = chain
+        self.cache = cache
+        self.feed = feed
+        self.head = head
+        self.leadership = leadership
         self._seen: dict[str, tuple[int, int]] = {}
 
     async def prime(self) -> None:
@@ -43,25 +57,23 @@ class StatusFeed:
             await self._poll(invalidate=True)
 
     async def _poll(self, *, invalidate: bool) -> None:
-        rt, seen = self.rt, self._seen
+        seen = self._seen
         since = int(time.time()) - FEED_WINDOW
-        rows = await recent_versions(rt.db, since)
         changed = []
-        for row in rows:
-            pid, version = row["id"], int(row["version"])
+        for pid, version, updated_at in await self.payments.versions_since(since):
             known = seen.get(pid)
             if invalidate and (known is None or known[0] != version):
-                rt.status_cache.invalidate(pid)
+                self.cache.invalidate(pid)
                 changed.append(pid)
-            seen[pid] = (version, int(row["updated_at"]))
-        if changed and rt.feed.payment_listeners:  # live pages here follow changes made there
+            seen[pid] = (version, updated_at)
+        if changed and self.feed.payment_listeners:  # live pages here follow changes there
             for pid in changed:
-                payment = await rt.payments.get(pid)
+                payment = await self.payments.get(pid)
                 if payment is not None:
-                    rt.feed.publish_payment(payment, "replicated")
+                    self.feed.publish_payment(payment, "replicated")
         for pid in [p for p, (_, at) in seen.items() if at < since]:
             del seen[pid]
-        if not rt.leadership.is_leader:
-            cursor = await rt.db.fetchone("SELECT block FROM chain_cursor WHERE id = 1")
-            if cursor is not None and cursor["block"] != rt.chain_head:
-                rt.set_head(int(cursor["block"]))
+        if not self.leadership.is_leader:
+            cursor = await self.chain.cursor()
+            if cursor is not None and cursor != self.head.number:
+                self.head.set(cursor)

@@ -25,7 +25,7 @@ from xbtcpay.core.registry import MethodRegistry
 
 @dataclass
 class Media:
-    """The media-commerce objects of one daemon (``Runtime.media``)."""
+    """The media-commerce objects of one daemon (``Commerce.media``)."""
 
     access: Access
     transactions: Transactions

@@ -1,0 +1,101 @@
+"""The built-in crypto payment method on one chain, as a payment method handler.
+
+It wraps what is specific to an EVM chain: deposit addresses derived from the wallet's
+account xpub (``chain.wallet``), EIP-681 payment URIs (``chain.eip681``) and the watcher
+that follows deposits (``chain.watcher``). One handler is built per configured chain
+(today the one ``chain:`` section serving every configured asset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+from prometheus_client import Counter
+
+from xbtcpay.app.config import Config
+from xbtcpay.chain.client import ChainClient
+from xbtcpay.chain.eip681 import payment_uri
+from xbtcpay.chain.wallet import AddressDeriver
+from xbtcpay.chain.watcher import Watcher, http_urls
+from xbtcpay.core.chain_head import ChainHead
+from xbtcpay.core.handlers import DepositPlan, LeaderJob, PaymentDriver
+from xbtcpay.core.models import CRYPTO, Payment
+from xbtcpay.storage.chain_store import ChainStore
+
+
+@dataclass(frozen=True)
+class ChainAccess:
+    """What a watcher of one chain runs on: the chain tables (fenced by the leader lease),
+    the daemon's HTTP session, the head it moves and the counter of node calls."""
+
+    store: ChainStore
+    session: aiohttp.ClientSession
+    head: ChainHead
+    rpc_calls: Counter
+
+
+class ChainHandler:
+    """Crypto payments on the configured chain: addresses, URIs and the watcher job.
+
+    Without ``access`` (tools that only render payments) it has no jobs; with ``watch``
+    false (tests that drive their own watcher) neither.
+    """
+
+    method = CRYPTO
+
+    def __init__(
+        self, config: Config, access: ChainAccess | None = None, *, watch: bool = False
+    ) -> None:
+        self.config = config
+        self.access = access
+        self.watch = watch
+        xpub = config.wallet.xpub
+        self._deriver: Callable[[int], str] | None = AddressDeriver(xpub).address if xpub else None
+
+    def serves(self, asset: str) -> bool:
+        return asset in self.config.assets
+
+    def deposit_plan(self) -> DepositPlan | None:
+        if self._deriver is None:
+            return None
+        return DepositPlan(self.config.wallet.first_index, self._deriver)
+
+    def payment_uri(self, payment: Payment) -> str | None:
+        """EIP-681 for the outstanding amount (the whole amount once nothing is owed)."""
+        asset = self.config.assets.get(payment.asset) if payment.method == CRYPTO else None
+        if asset is None or payment.address is None:
+            return None
+        outstanding = payment.amount - payment.amount_received
+        if outstanding <= 0:
+            outstanding = payment.amount
+        units = int(outstanding.scaleb(asset.decimals))
+        return payment_uri(
+            contract=asset.contract,
+            native=asset.native,
+            chain_id=self.config.chain.chain_id,
+            address=payment.address,
+            units=units,
+        )
+
+    def watcher(self, payments: PaymentDriver) -> Watcher:
+        """A new watcher of this chain (its own node client over the daemon's session)."""
+        access, chain = self.access, self.config.chain
+        if access is None:
+            raise RuntimeError("this chain handler has no chain access to watch with")
+        client = ChainClient(
+            http_urls(chain.rpc_urls), timeout=chain.request_timeout, session=access.session
+        )
+        return Watcher(
+            self.config, payments, access.store, client, access.head.set, access.rpc_calls
+        )
+
+    def leader_jobs(self, payments: PaymentDriver) -> list[LeaderJob]:
+        """The watcher, when this daemon watches and a node is configured; /healthz reports
+        from now on whether its head is fresh."""
+        if self.access is None or not self.watch or not self.config.chain.rpc_urls:
+            return []
+        job: LeaderJob = ("watcher", self.watcher(payments).run)
+        self.access.head.watched = True
+        return [job]
