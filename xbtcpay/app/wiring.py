@@ -22,7 +22,6 @@ from xbtcpay.chain.handler import ChainAccess, ChainHandler
 from xbtcpay.cluster.leadership import Leadership, default_replica_id
 from xbtcpay.commerce import wiring as commerce
 from xbtcpay.commerce.media_access.wiring import Media
-from xbtcpay.commerce.purchases.charging import Charger
 from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.chain_head import ChainHead
 from xbtcpay.core.feed import PaymentFeed
@@ -35,6 +34,7 @@ from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.registrations import Registrations
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import Plugin
+from xbtcpay.plugin_api.charging import Charger
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
