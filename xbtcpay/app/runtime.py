@@ -149,10 +149,14 @@ async def build_runtime(
     runtime.media = build_media(config, db, registry, clock)
     if runtime.media.sells_media:  # no subscription/ownage/ppv product: nothing to run
         runtime.registrations.jobs.append(
-            ("commerce-expiry", runtime.media.expire_due, config.media.expiry_interval)
+            ("commerce-expiry", runtime.media.expire_due, config.media_access.expiry_interval)
         )
         runtime.registrations.jobs.append(
-            ("subscription-bridge", runtime.media.follow_payments, config.media.bridge_interval)
+            (
+                "subscription-bridge",
+                runtime.media.follow_payments,
+                config.media_access.bridge_interval,
+            )
         )
     runtime.registrations.subscription_listeners.append(runtime.media.subscriptions.from_plugin)
     return runtime

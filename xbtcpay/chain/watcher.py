@@ -32,7 +32,6 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.app.config import Config
 from xbtcpay.app.runtime import Runtime
 from xbtcpay.chain.client import ChainClient, RangeTooLarge
 from xbtcpay.chain.deposits import (
@@ -50,6 +49,7 @@ from xbtcpay.chain.reorg import (
     check_range,
     common_ancestor,
 )
+from xbtcpay.chain.settings import WatcherSettings
 from xbtcpay.chain.settlement import Rules, Threshold, next_event
 from xbtcpay.core.errors import ChainError
 from xbtcpay.storage.chain_store import ChainStore
@@ -73,7 +73,9 @@ def http_urls(urls: tuple[str, ...]) -> list[str]:
 class Watcher:
     """Watches the chain for one daemon: ``await Watcher(config, runtime).run()``."""
 
-    def __init__(self, config: Config, runtime: Runtime, client: ChainClient | None = None) -> None:
+    def __init__(
+        self, config: WatcherSettings, runtime: Runtime, client: ChainClient | None = None
+    ) -> None:
         self.config = config
         self.runtime = runtime
         self.chain = config.chain

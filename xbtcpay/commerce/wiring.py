@@ -54,7 +54,14 @@ def attach_commerce(rt: Runtime, settlement: Settlement) -> Commerce:
         name: Currency(name, a.decimals, virtual=True) for name, a in rt.config.assets.items()
     }
     methods = CommerceMethods(
-        rt.db, rt.catalog, currencies, purchases, rt.processor, crypto, receipt_url
+        rt.db,
+        rt.catalog,
+        currencies,
+        purchases,
+        rt.processor,
+        crypto,
+        receipt_url,
+        rt.config.default_asset,
     )
     methods.refunds = Refunds(config, rt.db, currencies, rt.processor.now)
     methods.register(rt.registry)

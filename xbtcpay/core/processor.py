@@ -19,11 +19,11 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.app.config import Config
 from xbtcpay.chain.wallet import AddressDeriver
 from xbtcpay.core.errors import Conflict, ConstraintViolation, InvalidTransition, NotFound
 from xbtcpay.core.models import CRYPTO, ApplyResult, NewPayment, Payment, PaymentEvent
 from xbtcpay.core.postback import postback_body
+from xbtcpay.core.settings import ProcessorSettings
 from xbtcpay.core.state import Event, State, apply
 from xbtcpay.storage import payments as payment_rows
 from xbtcpay.storage.payments import DuplicateEvent, EventRow, PostbackRow
@@ -73,7 +73,7 @@ class PaymentProcessor:
 
     def __init__(
         self,
-        config: Config,
+        config: ProcessorSettings,
         store: PaymentRepository,
         *,
         deriver: AddressDeriver | None = None,
@@ -328,7 +328,7 @@ class PaymentProcessor:
         subscribed = p.postback_events or self.config.postback.events
         if event_name not in subscribed:
             return None
-        body = postback_body(p, event_name, event_id, self.config)
+        body = postback_body(p, event_name, event_id)
         return PostbackRow(event_id, event_name, p.postback_url, body, self.clock())
 
 

@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from xbtcpay.app.config import Config
     from xbtcpay.app.runtime import Runtime
     from xbtcpay.core.methods import CoreMethods
     from xbtcpay.core.metrics import Metrics
     from xbtcpay.core.processor import PaymentProcessor
     from xbtcpay.core.registry import MethodRegistry
     from xbtcpay.web.checkout import Checkout
+    from xbtcpay.web.settings import WebSettings
 
-CONFIG: web.AppKey[Config] = web.AppKey("config")
+CONFIG: web.AppKey[WebSettings] = web.AppKey("config")
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 REGISTRY: web.AppKey[MethodRegistry] = web.AppKey("registry")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

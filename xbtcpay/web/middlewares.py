@@ -13,10 +13,11 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from xbtcpay.app.config import IPNetwork, RpcConfig
 from xbtcpay.core.errors import RpcError, StorageError
 from xbtcpay.core.metrics import Metrics
+from xbtcpay.core.settings import IPNetwork
 from xbtcpay.web.keys import CLIENT_IP
+from xbtcpay.web.settings import RpcConfig
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")

@@ -16,12 +16,12 @@ from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.postback import display_amount
 
 if TYPE_CHECKING:
-    from xbtcpay.app.config import Config
     from xbtcpay.core.methods import CoreMethods
+    from xbtcpay.web.settings import PageSettings
 
 
 def status_document(
-    config: Config, core: CoreMethods, p: Payment, head: int | None
+    config: PageSettings, core: CoreMethods, p: Payment, head: int | None
 ) -> dict[str, Any]:
     """The original's five fields with their meaning, then the extra fields."""
     required: int | str | None = None
@@ -51,7 +51,7 @@ def status_document(
 
 
 def render_status(
-    config: Config, core: CoreMethods, p: Payment, head: int | None
+    config: PageSettings, core: CoreMethods, p: Payment, head: int | None
 ) -> tuple[bytes, bool]:
     """(encoded body, whether it shows live confirmations and so depends on the head)."""
     body = json.dumps(status_document(config, core, p, head), separators=(",", ":")).encode()

@@ -42,13 +42,15 @@ class CommerceMethods:
         processor: PaymentProcessor,
         crypto_currencies: Mapping[str, Currency],
         receipt_url: Callable[[str], str],
+        default_asset: str,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.currencies = currencies
         self.purchases = purchases
         self.processor = processor
-        self.crypto = crypto_currencies
+        self.crypto = crypto_currencies  # one per configured asset
+        self.default_asset = default_asset
         self.ledger = ledger.LedgerReader(db)
         self.receipts = receipts.ReceiptReader(db)
         self.receipt_url = receipt_url
@@ -202,9 +204,8 @@ class CommerceMethods:
         spec = self.catalog.get(product) if isinstance(product, str) else None
         if spec is None or spec.get("type") != "top_up":
             raise InvalidParams("product: a top_up product of the catalog")
-        config = self.processor.config
-        asset = params.get("asset", config.default_asset)
-        if not isinstance(asset, str) or asset not in config.assets:
+        asset = params.get("asset", self.default_asset)
+        if not isinstance(asset, str) or asset not in self.crypto:
             raise InvalidParams("unknown asset")
         currency = self.crypto[asset]
         try:

@@ -14,13 +14,13 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.app.config import AssetConfig
 from xbtcpay.commerce.currencies import Currencies, Currency
 from xbtcpay.commerce.purchases import ledger, receipts
 from xbtcpay.commerce.settings import CommerceConfig
 from xbtcpay.commerce.taxes import split
 from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.models import CRYPTO, Payment
+from xbtcpay.core.settings import AssetConfig
 from xbtcpay.core.state import PAID_STATES, State
 from xbtcpay.storage.protocol import UnitOfWork
 
