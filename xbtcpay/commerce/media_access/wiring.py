@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from xbtcpay.commerce.media_access.access import Access
 from xbtcpay.commerce.media_access.inapp import InAppVerification
-from xbtcpay.commerce.media_access.methods import Seed002Methods
+from xbtcpay.commerce.media_access.methods import MediaAccessMethods
 from xbtcpay.commerce.media_access.payment_bridge import PaymentBridge
 from xbtcpay.commerce.media_access.products import media_terms
 from xbtcpay.commerce.media_access.settings import MediaAccessSettings
@@ -45,7 +45,7 @@ class Media:
     transactions: Transactions
     subscriptions: Subscriptions
     vouchers: VoucherStore
-    methods: Seed002Methods
+    methods: MediaAccessMethods
     bridge: PaymentBridge
     sells_media: bool = False  # the catalog has subscription / ownage / ppv products
 
@@ -56,8 +56,8 @@ class Media:
         await self.subscriptions.expire_due()
 
     def expose(self, customer_methods: CustomerMethods) -> None:
-        """Let sessions call the seed 002 methods on the public port (not voucher.create)."""
-        for name in Seed002Methods.CUSTOMER_METHODS:
+        """Let sessions call the media access API's methods on the public port (not voucher.create)."""
+        for name in MediaAccessMethods.CUSTOMER_METHODS:
             customer_methods.allow(name)
 
     async def follow_payments(self) -> None:
@@ -97,7 +97,7 @@ def build_media(
         settings.voucher_failures, settings.voucher_failure_window, clock=clock
     )
     inapp = InAppVerification(db, registry, terms, clock, on_change=changed)
-    methods = Seed002Methods(
+    methods = MediaAccessMethods(
         access=access,
         transactions=transactions,
         subscriptions=subscriptions,

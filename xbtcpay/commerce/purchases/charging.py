@@ -1,7 +1,7 @@
 """What a provider plugin implements so purchases can charge a stored card, a wallet token
 or a fresh nonce off-session: a ``charge`` method (checked structurally, ``Charger``).
 
-Outcomes map onto seed 004's ``PaymentResponse``: ``paid`` -> Success, ``declined`` ->
+Outcomes map onto the purchase endpoint's ``PaymentResponse``: ``paid`` -> Success, ``declined`` ->
 CardDeclined, ``no_stored_card`` -> NoStoredCard, ``token_failed`` -> TokenAcquisitionFailed,
 ``failed`` -> ProviderError, ``unknown`` -> Pending (reconciliation settles it later).
 """

@@ -181,7 +181,7 @@ class CommerceMethods:
         }
 
     async def token_actions(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
-        """Seed 000's balance:getTokenAction: the catalog's buyable products and prices."""
+        """The app payment API's balance:getTokenAction (Valuverse): the catalog's buyable products and prices."""
         actions = []
         for name, spec in self.catalog.products.items():
             item: dict[str, Any] = {
@@ -230,7 +230,7 @@ class CommerceMethods:
         }
 
     async def purchase(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
-        """Seed 004's purchase; see ``xbtcpay.commerce.purchases.purchase``."""
+        """The purchase endpoint's purchase; see ``xbtcpay.commerce.purchases.purchase``."""
         try:
             return await self.purchases.purchase(from_params(params))
         except PurchaseRefused as refused:

@@ -1,5 +1,5 @@
-"""Purchase requests in both spellings: ``payment.purchase`` (snake case) and seed 004's
-``POST /User/Purchase`` (``PurchaseToken, Card, Product{Token}, UseStoredCard, UseDiamonds,
+"""Purchase requests in both spellings: ``payment.purchase`` (snake case) and the purchase
+endpoint's ``POST /User/Purchase`` (``PurchaseToken, Card, Product{Token}, UseStoredCard, UseDiamonds,
 Token{Type, Token}``). Both become one ``PurchaseRequest``.
 
 Raw card numbers are refused before anything else is read: the request is answered with
@@ -89,7 +89,7 @@ def from_params(params: Mapping[str, Any]) -> PurchaseRequest:
     )
 
 
-def from_seed004(body: Mapping[str, Any], customer: Any) -> PurchaseRequest:
+def from_purchase_endpoint(body: Mapping[str, Any], customer: Any) -> PurchaseRequest:
     """``POST /User/Purchase``: UseDiamonds pays with the configured virtual currency."""
     refuse_raw_card(body.get("Card"))
     product = body.get("Product")

@@ -1,4 +1,4 @@
-"""Seed 004's ``PaymentResponse``: one documented outcome per purchase, each with an ErrorCode.
+"""The purchase endpoint's ``PaymentResponse``: one documented outcome per purchase, each with an ErrorCode.
 
 Every provider decline maps onto one of these (``xbtcpay.commerce.purchases.charging.Outcome``).
 """
@@ -52,7 +52,7 @@ class PurchaseRefused(Exception):
 def answer(
     response: PaymentResponse, message: str = "", receipt: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Seed 004's response body."""
+    """The purchase endpoint's response body."""
     return {
         "PaymentSuccess": response is PaymentResponse.SUCCESS,
         "PaymentResponse": response.value,

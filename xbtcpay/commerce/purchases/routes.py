@@ -1,4 +1,4 @@
-"""HTTP routes of the commerce layer: seed 004's ``POST /User/Purchase`` (private port with
+"""HTTP routes of the commerce layer: the purchase endpoint ``POST /User/Purchase`` (private port with
 ``customer`` in the body; public port with a session) and the HTML receipt page."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from xbtcpay.commerce.errors import Forbidden
 from xbtcpay.commerce.public_api import PublicApi
 from xbtcpay.commerce.purchases.html import render
 from xbtcpay.commerce.purchases.methods import CommerceMethods
-from xbtcpay.commerce.purchases.requests import from_seed004
+from xbtcpay.commerce.purchases.requests import from_purchase_endpoint
 from xbtcpay.commerce.purchases.responses import PaymentResponse, PurchaseRefused, answer
 from xbtcpay.commerce.settings import CommerceConfig
 from xbtcpay.core.errors import Conflict, RpcError
@@ -62,7 +62,7 @@ class CommerceRoutes:
 
     async def _purchase(self, body: Mapping[str, Any], customer: Any) -> web.Response:
         try:
-            result = await self.methods.purchases.purchase(from_seed004(body, customer))
+            result = await self.methods.purchases.purchase(from_purchase_endpoint(body, customer))
         except PurchaseRefused as refused:
             result = answer(refused.response, refused.message)
         except Conflict as exc:
