@@ -38,7 +38,7 @@ async def balance(d: Any, customer: str) -> dict[str, str]:
     return {b["currency"]: b["amount"] for b in reply["result"]["balances"]}
 
 
-async def test_purchase_from_balance_answers_in_seed_004_shape_with_a_receipt(
+async def test_purchase_from_balance_answers_in_the_purchase_endpoint_shape_with_a_receipt(
     tmp_path: Path,
 ) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
@@ -61,7 +61,7 @@ async def test_use_diamonds_pays_the_virtual_price_without_tax(tmp_path: Path) -
             f"{d.rpc_url}/User/Purchase",
             json={
                 "customer": "bob",
-                "PurchaseToken": "seed-004-token-1",
+                "PurchaseToken": "purchase-token-1",
                 "Product": {"Token": "gem_pack"},
                 "UseDiamonds": True,
             },

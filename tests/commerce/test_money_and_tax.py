@@ -12,7 +12,11 @@ from tests.commerce.setup import commerce
 from tests.harness import base_config
 from xbtcpay.app.config import parse_config
 from xbtcpay.commerce.currencies import Currencies
-from xbtcpay.commerce.purchases.requests import RAW_CARD_MESSAGE, from_params, from_seed004
+from xbtcpay.commerce.purchases.requests import (
+    RAW_CARD_MESSAGE,
+    from_params,
+    from_purchase_endpoint,
+)
 from xbtcpay.commerce.purchases.responses import (
     ERROR_CODES,
     PaymentResponse,
@@ -130,7 +134,7 @@ def test_commerce_config_is_validated_line_by_line(tmp_path: Path) -> None:
 def test_raw_card_numbers_are_refused_without_being_repeated() -> None:
     number = "4111111111111111"
     builds: list[Callable[[], object]] = [
-        lambda: from_seed004(
+        lambda: from_purchase_endpoint(
             {
                 "PurchaseToken": "tok-raw-00001",
                 "Card": {"Number": number, "Month": 1, "Year": 30, "CCV": "123"},
@@ -156,10 +160,10 @@ def test_raw_card_numbers_are_refused_without_being_repeated() -> None:
         assert body["ErrorCode"] == "E205" and number not in str(body)
 
 
-def test_seed_004_names_map_onto_one_request() -> None:
-    req = from_seed004(
+def test_purchase_endpoint_names_map_onto_one_request() -> None:
+    req = from_purchase_endpoint(
         {
-            "PurchaseToken": "tok-seed-0001",
+            "PurchaseToken": "tok-purchase-0001",
             "Product": {"Token": "gem_pack"},
             "Token": {"Type": "ApplePay", "Token": "apple-pay-blob"},
         },
@@ -171,14 +175,18 @@ def test_seed_004_names_map_onto_one_request() -> None:
         "apple-pay-blob",
         "gem_pack",
     )
-    req = from_seed004(
-        {"PurchaseToken": "tok-seed-0002", "Product": {"Token": "gem_pack"}, "UseDiamonds": True},
+    req = from_purchase_endpoint(
+        {
+            "PurchaseToken": "tok-purchase-0002",
+            "Product": {"Token": "gem_pack"},
+            "UseDiamonds": True,
+        },
         "alice",
     )
     assert (req.source, req.currency) == ("balance", "virtual")
-    req = from_seed004(
+    req = from_purchase_endpoint(
         {
-            "PurchaseToken": "tok-seed-0003",
+            "PurchaseToken": "tok-purchase-0003",
             "Product": {"Token": "gem_pack"},
             "UseStoredCard": True,
             "Card": {"Number": ""},
@@ -187,9 +195,9 @@ def test_seed_004_names_map_onto_one_request() -> None:
     )
     assert req.source == "stored_card"
     with pytest.raises(PurchaseRefused):
-        from_seed004(
+        from_purchase_endpoint(
             {
-                "PurchaseToken": "tok-seed-0004",
+                "PurchaseToken": "tok-purchase-0004",
                 "Product": {"Token": "gem_pack"},
                 "Token": {"Type": "SamsungPay", "Token": "x"},
             },

@@ -222,7 +222,7 @@ async def test_websocket_with_a_session_query_parameter(tmp_path: Path) -> None:
             assert r.status == 401
 
 
-async def test_seed_004_purchase_on_the_public_port_with_a_session(tmp_path: Path) -> None:
+async def test_purchase_endpoint_on_the_public_port_with_a_session(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
         await gift(d, "alice")
         body = {

@@ -155,7 +155,7 @@ async def test_stripe_subscription_lifecycle(tmp_path: Path, fake: FakeStripe) -
         ]
 
 
-async def test_cancel_now_through_seed002_then_stripe_deletion_changes_nothing(
+async def test_cancel_now_through_the_media_access_api_then_stripe_deletion_changes_nothing(
     tmp_path: Path, fake: FakeStripe
 ) -> None:
     clock = Clock()

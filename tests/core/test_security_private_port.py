@@ -10,8 +10,9 @@ import pytest
 from multidict import CIMultiDict
 
 from tests.harness import running_daemon
-from xbtcpay.app.config import Listen, RpcConfig
+from xbtcpay.core.settings import Listen
 from xbtcpay.web.browser_guard import allowed_hosts, host_allowed
+from xbtcpay.web.settings import RpcConfig
 
 START = {"jsonrpc": "2.0", "id": 1, "method": "start_payment", "params": {"amount": "1"}}
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from xbtcpay.app.config import PostbackConfig
 from xbtcpay.core.postback import PostbackSender
 from xbtcpay.core.secrets import Secret
+from xbtcpay.core.settings import PostbackConfig
 from xbtcpay.storage.database import Database
 from xbtcpay.storage.postbacks import PostbackStore
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from xbtcpay import __version__
+from xbtcpay.app import vouchers
 from xbtcpay.app.config import Config, config_path, load_config
 from xbtcpay.app.logs import configure_logging
-from xbtcpay.commerce.media_access import voucher_cli
 from xbtcpay.core.errors import ConfigError, PluginError, StorageError
 from xbtcpay.core.persistence import Engine
 from xbtcpay.storage.engines import open_engine
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     blist.add_argument("--limit", type=int, default=50)
     bre = bsub.add_parser("redeliver", help="queue a postback for delivery again")
     bre.add_argument("id", type=int)
-    voucher_cli.add_parser(sub, common)
+    vouchers.add_parser(sub, common)
     db = sub.add_parser("db", help="database tools", parents=[common])
     dsub = db.add_subparsers(dest="action", required=True)
     dcopy = dsub.add_parser(
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="HOST:PORT of the public port (default from the config)",
     )
 
-    from xbtcpay.sweep.commands import add_commands as add_sweep_commands
+    from xbtcpay.app.sweeps import add_commands as add_sweep_commands
 
     add_sweep_commands(sub, common)
     return parser
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "db":
         return _guarded(_db_copy(args))
     if args.command == "sweep" and args.action == "sign":
-        from xbtcpay.sweep.commands import sign_main
+        from xbtcpay.app.sweeps import sign_main
 
         return sign_main(args)  # offline: no config, no node
     path = config_path(args.config)
@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         "migrate": _migrate,
         "payments": _payments,
         "postbacks": _postbacks,
-        "vouchers": voucher_cli.run,
+        "vouchers": vouchers.run,
     }
-    from xbtcpay.sweep.commands import funds_main, sweep_main
+    from xbtcpay.app.sweeps import funds_main, sweep_main
 
     handlers.update(sweep=sweep_main, funds=funds_main)
     return _guarded(handlers[args.command](config, args))

@@ -153,7 +153,16 @@ def assemble(
     catalog = Catalog(config.products)
     chargers = {name: p for name, p in plugins.items() if isinstance(p, Charger)}
     shop = commerce.register(
-        config, db, catalog, processor, chargers, clock, metrics.registry, registry, registrations
+        config,
+        config.public.base_url,
+        db,
+        catalog,
+        processor,
+        chargers,
+        clock,
+        metrics.registry,
+        registry,
+        registrations,
     )
     return Parts(
         config=config,

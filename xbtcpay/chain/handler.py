@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client import Counter
 
-from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.eip681 import payment_uri
+from xbtcpay.chain.settings import ChainHandlerSettings
 from xbtcpay.chain.wallet import AddressDeriver
 from xbtcpay.chain.watcher import Watcher, http_urls
 from xbtcpay.core.chain_head import ChainHead
@@ -46,7 +46,11 @@ class ChainHandler:
     method = CRYPTO
 
     def __init__(
-        self, config: Config, access: ChainAccess | None = None, *, watch: bool = False
+        self,
+        config: ChainHandlerSettings,
+        access: ChainAccess | None = None,
+        *,
+        watch: bool = False,
     ) -> None:
         self.config = config
         self.access = access

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xbtcpay.app.config import AssetConfig
 from xbtcpay.chain.client import BALANCE_OF, ChainClient
 from xbtcpay.chain.deposits import Deposit, balance_deposit
+from xbtcpay.core.settings import AssetConfig
 
 BATCH_SIZE = 1000
 

@@ -34,7 +34,6 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
-from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient, RangeTooLarge
 from xbtcpay.chain.deposits import (
     TRANSFER_TOPIC,
@@ -51,6 +50,7 @@ from xbtcpay.chain.reorg import (
     check_range,
     common_ancestor,
 )
+from xbtcpay.chain.settings import WatcherSettings
 from xbtcpay.chain.settlement import Rules, Threshold, next_event
 from xbtcpay.core.errors import ChainError
 from xbtcpay.core.handlers import PaymentDriver
@@ -79,7 +79,7 @@ class Watcher:
 
     def __init__(
         self,
-        config: Config,
+        config: WatcherSettings,
         processor: PaymentDriver,
         store: ChainStore,
         client: ChainClient,

@@ -1,7 +1,7 @@
 """Shop-issued session tokens: JWTs naming the customer the end user's app acts for.
 
 Claims: ``sub`` = customer (1-128 printable characters), ``exp`` (required), ``iat``/``nbf``
-(optional), ``net`` (optional; seed 000's ``X-Network-Id`` must equal it when both are
+(optional), ``net`` (optional; the app payment API's ``X-Network-Id`` must equal it when both are
 present). The key is chosen by the token's ``alg`` among the configured ``algorithms`` only
 (``sessions.secret`` for HS*, ``sessions.public_key`` for ES*/RS*/PS*/EdDSA), so a token
 cannot pick its own algorithm, ``alg: none`` is never accepted and an HMAC token cannot be

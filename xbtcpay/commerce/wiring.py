@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from xbtcpay.app.config import Config
 from xbtcpay.commerce.currencies import Currency
 from xbtcpay.commerce.customer_methods import CustomerMethods
-from xbtcpay.commerce.media_access.wiring import Media, build_media
+from xbtcpay.commerce.media_access.wiring import Media, MediaAccessInputs, build_media
 from xbtcpay.commerce.purchases.ledger import LedgerReader
 from xbtcpay.commerce.purchases.methods import CommerceMethods
 from xbtcpay.commerce.purchases.purchase import Purchases
@@ -28,7 +28,18 @@ from xbtcpay.core.persistence import Engine
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.registrations import Registrations
 from xbtcpay.core.registry import MethodRegistry
+from xbtcpay.core.settings import AssetConfig
 from xbtcpay.plugin_api.charging import Charger
+
+
+class CommerceInputs(MediaAccessInputs, Protocol):
+    """What the commerce layer reads of the whole configuration: the media access inputs,
+    the configured crypto assets (priced like currencies) and the default one."""
+
+    @property
+    def assets(self) -> Mapping[str, AssetConfig]: ...
+    @property
+    def default_asset(self) -> str: ...
 
 
 @dataclass
@@ -41,7 +52,8 @@ class Commerce:
 
 
 def register(
-    config: Config,
+    config: CommerceInputs,
+    base_url: str,
     db: Engine,
     catalog: Catalog,
     processor: PaymentProcessor,
@@ -56,25 +68,26 @@ def register(
     media = build_media(config, db, registry, clock)
     if media.sells_media:  # no subscription/ownage/ppv product: nothing to run
         registrations.jobs.append(
-            ("commerce-expiry", media.expire_due, config.media.expiry_interval)
+            ("commerce-expiry", media.expire_due, config.media_access.expiry_interval)
         )
         registrations.jobs.append(
-            ("subscription-bridge", media.follow_payments, config.media.bridge_interval)
+            ("subscription-bridge", media.follow_payments, config.media_access.bridge_interval)
         )
     registrations.subscription_listeners.append(media.subscriptions.from_plugin)
     currencies = config.commerce.currencies()
     settlement = Settlement(config.commerce, catalog, currencies, config.assets)
     processor.transaction_hooks.append(settlement)
-    base = config.public.base_url
 
     def receipt_url(token: str) -> str:
-        return f"{base}/receipts/{token}"
+        return f"{base_url}/receipts/{token}"
 
     purchases = Purchases(
         config.commerce, db, catalog, currencies, processor, chargers, receipt_url
     )
     crypto = {name: Currency(name, a.decimals, virtual=True) for name, a in config.assets.items()}
-    methods = CommerceMethods(db, catalog, currencies, purchases, processor, crypto, receipt_url)
+    methods = CommerceMethods(
+        db, catalog, currencies, purchases, processor, crypto, receipt_url, config.default_asset
+    )
     methods.refunds = Refunds(config.commerce, db, currencies, processor.now)
     methods.register(registry)
     verifier = SessionVerifier(config.commerce.sessions, clock=clock)

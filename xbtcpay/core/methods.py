@@ -6,7 +6,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from xbtcpay.app.config import Config
 from xbtcpay.core.amounts import parse_amount
 from xbtcpay.core.errors import InvalidParams
 from xbtcpay.core.handlers import PaymentHandlers
@@ -15,6 +14,7 @@ from xbtcpay.core.params import data_text, fiat_price, postback_url, return_url
 from xbtcpay.core.postback import display_amount
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.registry import MethodRegistry
+from xbtcpay.core.settings import PaymentTerms
 from xbtcpay.core.state import Event, State
 from xbtcpay.plugin_api import CallContext
 
@@ -26,7 +26,7 @@ class CoreMethods:
     """Handlers of the core methods; registered into a MethodRegistry."""
 
     def __init__(
-        self, config: Config, processor: PaymentProcessor, handlers: PaymentHandlers
+        self, config: PaymentTerms, processor: PaymentProcessor, handlers: PaymentHandlers
     ) -> None:
         self.config = config
         self.processor = processor

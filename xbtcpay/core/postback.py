@@ -25,9 +25,9 @@ import structlog
 from xbtcpay.core.amounts import format_amount
 from xbtcpay.core.models import CRYPTO, Payment, Postback
 from xbtcpay.core.persistence import PostbackRepository
+from xbtcpay.core.settings import PostbackConfig
 
 if TYPE_CHECKING:
-    from xbtcpay.app.config import Config, PostbackConfig
     from xbtcpay.core.metrics import Metrics
 
 log = structlog.get_logger("xbtcpay.postback")
@@ -42,7 +42,7 @@ def display_amount(payment: Payment, value: Any) -> str:
     return format_amount(value) if payment.method == CRYPTO else format(value, "f")
 
 
-def postback_body(p: Payment, event: str, event_id: str, config: Config) -> str:
+def postback_body(p: Payment, event: str, event_id: str) -> str:
     body = {
         "id": p.id,
         "data": p.data,

@@ -21,7 +21,6 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.app.config import Config
 from xbtcpay.core.errors import Conflict, ConstraintViolation, InvalidTransition, NotFound
 from xbtcpay.core.handlers import PaymentHandlers
 from xbtcpay.core.models import CRYPTO, ApplyResult, NewPayment, Payment, PaymentEvent
@@ -34,6 +33,7 @@ from xbtcpay.core.persistence import (
     UnitOfWork,
 )
 from xbtcpay.core.postback import postback_body
+from xbtcpay.core.settings import ProcessorSettings
 from xbtcpay.core.state import Event, State, apply
 
 log = structlog.get_logger("xbtcpay.processor")
@@ -79,7 +79,7 @@ class PaymentProcessor:
 
     def __init__(
         self,
-        config: Config,
+        config: ProcessorSettings,
         store: PaymentRepository,
         outbox: PostbackOutbox,
         *,
@@ -335,7 +335,7 @@ class PaymentProcessor:
         subscribed = p.postback_events or self.config.postback.events
         if event_name not in subscribed:
             return None
-        body = postback_body(p, event_name, event_id, self.config)
+        body = postback_body(p, event_name, event_id)
         return PostbackRow(event_id, event_name, p.postback_url, body, self.clock())
 
 

@@ -16,10 +16,11 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.app.config import AssetConfig, Config
 from xbtcpay.chain.client import ChainClient, NodeError
+from xbtcpay.core.settings import AssetConfig
 from xbtcpay.sweep.moved import confirmations_needed, moved_units
 from xbtcpay.sweep.records import CONFIRMED, FAILED, REORGED, SENT, SweepStore
+from xbtcpay.sweep.settings import SweepInputs
 
 log = structlog.get_logger("xbtcpay.sweep")
 DEFAULT_GAS_PER_ADDRESS = 32_000  # 7702 batches, measured on anvil (docs/funds.md)
@@ -57,7 +58,9 @@ class Funds:
     reorged: list[str] = field(default_factory=list)  # sweeps found reorged away just now
 
 
-async def follow_sent(config: Config, store: SweepStore, client: ChainClient, head: int) -> None:
+async def follow_sent(
+    config: SweepInputs, store: SweepStore, client: ChainClient, head: int
+) -> None:
     """Sweeps still ``sent`` (``sweep send`` stopped or timed out before they confirmed):
     record them confirmed or failed once the chain says so, broadcast again if the node has
     forgotten them."""
@@ -95,7 +98,7 @@ async def follow_sent(config: Config, store: SweepStore, client: ChainClient, he
         log.info("sweep.confirmed", tx_hash=record.tx_hash, block=number, late=True)
 
 
-async def recheck_sweeps(config: Config, store: SweepStore, client: ChainClient) -> list[str]:
+async def recheck_sweeps(config: SweepInputs, store: SweepStore, client: ChainClient) -> list[str]:
     """Follow sweeps still ``sent``; confirmed sweeps within the reorg window that left the
     chain are recorded as reorged and returned."""
     head = await client.block_number()
@@ -124,7 +127,7 @@ async def balances(client: ChainClient, asset: AssetConfig, addresses: list[str]
     return out
 
 
-async def summarize(config: Config, store: SweepStore, client: ChainClient, now: int) -> Funds:
+async def summarize(config: SweepInputs, store: SweepStore, client: ChainClient, now: int) -> Funds:
     reorged = await recheck_sweeps(config, store, client)
     received, swept, sweeping = await store.received(), await store.swept(), await store.in_flight()
     assets = {}
@@ -146,7 +149,7 @@ async def summarize(config: Config, store: SweepStore, client: ChainClient, now:
     return Funds(assets, await _runway(config, store, client), reorged)
 
 
-async def _runway(config: Config, store: SweepStore, client: ChainClient) -> Runway | None:
+async def _runway(config: SweepInputs, store: SweepStore, client: ChainClient) -> Runway | None:
     if config.sweep is None or config.sweep.gas_wallet_key is None:
         return None
     from eth_account import Account

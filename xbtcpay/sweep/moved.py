@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.deposits import TRANSFER_TOPIC, topic_address
+from xbtcpay.sweep.settings import SweepInputs
 
 
-def confirmations_needed(config: Config) -> int:
+def confirmations_needed(config: SweepInputs) -> int:
     """``sweep.confirmations``, else the chain's (64 blocks when that is "finalized")."""
     own = config.sweep.confirmations if config.sweep is not None else None
     chain = config.chain.confirmations

@@ -5,26 +5,26 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from xbtcpay.app.config import AssetConfig, Config
 from xbtcpay.chain.client import ChainClient
+from xbtcpay.core.settings import AssetConfig
 from xbtcpay.sweep.contracts import delegate_address
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.onchain import account_states, batch_delegate
 from xbtcpay.sweep.plan import EIP7702, GAS_STATION, Plan, PlanEntry
 from xbtcpay.sweep.records import SweepStore
-from xbtcpay.sweep.settings import SweepConfig
+from xbtcpay.sweep.settings import SweepConfig, SweepInputs
 
 TRANSFER_GAS = 65_000  # gas limit of one token transfer signed for a gas-station plan
 
 
-def sweep_settings(config: Config) -> SweepConfig:
+def sweep_settings(config: SweepInputs) -> SweepConfig:
     """The sweep section, or a refusal naming what is missing."""
     if config.sweep is None:
         raise SweepRefused("no sweep section in the config (sweep.treasury, sweep.batch)")
     return config.sweep
 
 
-def contracts_of(config: Config) -> tuple[str, str, str]:
+def contracts_of(config: SweepInputs) -> tuple[str, str, str]:
     """(treasury, batch, delegate) from the config; refused when the batch is not deployed."""
     s = sweep_settings(config)
     if s.batch is None:
@@ -32,7 +32,7 @@ def contracts_of(config: Config) -> tuple[str, str, str]:
     return s.treasury, s.batch, delegate_address(s.batch, s.treasury)
 
 
-async def check_contracts(client: ChainClient, config: Config) -> tuple[str, str, str]:
+async def check_contracts(client: ChainClient, config: SweepInputs) -> tuple[str, str, str]:
     """The configured contracts, checked against the node (chain id, batch, its delegate)."""
     treasury, batch, delegate = contracts_of(config)
     chain_id = await client.chain_id()
@@ -65,7 +65,7 @@ def min_units(asset: AssetConfig, minimum: str | None) -> int:
 
 
 async def build_plan(
-    config: Config,
+    config: SweepInputs,
     store: SweepStore,
     client: ChainClient,
     *,
@@ -130,3 +130,18 @@ def _checksum(address: str) -> str:
 
 def _checksum_or_none(address: str | None) -> str | None:
     return None if address is None else _checksum(address)
+
+
+GAS_7702_FIRST = 29_600  # per address in a 200-address batch, first sweep (bench sweep)
+GAS_7702_AGAIN = 11_600  # per address already delegated
+GAS_STATION_PER_ADDRESS = 50_800  # a 21,000-gas top-up + the transfer
+
+
+def estimated_gas(plan: Plan) -> dict[str, int]:
+    """Rough gas of sweeping ``plan`` both ways, from the measured costs (docs/funds.md)."""
+    fresh = sum(1 for e in plan.entries if not e.delegated)
+    again = len(plan.entries) - fresh
+    return {
+        "EIP-7702 batches": 21_000 + GAS_7702_FIRST * fresh + GAS_7702_AGAIN * again,
+        "gas station": GAS_STATION_PER_ADDRESS * len(plan.entries),
+    }

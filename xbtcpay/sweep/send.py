@@ -16,7 +16,6 @@ import structlog
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient, NodeError
 from xbtcpay.sweep.batching import gas_cap, pack
 from xbtcpay.sweep.contracts import sweep_calldata
@@ -25,6 +24,7 @@ from xbtcpay.sweep.moved import confirmations_needed, moved_units
 from xbtcpay.sweep.plan import EIP7702, SignedPlan
 from xbtcpay.sweep.planner import sweep_settings
 from xbtcpay.sweep.records import CONFIRMED, FAILED, REORGED, SweepStore
+from xbtcpay.sweep.settings import SweepInputs
 from xbtcpay.sweep.verify import Checked, Ready, check_signed
 
 log = structlog.get_logger("xbtcpay.sweep")
@@ -91,7 +91,7 @@ class Report:
     sent: list[Pending] = field(default_factory=list)
 
 
-def gas_wallet(config: Config) -> LocalAccount:
+def gas_wallet(config: SweepInputs) -> LocalAccount:
     """The gas wallet's key (``sweep.gas_wallet_key``), or a refusal."""
     key = sweep_settings(config).gas_wallet_key
     if key is None:
@@ -104,7 +104,7 @@ class Sender:
     """Sends one signed plan: check, estimate, refuse or broadcast, confirm, record."""
 
     def __init__(
-        self, config: Config, store: SweepStore, client: ChainClient, *, poll: float = 0.5
+        self, config: SweepInputs, store: SweepStore, client: ChainClient, *, poll: float = 0.5
     ) -> None:
         self.config = config
         self.store = store

@@ -15,7 +15,6 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
-from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.watcher import http_urls
 from xbtcpay.core.errors import ChainError, InvalidParams, ProviderError
@@ -25,6 +24,7 @@ from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import CallContext
 from xbtcpay.sweep.funds import Funds, funds_json, summarize
 from xbtcpay.sweep.records import SweepStore
+from xbtcpay.sweep.settings import SweepInputs
 
 METRICS_INTERVAL = 60.0
 log = structlog.get_logger("xbtcpay.sweep")
@@ -72,7 +72,7 @@ class FundsGauges:
 class FundsService:
     """Computes the funds summary against the node; registered into one daemon."""
 
-    def __init__(self, config: Config, store: SweepStore, gauges: FundsGauges) -> None:
+    def __init__(self, config: SweepInputs, store: SweepStore, gauges: FundsGauges) -> None:
         self.config = config
         self.store = store
         self.gauges = gauges
@@ -116,7 +116,7 @@ class FundsService:
 
 
 def register(
-    config: Config,
+    config: SweepInputs,
     db: Engine,
     metrics: CollectorRegistry,
     registry: MethodRegistry,

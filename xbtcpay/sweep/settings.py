@@ -12,11 +12,14 @@ sweep:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from xbtcpay.chain.settings import ChainConfig
 from xbtcpay.core.secrets import Secret, resolve_secret
+from xbtcpay.core.settings import AssetConfig, PaymentsConfig, WalletConfig
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -31,6 +34,25 @@ class SweepConfig:
     delegate: str | None = None
     confirmations: int | None = None  # None: the chain's confirmations
     timeout: float = 600.0  # seconds `sweep send` waits for confirmations
+
+
+class SweepInputs(Protocol):
+    """What planning, checking and sending a sweep read of the whole configuration: the
+    ``sweep`` section, the node, the assets, the xpub the addresses come from and the late
+    window (an address still expecting a late payment is not swept)."""
+
+    @property
+    def sweep(self) -> SweepConfig | None: ...
+    @property
+    def chain(self) -> ChainConfig: ...
+    @property
+    def assets(self) -> Mapping[str, AssetConfig]: ...
+    @property
+    def default_asset(self) -> str: ...
+    @property
+    def payments(self) -> PaymentsConfig: ...
+    @property
+    def wallet(self) -> WalletConfig: ...
 
 
 def parse_sweep(raw: Any, base_dir: Path, problems: list[str]) -> SweepConfig | None:

@@ -17,7 +17,6 @@ from eth_keys.datatypes import Signature
 from eth_utils.address import to_canonical_address
 from hexbytes import HexBytes
 
-from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.devchain import calldata
 from xbtcpay.chain.wallet import AddressDeriver
@@ -26,6 +25,7 @@ from xbtcpay.sweep.onchain import AccountState, account_states
 from xbtcpay.sweep.plan import GAS_STATION, Authorization, PlanEntry, SignedPlan
 from xbtcpay.sweep.planner import check_contracts
 from xbtcpay.sweep.records import SweepStore
+from xbtcpay.sweep.settings import SweepInputs
 
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
@@ -63,7 +63,7 @@ def authority_of(auth: Authorization) -> str:
 
 
 async def check_signed(
-    config: Config, store: SweepStore, client: ChainClient, signed: SignedPlan, now: int
+    config: SweepInputs, store: SweepStore, client: ChainClient, signed: SignedPlan, now: int
 ) -> Checked:
     """Refuse a signed plan that is not for this server; skip what changed since the plan."""
     plan = signed.plan
@@ -148,7 +148,9 @@ def decode_transfer(raw: str) -> dict[str, Any]:
     }
 
 
-async def _check_addresses(config: Config, store: SweepStore, signed: SignedPlan, now: int) -> None:
+async def _check_addresses(
+    config: SweepInputs, store: SweepStore, signed: SignedPlan, now: int
+) -> None:
     plan = signed.plan
     if plan.xpub != config.wallet.xpub:
         raise SweepRefused("the plan was made for another wallet (xpub)")

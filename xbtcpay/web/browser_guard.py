@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from xbtcpay.app.config import RpcConfig
+from xbtcpay.web.settings import RpcConfig
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")

@@ -21,7 +21,6 @@ from string import Template
 import structlog
 from aiohttp import web
 
-from xbtcpay.app.config import Config
 from xbtcpay.core.chain_head import ChainHead
 from xbtcpay.core.feed import PaymentFeed
 from xbtcpay.core.methods import CoreMethods
@@ -34,6 +33,7 @@ from xbtcpay.web.assets import Asset, asset_url, load_asset, serve_asset
 from xbtcpay.web.checkout_view import CheckoutView, view_of
 from xbtcpay.web.live import LiveHub
 from xbtcpay.web.messages import Catalog, choose_language, load_catalogs
+from xbtcpay.web.settings import WebSettings
 from xbtcpay.web.status_cache import render_status, status_document
 
 log = structlog.get_logger("xbtcpay.checkout")
@@ -49,7 +49,7 @@ CSP = (
 
 @dataclass
 class Checkout:
-    config: Config
+    config: WebSettings
     core: CoreMethods
     payments: PaymentStore
     head: ChainHead
@@ -240,7 +240,7 @@ class Checkout:
 
 def setup_checkout(
     app: web.Application,
-    config: Config,
+    config: WebSettings,
     core: CoreMethods,
     payments: PaymentStore,
     head: ChainHead,

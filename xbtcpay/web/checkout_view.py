@@ -16,8 +16,8 @@ from xbtcpay.core.postback import display_amount, valid_postback_url
 from xbtcpay.core.state import State
 
 if TYPE_CHECKING:
-    from xbtcpay.app.config import Config
     from xbtcpay.core.methods import CoreMethods
+    from xbtcpay.web.settings import PageSettings
 
 OPEN, PARTIAL, CONFIRMING, PAID, EXPIRED, CLOSED, PROVIDER = (
     "open",
@@ -65,7 +65,7 @@ class CheckoutView:
 
 
 def view_of(
-    config: Config, core: CoreMethods, p: Payment, head: int | None, now: int
+    config: PageSettings, core: CoreMethods, p: Payment, head: int | None, now: int
 ) -> CheckoutView:
     unit = _unit(config, p)
     due = p.amount - p.amount_received if p.amount_received < p.amount else Decimal(0)
@@ -101,11 +101,11 @@ def view_of(
     )
 
 
-def _is_crypto(config: Config, p: Payment) -> bool:
+def _is_crypto(config: PageSettings, p: Payment) -> bool:
     return p.method == CRYPTO and p.asset in config.assets
 
 
-def _kind(config: Config, p: Payment) -> str:
+def _kind(config: PageSettings, p: Payment) -> str:
     if p.status == State.PAID:
         return PAID
     if p.status == State.EXPIRED:
@@ -121,7 +121,7 @@ def _kind(config: Config, p: Payment) -> str:
     return OPEN
 
 
-def _unit(config: Config, p: Payment) -> str:
+def _unit(config: PageSettings, p: Payment) -> str:
     asset = config.assets.get(p.asset) if p.method == CRYPTO else None
     return asset.symbol if asset is not None and asset.symbol else p.asset.upper()
 

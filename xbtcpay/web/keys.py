@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from xbtcpay.app.config import Config
     from xbtcpay.cluster.leadership import Leadership
     from xbtcpay.core.chain_head import ChainHead
     from xbtcpay.core.methods import CoreMethods
@@ -21,9 +20,10 @@ if TYPE_CHECKING:
     from xbtcpay.storage.payments import PaymentStore
     from xbtcpay.storage.postbacks import PostbackStore
     from xbtcpay.web.checkout import Checkout
+    from xbtcpay.web.settings import WebSettings
     from xbtcpay.web.status_cache import StatusCache
 
-CONFIG: web.AppKey[Config] = web.AppKey("config")
+CONFIG: web.AppKey[WebSettings] = web.AppKey("config")
 REGISTRY: web.AppKey[MethodRegistry] = web.AppKey("registry")
 CORE: web.AppKey[CoreMethods] = web.AppKey("core")
 PORT_NAME: web.AppKey[str] = web.AppKey("port_name")

@@ -13,11 +13,12 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from xbtcpay.app.config import IPNetwork, RpcConfig
 from xbtcpay.core.errors import RpcError
 from xbtcpay.core.metrics import Metrics
+from xbtcpay.core.settings import IPNetwork
 from xbtcpay.web.errors import answer_of
 from xbtcpay.web.keys import CLIENT_IP
+from xbtcpay.web.settings import RpcConfig
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")

@@ -20,7 +20,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from xbtcpay.commerce.errors import Forbidden
-from xbtcpay.commerce.purchases.requests import seed004_params
+from xbtcpay.commerce.purchases.requests import purchase_endpoint_params
 from xbtcpay.commerce.purchases.responses import PaymentResponse, answer
 from xbtcpay.core.errors import Conflict, RpcError
 from xbtcpay.core.jsonio import JsonError, loads
@@ -57,7 +57,9 @@ class PurchaseEndpoint:
             return refusal(exc)
         ctx = CallContext("http", client_of(request), secrets.token_hex(8), caller.customer)
         try:
-            result = await self.registry.call(PURCHASE_METHOD, seed004_params(body, customer), ctx)
+            result = await self.registry.call(
+                PURCHASE_METHOD, purchase_endpoint_params(body, customer), ctx
+            )
         except Conflict as exc:
             return json_answer(answer(PaymentResponse.DUPLICATE_PURCHASE, exc.message), 409)
         return json_answer(result, 200)

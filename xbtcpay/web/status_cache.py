@@ -17,15 +17,15 @@ from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.postback import display_amount
 
 if TYPE_CHECKING:
-    from xbtcpay.app.config import Config
     from xbtcpay.core.chain_head import ChainHead
     from xbtcpay.core.feed import PaymentListener
     from xbtcpay.core.methods import CoreMethods
     from xbtcpay.storage.payments import PaymentStore
+    from xbtcpay.web.settings import PageSettings
 
 
 def status_document(
-    config: Config, core: CoreMethods, p: Payment, head: int | None
+    config: PageSettings, core: CoreMethods, p: Payment, head: int | None
 ) -> dict[str, Any]:
     """The original's five fields with their meaning, then the extra fields."""
     required: int | str | None = None
@@ -55,7 +55,7 @@ def status_document(
 
 
 def render_status(
-    config: Config, core: CoreMethods, p: Payment, head: int | None
+    config: PageSettings, core: CoreMethods, p: Payment, head: int | None
 ) -> tuple[bytes, bool]:
     """(encoded body, whether it shows live confirmations and so depends on the head)."""
     body = json.dumps(status_document(config, core, p, head), separators=(",", ":")).encode()
@@ -103,7 +103,7 @@ class StatusCache:
 
 
 def refresh_on_transition(
-    cache: StatusCache, config: Config, core: CoreMethods, head: ChainHead
+    cache: StatusCache, config: PageSettings, core: CoreMethods, head: ChainHead
 ) -> PaymentListener:
     """The transition listener that re-renders a changed payment's body from the committed
     payment, so browsers polling an open payment are answered from memory."""
@@ -118,7 +118,7 @@ def refresh_on_transition(
 async def warm_status_cache(
     cache: StatusCache,
     payments: PaymentStore,
-    config: Config,
+    config: PageSettings,
     core: CoreMethods,
     head: ChainHead,
     batch: int = 2000,

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from xbtcpay.commerce.media_access import granting, subscription_store
-from xbtcpay.commerce.media_access import params as seed002
+from xbtcpay.commerce.media_access import params as media_params
 from xbtcpay.commerce.media_access.errors import ProviderUnavailable, ProviderUnsupported
 from xbtcpay.commerce.media_access.products import Terms
 from xbtcpay.core.errors import Conflict, ConstraintViolation, InvalidParams
@@ -31,7 +31,7 @@ STORE_METHODS = {
 
 
 def store_params(provider: str, receipt: str, customer: str) -> dict[str, Any]:
-    """The store plugin's parameters for seed 002's ``receipt``. Google Play: the purchase
+    """The store plugin's parameters for the media access API's ``receipt``. Google Play: the purchase
     JSON the app received (``purchaseToken``, ``productId``)."""
     if provider == "io":
         return {"receipt": receipt, "customer": customer}
@@ -83,7 +83,7 @@ class InAppVerification:
         self.on_change = on_change or (lambda customer: None)
 
     async def verify(
-        self, customer: str, req: seed002.VerifyInApp, call: CallContext
+        self, customer: str, req: media_params.VerifyInApp, call: CallContext
     ) -> dict[str, Any]:
         if req.provider not in STORE_METHODS:
             raise ProviderUnsupported(
@@ -114,7 +114,7 @@ class InAppVerification:
     def _record_op(
         self,
         customer: str,
-        req: seed002.VerifyInApp,
+        req: media_params.VerifyInApp,
         plugin: str,
         terms: Terms,
         store_tx: str,

@@ -1,4 +1,4 @@
-"""The seed 002 methods (``payment.*``) and ``voucher.create`` over the MethodRegistry.
+"""The media access API's methods (``payment.*``, the nexxOMNIA payment endpoint's) and ``voucher.create`` over the MethodRegistry.
 
 The customer is the call's ``customer`` parameter (the shop's backend on the private port).
 """
@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from xbtcpay.commerce.currencies import Currencies
-from xbtcpay.commerce.media_access import params as seed002
+from xbtcpay.commerce.media_access import params as media_params
 from xbtcpay.commerce.media_access.access import Access
 from xbtcpay.commerce.media_access.errors import TooManyAttempts, VoucherRefused
 from xbtcpay.commerce.media_access.inapp import InAppVerification
@@ -41,8 +41,8 @@ def subscription_view(sub: Subscription) -> dict[str, Any]:
     }
 
 
-class Seed002Methods:
-    """Handlers of the seed 002 methods; registered into a MethodRegistry."""
+class MediaAccessMethods:
+    """Handlers of the media access API's methods; registered into a MethodRegistry."""
 
     def __init__(
         self,
@@ -97,8 +97,8 @@ class Seed002Methods:
 
     async def itemstate(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Can the customer access ``item`` (``streamtype``) now?"""
-        customer = seed002.customer_of(params)
-        req = seed002.item_state(params)
+        customer = media_params.customer_of(params)
+        req = media_params.item_state(params)
         decision = await self.access.item_state(customer, req.item, req.streamtype)
         answer = decision.as_dict()
         if req.perform and decision.access and decision.reason == "subscription":
@@ -110,12 +110,12 @@ class Seed002Methods:
 
     async def entitlements(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Every grant of the customer, valid or ended (with its end)."""
-        customer = seed002.customer_of(params)
+        customer = media_params.customer_of(params)
         return {"entitlements": await self.access.listing(customer)}
 
     async def redeemvoucher(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
-        customer = seed002.customer_of(params)
-        kind, raw = seed002.voucher_code(params)
+        customer = media_params.customer_of(params)
+        kind, raw = media_params.voucher_code(params)
         keys = (f"customer:{customer}", f"ip:{call.client_ip}")
         if self.limiter.blocked(*keys):
             log.warning("voucher.rate_limited", customer=customer, client_ip=call.client_ip)
@@ -140,8 +140,8 @@ class Seed002Methods:
     async def preparetransaction(
         self, params: Mapping[str, Any], call: CallContext
     ) -> dict[str, Any]:
-        customer = seed002.customer_of(params)
-        req = seed002.prepare(params)
+        customer = media_params.customer_of(params)
+        req = media_params.prepare(params)
         if call.customer is not None and req.reference is not None:
             # a provider reference links provider events to a subscription: the shop's call
             raise InvalidParams("reference is set by the shop, not with a session")
@@ -151,20 +151,20 @@ class Seed002Methods:
     async def finishtransaction(
         self, params: Mapping[str, Any], call: CallContext
     ) -> dict[str, Any]:
-        customer = seed002.customer_of(params)
-        return await self.transactions.finish(customer, seed002.finish(params))
+        customer = media_params.customer_of(params)
+        return await self.transactions.finish(customer, media_params.finish(params))
 
     async def verifyinapptransaction(
         self, params: Mapping[str, Any], call: CallContext
     ) -> dict[str, Any]:
-        customer = seed002.customer_of(params)
-        return await self.inapp.verify(customer, seed002.verify_inapp(params), call)
+        customer = media_params.customer_of(params)
+        return await self.inapp.verify(customer, media_params.verify_inapp(params), call)
 
     async def addexternalsubscription(
         self, params: Mapping[str, Any], call: CallContext
     ) -> dict[str, Any]:
-        customer = seed002.customer_of(params)
-        req = seed002.add_external(params)
+        customer = media_params.customer_of(params)
+        req = media_params.add_external(params)
         tx_id, sub = await self.subscriptions.add_external(
             customer, req.product, req.valid_until, req.premium
         )
@@ -173,9 +173,9 @@ class Seed002Methods:
     async def upgradesubscription(
         self, params: Mapping[str, Any], call: CallContext
     ) -> dict[str, Any]:
-        customer = seed002.customer_of(params)
-        req = seed002.upgrade(params)
-        cur = seed002.currency(params, required=False) or self._currency_of_premium()
+        customer = media_params.customer_of(params)
+        req = media_params.upgrade(params)
+        cur = media_params.currency(params, required=False) or self._currency_of_premium()
         sub = await self.subscriptions.upgrade(
             customer, req.reference, req.amount, cur, req.subscription
         )
@@ -190,14 +190,14 @@ class Seed002Methods:
     async def cancelsubscription(
         self, params: Mapping[str, Any], call: CallContext
     ) -> dict[str, Any]:
-        customer = seed002.customer_of(params)
-        req = seed002.cancel(params)
+        customer = media_params.customer_of(params)
+        req = media_params.cancel(params)
         if req.cancel_transaction:
             return {"deleted": True, **await self.transactions.delete(customer, req.transaction_id)}
         after, at_provider = await self.subscriptions.cancel(
             customer,
             req.transaction_id,
-            now_=seed002.flag(params, "immediately"),
+            now_=media_params.flag(params, "immediately"),
             reason=req.reason,
         )
         if at_provider == "requested":

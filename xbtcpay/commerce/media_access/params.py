@@ -1,6 +1,6 @@
-"""Parameters of the seed 002 methods, under seed 002's names, parsed into typed requests.
+"""Parameters of the media access API's methods, under its (nexxOMNIA's) names, parsed into typed requests.
 
-Booleans arrive as 1/0 (the seed's "if set to 1"), true/false or "1"/"0"; media ids as
+Booleans arrive as 1/0 (the API's "if set to 1"), true/false or "1"/"0"; media ids as
 numbers or digit strings; amounts as integers in the currency's minor unit (cents for EUR).
 Every refusal is an ``InvalidParams`` naming the parameter.
 """

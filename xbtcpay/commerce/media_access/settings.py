@@ -1,4 +1,5 @@
-"""``commerce:`` in config.yaml: subscriptions, item groups, prepared transactions, vouchers."""
+"""``commerce:`` in config.yaml: the media access API's subscriptions, item groups, prepared
+transactions and vouchers (the sessions, currencies, companies and taxes are top-level keys)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ DEFAULT_PREPARE_TTL = 86_400
 
 
 @dataclass(frozen=True)
-class MediaSettings:
+class MediaAccessSettings:
     default_subscription: str | None = None
     prepare_ttl: int = DEFAULT_PREPARE_TTL  # seconds a prepared transaction stays open
     item_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -39,15 +40,15 @@ def _seconds(problems: list[str], where: str, value: Any, default: float) -> flo
     return float(value)
 
 
-def parse_media(
+def parse_media_access(
     raw: Any, products: Mapping[str, Mapping[str, Any]]
-) -> tuple[MediaSettings, list[str]]:
+) -> tuple[MediaAccessSettings, list[str]]:
     """The validated section and one line per problem."""
     problems: list[str] = []
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        return MediaSettings(), ["commerce: expected a mapping"]
+        return MediaAccessSettings(), ["commerce: expected a mapping"]
     known = {
         "default_subscription",
         "prepare_ttl",
@@ -74,7 +75,7 @@ def parse_media(
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0:
         problems.append("commerce.itemstate_cache_ttl: expected seconds (0 turns it off)")
         ttl = 2.0
-    settings = MediaSettings(
+    settings = MediaAccessSettings(
         default_subscription=None if default is None else str(default),
         prepare_ttl=_positive_int(
             problems, "commerce.prepare_ttl", raw.get("prepare_ttl"), DEFAULT_PREPARE_TTL

@@ -1,4 +1,4 @@
-"""Receipts for money taken outside a processor payment: finished seed 002 transactions,
+"""Receipts for money taken outside a processor payment: finished media access transactions,
 upgrades and provider renewals reported by a plugin (a renewal that arrives as a payment,
 App Store or Braintree, gets its receipt from the commerce settlement instead).
 

@@ -1,4 +1,4 @@
-"""Two-phase transactions (seed 002): ``preparetransaction`` records what is being bought,
+"""Two-phase transactions of the media access API: ``preparetransaction`` records what is being bought,
 ``finishtransaction`` settles it exactly once and grants what was bought.
 
 Finishing is a conditional update (``WHERE id = ? AND state = 'prepared'``) in the same
@@ -19,7 +19,7 @@ import structlog
 
 from xbtcpay.commerce.currencies import Currencies
 from xbtcpay.commerce.media_access import granting, pricing, subscription_store
-from xbtcpay.commerce.media_access import params as seed002
+from xbtcpay.commerce.media_access import params as media_params
 from xbtcpay.commerce.media_access.errors import TransactionRefused
 from xbtcpay.commerce.media_access.products import Terms
 from xbtcpay.commerce.media_access.subscription import activate, delete, expire
@@ -54,13 +54,13 @@ def describe(row: Row) -> dict[str, Any]:
     }
 
 
-def _finish_hash(req: seed002.Finish) -> str:
+def _finish_hash(req: media_params.Finish) -> str:
     fields = {k: v for k, v in asdict(req).items() if k != "transaction_id"}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 class Transactions:
-    """prepare / finish / delete / expiry of seed 002 transactions."""
+    """prepare / finish / delete / expiry of the media access API's transactions."""
 
     def __init__(
         self,
@@ -87,7 +87,7 @@ class Transactions:
     def now(self) -> int:
         return int(self.clock())
 
-    def resolve_product(self, req: seed002.Prepare) -> str | None:
+    def resolve_product(self, req: media_params.Prepare) -> str | None:
         if req.operation == "deposit":
             if req.product is not None:
                 raise InvalidParams("a deposit names no product")
@@ -111,7 +111,7 @@ class Transactions:
         ]
         return (priced or found)[0]
 
-    async def prepare(self, customer: str, req: seed002.Prepare) -> int:
+    async def prepare(self, customer: str, req: media_params.Prepare) -> int:
         product = self.resolve_product(req)
         terms = self.terms.get(product) if product else None
         if (
@@ -187,7 +187,7 @@ class Transactions:
         return tx_id
 
     async def _check_amount(
-        self, conn: UnitOfWork, customer: str, product: str | None, req: seed002.Prepare
+        self, conn: UnitOfWork, customer: str, product: str | None, req: media_params.Prepare
     ) -> int | None:
         """The catalog price (less the customer's open discount) must be the amount."""
         if product is None:
@@ -212,7 +212,7 @@ class Transactions:
             f"amount differs from the catalog price ({listed} minor units of {req.currency})"
         )
 
-    async def finish(self, customer: str, req: seed002.Finish) -> dict[str, Any]:
+    async def finish(self, customer: str, req: media_params.Finish) -> dict[str, Any]:
         now, digest = self.now(), _finish_hash(req)
 
         async def op(conn: UnitOfWork) -> dict[str, Any]:
@@ -250,7 +250,7 @@ class Transactions:
         return row
 
     async def _settle(
-        self, conn: UnitOfWork, row: Any, req: seed002.Finish, digest: str, now: int
+        self, conn: UnitOfWork, row: Any, req: media_params.Finish, digest: str, now: int
     ) -> dict[str, Any]:
         final = req.final_payment if req.final_payment is not None else row["amount_minor"]
         reference = row["reference"] or req.reference
@@ -306,7 +306,7 @@ class Transactions:
         self,
         conn: UnitOfWork,
         row: Any,
-        req: seed002.Finish,
+        req: media_params.Finish,
         final: int,
         reference: str | None,
         now: int,

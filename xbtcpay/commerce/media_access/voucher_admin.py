@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 
 from xbtcpay.commerce.currencies import Currencies
-from xbtcpay.commerce.media_access import params as seed002
+from xbtcpay.commerce.media_access import params as media_params
 from xbtcpay.commerce.media_access.voucher_store import VoucherStore, describe
 from xbtcpay.commerce.media_access.vouchers import code_hash, normalize_code, parse_grants
 from xbtcpay.core.errors import Conflict, ConstraintViolation, InvalidParams
@@ -38,7 +38,7 @@ async def create_voucher(
         raise InvalidParams("give exactly one of code or reference")
     grants = parse_grants(params.get("grants"), products, currencies)
     limits = {k: _optional_count(params, k) for k in ("max_uses", "max_uses_per_customer")}
-    window = {k: seed002.timestamp(params, k) for k in ("valid_from", "valid_until")}
+    window = {k: media_params.timestamp(params, k) for k in ("valid_from", "valid_until")}
     if (
         window["valid_from"]
         and window["valid_until"]

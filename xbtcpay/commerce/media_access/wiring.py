@@ -3,24 +3,38 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from xbtcpay.app.config import Config
 from xbtcpay.commerce.customer_methods import CustomerMethods
 from xbtcpay.commerce.media_access.access import Access
 from xbtcpay.commerce.media_access.inapp import InAppVerification
-from xbtcpay.commerce.media_access.methods import Seed002Methods
+from xbtcpay.commerce.media_access.methods import MediaAccessMethods
 from xbtcpay.commerce.media_access.payment_bridge import PaymentBridge
 from xbtcpay.commerce.media_access.products import media_terms
+from xbtcpay.commerce.media_access.settings import MediaAccessSettings
 from xbtcpay.commerce.media_access.subscription_receipts import ReceiptIssuer
 from xbtcpay.commerce.media_access.subscriptions import Subscriptions
 from xbtcpay.commerce.media_access.transactions import Transactions
 from xbtcpay.commerce.media_access.voucher_store import VoucherStore
 from xbtcpay.commerce.media_access.vouchers import FailureLimiter
+from xbtcpay.commerce.settings import CommerceConfig
 from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.persistence import Engine
 from xbtcpay.core.registry import MethodRegistry
+
+
+class MediaAccessInputs(Protocol):
+    """What the media access objects are built from: the catalog, the ``commerce:`` section
+    (``media_access``) and the receipts' currencies and companies (``commerce``)."""
+
+    @property
+    def products(self) -> Mapping[str, Mapping[str, Any]]: ...
+    @property
+    def commerce(self) -> CommerceConfig: ...
+    @property
+    def media_access(self) -> MediaAccessSettings: ...
 
 
 @dataclass
@@ -31,7 +45,7 @@ class Media:
     transactions: Transactions
     subscriptions: Subscriptions
     vouchers: VoucherStore
-    methods: Seed002Methods
+    methods: MediaAccessMethods
     bridge: PaymentBridge
     sells_media: bool = False  # the catalog has subscription / ownage / ppv products
 
@@ -42,8 +56,8 @@ class Media:
         await self.subscriptions.expire_due()
 
     def expose(self, customer_methods: CustomerMethods) -> None:
-        """Let sessions call the seed 002 methods on the public port (not voucher.create)."""
-        for name in Seed002Methods.CUSTOMER_METHODS:
+        """Let sessions call the media access API's methods on the public port (not voucher.create)."""
+        for name in MediaAccessMethods.CUSTOMER_METHODS:
             customer_methods.allow(name)
 
     async def follow_payments(self) -> None:
@@ -52,9 +66,12 @@ class Media:
 
 
 def build_media(
-    config: Config, db: Engine, registry: MethodRegistry, clock: Callable[[], float] = time.time
+    config: MediaAccessInputs,
+    db: Engine,
+    registry: MethodRegistry,
+    clock: Callable[[], float] = time.time,
 ) -> Media:
-    settings = config.media
+    settings = config.media_access
     products = Catalog(config.products).products
     terms = media_terms(products, settings.item_groups)
     access = Access(db, terms, clock, cache_ttl=settings.itemstate_cache_ttl)
@@ -80,7 +97,7 @@ def build_media(
         settings.voucher_failures, settings.voucher_failure_window, clock=clock
     )
     inapp = InAppVerification(db, registry, terms, clock, on_change=changed)
-    methods = Seed002Methods(
+    methods = MediaAccessMethods(
         access=access,
         transactions=transactions,
         subscriptions=subscriptions,

@@ -42,13 +42,15 @@ class CommerceMethods:
         processor: PaymentProcessor,
         crypto_currencies: Mapping[str, Currency],
         receipt_url: Callable[[str], str],
+        default_asset: str,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.currencies = currencies
         self.purchases = purchases
         self.processor = processor
-        self.crypto = crypto_currencies
+        self.crypto = crypto_currencies  # one per configured asset
+        self.default_asset = default_asset
         self.ledger = ledger.LedgerReader(db)
         self.receipts = receipts.ReceiptReader(db)
         self.receipt_url = receipt_url
@@ -179,7 +181,7 @@ class CommerceMethods:
         }
 
     async def token_actions(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
-        """Seed 000's balance:getTokenAction: the catalog's buyable products and prices."""
+        """The app payment API's balance:getTokenAction (Valuverse): the catalog's buyable products and prices."""
         actions = []
         for name, spec in self.catalog.products.items():
             item: dict[str, Any] = {
@@ -202,9 +204,8 @@ class CommerceMethods:
         spec = self.catalog.get(product) if isinstance(product, str) else None
         if spec is None or spec.get("type") != "top_up":
             raise InvalidParams("product: a top_up product of the catalog")
-        config = self.processor.config
-        asset = params.get("asset", config.default_asset)
-        if not isinstance(asset, str) or asset not in config.assets:
+        asset = params.get("asset", self.default_asset)
+        if not isinstance(asset, str) or asset not in self.crypto:
             raise InvalidParams("unknown asset")
         currency = self.crypto[asset]
         try:
@@ -229,7 +230,7 @@ class CommerceMethods:
         }
 
     async def purchase(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
-        """Seed 004's purchase; see ``xbtcpay.commerce.purchases.purchase``."""
+        """The purchase endpoint's purchase; see ``xbtcpay.commerce.purchases.purchase``."""
         try:
             return await self.purchases.purchase(from_params(params))
         except PurchaseRefused as refused:

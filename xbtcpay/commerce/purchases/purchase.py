@@ -1,5 +1,5 @@
 """``payment.purchase``: buy a catalog product from the balance, a stored card, a wallet
-token or a fresh nonce, answered in seed 004's shape.
+token or a fresh nonce, answered in the purchase endpoint's shape (RedHotPie's ``POST /User/Purchase``).
 
 The purchase token is the idempotency key (per customer): the same token answers the same
 and never charges twice; with other parameters it is a conflict. From the balance, the debit,
@@ -73,7 +73,7 @@ class Purchases:
         self.receipt_url = receipt_url
 
     async def purchase(self, req: PurchaseRequest) -> dict[str, Any]:
-        """Seed 004's answer; PurchaseRefused / Conflict for what cannot start."""
+        """The purchase endpoint's answer; PurchaseRefused / Conflict for what cannot start."""
         priced = self.price(req)
         if req.source == "balance":
             return await self._from_balance(req, priced)
@@ -266,7 +266,7 @@ class Purchases:
         )
 
     def receipt_body(self, r: receipts.Receipt, currency: Currency) -> dict[str, Any]:
-        """Seed 004's PurchaseReceipt (amounts as decimal strings) plus a few extras."""
+        """The purchase endpoint's PurchaseReceipt (amounts as decimal strings) plus a few extras."""
         company = self.config.company(r.company)
         return {
             "Amount": {

@@ -1,5 +1,5 @@
-"""Purchase requests in both spellings: ``payment.purchase`` (snake case) and seed 004's
-``POST /User/Purchase`` (``PurchaseToken, Card, Product{Token}, UseStoredCard, UseDiamonds,
+"""Purchase requests in both spellings: ``payment.purchase`` (snake case) and the purchase
+endpoint's ``POST /User/Purchase`` (``PurchaseToken, Card, Product{Token}, UseStoredCard, UseDiamonds,
 Token{Type, Token}``). Both become one ``PurchaseRequest``.
 
 Raw card numbers are refused before anything else is read: the request is answered with
@@ -89,12 +89,12 @@ def from_params(params: Mapping[str, Any]) -> PurchaseRequest:
     )
 
 
-def from_seed004(body: Mapping[str, Any], customer: Any) -> PurchaseRequest:
+def from_purchase_endpoint(body: Mapping[str, Any], customer: Any) -> PurchaseRequest:
     """``POST /User/Purchase``: the same request as ``payment.purchase``."""
-    return from_params(seed004_params(body, customer))
+    return from_params(purchase_endpoint_params(body, customer))
 
 
-def seed004_params(body: Mapping[str, Any], customer: Any) -> dict[str, Any]:
+def purchase_endpoint_params(body: Mapping[str, Any], customer: Any) -> dict[str, Any]:
     """The ``payment.purchase`` params of a ``POST /User/Purchase`` body, for ``customer``.
 
     Only renames, so that the endpoint calls the registered method and every check runs

@@ -1,4 +1,4 @@
-"""Seed 004's ``PaymentResponse``: one documented outcome per purchase, each with an ErrorCode.
+"""The purchase endpoint's ``PaymentResponse``: one documented outcome per purchase, each with an ErrorCode.
 
 Every outcome of a plugin's charge (``xbtcpay.plugin_api.Outcome``) maps onto one of these
 (``RESPONSES``).
@@ -64,7 +64,7 @@ class PurchaseRefused(Exception):
 def answer(
     response: PaymentResponse, message: str = "", receipt: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Seed 004's response body."""
+    """The purchase endpoint's response body."""
     return {
         "PaymentSuccess": response is PaymentResponse.SUCCESS,
         "PaymentResponse": response.value,

@@ -14,7 +14,6 @@ from typing import Any
 
 import structlog
 
-from xbtcpay.app.config import AssetConfig
 from xbtcpay.commerce.currencies import Currencies, Currency
 from xbtcpay.commerce.purchases import ledger, receipts
 from xbtcpay.commerce.settings import CommerceConfig
@@ -22,6 +21,7 @@ from xbtcpay.commerce.taxes import split
 from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.persistence import UnitOfWork
+from xbtcpay.core.settings import AssetConfig
 from xbtcpay.core.state import PAID_STATES, State
 
 log = structlog.get_logger("xbtcpay.commerce")

@@ -1,4 +1,4 @@
--- Subscriptions, entitlements, prepared transactions and vouchers (seed 002).
+-- Subscriptions, entitlements, prepared transactions and vouchers (the media access API).
 CREATE TABLE subscriptions (
     id              TEXT PRIMARY KEY,
     customer        TEXT NOT NULL,

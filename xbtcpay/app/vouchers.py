@@ -1,4 +1,8 @@
-"""``xbtcpay vouchers create|list|disable``: the shop's voucher administration."""
+"""``xbtcpay vouchers create|list|disable``: the shop's voucher administration.
+
+Argument parsing and printing only; creating, listing and disabling are the media access
+API's voucher store (``xbtcpay.commerce.media_access``).
+"""
 
 from __future__ import annotations
 
@@ -61,7 +65,9 @@ async def run(config: Config, args: argparse.Namespace) -> int:
     db = await open_engine(config.database, password=password, pool_size=config.database_pool_size)
     products = Catalog(config.products).products
     currencies = config.commerce.currencies()
-    store = VoucherStore(db, media_terms(products, config.media.item_groups), currencies, time.time)
+    store = VoucherStore(
+        db, media_terms(products, config.media_access.item_groups), currencies, time.time
+    )
     try:
         if args.action == "create":
             params = {

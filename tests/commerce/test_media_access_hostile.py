@@ -1,4 +1,4 @@
-"""Hostile values in every parameter of every seed 002 method: a clear error or a success,
+"""Hostile values in every parameter of every media access API method: a clear error or a success,
 never an internal error."""
 
 from __future__ import annotations

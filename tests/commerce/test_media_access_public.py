@@ -1,4 +1,4 @@
-"""The seed 002 methods on the public port with a shop-issued session: the session's own
+"""The media access API's methods on the public port with a shop-issued session: the session's own
 customer only, voucher.create never."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every seed 002 method's refusals over all three transports: the same code and message,
+"""Every media access API method's refusals over all three transports: the same code and message,
 and nothing written."""
 
 from __future__ import annotations

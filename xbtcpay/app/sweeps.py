@@ -1,4 +1,8 @@
-"""The ``sweep`` and ``funds`` subcommands of ``xbtcpay`` (wired in by xbtcpay.app.cli)."""
+"""The ``sweep`` and ``funds`` subcommands of ``xbtcpay``: argument parsing and printing.
+
+The planning, checking and sending they drive live in ``xbtcpay.sweep``; this module only
+opens the database and the node from the config and reports to the operator.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ from xbtcpay.storage.engines import open_engine
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.plan import (
     GAS_STATION,
-    Plan,
     SignedPlan,
     plan_from_json,
     plan_to_json,
@@ -28,12 +31,9 @@ from xbtcpay.sweep.plan import (
     signed_to_json,
     write_json,
 )
+from xbtcpay.sweep.planner import estimated_gas
 from xbtcpay.sweep.records import CONFIRMED, SweepStore
 from xbtcpay.sweep.send import Pending, Sender
-
-GAS_7702_FIRST = 29_600  # per address in a 200-address batch, first sweep (bench sweep)
-GAS_7702_AGAIN = 11_600  # per address already delegated
-GAS_STATION_PER_ADDRESS = 50_800  # a 21,000-gas top-up + the transfer
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -252,16 +252,6 @@ async def _send_station(
         return 0
     await sender.confirm(signed, sent)
     return _confirmed(signed, sent)
-
-
-def estimated_gas(plan: Plan) -> dict[str, int]:
-    """Rough gas of sweeping ``plan`` both ways, from the measured costs (docs/funds.md)."""
-    fresh = sum(1 for e in plan.entries if not e.delegated)
-    again = len(plan.entries) - fresh
-    return {
-        "EIP-7702 batches": 21_000 + GAS_7702_FIRST * fresh + GAS_7702_AGAIN * again,
-        "gas station": GAS_STATION_PER_ADDRESS * len(plan.entries),
-    }
 
 
 def _eth(wei: int) -> str:

@@ -1,4 +1,4 @@
-"""Seed 002 parameter parsing: the seed's names, 0/1 booleans, minor units, clear refusals."""
+"""Media access API parameter parsing: the API's names, 0/1 booleans, minor units, clear refusals."""
 
 from __future__ import annotations
 
@@ -6,18 +6,20 @@ from typing import Any
 
 import pytest
 
-from xbtcpay.commerce.media_access import params as seed002
+from xbtcpay.commerce.media_access import params as media_params
 from xbtcpay.core.errors import InvalidParams
 
 
 def test_itemstate() -> None:
-    req = seed002.item_state({"item": 42, "streamtype": "video", "performTransactionIfPossible": 1})
+    req = media_params.item_state(
+        {"item": 42, "streamtype": "video", "performTransactionIfPossible": 1}
+    )
     assert (req.item, req.streamtype, req.perform) == ("42", "video", True)
-    assert seed002.item_state({"item": "42"}).perform is False
+    assert media_params.item_state({"item": "42"}).perform is False
 
 
 def test_prepare_with_every_seed_name() -> None:
-    req = seed002.prepare(
+    req = media_params.prepare(
         {
             "operation": "subscription",
             "item": 42,
@@ -41,7 +43,7 @@ def test_prepare_with_every_seed_name() -> None:
 
 
 def test_finish_with_every_seed_name() -> None:
-    req = seed002.finish(
+    req = media_params.finish(
         {
             "transactionID": 7,
             "token": "tok",
@@ -59,41 +61,41 @@ def test_finish_with_every_seed_name() -> None:
 @pytest.mark.parametrize(
     ("parse", "params", "message"),
     [
-        (seed002.item_state, {}, "missing item"),
-        (seed002.item_state, {"item": 1.5}, "item must be a media id"),
+        (media_params.item_state, {}, "missing item"),
+        (media_params.item_state, {"item": 1.5}, "item must be a media id"),
         (
-            seed002.item_state,
+            media_params.item_state,
             {"item": 1, "performTransactionIfPossible": 2},
             "performTransactionIfPossible must be 0 or 1",
         ),
-        (seed002.prepare, {"operation": "gift"}, "operation must be one of"),
+        (media_params.prepare, {"operation": "gift"}, "operation must be one of"),
         (
-            seed002.prepare,
+            media_params.prepare,
             {"operation": "ppv", "amount": 199, "currency": "EUR", "provider": "stripe"},
             "missing item",
         ),
         (
-            seed002.prepare,
+            media_params.prepare,
             {"operation": "deposit", "amount": 1.99, "currency": "EUR", "provider": "stripe"},
             "amount must be an integer",
         ),
         (
-            seed002.prepare,
+            media_params.prepare,
             {"operation": "deposit", "amount": -5, "currency": "EUR", "provider": "stripe"},
             "amount must be an integer",
         ),
         (
-            seed002.prepare,
+            media_params.prepare,
             {"operation": "deposit", "amount": 500, "currency": "euro", "provider": "stripe"},
             "currency must be an ISO 4217 code",
         ),
         (
-            seed002.prepare,
+            media_params.prepare,
             {"operation": "deposit", "amount": 500, "currency": "EUR"},
             "missing provider",
         ),
         (
-            seed002.prepare,
+            media_params.prepare,
             {
                 "operation": "subscription",
                 "amount": 5,
@@ -103,24 +105,24 @@ def test_finish_with_every_seed_name() -> None:
             },
             "subscriptionDuration",
         ),
-        (seed002.finish, {}, "missing or invalid transactionID"),
-        (seed002.finish, {"transactionID": True}, "missing or invalid transactionID"),
+        (media_params.finish, {}, "missing or invalid transactionID"),
+        (media_params.finish, {"transactionID": True}, "missing or invalid transactionID"),
         (
-            seed002.verify_inapp,
+            media_params.verify_inapp,
             {"operation": "ppv", "provider": "zz", "receipt": "r"},
             "provider must be one of io, go, am",
         ),
-        (seed002.verify_inapp, {"operation": "ppv", "provider": "io"}, "missing receipt"),
-        (seed002.add_external, {}, "missing validUntil"),
-        (seed002.upgrade, {"amount": 100}, "missing transactionID"),
+        (media_params.verify_inapp, {"operation": "ppv", "provider": "io"}, "missing receipt"),
+        (media_params.add_external, {}, "missing validUntil"),
+        (media_params.upgrade, {"amount": 100}, "missing transactionID"),
         (
-            seed002.cancel,
+            media_params.cancel,
             {"transactionID": 1, "cancelTransaction": "yes"},
             "cancelTransaction must be 0 or 1",
         ),
-        (seed002.voucher_code, {}, "exactly one of vouchercode or referencecode"),
+        (media_params.voucher_code, {}, "exactly one of vouchercode or referencecode"),
         (
-            seed002.voucher_code,
+            media_params.voucher_code,
             {"vouchercode": "A", "referencecode": "B"},
             "exactly one of vouchercode or referencecode",
         ),
@@ -133,10 +135,10 @@ def test_refusals_name_the_parameter(parse: Any, params: dict[str, Any], message
 
 
 def test_customer() -> None:
-    assert seed002.customer_of({"customer": "u-1"}) == "u-1"
+    assert media_params.customer_of({"customer": "u-1"}) == "u-1"
     for bad in ({}, {"customer": ""}, {"customer": "a b"}, {"customer": "x" * 129}):
         with pytest.raises(InvalidParams):
-            seed002.customer_of(bad)
+            media_params.customer_of(bad)
 
 
 def test_store_params_and_facts_per_store() -> None:

@@ -1,0 +1,251 @@
+"""The config sections the payment core reads: assets, wallet, payments, postback.
+
+Each layer owns the dataclasses of its sections and reads them with the ``Reader``
+defined here, so every problem is one ``where: why`` line in the same list and the
+root (``xbtcpay.app.config``) only assembles them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from xbtcpay.core.amounts import parse_amount
+from xbtcpay.core.secrets import Secret, resolve_secret
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Confirmations = int | Literal["finalized"]
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_ASSET_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class AssetConfig:
+    name: str
+    decimals: int
+    contract: str | None = None
+    native: bool = False
+    max_amount: Decimal | None = None
+    confirmations: Confirmations | None = None
+    symbol: str = ""
+
+
+@dataclass(frozen=True)
+class WalletConfig:
+    xpub: str
+    first_index: int = 0
+
+
+@dataclass(frozen=True)
+class PaymentsConfig:
+    expire_after: int = 86400
+    late_window: int = 7 * 86400
+    max_expire: int = 30 * 86400
+
+
+DEFAULT_POSTBACK_EVENTS = (
+    "paid",
+    "reorged",
+    "refunded",
+    "partially_refunded",
+    "disputed",
+    "charged_back",
+    "failed",
+)
+
+
+@dataclass(frozen=True)
+class PostbackConfig:
+    secret: Secret
+    timeout: float = 10.0
+    max_age: int = 3 * 86400
+    base_delay: float = 10.0
+    max_delay: float = 3600.0
+    concurrency: int = 32
+    events: tuple[str, ...] = DEFAULT_POSTBACK_EVENTS
+    allow_private: bool = False
+
+
+class HasBaseUrl(Protocol):
+    """The public port's address, which payment URLs are built on."""
+
+    @property
+    def base_url(self) -> str: ...
+
+
+class HasChainId(Protocol):
+    """The chain a crypto payment is made on (its URI names it)."""
+
+    @property
+    def chain_id(self) -> int: ...
+
+
+class PaymentTerms(Protocol):
+    """What the core JSON-RPC methods read: assets, limits and the URLs they answer."""
+
+    @property
+    def assets(self) -> Mapping[str, AssetConfig]: ...
+    @property
+    def default_asset(self) -> str: ...
+    @property
+    def payments(self) -> PaymentsConfig: ...
+    @property
+    def public(self) -> HasBaseUrl: ...
+    @property
+    def chain(self) -> HasChainId: ...
+
+
+class ProcessorSettings(Protocol):
+    """What the payment processor reads: default expiry, first address, postback events."""
+
+    @property
+    def payments(self) -> PaymentsConfig: ...
+    @property
+    def wallet(self) -> WalletConfig: ...
+    @property
+    def postback(self) -> PostbackConfig: ...
+
+
+class Reader:
+    """Collects problems while reading typed values."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self.problems: list[str] = []
+
+    def bad(self, where: str, why: str) -> None:
+        self.problems.append(f"{where}: {why}")
+
+    def int(self, where: str, value: Any, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.bad(where, f"expected an integer >= {minimum}, got {value!r}")
+            return minimum
+        return value
+
+    def number(self, where: str, value: Any, minimum: float = 0.0) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            self.bad(where, f"expected a number >= {minimum}, got {value!r}")
+            return minimum
+        return float(value)
+
+    def listen(self, where: str, value: Any) -> Listen:
+        match = re.match(r"^\[?([^\]]+?)\]?:(\d{1,5})$", str(value)) if value else None
+        if not match or int(match.group(2)) > 65535:
+            self.bad(where, f"expected HOST:PORT, got {value!r}")
+            return Listen("127.0.0.1", 0)
+        return Listen(match.group(1), int(match.group(2)))
+
+    def networks(self, where: str, value: Any) -> tuple[IPNetwork, ...]:
+        if not isinstance(value, list):
+            self.bad(where, "expected a list of CIDRs")
+            return ()
+        nets: list[IPNetwork] = []
+        for item in value:
+            try:
+                nets.append(ipaddress.ip_network(str(item), strict=False))
+            except ValueError:
+                self.bad(where, f"{item!r} is not an IP network (CIDR)")
+        return tuple(nets)
+
+    def strings(self, where: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.bad(where, "expected a list of non-empty strings")
+            return ()
+        return tuple(value)
+
+    def confirmations(self, where: str, value: Any) -> Confirmations:
+        if value == "finalized":
+            return "finalized"
+        return self.int(where, value, 1)
+
+    def section(self, raw: Mapping[str, Any], name: str) -> dict[str, Any]:
+        value = raw.get(name) or {}
+        if not isinstance(value, dict):
+            self.bad(name, "expected a mapping")
+            return {}
+        return value
+
+
+def parse_assets(r: Reader, value: Any) -> dict[str, AssetConfig]:
+    if not isinstance(value, dict) or not value:
+        r.bad("assets", "expected at least one asset, e.g. 0xbtc: {contract: 0x..., decimals: 8}")
+        return {}
+    assets: dict[str, AssetConfig] = {}
+    for name, spec in value.items():
+        where = f"assets.{name}"
+        if not isinstance(name, str) or not _ASSET_NAME.match(name):
+            r.bad(where, "asset names are lowercase letters, digits and _")
+            continue
+        if not isinstance(spec, dict):
+            r.bad(where, "expected a mapping")
+            continue
+        native = spec.get("native", False) is True
+        contract = spec.get("contract")
+        if not native and not (isinstance(contract, str) and _ADDRESS.match(contract)):
+            r.bad(f"{where}.contract", f"expected a 0x-prefixed 20-byte address, got {contract!r}")
+        decimals = r.int(f"{where}.decimals", spec.get("decimals", 18 if native else None), 0)
+        if decimals > 36:
+            r.bad(f"{where}.decimals", "at most 36")
+        max_amount = None
+        if spec.get("max_amount") is not None:
+            max_amount = parse_amount(str(spec["max_amount"]), decimals=decimals, max_amount=None)
+            if max_amount is None:
+                r.bad(f"{where}.max_amount", "expected a positive decimal string")
+        conf = spec.get("confirmations")
+        assets[name] = AssetConfig(
+            name=name,
+            decimals=decimals,
+            contract=None if native else contract,
+            native=native,
+            max_amount=max_amount,
+            confirmations=None if conf is None else r.confirmations(f"{where}.confirmations", conf),
+            symbol=str(spec.get("symbol", name.upper())),
+        )
+    return assets
+
+
+def parse_payments(r: Reader, s: dict[str, Any]) -> PaymentsConfig:
+    return PaymentsConfig(
+        expire_after=r.int("payments.expire_after", s.get("expire_after", 86400), 1),
+        late_window=r.int("payments.late_window", s.get("late_window", 7 * 86400), 0),
+        max_expire=r.int("payments.max_expire", s.get("max_expire", 30 * 86400), 1),
+    )
+
+
+def parse_postback(r: Reader, s: dict[str, Any]) -> PostbackConfig | None:
+    if "secret" not in s:
+        r.bad("postback.secret", "required: a literal, {env: NAME} or {file: PATH}")
+        return None
+    secret = resolve_secret(s["secret"], r.base_dir, "postback.secret", r.problems)
+    events = s.get("events", list(DEFAULT_POSTBACK_EVENTS))
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        r.bad("postback.events", "expected a list of event names")
+        events = list(DEFAULT_POSTBACK_EVENTS)
+    if secret is None:
+        return None
+    return PostbackConfig(
+        secret=secret,
+        timeout=r.number("postback.timeout", s.get("timeout", 10), 0.1),
+        max_age=r.int("postback.max_age", s.get("max_age", 3 * 86400), 1),
+        base_delay=r.number("postback.base_delay", s.get("base_delay", 10), 0.01),
+        max_delay=r.number("postback.max_delay", s.get("max_delay", 3600), 0.01),
+        concurrency=r.int("postback.concurrency", s.get("concurrency", 32), 1),
+        events=tuple(events),
+        allow_private=s.get("allow_private", False) is True,
+    )
