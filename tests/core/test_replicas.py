@@ -14,14 +14,23 @@ from typing import Any
 
 import pytest
 
-from tests.harness import DaemonHandle, PostbackReceiver, running_daemon, wait_until
+from tests.harness import (
+    DaemonHandle,
+    PostbackReceiver,
+    free_port,
+    running_daemon,
+    wait_until,
+)
 from xbtcpay.chain.reorg import Header
 from xbtcpay.cluster.leadership import Fenced
+from xbtcpay.core.errors import StorageError
 from xbtcpay.core.models import PaymentEvent
 from xbtcpay.core.persistence import UnitOfWork
 from xbtcpay.core.state import Event
+from xbtcpay.core.tasks import supervise
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.pg_server import PgServer
+from xbtcpay.web.status_feed import FEED_WINDOW
 
 
 @asynccontextmanager
@@ -140,6 +149,75 @@ async def test_status_json_on_another_replica_shows_a_change_within_a_second(
 
         await wait_until(paid_on_b, timeout=1.0)
         assert time.monotonic() - changed_at <= 1.0
+
+
+async def test_a_follower_whose_feed_paused_longer_than_the_window_catches_up(
+    tmp_path: Path, postgres: PgServer
+) -> None:
+    """The feed resumes from where it stopped: a change older than ``FEED_WINDOW`` when b's
+    feed runs again still drops b's cached body."""
+    async with replicas(tmp_path, postgres, 2) as (a, b):
+        pid = (await a.start_payment("2"))["id"]
+        for _ in range(3):  # b caches the open payment's body
+            assert (await b.status(pid))[1]["status"] == "new"
+        assert b.runtime.status_cache.get(pid, b.runtime.head.number) is not None
+        paused = b.daemon.background["status-feed"]
+        paused.cancel()
+        await asyncio.gather(paused, return_exceptions=True)
+        await a.processor.apply(pid, PaymentEvent(Event.PAID, amount_received=Decimal(2)))
+        await asyncio.sleep(FEED_WINDOW + 2)  # the pause itself (the feed reads wall time)
+        feed = b.daemon.status_feed
+        assert feed is not None
+        resumed = asyncio.create_task(supervise("status-feed", feed.run))
+        try:
+
+            async def paid_on_b() -> bool:
+                status: str = (await b.status(pid))[1]["status"]
+                return status == "paid"
+
+            await wait_until(paid_on_b, timeout=2.0)
+        finally:
+            resumed.cancel()
+            await asyncio.gather(resumed, return_exceptions=True)
+
+
+async def test_a_follower_stops_serving_cached_bodies_while_its_feed_cannot_read(
+    tmp_path: Path,
+) -> None:
+    """During a database outage b cannot learn of changes, so it answers no status.json
+    from memory; after the outage a change made on a reaches b's status.json."""
+    with PgServer(free_port()) as server:
+        async with replicas(tmp_path, server, 2) as (a, b):
+            pid = (await a.start_payment("2"))["id"]
+            for _ in range(3):
+                assert (await b.status(pid))[1]["status"] == "new"
+            assert b.runtime.status_cache.get(pid, b.runtime.head.number) is not None
+            server.halt("fast")
+            try:
+
+                async def not_from_memory() -> bool:
+                    async with b.session.get(f"{b.public_url}/{pid}/status.json") as resp:
+                        return resp.status != 200
+
+                await wait_until(not_from_memory, timeout=10)
+                assert len(b.runtime.status_cache) == 0
+            finally:
+                server.resume()
+
+            async def paid_on_a() -> bool:
+                try:
+                    event = PaymentEvent(Event.PAID, amount_received=Decimal(2))
+                    return bool((await a.processor.apply(pid, event)).changed)
+                except StorageError:
+                    return False  # the pool is still reconnecting
+
+            await wait_until(paid_on_a, timeout=20)
+
+            async def paid_on_b() -> bool:
+                reply = await b.status(pid)
+                return reply[0] == 200 and reply[1]["status"] == "paid"
+
+            await wait_until(paid_on_b, timeout=20)
 
 
 async def test_no_derivation_index_is_handed_out_twice(tmp_path: Path, postgres: PgServer) -> None:

@@ -41,3 +41,19 @@ async def test_open_payments_warmed_at_start_up_when_asked(tmp_path) -> None:  #
         assert all(d.runtime.status_cache.get(i, None) for i in ids)
     async with running_daemon(tmp_path, {"public": {"status_cache_size": 0}}) as d:
         assert (await d.status(ids[0]))[0] == 200 and len(d.runtime.status_cache) == 0
+
+
+def test_a_suspended_cache_serves_and_keeps_nothing_until_resumed() -> None:
+    cache = StatusCache()
+    cache.put("p", b"new", live=False, head=None, read_epoch=cache.epoch)
+    epoch = cache.epoch  # a read begins before the feed fails
+    cache.suspend()  # the change feed could not read
+    assert cache.get("p", None) is None and len(cache) == 0
+    cache.put("p", b"new", live=False, head=None, read_epoch=cache.epoch)
+    cache.replace("q", b"paid", live=False, head=None)
+    assert cache.get("p", None) is None and cache.get("q", None) is None
+    cache.resume()  # the feed caught up
+    cache.put("p", b"old", live=False, head=None, read_epoch=epoch)
+    assert cache.get("p", None) is None
+    cache.put("p", b"paid", live=False, head=None, read_epoch=cache.epoch)
+    assert cache.get("p", None) == b"paid"

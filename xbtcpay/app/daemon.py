@@ -152,6 +152,8 @@ class Daemon:
         self._expiry_interval = expiry_interval
         self._synchronous = synchronous
         self.parts: Parts | None = None
+        self.status_feed: StatusFeed | None = None  # on a shared database
+        self.background: dict[str, asyncio.Task[None]] = {}  # supervised tasks by name
         self._stack: AsyncExitStack | None = None
         self._runners: list[web.AppRunner] = []
         self.rpc_port = 0
@@ -206,6 +208,7 @@ class Daemon:
                 parts.leadership,
             )
             await feed.prime()  # before the first body is cached
+        self.status_feed = feed
         tasks = await stack.enter_async_context(_background_tasks())
         self.rpc_port = await self._serve(stack, private_app(parts), config.rpc.listen, config.rpc)
         self.public_port = await self._serve(
@@ -256,7 +259,9 @@ class Daemon:
         self, parts: Parts, tasks: list[asyncio.Task[None]], feed: StatusFeed | None
     ) -> None:
         def spawn(name: str, run: Callable[[], Any]) -> None:
-            tasks.append(asyncio.create_task(supervise(name, run), name=name))
+            task = asyncio.create_task(supervise(name, run), name=name)
+            tasks.append(task)
+            self.background[name] = task
 
         spawn("postbacks", parts.sender.run)
         if self.config.public.status_cache_warm:
@@ -283,6 +288,8 @@ class Daemon:
         if self.parts is None:
             return
         self.parts = None
+        self.status_feed = None
+        self.background.clear()
         log.info("daemon.stopped")
 
 

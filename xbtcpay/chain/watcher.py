@@ -54,6 +54,7 @@ from xbtcpay.chain.settings import WatcherSettings
 from xbtcpay.chain.settlement import Rules, Threshold, next_event
 from xbtcpay.core.errors import ChainError
 from xbtcpay.core.handlers import PaymentDriver
+from xbtcpay.core.tasks import progressed
 from xbtcpay.storage.chain_store import ChainStore
 
 log = structlog.get_logger("xbtcpay.chain.watcher")
@@ -122,6 +123,7 @@ class Watcher:
                 try:
                     await self.poll()
                     failures = 0
+                    progressed()  # a later crash backs off from the start again
                 except ChainError as exc:
                     failures += 1
                     delay = min(MAX_BACKOFF, self.chain.poll_interval * 2**failures)

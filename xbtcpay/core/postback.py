@@ -26,6 +26,7 @@ from xbtcpay.core.amounts import format_amount
 from xbtcpay.core.models import CRYPTO, Payment, Postback
 from xbtcpay.core.persistence import PostbackRepository
 from xbtcpay.core.settings import PostbackConfig
+from xbtcpay.core.tasks import progressed
 
 if TYPE_CHECKING:
     from xbtcpay.core.metrics import Metrics
@@ -140,6 +141,7 @@ class PostbackSender:
             while True:
                 await self._dispatch_due()
                 await self._sleep_until_due()
+                progressed()  # a later crash backs off from the start again
         finally:
             for task in list(self._tasks):
                 task.cancel()

@@ -239,7 +239,7 @@ class PaymentStore:
 
     async def versions_since(self, since: int) -> list[tuple[str, int, int]]:
         """(id, version, updated_at) of the payments updated at or after ``since`` (the
-        replicas' status feed; an index on ``updated_at``)."""
+        replicas' status feed, from its cursor; an index on ``updated_at``)."""
         rows = await self.engine.fetchall(
             "SELECT id, version, updated_at FROM payments WHERE updated_at >= ?", (since,)
         )

@@ -66,10 +66,11 @@ def render_status(
 class StatusCache:
     max_entries: int = 100_000  # about 65 MB of bodies at most (public.status_cache_size)
     epoch: int = 0
+    trusted: bool = True  # False while the change feed cannot read (see ``suspend``)
     _bodies: dict[str, tuple[bytes, bool, int | None]] = field(default_factory=dict)
 
     def get(self, payment_id: str, head: int | None) -> bytes | None:
-        entry = self._bodies.get(payment_id)
+        entry = self._bodies.get(payment_id) if self.trusted else None
         if entry is None or (entry[1] and entry[2] != head):
             return None
         return entry[0]
@@ -78,7 +79,7 @@ class StatusCache:
         self, payment_id: str, body: bytes, *, live: bool, head: int | None, read_epoch: int
     ) -> None:
         """Store ``body``; a ``live`` body (confirmations) is valid only at ``head``."""
-        if read_epoch != self.epoch or self.max_entries == 0:
+        if read_epoch != self.epoch or self.max_entries == 0 or not self.trusted:
             return
         if len(self._bodies) >= self.max_entries:
             self._bodies.pop(next(iter(self._bodies)))
@@ -88,7 +89,7 @@ class StatusCache:
         """The processor's post-commit view of a payment: newer than any read in flight."""
         self.epoch += 1
         self._bodies.pop(payment_id, None)
-        if self.max_entries == 0:
+        if self.max_entries == 0 or not self.trusted:
             return
         if len(self._bodies) >= self.max_entries:
             self._bodies.pop(next(iter(self._bodies)))
@@ -97,6 +98,19 @@ class StatusCache:
     def invalidate(self, payment_id: str) -> None:
         self.epoch += 1
         self._bodies.pop(payment_id, None)
+
+    def suspend(self) -> None:
+        """Drop every body and cache nothing until ``resume``: the change feed could not
+        read, so changes committed by other replicas may be going unseen."""
+        self.trusted = False
+        self.epoch += 1
+        self._bodies.clear()
+
+    def resume(self) -> None:
+        """The feed has caught up: cache again (reads begun while suspended stay out)."""
+        if not self.trusted:
+            self.trusted = True
+            self.epoch += 1
 
     def __len__(self) -> int:
         return len(self._bodies)

@@ -2,22 +2,34 @@
 
 A replica's own transitions replace its cached bodies at once (a transition listener on the
 payment feed); a change committed by another replica reaches this one through this loop:
-every ``FEED_INTERVAL`` seconds it reads the ids and versions of payments updated in the
-last ``FEED_WINDOW`` seconds (an index on ``updated_at``) and drops the cached bodies whose
-version moved. A body is therefore never stale for longer than about one interval plus a
-query; nothing is sent inside the payment transactions (no NOTIFY), and no message can be
-lost. Followers also take the chain head from the leader's scan cursor. Only run when
-several processes can share the database (PostgreSQL).
+every ``FEED_INTERVAL`` seconds it reads the ids and versions of the payments updated since
+its cursor (an index on ``updated_at``) and drops the cached bodies whose version moved.
+Nothing is sent inside the payment transactions (no NOTIFY), so no message can be lost.
+
+Why no committed change is missed. The cursor is not "the last few seconds before now" but
+the moment the last *successful* read began, minus ``FEED_WINDOW``; it only moves after a
+read succeeded. Commit order is not ``updated_at`` order (a transaction stamped earlier can
+commit later), so the overlap is what covers it: a change the last successful read could not
+see commits after that read began, and was stamped at most ``FEED_WINDOW`` (commit delay plus
+clock skew between replicas) before its commit, so its ``updated_at`` is at or after the
+cursor and the next successful read returns it, however long the gap in between (a paused
+process, a database outage). Versions already seen in the overlap are not dropped twice.
+While the feed cannot read, this replica cannot know what changed elsewhere: a failed read
+suspends the cache (every body dropped, nothing cached) until a read has caught up.
+Followers also take the chain head from the leader's scan cursor. Only run when several
+processes can share the database (PostgreSQL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from xbtcpay.cluster.leadership import Leadership
 from xbtcpay.core.chain_head import ChainHead
 from xbtcpay.core.feed import PaymentFeed
+from xbtcpay.core.tasks import progressed
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.web.status_cache import StatusCache
@@ -37,6 +49,7 @@ class StatusFeed:
         feed: PaymentFeed,
         head: ChainHead,
         leadership: Leadership,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.payments = payments
         self.chain = chain
@@ -44,7 +57,9 @@ class StatusFeed:
         self.feed = feed
         self.head = head
         self.leadership = leadership
+        self.clock = clock
         self._seen: dict[str, tuple[int, int]] = {}
+        self._cursor: int | None = None  # updated_at the next read starts from
 
     async def prime(self) -> None:
         """Learn the versions committed so far: bodies read after this are followed."""
@@ -54,11 +69,17 @@ class StatusFeed:
         """Forever: invalidate bodies changed elsewhere; on followers, track the head."""
         while True:
             await asyncio.sleep(FEED_INTERVAL)
-            await self._poll(invalidate=True)
+            try:
+                await self._poll(invalidate=True)
+            except Exception:
+                self.cache.suspend()  # changes elsewhere may go unseen until a read succeeds
+                raise
+            progressed()
 
     async def _poll(self, *, invalidate: bool) -> None:
         seen = self._seen
-        since = int(time.time()) - FEED_WINDOW
+        started = int(self.clock())
+        since = started - FEED_WINDOW if self._cursor is None else self._cursor
         changed = []
         for pid, version, updated_at in await self.payments.versions_since(since):
             known = seen.get(pid)
@@ -71,8 +92,10 @@ class StatusFeed:
                 payment = await self.payments.get(pid)
                 if payment is not None:
                     self.feed.publish_payment(payment, "replicated")
+        self._cursor = since = max(since, started - FEED_WINDOW)
         for pid in [p for p, (_, at) in seen.items() if at < since]:
             del seen[pid]
+        self.cache.resume()  # caught up: every change before ``started`` has been applied
         if not self.leadership.is_leader:
             cursor = await self.chain.cursor()
             if cursor is not None and cursor != self.head.number:
