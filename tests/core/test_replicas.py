@@ -214,8 +214,8 @@ async def test_a_follower_stops_serving_cached_bodies_while_its_feed_cannot_read
             await wait_until(paid_on_a, timeout=20)
 
             async def paid_on_b() -> bool:
-                reply = await b.status(pid)
-                return reply[0] == 200 and reply[1]["status"] == "paid"
+                async with b.session.get(f"{b.public_url}/{pid}/status.json") as resp:
+                    return resp.status == 200 and (await resp.json())["status"] == "paid"
 
             await wait_until(paid_on_b, timeout=20)
 

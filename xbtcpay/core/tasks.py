@@ -46,18 +46,21 @@ async def supervise(
     """Run ``run()`` forever; restart it after an error with exponential backoff, counted
     from the last return or ``progressed()`` call of the loop."""
     backoff = _Backoff()
-    _current.set(backoff)  # the loop runs in this task, so it sees this supervisor's state
-    while True:
-        try:
-            await run()
-            backoff.failures = 0
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            backoff.failures += 1
-            delay = min(max_backoff, 0.5 * 2**backoff.failures) * random.uniform(0.8, 1.2)
-            log.exception("task.crashed", task=name, restart_in=round(delay, 2))
-            await sleep(delay)
+    token = _current.set(backoff)  # the loop runs in this context, so it reports here
+    try:
+        while True:
+            try:
+                await run()
+                backoff.failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                backoff.failures += 1
+                delay = min(max_backoff, 0.5 * 2**backoff.failures) * random.uniform(0.8, 1.2)
+                log.exception("task.crashed", task=name, restart_in=round(delay, 2))
+                await sleep(delay)
+    finally:
+        _current.reset(token)
 
 
 async def every(interval: float, job: Callable[[], Awaitable[None]]) -> None:
