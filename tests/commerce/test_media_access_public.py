@@ -99,3 +99,21 @@ async def test_websocket_with_a_session(tmp_path: Path) -> None:
             )
             reply = await ws.receive_json(timeout=30)
         assert reply["data"]["access"] is True and reply["data"]["reason"] == "subscription"
+
+
+async def test_sessions_count_voucher_failures_per_address_the_shop_per_customer(
+    tmp_path: Path,
+) -> None:
+    async with media_daemon(tmp_path, Clock(time.time()), SESSIONS) as d:
+        await ok(d, "voucher.create", {"code": "FOR-REAL-9", "grants": {"product": "rent42"}})
+        for i in range(5):
+            _, body = await public(
+                d, "payment.redeemvoucher", {"vouchercode": f"GUESS-{i}"}, session(f"guess{i}")
+            )
+            assert body["error"]["code"] == -32020, body
+        status, body = await public(
+            d, "payment.redeemvoucher", {"vouchercode": "FOR-REAL-9"}, session("dave")
+        )
+        assert status == 429 and body["error"]["code"] == -32029, body  # the same address
+        # the shop's backend, calling for dave from that address, is limited per customer
+        await ok(d, "payment.redeemvoucher", {"customer": "dave", "vouchercode": "FOR-REAL-9"})

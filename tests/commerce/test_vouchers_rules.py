@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from xbtcpay.commerce.media_access.vouchers import (
-    FailureLimiter,
     Voucher,
+    attempts_in_window,
     code_hash,
     discounted,
     normalize_code,
@@ -75,14 +75,34 @@ def test_windows_and_disabled() -> None:
     )
 
 
-def test_failure_limiter_window() -> None:
-    now = [1000.0]
-    limiter = FailureLimiter(3, 60, clock=lambda: now[0])
-    for _ in range(3):
-        assert not limiter.blocked("customer:a", "ip:1")
-        limiter.record("customer:a", "ip:1")
-    assert limiter.blocked("customer:a") and limiter.blocked("ip:1")
-    assert limiter.blocked("customer:b", "ip:1")  # same address, other customer
-    assert not limiter.blocked("customer:b", "ip:2")
-    now[0] += 61
-    assert not limiter.blocked("customer:a", "ip:1")
+def test_attempt_window() -> None:
+    times = [900.0, 941.0, 999.5, 1000.0]
+    assert attempts_in_window(times, 1000.0, 60) == [941.0, 999.5, 1000.0]
+    assert attempts_in_window(times, 1000.5, 60) == [941.0, 999.5, 1000.0]
+    assert attempts_in_window(times, 1001.0, 60) == [999.5, 1000.0]  # 941 left at 1001
+    assert attempts_in_window(times, 1060.0, 60) == []
+    assert attempts_in_window([], 1000.0, 60) == []
+
+
+class ComparedWithEquals(str):
+    """A stored hash that fails the test when compared with ``==`` (early exit, not
+    constant time) instead of ``hmac.compare_digest``."""
+
+    def __eq__(self, other: object) -> bool:
+        raise AssertionError("hashes compared with ==, not in constant time")
+
+    def __ne__(self, other: object) -> bool:
+        raise AssertionError("hashes compared with !=, not in constant time")
+
+    __hash__ = str.__hash__
+
+
+def test_hashes_are_compared_in_full_and_in_constant_time() -> None:
+    digest, other = code_hash("SUMMER-2026"), code_hash("WINTER-2026")
+    last = "0" if digest[-1] != "0" else "1"
+    assert same_hash(digest, digest)
+    assert not same_hash(other, digest)  # any stored hash is not a match
+    assert not same_hash(digest[:-1] + last, digest)  # nor one differing in its last digit
+    assert not same_hash(None, digest)
+    assert same_hash(ComparedWithEquals(digest), digest)
+    assert not same_hash(ComparedWithEquals(other), digest)

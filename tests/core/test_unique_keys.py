@@ -57,6 +57,7 @@ EXPECTED_UNIQUE = sorted(
         ("vouchers", ("reference_hash",)),
         ("discounts", ("source",)),  # one discount per source
         ("subscription_cursor", ("name",)),
+        ("voucher_attempts", ("key",)),  # one attempt window per limiter key (111)
         # sweeps (004)
         ("sweeps", ("tx_hash",)),  # one record per sweep transaction
         ("sweep_items", ("sweep_id", "address")),  # an address once in a sweep

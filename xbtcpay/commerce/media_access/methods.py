@@ -19,9 +19,10 @@ from xbtcpay.commerce.media_access.subscription import Subscription
 from xbtcpay.commerce.media_access.subscriptions import Subscriptions
 from xbtcpay.commerce.media_access.transactions import Transactions
 from xbtcpay.commerce.media_access.voucher_admin import create_voucher
+from xbtcpay.commerce.media_access.voucher_attempts import AttemptLimiter
 from xbtcpay.commerce.media_access.voucher_store import VoucherStore
-from xbtcpay.commerce.media_access.vouchers import FailureLimiter, code_hash, normalize_code
-from xbtcpay.core.errors import InvalidParams
+from xbtcpay.commerce.media_access.vouchers import code_hash, normalize_code
+from xbtcpay.core.errors import InvalidParams, StorageError
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import CallContext
 
@@ -41,6 +42,18 @@ def subscription_view(sub: Subscription) -> dict[str, Any]:
     }
 
 
+def attempt_keys(customer: str, call: CallContext) -> tuple[str, ...]:
+    """Whose failed voucher attempts count together.
+
+    A session (public port) is limited per customer and per client address. The shop's
+    backend (private port) calls for all its customers from one address, so there only the
+    customer it names counts: one customer's typos never lock out the others.
+    """
+    if call.customer is None:
+        return (f"customer:{customer}",)
+    return (f"customer:{customer}", f"ip:{call.client_ip}")
+
+
 class MediaAccessMethods:
     """Handlers of the media access API's methods; registered into a MethodRegistry."""
 
@@ -51,7 +64,7 @@ class MediaAccessMethods:
         transactions: Transactions,
         subscriptions: Subscriptions,
         vouchers: VoucherStore,
-        limiter: FailureLimiter,
+        limiter: AttemptLimiter,
         inapp: InAppVerification,
         products: Mapping[str, Mapping[str, Any]],
         currencies: Currencies,
@@ -116,15 +129,15 @@ class MediaAccessMethods:
     async def redeemvoucher(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         customer = media_params.customer_of(params)
         kind, raw = media_params.voucher_code(params)
-        keys = (f"customer:{customer}", f"ip:{call.client_ip}")
-        if self.limiter.blocked(*keys):
+        keys = attempt_keys(customer, call)
+        taken = await self.limiter.take(keys)  # before the lookup: at most the limit is tried
+        if taken is None:
             log.warning("voucher.rate_limited", customer=customer, client_ip=call.client_ip)
             raise TooManyAttempts("too many failed voucher attempts; try again later")
         try:
             code = normalize_code(raw, "vouchercode" if kind == "code" else "referencecode")
             result = await self.vouchers.redeem(customer, kind, code_hash(code, kind))
-        except (VoucherRefused, InvalidParams) as exc:
-            self.limiter.record(*keys)
+        except (VoucherRefused, InvalidParams) as exc:  # the attempt taken stays: a failure
             log.warning(
                 "voucher.redeem_failed",
                 customer=customer,
@@ -133,9 +146,17 @@ class MediaAccessMethods:
                 reason=exc.detail,
             )
             raise
+        await self._give_back(keys, taken)
         self.transactions.on_change(customer)
         log.info("voucher.redeemed", customer=customer, voucher_id=result["voucher"])
         return {"redeemed": True, **result}
+
+    async def _give_back(self, keys: tuple[str, ...], taken: float) -> None:
+        """A right code was no failure; the redemption stands even if this write fails."""
+        try:
+            await self.limiter.give_back(keys, taken)
+        except StorageError:
+            log.warning("voucher.attempt_not_returned", keys=len(keys))
 
     async def preparetransaction(
         self, params: Mapping[str, Any], call: CallContext

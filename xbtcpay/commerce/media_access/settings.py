@@ -16,7 +16,7 @@ class MediaAccessSettings:
     prepare_ttl: int = DEFAULT_PREPARE_TTL  # seconds a prepared transaction stays open
     item_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
     voucher_failures: int = 5  # failed redemptions allowed per window...
-    voucher_failure_window: int = 900  # ...per customer and per client address
+    voucher_failure_window: int = 900  # ...per customer (and address with a session)
     expiry_interval: float = 30.0  # seconds between subscription expiry runs
     bridge_interval: float = 1.0  # seconds between provider-payment reads
     itemstate_cache_ttl: float = 2.0  # seconds a customer's grants stay cached

@@ -274,6 +274,7 @@ class Transactions:
         )
         if changed != 1:
             raise TransactionRefused("transaction is not prepared")
+        await self._take_discount(conn, row)
         await self._grant(conn, row, req, final, reference, now)
         if self.receipts is not None and row["operation"] != "subscription":
             number = await self.receipts.issue(
@@ -290,17 +291,32 @@ class Transactions:
                 "UPDATE commerce_transactions SET receipt_number = ? WHERE id = ?",
                 (number, row["id"]),
             )
-        options = json.loads(row["options"])
-        if options.get("discount") is not None:
-            await conn.execute(
-                "UPDATE discounts SET used_by = ? WHERE id = ? AND used_by IS NULL",
-                (row["id"], options["discount"]),
-            )
         settled = await conn.fetchone(
             "SELECT * FROM commerce_transactions WHERE id = ?", (row["id"],)
         )
         assert settled is not None  # updated above in this unit of work
         return describe(settled)
+
+    async def _take_discount(self, conn: UnitOfWork, row: Any) -> None:
+        """The discount the transaction was prepared with is consumed here, exactly once.
+
+        Several transactions may be prepared with one open discount; the first finish takes
+        it, and a later one is refused like a price mismatch at prepare (nothing of the
+        finish is kept, the transaction stays prepared).
+        """
+        discount = json.loads(row["options"]).get("discount")
+        if discount is None:
+            return
+        taken = await conn.execute(
+            "UPDATE discounts SET used_by = ? WHERE id = ? AND used_by IS NULL",
+            (row["id"], discount),
+        )
+        if taken != 1:
+            listed = pricing.price_minor(self.products[row["product"]], row["currency"])
+            raise InvalidParams(
+                f"amount differs from the catalog price ({listed} minor units of"
+                f" {row['currency']}): the discount it was prepared with is already used"
+            )
 
     async def _grant(
         self,

@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -137,45 +135,6 @@ def refusal(voucher: Voucher | None, now: int) -> str | None:
     return None
 
 
-class FailureLimiter:
-    """Failed attempts per key (customer, client address) in a sliding window, in memory.
-
-    Bounded: keys whose attempts all left the window are dropped, and at most ``max_keys``
-    keys are kept (the oldest go first).
-    """
-
-    def __init__(
-        self,
-        limit: int,
-        window: float,
-        *,
-        clock: Callable[[], float] = time.time,
-        max_keys: int = 100_000,
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self.max_keys = max_keys
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str) -> deque[float]:
-        now = self.clock()
-        seen = self._failures.get(key)
-        if seen is None:
-            return deque()
-        while seen and seen[0] <= now - self.window:
-            seen.popleft()
-        if not seen:
-            del self._failures[key]
-        return seen
-
-    def blocked(self, *keys: str) -> bool:
-        return any(len(self._recent(k)) >= self.limit for k in keys)
-
-    def record(self, *keys: str) -> None:
-        now = self.clock()
-        for key in keys:
-            self._recent(key)
-            self._failures.setdefault(key, deque()).append(now)
-        while len(self._failures) > self.max_keys:
-            del self._failures[next(iter(self._failures))]
+def attempts_in_window(times: list[float], now: float, window: float) -> list[float]:
+    """The attempts of ``times`` that still count at ``now`` (the last ``window`` seconds)."""
+    return [t for t in times if t > now - window]

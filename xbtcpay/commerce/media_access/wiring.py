@@ -17,8 +17,8 @@ from xbtcpay.commerce.media_access.settings import MediaAccessSettings
 from xbtcpay.commerce.media_access.subscription_receipts import ReceiptIssuer
 from xbtcpay.commerce.media_access.subscriptions import Subscriptions
 from xbtcpay.commerce.media_access.transactions import Transactions
+from xbtcpay.commerce.media_access.voucher_attempts import AttemptLimiter
 from xbtcpay.commerce.media_access.voucher_store import VoucherStore
-from xbtcpay.commerce.media_access.vouchers import FailureLimiter
 from xbtcpay.commerce.settings import CommerceConfig
 from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.persistence import Engine
@@ -51,9 +51,10 @@ class Media:
 
     async def expire_due(self) -> None:
         """The periodic job: prepared transactions past prepare_ttl, subscriptions past
-        valid_until."""
+        valid_until, voucher attempt windows that have passed."""
         await self.transactions.expire_due()
         await self.subscriptions.expire_due()
+        await self.methods.limiter.forget_idle()
 
     def expose(self, customer_methods: CustomerMethods) -> None:
         """Let sessions call the media access API's methods on the public port (not voucher.create)."""
@@ -93,8 +94,8 @@ def build_media(
         db, terms, settings.default_subscription, clock, on_change=changed, receipts=issuer
     )
     vouchers = VoucherStore(db, terms, currencies, clock)
-    limiter = FailureLimiter(
-        settings.voucher_failures, settings.voucher_failure_window, clock=clock
+    limiter = AttemptLimiter(
+        db, settings.voucher_failures, settings.voucher_failure_window, clock=clock
     )
     inapp = InAppVerification(db, registry, terms, clock, on_change=changed)
     methods = MediaAccessMethods(
