@@ -27,6 +27,8 @@ class RpcConfig:
     listen: Listen
     ip_whitelist: tuple[IPNetwork, ...]
     trusted_proxies: tuple[IPNetwork, ...]
+    # The one header the trusted proxies write: ``X-Forwarded-For`` or ``Forwarded``.
+    forwarded_header: str = "X-Forwarded-For"
     max_body: int = 1_048_576
     allowed_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
@@ -75,11 +77,24 @@ def parse_rpc(r: Reader, s: dict[str, Any]) -> RpcConfig:
             "rpc.ip_whitelist", s.get("ip_whitelist", ["127.0.0.1/32", "::1/128"])
         ),
         trusted_proxies=r.networks("rpc.trusted_proxies", s.get("trusted_proxies", [])),
+        forwarded_header=_forwarded_header(r, s.get("forwarded_header", "X-Forwarded-For")),
         max_body=r.int("rpc.max_body", s.get("max_body", 1_048_576), 1024),
         allowed_origins=r.strings("rpc.allowed_origins", s.get("allowed_origins", [])),
         allowed_hosts=r.strings("rpc.allowed_hosts", s.get("allowed_hosts", [])),
         **_connection_limits(r, "rpc", s, idle=60.0, per_client=0),
     )
+
+
+_FORWARDED_HEADERS = {"x-forwarded-for": "X-Forwarded-For", "forwarded": "Forwarded"}
+
+
+def _forwarded_header(r: Reader, value: Any) -> str:
+    """``rpc.forwarded_header``: which header the trusted proxies set (the other is ignored)."""
+    name = _FORWARDED_HEADERS.get(value.lower()) if isinstance(value, str) else None
+    if name is None:
+        r.bad("rpc.forwarded_header", f"expected X-Forwarded-For or Forwarded, got {value!r}")
+        return "X-Forwarded-For"
+    return name
 
 
 def _connection_limits(
