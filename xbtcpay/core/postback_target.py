@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+
 import aiohttp
 import yarl
 from aiohttp.abc import AbstractResolver
