@@ -70,7 +70,29 @@ class WebSettings(PageSettings, Protocol):
     def postback(self) -> PostbackConfig: ...
 
 
+_LIMIT_KEYS = ("idle_timeout", "header_timeout", "max_connections_per_client")
+_RPC_KEYS = (
+    "listen",
+    "ip_whitelist",
+    "trusted_proxies",
+    "forwarded_header",
+    "max_body",
+    "allowed_origins",
+    "allowed_hosts",
+    *_LIMIT_KEYS,
+)
+_PUBLIC_KEYS = (
+    "listen",
+    "base_url",
+    "cors_origins",
+    "status_cache_size",
+    "status_cache_warm",
+    *_LIMIT_KEYS,
+)
+
+
 def parse_rpc(r: Reader, s: dict[str, Any]) -> RpcConfig:
+    r.known("rpc", s, _RPC_KEYS)
     return RpcConfig(
         listen=r.listen("rpc.listen", s.get("listen", "127.0.0.1:8889")),
         ip_whitelist=r.networks(
@@ -111,6 +133,7 @@ def _connection_limits(
 
 
 def parse_public(r: Reader, s: dict[str, Any]) -> PublicConfig:
+    r.known("public", s, _PUBLIC_KEYS)
     listen = r.listen("public.listen", s.get("listen", "0.0.0.0:8888"))
     base_url = s.get("base_url")
     if base_url is None:
