@@ -12,6 +12,8 @@ from typing import Any
 from xbtcpay.core.errors import PluginError
 from xbtcpay.core.settings import unknown_keys
 
+__all__ = ["refuse_unknown_keys", "unknown_keys"]
+
 
 def refuse_unknown_keys(where: str, section: Mapping[Any, Any], known: Iterable[str]) -> None:
     """Raise ``PluginError`` naming every key of ``section`` (at ``where``, e.g.
