@@ -175,3 +175,16 @@ def test_intervals_take_decimals_lifetimes_whole_seconds(tmp_path: Path) -> None
         "payments.expire_after: expected an integer >= 1, got 0.5",
         "payments.late_window: expected an integer >= 0, got 1.5",
     ]
+
+
+def test_the_forwarded_header_is_one_of_the_two_a_proxy_writes(tmp_path: Path) -> None:
+    raw = base_config(tmp_path, {"rpc": {"forwarded_header": "forwarded"}})
+    assert load_config(write_config(tmp_path, raw)).rpc.forwarded_header == "Forwarded"
+    raw = base_config(tmp_path)
+    assert load_config(write_config(tmp_path, raw)).rpc.forwarded_header == "X-Forwarded-For"
+    raw = base_config(tmp_path, {"rpc": {"forwarded_header": "X-Real-IP"}})
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, raw))
+    assert info.value.problems == [
+        "rpc.forwarded_header: expected X-Forwarded-For or Forwarded, got 'X-Real-IP'"
+    ]
