@@ -53,6 +53,42 @@ def test_every_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
     assert len(problems) >= 7
 
 
+MISSPELLED_KEYS = [
+    ({"postbak": {}}, "postbak"),
+    ({"rpc": {"ip_whitelst": ["10.0.0.0/8"]}}, "rpc.ip_whitelst"),
+    ({"rpc": {"forwarded_headr": "Forwarded"}}, "rpc.forwarded_headr"),
+    ({"public": {"base_ulr": "https://pay.example"}}, "public.base_ulr"),
+    ({"chain": {"poll_intervall": 1}}, "chain.poll_intervall"),
+    ({"wallet": {"frist_index": 3}}, "wallet.frist_index"),
+    ({"payments": {"expire_afer": 60}}, "payments.expire_afer"),
+    ({"postback": {"alow_private": False}}, "postback.alow_private"),
+    ({"log": {"levle": "debug"}}, "log.levle"),
+    ({"assets": {"0xbtc": {"max_amont": "1"}}}, "assets.0xbtc.max_amont"),
+    ({"sessions": {"secret": "s" * 32, "leway": 10}}, "sessions.leway"),
+    ({"currencies": {"gems": {"decimals": 0, "decimls": 2}}}, "currencies.gems.decimls"),
+    (
+        {"companies": {"default": {"name": "Shop", "recipt_prefix": "X-"}}},
+        "companies.default.recipt_prefix",
+    ),
+    ({"taxes": {"AU": {"rate": "0.10", "inclusiv": False}}}, "taxes.AU.inclusiv"),
+    ({"commerce": {"prepare_tl": 60}}, "commerce.prepare_tl"),
+    ({"cluster": {"lease_tl": 5}}, "cluster.lease_tl"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "where"), MISSPELLED_KEYS)
+def test_a_misspelled_key_at_any_depth_is_refused_by_its_dotted_path(
+    tmp_path: Path, overrides: dict[str, object], where: str
+) -> None:
+    """Without this a typo is ignored and the default (a whitelist, a secret...) used."""
+    try:
+        load_config(write_config(tmp_path, base_config(tmp_path, overrides)))
+    except ConfigError as exc:
+        assert exc.problems == [f"{where}: unknown key (typo?)"]
+    else:
+        pytest.fail(f"{where} was accepted")
+
+
 def test_secrets_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PB_SECRET", "from-env")
     raw = base_config(tmp_path, {"postback": {"secret": {"env": "PB_SECRET"}}})
@@ -138,4 +174,17 @@ def test_intervals_take_decimals_lifetimes_whole_seconds(tmp_path: Path) -> None
     assert problems == [
         "payments.expire_after: expected an integer >= 1, got 0.5",
         "payments.late_window: expected an integer >= 0, got 1.5",
+    ]
+
+
+def test_the_forwarded_header_is_one_of_the_two_a_proxy_writes(tmp_path: Path) -> None:
+    raw = base_config(tmp_path, {"rpc": {"forwarded_header": "forwarded"}})
+    assert load_config(write_config(tmp_path, raw)).rpc.forwarded_header == "Forwarded"
+    raw = base_config(tmp_path)
+    assert load_config(write_config(tmp_path, raw)).rpc.forwarded_header == "X-Forwarded-For"
+    raw = base_config(tmp_path, {"rpc": {"forwarded_header": "X-Real-IP"}})
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, raw))
+    assert info.value.problems == [
+        "rpc.forwarded_header: expected X-Forwarded-For or Forwarded, got 'X-Real-IP'"
     ]

@@ -139,3 +139,46 @@ async def test_a_name_resolving_to_loopback_is_refused_at_connect(
         s.post(f"http://{url_host}:{receiver.port}/postback", data=b"{}") as resp,
     ):
         assert resp.status == 200 and receiver.attempts == 1
+
+
+UNSENDABLE_OR_MARKUP_URLS = [
+    "http://\\127.0.0.1:8889/",
+    "http://127.0.0.1\\@example.com/",
+    "https://shop.example\\@127.0.0.1/",
+    'https://shop.example/"onmouseover="x',
+    "https://shop.example/<script>",
+    "https://shop.example/a>b",
+    "https://shop.example/a\\b",
+    "https://shop.example/a b",
+    "https://shop.example/a\tb",
+    "https://shop.example/a\x7fb",
+    "https://shop.example/a\u2028b",
+]
+
+
+async def test_urls_the_client_cannot_send_or_that_carry_markup_are_refused(
+    tmp_path: Path,
+) -> None:
+    """``urlsplit`` and aiohttp read ``http://\\127.0.0.1/`` differently: refuse, never retry."""
+    async with running_daemon(tmp_path, STRICT) as d:
+        for url in UNSENDABLE_OR_MARKUP_URLS:
+            reply = await d.call("start_payment", {"amount": "1", "postback_url": url})
+            assert reply["error"] == {
+                "code": -32602,
+                "message": "Invalid params: invalid postback URL",
+            }, url
+            reply = await d.call("start_payment", {"amount": "1", "return_url": url})
+            assert reply["error"] == {
+                "code": -32602,
+                "message": "Invalid params: invalid return_url (an http or https URL)",
+            }, url
+        assert await d.runtime.payments.count_by_status() == {}
+        ok = await d.call(
+            "start_payment",
+            {
+                "amount": "1",
+                "postback_url": "https://shop.example/pb?a=1&b=%20",
+                "return_url": "https://shop.example/thanks#done",
+            },
+        )
+        assert "result" in ok

@@ -31,11 +31,47 @@ async def test_a_forged_forwarded_for_line_before_the_proxys_line_is_not_the_cli
             assert resp.status == 200
 
 
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "for=10.9.9.9",
+        'for="10.9.9.9"',
+        "for=10.9.9.9:80",
+        'for="10.9.9.9:80"',
+        'for="[::1]:1234"',
+        "for=[::1]",
+        'FOR="[2001:db8::9]"',
+        "for=203.0.113.7, for=10.9.9.9",
+        "for=10.9.9.9;proto=https, for=10.9.9.9",
+    ],
+)
+async def test_a_clients_own_forwarded_header_is_ignored_behind_an_x_forwarded_for_proxy(
+    tmp_path: Path, forged: str
+) -> None:
+    """nginx appends ``X-Forwarded-For`` and passes the client's ``Forwarded`` through."""
+    overrides = {
+        "rpc": {
+            "ip_whitelist": ["10.9.9.9/32", "::1/128", "2001:db8::9/128"],
+            "trusted_proxies": ["127.0.0.1/32"],
+        }
+    }
+    async with running_daemon(tmp_path, overrides) as d:
+        for lines in ([("Forwarded", forged)], [("Forwarded", forged), ("Forwarded", forged)]):
+            headers = CIMultiDict([*lines, ("X-Forwarded-For", "203.0.113.7")])
+            async with d.session.post(d.rpc_url + "/", json=START, headers=headers) as resp:
+                assert resp.status == 403, forged
+        honest = CIMultiDict([("Forwarded", "for=203.0.113.7"), ("X-Forwarded-For", "10.9.9.9")])
+        async with d.session.post(d.rpc_url + "/", json=START, headers=honest) as resp:
+            assert resp.status == 200  # what the proxy appended decides
+        assert await d.runtime.payments.count_by_status() == {"new": 1}
+
+
 async def test_the_forwarded_header_is_read_right_to_left_too(tmp_path: Path) -> None:
     overrides = {
         "rpc": {
             "ip_whitelist": ["10.9.9.9/32", "2001:db8::9/128"],
             "trusted_proxies": ["127.0.0.1/32"],
+            "forwarded_header": "Forwarded",
         }
     }
     async with running_daemon(tmp_path, overrides) as d:
@@ -53,6 +89,9 @@ async def test_the_forwarded_header_is_read_right_to_left_too(tmp_path: Path) ->
         both = CIMultiDict([("Forwarded", "for=203.0.113.7"), ("X-Forwarded-For", "10.9.9.9")])
         async with d.session.post(d.rpc_url + "/", json=START, headers=both) as resp:
             assert resp.status == 403  # a proxy speaking Forwarded is judged by Forwarded
+        forged = CIMultiDict([("X-Forwarded-For", "10.9.9.9"), ("Forwarded", "for=203.0.113.7")])
+        async with d.session.post(d.rpc_url + "/", json=START, headers=forged) as resp:
+            assert resp.status == 403  # the client's own X-Forwarded-For never decides
 
 
 async def test_ws_upgrades_with_a_foreign_origin_are_refused(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.harness import POSTBACK_SECRET, PostbackReceiver, running_daemon
 from tests.plugins import drivers as drivers_pkg
+from xbtcpay.core.errors import PluginError
 from xbtcpay.core.postback import verify
 
 
@@ -129,3 +130,13 @@ async def test_same_answer_over_three_transports(driver: Any, tmp_path: Path) ->
         if "error" in rpc_bad:
             assert http_bad["error"]["code"] == rpc_bad["error"]["code"] == ws_bad["error"]["code"]
             assert http_bad["error"]["message"] == rpc_bad["error"]["message"]
+
+
+async def test_a_misspelled_settings_key_stops_start_up(driver: Any, tmp_path: Path) -> None:
+    """Each plugin refuses a typo in its own section, named by its full dotted path."""
+    section = {**driver.plugin_settings(), "timeuot": 5}
+    overrides = {"plugins": {driver.name: section}, "products": driver.products()}
+    with pytest.raises(PluginError) as info:
+        async with running_daemon(tmp_path, overrides):
+            pass
+    assert str(info.value) == f"plugins.{driver.name}.timeuot: unknown key (typo?)"

@@ -153,9 +153,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     }
     known.update(COMMERCE_SECTIONS)
     commerce = parse_commerce(raw, path.parent, r.problems)
-    for key in raw:
-        if key not in known:
-            r.bad(str(key), "unknown key (typo?)")
+    r.known("", raw, known)
     if r.problems:
         raise ConfigError(r.problems)
     assert rpc and public and chain and wallet and postback is not None
@@ -229,6 +227,7 @@ def _database_extras(
 
 
 def _log(r: Reader, s: dict[str, Any]) -> LogConfig:
+    r.known("log", s, ("level", "format"))
     level = str(s.get("level", "info")).lower()
     if level not in ("debug", "info", "warning", "error"):
         r.bad("log.level", "one of debug, info, warning, error")

@@ -53,7 +53,21 @@ class ChainHandlerSettings(WatcherSettings, Protocol):
     def wallet(self) -> WalletConfig: ...
 
 
+_CHAIN_KEYS = (
+    "rpc_urls",
+    "chain_id",
+    "confirmations",
+    "poll_interval",
+    "start_block",
+    "max_block_range",
+    "reorg_window",
+    "reconcile_interval",
+    "request_timeout",
+)
+
+
 def parse_chain(r: Reader, s: dict[str, Any]) -> ChainConfig:
+    r.known("chain", s, _CHAIN_KEYS)
     urls = s.get("rpc_urls", ["http://127.0.0.1:8545"])
     if (
         not isinstance(urls, list)
@@ -82,6 +96,7 @@ def parse_chain(r: Reader, s: dict[str, Any]) -> ChainConfig:
 
 def parse_wallet(r: Reader, s: dict[str, Any]) -> WalletConfig:
     """The xpub is decoded here so a typo is refused at start-up, not at the first payment."""
+    r.known("wallet", s, ("xpub", "first_index"))
     xpub = s.get("xpub")
     if not isinstance(xpub, str) or not xpub.startswith(("xpub", "tpub")):
         r.bad("wallet.xpub", "expected a BIP44 account-level extended public key (xpub...)")

@@ -27,11 +27,13 @@ from typing import Any
 from xbtcpay.commerce.currencies import ISO_4217, VIRTUAL_NAME, Currencies, parse_minor
 from xbtcpay.commerce.taxes import TaxRate
 from xbtcpay.core.secrets import Secret, resolve_secret
+from xbtcpay.core.settings import unknown_keys
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 KEY_ALGORITHMS = ("ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "EdDSA")
 _PREFIX = re.compile(r"^[A-Za-z0-9_./-]{0,16}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_COMPANY_KEYS = ("name", "tax_id", "receipt_prefix", "country", "digits")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ def _mapping(raw: Mapping[str, Any], name: str, problems: list[str]) -> dict[str
 def _sessions(s: dict[str, Any], base_dir: Path, problems: list[str]) -> SessionSettings:
     if not s:
         return SessionSettings()
+    problems += unknown_keys(
+        "sessions", s, ("algorithms", "secret", "public_key", "leeway", "max_lifetime")
+    )
     algorithms = s.get("algorithms", ["HS256"])
     known = HMAC_ALGORITHMS + KEY_ALGORITHMS
     if (
@@ -179,6 +184,8 @@ def _currencies(s: dict[str, Any], problems: list[str]) -> dict[str, int]:
         if name.upper() in ISO_4217:
             problems.append(f"{where}: {name.upper()} is an ISO 4217 currency")
             continue
+        if isinstance(spec, dict):
+            problems += unknown_keys(where, spec, ("decimals",))
         decimals = (spec or {}).get("decimals") if isinstance(spec, dict) else None
         if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 8:
             problems.append(f"{where}.decimals: integer 0..8")
@@ -194,6 +201,7 @@ def _companies(s: dict[str, Any], problems: list[str]) -> dict[str, Company]:
         if not isinstance(spec, dict):
             problems.append(f"{where}: expected a mapping")
             continue
+        problems += unknown_keys(where, spec, _COMPANY_KEYS)
         name, tax_id = spec.get("name"), spec.get("tax_id", "")
         prefix, country = spec.get("receipt_prefix", ""), spec.get("country")
         digits = spec.get("digits", 6)
@@ -226,6 +234,8 @@ def _taxes(s: dict[str, Any], problems: list[str]) -> dict[str, TaxRate]:
         if not isinstance(country, str) or not _COUNTRY.match(country):
             problems.append(f"{where}: ISO 3166 alpha-2 code such as AU")
             continue
+        if isinstance(spec, dict):
+            problems += unknown_keys(where, spec, ("rate", "inclusive"))
         rate_raw = spec.get("rate") if isinstance(spec, dict) else None
         try:
             rate = Decimal(rate_raw) if isinstance(rate_raw, str) else None

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
+import yarl
 
 from xbtcpay.core.amounts import format_amount
 from xbtcpay.core.models import CRYPTO, Payment, Postback
@@ -94,19 +95,28 @@ def verify(
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
+# Markup in HTML (the checkout page renders ``return_url``) and what no HTTP client sends.
+_FORBIDDEN_URL_CHARACTERS = frozenset('"<>\\')
+
+
 def valid_postback_url(url: object) -> bool:
-    """http(s) URL with a host, no whitespace, at most 2048 characters."""
+    """http(s) URL with a host, at most 2048 characters, that the HTTP client can send.
+
+    Parsed as aiohttp's ``yarl`` parses it (``urlsplit`` reads ``http://\\127.0.0.1/`` as
+    another host than the client would); quotes, angle brackets, backslashes, whitespace
+    and control characters are refused, so the URL is also safe inside an HTML attribute.
+    """
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         return False
-    if any(c.isspace() or ord(c) < 32 for c in url):
+    if any(c in _FORBIDDEN_URL_CHARACTERS or c.isspace() or not c.isprintable() for c in url):
         return False
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        parsed = yarl.URL(url)
+        port = parsed.explicit_port
     except ValueError:
         return False
     del port
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return parsed.scheme in ("http", "https") and bool(parsed.host)
 
 
 class PostbackSender:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-from urllib.parse import urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -62,8 +62,15 @@ def _literal(name: str) -> IPAddress | None:
 
 
 def refused_url(url: str) -> bool:
-    """The start_payment check of an already well-formed http(s) URL."""
-    return refused_host(urlsplit(url).hostname or "")
+    """The start_payment check of an already well-formed http(s) URL.
+
+    The host is the one aiohttp will connect to: read by ``yarl``, as the client reads it.
+    """
+    try:
+        host = yarl.URL(url).host
+    except ValueError:
+        return True
+    return refused_host(host or "")
 
 
 def public_socket(addr_info: tuple[object, ...]) -> socket.socket:

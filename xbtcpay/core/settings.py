@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -24,6 +24,17 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Confirmations = int | Literal["finalized"]
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _ASSET_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+_ASSET_KEYS = ("contract", "decimals", "native", "max_amount", "confirmations", "symbol")
+_POSTBACK_KEYS = (
+    "secret",
+    "timeout",
+    "max_age",
+    "base_delay",
+    "max_delay",
+    "concurrency",
+    "events",
+    "allow_private",
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,16 @@ class ProcessorSettings(Protocol):
     def postback(self) -> PostbackConfig: ...
 
 
+def unknown_keys(where: str, section: Mapping[Any, Any], known: Iterable[str]) -> list[str]:
+    """One ``where.key: unknown key (typo?)`` line per key of ``section`` not in ``known``.
+
+    A misspelled key would otherwise be ignored and its default silently used.
+    """
+    allowed = set(known)
+    prefix = f"{where}." if where else ""
+    return [f"{prefix}{key}: unknown key (typo?)" for key in section if key not in allowed]
+
+
 class Reader:
     """Collects problems while reading typed values."""
 
@@ -131,6 +152,10 @@ class Reader:
 
     def bad(self, where: str, why: str) -> None:
         self.problems.append(f"{where}: {why}")
+
+    def known(self, where: str, section: Mapping[Any, Any], keys: Iterable[str]) -> None:
+        """Refuse every key of ``section`` (at ``where``) that is not one of ``keys``."""
+        self.problems.extend(unknown_keys(where, section, keys))
 
     def int(self, where: str, value: Any, minimum: int = 0) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -195,6 +220,7 @@ def parse_assets(r: Reader, value: Any) -> dict[str, AssetConfig]:
         if not isinstance(spec, dict):
             r.bad(where, "expected a mapping")
             continue
+        r.known(where, spec, _ASSET_KEYS)
         native = spec.get("native", False) is True
         contract = spec.get("contract")
         if not native and not (isinstance(contract, str) and _ADDRESS.match(contract)):
@@ -221,6 +247,7 @@ def parse_assets(r: Reader, value: Any) -> dict[str, AssetConfig]:
 
 
 def parse_payments(r: Reader, s: dict[str, Any]) -> PaymentsConfig:
+    r.known("payments", s, ("expire_after", "late_window", "max_expire"))
     return PaymentsConfig(
         expire_after=r.int("payments.expire_after", s.get("expire_after", 86400), 1),
         late_window=r.int("payments.late_window", s.get("late_window", 7 * 86400), 0),
@@ -229,6 +256,7 @@ def parse_payments(r: Reader, s: dict[str, Any]) -> PaymentsConfig:
 
 
 def parse_postback(r: Reader, s: dict[str, Any]) -> PostbackConfig | None:
+    r.known("postback", s, _POSTBACK_KEYS)
     if "secret" not in s:
         r.bad("postback.secret", "required: a literal, {env: NAME} or {file: PATH}")
         return None

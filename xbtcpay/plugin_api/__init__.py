@@ -13,6 +13,8 @@ or change, this list is what stays. What it offers:
 - the rules and parsers the core applies to everyone: ``shortfall`` (does a provider's
   charge pay a payment), ``parse_money``, ``from_base_units``, ``data_text``,
   ``postback_url``, ``valid_postback_url``;
+- a plugin's own config section (``settings``): ``refuse_unknown_keys`` and
+  ``unknown_keys``, so a misspelled ``plugins.<name>.*`` key stops start-up;
 - the charging interface for merchant-initiated purchases (``charging``): ``Charger``,
   ``ChargeRequest``, ``ChargeResult``, ``Outcome``, ``SourceKind``;
 - store purchases recorded once per provider reference (``store_purchases``):
@@ -41,6 +43,7 @@ from xbtcpay.plugin_api.interface import (
     PluginContext,
     RouteHandler,
 )
+from xbtcpay.plugin_api.settings import refuse_unknown_keys, unknown_keys
 from xbtcpay.plugin_api.store_purchases import (
     Due,
     Origin,
@@ -86,6 +89,8 @@ __all__ = [
     "from_base_units",
     "parse_money",
     "postback_url",
+    "refuse_unknown_keys",
     "shortfall",
+    "unknown_keys",
     "valid_postback_url",
 ]

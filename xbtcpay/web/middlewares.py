@@ -26,29 +26,33 @@ log = structlog.get_logger("xbtcpay.web")
 _REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
-def client_ip(request: web.Request, trusted_proxies: tuple[IPNetwork, ...]) -> str:
-    """The peer address; forwarding headers only count when the peer is a trusted proxy.
+def client_ip(
+    request: web.Request,
+    trusted_proxies: tuple[IPNetwork, ...],
+    forwarded_header: str = "X-Forwarded-For",
+) -> str:
+    """The peer address; a forwarding header only counts when the peer is a trusted proxy.
 
-    Every ``X-Forwarded-For`` line (in order, as one list) and every ``Forwarded: for=``
-    element are read; the right-most hop that is not itself a trusted proxy is the client,
-    so a client cannot prepend a forged address, on its own line or in its own header.
+    Only ``forwarded_header`` (the one header the trusted proxy writes) is read; the other
+    one passes through a proxy untouched, so it is the client's own and never decides.
+    Every line of it is read in order as one list; the right-most hop that is not itself a
+    trusted proxy is the client, so a client cannot prepend a forged address.
     """
     peer = request.remote or ""
     if not trusted_proxies or not _in(peer, trusted_proxies):
         return peer
-    for hop in reversed(forwarded_hops(request.headers)):
+    for hop in reversed(forwarded_hops(request.headers, forwarded_header)):
         if not _in(hop, trusted_proxies):
             return hop
     return peer
 
 
-def forwarded_hops(headers: Mapping[str, str]) -> list[str]:
-    """Hops named by the forwarding headers, left to right (``Forwarded`` wins when present)."""
+def forwarded_hops(headers: Mapping[str, str], header: str = "X-Forwarded-For") -> list[str]:
+    """Hops named by ``header`` (``X-Forwarded-For`` or RFC 7239 ``Forwarded``), left to right."""
     getall = getattr(headers, "getall", None)
-    forwarded = getall("Forwarded", []) if getall else []
-    if forwarded:
-        return [_forwarded_for(element) for line in forwarded for element in line.split(",")]
-    lines = getall("X-Forwarded-For", []) if getall else [headers.get("X-Forwarded-For", "")]
+    lines = getall(header, []) if getall else [headers.get(header, "")]
+    if header.lower() == "forwarded":
+        return [_forwarded_for(element) for line in lines for element in line.split(",")]
     return [hop.strip() for line in lines for hop in line.split(",") if hop.strip()]
 
 
@@ -78,7 +82,7 @@ def _in(address: str, networks: tuple[IPNetwork, ...]) -> bool:
 def whitelist_middleware(rpc: RpcConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def whitelist(request: web.Request, handler: Handler) -> web.StreamResponse:
-        ip = client_ip(request, rpc.trusted_proxies)
+        ip = client_ip(request, rpc.trusted_proxies, rpc.forwarded_header)
         if not _in(ip, rpc.ip_whitelist):
             log.warning("rpc.forbidden", client_ip=ip, path=request.path)
             return web.json_response({"error": "forbidden"}, status=403)

@@ -27,6 +27,8 @@ class RpcConfig:
     listen: Listen
     ip_whitelist: tuple[IPNetwork, ...]
     trusted_proxies: tuple[IPNetwork, ...]
+    # The one header the trusted proxies write: ``X-Forwarded-For`` or ``Forwarded``.
+    forwarded_header: str = "X-Forwarded-For"
     max_body: int = 1_048_576
     allowed_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
@@ -68,18 +70,53 @@ class WebSettings(PageSettings, Protocol):
     def postback(self) -> PostbackConfig: ...
 
 
+_LIMIT_KEYS = ("idle_timeout", "header_timeout", "max_connections_per_client")
+_RPC_KEYS = (
+    "listen",
+    "ip_whitelist",
+    "trusted_proxies",
+    "forwarded_header",
+    "max_body",
+    "allowed_origins",
+    "allowed_hosts",
+    *_LIMIT_KEYS,
+)
+_PUBLIC_KEYS = (
+    "listen",
+    "base_url",
+    "cors_origins",
+    "status_cache_size",
+    "status_cache_warm",
+    *_LIMIT_KEYS,
+)
+
+
 def parse_rpc(r: Reader, s: dict[str, Any]) -> RpcConfig:
+    r.known("rpc", s, _RPC_KEYS)
     return RpcConfig(
         listen=r.listen("rpc.listen", s.get("listen", "127.0.0.1:8889")),
         ip_whitelist=r.networks(
             "rpc.ip_whitelist", s.get("ip_whitelist", ["127.0.0.1/32", "::1/128"])
         ),
         trusted_proxies=r.networks("rpc.trusted_proxies", s.get("trusted_proxies", [])),
+        forwarded_header=_forwarded_header(r, s.get("forwarded_header", "X-Forwarded-For")),
         max_body=r.int("rpc.max_body", s.get("max_body", 1_048_576), 1024),
         allowed_origins=r.strings("rpc.allowed_origins", s.get("allowed_origins", [])),
         allowed_hosts=r.strings("rpc.allowed_hosts", s.get("allowed_hosts", [])),
         **_connection_limits(r, "rpc", s, idle=60.0, per_client=0),
     )
+
+
+_FORWARDED_HEADERS = {"x-forwarded-for": "X-Forwarded-For", "forwarded": "Forwarded"}
+
+
+def _forwarded_header(r: Reader, value: Any) -> str:
+    """``rpc.forwarded_header``: which header the trusted proxies set (the other is ignored)."""
+    name = _FORWARDED_HEADERS.get(value.lower()) if isinstance(value, str) else None
+    if name is None:
+        r.bad("rpc.forwarded_header", f"expected X-Forwarded-For or Forwarded, got {value!r}")
+        return "X-Forwarded-For"
+    return name
 
 
 def _connection_limits(
@@ -96,6 +133,7 @@ def _connection_limits(
 
 
 def parse_public(r: Reader, s: dict[str, Any]) -> PublicConfig:
+    r.known("public", s, _PUBLIC_KEYS)
     listen = r.listen("public.listen", s.get("listen", "0.0.0.0:8888"))
     base_url = s.get("base_url")
     if base_url is None:

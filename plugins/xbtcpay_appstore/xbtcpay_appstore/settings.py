@@ -11,13 +11,27 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from xbtcpay.plugin_api import PluginContext, PluginError
+from xbtcpay.plugin_api import PluginContext, PluginError, unknown_keys
 
 PRODUCTION_URL = "https://buy.itunes.apple.com/verifyReceipt"
 SANDBOX_URL = "https://sandbox.itunes.apple.com/verifyReceipt"
 ENVIRONMENTS = {"production": "Production", "sandbox": "Sandbox"}
 TEST_ENVIRONMENTS = ("Xcode", "LocalTesting")
 _BUNDLE = re.compile(r"^[A-Za-z0-9.\-]{1,155}$")
+KNOWN_KEYS = (
+    "bundle_id",
+    "app_apple_id",
+    "environment",
+    "root_certificates",
+    "accept_sandbox",
+    "allow_test_environments",
+    "products",
+    "verify_receipt_url",
+    "verify_receipt_sandbox_url",
+    "shared_secret",
+    "postback_url",
+    "timeout",
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +64,8 @@ class AppStoreSettings:
 def load_settings(ctx: PluginContext) -> AppStoreSettings:
     """Parse ``ctx.settings``; PluginError lists every problem at once."""
     s = ctx.settings
-    problems: list[str] = []
     where = f"plugins.{ctx.name}"
+    problems: list[str] = unknown_keys(where, s, KNOWN_KEYS)
     bundle_id = s.get("bundle_id")
     if not isinstance(bundle_id, str) or not _BUNDLE.match(bundle_id):
         problems.append(f"{where}.bundle_id: required, e.g. com.example.app")

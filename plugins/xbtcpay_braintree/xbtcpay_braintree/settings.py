@@ -7,9 +7,20 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from xbtcpay.plugin_api import PluginContext, PluginError
+from xbtcpay.plugin_api import PluginContext, PluginError, refuse_unknown_keys
 
 ENVIRONMENTS = ("sandbox", "production", "custom")
+KNOWN_KEYS = (
+    "environment",
+    "merchant_id",
+    "public_key",
+    "private_key",
+    "gateway_url",
+    "merchant_accounts",
+    "timeout",
+    "reconcile_interval",
+    "reconcile_after",
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ def _gateway_url(raw: Mapping[str, Any], environment: str) -> str | None:
 def parse_settings(ctx: PluginContext) -> BraintreeSettings:
     """Build the settings from ``ctx.settings``; PluginError names the bad key."""
     raw = ctx.settings
+    refuse_unknown_keys(f"plugins.{ctx.name}", raw, KNOWN_KEYS)
     environment = str(raw.get("environment", "sandbox"))
     if environment not in ENVIRONMENTS:
         raise PluginError(f"plugins.braintree.environment: one of {', '.join(ENVIRONMENTS)}")

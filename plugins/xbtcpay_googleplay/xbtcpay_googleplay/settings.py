@@ -8,13 +8,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xbtcpay.plugin_api import PluginContext, PluginError
+from xbtcpay.plugin_api import PluginContext, PluginError, unknown_keys
 
 API_BASE_URL = "https://androidpublisher.googleapis.com/"
 CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 _PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 SERVICE_ACCOUNT_KEYS = ("type", "client_email", "private_key", "token_uri")
+KNOWN_KEYS = (
+    "package_name",
+    "service_account_file",
+    "api_base_url",
+    "push_audience",
+    "push_service_account",
+    "push_certs_url",
+    "allow_test_purchases",
+    "postback_url",
+    "timeout",
+    "voided_poll_interval",
+    "voided_lookback_days",
+)
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,8 @@ class GooglePlaySettings:
 
 def load_settings(ctx: PluginContext) -> GooglePlaySettings:
     """Parse ``ctx.settings``; PluginError lists every problem at once."""
-    s, where, problems = ctx.settings, f"plugins.{ctx.name}", []
+    s, where = ctx.settings, f"plugins.{ctx.name}"
+    problems = unknown_keys(where, s, KNOWN_KEYS)
     package = s.get("package_name")
     if not isinstance(package, str) or not _PACKAGE.match(package):
         problems.append(f"{where}.package_name: required, e.g. com.example.app")

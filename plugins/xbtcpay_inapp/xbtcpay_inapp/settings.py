@@ -5,12 +5,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from xbtcpay.plugin_api import PluginContext, PluginError
+from xbtcpay.plugin_api import PluginContext, PluginError, unknown_keys
 
 # Only HMAC algorithms: the app secret is shared, so a public-key algorithm in the allow-list
 # would let anyone holding the "public key" (the secret itself) forge notices.
 HMAC_ALGORITHMS = {"HS256": 32, "HS384": 48, "HS512": 64}  # name -> minimum secret bytes
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+KNOWN_KEYS = (
+    "app_key",
+    "secret",
+    "audience",
+    "request_typ",
+    "postback_typ",
+    "chargeback_typ",
+    "expiry",
+    "algorithm",
+    "algorithms",
+    "leeway",
+    "default_country",
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +47,7 @@ def load_settings(ctx: PluginContext) -> InAppSettings:
     """Parse ``ctx.settings``; PluginError lists every problem at once."""
     s = ctx.settings
     where = f"plugins.{ctx.name}"
-    problems: list[str] = []
+    problems = unknown_keys(where, s, KNOWN_KEYS)
 
     def text(key: str, default: str | None = None) -> str:
         value = s.get(key, default)

@@ -6,9 +6,20 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from xbtcpay.plugin_api import PluginContext, PluginError
+from xbtcpay.plugin_api import PluginContext, PluginError, refuse_unknown_keys
 
 DEFAULT_API_BASE = "https://api.stripe.com"
+KNOWN_KEYS = (
+    "api_key",
+    "webhook_secret",
+    "api_base",
+    "publishable_key",
+    "reconcile_interval",
+    "reconcile_after",
+    "webhook_tolerance",
+    "max_network_retries",
+    "timeout",
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,7 @@ def _number(settings: Any, key: str, default: float, low: float, high: float) ->
 def parse_settings(ctx: PluginContext) -> StripeSettings:
     """Build the settings from ``ctx.settings``; PluginError names the bad key."""
     raw = ctx.settings
+    refuse_unknown_keys(f"plugins.{ctx.name}", raw, KNOWN_KEYS)
     api_key, secret = ctx.secret("api_key"), ctx.secret("webhook_secret")
     assert api_key is not None and secret is not None
     if not api_key.startswith(("sk_", "rk_")):
