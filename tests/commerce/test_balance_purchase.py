@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,23 @@ async def test_history_pages_newest_first_and_adjust_is_idempotent(tmp_path: Pat
             "description": None,
             "prices": {"AUD": "11.00", "diamonds": "100"},
         } in actions
+
+
+async def test_out_of_range_cursors_and_timestamps_are_invalid_params(tmp_path: Path) -> None:
+    def cursor(at: str) -> str:
+        return base64.urlsafe_b64encode(f"{at}:some-entry".encode()).decode()
+
+    async with running_daemon(tmp_path, commerce()) as d:
+        await adjust(d, "ines", "AUD", "1.00", "gift-ines-01")
+        for at in (str(2**63), str(10**30), str(-(2**63) - 1), "-1", " 1", "1\n", "1_0"):
+            reply = await d.call("balance.history", {"customer": "ines", "cursor": cursor(at)})
+            assert reply["error"]["code"] == -32602, (at, reply)
+        for bound in ("created_after", "created_before"):
+            for value in (2**63, 10**30, -(2**63) - 1):
+                reply = await d.call("list_payments", {bound: value})
+                assert reply["error"]["code"] == -32602, (bound, value, reply)
+        page = await d.call("balance.history", {"customer": "ines", "cursor": cursor("9" * 18)})
+        assert [e["amount"] for e in page["result"]["entries"]] == ["1.00"]
 
 
 async def test_receipts_are_listed_fetched_and_printable(tmp_path: Path) -> None:

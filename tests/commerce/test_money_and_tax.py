@@ -16,6 +16,7 @@ from xbtcpay.commerce.purchases.requests import (
     RAW_CARD_MESSAGE,
     from_params,
     from_purchase_endpoint,
+    looks_like_pan,
 )
 from xbtcpay.commerce.purchases.responses import (
     ERROR_CODES,
@@ -158,6 +159,45 @@ def test_raw_card_numbers_are_refused_without_being_repeated() -> None:
         assert number not in refused.value.message and "tokenize" in RAW_CARD_MESSAGE
         body = answer(refused.value.response, refused.value.message)
         assert body["ErrorCode"] == "E205" and number not in str(body)
+
+
+@pytest.mark.parametrize(
+    ("text", "pan"),
+    [
+        ("4111111111111111", True),
+        ("4111 1111 1111 1111", True),
+        ("4111-1111-1111-1111", True),
+        ("tok-5555555555554444-x", True),  # inside other text
+        ("378282246310005", True),  # 15 digits
+        ("4111111111111112", False),  # Luhn-invalid
+        ("41111111111111110000", False),  # 20 digits: longer than any card number
+        ("12345678901", False),  # 11 digits
+        ("4111  1111 1111 1111", False),  # two spaces: not one number
+        ("tok-purchase-0001", False),
+    ],
+)
+def test_what_looks_like_a_card_number(text: str, pan: bool) -> None:
+    assert looks_like_pan(text) is pan
+
+
+def test_a_card_number_in_any_field_or_card_spelling_is_refused() -> None:
+    number = "4111111111111111"
+    base = {"customer": "alice", "product": "gem_pack", "purchase_token": "tok-raw-00003"}
+    for extra in (
+        {"card": {"card_number": number}, "use_stored_card": True},
+        {"Card": {"CardNumber": number}, "use_stored_card": True},
+        {"Card": {"pan": "4111 1111 1111 1111"}, "use_stored_card": True},
+        {"purchase_token": number, "use_stored_card": True},
+        {"purchase_token": int(number), "use_stored_card": True},
+        {"use_balance": True, "amount": Decimal(number + ".0")},
+        {"use_balance": True, "note": {"deep": [number]}},
+        {"use_balance": True, number: "as a key"},
+    ):
+        with pytest.raises(PurchaseRefused) as refused:
+            from_params({**base, **extra})
+        assert refused.value.response is PaymentResponse.RAW_CARD_REFUSED
+        assert refused.value.message == RAW_CARD_MESSAGE
+    assert from_params({**base, "use_balance": True, "card": None}).source == "balance"
 
 
 def test_purchase_endpoint_names_map_onto_one_request() -> None:

@@ -187,6 +187,60 @@ async def test_a_raw_card_number_is_refused_and_never_stored_or_logged(
         assert CARD_NUMBER.encode() not in path.read_bytes()
 
 
+async def test_a_card_number_in_any_spelling_or_field_is_refused_before_anything_is_stored(
+    tmp_path: Path, fake: FakeBraintree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spaced = "4111 1111-1111 1111"
+    await vault(fake, "alice")  # a stored card the purchase would otherwise go ahead on
+    async with running_daemon(tmp_path, commerce(plugins=braintree_plugin(fake))) as d:
+        endpoint_bodies: list[dict[str, Any]] = [
+            {"card": {"number": CARD_NUMBER}},
+            {"Card": {"CardNumber": CARD_NUMBER}},
+            {"Card": {"pan": spaced}},
+            {"card": {"card_number": int(CARD_NUMBER)}},
+            {"CardNumber": CARD_NUMBER},
+            {"PurchaseToken": CARD_NUMBER},
+            {"PurchaseToken": f"tok-{CARD_NUMBER}"},
+        ]
+        for i, extra in enumerate(endpoint_bodies):
+            body = {
+                "customer": "alice",
+                "PurchaseToken": f"tok-any-card-{i}",
+                "Product": {"Token": "gem_pack"},
+                "UseStoredCard": True,
+                "Currency": "AUD",
+                **extra,
+            }
+            async with d.session.post(f"{d.rpc_url}/User/Purchase", json=body) as resp:
+                answer = await resp.json()
+                assert resp.status == 200, (extra, answer)
+            assert answer["PaymentResponse"] == "RawCardRefused", (extra, answer)
+            assert answer["ErrorCode"] == "E205" and CARD_NUMBER not in str(answer)
+        rpc_params: list[dict[str, Any]] = [
+            {"card": {"card_number": CARD_NUMBER}},
+            {"Card": {"Number": CARD_NUMBER}},
+            {"Card": {"pan": spaced}},
+            {"purchase_token": CARD_NUMBER},
+            {"purchase_token": spaced},
+            {"payment_nonce_note": [{"x": CARD_NUMBER}]},
+        ]
+        for i, extra in enumerate(rpc_params):
+            answer = await buy(d, f"tok-rpc-card-{i}", use_stored_card=True, **extra)
+            assert answer["PaymentResponse"] == "RawCardRefused", (extra, answer)
+            assert CARD_NUMBER not in str(answer)
+        assert sales(fake) == []
+        assert ledger_rows(tmp_path, "SELECT COUNT(*) FROM purchases") == [(0,)]
+        paid = (await d.call("list_payments", {"customer": "alice"}))["result"]["payments"]
+        assert paid == []
+        # a Luhn-invalid number and short digit runs are not card numbers
+        answer = await buy(d, "tok-4111111111111112", use_stored_card=True)
+        assert answer["PaymentResponse"] == "Success", answer
+    out = capsys.readouterr()
+    assert CARD_NUMBER not in out.out + out.err and spaced not in out.out + out.err
+    for path in tmp_path.glob("xbtcpay.db*"):
+        assert CARD_NUMBER.encode() not in path.read_bytes()
+
+
 async def test_an_app_with_a_session_tops_up_through_the_braintree_methods(
     tmp_path: Path, fake: FakeBraintree
 ) -> None:

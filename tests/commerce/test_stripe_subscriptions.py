@@ -182,3 +182,38 @@ async def test_cancel_now_through_the_media_access_api_then_stripe_deletion_chan
         assert (await item(d))["access"] is False
         deleted = event("evt_9", "customer.subscription.deleted", {"id": "sub_S2"})
         assert (await deliver(d, fake, deleted))["outcome"] == "ignored"
+
+
+async def test_same_invoice_paid_under_a_new_event_id_is_recorded_once(
+    tmp_path: Path, fake: FakeStripe
+) -> None:
+    clock = Clock()
+    async with media_daemon(tmp_path, clock, stripe_config(fake)) as d:
+        tx = (
+            await ok(
+                d,
+                "payment.preparetransaction",
+                {
+                    **C,
+                    "operation": "subscription",
+                    "amount": 499,
+                    "currency": "EUR",
+                    "provider": "stripe",
+                    "reference": "sub_S3",
+                },
+            )
+        )["transactionID"]
+        await ok(d, "payment.finishtransaction", {**C, "transactionID": tx, "token": "pm_1"})
+        clock.advance(27 * DAY)
+        paid = invoice("in_7", "sub_S3")
+        assert (await deliver(d, fake, event("evt_a", "invoice.paid", paid)))[
+            "outcome"
+        ] == "applied"
+        renewed_until = (await item(d))["valid_until"]
+        again = await deliver(d, fake, event("evt_b", "invoice.paid", paid))  # 2xx, not 500
+        assert again["outcome"] in ("ignored", "duplicate")
+        assert (await item(d))["valid_until"] == renewed_until  # not renewed twice
+        [sub] = await d.runtime.media.subscriptions.for_customer("stripe-user")
+        history = await d.runtime.media.subscriptions.history(sub.id)
+        assert [p["reference"] for p in history["payments"] if p["kind"] == "renewal"] == ["in_7"]
+        assert [e["event"] for e in history["events"]].count("renew") == 1

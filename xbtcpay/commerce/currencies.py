@@ -54,7 +54,7 @@ _TWO_DIGIT: Final[str] = (
     "VES WST XCD YER ZAR ZMW ZWG"
 )
 ISO_4217: Final[Mapping[str, int]] = {**{c: 2 for c in _TWO_DIGIT.split()}, **_EXPONENTS}
-VIRTUAL_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+VIRTUAL_NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
 MAX_MINOR: Final = 10**15  # far above any real price, far below a 64-bit integer
 
 
@@ -113,7 +113,7 @@ class Currencies:
         return parse_minor(currency, amount, allow_negative=allow_negative)
 
 
-_DECIMAL_TEXT: Final = re.compile(r"^(-?)([0-9]{1,16})(?:\.([0-9]{1,36}))?$")
+_DECIMAL_TEXT: Final = re.compile(r"^(-?)([0-9]{1,16})(?:\.([0-9]{1,36}))?\Z")
 
 
 def parse_minor(currency: Currency, amount: object, *, allow_negative: bool = False) -> int:

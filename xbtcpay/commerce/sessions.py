@@ -21,7 +21,7 @@ import jwt
 from xbtcpay.commerce.errors import Unauthorized
 from xbtcpay.commerce.settings import HMAC_ALGORITHMS, SessionSettings
 
-CUSTOMER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+CUSTOMER_ID = re.compile(r"^[\x21-\x7e]{1,128}\Z")
 MAX_TOKEN = 8192
 
 

@@ -31,8 +31,8 @@ from xbtcpay.core.settings import unknown_keys
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 KEY_ALGORITHMS = ("ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "EdDSA")
-_PREFIX = re.compile(r"^[A-Za-z0-9_./-]{0,16}$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_./-]{0,16}\Z")
+_COUNTRY = re.compile(r"^[A-Z]{2}\Z")
 _COMPANY_KEYS = ("name", "tax_id", "receipt_prefix", "country", "digits")
 
 

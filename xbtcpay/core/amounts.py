@@ -6,7 +6,7 @@ import re
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Final
 
-_PLAIN: Final = re.compile(r"^(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?$")
+_PLAIN: Final = re.compile(r"^(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?\Z")
 MAX_DIGITS: Final = 40
 
 

@@ -18,7 +18,7 @@ from xbtcpay.core.settings import PaymentTerms
 from xbtcpay.core.state import Event, State
 from xbtcpay.plugin_api import CallContext
 
-_ORDER_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_ORDER_ID = re.compile(r"^[\x21-\x7e]{1,128}\Z")
 KNOWN_EVENTS = {e.value for e in Event}
 
 
@@ -143,7 +143,11 @@ class CoreMethods:
                 raise InvalidParams(f"{key} must be an integer between 0 and {high}")
         for key in ("created_after", "created_before"):
             value = params.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not -(2**63) <= value < 2**63
+            ):  # beyond SQL's 64-bit integers the query itself would fail
                 raise InvalidParams(f"{key} must be a UNIX timestamp")
             filters[key] = value
         rows = await self.processor.store.search(**filters, limit=limit, offset=offset)

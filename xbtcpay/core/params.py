@@ -13,7 +13,7 @@ from xbtcpay.core.postback import valid_postback_url
 from xbtcpay.core.postback_target import refused_url
 
 MAX_DATA_BYTES = 65536
-_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_CURRENCY = re.compile(r"^[A-Za-z]{3}\Z")
 
 
 def data_text(value: Any) -> str:

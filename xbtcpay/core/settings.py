@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Confirmations = int | Literal["finalized"]
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_ASSET_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}\Z")
+_ASSET_NAME = re.compile(r"^[a-z0-9_]{1,32}\Z")
 _ASSET_KEYS = ("contract", "decimals", "native", "max_amount", "confirmations", "symbol")
 _POSTBACK_KEYS = (
     "secret",
@@ -170,7 +170,7 @@ class Reader:
         return float(value)
 
     def listen(self, where: str, value: Any) -> Listen:
-        match = re.match(r"^\[?([^\]]+?)\]?:(\d{1,5})$", str(value)) if value else None
+        match = re.match(r"^\[?([^\]]+?)\]?:(\d{1,5})\Z", str(value)) if value else None
         if not match or int(match.group(2)) > 65535:
             self.bad(where, f"expected HOST:PORT, got {value!r}")
             return Listen("127.0.0.1", 0)

@@ -21,8 +21,8 @@ from xbtcpay.chain.settings import ChainConfig
 from xbtcpay.core.secrets import Secret, resolve_secret
 from xbtcpay.core.settings import AssetConfig, PaymentsConfig, WalletConfig
 
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}\Z")
+_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}\Z")
 KNOWN = {"treasury", "gas_wallet_key", "batch", "delegate", "confirmations", "timeout"}
 
 

@@ -37,8 +37,8 @@ from xbtcpay.web.settings import WebSettings
 from xbtcpay.web.status_cache import render_status, status_document
 
 log = structlog.get_logger("xbtcpay.checkout")
-_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_ORIGIN = re.compile(r"^https?://([A-Za-z0-9.\-]+|\[[0-9a-fA-F:.]+\])(:[0-9]{1,5})?$")
+_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
+_ORIGIN = re.compile(r"^https?://([A-Za-z0-9.\-]+|\[[0-9a-fA-F:.]+\])(:[0-9]{1,5})?\Z")
 ASSET_PREFIX = "/pay-assets/"
 HEARTBEAT = 15.0
 CSP = (

@@ -24,7 +24,7 @@ from xbtcpay.web.keys import (
 )
 from xbtcpay.web.status_cache import render_status
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -2,7 +2,8 @@
 
 The body keeps its own spelling (``PurchaseToken, Card, Product{Token}, UseStoredCard,
 UseDiamonds, Token{Type, Token}``); it is renamed into ``payment.purchase`` params and the
-registered method does the rest, raw card numbers refused before anything else is read.
+registered method does the rest, raw card numbers refused before anything else is read
+(anywhere in the body, also in fields the renaming drops).
 The private port's shop names ``customer`` in the body; on the public port the session's
 customer is used, and a body naming another customer or a ``TaxCountry`` is refused.
 
@@ -20,8 +21,8 @@ from typing import Any, Final
 from aiohttp import web
 
 from xbtcpay.commerce.errors import Forbidden
-from xbtcpay.commerce.purchases.requests import purchase_endpoint_params
-from xbtcpay.commerce.purchases.responses import PaymentResponse, answer
+from xbtcpay.commerce.purchases.requests import purchase_endpoint_params, refuse_card_numbers
+from xbtcpay.commerce.purchases.responses import PaymentResponse, PurchaseRefused, answer
 from xbtcpay.core.errors import Conflict, RpcError
 from xbtcpay.core.jsonio import JsonError, loads
 from xbtcpay.core.registry import MethodRegistry
@@ -55,6 +56,10 @@ class PurchaseEndpoint:
             customer = _customer(caller, body)
         except RpcError as exc:
             return refusal(exc)
+        try:  # the whole body: a field the renaming drops may still carry a card number
+            refuse_card_numbers(body)
+        except PurchaseRefused as refused:
+            return json_answer(answer(refused.response, refused.message), 200)
         ctx = CallContext("http", client_of(request), secrets.token_hex(8), caller.customer)
         try:
             result = await self.registry.call(

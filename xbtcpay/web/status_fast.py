@@ -30,7 +30,7 @@ from xbtcpay.web.public import CORS_FIXED
 from xbtcpay.web.status_cache import StatusCache
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-_PATH = re.compile(r"^/([A-Za-z0-9_-]{8,64})/status\.json$")
+_PATH = re.compile(r"^/([A-Za-z0-9_-]{8,64})/status\.json\Z")
 
 
 class FastStatus(Collector):

@@ -17,7 +17,7 @@ PRODUCTION_URL = "https://buy.itunes.apple.com/verifyReceipt"
 SANDBOX_URL = "https://sandbox.itunes.apple.com/verifyReceipt"
 ENVIRONMENTS = {"production": "Production", "sandbox": "Sandbox"}
 TEST_ENVIRONMENTS = ("Xcode", "LocalTesting")
-_BUNDLE = re.compile(r"^[A-Za-z0-9.\-]{1,155}$")
+_BUNDLE = re.compile(r"^[A-Za-z0-9.\-]{1,155}\Z")
 KNOWN_KEYS = (
     "bundle_id",
     "app_apple_id",

@@ -10,7 +10,7 @@ from xbtcpay.plugin_api import InvalidParams
 
 MAX_NONCE = 4096
 # Braintree customer ids: letters, digits, - and _, at most 36 characters.
-_CUSTOMER = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+_CUSTOMER = re.compile(r"^[A-Za-z0-9_-]{1,36}\Z")
 
 
 def customer(params: Mapping[str, Any], *, required: bool) -> str | None:

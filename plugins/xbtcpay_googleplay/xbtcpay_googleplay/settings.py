@@ -12,8 +12,8 @@ from xbtcpay.plugin_api import PluginContext, PluginError, unknown_keys
 
 API_BASE_URL = "https://androidpublisher.googleapis.com/"
 CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
-_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+\Z")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\Z")
 SERVICE_ACCOUNT_KEYS = ("type", "client_email", "private_key", "token_uri")
 KNOWN_KEYS = (
     "package_name",

@@ -17,8 +17,8 @@ from typing import Any
 from xbtcpay.plugin_api import InvalidParams, PluginContext, data_text, parse_money, postback_url
 
 MAX_PRICES = 50
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}\Z")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from xbtcpay.plugin_api import PluginContext, PluginError, unknown_keys
 # Only HMAC algorithms: the app secret is shared, so a public-key algorithm in the allow-list
 # would let anyone holding the "public key" (the secret itself) forge notices.
 HMAC_ALGORITHMS = {"HS256": 32, "HS384": 48, "HS512": 64}  # name -> minimum secret bytes
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}\Z")
 KNOWN_KEYS = (
     "app_key",
     "secret",

@@ -11,7 +11,7 @@ from typing import Any
 from xbtcpay.plugin_api import InvalidParams, data_text, postback_url, valid_postback_url
 from xbtcpay_stripe.money import to_minor
 
-_CUSTOMER = re.compile(r"^[\x21-\x7e]{1,128}$")
+_CUSTOMER = re.compile(r"^[\x21-\x7e]{1,128}\Z")
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from xbtcpay.core.errors import InvalidParams
 
 OPERATIONS = ("subscription", "ppv", "ownage", "deposit")
 INAPP_PROVIDERS = ("io", "go", "am")
-_CUSTOMER = re.compile(r"^[\x21-\x7e]{1,128}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_ITEM = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_CUSTOMER = re.compile(r"^[\x21-\x7e]{1,128}\Z")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
+_ITEM = re.compile(r"^[A-Za-z0-9_.:-]{1,64}\Z")
 MAX_MINOR = 10**15
 MAX_TEXT = 512
 

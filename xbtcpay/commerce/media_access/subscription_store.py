@@ -34,7 +34,8 @@ class SubPayment:
 
 
 class AlreadyApplied(Exception):
-    """The event's dedupe key was applied before (the change is not made again)."""
+    """The event's dedupe key (or its payment) was applied before (the change is not made
+    again)."""
 
 
 def row_to_subscription(row: Any) -> Subscription:
@@ -103,6 +104,18 @@ async def load(conn: UnitOfWork, sub_id: str) -> Subscription | None:
 async def dedupe_seen(conn: UnitOfWork, key: str) -> bool:
     return (
         await conn.fetchone("SELECT 1 FROM subscription_events WHERE dedupe_key = ?", (key,))
+        is not None
+    )
+
+
+async def payment_seen(conn: UnitOfWork, provider: str, reference: str) -> bool:
+    """A provider may send the same payment again under a new event id (Stripe: a second
+    ``invoice.paid`` for one invoice); the payment's reference, not the event, is the fact."""
+    return (
+        await conn.fetchone(
+            "SELECT 1 FROM subscription_payments WHERE provider = ? AND reference = ?",
+            (provider, reference),
+        )
         is not None
     )
 

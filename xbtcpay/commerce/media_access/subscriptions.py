@@ -267,20 +267,28 @@ class Subscriptions:
             "terminated": "terminate",
             "expired": "expire",
         }[kind]
-        try:
-            after = await self.db.transact(
-                lambda conn: subscription_store.change(
-                    conn,
-                    sub.id,
-                    rules[kind],
-                    event,
-                    source=provider,
-                    dedupe_key=f"{provider}:{event_id}",
-                    payment=payment,
-                    receipt=self.receipts,
-                )
+
+        async def work(conn: UnitOfWork) -> Subscription:
+            # A provider may send one payment again under a new event id (Stripe: a second
+            # invoice.paid for one invoice): the payment, not the event, is the fact.
+            if payment is not None and await subscription_store.payment_seen(
+                conn, payment.provider, payment.reference
+            ):
+                raise AlreadyApplied(f"{payment.provider}:{payment.reference}")
+            return await subscription_store.change(
+                conn,
+                sub.id,
+                rules[kind],
+                event,
+                source=provider,
+                dedupe_key=f"{provider}:{event_id}",
+                payment=payment,
+                receipt=self.receipts,
             )
-        except AlreadyApplied:
+
+        try:
+            after = await self.db.transact(work)
+        except (AlreadyApplied, ConstraintViolation):  # same event or payment, maybe concurrent
             return None
         except InvalidTransition:
             log.warning(

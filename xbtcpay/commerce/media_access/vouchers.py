@@ -19,7 +19,7 @@ from xbtcpay.commerce.currencies import Currencies
 from xbtcpay.core.amounts import parse_money
 from xbtcpay.core.errors import InvalidParams
 
-_CODE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+_CODE = re.compile(r"^[A-Za-z0-9_-]{4,64}\Z")
 
 
 @dataclass(frozen=True)

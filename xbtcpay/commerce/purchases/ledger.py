@@ -217,11 +217,15 @@ def encode_cursor(entry: Entry) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
+    """The (at, id) a cursor continues after; ValueError for anything :func:`encode_cursor`
+    cannot have written (a time outside SQL's 64-bit integers would fail the query)."""
     try:
         at, entry_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
-        return int(at), entry_id
     except (ValueError, UnicodeDecodeError):
         raise ValueError("invalid cursor") from None
+    if not (at.isascii() and at.isdigit() and len(at) <= 18):  # 0 <= at < 10**18 < 2**63
+        raise ValueError("invalid cursor")
+    return int(at), entry_id
 
 
 def describe(entry: Entry, fmt: Mapping[str, Any]) -> dict[str, Any]:

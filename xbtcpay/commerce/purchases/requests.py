@@ -2,8 +2,9 @@
 endpoint's ``POST /User/Purchase`` (``PurchaseToken, Card, Product{Token}, UseStoredCard, UseDiamonds,
 Token{Type, Token}``). Both become one ``PurchaseRequest``.
 
-Raw card numbers are refused before anything else is read: the request is answered with
-``RawCardRefused`` and the number is dropped, never logged, stored or echoed.
+Raw card numbers are refused before anything else is read: a card object in any spelling,
+or anything that looks like a card number in any field, answers ``RawCardRefused`` and the
+number is dropped, never logged, stored or echoed.
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final, NoReturn
 
 from xbtcpay.commerce.purchases.responses import PaymentResponse, PurchaseRefused
 from xbtcpay.commerce.sessions import valid_customer
 
-PURCHASE_TOKEN: Final = re.compile(r"^[\x21-\x7e]{8,128}$")
+PURCHASE_TOKEN: Final = re.compile(r"^[\x21-\x7e]{8,128}\Z")
 WALLETS: Final = ("ApplePay", "GooglePay")
 RAW_CARD_MESSAGE: Final = (
     "raw card numbers are not accepted: tokenize the card in the client"
     " (Braintree drop-in / Stripe Elements) and send the nonce or token"
 )
 _DIGITS: Final = re.compile(r"\d")
+# A run of 12-19 digits, single spaces or dashes allowed between them ("4111 1111-1111 1111").
+_DIGIT_RUN: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])")
 
 
 @dataclass(frozen=True)
@@ -55,20 +59,79 @@ class PurchaseRequest:
 
 
 def refuse_raw_card(card: Any) -> None:
-    """A card object carrying a number, expiry or CVV: refused without reading it further."""
+    """A card object carrying a number, expiry or CVV (under any name): refused without
+    reading it further."""
     if card is None:
         return
-    if not isinstance(card, Mapping) or any(
-        _DIGITS.search(str(card.get(k) or ""))
-        for k in ("Number", "number", "CCV", "cvv", "cvc", "Month", "Year")
-    ):
+    if not isinstance(card, Mapping) or any(_DIGITS.search(str(v or "")) for v in card.values()):
         raise PurchaseRefused(PaymentResponse.RAW_CARD_REFUSED, RAW_CARD_MESSAGE)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def looks_like_pan(text: str) -> bool:
+    """A Luhn-valid run of 12-19 digits (spaces or dashes between groups allowed)."""
+    return any(
+        _luhn(run.group().replace(" ", "").replace("-", "")) for run in _DIGIT_RUN.finditer(text)
+    )
+
+
+def _holds_pan(value: Any) -> bool:
+    """Whether any string, number or key anywhere in ``value`` looks like a card number
+    (walked without recursion: nesting is bounded by the JSON reader, not by this walk)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if looks_like_pan(item):
+                return True
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, (int, Decimal, float)) and not isinstance(item, bool):
+            whole = _whole_number(item)
+            if whole is not None and looks_like_pan(whole):
+                return True
+    return False
+
+
+def _whole_number(value: int | Decimal | float) -> str | None:
+    """The digits of a JSON number that is a whole number of at most 19 digits."""
+    try:
+        number = Decimal(value)
+    except (ValueError, ArithmeticError):
+        return None
+    if not number.is_finite() or number != number.to_integral_value() or abs(number) >= 10**19:
+        return None
+    return str(abs(int(number)))
+
+
+def refuse_card_numbers(request: Mapping[str, Any]) -> None:
+    """A purchase request holding what looks like a card number in any field (a key, a
+    nested object, the purchase token) is refused before any of it is read or stored: a
+    field the request does not use would otherwise be silently dropped, one it does use
+    (the purchase token) stored. Also every card object, whatever its spelling.
+
+    ``customer`` is not scanned: it is the shop's (or the signed session's) own id, never
+    typed by the card holder, and a numeric one is Luhn-valid one time in ten."""
+    if _holds_pan({k: v for k, v in request.items() if k != "customer"}):
+        raise PurchaseRefused(PaymentResponse.RAW_CARD_REFUSED, RAW_CARD_MESSAGE)
+    for key in ("card", "Card"):
+        refuse_raw_card(request.get(key))
 
 
 def from_params(params: Mapping[str, Any]) -> PurchaseRequest:
     """``payment.purchase {customer, product, use_balance? | use_stored_card? |
     wallet_token?: {type, token} | payment_nonce?, currency?, provider?, purchase_token}``."""
-    refuse_raw_card(params.get("card"))
+    refuse_card_numbers(params)
     wallet = params.get("wallet_token")
     sources = {
         "balance": params.get("use_balance") is True,
