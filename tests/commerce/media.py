@@ -104,3 +104,13 @@ async def refused(
     result, error = await call(d, transport, method, params)
     assert error is not None, result
     return error
+
+
+async def app_call(
+    d: DaemonHandle, method: str, data: dict[str, Any], token: str
+) -> tuple[int, dict[str, Any]]:
+    """An app's call on the public port with its session: (HTTP status, envelope)."""
+    async with d.session.post(
+        f"{d.public_url}/api/v0/rpc/{method}", json=data, headers={"X-Session-Id": token}
+    ) as resp:
+        return resp.status, dict(await resp.json())

@@ -6,13 +6,16 @@ Also the go / am answers."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.commerce.media import Clock, media_daemon, ok, refused
+from tests.commerce.media import Clock, app_call, media_daemon, ok, refused
+from tests.commerce.setup import SESSION_SECRET, session
 from tests.fakes.apple import AppleChain, AppleSigner
+from tests.harness import deep_merge
 
 BUNDLE_ID = "com.example.media"
 BASIC_ID = "com.example.media.basic.monthly"
@@ -207,3 +210,135 @@ async def test_go_without_the_plugin_and_am(tmp_path: Path, transport: str) -> N
             d, "payment.verifyinapptransaction", {**base, "provider": "io"}, transport
         )
         assert err["code"] == -32021 and "appstore plugin is not enabled" in err["message"]
+
+
+SESSIONS = {"sessions": {"secret": SESSION_SECRET, "algorithms": ["HS256"]}}
+
+
+def plant_transaction(customer: str, sub_id: str) -> Callable[[Any], Awaitable[int]]:
+    """A finished transaction of ``customer`` pointing at ``sub_id``, written directly."""
+
+    async def op(conn: Any) -> int:
+        now = int(time.time())
+        row = await conn.fetchone(
+            "INSERT INTO commerce_transactions (customer, operation, product, provider,"
+            " reference, amount_minor, currency, final_minor, state, subscription_id,"
+            " created_at, expires_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " RETURNING id",
+            (
+                customer,
+                "subscription",
+                "basic",
+                "io",
+                "planted",
+                499,
+                "EUR",
+                499,
+                "finished",
+                sub_id,
+                now,
+                now,
+                now,
+            ),
+        )
+        return int(row["id"])
+
+    return op
+
+
+async def test_a_renewal_of_another_customers_subscription_is_refused(
+    tmp_path: Path, chain: AppleChain, signer: AppleSigner
+) -> None:
+    """Bob presents a renewal (new transactionId, Alice's originalTransactionId): refused,
+    and he cannot cancel Alice's subscription; her subscription and payments are untouched."""
+    clock = Clock(time.time())
+    config = deep_merge(appstore_config(tmp_path, chain), SESSIONS)
+    async with media_daemon(tmp_path, clock, config) as d:
+        alice, bob = session("alice"), session("bob")
+        expires = int(clock.now * 1000) + 30 * DAY * 1000
+        jws, tx = signer.transaction(
+            BASIC_ID, type=SUBSCRIPTION, expiresDate=expires, price=4990, currency="EUR"
+        )
+        verify = {
+            "operation": "subscription",
+            "provider": "io",
+            "amount": 499,
+            "currency": "EUR",
+            "receipt": jws,
+        }
+        status, body = await app_call(d, "payment.verifyinapptransaction", verify, alice)
+        assert status == 200, body
+        mine = body["data"]
+        renewal = signer.sign(
+            {
+                **tx,
+                "transactionId": signer.next_id(),
+                "transactionReason": "RENEWAL",
+                "expiresDate": expires + 30 * DAY * 1000,
+            }
+        )
+        status, body = await app_call(
+            d, "payment.verifyinapptransaction", {**verify, "receipt": renewal}, bob
+        )
+        assert status == 409, body
+        assert body["error"]["code"] == -32009 and "another customer" in body["error"]["message"]
+        status, body = await app_call(
+            d,
+            "payment.cancelsubscription",
+            {"transactionID": mine["transactionID"], "immediately": 1},
+            bob,
+        )
+        assert status == 404, body
+        sub = await d.runtime.media.subscriptions.get(mine["subscription"])
+        assert sub is not None and sub.customer == "alice" and sub.state.value == "active"
+        assert await d.runtime.payments.count_by_status() == {"paid": 1}
+        rows = await d.runtime.db.fetchall("SELECT customer FROM commerce_transactions")
+        assert [r["customer"] for r in rows] == ["alice"]
+        _, body = await app_call(d, "payment.itemstate", {"item": 42}, alice)
+        assert body["data"]["access"] is True
+        _, body = await app_call(d, "payment.itemstate", {"item": 42}, bob)
+        assert body["data"]["access"] is False
+        # a link left by the code before this rule: Bob's transaction on Alice's subscription
+        planted = await d.runtime.db.transact(plant_transaction("bob", mine["subscription"]))
+        status, body = await app_call(
+            d, "payment.cancelsubscription", {"transactionID": planted, "immediately": 1}, bob
+        )
+        assert status == 404, body
+        sub = await d.runtime.media.subscriptions.get(mine["subscription"])
+        assert sub is not None and sub.state.value == "active"
+        # the owner's own renewal still lands on her subscription
+        status, body = await app_call(
+            d, "payment.verifyinapptransaction", {**verify, "receipt": renewal}, alice
+        )
+        assert status == 200 and body["data"]["subscription"] == mine["subscription"], body
+
+
+async def test_is_premium_does_not_make_a_basic_store_subscription_premium(
+    tmp_path: Path, chain: AppleChain, signer: AppleSigner
+) -> None:
+    clock = Clock(time.time())
+    config = deep_merge(appstore_config(tmp_path, chain), SESSIONS)
+    async with media_daemon(tmp_path, clock, config) as d:
+        jws, _ = signer.transaction(
+            BASIC_ID,
+            type=SUBSCRIPTION,
+            expiresDate=int(clock.now * 1000) + 30 * DAY * 1000,
+            price=4990,
+            currency="EUR",
+        )
+        status, body = await app_call(
+            d,
+            "payment.verifyinapptransaction",
+            {
+                "operation": "subscription",
+                "provider": "io",
+                "amount": 499,
+                "currency": "EUR",
+                "isPremium": 1,
+                "receipt": jws,
+            },
+            session("alice"),
+        )
+        assert status == 200, body
+        sub = await d.runtime.media.subscriptions.get(body["data"]["subscription"])
+        assert sub is not None and sub.product == "basic" and sub.premium is False

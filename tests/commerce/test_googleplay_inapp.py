@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.commerce.media import Clock, media_daemon, ok, refused
+from tests.commerce.media import Clock, app_call, media_daemon, ok, refused
+from tests.commerce.setup import SESSION_SECRET, session
+from tests.harness import deep_merge
 from tests.plugins.drivers.googleplay import plugin_settings
 from tests.plugins.googleplay_kit import fake_play, push, sub_note
 
@@ -131,3 +133,41 @@ async def test_google_play_renewal_and_cancellation_pushes_move_the_subscription
         assert await push(d, play, sub_note(token, 13, subscription_id=PREMIUM_ID)) == 200
         await d.runtime.media.bridge.run_once()
         assert (await ok(d, "payment.itemstate", {**C, "item": 42}))["access"] is False
+
+
+async def test_a_renewed_order_of_another_customers_token_is_refused(tmp_path: Path) -> None:
+    """Bob presents Alice's purchase token after a renewal (new order id): refused, and Alice's
+    subscription and payments are untouched."""
+    sessions = {"sessions": {"secret": SESSION_SECRET, "algorithms": ["HS256"]}}
+    async with fake_play() as play:
+        config = deep_merge(play_config(play, tmp_path), sessions)
+        async with media_daemon(tmp_path, Clock(time.time()), config) as d:
+            alice, bob = session("alice"), session("bob")
+            token = play.subscribe(PREMIUM_ID, price=("EUR", "9.99"))
+            verify = {
+                "operation": "subscription",
+                "provider": "go",
+                "amount": 999,
+                "currency": "EUR",
+                "receipt": receipt(token, PREMIUM_ID),
+            }
+            status, body = await app_call(d, "payment.verifyinapptransaction", verify, alice)
+            assert status == 200, body
+            mine = body["data"]
+            play.renew(token)
+            status, body = await app_call(d, "payment.verifyinapptransaction", verify, bob)
+            assert status == 409, body
+            assert body["error"]["code"] == -32009
+            assert "another customer" in body["error"]["message"]
+            status, body = await app_call(
+                d,
+                "payment.cancelsubscription",
+                {"transactionID": mine["transactionID"], "immediately": 1},
+                bob,
+            )
+            assert status == 404, body
+            sub = await d.runtime.media.subscriptions.get(mine["subscription"])
+            assert sub is not None and sub.customer == "alice" and sub.state.value == "active"
+            assert await d.runtime.payments.count_by_status() == {"paid": 1}
+            rows = await d.runtime.db.fetchall("SELECT customer FROM commerce_transactions")
+            assert [r["customer"] for r in rows] == ["alice"]

@@ -117,3 +117,31 @@ async def test_sessions_count_voucher_failures_per_address_the_shop_per_customer
         assert status == 429 and body["error"]["code"] == -32029, body  # the same address
         # the shop's backend, calling for dave from that address, is limited per customer
         await ok(d, "payment.redeemvoucher", {"customer": "dave", "vouchercode": "FOR-REAL-9"})
+
+
+async def test_subscription_is_premium_does_not_make_a_basic_subscription_premium(
+    tmp_path: Path,
+) -> None:
+    """The app asks for premium on the basic product at the basic price: the subscription is
+    the basic product's, not premium."""
+    async with media_daemon(tmp_path, Clock(time.time()), SESSIONS) as d:
+        status, body = await public(
+            d,
+            "payment.preparetransaction",
+            {
+                "operation": "subscription",
+                "product": "basic",
+                "subscriptionIsPremium": 1,
+                "amount": 499,
+                "currency": "EUR",
+                "provider": "stripe",
+            },
+            session("alice"),
+        )
+        assert status == 200, body
+        tx = body["data"]["transactionID"]
+        done = await ok(d, "payment.finishtransaction", {"customer": "alice", "transactionID": tx})
+        sub = await d.runtime.media.subscriptions.get(done["subscription"])
+        assert sub is not None and sub.product == "basic" and sub.premium is False
+        _, body = await public(d, "payment.entitlements", {}, session("alice"))
+        assert [e["premium"] for e in body["data"]["entitlements"]] == [False]

@@ -292,6 +292,33 @@ async def test_renewal_creates_a_paid_payment_for_the_same_customer(
         assert await counts(d) == {"paid": 2} and len(receiver.received) == 2
 
 
+async def test_a_renewal_presented_for_another_customer_is_refused(
+    tmp_path: Path,
+    chain: AppleChain,
+    signer: AppleSigner,
+    apple: VerifyReceiptServer,
+    receiver: PostbackReceiver,
+) -> None:
+    """A subscription's renewals belong to whoever recorded its original transaction."""
+    async with running_daemon(tmp_path, settings(tmp_path, chain, apple)) as d:
+        _, tx = await _paid_subscription(d, signer, receiver)
+        renewal = signer.sign(
+            {
+                **tx,
+                "transactionId": signer.next_id(),
+                "transactionReason": "RENEWAL",
+                "expiresDate": tx["expiresDate"] + 30 * DAY_MS,
+            }
+        )
+        reply = await d.call("payment.validateAppStore", {"receipt": renewal, "customer": "sub-2"})
+        assert reply["error"]["code"] == -32009, reply
+        assert "another customer" in reply["error"]["message"]
+        assert await counts(d) == {"paid": 1}
+        again = await validate(d, renewal, customer="sub-1")
+        assert again["valid"] is True and again["duplicate"] is False
+        assert await counts(d) == {"paid": 2}
+
+
 async def test_purchase_seen_first_in_a_notification(
     tmp_path: Path,
     chain: AppleChain,

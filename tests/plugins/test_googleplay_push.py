@@ -81,6 +81,20 @@ async def test_cancellation_push_records_the_period_that_will_not_renew(
         assert await counts(d) == {"paid": 1, "canceled": 1}
 
 
+async def test_repeated_cancellation_pushes_with_new_message_ids_record_one_lapse(
+    tmp_path: Path, play: FakeGooglePlay
+) -> None:
+    """Google may tell of one cancellation several times, each with its own message id: the
+    period that will not renew is recorded once."""
+    token = play.subscribe(GOLD)
+    async with running_daemon(tmp_path, config(play, tmp_path)) as d:
+        await validate(d, token, GOLD)
+        play.cancel(token)
+        for message_id in ("cancel-a", "cancel-b", "cancel-c"):
+            assert await push(d, play, sub_note(token, 3), message_id) == 200
+        assert await counts(d) == {"paid": 1, "canceled": 1}
+
+
 async def test_expiry_push_records_an_expired_period(tmp_path: Path, play: FakeGooglePlay) -> None:
     token = play.subscribe(GOLD)
     async with running_daemon(tmp_path, config(play, tmp_path)) as d:

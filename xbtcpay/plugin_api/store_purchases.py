@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
-from xbtcpay.core.errors import InvalidParams
+from xbtcpay.core.errors import Conflict, InvalidParams
 from xbtcpay.core.models import NewPayment, Payment, PaymentEvent
 from xbtcpay.core.params import data_text, postback_url
 from xbtcpay.core.state import Event, State
@@ -120,10 +120,28 @@ class StoreLedger(ABC, Generic[P]):
         """Whom a new payment for ``purchase`` belongs to: ``origin`` unless a store knows better."""
         return origin
 
+    def earlier_refs(self, purchase: P) -> tuple[str, ...]:
+        """The references of earlier payments of ``purchase``'s subscription (its first
+        purchase): whoever recorded those owns the renewals too. None by default."""
+        return ()
+
+    async def check_owner(self, purchase: P, origin: Origin) -> None:
+        """Refuse (Conflict, nothing written) a purchase that ``origin``'s customer presents
+        but another customer recorded first: the purchase itself or its subscription's
+        earlier payment. A delivery that names no customer (a store notification) passes."""
+        if origin.customer is None:
+            return
+        for ref in (self.ref_of(purchase), *self.earlier_refs(purchase)):
+            found = await self.ctx.find_payment(ref)
+            if found is not None and found.customer not in (None, origin.customer):
+                raise Conflict("this store purchase belongs to another customer")
+
     async def record(
         self, purchase: P, origin: Origin, extra: Mapping[str, Any] | None = None
     ) -> Recorded:
-        """The paid payment of ``purchase``: created once, found afterwards."""
+        """The paid payment of ``purchase``: created once, found afterwards; refused for a
+        customer other than the one who recorded it (``check_owner``)."""
+        await self.check_owner(purchase, origin)
         facts = {**purchase.facts(), **(extra or {})}
         ref = self.ref_of(purchase)
         payment = await self.ctx.find_payment(ref)

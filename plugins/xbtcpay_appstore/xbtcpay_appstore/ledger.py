@@ -73,6 +73,11 @@ class Ledger(StoreLedger[Purchase]):
     def lapse_key(self, kind: Event, ref: str) -> str:
         return f"appstore:{ref}"
 
+    def earlier_refs(self, purchase: Purchase) -> tuple[str, ...]:
+        """A renewal's subscription began with its original transaction."""
+        original = purchase.original_transaction_id
+        return (original,) if original and original != purchase.transaction_id else ()
+
     async def refund(self, purchase: Purchase, dedupe_key: str, reason: str) -> bool:
         """Mark the payment of a refunded/revoked transaction refunded; False if none changed."""
         payment = await self.ctx.find_payment(purchase.transaction_id)

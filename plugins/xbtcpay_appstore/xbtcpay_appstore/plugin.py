@@ -84,6 +84,9 @@ class AppStorePlugin:
         return await verify_receipt(self._session, self.settings, receipt)
 
     async def _record(self, purchases: list[Purchase], origin: Origin) -> dict[str, Any]:
+        for purchase in purchases:  # a receipt with another customer's purchase records none
+            if purchase.product_id in self.ledger.products:
+                await self.ledger.check_owner(purchase, origin)
         recorded: list[tuple[Purchase, Recorded]] = []
         for purchase in purchases:
             if purchase.product_id not in self.ledger.products:

@@ -76,6 +76,16 @@ class Ledger(StoreLedger[Purchase]):
     def lapse_key(self, kind: Event, ref: str) -> str:
         return f"googleplay:{kind.value}:{ref}"
 
+    def earlier_refs(self, purchase: Purchase) -> tuple[str, ...]:
+        """A subscription's token (a pending purchase) and first order (``GPA.x`` of a
+        renewal ``GPA.x..N``): a renewal belongs to whoever recorded those."""
+        if purchase.kind != "subscription":
+            return ()
+        refs = [purchase.token]
+        if purchase.order_id and ".." in purchase.order_id:
+            refs.append(purchase.order_id.split("..")[0])
+        return tuple(r for r in refs if r != purchase.ref)
+
     async def refund(
         self, ref: str, dedupe_key: str, reason: str, units: int | None = None
     ) -> bool:

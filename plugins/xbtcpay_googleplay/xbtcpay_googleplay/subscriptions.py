@@ -100,7 +100,15 @@ async def map_onto_payments(ledger: Ledger, change: SubscriptionChange) -> str:
             return "state_mismatch"
         extra = {"notificationType": change.notification_type, "lapse_of": purchase.ref}
         changed = await ledger.lapse(
-            purchase, change.origin, Event(action), f"rtdn:{change.message_id}", action, extra
+            purchase, change.origin, Event(action), lapse_ref(action, purchase), action, extra
         )
         return action if changed else "unchanged"
     return "ignored"
+
+
+def lapse_ref(action: str, purchase: Purchase) -> str:
+    """The payment reference of one lapse: the purchase token and the period that lapses (its
+    expiry, else its order), never the message that told of it, so Google's repeated
+    notifications with new message ids record it once."""
+    period = purchase.expiry_time if purchase.expiry_time is not None else purchase.ref
+    return f"lapse:{action}:{purchase.token}:{period}"

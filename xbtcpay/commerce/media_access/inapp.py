@@ -142,7 +142,7 @@ class InAppVerification:
             source = f"{plugin}:{store_tx}"
             if terms.kind == "subscription":
                 sub_id = await self._subscription(
-                    conn, customer, terms, plugin, original, until, req.premium, now
+                    conn, customer, terms, plugin, original, until, now
                 )
             else:
                 await granting.grant_entitlement(conn, customer, terms, source, now)
@@ -188,17 +188,21 @@ class InAppVerification:
         plugin: str,
         original: str,
         until: int | None,
-        premium: bool,
         now: int,
     ) -> str:
+        """The subscription of the store's ``original`` purchase: created for ``customer`` the
+        first time, theirs ever after (a renewal presented by another customer is refused).
+        Premium is the store product's (the catalog's), never the app's ``isPremium``."""
         row = await conn.fetchone(subscription_store.SELECT_BY_REF, (plugin, original))
+        if row is not None and row["customer"] != customer:
+            raise Conflict("this store purchase belongs to another customer")
         if row is None:
             sub = granting.active_subscription(
                 customer,
                 terms,
                 provider=plugin,
                 provider_ref=original,
-                premium=premium,
+                premium=terms.premium,
                 now=now,
                 valid_until=until,
                 will_renew=True,

@@ -93,11 +93,18 @@ async def insert(
     return sub
 
 
-async def load(conn: UnitOfWork, sub_id: str) -> Subscription | None:
+async def load(conn: UnitOfWork, sub_id: str, customer: str | None = None) -> Subscription | None:
+    """The subscription ``sub_id`` (only when it is ``customer``'s, when one is named)."""
     # PostgreSQL: lock the row so concurrent changes queue up instead of failing the CAS
-    row = await conn.fetchone(
-        "SELECT * FROM subscriptions WHERE id = ?" + conn.for_update, (sub_id,)
-    )
+    if customer is None:
+        row = await conn.fetchone(
+            "SELECT * FROM subscriptions WHERE id = ?" + conn.for_update, (sub_id,)
+        )
+    else:
+        row = await conn.fetchone(
+            "SELECT * FROM subscriptions WHERE id = ? AND customer = ?" + conn.for_update,
+            (sub_id, customer),
+        )
     return row_to_subscription(row) if row else None
 
 
@@ -131,15 +138,18 @@ async def change(
     payment: SubPayment | None = None,
     details: Mapping[str, Any] | None = None,
     receipt: ReceiptIssuer | None = None,
+    customer: str | None = None,
 ) -> Subscription:
     """Apply ``rule`` to the stored subscription and persist it with its event (and payment).
 
-    Raises AlreadyApplied for a seen ``dedupe_key``, LookupError for an unknown id, and
-    whatever the rule raises (InvalidTransition, InvalidParams) without writing anything.
+    A change a customer asked for names ``customer``: another customer's subscription is then
+    as unknown as a missing one. Raises AlreadyApplied for a seen ``dedupe_key``, LookupError
+    for an unknown id, and whatever the rule raises (InvalidTransition, InvalidParams)
+    without writing anything.
     """
     if dedupe_key is not None and await dedupe_seen(conn, dedupe_key):
         raise AlreadyApplied(dedupe_key)
-    before = await load(conn, sub_id)
+    before = await load(conn, sub_id, customer)
     if before is None:
         raise LookupError(sub_id)
     after = rule(before)

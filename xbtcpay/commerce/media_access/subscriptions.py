@@ -191,6 +191,7 @@ class Subscriptions:
                 payment=payment,
                 dedupe_key=f"upgrade:{sub.provider}:{reference}",
                 receipt=self.receipts,
+                customer=customer,
             )
 
         try:
@@ -221,7 +222,10 @@ class Subscriptions:
                     "terminate" if now_ else "cancel",
                     source="cancelsubscription",
                     details={"reason": reason},
+                    customer=customer,
                 )
+            except LookupError:
+                raise NotFound("unknown transactionID") from None
             except InvalidTransition as exc:
                 raise TransactionRefused(f"subscription is {exc.state}") from None
 

@@ -132,7 +132,7 @@ class Transactions:
                     terms,
                     provider=req.provider,
                     provider_ref=req.reference,
-                    premium=req.premium,
+                    premium=terms.premium,  # the product's, not subscriptionIsPremium
                     will_renew=req.will_renew,
                     can_renew=req.can_renew,
                     paid_monthly=req.monthly,
@@ -292,7 +292,8 @@ class Transactions:
                 (number, row["id"]),
             )
         settled = await conn.fetchone(
-            "SELECT * FROM commerce_transactions WHERE id = ?", (row["id"],)
+            "SELECT * FROM commerce_transactions WHERE id = ? AND customer = ?",
+            (row["id"], row["customer"]),
         )
         assert settled is not None  # updated above in this unit of work
         return describe(settled)
@@ -345,10 +346,9 @@ class Transactions:
 
         def rule(sub: Any) -> Any:
             done = activate(sub, now)
-            if req.late_premium:
-                done = type(done)(
-                    **{**done.__dict__, "premium": True, "product": premium or done.product}
-                )
+            if req.late_premium and premium is not None:
+                # premium only as the premium product (no premium flag on a basic product)
+                done = type(done)(**{**done.__dict__, "premium": True, "product": premium})
             return done
 
         payment = subscription_store.SubPayment(
@@ -362,6 +362,7 @@ class Transactions:
             source="finishtransaction",
             payment=payment,
             receipt=self.receipts,
+            customer=row["customer"],
         )
         number = await conn.fetchone(
             "SELECT receipt_number FROM subscription_payments WHERE"
@@ -420,7 +421,7 @@ class Transactions:
                 (DELETED, tx_id, row["state"]),
             )
             if row["subscription_id"] is not None:
-                sub = await subscription_store.load(conn, row["subscription_id"])
+                sub = await subscription_store.load(conn, row["subscription_id"], customer)
                 if (
                     sub is not None
                     and sub.anchor_at is None
@@ -432,9 +433,11 @@ class Transactions:
                         lambda s: delete(s, now),
                         "delete",
                         source="cancelsubscription",
+                        customer=customer,
                     )
             deleted = await conn.fetchone(
-                "SELECT * FROM commerce_transactions WHERE id = ?", (tx_id,)
+                "SELECT * FROM commerce_transactions WHERE id = ? AND customer = ?",
+                (tx_id, customer),
             )
             assert deleted is not None  # loaded above in this unit of work
             return describe(deleted)
