@@ -240,6 +240,32 @@ async def test_concurrent_balance_purchases_on_three_replicas_get_gapless_receip
         assert [int(r[0]) for r in balances] == [0]
 
 
+async def test_one_idempotency_key_credited_on_three_replicas_at_once_credits_once(
+    tmp_path: Path, postgres: PgServer
+) -> None:
+    """Each replica writes through its own connection: the same adjustment sent to all of
+    them at once is one ledger entry, and every caller gets it back (one as new)."""
+    async with replicas(tmp_path, postgres, 3, commerce()) as rs:
+        gift = {
+            "customer": "gina",
+            "currency": "AUD",
+            "amount": "5.00",
+            "reason": "gift",
+            "idempotency_key": "gift-gina-once",
+        }
+        for _ in range(3):
+            replies = await asyncio.gather(
+                *(rs[n % 3].call("balance.adjust", gift) for n in range(30))
+            )
+            assert all("result" in r for r in replies), replies
+            assert len({r["result"]["entry"]["id"] for r in replies}) == 1
+        assert [r["result"]["replay"] for r in replies].count(False) <= 1
+        rows = await rs[0].runtime.db.fetchall("SELECT amount FROM ledger_entries")
+        assert [int(r[0]) for r in rows] == [500]
+        balances = await rs[0].runtime.db.fetchall("SELECT amount FROM balances")
+        assert [int(r[0]) for r in balances] == [500]
+
+
 async def test_each_postback_is_claimed_by_one_replica_within_the_host_limit(
     tmp_path: Path, postgres: PgServer
 ) -> None:
