@@ -10,7 +10,9 @@ from tests.checkout.clock import FrozenClock
 from tests.harness import running_daemon
 from xbtcpay.core.models import PaymentEvent
 from xbtcpay.core.state import Event
-from xbtcpay.web.messages import choose_language
+from xbtcpay.web.checkout_html import PageContext, render_view
+from xbtcpay.web.checkout_view import PAID, CheckoutView
+from xbtcpay.web.messages import choose_language, load_catalogs
 
 TX = "0x" + "ab" * 32
 
@@ -175,3 +177,50 @@ async def test_start_payment_validates_return_url_and_fiat(tmp_path: Path) -> No
             assert reply["error"]["code"] == -32602, (params, reply)
         total = await d.runtime.payments.count_by_status()
         assert sum(total.values()) == 0
+
+
+async def test_the_return_url_is_escaped_in_the_link_back_to_the_shop(tmp_path: Path) -> None:
+    url = "https://shop.example/done?o=1&next='home'"
+    async with running_daemon(tmp_path) as d:
+        pid = (await d.start_payment("2", return_url=url))["id"]
+        await d.processor.apply(pid, PaymentEvent(Event.PAID, amount_received=Decimal(2)))
+        _, _, body = await page(d, pid)
+        assert 'href="https://shop.example/done?o=1&amp;next=&#x27;home&#x27;"' in body
+        assert url not in body
+
+
+def test_the_page_renders_a_return_url_with_markup_characters_escaped() -> None:
+    url = "https://shop.example/done?a=\"x\"&b=<y>&c='z'"
+    view = CheckoutView(
+        payment_id="pay_1",
+        kind=PAID,
+        status="paid",
+        method="crypto",
+        amount="2 0XBTC",
+        amount_plain="2",
+        received="2 0XBTC",
+        due="0 0XBTC",
+        due_plain="0",
+        address=None,
+        payment_uri=None,
+        chain_id=31337,
+        confirmations=3,
+        required=3,
+        expires_at=None,
+        now=0,
+        late=False,
+        overpaid=False,
+        reorged=False,
+        underpaid=False,
+        fiat=None,
+        return_url=url,
+        receipt_url=None,
+        tx_hash=None,
+    )
+    ctx = PageContext(load_catalogs()["en"], (("en", "English"),), "/c.css", "/c.js")
+    html = render_view(view, "key", ctx)
+    assert (
+        'href="https://shop.example/done?a=&quot;x&quot;&amp;b=&lt;y&gt;&amp;c=&#x27;z&#x27;"'
+        in html
+    )
+    assert url not in html and "<y>" not in html

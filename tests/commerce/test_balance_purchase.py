@@ -143,6 +143,21 @@ async def test_200_concurrent_purchases_from_a_balance_for_50(tmp_path: Path) ->
         check_ledger(tmp_path)
 
 
+async def test_one_idempotency_key_credited_from_many_tasks_at_once_credits_once(
+    tmp_path: Path,
+) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        replies = await asyncio.gather(
+            *(adjust(d, "gina", "AUD", "5.00", "gift-gina-once") for _ in range(40))
+        )
+        assert all("result" in r for r in replies), replies
+        assert [r["result"]["replay"] for r in replies].count(False) == 1
+        assert len({r["result"]["entry"]["id"] for r in replies}) == 1
+        assert await balance(d, "gina") == {"AUD": "5.00"}
+        assert ledger_rows(tmp_path, "SELECT COUNT(*) FROM ledger_entries") == [(1,)]
+        check_ledger(tmp_path)
+
+
 async def test_hostile_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, commerce()) as d:
         await adjust(d, "frank", "AUD", "20.00", "gift-frank-1")

@@ -173,6 +173,42 @@ async def test_es256_sessions_with_a_configured_public_key(tmp_path: Path) -> No
         assert status == 401
 
 
+async def test_a_public_key_used_as_an_hmac_secret_gets_the_precise_401(tmp_path: Path) -> None:
+    """Algorithm confusion: an HS256 token whose HMAC secret is the configured RS/ES public
+    key. Refused as a session error (401, -32001, saying why), never a 500."""
+    rsa_pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    claims = {"sub": "alice", "exp": int(time.time()) + 600}
+    cases = [
+        (ec_pem, ["ES256"], "session token algorithm not accepted"),
+        (rsa_pem, ["RS256"], "session token algorithm not accepted"),
+        (rsa_pem, ["RS256", "HS256"], "invalid session token"),
+    ]
+    for n, (pem, algorithms, why) in enumerate(cases):
+        (tmp_path / f"run{n}").mkdir()
+        (tmp_path / f"run{n}" / "session.pub").write_bytes(pem)
+        settings: dict[str, Any] = {"public_key": {"file": "session.pub"}, "algorithms": algorithms}
+        if "HS256" in algorithms:
+            settings["secret"] = SESSION_SECRET
+        async with running_daemon(tmp_path / f"run{n}", commerce(sessions=settings)) as d:
+            await gift(d, "alice")
+            status, body = await public_call(d, "balance.get", {}, _hs256_with(pem, claims))
+            assert status == 401, (algorithms, body)
+            assert body["error"]["code"] == -32001, (algorithms, body)
+            assert body["error"]["message"] == f"Unauthorized: {why}", (algorithms, body)
+            if "HS256" in algorithms:  # the shop's own secret still signs valid sessions
+                status, body = await public_call(d, "balance.get", {}, session("alice"))
+                assert status == 200, body
+
+
 def _hs256_with(key: bytes, claims: dict[str, Any]) -> str:
     import base64
     import hashlib

@@ -12,8 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
+from tests.commerce.setup import commerce
 from tests.harness import (
     DaemonHandle,
     PostbackReceiver,
@@ -21,15 +23,18 @@ from tests.harness import (
     running_daemon,
     wait_until,
 )
+from xbtcpay.chain.deposits import balance_deposit
 from xbtcpay.chain.reorg import Header
 from xbtcpay.cluster.leadership import Fenced
 from xbtcpay.core.errors import StorageError
 from xbtcpay.core.models import PaymentEvent
-from xbtcpay.core.persistence import UnitOfWork
+from xbtcpay.core.persistence import PostbackRow, UnitOfWork
 from xbtcpay.core.state import Event
 from xbtcpay.core.tasks import supervise
 from xbtcpay.storage.chain_store import ChainStore
+from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.pg_server import PgServer
+from xbtcpay.storage.postbacks import PostbackStore
 from xbtcpay.web.status_feed import FEED_WINDOW
 
 
@@ -117,6 +122,33 @@ async def test_a_paused_leader_is_fenced_after_a_take_over(
         ]
         cursor = await b.runtime.db.fetchone("SELECT block, term FROM chain_cursor")
         assert (cursor["block"], cursor["term"]) == (11, 2)
+
+
+async def test_a_paused_leader_cannot_add_reconciled_deposits_after_a_take_over(
+    tmp_path: Path, postgres: PgServer
+) -> None:
+    """Reconciliation's deposits are a fenced write like the checkpoint: a paused leader's
+    surplus, recorded after another replica took over, is refused and leaves nothing."""
+    async with replicas(tmp_path, postgres, 2) as (a, b):
+        made = await a.start_payment("2")
+        old = ChainStore(a.runtime.db, a.runtime.leadership.fence)
+        await old.start_at(10, Header(10, "0x" + "0a" * 32, "0x" + "09" * 32))
+        a.runtime.leadership.renew = False
+        a.runtime.leadership.ttl = 3600.0
+
+        async def expire(uow: UnitOfWork) -> None:
+            await uow.execute("UPDATE cluster_lease SET expires_at = 0")
+
+        await a.runtime.db.transact(expire)
+        assert await b.runtime.leadership.step()
+        surplus = balance_deposit(made["id"], "0xbtc", made["address"], 7, 10, "0x" + "0a" * 32)
+        with pytest.raises(Fenced):
+            await old.add_deposits([surplus])
+        assert await old.deposits_of(made["id"]) == []
+        assert made["id"] not in await old.dirty()
+        new = ChainStore(b.runtime.db, b.runtime.leadership.fence)
+        assert await new.add_deposits([surplus]) == 1
+        assert [d.units for d in await new.deposits_of(made["id"])] == [7]
 
 
 async def test_a_stopped_leader_hands_over_at_once(tmp_path: Path, postgres: PgServer) -> None:
@@ -229,6 +261,91 @@ async def test_no_derivation_index_is_handed_out_twice(tmp_path: Path, postgres:
         assert len({r["address"] for r in rows}) == 90 == len({m["address"] for m in made})
 
 
+async def test_no_derivation_index_is_handed_out_twice_once_the_counter_exists(
+    tmp_path: Path, postgres: PgServer
+) -> None:
+    """Rounds of concurrent payments over three replicas after the counter row exists (the
+    first payment created it), so every round bumps the existing counter at once."""
+    async with replicas(tmp_path, postgres, 3) as rs:
+        made = [await rs[0].start_payment("1")]
+        for _ in range(6):
+            made += await asyncio.gather(*(rs[n % 3].start_payment("1") for n in range(15)))
+        rows = await rs[0].runtime.db.fetchall("SELECT derivation_index, address FROM payments")
+        assert len(rows) == len(made) == 91
+        assert len({r["derivation_index"] for r in rows}) == 91
+        assert len({m["address"] for m in made}) == 91
+
+
+async def test_concurrent_balance_purchases_on_three_replicas_get_gapless_receipt_numbers(
+    tmp_path: Path, postgres: PgServer
+) -> None:
+    """Each replica draws receipt numbers from the company's one counter: 120 purchases of
+    40 customers at once over three replicas all succeed and use 1..120 once each. A
+    customer buys on one replica only (a customer buying on two replicas at once can
+    deadlock two batches: that is another matter than the counter)."""
+    async with replicas(tmp_path, postgres, 3, commerce()) as rs:
+        customers = [f"buyer-{n:02d}" for n in range(40)]
+        for n, customer in enumerate(customers):
+            gift = await rs[n % 3].call(
+                "balance.adjust",
+                {
+                    "customer": customer,
+                    "currency": "AUD",
+                    "amount": "33.00",
+                    "reason": "gift",
+                    "idempotency_key": f"gift-{customer}",
+                },
+            )
+            assert "result" in gift, gift
+
+        async def buy(i: int) -> dict[str, Any]:
+            reply = await rs[i % 40 % 3].call(
+                "payment.purchase",
+                {
+                    "customer": customers[i % 40],
+                    "product": "gem_pack",
+                    "purchase_token": f"tok-replica-{i:04d}",
+                    "use_balance": True,
+                    "currency": "AUD",
+                },
+            )
+            assert "result" in reply, reply
+            return dict(reply["result"])
+
+        answers = await asyncio.gather(*(buy(i) for i in range(120)))
+        assert [a["PaymentResponse"] for a in answers] == ["Success"] * 120, answers
+        numbers = sorted(a["Receipt"]["ReceiptNumber"] for a in answers)
+        assert numbers == [f"XB-{n:06d}" for n in range(1, 121)]
+        balances = await rs[0].runtime.db.fetchall("SELECT DISTINCT amount FROM balances")
+        assert [int(r[0]) for r in balances] == [0]
+
+
+async def test_one_idempotency_key_credited_on_three_replicas_at_once_credits_once(
+    tmp_path: Path, postgres: PgServer
+) -> None:
+    """Each replica writes through its own connection: the same adjustment sent to all of
+    them at once is one ledger entry, and every caller gets it back (one as new)."""
+    async with replicas(tmp_path, postgres, 3, commerce()) as rs:
+        gift = {
+            "customer": "gina",
+            "currency": "AUD",
+            "amount": "5.00",
+            "reason": "gift",
+            "idempotency_key": "gift-gina-once",
+        }
+        for _ in range(3):
+            replies = await asyncio.gather(
+                *(rs[n % 3].call("balance.adjust", gift) for n in range(30))
+            )
+            assert all("result" in r for r in replies), replies
+            assert len({r["result"]["entry"]["id"] for r in replies}) == 1
+        assert [r["result"]["replay"] for r in replies].count(False) <= 1
+        rows = await rs[0].runtime.db.fetchall("SELECT amount FROM ledger_entries")
+        assert [int(r[0]) for r in rows] == [500]
+        balances = await rs[0].runtime.db.fetchall("SELECT amount FROM balances")
+        assert [int(r[0]) for r in balances] == [500]
+
+
 async def test_each_postback_is_claimed_by_one_replica_within_the_host_limit(
     tmp_path: Path, postgres: PgServer
 ) -> None:
@@ -267,6 +384,63 @@ async def test_each_postback_is_claimed_by_one_replica_within_the_host_limit(
             return int(row[0]) == 24
 
         await wait_until(all_recorded_once, timeout=10)
+
+
+async def test_a_claim_skips_postbacks_locked_elsewhere_and_none_is_claimed_twice(
+    tmp_path: Path, postgres: PgServer
+) -> None:
+    """Two replicas claim while a third transaction holds three of six due postbacks: the
+    free three are claimed by exactly one of them, the held three by neither (skipped, not
+    waited for), and the held ones are claimable once released."""
+    async with replicas(tmp_path, postgres, 1) as (r,):
+        url = r.config.database
+        pids = [(await r.start_payment("1"))["id"] for _ in range(6)]
+    a_db, b_db = await open_engine(url), await open_engine(url)
+    try:
+        a = PostbackStore(a_db, owner="a", host_limit=100)
+        b = PostbackStore(b_db, owner="b", host_limit=100)
+
+        async def queue(uow: UnitOfWork) -> None:
+            for n, pid in enumerate(pids):
+                row = PostbackRow(f"ev-{n}", "paid", "https://shop.example/pb", "{}", 1.0)
+                await a.enqueue(uow, pid, row)
+
+        await a_db.transact(queue)
+        ids = sorted(int(row["id"]) for row in await a_db.fetchall("SELECT id FROM postbacks"))
+        held, free = ids[:3], ids[3:]
+        blocker, watcher = await asyncpg.connect(url), await asyncpg.connect(url)
+        try:
+            locked = blocker.transaction()
+            await locked.start()
+            await blocker.execute(
+                "SELECT id FROM postbacks WHERE id = ANY($1::bigint[]) FOR UPDATE", held
+            )
+            now = time.time()
+            claims = [asyncio.ensure_future(s.due(now, 100, set())) for s in (a, b)]
+
+            async def settled() -> bool:
+                """Both claims returned, or both are stuck behind a lock."""
+                if all(c.done() for c in claims):
+                    return True
+                waiting = await watcher.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                return int(waiting) >= 2
+
+            await wait_until(settled)
+            await locked.rollback()
+            got_a, got_b = ([pb.id for pb in c] for c in await asyncio.gather(*claims))
+        finally:
+            await blocker.close()
+            await watcher.close()
+        assert not set(got_a) & set(got_b), (got_a, got_b)
+        assert sorted(got_a + got_b) == free
+        later = await b.due(time.time(), 100, set())
+        assert sorted(pb.id for pb in later) == held
+    finally:
+        await a_db.close()
+        await b_db.close()
 
 
 async def test_the_change_feed_of_another_replica_carries_a_change_within_a_second(

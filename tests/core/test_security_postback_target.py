@@ -11,7 +11,9 @@ import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from tests.harness import PostbackReceiver, running_daemon, wait_until
+from tests.harness import PostbackReceiver, base_config, running_daemon, wait_until, write_config
+from xbtcpay.app.config import parse_config
+from xbtcpay.app.daemon import Daemon
 from xbtcpay.core.models import PaymentEvent
 from xbtcpay.core.postback_target import PrivateAddressRefused, postback_connector, refused_host
 from xbtcpay.core.state import Event
@@ -97,6 +99,35 @@ async def test_start_payment_refuses_local_postback_urls_by_default(tmp_path: Pa
             "start_payment", {"amount": "1", "postback_url": "https://shop.example/pb"}
         )
         assert "result" in ok
+
+
+async def test_a_config_without_allow_private_refuses_a_loopback_postback_url(
+    tmp_path: Path,
+) -> None:
+    """The real default, read by the real parser from a file that does not name the key."""
+    raw = base_config(tmp_path)
+    del raw["postback"]["allow_private"]
+    config = parse_config(raw, write_config(tmp_path, raw))
+    daemon = Daemon(config, watcher=False)
+    await daemon.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "start_payment",
+                "params": {"amount": "1", "postback_url": "http://127.0.0.1:8889/pb"},
+            }
+            async with session.post(f"http://127.0.0.1:{daemon.rpc_port}/", json=body) as resp:
+                reply = await resp.json()
+        assert reply["error"] == {
+            "code": -32602,
+            "message": "Invalid params: postback URL points to a local or private address",
+        }
+        assert daemon.parts is not None
+        assert await daemon.parts.payments.count_by_status() == {}
+    finally:
+        await daemon.stop()
 
 
 async def test_delivery_to_a_private_address_is_refused_after_the_setting_changed(

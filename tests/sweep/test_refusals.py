@@ -146,6 +146,34 @@ async def test_authorizations_for_another_delegate_are_refused(
         await s.nothing_moved()
 
 
+async def test_authorizations_signed_for_chain_0_or_another_chain_are_refused_by_send(
+    tmp_path: Path, chain: DevChain
+) -> None:
+    """Validly signed by the deposit keys, for this server's delegate, but for chain 0
+    (valid on every chain) or another chain: ``sweep send`` refuses before sending."""
+    async with setup(tmp_path, chain) as s:
+        plan = await s.plan()
+        assert (await s.sign(plan)).code == 0
+        for chain_id, words in (
+            (0, "is for chain id 0, which every chain accepts"),
+            (1, "is for chain id 1, this server is on chain id 31337"),
+        ):
+            signed = load(s.tmp / "signed.json")
+            for auth, entry in zip(signed["authorizations"], plan["addresses"], strict=True):
+                forged = Account.sign_authorization(
+                    {"chainId": chain_id, "address": plan["delegate"], "nonce": entry["nonce"]},
+                    devchain.dev_key(entry["index"]).key,
+                )
+                auth.update(
+                    chain_id=chain_id,
+                    y_parity=forged.y_parity,
+                    r=hex(forged.r),
+                    s=hex(forged.s),
+                )
+            refusal(await s.send(signed), words)
+        await s.nothing_moved()
+
+
 async def test_an_open_payments_address_is_never_planned_and_a_plan_holding_it_is_refused(
     tmp_path: Path, chain: DevChain
 ) -> None:

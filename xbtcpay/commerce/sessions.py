@@ -82,7 +82,9 @@ class SessionVerifier:
             raise Unauthorized("session not yet valid") from None
         except jwt.MissingRequiredClaimError as exc:
             raise Unauthorized(f"session token lacks the {exc.claim} claim") from None
-        except (jwt.InvalidTokenError, ValueError, TypeError):
+        except (jwt.PyJWTError, ValueError, TypeError):
+            # PyJWTError includes InvalidKeyError: a key that does not fit the algorithm
+            # is the caller's bad token, not a server error
             raise Unauthorized("invalid session token") from None
         return claims
 

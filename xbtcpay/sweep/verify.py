@@ -84,7 +84,7 @@ async def check_signed(
     states = await account_states(client, plan.token, delegate, [e.address for e in plan.entries])
     if plan.kind == GAS_STATION:
         return _gas_station(signed, states)
-    auths = _check_authorizations(signed, delegate)
+    auths = _check_authorizations(signed, delegate, config.chain.chain_id)
     ready, skipped = [], []
     for e in plan.entries:
         state, auth = states[e.address], auths.get(e.address)
@@ -171,7 +171,11 @@ async def _check_addresses(
             )
 
 
-def _check_authorizations(signed: SignedPlan, delegate: str) -> dict[str, Authorization]:
+def _check_authorizations(
+    signed: SignedPlan, delegate: str, chain_id: int
+) -> dict[str, Authorization]:
+    """Each authorization delegates to this server's delegate on this server's chain only:
+    one for chain id 0 would let the delegation be replayed on every chain."""
     plan = signed.plan
     entries = {e.address: e for e in plan.entries}
     found: dict[str, Authorization] = {}
@@ -181,9 +185,15 @@ def _check_authorizations(signed: SignedPlan, delegate: str) -> dict[str, Author
                 f"the authorization of {auth.authority} delegates to "
                 f"{auth.delegate}, not to this server's delegate {delegate}"
             )
-        if auth.chain_id != plan.chain_id:
+        if auth.chain_id == 0:
             raise SweepRefused(
-                f"the authorization of {auth.authority} is for chain id {auth.chain_id}"
+                f"the authorization of {auth.authority} is for chain id 0, which every "
+                "chain accepts"
+            )
+        if auth.chain_id != chain_id or auth.chain_id != plan.chain_id:
+            raise SweepRefused(
+                f"the authorization of {auth.authority} is for chain id {auth.chain_id}, "
+                f"this server is on chain id {chain_id}"
             )
         signer = authority_of(auth)
         if signer != auth.authority or signer not in entries:

@@ -21,7 +21,7 @@ from xbtcpay.commerce.purchases.requests import from_params
 from xbtcpay.commerce.purchases.responses import PurchaseRefused, answer
 from xbtcpay.commerce.sessions import valid_customer
 from xbtcpay.core.catalog import Catalog
-from xbtcpay.core.errors import InvalidParams, NotFound
+from xbtcpay.core.errors import ConstraintViolation, InvalidParams, NotFound
 from xbtcpay.core.models import CRYPTO, NewPayment
 from xbtcpay.core.persistence import Engine, UnitOfWork
 from xbtcpay.core.processor import PaymentProcessor
@@ -157,7 +157,12 @@ class CommerceMethods:
             return await ledger.append(uow, posting)
 
         try:
-            entry, created = await self.db.transact(work)
+            try:
+                entry, created = await self.db.transact(work)
+            except ConstraintViolation:
+                # the same key written at once by another connection (replica): it is
+                # committed now, so the unit again finds it and answers the replay
+                entry, created = await self.db.transact(work)
         except InsufficientBalance as exc:
             raise InvalidParams(f"{exc.detail}: the adjustment would make it negative") from None
         if not created and (entry.customer, entry.currency, entry.amount) != (
