@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -305,3 +306,18 @@ async def test_without_audience_settings_a_token_with_aud_is_still_accepted(
         token = session("alice", aud="anything", iss="whoever")
         status, body = await public_call(d, "balance.get", {}, token)
         assert status == 200, body
+
+
+async def test_balance_history_from_a_session_hides_the_shops_idempotency_keys(
+    tmp_path: Path,
+) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        await gift(d, "alice")
+        status, body = await public_call(d, "balance.history", {}, session("alice"))
+        assert status == 200, body
+        [entry] = body["data"]["entries"]
+        assert entry["amount"] == "30.00" and entry["kind"] == "adjustment"
+        assert "idempotency_key" not in entry
+        assert "gift-alice-1" not in json.dumps(body)
+        private = await d.call("balance.history", {"customer": "alice"})
+        assert private["result"]["entries"][0]["idempotency_key"] == "adjust:gift-alice-1"
