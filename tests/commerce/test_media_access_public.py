@@ -145,3 +145,28 @@ async def test_subscription_is_premium_does_not_make_a_basic_subscription_premiu
         assert sub is not None and sub.product == "basic" and sub.premium is False
         _, body = await public(d, "payment.entitlements", {}, session("alice"))
         assert [e["premium"] for e in body["data"]["entitlements"]] == [False]
+
+
+async def test_a_session_cannot_prepare_an_unbounded_deposit(tmp_path: Path) -> None:
+    deposit = {"operation": "deposit", "currency": "EUR", "provider": "stripe"}
+    async with media_daemon(tmp_path, Clock(time.time()), SESSIONS) as d:
+        alice = session("alice")
+        for amount in (10**15, 100_001):
+            status, body = await public(
+                d, "payment.preparetransaction", {**deposit, "amount": amount}, alice
+            )
+            assert status == 400 and body["error"]["code"] == -32602, (amount, body)
+            assert "max_prepared_amount" in body["error"]["message"]
+        status, body = await public(
+            d, "payment.preparetransaction", {**deposit, "amount": 100_000}, alice
+        )
+        assert status == 200, body
+        # the shop's own call on the private port keeps its reach
+        await ok(d, "payment.preparetransaction", {**deposit, "amount": 10**15, "customer": "bob"})
+    overrides = {**SESSIONS, "commerce": {"max_prepared_amount": 500}}
+    (tmp_path / "low").mkdir()
+    async with media_daemon(tmp_path / "low", Clock(time.time()), overrides) as d:
+        status, body = await public(
+            d, "payment.preparetransaction", {**deposit, "amount": 501}, session("alice")
+        )
+        assert status == 400 and body["error"]["code"] == -32602, body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -307,3 +308,52 @@ async def test_a_browser_may_send_the_session_headers_cross_origin(tmp_path: Pat
         ) as resp:
             allowed = resp.headers["Access-Control-Allow-Headers"].lower()
         assert "x-session-id" in allowed and "x-network-id" in allowed
+
+
+async def test_a_token_for_another_audience_or_issuer_is_refused(tmp_path: Path) -> None:
+    settings = {
+        "secret": SESSION_SECRET,
+        "algorithms": ["HS256"],
+        "audience": ["shop-app", "shop-web"],
+        "issuer": "https://shop.example",
+    }
+    async with running_daemon(tmp_path, commerce(sessions=settings)) as d:
+        iss = "https://shop.example"
+        refused = {
+            "other audience": session("alice", aud="billing-admin", iss=iss),
+            "other issuer": session("alice", aud="shop-app", iss="https://other.example"),
+            "no aud": session("alice", iss=iss),
+            "no iss": session("alice", aud="shop-app"),
+        }
+        for why, token in refused.items():
+            status, body = await public_call(d, "balance.get", {}, token)
+            assert status == 401 and body["error"]["code"] == -32001, (why, body)
+        for aud in ("shop-app", "shop-web", ["elsewhere", "shop-web"]):
+            status, body = await public_call(
+                d, "balance.get", {}, session("alice", aud=aud, iss=iss)
+            )
+            assert status == 200, (aud, body)
+
+
+async def test_without_audience_settings_a_token_with_aud_is_still_accepted(
+    tmp_path: Path,
+) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        token = session("alice", aud="anything", iss="whoever")
+        status, body = await public_call(d, "balance.get", {}, token)
+        assert status == 200, body
+
+
+async def test_balance_history_from_a_session_hides_the_shops_idempotency_keys(
+    tmp_path: Path,
+) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        await gift(d, "alice")
+        status, body = await public_call(d, "balance.history", {}, session("alice"))
+        assert status == 200, body
+        [entry] = body["data"]["entries"]
+        assert entry["amount"] == "30.00" and entry["kind"] == "adjustment"
+        assert "idempotency_key" not in entry
+        assert "gift-alice-1" not in json.dumps(body)
+        private = await d.call("balance.history", {"customer": "alice"})
+        assert private["result"]["entries"][0]["idempotency_key"] == "adjust:gift-alice-1"

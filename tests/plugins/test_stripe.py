@@ -133,6 +133,22 @@ async def test_forged_stale_and_wrong_secret_webhooks_are_refused(
         assert (await d.status(got["id"]))[1]["status"] == "paid"
 
 
+async def test_a_signed_event_created_in_the_future_is_refused(
+    tmp_path: Path, fake: FakeStripe
+) -> None:
+    async with running_daemon(tmp_path, overrides(fake)) as d:
+        got = await checkout(d)
+        event = fake.complete(got["sessionId"])
+        # Correctly signed now, but stamped an hour ahead: beyond the 300 s tolerance.
+        future = json.dumps({**event, "created": int(time.time()) + 3600})
+        assert await fake.send(hook(d), future, sign(future, fake.webhook_secret)) == 400
+        assert (await d.status(got["id"]))[1]["status"] == "new"
+        assert [e["event"] for e in await events_of(d, got["id"])] == ["created"]
+        now = json.dumps({**event, "created": int(time.time())})
+        assert await fake.send(hook(d), now, sign(now, fake.webhook_secret)) == 200
+        assert (await d.status(got["id"]))[1]["status"] == "paid"
+
+
 async def test_delayed_payment_method_seen_then_paid_or_failed(
     tmp_path: Path, fake: FakeStripe
 ) -> None:

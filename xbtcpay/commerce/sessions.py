@@ -2,7 +2,8 @@
 
 Claims: ``sub`` = customer (1-128 printable characters), ``exp`` (required), ``iat``/``nbf``
 (optional), ``net`` (optional; the app payment API's ``X-Network-Id`` must equal it when both are
-present). The key is chosen by the token's ``alg`` among the configured ``algorithms`` only
+present), ``aud``/``iss`` (required and checked when ``sessions.audience``/``sessions.issuer``
+are set, so a token the shop issued for another service is refused; otherwise not checked). The key is chosen by the token's ``alg`` among the configured ``algorithms`` only
 (``sessions.secret`` for HS*, ``sessions.public_key`` for ES*/RS*/PS*/EdDSA), so a token
 cannot pick its own algorithm, ``alg: none`` is never accepted and an HMAC token cannot be
 verified with the public key as its secret. The signature is checked before any claim is read.
@@ -68,13 +69,17 @@ class SessionVerifier:
         return self._session(claims, network)
 
     def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
+        audience, issuer = self.settings.audience, self.settings.issuer
+        required = ["exp", "sub"] + (["aud"] if audience else []) + (["iss"] if issuer else [])
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[alg],
                 leeway=self.settings.leeway,
-                options={"require": ["exp", "sub"], "verify_aud": False},
+                audience=list(audience) or None,
+                issuer=issuer,
+                options={"require": required, "verify_aud": bool(audience)},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("session expired") from None

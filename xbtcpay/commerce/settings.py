@@ -6,6 +6,8 @@ sessions:
   public_key: {file: session.pem}         # ES256/RS256 verification key (optional)
   algorithms: [HS256]
   leeway: 30                              # seconds of clock skew accepted on exp/nbf
+  audience: [shop-app]                    # optional: the token's aud must name one of these
+  issuer: https://shop.example            # optional: the token's iss must equal this
 currencies:
   diamonds: {decimals: 0}
 companies:
@@ -46,6 +48,8 @@ class SessionSettings:
     public_key: Secret | None = None
     leeway: int = 30
     max_lifetime: int = 30 * 86400
+    audience: tuple[str, ...] = ()
+    issuer: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -136,7 +140,9 @@ def _sessions(s: dict[str, Any], base_dir: Path, problems: list[str]) -> Session
     if not s:
         return SessionSettings()
     problems += unknown_keys(
-        "sessions", s, ("algorithms", "secret", "public_key", "leeway", "max_lifetime")
+        "sessions",
+        s,
+        ("algorithms", "secret", "public_key", "leeway", "max_lifetime", "audience", "issuer"),
     )
     algorithms = s.get("algorithms", ["HS256"])
     known = HMAC_ALGORITHMS + KEY_ALGORITHMS
@@ -171,7 +177,36 @@ def _sessions(s: dict[str, Any], base_dir: Path, problems: list[str]) -> Session
     if isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime < 60:
         problems.append("sessions.max_lifetime: integer seconds >= 60")
         lifetime = 30 * 86400
-    return SessionSettings(tuple(algorithms), secret, public_key, leeway, lifetime)
+    return SessionSettings(
+        tuple(algorithms),
+        secret,
+        public_key,
+        leeway,
+        lifetime,
+        _audience(s.get("audience"), problems),
+        _issuer(s.get("issuer"), problems),
+    )
+
+
+def _audience(value: Any, problems: list[str]) -> tuple[str, ...]:
+    """``sessions.audience``: one name or a list; a token must then name one of them, so a
+    token the shop issued for another of its services is not a session here."""
+    names = [value] if isinstance(value, str) else value
+    if value is None:
+        return ()
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        problems.append("sessions.audience: a non-empty string or list of strings")
+        return ()
+    return tuple(names)
+
+
+def _issuer(value: Any, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        problems.append("sessions.issuer: a non-empty string")
+        return None
+    return value
 
 
 def _currencies(s: dict[str, Any], problems: list[str]) -> dict[str, int]:

@@ -32,6 +32,18 @@ class Fact:
     currency: str | None = None
 
 
+def from_the_future(event: Mapping[str, Any], now: float, tolerance: int) -> bool:
+    """Whether the event's ``created`` lies more than ``tolerance`` seconds after ``now``.
+
+    The signature's own timestamp is bounded by the same tolerance; an event stamped further
+    ahead than that was not produced by Stripe for this delivery, so it is not applied.
+    """
+    created = event.get("created")
+    if isinstance(created, bool) or not isinstance(created, int):
+        return False
+    return created > now + tolerance
+
+
 def _metadata_id(obj: Mapping[str, Any]) -> str | None:
     metadata = obj.get("metadata") or {}
     value = metadata.get("payment_id") or obj.get("client_reference_id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +27,7 @@ from xbtcpay.plugin_api import (
 )
 from xbtcpay_stripe import charges
 from xbtcpay_stripe.checkout import idempotency_key, parse_request, session_params
-from xbtcpay_stripe.events import Fact, fact_of
+from xbtcpay_stripe.events import Fact, fact_of, from_the_future
 from xbtcpay_stripe.money import from_minor
 from xbtcpay_stripe.reconcile import Reconciler
 from xbtcpay_stripe.settings import StripeSettings, parse_settings
@@ -192,6 +193,14 @@ class StripePlugin:
             )
             return web.json_response({"error": "invalid signature"}, status=400)
         event = verified.to_dict()
+        if from_the_future(event, time.time(), self._settings.webhook_tolerance):
+            log.warning(
+                "stripe.webhook_rejected",
+                error="created_in_the_future",
+                event_id=event.get("id"),
+                client_ip=request.remote,
+            )
+            return web.json_response({"error": "event created in the future"}, status=400)
         fact = fact_of(event)
         outcome = await self.apply(fact) if fact is not None else "ignored"
         sub_fact = subscription_fact(event)

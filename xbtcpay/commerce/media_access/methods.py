@@ -166,7 +166,9 @@ class MediaAccessMethods:
         if call.customer is not None and req.reference is not None:
             # a provider reference links provider events to a subscription: the shop's call
             raise InvalidParams("reference is set by the shop, not with a session")
-        tx_id = await self.transactions.prepare(customer, req)
+        tx_id = await self.transactions.prepare(
+            customer, req, from_session=call.customer is not None
+        )
         return {"transactionID": tx_id}
 
     async def finishtransaction(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_PREPARE_TTL = 86_400
+DEFAULT_MAX_PREPARED_AMOUNT = 100_000  # minor units: 1000.00 in a two-decimal currency
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,9 @@ class MediaAccessSettings:
     expiry_interval: float = 30.0  # seconds between subscription expiry runs
     bridge_interval: float = 1.0  # seconds between provider-payment reads
     itemstate_cache_ttl: float = 2.0  # seconds a customer's grants stay cached
+    # Largest deposit (minor units) a session may prepare: the shop may finish a prepared
+    # transaction without finalPayment, so the app must not name an arbitrary sum.
+    max_prepared_amount: int = DEFAULT_MAX_PREPARED_AMOUNT
 
 
 def _positive_int(problems: list[str], where: str, value: Any, default: int) -> int:
@@ -58,6 +62,7 @@ def parse_media_access(
         "expiry_interval",
         "bridge_interval",
         "itemstate_cache_ttl",
+        "max_prepared_amount",
     }
     problems += [f"commerce.{key}: unknown key (typo?)" for key in raw if key not in known]
     default = raw.get("default_subscription")
@@ -90,5 +95,11 @@ def parse_media_access(
         expiry_interval=interval,
         bridge_interval=bridge,
         itemstate_cache_ttl=float(ttl),
+        max_prepared_amount=_positive_int(
+            problems,
+            "commerce.max_prepared_amount",
+            raw.get("max_prepared_amount"),
+            DEFAULT_MAX_PREPARED_AMOUNT,
+        ),
     )
     return settings, problems

@@ -22,6 +22,7 @@ from xbtcpay.commerce.media_access import granting, pricing, subscription_store
 from xbtcpay.commerce.media_access import params as media_params
 from xbtcpay.commerce.media_access.errors import TransactionRefused
 from xbtcpay.commerce.media_access.products import Terms
+from xbtcpay.commerce.media_access.settings import DEFAULT_MAX_PREPARED_AMOUNT
 from xbtcpay.commerce.media_access.subscription import activate, delete, expire
 from xbtcpay.commerce.media_access.subscription_receipts import ReceiptIssuer
 from xbtcpay.commerce.media_access.subscription_state import SubState
@@ -73,8 +74,10 @@ class Transactions:
         clock: Callable[[], float] = time.time,
         receipts: ReceiptIssuer | None = None,
         on_change: Callable[[str], None] | None = None,
+        max_prepared_amount: int = DEFAULT_MAX_PREPARED_AMOUNT,
     ) -> None:
         self.db = db
+        self.max_prepared_amount = max_prepared_amount
         self.products = products
         self.terms = terms
         self.default_subscription = default_subscription
@@ -111,7 +114,17 @@ class Transactions:
         ]
         return (priced or found)[0]
 
-    async def prepare(self, customer: str, req: media_params.Prepare) -> int:
+    async def prepare(
+        self, customer: str, req: media_params.Prepare, *, from_session: bool = False
+    ) -> int:
+        """A prepared transaction's id. Products must cost their catalog price; a deposit
+        prepared from a session is also bounded by ``commerce.max_prepared_amount``, since
+        the shop may finish it without ``finalPayment`` (the shop's own calls are not)."""
+        if from_session and req.operation == "deposit" and req.amount > self.max_prepared_amount:
+            raise InvalidParams(
+                f"amount exceeds commerce.max_prepared_amount ({self.max_prepared_amount}"
+                " minor units) for a deposit prepared with a session"
+            )
         product = self.resolve_product(req)
         terms = self.terms.get(product) if product else None
         if (

@@ -89,6 +89,7 @@ def build_media(
         clock,
         on_change=changed,
         receipts=issuer,
+        max_prepared_amount=settings.max_prepared_amount,
     )
     subscriptions = Subscriptions(
         db, terms, settings.default_subscription, clock, on_change=changed, receipts=issuer

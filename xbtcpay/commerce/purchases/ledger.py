@@ -228,12 +228,16 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     return int(at), entry_id
 
 
-def describe(entry: Entry, fmt: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON of one entry; ``fmt[currency]`` formats minor units as a decimal string."""
+def describe(entry: Entry, fmt: Mapping[str, Any], *, with_key: bool = True) -> dict[str, Any]:
+    """The JSON of one entry; ``fmt[currency]`` formats minor units as a decimal string.
+
+    ``with_key=False`` leaves out the idempotency key: it carries the shop's own keys
+    (``adjust:<key>``) and is the shop's business, not the end user's app's.
+    """
     show = fmt.get(entry.currency)
     amount = show(entry.amount) if show else str(entry.amount)
     after = show(entry.balance_after) if show else str(entry.balance_after)
-    return {
+    described = {
         "id": entry.id,
         "currency": entry.currency,
         "amount": amount,
@@ -246,3 +250,6 @@ def describe(entry: Entry, fmt: Mapping[str, Any]) -> dict[str, Any]:
         "idempotency_key": entry.idempotency_key,
         "at": entry.at,
     }
+    if not with_key:
+        del described["idempotency_key"]
+    return described

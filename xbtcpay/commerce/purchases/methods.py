@@ -92,7 +92,8 @@ class CommerceMethods:
         }
 
     async def balance_history(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
-        """``{customer, currency?, limit?, cursor?}`` -> entries newest first."""
+        """``{customer, currency?, limit?, cursor?}`` -> entries newest first (from a session,
+        without the shop's idempotency keys)."""
         customer = _customer(params)
         currency = params.get("currency")
         if currency is not None:
@@ -115,7 +116,12 @@ class CommerceMethods:
             "customer": customer,
             "cursor": after,
             "entries": [
-                ledger.describe(e, {k: v.format for k, v in fmt.items() if v}) for e in entries
+                ledger.describe(
+                    e,
+                    {k: v.format for k, v in fmt.items() if v},
+                    with_key=call.customer is None,
+                )
+                for e in entries
             ],
         }
 
