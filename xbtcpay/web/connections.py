@@ -181,9 +181,23 @@ def accept_error_handler(
             exc = context.get("exception")
             notes.emit("http.accept_failed", error=type(exc).__name__, detail=str(exc))
             return
+        if closed_listener_retry(context):
+            return
         loop.default_exception_handler(context)
 
     return handle
+
+
+def closed_listener_retry(context: dict[str, Any]) -> bool:
+    """After accept() ran out of descriptors, asyncio retries listening a second later; a
+    port closed in that second (the daemon stopping) makes the retry find descriptor -1.
+    Nothing is lost (the port is closing anyway), so it is not reported as a crash."""
+    exc = context.get("exception")
+    return (
+        isinstance(exc, ValueError)
+        and "_start_serving" in str(context.get("message", ""))
+        and "-1" in str(exc)
+    )
 
 
 def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> int:
