@@ -176,9 +176,14 @@ async def test_an_idle_flood_beyond_the_open_files_limit_leaves_both_ports_servi
 
     One address opens 400 idle connections to the public port. The daemon keeps at most
     ``max_connections_per_client`` of them, so it never runs out of descriptors: another
-    client is served on both ports, and the log holds no "Too many open files" flood.
+    client is served on both ports, and the log holds no "Too many open files" line.
+
+    asyncio accepts up to the listen backlog (128) in one go before the cap closes the
+    surplus, so for a moment the daemon holds cap + 128 flood sockets besides its own files;
+    with a cap of 64 that peak reached 256 in a CI run (one "Too many open files" line).
+    A cap of 32 keeps the peak well inside the limit.
     """
-    raw = base_config(tmp_path, {"public": {"max_connections_per_client": 64}})
+    raw = base_config(tmp_path, {"public": {"max_connections_per_client": 32}})
     raw["rpc"]["listen"] = f"127.0.0.1:{stable_port()}"
     raw["public"]["listen"] = f"127.0.0.1:{stable_port()}"
     daemon = DaemonProcess(write_config(tmp_path, raw))
