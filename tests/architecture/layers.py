@@ -4,7 +4,7 @@ Layers, lowest first (a module may import its own layer and the layers below it)
 
     core      xbtcpay.core, xbtcpay.plugin_api (the plugin SDK), xbtcpay (the package)
     storage   xbtcpay.storage
-    services  xbtcpay.chain, xbtcpay.commerce, xbtcpay.sweep, xbtcpay.cluster
+    services  xbtcpay.chain, xbtcpay.commerce, xbtcpay.sweep, xbtcpay.cluster, xbtcpay.rates
     web       xbtcpay.web
     root      xbtcpay.app, xbtcpay.__main__
 
@@ -28,7 +28,10 @@ from pathlib import Path
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("xbtcpay.core", "xbtcpay.plugin_api", "xbtcpay")),
     ("storage", ("xbtcpay.storage",)),
-    ("services", ("xbtcpay.chain", "xbtcpay.commerce", "xbtcpay.sweep", "xbtcpay.cluster")),
+    (
+        "services",
+        ("xbtcpay.chain", "xbtcpay.commerce", "xbtcpay.sweep", "xbtcpay.cluster", "xbtcpay.rates"),
+    ),
     ("web", ("xbtcpay.web",)),
     ("root", ("xbtcpay.app", "xbtcpay.__main__")),
 )

@@ -33,6 +33,7 @@ from xbtcpay.core.settings import (
     parse_payments,
     parse_postback,
 )
+from xbtcpay.rates.settings import RatesConfig, parse_rates
 from xbtcpay.sweep.settings import SweepConfig, parse_sweep
 from xbtcpay.web.settings import PublicConfig, RpcConfig, parse_public, parse_rpc
 
@@ -74,6 +75,7 @@ class Config:
     commerce: CommerceConfig = field(default_factory=CommerceConfig)
     sweep: SweepConfig | None = None
     media_access: MediaAccessSettings = field(default_factory=MediaAccessSettings)
+    rates: RatesConfig | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -129,6 +131,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     products = _plain_mapping(r, raw, "products")
     r.problems.extend(Catalog.problems(products))
     sweep = parse_sweep(raw.get("sweep"), r.base_dir, r.problems)
+    rates = parse_rates(r, raw.get("rates"), assets)
     password, pool_size, cluster = _database_extras(r, raw, database)
     media_access, media_problems = parse_media_access(raw.get("commerce"), products)
     r.problems.extend(media_problems + product_problems(products, media_access.item_groups))
@@ -150,6 +153,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         "cluster",
         "sweep",
         "commerce",
+        "rates",
     }
     known.update(COMMERCE_SECTIONS)
     commerce = parse_commerce(raw, path.parent, r.problems)
@@ -177,6 +181,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         commerce=commerce,
         sweep=sweep,
         media_access=media_access,
+        rates=rates,
     )
 
 

@@ -18,7 +18,9 @@ from typing import Any
 import aiohttp
 
 from xbtcpay.app.config import Config
+from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.handler import ChainAccess, ChainHandler
+from xbtcpay.chain.watcher import http_urls
 from xbtcpay.cluster.leadership import Leadership, default_replica_id
 from xbtcpay.commerce import wiring as commerce
 from xbtcpay.commerce.media_access.wiring import Media
@@ -35,6 +37,7 @@ from xbtcpay.core.registrations import Registrations
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import Plugin
 from xbtcpay.plugin_api.charging import Charger
+from xbtcpay.rates import service as rates
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
@@ -150,6 +153,13 @@ def assemble(
     feed.on_transition(lambda payment, event: metrics.transitions.labels(event).inc())
     registrations = Registrations()
     funds.register(config, db, metrics.registry, registry, registrations)
+    if config.rates is not None:
+        node = ChainClient(
+            http_urls(config.chain.rpc_urls), timeout=config.chain.request_timeout, session=session
+        )
+        rates.register(
+            config.rates, session, config.assets, lambda chain: node, registry, registrations
+        )
     catalog = Catalog(config.products)
     chargers = {name: p for name, p in plugins.items() if isinstance(p, Charger)}
     shop = commerce.register(
