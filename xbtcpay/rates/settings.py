@@ -319,7 +319,7 @@ def _chain(r: Reader, where: str, value: Any, chains: Collection[str] | None) ->
         if chains is not None and len(chains) > 1:
             r.bad(where, f"expected one of {', '.join(sorted(chains))}")
         return None
-    if not isinstance(value, str) or (chains is not None and value not in chains):
+    if not isinstance(value, str) or chains is None or value not in chains:
         known = ", ".join(sorted(chains or ())) or "the configured chain (leave chain out)"
         r.bad(where, f"unknown chain {value!r}; expected {known}")
         return None
