@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakes.exchanges import FakeExchange
 from tests.rates.conftest import Clock, book
-from xbtcpay.rates.observation import NoReliableRate
+from xbtcpay.rates.observation import NoReliableRate, SourceFailed
 from xbtcpay.rates.settings import Pair
 
 ETH_USD = Pair("eth", "USD")
@@ -220,3 +220,26 @@ async def test_the_refresh_job_keeps_asked_pairs_warm(
     clock.now += 3600
     await rates.refresh()  # asked over an hour ago: no longer refreshed
     assert len(cb.requests) == 2
+
+
+async def test_a_peg_whose_guard_answer_has_aged_out_is_refused(
+    session: aiohttp.ClientSession, exchanges: tuple[FakeExchange, FakeExchange, FakeExchange]
+) -> None:
+    cb, _, _ = exchanges
+    clock = Clock()
+    rates = book(pegged(cb), session, clock)
+    await rates.rate(USDC_USD)
+    cb.broken = "500"
+    clock.now += 301  # Coinbase's last answer is older than its max_age (300 s)
+    with pytest.raises(NoReliableRate, match="guard 'cb' has no fresh rate"):
+        await rates.rate(USDC_USD)
+
+
+async def test_an_oversized_answer_is_not_parsed(
+    session: aiohttp.ClientSession, exchanges: tuple[FakeExchange, FakeExchange, FakeExchange]
+) -> None:
+    _, kr, _ = exchanges
+    kr.broken = "huge"
+    rates = book(three(*exchanges), session, Clock())
+    with pytest.raises(SourceFailed, match="answer larger than 256 KiB"):
+        await rates.sources["kr"].fetch(ETH_USD, 0.0)

@@ -50,12 +50,14 @@ class TickerSource:
             async with self.session.get(
                 self.config.url + path, timeout=timeout, allow_redirects=False
             ) as resp:
-                body = await resp.content.read(MAX_BODY + 1)
                 status = resp.status
+                body = bytearray()
+                async for chunk in resp.content.iter_chunked(16384):
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        raise SourceFailed("answer larger than 256 KiB")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SourceFailed(f"{type(exc).__name__}: {exc}") from None
-        if len(body) > MAX_BODY:
-            raise SourceFailed("answer larger than 256 KiB")
         if status != 200:
             raise SourceFailed(f"HTTP {status}")
         try:
