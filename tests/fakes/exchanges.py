@@ -96,6 +96,6 @@ class FakeExchange:
         if price is None or self.kind != "coingecko":
             return web.json_response({})
         updated = self.updated_at if self.updated_at is not None else int(time.time())
-        text = '{"%s": {"%s": %s, "last_updated_at": %d}}' % (coin, vs, price, updated)
+        text = f'{{"{coin}": {{"{vs}": {price}, "last_updated_at": {updated}}}}}'
         json.loads(text)  # the fake itself must answer valid JSON
         return web.Response(text=text, content_type="application/json")
