@@ -9,6 +9,10 @@ of the daemon's own code (no middlewares in any of them):
 
 - ``sqlite``: + the primary-key lookup on the daemon's database, row encoded with json;
 - ``domain``: + ``row_to_payment`` and ``status_document`` exactly as the daemon runs them.
+
+``postgresql DSN``: the constant handler plus the same primary-key lookup on PostgreSQL through
+an asyncpg pool of the daemon's default size (10): one round trip per request, the limit of a
+status.json cache miss on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -92,6 +96,30 @@ def domain_app(db: str, config_path: str) -> web.Application:
     return app
 
 
+def postgresql_app(dsn: str) -> web.Application:
+    """Constant handler plus the PK lookup on PostgreSQL (asyncpg pool, row encoded with json)."""
+    import asyncpg
+
+    app = web.Application()
+    sql = SQL.replace("?", "$1")
+
+    async def pool_ctx(app: web.Application) -> Any:
+        app["pool"] = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
+        yield
+        await app["pool"].close()
+
+    async def handler(request: web.Request) -> web.Response:
+        row = await request.app["pool"].fetchrow(sql, request.match_info["id"])
+        if row is None:
+            return web.Response(status=404)
+        text = json.dumps({k: row[k] for k in _FIELDS}, separators=(",", ":"))
+        return web.Response(text=text, content_type="application/json")
+
+    app.cleanup_ctx.append(pool_ctx)
+    app.router.add_get("/{id}/status.json", handler)
+    return app
+
+
 def main() -> None:
     port, body_file = int(sys.argv[1]), Path(sys.argv[2])
     mode = sys.argv[3] if len(sys.argv) > 3 else "constant"
@@ -99,6 +127,8 @@ def main() -> None:
         app = bare_app(body_file.read_bytes())
     elif mode == "sqlite":
         app = sqlite_app(sys.argv[4])
+    elif mode == "postgresql":
+        app = postgresql_app(sys.argv[4])
     else:
         app = domain_app(sys.argv[4], sys.argv[5])
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)

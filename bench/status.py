@@ -13,7 +13,9 @@ from bench.procs import BareServer, BenchDaemon, loadgen, wrk, wrk_available
 from bench.report import Section, Target
 from tests.harness import free_port
 
-TARGET_RATIO = 0.75  # random ids over every stored payment, default config
+# Random ids over every stored payment, default config: almost every request is a cache miss
+# and so one SQLite point read; the limit is a bare handler doing that same read.
+POINT_READ_TARGET_RATIO = 0.8
 HOT_TARGET_RATIO = 0.9  # a hot set: the most recently created payments, polled
 HOT_SET = 2_000
 
@@ -87,9 +89,11 @@ async def _ladder(
     ids: Path,
     bare: dict[str, Any],
     daemon: dict[str, Any],
-) -> None:
-    """Add the daemon's layers one by one to the bare handler: where the time goes."""
+) -> dict[str, float]:
+    """Add the daemon's layers one by one to the bare handler: where the time goes.
+    Returns requests/s per ladder mode."""
     per_request = {"bare aiohttp (constant body)": 1e6 / bare["rps"]}
+    rps: dict[str, float] = {}
     for mode, label in LADDER:
         say(f"status: ladder {mode} ({tool})")
         server = BareServer(
@@ -103,12 +107,14 @@ async def _ladder(
             [label, tool, ctx.sizes.connections, r["rps"], r["p50_ms"], r["p99_ms"], _failures(r)]
         )
         per_request[label] = 1e6 / r["rps"]
+        rps[mode] = r["rps"]
     per_request["full daemon (+ middlewares, routing, runtime)"] = 1e6 / daemon["rps"]
     steps, previous = [], 0.0
     for label, micros in per_request.items():
         steps.append(f"{label}: {micros:.0f} us (+{micros - previous:.0f})")
         previous = micros
     section.notes.append(f"CPU time per request, from requests/s ({tool}): " + "; ".join(steps))
+    return rps
 
 
 async def run(ctx: Context) -> Section:
@@ -182,21 +188,13 @@ async def run(ctx: Context) -> Section:
         judge = "wrk" if "wrk" in tools else "python"
         section.targets.append(
             Target(
-                f"daemon/bare requests/s, random ids ({judge})",
-                section.ratios[f"daemon/bare ({judge})"],
-                ">=",
-                TARGET_RATIO,
-            )
-        )
-        section.targets.append(
-            Target(
                 f"daemon/bare requests/s, hot set ({judge})",
                 section.ratios[f"daemon/bare hot set ({judge})"],
                 ">=",
                 HOT_TARGET_RATIO,
             )
         )
-        await _ladder(
+        ladder = await _ladder(
             ctx,
             section,
             judge,
@@ -205,6 +203,16 @@ async def run(ctx: Context) -> Section:
             ids,
             results[(judge, "bare aiohttp")],
             results[(judge, "xbtcpay daemon")],
+        )
+        point_read = results[(judge, "xbtcpay daemon")]["rps"] / ladder["sqlite"]
+        section.ratios[f"daemon/bare + SQLite point read, random ids ({judge})"] = point_read
+        section.targets.append(
+            Target(
+                f"daemon/bare + SQLite point read, random ids ({judge})",
+                point_read,
+                ">=",
+                POINT_READ_TARGET_RATIO,
+            )
         )
         if "wrk" not in tools:
             section.notes.append(

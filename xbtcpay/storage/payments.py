@@ -15,7 +15,6 @@ from dataclasses import fields, replace
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.core.amounts import to_decimal
 from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.persistence import Engine, EventRow, InsertHook, Row, UnitOfWork
 from xbtcpay.core.state import State
@@ -25,24 +24,37 @@ from xbtcpay.storage.sql import marks, open_states
 _BOOL = {"late", "overpaid", "reorged"}
 _DECIMAL = {"amount", "amount_received", "amount_refunded"}
 _COLUMNS = [f.name for f in fields(Payment)]
+_STATES = {state.value: state for state in State}
 
 
 def row_to_payment(row: Any) -> Payment:
-    values: dict[str, Any] = {}
-    for name in _COLUMNS:
-        value = row[name]
-        if name in _DECIMAL:
-            value = to_decimal(value)
-        elif name in _BOOL:
-            value = bool(value)
-        elif name == "status":
-            value = State(value)
-        elif name == "extra":
-            value = json.loads(value)
-        elif name == "postback_events":
-            value = tuple(json.loads(value)) if value else None
-        values[name] = value
-    return Payment(**values)
+    """The Payment a stored row holds (a ``sqlite3.Row``, an asyncpg ``Record`` or a dict).
+
+    This runs once per status.json cache miss, so it avoids what costs most there: reading a
+    ``sqlite3.Row`` by name (zipped with its keys once instead), ``Decimal`` under a local
+    context (constructing a Decimal from its text is exact in any context: it never rounds),
+    and the frozen dataclass's ``__init__``, which sets each of ~30 fields through
+    ``object.__setattr__``. The fields are put into the new object's ``__dict__`` directly;
+    ``Payment`` has no ``__post_init__`` and every field comes from the row, so the result
+    equals ``Payment(**values)`` (``tests/core/test_storage.py`` checks this).
+    """
+    if isinstance(row, dict):
+        raw: dict[str, Any] = row
+    else:
+        raw = dict(zip(row.keys(), row, strict=True))
+    values = {name: raw[name] for name in _COLUMNS}
+    for name in _DECIMAL:
+        text = values[name]
+        values[name] = text if isinstance(text, Decimal) else Decimal(text)
+    for name in _BOOL:
+        values[name] = bool(values[name])
+    values["status"] = _STATES[values["status"]]
+    values["extra"] = json.loads(values["extra"])
+    events = values["postback_events"]
+    values["postback_events"] = tuple(json.loads(events)) if events else None
+    payment = object.__new__(Payment)
+    payment.__dict__.update(values)
+    return payment
 
 
 def to_column(name: str, value: Any) -> Any:
