@@ -7,6 +7,14 @@ Rows locked by a unit (the derivation counter, a payment's row) are therefore he
 commit per batch, not one per unit, and fsyncs per second stay bounded, as on SQLite. A
 lost connection fails the whole batch with ``StorageError`` (nothing of it committed); the
 next batch takes a fresh connection from the pool.
+
+Replicas write through writers of their own, so two batches can lock the same rows in
+opposite orders (one customer's purchases on two replicas: the balance row and the
+company's receipt counter). PostgreSQL then fails one unit with ``deadlock_detected``; its
+savepoint (or its own transaction) rolls back, which releases what it locked, and the unit
+is run again, up to ``RETRIES`` times, instead of answering the caller "Storage
+unavailable". A unit is a database function (``Work``): running it again after its rollback
+is safe.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from xbtcpay.core.persistence import Work
 T = TypeVar("T")
 log = structlog.get_logger("xbtcpay.storage")
 MAX_BATCH = 256
+RETRIES = 5
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 Translate = Callable[[BaseException], BaseException]
 
 
@@ -101,27 +111,29 @@ class GroupCommitWriter:
 
     async def _one(self, conn: Any, work: Work[Any]) -> tuple[bool, Any]:
         """One unit in its own savepoint; the connection failing fails the batch."""
-        try:
-            async with conn.transaction():
-                return True, await work(self._unit(conn))
-        except self._unavailable:
-            raise
-        except asyncpg.PostgresError as exc:  # rolled back to the savepoint: this unit only
-            return False, self._translate(exc)
-        except Exception as exc:  # noqa: BLE001 - the unit's own error (ConstraintViolation...)
-            return False, exc
+        return await self._attempts(conn, work)
 
     async def _alone(self, conn: Any, work: Work[Any]) -> tuple[bool, Any]:
         """A batch of one unit: its own transaction; its failure rolls back only itself."""
-        try:
-            async with conn.transaction():
-                return True, await work(self._unit(conn))
-        except self._unavailable:
-            raise
-        except asyncpg.PostgresError as exc:
-            return False, self._translate(exc)
-        except Exception as exc:  # noqa: BLE001 - the unit's own error
-            return False, exc
+        return await self._attempts(conn, work)
+
+    async def _attempts(self, conn: Any, work: Work[Any]) -> tuple[bool, Any]:
+        """Run ``work`` in a (sub)transaction of its own; a deadlock victim runs again."""
+        for attempt in range(1, RETRIES + 1):
+            try:
+                async with conn.transaction():
+                    return True, await work(self._unit(conn))
+            except self._unavailable:
+                raise
+            except _RETRYABLE as exc:
+                if attempt == RETRIES:
+                    return False, self._translate(exc)
+                log.info("storage.unit_retried", reason=type(exc).__name__, attempt=attempt)
+            except asyncpg.PostgresError as exc:  # rolled back: this unit only
+                return False, self._translate(exc)
+            except Exception as exc:  # noqa: BLE001 - the unit's own error (ConstraintViolation...)
+                return False, exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
