@@ -142,4 +142,5 @@ class SessionPolicy:
             )
 
     def frame_error(self, is_object: bool, event_id: Any) -> tuple[Any, RpcError]:
-        return None, InvalidRequest("frame needs an endpoint")
+        # the app matches replies to requests by event id: echo it whenever the frame had one
+        return (event_id if is_object else None), InvalidRequest("frame needs an endpoint")
