@@ -14,7 +14,8 @@ import pytest
 from tests.fakes.apple import AppleChain, AppleSigner
 from tests.fakes.verify_receipt_server import VerifyReceiptServer
 from tests.harness import PostbackReceiver, running_daemon
-from tests.plugins.drivers.appstore import BUNDLE_ID, COINS, PRODUCTS as STORE_PRODUCTS
+from tests.plugins.drivers.appstore import BUNDLE_ID, COINS
+from tests.plugins.drivers.appstore import PRODUCTS as STORE_PRODUCTS
 from tests.plugins.drivers.inapp import (
     APP_KEY,
     AUDIENCE,

@@ -51,9 +51,12 @@ def received(payment: Payment, stated: Any) -> Decimal:
     if isinstance(stated, Mapping) and stated.get("amount") is not None:
         currency = stated.get("currency")
         amount = parse_money(str(stated.get("amount")), decimals=6)
-        if amount is not None and isinstance(currency, str):
-            if currency.strip().upper() == payment.asset.upper():
-                return Decimal(amount)
+        if (
+            amount is not None
+            and isinstance(currency, str)
+            and currency.strip().upper() == payment.asset.upper()
+        ):
+            return Decimal(amount)
     return payment.amount
 
 
