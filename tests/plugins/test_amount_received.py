@@ -38,7 +38,7 @@ async def paid_in_app(d: Any, receiver: PostbackReceiver, **price: Any) -> dict[
         "payment.createInAppRequest", {"product": "cake", "postback_url": receiver.url}
     )
     claims = read_request(reply["result"]["jwt"])
-    token, tx_id = notice(claims, **({"price": price} if price else {}))
+    token, tx_id = notice(claims, price=price) if price else notice(claims)
     assert await post_notice(d.session, claims["request"]["postbackURL"], token) == (200, tx_id)
     [got] = await receiver.wait_for(1)
     return dict(got["json"])

@@ -24,6 +24,7 @@ from xbtcpay.commerce.purchases.refunds import Refunds
 from xbtcpay.commerce.purchases.settlement import Settlement
 from xbtcpay.commerce.sessions import SessionVerifier
 from xbtcpay.core.catalog import Catalog
+from xbtcpay.core.errors import ConfigError
 from xbtcpay.core.persistence import Engine
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.registrations import Registrations
@@ -81,8 +82,23 @@ def register(
     def receipt_url(token: str) -> str:
         return f"{base_url}/receipts/{token}"
 
+    default_card = config.media_access.default_card_provider
+    if default_card is not None and default_card not in chargers:
+        raise ConfigError(
+            [
+                f"commerce.default_card_provider: {default_card!r} is not an enabled card plugin"
+                f" ({', '.join(sorted(chargers)) or 'none enabled'})"
+            ]
+        )
     purchases = Purchases(
-        config.commerce, db, catalog, currencies, processor, chargers, receipt_url
+        config.commerce,
+        db,
+        catalog,
+        currencies,
+        processor,
+        chargers,
+        receipt_url,
+        default_provider=default_card,
     )
     crypto = {name: Currency(name, a.decimals, virtual=True) for name, a in config.assets.items()}
     methods = CommerceMethods(

@@ -7,8 +7,8 @@ malformed WebSocket frame (the private port keeps the original 0xBTCpay's wordin
 - ``ShopPolicy`` (private port, behind the IP whitelist): the shop's backend calls every
   method with any params.
 - ``SessionPolicy`` (public port): the end user's app holds a session token (header
-  ``X-Session-Id``, optional ``X-Network-Id``; ``?session=`` on the WebSocket, which browsers
-  cannot give headers). It calls only the customer-facing methods, only for the session's
+  ``X-Session-Id`` or nexx's ``X-Request-CID``, optional ``X-Network-Id``; ``?session=`` on
+  the WebSocket, which browsers cannot give headers). It calls only the customer-facing methods, only for the session's
   own customer (``params.customer`` is filled in; another one is refused with 403), and never
   sets the shop-only params. No session, or an invalid one, answers 401. The token itself is
   verified by ``xbtcpay.commerce.sessions.SessionVerifier``.
@@ -30,6 +30,25 @@ from xbtcpay.core.errors import InvalidRequest, RpcError
 log = structlog.get_logger("xbtcpay.public_api")
 SESSION_HEADER: Final = "X-Session-Id"
 NETWORK_HEADER: Final = "X-Network-Id"
+CID_HEADER: Final = "X-Request-CID"
+
+
+def session_token(request: web.Request) -> str | None:
+    """The session a request carries: ``X-Session-Id`` (the app payment API),
+    ``X-Request-CID`` (nexx's frontends) or ``?session=`` (browsers' WebSockets), all read
+    the same way. Two of them naming different sessions are refused, not one picked."""
+    given = {
+        value
+        for value in (
+            request.headers.get(SESSION_HEADER),
+            request.headers.get(CID_HEADER),
+            request.query.get("session"),
+        )
+        if value
+    }
+    if len(given) > 1:
+        raise Unauthorized("the request names two different sessions")
+    return given.pop() if given else None
 
 
 class Caller(Protocol):
@@ -131,8 +150,7 @@ class SessionPolicy:
         self.methods = methods
 
     def admit(self, request: web.Request) -> SessionCaller:
-        token = request.headers.get(SESSION_HEADER) or request.query.get("session")
-        session = self.verifier.verify(token, request.headers.get(NETWORK_HEADER))
+        session = self.verifier.verify(session_token(request), request.headers.get(NETWORK_HEADER))
         return SessionCaller(session, self.methods, self.verifier)
 
     def refused(self, request: web.Request, exc: RpcError) -> None:
