@@ -49,7 +49,7 @@ class NexxPaymentClient:
         base_url: str = NEXX_BASE_URL,
         domain_id: str | None = None,
         cid: str | None = None,
-        api_secret: str = "frontend-secret",
+        api_secret: str = "frontend-secret",  # noqa: S107 - a test client's made-up secret
         extra: dict[str, Any] | None = None,
     ) -> None:
         self.session = session

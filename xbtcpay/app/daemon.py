@@ -97,7 +97,7 @@ def _dispatcher(parts: Parts) -> Dispatcher:
 def _customer_routes(app: web.Application, parts: Parts) -> None:
     """The public port's commerce: purchase, receipt pages, the session-guarded transports."""
     commerce = parts.commerce
-    policy = SessionPolicy(commerce.verifier, commerce.customer_methods)
+    policy = SessionPolicy(commerce.sessions, commerce.customer_methods)
     setup_purchase_routes(app, parts.registry, policy)
     methods = commerce.methods
     page = ReceiptPage(methods.receipts, methods.currency, parts.config.commerce.company)

@@ -32,6 +32,9 @@ from xbtcpay.web.settings import RpcConfig
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")
 JSON_TYPES = frozenset({"application/json", "application/json-rpc", "application/jsonrequest"})
+# ServiceStack's JSV (POST /User/Purchase): like JSON, no type a browser may send cross-site
+# without a preflight, which the Origin rule refuses.
+JSV_TYPE = "text/jsv"
 _WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - listen values compared against, never bound
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
@@ -106,6 +109,7 @@ def _refusal(
     if (
         request.method == "POST"
         and request.content_type not in JSON_TYPES
+        and request.content_type != JSV_TYPE
         and not _form_route(request)
     ):
         return 415, "Content-Type must be application/json"

@@ -47,14 +47,23 @@ def dumps(value: Any) -> str:
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, Mapping):
-        return "{" + ",".join(f"{_string(str(k))}:{dumps(v)}" for k, v in value.items() if v is not None) + "}"
+        return (
+            "{"
+            + ",".join(
+                f"{_string(str(k), name=True)}:{dumps(v)}"
+                for k, v in value.items()
+                if v is not None
+            )
+            + "}"
+        )
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(dumps(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} as JSV")
 
 
-def _string(text: str) -> str:
-    if text and not (_SPECIAL & set(text)) and text[0] not in _WHITE and text[-1] not in _WHITE:
+def _string(text: str, *, name: bool = False) -> str:
+    special = _SPECIAL | {":"} if name else _SPECIAL  # a name ends at its colon
+    if text and not (special & set(text)) and text[0] not in _WHITE and text[-1] not in _WHITE:
         return text
     return '"' + text.replace('"', '""') + '"'
 

@@ -97,7 +97,7 @@ class NexxRoutes:
 
     async def _dispatch(self, request: web.Request, operation: str) -> Any:
         try:
-            caller = self.policy.admit(request)
+            caller = await self.policy.admit(request)
             params = await call_params(request, self.max_body)
             method = f"payment.{operation}"
             scoped = caller.scope(method, params)

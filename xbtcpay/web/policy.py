@@ -10,13 +10,14 @@ malformed WebSocket frame (the private port keeps the original 0xBTCpay's wordin
   ``X-Session-Id`` or nexx's ``X-Request-CID``, optional ``X-Network-Id``; ``?session=`` on
   the WebSocket, which browsers cannot give headers). It calls only the customer-facing methods, only for the session's
   own customer (``params.customer`` is filled in; another one is refused with 403), and never
-  sets the shop-only params. No session, or an invalid one, answers 401. The token itself is
-  verified by ``xbtcpay.commerce.sessions.SessionVerifier``.
+  sets the shop-only params. No session, or an invalid one, answers 401; an opaque id the
+  shop's introspection endpoint cannot vouch for now, 503. The session is resolved by
+  ``xbtcpay.commerce.sessions.SessionResolver`` (a JWT, or an opaque id asked of the shop).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 import structlog
@@ -24,7 +25,7 @@ from aiohttp import web
 
 from xbtcpay.commerce.customer_methods import SHOP_ONLY_PARAMS, CustomerMethods
 from xbtcpay.commerce.errors import Forbidden, Unauthorized
-from xbtcpay.commerce.sessions import Session, SessionVerifier
+from xbtcpay.commerce.sessions import Session, SessionResolver
 from xbtcpay.core.errors import InvalidRequest, RpcError
 
 log = structlog.get_logger("xbtcpay.public_api")
@@ -67,8 +68,8 @@ class Caller(Protocol):
 class PortPolicy(Protocol):
     serves_jsonrpc: bool  # the original JSON-RPC endpoint ``POST /`` (the shop's only)
 
-    def admit(self, request: web.Request) -> Caller:
-        """The caller of ``request``, or the RpcError refusing it (before its body is read)."""
+    async def admit(self, request: web.Request) -> Caller:
+        """The caller of ``request``, or the RpcError refusing it."""
 
     def refused(self, request: web.Request, exc: RpcError) -> None:
         """Note a refusal of admission or scope (answered by the transport)."""
@@ -93,7 +94,7 @@ class ShopPolicy:
 
     serves_jsonrpc = True
 
-    def admit(self, request: web.Request) -> Caller:
+    async def admit(self, request: web.Request) -> Caller:
         return _Shop()
 
     def refused(self, request: web.Request, exc: RpcError) -> None:
@@ -109,18 +110,18 @@ class SessionCaller:
     """A verified session: its customer, the methods it may call, until when."""
 
     def __init__(
-        self, session: Session, methods: CustomerMethods, verifier: SessionVerifier
+        self, session: Session, methods: CustomerMethods, clock: Callable[[], float]
     ) -> None:
         self.session = session
         self.methods = methods
-        self.verifier = verifier
+        self.clock = clock
 
     @property
     def customer(self) -> str:
         return self.session.customer
 
     def check_live(self) -> None:
-        if self.session.expires_at <= self.verifier.clock():
+        if self.session.expires_at <= self.clock():
             raise Unauthorized("session expired")
 
     def scope(self, method: Any, params: Any) -> dict[str, Any]:
@@ -145,13 +146,14 @@ class SessionPolicy:
 
     serves_jsonrpc = False
 
-    def __init__(self, verifier: SessionVerifier, methods: CustomerMethods) -> None:
-        self.verifier = verifier
+    def __init__(self, sessions: SessionResolver, methods: CustomerMethods) -> None:
+        self.sessions = sessions
         self.methods = methods
 
-    def admit(self, request: web.Request) -> SessionCaller:
-        session = self.verifier.verify(session_token(request), request.headers.get(NETWORK_HEADER))
-        return SessionCaller(session, self.methods, self.verifier)
+    async def admit(self, request: web.Request) -> SessionCaller:
+        network = request.headers.get(NETWORK_HEADER)
+        session = await self.sessions.resolve(session_token(request), network)
+        return SessionCaller(session, self.methods, self.sessions.clock)
 
     def refused(self, request: web.Request, exc: RpcError) -> None:
         if isinstance(exc, (Unauthorized, Forbidden)):
