@@ -97,6 +97,8 @@ async def test_refusals_carry_the_response_status(
         with pytest.raises(WebServiceException) as flag:
             await app.purchase({**diamonds_purchase("tok-ss-flag-1"), "UseDiamonds": "yes"})
         assert flag.value.status == 400 and "UseDiamonds" in flag.value.response_status["Message"]
+        [field] = flag.value.response_status["Errors"]
+        assert field["FieldName"] == "UseDiamonds" and field["ErrorCode"] == "Invalid"
         card = {
             **diamonds_purchase("tok-ss-card-1"),
             "Card": {"Number": "4111 1111 1111 1111", "Month": 12, "Year": 30, "CCV": "123"},

@@ -107,8 +107,9 @@ def _error(
     status: int,
     fmt: Format,
     code: str | None = None,
+    errors: list[dict[str, str]] | None = None,
 ) -> web.Response:
-    body = with_status(answer(response, message), code or response.value, message, None)
+    body = with_status(answer(response, message), code or response.value, message, errors)
     return respond(body, fmt, status)
 
 
@@ -128,4 +129,4 @@ async def _body(request: web.Request, fmt: Format) -> Mapping[str, Any] | web.Re
             raise BadRequest("body must be an object")
         return bind_purchase(body)
     except BadRequest as exc:
-        return _error(PaymentResponse.INVALID_REQUEST, str(exc), 400, fmt)
+        return _error(PaymentResponse.INVALID_REQUEST, str(exc), 400, fmt, errors=exc.errors())

@@ -52,7 +52,17 @@ RECEIPT_DECIMALS: Final = ("Total", "Tax", "AmountLessTax")
 
 
 class BadRequest(Exception):
-    """A body ServiceStack would not bind; the message says why."""
+    """A body ServiceStack would not bind; the message says why, ``field`` names the
+    property when one is to blame (``ResponseStatus.Errors``)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def errors(self) -> list[dict[str, str]]:
+        if self.field is None:
+            return []
+        return [{"ErrorCode": "Invalid", "FieldName": self.field, "Message": str(self)}]
 
 
 def answer_format(request: web.Request, suffix: str | None) -> Format:
@@ -101,7 +111,7 @@ def _canonical(body: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any
     for key, value in body.items():
         name = spelled.get(key.lower(), key) if isinstance(key, str) else key
         if name in out:
-            raise BadRequest(f"{name} given twice")
+            raise BadRequest(f"{name} given twice", name)
         out[name] = value
     return out
 
@@ -111,7 +121,7 @@ def _flag(name: str, value: Any) -> bool | None:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise BadRequest(f"{name} must be true or false")
+    raise BadRequest(f"{name} must be true or false", name)
 
 
 def with_decimals(answer: Mapping[str, Any]) -> dict[str, Any]:
