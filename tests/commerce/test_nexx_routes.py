@@ -266,3 +266,52 @@ async def test_a_frontend_verifies_an_app_store_purchase(tmp_path: Path) -> None
         refused(await frontend(d, "ivan").verifyinapptransaction(**verify), 409, "another customer")
         refused(await app.verifyinapptransaction(**{**verify, "provider": "xx"}), 400, "io, go, am")
         assert (await app.itemstate(42)).result["access"] is True
+
+
+FORM_JUNK = ["", "0", "-1", "1.5", "\u00b2", "x" * 3000, "true", "null", "[]", "{}", "\u0000"]
+
+
+async def test_no_form_value_is_an_internal_error(d: Any) -> None:
+    """Every documented parameter of every operation, as text junk a form may carry, on both
+    ports: a precise refusal or a success, never a 500."""
+    params = {
+        "itemstate": ["item", "streamtype", "performTransactionIfPossible"],
+        "redeemvoucher": ["vouchercode", "referencecode"],
+        "preparetransaction": [
+            "operation",
+            "item",
+            "amount",
+            "currency",
+            "provider",
+            "subscriptionDuration",
+            "subscriptionIsPremium",
+            "capturePaymentOn",
+        ],
+        "finishtransaction": ["transactionID", "finalPayment", "isLatePremium"],
+        "verifyinapptransaction": ["operation", "provider", "amount", "isPremium", "receipt"],
+        "addexternalsubscription": ["validUntil", "isPremium"],
+        "upgradesubscription": ["transactionID", "amount"],
+        "cancelsubscription": ["transactionID", "cancelTransaction", "skipEmail", "reasonText"],
+    }
+    clients = (frontend(d, "junk"), backend(d, "junk"))
+    seen: set[int] = set()
+    for operation, names in params.items():
+        for name in names:
+            for junk in FORM_JUNK:
+                for client in clients:
+                    if operation == "cancelsubscription":
+                        async with d.session.delete(
+                            client.url(operation),
+                            params={**client.extra, name: junk},
+                            headers=client.headers(operation),
+                        ) as resp:
+                            status = resp.status
+                    else:
+                        answer = await client._post(operation, {name: junk})
+                        status = answer.http_status
+                        assert answer.metadata["status"] == status
+                    assert status < 500, (operation, name, junk, status)
+                    seen.add(status)
+    assert 400 in seen and 403 in seen
+    async with d.session.get(d.public_url + "/healthz") as health:
+        assert health.status == 200
