@@ -197,7 +197,7 @@ async def test_answers_are_cached_briefly_both_ways(tmp_path: Path, shop: Sessio
 
 @pytest.mark.parametrize("failure", ["down", "stalled", "wrong secret", "private address"])
 async def test_sessions_fail_closed_when_the_shop_cannot_answer(
-    tmp_path: Path, shop: SessionService, failure: str
+    tmp_path: Path, shop: SessionService, failure: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     extra: dict[str, Any] = {"introspect_timeout": 0.5}
     overrides = config(shop, {}, **extra)
@@ -219,6 +219,10 @@ async def test_sessions_fail_closed_when_the_shop_cannot_answer(
         shop.down, shop.stall = False, 0.0
         if failure in ("down", "stalled"):  # nothing was cached: it works once the shop is back
             assert (await app.rpc("balance.get", {}))[0] == 200
+    logged = capsys.readouterr()
+    assert "sessions.introspection" in logged.out + logged.err
+    for secret in (live, shop.secret):  # neither the session id nor the bearer secret
+        assert secret not in logged.out + logged.err
 
 
 async def test_every_header_and_the_query_read_the_same_session(
