@@ -169,6 +169,11 @@ async def test_inactive_expired_and_wrong_network_ids_are_refused(
             "balance.get", {}
         )
         assert status == 200 and ok(reply)["customer"] == "val-8"
+        remembered = shop.login("val-8", int(time.time()) + 400 * 86400)  # past max_lifetime
+        status, _ = await ValuverseApp(d.session, remembered, base_url=d.public_url).rpc(
+            "balance.get", {}
+        )
+        assert status == 200
 
 
 async def test_answers_are_cached_briefly_both_ways(tmp_path: Path, shop: SessionService) -> None:

@@ -138,6 +138,10 @@ class SessionResolver:
         if len(token) > MAX_TOKEN or not _OPAQUE.match(token):
             raise Unauthorized("malformed session id")
         claims = await self.introspector.claims(token)
-        if claims["exp"] <= self.clock():
+        now = self.clock()
+        if claims["exp"] <= now:
             raise Unauthorized("session expired")
-        return self.verifier.session_of(claims, network)
+        # The shop vouches for its id again every introspect_cache seconds, so a long-lived
+        # login is not refused; only what xbtcpay keeps of it (an open WebSocket) is bounded.
+        bounded = min(claims["exp"], int(now) + self.verifier.settings.max_lifetime)
+        return self.verifier.session_of({**claims, "exp": bounded}, network)
