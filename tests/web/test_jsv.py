@@ -194,3 +194,12 @@ values = st.recursive(
 def test_any_value_round_trips(value: dict[str, Any]) -> None:
     expected = as_text(value)
     assert jsv.loads(jsv.dumps(value)) == expected
+
+
+@given(st.text(alphabet=st.sampled_from('{}[],:" \nab1'), max_size=60) | st.text(max_size=60))
+def test_any_text_reads_or_is_refused_with_a_jsv_error(text: str) -> None:
+    try:
+        value = jsv.loads(text)
+    except jsv.JsvError:
+        return
+    assert jsv.loads(jsv.dumps(value)) == as_text(value) or value in ([None],)
