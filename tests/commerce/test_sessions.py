@@ -357,3 +357,17 @@ async def test_balance_history_from_a_session_hides_the_shops_idempotency_keys(
         assert "gift-alice-1" not in json.dumps(body)
         private = await d.call("balance.history", {"customer": "alice"})
         assert private["result"]["entries"][0]["idempotency_key"] == "adjust:gift-alice-1"
+
+
+async def test_public_websocket_echoes_the_event_id_of_a_frame_without_endpoint(
+    tmp_path: Path,
+) -> None:
+    async with (
+        running_daemon(tmp_path, commerce()) as d,
+        d.session.ws_connect(f"{d.public_url}/ws?session={session('alice')}") as ws,
+    ):
+        await ws.send_json({"data": {}, "event": {"id": "e-42", "date": 0}})
+        reply = await ws.receive_json(timeout=10)
+        assert reply["event"]["id"] == "e-42" and reply["error"]["code"] == -32600
+        await ws.send_json(["not", "an", "object"])
+        assert (await ws.receive_json(timeout=10))["event"]["id"] is None

@@ -44,6 +44,7 @@ from xbtcpay.web.connections import (
 from xbtcpay.web.dispatch import Dispatcher
 from xbtcpay.web.input_guard import input_guard_middleware
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
+from xbtcpay.web.nexx_routes import setup_nexx_routes
 from xbtcpay.web.policy import SessionPolicy, ShopPolicy
 from xbtcpay.web.purchase_endpoint import setup_purchase_routes
 from xbtcpay.web.receipt_page import ReceiptPage, setup_receipt_page
@@ -84,6 +85,7 @@ def private_app(parts: Parts) -> web.Application:
     app.router.add_get("/metrics", public.metrics)
     app.router.add_get("/healthz", public.healthz)
     setup_purchase_routes(app, parts.registry, ShopPolicy())
+    setup_nexx_routes(app, _dispatcher(parts), ShopPolicy(), max_body=parts.config.rpc.max_body)
     return app
 
 
@@ -95,12 +97,13 @@ def _dispatcher(parts: Parts) -> Dispatcher:
 def _customer_routes(app: web.Application, parts: Parts) -> None:
     """The public port's commerce: purchase, receipt pages, the session-guarded transports."""
     commerce = parts.commerce
-    policy = SessionPolicy(commerce.verifier, commerce.customer_methods)
+    policy = SessionPolicy(commerce.sessions, commerce.customer_methods)
     setup_purchase_routes(app, parts.registry, policy)
     methods = commerce.methods
     page = ReceiptPage(methods.receipts, methods.currency, parts.config.commerce.company)
     setup_receipt_page(app, page)
     setup_rpc(app, _dispatcher(parts), policy, max_body=parts.config.rpc.max_body)
+    setup_nexx_routes(app, _dispatcher(parts), policy, max_body=parts.config.rpc.max_body)
 
 
 def public_app(parts: Parts) -> web.Application:

@@ -173,6 +173,7 @@ def assemble(
         metrics.registry,
         registry,
         registrations,
+        postback_session,
     )
     return Parts(
         config=config,

@@ -1,4 +1,5 @@
-"""Shop-issued session tokens: JWTs naming the customer the end user's app acts for.
+"""Shop-issued sessions: JWTs naming the customer the end user's app acts for, or opaque ids
+the shop's introspection endpoint vouches for (``xbtcpay.commerce.introspection``).
 
 Claims: ``sub`` = customer (1-128 printable characters), ``exp`` (required), ``iat``/``nbf``
 (optional), ``net`` (optional; the app payment API's ``X-Network-Id`` must equal it when both are
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
 from xbtcpay.commerce.errors import Unauthorized
+from xbtcpay.commerce.introspection import Introspector
 from xbtcpay.commerce.settings import HMAC_ALGORITHMS, SessionSettings
 
 CUSTOMER_ID = re.compile(r"^[\x21-\x7e]{1,128}\Z")
@@ -66,7 +68,7 @@ class SessionVerifier:
         if key is None or not isinstance(alg, str):
             raise Unauthorized("session token algorithm not accepted")
         claims = self._decode(token, key, alg)
-        return self._session(claims, network)
+        return self.session_of(claims, network)
 
     def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
         audience, issuer = self.settings.audience, self.settings.issuer
@@ -93,7 +95,8 @@ class SessionVerifier:
             raise Unauthorized("invalid session token") from None
         return claims
 
-    def _session(self, claims: dict[str, Any], network: str | None) -> Session:
+    def session_of(self, claims: Mapping[str, Any], network: str | None) -> Session:
+        """The session the verified ``claims`` describe (sub, exp, net checked)."""
         customer, exp, net = claims.get("sub"), claims.get("exp"), claims.get("net")
         if not isinstance(customer, str) or not valid_customer(customer):
             raise Unauthorized("session sub is not a valid customer id")
@@ -107,3 +110,38 @@ class SessionVerifier:
         if net_text is not None and network is not None and network != net_text:
             raise Unauthorized("X-Network-Id does not match the session's network")
         return Session(customer, exp, net_text)
+
+
+_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
+_OPAQUE = re.compile(r"^[\x21-\x7e]+\Z")
+
+
+class SessionResolver:
+    """Every session an app may send: a JWT when JWT keys are configured and the token is
+    one, else (with ``sessions.introspect_url``) an opaque id the shop is asked about."""
+
+    def __init__(self, verifier: SessionVerifier, introspector: Introspector | None) -> None:
+        self.verifier = verifier
+        self.introspector = introspector
+
+    def clock(self) -> float:
+        return self.verifier.clock()
+
+    async def resolve(self, token: Any, network: str | None = None) -> Session:
+        """The session of ``token``; Unauthorized (401) or SessionsUnavailable (503)."""
+        jwt_keys = bool(self.verifier.settings.algorithms)
+        is_jwt = isinstance(token, str) and _JWT.match(token) is not None
+        if self.introspector is None or (jwt_keys and is_jwt):
+            return self.verifier.verify(token, network)
+        if not isinstance(token, str) or not token:
+            raise Unauthorized("missing session (X-Session-Id)")
+        if len(token) > MAX_TOKEN or not _OPAQUE.match(token):
+            raise Unauthorized("malformed session id")
+        claims = await self.introspector.claims(token)
+        now = self.clock()
+        if claims["exp"] <= now:
+            raise Unauthorized("session expired")
+        # The shop vouches for its id again every introspect_cache seconds, so a long-lived
+        # login is not refused; only what xbtcpay keeps of it (an open WebSocket) is bounded.
+        bounded = min(claims["exp"], int(now) + self.verifier.settings.max_lifetime)
+        return self.verifier.session_of({**claims, "exp": bounded}, network)

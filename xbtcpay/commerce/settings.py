@@ -8,6 +8,11 @@ sessions:
   leeway: 30                              # seconds of clock skew accepted on exp/nbf
   audience: [shop-app]                    # optional: the token's aud must name one of these
   issuer: https://shop.example            # optional: the token's iss must equal this
+  introspect_url: https://shop.example/sessions/introspect   # optional: opaque session ids
+  introspect_secret: {env: XBTCPAY_INTROSPECT_SECRET}        # optional Bearer token for it
+  introspect_timeout: 5                   # seconds; when it fails, sessions answer 503
+  introspect_cache: 30                    # seconds an active answer is reused (not past exp)
+  introspect_negative_cache: 5            # seconds an inactive answer is reused
 currencies:
   diamonds: {decimals: 0}
 companies:
@@ -28,6 +33,7 @@ from typing import Any
 
 from xbtcpay.commerce.currencies import ISO_4217, VIRTUAL_NAME, Currencies, parse_minor
 from xbtcpay.commerce.taxes import TaxRate
+from xbtcpay.core.postback import valid_postback_url
 from xbtcpay.core.secrets import Secret, resolve_secret
 from xbtcpay.core.settings import unknown_keys
 
@@ -36,6 +42,20 @@ KEY_ALGORITHMS = ("ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "EdDSA")
 _PREFIX = re.compile(r"^[A-Za-z0-9_./-]{0,16}\Z")
 _COUNTRY = re.compile(r"^[A-Z]{2}\Z")
 _COMPANY_KEYS = ("name", "tax_id", "receipt_prefix", "country", "digits")
+SESSION_KEYS = (
+    "algorithms",
+    "secret",
+    "public_key",
+    "leeway",
+    "max_lifetime",
+    "audience",
+    "issuer",
+    "introspect_url",
+    "introspect_secret",
+    "introspect_timeout",
+    "introspect_cache",
+    "introspect_negative_cache",
+)
 
 
 @dataclass(frozen=True)
@@ -50,10 +70,15 @@ class SessionSettings:
     max_lifetime: int = 30 * 86400
     audience: tuple[str, ...] = ()
     issuer: str | None = None
+    introspect_url: str | None = None  # the shop's RFC 7662-style endpoint for opaque ids
+    introspect_secret: Secret | None = None  # sent as a Bearer token to that endpoint
+    introspect_timeout: float = 5.0
+    introspect_cache: float = 30.0  # seconds an active answer is reused (never past exp)
+    introspect_negative_cache: float = 5.0  # seconds an inactive answer is reused
 
     @property
     def enabled(self) -> bool:
-        return bool(self.algorithms)
+        return bool(self.algorithms) or self.introspect_url is not None
 
 
 @dataclass(frozen=True)
@@ -139,16 +164,13 @@ def _mapping(raw: Mapping[str, Any], name: str, problems: list[str]) -> dict[str
 def _sessions(s: dict[str, Any], base_dir: Path, problems: list[str]) -> SessionSettings:
     if not s:
         return SessionSettings()
-    problems += unknown_keys(
-        "sessions",
-        s,
-        ("algorithms", "secret", "public_key", "leeway", "max_lifetime", "audience", "issuer"),
-    )
-    algorithms = s.get("algorithms", ["HS256"])
+    problems += unknown_keys("sessions", s, SESSION_KEYS)
+    opaque_only = "introspect_url" in s and "secret" not in s and "public_key" not in s
+    algorithms = s.get("algorithms", [] if opaque_only else ["HS256"])
     known = HMAC_ALGORITHMS + KEY_ALGORITHMS
     if (
         not isinstance(algorithms, list)
-        or not algorithms
+        or (not algorithms and not opaque_only)
         or not all(isinstance(a, str) and a in known for a in algorithms)
     ):
         problems.append(
@@ -185,7 +207,40 @@ def _sessions(s: dict[str, Any], base_dir: Path, problems: list[str]) -> Session
         lifetime,
         _audience(s.get("audience"), problems),
         _issuer(s.get("issuer"), problems),
+        **_introspection(s, base_dir, problems),
     )
+
+
+def _introspection(s: dict[str, Any], base_dir: Path, problems: list[str]) -> dict[str, Any]:
+    """``sessions.introspect_*``: where opaque session ids are checked, and how long."""
+    url = s.get("introspect_url")
+    if url is None:
+        for key in SESSION_KEYS[7:]:
+            if key in s and key != "introspect_url":
+                problems.append(f"sessions.{key}: only with sessions.introspect_url")
+        return {}
+    out: dict[str, Any] = {"introspect_url": url}
+    if not valid_postback_url(url):
+        problems.append("sessions.introspect_url: an http(s) URL of the shop")
+    if "introspect_secret" in s:
+        out["introspect_secret"] = resolve_secret(
+            s["introspect_secret"], base_dir, "sessions.introspect_secret", problems
+        )
+    for key, default, low, high in (
+        ("introspect_timeout", 5.0, 0.1, 60.0),
+        ("introspect_cache", 30.0, 0.0, 3600.0),
+        ("introspect_negative_cache", 5.0, 0.0, 600.0),
+    ):
+        value = s.get(key, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not low <= value <= high
+        ):
+            problems.append(f"sessions.{key}: seconds, {low:g}..{high:g}")
+            value = default
+        out[key] = float(value)
+    return out
 
 
 def _audience(value: Any, problems: list[str]) -> tuple[str, ...]:

@@ -12,18 +12,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import aiohttp
 from prometheus_client import CollectorRegistry, Gauge
 
 from xbtcpay.commerce.currencies import Currency
 from xbtcpay.commerce.customer_methods import CustomerMethods
+from xbtcpay.commerce.introspection import Introspector
 from xbtcpay.commerce.media_access.wiring import Media, MediaAccessInputs, build_media
 from xbtcpay.commerce.purchases.ledger import LedgerReader
 from xbtcpay.commerce.purchases.methods import CommerceMethods
 from xbtcpay.commerce.purchases.purchase import Purchases
 from xbtcpay.commerce.purchases.refunds import Refunds
 from xbtcpay.commerce.purchases.settlement import Settlement
-from xbtcpay.commerce.sessions import SessionVerifier
+from xbtcpay.commerce.sessions import SessionResolver, SessionVerifier
 from xbtcpay.core.catalog import Catalog
+from xbtcpay.core.errors import ConfigError
 from xbtcpay.core.persistence import Engine
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.registrations import Registrations
@@ -47,6 +50,7 @@ class Commerce:
     methods: CommerceMethods
     customer_methods: CustomerMethods
     verifier: SessionVerifier
+    sessions: SessionResolver
     settlement: Settlement
     media: Media
 
@@ -62,9 +66,11 @@ def register(
     metrics: CollectorRegistry,
     registry: MethodRegistry,
     registrations: Registrations,
+    http: aiohttp.ClientSession,
 ) -> Commerce:
     """Build the commerce objects and register what they offer; return them (the routes
-    are mounted by the root on the port each belongs to)."""
+    are mounted by the root on the port each belongs to). ``http`` is the client for the
+    shop's own URLs (session introspection): the postback client, with its address rules."""
     media = build_media(config, db, registry, clock)
     if media.sells_media:  # no subscription/ownage/ppv product: nothing to run
         registrations.jobs.append(
@@ -81,8 +87,23 @@ def register(
     def receipt_url(token: str) -> str:
         return f"{base_url}/receipts/{token}"
 
+    default_card = config.media_access.default_card_provider
+    if default_card is not None and default_card not in chargers:
+        raise ConfigError(
+            [
+                f"commerce.default_card_provider: {default_card!r} is not an enabled card plugin"
+                f" ({', '.join(sorted(chargers)) or 'none enabled'})"
+            ]
+        )
     purchases = Purchases(
-        config.commerce, db, catalog, currencies, processor, chargers, receipt_url
+        config.commerce,
+        db,
+        catalog,
+        currencies,
+        processor,
+        chargers,
+        receipt_url,
+        default_provider=default_card,
     )
     crypto = {name: Currency(name, a.decimals, virtual=True) for name, a in config.assets.items()}
     methods = CommerceMethods(
@@ -91,12 +112,17 @@ def register(
     methods.refunds = Refunds(config.commerce, db, currencies, processor.now)
     methods.register(registry)
     verifier = SessionVerifier(config.commerce.sessions, clock=clock)
+    settings = config.commerce.sessions
+    introspector = None
+    if settings.introspect_url is not None:
+        introspector = Introspector(settings, http, clock)
     customer_methods = CustomerMethods()
     media.expose(customer_methods)
     registrations.jobs.append(
         ("commerce.negative_balances", _negative_balances(methods.ledger, metrics), 15.0)
     )
-    return Commerce(methods, customer_methods, verifier, settlement, media)
+    sessions = SessionResolver(verifier, introspector)
+    return Commerce(methods, customer_methods, verifier, sessions, settlement, media)
 
 
 def _negative_balances(

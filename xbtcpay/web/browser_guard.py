@@ -12,7 +12,9 @@ Three checks, before the whitelist's answer is used:
   unless the origin is listed in ``rpc.allowed_origins`` (empty by default); 403.
 - JSON-RPC POSTs must say ``Content-Type: application/json`` (what the original 0xBTCpay's
   integration guide sends); the types a browser may send cross-site without a preflight are
-  therefore refused; 415.
+  therefore refused; 415. The nexx-compatible routes (``/v3.1/...``) also take form bodies
+  and bodiless POSTs, as nexx's clients send them: a browser's cross-site form post carries
+  ``Origin``, which the rule above refuses.
 """
 
 from __future__ import annotations
@@ -23,11 +25,16 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from xbtcpay.web.call_params import FORM_TYPES
+from xbtcpay.web.nexx_routes import PATH_PREFIX
 from xbtcpay.web.settings import RpcConfig
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("xbtcpay.web")
 JSON_TYPES = frozenset({"application/json", "application/json-rpc", "application/jsonrequest"})
+# ServiceStack's JSV (POST /User/Purchase): like JSON, no type a browser may send cross-site
+# without a preflight, which the Origin rule refuses.
+JSV_TYPE = "text/jsv"
 _WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - listen values compared against, never bound
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
@@ -99,6 +106,18 @@ def _refusal(
     origin = request.headers.get("Origin")
     if origin is not None and origin not in origins:
         return 403, "origin not allowed (rpc.allowed_origins)"
-    if request.method == "POST" and request.content_type not in JSON_TYPES:
+    if (
+        request.method == "POST"
+        and request.content_type not in JSON_TYPES
+        and request.content_type != JSV_TYPE
+        and not _form_route(request)
+    ):
         return 415, "Content-Type must be application/json"
     return None
+
+
+def _form_route(request: web.Request) -> bool:
+    """A nexx-compatible call: a form body, or no body at all (parameters in the query)."""
+    if not request.path.startswith(PATH_PREFIX):
+        return False
+    return request.content_type in FORM_TYPES or not request.can_read_body

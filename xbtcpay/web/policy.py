@@ -7,16 +7,17 @@ malformed WebSocket frame (the private port keeps the original 0xBTCpay's wordin
 - ``ShopPolicy`` (private port, behind the IP whitelist): the shop's backend calls every
   method with any params.
 - ``SessionPolicy`` (public port): the end user's app holds a session token (header
-  ``X-Session-Id``, optional ``X-Network-Id``; ``?session=`` on the WebSocket, which browsers
-  cannot give headers). It calls only the customer-facing methods, only for the session's
+  ``X-Session-Id`` or nexx's ``X-Request-CID``, optional ``X-Network-Id``; ``?session=`` on
+  the WebSocket, which browsers cannot give headers). It calls only the customer-facing methods, only for the session's
   own customer (``params.customer`` is filled in; another one is refused with 403), and never
-  sets the shop-only params. No session, or an invalid one, answers 401. The token itself is
-  verified by ``xbtcpay.commerce.sessions.SessionVerifier``.
+  sets the shop-only params. No session, or an invalid one, answers 401; an opaque id the
+  shop's introspection endpoint cannot vouch for now, 503. The session is resolved by
+  ``xbtcpay.commerce.sessions.SessionResolver`` (a JWT, or an opaque id asked of the shop).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 import structlog
@@ -24,12 +25,31 @@ from aiohttp import web
 
 from xbtcpay.commerce.customer_methods import SHOP_ONLY_PARAMS, CustomerMethods
 from xbtcpay.commerce.errors import Forbidden, Unauthorized
-from xbtcpay.commerce.sessions import Session, SessionVerifier
+from xbtcpay.commerce.sessions import Session, SessionResolver
 from xbtcpay.core.errors import InvalidRequest, RpcError
 
 log = structlog.get_logger("xbtcpay.public_api")
 SESSION_HEADER: Final = "X-Session-Id"
 NETWORK_HEADER: Final = "X-Network-Id"
+CID_HEADER: Final = "X-Request-CID"
+
+
+def session_token(request: web.Request) -> str | None:
+    """The session a request carries: ``X-Session-Id`` (the app payment API),
+    ``X-Request-CID`` (nexx's frontends) or ``?session=`` (browsers' WebSockets), all read
+    the same way. Two of them naming different sessions are refused, not one picked."""
+    given = {
+        value
+        for value in (
+            request.headers.get(SESSION_HEADER),
+            request.headers.get(CID_HEADER),
+            request.query.get("session"),
+        )
+        if value
+    }
+    if len(given) > 1:
+        raise Unauthorized("the request names two different sessions")
+    return given.pop() if given else None
 
 
 class Caller(Protocol):
@@ -48,8 +68,8 @@ class Caller(Protocol):
 class PortPolicy(Protocol):
     serves_jsonrpc: bool  # the original JSON-RPC endpoint ``POST /`` (the shop's only)
 
-    def admit(self, request: web.Request) -> Caller:
-        """The caller of ``request``, or the RpcError refusing it (before its body is read)."""
+    async def admit(self, request: web.Request) -> Caller:
+        """The caller of ``request``, or the RpcError refusing it."""
 
     def refused(self, request: web.Request, exc: RpcError) -> None:
         """Note a refusal of admission or scope (answered by the transport)."""
@@ -74,7 +94,7 @@ class ShopPolicy:
 
     serves_jsonrpc = True
 
-    def admit(self, request: web.Request) -> Caller:
+    async def admit(self, request: web.Request) -> Caller:
         return _Shop()
 
     def refused(self, request: web.Request, exc: RpcError) -> None:
@@ -90,18 +110,18 @@ class SessionCaller:
     """A verified session: its customer, the methods it may call, until when."""
 
     def __init__(
-        self, session: Session, methods: CustomerMethods, verifier: SessionVerifier
+        self, session: Session, methods: CustomerMethods, clock: Callable[[], float]
     ) -> None:
         self.session = session
         self.methods = methods
-        self.verifier = verifier
+        self.clock = clock
 
     @property
     def customer(self) -> str:
         return self.session.customer
 
     def check_live(self) -> None:
-        if self.session.expires_at <= self.verifier.clock():
+        if self.session.expires_at <= self.clock():
             raise Unauthorized("session expired")
 
     def scope(self, method: Any, params: Any) -> dict[str, Any]:
@@ -126,14 +146,14 @@ class SessionPolicy:
 
     serves_jsonrpc = False
 
-    def __init__(self, verifier: SessionVerifier, methods: CustomerMethods) -> None:
-        self.verifier = verifier
+    def __init__(self, sessions: SessionResolver, methods: CustomerMethods) -> None:
+        self.sessions = sessions
         self.methods = methods
 
-    def admit(self, request: web.Request) -> SessionCaller:
-        token = request.headers.get(SESSION_HEADER) or request.query.get("session")
-        session = self.verifier.verify(token, request.headers.get(NETWORK_HEADER))
-        return SessionCaller(session, self.methods, self.verifier)
+    async def admit(self, request: web.Request) -> SessionCaller:
+        network = request.headers.get(NETWORK_HEADER)
+        session = await self.sessions.resolve(session_token(request), network)
+        return SessionCaller(session, self.methods, self.sessions.clock)
 
     def refused(self, request: web.Request, exc: RpcError) -> None:
         if isinstance(exc, (Unauthorized, Forbidden)):
@@ -142,4 +162,5 @@ class SessionPolicy:
             )
 
     def frame_error(self, is_object: bool, event_id: Any) -> tuple[Any, RpcError]:
-        return None, InvalidRequest("frame needs an endpoint")
+        # the app matches replies to requests by event id: echo it whenever the frame had one
+        return (event_id if is_object else None), InvalidRequest("frame needs an endpoint")

@@ -31,8 +31,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _NO_STORE = {"Cache-Control": "no-store"}
 # Sent on every public answer; the status.json fast path sends the same (one definition).
 CORS_FIXED = {
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, X-Session-Id, X-Network-Id",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "Content-Type, Accept, X-Session-Id, X-Network-Id, X-Request-CID, X-Request-Token"
+    ),
     "Access-Control-Max-Age": "600",
 }
 

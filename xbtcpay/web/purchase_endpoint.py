@@ -1,4 +1,6 @@
-"""``POST /User/Purchase``: the original app's purchase call, on both ports.
+"""``POST /User/Purchase``: the original app's purchase call, on both ports, as ServiceStack
+serves it (``xbtcpay.web.servicestack``: JSON or JSV both ways, ``.json``/``.jsv`` suffixes
+and ``?format=``, case-insensitive names, decimals as numbers, ``ResponseStatus`` on 4xx).
 
 The body keeps its own spelling (``PurchaseToken, Card, Product{Token}, UseStoredCard,
 UseDiamonds, Token{Type, Token}``); it is renamed into ``payment.purchase`` params and the
@@ -8,12 +10,14 @@ The private port's shop names ``customer`` in the body; on the public port the s
 customer is used, and a body naming another customer or a ``TaxCountry`` is refused.
 
 The answer is the purchase's own body (its ``PaymentResponse``, HTTP 200) whatever the
-outcome, 409 for a purchase token reused with other parameters; a body that cannot be read
-answers ``InvalidRequest`` in that shape, a refused session ``{data, error}``.
+outcome of the purchase; a refusal before it starts is an HTTP error carrying the same body
+and ServiceStack's ``ResponseStatus``: 400 for a body that cannot be read, 401/403 for the
+session, 409 for a purchase token reused with other parameters, 413 for a body too large.
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Mapping
 from typing import Any, Final
@@ -24,22 +28,36 @@ from xbtcpay.commerce.errors import Forbidden
 from xbtcpay.commerce.purchases.requests import purchase_endpoint_params, refuse_card_numbers
 from xbtcpay.commerce.purchases.responses import PaymentResponse, PurchaseRefused, answer
 from xbtcpay.core.errors import Conflict, RpcError
-from xbtcpay.core.jsonio import JsonError, loads
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import CallContext
-from xbtcpay.web.bodies import json_answer, read_limited, refusal
+from xbtcpay.web.bodies import read_limited
+from xbtcpay.web.errors import answer_of
 from xbtcpay.web.policy import Caller, PortPolicy
 from xbtcpay.web.rpc import client_of
+from xbtcpay.web.servicestack import (
+    BadRequest,
+    Format,
+    answer_format,
+    bind_purchase,
+    read_body,
+    respond,
+    with_decimals,
+    with_status,
+)
 
 PURCHASE_METHOD: Final = "payment.purchase"
+PATH: Final = "/User/Purchase"
 MAX_BODY: Final = 64 * 1024
 
 
 def setup_purchase_routes(
     app: web.Application, registry: MethodRegistry, policy: PortPolicy
 ) -> None:
-    """Route ``POST /User/Purchase`` of one port."""
-    app.router.add_post("/User/Purchase", PurchaseEndpoint(registry, policy).purchase)
+    """Route ``POST /User/Purchase`` (and its ``.json``/``.jsv`` forms) of one port."""
+    endpoint = PurchaseEndpoint(registry, policy)
+    for suffix in (None, "json", "jsv"):
+        path = PATH if suffix is None else f"{PATH}.{suffix}"
+        app.router.add_post(path, functools.partial(endpoint.purchase, suffix=suffix))
 
 
 class PurchaseEndpoint:
@@ -47,27 +65,29 @@ class PurchaseEndpoint:
         self.registry = registry
         self.policy = policy
 
-    async def purchase(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+    async def purchase(self, request: web.Request, suffix: str | None = None) -> web.Response:
+        fmt = answer_format(request, suffix)
+        body = await _body(request, fmt)
         if isinstance(body, web.Response):
             return body
         try:
-            caller = self.policy.admit(request)
+            caller = await self.policy.admit(request)
             customer = _customer(caller, body)
         except RpcError as exc:
-            return refusal(exc)
+            self.policy.refused(request, exc)
+            return _refused_call(exc, fmt)
         try:  # the whole body: a field the renaming drops may still carry a card number
             refuse_card_numbers(body)
         except PurchaseRefused as refused:
-            return json_answer(answer(refused.response, refused.message), 200)
+            return respond(answer(refused.response, refused.message), fmt)
         ctx = CallContext("http", client_of(request), secrets.token_hex(8), caller.customer)
         try:
             result = await self.registry.call(
                 PURCHASE_METHOD, purchase_endpoint_params(body, customer), ctx
             )
         except Conflict as exc:
-            return json_answer(answer(PaymentResponse.DUPLICATE_PURCHASE, exc.message), 409)
-        return json_answer(result, 200)
+            return _error(PaymentResponse.DUPLICATE_PURCHASE, exc.message, 409, fmt)
+        return respond(with_decimals(result), fmt)
 
 
 def _customer(caller: Caller, body: Mapping[str, Any]) -> Any:
@@ -81,14 +101,32 @@ def _customer(caller: Caller, body: Mapping[str, Any]) -> Any:
     return caller.customer
 
 
-async def _body(request: web.Request) -> Mapping[str, Any] | web.Response:
+def _error(
+    response: PaymentResponse,
+    message: str,
+    status: int,
+    fmt: Format,
+    code: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+) -> web.Response:
+    body = with_status(answer(response, message), code or response.value, message, errors)
+    return respond(body, fmt, status)
+
+
+def _refused_call(exc: RpcError, fmt: Format) -> web.Response:
+    """A session refused (401/403) or the storage down (503), in the purchase's shape."""
+    status = answer_of(exc).api_status
+    return _error(PaymentResponse.INVALID_REQUEST, exc.message, status, fmt, type(exc).__name__)
+
+
+async def _body(request: web.Request, fmt: Format) -> Mapping[str, Any] | web.Response:
     raw = await read_limited(request, MAX_BODY)  # the input guard may have read it
     if raw is None:
-        return json_answer(answer(PaymentResponse.INVALID_REQUEST, "body too large"), 413)
+        return _error(PaymentResponse.INVALID_REQUEST, "body too large", 413, fmt)
     try:
-        body = loads(raw)
-    except JsonError:
-        return json_answer(answer(PaymentResponse.INVALID_REQUEST, "body must be JSON"), 400)
-    if not isinstance(body, dict):
-        return json_answer(answer(PaymentResponse.INVALID_REQUEST, "body must be an object"), 400)
-    return body
+        body = read_body(raw, request.content_type, fmt)
+        if not isinstance(body, dict):
+            raise BadRequest("body must be an object")
+        return bind_purchase(body)
+    except BadRequest as exc:
+        return _error(PaymentResponse.INVALID_REQUEST, str(exc), 400, fmt, errors=exc.errors())

@@ -67,7 +67,7 @@ class Transports:
         except JsonError:
             return json_answer(_rpc_error(ParseError(), None))
         try:
-            caller = self.policy.admit(request)
+            caller = await self.policy.admit(request)
         except RpcError as exc:
             return json_answer(_rpc_error(exc, None))
         ctx = CallContext("jsonrpc", client_of(request), secrets.token_hex(8), caller.customer)
@@ -113,7 +113,7 @@ class Transports:
             return json_answer(envelope(None, InvalidRequest("body too large")), 413)
         method = request.match_info["method"]
         try:
-            caller = self.policy.admit(request)
+            caller = await self.policy.admit(request)
             params = loads(body) if body.strip() else {}
             scoped = caller.scope(method, params)
         except JsonError:
@@ -131,7 +131,7 @@ class Transports:
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         """GET /ws: one call per frame; replies carry the request's endpoint and event id."""
         try:
-            caller = self.policy.admit(request)
+            caller = await self.policy.admit(request)
         except RpcError as exc:
             self.policy.refused(request, exc)
             return refusal(exc)

@@ -48,20 +48,28 @@ class Ledger(StoreLedger[Purchase]):
         """Paid, unless Apple's stated price does not pay ``payment`` (``shortfall``).
 
         A legacy receipt states no price: Apple's signature over the product id is the proof,
-        and the payment's amount is the catalog price of that product.
+        and the payment's amount is the catalog price of that product. ``amount_received`` is
+        what Apple charged (its price times the quantity) when stated in the payment's
+        currency, else the payment's amount, so a shop comparing it with ``amount`` sees the
+        payment covered.
         """
         event = PaymentEvent(
             Event.PAID,
             dedupe_key=f"appstore:tx:{purchase.transaction_id}",
             provider_ref=purchase.transaction_id,
             at=epoch_seconds(purchase.purchase_date),
+            amount_received=payment.amount,
         )
         if purchase.price is None and not purchase.currency:
             return event
         charged = None if purchase.price is None else purchase.price * purchase.quantity
         why = shortfall(payment, purchase.currency, charged)
         if why is None:
-            return event
+            return replace(event, amount_received=charged)
+        if charged is None or (purchase.currency or "").upper() != payment.asset.upper():
+            event = replace(event, amount_received=None)  # not a sum in the payment's currency
+        else:
+            event = replace(event, amount_received=charged)
         log.error(
             "appstore.charge_does_not_pay",
             payment_id=payment.id,

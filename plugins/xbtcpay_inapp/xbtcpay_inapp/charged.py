@@ -41,6 +41,25 @@ def postback_shortfall(payment: Payment, stated: Any) -> str | None:
     return why
 
 
+def received(payment: Payment, stated: Any) -> Decimal:
+    """What a paying postback received, in the payment's currency.
+
+    The stated price when it names the payment's currency; else the payment's own amount
+    (no price stated: the provider charged the signed request's price; another offered
+    currency: the entry the seller priced as equal to it, kept in ``extra.postback``).
+    """
+    if isinstance(stated, Mapping) and stated.get("amount") is not None:
+        currency = stated.get("currency")
+        amount = parse_money(str(stated.get("amount")), decimals=6)
+        if (
+            amount is not None
+            and isinstance(currency, str)
+            and currency.strip().upper() == payment.asset.upper()
+        ):
+            return Decimal(amount)
+    return payment.amount
+
+
 def _offered(payment: Payment) -> list[Payment]:
     request = payment.extra.get("request") if isinstance(payment.extra, Mapping) else None
     prices = request.get("prices") if isinstance(request, Mapping) else None

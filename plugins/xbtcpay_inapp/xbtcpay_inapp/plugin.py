@@ -19,7 +19,7 @@ from xbtcpay.plugin_api import (
     PaymentEvent,
     PluginContext,
 )
-from xbtcpay_inapp.charged import offered_prices, postback_shortfall
+from xbtcpay_inapp.charged import offered_prices, postback_shortfall, received
 from xbtcpay_inapp.offer import Offer, parse_offer
 from xbtcpay_inapp.settings import InAppSettings, load_settings
 from xbtcpay_inapp.tokens import (
@@ -132,6 +132,8 @@ class InAppPlugin:
             log.warning("inapp.notice_refused", kind=kind, reason=exc.reason)
             return web.Response(status=400, text="invalid notice", content_type="text/plain")
         payment = await self._payment_of(notice)
+        if payment is None and notice.payment_id is None:
+            return _seller_signed(notice, kind)
         if payment is None:
             log.warning(
                 "inapp.notice_unknown_payment", kind=kind, transaction_id=notice.transaction_id
@@ -165,6 +167,7 @@ class InAppPlugin:
                 )
             return PaymentEvent(
                 Event.PAID if why is None else Event.SEEN,
+                amount_received=received(payment, price) if why is None else None,
                 reason=why,
                 dedupe_key=f"inapp:postback:{notice.transaction_id}",
                 provider_ref=notice.transaction_id,
@@ -187,6 +190,28 @@ class InAppPlugin:
             if payment is not None and payment.method == self.name:
                 return payment
         return await self.ctx.find_payment(notice.transaction_id)
+
+
+def _seller_signed(notice: Notice, kind: str) -> web.Response:
+    """A verified notice for a request the seller signed itself (no payment id of ours).
+
+    Nothing here is ours to record: no payment, customer or price was agreed with xbtcpay.
+    Answering 400 made the provider retry it forever, as it retries every answer but the
+    transactionID; the refusal is final instead: the transactionID is read back (the
+    provider stops), ``X-Xbtcpay-Refused`` says why, nothing changes, and the operator is
+    told in the log. Requests are to be made with ``payment.createInAppRequest``.
+    """
+    log.error(
+        "inapp.seller_signed_request_refused",
+        kind=kind,
+        transaction_id=notice.transaction_id,
+        advice="sign in-app requests with payment.createInAppRequest",
+    )
+    return web.Response(
+        text=notice.transaction_id,
+        content_type="text/plain",
+        headers={"X-Xbtcpay-Refused": "request not issued by xbtcpay (no xbtcpay_payment_id)"},
+    )
 
 
 async def _read_notice(request: web.Request) -> Any:

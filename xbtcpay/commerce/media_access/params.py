@@ -1,7 +1,9 @@
 """Parameters of the media access API's methods, under its (nexxOMNIA's) names, parsed into typed requests.
 
 Booleans arrive as 1/0 (the API's "if set to 1"), true/false or "1"/"0"; media ids as
-numbers or digit strings; amounts as integers in the currency's minor unit (cents for EUR).
+numbers or digit strings; amounts as integers in the currency's minor unit (cents for EUR);
+every number (amounts, ids, durations, timestamps) also as its digits in a string, the form
+a query string or a form field gives it.
 Every refusal is an ``InvalidParams`` naming the parameter.
 """
 
@@ -81,7 +83,7 @@ def minor_amount(
         if required:
             raise InvalidParams(f"missing {name}")
         return None
-    if isinstance(value, str) and value.isdigit() and len(value) <= 16:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
         value = int(value)
     if (
         isinstance(value, bool)
@@ -93,8 +95,16 @@ def minor_amount(
     return value
 
 
+def _whole(value: Any, digits: int) -> Any:
+    """A number sent in its text form ("12", as form fields and query strings carry every
+    value) as the int it spells; anything else unchanged, for the caller to judge."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= digits:
+        return int(value)
+    return value
+
+
 def timestamp(params: Mapping[str, Any], name: str, *, required: bool = False) -> int | None:
-    value = params.get(name)
+    value = _whole(params.get(name), 12)
     if value is None or value == 0:
         if required:
             raise InvalidParams(f"missing {name}")
@@ -115,7 +125,7 @@ def currency(params: Mapping[str, Any], *, required: bool = True) -> str | None:
 
 def transaction_id(params: Mapping[str, Any]) -> int:
     value = params.get("transactionID")
-    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
         raise InvalidParams("missing or invalid transactionID")
@@ -172,7 +182,7 @@ def prepare(params: Mapping[str, Any]) -> Prepare:
     item = item_id(
         params, required=operation in ("ppv", "ownage") and params.get("product") is None
     )
-    duration = params.get("subscriptionDuration")
+    duration = _whole(params.get("subscriptionDuration"), 3)
     if duration is not None and (
         isinstance(duration, bool) or not isinstance(duration, int) or not 1 <= duration <= 120
     ):

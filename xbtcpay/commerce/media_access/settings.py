@@ -1,5 +1,6 @@
 """``commerce:`` in config.yaml: the media access API's subscriptions, item groups, prepared
-transactions and vouchers (the sessions, currencies, companies and taxes are top-level keys)."""
+transactions and vouchers, and the default card plugin of purchases (the sessions,
+currencies, companies and taxes are top-level keys)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ class MediaAccessSettings:
     # Largest deposit (minor units) a session may prepare: the shop may finish a prepared
     # transaction without finalPayment, so the app must not name an arbitrary sum.
     max_prepared_amount: int = DEFAULT_MAX_PREPARED_AMOUNT
+    # The card plugin charging a stored card or a wallet token when the purchase names none
+    # and several card plugins are enabled (one enabled plugin needs no default).
+    default_card_provider: str | None = None
 
 
 def _positive_int(problems: list[str], where: str, value: Any, default: int) -> int:
@@ -63,6 +67,7 @@ def parse_media_access(
         "bridge_interval",
         "itemstate_cache_ttl",
         "max_prepared_amount",
+        "default_card_provider",
     }
     problems += [f"commerce.{key}: unknown key (typo?)" for key in raw if key not in known]
     default = raw.get("default_subscription")
@@ -80,6 +85,10 @@ def parse_media_access(
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0:
         problems.append("commerce.itemstate_cache_ttl: expected seconds (0 turns it off)")
         ttl = 2.0
+    card = raw.get("default_card_provider")
+    if card is not None and (not isinstance(card, str) or not card):
+        problems.append("commerce.default_card_provider: the name of an enabled card plugin")
+        card = None
     settings = MediaAccessSettings(
         default_subscription=None if default is None else str(default),
         prepare_ttl=_positive_int(
@@ -101,5 +110,6 @@ def parse_media_access(
             raw.get("max_prepared_amount"),
             DEFAULT_MAX_PREPARED_AMOUNT,
         ),
+        default_card_provider=card,
     )
     return settings, problems

@@ -63,8 +63,11 @@ class Purchases:
         processor: PaymentProcessor,
         chargers: Mapping[str, Charger],
         receipt_url: Callable[[str], str],
+        *,
+        default_provider: str | None = None,
     ) -> None:
         self.config = config
+        self.default_provider = default_provider
         self.db = db
         self.catalog = catalog
         self.currencies = currencies
@@ -292,6 +295,8 @@ class Purchases:
                     R.PROVIDER_ERROR, f"provider {req.provider!r} cannot charge purchases here"
                 )
             return found
+        if self.default_provider is not None:  # commerce.default_card_provider, checked at start
+            return self.chargers[self.default_provider]
         if len(self.chargers) != 1:
             raise PurchaseRefused(
                 R.PROVIDER_ERROR,
