@@ -31,6 +31,7 @@ from xbtcpay.core.postback_target import postback_connector
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.tasks import every, supervise
 from xbtcpay.plugin_api import Plugin
+from xbtcpay.storage.api_keys import ApiKeyStore
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.web import keys, public, status_fast
 from xbtcpay.web.browser_guard import browser_guard_middleware
@@ -43,6 +44,7 @@ from xbtcpay.web.connections import (
 )
 from xbtcpay.web.dispatch import Dispatcher
 from xbtcpay.web.input_guard import input_guard_middleware
+from xbtcpay.web.key_auth import KeyChecker, KeyPolicy, key_middleware
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
 from xbtcpay.web.policy import SessionPolicy, ShopPolicy
 from xbtcpay.web.purchase_endpoint import setup_purchase_routes
@@ -69,21 +71,22 @@ def _base_app(parts: Parts, port_name: str, middlewares: list[Any]) -> web.Appli
 
 
 def private_app(parts: Parts) -> web.Application:
-    app = _base_app(
-        parts,
-        "private",
-        [
-            whitelist_middleware(parts.config.rpc),
-            browser_guard_middleware(parts.config.rpc),
-            context_middleware(parts.metrics, "private"),
-        ],
-    )
+    rpc = parts.config.rpc
+    middlewares = [whitelist_middleware(rpc)] if rpc.auth in ("whitelist", "both") else []
+    middlewares.append(browser_guard_middleware(rpc))
+    policy = ShopPolicy()
+    if rpc.auth in ("keys", "both"):
+        checker = KeyChecker(ApiKeyStore(parts.db), parts.processor.now)
+        middlewares.append(key_middleware(rpc, checker))
+        policy = KeyPolicy(checker)
+    middlewares.append(context_middleware(parts.metrics, "private"))
+    app = _base_app(parts, "private", middlewares)
     app[keys.METRICS] = parts.metrics
     app[keys.POSTBACKS] = parts.postbacks
-    setup_rpc(app, _dispatcher(parts), ShopPolicy(), max_body=parts.config.rpc.max_body)
+    setup_rpc(app, _dispatcher(parts), policy, max_body=rpc.max_body)
     app.router.add_get("/metrics", public.metrics)
     app.router.add_get("/healthz", public.healthz)
-    setup_purchase_routes(app, parts.registry, ShopPolicy())
+    setup_purchase_routes(app, parts.registry, policy)
     return app
 
 

@@ -49,6 +49,8 @@ TABLES += (
 )
 # sweeps of deposit addresses to the treasury (004_sweeps.sql)
 TABLES += ("sweeps", "sweep_items", "sweep_events", "sweep_amounts")
+# the private port's API keys (230_api_keys.sql)
+TABLES += ("api_keys",)
 CHUNK = 2000
 _MOD = 1 << 256
 
