@@ -10,11 +10,11 @@ import aiohttp
 import pytest
 
 from tests.admin.keys import api_call, bearer, new_key, rpc_call
-from tests.harness import DaemonHandle, base_config, running_daemon, write_config
+from tests.harness import REPO, DaemonHandle, base_config, running_daemon, write_config
 from xbtcpay.app.config import parse_config
 from xbtcpay.core.errors import ConfigError
 from xbtcpay.storage.api_keys import ApiKeyStore
-from xbtcpay.web.scopes import METHOD_SCOPES, PLUGIN_SCOPE, SCOPES
+from xbtcpay.web.scopes import METHOD_SCOPES, PLUGIN_SCOPE, ROUTE_SCOPES, SCOPES
 
 KEYS = {"rpc": {"auth": "keys"}}
 REFUSALS = (401, 403)
@@ -244,3 +244,17 @@ def test_a_wrong_rpc_auth_stops_start_up_with_one_line(tmp_path: Path, value: An
     assert [p for p in refused.value.problems if "rpc.auth" in p] == [
         f"rpc.auth: expected whitelist, keys or both, got {value!r}"
     ]
+
+
+def test_the_docs_scope_table_is_the_code_table() -> None:
+    text = (REPO / "docs" / "api-keys.md").read_text().split("## Scopes")[1].split("##")[0]
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[2]
+        for line in text.splitlines()
+        if line.startswith("| `") and ":" in line.split("|")[1]
+    }
+    assert set(rows) == SCOPES
+    for method, scope in METHOD_SCOPES.items():
+        assert f"`{method}`" in rows[scope], (method, scope)
+    for route, scope in ROUTE_SCOPES.items():
+        assert f"{route}`" in rows[scope], (route, scope)
