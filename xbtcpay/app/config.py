@@ -34,6 +34,7 @@ from xbtcpay.core.settings import (
     parse_postback,
 )
 from xbtcpay.sweep.settings import SweepConfig, parse_sweep
+from xbtcpay.web.admin.settings import AdminConfig, parse_admin
 from xbtcpay.web.settings import PublicConfig, RpcConfig, parse_public, parse_rpc
 
 DEFAULT_CONFIG = "config.yaml"
@@ -74,6 +75,7 @@ class Config:
     commerce: CommerceConfig = field(default_factory=CommerceConfig)
     sweep: SweepConfig | None = None
     media_access: MediaAccessSettings = field(default_factory=MediaAccessSettings)
+    admin: AdminConfig = field(default_factory=AdminConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -150,9 +152,11 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         "cluster",
         "sweep",
         "commerce",
+        "admin",
     }
     known.update(COMMERCE_SECTIONS)
     commerce = parse_commerce(raw, path.parent, r.problems)
+    admin = parse_admin(r, r.section(raw, "admin"))
     r.known("", raw, known)
     if r.problems:
         raise ConfigError(r.problems)
@@ -177,6 +181,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         commerce=commerce,
         sweep=sweep,
         media_access=media_access,
+        admin=admin,
     )
 
 

@@ -22,6 +22,7 @@ import structlog
 from aiohttp import web
 
 from xbtcpay.app.config import Config
+from xbtcpay.app.dashboard import dashboard_app, dashboard_guard, dashboard_parts, mount_dashboard
 from xbtcpay.app.plugins import Context, check_version, discover
 from xbtcpay.app.wiring import Parts, assemble, database, http_session
 from xbtcpay.cluster.expiry import expire_due
@@ -79,8 +80,14 @@ def private_app(parts: Parts) -> web.Application:
         checker = KeyChecker(ApiKeyStore(parts.db), parts.processor.now)
         middlewares.append(key_middleware(rpc, checker))
         policy = KeyPolicy(checker)
+    admin = parts.config.admin
+    dashboard = dashboard_parts(parts) if admin.enabled and admin.listen is None else None
+    if dashboard is not None:
+        middlewares.append(dashboard_guard(dashboard))
     middlewares.append(context_middleware(parts.metrics, "private"))
     app = _base_app(parts, "private", middlewares)
+    if dashboard is not None:
+        mount_dashboard(app, dashboard)
     app[keys.METRICS] = parts.metrics
     app[keys.POSTBACKS] = parts.postbacks
     setup_rpc(app, _dispatcher(parts), policy, max_body=rpc.max_body)
@@ -161,6 +168,7 @@ class Daemon:
         self._runners: list[web.AppRunner] = []
         self.rpc_port = 0
         self.public_port = 0
+        self.admin_port = 0  # admin.listen's, when the dashboard has a port of its own
         self._notes = RateLimitedLog()
 
     async def __aenter__(self) -> Self:
@@ -227,6 +235,11 @@ class Daemon:
                 parts.metrics.registry,
             ),
         )
+        admin = config.admin
+        if admin.enabled and admin.listen is not None:
+            self.admin_port = await self._serve(
+                stack, dashboard_app(parts, dashboard_parts(parts)), admin.listen, config.rpc
+            )
         self._start_tasks(parts, tasks, feed)
 
     async def _serve(

@@ -13,6 +13,9 @@ Three checks, before the whitelist's answer is used:
 - JSON-RPC POSTs must say ``Content-Type: application/json`` (what the original 0xBTCpay's
   integration guide sends); the types a browser may send cross-site without a preflight are
   therefore refused; 415.
+
+The dashboard under ``/admin`` is for browsers: only its ``Host`` is checked here; its own
+guard (``xbtcpay.web.admin.guard``) admits same-origin changes carrying a CSRF token.
 """
 
 from __future__ import annotations
@@ -96,6 +99,8 @@ def _refusal(
 ) -> tuple[int, str] | None:
     if not host_allowed(request.headers.get("Host"), rpc, names):
         return 421, "host not allowed (rpc.allowed_hosts)"
+    if request.path == "/admin" or request.path.startswith("/admin/"):
+        return None  # the dashboard's forms: same-origin and CSRF checks of its own
     origin = request.headers.get("Origin")
     if origin is not None and origin not in origins:
         return 403, "origin not allowed (rpc.allowed_origins)"

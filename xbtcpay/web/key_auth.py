@@ -30,6 +30,7 @@ from aiohttp import web
 from xbtcpay.commerce.errors import Forbidden, Unauthorized
 from xbtcpay.core.errors import RpcError
 from xbtcpay.storage.api_keys import ApiKey, ApiKeyStore
+from xbtcpay.web.admin.guard import is_dashboard
 from xbtcpay.web.bodies import json_answer, refusal
 from xbtcpay.web.errors import answer_of
 from xbtcpay.web.keys import CLIENT_IP
@@ -106,8 +107,8 @@ def key_middleware(
     async def api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
         if CLIENT_IP not in request:  # rpc.auth: keys has no whitelist to find the client
             request[CLIENT_IP] = client_ip(request, rpc.trusted_proxies, rpc.forwarded_header)
-        if request.path in OPEN_ROUTES:
-            return await handler(request)
+        if request.path in OPEN_ROUTES or is_dashboard(request.path):
+            return await handler(request)  # the dashboard has sessions of its own
         try:
             key = await checker.check(request.headers.get("Authorization"))
             needed = ROUTE_SCOPES.get(request.path)
