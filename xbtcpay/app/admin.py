@@ -186,11 +186,8 @@ async def _run_users(config: Config, args: argparse.Namespace) -> int:
         await audit.append(
             at=now, actor=_actor(), action=action, target=name, address="local", details=details
         )
-        print(
-            {"create-user": f"user {name} created ({args.role})"}.get(
-                args.action, f"user {name}: {args.action} done"
-            )
-        )
+        done = f"user {name} created ({args.role})" if args.action == "create-user" else ""
+        print(done or f"user {name}: {args.action} done")
         return 0
     finally:
         await db.close()

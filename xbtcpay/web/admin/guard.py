@@ -13,6 +13,7 @@ Every request under ``/admin`` passes ``dashboard_middleware``:
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Final
 from urllib.parse import quote
@@ -45,8 +46,11 @@ def over_tls(request: web.Request, rpc: RpcConfig) -> bool:
     says so in ``X-Forwarded-Proto``."""
     if request.secure:
         return True
-    peer = request.remote or ""
-    trusted = client_ip(request, rpc.trusted_proxies, rpc.forwarded_header) != peer
+    try:
+        peer = ipaddress.ip_address((request.remote or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    trusted = any(peer in net for net in rpc.trusted_proxies)
     proto = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
     return trusted and proto == "https"
 
@@ -70,8 +74,9 @@ def dashboard_middleware(
             request[CLIENT_IP] = client_ip(request, rpc.trusted_proxies, rpc.forwarded_header)
         try:
             response = await _admitted(request, handler, accounts)
-        except web.HTTPException as exc:
-            response = exc
+        except web.HTTPException as exc:  # redirects and refusals carry the headers too
+            _harden(exc)
+            raise
         _harden(response)
         return response
 
@@ -109,8 +114,8 @@ def _plain(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="text/plain")
 
 
-def _harden(response: web.StreamResponse) -> None:
-    if response.prepared:
+def _harden(response: web.StreamResponse | web.HTTPException) -> None:
+    if isinstance(response, web.StreamResponse) and response.prepared:
         return
     headers = response.headers
     headers["Content-Security-Policy"] = CSP
