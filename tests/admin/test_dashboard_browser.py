@@ -9,10 +9,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 from tests.admin.dashboard import PASSWORD, add_user
+from tests.chain.watching import units, watching
 from tests.checkout.browser import AXE, ROOT, browser, shot
+from tests.fixtures.chain import DevChain
 from tests.harness import DaemonHandle, PostbackReceiver, running_daemon, wait_until
 from xbtcpay.core.models import PaymentEvent
 from xbtcpay.core.state import Event
@@ -92,8 +94,8 @@ async def test_an_operator_finds_a_payment_by_order_id_and_redelivers_its_failed
 
         hook.fail_times = 0  # the shop is back
         await page.get_by_role("button", name="Send again").first.click()
-        await page.get_by_role("status").wait_for()
-        assert "queued" in (await page.get_by_role("status").text_content() or "")
+        await page.locator("p.note").wait_for()
+        assert "queued" in (await page.locator("p.note").text_content() or "")
         received = await hook.wait_for(1)
         assert received[0]["json"]["id"] == payment["id"]
 
@@ -118,7 +120,7 @@ async def test_an_operator_creates_and_disables_a_voucher(tmp_path: Path, browse
         assert "active" in (await row.text_content() or "")
         await doc_shot(page, "vouchers")
         await row.get_by_role("button", name="Disable").click()
-        await page.get_by_role("status").wait_for()
+        await page.locator("p.note").wait_for()
         assert "disabled" in (
             await page.get_by_role("row").filter(has_text="EUR").text_content() or ""
         )
@@ -212,3 +214,39 @@ async def test_every_main_page_passes_axe_in_light_and_dark_at_320_px_and_by_key
         await page.goto(f"{d.rpc_url}/admin/login?lang=de")
         assert [v for v in await axe(page) if v["impact"] in SEVERE] == []
         assert await page.get_by_role("heading", name="Am Dashboard anmelden").count() == 1
+
+
+async def test_a_payments_page_and_the_overview_follow_a_payment_paid_on_anvil(
+    tmp_path: Path, chain: DevChain, browser: Browser
+) -> None:
+    async with watching(tmp_path, chain) as w:
+        await add_user(w.d, "vic", "viewer")
+        created = await w.pay_request("2", order_id="ORDER-LIVE")
+        context = await browser.new_context()
+        page = await context.new_page()
+        await login(page, w.d.rpc_url, "vic")
+        overview = await context.new_page()  # the same session
+        await overview.goto(f"{w.d.rpc_url}/admin/")
+        await expect(overview.locator("#open-count")).to_have_text("1")
+        await page.goto(f"{w.d.rpc_url}/admin/payments/{created['id']}")
+        await expect(page.locator("#payment-status")).to_have_text("new")
+        await wait_until(lambda: len(live_of(w.d).streams) == 2)
+        await chain.pay_tokens(created["address"], units("2"))
+        await expect(page.locator("#payment-status")).to_have_text("seen", timeout=15_000)
+        await chain.mine(3)
+        await expect(page.locator("#payment-status")).to_have_text("paid", timeout=15_000)
+        assert await page.evaluate("document.body.dataset.transport") == "sse"
+        assert int(await page.evaluate("document.body.dataset.refreshes")) >= 2
+        deposits = page.get_by_role("region", name="Deposits")
+        assert str(units("2")) in (await deposits.text_content() or "")
+        await expect(overview.locator("#open-count")).to_have_text("0", timeout=15_000)
+        assert await overview.evaluate("document.body.dataset.transport") == "sse"
+
+
+def live_of(d: DaemonHandle) -> Any:
+    """The dashboard's live hub on the private port (what the root subscribed to the feed)."""
+    for listener in d.runtime.feed.payment_listeners:
+        owner = getattr(listener, "__self__", None)
+        if owner is not None and type(owner).__name__ == "DashboardLive":
+            return owner
+    raise AssertionError("the dashboard does not follow the change feed")

@@ -20,6 +20,7 @@ from xbtcpay.storage.api_keys import ApiKeyStore
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.web.admin.accounts import Accounts
 from xbtcpay.web.admin.guard import dashboard_middleware
+from xbtcpay.web.admin.live import DashboardLive
 from xbtcpay.web.admin.masking import masked
 from xbtcpay.web.admin.views import DashboardParts, setup_dashboard
 from xbtcpay.web.browser_guard import browser_guard_middleware
@@ -41,6 +42,8 @@ def dashboard_parts(parts: Parts) -> DashboardParts:
         shown: Mapping[str, Any] = masked(config)
         return shown
 
+    live = DashboardLive()
+    parts.feed.on_payment(live.on_payment)
     return DashboardParts(
         accounts=accounts,
         payments=parts.payments,
@@ -56,6 +59,7 @@ def dashboard_parts(parts: Parts) -> DashboardParts:
         secure_cookie=config.admin.secure_cookie,
         session_lifetime=config.admin.session_lifetime,
         configuration=configuration,
+        live=live,
         clock=parts.processor.now,
     )
 

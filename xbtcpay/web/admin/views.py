@@ -9,6 +9,7 @@ manages API keys.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import secrets
@@ -39,14 +40,16 @@ from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.storage.postbacks import PostbackStore
 from xbtcpay.web.admin.accounts import Accounts, LoginRefused, SignedIn, may
 from xbtcpay.web.admin.chart import daily_bars
-from xbtcpay.web.admin.guard import COOKIE, PREFIX, SIGNED_IN, over_tls
+from xbtcpay.web.admin.guard import COOKIE, CSP, PREFIX, SIGNED_IN, over_tls
 from xbtcpay.web.admin.i18n import LANGUAGE_COOKIE, Translations
+from xbtcpay.web.admin.live import DashboardLive
 from xbtcpay.web.key_auth import mint_key
 from xbtcpay.web.keys import CLIENT_IP
 from xbtcpay.web.scopes import SCOPES, parse_scopes
 from xbtcpay.web.settings import RpcConfig
 
 PAGE_SIZE: Final = 50
+HEARTBEAT: Final = 15.0  # seconds between keep-alives, each re-checking the session
 CSV_LIMIT: Final = 10_000
 _CSV_COLUMNS: Final = (
     "id",
@@ -82,6 +85,7 @@ class DashboardParts:
     secure_cookie: str
     session_lifetime: int
     configuration: Callable[[], Mapping[str, Any]]  # the parsed config, secrets masked
+    live: DashboardLive  # subscribed to the daemon's change feed by the root
     clock: Callable[[], float] = time.time
 
 
@@ -109,7 +113,13 @@ def setup_dashboard(app: web.Application, parts: DashboardParts) -> None:
     r.add_get(f"{PREFIX}/keys", d.key_list)
     r.add_post(f"{PREFIX}/keys", d.key_create)
     r.add_post(f"{PREFIX}/keys/{{id}}/revoke", d.key_revoke)
+    r.add_get(f"{PREFIX}/events", d.events)
     r.add_static(f"{PREFIX}/static/", d.static_dir, append_version=False)
+
+    async def on_shutdown(_: web.Application) -> None:
+        parts.live.shutdown()  # open pages reconnect to a running replica
+
+    app.on_shutdown.append(on_shutdown)
 
 
 def _when(at: float | int | None) -> str:
@@ -146,6 +156,7 @@ class Dashboard:
         who = request.get(SIGNED_IN)
         catalog = self.texts.catalog(lang)
         values.setdefault("note", "")
+        values.setdefault("live", "")
         body = self.env.get_template(template).render(
             t=catalog.text,
             note_text=lambda note: catalog.messages.get(f"note_{note}", note),
@@ -270,6 +281,7 @@ class Dashboard:
             failed_count=(await self.p.postbacks.stats()).get("failed", 0),
             health=self._health(now),
             funds_available="funds.summary" in self.p.registry.names(),
+            live=f"{PREFIX}/events",
         )
 
     def _health(self, now: float) -> dict[str, Any]:
@@ -351,6 +363,7 @@ class Dashboard:
             attempts=attempts,
             cancellable=payment.status in OPEN_STATES,
             note=request.query.get("note", ""),
+            live=f"{PREFIX}/events?payment={quote(payment.id)}",
         )
 
     async def cancel(self, request: web.Request) -> web.Response:
@@ -362,6 +375,40 @@ class Dashboard:
             raise self._back(f"{PREFIX}/payments/{pid}", _note(exc.message)) from None
         await self._audit(request, "payment.cancel", pid)
         raise self._back(f"{PREFIX}/payments/{pid}", "canceled")
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """SSE of payment changes: one payment's (``?payment=``) or every one's."""
+        self._who(request)
+        stream = self.p.live.open(request.query.get("payment") or None)
+        if stream is None:
+            raise web.HTTPServiceUnavailable(
+                text="Too many live pages; reload to see changes.", headers={"Retry-After": "30"}
+            )
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
+        )
+        _harden_stream(response)
+        token = request.cookies.get(COOKIE)
+        try:
+            await response.prepare(request)
+            await response.write(b"retry: 3000\n\n")
+            while not stream.closed:
+                message = stream.take()
+                if message is not None:
+                    await response.write(message)
+                    continue
+                try:
+                    async with asyncio.timeout(HEARTBEAT):
+                        await stream.wake.wait()
+                except TimeoutError:
+                    if await self.p.accounts.signed_in(token) is None:
+                        break  # the session ended: so does its stream
+                    await response.write(b": keep-alive\n\n")
+        except (ConnectionResetError, ConnectionError):
+            pass  # the page went away
+        finally:
+            self.p.live.close(stream)
+        return response
 
     # -- postbacks ---------------------------------------------------------------
 
@@ -506,6 +553,13 @@ class Dashboard:
             raise web.HTTPNotFound(text="No active key with this id.", content_type="text/plain")
         await self._audit(request, "key.revoke", key_id)
         raise self._back(f"{PREFIX}/keys", "revoked")
+
+
+def _harden_stream(response: web.StreamResponse) -> None:
+    """The guard's headers, set before the stream is prepared (it cannot add them after)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
 
 
 def _key_state(key: ApiKey, now: float) -> str:
