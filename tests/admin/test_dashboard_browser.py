@@ -24,7 +24,17 @@ SEVERE = {"serious", "critical"}
 DOCS_SHOTS = ROOT / "docs" / "dashboard"
 # a postback on cancel and on paid that gives up after a second of failures
 HOOKS = {"postback": {"max_age": 1, "events": ["paid", "canceled"]}}
-MAIN_PAGES = ("/", "/payments", "/postbacks", "/vouchers", "/funds", "/config", "/audit", "/keys")
+MAIN_PAGES = (
+    "/",
+    "/payments",
+    "/postbacks",
+    "/customers?customer=cust-1",
+    "/vouchers",
+    "/funds",
+    "/config",
+    "/audit",
+    "/keys",
+)
 
 
 async def login(page: Page, base: str, name: str, password: str = PASSWORD) -> None:
@@ -185,6 +195,13 @@ async def test_every_main_page_passes_axe_in_light_and_dark_at_320_px_and_by_key
         payment = await d.start_payment("1", order_id="ORDER-7", postback_url=hook.url)
         await d.call("cancel_payment", {"id": payment["id"]})
         await d.call("voucher.create", {"code": "AXE-1", "grants": {"product": "x"}})
+        gift = {
+            "currency": "EUR",
+            "amount": "5.00",
+            "reason": "gift",
+            "idempotency_key": "gift-0001",
+        }
+        assert "result" in await d.call("balance.adjust", {"customer": "cust-1", **gift})
         found: dict[str, list[dict[str, Any]]] = {}
         schemes: tuple[Literal["light", "dark"], ...] = ("light", "dark")
         for scheme in schemes:

@@ -48,6 +48,7 @@ async def test_login_sets_a_strict_session_cookie_and_every_page_renders(tmp_pat
                 "/admin/payments",
                 f"/admin/payments/{payment['id']}",
                 "/admin/postbacks",
+                "/admin/customers?customer=c-1",
                 "/admin/vouchers",
                 "/admin/funds",
                 "/admin/config",
@@ -348,3 +349,26 @@ def test_a_wrong_admin_section_stops_start_up(
     with pytest.raises(ConfigError) as refused:
         parse_config(raw, write_config(tmp_path, raw))
     assert len(refused.value.problems) == 1 and problem in refused.value.problems[0]
+
+
+async def test_a_customers_balances_and_ledger(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path) as d:
+        await add_user(d, "vic", "viewer")
+        reply = await d.call(
+            "balance.adjust",
+            {
+                "customer": "cust-1",
+                "currency": "EUR",
+                "amount": "5.00",
+                "reason": "welcome gift",
+                "idempotency_key": "gift-cust-1",
+            },
+        )
+        assert "result" in reply, reply
+        async with browser(d) as b:
+            await b.login("vic")
+            status, text = await b.get("/admin/customers?customer=cust-1")
+            assert status == 200
+            assert "5.00" in text and "EUR" in text and "welcome gift" in text
+            status, text = await b.get("/admin/customers?customer=nobody")
+            assert status == 200 and "5.00" not in text

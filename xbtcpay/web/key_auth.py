@@ -8,8 +8,8 @@ A key reads ``xbk_<id>_<secret>``; the id finds the stored row, the secret's SHA
 must match (the secret carries 256 random bits, so a fast hash is as good as a slow one).
 The check happens in two places:
 
-- ``key_middleware`` authenticates every private route but ``/healthz`` before anything
-  else is read: a missing, unknown, forged, revoked or expired key is 401; a route that is
+- ``key_middleware`` authenticates every private route but ``/healthz`` and the dashboard
+  (``/admin``, which has sessions of its own) before anything else is read: a missing, unknown, forged, revoked or expired key is 401; a route that is
   not a transport (``/metrics``, ``/User/Purchase``) is 403 without its scope.
 - ``KeyPolicy`` (the port policy of the three transports) refuses a method outside the
   key's scopes with 403 (a JSON-RPC batch is refused whole before any call runs); an open

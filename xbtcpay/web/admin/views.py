@@ -102,6 +102,7 @@ def setup_dashboard(app: web.Application, parts: DashboardParts) -> None:
     r.add_get(f"{PREFIX}/payments.csv", d.payments_csv)
     r.add_get(f"{PREFIX}/payments/{{id}}", d.payment)
     r.add_post(f"{PREFIX}/payments/{{id}}/cancel", d.cancel)
+    r.add_get(f"{PREFIX}/customers", d.customer)
     r.add_get(f"{PREFIX}/postbacks", d.postback_list)
     r.add_post(f"{PREFIX}/postbacks/{{id}}/redeliver", d.redeliver)
     r.add_get(f"{PREFIX}/vouchers", d.voucher_list)
@@ -375,6 +376,41 @@ class Dashboard:
             raise self._back(f"{PREFIX}/payments/{pid}", _note(exc.message)) from None
         await self._audit(request, "payment.cancel", pid)
         raise self._back(f"{PREFIX}/payments/{pid}", "canceled")
+
+    async def customer(self, request: web.Request) -> web.Response:
+        """A customer's balances, ledger, receipts, entitlements and payments, read through
+        the same methods the shop's backend calls."""
+        self._who(request)
+        customer = request.query.get("customer", "").strip()[:200]
+        found: dict[str, Any] = {}
+        errors: list[str] = []
+        if customer:
+            for name, method, params, field in (
+                ("balances", "balance.get", {}, "balances"),
+                ("ledger", "balance.history", {"limit": 50}, "entries"),
+                ("receipts", "receipt.list", {"limit": 50}, "receipts"),
+                ("entitlements", "payment.entitlements", {}, "entitlements"),
+            ):
+                if method not in self.p.registry.names():
+                    continue
+                try:
+                    answer = await self.p.registry.call(
+                        method, {"customer": customer, **params}, self._ctx(request)
+                    )
+                except RpcError as exc:
+                    errors.append(f"{method}: {exc.message}")
+                    continue
+                rows = answer.get(field, []) if isinstance(answer, Mapping) else []
+                found[name] = [r for r in rows if isinstance(r, Mapping)]
+        payments = await self.p.payments.search(customer=customer, limit=50) if customer else []
+        return self.render(
+            request,
+            "customers.html",
+            customer=customer,
+            found=found,
+            errors=errors,
+            payments=payments,
+        )
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """SSE of payment changes: one payment's (``?payment=``) or every one's."""
