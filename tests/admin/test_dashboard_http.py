@@ -13,6 +13,7 @@ import pytest
 from tests.admin.dashboard import PASSWORD, add_user, browser
 from tests.harness import REPO, PostbackReceiver, free_port, running_daemon, wait_until
 from xbtcpay.storage.admin_audit import AuditLog
+from xbtcpay.storage.admin_users import AdminUserStore
 from xbtcpay.web.admin.guard import CSP
 
 # a postback on cancel that gives up after a second of failures
@@ -372,3 +373,16 @@ async def test_a_customers_balances_and_ledger(tmp_path: Path) -> None:
             assert "5.00" in text and "EUR" in text and "welcome gift" in text
             status, text = await b.get("/admin/customers?customer=nobody")
             assert status == 200 and "5.00" not in text
+
+
+async def test_a_disabled_user_is_out_even_where_its_sessions_were_not_revoked(
+    tmp_path: Path,
+) -> None:
+    async with running_daemon(tmp_path) as d:
+        await add_user(d, "alice", "viewer")
+        async with browser(d) as b:
+            await b.login("alice")
+            assert (await b.get("/admin/"))[0] == 200
+            users = AdminUserStore(d.runtime.db)
+            assert await users.update("alice", int(d.processor.now()), disabled=True)
+            assert (await b.get("/admin/"))[0] == 303
