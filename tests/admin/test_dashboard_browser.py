@@ -34,6 +34,7 @@ MAIN_PAGES = (
     "/config",
     "/audit",
     "/keys",
+    "/users",
 )
 
 

@@ -55,6 +55,7 @@ async def test_login_sets_a_strict_session_cookie_and_every_page_renders(tmp_pat
                 "/admin/config",
                 "/admin/audit",
                 "/admin/keys",
+                "/admin/users",
             ):
                 async with b.session.get(d.rpc_url + path) as page:
                     assert page.status == 200, path
@@ -386,3 +387,28 @@ async def test_a_disabled_user_is_out_even_where_its_sessions_were_not_revoked(
             users = AdminUserStore(d.runtime.db)
             assert await users.update("alice", int(d.processor.now()), disabled=True)
             assert (await b.get("/admin/"))[0] == 303
+
+
+async def test_an_admin_disables_and_enables_a_user_on_the_users_page(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path) as d:
+        await add_user(d, "alice", "admin")
+        await add_user(d, "vic", "viewer")
+        await add_user(d, "olga", "operator")
+        async with browser(d) as vic, browser(d) as alice, browser(d) as olga:
+            await vic.login("vic")
+            await olga.login("olga")
+            assert (await olga.get("/admin/users"))[0] == 403
+            assert (await olga.post("/admin/users/vic/disable"))[0] == 403
+            await alice.login("alice")
+            status, text = await alice.get("/admin/users")
+            assert status == 200 and "vic" in text and "olga" in text
+            assert (await alice.post("/admin/users/alice/disable"))[0] == 409
+            status, _, location = await alice.post("/admin/users/vic/disable")
+            assert status == 303 and location.endswith("note=disabled")
+            assert (await vic.get("/admin/"))[0] == 303  # its session ended at once
+            assert (await vic.login("vic")).status == 401
+            assert (await alice.post("/admin/users/vic/enable"))[0] == 303
+            assert (await vic.login("vic")).status == 303
+        actions = await _actions(d)
+        assert ("alice", "user.disable", "vic") in actions
+        assert ("alice", "user.enable", "vic") in actions

@@ -114,6 +114,9 @@ def setup_dashboard(app: web.Application, parts: DashboardParts) -> None:
     r.add_get(f"{PREFIX}/keys", d.key_list)
     r.add_post(f"{PREFIX}/keys", d.key_create)
     r.add_post(f"{PREFIX}/keys/{{id}}/revoke", d.key_revoke)
+    r.add_get(f"{PREFIX}/users", d.user_list)
+    r.add_post(f"{PREFIX}/users/{{name}}/disable", d.user_disable)
+    r.add_post(f"{PREFIX}/users/{{name}}/enable", d.user_enable)
     r.add_get(f"{PREFIX}/events", d.events)
     r.add_static(f"{PREFIX}/static/", d.static_dir, append_version=False)
 
@@ -581,6 +584,43 @@ class Dashboard:
             request, "key.create", key_id, scopes=sorted(scopes), expires_at=expires_at, name=name
         )
         return await self.key_list(request, made=key)
+
+    # -- users (admin) -----------------------------------------------------------
+
+    async def user_list(self, request: web.Request) -> web.Response:
+        self._who(request, "admin")
+        accounts = self.p.accounts
+        sessions = await accounts.sessions.open_sessions(int(self.p.clock()))
+        open_by_user: dict[str, int] = {}
+        for session in sessions:
+            open_by_user[session.user_name] = open_by_user.get(session.user_name, 0) + 1
+        return self.render(
+            request,
+            "users.html",
+            users=await accounts.users.list(),
+            open_by_user=open_by_user,
+            note=request.query.get("note", ""),
+        )
+
+    async def user_disable(self, request: web.Request) -> web.Response:
+        who = self._who(request, "admin")
+        name = request.match_info["name"]
+        if name == who.user.name:
+            raise web.HTTPConflict(text="You cannot disable yourself.", content_type="text/plain")
+        now = int(self.p.clock())
+        if not await self.p.accounts.users.update(name, now, disabled=True):
+            raise web.HTTPNotFound(text="No such user.", content_type="text/plain")
+        ended = await self.p.accounts.sessions.revoke_user(name, now)
+        await self._audit(request, "user.disable", name, sessions_ended=ended)
+        raise self._back(f"{PREFIX}/users", "disabled")
+
+    async def user_enable(self, request: web.Request) -> web.Response:
+        self._who(request, "admin")
+        name = request.match_info["name"]
+        if not await self.p.accounts.users.update(name, int(self.p.clock()), disabled=False):
+            raise web.HTTPNotFound(text="No such user.", content_type="text/plain")
+        await self._audit(request, "user.enable", name)
+        raise self._back(f"{PREFIX}/users", "enabled")
 
     async def key_revoke(self, request: web.Request) -> web.Response:
         self._who(request, "admin")
