@@ -57,6 +57,7 @@ async def test_dev_cycle_with_dev_pay(tmp_path: Path) -> None:
         await asyncio.sleep(0.3)
         output = (tmp_path / "dev.log").read_text()
         assert "curl -s -X POST" in output and "xbtcpay dev pay <payment id>" in output
+        assert "/admin/" in output and "admin create-user admin --role admin" in output
         state = json.loads(state_path.read_text())
         assert (state["rpc"], state["public"], state["anvil"]) == (
             f"http://127.0.0.1:{rpc_port}",

@@ -62,6 +62,11 @@ EXPECTED_UNIQUE = sorted(
         ("sweeps", ("tx_hash",)),  # one record per sweep transaction
         ("sweep_items", ("sweep_id", "address")),  # an address once in a sweep
         ("sweep_amounts", ("event_id", "address")),  # an address's amount once per event
+        ("api_keys", ("id",)),  # the key's id, the part of the key that finds its hash (230)
+        # the dashboard (231)
+        ("admin_users", ("name",)),
+        ("admin_sessions", ("token_hash",)),  # one row per session cookie
+        ("admin_login_failures", ("key",)),  # one failure window per limiter key
     ]
 )
 

@@ -1,5 +1,5 @@
 """The ``xbtcpay`` command: run, check-config, migrate, db, payments, postbacks, vouchers,
-dev, sweep, funds."""
+dev, sweep, funds, admin."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from xbtcpay import __version__
-from xbtcpay.app import vouchers
+from xbtcpay.app import admin, vouchers
 from xbtcpay.app.config import Config, config_path, load_config
 from xbtcpay.app.logs import configure_logging
 from xbtcpay.core.errors import ConfigError, PluginError, StorageError
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     bre = bsub.add_parser("redeliver", help="queue a postback for delivery again")
     bre.add_argument("id", type=int)
     vouchers.add_parser(sub, common)
+    admin.add_parser(sub, common)
     db = sub.add_parser("db", help="database tools", parents=[common])
     dsub = db.add_subparsers(dest="action", required=True)
     dcopy = dsub.add_parser(
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "payments": _payments,
         "postbacks": _postbacks,
         "vouchers": vouchers.run,
+        "admin": admin.run,
     }
     from xbtcpay.app.sweeps import funds_main, sweep_main
 

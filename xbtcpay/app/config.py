@@ -35,6 +35,7 @@ from xbtcpay.core.settings import (
 )
 from xbtcpay.rates.settings import RatesConfig, parse_rates
 from xbtcpay.sweep.settings import SweepConfig, parse_sweep
+from xbtcpay.web.admin.settings import AdminConfig, parse_admin
 from xbtcpay.web.settings import PublicConfig, RpcConfig, parse_public, parse_rpc
 
 DEFAULT_CONFIG = "config.yaml"
@@ -76,6 +77,7 @@ class Config:
     sweep: SweepConfig | None = None
     media_access: MediaAccessSettings = field(default_factory=MediaAccessSettings)
     rates: RatesConfig | None = None
+    admin: AdminConfig = field(default_factory=AdminConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -154,9 +156,11 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         "sweep",
         "commerce",
         "rates",
+        "admin",
     }
     known.update(COMMERCE_SECTIONS)
     commerce = parse_commerce(raw, path.parent, r.problems)
+    admin = parse_admin(r, r.section(raw, "admin"))
     r.known("", raw, known)
     if r.problems:
         raise ConfigError(r.problems)
@@ -182,6 +186,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         sweep=sweep,
         media_access=media_access,
         rates=rates,
+        admin=admin,
     )
 
 

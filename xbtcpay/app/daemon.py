@@ -22,6 +22,7 @@ import structlog
 from aiohttp import web
 
 from xbtcpay.app.config import Config
+from xbtcpay.app.dashboard import dashboard_app, dashboard_guard, dashboard_parts, mount_dashboard
 from xbtcpay.app.plugins import Context, check_version, discover
 from xbtcpay.app.wiring import Parts, assemble, database, http_session
 from xbtcpay.cluster.expiry import expire_due
@@ -31,6 +32,7 @@ from xbtcpay.core.postback_target import postback_connector
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.tasks import every, supervise
 from xbtcpay.plugin_api import Plugin
+from xbtcpay.storage.api_keys import ApiKeyStore
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.web import keys, public, status_fast
 from xbtcpay.web.browser_guard import browser_guard_middleware
@@ -43,6 +45,7 @@ from xbtcpay.web.connections import (
 )
 from xbtcpay.web.dispatch import Dispatcher
 from xbtcpay.web.input_guard import input_guard_middleware
+from xbtcpay.web.key_auth import KeyChecker, KeyPolicy, key_middleware
 from xbtcpay.web.middlewares import context_middleware, whitelist_middleware
 from xbtcpay.web.nexx_routes import setup_nexx_routes
 from xbtcpay.web.policy import SessionPolicy, ShopPolicy
@@ -70,22 +73,29 @@ def _base_app(parts: Parts, port_name: str, middlewares: list[Any]) -> web.Appli
 
 
 def private_app(parts: Parts) -> web.Application:
-    app = _base_app(
-        parts,
-        "private",
-        [
-            whitelist_middleware(parts.config.rpc),
-            browser_guard_middleware(parts.config.rpc),
-            context_middleware(parts.metrics, "private"),
-        ],
-    )
+    rpc = parts.config.rpc
+    middlewares = [whitelist_middleware(rpc)] if rpc.auth in ("whitelist", "both") else []
+    middlewares.append(browser_guard_middleware(rpc))
+    policy = ShopPolicy()
+    if rpc.auth in ("keys", "both"):
+        checker = KeyChecker(ApiKeyStore(parts.db), parts.processor.now)
+        middlewares.append(key_middleware(rpc, checker))
+        policy = KeyPolicy(checker)
+    admin = parts.config.admin
+    dashboard = dashboard_parts(parts) if admin.enabled and admin.listen is None else None
+    if dashboard is not None:
+        middlewares.append(dashboard_guard(dashboard))
+    middlewares.append(context_middleware(parts.metrics, "private"))
+    app = _base_app(parts, "private", middlewares)
+    if dashboard is not None:
+        mount_dashboard(app, dashboard)
     app[keys.METRICS] = parts.metrics
     app[keys.POSTBACKS] = parts.postbacks
-    setup_rpc(app, _dispatcher(parts), ShopPolicy(), max_body=parts.config.rpc.max_body)
+    setup_rpc(app, _dispatcher(parts), policy, max_body=rpc.max_body)
     app.router.add_get("/metrics", public.metrics)
     app.router.add_get("/healthz", public.healthz)
-    setup_purchase_routes(app, parts.registry, ShopPolicy())
-    setup_nexx_routes(app, _dispatcher(parts), ShopPolicy(), max_body=parts.config.rpc.max_body)
+    setup_purchase_routes(app, parts.registry, policy)
+    setup_nexx_routes(app, _dispatcher(parts), policy, max_body=parts.config.rpc.max_body)
     return app
 
 
@@ -161,6 +171,7 @@ class Daemon:
         self._runners: list[web.AppRunner] = []
         self.rpc_port = 0
         self.public_port = 0
+        self.admin_port = 0  # admin.listen's, when the dashboard has a port of its own
         self._notes = RateLimitedLog()
 
     async def __aenter__(self) -> Self:
@@ -227,6 +238,11 @@ class Daemon:
                 parts.metrics.registry,
             ),
         )
+        admin = config.admin
+        if admin.enabled and admin.listen is not None:
+            self.admin_port = await self._serve(
+                stack, dashboard_app(parts, dashboard_parts(parts)), admin.listen, config.rpc
+            )
         self._start_tasks(parts, tasks, feed)
 
     async def _serve(

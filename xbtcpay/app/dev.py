@@ -227,6 +227,10 @@ Try it (in another terminal):
   curl -s {public}/<payment id>/status.json
   .venv/bin/xbtcpay dev pay <payment id>          # sends the test tokens; paid after 3 blocks
   (from another folder: xbtcpay -c {dev_config} dev pay <payment id>)
+
+Dashboard: {private}/admin/
+  first create a user (the password is read from stdin, at least 12 characters):
+  .venv/bin/xbtcpay -c {dev_config} admin create-user admin --role admin
 Ctrl-C stops everything.
 """,
         flush=True,

@@ -49,6 +49,11 @@ TABLES += (
 )
 # sweeps of deposit addresses to the treasury (004_sweeps.sql)
 TABLES += ("sweeps", "sweep_items", "sweep_events", "sweep_amounts")
+# the private port's API keys (230_api_keys.sql)
+TABLES += ("api_keys",)
+# the dashboard's users and audit log (231_admin.sql); sessions and failed logins are
+# short-lived and left behind: a copied installation starts with everyone logged out
+TABLES += ("admin_users", "admin_audit")
 CHUNK = 2000
 _MOD = 1 << 256
 

@@ -15,7 +15,7 @@ from dataclasses import fields, replace
 from decimal import Decimal
 from typing import Any
 
-from xbtcpay.core.models import CRYPTO, Payment
+from xbtcpay.core.models import CRYPTO, Payment, decimal_of
 from xbtcpay.core.persistence import Engine, EventRow, InsertHook, Row, UnitOfWork
 from xbtcpay.core.state import State
 from xbtcpay.storage import payment_events
@@ -226,6 +226,29 @@ class PaymentStore:
         sql += " ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
         rows = await self.engine.fetchall(sql, [*args, limit, offset])
         return [row_to_payment(r) for r in rows]
+
+    async def find(self, term: str, limit: int = 100) -> list[Payment]:
+        """Payments a term names exactly: id, deposit address, order id, transaction hash
+        (the payment's or any of its deposits') or customer; newest first."""
+        lowered = term.lower()
+        rows = await self.engine.fetchall(
+            "SELECT * FROM payments WHERE id = ? OR address = ? OR order_id = ?"
+            " OR tx_hash = ? OR customer = ?"
+            " OR id IN (SELECT payment_id FROM deposits WHERE tx_hash = ?)"
+            " ORDER BY created_at DESC, id LIMIT ?",
+            (term, lowered, term, lowered, term, lowered, limit),
+        )
+        return [row_to_payment(r) for r in rows]
+
+    async def paid_since(self, since: int) -> list[tuple[str, Decimal, int]]:
+        """(asset, amount received, paid at) of the payments paid at or after ``since``
+        (the dashboard's volumes, summed exactly by the caller)."""
+        rows = await self.engine.fetchall(
+            "SELECT asset, amount_received, paid_at FROM payments"
+            " WHERE paid_at IS NOT NULL AND paid_at >= ? ORDER BY paid_at",
+            (since,),
+        )
+        return [(r[0], decimal_of(r[1]), int(r[2])) for r in rows]
 
     async def open_expired(self, now: int, limit: int = 500) -> list[Payment]:
         states = open_states()

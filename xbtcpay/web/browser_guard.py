@@ -15,6 +15,9 @@ Three checks, before the whitelist's answer is used:
   therefore refused; 415. The nexx-compatible routes (``/v3.1/...``) also take form bodies
   and bodiless POSTs, as nexx's clients send them: a browser's cross-site form post carries
   ``Origin``, which the rule above refuses.
+
+The dashboard under ``/admin`` is for browsers: only its ``Host`` is checked here; its own
+guard (``xbtcpay.web.admin.guard``) admits same-origin changes carrying a CSRF token.
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ def _refusal(
 ) -> tuple[int, str] | None:
     if not host_allowed(request.headers.get("Host"), rpc, names):
         return 421, "host not allowed (rpc.allowed_hosts)"
+    if request.path == "/admin" or request.path.startswith("/admin/"):
+        return None  # the dashboard's forms: same-origin and CSRF checks of its own
     origin = request.headers.get("Origin")
     if origin is not None and origin not in origins:
         return 403, "origin not allowed (rpc.allowed_origins)"

@@ -61,6 +61,9 @@ class Caller(Protocol):
     def check_live(self) -> None:
         """Raise when the caller's right has ended since it was admitted (long connections)."""
 
+    async def recheck(self) -> None:
+        """Like ``check_live``, reading the caller's right again where it is stored."""
+
     def scope(self, method: Any, params: Any) -> Any:
         """The params this caller may send to ``method``, or the RpcError refusing them."""
 
@@ -83,6 +86,9 @@ class _Shop:
     customer = None
 
     def check_live(self) -> None:
+        return None
+
+    async def recheck(self) -> None:
         return None
 
     def scope(self, method: Any, params: Any) -> Any:
@@ -123,6 +129,9 @@ class SessionCaller:
     def check_live(self) -> None:
         if self.session.expires_at <= self.clock():
             raise Unauthorized("session expired")
+
+    async def recheck(self) -> None:
+        self.check_live()
 
     def scope(self, method: Any, params: Any) -> dict[str, Any]:
         """The params with the session's customer filled in."""

@@ -70,6 +70,10 @@ class Transports:
             caller = await self.policy.admit(request)
         except RpcError as exc:
             return json_answer(_rpc_error(exc, None))
+        try:
+            _permit_every_call(caller, payload)
+        except RpcError as exc:  # a keyed caller asking for a method outside its scopes (403)
+            return json_answer(_rpc_error(exc, None), answer_of(exc).api_status)
         ctx = CallContext("jsonrpc", client_of(request), secrets.token_hex(8), caller.customer)
         if isinstance(payload, list):
             if not payload or len(payload) > MAX_BATCH:
@@ -161,12 +165,20 @@ class Transports:
         method = endpoint.replace(":", ".", 1)
         try:
             caller.check_live()
+            await caller.recheck()
             scoped = caller.scope(method, frame.get("data"))
             ctx = CallContext("ws", client, str(event_id or secrets.token_hex(8)), caller.customer)
             data = await self.dispatcher.call(method, scoped, ctx)
         except RpcError as exc:
             return _frame(endpoint, event_id, None, exc)
         return _frame(endpoint, event_id, data, None)
+
+
+def _permit_every_call(caller: Caller, payload: Any) -> None:
+    """Refuse a call (a batch whole) the caller may not make, before any of it runs."""
+    for item in payload if isinstance(payload, list) else [payload]:
+        if isinstance(item, dict) and isinstance(item.get("method"), str):
+            caller.scope(item["method"], item.get("params"))
 
 
 def _valid_id(value: Any) -> bool:

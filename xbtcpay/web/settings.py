@@ -35,6 +35,8 @@ class RpcConfig:
     idle_timeout: float = 60.0
     header_timeout: float = 10.0
     max_connections_per_client: int = 0
+    # who may use the port: whitelisted addresses, API keys, or a whitelisted key holder
+    auth: str = "whitelist"
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,10 @@ _RPC_KEYS = (
     "max_body",
     "allowed_origins",
     "allowed_hosts",
+    "auth",
     *_LIMIT_KEYS,
 )
+RPC_AUTH_MODES = ("whitelist", "keys", "both")
 _PUBLIC_KEYS = (
     "listen",
     "base_url",
@@ -104,7 +108,16 @@ def parse_rpc(r: Reader, s: dict[str, Any]) -> RpcConfig:
         allowed_origins=r.strings("rpc.allowed_origins", s.get("allowed_origins", [])),
         allowed_hosts=r.strings("rpc.allowed_hosts", s.get("allowed_hosts", [])),
         **_connection_limits(r, "rpc", s, idle=60.0, per_client=0),
+        auth=_auth(r, s.get("auth", "whitelist")),
     )
+
+
+def _auth(r: Reader, value: Any) -> str:
+    """``rpc.auth``: whitelist (the default), keys or both."""
+    if value not in RPC_AUTH_MODES:
+        r.bad("rpc.auth", f"expected whitelist, keys or both, got {value!r}")
+        return "whitelist"
+    return str(value)
 
 
 _FORWARDED_HEADERS = {"x-forwarded-for": "X-Forwarded-For", "forwarded": "Forwarded"}

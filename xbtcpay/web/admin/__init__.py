@@ -1,0 +1,1 @@
+"""The merchant dashboard under ``/admin`` (docs/dashboard.md)."""
