@@ -14,13 +14,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from beancount import loader
 from beancount.core import data
 
 from tests.chain.watching import Watch, units
 from tests.commerce.setup import commerce
+from tests.commerce.test_top_ups import stripe_plugin
+from tests.fakes.stripe_server import FakeStripe
 from tests.fixtures.chain import DevChain
 from tests.sweep.kit import cli, config_path, mining, paid_payments, sweep_server
+from tests.harness import running_daemon
 from tests.sweep.test_funds import signed_plan
 
 DEPOSITS, TREASURY = "Assets:Crypto:Main:Deposits", "Assets:Crypto:Main:Treasury"
@@ -227,3 +231,62 @@ async def test_bad_export_parameters_are_refused_with_a_clear_error(
         bad = await cli(cfg, "export", "--from", "1", "--to", "2", "--format", "xls", "-o", out)
         assert bad.code == 2 and "invalid choice" in bad.line(), bad
         assert not Path(out).exists()
+
+
+@pytest.fixture
+async def stripe() -> Any:
+    fake = FakeStripe()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def test_a_provider_top_up_and_its_partial_refund_export_as_payment_receipt_and_notes(
+    tmp_path: Path, stripe: FakeStripe
+) -> None:
+    start = int(time.time()) - 1
+    async with running_daemon(tmp_path, commerce(plugins=stripe_plugin(stripe))) as d:
+        reply = await d.call(
+            "payment.createStripeCheckoutSession",
+            {
+                "product": "buying_increase_balance",
+                "amount": "25.00",
+                "currency": "AUD",
+                "customer": "alice",
+                "successUrl": "https://shop.example/ok",
+                "cancelUrl": "https://shop.example/no",
+            },
+        )
+        session_id = reply["result"]["sessionId"]
+        hook = f"{d.public_url}/webhooks/stripe"
+        assert await stripe.deliver(hook, stripe.complete(session_id)) == 200
+        assert await stripe.deliver(hook, stripe.refund(session_id, 1000)) == 200
+        balance = (await d.call("balance.get", {"customer": "alice"}))["result"]["balances"]
+        assert [(b["currency"], b["amount"]) for b in balance] == [("AUD", "15.00")]
+        end = int(time.time()) + 2
+        params = {"from": start, "to": end}
+        rows = csv_rows(
+            (await d.call("export.journal", {**params, "format": "csv"}))["result"]["text"]
+        )
+        kinds = [(r["kind"], r["method"], r["asset"], r["amount"]) for r in rows]
+        assert sorted(kinds) == sorted(
+            [
+                ("provider_payment", "stripe", "AUD", "25.00"),
+                ("receipt", "stripe", "AUD", "25.00"),
+                ("credit_note", "stripe", "AUD", "-10.00"),
+                ("ledger_entry", "", "AUD", "25.00"),
+                ("ledger_entry", "", "AUD", "-10.00"),
+            ]
+        )
+        payment = next(r for r in rows if r["kind"] == "provider_payment")["payment_id"]
+        assert payment and all(r["payment_id"] == payment for r in rows)
+        note = next(r for r in rows if r["kind"] == "credit_note")
+        receipt = next(r for r in rows if r["kind"] == "receipt")
+        assert note["original_number"] == receipt["receipt_number"]
+        journal = tmp_path / "books.beancount"
+        reply = await d.call("export.journal", {**params, "format": "beancount"})
+        journal.write_text(reply["result"]["text"])
+        totals = journal_totals(journal)
+        assert totals[(BALANCES, "AUD")] == -Decimal("15.00")
+        assert totals[("Assets:Providers:Stripe", "AUD")] == Decimal("25.00")
+        assert totals[("Income:Sales", "AUD")] == 0  # a top-up is stored value, not a sale

@@ -175,9 +175,8 @@ _ORDER = {
 
 
 async def _receipt(r: Receipt, decimals: Decimals, valuer: _Valuer) -> Movement:
-    sign = -1 if r.kind == CREDIT_NOTE else 1
     digits = decimals.of(r.currency)
-    total = Decimal(sign * r.total).scaleb(-digits)
+    total = Decimal(r.total).scaleb(-digits)  # a credit note's total is stored negative
     return Movement(
         r.issued_at,
         CREDIT if r.kind == CREDIT_NOTE else RECEIPT,
@@ -189,7 +188,7 @@ async def _receipt(r: Receipt, decimals: Decimals, valuer: _Valuer) -> Movement:
         receipt_number=r.number,
         original_number=r.original_number or "",
         customer=r.customer or "",
-        tax=Decimal(sign * r.tax).scaleb(-digits),
+        tax=Decimal(r.tax).scaleb(-digits),
         tax_country=r.tax_country or "",
     )
 
@@ -258,7 +257,7 @@ class _Valuer:
 
     async def value(self, code: str, amount: Decimal) -> Fiat | None:
         if self.decimals.is_fiat(code):
-            return Fiat(amount, self.decimals.currencies.get(code).code, "own")  # type: ignore[union-attr]
+            return Fiat(amount, code.upper(), "own")
         if self.currency is None or self.rate is None:
             return None
         if code not in self.rates:
