@@ -23,8 +23,8 @@ from tests.commerce.setup import commerce
 from tests.commerce.test_top_ups import stripe_plugin
 from tests.fakes.stripe_server import FakeStripe
 from tests.fixtures.chain import DevChain
-from tests.sweep.kit import cli, config_path, mining, paid_payments, sweep_server
 from tests.harness import running_daemon
+from tests.sweep.kit import cli, config_path, mining, paid_payments, sweep_server
 from tests.sweep.test_funds import signed_plan
 
 DEPOSITS, TREASURY = "Assets:Crypto:Main:Deposits", "Assets:Crypto:Main:Treasury"
