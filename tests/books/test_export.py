@@ -19,7 +19,8 @@ from beancount import loader
 from beancount.core import data
 
 from tests.chain.watching import Watch, units
-from tests.commerce.setup import commerce
+from tests.commerce.setup import commerce, session
+from tests.commerce.test_sessions import public_call
 from tests.commerce.test_top_ups import stripe_plugin
 from tests.fakes.stripe_server import FakeStripe
 from tests.fixtures.chain import DevChain
@@ -290,3 +291,13 @@ async def test_a_provider_top_up_and_its_partial_refund_export_as_payment_receip
         assert totals[(BALANCES, "AUD")] == -Decimal("15.00")
         assert totals[("Assets:Providers:Stripe", "AUD")] == Decimal("25.00")
         assert totals[("Income:Sales", "AUD")] == 0  # a top-up is stored value, not a sale
+
+
+async def test_the_public_port_never_serves_the_books(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path, commerce()) as d:
+        params = {"from": 0, "to": int(time.time()) + 1, "format": "csv"}
+        status, body = await public_call(d, "export.journal", params, session("alice"))
+        assert status == 403 and "text" not in str(body), body
+        status, body = await public_call(d, "export.journal", params, None)
+        assert status == 401, body
+        assert "result" in await d.call("export.journal", params)  # the private port does
