@@ -18,7 +18,7 @@ import pytest
 from beancount import loader
 from beancount.core import data
 
-from tests.chain.watching import Watch, units
+from tests.chain.watching import Watch, units, watching
 from tests.commerce.setup import commerce, session
 from tests.commerce.test_sessions import public_call
 from tests.commerce.test_top_ups import stripe_plugin
@@ -301,3 +301,50 @@ async def test_the_public_port_never_serves_the_books(tmp_path: Path) -> None:
         status, body = await public_call(d, "export.journal", params, None)
         assert status == 401, body
         assert "result" in await d.call("export.journal", params)  # the private port does
+
+
+async def test_fiat_values_come_from_the_payment_else_the_rate_at_export_time(
+    tmp_path: Path, chain: DevChain
+) -> None:
+    rates = {"rates": {"sources": {"peg": {"type": "fixed", "rates": {"0xbtc/USD": "2.50"}}}}}
+    start = int(time.time()) - 1
+    async with watching(tmp_path, chain, rates) as w:
+        priced = await w.pay_request("1.5", fiat={"amount": "9.99", "currency": "USD"})
+        plain = await w.pay_request("0.4")
+        await chain.pay_tokens(priced["address"], units("1"))
+        await chain.pay_tokens(priced["address"], units("0.5"))
+        await chain.pay_tokens(plain["address"], units("0.4"))
+        await chain.mine(3)
+        await w.until(priced["id"], "paid", timeout=60)
+        await w.until(plain["id"], "paid", timeout=60)
+        end = int(time.time()) + 2
+        text = await export(w, start, end, "csv", currency="usd")
+        rows = csv_rows(text)
+        values = sorted(
+            (r["payment_id"] == priced["id"], r["amount"], r["fiat_amount"], r["fiat_source"])
+            for r in rows
+        )
+        # the payment's own price, shared by what each deposit brought; else the rate now
+        assert values == [
+            (False, "0.40000000", "1.00", "rate"),
+            (True, "0.50000000", "3.33", "payment"),
+            (True, "1.00000000", "6.66", "payment"),
+        ]
+        assert {r["fiat_currency"] for r in rows} == {"USD"}
+        out = tmp_path / "day.csv"
+        result = await cli(
+            config_path(w),
+            "export",
+            "--from",
+            str(start),
+            "--to",
+            str(end),
+            "--format",
+            "csv",
+            "--currency",
+            "USD",
+            "-o",
+            str(out),
+        )
+        assert result.code == 0, result
+        assert out.read_text() == text
