@@ -6,7 +6,8 @@ journal's balances are exactly xbtcpay's figures in each asset and currency:
 - crypto payment received: ``Assets:Crypto:<Chain>:Deposits`` +asset; against
   ``Assets:Receivable:Crypto`` when the payment has a receipt (the receipt books the sale),
   else ``Income:Sales`` (a plain payment: the asset received is the sale);
-- provider payment: ``Assets:Providers:<Plugin>`` +currency; against
+- provider payment (also a finished media transaction, a subscription renewal):
+  ``Assets:Providers:<Plugin>`` +currency; against
   ``Assets:Receivable:<Plugin>`` when it has a receipt, else ``Income:Sales``;
 - receipt: ``Assets:Receivable:<Method>`` +total, ``Income:Sales`` -net,
   ``Liabilities:Tax:<Country>`` -tax; a credit note is the same with the signs turned;
@@ -27,8 +28,10 @@ from xbtcpay.books.movements import (
     CREDIT,
     CRYPTO_PAYMENT,
     LEDGER_ENTRY,
+    MEDIA_TRANSACTION,
     PROVIDER_PAYMENT,
     RECEIPT,
+    SUBSCRIPTION_PAYMENT,
     SWEEP,
     SWEEP_GAS,
     Movement,
@@ -79,7 +82,7 @@ def postings(m: Movement) -> list[Posting]:
     if m.kind == CRYPTO_PAYMENT:
         counter = receivable("crypto") if m.has_receipt else SALES
         return [Posting(crypto(m.chain, "Deposits"), a, m.asset), Posting(counter, -a, m.asset)]
-    if m.kind == PROVIDER_PAYMENT:
+    if m.kind in (PROVIDER_PAYMENT, MEDIA_TRANSACTION, SUBSCRIPTION_PAYMENT):
         counter = receivable(m.method) if m.has_receipt else SALES
         return [
             Posting(f"Assets:Providers:{component(m.method)}", a, m.asset),

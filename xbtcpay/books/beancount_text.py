@@ -18,6 +18,8 @@ from xbtcpay.books.period import day, iso
 NARRATION = {
     "crypto_payment": "Crypto payment received",
     "provider_payment": "Provider payment",
+    "media_transaction": "Media transaction",
+    "subscription_payment": "Subscription payment",
     "receipt": "Receipt issued",
     "credit_note": "Credit note issued",
     "ledger_entry": "Customer balance",
@@ -62,6 +64,7 @@ def _transaction(m: Movement, ps: list[Posting], names: dict[str, str]) -> list[
         "original_number": m.original_number,
         "tx_hash": m.tx_hash,
         "sweep_id": m.sweep_id,
+        "reference": m.reference,
         "customer": m.customer,
     }
     if m.fiat is not None:

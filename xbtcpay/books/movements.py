@@ -2,7 +2,7 @@
 
 One ``Movement`` per row of the CSV and per transaction of the journal. The kinds today:
 crypto payments received (one per deposit credited to a payment), provider payments,
-receipts and credit notes, customer ledger entries, sweeps and their gas. Refunds, payouts
+finished media transactions, subscription renewals, receipts and credit notes, customer ledger entries, sweeps and their gas. Refunds, payouts
 and stray deposits are future kinds: each is one more reader here and one more rule in
 ``accounts``; nothing else changes.
 """
@@ -15,9 +15,11 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from xbtcpay.commerce.currencies import Currencies
+from xbtcpay.commerce.media_access import subscription_store, transactions
 from xbtcpay.commerce.purchases.ledger import Entry, LedgerReader
 from xbtcpay.commerce.purchases.receipts import CREDIT_NOTE, Receipt, ReceiptReader
 from xbtcpay.core.models import Payment
+from xbtcpay.core.persistence import Engine
 from xbtcpay.core.settings import AssetConfig
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.payments import PaymentStore
@@ -25,6 +27,8 @@ from xbtcpay.sweep.records import ConfirmedSweep, SweepStore
 
 CRYPTO_PAYMENT = "crypto_payment"
 PROVIDER_PAYMENT = "provider_payment"
+SUBSCRIPTION_PAYMENT = "subscription_payment"
+MEDIA_TRANSACTION = "media_transaction"
 RECEIPT = "receipt"
 CREDIT = CREDIT_NOTE
 LEDGER_ENTRY = "ledger_entry"
@@ -64,6 +68,7 @@ class Movement:
     tax: Decimal | None = None
     tax_country: str = ""
     ledger_kind: str = ""
+    reference: str = ""  # the provider's reference (subscription payments, media transactions)
     has_receipt: bool = False  # the payment has a receipt (its sale is booked there)
     overpaid: bool = False
 
@@ -77,6 +82,7 @@ class Sources:
     receipts: ReceiptReader
     ledger: LedgerReader
     sweeps: SweepStore
+    db: Engine  # for the module-level period reads of the media access tables
 
 
 class Decimals:
@@ -154,6 +160,40 @@ async def collect(
                 has_receipt=p.id in with_receipt,
             )
         )
+    for t in await transactions.finished_between(sources.db, start, end):
+        amount = Decimal(t.amount_minor).scaleb(-decimals.of(t.currency))
+        out.append(
+            Movement(
+                t.finished_at,
+                MEDIA_TRANSACTION,
+                t.currency,
+                amount,
+                method=t.provider,
+                fiat=await valuer.value(t.currency, amount),
+                receipt_number=t.receipt_number or "",
+                customer=t.customer,
+                reference=t.reference or f"transaction:{t.id}",
+                ledger_kind=t.operation,
+                has_receipt=bool(t.receipt_number),
+            )
+        )
+    for sp in await subscription_store.renewals_between(sources.db, start, end):
+        amount = Decimal(sp.amount_minor).scaleb(-decimals.of(sp.currency))
+        out.append(
+            Movement(
+                sp.at,
+                SUBSCRIPTION_PAYMENT,
+                sp.currency,
+                amount,
+                method=sp.provider,
+                fiat=await valuer.value(sp.currency, amount),
+                receipt_number=sp.receipt_number or "",
+                customer=sp.customer,
+                reference=sp.reference,
+                ledger_kind=sp.kind,
+                has_receipt=bool(sp.receipt_number),
+            )
+        )
     for r in await sources.receipts.issued_between(start, end):
         out.append(await _receipt(r, decimals, valuer))
     for e in await sources.ledger.entries_between(start, end):
@@ -166,6 +206,8 @@ async def collect(
 _ORDER = {
     CRYPTO_PAYMENT: 0,
     PROVIDER_PAYMENT: 1,
+    MEDIA_TRANSACTION: 1,
+    SUBSCRIPTION_PAYMENT: 1,
     RECEIPT: 2,
     CREDIT: 3,
     LEDGER_ENTRY: 4,

@@ -37,7 +37,7 @@ TITLE = "xbtcpay books"
 
 def sources_of(db: Engine) -> Sources:
     return Sources(
-        PaymentStore(db), ChainStore(db), ReceiptReader(db), LedgerReader(db), SweepStore(db)
+        PaymentStore(db), ChainStore(db), ReceiptReader(db), LedgerReader(db), SweepStore(db), db
     )
 
 
