@@ -4,12 +4,18 @@ customer's balance."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.books.test_export import BALANCES, csv_rows, journal_totals
 from tests.commerce.media import Clock, media_daemon, ok
+from tests.commerce.test_braintree_subscriptions import braintree_config
+from tests.fakes.braintree_server import FakeBraintree
 
 C = {"customer": "user-1"}
 
@@ -62,3 +68,50 @@ async def test_finished_media_transactions_settle_their_receipts(tmp_path: Path)
         assert totals[("Assets:Providers:Braintree", "EUR")] == Decimal("1.99")
         receivable = {k: v for k, v in totals.items() if k[0].startswith("Assets:Receivable")}
         assert receivable and all(v == 0 for v in receivable.values()), receivable
+
+
+@pytest.fixture
+async def braintree() -> AsyncIterator[FakeBraintree]:
+    f = FakeBraintree()
+    f.add_plan("plan-basic", "4.99")
+    await f.start()
+    yield f
+    await f.stop()
+
+
+async def test_a_renewal_recorded_as_a_payment_is_exported_once(
+    tmp_path: Path, braintree: FakeBraintree
+) -> None:
+    clock = Clock(time.time())
+    async with media_daemon(tmp_path, clock, braintree_config(braintree)) as d:
+        customer = {"customer": "bt-user"}
+        bought = await ok(
+            d,
+            "payment.processBraintreePayment",
+            {
+                **customer,
+                "paymentNonce": "fake-valid-nonce",
+                "product": "basic",
+                "currency": "USD",
+            },
+        )
+        sub_ref = braintree.transactions[bought["transactionId"]]["subscription_id"]
+        assert await d.runtime.media.bridge.run_once() == 1
+        clock.advance(29 * 86400)
+        hook = f"{d.public_url}/webhooks/braintree"
+        assert await braintree.deliver(hook, braintree.charge_subscription(sub_ref)) == 200
+        assert await d.runtime.media.bridge.run_once() == 1
+        [sub] = await d.runtime.media.subscriptions.for_customer("bt-user")
+        history = await d.runtime.media.subscriptions.history(sub.id)
+        assert [p["kind"] for p in history["payments"]] == ["initial", "renewal"]
+        span = {"from": 0, "to": int(max(clock.now, time.time())) + 1, "format": "csv"}
+        rows = csv_rows((await ok(d, "export.journal", span))["text"])
+        charged = [
+            (r["kind"], r["method"], r["amount"])
+            for r in rows
+            if r["kind"] not in ("receipt", "credit_note")
+        ]
+        assert sorted(charged) == [
+            ("provider_payment", "braintree", "4.99"),
+            ("provider_payment", "braintree", "4.99"),
+        ]

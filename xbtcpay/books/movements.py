@@ -178,6 +178,8 @@ async def collect(
             )
         )
     for sp in await subscription_store.renewals_between(sources.db, start, end):
+        if await _is_a_payment(sources.payments, sp.provider, sp.reference):
+            continue  # a plugin recorded this renewal as a payment: exported as that payment
         amount = Decimal(sp.amount_minor).scaleb(-decimals.of(sp.currency))
         out.append(
             Movement(
@@ -201,6 +203,14 @@ async def collect(
     for s in await sources.sweeps.confirmed_between(start, end):
         out += await _sweep(s, decimals, valuer)
     return sorted(out, key=lambda m: (m.at, _ORDER[m.kind]))
+
+
+async def _is_a_payment(payments: PaymentStore, provider: str, reference: str) -> bool:
+    """Whether a subscription payment is also a row of ``payments`` (App Store and Braintree
+    renewals are: the plugin records a paid renewal payment, the bridge the renewal)."""
+    if await payments.get_by_provider_ref(provider, reference) is not None:
+        return True
+    return await payments.get(reference) is not None
 
 
 _ORDER = {
