@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from decimal import Decimal
 
 import pytest
 
 from xbtcpay.books.accounts import component, postings
 from xbtcpay.books.commodities import VALID, commodities, commodity
+from xbtcpay.books.csv_text import csv_text
 from xbtcpay.books.movements import CREDIT, LEDGER_ENTRY, RECEIPT, Movement
 from xbtcpay.books.period import parse_request, parse_time
 from xbtcpay.core.errors import InvalidParams
@@ -90,3 +93,19 @@ def test_each_movement_balances_and_tax_goes_to_its_country() -> None:
         ("Assets:Receivable:Balance", Decimal("-11.00")),
     ]
     assert component("balance:AUD") == "Balance" and component("google-play") == "Google-play"
+
+
+def test_outside_values_never_run_as_spreadsheet_formulas() -> None:
+    hostile = Movement(
+        1,
+        LEDGER_ENTRY,
+        "AUD",
+        Decimal("-1.10"),
+        customer='=HYPERLINK("http://evil.example")',
+        reference="+cmd",
+        ledger_kind="purchase",
+    )
+    [row] = list(csv.DictReader(io.StringIO(csv_text([hostile]))))
+    assert row["customer"] == "'" + hostile.customer
+    assert row["reference"] == "'+cmd"
+    assert row["amount"] == "-1.10"  # amounts are ours, never prefixed

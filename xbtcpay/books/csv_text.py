@@ -51,12 +51,12 @@ def csv_text(movements: Sequence[Movement]) -> str:
                 m.fiat.source if m.fiat else "",
                 format(m.tax, "f") if m.tax is not None else "",
                 m.tax_country,
-                m.payment_id,
-                m.receipt_number,
-                m.original_number,
+                _cell(m.payment_id),
+                _cell(m.receipt_number),
+                _cell(m.original_number),
                 m.tx_hash,
                 m.sweep_id,
-                m.reference,
+                _cell(m.reference),
                 _cell(m.customer),
                 m.ledger_kind,
                 "1" if m.overpaid else "",
@@ -66,5 +66,6 @@ def csv_text(movements: Sequence[Movement]) -> str:
 
 
 def _cell(text: str) -> str:
-    """A customer id that a spreadsheet would run as a formula is quoted with ``'``."""
+    """A value from outside (a customer id, a provider's reference, an order's id) that a
+    spreadsheet would run as a formula is prefixed with ``'``."""
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -18,6 +18,7 @@ from xbtcpay.commerce.currencies import Currencies
 from xbtcpay.commerce.media_access import subscription_store, transactions
 from xbtcpay.commerce.purchases.ledger import Entry, LedgerReader
 from xbtcpay.commerce.purchases.receipts import CREDIT_NOTE, Receipt, ReceiptReader
+from xbtcpay.core.errors import InvalidParams
 from xbtcpay.core.models import Payment
 from xbtcpay.core.persistence import Engine
 from xbtcpay.core.settings import AssetConfig
@@ -98,7 +99,13 @@ class Decimals:
         if found is not None:
             return found.decimals
         asset = self.assets.get(code)
-        return asset.decimals if asset is not None else 0
+        if asset is None:
+            # never guess a scale: 10**18 base units are not 10**18 coins
+            raise InvalidParams(
+                f"movements in {code!r}, which is neither a configured asset nor a currency:"
+                " configure it again to export this period"
+            )
+        return asset.decimals
 
     def is_fiat(self, code: str) -> bool:
         found = self.currencies.get(code)
