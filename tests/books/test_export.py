@@ -154,7 +154,7 @@ async def test_a_populated_day_exports_books_that_balance_against_funds_and_the_
         # the top-up's receipt and its crypto cancel out; the purchase's receipt is settled
         assert totals[("Assets:Receivable:Crypto", "XBTC")] == 0
         assert totals[("Assets:Receivable:Balance", "AUD")] == 0
-        # the same journal from the private method, in a currency with no rates configured
+        # the private method answers the same journal
         assert await export(w, start, end, "beancount") == journal.read_text()
 
         # the check is real: a journal missing one posting does not load clean
