@@ -4,7 +4,8 @@ Layers, lowest first (a module may import its own layer and the layers below it)
 
     core      xbtcpay.core, xbtcpay.plugin_api (the plugin SDK), xbtcpay (the package)
     storage   xbtcpay.storage
-    services  xbtcpay.chain, xbtcpay.commerce, xbtcpay.sweep, xbtcpay.cluster, xbtcpay.rates
+    services  xbtcpay.chain, xbtcpay.commerce, xbtcpay.sweep, xbtcpay.cluster, xbtcpay.rates,
+              xbtcpay.books
     web       xbtcpay.web
     root      xbtcpay.app, xbtcpay.__main__
 
@@ -30,7 +31,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("storage", ("xbtcpay.storage",)),
     (
         "services",
-        ("xbtcpay.chain", "xbtcpay.commerce", "xbtcpay.sweep", "xbtcpay.cluster", "xbtcpay.rates"),
+        (
+            "xbtcpay.chain",
+            "xbtcpay.commerce",
+            "xbtcpay.sweep",
+            "xbtcpay.cluster",
+            "xbtcpay.rates",
+            "xbtcpay.books",
+        ),
     ),
     ("web", ("xbtcpay.web",)),
     ("root", ("xbtcpay.app", "xbtcpay.__main__")),

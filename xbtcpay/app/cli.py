@@ -1,10 +1,11 @@
 """The ``xbtcpay`` command: run, check-config, migrate, db, payments, postbacks, vouchers,
-dev, sweep, funds, admin."""
+dev, sweep, funds, admin, export."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -97,6 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="HOST:PORT of the public port (default from the config)",
     )
 
+    export = sub.add_parser(
+        "export",
+        help="the books of a period: CSV rows or a beancount journal (docs/books.md)",
+        parents=[common],
+    )
+    export.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        help="start, included: UNIX seconds or ISO 8601 date/time (UTC unless an offset)",
+    )
+    export.add_argument("--to", dest="end", required=True, help="end, excluded (same forms)")
+    export.add_argument("--format", required=True, choices=["csv", "beancount"])
+    export.add_argument("--currency", help="fiat column's currency (ISO 4217) where rates apply")
+    export.add_argument("-o", "--output", required=True, help="file to write (- for stdout)")
+
     from xbtcpay.app.sweeps import add_commands as add_sweep_commands
 
     add_sweep_commands(sub, common)
@@ -128,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log.level, config.log.format)
     if args.command == "run":
         return _run(config)
+    if args.command == "export":
+        return _guarded(_export(config, args))
     handlers: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
         "migrate": _migrate,
         "payments": _payments,
@@ -213,6 +232,65 @@ async def _migrate(config: Config, args: argparse.Namespace) -> int:
         await db.close()
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     return 0
+
+
+async def _export(config: Config, args: argparse.Namespace) -> int:
+    """``xbtcpay export``: the same request and text as ``export.journal``; a refused
+    parameter is one line and exit 2, like argparse's own refusals."""
+    from xbtcpay.books.period import parse_request
+    from xbtcpay.books.service import build
+    from xbtcpay.core.errors import InvalidParams
+
+    params = {"from": args.start, "to": args.end, "format": args.format}
+    if args.currency is not None:
+        params["currency"] = args.currency
+    try:
+        request = parse_request(params)
+    except InvalidParams as exc:
+        print(f"xbtcpay export: error: {exc.message}", file=sys.stderr)
+        return 2
+    db = await _open(config)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            book = await _rate_book(config, stack) if request.currency else None
+            books = build(db, config.assets, config.commerce.virtual_currencies, book)
+            try:
+                text, count = await books.export(request)
+            except InvalidParams as exc:
+                print(f"xbtcpay export: error: {exc.message}", file=sys.stderr)
+                return 2
+    finally:
+        await db.close()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        await asyncio.to_thread(_write, args.output, text)
+        print(f"{count} movements written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write(text)
+
+
+async def _rate_book(config: Config, stack: contextlib.AsyncExitStack) -> Any:
+    """The configured rate book (None without ``rates:``), its HTTP session on ``stack``."""
+    if config.rates is None:
+        return None
+    import aiohttp
+
+    from xbtcpay.chain.client import ChainClient
+    from xbtcpay.chain.watcher import http_urls
+    from xbtcpay.rates.book import RateBook
+    from xbtcpay.rates.service import build_sources
+
+    session = await stack.enter_async_context(aiohttp.ClientSession())
+    node = ChainClient(
+        http_urls(config.chain.rpc_urls), timeout=config.chain.request_timeout, session=session
+    )
+    sources = build_sources(config.rates, session, config.assets, lambda chain: node)
+    return RateBook(config.rates, sources)
 
 
 def _print(obj: Any) -> None:

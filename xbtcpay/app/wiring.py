@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from xbtcpay.app.config import Config
+from xbtcpay.books import service as books
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.handler import ChainAccess, ChainHandler
 from xbtcpay.chain.watcher import http_urls
@@ -153,13 +154,15 @@ def assemble(
     feed.on_transition(lambda payment, event: metrics.transitions.labels(event).inc())
     registrations = Registrations()
     funds.register(config, db, metrics.registry, registry, registrations)
+    rate_book = None
     if config.rates is not None:
         node = ChainClient(
             http_urls(config.chain.rpc_urls), timeout=config.chain.request_timeout, session=session
         )
-        rates.register(
+        rate_book = rates.register(
             config.rates, session, config.assets, lambda chain: node, registry, registrations
-        )
+        ).book
+    books.register(db, config.assets, config.commerce.virtual_currencies, rate_book, registry)
     catalog = Catalog(config.products)
     chargers = {name: p for name, p in plugins.items() if isinstance(p, Charger)}
     shop = commerce.register(

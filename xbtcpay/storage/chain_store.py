@@ -217,6 +217,16 @@ class ChainStore:
         )
         return [_row_to_deposit(r) for r in rows]
 
+    async def recorded_between(self, start: int, end: int) -> list[tuple[Deposit, int]]:
+        """Deposits recorded in ``[start, end)`` (UNIX seconds) with the time each was
+        recorded, oldest first: the crypto movements of a period for the books."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM deposits WHERE created_at >= ? AND created_at < ?"
+            " ORDER BY created_at, block_number, position, id",
+            (start, end),
+        )
+        return [(_row_to_deposit(r), int(r["created_at"])) for r in rows]
+
     async def dirty(self) -> list[str]:
         """Payments whose deposits changed since they were last evaluated."""
         rows = await self.db.fetchall("SELECT payment_id FROM chain_dirty")

@@ -250,6 +250,28 @@ class PaymentStore:
         )
         return [(r[0], decimal_of(r[1]), int(r[2])) for r in rows]
 
+    async def provider_paid_between(self, start: int, end: int) -> list[Payment]:
+        """Payments of provider plugins (cards, app stores, in-app) paid in ``[start, end)``
+        (UNIX seconds), oldest first: the provider movements of a period for the books."""
+        rows = await self.engine.fetchall(
+            "SELECT * FROM payments WHERE method <> ? AND paid_at IS NOT NULL"
+            " AND paid_at >= ? AND paid_at < ? ORDER BY paid_at, id",
+            (CRYPTO, start, end),
+        )
+        return [row_to_payment(r) for r in rows]
+
+    async def get_many(self, payment_ids: Sequence[str]) -> dict[str, Payment]:
+        """The payments of ``payment_ids`` that exist, by id."""
+        found: dict[str, Payment] = {}
+        ids = list(dict.fromkeys(payment_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = await self.engine.fetchall(
+                f"SELECT * FROM payments WHERE id IN ({marks(chunk)})", chunk
+            )
+            found.update((r["id"], row_to_payment(r)) for r in rows)
+        return found
+
     async def open_expired(self, now: int, limit: int = 500) -> list[Payment]:
         states = open_states()
         rows = await self.engine.fetchall(

@@ -34,6 +34,20 @@ class SweepRecord:
 
 
 @dataclass(frozen=True)
+class ConfirmedSweep:
+    """A confirmed sweep as the books see it: what it moved and what its gas cost."""
+
+    id: int
+    tx_hash: str
+    asset: str
+    treasury: str
+    at: int  # when it was recorded confirmed
+    units: int  # base units moved to the treasury
+    fee_wei: int
+    gas_used: int
+
+
+@dataclass(frozen=True)
 class IssuedAddress:
     """A deposit address with the payments it belongs to."""
 
@@ -104,6 +118,37 @@ class SweepStore:
         for r in rows:
             totals[r["asset"]] = totals.get(r["asset"], 0) + int(r["planned_units"])
         return totals
+
+    async def confirmed_between(self, start: int, end: int) -> list[ConfirmedSweep]:
+        """Sweeps whose latest status is ``confirmed``, recorded confirmed in ``[start, end)``
+        (UNIX seconds), oldest first, with the units they moved and their fee: the sweep
+        movements of a period for the books (the same sweeps ``swept`` counts)."""
+        rows = await self.db.fetchall(
+            "SELECT s.id, s.tx_hash, s.asset, s.treasury, e.id AS event_id, e.at, e.fee_wei,"
+            " e.gas_used FROM sweeps s JOIN sweep_events e ON e.sweep_id = s.id"
+            " WHERE e.status = 'confirmed' AND e.at >= ? AND e.at < ?"
+            " AND e.id = (SELECT MAX(id) FROM sweep_events WHERE sweep_id = s.id)"
+            " ORDER BY e.at, s.id",
+            (start, end),
+        )
+        out = []
+        for r in rows:
+            amounts = await self.db.fetchall(
+                "SELECT units FROM sweep_amounts WHERE event_id = ?", (r["event_id"],)
+            )
+            out.append(
+                ConfirmedSweep(
+                    int(r["id"]),
+                    r["tx_hash"],
+                    r["asset"],
+                    r["treasury"],
+                    int(r["at"]),
+                    sum(int(a["units"]) for a in amounts),
+                    int(r["fee_wei"] or 0),
+                    int(r["gas_used"] or 0),
+                )
+            )
+        return out
 
     async def gas_per_address(self) -> int | None:
         """Average gas per swept address over confirmed sweeps (None before the first)."""

@@ -42,6 +42,8 @@ METHOD_SCOPES: Final[dict[str, str]] = {
     "funds.summary": "funds:read",
     # exchange rates
     "rates.get": "rates:read",
+    # the books
+    "export.journal": "books:read",
 }
 PLUGIN_SCOPE: Final = "plugins:call"
 # Private routes other than the three transports; /healthz needs no key (load balancers).

@@ -15,7 +15,7 @@ from typing import Any
 from xbtcpay.commerce.media_access.subscription import Subscription
 from xbtcpay.commerce.media_access.subscription_receipts import ReceiptIssuer
 from xbtcpay.commerce.media_access.subscription_state import SubState
-from xbtcpay.core.persistence import UnitOfWork
+from xbtcpay.core.persistence import Engine, UnitOfWork
 
 _COLUMNS = [f.name for f in fields(Subscription)]
 _BOOL = {"premium", "will_renew", "can_renew", "paid_monthly"}
@@ -31,6 +31,48 @@ class SubPayment:
     reference: str
     amount_minor: int
     currency: str
+
+
+@dataclass(frozen=True)
+class PaidPeriod:
+    """A subscription payment as the books see it."""
+
+    subscription_id: str
+    customer: str
+    kind: str
+    provider: str
+    reference: str
+    amount_minor: int
+    currency: str
+    receipt_number: str | None
+    at: int
+
+
+async def renewals_between(db: Engine, start: int, end: int) -> list[PaidPeriod]:
+    """Renewals and upgrades recorded in ``[start, end)`` (UNIX seconds), oldest first: the
+    subscription payments no other row records (a first period is its payment's or its
+    media transaction's, and the books take it from there)."""
+    rows = await db.fetchall(
+        "SELECT p.subscription_id, s.customer, p.kind, p.provider, p.reference,"
+        " p.amount_minor, p.currency, p.receipt_number, p.at FROM subscription_payments p"
+        " JOIN subscriptions s ON s.id = p.subscription_id"
+        " WHERE p.kind <> 'initial' AND p.at >= ? AND p.at < ? ORDER BY p.at, p.id",
+        (start, end),
+    )
+    return [
+        PaidPeriod(
+            r["subscription_id"],
+            r["customer"],
+            r["kind"],
+            r["provider"],
+            r["reference"],
+            int(r["amount_minor"]),
+            r["currency"],
+            r["receipt_number"],
+            int(r["at"]),
+        )
+        for r in rows
+    ]
 
 
 class AlreadyApplied(Exception):

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import structlog
@@ -53,6 +53,45 @@ def describe(row: Row) -> dict[str, Any]:
         "finished_at": row["finished_at"],
         "receipt": row["receipt_number"],
     }
+
+
+@dataclass(frozen=True)
+class FinishedTransaction:
+    """A finished media transaction as the books see it: what the provider collected."""
+
+    id: int
+    customer: str
+    operation: str
+    provider: str
+    reference: str | None
+    amount_minor: int  # the final payment
+    currency: str
+    receipt_number: str | None
+    finished_at: int
+
+
+async def finished_between(db: Engine, start: int, end: int) -> list[FinishedTransaction]:
+    """Transactions finished in ``[start, end)`` (UNIX seconds), oldest first."""
+    rows = await db.fetchall(
+        "SELECT id, customer, operation, provider, reference, amount_minor, final_minor,"
+        " currency, receipt_number, finished_at FROM commerce_transactions"
+        " WHERE state = ? AND finished_at >= ? AND finished_at < ? ORDER BY finished_at, id",
+        (FINISHED, start, end),
+    )
+    return [
+        FinishedTransaction(
+            int(r["id"]),
+            r["customer"],
+            r["operation"],
+            r["provider"],
+            r["reference"],
+            int(r["final_minor"] if r["final_minor"] is not None else r["amount_minor"]),
+            r["currency"],
+            r["receipt_number"],
+            int(r["finished_at"]),
+        )
+        for r in rows
+    ]
 
 
 def _finish_hash(req: media_params.Finish) -> str:

@@ -193,6 +193,23 @@ class LedgerReader:
         more = len(rows) > limit
         return entries, encode_cursor(entries[-1]) if more and entries else None
 
+    async def entries_between(self, start: int, end: int) -> list[Entry]:
+        """Entries of every customer dated in ``[start, end)`` (UNIX seconds), oldest first:
+        the ledger movements of a period for the books."""
+        rows = await self.db.fetchall(
+            f"SELECT {', '.join(_COLUMNS)} FROM ledger_entries WHERE at >= ? AND at < ?"
+            " ORDER BY at, customer, currency, seq",
+            (start, end),
+        )
+        return [entry_of(r) for r in rows]
+
+    async def totals(self) -> dict[str, int]:
+        """The sum of every customer's balance per currency (what the shop owes them)."""
+        rows = await self.db.fetchall(
+            "SELECT currency, SUM(amount) FROM balances GROUP BY currency ORDER BY currency"
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
     async def mismatches(self) -> list[dict[str, Any]]:
         """Accounts whose cached balance differs from the sum of their entries (none, ever)."""
         rows = await self.db.fetchall(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -217,6 +218,30 @@ class ReceiptReader:
             (number,),
         )
         return [receipt_of(r) for r in rows]
+
+    async def issued_between(self, start: int, end: int) -> list[Receipt]:
+        """Receipts and credit notes issued in ``[start, end)`` (UNIX seconds), oldest first:
+        the documents of a period for the books."""
+        rows = await self.db.fetchall(
+            f"SELECT {', '.join(_COLUMNS)} FROM issued_receipts"
+            " WHERE issued_at >= ? AND issued_at < ? ORDER BY issued_at, company, seq",
+            (start, end),
+        )
+        return [receipt_of(r) for r in rows]
+
+    async def with_receipt(self, payment_ids: Sequence[str]) -> set[str]:
+        """Which of ``payment_ids`` have a receipt (issued at any time)."""
+        found: set[str] = set()
+        ids = list(dict.fromkeys(payment_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = await self.db.fetchall(
+                "SELECT DISTINCT payment_id FROM issued_receipts WHERE kind = ?"
+                f" AND payment_id IN ({', '.join('?' * len(chunk))})",
+                [RECEIPT, *chunk],
+            )
+            found.update(str(r[0]) for r in rows)
+        return found
 
     async def numbers(self, company: str) -> list[int]:
         rows = await self.db.fetchall(
