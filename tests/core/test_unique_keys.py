@@ -30,6 +30,8 @@ EXPECTED_UNIQUE = sorted(
         ("claims", ("key",)),
         ("counters", ("name",)),
         ("chain_dirty", ("payment_id",)),
+        ("chain_cursor", ("chain",)),  # one scan position per chain (012)
+        ("chain_blocks", ("chain", "number")),  # one stored header per block of a chain
         ("schema_migrations", ("name",)),
         ("cluster_lease", ("name",)),  # one leader lease per name
         # commerce (010): the ledger, balances, receipts, purchases

@@ -19,6 +19,7 @@ import aiohttp
 
 from xbtcpay.app.config import Config
 from xbtcpay.chain.handler import ChainAccess, ChainHandler
+from xbtcpay.chain.settings import scopes_of
 from xbtcpay.cluster.leadership import Leadership, default_replica_id
 from xbtcpay.commerce import wiring as commerce
 from xbtcpay.commerce.media_access.wiring import Media
@@ -88,10 +89,11 @@ class Parts:
     feed: PaymentFeed
     status_cache: StatusCache
     handlers: PaymentHandlers
-    chain: ChainHandler
+    chain: ChainHandler  # the primary chain's (the default asset's)
     registrations: Registrations
     commerce: commerce.Commerce
     plugins: dict[str, Plugin] = field(default_factory=dict)  # the started ones
+    chains: dict[str, ChainHandler] = field(default_factory=dict)  # every chain's, by key
 
     @property
     def media(self) -> Media:
@@ -129,10 +131,23 @@ def assemble(
     metrics = Metrics()
     sender = PostbackSender(config.postback, postbacks, postback_session, metrics, clock=clock)
     feed = PaymentFeed()
-    head = ChainHead(feed, metrics.chain_head.set)
-    access = ChainAccess(ChainStore(db, leadership.fence), session, head, metrics.chain_rpc_calls)
-    chain = ChainHandler(config, access, watch=watch)
-    handlers = PaymentHandlers([chain])
+    primary = metrics.chain_block.labels(config.chain.key)
+
+    def primary_gauge(number: int) -> None:  # the unlabelled gauge, as before, and the chain's
+        metrics.chain_head.set(number)
+        primary.set(number)
+
+    head = ChainHead(feed, primary_gauge, config.chain.key)
+    chains: dict[str, ChainHandler] = {}
+    for scope in scopes_of(config):
+        key = scope.chain.key
+        gauge = metrics.chain_block.labels(key).set
+        own = head if key == config.chain.key else head.add_chain(key, gauge)
+        store = ChainStore(db, leadership.fence, key)
+        access = ChainAccess(store, session, own, metrics.chain_rpc_calls)
+        chains[key] = ChainHandler(scope, access, watch=watch)
+    chain = chains[config.chain.key]
+    handlers = PaymentHandlers(chains.values())
     processor = PaymentProcessor(
         config,
         payments,
@@ -181,6 +196,7 @@ def assemble(
         status_cache=status_cache,
         handlers=handlers,
         chain=chain,
+        chains=chains,
         registrations=registrations,
         commerce=shop,
     )

@@ -3,7 +3,8 @@
 It wraps what is specific to an EVM chain: deposit addresses derived from the wallet's
 account xpub (``chain.wallet``), EIP-681 payment URIs (``chain.eip681``) and the watcher
 that follows deposits (``chain.watcher``). One handler is built per configured chain
-(today the one ``chain:`` section serving every configured asset).
+(``handlers_for``), serving the assets on that chain only: a transfer of another chain's
+asset, or on another chain, is never seen by this chain's watcher.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from prometheus_client import Counter
 
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.eip681 import payment_uri
-from xbtcpay.chain.settings import ChainHandlerSettings
+from xbtcpay.chain.settings import LEGACY_CHAIN, ChainHandlerSettings
 from xbtcpay.chain.wallet import AddressDeriver
 from xbtcpay.chain.watcher import Watcher, http_urls
 from xbtcpay.core.chain_head import ChainHead
@@ -37,7 +38,7 @@ class ChainAccess:
 
 
 class ChainHandler:
-    """Crypto payments on the configured chain: addresses, URIs and the watcher job.
+    """Crypto payments on one configured chain: addresses, URIs and the watcher job.
 
     Without ``access`` (tools that only render payments) it has no jobs; with ``watch``
     false (tests that drive their own watcher) neither.
@@ -97,9 +98,12 @@ class ChainHandler:
 
     def leader_jobs(self, payments: PaymentDriver) -> list[LeaderJob]:
         """The watcher, when this daemon watches and a node is configured; /healthz reports
-        from now on whether its head is fresh."""
+        from now on whether its head is fresh. Each chain's watcher is a job of its own, so
+        a chain whose node is down never holds up another's."""
         if self.access is None or not self.watch or not self.config.chain.rpc_urls:
             return []
-        job: LeaderJob = ("watcher", self.watcher(payments).run)
+        key = self.config.chain.key
+        name = "watcher" if key == LEGACY_CHAIN else f"watcher-{key}"
+        job: LeaderJob = (name, self.watcher(payments).run)
         self.access.head.watched = True
         return [job]

@@ -90,6 +90,7 @@ class Watcher:
         self.config = config
         self.processor = processor
         self.chain = config.chain
+        self.log = log.bind(chain=config.chain.key)
         self.client = client
         self.store = store
         self.on_head = on_head
@@ -128,7 +129,7 @@ class Watcher:
                     failures += 1
                     delay = min(MAX_BACKOFF, self.chain.poll_interval * 2**failures)
                     delay *= random.uniform(0.8, 1.2)
-                    log.warning(
+                    self.log.warning(
                         "chain.poll_failed",
                         error=str(exc)[:300],
                         retry_in=round(delay, 2),
@@ -155,10 +156,10 @@ class Watcher:
             try:
                 async for number in self.client.new_heads(url):
                     failures = 0
-                    log.debug("chain.new_head_hint", block=number)
+                    self.log.debug("chain.new_head_hint", block=number)
                     self._wake.set()
             except ChainError as exc:
-                log.warning("chain.new_heads_failed", error=str(exc)[:200])
+                self.log.warning("chain.new_heads_failed", error=str(exc)[:200])
             failures += 1
             await asyncio.sleep(min(MAX_BACKOFF, 0.5 * 2**failures))
 
@@ -186,13 +187,13 @@ class Watcher:
     async def _initial_cursor(self, head: int) -> int:
         stored = await self.store.cursor()
         if stored is not None:
-            log.info("chain.resume", cursor=stored, head=head, behind=max(0, head - stored))
+            self.log.info("chain.resume", cursor=stored, head=head, behind=max(0, head - stored))
             return stored
         start = self.chain.start_block
         first = max(0, head - LATEST_MARGIN) if start == "latest" else start
         below = await self.client.get_block(first - 1) if first > 0 else None
         await self.store.start_at(first - 1, None if below is None else Header.of(below))
-        log.info("chain.first_start", start_block=first, head=head)
+        self.log.info("chain.first_start", start_block=first, head=head)
         return first - 1
 
     async def _tip_is_current(self, head: int) -> bool:
@@ -218,10 +219,10 @@ class Watcher:
             if end == start:
                 raise  # a single block is too much: nothing smaller to ask for
             self.range = max(1, (end - start + 1) // 2)
-            log.info("chain.range_shrunk", range=self.range)
+            self.log.info("chain.range_shrunk", range=self.range)
             return head
         except ReorgDetected as exc:
-            log.warning("chain.reorg_detected", at=start, reason=str(exc))
+            self.log.warning("chain.reorg_detected", at=start, reason=str(exc))
             await self._rewind()
             return head
         keep_from = max(0, end - self.chain.reorg_window + 1)
@@ -229,7 +230,7 @@ class Watcher:
         self.cursor = end
         self.range = min(self.chain.max_block_range, self.range * 2)
         if deposits:
-            log.info(
+            self.log.info(
                 "chain.deposits", from_block=start, to_block=end, found=len(deposits), new=added
             )
         return head
@@ -270,9 +271,9 @@ class Watcher:
         ancestor = common_ancestor(window, {h.number: h.hash for h in map(Header.of, blocks)})
         if ancestor is None:
             ancestor = min(head, window[0].number - 1) if window else head
-            log.critical("chain.reorg_beyond_window", window=len(window), rewound_to=ancestor)
+            self.log.critical("chain.reorg_beyond_window", window=len(window), rewound_to=ancestor)
         rolled = await self.store.rollback(ancestor)
-        log.warning(
+        self.log.warning(
             "chain.reorg",
             ancestor=ancestor,
             depth=(self.cursor or ancestor) - ancestor,
@@ -312,7 +313,7 @@ class Watcher:
             found += surpluses(asset.name, watched, balances, recorded, header.number, header.hash)
         if found:
             added = await self.store.add_deposits(found)
-            log.info("chain.reconciled", deposits=len(found), new=added)
+            self.log.info("chain.reconciled", deposits=len(found), new=added)
         return len(found)
 
     async def _confirmed_block(self, asset: str) -> int | None:

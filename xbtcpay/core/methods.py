@@ -92,6 +92,16 @@ class CoreMethods:
             "payment_uri": self.payment_uri(p),
             "status_url": f"{self.config.public.base_url}/{p.id}/status.json",
             "checkout_url": f"{self.config.public.base_url}/pay/{p.id}",
+            **self.chain_fields(p),
+        }
+
+    def chain_fields(self, p: Payment) -> dict[str, Any]:
+        """``chain`` (its key in the configuration) and ``chain_id`` of a crypto payment's
+        chain; both null for a payment through a provider."""
+        chain = self.config.chain_of(p.asset) if p.method == CRYPTO else None
+        return {
+            "chain": None if chain is None else chain.key,
+            "chain_id": None if chain is None else chain.chain_id,
         }
 
     def payment_uri(self, p: Payment) -> str | None:
@@ -126,6 +136,7 @@ class CoreMethods:
             "customer": p.customer,
             "reason": p.reason,
             "payment_uri": self.payment_uri(p),
+            **self.chain_fields(p),
         }
 
     async def list_payments(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:

@@ -42,6 +42,12 @@ class Metrics:
         self.chain_head = Gauge(
             "xbtcpay_chain_head", "Latest block seen by the watcher", registry=self.registry
         )
+        self.chain_block = Gauge(
+            "xbtcpay_chain_block",
+            "Latest block scanned by the watcher of each chain",
+            ["chain"],
+            registry=self.registry,
+        )
         self.chain_rpc_calls = Counter(
             "xbtcpay_chain_rpc_calls_total",
             "JSON-RPC calls made to the node",

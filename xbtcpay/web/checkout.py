@@ -34,7 +34,7 @@ from xbtcpay.web.checkout_view import CheckoutView, view_of
 from xbtcpay.web.live import LiveHub
 from xbtcpay.web.messages import Catalog, choose_language, load_catalogs
 from xbtcpay.web.settings import WebSettings
-from xbtcpay.web.status_cache import render_status, status_document
+from xbtcpay.web.status_cache import head_of, render_status, status_document
 
 log = structlog.get_logger("xbtcpay.checkout")
 _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
@@ -143,7 +143,7 @@ class Checkout:
         return await self.payments.get(payment_id)
 
     def _view(self, payment: Payment) -> tuple[CheckoutView, str]:
-        head = self.head.number
+        head = head_of(self.config, self.head, payment)
         doc = status_document(self.config, self.core, payment, head)
         key = "|".join(
             str(v)
@@ -250,7 +250,7 @@ def setup_checkout(
 ) -> Checkout:
     """Build the checkout page, subscribe its live feed, and add its routes to ``app``
     (the root keeps the page under ``keys.CHECKOUT``)."""
-    hub = LiveHub(lambda p: render_status(config, core, p, head.number)[0])
+    hub = LiveHub(lambda p: render_status(config, core, p, head_of(config, head, p))[0])
     folder = resources.files("xbtcpay.web") / "checkout_files"
     checkout = Checkout(
         config,

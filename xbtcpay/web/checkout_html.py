@@ -144,7 +144,9 @@ def _request(view: cv.CheckoutView, c: Catalog) -> list[str]:
                 "address", c.text("address_label"), view.address, "", c.text("copy_address"), c
             )
         )
-    out.append(f'<p class="hint">{e(c.text("send_exactly", chain_id=view.chain_id))}</p>')
+    network = view.network or f"chain {view.chain_id}"
+    hint = c.text("send_exactly", chain_id=view.chain_id, network=network)
+    out.append(f'<p class="hint">{e(hint)}</p>')
     if view.payment_uri:
         out.append(
             f'<p><a class="button" id="open-wallet" href="{e(view.payment_uri)}">'

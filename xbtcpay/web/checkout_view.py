@@ -57,6 +57,7 @@ class CheckoutView:
     return_url: str | None
     receipt_url: str | None
     tx_hash: str | None
+    network: str = ""  # the display name of the payment's chain ("Base")
 
     @property
     def live(self) -> bool:
@@ -73,6 +74,7 @@ def view_of(
     confirmations = 0
     if p.tx_block is not None and head is not None:
         confirmations = max(0, head - p.tx_block + 1)
+    chain = (config.chain_of(p.asset) if p.method == CRYPTO else None) or config.chain
     return CheckoutView(
         payment_id=p.id,
         kind=_kind(config, p),
@@ -85,7 +87,8 @@ def view_of(
         due_plain=display_amount(p, due),
         address=p.address,
         payment_uri=core.payment_uri(p),
-        chain_id=config.chain.chain_id,
+        chain_id=chain.chain_id,
+        network=chain.name,
         confirmations=confirmations,
         required=required if isinstance(required, int) else None,
         expires_at=p.expires_at,
