@@ -9,7 +9,13 @@ const solc = require("solc");
 
 const root = path.resolve(__dirname, "..");
 const outDir = process.env.ARTIFACTS_DIR || path.join(root, "xbtcpay", "chain", "artifacts");
-const sources = ["TestZeroXBitcoin.sol", "EthForwarder.sol", "SweepDelegate.sol", "SweepBatch.sol"];
+const sources = [
+  "TestZeroXBitcoin.sol",
+  "EthForwarder.sol",
+  "SweepDelegate.sol",
+  "SweepBatch.sol",
+  "TestStablecoins.sol",
+];
 
 const input = {
   language: "Solidity",

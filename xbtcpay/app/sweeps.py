@@ -19,6 +19,7 @@ from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.watcher import http_urls
 from xbtcpay.core.errors import ChainError
+from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.plan import (
@@ -264,7 +265,8 @@ async def funds_main(config: Config, args: argparse.Namespace) -> int:
     logs_to_stderr()
     try:
         async with _opened(config) as (store, client):
-            funds = await summarize(config, store, client, int(time.time()))
+            strays = await ChainStore(store.db).strays()
+            funds = await summarize(config, store, client, int(time.time()), strays)
     except ChainError as exc:
         return refused(f"node error: {exc}")
     data = funds_json(funds)

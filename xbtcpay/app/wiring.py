@@ -144,7 +144,14 @@ def assemble(
         gauge = metrics.chain_block.labels(key).set
         own = head if key == config.chain.key else head.add_chain(key, gauge)
         store = ChainStore(db, leadership.fence, key)
-        access = ChainAccess(store, session, own, metrics.chain_rpc_calls)
+        access = ChainAccess(
+            store,
+            session,
+            own,
+            metrics.chain_rpc_calls,
+            metrics.chain_head_age,
+            metrics.chain_rpc_stale,
+        )
         chains[key] = ChainHandler(scope, access, watch=watch)
     chain = chains[config.chain.key]
     handlers = PaymentHandlers(chains.values())
@@ -158,7 +165,7 @@ def assemble(
         on_transition=feed.publish_transition,
     )
     registry = MethodRegistry()
-    core = CoreMethods(config, processor, handlers)
+    core = CoreMethods(config, processor, handlers, ChainStore(db))
     core.register(registry)
     status_cache = StatusCache(max_entries=config.public.status_cache_size)
     feed.on_transition(refresh_on_transition(status_cache, config, core, head))

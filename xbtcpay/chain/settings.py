@@ -53,6 +53,9 @@ class ChainConfig:
     name: str = ""  # the display name ("Base"); see ``display_name``
     max_lag_blocks: int | None = None  # None: about 60 s of blocks
     stale_after: float | None = None  # None: 10 block times, learnt from the chain
+    # node health watched: on for every chain of ``chains:``; for the single ``chain:``
+    # section only with max_lag_blocks or stale_after (its behaviour stays as it was)
+    health: bool = False
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -210,6 +213,7 @@ def parse_chain(
         name=name.strip(),
         max_lag_blocks=None if lag is None else r.int(f"{where}.max_lag_blocks", lag, 1),
         stale_after=None if stale is None else r.number(f"{where}.stale_after", stale, 0.1),
+        health=where != "chain" or lag is not None or stale is not None,
     )
 
 

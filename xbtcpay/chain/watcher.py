@@ -34,14 +34,16 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
-from xbtcpay.chain.client import ChainClient, RangeTooLarge
+from xbtcpay.chain.client import ChainClient, RangeTooLarge, redact
 from xbtcpay.chain.deposits import (
     TRANSFER_TOPIC,
     AddressBook,
     Deposit,
     ether_deposits,
+    stray_deposits,
     transfer_deposits,
 )
+from xbtcpay.chain.health import NodeHealth
 from xbtcpay.chain.reconcile import balances_at, surpluses
 from xbtcpay.chain.reorg import (
     Header,
@@ -86,6 +88,8 @@ class Watcher:
         client: ChainClient,
         on_head: Callable[[int], None],
         rpc_calls: Counter,
+        health: NodeHealth | None = None,
+        on_health: Callable[[NodeHealth], None] = lambda h: None,
     ) -> None:
         self.config = config
         self.processor = processor
@@ -108,6 +112,10 @@ class Watcher:
         self._wake = asyncio.Event()
         self._last_reconcile: float | None = None
         self._reported_calls: dict[str, int] = {}
+        self.health = health
+        self.on_health = on_health
+        self.stale = False
+        self._seen_head: int | None = None
 
     # -- loop ----------------------------------------------------------------------------
 
@@ -119,13 +127,16 @@ class Watcher:
         ]
         failures = 0
         try:
+            await self.check_health()  # a url far behind the others is skipped from the start
             while True:
                 delay = self.chain.poll_interval
                 try:
                     await self.poll()
                     failures = 0
                     progressed()  # a later crash backs off from the start again
+                    await self.check_health()
                 except ChainError as exc:
+                    await self.check_health()
                     failures += 1
                     delay = min(MAX_BACKOFF, self.chain.poll_interval * 2**failures)
                     delay *= random.uniform(0.8, 1.2)
@@ -167,7 +178,7 @@ class Watcher:
 
     async def poll(self) -> None:
         """Scan to the head, reconcile when due, re-evaluate payments, publish the head."""
-        head = await self.client.block_number()
+        head = self._seen_head = await self.client.block_number()
         if self.cursor is None:
             self.cursor = await self._initial_cursor(head)
         if head < self.cursor or not await self._tip_is_current(head):
@@ -233,6 +244,15 @@ class Watcher:
             self.log.info(
                 "chain.deposits", from_block=start, to_block=end, found=len(deposits), new=added
             )
+        for stray in (d for d in deposits if d.stray):
+            self.log.warning(
+                "chain.stray_deposit",
+                payment_id=stray.payment_id,
+                asset=stray.asset,
+                units=str(stray.units),
+                tx_hash=stray.tx_hash,
+                block=stray.block_number,
+            )
         return head
 
     async def _scan(self, start: int, end: int, head: int) -> tuple[list[Header], list[Deposit]]:
@@ -260,6 +280,7 @@ class Watcher:
         deposits = transfer_deposits(logs, self.book, self.contracts)
         if self.natives:
             deposits += ether_deposits(blocks, self.book, self.natives)
+        deposits += stray_deposits(logs, blocks, self.book, self.contracts, self.natives)
         return headers, deposits
 
     async def _rewind(self) -> None:
@@ -281,6 +302,36 @@ class Watcher:
             payments=len(rolled.payments),
         )
         self.cursor = ancestor
+
+    # -- node health ---------------------------------------------------------------------
+
+    async def check_health(self) -> None:
+        """Compare the urls' heads (one ``eth_blockNumber`` each when there are several),
+        skip stale urls, and log once on entering and on leaving the all-stale state."""
+        health = self.health
+        if health is None:
+            return
+        urls = self.client.http_urls
+        if len(urls) > 1:
+            heads = await asyncio.gather(*(self.client.head_of(u) for u in urls))
+            for url, number in zip(urls, heads, strict=True):
+                if number is not None:
+                    health.observe(url, number)
+        elif self._seen_head is not None:
+            health.observe(urls[0], self._seen_head)
+        self._seen_head = None
+        health.evaluate()
+        skipped = frozenset(health.stale_urls)
+        if skipped != self.client.avoid:
+            self.log.warning("chain.rpc_stale", urls=[redact(u) for u in sorted(skipped)])
+            self.client.avoid = skipped
+        if health.all_stale != self.stale:
+            self.stale = health.all_stale
+            if self.stale:
+                self.log.warning("chain.stale", head_age=health.head_age(), urls=len(urls))
+            else:
+                self.log.info("chain.fresh", head=self.cursor)
+        self.on_health(health)
 
     # -- reconciliation ------------------------------------------------------------------
 
@@ -328,8 +379,8 @@ class Watcher:
     async def _threshold(self, asset: str) -> Threshold:
         assert self.cursor is not None
         wanted = self.config.confirmations_for(asset)
-        if wanted == "finalized":
-            block = await self.client.get_block("finalized")
+        if wanted == "finalized" or wanted == "safe":  # the node's block of that tag
+            block = await self.client.get_block(wanted)
             return Threshold(self.cursor, None, None if block is None else int(block["number"]))
         return Threshold(self.cursor, int(wanted))
 

@@ -28,6 +28,9 @@ class ChainHead:
         self.number: int | None = None
         self.at: float | None = None  # wall time of the last move (head age in /healthz)
         self.watched = False  # a chain watcher is among this replica's leader jobs
+        self.stale = False  # every node url of the chain is stale (node health)
+        self.stale_urls: tuple[str, ...] = ()  # redacted
+        self.head_age: float | None = None  # seconds since the head last moved (node health)
         self.chains: dict[str, ChainHead] = {key: self}
         self.generation = 0  # moves of any chain's head (the status cache's validity)
         self._root = self

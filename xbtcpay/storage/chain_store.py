@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from xbtcpay.core.deposits import AddressBook, Deposit, Header, Rollback
@@ -23,11 +24,13 @@ from xbtcpay.core.persistence import Engine, UnitOfWork
 from xbtcpay.core.state import State
 from xbtcpay.storage.sql import marks, open_states
 
-_INSERT_DEPOSIT = (
-    "INSERT INTO deposits (key, payment_id, asset, address, units, kind, tx_hash,"
-    " block_number, block_hash, position, created_at, chain)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+_DEPOSIT_COLUMNS = (
+    " (key, payment_id, asset, address, units, kind, tx_hash, block_number, block_hash,"
+    " position, created_at, chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO NOTHING"
 )
+_INSERT_DEPOSIT = "INSERT INTO deposits" + _DEPOSIT_COLUMNS
+_INSERT_STRAY = "INSERT INTO stray_deposits" + _DEPOSIT_COLUMNS
 _PUT_HEADER = (
     "INSERT INTO chain_blocks (chain, number, hash, parent_hash) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (chain, number)"
@@ -49,6 +52,7 @@ def _row_to_deposit(row: Any) -> Deposit:
         block_number=row["block_number"],
         block_hash=row["block_hash"],
         position=row["position"],
+        chain=row["chain"],
     )
 
 
@@ -92,7 +96,7 @@ async def _insert_deposits(uow: UnitOfWork, chain: str, deposits: Sequence[Depos
     now, added = int(time.time()), 0
     for d in deposits:
         added += await uow.execute(
-            _INSERT_DEPOSIT,
+            _INSERT_STRAY if d.stray else _INSERT_DEPOSIT,
             (
                 d.key,
                 d.payment_id,
@@ -125,6 +129,11 @@ class ChainStore:
             "SELECT block FROM chain_cursor WHERE chain = ?", (self.chain,)
         )
         return None if row is None else int(row["block"])
+
+    async def cursors(self) -> dict[str, int]:
+        """The last block scanned of every chain (followers take their heads from them)."""
+        rows = await self.db.fetchall("SELECT chain, block FROM chain_cursor")
+        return {r["chain"]: int(r["block"]) for r in rows}
 
     async def start_at(self, block: int, header: Header | None) -> None:
         """First start: the cursor sits just below the first block to scan (its header kept)."""
@@ -177,7 +186,7 @@ class ChainStore:
                 "DELETE FROM chain_blocks WHERE chain = ? AND number < ?", (self.chain, keep_from)
             )
             added = await _insert_deposits(uow, self.chain, deposits)
-            await _mark_dirty(uow, self.chain, (d.payment_id for d in deposits))
+            await _mark_dirty(uow, self.chain, (d.payment_id for d in deposits if not d.stray))
             await _set_cursor(uow, self.chain, to_block, term)
             return added
 
@@ -189,7 +198,7 @@ class ChainStore:
         async def work(uow: UnitOfWork) -> int:
             await self.fence(uow)
             added = await _insert_deposits(uow, self.chain, deposits)
-            await _mark_dirty(uow, self.chain, (d.payment_id for d in deposits))
+            await _mark_dirty(uow, self.chain, (d.payment_id for d in deposits if not d.stray))
             return added
 
         return await self.db.transact(work)
@@ -208,6 +217,9 @@ class ChainStore:
             payments = tuple(r[0] for r in rows)
             removed = await uow.execute(
                 "DELETE FROM deposits WHERE chain = ? AND block_number > ?", scope
+            )
+            await uow.execute(
+                "DELETE FROM stray_deposits WHERE chain = ? AND block_number > ?", scope
             )
             await uow.execute("DELETE FROM chain_blocks WHERE chain = ? AND number > ?", scope)
             await _mark_dirty(uow, self.chain, payments)
@@ -232,13 +244,25 @@ class ChainStore:
         return len(rows)
 
     async def deposits_of(self, payment_id: str) -> list[Deposit]:
-        """Every deposit of one payment on this chain, in chain order."""
+        """Every deposit of one payment on this chain, in chain order (strays left out)."""
         rows = await self.db.fetchall(
             "SELECT * FROM deposits WHERE payment_id = ? AND chain = ?"
             " ORDER BY block_number, position",
             (payment_id, self.chain),
         )
         return [_row_to_deposit(r) for r in rows]
+
+    async def strays_of(self, payment_id: str) -> list[Deposit]:
+        """The stray deposits to one payment's address, on every chain, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM stray_deposits WHERE payment_id = ? ORDER BY id", (payment_id,)
+        )
+        return [replace(_row_to_deposit(r), stray=True) for r in rows]
+
+    async def strays(self) -> list[Deposit]:
+        """Every stray deposit, on every chain, oldest first (``funds``)."""
+        rows = await self.db.fetchall("SELECT * FROM stray_deposits ORDER BY id")
+        return [replace(_row_to_deposit(r), stray=True) for r in rows]
 
     async def dirty(self) -> list[str]:
         """Payments whose deposits changed since they were last evaluated."""

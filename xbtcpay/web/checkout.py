@@ -24,7 +24,7 @@ from aiohttp import web
 from xbtcpay.core.chain_head import ChainHead
 from xbtcpay.core.feed import PaymentFeed
 from xbtcpay.core.methods import CoreMethods
-from xbtcpay.core.models import Payment
+from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.state import State
 from xbtcpay.plugin_api import CheckoutLink, Plugin
 from xbtcpay.storage.payments import PaymentStore
@@ -156,7 +156,11 @@ class Checkout:
                 int(doc["reorged"]),
             )
         )
-        return view_of(self.config, self.core, payment, head, self.now()), key
+        chain = self.config.chain_of(payment.asset) if payment.method == CRYPTO else None
+        own = self.head.chains.get(chain.key) if chain is not None else None
+        delayed = own is not None and own.stale
+        view = view_of(self.config, self.core, payment, head, self.now(), delayed=delayed)
+        return view, f"{key}|delayed" if delayed else key
 
     async def _provider_page(self, payment: Payment) -> str | None:
         plugin = self.plugins.get(payment.method)

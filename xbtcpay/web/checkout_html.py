@@ -97,10 +97,11 @@ def _status(view: cv.CheckoutView, c: Catalog) -> str:
 
 
 def _details(view: cv.CheckoutView, c: Catalog) -> list[str]:
+    delayed = [_note(c.text("confirmations_delayed"))] if view.delayed and view.live else []
     if view.kind in (cv.OPEN, cv.PARTIAL):
-        return _request(view, c)
+        return delayed + _request(view, c)
     if view.kind == cv.CONFIRMING:
-        return [_confirmations(view, c), _tx(view, c)]
+        return [*delayed, _confirmations(view, c), _tx(view, c)]
     if view.kind == cv.PAID:
         return _paid(view, c)
     if view.kind == cv.EXPIRED:

@@ -58,6 +58,7 @@ class CheckoutView:
     receipt_url: str | None
     tx_hash: str | None
     network: str = ""  # the display name of the payment's chain ("Base")
+    delayed: bool = False  # every node of its chain is stale: confirmations are delayed
 
     @property
     def live(self) -> bool:
@@ -66,7 +67,13 @@ class CheckoutView:
 
 
 def view_of(
-    config: PageSettings, core: CoreMethods, p: Payment, head: int | None, now: int
+    config: PageSettings,
+    core: CoreMethods,
+    p: Payment,
+    head: int | None,
+    now: int,
+    *,
+    delayed: bool = False,
 ) -> CheckoutView:
     unit = _unit(config, p)
     due = p.amount - p.amount_received if p.amount_received < p.amount else Decimal(0)
@@ -101,6 +108,7 @@ def view_of(
         return_url=_link(p, "return_url"),
         receipt_url=_link(p, "receipt_url"),
         tx_hash=p.tx_hash,
+        delayed=delayed,
     )
 
 

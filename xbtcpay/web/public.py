@@ -104,6 +104,18 @@ async def _health(request: web.Request) -> tuple[bool, dict[str, Any]]:
         "watcher": head.watched,
         "ok": chain_ok,
     }
+    chains: dict[str, Any] = {}
+    for key, own in head.chains.items():  # node health: a chain whose every node is stale
+        chains[key] = {
+            "head": own.number,
+            "head_age_seconds": None if own.head_age is None else round(own.head_age, 1),
+            "watcher": own.watched,
+            "stale": own.stale,
+            "stale_urls": list(own.stale_urls),
+        }
+        chain_ok = chain_ok and not (own.watched and own.stale)
+    checks["chain"]["ok"] = chain_ok
+    checks["chain"]["chains"] = chains
     checks["cluster"] = {
         "replica": lead.replica_id,
         "leader": lead.leader_id,
