@@ -8,6 +8,7 @@ address everywhere: exactly the situation a transfer on the wrong chain comes fr
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -556,8 +557,8 @@ async def test_replicas_one_leader_scans_both_chains_and_failover_resumes_both(
             await l1.pay_tokens(on_l1["address"], units("1"))
             await base.pay_tokens(on_base["address"], units("1"))
             await l1.mine(3)
-            for r in (on_l1, on_base):
-                await wait_until(lambda r=r: has_status(via, r["id"], "paid"), timeout=30)
+            for pid in (on_l1["id"], on_base["id"]):
+                await wait_until(functools.partial(has_status, via, pid, "paid"), timeout=30)
 
         await pay_both(second)  # created on the follower, paid by the leader's two watchers
         heads = second.runtime.head  # the follower knows both heads from the scan cursors
