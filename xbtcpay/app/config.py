@@ -170,6 +170,11 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     r.known("", raw, known)
     if r.problems:
         raise ConfigError(r.problems)
+    for name in sweep.chains if sweep is not None else ():
+        if name not in chains:
+            r.bad(f"sweep.chains.{name}", f"not one of chains: {', '.join(chains)}")
+    if r.problems:
+        raise ConfigError(r.problems)
     assert rpc and public and chains and wallet and postback is not None
     spec = assets.get(str(default_asset))
     chain = chains[chain_key(spec, chains)] if spec is not None else next(iter(chains.values()))

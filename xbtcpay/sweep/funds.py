@@ -70,6 +70,8 @@ async def follow_sent(
     forgotten them."""
     needed = confirmations_needed(config)
     for record in await store.latest(SENT):
+        if not on_this_chain(config, record.asset):
+            continue  # another chain's node answers for it
         receipt = await client.call("eth_getTransactionReceipt", [record.tx_hash])
         if receipt is None:
             if record.raw_tx:
@@ -109,6 +111,8 @@ async def recheck_sweeps(config: SweepInputs, store: SweepStore, client: ChainCl
     await follow_sent(config, store, client, head)
     lost = []
     for record in await store.latest(CONFIRMED):
+        if not on_this_chain(config, record.asset):
+            continue
         if record.block_number is None or record.block_number < head - config.chain.reorg_window:
             continue
         receipt = await client.call("eth_getTransactionReceipt", [record.tx_hash])
@@ -117,6 +121,13 @@ async def recheck_sweeps(config: SweepInputs, store: SweepStore, client: ChainCl
             log.warning("sweep.reorged", tx_hash=record.tx_hash)
             lost.append(record.tx_hash)
     return lost
+
+
+def on_this_chain(config: SweepInputs, asset: str) -> bool:
+    """Whether ``asset`` is paid on the chain whose node ``config.chain`` names (an asset
+    no longer configured counts as on it, as before there were several chains)."""
+    chain = config.chain_of(asset)
+    return chain is None or chain == config.chain
 
 
 async def balances(client: ChainClient, asset: AssetConfig, addresses: list[str]) -> dict[str, int]:
@@ -142,8 +153,8 @@ async def summarize(
     received, swept, sweeping = await store.received(), await store.swept(), await store.in_flight()
     assets = {}
     for name, asset in config.assets.items():
-        if config.chain_of(name) != config.chain:
-            continue  # balances are read from the primary chain's node only
+        if not on_this_chain(config, name):
+            continue  # balances are read from this chain's node only
         issued = [
             a.address
             for a in await store.issued(name, now, config.payments.late_window, funded=True)
