@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from xbtcpay.app.config import Config
+from xbtcpay.chain.deposits import AddressBook
 from xbtcpay.chain.handler import ChainAccess, ChainHandler
 from xbtcpay.chain.settings import scopes_of
 from xbtcpay.cluster.leadership import Leadership, default_replica_id
@@ -139,6 +140,7 @@ def assemble(
 
     head = ChainHead(feed, primary_gauge, config.chain.key)
     chains: dict[str, ChainHandler] = {}
+    book = AddressBook()  # one copy of the issued addresses for every chain's watcher
     for scope in scopes_of(config):
         key = scope.chain.key
         gauge = metrics.chain_block.labels(key).set
@@ -151,6 +153,7 @@ def assemble(
             metrics.chain_rpc_calls,
             metrics.chain_head_age,
             metrics.chain_rpc_stale,
+            book,
         )
         chains[key] = ChainHandler(scope, access, watch=watch)
     chain = chains[config.chain.key]

@@ -17,6 +17,7 @@ import aiohttp
 from prometheus_client import Counter, Gauge
 
 from xbtcpay.chain.client import ChainClient, redact
+from xbtcpay.chain.deposits import AddressBook
 from xbtcpay.chain.eip681 import payment_uri
 from xbtcpay.chain.health import NodeHealth
 from xbtcpay.chain.settings import LEGACY_CHAIN, ChainHandlerSettings
@@ -39,6 +40,7 @@ class ChainAccess:
     rpc_calls: Counter
     head_age: Gauge | None = None  # xbtcpay_chain_head_age_seconds{chain}
     rpc_stale: Gauge | None = None  # xbtcpay_chain_rpc_stale{chain,url}
+    book: AddressBook | None = None  # the issued addresses, shared by the chains' watchers
 
 
 class ChainHandler:
@@ -110,6 +112,7 @@ class ChainHandler:
             access.rpc_calls,
             health,
             self._publish_health,
+            access.book,
         )
 
     def _publish_health(self, health: NodeHealth) -> None:

@@ -90,6 +90,7 @@ class Watcher:
         rpc_calls: Counter,
         health: NodeHealth | None = None,
         on_health: Callable[[NodeHealth], None] = lambda h: None,
+        book: AddressBook | None = None,
     ) -> None:
         self.config = config
         self.processor = processor
@@ -99,7 +100,8 @@ class Watcher:
         self.store = store
         self.on_head = on_head
         self.rpc_calls = rpc_calls
-        self.book = AddressBook()
+        # every issued address, whatever its chain: one book shared by a daemon's watchers
+        self.book = book if book is not None else AddressBook()
         self.contracts = {
             a.contract.lower(): a.name
             for a in config.assets.values()
