@@ -22,7 +22,18 @@ from typing import Any
 
 import structlog
 
-from bench import itemstate, memory, postgres, purchase, sse, start, status, sweep, watcher
+from bench import (
+    chains,
+    itemstate,
+    memory,
+    postgres,
+    purchase,
+    sse,
+    start,
+    status,
+    sweep,
+    watcher,
+)
 from bench.context import Context, Sizes, say
 from bench.report import Section
 
@@ -31,14 +42,16 @@ BENCHMARKS: dict[str, Callable[[Context], Section | list[Section]]] = {
     "start": start.main,
     "memory": memory.main,
     "watcher": watcher.main,
+    "chains": chains.main,
     "purchase": purchase.main,
     "sse": sse.main,
     "sweep": sweep.main,
     "itemstate": itemstate.main,
     "postgres": postgres.main,
 }
-# Run only when named (``python -m bench postgres``): they start a PostgreSQL server.
-OPT_IN = frozenset({"postgres"})
+# Run only when named (``python -m bench postgres chains``): postgres starts a PostgreSQL
+# server, chains three anvils.
+OPT_IN = frozenset({"postgres", "chains"})
 
 
 def _quiet_logs() -> None:
@@ -55,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "benchmarks",
         nargs="*",
         choices=[*BENCHMARKS, []],
-        help="which to run (default: all but postgres, in this order: "
+        help="which to run (default: all but postgres and chains, in this order: "
         + ", ".join(BENCHMARKS)
         + ")",
     )

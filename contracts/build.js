@@ -17,6 +17,7 @@ const sources = [
   "MockAggregator.sol",
   "MockPairV2.sol",
   "MockPoolV3.sol",
+  "TestStablecoins.sol",
 ];
 
 const input = {

@@ -30,6 +30,9 @@ EXPECTED_UNIQUE = sorted(
         ("claims", ("key",)),
         ("counters", ("name",)),
         ("chain_dirty", ("payment_id",)),
+        ("chain_cursor", ("chain",)),  # one scan position per chain (012)
+        ("chain_blocks", ("chain", "number")),  # one stored header per block of a chain
+        ("stray_deposits", ("key",)),  # a stray deposit is recorded once, like a deposit
         ("schema_migrations", ("name",)),
         ("cluster_lease", ("name",)),  # one leader lease per name
         # commerce (010): the ledger, balances, receipts, purchases

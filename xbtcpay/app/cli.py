@@ -253,7 +253,9 @@ async def _export(config: Config, args: argparse.Namespace) -> int:
     try:
         async with contextlib.AsyncExitStack() as stack:
             book = await _rate_book(config, stack) if request.currency else None
-            books = build(db, config.assets, config.commerce.virtual_currencies, book)
+            books = build(
+                db, config.assets, config.commerce.virtual_currencies, book, config.chain.key
+            )
             try:
                 text, count = await books.export(request)
             except InvalidParams as exc:
@@ -280,16 +282,12 @@ async def _rate_book(config: Config, stack: contextlib.AsyncExitStack) -> Any:
         return None
     import aiohttp
 
-    from xbtcpay.chain.client import ChainClient
-    from xbtcpay.chain.watcher import http_urls
     from xbtcpay.rates.book import RateBook
-    from xbtcpay.rates.service import build_sources
+    from xbtcpay.rates.service import build_sources, chain_nodes
 
     session = await stack.enter_async_context(aiohttp.ClientSession())
-    node = ChainClient(
-        http_urls(config.chain.rpc_urls), timeout=config.chain.request_timeout, session=session
-    )
-    sources = build_sources(config.rates, session, config.assets, lambda chain: node)
+    nodes = chain_nodes(config.chains, config.chain.key, session)
+    sources = build_sources(config.rates, session, config.assets, nodes)
     return RateBook(config.rates, sources)
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
-from xbtcpay.chain.settings import ChainConfig, parse_chain, parse_wallet
+from xbtcpay.chain.settings import ChainConfig, chain_key, parse_chains, parse_wallet
 from xbtcpay.cluster.settings import ClusterConfig, parse_cluster
 from xbtcpay.commerce.media_access.products import product_problems
 from xbtcpay.commerce.media_access.settings import MediaAccessSettings, parse_media_access
@@ -61,7 +61,7 @@ class Config:
     database: str
     rpc: RpcConfig
     public: PublicConfig
-    chain: ChainConfig
+    chain: ChainConfig  # the chain of the default asset (the only one with ``chain:``)
     assets: dict[str, AssetConfig]
     default_asset: str
     wallet: WalletConfig
@@ -78,14 +78,27 @@ class Config:
     media_access: MediaAccessSettings = field(default_factory=MediaAccessSettings)
     rates: RatesConfig | None = None
     admin: AdminConfig = field(default_factory=AdminConfig)
+    chains: dict[str, ChainConfig] = field(default_factory=dict)  # every chain, by key
+
+    def __post_init__(self) -> None:
+        if not self.chains:
+            object.__setattr__(self, "chains", {self.chain.key: self.chain})
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
 
+    def chain_of(self, asset: str) -> ChainConfig | None:
+        """The chain a crypto asset is paid on (None for a name that is no asset)."""
+        spec = self.assets.get(asset)
+        return None if spec is None else self.chains[chain_key(spec, self.chains)]
+
     def confirmations_for(self, asset: str) -> Confirmations:
         own = self.assets[asset].confirmations
-        return own if own is not None else self.chain.confirmations
+        if own is not None:
+            return own
+        chain = self.chain_of(asset)
+        return (chain or self.chain).confirmations
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -120,8 +133,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     database = _database(r, raw.get("database", "sqlite:///var/xbtcpay.db"))
     rpc = parse_rpc(r, r.section(raw, "rpc"))
     public = parse_public(r, r.section(raw, "public"))
-    chain = parse_chain(r, r.section(raw, "chain"))
     assets = parse_assets(r, raw.get("assets"))
+    chains = parse_chains(r, raw, assets)
     default_asset = raw.get("default_asset", next(iter(assets), ""))
     if assets and default_asset not in assets:
         r.bad("default_asset", f"{default_asset!r} is not one of assets: {', '.join(assets)}")
@@ -133,7 +146,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     products = _plain_mapping(r, raw, "products")
     r.problems.extend(Catalog.problems(products))
     sweep = parse_sweep(raw.get("sweep"), r.base_dir, r.problems)
-    rates = parse_rates(r, raw.get("rates"), assets)
+    rates = parse_rates(r, raw.get("rates"), assets, tuple(chains))
     password, pool_size, cluster = _database_extras(r, raw, database)
     media_access, media_problems = parse_media_access(raw.get("commerce"), products)
     r.problems.extend(media_problems + product_problems(products, media_access.item_groups))
@@ -142,6 +155,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         "rpc",
         "public",
         "chain",
+        "chains",
         "assets",
         "default_asset",
         "wallet",
@@ -164,7 +178,14 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     r.known("", raw, known)
     if r.problems:
         raise ConfigError(r.problems)
-    assert rpc and public and chain and wallet and postback is not None
+    for name in sweep.chains if sweep is not None else ():
+        if name not in chains:
+            r.bad(f"sweep.chains.{name}", f"not one of chains: {', '.join(chains)}")
+    if r.problems:
+        raise ConfigError(r.problems)
+    assert rpc and public and chains and wallet and postback is not None
+    spec = assets.get(str(default_asset))
+    chain = chains[chain_key(spec, chains)] if spec is not None else next(iter(chains.values()))
     return Config(
         path,
         database,
@@ -187,6 +208,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         media_access=media_access,
         rates=rates,
         admin=admin,
+        chains=chains,
     )
 
 

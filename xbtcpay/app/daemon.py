@@ -28,8 +28,8 @@ from xbtcpay.app.wiring import Parts, assemble, database, http_session
 from xbtcpay.cluster.expiry import expire_due
 from xbtcpay.cluster.leadership import LeaderJob, Leadership
 from xbtcpay.core.errors import PluginError
+from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.postback_target import postback_connector
-from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.tasks import every, supervise
 from xbtcpay.plugin_api import Plugin
 from xbtcpay.storage.api_keys import ApiKeyStore
@@ -290,7 +290,7 @@ class Daemon:
         # the leader's jobs: run by exactly one replica at a time (xbtcpay/cluster.py)
         processor = parts.processor
         jobs: list[LeaderJob] = [
-            ("expiry", lambda: every(self._expiry_interval, lambda: _expire(processor)))
+            ("expiry", lambda: every(self._expiry_interval, lambda: _expire(parts)))
         ]
         for name, job, interval in parts.registrations.jobs:
             jobs.append((name, functools.partial(every, interval, job)))
@@ -376,8 +376,16 @@ async def _background_tasks() -> AsyncIterator[list[asyncio.Task[None]]]:
         tasks.clear()
 
 
-async def _expire(processor: PaymentProcessor) -> None:
-    await expire_due(processor)
+async def _expire(parts: Parts) -> None:
+    """Expire due payments, holding those of a chain whose every node is stale."""
+    config, heads = parts.config, parts.head
+
+    def held(payment: Payment) -> bool:
+        chain = config.chain_of(payment.asset) if payment.method == CRYPTO else None
+        own = heads.chains.get(chain.key) if chain is not None else None
+        return own is not None and own.stale
+
+    await expire_due(parts.processor, held)
 
 
 async def _warm(parts: Parts) -> None:

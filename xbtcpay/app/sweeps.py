@@ -7,6 +7,7 @@ opens the database and the node from the config and reports to the operator.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -19,6 +20,7 @@ from xbtcpay.app.config import Config
 from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.watcher import http_urls
 from xbtcpay.core.errors import ChainError
+from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.sweep.errors import SweepRefused
 from xbtcpay.sweep.plan import (
@@ -42,9 +44,13 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "sweep", help="sweep received funds to the treasury (EIP-7702)", parents=[common]
     )
     ssub = sweep.add_subparsers(dest="action", required=True)
-    ssub.add_parser("deploy", help="deploy the delegate and batch contracts from the gas wallet")
+    deploy = ssub.add_parser(
+        "deploy", help="deploy the delegate and batch contracts from the gas wallet"
+    )
+    deploy.add_argument("--chain", help=CHAIN_HELP)
     plan = ssub.add_parser("plan", help="list what can be swept into a plan file")
     plan.add_argument("--asset")
+    plan.add_argument("--chain", help=CHAIN_HELP + " (default: the chain of --asset)")
     plan.add_argument("--min", help="skip addresses holding less than this amount")
     plan.add_argument(
         "--gas-station",
@@ -61,10 +67,50 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     send = ssub.add_parser("send", help="submit a signed plan from the gas wallet")
     send.add_argument("signed")
     send.add_argument("--dry-run", action="store_true", help="estimate gas and cost only")
+    send.add_argument("--chain", help=CHAIN_HELP + " (default: the chain id of the plan)")
     funds = sub.add_parser(
         "funds", help="received, swept, unswept funds and the gas runway", parents=[common]
     )
     funds.add_argument("--json", action="store_true")
+    funds.add_argument("--chain", help=CHAIN_HELP)
+
+
+CHAIN_HELP = "the chain (a name of chains:) to work on; default: the default asset's"
+
+
+def for_chain(
+    config: Config, name: str | None, *, asset: str | None = None, chain_id: int | None = None
+) -> Config:
+    """The configuration as a sweep of one chain reads it: that chain's node and chain id,
+    the assets on it, and its batch (``sweep.chains.<name>``; the top-level ``batch`` is the
+    primary chain's). The primary chain without an entry there: the configuration itself."""
+    if name is not None:
+        if name not in config.chains:
+            raise SweepRefused(f"unknown chain {name!r}: one of {', '.join(config.chains)}")
+        chain = config.chains[name]
+    elif asset is not None and config.chain_of(asset) is not None:
+        chain = config.chain_of(asset) or config.chain
+    elif chain_id is not None:
+        found = [c for c in config.chains.values() if c.chain_id == chain_id]
+        chain = found[0] if found else config.chain
+    else:
+        chain = config.chain
+    sweep = config.sweep
+    own = sweep.chains.get(chain.key) if sweep is not None else None
+    if chain == config.chain and own is None:
+        return config
+    assets = {n: a for n, a in config.assets.items() if config.chain_of(n) == chain}
+    if sweep is not None:
+        primary = chain == config.chain
+        sweep = dataclasses.replace(
+            sweep,
+            batch=own.batch if own is not None else (sweep.batch if primary else None),
+            delegate=own.delegate if own is not None else (sweep.delegate if primary else None),
+        )
+    default = config.default_asset if config.default_asset in assets else next(iter(assets), "")
+    return dataclasses.replace(
+        config, chain=chain, assets=assets, default_asset=default, sweep=sweep
+    )
 
 
 def logs_to_stderr() -> None:
@@ -130,6 +176,12 @@ async def _opened(config: Config) -> AsyncIterator[tuple[SweepStore, ChainClient
 async def sweep_main(config: Config, args: argparse.Namespace) -> int:
     logs_to_stderr()
     try:
+        chain_id = None
+        if args.action == "send" and args.chain is None:
+            chain_id = signed_from_json(read_json(args.signed)).plan.chain_id
+        config = for_chain(
+            config, args.chain, asset=getattr(args, "asset", None), chain_id=chain_id
+        )
         async with _opened(config) as (store, client):
             if args.action == "deploy":
                 return await _deploy(config, client)
@@ -263,8 +315,13 @@ async def funds_main(config: Config, args: argparse.Namespace) -> int:
 
     logs_to_stderr()
     try:
+        config = for_chain(config, args.chain)
+    except SweepRefused as exc:
+        return refused(str(exc))
+    try:
         async with _opened(config) as (store, client):
-            funds = await summarize(config, store, client, int(time.time()))
+            strays = await ChainStore(store.db).strays()
+            funds = await summarize(config, store, client, int(time.time()), strays)
     except ChainError as exc:
         return refused(f"node error: {exc}")
     data = funds_json(funds)

@@ -19,9 +19,9 @@ import aiohttp
 
 from xbtcpay.app.config import Config
 from xbtcpay.books import service as books
-from xbtcpay.chain.client import ChainClient
+from xbtcpay.chain.deposits import AddressBook
 from xbtcpay.chain.handler import ChainAccess, ChainHandler
-from xbtcpay.chain.watcher import http_urls
+from xbtcpay.chain.settings import scopes_of
 from xbtcpay.cluster.leadership import Leadership, default_replica_id
 from xbtcpay.commerce import wiring as commerce
 from xbtcpay.commerce.media_access.wiring import Media
@@ -92,10 +92,11 @@ class Parts:
     feed: PaymentFeed
     status_cache: StatusCache
     handlers: PaymentHandlers
-    chain: ChainHandler
+    chain: ChainHandler  # the primary chain's (the default asset's)
     registrations: Registrations
     commerce: commerce.Commerce
     plugins: dict[str, Plugin] = field(default_factory=dict)  # the started ones
+    chains: dict[str, ChainHandler] = field(default_factory=dict)  # every chain's, by key
 
     @property
     def media(self) -> Media:
@@ -133,10 +134,32 @@ def assemble(
     metrics = Metrics()
     sender = PostbackSender(config.postback, postbacks, postback_session, metrics, clock=clock)
     feed = PaymentFeed()
-    head = ChainHead(feed, metrics.chain_head.set)
-    access = ChainAccess(ChainStore(db, leadership.fence), session, head, metrics.chain_rpc_calls)
-    chain = ChainHandler(config, access, watch=watch)
-    handlers = PaymentHandlers([chain])
+    primary = metrics.chain_block.labels(config.chain.key)
+
+    def primary_gauge(number: int) -> None:  # the unlabelled gauge, as before, and the chain's
+        metrics.chain_head.set(number)
+        primary.set(number)
+
+    head = ChainHead(feed, primary_gauge, config.chain.key)
+    chains: dict[str, ChainHandler] = {}
+    book = AddressBook()  # one copy of the issued addresses for every chain's watcher
+    for scope in scopes_of(config):
+        key = scope.chain.key
+        gauge = metrics.chain_block.labels(key).set
+        own = head if key == config.chain.key else head.add_chain(key, gauge)
+        store = ChainStore(db, leadership.fence, key)
+        access = ChainAccess(
+            store,
+            session,
+            own,
+            metrics.chain_rpc_calls,
+            metrics.chain_head_age,
+            metrics.chain_rpc_stale,
+            book,
+        )
+        chains[key] = ChainHandler(scope, access, watch=watch)
+    chain = chains[config.chain.key]
+    handlers = PaymentHandlers(chains.values())
     processor = PaymentProcessor(
         config,
         payments,
@@ -147,7 +170,7 @@ def assemble(
         on_transition=feed.publish_transition,
     )
     registry = MethodRegistry()
-    core = CoreMethods(config, processor, handlers)
+    core = CoreMethods(config, processor, handlers, ChainStore(db))
     core.register(registry)
     status_cache = StatusCache(max_entries=config.public.status_cache_size)
     feed.on_transition(refresh_on_transition(status_cache, config, core, head))
@@ -156,13 +179,13 @@ def assemble(
     funds.register(config, db, metrics.registry, registry, registrations)
     rate_book = None
     if config.rates is not None:
-        node = ChainClient(
-            http_urls(config.chain.rpc_urls), timeout=config.chain.request_timeout, session=session
-        )
+        nodes = rates.chain_nodes(config.chains, config.chain.key, session)
         rate_book = rates.register(
-            config.rates, session, config.assets, lambda chain: node, registry, registrations
+            config.rates, session, config.assets, nodes, registry, registrations
         ).book
-    books.register(db, config.assets, config.commerce.virtual_currencies, rate_book, registry)
+    books.register(
+        db, config.assets, config.commerce.virtual_currencies, rate_book, registry, config.chain.key
+    )
     catalog = Catalog(config.products)
     chargers = {name: p for name, p in plugins.items() if isinstance(p, Charger)}
     shop = commerce.register(
@@ -195,6 +218,7 @@ def assemble(
         status_cache=status_cache,
         handlers=handlers,
         chain=chain,
+        chains=chains,
         registrations=registrations,
         commerce=shop,
     )

@@ -90,9 +90,20 @@ class Decimals:
     """Minor-unit digits of every name a movement can carry: commerce currencies first
     (ISO 4217 and the shop's virtual ones, as balances are read), then assets."""
 
-    def __init__(self, currencies: Currencies, assets: Mapping[str, AssetConfig]) -> None:
+    def __init__(
+        self,
+        currencies: Currencies,
+        assets: Mapping[str, AssetConfig],
+        default_chain: str = "main",
+    ) -> None:
         self.currencies = currencies
         self.assets = assets
+        self.default_chain = default_chain  # the chain of assets that name none
+
+    def chain_of(self, asset: str) -> str:
+        """The key of the chain an asset is paid and swept on."""
+        spec = self.assets.get(asset)
+        return (spec.chain if spec is not None else None) or self.default_chain
 
     def of(self, code: str) -> int:
         found = self.currencies.get(code)
@@ -110,12 +121,6 @@ class Decimals:
     def is_fiat(self, code: str) -> bool:
         found = self.currencies.get(code)
         return found is not None and not found.virtual and code not in self.assets
-
-
-def chain_of(payment: Payment | None) -> str:
-    """The chain a crypto payment (or, for ``None``, a sweep) belongs to. Payments carry no
-    chain yet: everything is on ``main``, the name of the configured single chain."""
-    return "main"
 
 
 async def collect(
@@ -144,7 +149,7 @@ async def collect(
                 deposit.asset,
                 amount,
                 method="crypto",
-                chain=chain_of(p),
+                chain=deposit.chain or decimals.chain_of(deposit.asset),
                 fiat=await valuer.payment_share(p, deposit.asset, amount),
                 payment_id=deposit.payment_id,
                 tx_hash=deposit.tx_hash or "",
@@ -268,7 +273,7 @@ async def _entry(e: Entry, decimals: Decimals, valuer: _Valuer) -> Movement:
 
 
 async def _sweep(s: ConfirmedSweep, decimals: Decimals, valuer: _Valuer) -> list[Movement]:
-    chain = chain_of(None)
+    chain = decimals.chain_of(s.asset)
     amount = Decimal(s.units).scaleb(-decimals.of(s.asset))
     moved = Movement(
         s.at,

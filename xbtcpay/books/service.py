@@ -95,9 +95,11 @@ def build(
     assets: Mapping[str, AssetConfig],
     virtual_currencies: Mapping[str, int],
     book: RateBook | None,
+    default_chain: str = "main",
 ) -> Books:
     rate = rate_lookup(book, assets) if book is not None else None
-    return Books(sources_of(db), Decimals(Currencies(virtual_currencies), assets), rate)
+    decimals = Decimals(Currencies(virtual_currencies), assets, default_chain)
+    return Books(sources_of(db), decimals, rate)
 
 
 def register(
@@ -106,8 +108,9 @@ def register(
     virtual_currencies: Mapping[str, int],
     book: RateBook | None,
     registry: MethodRegistry,
+    default_chain: str = "main",
 ) -> Books:
     """Plug the books into a daemon: ``export.journal`` (private port)."""
-    books = build(db, assets, virtual_currencies, book)
+    books = build(db, assets, virtual_currencies, book, default_chain)
     registry.add("export.journal", books.journal)
     return books

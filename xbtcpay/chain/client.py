@@ -157,6 +157,7 @@ class ChainClient:
         self._own_session = session is None
         self._current = 0
         self._cooldown: dict[str, float] = {}  # url -> loop time before which it is not used
+        self.avoid: frozenset[str] = frozenset()  # stale urls: used only when all others are
         self._ids = itertools.count(1)
 
     async def __aenter__(self) -> Self:
@@ -199,11 +200,14 @@ class ChainClient:
         """The current url, or the next one not cooling down after a 429."""
         loop = asyncio.get_running_loop()
         n = len(self.http_urls)
-        for step in range(n):
-            url = self.http_urls[(self._current + step) % n]
-            if self._cooldown.get(url, 0.0) <= loop.time():
-                self._current = (self._current + step) % n
-                return url
+        for avoiding in (True, False) if self.avoid else (False,):
+            for step in range(n):
+                url = self.http_urls[(self._current + step) % n]
+                if avoiding and url in self.avoid:
+                    continue
+                if self._cooldown.get(url, 0.0) <= loop.time():
+                    self._current = (self._current + step) % n
+                    return url
         index, url = min(enumerate(self.http_urls), key=lambda iu: self._cooldown[iu[1]])
         wait = self._cooldown[url] - loop.time()
         if wait > self.backoff_cap:
@@ -296,6 +300,22 @@ class ChainClient:
         return [_result(r["method"], by_id[r["id"]]) for r in requests]
 
     # -- typed helpers ---------------------------------------------------------------------
+
+    async def head_of(self, url: str) -> int | None:
+        """``eth_blockNumber`` of one url, asked once (no failover): None if it did not answer
+        (node health compares the urls' heads)."""
+        request = self._request("eth_blockNumber", [])
+        self.calls["eth_blockNumber"] += 1
+        try:
+            body = await self._send(url, request)
+        except _TransportFailure:
+            return None
+        if not _answers(request["id"], body) or body.get("error") is not None:
+            return None
+        try:
+            return int(body["result"], 16)
+        except (TypeError, ValueError):
+            return None
 
     async def chain_id(self) -> int:
         """The node's chain id."""

@@ -3,20 +3,24 @@
 It wraps what is specific to an EVM chain: deposit addresses derived from the wallet's
 account xpub (``chain.wallet``), EIP-681 payment URIs (``chain.eip681``) and the watcher
 that follows deposits (``chain.watcher``). One handler is built per configured chain
-(today the one ``chain:`` section serving every configured asset).
+(``handlers_for``), serving the assets on that chain only: a transfer of another chain's
+asset, or on another chain, is never seen by this chain's watcher.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
-from xbtcpay.chain.client import ChainClient
+from xbtcpay.chain.client import ChainClient, redact
+from xbtcpay.chain.deposits import AddressBook
 from xbtcpay.chain.eip681 import payment_uri
-from xbtcpay.chain.settings import ChainHandlerSettings
+from xbtcpay.chain.health import NodeHealth
+from xbtcpay.chain.settings import LEGACY_CHAIN, ChainHandlerSettings
 from xbtcpay.chain.wallet import AddressDeriver
 from xbtcpay.chain.watcher import Watcher, http_urls
 from xbtcpay.core.chain_head import ChainHead
@@ -34,10 +38,13 @@ class ChainAccess:
     session: aiohttp.ClientSession
     head: ChainHead
     rpc_calls: Counter
+    head_age: Gauge | None = None  # xbtcpay_chain_head_age_seconds{chain}
+    rpc_stale: Gauge | None = None  # xbtcpay_chain_rpc_stale{chain,url}
+    book: AddressBook | None = None  # the issued addresses, shared by the chains' watchers
 
 
 class ChainHandler:
-    """Crypto payments on the configured chain: addresses, URIs and the watcher job.
+    """Crypto payments on one configured chain: addresses, URIs and the watcher job.
 
     Without ``access`` (tools that only render payments) it has no jobs; with ``watch``
     false (tests that drive their own watcher) neither.
@@ -91,15 +98,46 @@ class ChainHandler:
         client = ChainClient(
             http_urls(chain.rpc_urls), timeout=chain.request_timeout, session=access.session
         )
+        health = None
+        if chain.health:
+            health = NodeHealth(
+                tuple(client.http_urls), chain.max_lag_blocks, chain.stale_after, time.monotonic
+            )
         return Watcher(
-            self.config, payments, access.store, client, access.head.set, access.rpc_calls
+            self.config,
+            payments,
+            access.store,
+            client,
+            access.head.set,
+            access.rpc_calls,
+            health,
+            self._publish_health,
+            access.book,
         )
+
+    def _publish_health(self, health: NodeHealth) -> None:
+        """The verdict where /healthz, /metrics, the pages and expiry read it."""
+        access, key = self.access, self.config.chain.key
+        if access is None:
+            return
+        head = access.head
+        head.stale = health.all_stale
+        head.stale_urls = tuple(redact(u) for u in health.stale_urls)
+        head.head_age = health.head_age()
+        if access.head_age is not None and head.head_age is not None:
+            access.head_age.labels(key).set(round(head.head_age, 3))
+        if access.rpc_stale is not None:
+            for url, seen in health.heads.items():
+                access.rpc_stale.labels(key, redact(url)).set(int(seen.stale))
 
     def leader_jobs(self, payments: PaymentDriver) -> list[LeaderJob]:
         """The watcher, when this daemon watches and a node is configured; /healthz reports
-        from now on whether its head is fresh."""
+        from now on whether its head is fresh. Each chain's watcher is a job of its own, so
+        a chain whose node is down never holds up another's."""
         if self.access is None or not self.watch or not self.config.chain.rpc_urls:
             return []
-        job: LeaderJob = ("watcher", self.watcher(payments).run)
+        key = self.config.chain.key
+        name = "watcher" if key == LEGACY_CHAIN else f"watcher-{key}"
+        job: LeaderJob = (name, self.watcher(payments).run)
         self.access.head.watched = True
         return [job]

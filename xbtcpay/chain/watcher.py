@@ -34,14 +34,16 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
-from xbtcpay.chain.client import ChainClient, RangeTooLarge
+from xbtcpay.chain.client import ChainClient, RangeTooLarge, redact
 from xbtcpay.chain.deposits import (
     TRANSFER_TOPIC,
     AddressBook,
     Deposit,
     ether_deposits,
+    stray_deposits,
     transfer_deposits,
 )
+from xbtcpay.chain.health import NodeHealth
 from xbtcpay.chain.reconcile import balances_at, surpluses
 from xbtcpay.chain.reorg import (
     Header,
@@ -86,15 +88,20 @@ class Watcher:
         client: ChainClient,
         on_head: Callable[[int], None],
         rpc_calls: Counter,
+        health: NodeHealth | None = None,
+        on_health: Callable[[NodeHealth], None] = lambda h: None,
+        book: AddressBook | None = None,
     ) -> None:
         self.config = config
         self.processor = processor
         self.chain = config.chain
+        self.log = log.bind(chain=config.chain.key)
         self.client = client
         self.store = store
         self.on_head = on_head
         self.rpc_calls = rpc_calls
-        self.book = AddressBook()
+        # every issued address, whatever its chain: one book shared by a daemon's watchers
+        self.book = book if book is not None else AddressBook()
         self.contracts = {
             a.contract.lower(): a.name
             for a in config.assets.values()
@@ -107,6 +114,10 @@ class Watcher:
         self._wake = asyncio.Event()
         self._last_reconcile: float | None = None
         self._reported_calls: dict[str, int] = {}
+        self.health = health
+        self.on_health = on_health
+        self.stale = False
+        self._seen_head: int | None = None
 
     # -- loop ----------------------------------------------------------------------------
 
@@ -118,17 +129,20 @@ class Watcher:
         ]
         failures = 0
         try:
+            await self.check_health()  # a url far behind the others is skipped from the start
             while True:
                 delay = self.chain.poll_interval
                 try:
                     await self.poll()
                     failures = 0
                     progressed()  # a later crash backs off from the start again
+                    await self.check_health()
                 except ChainError as exc:
+                    await self.check_health()
                     failures += 1
                     delay = min(MAX_BACKOFF, self.chain.poll_interval * 2**failures)
                     delay *= random.uniform(0.8, 1.2)
-                    log.warning(
+                    self.log.warning(
                         "chain.poll_failed",
                         error=str(exc)[:300],
                         retry_in=round(delay, 2),
@@ -155,10 +169,10 @@ class Watcher:
             try:
                 async for number in self.client.new_heads(url):
                     failures = 0
-                    log.debug("chain.new_head_hint", block=number)
+                    self.log.debug("chain.new_head_hint", block=number)
                     self._wake.set()
             except ChainError as exc:
-                log.warning("chain.new_heads_failed", error=str(exc)[:200])
+                self.log.warning("chain.new_heads_failed", error=str(exc)[:200])
             failures += 1
             await asyncio.sleep(min(MAX_BACKOFF, 0.5 * 2**failures))
 
@@ -166,7 +180,7 @@ class Watcher:
 
     async def poll(self) -> None:
         """Scan to the head, reconcile when due, re-evaluate payments, publish the head."""
-        head = await self.client.block_number()
+        head = self._seen_head = await self.client.block_number()
         if self.cursor is None:
             self.cursor = await self._initial_cursor(head)
         if head < self.cursor or not await self._tip_is_current(head):
@@ -186,13 +200,13 @@ class Watcher:
     async def _initial_cursor(self, head: int) -> int:
         stored = await self.store.cursor()
         if stored is not None:
-            log.info("chain.resume", cursor=stored, head=head, behind=max(0, head - stored))
+            self.log.info("chain.resume", cursor=stored, head=head, behind=max(0, head - stored))
             return stored
         start = self.chain.start_block
         first = max(0, head - LATEST_MARGIN) if start == "latest" else start
         below = await self.client.get_block(first - 1) if first > 0 else None
         await self.store.start_at(first - 1, None if below is None else Header.of(below))
-        log.info("chain.first_start", start_block=first, head=head)
+        self.log.info("chain.first_start", start_block=first, head=head)
         return first - 1
 
     async def _tip_is_current(self, head: int) -> bool:
@@ -218,10 +232,10 @@ class Watcher:
             if end == start:
                 raise  # a single block is too much: nothing smaller to ask for
             self.range = max(1, (end - start + 1) // 2)
-            log.info("chain.range_shrunk", range=self.range)
+            self.log.info("chain.range_shrunk", range=self.range)
             return head
         except ReorgDetected as exc:
-            log.warning("chain.reorg_detected", at=start, reason=str(exc))
+            self.log.warning("chain.reorg_detected", at=start, reason=str(exc))
             await self._rewind()
             return head
         keep_from = max(0, end - self.chain.reorg_window + 1)
@@ -229,8 +243,17 @@ class Watcher:
         self.cursor = end
         self.range = min(self.chain.max_block_range, self.range * 2)
         if deposits:
-            log.info(
+            self.log.info(
                 "chain.deposits", from_block=start, to_block=end, found=len(deposits), new=added
+            )
+        for stray in (d for d in deposits if d.stray):
+            self.log.warning(
+                "chain.stray_deposit",
+                payment_id=stray.payment_id,
+                asset=stray.asset,
+                units=str(stray.units),
+                tx_hash=stray.tx_hash,
+                block=stray.block_number,
             )
         return head
 
@@ -259,6 +282,7 @@ class Watcher:
         deposits = transfer_deposits(logs, self.book, self.contracts)
         if self.natives:
             deposits += ether_deposits(blocks, self.book, self.natives)
+        deposits += stray_deposits(logs, blocks, self.book, self.contracts, self.natives)
         return headers, deposits
 
     async def _rewind(self) -> None:
@@ -270,9 +294,9 @@ class Watcher:
         ancestor = common_ancestor(window, {h.number: h.hash for h in map(Header.of, blocks)})
         if ancestor is None:
             ancestor = min(head, window[0].number - 1) if window else head
-            log.critical("chain.reorg_beyond_window", window=len(window), rewound_to=ancestor)
+            self.log.critical("chain.reorg_beyond_window", window=len(window), rewound_to=ancestor)
         rolled = await self.store.rollback(ancestor)
-        log.warning(
+        self.log.warning(
             "chain.reorg",
             ancestor=ancestor,
             depth=(self.cursor or ancestor) - ancestor,
@@ -280,6 +304,36 @@ class Watcher:
             payments=len(rolled.payments),
         )
         self.cursor = ancestor
+
+    # -- node health ---------------------------------------------------------------------
+
+    async def check_health(self) -> None:
+        """Compare the urls' heads (one ``eth_blockNumber`` each when there are several),
+        skip stale urls, and log once on entering and on leaving the all-stale state."""
+        health = self.health
+        if health is None:
+            return
+        urls = self.client.http_urls
+        if len(urls) > 1:
+            heads = await asyncio.gather(*(self.client.head_of(u) for u in urls))
+            for url, number in zip(urls, heads, strict=True):
+                if number is not None:
+                    health.observe(url, number)
+        elif self._seen_head is not None:
+            health.observe(urls[0], self._seen_head)
+        self._seen_head = None
+        health.evaluate()
+        skipped = frozenset(health.stale_urls)
+        if skipped != self.client.avoid:
+            self.log.warning("chain.rpc_stale", urls=[redact(u) for u in sorted(skipped)])
+            self.client.avoid = skipped
+        if health.all_stale != self.stale:
+            self.stale = health.all_stale
+            if self.stale:
+                self.log.warning("chain.stale", head_age=health.head_age(), urls=len(urls))
+            else:
+                self.log.info("chain.fresh", head=self.cursor)
+        self.on_health(health)
 
     # -- reconciliation ------------------------------------------------------------------
 
@@ -312,7 +366,7 @@ class Watcher:
             found += surpluses(asset.name, watched, balances, recorded, header.number, header.hash)
         if found:
             added = await self.store.add_deposits(found)
-            log.info("chain.reconciled", deposits=len(found), new=added)
+            self.log.info("chain.reconciled", deposits=len(found), new=added)
         return len(found)
 
     async def _confirmed_block(self, asset: str) -> int | None:
@@ -327,8 +381,8 @@ class Watcher:
     async def _threshold(self, asset: str) -> Threshold:
         assert self.cursor is not None
         wanted = self.config.confirmations_for(asset)
-        if wanted == "finalized":
-            block = await self.client.get_block("finalized")
+        if wanted == "finalized" or wanted == "safe":  # the node's block of that tag
+            block = await self.client.get_block(wanted)
             return Threshold(self.cursor, None, None if block is None else int(block["number"]))
         return Threshold(self.cursor, int(wanted))
 

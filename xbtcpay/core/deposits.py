@@ -20,6 +20,10 @@ class Deposit:
     ``kind`` is ``log`` (ERC-20 Transfer), ``tx`` (plain ETH transfer, tx.to) or ``balance``
     (a surplus found by balance reconciliation: no transaction hash). ``position`` orders
     deposits inside one block (log index, transaction index, or after everything).
+
+    A ``stray`` deposit is money of another asset than the payment's (or on another chain:
+    the same address exists on every chain) sent to its address: recorded so it can be
+    refunded, never counted towards the payment. ``chain`` is filled in when read back.
     """
 
     key: str
@@ -32,6 +36,8 @@ class Deposit:
     block_number: int
     block_hash: str
     position: int
+    stray: bool = False
+    chain: str | None = None
 
 
 @dataclass(frozen=True)

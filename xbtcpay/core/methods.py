@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from xbtcpay.core.amounts import parse_amount
+from xbtcpay.core.deposits import Deposit
 from xbtcpay.core.errors import InvalidParams
 from xbtcpay.core.handlers import PaymentHandlers
 from xbtcpay.core.models import CRYPTO, NewPayment, Payment, PaymentEvent
 from xbtcpay.core.params import data_text, fiat_price, postback_url, return_url
+from xbtcpay.core.persistence import StrayDeposits
 from xbtcpay.core.postback import display_amount
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.registry import MethodRegistry
@@ -26,11 +29,16 @@ class CoreMethods:
     """Handlers of the core methods; registered into a MethodRegistry."""
 
     def __init__(
-        self, config: PaymentTerms, processor: PaymentProcessor, handlers: PaymentHandlers
+        self,
+        config: PaymentTerms,
+        processor: PaymentProcessor,
+        handlers: PaymentHandlers,
+        strays: StrayDeposits | None = None,
     ) -> None:
         self.config = config
         self.processor = processor
         self.handlers = handlers
+        self.strays = strays
 
     def register(self, registry: MethodRegistry) -> None:
         registry.add("start_payment", self.start_payment)
@@ -92,6 +100,16 @@ class CoreMethods:
             "payment_uri": self.payment_uri(p),
             "status_url": f"{self.config.public.base_url}/{p.id}/status.json",
             "checkout_url": f"{self.config.public.base_url}/pay/{p.id}",
+            **self.chain_fields(p),
+        }
+
+    def chain_fields(self, p: Payment) -> dict[str, Any]:
+        """``chain`` (its key in the configuration) and ``chain_id`` of a crypto payment's
+        chain; both null for a payment through a provider."""
+        chain = self.config.chain_of(p.asset) if p.method == CRYPTO else None
+        return {
+            "chain": None if chain is None else chain.key,
+            "chain_id": None if chain is None else chain.chain_id,
         }
 
     def payment_uri(self, p: Payment) -> str | None:
@@ -100,7 +118,24 @@ class CoreMethods:
 
     async def get_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         payment = await self.processor.get(_payment_id(params))
-        return self.describe(payment)
+        found = await self.strays.strays_of(payment.id) if self.strays is not None else []
+        return {**self.describe(payment), "stray_deposits": [self._stray(d) for d in found]}
+
+    def _stray(self, d: Deposit) -> dict[str, Any]:
+        """A stray deposit as the shop sees it: where, what, how much (for a refund)."""
+        asset = self.config.assets.get(d.asset)
+        chain = self.config.chain_of(d.asset)
+        amount = Decimal(d.units).scaleb(-asset.decimals) if asset is not None else None
+        return {
+            "chain": d.chain,
+            "chain_id": None if chain is None else chain.chain_id,
+            "asset": d.asset,
+            "amount": None if amount is None else format(amount.normalize(), "f"),
+            "units": str(d.units),
+            "address": d.address,
+            "tx_hash": d.tx_hash,
+            "block_number": d.block_number,
+        }
 
     def describe(self, p: Payment) -> dict[str, Any]:
         return {
@@ -126,6 +161,7 @@ class CoreMethods:
             "customer": p.customer,
             "reason": p.reason,
             "payment_uri": self.payment_uri(p),
+            **self.chain_fields(p),
         }
 
     async def list_payments(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:

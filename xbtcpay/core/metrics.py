@@ -42,6 +42,24 @@ class Metrics:
         self.chain_head = Gauge(
             "xbtcpay_chain_head", "Latest block seen by the watcher", registry=self.registry
         )
+        self.chain_block = Gauge(
+            "xbtcpay_chain_block",
+            "Latest block scanned by the watcher of each chain",
+            ["chain"],
+            registry=self.registry,
+        )
+        self.chain_head_age = Gauge(
+            "xbtcpay_chain_head_age_seconds",
+            "Seconds since the chain's head last moved (node health)",
+            ["chain"],
+            registry=self.registry,
+        )
+        self.chain_rpc_stale = Gauge(
+            "xbtcpay_chain_rpc_stale",
+            "1 while a node url of the chain is stale (behind the others, or its head stands)",
+            ["chain", "url"],
+            registry=self.registry,
+        )
         self.chain_rpc_calls = Counter(
             "xbtcpay_chain_rpc_calls_total",
             "JSON-RPC calls made to the node",

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-Confirmations = int | Literal["finalized"]
+Confirmations = int | Literal["finalized", "safe"]
+BLOCK_TAGS = ("finalized", "safe")  # confirmations that follow the node's block tags
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}\Z")
 _ASSET_NAME = re.compile(r"^[a-z0-9_]{1,32}\Z")
-_ASSET_KEYS = ("contract", "decimals", "native", "max_amount", "confirmations", "symbol")
+_ASSET_KEYS = ("chain", "contract", "decimals", "native", "max_amount", "confirmations", "symbol")
 _POSTBACK_KEYS = (
     "secret",
     "timeout",
@@ -55,6 +56,7 @@ class AssetConfig:
     max_amount: Decimal | None = None
     confirmations: Confirmations | None = None
     symbol: str = ""
+    chain: str | None = None  # the key of its chain in ``chains:`` (None: the only chain)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,15 @@ class HasChainId(Protocol):
     def chain_id(self) -> int: ...
 
 
+class Network(HasChainId, Protocol):
+    """A chain as payments show it: its config key, its chain id and its display name."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
 class PaymentTerms(Protocol):
     """What the core JSON-RPC methods read: assets, limits and the URLs they answer."""
 
@@ -120,6 +131,7 @@ class PaymentTerms(Protocol):
     def public(self) -> HasBaseUrl: ...
     @property
     def chain(self) -> HasChainId: ...
+    def chain_of(self, asset: str) -> Network | None: ...
 
 
 class ProcessorSettings(Protocol):
@@ -197,6 +209,8 @@ class Reader:
     def confirmations(self, where: str, value: Any) -> Confirmations:
         if value == "finalized":
             return "finalized"
+        if value == "safe":
+            return "safe"
         return self.int(where, value, 1)
 
     def section(self, raw: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -234,6 +248,10 @@ def parse_assets(r: Reader, value: Any) -> dict[str, AssetConfig]:
             if max_amount is None:
                 r.bad(f"{where}.max_amount", "expected a positive decimal string")
         conf = spec.get("confirmations")
+        chain = spec.get("chain")
+        if chain is not None and not (isinstance(chain, str) and _ASSET_NAME.match(chain)):
+            r.bad(f"{where}.chain", f"expected the name of a chain in chains:, got {chain!r}")
+            chain = None
         assets[name] = AssetConfig(
             name=name,
             decimals=decimals,
@@ -242,6 +260,7 @@ def parse_assets(r: Reader, value: Any) -> dict[str, AssetConfig]:
             max_amount=max_amount,
             confirmations=None if conf is None else r.confirmations(f"{where}.confirmations", conf),
             symbol=str(spec.get("symbol", name.upper())),
+            chain=chain,
         )
     return assets
 

@@ -12,6 +12,9 @@ from typing import Any
 
 import aiohttp
 
+from xbtcpay.chain.client import ChainClient
+from xbtcpay.chain.settings import ChainConfig
+from xbtcpay.chain.watcher import http_urls
 from xbtcpay.core.errors import InvalidParams
 from xbtcpay.core.registrations import Registrations
 from xbtcpay.core.registry import MethodRegistry
@@ -23,6 +26,25 @@ from xbtcpay.rates.observation import RateSource
 from xbtcpay.rates.onchain import Caller, ChainlinkSource, PoolSource
 from xbtcpay.rates.settings import Pair, RatesConfig, SourceConfig, parse_pair
 from xbtcpay.rates.tickers import CoinbaseSource, CoinGeckoSource, KrakenSource
+
+
+def chain_nodes(
+    chains: Mapping[str, ChainConfig], default: str, session: aiohttp.ClientSession
+) -> Callable[[str | None], Caller]:
+    """``node_for(chain)``: a node client per configured chain (None: the ``default`` one),
+    over ``session``; clients are made on first use."""
+    made: dict[str, ChainClient] = {}
+
+    def node_for(chain: str | None) -> Caller:
+        key = chain or default
+        if key not in made:
+            spec = chains[key]
+            made[key] = ChainClient(
+                http_urls(spec.rpc_urls), timeout=spec.request_timeout, session=session
+            )
+        return made[key]
+
+    return node_for
 
 
 def build_sources(

@@ -1,6 +1,8 @@
-"""The watcher's tables: cursor, recent headers, deposits, payments to re-evaluate.
+"""The watchers' tables: cursor, recent headers, deposits, payments to re-evaluate.
 
-Every change of the scan position is one unit of work (one transaction): the cursor,
+Each chain has its own rows (``chain``: its key in the configuration; migration
+``012_chains.sql``): a ``ChainStore`` reads and writes those of one chain only, so one
+chain's rollback or cursor never touches another's. Every change of the scan position is one unit of work (one transaction): the cursor,
 the headers of the range, the deposits found in it and the dirty marks of the payments they
 touch commit together or not at all. See migration ``002_chain.sql``.
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from xbtcpay.core.deposits import AddressBook, Deposit, Header, Rollback
@@ -21,15 +24,19 @@ from xbtcpay.core.persistence import Engine, UnitOfWork
 from xbtcpay.core.state import State
 from xbtcpay.storage.sql import marks, open_states
 
-_INSERT_DEPOSIT = (
-    "INSERT INTO deposits (key, payment_id, asset, address, units, kind, tx_hash,"
-    " block_number, block_hash, position, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_DEPOSIT_COLUMNS = (
+    " (key, payment_id, asset, address, units, kind, tx_hash, block_number, block_hash,"
+    " position, created_at, chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (key) DO NOTHING"
 )
+_INSERT_DEPOSIT = "INSERT INTO deposits" + _DEPOSIT_COLUMNS
+_INSERT_STRAY = "INSERT INTO stray_deposits" + _DEPOSIT_COLUMNS
 _PUT_HEADER = (
-    "INSERT INTO chain_blocks (number, hash, parent_hash) VALUES (?, ?, ?) ON CONFLICT (number)"
+    "INSERT INTO chain_blocks (chain, number, hash, parent_hash) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (chain, number)"
     " DO UPDATE SET hash = excluded.hash, parent_hash = excluded.parent_hash"
 )
+DEFAULT_CHAIN = "main"  # the chain of a single ``chain:`` section
 _CHUNK = 500  # SQLite host-parameter limit friendly
 
 
@@ -45,6 +52,7 @@ def _row_to_deposit(row: Any) -> Deposit:
         block_number=row["block_number"],
         block_hash=row["block_hash"],
         position=row["position"],
+        chain=row["chain"],
     )
 
 
@@ -59,10 +67,11 @@ def _still_payable() -> tuple[str, list[Any]]:
     return condition, [*states, State.EXPIRED.value]
 
 
-async def _mark_dirty(uow: UnitOfWork, payment_ids: Iterable[str]) -> None:
+async def _mark_dirty(uow: UnitOfWork, chain: str, payment_ids: Iterable[str]) -> None:
     await uow.executemany(
-        "INSERT INTO chain_dirty (payment_id) VALUES (?) ON CONFLICT (payment_id) DO NOTHING",
-        [(pid,) for pid in sorted(set(payment_ids))],
+        "INSERT INTO chain_dirty (payment_id, chain) VALUES (?, ?)"
+        " ON CONFLICT (payment_id) DO NOTHING",
+        [(pid, chain) for pid in sorted(set(payment_ids))],
     )
 
 
@@ -74,20 +83,20 @@ async def no_fence(uow: UnitOfWork) -> int:
     return 0
 
 
-async def _set_cursor(uow: UnitOfWork, block: int, term: int) -> None:
+async def _set_cursor(uow: UnitOfWork, chain: str, block: int, term: int) -> None:
     await uow.execute(
-        "INSERT INTO chain_cursor (id, block, updated_at, term) VALUES (1, ?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET block = excluded.block,"
+        "INSERT INTO chain_cursor (chain, block, updated_at, term) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (chain) DO UPDATE SET block = excluded.block,"
         " updated_at = excluded.updated_at, term = excluded.term",
-        (block, int(time.time()), term),
+        (chain, block, int(time.time()), term),
     )
 
 
-async def _insert_deposits(uow: UnitOfWork, deposits: Sequence[Deposit]) -> int:
+async def _insert_deposits(uow: UnitOfWork, chain: str, deposits: Sequence[Deposit]) -> int:
     now, added = int(time.time()), 0
     for d in deposits:
         added += await uow.execute(
-            _INSERT_DEPOSIT,
+            _INSERT_STRAY if d.stray else _INSERT_DEPOSIT,
             (
                 d.key,
                 d.payment_id,
@@ -100,22 +109,31 @@ async def _insert_deposits(uow: UnitOfWork, deposits: Sequence[Deposit]) -> int:
                 d.block_hash,
                 d.position,
                 now,
+                chain,
             ),
         )
     return added
 
 
 class ChainStore:
-    """Reads and atomic writes of the watcher's state in the daemon's database."""
+    """Reads and atomic writes of one chain's watcher state in the daemon's database."""
 
-    def __init__(self, db: Engine, fence: Fence = no_fence) -> None:
+    def __init__(self, db: Engine, fence: Fence = no_fence, chain: str = DEFAULT_CHAIN) -> None:
         self.db = db
         self.fence = fence
+        self.chain = chain
 
     async def cursor(self) -> int | None:
         """The last block fully scanned, or None before the first start."""
-        row = await self.db.fetchone("SELECT block FROM chain_cursor WHERE id = 1")
+        row = await self.db.fetchone(
+            "SELECT block FROM chain_cursor WHERE chain = ?", (self.chain,)
+        )
         return None if row is None else int(row["block"])
+
+    async def cursors(self) -> dict[str, int]:
+        """The last block scanned of every chain (followers take their heads from them)."""
+        rows = await self.db.fetchall("SELECT chain, block FROM chain_cursor")
+        return {r["chain"]: int(r["block"]) for r in rows}
 
     async def start_at(self, block: int, header: Header | None) -> None:
         """First start: the cursor sits just below the first block to scan (its header kept)."""
@@ -123,22 +141,26 @@ class ChainStore:
         async def work(uow: UnitOfWork) -> None:
             term = await self.fence(uow)
             if header is not None:
-                await uow.execute(_PUT_HEADER, (header.number, header.hash, header.parent_hash))
-            await _set_cursor(uow, block, term)
+                await uow.execute(
+                    _PUT_HEADER, (self.chain, header.number, header.hash, header.parent_hash)
+                )
+            await _set_cursor(uow, self.chain, block, term)
 
         await self.db.transact(work)
 
     async def window(self) -> list[Header]:
         """Stored headers of recent blocks, ascending."""
         rows = await self.db.fetchall(
-            "SELECT number, hash, parent_hash FROM chain_blocks ORDER BY number"
+            "SELECT number, hash, parent_hash FROM chain_blocks WHERE chain = ? ORDER BY number",
+            (self.chain,),
         )
         return [Header(r["number"], r["hash"], r["parent_hash"]) for r in rows]
 
     async def header(self, number: int) -> Header | None:
         """The stored header of one block, if it is in the window."""
         row = await self.db.fetchone(
-            "SELECT number, hash, parent_hash FROM chain_blocks WHERE number = ?", (number,)
+            "SELECT number, hash, parent_hash FROM chain_blocks WHERE chain = ? AND number = ?",
+            (self.chain, number),
         )
         return None if row is None else Header(row["number"], row["hash"], row["parent_hash"])
 
@@ -154,12 +176,18 @@ class ChainStore:
             term = await self.fence(uow)
             await uow.executemany(
                 _PUT_HEADER,
-                [(h.number, h.hash, h.parent_hash) for h in headers if h.number >= keep_from],
+                [
+                    (self.chain, h.number, h.hash, h.parent_hash)
+                    for h in headers
+                    if h.number >= keep_from
+                ],
             )
-            await uow.execute("DELETE FROM chain_blocks WHERE number < ?", (keep_from,))
-            added = await _insert_deposits(uow, deposits)
-            await _mark_dirty(uow, (d.payment_id for d in deposits))
-            await _set_cursor(uow, to_block, term)
+            await uow.execute(
+                "DELETE FROM chain_blocks WHERE chain = ? AND number < ?", (self.chain, keep_from)
+            )
+            added = await _insert_deposits(uow, self.chain, deposits)
+            await _mark_dirty(uow, self.chain, (d.payment_id for d in deposits if not d.stray))
+            await _set_cursor(uow, self.chain, to_block, term)
             return added
 
         return await self.db.transact(work)
@@ -169,8 +197,8 @@ class ChainStore:
 
         async def work(uow: UnitOfWork) -> int:
             await self.fence(uow)
-            added = await _insert_deposits(uow, deposits)
-            await _mark_dirty(uow, (d.payment_id for d in deposits))
+            added = await _insert_deposits(uow, self.chain, deposits)
+            await _mark_dirty(uow, self.chain, (d.payment_id for d in deposits if not d.stray))
             return added
 
         return await self.db.transact(work)
@@ -180,16 +208,22 @@ class ChainStore:
 
         async def work(uow: UnitOfWork) -> Rollback:
             term = await self.fence(uow)
+            scope = (self.chain, ancestor)
             rows = await uow.fetchall(
-                "SELECT DISTINCT payment_id FROM deposits WHERE block_number > ?"
+                "SELECT DISTINCT payment_id FROM deposits WHERE chain = ? AND block_number > ?"
                 " ORDER BY payment_id",
-                (ancestor,),
+                scope,
             )
             payments = tuple(r[0] for r in rows)
-            removed = await uow.execute("DELETE FROM deposits WHERE block_number > ?", (ancestor,))
-            await uow.execute("DELETE FROM chain_blocks WHERE number > ?", (ancestor,))
-            await _mark_dirty(uow, payments)
-            await _set_cursor(uow, ancestor, term)
+            removed = await uow.execute(
+                "DELETE FROM deposits WHERE chain = ? AND block_number > ?", scope
+            )
+            await uow.execute(
+                "DELETE FROM stray_deposits WHERE chain = ? AND block_number > ?", scope
+            )
+            await uow.execute("DELETE FROM chain_blocks WHERE chain = ? AND number > ?", scope)
+            await _mark_dirty(uow, self.chain, payments)
+            await _set_cursor(uow, self.chain, ancestor, term)
             return Rollback(ancestor, removed, payments)
 
         return await self.db.transact(work)
@@ -210,10 +244,11 @@ class ChainStore:
         return len(rows)
 
     async def deposits_of(self, payment_id: str) -> list[Deposit]:
-        """Every deposit of one payment, in chain order."""
+        """Every deposit of one payment on this chain, in chain order (strays left out)."""
         rows = await self.db.fetchall(
-            "SELECT * FROM deposits WHERE payment_id = ? ORDER BY block_number, position",
-            (payment_id,),
+            "SELECT * FROM deposits WHERE payment_id = ? AND chain = ?"
+            " ORDER BY block_number, position",
+            (payment_id, self.chain),
         )
         return [_row_to_deposit(r) for r in rows]
 
@@ -227,9 +262,23 @@ class ChainStore:
         )
         return [(_row_to_deposit(r), int(r["created_at"])) for r in rows]
 
+    async def strays_of(self, payment_id: str) -> list[Deposit]:
+        """The stray deposits to one payment's address, on every chain, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM stray_deposits WHERE payment_id = ? ORDER BY id", (payment_id,)
+        )
+        return [replace(_row_to_deposit(r), stray=True) for r in rows]
+
+    async def strays(self) -> list[Deposit]:
+        """Every stray deposit, on every chain, oldest first (``funds``)."""
+        rows = await self.db.fetchall("SELECT * FROM stray_deposits ORDER BY id")
+        return [replace(_row_to_deposit(r), stray=True) for r in rows]
+
     async def dirty(self) -> list[str]:
         """Payments whose deposits changed since they were last evaluated."""
-        rows = await self.db.fetchall("SELECT payment_id FROM chain_dirty")
+        rows = await self.db.fetchall(
+            "SELECT payment_id FROM chain_dirty WHERE chain = ?", (self.chain,)
+        )
         return [r[0] for r in rows]
 
     async def clean(self, payment_ids: Sequence[str]) -> None:
@@ -239,7 +288,8 @@ class ChainStore:
 
         async def work(uow: UnitOfWork) -> None:
             await uow.executemany(
-                "DELETE FROM chain_dirty WHERE payment_id = ?", [(pid,) for pid in payment_ids]
+                "DELETE FROM chain_dirty WHERE payment_id = ? AND chain = ?",
+                [(pid, self.chain) for pid in payment_ids],
             )
 
         await self.db.transact(work)
@@ -249,8 +299,8 @@ class ChainStore:
         payable, args = _still_payable()
         rows = await self.db.fetchall(
             "SELECT DISTINCT d.payment_id FROM deposits d JOIN payments p ON p.id = d.payment_id"
-            f" WHERE {payable}",
-            (*args, late_window, now),
+            f" WHERE d.chain = ? AND {payable}",
+            (self.chain, *args, late_window, now),
         )
         return [r[0] for r in rows]
 
@@ -270,9 +320,9 @@ class ChainStore:
         for start in range(0, len(payment_ids), _CHUNK):
             chunk = list(payment_ids[start : start + _CHUNK])
             rows = await self.db.fetchall(
-                f"SELECT payment_id, units FROM deposits WHERE block_number <= ?"
+                f"SELECT payment_id, units FROM deposits WHERE chain = ? AND block_number <= ?"
                 f" AND payment_id IN ({marks(chunk)})",
-                (block, *chunk),
+                (self.chain, block, *chunk),
             )
             for row in rows:
                 totals[row["payment_id"]] += int(row["units"])

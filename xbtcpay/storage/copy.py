@@ -32,6 +32,7 @@ TABLES: tuple[str, ...] = (
     "deposits",
     "chain_dirty",
 )
+TABLES += ("stray_deposits",)  # several chains (012_chains.sql)
 # the commerce layer's (010_commerce.sql)
 TABLES += ("ledger_entries", "balances", "receipt_sequences", "issued_receipts", "purchases")
 # subscriptions, entitlements, vouchers, transactions (110_subscriptions.sql)

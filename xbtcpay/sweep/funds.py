@@ -1,15 +1,17 @@
 """``xbtcpay funds`` / ``funds.summary``: where the money is.
 
-Per asset: received (every deposit the watcher recorded), swept (confirmed sweeps), unswept
+Per asset: received (every deposit the watcher recorded to a payment of that asset), swept (confirmed sweeps), unswept
 (balances on the deposit addresses now, read from the node) and ``unexplained`` (received -
 swept - unswept: zero unless funds moved some other way, or a sweep is in flight: see
 ``sweeping``). The gas wallet's balance and how
-many more addresses it can sweep at the current base fee.
+many more addresses it can sweep at the current base fee. Stray deposits (another asset, or
+another chain, sent to a payment's address) are listed on their own, for refunds.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import structlog
 
 from xbtcpay.chain.client import ChainClient, NodeError
+from xbtcpay.core.deposits import Deposit
 from xbtcpay.core.settings import AssetConfig
 from xbtcpay.sweep.moved import confirmations_needed, moved_units
 from xbtcpay.sweep.records import CONFIRMED, FAILED, REORGED, SENT, SweepStore
@@ -56,6 +59,7 @@ class Funds:
     assets: dict[str, AssetFunds]
     runway: Runway | None
     reorged: list[str] = field(default_factory=list)  # sweeps found reorged away just now
+    strays: list[tuple[Deposit, int]] = field(default_factory=list)  # (deposit, decimals)
 
 
 async def follow_sent(
@@ -66,6 +70,8 @@ async def follow_sent(
     forgotten them."""
     needed = confirmations_needed(config)
     for record in await store.latest(SENT):
+        if not on_this_chain(config, record.asset):
+            continue  # another chain's node answers for it
         receipt = await client.call("eth_getTransactionReceipt", [record.tx_hash])
         if receipt is None:
             if record.raw_tx:
@@ -105,6 +111,8 @@ async def recheck_sweeps(config: SweepInputs, store: SweepStore, client: ChainCl
     await follow_sent(config, store, client, head)
     lost = []
     for record in await store.latest(CONFIRMED):
+        if not on_this_chain(config, record.asset):
+            continue
         if record.block_number is None or record.block_number < head - config.chain.reorg_window:
             continue
         receipt = await client.call("eth_getTransactionReceipt", [record.tx_hash])
@@ -113,6 +121,13 @@ async def recheck_sweeps(config: SweepInputs, store: SweepStore, client: ChainCl
             log.warning("sweep.reorged", tx_hash=record.tx_hash)
             lost.append(record.tx_hash)
     return lost
+
+
+def on_this_chain(config: SweepInputs, asset: str) -> bool:
+    """Whether ``asset`` is paid on the chain whose node ``config.chain`` names (an asset
+    no longer configured counts as on it, as before there were several chains)."""
+    chain = config.chain_of(asset)
+    return chain is None or chain == config.chain
 
 
 async def balances(client: ChainClient, asset: AssetConfig, addresses: list[str]) -> dict[str, int]:
@@ -127,11 +142,19 @@ async def balances(client: ChainClient, asset: AssetConfig, addresses: list[str]
     return out
 
 
-async def summarize(config: SweepInputs, store: SweepStore, client: ChainClient, now: int) -> Funds:
+async def summarize(
+    config: SweepInputs,
+    store: SweepStore,
+    client: ChainClient,
+    now: int,
+    strays: Sequence[Deposit] = (),
+) -> Funds:
     reorged = await recheck_sweeps(config, store, client)
     received, swept, sweeping = await store.received(), await store.swept(), await store.in_flight()
     assets = {}
     for name, asset in config.assets.items():
+        if not on_this_chain(config, name):
+            continue  # balances are read from this chain's node only
         issued = [
             a.address
             for a in await store.issued(name, now, config.payments.late_window, funded=True)
@@ -146,7 +169,8 @@ async def summarize(config: SweepInputs, store: SweepStore, client: ChainClient,
             held,
             sweeping.get(name, 0),
         )
-    return Funds(assets, await _runway(config, store, client), reorged)
+    known = [(d, config.assets[d.asset].decimals) for d in strays if d.asset in config.assets]
+    return Funds(assets, await _runway(config, store, client), reorged, known)
 
 
 async def _runway(config: SweepInputs, store: SweepStore, client: ChainClient) -> Runway | None:
@@ -196,4 +220,22 @@ def funds_json(funds: Funds) -> dict[str, Any]:
             "gas_price_wei": str(r.gas_price),
             "addresses": r.addresses,
         }
-    return {"assets": assets, "gas_wallet": runway, "reorged_sweeps": funds.reorged}
+    strays = [
+        {
+            "chain": d.chain,
+            "asset": d.asset,
+            "amount": _amount(d.units, decimals),
+            "units": str(d.units),
+            "address": d.address,
+            "payment_id": d.payment_id,
+            "tx_hash": d.tx_hash,
+            "block_number": d.block_number,
+        }
+        for d, decimals in funds.strays
+    ]
+    return {
+        "assets": assets,
+        "gas_wallet": runway,
+        "reorged_sweeps": funds.reorged,
+        "stray_deposits": strays,
+    }

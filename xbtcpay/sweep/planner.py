@@ -6,6 +6,7 @@ import time
 from decimal import Decimal
 
 from xbtcpay.chain.client import ChainClient
+from xbtcpay.chain.settings import LEGACY_CHAIN
 from xbtcpay.core.settings import AssetConfig
 from xbtcpay.sweep.contracts import delegate_address
 from xbtcpay.sweep.errors import SweepRefused
@@ -27,6 +28,12 @@ def sweep_settings(config: SweepInputs) -> SweepConfig:
 def contracts_of(config: SweepInputs) -> tuple[str, str, str]:
     """(treasury, batch, delegate) from the config; refused when the batch is not deployed."""
     s = sweep_settings(config)
+    if s.batch is None and config.chain.key != LEGACY_CHAIN:  # a chain of chains:
+        key = config.chain.key
+        raise SweepRefused(
+            f"sweep.chains.{key}.batch is not set: run `xbtcpay sweep deploy --chain {key}`"
+            " first (or sweep with --gas-station)"
+        )
     if s.batch is None:
         raise SweepRefused("sweep.batch is not set: run `xbtcpay sweep deploy` first")
     return s.treasury, s.batch, delegate_address(s.batch, s.treasury)

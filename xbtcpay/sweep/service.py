@@ -22,6 +22,7 @@ from xbtcpay.core.persistence import Engine
 from xbtcpay.core.registrations import Registrations
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import CallContext
+from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.sweep.funds import Funds, funds_json, summarize
 from xbtcpay.sweep.records import SweepStore
 from xbtcpay.sweep.settings import SweepInputs
@@ -99,8 +100,8 @@ class FundsService:
         if asset is not None and (not isinstance(asset, str) or asset not in self.config.assets):
             raise InvalidParams(f"unknown asset {asset!r}")
         data = funds_json(await self._funds())
-        if asset is not None:
-            data["assets"] = {asset: data["assets"][asset]}
+        if asset is not None:  # (assets of other chains than the primary one are not summed)
+            data["assets"] = {k: v for k, v in data["assets"].items() if k == asset}
         return data
 
     async def _funds(self) -> Funds:
@@ -108,7 +109,8 @@ class FundsService:
             async with ChainClient(
                 http_urls(self.config.chain.rpc_urls), timeout=self.config.chain.request_timeout
             ) as client:
-                funds = await summarize(self.config, self.store, client, int(time.time()))
+                strays = await ChainStore(self.store.db).strays()
+                funds = await summarize(self.config, self.store, client, int(time.time()), strays)
         except ChainError as exc:
             raise ProviderError(f"the Ethereum node did not answer: {exc}") from None
         self.gauges.update(funds)

@@ -6,14 +6,19 @@ sweep:
   gas_wallet_key: {file: /etc/xbtcpay/gas-wallet.key}     # hex key of a small, low-value hot wallet
   batch: "0x..."                                         # printed by `xbtcpay sweep deploy`
   delegate: "0x..."                                      # optional; must be the batch's delegate
+  chains:                                                # with several chains: per chain
+    base: {batch: "0x...", delegate: "0x..."}            # `xbtcpay sweep deploy --chain base`
 ```
+
+``batch``/``delegate`` at the top are the primary chain's (the default asset's); a chain of
+``chains:`` without an entry here has no batch: its sweeps use the gas-station flow.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +28,15 @@ from xbtcpay.core.settings import AssetConfig, PaymentsConfig, WalletConfig
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}\Z")
 _KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}\Z")
-KNOWN = {"treasury", "gas_wallet_key", "batch", "delegate", "confirmations", "timeout"}
+KNOWN = {"treasury", "gas_wallet_key", "batch", "delegate", "confirmations", "timeout", "chains"}
+
+
+@dataclass(frozen=True)
+class ChainSweep:
+    """The batch contract (and its delegate) deployed on one chain."""
+
+    batch: str | None = None
+    delegate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,7 @@ class SweepConfig:
     delegate: str | None = None
     confirmations: int | None = None  # None: the chain's confirmations
     timeout: float = 600.0  # seconds `sweep send` waits for confirmations
+    chains: Mapping[str, ChainSweep] = field(default_factory=dict)  # by chain name
 
 
 class SweepInputs(Protocol):
@@ -45,6 +59,7 @@ class SweepInputs(Protocol):
     def sweep(self) -> SweepConfig | None: ...
     @property
     def chain(self) -> ChainConfig: ...
+    def chain_of(self, asset: str) -> ChainConfig | None: ...
     @property
     def assets(self) -> Mapping[str, AssetConfig]: ...
     @property
@@ -82,15 +97,22 @@ def parse_sweep(raw: Any, base_dir: Path, problems: list[str]) -> SweepConfig | 
         timeout = 600
     batch = _address(raw.get("batch"), "sweep.batch", problems)
     delegate = _address(raw.get("delegate"), "sweep.delegate", problems)
-    if treasury and batch and delegate:
-        from xbtcpay.sweep.contracts import delegate_address
-
-        expected = delegate_address(batch, treasury)
-        if delegate != expected:
-            problems.append(
-                f"sweep.delegate: {delegate} is not the delegate of sweep.batch for "
-                f"sweep.treasury (that is {expected})"
-            )
+    _check_delegate(treasury, batch, delegate, "sweep", problems)
+    chains: dict[str, ChainSweep] = {}
+    section = raw.get("chains") or {}
+    if not isinstance(section, dict):
+        problems.append("sweep.chains: expected a mapping of chain name -> {batch, delegate}")
+        section = {}
+    for name, spec in section.items():
+        where = f"sweep.chains.{name}"
+        if not isinstance(spec, dict):
+            problems.append(f"{where}: expected a mapping")
+            continue
+        problems.extend(f"{where}.{k}: unknown key (typo?)" for k in spec if k not in _PER_CHAIN)
+        own_batch = _address(spec.get("batch"), f"{where}.batch", problems)
+        own_delegate = _address(spec.get("delegate"), f"{where}.delegate", problems)
+        _check_delegate(treasury, own_batch, own_delegate, where, problems)
+        chains[str(name)] = ChainSweep(own_batch, own_delegate)
     return SweepConfig(
         treasury=treasury or "",
         gas_wallet_key=key,
@@ -98,7 +120,25 @@ def parse_sweep(raw: Any, base_dir: Path, problems: list[str]) -> SweepConfig | 
         delegate=delegate,
         confirmations=confirmations if isinstance(confirmations, int) else None,
         timeout=float(timeout),
+        chains=chains,
     )
+
+
+_PER_CHAIN = ("batch", "delegate")
+
+
+def _check_delegate(
+    treasury: str | None, batch: str | None, delegate: str | None, where: str, problems: list[str]
+) -> None:
+    if treasury and batch and delegate:
+        from xbtcpay.sweep.contracts import delegate_address
+
+        expected = delegate_address(batch, treasury)
+        if delegate != expected:
+            problems.append(
+                f"{where}.delegate: {delegate} is not the delegate of {where}.batch for "
+                f"sweep.treasury (that is {expected})"
+            )
 
 
 def _address(value: Any, where: str, problems: list[str], required: bool = False) -> str | None:

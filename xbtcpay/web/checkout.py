@@ -24,7 +24,7 @@ from aiohttp import web
 from xbtcpay.core.chain_head import ChainHead
 from xbtcpay.core.feed import PaymentFeed
 from xbtcpay.core.methods import CoreMethods
-from xbtcpay.core.models import Payment
+from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.state import State
 from xbtcpay.plugin_api import CheckoutLink, Plugin
 from xbtcpay.storage.payments import PaymentStore
@@ -34,7 +34,7 @@ from xbtcpay.web.checkout_view import CheckoutView, view_of
 from xbtcpay.web.live import LiveHub
 from xbtcpay.web.messages import Catalog, choose_language, load_catalogs
 from xbtcpay.web.settings import WebSettings
-from xbtcpay.web.status_cache import render_status, status_document
+from xbtcpay.web.status_cache import head_of, render_status, status_document
 
 log = structlog.get_logger("xbtcpay.checkout")
 _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
@@ -143,7 +143,7 @@ class Checkout:
         return await self.payments.get(payment_id)
 
     def _view(self, payment: Payment) -> tuple[CheckoutView, str]:
-        head = self.head.number
+        head = head_of(self.config, self.head, payment)
         doc = status_document(self.config, self.core, payment, head)
         key = "|".join(
             str(v)
@@ -156,7 +156,11 @@ class Checkout:
                 int(doc["reorged"]),
             )
         )
-        return view_of(self.config, self.core, payment, head, self.now()), key
+        chain = self.config.chain_of(payment.asset) if payment.method == CRYPTO else None
+        own = self.head.chains.get(chain.key) if chain is not None else None
+        delayed = own is not None and own.stale
+        view = view_of(self.config, self.core, payment, head, self.now(), delayed=delayed)
+        return view, f"{key}|delayed" if delayed else key
 
     async def _provider_page(self, payment: Payment) -> str | None:
         plugin = self.plugins.get(payment.method)
@@ -250,7 +254,7 @@ def setup_checkout(
 ) -> Checkout:
     """Build the checkout page, subscribe its live feed, and add its routes to ``app``
     (the root keeps the page under ``keys.CHECKOUT``)."""
-    hub = LiveHub(lambda p: render_status(config, core, p, head.number)[0])
+    hub = LiveHub(lambda p: render_status(config, core, p, head_of(config, head, p))[0])
     folder = resources.files("xbtcpay.web") / "checkout_files"
     checkout = Checkout(
         config,

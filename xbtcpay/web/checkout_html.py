@@ -97,10 +97,11 @@ def _status(view: cv.CheckoutView, c: Catalog) -> str:
 
 
 def _details(view: cv.CheckoutView, c: Catalog) -> list[str]:
+    delayed = [_note(c.text("confirmations_delayed"))] if view.delayed and view.live else []
     if view.kind in (cv.OPEN, cv.PARTIAL):
-        return _request(view, c)
+        return delayed + _request(view, c)
     if view.kind == cv.CONFIRMING:
-        return [_confirmations(view, c), _tx(view, c)]
+        return [*delayed, _confirmations(view, c), _tx(view, c)]
     if view.kind == cv.PAID:
         return _paid(view, c)
     if view.kind == cv.EXPIRED:
@@ -144,7 +145,9 @@ def _request(view: cv.CheckoutView, c: Catalog) -> list[str]:
                 "address", c.text("address_label"), view.address, "", c.text("copy_address"), c
             )
         )
-    out.append(f'<p class="hint">{e(c.text("send_exactly", chain_id=view.chain_id))}</p>')
+    network = view.network or f"chain {view.chain_id}"
+    hint = c.text("send_exactly", chain_id=view.chain_id, network=network)
+    out.append(f'<p class="hint">{e(hint)}</p>')
     if view.payment_uri:
         out.append(
             f'<p><a class="button" id="open-wallet" href="{e(view.payment_uri)}">'

@@ -57,6 +57,8 @@ class CheckoutView:
     return_url: str | None
     receipt_url: str | None
     tx_hash: str | None
+    network: str = ""  # the display name of the payment's chain ("Base")
+    delayed: bool = False  # every node of its chain is stale: confirmations are delayed
 
     @property
     def live(self) -> bool:
@@ -65,7 +67,13 @@ class CheckoutView:
 
 
 def view_of(
-    config: PageSettings, core: CoreMethods, p: Payment, head: int | None, now: int
+    config: PageSettings,
+    core: CoreMethods,
+    p: Payment,
+    head: int | None,
+    now: int,
+    *,
+    delayed: bool = False,
 ) -> CheckoutView:
     unit = _unit(config, p)
     due = p.amount - p.amount_received if p.amount_received < p.amount else Decimal(0)
@@ -73,6 +81,7 @@ def view_of(
     confirmations = 0
     if p.tx_block is not None and head is not None:
         confirmations = max(0, head - p.tx_block + 1)
+    chain = (config.chain_of(p.asset) if p.method == CRYPTO else None) or config.chain
     return CheckoutView(
         payment_id=p.id,
         kind=_kind(config, p),
@@ -85,7 +94,8 @@ def view_of(
         due_plain=display_amount(p, due),
         address=p.address,
         payment_uri=core.payment_uri(p),
-        chain_id=config.chain.chain_id,
+        chain_id=chain.chain_id,
+        network=chain.name,
         confirmations=confirmations,
         required=required if isinstance(required, int) else None,
         expires_at=p.expires_at,
@@ -98,6 +108,7 @@ def view_of(
         return_url=_link(p, "return_url"),
         receipt_url=_link(p, "receipt_url"),
         tx_hash=p.tx_hash,
+        delayed=delayed,
     )
 
 

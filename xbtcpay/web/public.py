@@ -22,7 +22,7 @@ from xbtcpay.web.keys import (
     POSTBACKS,
     STATUS_CACHE,
 )
-from xbtcpay.web.status_cache import render_status
+from xbtcpay.web.status_cache import head_of, render_status
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -53,15 +53,18 @@ async def status_json(request: web.Request) -> web.Response:
     if not _ID.match(payment_id):
         return _json({"error": "not found"}, status=404)
     cache = request.app[STATUS_CACHE]
-    head = request.app[CHAIN_HEAD].number
-    body = cache.get(payment_id, head)
+    heads = request.app[CHAIN_HEAD]
+    mark = heads.mark
+    body = cache.get(payment_id, mark)
     if body is None:
         epoch = cache.epoch
         payment = await request.app[PAYMENTS].get(payment_id)
         if payment is None:
             return _json({"error": "not found"}, status=404)
-        body, live = render_status(request.app[CONFIG], request.app[CORE], payment, head)
-        cache.put(payment_id, body, live=live, head=head, read_epoch=epoch)
+        config = request.app[CONFIG]
+        head = head_of(config, heads, payment)
+        body, live = render_status(config, request.app[CORE], payment, head)
+        cache.put(payment_id, body, live=live, head=mark, read_epoch=epoch)
     return web.Response(body=body, content_type="application/json", headers=_NO_STORE)
 
 
@@ -103,6 +106,18 @@ async def _health(request: web.Request) -> tuple[bool, dict[str, Any]]:
         "watcher": head.watched,
         "ok": chain_ok,
     }
+    chains: dict[str, Any] = {}
+    for key, own in head.chains.items():  # node health: a chain whose every node is stale
+        chains[key] = {
+            "head": own.number,
+            "head_age_seconds": None if own.head_age is None else round(own.head_age, 1),
+            "watcher": own.watched,
+            "stale": own.stale,
+            "stale_urls": list(own.stale_urls),
+        }
+        chain_ok = chain_ok and not (own.watched and own.stale)
+    checks["chain"]["ok"] = chain_ok
+    checks["chain"]["chains"] = chains
     checks["cluster"] = {
         "replica": lead.replica_id,
         "leader": lead.leader_id,

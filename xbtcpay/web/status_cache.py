@@ -56,7 +56,14 @@ def status_document(
         "late": p.late,
         "overpaid": p.overpaid,
         "reorged": p.reorged,
+        **core.chain_fields(p),
     }
+
+
+def head_of(config: PageSettings, head: ChainHead, p: Payment) -> int | None:
+    """The head of the chain ``p`` is paid on (the primary chain's for other payments)."""
+    chain = config.chain_of(p.asset) if p.method == CRYPTO else None
+    return head.number if chain is None else head.number_of(chain.key)
 
 
 def render_status(
@@ -128,8 +135,8 @@ def refresh_on_transition(
     payment, so browsers polling an open payment are answered from memory."""
 
     def refresh(payment: Payment, event: str) -> None:
-        body, live = render_status(config, core, payment, head.number)
-        cache.replace(payment.id, body, live=live, head=head.number)
+        body, live = render_status(config, core, payment, head_of(config, head, payment))
+        cache.replace(payment.id, body, live=live, head=head.mark)
 
     return refresh
 
@@ -150,8 +157,8 @@ async def warm_status_cache(
         if not rows:
             break
         for p in rows:
-            body, live = render_status(config, core, p, head.number)
-            cache.put(p.id, body, live=live, head=head.number, read_epoch=epoch)
+            body, live = render_status(config, core, p, head_of(config, head, p))
+            cache.put(p.id, body, live=live, head=head.mark, read_epoch=epoch)
         done += len(rows)
         await asyncio.sleep(0)
     return done

@@ -56,7 +56,7 @@ class FastStatus(Collector):
         if request.method == "GET":
             match = _PATH.match(request.raw_path)
             if match is not None:
-                body = self.cache.get(match.group(1), self.head.number)
+                body = self.cache.get(match.group(1), self.head.mark)
                 if body is not None:
                     self.hits += 1
                     return self._answer(request, body)

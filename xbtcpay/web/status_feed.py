@@ -96,7 +96,8 @@ class StatusFeed:
         for pid in [p for p, (_, at) in seen.items() if at < since]:
             del seen[pid]
         self.cache.resume()  # caught up: every change before ``started`` has been applied
-        if not self.leadership.is_leader:
-            cursor = await self.chain.cursor()
-            if cursor is not None and cursor != self.head.number:
-                self.head.set(cursor)
+        if not self.leadership.is_leader:  # every chain's head, from its scan cursor
+            for key, cursor in (await self.chain.cursors()).items():
+                head = self.head.chains.get(key)
+                if head is not None and cursor != head.number:
+                    head.set(cursor)
