@@ -412,3 +412,27 @@ async def test_an_admin_disables_and_enables_a_user_on_the_users_page(tmp_path: 
         actions = await _actions(d)
         assert ("alice", "user.disable", "vic") in actions
         assert ("alice", "user.enable", "vic") in actions
+
+
+async def test_the_overview_shows_each_chains_health(tmp_path: Path) -> None:
+    from contextlib import AsyncExitStack
+
+    from tests.chain.multichain import start_daemon
+    from tests.harness import base_config
+
+    raw = base_config(tmp_path)
+    raw.pop("chain")
+    raw["chains"] = {
+        "l1": {"chain_id": 31337, "rpc_urls": ["http://127.0.0.1:1"], "confirmations": 1},
+        "base": {"chain_id": 8453, "rpc_urls": ["http://127.0.0.1:1"], "confirmations": 1},
+    }
+    raw["assets"]["0xbtc"]["chain"] = "l1"
+    async with AsyncExitStack() as stack:
+        d = await start_daemon(stack, tmp_path, raw)
+        await add_user(d, "vic", "viewer")
+        async with browser(d) as b:
+            await b.login("vic")
+            status, text = await b.get("/admin/")
+        assert status == 200
+        health = text.split('id="chain-health"')[1].split("</div>")[0]
+        assert "l1:" in health and "base:" in health

@@ -289,13 +289,28 @@ class Dashboard:
         )
 
     def _health(self, now: float) -> dict[str, Any]:
-        head, lead = self.p.head, self.p.leadership
-        age = None if head.at is None else round(now - head.at, 1)
+        """The verdict over every configured chain, and each chain's own line."""
+        lead = self.p.leadership
+        chains = []
+        for key, head in sorted(self.p.head.chains.items()):
+            age = None if head.at is None else round(now - head.at, 1)
+            fresh = age is not None and age <= 60 and not head.stale
+            chains.append(
+                {
+                    "key": key,
+                    "head": head.number,
+                    "age": age,
+                    "stale": head.stale,
+                    "ok": head.watched is False or fresh or not lead.is_leader,
+                }
+            )
+        main = chains[0] if len(chains) == 1 else None
         return {
-            "head": head.number,
-            "age": age,
-            "watcher": head.watched,
-            "ok": head.watched is False or (age is not None and age <= 60) or not lead.is_leader,
+            "head": main["head"] if main else None,
+            "age": main["age"] if main else None,
+            "chains": chains if len(chains) > 1 else [],
+            "watcher": self.p.head.watched,
+            "ok": all(c["ok"] for c in chains),
             "replica": lead.replica_id,
             "leader": lead.leader_id,
         }
