@@ -66,6 +66,9 @@ FULL_BLOCK_RANGE = 100  # at most this many full blocks per request when ETH is 
 MAX_EVENTS_PER_PAYMENT = 4
 SETTLE_CONCURRENCY = 64  # payments settled side by side (their writes share commits)
 MAX_BACKOFF = 30.0
+# open payments reconciled at a time: balances and totals of 100,000 payments at once cost
+# tens of MB per chain, held by the allocator after the pass
+RECONCILE_SLICE = 5000
 
 
 def http_urls(urls: tuple[str, ...]) -> list[str]:
@@ -361,9 +364,11 @@ class Watcher:
             header = None if number is None else await self.store.header(number)
             if header is None:
                 continue  # still catching up, or nothing confirmed yet
-            balances = await balances_at(self.client, asset, [a for _, a in watched], header.hash)
-            recorded = await self.store.totals_up_to([pid for pid, _ in watched], header.number)
-            found += surpluses(asset.name, watched, balances, recorded, header.number, header.hash)
+            for start in range(0, len(watched), RECONCILE_SLICE):  # bounded memory per slice
+                part = watched[start : start + RECONCILE_SLICE]
+                balances = await balances_at(self.client, asset, [a for _, a in part], header.hash)
+                recorded = await self.store.totals_up_to([pid for pid, _ in part], header.number)
+                found += surpluses(asset.name, part, balances, recorded, header.number, header.hash)
         if found:
             added = await self.store.add_deposits(found)
             self.log.info("chain.reconciled", deposits=len(found), new=added)

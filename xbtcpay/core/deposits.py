@@ -40,7 +40,7 @@ class Deposit:
     chain: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per issued address: no __dict__ each
 class Target:
     """What an issued deposit address belongs to."""
 

@@ -38,6 +38,7 @@ _PUT_HEADER = (
 )
 DEFAULT_CHAIN = "main"  # the chain of a single ``chain:`` section
 _CHUNK = 500  # SQLite host-parameter limit friendly
+_ADDRESS_PAGE = 10_000  # issued addresses read per query when loading the book
 
 
 def _row_to_deposit(row: Any) -> Deposit:
@@ -233,15 +234,19 @@ class ChainStore:
 
         Derivation indexes are allocated under a lock held until commit, so they become
         visible in index order and ``> last_index`` misses none."""
-        rows = await self.db.fetchall(
-            "SELECT derivation_index, id, address, asset FROM payments"
-            " WHERE derivation_index > ? AND method = ? AND address IS NOT NULL"
-            " ORDER BY derivation_index",
-            (book.last_index, CRYPTO),
-        )
-        for row in rows:
-            book.add(int(row["derivation_index"]), row["address"], row["id"], row["asset"])
-        return len(rows)
+        added = 0
+        while True:  # in pages: 300,000 rows at once would hold ~100 MB only to be dropped
+            rows = await self.db.fetchall(
+                "SELECT derivation_index, id, address, asset FROM payments"
+                " WHERE derivation_index > ? AND method = ? AND address IS NOT NULL"
+                " ORDER BY derivation_index LIMIT ?",
+                (book.last_index, CRYPTO, _ADDRESS_PAGE),
+            )
+            for row in rows:
+                book.add(int(row["derivation_index"]), row["address"], row["id"], row["asset"])
+            added += len(rows)
+            if len(rows) < _ADDRESS_PAGE:
+                return added
 
     async def deposits_of(self, payment_id: str) -> list[Deposit]:
         """Every deposit of one payment on this chain, in chain order (strays left out)."""
