@@ -32,12 +32,16 @@ postgresql:
 	    apt-get install -y -qq --no-install-recommends postgresql postgresql-client; }
 
 ## Headless Chromium from Debian for the checkout page's browser tests (once per machine).
+## Only the browser and one font family: recommends would pull printer, desktop-notification,
+## power and GPU packages that a headless browser never uses.
 CHROMIUM ?= /usr/bin/chromium
+CHROMIUM_PACKAGES := chromium fonts-liberation
 browser: $(CHROMIUM)
 
 $(CHROMIUM):
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) \
+	  apt-get install -y -qq --no-install-recommends $(CHROMIUM_PACKAGES)
 
 ## Run the daemon on its embedded defaults: SQLite + a local anvil with a test 0xBTC.
 run: install

@@ -312,7 +312,9 @@ async def test_order_numbers_are_keys_from_1_to_255_characters(tmp_path: Path) -
         for key in ("", "k" * 256):
             reply = await adjust(d, "kim", "AUD", "1.00", key)
             assert reply["error"]["code"] == -32602, reply
-            assert reply["error"]["message"] == "Invalid params: idempotency_key: 1-255 characters", reply
+            assert (
+                reply["error"]["message"] == "Invalid params: idempotency_key: 1-255 characters"
+            ), reply
         first = await purchase(d, "kim", "42", use_balance=True, currency="AUD")
         assert first["PaymentResponse"] == "Success", first
         long = await purchase(d, "kim", "p" * 255, use_balance=True, currency="AUD")
@@ -325,6 +327,8 @@ async def test_order_numbers_are_keys_from_1_to_255_characters(tmp_path: Path) -
         reply = await d.call(
             "receipt.refund", {"number": number, "reason": "order 7", "idempotency_key": ""}
         )
-        assert reply["error"]["message"] == "Invalid params: idempotency_key: 1-255 characters", reply
+        assert reply["error"]["message"] == "Invalid params: idempotency_key: 1-255 characters", (
+            reply
+        )
         assert await balance(d, "kim") == {"AUD": "22.00"}
         check_ledger(tmp_path)
