@@ -28,7 +28,10 @@ def contracts_of(config: SweepInputs) -> tuple[str, str, str]:
     """(treasury, batch, delegate) from the config; refused when the batch is not deployed."""
     s = sweep_settings(config)
     if s.batch is None:
-        raise SweepRefused("sweep.batch is not set: run `xbtcpay sweep deploy` first")
+        raise SweepRefused(
+            "sweep.batch is not set: run `xbtcpay sweep deploy` and add the lines it prints"
+            " under `sweep:`"
+        )
     return s.treasury, s.batch, delegate_address(s.batch, s.treasury)
 
 
