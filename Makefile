@@ -48,14 +48,18 @@ run: install
 	$(VENV)/bin/xbtcpay dev
 
 ## Run the whole test suite (unit, integration on anvil, plugins, reliability) on each
-## storage engine: SQLite files, then a throwaway PostgreSQL server.
+## storage engine: SQLite files, then a throwaway PostgreSQL server. Each pass runs in
+## TEST_WORKERS parallel workers (pytest-xdist; "auto" is one per CPU core); every worker has
+## its own loopback ports, database files, PostgreSQL server and anvil. Each pass prints how
+## long it took.
+TEST_WORKERS ?= auto
+PYTEST_PARALLEL := $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --durations=25
+
 test: test-sqlite test-postgresql
 
-test-sqlite: install browser
-	XBTCPAY_TEST_DATABASE=sqlite $(VENV)/bin/pytest -q
-
-test-postgresql: install browser
-	XBTCPAY_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q
+test-sqlite test-postgresql: test-%: install browser
+	@start=$$(date +%s); XBTCPAY_TEST_DATABASE=$* $(PYTEST_PARALLEL); status=$$?; \
+	  echo "test-$*: $$(( $$(date +%s) - start )) s"; exit $$status
 
 ## Benchmarks (ratios against baselines measured in the same run).
 bench: install

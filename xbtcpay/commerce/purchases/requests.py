@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, TypeGuard
 
 from xbtcpay.commerce.purchases.responses import PaymentResponse, PurchaseRefused
 from xbtcpay.commerce.sessions import valid_customer
@@ -35,7 +35,7 @@ _DIGITS: Final = re.compile(r"\d")
 _DIGIT_RUN: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])")
 
 
-def valid_idempotency_key(key: Any) -> bool:
+def valid_idempotency_key(key: Any) -> TypeGuard[str]:
     """An idempotency key is any non-empty string up to ``KEY_LIMIT`` characters."""
     return isinstance(key, str) and 0 < len(key) <= KEY_LIMIT
 
