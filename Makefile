@@ -53,7 +53,7 @@ run: install
 ## its own loopback ports, database files, PostgreSQL server and anvil. Each pass prints how
 ## long it took.
 TEST_WORKERS ?= auto
-PYTEST_PARALLEL := $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --durations=25
+PYTEST_PARALLEL := $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --maxschedchunk=1 --durations=25
 
 test: test-sqlite test-postgresql
 

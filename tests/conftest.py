@@ -82,7 +82,9 @@ _SQLITE_ONLY = pytest.StashKey[list[str]]()
 # Scenario tests that run for many seconds each (a real daemon process, the chain, sweeps,
 # fault injection). Under pytest-xdist they are handed out first, the ``slow``-marked ones (a
 # minute or more) before the others, so the run does not end with one worker still busy on a
-# long scenario while the other has nothing left to do.
+# long scenario while the other has nothing left to do. ``make test`` hands out one test at a
+# time (``--maxschedchunk=1``): xdist's default first chunk (a quarter of a worker's share,
+# consecutive) would give every slow test to the first worker.
 SCENARIOS = ("tests/reliability/", "tests/sweep/", "tests/test_bench_smoke.py", "tests/test_dev.py")
 
 
