@@ -32,26 +32,34 @@ postgresql:
 	    apt-get install -y -qq --no-install-recommends postgresql postgresql-client; }
 
 ## Headless Chromium from Debian for the checkout page's browser tests (once per machine).
+## Only the browser and one font family: recommends would pull printer, desktop-notification,
+## power and GPU packages that a headless browser never uses.
 CHROMIUM ?= /usr/bin/chromium
+CHROMIUM_PACKAGES := chromium fonts-liberation
 browser: $(CHROMIUM)
 
 $(CHROMIUM):
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) \
+	  apt-get install -y -qq --no-install-recommends $(CHROMIUM_PACKAGES)
 
 ## Run the daemon on its embedded defaults: SQLite + a local anvil with a test 0xBTC.
 run: install
 	$(VENV)/bin/xbtcpay dev
 
 ## Run the whole test suite (unit, integration on anvil, plugins, reliability) on each
-## storage engine: SQLite files, then a throwaway PostgreSQL server.
+## storage engine: SQLite files, then a throwaway PostgreSQL server. Each pass runs in
+## TEST_WORKERS parallel workers (pytest-xdist; "auto" is one per CPU core); every worker has
+## its own loopback ports, database files, PostgreSQL server and anvil. Each pass prints how
+## long it took.
+TEST_WORKERS ?= auto
+PYTEST_PARALLEL := $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --maxschedchunk=1 --durations=25
+
 test: test-sqlite test-postgresql
 
-test-sqlite: install browser
-	XBTCPAY_TEST_DATABASE=sqlite $(VENV)/bin/pytest -q
-
-test-postgresql: install browser
-	XBTCPAY_TEST_DATABASE=postgresql $(VENV)/bin/pytest -q
+test-sqlite test-postgresql: test-%: install browser
+	@start=$$(date +%s); XBTCPAY_TEST_DATABASE=$* $(PYTEST_PARALLEL); status=$$?; \
+	  echo "test-$*: $$(( $$(date +%s) - start )) s"; exit $$status
 
 ## Benchmarks (ratios against baselines measured in the same run).
 bench: install

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,28 @@ def fresh_databases(database_server: PgServer | None) -> Iterator[None]:
 _SQLITE_ONLY = pytest.StashKey[list[str]]()
 
 
+# Scenario tests that run for many seconds each (a real daemon process, the chain, sweeps,
+# fault injection). Under pytest-xdist they are handed out first, the ``slow``-marked ones (a
+# minute or more) before the others, so the run does not end with one worker still busy on a
+# long scenario while the other has nothing left to do. ``make test`` hands out one test at a
+# time (``--maxschedchunk=1``): xdist's default first chunk (a quarter of a worker's share,
+# consecutive) would give every slow test to the first worker.
+SCENARIOS = ("tests/reliability/", "tests/sweep/", "tests/test_bench_smoke.py", "tests/test_dev.py")
+
+
+def _start_order(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow"):
+        return 0
+    return 1 if item.nodeid.startswith(SCENARIOS) else 2
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a plain run keeps the files' order
+        items.sort(key=_start_order)  # stable: the same order on every worker
+    _deselect_sqlite_only(config, items)
+
+
+def _deselect_sqlite_only(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of SQLite's own behaviour (its file, its pragmas) are marked ``sqlite_only``;
     a PostgreSQL run deselects them (they run on the SQLite pass), never runs them half-way.
     Deselected rather than skipped: with ``XBTCPAY_NO_SKIPS=1`` a skip is a failure, and
@@ -94,6 +116,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
     config.stash[_SQLITE_ONLY] = [f"{item.nodeid}: {_reason(item)}" for item in dropped]
+    worker_output = getattr(config, "workeroutput", None)  # an xdist worker: tell the controller
+    if worker_output is not None:
+        worker_output["sqlite_only"] = config.stash[_SQLITE_ONLY]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The xdist controller collects nothing itself: it lists what its workers deselected
+    (each worker collects the whole suite, so one worker's list is the list)."""
+    lines = getattr(node, "workeroutput", {}).get("sqlite_only")
+    if lines and not node.config.stash.get(_SQLITE_ONLY, []):
+        node.config.stash[_SQLITE_ONLY] = list(lines)
 
 
 def _reason(item: pytest.Item) -> str:

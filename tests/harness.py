@@ -23,7 +23,7 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from tests.pg import database_url
+from tests.pg import database_url, on_postgresql
 from xbtcpay.app.config import Config, parse_config
 from xbtcpay.app.daemon import Daemon
 from xbtcpay.plugin_api import Plugin
@@ -38,22 +38,45 @@ POSTBACK_SECRET = "test-postback-secret"
 TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 
-_HANDED_OUT: set[int] = set()
+_HANDED_OUT: dict[int, None] = {}  # in the order handed out (oldest forgotten first)
+
+
+def ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (what ``bind(0)`` hands out)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def port_slice(low: int) -> range:
+    """The ports this test process may hand out, below ``low`` (the ephemeral range).
+
+    Several test processes run at once: the workers of ``pytest -n`` and, under ``make
+    test``, the SQLite and the PostgreSQL pass side by side. Each draws from a slice of its
+    own (by engine, then by worker), so no two processes ever hand out the same port: a
+    bind check alone cannot see a port another process chose but is not listening on yet.
+    """
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    engine = 1 if on_postgresql() else 0
+    width = (max(low, 10_100) - 10_000) // (2 * workers)
+    start = 10_000 + (engine * workers + worker % workers) * width
+    return range(start, start + width)
 
 
 def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range.
+    """A free loopback port below the kernel's ephemeral range, from this process's slice.
 
     A ``bind(0)`` port is ephemeral: while a test server is down (killed, restarting, not yet
     started) an outgoing connection may be given it. Ports below that range never are.
     """
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
+    ports = port_slice(ephemeral_low())
+    while len(_HANDED_OUT) > len(ports) // 2:
+        del _HANDED_OUT[next(iter(_HANDED_OUT))]  # long handed out: listening or given up
     chooser = random.SystemRandom()
     for _ in range(500):
-        port = chooser.randrange(10_000, max(10_001, low))
+        port = chooser.choice(ports)
         if port in _HANDED_OUT:
             continue  # another server of this test run may not be listening on it yet
         with socket.socket() as sock:
@@ -61,9 +84,9 @@ def free_port() -> int:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-        _HANDED_OUT.add(port)
+        _HANDED_OUT[port] = None
         return port
-    raise RuntimeError("no free port below the ephemeral range")
+    raise RuntimeError(f"no free port in {ports}")
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

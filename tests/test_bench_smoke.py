@@ -73,6 +73,7 @@ def test_target_verdicts_and_markdown() -> None:
     assert "ratio r: 0.50x" in text and "MISSED" in text and "Machine: 2 cores" in text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not anvil_available(), reason="anvil not installed (npm install)")
 def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
@@ -131,6 +132,7 @@ def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
     assert "## Summary" in proc.stdout and "ratio" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not anvil_available(), reason="anvil not installed (npm install)")
 def test_quick_run_of_the_postgresql_benchmark(tmp_path: Path) -> None:
     out = tmp_path / "results.json"

@@ -173,9 +173,10 @@ async def test_hostile_input_is_refused_and_changes_nothing(tmp_path: Path) -> N
                 "InvalidRequest",
             ),
             (
-                {"product": "gem_pack", "use_balance": True, "purchase_token": "short"},
+                {"product": "gem_pack", "use_balance": True, "purchase_token": "t" * 256},
                 "InvalidRequest",
             ),
+            ({"product": "gem_pack", "use_balance": True, "purchase_token": ""}, "InvalidRequest"),
             ({"product": "gem_pack", "use_balance": True, "customer": "a b"}, "InvalidRequest"),
         ]
         for params, expected in cases:
@@ -299,4 +300,36 @@ async def test_a_balance_purchase_refund_credits_back_with_credit_notes(tmp_path
             ("refund", 550),
             ("refund", 550),
         ]
+        check_ledger(tmp_path)
+
+
+async def test_order_numbers_are_keys_from_1_to_255_characters(tmp_path: Path) -> None:
+    """Shops use order numbers such as "42" as idempotency keys and purchase tokens: 1-255
+    characters are accepted (as Stripe does), 0 and 256 are refused with the rule."""
+    async with running_daemon(tmp_path, commerce()) as d:
+        assert "result" in await adjust(d, "kim", "AUD", "30.00", "4")
+        assert (await adjust(d, "kim", "AUD", "30.00", "4"))["result"]["replay"] is True
+        assert "result" in await adjust(d, "kim", "AUD", "3.00", "k" * 255)
+        for key in ("", "k" * 256):
+            reply = await adjust(d, "kim", "AUD", "1.00", key)
+            assert reply["error"]["code"] == -32602, reply
+            assert (
+                reply["error"]["message"] == "Invalid params: idempotency_key: 1-255 characters"
+            ), reply
+        first = await purchase(d, "kim", "42", use_balance=True, currency="AUD")
+        assert first["PaymentResponse"] == "Success", first
+        long = await purchase(d, "kim", "p" * 255, use_balance=True, currency="AUD")
+        assert long["PaymentResponse"] == "Success", long
+        number = first["Receipt"]["ReceiptNumber"]
+        reply = await d.call(
+            "receipt.refund", {"number": number, "reason": "order 7", "idempotency_key": "7"}
+        )
+        assert reply["result"]["credit_note"]["total"] == "-11.00", reply
+        reply = await d.call(
+            "receipt.refund", {"number": number, "reason": "order 7", "idempotency_key": ""}
+        )
+        assert reply["error"]["message"] == "Invalid params: idempotency_key: 1-255 characters", (
+            reply
+        )
+        assert await balance(d, "kim") == {"AUD": "22.00"}
         check_ledger(tmp_path)

@@ -213,3 +213,26 @@ async def test_urls_the_client_cannot_send_or_that_carry_markup_are_refused(
             },
         )
         assert "result" in ok
+
+
+async def test_a_refused_start_payment_is_logged_at_info_with_the_reason_and_no_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A shop developer whose call failed finds why in the daemon's log."""
+    async with running_daemon(tmp_path, STRICT) as d:
+        capsys.readouterr()
+        url = "http://shop:pb-password-4711@10.0.0.5/pb"
+        reply = await d.call("start_payment", {"amount": "1", "postback_url": url})
+        assert reply["error"]["code"] == -32602
+        http = await d.http_api("start_payment", {"amount": "1", "postback_url": url})
+        assert http["error"]["code"] == -32602
+        secret = d.config.postback.secret.reveal()
+    out = capsys.readouterr().out
+    refused = [line for line in out.splitlines() if "rpc.refused" in line]
+    assert len(refused) == 2, out
+    for line, transport in zip(refused, ("jsonrpc", "http"), strict=True):
+        assert "[info" in line, line
+        assert "method=start_payment" in line and f"transport={transport}" in line, line
+        assert "postback URL points to a local or private address" in line, line
+        assert "code=-32602" in line and "client=127.0.0.1" in line, line
+    assert "pb-password-4711" not in out and secret not in out

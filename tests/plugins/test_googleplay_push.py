@@ -327,6 +327,7 @@ def _mutations(note: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.mark.slow
 async def test_hostile_notifications_with_a_valid_token_never_fail_the_server(
     tmp_path: Path, play: FakeGooglePlay
 ) -> None:

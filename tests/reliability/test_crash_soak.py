@@ -63,6 +63,7 @@ async def _start_payment(
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("seed_kind", SEED_KINDS)
 async def test_kill_9_at_random_moments_loses_and_doubles_nothing(

@@ -101,6 +101,7 @@ def _term_overlaps(url: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(420)
 async def test_three_replicas_survive_leader_kills(
     tmp_path: Path, chain: DevChain, postgres: PgServer

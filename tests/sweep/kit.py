@@ -84,7 +84,7 @@ async def deploy(tmp_path: Path, chain: DevChain) -> str:
     config = write_config(tmp_path / "deploy", raw)
     result = await cli(config, "sweep", "deploy")
     assert result.code == 0, result
-    return result.out.split("batch: ")[1].split()[0]
+    return result.out.split("batch: ")[1].split()[0].strip('"')
 
 
 @asynccontextmanager

@@ -6,6 +6,8 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from tests.chain.watching import units
 from tests.fixtures.chain import DevChain
 from tests.harness import DEV_MNEMONIC
@@ -27,6 +29,7 @@ COUNT = 200
 SUM = "300"  # 200 x 1.5 0xBTC
 
 
+@pytest.mark.slow
 async def test_two_hundred_paid_payments_swept_in_as_few_transactions_as_the_gas_limit_allows(
     tmp_path: Path, chain: DevChain
 ) -> None:

@@ -204,11 +204,25 @@ async def _deploy(config: Config, client: ChainClient) -> int:
     if await client.chain_id() != config.chain.chain_id:
         raise SweepRefused(f"the node is not chain id {config.chain.chain_id}")
     batch = await deploy(client, "SweepBatch", gas_wallet(config), [treasury])
-    print(
-        f"batch: {batch}\ndelegate: {delegate_address(batch, treasury)}\n"
-        f'treasury: {treasury}\n# add to the config:  sweep: {{batch: "{batch}"}}'
-    )
+    print(deployed_lines(config, treasury, batch, delegate_address(batch, treasury)))
     return 0
+
+
+def deployed_lines(config: Config, treasury: str, batch: str, delegate: str) -> str:
+    """What ``sweep deploy`` prints: the exact lines to paste under ``sweep:``.
+
+    The addresses stay in the operator's config rather than being recorded somewhere
+    ``sweep plan`` reads implicitly: the config is the one place that says which contracts
+    this server sweeps through, and it is what a reviewer reads. The config refuses a
+    ``delegate`` that is not the batch's delegate for ``sweep.treasury``, ``sweep plan``
+    checks the batch on the node, and the signer checks the delegate against the treasury.
+    """
+    return (
+        f"SweepBatch deployed on chain {config.chain.chain_id} for treasury {treasury}\n"
+        f"# add these two lines under `sweep:` in {config.path}, then run `sweep plan`:\n"
+        f'  batch: "{batch}"\n'
+        f'  delegate: "{delegate}"'
+    )
 
 
 async def _plan(

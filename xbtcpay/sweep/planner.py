@@ -35,7 +35,10 @@ def contracts_of(config: SweepInputs) -> tuple[str, str, str]:
             " first (or sweep with --gas-station)"
         )
     if s.batch is None:
-        raise SweepRefused("sweep.batch is not set: run `xbtcpay sweep deploy` first")
+        raise SweepRefused(
+            "sweep.batch is not set: run `xbtcpay sweep deploy` and add the lines it prints"
+            " under `sweep:`"
+        )
     return s.treasury, s.batch, delegate_address(s.batch, s.treasury)
 
 

@@ -4,7 +4,9 @@ JSON-RPC 2.0, ``/api/v0/rpc/<method>`` and the WebSocket each decode their own w
 ask the port's policy (``xbtcpay.web.policy``) what the caller may send, call ``Dispatcher.call``
 and encode the result or the error. The dispatcher refuses a private ``postback_url`` for
 every method at once, calls the registry and turns an unexpected failure into an
-``InternalError`` (logged with its traceback, never shown to the caller).
+``InternalError`` (logged with its traceback, never shown to the caller). A refused call is
+logged at info with the reason the caller was given (never its params, which may carry
+secrets), so a shop developer can find why their call failed in the daemon's log.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ class Dispatcher:
         try:
             check_postback_target(params, allow_private=self.allow_private_postbacks)
             return await self.registry.call(method, params, ctx)
-        except RpcError:
+        except RpcError as exc:
+            if not isinstance(exc, InternalError):
+                log.info("rpc.refused", code=exc.code, why=exc.message, client=ctx.client_ip)
             raise
         except Exception as exc:
             log.exception("rpc.method_failed")

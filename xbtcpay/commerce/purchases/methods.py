@@ -17,7 +17,11 @@ from xbtcpay.commerce.errors import Forbidden, InsufficientBalance
 from xbtcpay.commerce.purchases import ledger, receipts
 from xbtcpay.commerce.purchases.purchase import Purchases
 from xbtcpay.commerce.purchases.refunds import Refunds
-from xbtcpay.commerce.purchases.requests import from_params
+from xbtcpay.commerce.purchases.requests import (
+    IDEMPOTENCY_KEY_RULE,
+    from_params,
+    valid_idempotency_key,
+)
 from xbtcpay.commerce.purchases.responses import PurchaseRefused, answer
 from xbtcpay.commerce.sessions import valid_customer
 from xbtcpay.core.catalog import Catalog
@@ -143,8 +147,8 @@ class CommerceMethods:
         kind = params.get("kind", "adjustment")
         if not isinstance(reason, str) or not 0 < len(reason) <= 500:
             raise InvalidParams("reason: 1-500 characters")
-        if not isinstance(key, str) or not 8 <= len(key) <= 128:
-            raise InvalidParams("idempotency_key: 8-128 characters")
+        if not valid_idempotency_key(key):
+            raise InvalidParams(IDEMPOTENCY_KEY_RULE)
         if kind not in ADJUST_KINDS:
             raise InvalidParams(f"kind: one of {', '.join(ADJUST_KINDS)}")
         floor = None if params.get("allow_negative") is True else 0
@@ -280,8 +284,8 @@ class CommerceMethods:
             raise InvalidParams("number: a receipt number")
         if not isinstance(reason, str) or not 0 < len(reason) <= 500:
             raise InvalidParams("reason: 1-500 characters")
-        if not isinstance(key, str) or not 8 <= len(key) <= 128:
-            raise InvalidParams("idempotency_key: 8-128 characters")
+        if not valid_idempotency_key(key):
+            raise InvalidParams(IDEMPOTENCY_KEY_RULE)
         note, entry, created = await self.refunds.refund(number, params.get("amount"), reason, key)
         log.info(
             "receipt.refunded",

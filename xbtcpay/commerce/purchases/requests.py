@@ -15,12 +15,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, TypeGuard
 
 from xbtcpay.commerce.purchases.responses import PaymentResponse, PurchaseRefused
 from xbtcpay.commerce.sessions import valid_customer
 
-PURCHASE_TOKEN: Final = re.compile(r"^[\x21-\x7e]{8,128}\Z")
+# Shop-chosen keys that make a call safe to retry: 1-255 characters, as Stripe accepts, so
+# an order number such as "42" is a key. Purchase tokens are also printable ASCII.
+KEY_LIMIT: Final = 255
+PURCHASE_TOKEN: Final = re.compile(rf"^[\x21-\x7e]{{1,{KEY_LIMIT}}}\Z")
+IDEMPOTENCY_KEY_RULE: Final = f"idempotency_key: 1-{KEY_LIMIT} characters"
 WALLETS: Final = ("ApplePay", "GooglePay")
 RAW_CARD_MESSAGE: Final = (
     "raw card numbers are not accepted: tokenize the card in the client"
@@ -29,6 +33,11 @@ RAW_CARD_MESSAGE: Final = (
 _DIGITS: Final = re.compile(r"\d")
 # A run of 12-19 digits, single spaces or dashes allowed between them ("4111 1111-1111 1111").
 _DIGIT_RUN: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])")
+
+
+def valid_idempotency_key(key: Any) -> TypeGuard[str]:
+    """An idempotency key is any non-empty string up to ``KEY_LIMIT`` characters."""
+    return isinstance(key, str) and 0 < len(key) <= KEY_LIMIT
 
 
 @dataclass(frozen=True)
@@ -204,7 +213,7 @@ def _build(
     if not valid_customer(customer):
         _refuse("customer: 1-128 printable characters")
     if not isinstance(token, str) or not PURCHASE_TOKEN.match(token):
-        _refuse("purchase_token: 8-128 printable characters, unique per purchase")
+        _refuse(f"purchase_token: 1-{KEY_LIMIT} printable characters, unique per purchase")
     if not isinstance(product, str) or not product:
         _refuse("product: the catalog name of the product", PaymentResponse.INVALID_PRODUCT)
     chosen = [name for name, on in sources.items() if on]
