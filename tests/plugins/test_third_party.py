@@ -3,6 +3,7 @@ a broken enabled plugin stops start-up with a clear message."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,9 +26,15 @@ EXAMPLE = Path(__file__).parent / "example_plugin"
 
 @pytest.fixture(scope="module")
 def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """pip-install the example distribution into its own directory (not the venv)."""
+    """pip-install the example distribution into its own directory (not the venv).
+
+    It is built from a copy of its source: setuptools writes ``build/`` and ``*.egg-info``
+    into the source tree, and two test workers building the one tree at once could leave
+    one of them an install without its module."""
     target = tmp_path_factory.mktemp("site")
     build = tmp_path_factory.mktemp("build")
+    source = build / "example_plugin"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     subprocess.run(
         [
             sys.executable,
@@ -39,7 +46,7 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-build-isolation",
             "--target",
             str(target),
-            str(EXAMPLE),
+            str(source),
         ],
         check=True,
         cwd=build,
