@@ -5,8 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from tests.chain.watching import ETH_ASSET, units, watching
 from tests.fixtures.chain import DevChain
+from xbtcpay.chain import watcher
 
 ETH = {"assets": ETH_ASSET, "chain": {"reconcile_interval": 1}}
 WEI = 10**18
@@ -101,3 +104,19 @@ async def test_reconciliation_waits_for_the_head_while_far_behind(
         assert [d["kind"] for d in await w.deposits(p["id"])] == ["balance"]
         paid = await w.until(p["id"], "paid", timeout=10)
         assert paid.amount_received == Decimal(1)
+
+
+async def test_reconciliation_reads_open_payments_a_page_at_a_time_and_misses_none(
+    tmp_path: Path, chain: DevChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watcher, "RECONCILE_SLICE", 2)  # pages of 2 instead of 5,000
+    async with watching(tmp_path, chain, run=False) as w:
+        payments = [await w.pay_request("1") for _ in range(5)]
+        for p in payments:
+            await chain.mine_tokens(p["address"], units("1"))  # only reconciliation sees it
+        await chain.mine(3)
+        await w.watcher.poll()  # one poll, one reconciliation pass: pages of 2, 2 and 1
+        for p in payments:
+            paid = await w.payment(p["id"])
+            assert paid.status.value == "paid"
+            assert [d["kind"] for d in await w.deposits(paid.id)] == ["balance"]

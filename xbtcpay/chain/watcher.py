@@ -357,18 +357,19 @@ class Watcher:
         late = self.config.payments.late_window
         found: list[Deposit] = []
         for asset in self.config.assets.values():
-            watched = await self.store.watched(asset.name, now, late)
-            if not watched:
+            part = await self.store.watched(asset.name, now, late, "", RECONCILE_SLICE)
+            if not part:
                 continue
             number = await self._confirmed_block(asset.name)
             header = None if number is None else await self.store.header(number)
             if header is None:
                 continue  # still catching up, or nothing confirmed yet
-            for start in range(0, len(watched), RECONCILE_SLICE):  # bounded memory per slice
-                part = watched[start : start + RECONCILE_SLICE]
+            while part:  # a page of open payments at a time: bounded memory per chain
                 balances = await balances_at(self.client, asset, [a for _, a in part], header.hash)
                 recorded = await self.store.totals_up_to([pid for pid, _ in part], header.number)
                 found += surpluses(asset.name, part, balances, recorded, header.number, header.hash)
+                after = part[-1][0]
+                part = await self.store.watched(asset.name, now, late, after, RECONCILE_SLICE)
         if found:
             added = await self.store.add_deposits(found)
             self.log.info("chain.reconciled", deposits=len(found), new=added)

@@ -309,13 +309,22 @@ class ChainStore:
         )
         return [r[0] for r in rows]
 
-    async def watched(self, asset: str, now: int, late_window: int) -> list[tuple[str, str]]:
-        """(payment id, address) of the payments of ``asset`` that can still be paid."""
+    async def watched(
+        self,
+        asset: str,
+        now: int,
+        late_window: int,
+        after: str = "",
+        limit: int | None = None,
+    ) -> list[tuple[str, str]]:
+        """(payment id, address) of the payments of ``asset`` that can still be paid, by id;
+        ``after``/``limit`` read them a page at a time."""
         payable, args = _still_payable()
+        page = "" if limit is None else f" ORDER BY p.id LIMIT {int(limit)}"
         rows = await self.db.fetchall(
             "SELECT p.id, p.address FROM payments p WHERE p.method = ? AND p.asset = ?"
-            f" AND p.address IS NOT NULL AND {payable}",
-            (CRYPTO, asset, *args, late_window, now),
+            f" AND p.address IS NOT NULL AND p.id > ? AND {payable}{page}",
+            (CRYPTO, asset, after, *args, late_window, now),
         )
         return [(r["id"], r["address"]) for r in rows]
 
