@@ -57,7 +57,9 @@ class Watch:
             lambda: (self.d.runtime.head.number or -1) >= head and self.watcher.polls > 0, timeout
         )
         polls = self.watcher.polls
-        await wait_until(lambda: self.watcher.polls > polls, timeout)  # one full poll after
+        # one full poll begun after the call: the next poll to end may have read the node
+        # before it (mid-reorg, say), so wait for the one after it
+        await wait_until(lambda: self.watcher.polls > polls + 1, timeout)
         return head
 
     async def until(self, payment_id: str, status: str, timeout: float = 15.0) -> Payment:

@@ -47,7 +47,7 @@ async def test_a_sweep_on_the_second_chain_through_its_own_batch(tmp_path: Path)
             write_config(tmp_path / "deploy", raw), "sweep", "deploy", "--chain", "base"
         )
         assert deployed.code == 0, deployed
-        batch = deployed.out.split("batch: ")[1].split()[0]
+        batch = deployed.out.split("batch: ")[1].split()[0].strip('"')
         assert await base.client.call("eth_getCode", [batch, "latest"]) not in ("0x", None)
         assert await l1.client.call("eth_getCode", [batch, "latest"]) in ("0x", None)
         raw["sweep"]["chains"] = {"base": {"batch": batch}}

@@ -30,7 +30,7 @@ from xbtcpay.web.admin.accounts import ROLES, check_password, hash_password
 from xbtcpay.web.key_auth import mint_key
 from xbtcpay.web.scopes import SCOPES, parse_scopes
 
-_DURATION = re.compile(r"^(\d+)([mhdw])$")
+_DURATION = re.compile(r"^(\d+)([mhdw])\Z")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
