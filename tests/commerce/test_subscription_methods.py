@@ -181,10 +181,13 @@ async def test_expiry_job_moves_state(d: Any, clock: Clock) -> None:
         d, "payment.addexternalsubscription", {**C, "validUntil": int(clock.now) + DAY}
     )
     clock.advance(DAY)
-    assert await d.runtime.media.subscriptions.expire_due() == 1
+    # the leader's own expiry job runs the same code and, on a loaded machine, may get there
+    # first: either way the subscription is expired exactly once
+    assert await d.runtime.media.subscriptions.expire_due() in (0, 1)
     sub = await d.runtime.media.subscriptions.get(added["subscription"]["id"])
     assert sub.state.value == "expired"
     assert (await access(d))["reason"] == "expired"
+    assert await d.runtime.media.subscriptions.expire_due() == 0  # nothing left to move
 
 
 async def test_perform_transaction_registers_the_buy_once(d: Any, clock: Clock) -> None:
