@@ -46,7 +46,7 @@ class NexxPaymentClient:
         self,
         session: aiohttp.ClientSession,
         *,
-        base_url: str = NEXX_BASE_URL,
+        base_url: str,
         domain_id: str | None = None,
         cid: str | None = None,
         api_secret: str = "frontend-secret",  # noqa: S107 - a test client's made-up secret

@@ -34,7 +34,7 @@ class JsonServiceClient:
     content_type = "application/json"
 
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: str = BASE_URL, **headers: str
+        self, session: aiohttp.ClientSession, base_url: str, **headers: str
     ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")

@@ -25,7 +25,7 @@ class ValuverseApp:
         session: aiohttp.ClientSession,
         session_id: str,
         *,
-        base_url: str = BASE_URL,
+        base_url: str,
         network_id: str | None = None,
     ) -> None:
         self.http = session
