@@ -33,9 +33,7 @@ class WebServiceException(Exception):
 class JsonServiceClient:
     content_type = "application/json"
 
-    def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, **headers: str
-    ) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, **headers: str) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.headers = headers
