@@ -11,7 +11,6 @@ Routes
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from xbtcpay.storage.payments import PaymentStore
 from xbtcpay.web import checkout_html as html
 from xbtcpay.web.assets import Asset, asset_url, load_asset, serve_asset
 from xbtcpay.web.checkout_view import CheckoutView, view_of
-from xbtcpay.web.live import LiveHub
+from xbtcpay.web.live import LiveHub, pump
 from xbtcpay.web.messages import Catalog, choose_language, load_catalogs
 from xbtcpay.web.settings import WebSettings
 from xbtcpay.web.status_cache import head_of, render_status, status_document
@@ -106,17 +105,7 @@ class Checkout:
             if fresh is not None:
                 self.hub.catch_up(fresh)
             await response.prepare(request)
-            await response.write(b"retry: 3000\n\n")
-            while not stream.closed:
-                message = stream.take()
-                if message is not None:
-                    await response.write(message)
-                    continue
-                try:
-                    async with asyncio.timeout(HEARTBEAT):
-                        await stream.wake.wait()
-                except TimeoutError:
-                    await response.write(b": keep-alive\n\n")
+            await pump(response, stream, HEARTBEAT)
         except (ConnectionResetError, ConnectionError):
             pass  # the page went away
         finally:

@@ -10,8 +10,10 @@ confirmations are counting.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from aiohttp import web
 
 from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.state import State
@@ -110,3 +112,27 @@ class LiveHub:
         message = sse_message(self.render(payment))
         for stream in self.streams.get(payment.id, ()):
             stream.push(message)
+
+
+async def pump(
+    response: web.StreamResponse,
+    stream: Stream,
+    heartbeat: float,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
+) -> None:
+    """Write ``stream``'s messages to a prepared event-stream response until it closes; a
+    keep-alive comment after ``heartbeat`` idle seconds, once ``still_allowed`` (if given)
+    says the reader may go on (a dashboard session that ended stops its stream)."""
+    await response.write(b"retry: 3000\n\n")
+    while not stream.closed:
+        message = stream.take()
+        if message is not None:
+            await response.write(message)
+            continue
+        try:
+            async with asyncio.timeout(heartbeat):
+                await stream.wake.wait()
+        except TimeoutError:
+            if still_allowed is not None and not await still_allowed():
+                return
+            await response.write(b": keep-alive\n\n")

@@ -9,7 +9,6 @@ manages API keys.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import secrets
@@ -45,6 +44,7 @@ from xbtcpay.web.admin.i18n import LANGUAGE_COOKIE, Translations
 from xbtcpay.web.admin.live import DashboardLive
 from xbtcpay.web.key_auth import mint_key
 from xbtcpay.web.keys import CLIENT_IP
+from xbtcpay.web.live import pump
 from xbtcpay.web.scopes import SCOPES, parse_scopes
 from xbtcpay.web.settings import RpcConfig
 
@@ -445,19 +445,11 @@ class Dashboard:
         token = request.cookies.get(COOKIE)
         try:
             await response.prepare(request)
-            await response.write(b"retry: 3000\n\n")
-            while not stream.closed:
-                message = stream.take()
-                if message is not None:
-                    await response.write(message)
-                    continue
-                try:
-                    async with asyncio.timeout(HEARTBEAT):
-                        await stream.wake.wait()
-                except TimeoutError:
-                    if await self.p.accounts.signed_in(token) is None:
-                        break  # the session ended: so does its stream
-                    await response.write(b": keep-alive\n\n")
+
+            async def signed_in() -> bool:  # the session ended: so does its stream
+                return await self.p.accounts.signed_in(token) is not None
+
+            await pump(response, stream, HEARTBEAT, signed_in)
         except (ConnectionResetError, ConnectionError):
             pass  # the page went away
         finally:
