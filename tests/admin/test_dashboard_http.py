@@ -436,3 +436,25 @@ async def test_the_overview_shows_each_chains_health(tmp_path: Path) -> None:
         assert status == 200
         health = text.split('id="chain-health"')[1].split("</div>")[0]
         assert "l1:" in health and "base:" in health
+
+
+async def test_a_live_stream_ends_when_its_session_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from xbtcpay.web.admin import views
+
+    monkeypatch.setattr(views, "HEARTBEAT", 0.2)  # the session is re-checked at each keep-alive
+    async with running_daemon(tmp_path) as d:
+        await add_user(d, "vic", "viewer")
+        async with browser(d) as b:
+            await b.login("vic")
+            await b.get("/admin/")
+            async with b.session.get(d.rpc_url + "/admin/events") as stream:
+                assert stream.status == 200
+                await stream.content.readline()  # the stream is open
+                status, _, _ = await b.post("/admin/logout")
+                assert status in (200, 303)
+                ended = await asyncio.wait_for(stream.content.read(), timeout=10)
+                assert b"keep-alive" not in ended.split(b"\n")[-1]
