@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,8 @@ class NodeProxy(LoopbackServer):
     """Forwards every request to ``upstream``; ``stop()`` refuses connections until ``start()``.
 
     With ``max_log_range`` set, eth_getLogs over more blocks is refused the way public nodes
-    refuse it (-32005), so the watcher has to shrink its range.
+    refuse it (-32005), so the watcher has to shrink its range. ``failing_logs(n)`` true for
+    the n-th eth_getLogs request (from 1) answers that request with HTTP 500.
     """
 
     upstream: str
@@ -27,6 +29,7 @@ class NodeProxy(LoopbackServer):
     port: int = field(default_factory=free_port)
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
     refused_ranges: int = 0
+    failing_logs: Callable[[int], bool] | None = None
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
 
@@ -39,6 +42,8 @@ class NodeProxy(LoopbackServer):
         payload = json.loads(raw)
         for item in payload if isinstance(payload, list) else [payload]:
             self.calls[item.get("method", "?")] += 1
+        if self._fails(payload):
+            return web.Response(status=500, text="injected failure")
         refusal = self._refusal(payload)
         if refusal is not None:
             return web.json_response(refusal)
@@ -49,6 +54,13 @@ class NodeProxy(LoopbackServer):
             return web.Response(
                 body=await resp.read(), status=resp.status, content_type="application/json"
             )
+
+    def _fails(self, payload: Any) -> bool:
+        if self.failing_logs is None or not isinstance(payload, dict):
+            return False
+        return payload.get("method") == "eth_getLogs" and self.failing_logs(
+            self.calls["eth_getLogs"]
+        )
 
     def _refusal(self, payload: Any) -> dict[str, Any] | None:
         if self.max_log_range is None or not isinstance(payload, dict):

@@ -39,10 +39,11 @@ def quiet_logs(level: str = "error") -> Iterator[None]:
     """An in-process daemon logs only ``level`` and above while a scenario runs.
 
     Reorgs, retries and failed attempts are logged by design; hundreds of them would bury
-    the counts the scenario prints. The previous structlog configuration is restored.
+    the counts the scenario prints. ``XBTCPAY_SCENARIO_LOG=info`` shows them when replaying a
+    run. The previous structlog configuration is restored.
     """
     saved = structlog.get_config()
-    configure_logging(level, "json")
+    configure_logging(os.environ.get("XBTCPAY_SCENARIO_LOG", level), "json")
     try:
         yield
     finally:

@@ -27,6 +27,7 @@ in memory. Errors back off exponentially; ``CancelledError`` propagates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable
 from typing import Any
@@ -135,6 +136,7 @@ class Watcher:
             await self.check_health()  # a url far behind the others is skipped from the start
             while True:
                 delay = self.chain.poll_interval
+                before = self.cursor
                 try:
                     await self.poll()
                     failures = 0
@@ -142,7 +144,10 @@ class Watcher:
                     await self.check_health()
                 except ChainError as exc:
                     await self.check_health()
-                    failures += 1
+                    # a catch-up that committed ranges before failing is not an outage: the
+                    # next poll goes on from there soon, instead of backing off further
+                    moved = before is not None and self.cursor is not None and self.cursor > before
+                    failures = 1 if moved else failures + 1
                     delay = min(MAX_BACKOFF, self.chain.poll_interval * 2**failures)
                     delay *= random.uniform(0.8, 1.2)
                     self.log.warning(
@@ -189,8 +194,14 @@ class Watcher:
         if head < self.cursor or not await self._tip_is_current(head):
             await self._rewind()
         behind = head - self.cursor
-        while self.cursor < head:
-            head = max(head, await self._advance(head))
+        start = self.cursor
+        try:
+            while self.cursor < head:
+                head = max(head, await self._advance(head))
+        except ChainError:
+            if self.cursor is not None and self.cursor > start:
+                await self._settle_committed()
+            raise
         if self.cursor is None:
             return
         if behind <= self.chain.reorg_window:
@@ -199,6 +210,17 @@ class Watcher:
         self.polls += 1
         self.on_head(self.cursor)
         self._report_calls()
+
+    async def _settle_committed(self) -> None:
+        """After a catch-up failed part way: settle what the committed ranges hold.
+
+        Confirmations count from the cursor, not the node's head, so nothing is credited
+        early; a long catch-up through a flaky node still pays as it goes.
+        """
+        with contextlib.suppress(ChainError):  # the poll's own failure is the one reported
+            await self.evaluate()
+            assert self.cursor is not None
+            self.on_head(self.cursor)
 
     async def _initial_cursor(self, head: int) -> int:
         stored = await self.store.cursor()
