@@ -12,7 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from xbtcpay.app.config import Config
 from xbtcpay.app.wiring import Parts
+from xbtcpay.chain.settings import chain_key
 from xbtcpay.storage.admin_audit import AuditLog
 from xbtcpay.storage.admin_sessions import AdminSessionStore
 from xbtcpay.storage.admin_users import AdminUserStore
@@ -22,6 +24,7 @@ from xbtcpay.web.admin.accounts import Accounts
 from xbtcpay.web.admin.guard import dashboard_middleware
 from xbtcpay.web.admin.live import DashboardLive
 from xbtcpay.web.admin.masking import masked
+from xbtcpay.web.admin.networks import Network, Networks
 from xbtcpay.web.admin.views import DashboardParts, setup_dashboard
 from xbtcpay.web.browser_guard import browser_guard_middleware
 from xbtcpay.web.middlewares import whitelist_middleware
@@ -61,6 +64,19 @@ def dashboard_parts(parts: Parts) -> DashboardParts:
         configuration=configuration,
         live=live,
         clock=parts.processor.now,
+        networks=networks_of(config),
+        currency=config.admin.currency,
+    )
+
+
+def networks_of(config: Config) -> Networks:
+    """The configured chains by key and the chain of every asset (``chain_key``)."""
+    return Networks(
+        chains={
+            key: Network(key, chain.name, chain.chain_id, chain.explorer or "")
+            for key, chain in config.chains.items()
+        },
+        asset_chain={name: chain_key(a, config.chains) for name, a in config.assets.items()},
     )
 
 

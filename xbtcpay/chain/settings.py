@@ -36,6 +36,17 @@ KNOWN_NETWORKS = {
     84532: "Base Sepolia",
     31337: "Local development chain",
 }
+# Block explorers of well-known chain ids, for a chain configured without ``explorer``.
+KNOWN_EXPLORERS = {
+    1: "https://etherscan.io",
+    10: "https://optimistic.etherscan.io",
+    56: "https://bscscan.com",
+    137: "https://polygonscan.com",
+    8453: "https://basescan.org",
+    42161: "https://arbiscan.io",
+    11155111: "https://sepolia.etherscan.io",
+    84532: "https://sepolia.basescan.org",
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,9 @@ class ChainConfig:
     request_timeout: float = 10.0
     key: str = LEGACY_CHAIN  # its key in ``chains:`` (names its rows in the chain tables)
     name: str = ""  # the display name ("Base"); see ``display_name``
+    # a block explorer's base URL (its /tx/<hash> and /address/<address> pages); "" for
+    # none, the default of chains that have no public explorer (a local dev chain)
+    explorer: str | None = None
     max_lag_blocks: int | None = None  # None: about 60 s of blocks
     stale_after: float | None = None  # None: 10 block times, learnt from the chain
     # node health watched: on for every chain of ``chains:``; for the single ``chain:``
@@ -61,6 +75,8 @@ class ChainConfig:
         if not self.name:
             default = KNOWN_NETWORKS.get(self.chain_id, f"chain {self.chain_id}")
             object.__setattr__(self, "name", default)
+        if self.explorer is None:
+            object.__setattr__(self, "explorer", KNOWN_EXPLORERS.get(self.chain_id, ""))
 
 
 class WatcherSettings(Protocol):
@@ -125,6 +141,7 @@ def chain_key(asset: AssetConfig, chains: Mapping[str, ChainConfig]) -> str:
 
 _CHAIN_KEYS = (
     "name",
+    "explorer",
     "max_lag_blocks",
     "stale_after",
     "rpc_urls",
@@ -195,6 +212,16 @@ def parse_chain(
     if not isinstance(name, str) or len(name) > 64:
         r.bad(f"{where}.name", "expected a display name of at most 64 characters")
         name = ""
+    explorer = s.get("explorer")
+    if explorer not in (None, "") and (
+        not isinstance(explorer, str)
+        or len(explorer) > 200
+        or not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?\Z", explorer)
+    ):
+        r.bad(
+            f"{where}.explorer", "expected a block explorer's base URL, e.g. https://basescan.org"
+        )
+        explorer = None
     lag = s.get("max_lag_blocks")
     stale = s.get("stale_after")
     return ChainConfig(
@@ -211,6 +238,7 @@ def parse_chain(
         request_timeout=r.number(f"{where}.request_timeout", s.get("request_timeout", 10), 0.1),
         key=key,
         name=name.strip(),
+        explorer=None if explorer is None else explorer.rstrip("/"),
         max_lag_blocks=None if lag is None else r.int(f"{where}.max_lag_blocks", lag, 1),
         stale_after=None if stale is None else r.number(f"{where}.stale_after", stale, 0.1),
         health=where != "chain" or lag is not None or stale is not None,

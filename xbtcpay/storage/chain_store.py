@@ -257,6 +257,14 @@ class ChainStore:
         )
         return [_row_to_deposit(r) for r in rows]
 
+    async def deposits_on_every_chain(self, payment_id: str) -> list[Deposit]:
+        """Every deposit of one payment, whatever its chain (strays left out)."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM deposits WHERE payment_id = ? ORDER BY chain, block_number, position",
+            (payment_id,),
+        )
+        return [_row_to_deposit(r) for r in rows]
+
     async def recorded_between(self, start: int, end: int) -> list[tuple[Deposit, int]]:
         """Deposits recorded in ``[start, end)`` (UNIX seconds) with the time each was
         recorded, oldest first: the crypto movements of a period for the books."""

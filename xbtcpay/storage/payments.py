@@ -198,13 +198,20 @@ class PaymentStore:
         method: str | None = None,
         asset: str | None = None,
         customer: str | None = None,
+        assets: Sequence[str] | None = None,
         created_after: int | None = None,
         created_before: int | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[Payment]:
+        """Newest first; ``assets`` keeps the payments in one of them (a chain's assets)."""
         where: list[str] = []
         args: list[Any] = []
+        if assets is not None:
+            if not assets:
+                return []
+            where.append(f"asset IN ({', '.join('?' * len(assets))})")
+            args.extend(assets)
         for column, value in (
             ("status", status),
             ("method", method),

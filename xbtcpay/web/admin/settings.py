@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ _KEYS = (
     "login_max_failures_per_address",
     "login_window",
     "secure_cookie",
+    "currency",
 )
 
 
@@ -30,6 +32,7 @@ class AdminConfig:
     login_max_failures_per_address: int = 20  # per client address within login_window
     login_window: int = 15 * 60
     secure_cookie: str = "auto"  # auto: Secure when the request came over TLS
+    currency: str = "USD"  # the volumes' fiat values (when rate sources are configured)
 
 
 def parse_admin(r: Reader, s: dict[str, Any]) -> AdminConfig:
@@ -43,6 +46,10 @@ def parse_admin(r: Reader, s: dict[str, Any]) -> AdminConfig:
     if not isinstance(enabled, bool):
         r.bad("admin.enabled", f"expected true or false, got {enabled!r}")
         enabled = True
+    currency = s.get("currency", "USD")
+    if not isinstance(currency, str) or not re.match(r"^[A-Z]{3}\Z", currency):
+        r.bad("admin.currency", f"expected an ISO 4217 code such as USD, got {currency!r}")
+        currency = "USD"
     return AdminConfig(
         enabled=enabled,
         listen=None if listen is None else r.listen("admin.listen", listen),
@@ -56,4 +63,5 @@ def parse_admin(r: Reader, s: dict[str, Any]) -> AdminConfig:
         ),
         login_window=r.int("admin.login_window", s.get("login_window", 900), 1),
         secure_cookie=str(secure),
+        currency=currency,
     )

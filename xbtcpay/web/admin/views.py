@@ -14,7 +14,7 @@ import io
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
@@ -42,6 +42,7 @@ from xbtcpay.web.admin.chart import daily_bars
 from xbtcpay.web.admin.guard import COOKIE, CSP, PREFIX, SIGNED_IN, over_tls
 from xbtcpay.web.admin.i18n import LANGUAGE_COOKIE, Translations
 from xbtcpay.web.admin.live import DashboardLive
+from xbtcpay.web.admin.networks import Networks
 from xbtcpay.web.key_auth import mint_key
 from xbtcpay.web.keys import CLIENT_IP
 from xbtcpay.web.live import pump
@@ -87,6 +88,8 @@ class DashboardParts:
     configuration: Callable[[], Mapping[str, Any]]  # the parsed config, secrets masked
     live: DashboardLive  # subscribed to the daemon's change feed by the root
     clock: Callable[[], float] = time.time
+    networks: Networks = field(default_factory=Networks)
+    currency: str = "USD"  # the volumes' fiat values, through ``rates.get`` when configured
 
 
 def setup_dashboard(app: web.Application, parts: DashboardParts) -> None:
@@ -266,6 +269,7 @@ class Dashboard:
                 if at >= since:
                     row[name][0] += 1
                     row[name][1] += amount
+        fiat = await self._fiat_volumes(request, volumes)
         counts = await self.p.payments.count_by_status()
         open_states = sorted(s.value for s in OPEN_STATES)
         open_payments = []
@@ -278,6 +282,8 @@ class Dashboard:
             "overview.html",
             volumes=dict(sorted(volumes.items())),
             periods=[name for name, _ in periods],
+            fiat=fiat,
+            currency=self.p.currency,
             chart=daily_bars((at for _, _, at in paid), today),
             open_count=sum(counts.get(s, 0) for s in open_states),
             open_payments=open_payments[:10],
@@ -287,6 +293,40 @@ class Dashboard:
             funds_available="funds.summary" in self.p.registry.names(),
             live=f"{PREFIX}/events",
         )
+
+    async def _fiat_volumes(
+        self, request: web.Request, volumes: Mapping[str, Mapping[str, list[Any]]]
+    ) -> dict[str, Any] | None:
+        """Each asset's volumes in the dashboard's currency at the current rate, and their
+        totals; None when no rate sources are configured. An asset without a reliable rate
+        is left out of the totals and shown as such."""
+        if "rates.get" not in self.p.registry.names():
+            return None
+        currency = self.p.currency
+        cents = Decimal("0.01")
+        values: dict[str, dict[str, Decimal] | None] = {}
+        totals: dict[str, Decimal] = {}
+        for asset, row in volumes.items():
+            rate = await self._rate(request, asset, currency)
+            if rate is None:
+                values[asset] = None
+                continue
+            fiat = {name: (cell[1] * rate).quantize(cents) for name, cell in row.items()}
+            values[asset] = fiat
+            for name, value in fiat.items():
+                totals[name] = totals.get(name, Decimal(0)) + value
+        return {"values": values, "totals": totals}
+
+    async def _rate(self, request: web.Request, asset: str, currency: str) -> Decimal | None:
+        if asset.upper() == currency:
+            return Decimal(1)
+        try:
+            answer = await self.p.registry.call(
+                "rates.get", {"asset": asset, "currency": currency}, self._ctx(request)
+            )
+        except RpcError:
+            return None  # no reliable rate (refused, stale, spread) or not a priced asset
+        return Decimal(str(answer["rate"]))
 
     def _health(self, now: float) -> dict[str, Any]:
         """The verdict over every configured chain, and each chain's own line."""
@@ -322,18 +362,26 @@ class Dashboard:
         term = q.get("q", "").strip()[:200]
         filters = {k: q.get(k) or None for k in ("status", "asset", "method")}
         after, before = _day(q.get("from")), _day(q.get("to"), end=True)
+        chain = q.get("chain") or None
+        on_chain = None if chain is None else self.p.networks.assets_on(chain)
         if term:
             found = await self.p.payments.find(term, limit=CSV_LIMIT)
             found = [
                 p
                 for p in found
                 if all(v is None or str(getattr(p, k)) == v for k, v in filters.items())
+                and (on_chain is None or p.asset in on_chain)
                 and (after is None or p.created_at >= after)
                 and (before is None or p.created_at < before)
             ]
             return found[offset : offset + limit]
         return await self.p.payments.search(
-            **filters, created_after=after, created_before=before, limit=limit, offset=offset
+            **filters,
+            assets=on_chain,
+            created_after=after,
+            created_before=before,
+            limit=limit,
+            offset=offset,
         )
 
     async def payments(self, request: web.Request) -> web.Response:
@@ -349,6 +397,7 @@ class Dashboard:
             more=len(rows) > PAGE_SIZE,
             query=query,
             statuses=[s.value for s in State],
+            chains=list(self.p.networks.chains.values()),
         )
 
     async def payments_csv(self, request: web.Request) -> web.StreamResponse:
@@ -376,8 +425,11 @@ class Dashboard:
             request,
             "payment.html",
             payment=payment,
+            network=self.p.networks.of_asset(payment.asset),
+            networks=self.p.networks,
             events=await self.p.payments.events(payment.id),
-            deposits=await self.p.deposits.deposits_of(payment.id),
+            deposits=await self.p.deposits.deposits_on_every_chain(payment.id),
+            strays=await self.p.deposits.strays_of(payment.id),
             postbacks=postbacks,
             attempts=attempts,
             cancellable=payment.status in OPEN_STATES,
