@@ -1,4 +1,6 @@
-"""The dashboard's pages (Jinja2 templates in ``templates/``) and the changes they make.
+"""The dashboard's routes, and its pages about payments, customers, postbacks, vouchers,
+funds and the configuration (the overview and the admin's pages are modules of their own;
+``pages`` holds what they share; templates are in ``templates/``).
 
 Reads go to the stores; changes go through the same code as the API (``cancel_payment``
 and ``voucher.create`` through the method registry, redelivery through the postback
@@ -11,45 +13,38 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from typing import Any, Final
 from urllib.parse import quote
 
-import jinja2
 from aiohttp import web
 
-from xbtcpay.cluster.leadership import Leadership
-from xbtcpay.commerce.media_access.voucher_store import VoucherStore, describe
-from xbtcpay.core.chain_head import ChainHead
+from xbtcpay.commerce.media_access.voucher_store import describe
 from xbtcpay.core.errors import RpcError
 from xbtcpay.core.models import Payment
-from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.core.state import OPEN_STATES, State
-from xbtcpay.plugin_api import CallContext
-from xbtcpay.storage.admin_audit import AuditLog
-from xbtcpay.storage.api_keys import ApiKey, ApiKeyStore
-from xbtcpay.storage.chain_store import ChainStore
-from xbtcpay.storage.payments import PaymentStore
-from xbtcpay.storage.postbacks import PostbackStore
-from xbtcpay.web.admin.accounts import Accounts, LoginRefused, SignedIn, may
-from xbtcpay.web.admin.chart import daily_bars
+from xbtcpay.web.admin.accounts import LoginRefused
+from xbtcpay.web.admin.administration import Administration
 from xbtcpay.web.admin.guard import COOKIE, CSP, PREFIX, SIGNED_IN, over_tls
-from xbtcpay.web.admin.i18n import LANGUAGE_COOKIE, Translations
-from xbtcpay.web.admin.live import DashboardLive
-from xbtcpay.web.admin.networks import Networks
-from xbtcpay.web.key_auth import mint_key
+from xbtcpay.web.admin.overview import Overview
+from xbtcpay.web.admin.pages import (
+    PAGE_SIZE,
+    DashboardParts,
+    Pages,
+    Renderer,
+    amount,
+    int_or,
+    note_of,
+    when,
+)
 from xbtcpay.web.keys import CLIENT_IP
 from xbtcpay.web.live import pump
-from xbtcpay.web.scopes import SCOPES, parse_scopes
-from xbtcpay.web.settings import RpcConfig
 
-PAGE_SIZE: Final = 50
+__all__ = ["DashboardParts", "setup_dashboard"]
+
 HEARTBEAT: Final = 15.0  # seconds between keep-alives, each re-checking the session
 CSV_LIMIT: Final = 10_000
 _CSV_COLUMNS: Final = (
@@ -68,39 +63,18 @@ _CSV_COLUMNS: Final = (
 )
 
 
-@dataclass
-class DashboardParts:
-    """What the pages read and change; the root builds it from the daemon's parts."""
-
-    accounts: Accounts
-    payments: PaymentStore
-    postbacks: PostbackStore
-    deposits: ChainStore
-    vouchers: VoucherStore
-    keys: ApiKeyStore
-    audit: AuditLog
-    registry: MethodRegistry
-    head: ChainHead
-    leadership: Leadership
-    rpc: RpcConfig
-    secure_cookie: str
-    session_lifetime: int
-    configuration: Callable[[], Mapping[str, Any]]  # the parsed config, secrets masked
-    live: DashboardLive  # subscribed to the daemon's change feed by the root
-    clock: Callable[[], float] = time.time
-    networks: Networks = field(default_factory=Networks)
-    currency: str = "USD"  # the volumes' fiat values, through ``rates.get`` when configured
-
-
 def setup_dashboard(app: web.Application, parts: DashboardParts) -> None:
     """Route ``/admin`` and its pages on ``app`` (the private port or ``admin.listen``)."""
-    d = Dashboard(parts)
+    renderer = Renderer()
+    d = Dashboard(parts, renderer)
+    o = Overview(parts, renderer)
+    a = Administration(parts, renderer)
     r = app.router
     r.add_get(PREFIX, d.to_overview)
     r.add_get(f"{PREFIX}/login", d.login_page)
     r.add_post(f"{PREFIX}/login", d.login)
     r.add_post(f"{PREFIX}/logout", d.logout)
-    r.add_get(f"{PREFIX}/", d.overview)
+    r.add_get(f"{PREFIX}/", o.overview)
     r.add_get(f"{PREFIX}/payments", d.payments)
     r.add_get(f"{PREFIX}/payments.csv", d.payments_csv)
     r.add_get(f"{PREFIX}/payments/{{id}}", d.payment)
@@ -113,13 +87,13 @@ def setup_dashboard(app: web.Application, parts: DashboardParts) -> None:
     r.add_post(f"{PREFIX}/vouchers/{{id}}/disable", d.voucher_disable)
     r.add_get(f"{PREFIX}/funds", d.funds)
     r.add_get(f"{PREFIX}/config", d.configuration)
-    r.add_get(f"{PREFIX}/audit", d.audit_log)
-    r.add_get(f"{PREFIX}/keys", d.key_list)
-    r.add_post(f"{PREFIX}/keys", d.key_create)
-    r.add_post(f"{PREFIX}/keys/{{id}}/revoke", d.key_revoke)
-    r.add_get(f"{PREFIX}/users", d.user_list)
-    r.add_post(f"{PREFIX}/users/{{name}}/disable", d.user_disable)
-    r.add_post(f"{PREFIX}/users/{{name}}/enable", d.user_enable)
+    r.add_get(f"{PREFIX}/audit", a.audit_log)
+    r.add_get(f"{PREFIX}/keys", a.key_list)
+    r.add_post(f"{PREFIX}/keys", a.key_create)
+    r.add_post(f"{PREFIX}/keys/{{id}}/revoke", a.key_revoke)
+    r.add_get(f"{PREFIX}/users", a.user_list)
+    r.add_post(f"{PREFIX}/users/{{name}}/disable", a.user_disable)
+    r.add_post(f"{PREFIX}/users/{{name}}/enable", a.user_enable)
     r.add_get(f"{PREFIX}/events", d.events)
     r.add_static(f"{PREFIX}/static/", d.static_dir, append_version=False)
 
@@ -129,85 +103,10 @@ def setup_dashboard(app: web.Application, parts: DashboardParts) -> None:
     app.on_shutdown.append(on_shutdown)
 
 
-def _when(at: float | int | None) -> str:
-    if at is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+class Dashboard(Pages):
+    """Login, payments, customers, postbacks, vouchers, funds and the configuration."""
 
-
-def _amount(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
-
-
-class Dashboard:
-    def __init__(self, parts: DashboardParts) -> None:
-        self.p = parts
-        self.env = jinja2.Environment(
-            loader=jinja2.PackageLoader("xbtcpay.web.admin", "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters["when"] = _when
-        self.env.filters["amount"] = _amount
-        self.texts = Translations()
-        self.static_dir = str(resources.files("xbtcpay.web.admin") / "static")
-
-    # -- rendering -------------------------------------------------------------------
-
-    def render(
-        self, request: web.Request, template: str, status: int = 200, **values: Any
-    ) -> web.Response:
-        lang = self.texts.language(request)
-        who = request.get(SIGNED_IN)
-        catalog = self.texts.catalog(lang)
-        values.setdefault("note", "")
-        values.setdefault("live", "")
-        body = self.env.get_template(template).render(
-            t=catalog.text,
-            note_text=lambda note: catalog.messages.get(f"note_{note}", note),
-            lang=lang,
-            languages=self.texts.languages,
-            who=who,
-            csrf=who.session.csrf_token if who else "",
-            may=lambda needed: who is not None and may(who.user.role, needed),
-            path=request.path,
-            prefix=PREFIX,
-            **values,
-        )
-        response = web.Response(text=body, status=status, content_type="text/html")
-        if request.query.get("lang") in self.texts.languages:
-            response.set_cookie(
-                LANGUAGE_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="Strict"
-            )
-        return response
-
-    def _who(self, request: web.Request, needed: str = "viewer") -> SignedIn:
-        who = request[SIGNED_IN]
-        if not may(who.user.role, needed):
-            raise web.HTTPForbidden(
-                text=f"This needs the {needed} role; you are {who.user.role}.",
-                content_type="text/plain",
-            )
-        return who
-
-    async def _audit(self, request: web.Request, action: str, target: str, **details: Any) -> None:
-        who = request[SIGNED_IN]
-        await self.p.audit.append(
-            at=int(self.p.clock()),
-            actor=who.user.name,
-            action=action,
-            target=target,
-            address=request[CLIENT_IP],
-            details=details,
-        )
-
-    def _ctx(self, request: web.Request) -> CallContext:
-        return CallContext("dashboard", request[CLIENT_IP], secrets.token_hex(8))
-
-    def _back(self, to: str, note: str = "") -> web.HTTPSeeOther:
-        return web.HTTPSeeOther(to + (f"?note={note}" if note else ""))
+    static_dir = str(resources.files("xbtcpay.web.admin") / "static")
 
     # -- login -------------------------------------------------------------------
 
@@ -249,112 +148,6 @@ class Dashboard:
         response.del_cookie(COOKIE, path=PREFIX)
         raise response
 
-    # -- overview ----------------------------------------------------------------
-
-    async def overview(self, request: web.Request) -> web.Response:
-        self._who(request)
-        now = self.p.clock()
-        today = datetime.fromtimestamp(now, UTC)
-        midnight = int(today.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
-        paid = await self.p.payments.paid_since(midnight - 29 * 86400)
-        periods = (
-            ("today", midnight),
-            ("7d", midnight - 6 * 86400),
-            ("30d", midnight - 29 * 86400),
-        )
-        volumes: dict[str, dict[str, list[Any]]] = {}
-        for asset, amount, at in paid:
-            row = volumes.setdefault(asset, {name: [0, Decimal(0)] for name, _ in periods})
-            for name, since in periods:
-                if at >= since:
-                    row[name][0] += 1
-                    row[name][1] += amount
-        fiat = await self._fiat_volumes(request, volumes)
-        counts = await self.p.payments.count_by_status()
-        open_states = sorted(s.value for s in OPEN_STATES)
-        open_payments = []
-        for state in open_states:
-            open_payments += await self.p.payments.search(status=state, limit=10)
-        open_payments.sort(key=lambda p: p.created_at, reverse=True)
-        failed = await self.p.postbacks.search(status="failed", limit=10)
-        return self.render(
-            request,
-            "overview.html",
-            volumes=dict(sorted(volumes.items())),
-            periods=[name for name, _ in periods],
-            fiat=fiat,
-            currency=self.p.currency,
-            chart=daily_bars((at for _, _, at in paid), today),
-            open_count=sum(counts.get(s, 0) for s in open_states),
-            open_payments=open_payments[:10],
-            failed=failed,
-            failed_count=(await self.p.postbacks.stats()).get("failed", 0),
-            health=self._health(now),
-            funds_available="funds.summary" in self.p.registry.names(),
-            live=f"{PREFIX}/events",
-        )
-
-    async def _fiat_volumes(
-        self, request: web.Request, volumes: Mapping[str, Mapping[str, list[Any]]]
-    ) -> dict[str, Any] | None:
-        """Each asset's volumes in the dashboard's currency at the current rate, and their
-        totals; None when no rate sources are configured. An asset without a reliable rate
-        is left out of the totals and shown as such."""
-        if "rates.get" not in self.p.registry.names():
-            return None
-        currency = self.p.currency
-        cents = Decimal("0.01")
-        values: dict[str, dict[str, Decimal] | None] = {}
-        totals: dict[str, Decimal] = {}
-        for asset, row in volumes.items():
-            rate = await self._rate(request, asset, currency)
-            if rate is None:
-                values[asset] = None
-                continue
-            fiat = {name: (cell[1] * rate).quantize(cents) for name, cell in row.items()}
-            values[asset] = fiat
-            for name, value in fiat.items():
-                totals[name] = totals.get(name, Decimal(0)) + value
-        return {"values": values, "totals": totals}
-
-    async def _rate(self, request: web.Request, asset: str, currency: str) -> Decimal | None:
-        if asset.upper() == currency:
-            return Decimal(1)
-        try:
-            answer = await self.p.registry.call(
-                "rates.get", {"asset": asset, "currency": currency}, self._ctx(request)
-            )
-        except RpcError:
-            return None  # no reliable rate (refused, stale, spread) or not a priced asset
-        return Decimal(str(answer["rate"]))
-
-    def _health(self, now: float) -> dict[str, Any]:
-        """The verdict over every configured chain, and each chain's own line."""
-        lead = self.p.leadership
-        chains = []
-        for key, head in sorted(self.p.head.chains.items()):
-            age = None if head.at is None else round(now - head.at, 1)
-            fresh = age is not None and age <= 60 and not head.stale
-            chains.append(
-                {
-                    "key": key,
-                    "head": head.number,
-                    "age": age,
-                    "stale": head.stale,
-                    "ok": head.watched is False or fresh or not lead.is_leader,
-                }
-            )
-        main = chains[0] if len(chains) == 1 else None
-        return {
-            "head": main["head"] if main else None,
-            "age": main["age"] if main else None,
-            "chains": chains if len(chains) > 1 else [],
-            "watcher": self.p.head.watched,
-            "ok": all(c["ok"] for c in chains),
-            "replica": lead.replica_id,
-            "leader": lead.leader_id,
-        }
-
     # -- payments ----------------------------------------------------------------
 
     async def _search(self, request: web.Request, limit: int, offset: int) -> list[Payment]:
@@ -386,7 +179,7 @@ class Dashboard:
 
     async def payments(self, request: web.Request) -> web.Response:
         self._who(request)
-        page = max(1, _int(request.query.get("page"), 1))
+        page = max(1, int_or(request.query.get("page"), 1))
         rows = await self._search(request, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
         query = {k: v for k, v in request.query.items() if k != "page" and v}
         return self.render(
@@ -443,7 +236,7 @@ class Dashboard:
         try:
             await self.p.registry.call("cancel_payment", {"id": pid}, self._ctx(request))
         except RpcError as exc:
-            raise self._back(f"{PREFIX}/payments/{pid}", _note(exc.message)) from None
+            raise self._back(f"{PREFIX}/payments/{pid}", note_of(exc.message)) from None
         await self._audit(request, "payment.cancel", pid)
         raise self._back(f"{PREFIX}/payments/{pid}", "canceled")
 
@@ -526,7 +319,7 @@ class Dashboard:
 
     async def redeliver(self, request: web.Request) -> web.Response:
         self._who(request, "operator")
-        pb_id = _int(request.match_info["id"], 0)
+        pb_id = int_or(request.match_info["id"], 0)
         form = await request.post()
         back = str(form.get("back", "")) or f"{PREFIX}/postbacks"
         back = back if back.startswith(PREFIX + "/") and "//" not in back else f"{PREFIX}/postbacks"
@@ -566,7 +359,7 @@ class Dashboard:
             params["grants"] = {"product": grant}
         max_uses = str(form.get("max_uses", "")).strip()
         if max_uses:
-            params["max_uses"] = _int(max_uses, -1)
+            params["max_uses"] = int_or(max_uses, -1)
         try:
             made = await self.p.registry.call("voucher.create", params, self._ctx(request))
         except RpcError as exc:
@@ -576,7 +369,7 @@ class Dashboard:
 
     async def voucher_disable(self, request: web.Request) -> web.Response:
         self._who(request, "operator")
-        voucher_id = _int(request.match_info["id"], 0)
+        voucher_id = int_or(request.match_info["id"], 0)
         if not await self.p.vouchers.disable(voucher_id):
             raise web.HTTPNotFound(text="No such voucher.", content_type="text/plain")
         await self._audit(request, "voucher.disable", str(voucher_id))
@@ -599,96 +392,6 @@ class Dashboard:
         self._who(request)
         return self.render(request, "config.html", config=self.p.configuration())
 
-    async def audit_log(self, request: web.Request) -> web.Response:
-        self._who(request)
-        page = max(1, _int(request.query.get("page"), 1))
-        rows = await self.p.audit.recent(PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
-        return self.render(
-            request, "audit.html", entries=rows[:PAGE_SIZE], page=page, more=len(rows) > PAGE_SIZE
-        )
-
-    # -- API keys (admin) --------------------------------------------------------
-
-    async def key_list(
-        self, request: web.Request, error: str = "", made: str = "", status: int = 200
-    ) -> web.Response:
-        self._who(request, "admin")
-        now = self.p.clock()
-        keys = [(k, _key_state(k, now)) for k in await self.p.keys.list()]
-        return self.render(
-            request,
-            "keys.html",
-            status,
-            keys=keys,
-            scopes=sorted(SCOPES),
-            error=error,
-            made=made,
-            note=request.query.get("note", ""),
-        )
-
-    async def key_create(self, request: web.Request) -> web.Response:
-        self._who(request, "admin")
-        form = await request.post()
-        try:
-            scopes = parse_scopes(",".join(str(s) for s in form.getall("scope", [])))
-        except ValueError as exc:
-            return await self.key_list(request, error=str(exc), status=400)
-        days = _int(str(form.get("days", "")), 0)
-        now = int(self.p.clock())
-        expires_at = now + days * 86400 if days > 0 else None
-        name = str(form.get("name", ""))[:64]
-        key_id, key, hashed = mint_key()
-        await self.p.keys.create(ApiKey(key_id, name, hashed, scopes, now, expires_at, None))
-        await self._audit(
-            request, "key.create", key_id, scopes=sorted(scopes), expires_at=expires_at, name=name
-        )
-        return await self.key_list(request, made=key)
-
-    # -- users (admin) -----------------------------------------------------------
-
-    async def user_list(self, request: web.Request) -> web.Response:
-        self._who(request, "admin")
-        accounts = self.p.accounts
-        sessions = await accounts.sessions.open_sessions(int(self.p.clock()))
-        open_by_user: dict[str, int] = {}
-        for session in sessions:
-            open_by_user[session.user_name] = open_by_user.get(session.user_name, 0) + 1
-        return self.render(
-            request,
-            "users.html",
-            users=await accounts.users.list(),
-            open_by_user=open_by_user,
-            note=request.query.get("note", ""),
-        )
-
-    async def user_disable(self, request: web.Request) -> web.Response:
-        who = self._who(request, "admin")
-        name = request.match_info["name"]
-        if name == who.user.name:
-            raise web.HTTPConflict(text="You cannot disable yourself.", content_type="text/plain")
-        now = int(self.p.clock())
-        if not await self.p.accounts.users.update(name, now, disabled=True):
-            raise web.HTTPNotFound(text="No such user.", content_type="text/plain")
-        ended = await self.p.accounts.sessions.revoke_user(name, now)
-        await self._audit(request, "user.disable", name, sessions_ended=ended)
-        raise self._back(f"{PREFIX}/users", "disabled")
-
-    async def user_enable(self, request: web.Request) -> web.Response:
-        self._who(request, "admin")
-        name = request.match_info["name"]
-        if not await self.p.accounts.users.update(name, int(self.p.clock()), disabled=False):
-            raise web.HTTPNotFound(text="No such user.", content_type="text/plain")
-        await self._audit(request, "user.enable", name)
-        raise self._back(f"{PREFIX}/users", "enabled")
-
-    async def key_revoke(self, request: web.Request) -> web.Response:
-        self._who(request, "admin")
-        key_id = request.match_info["id"]
-        if not await self.p.keys.revoke(key_id, int(self.p.clock())):
-            raise web.HTTPNotFound(text="No active key with this id.", content_type="text/plain")
-        await self._audit(request, "key.revoke", key_id)
-        raise self._back(f"{PREFIX}/keys", "revoked")
-
 
 def _harden_stream(response: web.StreamResponse) -> None:
     """The guard's headers, set before the stream is prepared (it cannot add them after)."""
@@ -697,24 +400,11 @@ def _harden_stream(response: web.StreamResponse) -> None:
     response.headers["X-Content-Type-Options"] = "nosniff"
 
 
-def _key_state(key: ApiKey, now: float) -> str:
-    if key.revoked_at is not None and key.revoked_at <= now:
-        return "revoked"
-    return "active" if key.usable_at(now) else "expired"
-
-
 def _next(value: str | None) -> str:
     """A same-site dashboard path to go to after login (never another site)."""
     if value and value.startswith(PREFIX) and "//" not in value and "\\" not in value:
         return value
     return f"{PREFIX}/"
-
-
-def _int(value: str | None, default: int) -> int:
-    try:
-        return int(value or "")
-    except ValueError:
-        return default
 
 
 def _day(value: str | None, *, end: bool = False) -> int | None:
@@ -727,18 +417,14 @@ def _day(value: str | None, *, end: bool = False) -> int | None:
     return int(day.timestamp()) + (86400 if end else 0)
 
 
-def _note(message: str) -> str:
-    return quote(message[:200])
-
-
 def _csv_value(p: Payment, column: str) -> str:
     value = getattr(p, column)
     if value is None:
         return ""
     if isinstance(value, Decimal):
-        return _amount(value)
+        return amount(value)
     if column in ("created_at", "paid_at"):
-        return _when(value)
+        return when(value)
     return str(value)
 
 
