@@ -24,7 +24,7 @@ from aiohttp import web
 
 from xbtcpay.commerce.media_access.voucher_store import describe
 from xbtcpay.core.errors import RpcError
-from xbtcpay.core.models import Payment
+from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.state import OPEN_STATES, State
 from xbtcpay.web.admin.accounts import LoginRefused
 from xbtcpay.web.admin.administration import Administration
@@ -40,6 +40,7 @@ from xbtcpay.web.admin.pages import (
     note_of,
     when,
 )
+from xbtcpay.web.admin.refunds import RefundPages
 from xbtcpay.web.keys import CLIENT_IP
 from xbtcpay.web.live import pump
 
@@ -66,7 +67,8 @@ _CSV_COLUMNS: Final = (
 def setup_dashboard(app: web.Application, parts: DashboardParts) -> None:
     """Route ``/admin`` and its pages on ``app`` (the private port or ``admin.listen``)."""
     renderer = Renderer()
-    d = Dashboard(parts, renderer)
+    rf = RefundPages(parts, renderer)
+    d = Dashboard(parts, renderer, rf)
     o = Overview(parts, renderer)
     a = Administration(parts, renderer)
     r = app.router
@@ -94,6 +96,10 @@ def setup_dashboard(app: web.Application, parts: DashboardParts) -> None:
     r.add_get(f"{PREFIX}/users", a.user_list)
     r.add_post(f"{PREFIX}/users/{{name}}/disable", a.user_disable)
     r.add_post(f"{PREFIX}/users/{{name}}/enable", a.user_enable)
+    r.add_post(f"{PREFIX}/payments/{{id}}/refund", rf.create)
+    r.add_get(f"{PREFIX}/refunds", rf.refund_list)
+    r.add_post(f"{PREFIX}/refunds/{{id}}/approve", rf.approve)
+    r.add_post(f"{PREFIX}/refunds/{{id}}/cancel", rf.cancel)
     r.add_get(f"{PREFIX}/events", d.events)
     r.add_static(f"{PREFIX}/static/", d.static_dir, append_version=False)
 
@@ -107,6 +113,10 @@ class Dashboard(Pages):
     """Login, payments, customers, postbacks, vouchers, funds and the configuration."""
 
     static_dir = str(resources.files("xbtcpay.web.admin") / "static")
+
+    def __init__(self, parts: DashboardParts, renderer: Renderer, refunds: RefundPages) -> None:
+        super().__init__(parts, renderer)
+        self.refunds = refunds
 
     # -- login -------------------------------------------------------------------
 
@@ -226,6 +236,8 @@ class Dashboard(Pages):
             postbacks=postbacks,
             attempts=attempts,
             cancellable=payment.status in OPEN_STATES,
+            refunds=await self.refunds.of_payment(request, payment.id),
+            refundable=self.refunds.available and payment.method == CRYPTO,
             note=request.query.get("note", ""),
             live=f"{PREFIX}/events?payment={quote(payment.id)}",
         )
