@@ -50,7 +50,7 @@ async def test_a_catch_up_that_keeps_moving_does_not_back_off(
         async with watching(tmp_path, chain, extra, run=False, start=start) as w:
             p = await w.pay_request("1")
         await chain.pay_tokens(p["address"], units("1"))
-        await chain.mine(60)  # 30 ranges behind
+        await chain.mine(36)  # 18 ranges behind
         # every poll: two ranges scan, then one range fails all of its three attempts
         proxy.failing_logs = lambda n: (n - 1) % 5 >= 2
         with capture_logs() as logs:
@@ -58,5 +58,5 @@ async def test_a_catch_up_that_keeps_moving_does_not_back_off(
                 await w.until(p["id"], "paid", timeout=30)
                 await w.synced(timeout=60)
         failed = [e["failures"] for e in logs if e["event"] == "chain.poll_failed"]
-        assert len(failed) >= 10
+        assert len(failed) >= 5
         assert set(failed) == {1}  # before: 1, 2, 3 ... up to the 30 s cap
