@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,14 @@ from xbtcpay.core.amounts import parse_amount
 from xbtcpay.core.deposits import Deposit
 from xbtcpay.core.errors import InvalidParams
 from xbtcpay.core.handlers import PaymentHandlers
+from xbtcpay.core.invoices import (
+    INVOICE,
+    Invoicing,
+    current_quote,
+    invoice_of,
+    option_amount,
+    parse_fiat_price,
+)
 from xbtcpay.core.models import CRYPTO, NewPayment, Payment, PaymentEvent
 from xbtcpay.core.params import data_text, fiat_price, postback_url, return_url
 from xbtcpay.core.persistence import StrayDeposits
@@ -34,11 +43,13 @@ class CoreMethods:
         processor: PaymentProcessor,
         handlers: PaymentHandlers,
         strays: StrayDeposits | None = None,
+        invoicing: Invoicing | None = None,
     ) -> None:
         self.config = config
         self.processor = processor
         self.handlers = handlers
         self.strays = strays
+        self.invoicing = invoicing
 
     def register(self, registry: MethodRegistry) -> None:
         registry.add("start_payment", self.start_payment)
@@ -47,7 +58,10 @@ class CoreMethods:
         registry.add("cancel_payment", self.cancel_payment)
 
     async def start_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
-        """Create a crypto payment, validating exactly as the original 0xBTCpay did first."""
+        """Create a crypto payment, validating exactly as the original 0xBTCpay did first;
+        with ``price`` instead of ``amount``, an invoice priced in fiat."""
+        if params.get("price") is not None:
+            return await self._start_invoice(params)
         asset_name = params.get("asset", self.config.default_asset)
         if not isinstance(asset_name, str) or asset_name not in self.config.assets:
             raise InvalidParams("unknown asset")
@@ -64,17 +78,43 @@ class CoreMethods:
         )
         if amount is None:
             raise InvalidParams("invalid amount")
-        url = postback_url(params)
-        new = NewPayment(
-            method=CRYPTO,
-            asset=asset_name,
-            amount=amount,
-            data=data_text(params.get("data")),
-            postback_url=url,
-            postback_events=_events(params.get("postback_events")),
-            order_id=_order_id(params.get("order_id")),
-            expires_in=self._expires_in(params.get("expires_in")),
-            extra=_checkout_extra(params),
+        payment = await self.processor.create(self._new_payment(params, asset_name, amount, {}))
+        return {
+            "id": payment.id,
+            "amount": display_amount(payment, payment.amount),
+            "address": payment.address,
+            **self.extra_fields(payment),
+        }
+
+    async def _start_invoice(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """An invoice priced in fiat: every offered asset quoted at the current rate, locked
+        until ``quote_expires_at``; the payment's own asset and amount are the first
+        option's, so clients of the original API still find their fields."""
+        if self.invoicing is None:
+            raise InvalidParams("price needs rate sources (a rates: section in the configuration)")
+        ask = parse_fiat_price(params, self.config.assets)
+        if params.get("asset") is not None:
+            raise InvalidParams("an invoice priced in fiat names its assets in assets, not asset")
+        pricing = self.invoicing.config
+        expires_in = self._expires_in(params.get("expires_in"))
+        if pricing.on_expiry == "expire":  # the payment ends with its quote
+            expires_in = min(expires_in or pricing.lock, pricing.lock)
+        asked = self._new_payment(params, self.config.default_asset, Decimal(0), {}, expires_in)
+        now = self.processor.now()
+        lifetime = expires_in or self.config.payments.expire_after
+        quote = await self.invoicing.quote(ask, now, now + min(pricing.lock, lifetime))
+        first = quote["options"][0]
+        invoice = {
+            "price": format(ask.price, "f"),
+            "currency": ask.currency,
+            "assets": None if ask.assets is None else list(ask.assets),
+            "quotes": [quote],
+        }
+        new = replace(
+            asked,
+            asset=first["asset"],
+            amount=option_amount(first),
+            extra={**asked.extra, INVOICE: invoice},
         )
         payment = await self.processor.create(new)
         return {
@@ -83,6 +123,30 @@ class CoreMethods:
             "address": payment.address,
             **self.extra_fields(payment),
         }
+
+    def _new_payment(
+        self,
+        params: Mapping[str, Any],
+        asset: str,
+        amount: Decimal,
+        more: dict[str, Any],
+        expires_in: int | None = None,
+    ) -> NewPayment:
+        """The payment asked for; parameters checked in the original's order."""
+        url = postback_url(params)
+        return NewPayment(
+            method=CRYPTO,
+            asset=asset,
+            amount=amount,
+            data=data_text(params.get("data")),
+            postback_url=url,
+            postback_events=_events(params.get("postback_events")),
+            order_id=_order_id(params.get("order_id")),
+            expires_in=expires_in
+            if expires_in is not None
+            else self._expires_in(params.get("expires_in")),
+            extra={**_checkout_extra(params), **more},
+        )
 
     def _expires_in(self, value: Any) -> int | None:
         if value is None:
@@ -101,7 +165,40 @@ class CoreMethods:
             "status_url": f"{self.config.public.base_url}/{p.id}/status.json",
             "checkout_url": f"{self.config.public.base_url}/pay/{p.id}",
             **self.chain_fields(p),
+            **self.invoice_fields(p),
         }
+
+    def invoice_fields(self, p: Payment) -> dict[str, Any]:
+        """``price``, ``currency``, ``quote_expires_at`` and the current ``options`` of an
+        invoice priced in fiat; nothing for a payment of a crypto amount."""
+        invoice = invoice_of(p)
+        if invoice is None:
+            return {}
+        quote = current_quote(invoice)
+        return {
+            "price": invoice["price"],
+            "currency": invoice["currency"],
+            "quote_expires_at": quote["expires_at"],
+            "options": [self._option(p, o) for o in quote["options"]],
+        }
+
+    def _option(self, p: Payment, option: Mapping[str, Any]) -> dict[str, Any]:
+        """One way to pay an invoice: the asset, its chain, the amount, the rate, a URI."""
+        asset = str(option["asset"])
+        amount = option_amount(option)
+        priced = replace(p, asset=asset, amount=amount, amount_received=Decimal(0))
+        return {
+            "asset": asset,
+            **self.chain_fields(priced),
+            "amount": option["amount"],
+            "rate": option["rate"],
+            "payment_uri": self.payment_uri(priced),
+        }
+
+    def quote_history(self, p: Payment) -> list[dict[str, Any]]:
+        """Every quote an invoice was given, oldest first, with rates, sources and times."""
+        invoice = invoice_of(p)
+        return [] if invoice is None else [dict(q) for q in invoice["quotes"]]
 
     def chain_fields(self, p: Payment) -> dict[str, Any]:
         """``chain`` (its key in the configuration) and ``chain_id`` of a crypto payment's
@@ -119,7 +216,10 @@ class CoreMethods:
     async def get_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         payment = await self.processor.get(_payment_id(params))
         found = await self.strays.strays_of(payment.id) if self.strays is not None else []
-        return {**self.describe(payment), "stray_deposits": [self._stray(d) for d in found]}
+        described = {**self.describe(payment), "stray_deposits": [self._stray(d) for d in found]}
+        if invoice_of(payment) is not None:
+            described["quotes"] = self.quote_history(payment)
+        return described
 
     def _stray(self, d: Deposit) -> dict[str, Any]:
         """A stray deposit as the shop sees it: where, what, how much (for a refund)."""
@@ -162,6 +262,7 @@ class CoreMethods:
             "reason": p.reason,
             "payment_uri": self.payment_uri(p),
             **self.chain_fields(p),
+            **self.invoice_fields(p),
         }
 
     async def list_payments(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:

@@ -60,11 +60,18 @@ def new_event_id() -> str:
 
 
 def request_hash(new: NewPayment) -> str:
-    """Fingerprint of what the shop asked for (order_id idempotency)."""
+    """Fingerprint of what the shop asked for (order_id idempotency).
+
+    For an invoice priced in fiat that is the price, its currency and the assets named, not
+    the quoted amounts: a retry a minute later meets another rate and is still the same
+    request."""
+    invoice = new.extra.get("invoice")
+    asked: list[Any] = [new.asset, format(new.amount.normalize(), "f")]
+    if isinstance(invoice, dict):
+        asked = [invoice.get("price"), invoice.get("currency"), invoice.get("assets")]
     fields = [
         new.method,
-        new.asset,
-        format(new.amount.normalize(), "f"),
+        *asked,
         new.data,
         new.postback_url,
         new.expires_in,
