@@ -166,6 +166,40 @@ class Invoicing:
         }
 
 
+def tolerance_of(p: Payment) -> Decimal:
+    """How many percent of its quoted amount an invoice may lack and still be paid (the
+    terms it was created under; 0 for a payment of a crypto amount)."""
+    invoice = invoice_of(p)
+    if invoice is None:
+        return Decimal(0)
+    return to_decimal(str(invoice.get("tolerance", "0")))
+
+
+def option_of(p: Payment, asset: str) -> Mapping[str, Any] | None:
+    """The current quote's option in ``asset`` (None: not offered, or no invoice)."""
+    invoice = invoice_of(p)
+    if invoice is None:
+        return None
+    return next((o for o in current_quote(invoice)["options"] if o["asset"] == asset), None)
+
+
+def is_picked(p: Payment) -> bool:
+    """Whether the invoice's first funds have chosen its option (always for other payments)."""
+    invoice = invoice_of(p)
+    return invoice is None or invoice.get("picked") is not None
+
+
+def picked_extra(p: Payment, asset: str, at: int) -> dict[str, Any]:
+    """The ``extra`` change that records ``asset``'s option as the one paid: its amount,
+    rate, sources and the quote it belongs to, kept whatever later quotes say."""
+    invoice = invoice_of(p)
+    option = option_of(p, asset)
+    assert invoice is not None and option is not None
+    quote = current_quote(invoice)
+    picked = {**option, "quoted_at": quote["quoted_at"], "picked_at": at}
+    return {INVOICE: {**invoice, "picked": picked}}
+
+
 def invoice_of(p: Payment) -> Mapping[str, Any] | None:
     """The invoice record of a payment priced in fiat (None for any other payment)."""
     record = p.extra.get(INVOICE)

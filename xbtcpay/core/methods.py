@@ -108,6 +108,8 @@ class CoreMethods:
             "price": format(ask.price, "f"),
             "currency": ask.currency,
             "assets": None if ask.assets is None else list(ask.assets),
+            "tolerance": format(pricing.tolerance, "f"),
+            "on_expiry": pricing.on_expiry,
             "quotes": [quote],
         }
         new = replace(
@@ -175,25 +177,30 @@ class CoreMethods:
         if invoice is None:
             return {}
         quote = current_quote(invoice)
+        picked = invoice.get("picked")
         return {
             "price": invoice["price"],
             "currency": invoice["currency"],
             "quote_expires_at": quote["expires_at"],
             "options": [self._option(p, o) for o in quote["options"]],
+            "paid_option": None if picked is None else self._option(p, picked, uri=False),
+            "underpaid": bool(p.extra.get("underpaid")),
         }
 
-    def _option(self, p: Payment, option: Mapping[str, Any]) -> dict[str, Any]:
+    def _option(self, p: Payment, option: Mapping[str, Any], *, uri: bool = True) -> dict[str, Any]:
         """One way to pay an invoice: the asset, its chain, the amount, the rate, a URI."""
         asset = str(option["asset"])
         amount = option_amount(option)
         priced = replace(p, asset=asset, amount=amount, amount_received=Decimal(0))
-        return {
+        out = {
             "asset": asset,
             **self.chain_fields(priced),
             "amount": option["amount"],
             "rate": option["rate"],
-            "payment_uri": self.payment_uri(priced),
         }
+        if uri:
+            out["payment_uri"] = self.payment_uri(priced)
+        return out
 
     def quote_history(self, p: Payment) -> list[dict[str, Any]]:
         """Every quote an invoice was given, oldest first, with rates, sources and times."""
@@ -217,8 +224,12 @@ class CoreMethods:
         payment = await self.processor.get(_payment_id(params))
         found = await self.strays.strays_of(payment.id) if self.strays is not None else []
         described = {**self.describe(payment), "stray_deposits": [self._stray(d) for d in found]}
-        if invoice_of(payment) is not None:
+        invoice = invoice_of(payment)
+        if invoice is not None:
             described["quotes"] = self.quote_history(payment)
+            picked = invoice.get("picked")
+            if picked is not None:  # with the rate's sources and times, and its quote's time
+                described["paid_option"] = {**dict(picked), **described["paid_option"]}
         return described
 
     def _stray(self, d: Deposit) -> dict[str, Any]:

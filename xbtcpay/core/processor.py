@@ -309,6 +309,8 @@ class PaymentProcessor:
             "tx_block",
             "provider_ref",
             "reason",
+            "asset",
+            "amount",
         ):
             value = getattr(e, name)
             if value is not None and value != getattr(p, name):
@@ -324,7 +326,7 @@ class PaymentProcessor:
             c["paid_at"] = at
             if p.status == State.EXPIRED:
                 c["late"] = True
-        if p.method == CRYPTO and received > p.amount and not p.overpaid:
+        if p.method == CRYPTO and received > c.get("amount", p.amount) and not p.overpaid:
             c["overpaid"] = True
         if e.kind == Event.REORGED:
             c["reorged"] = True
@@ -355,6 +357,8 @@ def _details(e: PaymentEvent) -> dict[str, Any]:
         "tx_block",
         "provider_ref",
         "reason",
+        "asset",
+        "amount",
     ):
         value = getattr(e, name)
         if value is not None:

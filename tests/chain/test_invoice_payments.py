@@ -1,0 +1,194 @@
+"""Invoices priced in fiat paid on real chains: two anvils (an L1 with the 0xBTC test token,
+a "base" chain with a 6-decimal test stablecoin), one daemon watching both.
+
+The first funds on an option choose it; the payment is paid at that option's amount less
+``pricing.tolerance`` percent; funds on a second option are stray deposits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tests.chain.multichain import Node, dev_chain, start_daemon
+from tests.chain.watching import units
+from tests.fakes.exchanges import FakeExchange
+from tests.harness import DaemonHandle, base_config, wait_until
+from xbtcpay.core.models import Payment
+
+CHAINS: dict[str, tuple[int, float | None]] = {"l1": (31337, None), "base": (8453, 0.25)}
+
+
+@dataclass
+class Shop:
+    d: DaemonHandle
+    nodes: dict[str, Node]
+    exchange: FakeExchange
+
+    async def invoice(self, price: str, **params: Any) -> dict[str, Any]:
+        reply = await self.d.call("start_payment", {"price": price, "currency": "USD", **params})
+        assert "result" in reply, reply
+        return dict(reply["result"])
+
+    async def payment(self, payment_id: str) -> Payment:
+        payment: Payment = await self.d.processor.get(payment_id)
+        return payment
+
+    async def until(self, payment_id: str, status: str, timeout: float = 30.0) -> Payment:
+        async def check() -> Payment | None:
+            p = await self.payment(payment_id)
+            return p if p.status.value == status else None
+
+        try:
+            return await wait_until(check, timeout)  # type: ignore[no-any-return]
+        except TimeoutError:
+            p = await self.payment(payment_id)
+            raise AssertionError(f"expected {status}, payment is {p.status.value}: {p}") from None
+
+    async def pay_usdc(self, address: str, amount: str) -> None:
+        await self.nodes["base"].pay_stablecoin("TestUSDC", address, units(amount, 6))
+
+    async def pay_0xbtc(self, address: str, amount: str) -> None:
+        await self.nodes["l1"].pay_tokens(address, units(amount, 8))
+        await self.nodes["l1"].mine(2)  # the L1 mines on demand: confirm it
+
+    async def scanned(self, chain: str) -> None:
+        target = await self.nodes[chain].block_number()
+        head = self.d.runtime.head
+        await wait_until(lambda: (head.number_of(chain) or -1) >= target, 30)
+
+
+@asynccontextmanager
+async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
+    async with AsyncExitStack() as stack:
+        nodes = dict(
+            zip(
+                CHAINS,
+                await asyncio.gather(
+                    *(stack.enter_async_context(dev_chain(cid, bt)) for cid, bt in CHAINS.values())
+                ),
+                strict=True,
+            )
+        )
+        exchange = await stack.enter_async_context(
+            FakeExchange("coinbase", {("0XBTC", "USD"): "0.5"})
+        )
+        chains: dict[str, Any] = {}
+        for key, (chain_id, block_time) in CHAINS.items():
+            chains[key] = {
+                "chain_id": chain_id,
+                "rpc_urls": [nodes[key].url],
+                "confirmations": 2,
+                "poll_interval": 0.1 if block_time is None else block_time,
+                "start_block": await nodes[key].block_number() + 1,
+                "reconcile_interval": 3600,
+                "request_timeout": 2,
+            }
+        raw = base_config(tmp_path)
+        raw.pop("chain")
+        raw["chains"] = chains
+        raw["assets"] = {
+            "0xbtc": {"chain": "l1", "contract": nodes["l1"].token, "decimals": 8},
+            "usdc_base": {
+                "chain": "base",
+                "contract": nodes["base"].stablecoins["TestUSDC"],
+                "decimals": 6,
+                "symbol": "USDC",
+            },
+        }
+        raw["pricing"] = {"lock": 900, "tolerance": "0.5", "on_expiry": "requote"}
+        raw["rates"] = {
+            "refresh": 30,
+            "max_spread": "2",
+            "sources": {
+                "peg": {"type": "fixed", "rates": {"usdc_base/USD": "1"}},
+                "cb": {"type": "coinbase", "url": exchange.url},
+            },
+        }
+        yield Shop(await start_daemon(stack, tmp_path, raw), nodes, exchange)
+
+
+async def test_usd_invoices_paid_in_a_stablecoin_on_one_chain_and_in_0xbtc_on_another(
+    tmp_path: Path,
+) -> None:
+    async with shop(tmp_path) as s:
+        by_usdc = await s.invoice("19.99")
+        by_0xbtc = await s.invoice("19.99")
+        assert [(o["asset"], o["amount"], o["chain_id"]) for o in by_usdc["options"]] == [
+            ("0xbtc", "39.98", 31337),
+            ("usdc_base", "19.99", 8453),
+        ]
+        await s.pay_usdc(by_usdc["address"], "19.99")
+        await s.pay_0xbtc(by_0xbtc["address"], "39.98")
+
+        paid = await s.until(by_usdc["id"], "paid")
+        assert (paid.asset, paid.amount, paid.amount_received) == (
+            "usdc_base",
+            Decimal("19.99"),
+            Decimal("19.99"),
+        )
+        assert not paid.overpaid and not paid.extra.get("underpaid")
+        _, doc = await s.d.status(by_usdc["id"])
+        assert (doc["asset"], doc["chain"], doc["chain_id"], doc["amount"]) == (
+            "usdc_base",
+            "base",
+            8453,
+            "19.99",
+        )
+        assert (doc["price"], doc["currency"]) == ("19.99", "USD")
+        got = (await s.d.call("get_payment", {"id": by_usdc["id"]}))["result"]
+        assert got["paid_option"]["asset"] == "usdc_base"
+        assert got["paid_option"]["rate"] == "1"
+        assert [x["source"] for x in got["paid_option"]["sources"]] == ["peg"]
+
+        paid = await s.until(by_0xbtc["id"], "paid")
+        assert (paid.asset, paid.amount, paid.amount_received) == (
+            "0xbtc",
+            Decimal("39.98"),
+            Decimal("39.98"),
+        )
+        got = (await s.d.call("get_payment", {"id": by_0xbtc["id"]}))["result"]
+        assert (got["paid_option"]["asset"], got["paid_option"]["rate"]) == ("0xbtc", "0.5")
+
+
+async def test_tolerance_overpayment_and_a_second_option_funded(tmp_path: Path) -> None:
+    async with shop(tmp_path) as s:
+        inside, outside, over, both = [await s.invoice("10") for _ in range(4)]
+        await s.pay_usdc(inside["address"], "9.96")  # 0.4 % short: inside 0.5 %
+        await s.pay_usdc(outside["address"], "9.9")  # 1 % short
+        await s.pay_usdc(over["address"], "10.5")
+        await s.pay_usdc(both["address"], "10")
+
+        paid = await s.until(inside["id"], "paid")
+        assert paid.extra.get("underpaid") is True and paid.amount == Decimal("10")
+        _, doc = await s.d.status(inside["id"])
+        assert doc["underpaid"] is True
+
+        paid = await s.until(over["id"], "paid")
+        assert paid.overpaid and paid.amount_received == Decimal("10.5")
+
+        await s.until(both["id"], "paid")
+        await s.pay_0xbtc(both["address"], "20")  # the other option, after the choice
+        await s.scanned("l1")
+        await s.scanned("base")
+        short = await s.payment(outside["id"])
+        assert short.status.value == "seen" and short.amount_received == Decimal("9.9")
+        assert short.asset == "usdc_base"
+
+        async def stray() -> list[dict[str, Any]]:
+            got = (await s.d.call("get_payment", {"id": both["id"]}))["result"]
+            return list(got["stray_deposits"])
+
+        [found] = await wait_until(stray, 30)
+        assert (found["asset"], found["amount"], found["chain"]) == ("0xbtc", "20", "l1")
+        settled = await s.payment(both["id"])
+        assert (settled.status.value, settled.asset, settled.amount_received) == (
+            "paid",
+            "usdc_base",
+            Decimal("10"),
+        )
