@@ -8,6 +8,7 @@ The first funds on an option choose it; the payment is paid at that option's amo
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.chain.multichain import Node, dev_chain, start_daemon
-from tests.chain.watching import units
+from tests.chain.watching import Clock, units
 from tests.fakes.exchanges import FakeExchange
 from tests.harness import DaemonHandle, base_config, wait_until
 from xbtcpay.core.models import Payment
@@ -64,7 +65,7 @@ class Shop:
 
 
 @asynccontextmanager
-async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
+async def shop(tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[Shop]:
     async with AsyncExitStack() as stack:
         nodes = dict(
             zip(
@@ -103,14 +104,15 @@ async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
         }
         raw["pricing"] = {"lock": 900, "tolerance": "0.5", "on_expiry": "requote"}
         raw["rates"] = {
-            "refresh": 30,
+            "refresh": 1,
             "max_spread": "2",
             "sources": {
                 "peg": {"type": "fixed", "rates": {"usdc_base/USD": "1"}},
                 "cb": {"type": "coinbase", "url": exchange.url},
             },
         }
-        yield Shop(await start_daemon(stack, tmp_path, raw), nodes, exchange)
+        daemon = await start_daemon(stack, tmp_path, raw, clock or time.time)
+        yield Shop(daemon, nodes, exchange)
 
 
 async def test_usd_invoices_paid_in_a_stablecoin_on_one_chain_and_in_0xbtc_on_another(
@@ -192,3 +194,39 @@ async def test_tolerance_overpayment_and_a_second_option_funded(tmp_path: Path) 
             "usdc_base",
             Decimal("10"),
         )
+
+
+async def test_funds_seen_before_the_lock_ends_keep_their_rate_and_a_requote_is_paid_at_its_own(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    async with shop(tmp_path, clock) as s:
+        early = await s.invoice("10", assets=["0xbtc"])
+        late = await s.invoice("10", assets=["0xbtc"])
+        assert early["amount"] == late["amount"] == "20.0"  # at 0.5 USD
+        clock.advance(890)  # ten seconds before the lock ends
+        await s.pay_0xbtc(early["address"], "15")  # part of it: seen, not paid
+        await s.until(early["id"], "seen")
+        s.exchange.prices[("0XBTC", "USD")] = "0.4"
+        await asyncio.sleep(1.1)  # past rates.refresh
+        clock.advance(20)  # both locks ended
+
+        async def renewed() -> dict[str, Any] | None:
+            got = (await s.d.call("get_payment", {"id": late["id"]}))["result"]
+            return dict(got) if len(got["quotes"]) == 2 else None
+
+        got = await wait_until(renewed, 15)
+        assert got["amount"] == "25.0" and got["quotes"][1]["options"][0]["rate"] == "0.4"
+        kept = (await s.d.call("get_payment", {"id": early["id"]}))["result"]
+        assert len(kept["quotes"]) == 1
+        assert (kept["amount"], kept["paid_option"]["rate"]) == ("20.0", "0.5")
+        await s.pay_0xbtc(early["address"], "5")  # the rest, after the lock: still 0.5
+        paid = await s.until(early["id"], "paid")
+        assert (paid.amount, paid.amount_received) == (Decimal("20"), Decimal("20"))
+
+        await s.pay_0xbtc(late["address"], "25")
+        paid = await s.until(late["id"], "paid")
+        assert paid.amount == Decimal("25") and not paid.extra.get("underpaid")
+        got = (await s.d.call("get_payment", {"id": late["id"]}))["result"]
+        assert got["paid_option"]["rate"] == "0.4"
+        assert got["paid_option"]["quoted_at"] == got["quotes"][1]["quoted_at"]

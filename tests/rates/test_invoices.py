@@ -6,7 +6,9 @@ their rates and sources are read back through the result, ``get_payment`` and st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -14,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from tests.chain.watching import Clock
 from tests.fakes.exchanges import FakeExchange
-from tests.harness import DaemonHandle, base_config, running_daemon
+from tests.harness import DaemonHandle, base_config, running_daemon, wait_until
 from xbtcpay.app.config import parse_config
 from xbtcpay.core.errors import ConfigError
 
@@ -24,7 +27,9 @@ EXCHANGE_PRICES = {("0XBTC", "USD"): "0.12345", ("ETH", "USD"): "3012.55"}
 KRAKEN_PRICES = {("XBTCUSD", "USD"): "0.12355", ("ETHUSD", "USD"): "3013.05"}
 
 
-def invoice_config(cb: FakeExchange, kr: FakeExchange, **pricing: Any) -> dict[str, Any]:
+def invoice_config(
+    cb: FakeExchange, kr: FakeExchange, refresh: float = 30, **pricing: Any
+) -> dict[str, Any]:
     return {
         "assets": {
             "usdc": {"contract": USDC, "decimals": 6, "symbol": "USDC"},
@@ -32,7 +37,7 @@ def invoice_config(cb: FakeExchange, kr: FakeExchange, **pricing: Any) -> dict[s
         },
         "pricing": {"lock": 900, "tolerance": "0.5", "on_expiry": "requote", **pricing},
         "rates": {
-            "refresh": 30,
+            "refresh": refresh,
             "max_spread": "2",
             "sources": {
                 "peg": {"type": "fixed", "rates": {"usdc/USD": "1"}},
@@ -49,12 +54,12 @@ def invoice_config(cb: FakeExchange, kr: FakeExchange, **pricing: Any) -> dict[s
 
 @asynccontextmanager
 async def invoice_daemon(
-    tmp_path: Path, **pricing: Any
+    tmp_path: Path, clock: Callable[[], float] = time.time, refresh: float = 30, **pricing: Any
 ) -> AsyncIterator[tuple[DaemonHandle, FakeExchange, FakeExchange]]:
     async with (
         FakeExchange("coinbase", dict(EXCHANGE_PRICES)) as cb,
         FakeExchange("kraken", dict(KRAKEN_PRICES)) as kr,
-        running_daemon(tmp_path, invoice_config(cb, kr, **pricing)) as d,
+        running_daemon(tmp_path, invoice_config(cb, kr, refresh, **pricing), clock=clock) as d,
     ):
         yield d, cb, kr
 
@@ -212,3 +217,47 @@ def test_a_misspelled_or_bad_pricing_key_stops_start_up_with_one_line(
         parse_config(raw, tmp_path / "config.yaml")
     [problem] = caught.value.problems
     assert problem.startswith(line)
+
+
+async def test_a_quote_that_runs_out_unpaid_is_renewed_at_the_current_rate(tmp_path: Path) -> None:
+    clock = Clock()
+    async with invoice_daemon(tmp_path, clock, refresh=1, lock=60) as (d, cb, kr):
+        result = (await d.call("start_payment", {"price": "10", "currency": "USD"}))["result"]
+        short = await d.call("start_payment", {"price": "10", "currency": "USD", "expires_in": 90})
+        first = {o["asset"]: o["amount"] for o in result["options"]}
+        assert first["0xbtc"] == "80.97165992"  # 10 / 0.1235, rounded up
+        cb.prices[("0XBTC", "USD")] = "0.25"
+        kr.prices[("XBTCUSD", "USD")] = "0.25"
+        await asyncio.sleep(1.1)  # past rates.refresh: the next quote fetches anew
+        clock.advance(30)
+        await asyncio.sleep(2.5)  # the requote job ran at least once: the lock holds
+        got = (await d.call("get_payment", {"id": result["id"]}))["result"]
+        assert len(got["quotes"]) == 1 and got["amount"] == "80.97165992"
+        clock.advance(31)
+
+        async def requoted() -> dict[str, Any] | None:
+            got = (await d.call("get_payment", {"id": result["id"]}))["result"]
+            return got if len(got["quotes"]) == 2 else None
+
+        got = await wait_until(requoted, 15)
+        old, new = got["quotes"]
+        assert old["options"][0]["amount"] == "80.97165992"
+        assert old["options"][0]["rate"] == "0.1235"
+        assert (new["options"][0]["amount"], new["options"][0]["rate"]) == ("40", "0.25")
+        assert new["expires_at"] - new["quoted_at"] == 60
+        assert (got["amount"], got["asset"], got["status"]) == ("40.0", "0xbtc", "new")
+        _, doc = await d.status(result["id"])
+        assert doc["amount"] == "40.0" and doc["quote_expires_at"] == new["expires_at"]
+        assert {o["asset"]: o["amount"] for o in doc["options"]}["0xbtc"] == "40"
+        assert doc["options"][0]["payment_uri"].endswith("&uint256=4000000000")
+
+        bounded_id = short["result"]["id"]
+        bounded = await wait_until(
+            lambda: _quotes_of(d, bounded_id, 2), 15
+        )  # renewed up to the payment's own expiry, never past it
+        assert bounded["quotes"][1]["expires_at"] == bounded["expires_at"]
+
+
+async def _quotes_of(d: DaemonHandle, payment_id: str, count: int) -> dict[str, Any] | None:
+    got = (await d.call("get_payment", {"id": payment_id}))["result"]
+    return dict(got) if len(got["quotes"]) == count else None

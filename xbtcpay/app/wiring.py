@@ -40,6 +40,8 @@ from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import Plugin
 from xbtcpay.plugin_api.charging import Charger
 from xbtcpay.rates import service as rates
+from xbtcpay.rates.requote import INTERVAL as REQUOTE_INTERVAL
+from xbtcpay.rates.requote import Requoter
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
@@ -181,6 +183,9 @@ def assemble(
     quoter = None if rate_book is None else rates.BookQuoter(rate_book)
     invoicing = Invoicing(config.pricing, quoter, config.assets, config.default_asset)
     core = CoreMethods(config, processor, handlers, ChainStore(db), invoicing)
+    if quoter is not None:
+        requoter = Requoter(invoicing, processor, payments, ChainStore(db))
+        registrations.jobs.append(("invoice-requote", requoter.run, REQUOTE_INTERVAL))
     core.register(registry)
     status_cache = StatusCache(max_entries=config.public.status_cache_size)
     feed.on_transition(refresh_on_transition(status_cache, config, core, head))

@@ -519,9 +519,14 @@ class Watcher:
         event = replace(seen, asset=choice, amount=amount, extra=picked_extra(payment, choice, now))
 
         async def file(uow: UnitOfWork, updated: Payment) -> None:
+            if updated.version != payment.version + 1:
+                raise _Requoted  # the choice was made on terms that changed meanwhile
             await self.store.adopt(uow, payment.id, choice)
 
-        result = await self.processor.apply(payment.id, event, also=file)
+        try:
+            result = await self.processor.apply(payment.id, event, also=file)
+        except _Requoted:
+            return await self._choose(await self.processor.get(payment.id), thresholds, now)
         if not result.changed:  # another chain's funds chose first, or it ended meanwhile
             fresh = result.payment
             if fresh.status == State.NEW and not is_picked(fresh):
@@ -544,3 +549,7 @@ class Watcher:
             if delta:
                 self.rpc_calls.labels(method).inc(delta)
                 self._reported_calls[method] = count
+
+
+class _Requoted(Exception):
+    """An invoice got a new quote between reading it and choosing its option."""

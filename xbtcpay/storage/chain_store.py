@@ -312,6 +312,20 @@ class ChainStore:
         )
         return [r[0] for r in rows]
 
+    async def funded(self, payment_ids: Sequence[str]) -> set[str]:
+        """Which of ``payment_ids`` have any funds recorded, counted or stray, on any chain."""
+        found: set[str] = set()
+        for start in range(0, len(payment_ids), _CHUNK):
+            chunk = list(payment_ids[start : start + _CHUNK])
+            where = f"payment_id IN ({marks(chunk)})"
+            rows = await self.db.fetchall(
+                f"SELECT payment_id FROM deposits WHERE {where}"
+                f" UNION SELECT payment_id FROM stray_deposits WHERE {where}",
+                (*chunk, *chunk),
+            )
+            found.update(r[0] for r in rows)
+        return found
+
     async def strays_here(self, payment_id: str) -> list[Deposit]:
         """The stray deposits to one payment's address on this chain, in chain order."""
         rows = await self.db.fetchall(
