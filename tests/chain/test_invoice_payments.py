@@ -19,7 +19,7 @@ from typing import Any
 from tests.chain.multichain import Node, dev_chain, start_daemon
 from tests.chain.watching import Clock, units
 from tests.fakes.exchanges import FakeExchange
-from tests.harness import DaemonHandle, base_config, wait_until
+from tests.harness import DaemonHandle, PostbackReceiver, base_config, wait_until
 from xbtcpay.core.models import Payment
 
 CHAINS: dict[str, tuple[int, float | None]] = {"l1": (31337, None), "base": (8453, 0.25)}
@@ -116,10 +116,10 @@ async def shop(tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[Shop
 
 
 async def test_usd_invoices_paid_in_a_stablecoin_on_one_chain_and_in_0xbtc_on_another(
-    tmp_path: Path,
+    tmp_path: Path, receiver: PostbackReceiver
 ) -> None:
     async with shop(tmp_path) as s:
-        by_usdc = await s.invoice("19.99")
+        by_usdc = await s.invoice("19.99", postback_url=receiver.url)
         by_0xbtc = await s.invoice("19.99")
         assert [(o["asset"], o["amount"], o["chain_id"]) for o in by_usdc["options"]] == [
             ("0xbtc", "39.98", 31337),
@@ -147,6 +147,15 @@ async def test_usd_invoices_paid_in_a_stablecoin_on_one_chain_and_in_0xbtc_on_an
         assert got["paid_option"]["asset"] == "usdc_base"
         assert got["paid_option"]["rate"] == "1"
         assert [x["source"] for x in got["paid_option"]["sources"]] == ["peg"]
+
+        [posted] = await receiver.wait_for(1)
+        body = posted["json"]
+        assert (body["event"], body["price"], body["currency"]) == ("paid", "19.99", "USD")
+        assert (body["asset"], body["amount"], body["underpaid"]) == ("usdc_base", "19.99", False)
+        option = body["paid_option"]
+        assert (option["asset"], option["amount"], option["rate"]) == ("usdc_base", "19.99", "1")
+        assert [x["source"] for x in option["sources"]] == ["peg"]
+        assert option["quoted_at"] == by_usdc["quote_expires_at"] - 900
 
         paid = await s.until(by_0xbtc["id"], "paid")
         assert (paid.asset, paid.amount, paid.amount_received) == (
