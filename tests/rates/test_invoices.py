@@ -7,9 +7,6 @@ their rates and sources are read back through the result, ``get_payment`` and st
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,51 +14,10 @@ from typing import Any
 import pytest
 
 from tests.chain.watching import Clock
-from tests.fakes.exchanges import FakeExchange
 from tests.harness import DaemonHandle, base_config, running_daemon, wait_until
+from tests.rates.invoicing import USDC, invoice_daemon
 from xbtcpay.app.config import parse_config
 from xbtcpay.core.errors import ConfigError
-
-USDC = "0x" + "11" * 20
-EXCHANGE_PRICES = {("0XBTC", "USD"): "0.12345", ("ETH", "USD"): "3012.55"}
-KRAKEN_PRICES = {("XBTCUSD", "USD"): "0.12355", ("ETHUSD", "USD"): "3013.05"}
-
-
-def invoice_config(
-    cb: FakeExchange, kr: FakeExchange, refresh: float = 30, **pricing: Any
-) -> dict[str, Any]:
-    return {
-        "assets": {
-            "usdc": {"contract": USDC, "decimals": 6, "symbol": "USDC"},
-            "eth": {"native": True},
-        },
-        "pricing": {"lock": 900, "tolerance": "0.5", "on_expiry": "requote", **pricing},
-        "rates": {
-            "refresh": refresh,
-            "max_spread": "2",
-            "sources": {
-                "peg": {"type": "fixed", "rates": {"usdc/USD": "1"}},
-                "cb": {"type": "coinbase", "url": cb.url},
-                "kr": {
-                    "type": "kraken",
-                    "url": kr.url,
-                    "pairs": {"0xbtc/USD": "XBTCUSD", "eth/USD": "ETHUSD"},
-                },
-            },
-        },
-    }
-
-
-@asynccontextmanager
-async def invoice_daemon(
-    tmp_path: Path, clock: Callable[[], float] = time.time, refresh: float = 30, **pricing: Any
-) -> AsyncIterator[tuple[DaemonHandle, FakeExchange, FakeExchange]]:
-    async with (
-        FakeExchange("coinbase", dict(EXCHANGE_PRICES)) as cb,
-        FakeExchange("kraken", dict(KRAKEN_PRICES)) as kr,
-        running_daemon(tmp_path, invoice_config(cb, kr, refresh, **pricing), clock=clock) as d,
-    ):
-        yield d, cb, kr
 
 
 async def test_a_usd_invoice_quotes_every_asset_at_its_locked_rate_rounded_up(
