@@ -18,6 +18,7 @@ from typing import Any
 
 from tests.chain.multichain import Node, dev_chain, start_daemon
 from tests.chain.watching import Clock, units
+from tests.commerce.setup import commerce, ledger_rows
 from tests.fakes.exchanges import FakeExchange
 from tests.harness import DaemonHandle, PostbackReceiver, base_config, wait_until
 from xbtcpay.core.models import Payment
@@ -65,7 +66,9 @@ class Shop:
 
 
 @asynccontextmanager
-async def shop(tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[Shop]:
+async def shop(
+    tmp_path: Path, clock: Clock | None = None, extra: dict[str, Any] | None = None
+) -> AsyncIterator[Shop]:
     async with AsyncExitStack() as stack:
         nodes = dict(
             zip(
@@ -111,6 +114,7 @@ async def shop(tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[Shop
                 "cb": {"type": "coinbase", "url": exchange.url},
             },
         }
+        raw.update(extra or {})
         daemon = await start_daemon(stack, tmp_path, raw, clock or time.time)
         yield Shop(daemon, nodes, exchange)
 
@@ -239,3 +243,47 @@ async def test_funds_seen_before_the_lock_ends_keep_their_rate_and_a_requote_is_
         got = (await s.d.call("get_payment", {"id": late["id"]}))["result"]
         assert got["paid_option"]["rate"] == "0.4"
         assert got["paid_option"]["quoted_at"] == got["quotes"][1]["quoted_at"]
+
+
+async def test_a_catalog_product_priced_in_fiat_bought_with_crypto_gets_its_receipt(
+    tmp_path: Path,
+) -> None:
+    products = {
+        "ebook": {"type": "one_time", "prices": {"USD": "11.00"}, "description": "An e-book"},
+        "credits": {"type": "top_up", "currency": "USD", "min": "1", "max": "100"},
+    }
+    async with shop(tmp_path, extra=commerce(products=products)) as s:
+        for params, words in (
+            ({"product": "ebook", "currency": "USD", "price": "10"}, "catalog price 11.00"),
+            ({"product": "ebook", "currency": "EUR"}, "unknown currency 'EUR'"),
+            ({"product": "nope", "currency": "USD"}, "unknown product 'nope'"),
+            ({"product": "credits", "currency": "USD", "price": "5"}, "only one_time"),
+        ):
+            reply = await s.d.call("start_payment", params)
+            assert reply["error"]["code"] == -32602 and words in reply["error"]["message"], reply
+        bought = (await s.d.call("start_payment", {"product": "ebook", "currency": "USD"}))[
+            "result"
+        ]
+        assert (bought["price"], bought["currency"]) == ("11.00", "USD")
+        assert {o["asset"]: o["amount"] for o in bought["options"]} == {
+            "0xbtc": "22",
+            "usdc_base": "11",
+        }
+        await s.pay_0xbtc(bought["address"], "22")
+        paid = await s.until(bought["id"], "paid")
+        assert (paid.product, paid.asset, paid.amount) == ("ebook", "0xbtc", Decimal("22"))
+
+        [(number,)] = ledger_rows(
+            tmp_path, "SELECT number FROM issued_receipts WHERE payment_id = ?", (paid.id,)
+        )
+        receipt = (await s.d.call("receipt.get", {"number": number}))["result"]
+        assert (receipt["currency"], receipt["total"], receipt["tax"]) == ("USD", "11.00", "1.00")
+        assert (receipt["tax_rate"], receipt["tax_country"], receipt["method"]) == (
+            "0.10",
+            "AU",
+            "crypto",
+        )
+        assert receipt["lines"] == [
+            {"product": "ebook", "description": "An e-book", "quantity": 1, "amount": "11.00"}
+        ]
+        assert receipt["payment_id"] == paid.id

@@ -181,7 +181,8 @@ def assemble(
             config.rates, session, config.assets, nodes, registry, registrations
         ).book
     quoter = None if rate_book is None else rates.BookQuoter(rate_book)
-    invoicing = Invoicing(config.pricing, quoter, config.assets, config.default_asset)
+    catalog = Catalog(config.products)
+    invoicing = Invoicing(config.pricing, quoter, config.assets, config.default_asset, catalog)
     core = CoreMethods(config, processor, handlers, ChainStore(db), invoicing)
     if quoter is not None:
         requoter = Requoter(invoicing, processor, payments, ChainStore(db))
@@ -194,7 +195,6 @@ def assemble(
     books.register(
         db, config.assets, config.commerce.virtual_currencies, rate_book, registry, config.chain.key
     )
-    catalog = Catalog(config.products)
     chargers = {name: p for name, p in plugins.items() if isinstance(p, Charger)}
     shop = commerce.register(
         config,

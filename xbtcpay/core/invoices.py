@@ -24,6 +24,7 @@ from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import Any, Protocol
 
 from xbtcpay.core.amounts import parse_money, to_decimal
+from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.errors import InvalidParams, RpcError
 from xbtcpay.core.models import Payment
 from xbtcpay.core.settings import AssetConfig, PricingConfig
@@ -103,11 +104,31 @@ class Invoicing:
         quoter: RateQuoter | None,
         assets: Mapping[str, AssetConfig],
         default_asset: str,
+        catalog: Catalog | None = None,
     ) -> None:
         self.config = config
         self.quoter = quoter
         self.assets = assets
         self.default_asset = default_asset
+        self.catalog = catalog
+
+    def product_price(self, params: Mapping[str, Any]) -> tuple[str, Decimal] | None:
+        """``(product, price)`` of an invoice for a catalog product: a one_time product's
+        price in ``currency`` (a ``price`` given too must be that price); None without
+        ``product``."""
+        product = params.get("product")
+        if product is None:
+            return None
+        spec = self.catalog.get(product) if self.catalog and isinstance(product, str) else None
+        if spec is None or self.catalog is None:
+            raise InvalidParams(f"unknown product {product!r}")
+        if spec.get("type", "one_time") != "one_time":
+            raise InvalidParams(f"{product} is a {spec.get('type')} product; only one_time")
+        currency = params.get("currency")
+        if not isinstance(currency, str) or not _CURRENCY.match(currency):
+            raise InvalidParams("invalid currency (an ISO 4217 code such as USD)")
+        _, price = self.catalog.price(product, currency, params.get("price"))
+        return str(product), price
 
     def offered(self, ask: FiatPrice) -> tuple[str, ...]:
         """The assets to quote, in the order shown: the shop's list, else the default asset

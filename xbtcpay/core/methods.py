@@ -60,7 +60,7 @@ class CoreMethods:
     async def start_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         """Create a crypto payment, validating exactly as the original 0xBTCpay did first;
         with ``price`` instead of ``amount``, an invoice priced in fiat."""
-        if params.get("price") is not None:
+        if params.get("price") is not None or params.get("product") is not None:
             return await self._start_invoice(params)
         asset_name = params.get("asset", self.config.default_asset)
         if not isinstance(asset_name, str) or asset_name not in self.config.assets:
@@ -92,6 +92,9 @@ class CoreMethods:
         option's, so clients of the original API still find their fields."""
         if self.invoicing is None:
             raise InvalidParams("price needs rate sources (a rates: section in the configuration)")
+        product = self.invoicing.product_price(params)
+        if product is not None:  # the catalog's price, in the currency asked for
+            params = {**params, "price": format(product[1], "f")}
         ask = parse_fiat_price(params, self.config.assets)
         if params.get("asset") is not None:
             raise InvalidParams("an invoice priced in fiat names its assets in assets, not asset")
@@ -116,6 +119,7 @@ class CoreMethods:
             asked,
             asset=first["asset"],
             amount=option_amount(first),
+            product=None if product is None else product[0],
             extra={**asked.extra, INVOICE: invoice},
         )
         payment = await self.processor.create(new)
