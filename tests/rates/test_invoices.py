@@ -74,17 +74,19 @@ async def test_a_usd_invoice_quotes_every_asset_at_its_locked_rate_rounded_up(
 async def test_the_shop_chooses_the_assets_and_a_retried_order_is_the_same_invoice(
     tmp_path: Path,
 ) -> None:
-    async with invoice_daemon(tmp_path) as (d, cb, kr):
+    async with invoice_daemon(tmp_path, refresh=1) as (d, cb, kr):
         params = {"price": "25", "currency": "USD", "assets": ["usdc", "eth"], "order_id": "o-7"}
         first = (await d.call("start_payment", params))["result"]
         assert [o["asset"] for o in first["options"]] == ["usdc", "eth"]
         assert (first["asset"], first["amount"]) == ("usdc", "25.0")
-        cb.prices[("ETH", "USD")] = "3100"
-        kr.prices[("ETHUSD", "USD")] = "3100"
-        again = (await d.call("start_payment", params))["result"]
+        kr.prices[("ETHUSD", "USD")] = "30130.5"  # no reliable eth rate now
+        await asyncio.sleep(1.1)  # past rates.refresh
+        refused = await d.call("start_payment", {**params, "order_id": "o-8"})
+        assert refused["error"]["code"] == -32012
+        again = (await d.call("start_payment", params))["result"]  # the retry is answered
         assert again["id"] == first["id"] and again["options"] == first["options"]
         other = await d.call("start_payment", {**params, "price": "26"})
-        assert other["error"]["code"] == -32602 or "order_id" in other["error"]["message"]
+        assert other["error"]["code"] == -32009 and "order_id" in other["error"]["message"]
 
 
 async def test_a_payment_of_a_crypto_amount_is_unchanged(tmp_path: Path) -> None:

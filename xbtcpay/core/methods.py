@@ -10,7 +10,7 @@ from typing import Any
 
 from xbtcpay.core.amounts import parse_amount
 from xbtcpay.core.deposits import Deposit
-from xbtcpay.core.errors import InvalidParams
+from xbtcpay.core.errors import Conflict, InvalidParams
 from xbtcpay.core.handlers import PaymentHandlers
 from xbtcpay.core.invoices import (
     INVOICE,
@@ -24,7 +24,7 @@ from xbtcpay.core.models import CRYPTO, NewPayment, Payment, PaymentEvent
 from xbtcpay.core.params import data_text, fiat_price, postback_url, return_url
 from xbtcpay.core.persistence import StrayDeposits
 from xbtcpay.core.postback import display_amount
-from xbtcpay.core.processor import PaymentProcessor
+from xbtcpay.core.processor import PaymentProcessor, request_hash
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.core.settings import PaymentTerms
 from xbtcpay.core.state import Event, State
@@ -103,26 +103,39 @@ class CoreMethods:
         if pricing.on_expiry == "expire":  # the payment ends with its quote
             expires_in = min(expires_in or pricing.lock, pricing.lock)
         asked = self._new_payment(params, self.config.default_asset, Decimal(0), {}, expires_in)
-        now = self.processor.now()
-        lifetime = expires_in or self.config.payments.expire_after
-        quote = await self.invoicing.quote(ask, now, now + min(pricing.lock, lifetime))
-        first = quote["options"][0]
-        invoice = {
+        terms = {
             "price": format(ask.price, "f"),
             "currency": ask.currency,
             "assets": None if ask.assets is None else list(ask.assets),
             "tolerance": format(pricing.tolerance, "f"),
             "on_expiry": pricing.on_expiry,
-            "quotes": [quote],
         }
+        asked = replace(
+            asked,
+            product=None if product is None else product[0],
+            extra={**asked.extra, INVOICE: terms},
+        )
+        earlier = (
+            await self.processor.store.get_by_order_id(asked.order_id) if asked.order_id else None
+        )
+        if earlier is not None:  # a retry: its invoice, whatever the rates are doing now
+            if earlier.request_hash != request_hash(asked):
+                raise Conflict("order_id already used with different parameters")
+            return self._started(earlier)
+        now = self.processor.now()
+        lifetime = expires_in or self.config.payments.expire_after
+        quote = await self.invoicing.quote(ask, now, now + min(pricing.lock, lifetime))
+        first = quote["options"][0]
         new = replace(
             asked,
             asset=first["asset"],
             amount=option_amount(first),
-            product=None if product is None else product[0],
-            extra={**asked.extra, INVOICE: invoice},
+            extra={**asked.extra, INVOICE: {**terms, "quotes": [quote]}},
         )
-        payment = await self.processor.create(new)
+        return self._started(await self.processor.create(new))
+
+    def _started(self, payment: Payment) -> dict[str, Any]:
+        """start_payment's answer: the original's three fields first, then the rest."""
         return {
             "id": payment.id,
             "amount": display_amount(payment, payment.amount),
