@@ -21,7 +21,7 @@ from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.pg_server import PgServer
 
 TARGET_RATIO = 0.8
-ROUNDS = 2
+ROUNDS = 3
 PRICING = {
     "pricing": {"lock": 900, "tolerance": "0.5", "on_expiry": "requote"},
     "rates": {"refresh": 30, "sources": {"peg": {"type": "fixed", "rates": {"0xbtc/USD": "0.5"}}}},

@@ -1,8 +1,10 @@
 """Invoices priced in fiat paid on real chains: two anvils (an L1 with the 0xBTC test token,
 a "base" chain with a 6-decimal test stablecoin), one daemon watching both.
 
-The first funds on an option choose it; the payment is paid at that option's amount less
-``pricing.tolerance`` percent; funds on a second option are stray deposits.
+Rates come from the chain itself: a mock Chainlink aggregator gives ETH/USD and a mock
+Uniswap v2 pair gives 0xBTC in ETH (both deployed on the L1 anvil); USDC has a configured
+peg. The first funds on an option choose it; the payment is paid at that option's amount
+less ``pricing.tolerance`` percent; funds on a second option are stray deposits.
 """
 
 from __future__ import annotations
@@ -19,18 +21,46 @@ from typing import Any
 from tests.chain.multichain import Node, dev_chain, start_daemon
 from tests.chain.watching import Clock, units
 from tests.commerce.setup import commerce, ledger_rows
-from tests.fakes.exchanges import FakeExchange
 from tests.harness import DaemonHandle, PostbackReceiver, base_config, wait_until
+from xbtcpay.chain import devchain
 from xbtcpay.core.models import Payment
 
 CHAINS: dict[str, tuple[int, float | None]] = {"l1": (31337, None), "base": (8453, 0.25)}
+
+
+ETH_USD = 2000 * 10**8  # the aggregator's answer, 8 decimals
+XBTC_RESERVE = 1000 * 10**8  # the pair: 1,000 0xBTC ...
+WETH_RESERVE = 25 * 10**16  # ... against 0.25 WETH: 0.00025 ETH, 0.5 USD per 0xBTC
 
 
 @dataclass
 class Shop:
     d: DaemonHandle
     nodes: dict[str, Node]
-    exchange: FakeExchange
+    feed: str  # MockAggregator, eth/USD
+    pair: str  # MockPairV2, 0xbtc/weth
+
+    async def send(self, to: str, signature: str, types: list[str], args: list[Any]) -> None:
+        l1 = self.nodes["l1"]
+        data = devchain.calldata(signature, types, args)
+        tx = await devchain.send_transaction(l1.client, l1.payer, to=to, data=data)
+        await devchain.wait_receipt(l1.client, tx)
+
+    async def set_weth_reserve(self, units: int) -> None:
+        """The pair's WETH side: the price of 0xBTC in ETH moves."""
+        types = ["uint112", "uint112", "address"]
+        await self.send(
+            self.pair,
+            "setReserves(uint112,uint112,address)",
+            types,
+            [XBTC_RESERVE, units, self.nodes["l1"].token],
+        )
+
+    async def set_feed(self, answer: int, updated_at: int) -> None:
+        types = ["int256", "uint256", "uint80", "uint80"]
+        await self.send(
+            self.feed, "setRound(int256,uint256,uint80,uint80)", types, [answer, updated_at, 2, 2]
+        )
 
     async def invoice(self, price: str, **params: Any) -> dict[str, Any]:
         reply = await self.d.call("start_payment", {"price": price, "currency": "USD", **params})
@@ -67,8 +97,13 @@ class Shop:
 
 @asynccontextmanager
 async def shop(
-    tmp_path: Path, clock: Clock | None = None, extra: dict[str, Any] | None = None
+    tmp_path: Path,
+    clock: Clock | None = None,
+    extra: dict[str, Any] | None = None,
+    feed_age: int = 0,
 ) -> AsyncIterator[Shop]:
+    """The two chains, the rate contracts and the daemon; ``feed_age``: seconds since the
+    aggregator's round was updated when the daemon first reads it."""
     async with AsyncExitStack() as stack:
         nodes = dict(
             zip(
@@ -79,8 +114,11 @@ async def shop(
                 strict=True,
             )
         )
-        exchange = await stack.enter_async_context(
-            FakeExchange("coinbase", {("0XBTC", "USD"): "0.5"})
+        l1 = nodes["l1"]
+        feed = await devchain.deploy(l1.client, "MockAggregator", l1.payer, [8, ETH_USD])
+        weth = await devchain.deploy(l1.client, "TestZeroXBitcoin", l1.payer, [10**30])
+        pair = await devchain.deploy(
+            l1.client, "MockPairV2", l1.payer, [l1.token, weth, XBTC_RESERVE, WETH_RESERVE]
         )
         chains: dict[str, Any] = {}
         for key, (chain_id, block_time) in CHAINS.items():
@@ -104,6 +142,7 @@ async def shop(
                 "decimals": 6,
                 "symbol": "USDC",
             },
+            "eth": {"chain": "l1", "native": True},
         }
         raw["pricing"] = {"lock": 900, "tolerance": "0.5", "on_expiry": "requote"}
         raw["rates"] = {
@@ -111,12 +150,30 @@ async def shop(
             "max_spread": "2",
             "sources": {
                 "peg": {"type": "fixed", "rates": {"usdc_base/USD": "1"}},
-                "cb": {"type": "coinbase", "url": exchange.url},
+                "feeds": {
+                    "type": "chainlink",
+                    "chain": "l1",
+                    "max_age": 3600,
+                    "feeds": {"eth/USD": feed},
+                },
+                "pool": {
+                    "type": "dex",
+                    "chain": "l1",
+                    "pair": pair,
+                    "base": "0xbtc",
+                    "quote": "eth",
+                },
             },
         }
         raw.update(extra or {})
+        if feed_age:
+            round_ = ["int256", "uint256", "uint80", "uint80"]
+            args = [ETH_USD, int(time.time()) - feed_age, 2, 2]
+            data = devchain.calldata("setRound(int256,uint256,uint80,uint80)", round_, args)
+            tx = await devchain.send_transaction(l1.client, l1.payer, to=feed, data=data)
+            await devchain.wait_receipt(l1.client, tx)
         daemon = await start_daemon(stack, tmp_path, raw, clock or time.time)
-        yield Shop(daemon, nodes, exchange)
+        yield Shop(daemon, nodes, feed, pair)
 
 
 async def test_usd_invoices_paid_in_a_stablecoin_on_one_chain_and_in_0xbtc_on_another(
@@ -125,9 +182,12 @@ async def test_usd_invoices_paid_in_a_stablecoin_on_one_chain_and_in_0xbtc_on_an
     async with shop(tmp_path) as s:
         by_usdc = await s.invoice("19.99", postback_url=receiver.url)
         by_0xbtc = await s.invoice("19.99")
-        assert [(o["asset"], o["amount"], o["chain_id"]) for o in by_usdc["options"]] == [
-            ("0xbtc", "39.98", 31337),
-            ("usdc_base", "19.99", 8453),
+        assert [
+            (o["asset"], o["amount"], o["rate"], o["chain_id"]) for o in by_usdc["options"]
+        ] == [
+            ("0xbtc", "39.98", "0.5", 31337),
+            ("usdc_base", "19.99", "1", 8453),
+            ("eth", "0.009995", "2000", 31337),
         ]
         await s.pay_usdc(by_usdc["address"], "19.99")
         await s.pay_0xbtc(by_0xbtc["address"], "39.98")
@@ -169,6 +229,8 @@ async def test_usd_invoices_paid_in_a_stablecoin_on_one_chain_and_in_0xbtc_on_an
         )
         got = (await s.d.call("get_payment", {"id": by_0xbtc["id"]}))["result"]
         assert (got["paid_option"]["asset"], got["paid_option"]["rate"]) == ("0xbtc", "0.5")
+        [source] = got["paid_option"]["sources"]  # the pool, through the feed's ETH/USD
+        assert (source["source"], source["via"], source["rate"]) == ("pool", "eth/USD", "0.5")
 
 
 async def test_tolerance_overpayment_and_a_second_option_funded(tmp_path: Path) -> None:
@@ -220,7 +282,7 @@ async def test_funds_seen_before_the_lock_ends_keep_their_rate_and_a_requote_is_
         clock.advance(890)  # ten seconds before the lock ends
         await s.pay_0xbtc(early["address"], "15")  # part of it: seen, not paid
         await s.until(early["id"], "seen")
-        s.exchange.prices[("0XBTC", "USD")] = "0.4"
+        await s.set_weth_reserve(20 * 10**16)  # 0.0002 ETH: 0.4 USD per 0xBTC
         await asyncio.sleep(1.1)  # past rates.refresh
         clock.advance(20)  # both locks ended
 
@@ -268,6 +330,7 @@ async def test_a_catalog_product_priced_in_fiat_bought_with_crypto_gets_its_rece
         assert {o["asset"]: o["amount"] for o in bought["options"]} == {
             "0xbtc": "22",
             "usdc_base": "11",
+            "eth": "0.0055",
         }
         await s.pay_0xbtc(bought["address"], "22")
         paid = await s.until(bought["id"], "paid")
@@ -287,3 +350,22 @@ async def test_a_catalog_product_priced_in_fiat_bought_with_crypto_gets_its_rece
             {"product": "ebook", "description": "An e-book", "quantity": 1, "amount": "11.00"}
         ]
         assert receipt["payment_id"] == paid.id
+
+
+async def test_a_stale_feed_refuses_the_assets_it_prices_and_the_others_are_offered(
+    tmp_path: Path,
+) -> None:
+    async with shop(tmp_path, feed_age=3700) as s:  # older than max_age 3600
+        for asset in ("eth", "0xbtc"):  # 0xBTC is priced through ETH/USD
+            reply = await s.d.call(
+                "start_payment", {"price": "10", "currency": "USD", "assets": [asset]}
+            )
+            assert reply["error"]["code"] == -32012, reply
+            assert reply["error"]["message"].startswith(f"no reliable rate for {asset}/USD")
+        offered = await s.invoice("10")
+        assert [o["asset"] for o in offered["options"]] == ["usdc_base"]
+        assert (offered["asset"], offered["chain"]) == ("usdc_base", "base")
+        await s.set_feed(ETH_USD, int(time.time()))
+        await asyncio.sleep(1.1)
+        again = await s.invoice("10")
+        assert [o["asset"] for o in again["options"]] == ["0xbtc", "usdc_base", "eth"]

@@ -14,8 +14,15 @@ from typing import Any
 import pytest
 
 from tests.chain.watching import Clock
+from tests.fakes.exchanges import FakeExchange
 from tests.harness import DaemonHandle, base_config, running_daemon, wait_until
-from tests.rates.invoicing import USDC, invoice_daemon
+from tests.rates.invoicing import (
+    EXCHANGE_PRICES,
+    KRAKEN_PRICES,
+    USDC,
+    invoice_config,
+    invoice_daemon,
+)
 from xbtcpay.app.config import parse_config
 from xbtcpay.core.errors import ConfigError
 
@@ -219,3 +226,25 @@ async def test_a_quote_that_runs_out_unpaid_is_renewed_at_the_current_rate(tmp_p
 async def _quotes_of(d: DaemonHandle, payment_id: str, count: int) -> dict[str, Any] | None:
     got = (await d.call("get_payment", {"id": payment_id}))["result"]
     return dict(got) if len(got["quotes"]) == count else None
+
+
+async def test_a_depegged_stablecoin_is_refused_and_the_other_assets_offered(
+    tmp_path: Path,
+) -> None:
+    async with (
+        FakeExchange("coinbase", {**EXCHANGE_PRICES, ("USDC", "USD"): "0.87"}) as cb,
+        FakeExchange("kraken", dict(KRAKEN_PRICES)) as kr,
+    ):
+        config = invoice_config(cb, kr)
+        config["rates"]["sources"]["peg"].update(guard="cb", guard_percent="2")
+        async with running_daemon(tmp_path, config) as d:
+            reply = await d.call(
+                "start_payment", {"price": "10", "currency": "USD", "assets": ["usdc"]}
+            )
+            assert reply["error"]["code"] == -32012
+            assert reply["error"]["message"] == (
+                "no reliable rate for usdc/USD: cb says 0.87, 13% off the peg of 1 "
+                "(guard_percent 2)"
+            )
+            offered = (await d.call("start_payment", {"price": "10", "currency": "USD"}))["result"]
+            assert [o["asset"] for o in offered["options"]] == ["0xbtc", "eth"]
