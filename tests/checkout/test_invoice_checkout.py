@@ -11,6 +11,7 @@ from pathlib import Path
 from playwright.async_api import Browser, expect
 
 from tests.checkout.browser import browser, decode_qr, shot
+from tests.checkout.test_accessibility import SEVERE, axe
 from tests.rates.invoicing import invoice_daemon
 from xbtcpay.core.invoices import picked_extra
 from xbtcpay.core.models import PaymentEvent
@@ -44,6 +45,11 @@ async def test_the_customer_picks_an_option_and_sees_what_was_paid_at_which_rate
         await expect(page.locator(".countdown")).to_contain_text("Price locked for")
         await expect(page.locator("#countdown")).to_have_text(re.compile(r"^1[45]:\d\d$"))
         assert decode_qr(await shot(page, "invoice-open")) == [uris["0xbtc"]]
+        assert [v for v in await axe(page) if v["impact"] in SEVERE] == []
+        dark = await (await browser.new_context(color_scheme="dark")).new_page()
+        await dark.goto(created["checkout_url"] + "?lang=de")
+        await expect(dark.locator("nav.options a.option")).to_have_count(3)
+        assert [v for v in await axe(dark) if v["impact"] in SEVERE] == []
 
         await options.nth(1).click()
         await expect(page.locator("nav.options a[aria-current]")).to_contain_text("USDC")
