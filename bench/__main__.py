@@ -24,6 +24,7 @@ import structlog
 
 from bench import (
     chains,
+    invoice,
     itemstate,
     memory,
     postgres,
@@ -48,10 +49,11 @@ BENCHMARKS: dict[str, Callable[[Context], Section | list[Section]]] = {
     "sweep": sweep.main,
     "itemstate": itemstate.main,
     "postgres": postgres.main,
+    "invoice": invoice.main,
 }
-# Run only when named (``python -m bench postgres chains``): postgres starts a PostgreSQL
-# server, chains three anvils.
-OPT_IN = frozenset({"postgres", "chains"})
+# Run only when named (``python -m bench postgres chains``): postgres and invoice start a
+# PostgreSQL server, chains three anvils.
+OPT_IN = frozenset({"postgres", "chains", "invoice"})
 
 
 def _quiet_logs() -> None:

@@ -1,7 +1,7 @@
 """``python -m bench.loadgen ...``: a pure-Python load generator (its own process).
 
 ``status`` mode GETs ``<base>/<random id>/status.json`` with ids drawn from a file;
-``start`` mode POSTs JSON-RPC ``start_payment`` calls. ``concurrency`` workers share one
+``start`` mode POSTs JSON-RPC ``start_payment`` calls (``invoice``: priced in USD). ``concurrency`` workers share one
 keep-alive connection pool; requests finishing in the first ``warmup`` seconds are not
 counted. Prints one JSON object: counts, requests/s and latency percentiles (ms).
 """
@@ -92,16 +92,21 @@ async def _status_worker(
 
 
 async def _start_worker(
-    session: aiohttp.ClientSession, base: str, load: Load, rng: random.Random
+    session: aiohttp.ClientSession,
+    base: str,
+    load: Load,
+    rng: random.Random,
+    priced: bool = False,
 ) -> None:
+    """start_payment calls: a crypto ``amount``, or (``priced``) a USD ``price``."""
     while time.perf_counter() < load.deadline:
-        amount = f"{rng.randint(1, 99999)}.{rng.randint(0, 99999999):08d}"
-        body = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "start_payment",
-            "params": {"amount": amount, "data": {"bench": True}},
-        }
+        if priced:
+            price = f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}"
+            params: dict[str, Any] = {"price": price, "currency": "USD", "data": {"bench": True}}
+        else:
+            amount = f"{rng.randint(1, 99999)}.{rng.randint(0, 99999999):08d}"
+            params = {"amount": amount, "data": {"bench": True}}
+        body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment", "params": params}
         started = time.perf_counter()
         try:
             async with session.post(base + "/", json=body) as resp:
@@ -178,14 +183,14 @@ async def run(
             elif mode == "itemstate-ws":
                 workers.append(_itemstate_ws_worker(session, base, ids, load, rng))
             else:
-                workers.append(_start_worker(session, base, load, rng))
+                workers.append(_start_worker(session, base, load, rng, mode == "invoice"))
         await asyncio.gather(*workers)
     return summarise(load.latencies, duration, load.statuses, load.errors, load.total)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen")
-    parser.add_argument("mode", choices=["status", "start", "itemstate", "itemstate-ws"])
+    parser.add_argument("mode", choices=["status", "start", "invoice", "itemstate", "itemstate-ws"])
     parser.add_argument("base", help="http://127.0.0.1:PORT")
     parser.add_argument(
         "--ids",

@@ -165,3 +165,37 @@ def test_quick_run_of_the_postgresql_benchmark(tmp_path: Path) -> None:
             assert math.isfinite(ratio) and ratio > 0, (section["name"], name)
     assert sections["pg_start"]["rows"][0][0] == "raw asyncpg, 1 insert per commit"
     assert "calls per block, 3 replicas / 1" in sections["pg_replicas"]["ratios"]
+
+
+@pytest.mark.slow
+def test_quick_run_of_the_invoice_benchmark(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "invoice",
+            "--quick",
+            "--json",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [section] = json.loads(out.read_text())["sections"]
+    assert section["name"] == "invoice"
+    engines = {row[0] for row in section["rows"]}
+    assert engines == {"SQLite", "PostgreSQL"}
+    assert {row[1] for row in section["rows"]} == {"amount (crypto)", "price (USD, quoted)"}
+    assert all(row[4] > 0 for row in section["rows"])  # every round created payments
+    assert set(section["ratios"]) == {"SQLite: price / amount", "PostgreSQL: price / amount"}
+    assert all(math.isfinite(r) and r > 0 for r in section["ratios"].values())
+    assert [t["met"] in (True, False) for t in section["targets"]] == [True, True]
+    assert not any("failed" in note for note in section["notes"])

@@ -27,11 +27,13 @@ from xbtcpay.core.settings import (
     Confirmations,
     PaymentsConfig,
     PostbackConfig,
+    PricingConfig,
     Reader,
     WalletConfig,
     parse_assets,
     parse_payments,
     parse_postback,
+    parse_pricing,
 )
 from xbtcpay.rates.settings import RatesConfig, parse_rates
 from xbtcpay.sweep.settings import SweepConfig, parse_sweep
@@ -77,6 +79,7 @@ class Config:
     sweep: SweepConfig | None = None
     media_access: MediaAccessSettings = field(default_factory=MediaAccessSettings)
     rates: RatesConfig | None = None
+    pricing: PricingConfig = field(default_factory=PricingConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     chains: dict[str, ChainConfig] = field(default_factory=dict)  # every chain, by key
 
@@ -147,6 +150,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     r.problems.extend(Catalog.problems(products))
     sweep = parse_sweep(raw.get("sweep"), r.base_dir, r.problems)
     rates = parse_rates(r, raw.get("rates"), assets, tuple(chains))
+    pricing = parse_pricing(r, r.section(raw, "pricing"))
     password, pool_size, cluster = _database_extras(r, raw, database)
     media_access, media_problems = parse_media_access(raw.get("commerce"), products)
     r.problems.extend(media_problems + product_problems(products, media_access.item_groups))
@@ -170,6 +174,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         "sweep",
         "commerce",
         "rates",
+        "pricing",
         "admin",
     }
     known.update(COMMERCE_SECTIONS)
@@ -207,6 +212,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         sweep=sweep,
         media_access=media_access,
         rates=rates,
+        pricing=pricing,
         admin=admin,
         chains=chains,
     )

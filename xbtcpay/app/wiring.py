@@ -29,6 +29,7 @@ from xbtcpay.core.catalog import Catalog
 from xbtcpay.core.chain_head import ChainHead
 from xbtcpay.core.feed import PaymentFeed
 from xbtcpay.core.handlers import PaymentHandlers
+from xbtcpay.core.invoices import Invoicing
 from xbtcpay.core.methods import CoreMethods
 from xbtcpay.core.metrics import Metrics
 from xbtcpay.core.persistence import Engine
@@ -39,6 +40,8 @@ from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import Plugin
 from xbtcpay.plugin_api.charging import Charger
 from xbtcpay.rates import service as rates
+from xbtcpay.rates.requote import INTERVAL as REQUOTE_INTERVAL
+from xbtcpay.rates.requote import Requoter
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
@@ -170,23 +173,28 @@ def assemble(
         on_transition=feed.publish_transition,
     )
     registry = MethodRegistry()
-    core = CoreMethods(config, processor, handlers, ChainStore(db))
-    core.register(registry)
-    status_cache = StatusCache(max_entries=config.public.status_cache_size)
-    feed.on_transition(refresh_on_transition(status_cache, config, core, head))
-    feed.on_transition(lambda payment, event: metrics.transitions.labels(event).inc())
     registrations = Registrations()
-    funds.register(config, db, metrics.registry, registry, registrations)
     rate_book = None
     if config.rates is not None:
         nodes = rates.chain_nodes(config.chains, config.chain.key, session)
         rate_book = rates.register(
             config.rates, session, config.assets, nodes, registry, registrations
         ).book
+    quoter = None if rate_book is None else rates.BookQuoter(rate_book)
+    catalog = Catalog(config.products)
+    invoicing = Invoicing(config.pricing, quoter, config.assets, config.default_asset, catalog)
+    core = CoreMethods(config, processor, handlers, ChainStore(db), invoicing)
+    if quoter is not None:
+        requoter = Requoter(invoicing, processor, payments, ChainStore(db))
+        registrations.jobs.append(("invoice-requote", requoter.run, REQUOTE_INTERVAL))
+    core.register(registry)
+    status_cache = StatusCache(max_entries=config.public.status_cache_size)
+    feed.on_transition(refresh_on_transition(status_cache, config, core, head))
+    feed.on_transition(lambda payment, event: metrics.transitions.labels(event).inc())
+    funds.register(config, db, metrics.registry, registry, registrations)
     books.register(
         db, config.assets, config.commerce.virtual_currencies, rate_book, registry, config.chain.key
     )
-    catalog = Catalog(config.products)
     chargers = {name: p for name, p in plugins.items() if isinstance(p, Charger)}
     shop = commerce.register(
         config,

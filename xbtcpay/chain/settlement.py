@@ -11,13 +11,15 @@ Rules
                         the amount; its transaction is the payment's ``tx_hash``
     confirmed           the completing deposit's block B has ``head - B + 1 >= confirmations``
                         (or B <= the node's finalized block with ``confirmations: finalized``)
+    tolerance           an invoice priced in fiat is paid at its amount less ``tolerance``
+                        percent; paid short of the whole amount, it is flagged ``underpaid``
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from xbtcpay.chain.deposits import Deposit
 from xbtcpay.core.amounts import from_base_units, to_base_units
@@ -50,6 +52,18 @@ class Rules:
     threshold: Threshold
     now: int
     late_window: int
+    tolerance: Decimal = Decimal(0)  # percent an invoice priced in fiat may lack and be paid
+
+    def due_units(self, amount: Decimal) -> int:
+        """Base units that pay ``amount``: all of it, less the tolerance (rounded in the
+        payment's favour: the customer never has to send less than this)."""
+        units = to_base_units(amount, self.decimals)
+        if not self.tolerance:
+            return units
+        with localcontext() as ctx:
+            ctx.prec = 80
+            slack = int((units * self.tolerance / 100).to_integral_value(ROUND_FLOOR))
+        return units - slack
 
 
 def ordered(deposits: Sequence[Deposit]) -> list[Deposit]:
@@ -71,18 +85,20 @@ def next_event(p: Payment, deposits: Sequence[Deposit], rules: Rules) -> Payment
     """The event that brings ``p`` closer to what its deposits say, or None when it agrees."""
     total = sum(d.units for d in deposits)
     received = from_base_units(total, rules.decimals)
-    amount_units = to_base_units(p.amount, rules.decimals)
+    amount_units = rules.due_units(p.amount)
     done = completing(deposits, amount_units)
     confirmed = done is not None and rules.threshold.confirmed(done.block_number)
     reference = done or (ordered(deposits)[-1] if deposits else None)
 
     def event(kind: Event) -> PaymentEvent:
+        short = kind == Event.PAID and received < p.amount  # paid inside the tolerance
         return PaymentEvent(
             kind,
             amount_received=received,
             source=SOURCE,
             tx_hash=reference.tx_hash if reference else None,
             tx_block=reference.block_number if reference else None,
+            extra={"underpaid": True} if short else {},
         )
 
     if p.status == State.NEW:

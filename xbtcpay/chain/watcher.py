@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -54,9 +55,20 @@ from xbtcpay.chain.reorg import (
     common_ancestor,
 )
 from xbtcpay.chain.settings import WatcherSettings
-from xbtcpay.chain.settlement import Rules, Threshold, next_event
+from xbtcpay.chain.settlement import Rules, Threshold, next_event, ordered
 from xbtcpay.core.errors import ChainError
 from xbtcpay.core.handlers import PaymentDriver
+from xbtcpay.core.invoices import (
+    invoice_of,
+    is_picked,
+    option_amount,
+    option_of,
+    picked_extra,
+    tolerance_of,
+)
+from xbtcpay.core.models import Payment
+from xbtcpay.core.persistence import UnitOfWork
+from xbtcpay.core.state import Event, State
 from xbtcpay.core.tasks import progressed
 from xbtcpay.storage.chain_store import ChainStore
 
@@ -426,21 +438,30 @@ class Watcher:
             async with gate:
                 return await self._settle(payment_id, thresholds, now)
 
-        counts = await asyncio.gather(*map(settle, dict.fromkeys([*dirty, *waiting])))
+        invoices = await self.store.stray_invoices()
+        counts = await asyncio.gather(*map(settle, dict.fromkeys([*dirty, *waiting, *invoices])))
         await self.store.clean(dirty)
         return sum(counts)
 
     async def _settle(self, payment_id: str, thresholds: dict[str, Threshold], now: int) -> int:
         processor = self.processor
         payment = await processor.get(payment_id)
+        applied = 0
+        if invoice_of(payment) is not None:
+            payment, applied = await self._choose(payment, thresholds, now)
         asset = self.config.assets.get(payment.asset)
         if asset is None:
-            return 0
+            return applied
         if asset.name not in thresholds:
             thresholds[asset.name] = await self._threshold(asset.name)
-        rules = Rules(asset.decimals, thresholds[asset.name], now, self.config.payments.late_window)
+        rules = Rules(
+            asset.decimals,
+            thresholds[asset.name],
+            now,
+            self.config.payments.late_window,
+            tolerance_of(payment),
+        )
         deposits = await self.store.deposits_of(payment_id)
-        applied = 0
         for _ in range(MAX_EVENTS_PER_PAYMENT):
             event = next_event(payment, deposits, rules)
             if event is None:
@@ -454,9 +475,81 @@ class Watcher:
             payment, applied = result.payment, applied + 1
         return applied
 
+    async def _choose(
+        self, payment: Payment, thresholds: dict[str, Threshold], now: int
+    ) -> tuple[Payment, int]:
+        """An invoice priced in fiat on this chain: the first funds seen on one of its
+        options choose that option (the payment becomes a payment of that asset and amount,
+        at that option's rate); funds of any other asset stay stray deposits.
+
+        The choice is the ``seen`` transition itself, with the funds moved from strays to
+        deposits in its unit of work: when two chains race, the compare-and-set lets one
+        win and the loser's funds stay stray. Returns the payment as it is now and the
+        events applied."""
+        here = self.config.assets
+        if is_picked(payment) or payment.status != State.NEW:
+            if payment.asset in here:  # the chosen option's funds filed stray meanwhile
+                if any(s.asset == payment.asset for s in await self.store.strays_here(payment.id)):
+                    await self.store.refile(payment.id, payment.asset)
+            elif await self.store.deposits_of(payment.id):  # funds of an option not chosen
+                await self.store.refile(payment.id, None)
+            return payment, 0
+        funded = [
+            d
+            for d in [
+                *await self.store.deposits_of(payment.id),
+                *await self.store.strays_here(payment.id),
+            ]
+            if d.asset in here and option_of(payment, d.asset) is not None
+        ]
+        if not funded:
+            return payment, 0
+        choice = ordered(funded)[0].asset
+        option = option_of(payment, choice)
+        assert option is not None
+        amount = option_amount(option)
+        spec = here[choice]
+        if choice not in thresholds:
+            thresholds[choice] = await self._threshold(choice)
+        rules = Rules(spec.decimals, thresholds[choice], now, self.config.payments.late_window)
+        chosen = replace(payment, asset=choice, amount=amount)
+        seen = next_event(chosen, [d for d in funded if d.asset == choice], rules)
+        if seen is None or seen.kind != Event.SEEN:
+            return payment, 0
+        event = replace(seen, asset=choice, amount=amount, extra=picked_extra(payment, choice, now))
+
+        async def file(uow: UnitOfWork, updated: Payment) -> None:
+            if updated.version != payment.version + 1:
+                raise _Requoted  # the choice was made on terms that changed meanwhile
+            await self.store.adopt(uow, payment.id, choice)
+
+        try:
+            result = await self.processor.apply(payment.id, event, also=file)
+        except _Requoted:
+            return await self._choose(await self.processor.get(payment.id), thresholds, now)
+        if not result.changed:  # another chain's funds chose first, or it ended meanwhile
+            fresh = result.payment
+            if fresh.status == State.NEW and not is_picked(fresh):
+                return fresh, 0
+            return await self._choose(fresh, thresholds, now)
+        if payment.address is not None:
+            self.book.retarget(payment.address, payment.id, choice)
+        self.log.info(
+            "chain.invoice_option_chosen",
+            payment_id=payment.id,
+            asset=choice,
+            amount=option["amount"],
+            rate=option["rate"],
+        )
+        return result.payment, 1
+
     def _report_calls(self) -> None:
         for method, count in self.client.calls.items():
             delta = count - self._reported_calls.get(method, 0)
             if delta:
                 self.rpc_calls.labels(method).inc(delta)
                 self._reported_calls[method] = count
+
+
+class _Requoted(Exception):
+    """An invoice got a new quote between reading it and choosing its option."""

@@ -60,6 +60,10 @@ class AddressBook:
         self.targets[address.lower()] = Target(payment_id, asset)
         self.last_index = max(self.last_index, index)
 
+    def retarget(self, address: str, payment_id: str, asset: str) -> None:
+        """The payment at ``address`` is now paid in ``asset`` (an invoice's chosen option)."""
+        self.targets[address.lower()] = Target(payment_id, asset)
+
     def get(self, address: str | None) -> Target | None:
         """The payment an address belongs to, if it is one of ours."""
         return self.targets.get(address.lower()) if address else None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from xbtcpay.core.models import ApplyResult, Payment, PaymentEvent
+from xbtcpay.core.persistence import UnitOfWork
 
 LeaderJob = tuple[str, Callable[[], Awaitable[None]]]
 
@@ -35,7 +36,13 @@ class PaymentDriver(Protocol):
 
     async def get(self, payment_id: str) -> Payment: ...
 
-    async def apply(self, payment_id: str, event: PaymentEvent) -> ApplyResult: ...
+    async def apply(
+        self,
+        payment_id: str,
+        event: PaymentEvent,
+        *,
+        also: Callable[[UnitOfWork, Payment], Awaitable[None]] | None = None,
+    ) -> ApplyResult: ...
 
 
 class PaymentMethodHandler(Protocol):

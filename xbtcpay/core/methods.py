@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from xbtcpay.core.amounts import parse_amount
 from xbtcpay.core.deposits import Deposit
-from xbtcpay.core.errors import InvalidParams
+from xbtcpay.core.errors import Conflict, InvalidParams
 from xbtcpay.core.handlers import PaymentHandlers
+from xbtcpay.core.invoices import (
+    INVOICE,
+    Invoicing,
+    current_quote,
+    invoice_of,
+    option_amount,
+    parse_fiat_price,
+)
 from xbtcpay.core.models import CRYPTO, NewPayment, Payment, PaymentEvent
 from xbtcpay.core.params import data_text, fiat_price, postback_url, return_url
 from xbtcpay.core.persistence import StrayDeposits
 from xbtcpay.core.postback import display_amount
-from xbtcpay.core.processor import PaymentProcessor
+from xbtcpay.core.processor import PaymentProcessor, request_hash
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.core.settings import PaymentTerms
 from xbtcpay.core.state import Event, State
@@ -34,11 +43,13 @@ class CoreMethods:
         processor: PaymentProcessor,
         handlers: PaymentHandlers,
         strays: StrayDeposits | None = None,
+        invoicing: Invoicing | None = None,
     ) -> None:
         self.config = config
         self.processor = processor
         self.handlers = handlers
         self.strays = strays
+        self.invoicing = invoicing
 
     def register(self, registry: MethodRegistry) -> None:
         registry.add("start_payment", self.start_payment)
@@ -47,7 +58,10 @@ class CoreMethods:
         registry.add("cancel_payment", self.cancel_payment)
 
     async def start_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
-        """Create a crypto payment, validating exactly as the original 0xBTCpay did first."""
+        """Create a crypto payment, validating exactly as the original 0xBTCpay did first;
+        with ``price`` instead of ``amount``, an invoice priced in fiat."""
+        if params.get("price") is not None or params.get("product") is not None:
+            return await self._start_invoice(params)
         asset_name = params.get("asset", self.config.default_asset)
         if not isinstance(asset_name, str) or asset_name not in self.config.assets:
             raise InvalidParams("unknown asset")
@@ -64,25 +78,94 @@ class CoreMethods:
         )
         if amount is None:
             raise InvalidParams("invalid amount")
-        url = postback_url(params)
-        new = NewPayment(
-            method=CRYPTO,
-            asset=asset_name,
-            amount=amount,
-            data=data_text(params.get("data")),
-            postback_url=url,
-            postback_events=_events(params.get("postback_events")),
-            order_id=_order_id(params.get("order_id")),
-            expires_in=self._expires_in(params.get("expires_in")),
-            extra=_checkout_extra(params),
-        )
-        payment = await self.processor.create(new)
+        payment = await self.processor.create(self._new_payment(params, asset_name, amount, {}))
         return {
             "id": payment.id,
             "amount": display_amount(payment, payment.amount),
             "address": payment.address,
             **self.extra_fields(payment),
         }
+
+    async def _start_invoice(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """An invoice priced in fiat: every offered asset quoted at the current rate, locked
+        until ``quote_expires_at``; the payment's own asset and amount are the first
+        option's, so clients of the original API still find their fields."""
+        if self.invoicing is None:
+            raise InvalidParams("price needs rate sources (a rates: section in the configuration)")
+        product = self.invoicing.product_price(params)
+        if product is not None:  # the catalog's price, in the currency asked for
+            params = {**params, "price": format(product[1], "f")}
+        ask = parse_fiat_price(params, self.config.assets)
+        if params.get("asset") is not None:
+            raise InvalidParams("an invoice priced in fiat names its assets in assets, not asset")
+        pricing = self.invoicing.config
+        expires_in = self._expires_in(params.get("expires_in"))
+        if pricing.on_expiry == "expire":  # the payment ends with its quote
+            expires_in = min(expires_in or pricing.lock, pricing.lock)
+        asked = self._new_payment(params, self.config.default_asset, Decimal(0), {}, expires_in)
+        terms = {
+            "price": format(ask.price, "f"),
+            "currency": ask.currency,
+            "assets": None if ask.assets is None else list(ask.assets),
+            "tolerance": format(pricing.tolerance, "f"),
+            "on_expiry": pricing.on_expiry,
+        }
+        asked = replace(
+            asked,
+            product=None if product is None else product[0],
+            extra={**asked.extra, INVOICE: terms},
+        )
+        earlier = (
+            await self.processor.store.get_by_order_id(asked.order_id) if asked.order_id else None
+        )
+        if earlier is not None:  # a retry: its invoice, whatever the rates are doing now
+            if earlier.request_hash != request_hash(asked):
+                raise Conflict("order_id already used with different parameters")
+            return self._started(earlier)
+        now = self.processor.now()
+        lifetime = expires_in or self.config.payments.expire_after
+        quote = await self.invoicing.quote(ask, now, now + min(pricing.lock, lifetime))
+        first = quote["options"][0]
+        new = replace(
+            asked,
+            asset=first["asset"],
+            amount=option_amount(first),
+            extra={**asked.extra, INVOICE: {**terms, "quotes": [quote]}},
+        )
+        return self._started(await self.processor.create(new))
+
+    def _started(self, payment: Payment) -> dict[str, Any]:
+        """start_payment's answer: the original's three fields first, then the rest."""
+        return {
+            "id": payment.id,
+            "amount": display_amount(payment, payment.amount),
+            "address": payment.address,
+            **self.extra_fields(payment),
+        }
+
+    def _new_payment(
+        self,
+        params: Mapping[str, Any],
+        asset: str,
+        amount: Decimal,
+        more: dict[str, Any],
+        expires_in: int | None = None,
+    ) -> NewPayment:
+        """The payment asked for; parameters checked in the original's order."""
+        url = postback_url(params)
+        return NewPayment(
+            method=CRYPTO,
+            asset=asset,
+            amount=amount,
+            data=data_text(params.get("data")),
+            postback_url=url,
+            postback_events=_events(params.get("postback_events")),
+            order_id=_order_id(params.get("order_id")),
+            expires_in=expires_in
+            if expires_in is not None
+            else self._expires_in(params.get("expires_in")),
+            extra={**_checkout_extra(params), **more},
+        )
 
     def _expires_in(self, value: Any) -> int | None:
         if value is None:
@@ -101,7 +184,45 @@ class CoreMethods:
             "status_url": f"{self.config.public.base_url}/{p.id}/status.json",
             "checkout_url": f"{self.config.public.base_url}/pay/{p.id}",
             **self.chain_fields(p),
+            **self.invoice_fields(p),
         }
+
+    def invoice_fields(self, p: Payment) -> dict[str, Any]:
+        """``price``, ``currency``, ``quote_expires_at`` and the current ``options`` of an
+        invoice priced in fiat; nothing for a payment of a crypto amount."""
+        invoice = invoice_of(p)
+        if invoice is None:
+            return {}
+        quote = current_quote(invoice)
+        picked = invoice.get("picked")
+        return {
+            "price": invoice["price"],
+            "currency": invoice["currency"],
+            "quote_expires_at": quote["expires_at"],
+            "options": [self._option(p, o) for o in quote["options"]],
+            "paid_option": None if picked is None else self._option(p, picked, uri=False),
+            "underpaid": bool(p.extra.get("underpaid")),
+        }
+
+    def _option(self, p: Payment, option: Mapping[str, Any], *, uri: bool = True) -> dict[str, Any]:
+        """One way to pay an invoice: the asset, its chain, the amount, the rate, a URI."""
+        asset = str(option["asset"])
+        amount = option_amount(option)
+        priced = replace(p, asset=asset, amount=amount, amount_received=Decimal(0))
+        out = {
+            "asset": asset,
+            **self.chain_fields(priced),
+            "amount": option["amount"],
+            "rate": option["rate"],
+        }
+        if uri:
+            out["payment_uri"] = self.payment_uri(priced)
+        return out
+
+    def quote_history(self, p: Payment) -> list[dict[str, Any]]:
+        """Every quote an invoice was given, oldest first, with rates, sources and times."""
+        invoice = invoice_of(p)
+        return [] if invoice is None else [dict(q) for q in invoice["quotes"]]
 
     def chain_fields(self, p: Payment) -> dict[str, Any]:
         """``chain`` (its key in the configuration) and ``chain_id`` of a crypto payment's
@@ -119,7 +240,14 @@ class CoreMethods:
     async def get_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         payment = await self.processor.get(_payment_id(params))
         found = await self.strays.strays_of(payment.id) if self.strays is not None else []
-        return {**self.describe(payment), "stray_deposits": [self._stray(d) for d in found]}
+        described = {**self.describe(payment), "stray_deposits": [self._stray(d) for d in found]}
+        invoice = invoice_of(payment)
+        if invoice is not None:
+            described["quotes"] = self.quote_history(payment)
+            picked = invoice.get("picked")
+            if picked is not None:  # with the rate's sources and times, and its quote's time
+                described["paid_option"] = {**dict(picked), **described["paid_option"]}
+        return described
 
     def _stray(self, d: Deposit) -> dict[str, Any]:
         """A stray deposit as the shop sees it: where, what, how much (for a refund)."""
@@ -162,6 +290,7 @@ class CoreMethods:
             "reason": p.reason,
             "payment_uri": self.payment_uri(p),
             **self.chain_fields(p),
+            **self.invoice_fields(p),
         }
 
     async def list_payments(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:

@@ -79,6 +79,9 @@ class PaymentEvent:
     reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     source: str = "core"
+    # an invoice priced in fiat becomes a payment of the option its first funds chose
+    asset: str | None = None
+    amount: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import hmac
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -24,6 +24,7 @@ import structlog
 import yarl
 
 from xbtcpay.core.amounts import format_amount
+from xbtcpay.core.invoices import invoice_of
 from xbtcpay.core.models import CRYPTO, Payment, Postback
 from xbtcpay.core.persistence import PostbackRepository
 from xbtcpay.core.settings import PostbackConfig
@@ -45,7 +46,7 @@ def display_amount(payment: Payment, value: Any) -> str:
 
 
 def postback_body(p: Payment, event: str, event_id: str) -> str:
-    body = {
+    body: dict[str, Any] = {
         "id": p.id,
         "data": p.data,
         "tx_hash": p.tx_hash,
@@ -72,7 +73,24 @@ def postback_body(p: Payment, event: str, event_id: str) -> str:
         body["product"] = p.product
     if p.customer:
         body["customer"] = p.customer
+    invoice = invoice_of(p)
+    if invoice is not None:  # priced in fiat: the price, and what paid it at which rate
+        picked = invoice.get("picked")
+        body["price"] = invoice["price"]
+        body["currency"] = invoice["currency"]
+        body["underpaid"] = bool(p.extra.get("underpaid"))
+        body["paid_option"] = None if picked is None else _paid_option(picked)
     return json.dumps(body, separators=(",", ":"))
+
+
+def _paid_option(picked: Mapping[str, Any]) -> dict[str, Any]:
+    """The chosen option as the shop's books need it: asset, amount, the rate with its
+    sources and their times, and when the quote was made."""
+    return {
+        key: picked[key]
+        for key in ("asset", "amount", "rate", "rate_at", "sources", "quoted_at")
+        if key in picked
+    }
 
 
 def sign(secret: str, body: str, timestamp: int) -> str:

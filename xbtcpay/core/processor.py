@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -60,11 +60,18 @@ def new_event_id() -> str:
 
 
 def request_hash(new: NewPayment) -> str:
-    """Fingerprint of what the shop asked for (order_id idempotency)."""
+    """Fingerprint of what the shop asked for (order_id idempotency).
+
+    For an invoice priced in fiat that is the price, its currency and the assets named, not
+    the quoted amounts: a retry a minute later meets another rate and is still the same
+    request."""
+    invoice = new.extra.get("invoice")
+    asked: list[Any] = [new.asset, format(new.amount.normalize(), "f")]
+    if isinstance(invoice, dict):
+        asked = [invoice.get("price"), invoice.get("currency"), invoice.get("assets")]
     fields = [
         new.method,
-        new.asset,
-        format(new.amount.normalize(), "f"),
+        *asked,
         new.data,
         new.postback_url,
         new.expires_in,
@@ -291,6 +298,58 @@ class PaymentProcessor:
         self.on_transition(updated, event_name)
         return ApplyResult(updated, changed=True, event_id=row.event_id)
 
+    async def revise(
+        self,
+        payment_id: str,
+        name: str,
+        revision: Callable[[Payment], Mapping[str, Any] | None],
+        source: str,
+    ) -> Payment | None:
+        """Change a payment's terms without changing its state (an invoice's new quote):
+        ``revision(payment)`` gives the column changes, or None when the payment is no
+        longer to be revised (it is asked again after a lost compare-and-set). The change
+        is logged as event ``name`` with the changes as details; no postback is sent.
+        Returns the revised payment, or None when nothing was changed."""
+        for _ in range(MAX_CAS_RETRIES):
+            payment = await self.get(payment_id)
+            wanted = revision(payment)
+            if not wanted:
+                return None
+            now = self.now()
+            changes = {**wanted, "updated_at": now}
+            updated = replace(payment, **changes, version=payment.version + 1)
+            details = {
+                k: format(v, "f") if isinstance(v, Decimal) else v
+                for k, v in wanted.items()
+                if k != "extra"
+            }
+            row = EventRow(
+                new_event_id(),
+                name,
+                payment.status.value,
+                payment.status.value,
+                now,
+                source,
+                None,
+                details,
+            )
+            if await self._revised(payment, changes, row):
+                log.info("payment." + name, payment_id=payment.id, source=source, **details)
+                self.on_transition(updated, name)
+                return updated
+        raise Conflict("payment is being changed concurrently; retry")
+
+    async def _revised(self, payment: Payment, changes: dict[str, Any], row: EventRow) -> bool:
+        """One compare-and-set of a revision with its event row; False when it lost."""
+
+        async def work(uow: UnitOfWork) -> bool:
+            if not await self.store.compare_and_set(uow, payment, changes):
+                return False
+            await self.store.append_event(uow, payment.id, row)
+            return True
+
+        return await self.store.engine.transact(work)
+
     def _changes(self, p: Payment, e: PaymentEvent, target: State) -> dict[str, Any]:
         """Column updates implied by the event (pure)."""
         at = e.at or self.now()
@@ -302,6 +361,8 @@ class PaymentProcessor:
             "tx_block",
             "provider_ref",
             "reason",
+            "asset",
+            "amount",
         ):
             value = getattr(e, name)
             if value is not None and value != getattr(p, name):
@@ -317,7 +378,7 @@ class PaymentProcessor:
             c["paid_at"] = at
             if p.status == State.EXPIRED:
                 c["late"] = True
-        if p.method == CRYPTO and received > p.amount and not p.overpaid:
+        if p.method == CRYPTO and received > c.get("amount", p.amount) and not p.overpaid:
             c["overpaid"] = True
         if e.kind == Event.REORGED:
             c["reorged"] = True
@@ -348,6 +409,8 @@ def _details(e: PaymentEvent) -> dict[str, Any]:
         "tx_block",
         "provider_ref",
         "reason",
+        "asset",
+        "amount",
     ):
         value = getattr(e, name)
         if value is not None:

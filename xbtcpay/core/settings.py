@@ -72,6 +72,19 @@ class PaymentsConfig:
     max_expire: int = 30 * 86400
 
 
+ON_EXPIRY = ("requote", "expire")
+
+
+@dataclass(frozen=True)
+class PricingConfig:
+    """Invoices priced in fiat (``pricing:``): how long a quote holds, how short of it a
+    payment may fall and still be paid, and what happens when a quote runs out unpaid."""
+
+    lock: int = 900  # seconds a quoted crypto amount holds
+    tolerance: Decimal = Decimal("0.5")  # percent of the quoted amount a payment may lack
+    on_expiry: str = "requote"  # requote | expire
+
+
 DEFAULT_POSTBACK_EVENTS = (
     "paid",
     "reorged",
@@ -272,6 +285,29 @@ def parse_payments(r: Reader, s: dict[str, Any]) -> PaymentsConfig:
         late_window=r.int("payments.late_window", s.get("late_window", 7 * 86400), 0),
         max_expire=r.int("payments.max_expire", s.get("max_expire", 30 * 86400), 1),
     )
+
+
+def parse_pricing(r: Reader, s: dict[str, Any]) -> PricingConfig:
+    r.known("pricing", s, ("lock", "tolerance", "on_expiry"))
+    lock = r.int("pricing.lock", s.get("lock", 900), 30)
+    raw_tolerance = s.get("tolerance", "0.5")
+    tolerance = Decimal("0.5")
+    if isinstance(raw_tolerance, int) and not isinstance(raw_tolerance, bool):
+        raw_tolerance = str(raw_tolerance)
+    parsed = (
+        parse_amount(raw_tolerance, decimals=4, max_amount=Decimal(50))
+        if raw_tolerance not in ("0", "0.0")
+        else Decimal(0)
+    )
+    if parsed is None:
+        r.bad("pricing.tolerance", f"expected a percent string from 0 to 50, got {raw_tolerance!r}")
+    else:
+        tolerance = parsed
+    on_expiry = s.get("on_expiry", "requote")
+    if on_expiry not in ON_EXPIRY:
+        r.bad("pricing.on_expiry", f"expected one of {', '.join(ON_EXPIRY)}, got {on_expiry!r}")
+        on_expiry = "requote"
+    return PricingConfig(lock=lock, tolerance=tolerance, on_expiry=str(on_expiry))
 
 
 def parse_postback(r: Reader, s: dict[str, Any]) -> PostbackConfig | None:

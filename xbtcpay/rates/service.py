@@ -16,6 +16,7 @@ from xbtcpay.chain.client import ChainClient
 from xbtcpay.chain.settings import ChainConfig
 from xbtcpay.chain.watcher import http_urls
 from xbtcpay.core.errors import InvalidParams
+from xbtcpay.core.invoices import RateQuote
 from xbtcpay.core.registrations import Registrations
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.core.settings import AssetConfig
@@ -83,6 +84,18 @@ def _source(
     if spec.kind == "chainlink":
         return ChainlinkSource(spec, node_for(spec.chain))
     return PoolSource(spec, node_for(spec.chain), contracts, decimals)
+
+
+class BookQuoter:
+    """The rate book as the invoices' quoter (``core.invoices.RateQuoter``)."""
+
+    def __init__(self, book: RateBook) -> None:
+        self.book = book
+
+    async def quote(self, asset: str, currency: str) -> RateQuote:
+        """The pair's reliable rate; raises NoReliableRate (-32012)."""
+        rate = await self.book.rate(Pair(asset, currency))
+        return RateQuote(rate.value, int(rate.at), tuple(o.json() for o in rate.observations))
 
 
 class RatesService:

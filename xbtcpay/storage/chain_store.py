@@ -307,6 +307,83 @@ class ChainStore:
 
         await self.db.transact(work)
 
+    async def stray_invoices(self) -> list[str]:
+        """Open invoices priced in fiat with stray deposits on this chain that may change
+        them: funds of an option while no option is chosen yet, or funds of the chosen
+        option recorded stray before the address book knew the choice."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT s.payment_id FROM stray_deposits s"
+            " JOIN payments p ON p.id = s.payment_id"
+            " WHERE s.chain = ? AND p.method = ? AND p.extra LIKE ?"
+            " AND (p.status = ? OR (p.status = ? AND s.asset = p.asset))",
+            (self.chain, CRYPTO, '%"invoice"%', State.NEW.value, State.SEEN.value),
+        )
+        return [r[0] for r in rows]
+
+    async def funded(self, payment_ids: Sequence[str]) -> set[str]:
+        """Which of ``payment_ids`` have any funds recorded, counted or stray, on any chain."""
+        found: set[str] = set()
+        for start in range(0, len(payment_ids), _CHUNK):
+            chunk = list(payment_ids[start : start + _CHUNK])
+            where = f"payment_id IN ({marks(chunk)})"
+            rows = await self.db.fetchall(
+                f"SELECT payment_id FROM deposits WHERE {where}"
+                f" UNION SELECT payment_id FROM stray_deposits WHERE {where}",
+                (*chunk, *chunk),
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    async def strays_here(self, payment_id: str) -> list[Deposit]:
+        """The stray deposits to one payment's address on this chain, in chain order."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM stray_deposits WHERE payment_id = ? AND chain = ?"
+            " ORDER BY block_number, position",
+            (payment_id, self.chain),
+        )
+        return [replace(_row_to_deposit(r), stray=True) for r in rows]
+
+    async def adopt(self, uow: UnitOfWork, payment_id: str, asset: str | None) -> None:
+        """File one payment's funds on this chain by the asset it is paid in, inside the
+        caller's unit of work (fenced): ``asset``'s strays become deposits, deposits of any
+        other asset (None: every deposit) become strays; the payment is marked dirty."""
+        await self.fence(uow)
+        columns = (
+            "key, payment_id, asset, address, units, kind, tx_hash, block_number,"
+            " block_hash, position, created_at, chain"
+        )
+        here = (self.chain, payment_id)
+        other = "asset IS NOT NULL" if asset is None else "asset <> ?"
+        other_args = () if asset is None else (asset,)
+        await uow.execute(
+            f"INSERT INTO stray_deposits ({columns}) SELECT {columns} FROM deposits"
+            f" WHERE chain = ? AND payment_id = ? AND {other} ON CONFLICT (key) DO NOTHING",
+            (*here, *other_args),
+        )
+        await uow.execute(
+            f"DELETE FROM deposits WHERE chain = ? AND payment_id = ? AND {other}",
+            (*here, *other_args),
+        )
+        if asset is not None:
+            await uow.execute(
+                f"INSERT INTO deposits ({columns}) SELECT {columns} FROM stray_deposits"
+                " WHERE chain = ? AND payment_id = ? AND asset = ? ON CONFLICT (key) DO NOTHING",
+                (*here, asset),
+            )
+            await uow.execute(
+                "DELETE FROM stray_deposits WHERE chain = ? AND payment_id = ? AND asset = ?",
+                (*here, asset),
+            )
+        await _mark_dirty(uow, self.chain, [payment_id])
+
+    async def refile(self, payment_id: str, asset: str | None) -> None:
+        """``adopt`` in a unit of work of its own."""
+
+        async def work(uow: UnitOfWork) -> None:
+            await self.adopt(uow, payment_id, asset)
+
+        await self.db.transact(work)
+
     async def awaiting_confirmations(self, now: int, late_window: int) -> list[str]:
         """Payments with deposits that may still become paid as blocks are added."""
         payable, args = _still_payable()

@@ -191,6 +191,16 @@ class PaymentStore:
         )
         return row_to_payment(row) if row else None
 
+    async def open_invoices(self, now: int, after: str = "", limit: int = 1000) -> list[Payment]:
+        """Unfunded open invoices priced in fiat (status ``new``, not past their expiry),
+        by id from ``after``: the ones whose quote may need renewing."""
+        rows = await self.engine.fetchall(
+            "SELECT * FROM payments WHERE status = ? AND method = ? AND extra LIKE ?"
+            " AND (expires_at IS NULL OR expires_at > ?) AND id > ? ORDER BY id LIMIT ?",
+            (State.NEW.value, CRYPTO, '%"invoice"%', now, after, limit),
+        )
+        return [row_to_payment(r) for r in rows]
+
     async def search(
         self,
         *,

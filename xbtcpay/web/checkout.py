@@ -69,7 +69,7 @@ class Checkout:
         redirect = await self._provider_page(payment)
         if redirect is not None:
             raise web.HTTPSeeOther(redirect, headers={"Cache-Control": "no-store"})
-        view, key = self._view(payment)
+        view, key = self._view(payment, request.query.get("option"))
         return self._html(html.render_page(self.template, view, key, ctx), ctx)
 
     async def fragment(self, request: web.Request) -> web.Response:
@@ -77,7 +77,7 @@ class Checkout:
         payment = await self._load(request)
         if payment is None:
             return self._not_found(ctx)
-        view, key = self._view(payment)
+        view, key = self._view(payment, request.query.get("option"))
         return self._html(html.render_view(view, key, ctx), ctx)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -131,7 +131,9 @@ class Checkout:
             return None
         return await self.payments.get(payment_id)
 
-    def _view(self, payment: Payment) -> tuple[CheckoutView, str]:
+    def _view(self, payment: Payment, option: str | None = None) -> tuple[CheckoutView, str]:
+        """The view of ``payment`` and its key; ``option``: the asset of an invoice's option
+        the customer picked (any other text shows the first option)."""
         head = head_of(self.config, self.head, payment)
         doc = status_document(self.config, self.core, payment, head)
         key = "|".join(
@@ -148,7 +150,9 @@ class Checkout:
         chain = self.config.chain_of(payment.asset) if payment.method == CRYPTO else None
         own = self.head.chains.get(chain.key) if chain is not None else None
         delayed = own is not None and own.stale
-        view = view_of(self.config, self.core, payment, head, self.now(), delayed=delayed)
+        view = view_of(
+            self.config, self.core, payment, head, self.now(), delayed=delayed, option=option
+        )
         return view, f"{key}|delayed" if delayed else key
 
     async def _provider_page(self, payment: Payment) -> str | None:

@@ -49,7 +49,7 @@ def render_page(template: Template, view: cv.CheckoutView, key: str, ctx: PageCo
         refresh = f'<noscript><meta http-equiv="refresh" content="{REFRESH_SECONDS}"></noscript>'
     return template.substitute(
         lang=e(ctx.catalog.language),
-        title=e(t("title", amount=view.amount)),
+        title=e(t("title", amount=view.price or view.amount)),
         css=e(ctx.css_url),
         js=e(ctx.js_url),
         icon=e(ctx.icon_url),
@@ -69,18 +69,43 @@ def render_page(template: Template, view: cv.CheckoutView, key: str, ctx: PageCo
 
 def render_view(view: cv.CheckoutView, key: str, ctx: PageContext) -> str:
     c = ctx.catalog
+    ends = view.quote_expires_at if view.choosing else view.expires_at
     attrs = (
         f'id="view" data-kind="{e(view.kind)}" data-status="{e(view.status)}" '
         f'data-key="{e(key)}" data-now="{view.now}" '
-        f'data-expires="{"" if view.expires_at is None else view.expires_at}" '
+        f'data-expires="{"" if ends is None else ends}" '
+        f'data-option="{e(view.option)}" '
         f'data-live="{"1" if view.live else "0"}"'
     )
-    body = [f"<h1>{e(c.text('pay_heading', amount=view.amount))}</h1>"]
-    if view.fiat:
+    body = [f"<h1>{e(c.text('pay_heading', amount=view.price or view.amount))}</h1>"]
+    if view.fiat and not view.price:
         body.append(f'<p class="fiat">{e(c.text("fiat_price", amount=view.fiat))}</p>')
     body.append(_status(view, c))
+    if view.choosing:
+        body.extend(_picker(view, c))
     body.extend(_details(view, c))
     return f"<div {attrs}>{''.join(body)}</div>"
+
+
+def _picker(view: cv.CheckoutView, c: Catalog) -> list[str]:
+    """The options of an invoice priced in fiat, as links: the page of each option works
+    without script, and the shown option survives the page's live refreshes."""
+    items = []
+    for o in view.options:
+        current = ' aria-current="true"' if o.asset == view.option else ""
+        text = c.text("option_line", amount=f"{o.amount} {o.unit}", network=o.network)
+        rate = c.text("option_rate", rate=o.rate, currency=view.currency, unit=o.unit)
+        items.append(
+            f'<li><a class="option" data-asset="{e(o.asset)}" '
+            f'href="/pay/{quote(view.payment_id)}?option={quote(o.asset)}"{current}>'
+            f'<span class="option-amount">{e(text)}</span> '
+            f'<span class="option-rate">{e(rate)}</span></a></li>'
+        )
+    return [
+        f'<nav class="options" aria-label="{e(c.text("pay_with"))}">'
+        f'<p class="options-label">{e(c.text("pay_with"))}</p>'
+        f"<ul>{''.join(items)}</ul></nav>"
+    ]
 
 
 def _status(view: cv.CheckoutView, c: Catalog) -> str:
@@ -119,7 +144,13 @@ def _request(view: cv.CheckoutView, c: Catalog) -> list[str]:
             f'<p class="received">{e(c.text("received", amount=view.received))}</p>'
             f'<p class="due">{e(c.text("still_due", amount=view.due))}</p>'
         )
-    if view.expires_at is not None:
+    if view.choosing and view.quote_expires_at is not None:
+        out.append(
+            f'<p class="countdown">{e(c.text("price_locked"))} '
+            f'<time id="countdown">{countdown_text(view.quote_expires_at - view.now)}</time>'
+            "</p>"
+        )
+    elif view.expires_at is not None:
         out.append(
             f'<p class="countdown">{e(c.text("expires_in"))} '
             f'<time id="countdown">{countdown_text(view.expires_at - view.now)}</time>'
@@ -183,6 +214,17 @@ def _tx(view: cv.CheckoutView, c: Catalog) -> str:
 def _paid(view: cv.CheckoutView, c: Catalog) -> list[str]:
     received = view.received if view.overpaid else view.amount
     out = [f"<p>{e(c.text('paid_text', amount=received))}</p>"]
+    paid = view.paid_option
+    if paid is not None:
+        text = c.text(
+            "paid_with",
+            amount=f"{paid.amount} {paid.unit}",
+            network=paid.network,
+            rate=paid.rate,
+            currency=view.currency,
+            unit=paid.unit,
+        )
+        out.append(f'<p class="paid-option">{e(text)}</p>')
     if view.late:
         out.append(_note(c.text("paid_late")))
     if view.overpaid:

@@ -7,9 +7,10 @@ state needs. The HTML is rendered from it in ``checkout_html``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.postback import display_amount, valid_postback_url
@@ -29,6 +30,19 @@ OPEN, PARTIAL, CONFIRMING, PAID, EXPIRED, CLOSED, PROVIDER = (
     "provider",
 )
 LIVE_KINDS = frozenset({OPEN, PARTIAL, CONFIRMING, PROVIDER})
+
+
+@dataclass(frozen=True)
+class OptionView:
+    """One way to pay an invoice priced in fiat: an asset on a network, at a rate."""
+
+    asset: str
+    unit: str  # the asset's symbol ("USDC")
+    network: str  # the chain's display name
+    chain_id: int
+    amount: str  # "19.99" (without unit)
+    rate: str  # CURRENCY per one unit of the asset
+    payment_uri: str | None
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,18 @@ class CheckoutView:
     tx_hash: str | None
     network: str = ""  # the display name of the payment's chain ("Base")
     delayed: bool = False  # every node of its chain is stale: confirmations are delayed
+    # an invoice priced in fiat: its price first, its options, the one shown, the quote's end
+    price: str | None = None  # "19.99 USD"
+    currency: str = ""
+    options: tuple[OptionView, ...] = ()
+    option: str = ""  # the asset of the option shown (chosen by the customer or the funds)
+    quote_expires_at: int | None = None
+    paid_option: OptionView | None = None
+
+    @property
+    def choosing(self) -> bool:
+        """Whether the customer still picks how to pay (an invoice with nothing seen)."""
+        return bool(self.options) and self.paid_option is None and self.kind == OPEN
 
     @property
     def live(self) -> bool:
@@ -74,6 +100,70 @@ def view_of(
     now: int,
     *,
     delayed: bool = False,
+    option: str | None = None,
+) -> CheckoutView:
+    view = _plain_view(config, core, p, head, now, delayed)
+    fields = core.invoice_fields(p)
+    if not fields:
+        return view
+    options = tuple(_option_view(config, o) for o in fields["options"])
+    picked = fields["paid_option"]
+    paid = None if picked is None else _option_view(config, {**picked, "payment_uri": None})
+    invoice = replace(
+        view,
+        price=f"{fields['price']} {fields['currency']}",
+        currency=fields["currency"],
+        options=options,
+        option=p.asset,
+        quote_expires_at=fields["quote_expires_at"],
+        paid_option=paid,
+        underpaid=view.underpaid or bool(fields["underpaid"]),
+    )
+    if not invoice.choosing:
+        return invoice
+    shown = next((o for o in options if o.asset == option), options[0])
+    amount = f"{shown.amount} {shown.unit}"
+    return replace(
+        invoice,
+        option=shown.asset,
+        amount=amount,
+        amount_plain=shown.amount,
+        due=amount,
+        due_plain=shown.amount,
+        payment_uri=shown.payment_uri,
+        chain_id=shown.chain_id,
+        network=shown.network,
+        required=_required(config, shown.asset),
+    )
+
+
+def _required(config: PageSettings, asset: str) -> int | None:
+    wanted = config.confirmations_for(asset)
+    return wanted if isinstance(wanted, int) else None
+
+
+def _option_view(config: PageSettings, option: Mapping[str, Any]) -> OptionView:
+    asset = str(option["asset"])
+    spec = config.assets.get(asset)
+    chain = config.chain_of(asset) or config.chain
+    return OptionView(
+        asset=asset,
+        unit=spec.symbol if spec is not None and spec.symbol else asset.upper(),
+        network=chain.name,
+        chain_id=chain.chain_id,
+        amount=str(option["amount"]),
+        rate=str(option["rate"]),
+        payment_uri=option.get("payment_uri"),
+    )
+
+
+def _plain_view(
+    config: PageSettings,
+    core: CoreMethods,
+    p: Payment,
+    head: int | None,
+    now: int,
+    delayed: bool,
 ) -> CheckoutView:
     unit = _unit(config, p)
     due = p.amount - p.amount_received if p.amount_received < p.amount else Decimal(0)

@@ -57,6 +57,7 @@ def status_document(
         "overpaid": p.overpaid,
         "reorged": p.reorged,
         **core.chain_fields(p),
+        **core.invoice_fields(p),
     }
 
 

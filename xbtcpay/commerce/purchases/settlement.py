@@ -10,6 +10,8 @@ unit of work (``PaymentProcessor.transaction_hooks``), so it commits with it or 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 import structlog
@@ -18,7 +20,9 @@ from xbtcpay.commerce.currencies import Currencies, Currency
 from xbtcpay.commerce.purchases import ledger, receipts
 from xbtcpay.commerce.settings import CommerceConfig
 from xbtcpay.commerce.taxes import split
+from xbtcpay.core.amounts import to_decimal
 from xbtcpay.core.catalog import Catalog
+from xbtcpay.core.invoices import invoice_of
 from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.persistence import UnitOfWork
 from xbtcpay.core.settings import AssetConfig
@@ -44,7 +48,11 @@ class Settlement:
         self.assets = assets
 
     def currency_of(self, payment: Payment) -> Currency | None:
-        """Fiat and virtual currencies from the table; a crypto asset is its own currency."""
+        """Fiat and virtual currencies from the table; a crypto asset is its own currency,
+        except in an invoice priced in fiat: that is sold in its price's currency."""
+        invoice = invoice_of(payment)
+        if invoice is not None:
+            return self.currencies.get(str(invoice["currency"]))
         if payment.method == CRYPTO:
             asset = self.assets.get(payment.asset)
             return Currency(payment.asset, asset.decimals, virtual=True) if asset else None
@@ -57,6 +65,7 @@ class Settlement:
         currency = self.currency_of(after) if spec is not None else None
         if before is None or spec is None or currency is None:
             return
+        before, after = _in_fiat(before, currency), _in_fiat(after, currency)
         if before.status not in PAID_STATES and after.status == State.PAID:
             await self._paid(uow, after, spec, currency)
         elif after.status in REVERSING and (
@@ -211,3 +220,21 @@ class Settlement:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _in_fiat(p: Payment, currency: Currency) -> Payment:
+    """An invoice priced in fiat as its receipt sees it: the price, and what was refunded
+    as the same share of the price as of the crypto amount (rounded down)."""
+    invoice = invoice_of(p)
+    if invoice is None:
+        return p
+    price = to_decimal(str(invoice["price"]))
+    refunded = Decimal(0)
+    if p.amount_refunded and p.amount:
+        with localcontext() as ctx:
+            ctx.prec = 80
+            share = price * p.amount_refunded / p.amount
+            refunded = min(
+                price, share.quantize(Decimal(1).scaleb(-currency.decimals), ROUND_FLOOR)
+            )
+    return replace(p, amount=price, amount_refunded=refunded)

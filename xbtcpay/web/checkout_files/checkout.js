@@ -51,7 +51,9 @@
   function refresh() {
     if (refreshing) { return; }
     refreshing = true;
-    fetch(base + "/view?lang=" + encodeURIComponent(lang), { cache: "no-store" })
+    var option = view().getAttribute("data-option") || "";
+    fetch(base + "/view?lang=" + encodeURIComponent(lang) + "&option=" + encodeURIComponent(option),
+          { cache: "no-store" })
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
       .then(function (html) { view().outerHTML = html; sync(); })
       .catch(function () { /* the next event or poll tries again */ })
