@@ -158,3 +158,22 @@ def test_an_unknown_dashboard_currency_stops_start_up(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         parse_config(raw, write_config(tmp_path, raw))
     assert len(refused.value.problems) == 1 and "admin.currency" in refused.value.problems[0]
+
+
+async def test_an_invoices_page_shows_its_price_and_every_quote(tmp_path: Path) -> None:
+    from tests.rates.invoicing import invoice_daemon
+
+    async with invoice_daemon(tmp_path) as (d, _, _):
+        await add_user(d, "vic", "viewer")
+        reply = await d.call("start_payment", {"price": "19.99", "currency": "USD"})
+        invoice = reply["result"]
+        async with browser(d) as b:
+            await b.login("vic")
+            status, page = await b.get(f"/admin/payments/{invoice['id']}")
+        assert status == 200
+        facts = page.split('id="invoice"')[1].split("</dl>")[0]
+        assert "USD 19.99" in facts
+        quotes = page.split('id="quotes"')[1].split("</table>")[0]
+        for option in invoice["options"]:
+            assert f"{option['amount']} {option['asset']}" in quotes
+            assert option["rate"] in quotes

@@ -232,6 +232,18 @@ async def test_usd_invoices_paid_in_a_stablecoin_on_one_chain_and_in_0xbtc_on_an
         [source] = got["paid_option"]["sources"]  # the pool, through the feed's ETH/USD
         assert (source["source"], source["via"], source["rate"]) == ("pool", "eth/USD", "0.5")
 
+        # the dashboard shows what was paid, at which rate, from which source
+        from tests.admin.dashboard import add_user, browser
+
+        await add_user(s.d, "vic", "viewer")
+        async with browser(s.d) as b:
+            await b.login("vic")
+            status, page = await b.get(f"/admin/payments/{by_0xbtc['id']}")
+        assert status == 200
+        facts = page.split('id="invoice"')[1].split("</dl>")[0]
+        assert "USD 19.99" in facts and "39.98 0xbtc" in facts and "USD 0.5" in facts
+        assert "pool" in facts
+
 
 async def test_tolerance_overpayment_and_a_second_option_funded(tmp_path: Path) -> None:
     async with shop(tmp_path) as s:

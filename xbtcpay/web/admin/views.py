@@ -24,6 +24,7 @@ from aiohttp import web
 
 from xbtcpay.commerce.media_access.voucher_store import describe
 from xbtcpay.core.errors import RpcError
+from xbtcpay.core.invoices import invoice_of
 from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.state import OPEN_STATES, State
 from xbtcpay.web.admin.accounts import LoginRefused
@@ -229,6 +230,7 @@ class Dashboard(Pages):
             "payment.html",
             payment=payment,
             network=self.p.networks.of_asset(payment.asset),
+            invoice=invoice_of(payment),
             networks=self.p.networks,
             events=await self.p.payments.events(payment.id),
             deposits=await self.p.deposits.deposits_on_every_chain(payment.id),
