@@ -39,6 +39,7 @@ from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import Plugin
 from xbtcpay.plugin_api.charging import Charger
 from xbtcpay.rates import service as rates
+from xbtcpay.refunds import service as refunds
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
@@ -186,6 +187,7 @@ def assemble(
     books.register(
         db, config.assets, config.commerce.virtual_currencies, rate_book, registry, config.chain.key
     )
+    refunds.register(config, config.public.base_url, db, rate_book, metrics.registry, registry)
     catalog = Catalog(config.products)
     chargers = {name: p for name, p in plugins.items() if isinstance(p, Charger)}
     shop = commerce.register(
