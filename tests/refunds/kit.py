@@ -7,9 +7,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
 from tests.chain.watching import ETH_ASSET, Watch, units, watching
 from tests.fixtures.chain import DevChain
-from tests.harness import deep_merge
+from tests.harness import deep_merge, wait_until
 
 RATES = {"sources": {"peg": {"type": "fixed", "rates": {"0xbtc/USD": "2.5", "eth/USD": "3000"}}}}
 
@@ -57,3 +60,45 @@ async def refunded_units(w: Watch, payment_id: str) -> int:
         for r in reply["result"]["refunds"]
         if r["status"] not in ("canceled", "failed")
     )
+
+
+def payout_wallet() -> LocalAccount:
+    """A fresh payout hot wallet (funded by the test, as the merchant funds it)."""
+    account: LocalAccount = Account.create()
+    return account
+
+
+def wallet_payouts(
+    key: LocalAccount, per_refund: str = "2", daily: str = "3", **extra: Any
+) -> dict[str, Any]:
+    """The ``payouts:`` section of a wallet payout config, limits on 0xBTC and ETH."""
+    return {
+        "payouts": {
+            "method": "wallet",
+            "wallet_key": key.key.hex(),
+            "max_per_refund": {"0xbtc": per_refund, "eth": "0.5"},
+            "daily_limit": {"0xbtc": daily, "eth": "1"},
+            **extra,
+        }
+    }
+
+
+async def fund(w: Watch, address: str, tokens: str = "10") -> None:
+    await w.chain.pay_eth(address, 10**18)
+    await w.chain.pay_tokens(address, units(tokens))
+
+
+async def refund_status(
+    w: Watch, refund_id: str, status: str, timeout: float = 30
+) -> dict[str, Any]:
+    """Wait until the refund reaches ``status``; fails with its last state."""
+
+    async def check() -> dict[str, Any] | None:
+        got: dict[str, Any] = (await w.d.call("refund.get", {"refund": refund_id}))["result"]
+        return got if got["status"] == status else None
+
+    try:
+        return await wait_until(check, timeout)  # type: ignore[no-any-return]
+    except TimeoutError:
+        got = (await w.d.call("refund.get", {"refund": refund_id}))["result"]
+        raise AssertionError(f"expected {status}: {got}") from None

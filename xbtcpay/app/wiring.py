@@ -39,7 +39,7 @@ from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.plugin_api import Plugin
 from xbtcpay.plugin_api.charging import Charger
 from xbtcpay.rates import service as rates
-from xbtcpay.refunds import service as refunds
+from xbtcpay.refunds import wiring as refunds
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
@@ -187,7 +187,17 @@ def assemble(
     books.register(
         db, config.assets, config.commerce.virtual_currencies, rate_book, registry, config.chain.key
     )
-    refunds.register(config, config.public.base_url, db, rate_book, metrics.registry, registry)
+    refunds.register(
+        config,
+        config.public.base_url,
+        db,
+        processor,
+        rate_book,
+        metrics.registry,
+        registry,
+        registrations,
+        config.chain.poll_interval,
+    )
     catalog = Catalog(config.products)
     chargers = {name: p for name, p in plugins.items() if isinstance(p, Charger)}
     shop = commerce.register(

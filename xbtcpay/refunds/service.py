@@ -13,12 +13,11 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 
-from xbtcpay.chain.settings import ChainConfig
 from xbtcpay.core.amounts import format_amount, from_base_units, parse_amount, to_base_units
 from xbtcpay.core.errors import InvalidParams, NotFound, ProviderError
 from xbtcpay.core.models import CRYPTO, Payment
@@ -32,7 +31,7 @@ from xbtcpay.rates.observation import NoReliableRate
 from xbtcpay.rates.settings import Pair
 from xbtcpay.refunds.locked_rate import locked_rate
 from xbtcpay.refunds.request import RefundRequest, parse_create
-from xbtcpay.refunds.settings import RefundsConfig
+from xbtcpay.refunds.settings import RefundInputs
 from xbtcpay.refunds.views import refund_json
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.payments import PaymentStore
@@ -44,16 +43,6 @@ REFUNDABLE = frozenset(
     {State.PAID, State.PARTIALLY_REFUNDED, State.REFUNDED, State.EXPIRED, State.CANCELED}
 )
 MAX_LIST = 500
-
-
-class RefundInputs(Protocol):
-    """What refunds read of the whole configuration."""
-
-    @property
-    def assets(self) -> dict[str, AssetConfig]: ...
-    @property
-    def refunds(self) -> RefundsConfig: ...
-    def chain_of(self, asset: str) -> ChainConfig | None: ...
 
 
 def claim_hash(token: str) -> str:
@@ -266,20 +255,3 @@ def _optional_text(params: Mapping[str, Any], name: str) -> str | None:
     if value is not None and (not isinstance(value, str) or not value):
         raise InvalidParams(f"{name}: expected a string")
     return value
-
-
-def register(
-    config: RefundInputs,
-    claim_base: str,
-    db: Engine,
-    rates: RateBook | None,
-    metrics: CollectorRegistry,
-    registry: MethodRegistry,
-) -> RefundService:
-    """Plug refunds into a daemon: the refund.* methods and their step counter."""
-    steps = Counter(
-        "xbtcpay_refund_steps_total", "Refunds reaching each step", ["step"], registry=metrics
-    )
-    service = RefundService(config, claim_base, db, rates, steps)
-    service.register(registry)
-    return service

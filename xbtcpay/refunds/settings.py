@@ -18,11 +18,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from xbtcpay.chain.settings import ChainConfig
 from xbtcpay.core.amounts import parse_amount
 from xbtcpay.core.secrets import Secret, resolve_secret
-from xbtcpay.core.settings import Reader
+from xbtcpay.core.settings import AssetConfig, Confirmations, Reader
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}\Z")
 DEFAULT_CLAIM_TTL = 7 * 86400
@@ -40,6 +41,19 @@ class PayoutsConfig:
     max_per_refund: Mapping[str, Decimal] = field(default_factory=dict)
     daily_limit: Mapping[str, Decimal] = field(default_factory=dict)
     from_address: str | None = None
+
+
+class RefundInputs(Protocol):
+    """What refunds and payouts read of the whole configuration."""
+
+    @property
+    def assets(self) -> dict[str, AssetConfig]: ...
+    @property
+    def refunds(self) -> RefundsConfig: ...
+    @property
+    def payouts(self) -> PayoutsConfig | None: ...
+    def chain_of(self, asset: str) -> ChainConfig | None: ...
+    def confirmations_for(self, asset: str) -> Confirmations: ...
 
 
 def parse_refunds(r: Reader, raw: Any) -> RefundsConfig:

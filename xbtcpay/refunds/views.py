@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from xbtcpay.chain.eip681 import payment_uri
+from xbtcpay.core.settings import AssetConfig
+from xbtcpay.refunds.payout import transfer_call
+from xbtcpay.refunds.settings import PayoutsConfig
 from xbtcpay.storage.refunds import Refund
 
 
@@ -21,6 +25,7 @@ def refund_json(refund: Refund) -> dict[str, Any]:
         "created_at": refund.created_at,
         "updated_at": refund.updated_at,
         "tx_hash": refund.tx_hash,
+        "block_number": refund.block_number,
     }
     if refund.fiat_amount is not None:
         out["fiat_amount"] = refund.fiat_amount
@@ -33,3 +38,28 @@ def refund_json(refund: Refund) -> dict[str, Any]:
     if refund.force_debit:
         out["force"] = True
     return out
+
+
+def external_payout(
+    refund: Refund, spec: AssetConfig, payouts: PayoutsConfig, chain_id: int
+) -> dict[str, Any]:
+    """What the merchant signs in their own wallet: the EIP-681 URI and the unsigned
+    transaction (``from`` is ``payouts.from``, where the tracker looks for it)."""
+    assert refund.address is not None
+    call = transfer_call(spec, refund.address, refund.units)
+    return {
+        "uri": payment_uri(
+            contract=spec.contract,
+            native=spec.native,
+            chain_id=chain_id,
+            address=refund.address,
+            units=refund.units,
+        ),
+        "transaction": {
+            "from": payouts.from_address,
+            "to": call["to"],
+            "value": hex(call["value"]),
+            "data": call["data"],
+            "chainId": hex(chain_id),
+        },
+    }

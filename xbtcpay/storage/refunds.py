@@ -8,7 +8,7 @@ received. Every status change is a compare-and-set on the refund's status plus o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,13 +22,15 @@ REQUESTED, APPROVED, SENT, CONFIRMED, FAILED, CANCELED = (
     "failed",
     "canceled",
 )
+DAY = 86_400
 # A refund in one of these states holds part of what the payment can still give back.
 HOLDING = (REQUESTED, APPROVED, SENT, CONFIRMED)
 
 _COLUMNS = (
     "id, payment_id, chain, asset, units, amount, fiat_amount, currency, rate, rate_kind,"
     " stray, address, reason, status, claim_hash, claim_expires_at, claimed_at, force_debit,"
-    " tx_hash, created_at, updated_at"
+    " approved_at, payout_method, sender, nonce, raw_tx, tx_hash, block_number, block_hash,"
+    " created_at, updated_at"
 )
 
 
@@ -57,7 +59,14 @@ class Refund:
     claim_expires_at: int | None = None
     claimed_at: int | None = None
     force_debit: bool = False
+    approved_at: int | None = None
+    payout_method: str | None = None
+    sender: str | None = None
+    nonce: int | None = None
+    raw_tx: str | None = None
     tx_hash: str | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
 
     def claimable(self, now: int) -> bool:
         """Its claim link can still take an address."""
@@ -68,6 +77,30 @@ class Refund:
             and self.claim_expires_at is not None
             and now < self.claim_expires_at
         )
+
+
+@dataclass(frozen=True)
+class SignedPayout:
+    """A payout transaction signed by the payout wallet, not yet broadcast."""
+
+    sender: str
+    nonce: int
+    tx_hash: str
+    raw_tx: str
+
+
+@dataclass(frozen=True)
+class PayoutWallet:
+    """The wallet that signs a payout: its address, the node's pending nonce for it, and
+    its signing function (nonce -> the signed transaction)."""
+
+    sender: str
+    node_nonce: int
+    sign: Callable[[int], SignedPayout]
+
+
+class RefundRefused(Exception):
+    """The refund cannot take this step; the message says why (shown to the caller)."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +132,14 @@ def _refund(row: Row) -> Refund:
         claim_expires_at=_int(row["claim_expires_at"]),
         claimed_at=_int(row["claimed_at"]),
         force_debit=bool(row["force_debit"]),
+        approved_at=_int(row["approved_at"]),
+        payout_method=row["payout_method"],
+        sender=row["sender"],
+        nonce=_int(row["nonce"]),
+        raw_tx=row["raw_tx"],
         tx_hash=row["tx_hash"],
+        block_number=_int(row["block_number"]),
+        block_hash=row["block_hash"],
     )
 
 
@@ -127,7 +167,14 @@ def _values(r: Refund) -> tuple[Any, ...]:
         r.claim_expires_at,
         r.claimed_at,
         int(r.force_debit),
+        r.approved_at,
+        r.payout_method,
+        r.sender,
+        r.nonce,
+        r.raw_tx,
         r.tx_hash,
+        r.block_number,
+        r.block_hash,
         r.created_at,
         r.updated_at,
     )
@@ -266,3 +313,159 @@ class RefundStore:
             return replace(r, address=address, claimed_at=now, updated_at=now)
 
         return await self.db.transact(work)
+
+    async def approve(
+        self,
+        refund_id: str,
+        now: int,
+        method: str,
+        day_cap: int | None,
+        wallet: PayoutWallet | None = None,
+    ) -> Refund:
+        """Move a requested refund to approved; with ``sign``, record its signed payout in
+        the same unit of work (before anyone broadcasts it). ``day_cap``: the most units of
+        its asset that refunds approved in the last 24 hours may add up to, this one
+        included. Raises RefundRefused (``daily:<units left>`` when over the daily cap)."""
+
+        async def work(uow: UnitOfWork) -> Refund:
+            row = await uow.fetchone(
+                f"SELECT {_COLUMNS} FROM refunds WHERE id = ?" + uow.for_update, (refund_id,)
+            )
+            if row is None:
+                raise RefundRefused("refund not found")
+            r = _refund(row)
+            if r.status != REQUESTED:
+                raise RefundRefused(f"refund is {r.status}: only a requested refund is approved")
+            if r.address is None:
+                raise RefundRefused("the customer has not entered an address yet")
+            if day_cap is not None:
+                spent = await _approved_since(uow, r.asset, now - DAY)
+                if spent + r.units > day_cap:
+                    raise RefundRefused(f"daily:{max(day_cap - spent, 0)}")
+            signed = None
+            if wallet is not None:
+                nonce = await _next_nonce(uow, r.chain, wallet.sender)
+                signed = wallet.sign(max(wallet.node_nonce, nonce))
+            await uow.execute(
+                "UPDATE refunds SET status = ?, approved_at = ?, payout_method = ?, sender = ?,"
+                " nonce = ?, raw_tx = ?, tx_hash = ?, updated_at = ? WHERE id = ?",
+                (
+                    APPROVED,
+                    now,
+                    method,
+                    signed.sender if signed else None,
+                    signed.nonce if signed else None,
+                    signed.raw_tx if signed else None,
+                    signed.tx_hash if signed else None,
+                    now,
+                    r.id,
+                ),
+            )
+            detail = f"payout {method}" + (f" tx {signed.tx_hash}" if signed else "")
+            await _event(uow, r.id, APPROVED, detail, now)
+            return replace(
+                r,
+                status=APPROVED,
+                approved_at=now,
+                payout_method=method,
+                sender=signed.sender if signed else None,
+                nonce=signed.nonce if signed else None,
+                raw_tx=signed.raw_tx if signed else None,
+                tx_hash=signed.tx_hash if signed else None,
+                updated_at=now,
+            )
+
+        return await self.db.transact(work)
+
+    async def in_flight(self) -> list[Refund]:
+        """Approved and sent refunds: what the payout tracker watches."""
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM refunds WHERE status IN (?, ?) ORDER BY created_at, id",
+            (APPROVED, SENT),
+        )
+        return [_refund(r) for r in rows]
+
+    async def sent(self, refund: Refund, tx_hash: str, now: int) -> bool:
+        """Approved -> sent: its transaction was accepted by the node (or, for an external
+        payout, found on the chain)."""
+
+        async def work(uow: UnitOfWork) -> bool:
+            changed = await uow.execute(
+                "UPDATE refunds SET status = ?, tx_hash = ?, updated_at = ?"
+                " WHERE id = ? AND status = ?",
+                (SENT, tx_hash, now, refund.id, APPROVED),
+            )
+            if changed:
+                await _event(uow, refund.id, SENT, f"tx {tx_hash}", now)
+            return changed > 0
+
+        return await self.db.transact(work)
+
+    async def seen_in(
+        self, refund: Refund, block_number: int | None, block_hash: str | None, now: int
+    ) -> None:
+        """Where its transaction is mined now (None: no longer mined, a reorg took it)."""
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.execute(
+                "UPDATE refunds SET block_number = ?, block_hash = ?, updated_at = ?"
+                " WHERE id = ? AND status = ?",
+                (block_number, block_hash, now, refund.id, SENT),
+            )
+            if block_hash is None:
+                await _event(uow, refund.id, "reorged", f"tx {refund.tx_hash} left the chain", now)
+
+        await self.db.transact(work)
+
+    async def fail(self, refund: Refund, detail: str, now: int) -> bool:
+        """Approved or sent -> failed: nothing was paid; the amount can be refunded again."""
+
+        async def work(uow: UnitOfWork) -> bool:
+            changed = await uow.execute(
+                "UPDATE refunds SET status = ?, updated_at = ? WHERE id = ? AND status IN (?, ?)",
+                (FAILED, now, refund.id, APPROVED, SENT),
+            )
+            if changed:
+                await _event(uow, refund.id, FAILED, detail, now)
+            return changed > 0
+
+        return await self.db.transact(work)
+
+    async def confirm_in(self, uow: UnitOfWork, refund_id: str, now: int) -> bool:
+        """Sent -> confirmed, inside the caller's unit of work (the payment's transition)."""
+        changed = await uow.execute(
+            "UPDATE refunds SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+            (CONFIRMED, now, refund_id, SENT),
+        )
+        if changed:
+            await _event(uow, refund_id, CONFIRMED, "confirmed", now)
+        return changed > 0
+
+    async def confirm(self, refund_id: str, now: int) -> bool:
+        """Sent -> confirmed on its own (a refund that changes no payment state)."""
+        return await self.db.transact(lambda uow: self.confirm_in(uow, refund_id, now))
+
+    async def confirmed_units(self, payment_id: str, asset: str) -> int:
+        rows = await self.db.fetchall(
+            "SELECT units FROM refunds WHERE payment_id = ? AND asset = ? AND status = ?",
+            (payment_id, asset, CONFIRMED),
+        )
+        return sum(int(r["units"]) for r in rows)
+
+
+async def _approved_since(uow: UnitOfWork, asset: str, since: int) -> int:
+    rows = await uow.fetchall(
+        "SELECT units FROM refunds WHERE asset = ? AND approved_at >= ? AND status IN (?, ?, ?)",
+        (asset, since, APPROVED, SENT, CONFIRMED),
+    )
+    return sum(int(r["units"]) for r in rows)
+
+
+async def _next_nonce(uow: UnitOfWork, chain: str, sender: str) -> int:
+    """One more than the highest nonce of a payout still in flight from the payout wallet
+    (the node's pending count may not have seen it yet)."""
+    row = await uow.fetchone(
+        "SELECT MAX(nonce) AS n FROM refunds WHERE chain = ? AND sender = ? AND status IN (?, ?)",
+        (chain, sender, APPROVED, SENT),
+    )
+    return 0 if row is None or row["n"] is None else int(row["n"]) + 1

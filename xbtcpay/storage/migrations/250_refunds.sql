@@ -3,7 +3,9 @@
 -- it is sent. units are integer decimal text (uint256 does not fit SQLite integers).
 -- claim_hash is the SHA-256 of the claim link's token, never the token; claimed_at is set
 -- when the customer enters an address (an address can be entered once; the link then shows
--- the refund's progress).
+-- the refund's progress). A wallet payout's signed transaction (raw_tx, tx_hash, sender,
+-- nonce) is written before it is broadcast, so a restart re-sends the same bytes and never
+-- a second transaction; block_number/block_hash are where it was last seen mined.
 CREATE TABLE refunds (
     id               TEXT PRIMARY KEY,
     payment_id       TEXT NOT NULL,
@@ -23,12 +25,21 @@ CREATE TABLE refunds (
     claim_expires_at INTEGER,
     claimed_at       INTEGER,
     force_debit      INTEGER NOT NULL DEFAULT 0,
+    approved_at      INTEGER,
+    payout_method    TEXT,
+    sender           TEXT,
+    nonce            INTEGER,
+    raw_tx           TEXT,
     tx_hash          TEXT,
+    block_number     INTEGER,
+    block_hash       TEXT,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 );
 CREATE INDEX refunds_payment ON refunds (payment_id, asset);
 CREATE INDEX refunds_created ON refunds (created_at);
+CREATE INDEX refunds_status ON refunds (status);
+CREATE INDEX refunds_sender ON refunds (chain, sender, nonce);
 
 CREATE TABLE refund_events (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
