@@ -40,6 +40,7 @@ from xbtcpay.plugin_api import Plugin
 from xbtcpay.plugin_api.charging import Charger
 from xbtcpay.rates import service as rates
 from xbtcpay.refunds import wiring as refunds
+from xbtcpay.refunds.claim import RefundClaims
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
@@ -98,6 +99,7 @@ class Parts:
     commerce: commerce.Commerce
     plugins: dict[str, Plugin] = field(default_factory=dict)  # the started ones
     chains: dict[str, ChainHandler] = field(default_factory=dict)  # every chain's, by key
+    refund_claims: RefundClaims | None = None  # the claim page's service
 
     @property
     def media(self) -> Media:
@@ -187,7 +189,7 @@ def assemble(
     books.register(
         db, config.assets, config.commerce.virtual_currencies, rate_book, registry, config.chain.key
     )
-    refunds.register(
+    refund_claims = refunds.register(
         config,
         config.public.base_url,
         db,
@@ -197,6 +199,7 @@ def assemble(
         registry,
         registrations,
         config.chain.poll_interval,
+        clock,
     )
     catalog = Catalog(config.products)
     chargers = {name: p for name, p in plugins.items() if isinstance(p, Charger)}
@@ -233,4 +236,5 @@ def assemble(
         chains=chains,
         registrations=registrations,
         commerce=shop,
+        refund_claims=refund_claims,
     )

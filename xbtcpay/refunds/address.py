@@ -26,7 +26,7 @@ def checked_address(text: object, *, require_checksum: bool) -> str:
     mixed = body != body.lower() and body != body.upper()
     if mixed and text != checksummed:
         raise BadAddress("the address's checksum does not match: check it for a typo")
-    if require_checksum and not mixed and any(c.isalpha() for c in body):
+    if require_checksum and text != checksummed:
         raise BadAddress("enter the address in its checksummed form (mixed case)")
     if text.lower() == ZERO:
         raise BadAddress("the zero address burns money")

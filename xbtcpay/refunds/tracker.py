@@ -68,12 +68,9 @@ class PayoutTracker:
         assert refund.raw_tx is not None and refund.tx_hash is not None
         try:
             async with self._client(refund) as client:
-                known = await client.call("eth_getTransactionByHash", [refund.tx_hash])
-                if known is None:
-                    await client.call("eth_sendRawTransaction", [refund.raw_tx])
-        except NodeError as exc:
-            if "already known" not in str(exc):
-                await self._fail(refund, f"the node refused the payout: {exc}")
+                refused = await self._send(client, refund.raw_tx, refund.tx_hash)
+            if refused is not None:
+                await self._fail(refund, f"the node refused the payout: {refused}")
                 return await self._reload(refund)
         except ChainError as exc:
             log.warning("refund.broadcast_deferred", refund_id=refund.id, error=str(exc))
@@ -82,6 +79,20 @@ class PayoutTracker:
             self.steps.labels("sent").inc()
             log.info("refund.sent", refund_id=refund.id, tx_hash=refund.tx_hash)
         return await self._reload(refund)
+
+    @staticmethod
+    async def _send(client: ChainClient, raw_tx: str, tx_hash: str) -> str | None:
+        """Broadcast unless the node already has it; the node's refusal, or None. A refusal
+        of a transaction the node does know (sent meanwhile by another round, or already
+        mined) is no refusal."""
+        if await client.call("eth_getTransactionByHash", [tx_hash]) is not None:
+            return None
+        try:
+            await client.call("eth_sendRawTransaction", [raw_tx])
+        except NodeError as exc:
+            if await client.call("eth_getTransactionByHash", [tx_hash]) is None:
+                return str(exc)
+        return None
 
     async def _reload(self, refund: Refund) -> Refund:
         return await self.store.get(refund.id) or refund
@@ -99,13 +110,14 @@ class PayoutTracker:
                 await self.store.seen_in(refund, None, None, now)
                 self.steps.labels("reorged").inc()
                 log.warning("refund.reorged", refund_id=refund.id, tx_hash=refund.tx_hash)
-            known = await client.call("eth_getTransactionByHash", [refund.tx_hash])
-            if known is None and refund.raw_tx is not None:
-                try:  # the same signed bytes: the same nonce, mined at most once
+            if refund.raw_tx is not None:
+                # the same signed bytes (one nonce: mined at most once), every round until
+                # mined: a node may still "know" a transaction a reorg dropped from its pool
+                try:
                     await client.call("eth_sendRawTransaction", [refund.raw_tx])
                     log.info("refund.resent", refund_id=refund.id, tx_hash=refund.tx_hash)
                 except NodeError as exc:
-                    log.warning("refund.resend_refused", refund_id=refund.id, error=str(exc))
+                    log.debug("refund.resend_refused", refund_id=refund.id, error=str(exc))
             return
         number, block_hash = int(receipt["blockNumber"], 16), str(receipt["blockHash"]).lower()
         if receipt.get("status") != "0x1":

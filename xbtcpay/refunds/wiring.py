@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter
 
 from xbtcpay.core.persistence import Engine
@@ -11,6 +14,7 @@ from xbtcpay.core.registrations import Registrations
 from xbtcpay.core.registry import MethodRegistry
 from xbtcpay.rates.book import RateBook
 from xbtcpay.refunds.approval import Approval
+from xbtcpay.refunds.claim import RefundClaims
 from xbtcpay.refunds.service import RefundService
 from xbtcpay.refunds.settings import RefundInputs
 from xbtcpay.refunds.tracker import PayoutTracker
@@ -28,13 +32,16 @@ def register(
     registry: MethodRegistry,
     registrations: Registrations,
     poll_interval: float,
-) -> RefundService:
+    clock: Callable[[], float] = time.time,
+) -> RefundClaims:
+    """Register the methods and the tracker job; the claim page's service is returned for
+    the public port."""
     steps = Counter(
         "xbtcpay_refund_steps_total", "Refunds reaching each step", ["step"], registry=metrics
     )
-    service = RefundService(config, claim_base, db, rates, steps)
+    service = RefundService(config, claim_base, db, rates, steps, clock)
     service.register(registry)
-    tracker = PayoutTracker(config, db, processor, steps)
-    registry.add("refund.approve", Approval(config, db, tracker, steps).approve)
+    tracker = PayoutTracker(config, db, processor, steps, clock)
+    registry.add("refund.approve", Approval(config, db, tracker, steps, clock).approve)
     registrations.jobs.append(("refund-payouts", tracker.run, min(TRACK_INTERVAL, poll_interval)))
-    return service
+    return RefundClaims(config, db, steps, clock)
