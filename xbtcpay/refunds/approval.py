@@ -71,7 +71,9 @@ class Approval:
         if payouts.method == "wallet":
             approved = await self._wallet(refund, payouts)
         else:
-            approved = await self._approve(refund, "external", None, None)
+            approved = await self._approve(
+                refund, "external", None, None, await self._head(refund.asset)
+            )
         self.steps.labels("approved").inc()
         log.info(
             "refund.approved",
@@ -120,11 +122,29 @@ class Approval:
             raise ProviderError(f"the Ethereum node did not answer: {exc}") from None
         return await self._approve(refund, "wallet", _units(day, spec.decimals), wallet)
 
-    async def _approve(
-        self, refund: Refund, method: str, day_cap: int | None, wallet: PayoutWallet | None
-    ) -> Refund:
+    async def _head(self, asset: str) -> int:
+        """The chain's next block: an external payout is looked for from there on."""
+        chain = self.config.chain_of(asset)
+        assert chain is not None
         try:
-            return await self.store.approve(refund.id, int(self.clock()), method, day_cap, wallet)
+            async with ChainClient(
+                http_urls(chain.rpc_urls), timeout=chain.request_timeout
+            ) as client:
+                return await client.block_number() + 1
+        except ChainError as exc:
+            raise ProviderError(f"the Ethereum node did not answer: {exc}") from None
+
+    async def _approve(
+        self,
+        refund: Refund,
+        method: str,
+        day_cap: int | None,
+        wallet: PayoutWallet | None,
+        watch_from: int | None = None,
+    ) -> Refund:
+        now = int(self.clock())
+        try:
+            return await self.store.approve(refund.id, now, method, day_cap, wallet, watch_from)
         except RefundRefused as exc:
             message = str(exc)
             if message.startswith("daily:"):

@@ -23,6 +23,7 @@ from xbtcpay.core.models import Payment, PaymentEvent
 from xbtcpay.core.persistence import Engine, UnitOfWork
 from xbtcpay.core.processor import PaymentProcessor
 from xbtcpay.core.state import Event
+from xbtcpay.refunds.external import find_payout
 from xbtcpay.refunds.settings import RefundInputs
 from xbtcpay.storage.refunds import APPROVED, SENT, Refund, RefundStore
 
@@ -56,6 +57,9 @@ class PayoutTracker:
             try:
                 if refund.status == APPROVED and refund.raw_tx is not None:
                     await self.broadcast(refund)
+                elif refund.status == APPROVED and refund.payout_method == "external":
+                    async with self._client(refund) as client:
+                        await self._look_for(client, refund)
                 elif refund.status == SENT:
                     async with self._client(refund) as client:
                         await self._follow(client, refund)
@@ -93,6 +97,23 @@ class PayoutTracker:
             if await client.call("eth_getTransactionByHash", [tx_hash]) is None:
                 return str(exc)
         return None
+
+    async def _look_for(self, client: ChainClient, refund: Refund) -> None:
+        """An external payout: the merchant's transfer, once it is on the chain."""
+        payouts = self.config.payouts
+        if payouts is None or payouts.from_address is None or refund.watch_from is None:
+            return
+        spec = self.config.assets[refund.asset]
+        head = await client.block_number()
+        found = await find_payout(client, refund, spec, payouts.from_address, head)
+        now = int(self.clock())
+        for tx_hash in found.tx_hashes:
+            if not await self.store.has_tx(refund.chain, tx_hash):
+                if await self.store.sent(refund, tx_hash, now):
+                    self.steps.labels("sent").inc()
+                    log.info("refund.payout_found", refund_id=refund.id, tx_hash=tx_hash)
+                return
+        await self.store.scanned(refund, found.next_block, now)
 
     async def _reload(self, refund: Refund) -> Refund:
         return await self.store.get(refund.id) or refund

@@ -30,7 +30,7 @@ _COLUMNS = (
     "id, payment_id, chain, asset, units, amount, fiat_amount, currency, rate, rate_kind,"
     " stray, address, reason, status, claim_hash, claim_expires_at, claimed_at, force_debit,"
     " approved_at, payout_method, sender, nonce, raw_tx, tx_hash, block_number, block_hash,"
-    " created_at, updated_at"
+    " watch_from, created_at, updated_at"
 )
 
 
@@ -67,6 +67,7 @@ class Refund:
     tx_hash: str | None = None
     block_number: int | None = None
     block_hash: str | None = None
+    watch_from: int | None = None
 
     def claimable(self, now: int) -> bool:
         """Its claim link can still take an address."""
@@ -140,6 +141,7 @@ def _refund(row: Row) -> Refund:
         tx_hash=row["tx_hash"],
         block_number=_int(row["block_number"]),
         block_hash=row["block_hash"],
+        watch_from=_int(row["watch_from"]),
     )
 
 
@@ -175,6 +177,7 @@ def _values(r: Refund) -> tuple[Any, ...]:
         r.tx_hash,
         r.block_number,
         r.block_hash,
+        r.watch_from,
         r.created_at,
         r.updated_at,
     )
@@ -321,6 +324,7 @@ class RefundStore:
         method: str,
         day_cap: int | None,
         wallet: PayoutWallet | None = None,
+        watch_from: int | None = None,
     ) -> Refund:
         """Move a requested refund to approved; with ``sign``, record its signed payout in
         the same unit of work (before anyone broadcasts it). ``day_cap``: the most units of
@@ -348,7 +352,7 @@ class RefundStore:
                 signed = wallet.sign(max(wallet.node_nonce, nonce))
             await uow.execute(
                 "UPDATE refunds SET status = ?, approved_at = ?, payout_method = ?, sender = ?,"
-                " nonce = ?, raw_tx = ?, tx_hash = ?, updated_at = ? WHERE id = ?",
+                " nonce = ?, raw_tx = ?, tx_hash = ?, watch_from = ?, updated_at = ? WHERE id = ?",
                 (
                     APPROVED,
                     now,
@@ -357,6 +361,7 @@ class RefundStore:
                     signed.nonce if signed else None,
                     signed.raw_tx if signed else None,
                     signed.tx_hash if signed else None,
+                    watch_from,
                     now,
                     r.id,
                 ),
@@ -372,6 +377,7 @@ class RefundStore:
                 nonce=signed.nonce if signed else None,
                 raw_tx=signed.raw_tx if signed else None,
                 tx_hash=signed.tx_hash if signed else None,
+                watch_from=watch_from,
                 updated_at=now,
             )
 
@@ -400,6 +406,24 @@ class RefundStore:
             return changed > 0
 
         return await self.db.transact(work)
+
+    async def scanned(self, refund: Refund, next_block: int, now: int) -> None:
+        """An external payout was looked for up to ``next_block - 1``."""
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.execute(
+                "UPDATE refunds SET watch_from = ? WHERE id = ? AND status = ?",
+                (next_block, refund.id, APPROVED),
+            )
+
+        await self.db.transact(work)
+
+    async def has_tx(self, chain: str, tx_hash: str) -> bool:
+        """A refund already claims this transaction (one transfer pays one refund)."""
+        row = await self.db.fetchone(
+            "SELECT id FROM refunds WHERE chain = ? AND tx_hash = ?", (chain, tx_hash)
+        )
+        return row is not None
 
     async def seen_in(
         self, refund: Refund, block_number: int | None, block_hash: str | None, now: int

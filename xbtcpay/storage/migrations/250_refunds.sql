@@ -5,7 +5,9 @@
 -- when the customer enters an address (an address can be entered once; the link then shows
 -- the refund's progress). A wallet payout's signed transaction (raw_tx, tx_hash, sender,
 -- nonce) is written before it is broadcast, so a restart re-sends the same bytes and never
--- a second transaction; block_number/block_hash are where it was last seen mined.
+-- a second transaction; block_number/block_hash are where it was last seen mined. An
+-- external payout is looked for on the chain from block watch_from on (moved as blocks are
+-- read).
 CREATE TABLE refunds (
     id               TEXT PRIMARY KEY,
     payment_id       TEXT NOT NULL,
@@ -33,6 +35,7 @@ CREATE TABLE refunds (
     tx_hash          TEXT,
     block_number     INTEGER,
     block_hash       TEXT,
+    watch_from       INTEGER,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 );
@@ -40,6 +43,7 @@ CREATE INDEX refunds_payment ON refunds (payment_id, asset);
 CREATE INDEX refunds_created ON refunds (created_at);
 CREATE INDEX refunds_status ON refunds (status);
 CREATE INDEX refunds_sender ON refunds (chain, sender, nonce);
+CREATE UNIQUE INDEX refunds_tx ON refunds (chain, tx_hash);
 
 CREATE TABLE refund_events (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
