@@ -66,7 +66,6 @@ async def test_kill_9_during_a_payout_sends_nothing_twice(tmp_path: Path, chain:
                 got = await rpc(http, daemon, "refund.get", refund=refund)
                 return bool(got["result"]["status"] == wanted)
 
-
             async def received() -> bool:
                 return await chain.token_balance(CUSTOMER) - before == units("1")
 

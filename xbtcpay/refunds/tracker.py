@@ -151,13 +151,16 @@ class PayoutTracker:
         block = await client.get_block(number)
         if block is None or str(block["hash"]).lower() != block_hash:
             return  # reorged between the two reads: look again next round
-        await self.confirm(refund)
+        fee = None
+        if refund.payout_method == "wallet":
+            fee = int(receipt["gasUsed"], 16) * int(receipt.get("effectiveGasPrice", "0x0"), 16)
+        await self.confirm(refund, fee)
 
     def _needed(self, asset: str) -> int:
         wanted = self.config.confirmations_for(asset)
         return wanted if isinstance(wanted, int) else FINALIZED_DEPTH
 
-    async def confirm(self, refund: Refund) -> None:
+    async def confirm(self, refund: Refund, fee_wei: int | None = None) -> None:
         """Sent -> confirmed; a refund of the payment's own asset moves the payment to
         refunded or partially_refunded in the same unit of work (postback, credit note and
         balance debit follow from that transition)."""
@@ -168,12 +171,12 @@ class PayoutTracker:
             event = await self._event(refund, payment)
 
             async def also(uow: UnitOfWork, _: Payment) -> None:
-                await self.store.confirm_in(uow, refund.id, now)
+                await self.store.confirm_in(uow, refund.id, now, fee_wei)
 
             result = await self.processor.apply(payment.id, event, also=also)
             changed = result.changed
         if not changed:  # a stray, or a payment whose state takes no refund event
-            changed = await self.store.confirm(refund.id, now)
+            changed = await self.store.confirm(refund.id, now, fee_wei)
         if changed:
             self.steps.labels("confirmed").inc()
             log.info(

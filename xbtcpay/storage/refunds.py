@@ -30,7 +30,7 @@ _COLUMNS = (
     "id, payment_id, chain, asset, units, amount, fiat_amount, currency, rate, rate_kind,"
     " stray, address, reason, status, claim_hash, claim_expires_at, claimed_at, force_debit,"
     " approved_at, payout_method, sender, nonce, raw_tx, tx_hash, block_number, block_hash,"
-    " watch_from, created_at, updated_at"
+    " watch_from, confirmed_at, fee_wei, created_at, updated_at"
 )
 
 
@@ -68,6 +68,8 @@ class Refund:
     block_number: int | None = None
     block_hash: str | None = None
     watch_from: int | None = None
+    confirmed_at: int | None = None
+    fee_wei: int | None = None
 
     def claimable(self, now: int) -> bool:
         """Its claim link can still take an address."""
@@ -142,6 +144,8 @@ def _refund(row: Row) -> Refund:
         block_number=_int(row["block_number"]),
         block_hash=row["block_hash"],
         watch_from=_int(row["watch_from"]),
+        confirmed_at=_int(row["confirmed_at"]),
+        fee_wei=_int(row["fee_wei"]),
     )
 
 
@@ -178,6 +182,8 @@ def _values(r: Refund) -> tuple[Any, ...]:
         r.block_number,
         r.block_hash,
         r.watch_from,
+        r.confirmed_at,
+        None if r.fee_wei is None else str(r.fee_wei),
         r.created_at,
         r.updated_at,
     )
@@ -455,19 +461,32 @@ class RefundStore:
 
         return await self.db.transact(work)
 
-    async def confirm_in(self, uow: UnitOfWork, refund_id: str, now: int) -> bool:
-        """Sent -> confirmed, inside the caller's unit of work (the payment's transition)."""
+    async def confirm_in(
+        self, uow: UnitOfWork, refund_id: str, now: int, fee_wei: int | None = None
+    ) -> bool:
+        """Sent -> confirmed, inside the caller's unit of work (the payment's transition);
+        ``fee_wei``: the gas the payout wallet paid."""
         changed = await uow.execute(
-            "UPDATE refunds SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-            (CONFIRMED, now, refund_id, SENT),
+            "UPDATE refunds SET status = ?, confirmed_at = ?, fee_wei = ?, updated_at = ?"
+            " WHERE id = ? AND status = ?",
+            (CONFIRMED, now, None if fee_wei is None else str(fee_wei), now, refund_id, SENT),
         )
         if changed:
             await _event(uow, refund_id, CONFIRMED, "confirmed", now)
         return changed > 0
 
-    async def confirm(self, refund_id: str, now: int) -> bool:
+    async def confirm(self, refund_id: str, now: int, fee_wei: int | None = None) -> bool:
         """Sent -> confirmed on its own (a refund that changes no payment state)."""
-        return await self.db.transact(lambda uow: self.confirm_in(uow, refund_id, now))
+        return await self.db.transact(lambda uow: self.confirm_in(uow, refund_id, now, fee_wei))
+
+    async def confirmed_between(self, start: int, end: int) -> list[Refund]:
+        """Refunds confirmed in ``[start, end)``, oldest first (the books)."""
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM refunds WHERE status = ? AND confirmed_at >= ?"
+            " AND confirmed_at < ? ORDER BY confirmed_at, id",
+            (CONFIRMED, start, end),
+        )
+        return [_refund(r) for r in rows]
 
     async def confirmed_units(self, payment_id: str, asset: str) -> int:
         rows = await self.db.fetchall(

@@ -7,7 +7,7 @@
 -- nonce) is written before it is broadcast, so a restart re-sends the same bytes and never
 -- a second transaction; block_number/block_hash are where it was last seen mined. An
 -- external payout is looked for on the chain from block watch_from on (moved as blocks are
--- read).
+-- read). fee_wei is the gas a wallet payout cost the payout wallet (for the books).
 CREATE TABLE refunds (
     id               TEXT PRIMARY KEY,
     payment_id       TEXT NOT NULL,
@@ -36,12 +36,15 @@ CREATE TABLE refunds (
     block_number     INTEGER,
     block_hash       TEXT,
     watch_from       INTEGER,
+    confirmed_at     INTEGER,
+    fee_wei          TEXT,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 );
 CREATE INDEX refunds_payment ON refunds (payment_id, asset);
 CREATE INDEX refunds_created ON refunds (created_at);
 CREATE INDEX refunds_status ON refunds (status);
+CREATE INDEX refunds_confirmed ON refunds (confirmed_at);
 CREATE INDEX refunds_sender ON refunds (chain, sender, nonce);
 CREATE UNIQUE INDEX refunds_tx ON refunds (chain, tx_hash);
 
