@@ -189,3 +189,31 @@ async def test_bad_requests_are_refused_precisely(tmp_path: Path, chain: DevChai
         assert missing["error"]["code"] == -32004
         assert (await w.d.call("refund.get", {"refund": "rf_nope"}))["error"]["code"] == -32004
         assert await refunded_units(w, pid) == 0
+
+
+async def test_a_fiat_refund_at_the_rate_the_payment_was_priced_at(
+    tmp_path: Path, chain: DevChain
+) -> None:
+    async with refunds_server(tmp_path, chain) as w:
+        # priced at 10 USD for 4 0xBTC (2.5 USD each); today's rate is beside the point
+        payment = await w.pay_request("4", fiat={"amount": "10.00", "currency": "USD"})
+        await chain.pay_tokens(payment["address"], units("4"))
+        await chain.mine(3)
+        await w.until(payment["id"], "paid", timeout=60)
+        refund = await create(
+            w, payment=payment["id"], fiat_amount="2.50", address=SHOP, reason="partial"
+        )
+        assert (refund["amount"], refund["rate"], refund["rate_kind"]) == ("1.0", "2.5", "original")
+        assert refund["currency"] == "USD"
+        thirds = await w.pay_request("3", fiat={"amount": "10", "currency": "EUR"})
+        await chain.pay_tokens(thirds["address"], units("3"))
+        await chain.mine(3)
+        await w.until(thirds["id"], "paid", timeout=60)
+        # 10/3 EUR per 0xBTC does not terminate: 1 EUR is 0.3 0xBTC, rounded down
+        odd = await create(w, payment=thirds["id"], fiat_amount="1", address=SHOP, reason="x")
+        assert odd["amount"] == "0.3"
+        whole = await create(w, payment=thirds["id"], fiat_amount="9", address=SHOP, reason="y")
+        assert whole["amount"] == "2.7"
+        assert "priced in EUR" in await refused(
+            w, "refund.create", payment=thirds["id"], fiat_amount="1", currency="USD", reason="z"
+        )

@@ -1,15 +1,17 @@
 """The rate a payment was priced at, for refunds of a fiat amount at ``rate: original``.
 
-Payments priced in fiat keep their quote's locked rate; this is the one place refunds read
-it. A payment without a locked rate answers None, and a fiat refund at the original rate
-is then refused with a clear error (the caller can refund a crypto amount, or a fiat
-amount at ``rate: current``).
+This is the one place refunds read it. Today that is the rate implied by the fiat price the
+shop gave ``start_payment`` (``fiat: {amount, currency}``, kept in the payment's ``extra``
+and shown on the checkout page): fiat amount / crypto amount. A payment without one answers
+None, and a fiat refund at the original rate is then refused with a clear error (the caller
+can refund a crypto amount, or a fiat amount at ``rate: current``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, localcontext
 
 from xbtcpay.core.models import Payment
 
@@ -24,4 +26,16 @@ class LockedRate:
 
 def locked_rate(payment: Payment) -> LockedRate | None:
     """The payment's locked rate, or None when it was not priced at one."""
-    return None
+    fiat = payment.extra.get("fiat")
+    if not isinstance(fiat, Mapping) or payment.amount <= 0:
+        return None
+    currency = fiat.get("currency")
+    try:
+        amount = Decimal(str(fiat.get("amount")))
+    except (InvalidOperation, ValueError):
+        return None
+    if not isinstance(currency, str) or not amount.is_finite() or amount <= 0:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 60  # a rate that does not terminate keeps far more digits than money has
+        return LockedRate(currency.upper(), amount / payment.amount)

@@ -12,7 +12,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Any
 
 import structlog
@@ -110,7 +110,7 @@ class RefundService:
             updated_at=now,
             fiat_amount=None if fiat is None else format(request.fiat_amount, "f"),
             currency=None if fiat is None else fiat[0],
-            rate=None if fiat is None else format(fiat[1], "f"),
+            rate=None if fiat is None else format(fiat[1].normalize(), "f"),
             rate_kind=None if fiat is None else request.rate,
             stray=stray,
             address=request.address,
@@ -168,7 +168,9 @@ class RefundService:
                 )
             return to_base_units(amount, spec.decimals), None
         currency, rate = await self._rate(request, payment, spec)
-        units = int((request.fiat_amount / rate).scaleb(spec.decimals).to_integral(ROUND_DOWN))
+        with localcontext() as ctx:
+            ctx.prec = 80  # exact enough for any amount of any asset before rounding down
+            units = int((request.fiat_amount / rate).scaleb(spec.decimals).to_integral(ROUND_DOWN))
         if units <= 0:
             raise InvalidParams("fiat_amount: worth less than one base unit of the asset")
         return units, (currency, rate)
