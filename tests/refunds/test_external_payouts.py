@@ -58,6 +58,14 @@ async def test_an_external_token_payout_is_recognised_and_confirmed(
         assert done["tx_hash"] == tx_hash.lower()
         p = await w.until(payment["id"], "partially_refunded")
         assert p.amount_refunded == Decimal("0.75")
+        # an approved external refund the merchant has not paid yet can still be canceled
+        later = await create(w, payment=payment["id"], amount="1", address=CUSTOMER, reason="y")
+        assert "result" in await w.d.call("refund.approve", {"refund": later["id"]})
+        canceled = (await w.d.call("refund.cancel", {"refund": later["id"]}))["result"]
+        assert canceled["status"] == "canceled"
+        assert "refund is confirmed" in str(
+            await w.d.call("refund.cancel", {"refund": refund["id"]})
+        )
 
 
 async def _status(w: Any, refund_id: str, status: str) -> bool:

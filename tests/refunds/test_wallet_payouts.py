@@ -90,6 +90,7 @@ async def test_payouts_over_their_limits_are_refused_and_send_nothing(
         first = await create(w, payment=payment["id"], amount="2", address=CUSTOMER, reason="a")
         second = await create(w, payment=payment["id"], amount="1.5", address=CUSTOMER, reason="b")
         assert "result" in await w.d.call("refund.approve", {"refund": first["id"]})
+        assert "only a refund not yet sent" in await refused(w, "refund.cancel", refund=first["id"])
         message = await refused(w, "refund.approve", refund=second["id"])
         assert "over payouts.daily_limit for 0xbtc: 1.0 0xbtc" in message
         await chain.mine(3)

@@ -35,7 +35,7 @@ from xbtcpay.refunds.settings import RefundInputs
 from xbtcpay.refunds.views import refund_json
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.payments import PaymentStore
-from xbtcpay.storage.refunds import APPROVED, CANCELED, REQUESTED, Refund, RefundStore
+from xbtcpay.storage.refunds import APPROVED, REQUESTED, Refund, RefundStore
 
 log = structlog.get_logger("xbtcpay.refunds")
 # A payment's own funds can be given back once they are confirmed and counted.
@@ -229,10 +229,16 @@ class RefundService:
         if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
             raise InvalidParams("reason: expected a text of 1 to 500 characters")
         now = int(self.clock())
-        if not await self.store.move(refund.id, (REQUESTED, APPROVED), CANCELED, reason, now):
-            current = await self.store.get(refund.id)
-            status = current.status if current else refund.status
-            raise InvalidParams(f"refund is {status}: only a refund not yet sent can be canceled")
+        if not await self.store.cancel(refund.id, reason, now):
+            current = await self.store.get(refund.id) or refund
+            if current.status == APPROVED:
+                raise InvalidParams(
+                    "refund is approved and its payout transaction is signed: it may already"
+                    " be on its way, so it cannot be canceled"
+                )
+            raise InvalidParams(
+                f"refund is {current.status}: only a refund not yet sent can be canceled"
+            )
         self.steps.labels("canceled").inc()
         log.info("refund.canceled", refund_id=refund.id, payment_id=refund.payment_id)
         canceled = await self.store.get(refund.id)

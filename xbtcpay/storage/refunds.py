@@ -281,20 +281,18 @@ class RefundStore:
         )
         return [RefundEvent(r["status"], r["detail"], int(r["at"])) for r in rows]
 
-    async def move(
-        self, refund_id: str, from_: Iterable[str], to: str, detail: str, at: int
-    ) -> bool:
-        """Compare-and-set the status; False when the refund was not in one of ``from_``."""
-        before = list(from_)
+    async def cancel(self, refund_id: str, detail: str, now: int) -> bool:
+        """Requested -> canceled, or approved -> canceled while no payout transaction was
+        signed for it (a signed one may already be on its way); False otherwise."""
 
         async def work(uow: UnitOfWork) -> bool:
-            marks = ", ".join("?" * len(before))
             changed = await uow.execute(
-                f"UPDATE refunds SET status = ?, updated_at = ? WHERE id = ? AND status IN ({marks})",
-                (to, at, refund_id, *before),
+                "UPDATE refunds SET status = ?, updated_at = ? WHERE id = ?"
+                " AND (status = ? OR (status = ? AND raw_tx IS NULL))",
+                (CANCELED, now, refund_id, REQUESTED, APPROVED),
             )
             if changed:
-                await _event(uow, refund_id, to, detail, at)
+                await _event(uow, refund_id, CANCELED, detail, now)
             return changed > 0
 
         return await self.db.transact(work)
