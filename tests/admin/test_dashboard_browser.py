@@ -30,6 +30,7 @@ MAIN_PAGES = (
     "/postbacks",
     "/customers?customer=cust-1",
     "/vouchers",
+    "/refunds",
     "/funds",
     "/config",
     "/audit",
@@ -268,3 +269,49 @@ def live_of(d: DaemonHandle) -> Any:
         if owner is not None and type(owner).__name__ == "DashboardLive":
             return owner
     raise AssertionError("the dashboard does not follow the change feed")
+
+
+async def test_an_operator_refunds_a_paid_payment_and_approves_it(
+    tmp_path: Path, chain: DevChain, browser: Browser
+) -> None:
+    from tests.refunds.kit import (
+        fund,
+        paid,
+        payout_wallet,
+        refund_status,
+        refunds_server,
+        wallet_payouts,
+    )
+
+    customer = "0x52908400098527886E0F7030069857D2E4169EE7"
+    key = payout_wallet()
+    async with refunds_server(tmp_path, chain, wallet_payouts(key)) as w:
+        await fund(w, key.address)
+        payment = await paid(w, "2")
+        await add_user(w.d, "olga", "operator")
+        before = await chain.token_balance(customer)
+        page = await browser.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())
+        await login(page, w.d.rpc_url, "olga")
+        await page.goto(f"{w.d.rpc_url}/admin/payments/{payment['id']}")
+        form = page.locator("#refund-form")
+        await form.get_by_label("Amount").fill("0.75")
+        await form.get_by_label("Address").fill(customer)
+        await form.get_by_label("Reason").fill("order canceled")
+        assert [v for v in await axe(page) if v["impact"] in SEVERE] == []
+        await form.get_by_role("button", name="Refund this payment").click()
+        await page.locator("p.note").wait_for()
+        row = page.locator("#refunds-table tbody tr").first
+        assert "requested" in (await row.text_content() or "")
+        await page.get_by_role("link", name="Refunds").click()
+        await expect(page.locator("#refunds-table")).to_contain_text("0.75")
+        assert [v for v in await axe(page) if v["impact"] in SEVERE] == []
+        await doc_shot(page, "refunds")
+        await page.locator("#refunds-table").get_by_role("button", name="Approve").first.click()
+        await page.locator("p.note").wait_for()
+        (refund,) = (await w.d.call("refund.list", {"payment": payment["id"]}))["result"]["refunds"]
+        await chain.mine(3)
+        await refund_status(w, refund["id"], "confirmed", timeout=60)
+        assert await chain.token_balance(customer) - before == units("0.75")
+        await page.reload()
+        await expect(page.locator("#refunds-table")).to_contain_text("confirmed")

@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "xbtcpay.cluster",
             "xbtcpay.rates",
             "xbtcpay.books",
+            "xbtcpay.refunds",
         ),
     ),
     ("web", ("xbtcpay.web",)),

@@ -244,6 +244,19 @@ async def test_usd_invoices_paid_in_a_stablecoin_on_one_chain_and_in_0xbtc_on_an
         assert "USD 19.99" in facts and "39.98 0xbtc" in facts and "USD 0.5" in facts
         assert "pool" in facts
 
+        # a refund of a fiat amount at the original rate uses the option's locked rate
+        reply = await s.d.call(
+            "refund.create",
+            {"payment": by_0xbtc["id"], "fiat_amount": "5", "rate": "original", "reason": "x"},
+        )
+        refund = reply["result"]
+        assert (refund["amount"], refund["asset"]) == ("10.0", "0xbtc")  # USD 5 at 0.5
+        assert (refund["currency"], refund["rate"], refund["rate_kind"]) == (
+            "USD",
+            "0.5",
+            "original",
+        )
+
 
 async def test_tolerance_overpayment_and_a_second_option_funded(tmp_path: Path) -> None:
     async with shop(tmp_path) as s:

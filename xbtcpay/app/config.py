@@ -36,6 +36,7 @@ from xbtcpay.core.settings import (
     parse_pricing,
 )
 from xbtcpay.rates.settings import RatesConfig, parse_rates
+from xbtcpay.refunds.settings import PayoutsConfig, RefundsConfig, parse_payouts, parse_refunds
 from xbtcpay.sweep.settings import SweepConfig, parse_sweep
 from xbtcpay.web.admin.settings import AdminConfig, parse_admin
 from xbtcpay.web.settings import PublicConfig, RpcConfig, parse_public, parse_rpc
@@ -82,6 +83,8 @@ class Config:
     pricing: PricingConfig = field(default_factory=PricingConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     chains: dict[str, ChainConfig] = field(default_factory=dict)  # every chain, by key
+    refunds: RefundsConfig = field(default_factory=RefundsConfig)
+    payouts: PayoutsConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.chains:
@@ -151,6 +154,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     sweep = parse_sweep(raw.get("sweep"), r.base_dir, r.problems)
     rates = parse_rates(r, raw.get("rates"), assets, tuple(chains))
     pricing = parse_pricing(r, r.section(raw, "pricing"))
+    refunds = parse_refunds(r, raw.get("refunds"))
+    payouts = parse_payouts(r, raw.get("payouts"), r.base_dir, assets)
     password, pool_size, cluster = _database_extras(r, raw, database)
     media_access, media_problems = parse_media_access(raw.get("commerce"), products)
     r.problems.extend(media_problems + product_problems(products, media_access.item_groups))
@@ -176,6 +181,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         "rates",
         "pricing",
         "admin",
+        "refunds",
+        "payouts",
     }
     known.update(COMMERCE_SECTIONS)
     commerce = parse_commerce(raw, path.parent, r.problems)
@@ -215,6 +222,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         pricing=pricing,
         admin=admin,
         chains=chains,
+        refunds=refunds,
+        payouts=payouts,
     )
 
 

@@ -51,6 +51,7 @@ from xbtcpay.web.nexx_routes import setup_nexx_routes
 from xbtcpay.web.policy import SessionPolicy, ShopPolicy
 from xbtcpay.web.purchase_endpoint import setup_purchase_routes
 from xbtcpay.web.receipt_page import ReceiptPage, setup_receipt_page
+from xbtcpay.web.refund_page import setup_refund_page
 from xbtcpay.web.rpc import setup_rpc
 from xbtcpay.web.status_cache import warm_status_cache
 from xbtcpay.web.status_feed import StatusFeed
@@ -139,6 +140,8 @@ def public_app(parts: Parts) -> web.Application:
         parts.plugins,
         parts.processor.now,
     )
+    if parts.refund_claims is not None:
+        setup_refund_page(app, parts.refund_claims)
     for method, path, handler in parts.registrations.routes:
         app.router.add_route(method, path, handler)
     _customer_routes(app, parts)

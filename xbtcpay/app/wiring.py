@@ -42,6 +42,8 @@ from xbtcpay.plugin_api.charging import Charger
 from xbtcpay.rates import service as rates
 from xbtcpay.rates.requote import INTERVAL as REQUOTE_INTERVAL
 from xbtcpay.rates.requote import Requoter
+from xbtcpay.refunds import wiring as refunds
+from xbtcpay.refunds.claim import RefundClaims
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore
@@ -100,6 +102,7 @@ class Parts:
     commerce: commerce.Commerce
     plugins: dict[str, Plugin] = field(default_factory=dict)  # the started ones
     chains: dict[str, ChainHandler] = field(default_factory=dict)  # every chain's, by key
+    refund_claims: RefundClaims | None = None  # the claim page's service
 
     @property
     def media(self) -> Media:
@@ -195,6 +198,18 @@ def assemble(
     books.register(
         db, config.assets, config.commerce.virtual_currencies, rate_book, registry, config.chain.key
     )
+    refund_claims = refunds.register(
+        config,
+        config.public.base_url,
+        db,
+        processor,
+        rate_book,
+        metrics.registry,
+        registry,
+        registrations,
+        config.chain.poll_interval,
+        clock,
+    )
     chargers = {name: p for name, p in plugins.items() if isinstance(p, Charger)}
     shop = commerce.register(
         config,
@@ -229,4 +244,5 @@ def assemble(
         chains=chains,
         registrations=registrations,
         commerce=shop,
+        refund_claims=refund_claims,
     )

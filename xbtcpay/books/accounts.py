@@ -15,7 +15,14 @@ journal's balances are exactly xbtcpay's figures in each asset and currency:
   (a top-up's receipt booked the sale, its credit moves it into the balance: ``Income:Sales``;
   a purchase from the balance settles the balance receipt: ``Assets:Receivable:Balance``);
 - sweep: ``Assets:Crypto:<Chain>:Treasury`` +asset, ``...:Deposits`` -asset; its gas:
-  ``Expenses:Gas`` +ETH, ``Assets:Crypto:<Chain>:GasWallet`` -ETH.
+  ``Expenses:Gas`` +ETH, ``Assets:Crypto:<Chain>:GasWallet`` -ETH;
+- refund (a confirmed crypto refund): the asset leaves ``Assets:Crypto:<Chain>:PayoutWallet``
+  (``payouts.method: wallet``) or ``Assets:Crypto:<Chain>:Treasury`` (``external``: the
+  merchant's own wallet); against ``Assets:Receivable:Crypto`` when the payment has a
+  receipt (its credit note reverses the sale), ``Liabilities:StrayDeposits`` for a stray
+  deposit given back, else ``Income:Sales``; a wallet payout's gas: ``Expenses:Gas`` +ETH,
+  ``...:PayoutWallet`` -ETH. (What the merchant moves into the payout wallet is not seen
+  by xbtcpay: book those transfers from the treasury by hand, as for the gas wallet.)
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from xbtcpay.books.movements import (
     CRYPTO_PAYMENT,
     LEDGER_ENTRY,
     MEDIA_TRANSACTION,
+    PAYOUT_GAS,
     PROVIDER_PAYMENT,
     RECEIPT,
+    REFUND,
     SUBSCRIPTION_PAYMENT,
     SWEEP,
     SWEEP_GAS,
@@ -105,4 +114,13 @@ def postings(m: Movement) -> list[Posting]:
         ]
     if m.kind == SWEEP_GAS:
         return [Posting(GAS, a, m.asset), Posting(crypto(m.chain, "GasWallet"), -a, m.asset)]
+    if m.kind == REFUND:
+        purse = crypto(m.chain, "PayoutWallet" if m.method == "wallet" else "Treasury")
+        if m.stray:
+            counter = "Liabilities:StrayDeposits"
+        else:
+            counter = receivable("crypto") if m.has_receipt else SALES
+        return [Posting(purse, a, m.asset), Posting(counter, -a, m.asset)]
+    if m.kind == PAYOUT_GAS:
+        return [Posting(GAS, a, m.asset), Posting(crypto(m.chain, "PayoutWallet"), -a, m.asset)]
     raise ValueError(f"no accounts for movement kind {m.kind!r}")

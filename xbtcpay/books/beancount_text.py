@@ -25,6 +25,8 @@ NARRATION = {
     "ledger_entry": "Customer balance",
     "sweep": "Sweep to the treasury",
     "sweep_gas": "Sweep gas",
+    "refund": "Crypto refund paid out",
+    "payout_gas": "Payout gas",
 }
 
 

@@ -2,9 +2,9 @@
 
 One ``Movement`` per row of the CSV and per transaction of the journal. The kinds today:
 crypto payments received (one per deposit credited to a payment), provider payments,
-finished media transactions, subscription renewals, receipts and credit notes, customer ledger entries, sweeps and their gas. Refunds, payouts
-and stray deposits are future kinds: each is one more reader here and one more rule in
-``accounts``; nothing else changes.
+finished media transactions, subscription renewals, receipts and credit notes, customer ledger entries, sweeps and their gas,
+confirmed crypto refunds (payouts) and their gas. Stray deposits are a future kind: one more
+reader here and one more rule in ``accounts``; nothing else changes.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from xbtcpay.core.persistence import Engine
 from xbtcpay.core.settings import AssetConfig
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.payments import PaymentStore
+from xbtcpay.storage.refunds import Refund, RefundStore
 from xbtcpay.sweep.records import ConfirmedSweep, SweepStore
 
 CRYPTO_PAYMENT = "crypto_payment"
@@ -35,6 +36,8 @@ CREDIT = CREDIT_NOTE
 LEDGER_ENTRY = "ledger_entry"
 SWEEP = "sweep"
 SWEEP_GAS = "sweep_gas"
+REFUND = "refund"  # a confirmed crypto refund: the payout that sent it
+PAYOUT_GAS = "payout_gas"
 GAS_ASSET = "eth"  # sweeps pay gas in the chain's native coin
 
 # A rate for (asset, fiat currency) at export time, or None when there is none.
@@ -45,7 +48,8 @@ RateLookup = Callable[[str, str], Awaitable[Decimal | None]]
 class Fiat:
     amount: Decimal
     currency: str
-    source: str  # "payment" (its own fiat price), "own" (already fiat), "rate" (export time)
+    source: str  # "payment" (its own fiat price), "own" (already fiat), "rate" (export
+    # time), "refund" (the fiat amount a refund was asked in)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Movement:
     reference: str = ""  # the provider's reference (subscription payments, media transactions)
     has_receipt: bool = False  # the payment has a receipt (its sale is booked there)
     overpaid: bool = False
+    stray: bool = False  # a refund of a stray deposit (never part of a sale)
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,10 @@ class Sources:
     receipts: ReceiptReader
     ledger: LedgerReader
     sweeps: SweepStore
-    db: Engine  # for the module-level period reads of the media access tables
+    db: Engine
+    refunds: RefundStore | None = (
+        None  # for the module-level period reads of the media access tables
+    )
 
 
 class Decimals:
@@ -214,6 +222,11 @@ async def collect(
         out.append(await _entry(e, decimals, valuer))
     for s in await sources.sweeps.confirmed_between(start, end):
         out += await _sweep(s, decimals, valuer)
+    if sources.refunds is not None:
+        refunds = await sources.refunds.confirmed_between(start, end)
+        receipted = await sources.receipts.with_receipt([f.payment_id for f in refunds])
+        for f in refunds:
+            out += await _refund(f, f.payment_id in receipted, decimals, valuer)
     return sorted(out, key=lambda m: (m.at, _ORDER[m.kind]))
 
 
@@ -235,6 +248,8 @@ _ORDER = {
     LEDGER_ENTRY: 4,
     SWEEP: 5,
     SWEEP_GAS: 6,
+    REFUND: 7,
+    PAYOUT_GAS: 8,
 }
 
 
@@ -297,6 +312,49 @@ async def _sweep(s: ConfirmedSweep, decimals: Decimals, valuer: _Valuer) -> list
         fiat=await valuer.value(GAS_ASSET, fee),
         tx_hash=s.tx_hash,
         sweep_id=str(s.id),
+    )
+    return [moved, gas]
+
+
+async def _refund(
+    r: Refund, receipted: bool, decimals: Decimals, valuer: _Valuer
+) -> list[Movement]:
+    """A confirmed refund: the asset paid out (negative: it leaves the shop) and, for a
+    payout wallet's transfer, the gas it cost. Its fiat value is the one it was asked in."""
+    amount = -Decimal(r.units).scaleb(-decimals.of(r.asset))
+    fiat = (
+        Fiat(-Decimal(r.fiat_amount), r.currency, "refund")
+        if r.fiat_amount is not None and r.currency is not None
+        else await valuer.value(r.asset, amount)
+    )
+    at, tx_hash = r.confirmed_at or r.updated_at, r.tx_hash or ""
+    moved = Movement(
+        at,
+        REFUND,
+        r.asset,
+        amount,
+        method=r.payout_method or "",
+        chain=r.chain,
+        fiat=fiat,
+        payment_id=r.payment_id,
+        tx_hash=tx_hash,
+        reference=r.id,
+        has_receipt=receipted,
+        stray=r.stray,
+    )
+    if not r.fee_wei:
+        return [moved]
+    fee = Decimal(r.fee_wei).scaleb(-18)
+    gas = Movement(
+        at,
+        PAYOUT_GAS,
+        GAS_ASSET,
+        fee,
+        chain=r.chain,
+        fiat=await valuer.value(GAS_ASSET, fee),
+        payment_id=r.payment_id,
+        tx_hash=tx_hash,
+        reference=r.id,
     )
     return [moved, gas]
 

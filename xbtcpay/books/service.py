@@ -29,6 +29,7 @@ from xbtcpay.rates.observation import NoReliableRate
 from xbtcpay.rates.settings import Pair
 from xbtcpay.storage.chain_store import ChainStore
 from xbtcpay.storage.payments import PaymentStore
+from xbtcpay.storage.refunds import RefundStore
 from xbtcpay.sweep.records import SweepStore
 
 log = structlog.get_logger("xbtcpay.books")
@@ -37,7 +38,13 @@ TITLE = "xbtcpay books"
 
 def sources_of(db: Engine) -> Sources:
     return Sources(
-        PaymentStore(db), ChainStore(db), ReceiptReader(db), LedgerReader(db), SweepStore(db), db
+        PaymentStore(db),
+        ChainStore(db),
+        ReceiptReader(db),
+        LedgerReader(db),
+        SweepStore(db),
+        db,
+        RefundStore(db),
     )
 
 

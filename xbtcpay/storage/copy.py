@@ -55,6 +55,8 @@ TABLES += ("api_keys",)
 # the dashboard's users and audit log (231_admin.sql); sessions and failed logins are
 # short-lived and left behind: a copied installation starts with everyone logged out
 TABLES += ("admin_users", "admin_audit")
+# refunds of crypto payments and their history (250_refunds.sql)
+TABLES += ("refunds", "refund_events")
 CHUNK = 2000
 _MOD = 1 << 256
 

@@ -42,6 +42,12 @@ METHOD_SCOPES: Final[dict[str, str]] = {
     "funds.summary": "funds:read",
     # exchange rates
     "rates.get": "rates:read",
+    # refunds of crypto payments and their payouts
+    "refund.create": "refunds:write",
+    "refund.approve": "refunds:write",
+    "refund.cancel": "refunds:write",
+    "refund.get": "refunds:read",
+    "refund.list": "refunds:read",
     # the books
     "export.journal": "books:read",
 }

@@ -1,0 +1,1 @@
+"""Refunds of crypto payments and the payouts that send them (docs/refunds.md)."""
