@@ -91,6 +91,8 @@ async def test_an_operator_refunds_approves_and_cancels_from_the_dashboard(
             assert (await w.d.call("refund.get", {"refund": claim["id"]}))["result"][
                 "status"
             ] == "canceled"
+            _, shown = await b.get("/admin/config")
+            assert "wallet_key" in shown and key.key.hex().removeprefix("0x") not in shown
         actions = [(e.actor, e.action) for e in await AuditLog(w.d.runtime.db).recent(50)]
         for action in ("refund.create", "refund.approve", "refund.cancel"):
             assert ("olga", action) in actions
