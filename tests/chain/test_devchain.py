@@ -168,3 +168,19 @@ def test_missing_binary_names_npm_install(
     monkeypatch.chdir(str(tmp_path))
     with pytest.raises(AnvilNotFound, match="npm install"):
         find_anvil(root=tmp_path)  # type: ignore[arg-type]
+
+
+async def test_the_session_node_is_renewed_in_place_with_its_contracts(
+    anvil: Anvil, token: str, forwarder: str
+) -> None:
+    from tests.fixtures.chain import _has_code, _renewed
+
+    url, before = anvil.url, anvil.process
+    async with ChainClient([url]) as client:
+        await client.call("anvil_setCode", [token, "0x"])  # as anvil's lost state looks
+    assert not await _has_code(url, token)
+    await _renewed(anvil, token, forwarder)
+    assert anvil.url == url and anvil.process is not before  # a new node, same port
+    assert await _has_code(url, token) and await _has_code(url, forwarder)
+    async with ChainClient([url]) as client:
+        assert await devchain.token_balance(client, token, devchain.dev_key(0).address) > 0

@@ -70,6 +70,10 @@ EXPECTED_UNIQUE = sorted(
         ("admin_users", ("name",)),
         ("admin_sessions", ("token_hash",)),  # one row per session cookie
         ("admin_login_failures", ("key",)),  # one failure window per limiter key
+        # refunds and payouts (250)
+        ("refunds", ("id",)),
+        ("refunds", ("claim_hash",)),  # a claim link belongs to one refund
+        ("refunds", ("chain", "tx_hash")),  # a payout transaction settles one refund
     ]
 )
 
