@@ -140,6 +140,23 @@ async def test_a_source_that_goes_down_counts_until_its_answer_is_older_than_max
         await rates.rate(ETH_USD)
 
 
+async def test_an_agreed_rate_is_reused_briefly_but_never_past_its_sources_freshness(
+    session: aiohttp.ClientSession, exchanges: tuple[FakeExchange, FakeExchange, FakeExchange]
+) -> None:
+    cb, _, _ = exchanges
+    raw = {"sources": {"cb": {"type": "coinbase", "url": cb.url, "max_age": 120}}}
+    clock = Clock()
+    rates = book(raw, session, clock)
+    first = await rates.rate(ETH_USD)
+    assert await rates.rate(ETH_USD) is first  # agreed once, reused by the next quote
+    cb.broken = "500"
+    clock.now += 119.5
+    assert (await rates.rate(ETH_USD)).value == Decimal("2000.10")  # still fresh: 119.5 s old
+    clock.now += 0.6  # within a second of that answer, but past the source's max_age
+    with pytest.raises(NoReliableRate, match="no source has a fresh rate"):
+        await rates.rate(ETH_USD)
+
+
 async def test_a_feed_whose_own_time_is_old_is_not_fresh(
     session: aiohttp.ClientSession, exchanges: tuple[FakeExchange, FakeExchange, FakeExchange]
 ) -> None:

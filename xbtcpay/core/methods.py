@@ -32,6 +32,7 @@ from xbtcpay.plugin_api import CallContext
 
 _ORDER_ID = re.compile(r"^[\x21-\x7e]{1,128}\Z")
 KNOWN_EVENTS = {e.value for e in Event}
+INVOICE_FIELDS_KEPT = 4096  # invoices whose options are kept computed (the newest)
 
 
 class CoreMethods:
@@ -50,6 +51,7 @@ class CoreMethods:
         self.handlers = handlers
         self.strays = strays
         self.invoicing = invoicing
+        self._invoice_fields: dict[tuple[str, int], dict[str, Any]] = {}  # oldest first
 
     def register(self, registry: MethodRegistry) -> None:
         registry.add("start_payment", self.start_payment)
@@ -189,10 +191,25 @@ class CoreMethods:
 
     def invoice_fields(self, p: Payment) -> dict[str, Any]:
         """``price``, ``currency``, ``quote_expires_at`` and the current ``options`` of an
-        invoice priced in fiat; nothing for a payment of a crypto amount."""
+        invoice priced in fiat; nothing for a payment of a crypto amount.
+
+        Kept per payment version: the answer to ``start_payment`` and the status.json body
+        rendered at creation (and every poll's rendering until the payment changes) share
+        one computation of the options and their wallet URIs."""
         invoice = invoice_of(p)
         if invoice is None:
             return {}
+        key = (p.id, p.version)
+        known = self._invoice_fields.get(key)
+        if known is not None:
+            return dict(known)
+        fields = self._invoice_fields_of(p, invoice)
+        if len(self._invoice_fields) >= INVOICE_FIELDS_KEPT:
+            self._invoice_fields.pop(next(iter(self._invoice_fields)))
+        self._invoice_fields[key] = fields
+        return dict(fields)
+
+    def _invoice_fields_of(self, p: Payment, invoice: Mapping[str, Any]) -> dict[str, Any]:
         quote = current_quote(invoice)
         picked = invoice.get("picked")
         return {

@@ -31,6 +31,7 @@ from xbtcpay.rates.settings import Pair, RatesConfig
 
 log = structlog.get_logger("xbtcpay.rates")
 KEEP_WARM = 3600.0  # seconds a pair asked for once is kept fresh by the refresh job
+AGREED_FOR = 1.0  # seconds an agreed rate is reused by quotes (at most `refresh`)
 
 _Key = tuple[str, Pair]
 
@@ -50,14 +51,28 @@ class RateBook:
         self._tried: dict[_Key, float] = {}  # when each was last fetched (or tried)
         self._inflight: dict[_Key, asyncio.Future[Observation | None]] = {}
         self._wanted: dict[Pair, float] = {}
+        self._agreed: dict[Pair, tuple[Rate, float]] = {}  # the last agreed rate, until when
         for source in sources.values():
             for pair in _configured_pairs(source):
                 self._wanted[pair] = float("inf")  # configured pairs are always kept warm
 
     async def rate(self, pair: Pair) -> Rate:
-        """The pair's rate now; raises NoReliableRate."""
-        self._wanted[pair] = max(self._wanted.get(pair, 0.0), self.clock())
-        return await self._rate(pair, pools=True)
+        """The pair's rate now; raises NoReliableRate.
+
+        An agreed rate is reused for up to ``AGREED_FOR`` seconds (never longer than
+        ``refresh``, nor past the moment one of its observations stops being fresh): every
+        invoice quotes from it, and the median of the same cached answers is the same."""
+        now = self.clock()
+        self._wanted[pair] = max(self._wanted.get(pair, 0.0), now)
+        agreed = self._agreed.get(pair)
+        if agreed is not None and now < agreed[1]:
+            return agreed[0]
+        rate = await self._rate(pair, pools=True)
+        until = now + min(AGREED_FOR, self.refresh_after)
+        for seen in rate.observations:
+            until = min(until, seen.at + self.sources[seen.source].max_age)
+        self._agreed[pair] = (rate, until)
+        return rate
 
     async def refresh(self) -> None:
         """The leader's job: refetch every pair asked for within the last hour."""
