@@ -97,6 +97,29 @@ async def test_a_google_play_subscription_grants_access_until_its_expiry(tmp_pat
         assert "not a ownage product" in wrong["message"]
 
 
+async def test_a_subscription_sold_through_the_plugin_ends_when_the_store_says(
+    tmp_path: Path,
+) -> None:
+    """A subscription started from the plugin's own payment (the payment bridge, not
+    verifyinapptransaction) takes the store's period end, not a calendar month from now:
+    a 45-day first period (a trial, a promotion) grants 45 days."""
+    async with (
+        fake_play() as play,
+        media_daemon(tmp_path, Clock(time.time()), play_config(play, tmp_path)) as d,
+    ):
+        token = play.subscribe(PREMIUM_ID, price=("EUR", "9.99"), days=45)
+        paid = await ok(
+            d,
+            "payment.validateGooglePlay",
+            {"purchase_token": token, "product_id": PREMIUM_ID, **C},
+        )
+        assert paid["valid"] is True
+        await d.runtime.media.bridge.run_once()
+        state = await ok(d, "payment.itemstate", {**C, "item": 42})
+        assert state["access"] is True
+        assert state["valid_until"] == paid["expiryTime"] // 1000
+
+
 async def test_google_play_renewal_and_cancellation_pushes_move_the_subscription(
     tmp_path: Path,
 ) -> None:

@@ -269,8 +269,9 @@ class FakeGooglePlay:
         price: tuple[str, str] = ("USD", "9.99"),
         test: bool = False,
         package: str | None = None,
+        days: int = 30,
     ) -> str:
-        """A new subscription (first period paid); returns its purchase token."""
+        """A new subscription (first period of ``days`` paid); returns its purchase token."""
         token = secrets.token_urlsafe(48)
         now = int(time.time() * 1000)
         units, _, frac = price[1].partition(".")
@@ -285,7 +286,7 @@ class FakeGooglePlay:
             "lineItems": [
                 {
                     "productId": product_id,
-                    "expiryTime": _rfc3339(now + 30 * DAY_MS),
+                    "expiryTime": _rfc3339(now + days * DAY_MS),
                     "latestSuccessfulOrderId": None,
                     "autoRenewingPlan": {
                         "autoRenewEnabled": True,

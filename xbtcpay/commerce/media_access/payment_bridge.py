@@ -62,6 +62,13 @@ def change_of(event: str, extra: Mapping[str, Any]) -> str | None:
     return None
 
 
+def store_period_end(extra: Mapping[str, Any]) -> int | None:
+    """When the store says the paid period ends (App Store ``expiresDate``, Google Play
+    ``expiryTime``, both in milliseconds), in seconds; None when it does not say."""
+    until = extra.get("expiresDate") or extra.get("expiryTime")
+    return until // 1000 if isinstance(until, int) and not isinstance(until, bool) else None
+
+
 class PaymentBridge:
     def __init__(
         self,
@@ -164,6 +171,7 @@ class PaymentBridge:
             or terms.kind != "subscription"
         ):
             return None
+        store_until = store_period_end(json.loads(row["extra"] or "{}"))
         sub = granting.active_subscription(
             str(row["customer"]),
             terms,
@@ -171,6 +179,7 @@ class PaymentBridge:
             provider_ref=ref,
             premium=terms.premium,
             now=now,
+            valid_until=store_until,
             will_renew=True,
         )
         await subscription_store.insert(
@@ -201,12 +210,12 @@ class PaymentBridge:
             return (lambda s: expire(s, now)), None
         if kind == "canceled":
             return (lambda s: cancel_at_period_end(s, now, "canceled at the store")), None
-        store_until = extra.get("expiresDate") or extra.get("expiryTime")  # App Store, Google
+        store_until = store_period_end(extra)
 
         def renewed(s: Subscription) -> Subscription:
             done = renew(s, now)
-            if isinstance(store_until, int):  # the store says when this period ends
-                done = replace(done, valid_until=store_until // 1000)
+            if store_until is not None:  # the store says when this period ends
+                done = replace(done, valid_until=store_until)
             return done
 
         currency = str(row["asset"]).upper()
