@@ -148,9 +148,7 @@ class Invoicing:
             raise InvalidParams("price needs rate sources (a rates: section in the configuration)")
         quoter = self.quoter
         names = self.offered(ask)
-        answers = await asyncio.gather(
-            *(quoter.quote(name, ask.currency) for name in names), return_exceptions=True
-        )
+        answers = await _quotes(quoter, names, ask.currency)
         options: list[dict[str, Any]] = []
         refusal: RpcError | None = None
         for name, answer in zip(names, answers, strict=True):
@@ -185,6 +183,21 @@ class Invoicing:
             "rate_at": rate.at,
             "sources": [dict(s) for s in rate.sources],
         }
+
+
+async def _quotes(
+    quoter: RateQuoter, names: Sequence[str], currency: str
+) -> Sequence[RateQuote | BaseException]:
+    """Every asset's rate or its refusal, asked at once; a single asset is awaited in
+    place (the usual invoice: no tasks to schedule for one answer from the cache)."""
+    if len(names) == 1:
+        try:
+            return [await quoter.quote(names[0], currency)]
+        except Exception as exc:  # handed back, as gather hands it back
+            return [exc]
+    return await asyncio.gather(
+        *(quoter.quote(name, currency) for name in names), return_exceptions=True
+    )
 
 
 def tolerance_of(p: Payment) -> Decimal:

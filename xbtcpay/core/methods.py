@@ -104,7 +104,6 @@ class CoreMethods:
         expires_in = self._expires_in(params.get("expires_in"))
         if pricing.on_expiry == "expire":  # the payment ends with its quote
             expires_in = min(expires_in or pricing.lock, pricing.lock)
-        asked = self._new_payment(params, self.config.default_asset, Decimal(0), {}, expires_in)
         terms = {
             "price": format(ask.price, "f"),
             "currency": ask.currency,
@@ -112,10 +111,13 @@ class CoreMethods:
             "tolerance": format(pricing.tolerance, "f"),
             "on_expiry": pricing.on_expiry,
         }
-        asked = replace(
-            asked,
+        asked = self._new_payment(
+            params,
+            self.config.default_asset,
+            Decimal(0),
+            {INVOICE: terms},
+            expires_in,
             product=None if product is None else product[0],
-            extra={**asked.extra, INVOICE: terms},
         )
         earlier = (
             await self.processor.store.get_by_order_id(asked.order_id) if asked.order_id else None
@@ -152,6 +154,7 @@ class CoreMethods:
         amount: Decimal,
         more: dict[str, Any],
         expires_in: int | None = None,
+        product: str | None = None,
     ) -> NewPayment:
         """The payment asked for; parameters checked in the original's order."""
         url = postback_url(params)
@@ -166,6 +169,7 @@ class CoreMethods:
             expires_in=expires_in
             if expires_in is not None
             else self._expires_in(params.get("expires_in")),
+            product=product,
             extra={**_checkout_extra(params), **more},
         )
 
@@ -225,7 +229,9 @@ class CoreMethods:
         """One way to pay an invoice: the asset, its chain, the amount, the rate, a URI."""
         asset = str(option["asset"])
         amount = option_amount(option)
-        priced = replace(p, asset=asset, amount=amount, amount_received=Decimal(0))
+        priced = p  # the payment's own asset and amount, nothing received: the same URI
+        if asset != p.asset or amount != p.amount or p.amount_received != 0:
+            priced = replace(p, asset=asset, amount=amount, amount_received=Decimal(0))
         out = {
             "asset": asset,
             **self.chain_fields(priced),

@@ -23,7 +23,7 @@ from xbtcpay.core.settings import AssetConfig
 from xbtcpay.plugin_api import CallContext
 from xbtcpay.rates.book import RateBook
 from xbtcpay.rates.fixed import FixedSource
-from xbtcpay.rates.observation import RateSource
+from xbtcpay.rates.observation import Rate, RateSource
 from xbtcpay.rates.onchain import Caller, ChainlinkSource, PoolSource
 from xbtcpay.rates.settings import Pair, RatesConfig, SourceConfig, parse_pair
 from xbtcpay.rates.tickers import CoinbaseSource, CoinGeckoSource, KrakenSource
@@ -91,11 +91,19 @@ class BookQuoter:
 
     def __init__(self, book: RateBook) -> None:
         self.book = book
+        # the quote of each pair's latest rate: the book hands out one agreed Rate object
+        # for up to a second, and every invoice in that second quotes the same thing
+        self._quoted: dict[tuple[str, str], tuple[Rate, RateQuote]] = {}
 
     async def quote(self, asset: str, currency: str) -> RateQuote:
         """The pair's reliable rate; raises NoReliableRate (-32012)."""
         rate = await self.book.rate(Pair(asset, currency))
-        return RateQuote(rate.value, int(rate.at), tuple(o.json() for o in rate.observations))
+        known = self._quoted.get((asset, currency))
+        if known is not None and known[0] is rate:
+            return known[1]
+        quote = RateQuote(rate.value, int(rate.at), tuple(o.json() for o in rate.observations))
+        self._quoted[(asset, currency)] = (rate, quote)
+        return quote
 
 
 class RatesService:
