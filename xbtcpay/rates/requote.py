@@ -55,7 +55,7 @@ class Requoter:
         """The leader's job: every unfunded open invoice whose quote ran out is requoted."""
         now, after = self.processor.now(), ""
         while True:
-            page = await self.payments.open_invoices(now, after, PAGE)
+            page = await self.payments.invoices_due(now, after, PAGE)
             due = [p for p in page if _ran_out(p, now)]
             funded = await self.funds.funded([p.id for p in due]) if due else set()
             for payment in due:

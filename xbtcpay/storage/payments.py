@@ -136,6 +136,14 @@ async def issued_addresses(engine: Engine, asset: str, *, funded: bool = False) 
     )
 
 
+# The end of an invoice's current (last) quote, ``extra.invoice.quotes[-1].expires_at``, as
+# each engine reads it from the JSON text of ``extra`` (NULL when the row has none).
+_QUOTE_ENDS = {
+    "sqlite": "json_extract(extra, '$.invoice.quotes[#-1].expires_at')",
+    "postgresql": "(extra::jsonb #>> '{invoice,quotes,-1,expires_at}')::bigint",
+}
+
+
 class PaymentStore:
     """Reads of payments and events; single-unit writes built on the functions above."""
 
@@ -191,13 +199,17 @@ class PaymentStore:
         )
         return row_to_payment(row) if row else None
 
-    async def open_invoices(self, now: int, after: str = "", limit: int = 1000) -> list[Payment]:
-        """Unfunded open invoices priced in fiat (status ``new``, not past their expiry),
-        by id from ``after``: the ones whose quote may need renewing."""
+    async def invoices_due(self, now: int, after: str = "", limit: int = 1000) -> list[Payment]:
+        """Open invoices priced in fiat (status ``new``, not past their expiry) whose current
+        quote has ended by ``now``, by id from ``after``: the ones whose quote may need
+        renewing. The quote's end is read by the database from the stored JSON, so the
+        leader's look every few seconds costs a scan in C, not every open invoice's row
+        decoded (the caller still checks each one it gets)."""
         rows = await self.engine.fetchall(
             "SELECT * FROM payments WHERE status = ? AND method = ? AND extra LIKE ?"
+            f" AND {_QUOTE_ENDS[self.engine.dialect]} <= ?"
             " AND (expires_at IS NULL OR expires_at > ?) AND id > ? ORDER BY id LIMIT ?",
-            (State.NEW.value, CRYPTO, '%"invoice"%', now, after, limit),
+            (State.NEW.value, CRYPTO, '%"invoice"%', now, now, after, limit),
         )
         return [row_to_payment(r) for r in rows]
 
