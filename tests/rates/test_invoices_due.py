@@ -1,5 +1,6 @@
 """``PaymentStore.invoices_due``: the leader's requote look gets exactly the open invoices
-whose current (last) quote has ended, on either engine; the rest stay in the database."""
+whose current (last) quote has ended, on either engine; and an invoice's options once part
+of it was paid."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import running_daemon
+from tests.rates.invoicing import invoice_daemon
 from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.persistence import UnitOfWork
 from xbtcpay.core.state import State
@@ -57,3 +59,23 @@ async def test_only_invoices_whose_last_quote_ended_are_read(tmp_path: Path) -> 
         assert [p.id for p in first] == ["due1ended"]
         rest = await store.invoices_due(NOW, "due1ended", 10)
         assert [p.id for p in rest] == ["due2endsnow", "due5renewedended"]
+
+
+async def test_an_option_asks_for_its_whole_amount_once_part_of_the_payment_came_in(
+    tmp_path: Path,
+) -> None:
+    """The options of an invoice are priced afresh (nothing received in their asset yet);
+    the payment's own wallet URI asks only for what is still outstanding."""
+    async with invoice_daemon(tmp_path) as (d, _, _):
+        reply = await d.call("start_payment", {"price": "19.99", "currency": "USD"})
+        result = reply["result"]
+        core = d.runtime.core
+        created = await d.runtime.payments.get(result["id"])
+        assert created is not None
+        first = core.invoice_fields(created)["options"][0]
+        assert first["payment_uri"] == result["payment_uri"] == core.payment_uri(created)
+        part = replace(created, amount_received=Decimal("100"), version=created.version + 1)
+        options = core.invoice_fields(part)["options"]
+        assert options[0]["asset"] == part.asset
+        assert options[0]["payment_uri"] == first["payment_uri"]  # the whole amount
+        assert core.payment_uri(part) != first["payment_uri"]  # what is still owed
