@@ -2,7 +2,8 @@
 
 ``XBTCPAY_TEST_DATABASE=postgresql pytest`` runs the suite against one PostgreSQL server per
 session (started by the ``database_server`` fixture in ``tests/conftest.py``); every test
-directory given to ``base_config`` gets a fresh database, dropped when the test ends.
+directory given to ``base_config`` gets a database of its own with no rows, given back when
+the test ends (``tests/pg_databases.py``: emptied for the next test, or dropped).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.pg_databases import TestDatabases
+from tests.pg_databases import DatabasePool
 
 PORT_ENV = "XBTCPAY_TEST_PG_PORT"
 _CREATED: list[str] = []
@@ -35,15 +36,15 @@ def on_postgresql() -> bool:
     return engine() == "postgresql"
 
 
-_DATABASES: TestDatabases | None = None
+_DATABASES: DatabasePool | None = None
 
 
-def _databases() -> TestDatabases:
+def _databases() -> DatabasePool:
     """The session server's test databases (one set per server port)."""
     global _DATABASES
     port = os.environ[PORT_ENV]
     if _DATABASES is None or _DATABASES.port != port:
-        _DATABASES = TestDatabases(port)
+        _DATABASES = DatabasePool(port)
     return _DATABASES
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -59,7 +60,7 @@ SELECT md5(string_agg(x, E'\\n' ORDER BY x)) FROM (
 """
 
 
-class TestDatabases:
+class DatabasePool:
     """Databases of one PostgreSQL server: ``take(name)`` before a test, ``give_back(name)``
     after it."""
 
@@ -72,6 +73,7 @@ class TestDatabases:
         self._reference: str | None = None  # the schema signature of a freshly migrated one
         self._tables: list[str] = []
         self._names = itertools.count(1)
+        self._prefix = f"spare_{secrets.token_hex(3)}_"  # pools on one server never collide
         self.reused = 0
 
     def url(self, name: str) -> str:
@@ -99,6 +101,18 @@ class TestDatabases:
         else:
             await self._execute(f'CREATE DATABASE "{name}"')
 
+    def close(self) -> None:
+        """Drop the spare databases (a pool that ends before its server)."""
+
+        async def drop() -> None:
+            while self._clean:
+                await self._execute(f'DROP DATABASE "{self._clean.pop()}" WITH (FORCE)')
+            if self._admin is not None:
+                await self._admin.close()
+
+        self._run(drop)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
     def give_back(self, name: str) -> None:
         """The test using ``name`` ended: keep it emptied for the next test, or drop it."""
         self._run(lambda: self._give_back(name))
@@ -106,7 +120,7 @@ class TestDatabases:
     async def _give_back(self, name: str) -> None:
         await self._disconnect_everyone(name)
         if await self._empty(name):
-            spare = f"spare_{next(self._names)}"
+            spare = f"{self._prefix}{next(self._names)}"
             try:
                 await self._execute(f'ALTER DATABASE "{name}" RENAME TO "{spare}"')
             except asyncpg.ObjectInUseError:
@@ -156,7 +170,7 @@ class TestDatabases:
     async def _learn_reference(self) -> None:
         """Migrate a new database with the product's migrations; its schema is the one an
         emptied database must have. It becomes the first spare."""
-        name = f"spare_{next(self._names)}"
+        name = f"{self._prefix}{next(self._names)}"
         await self._execute(f'CREATE DATABASE "{name}"')
         db = PostgresDatabase(self.url(name))
         await db.open()

@@ -167,6 +167,8 @@ def test_quick_run_of_the_postgresql_benchmark(tmp_path: Path) -> None:
             assert math.isfinite(ratio) and ratio > 0, (section["name"], name)
     assert sections["pg_start"]["rows"][0][0] == "raw asyncpg, 1 insert per commit"
     assert "calls per block, 3 replicas / 1" in sections["pg_replicas"]["ratios"]
+    assert sections["pg_start"]["ratios"]["3 replicas / 1"] > 0
+    assert "bare + asyncpg point read" in {row[0] for row in sections["pg_status"]["rows"]}
 
 
 @pytest.mark.sqlite_pass("the benchmarks start their own daemons and databases")
