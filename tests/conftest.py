@@ -44,7 +44,9 @@ def database_server() -> Iterator[PgServer | None]:
     if not pg.on_postgresql():
         yield None
         return
-    server = PgServer(free_port()).start()
+    # fsync off: a flush to the disk guards against the machine losing power, which no test
+    # does; a server stopped (even ``immediate``) or a daemon killed loses nothing without it
+    server = PgServer(free_port(), fsync=False).start()
     os.environ[pg.PORT_ENV] = str(server.port)
     try:
         yield server
