@@ -32,8 +32,10 @@ from xbtcpay.storage.copy import copy_database
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.pg_server import PgServer
 
-TARGET_RPS = 1000.0
-TARGET_RATIO = 0.5
+TARGET_RPS = 1500.0
+TARGET_RATIO = 0.7  # against the sequential loop; the pool of 64 is reported beside it
+REPLICAS = 3
+REPLICA_TARGET = 2.0  # 3 replicas on one database against 1
 STATUS_TARGET_RATIO = 0.8  # cold: against the same point read
 HOT_TARGET_RATIO = 0.9
 
@@ -113,16 +115,58 @@ async def _start(ctx: Context, server: PgServer) -> Section:
             )
     finally:
         daemon.stop()
+    clients = max(s.start_concurrency)
+    say(f"pg: {REPLICAS} replicas on one database, {clients} clients each")
+    together = await _replicas_start(ctx, server, clients)
+    section.rows.append(
+        [f"{REPLICAS} xbtcpay replicas on one PostgreSQL (sum)", clients * REPLICAS, together]
+        + [None, None]
+    )
     section.ratios["daemon best / raw sequential loop"] = best / raw
     section.ratios["daemon best / raw pool of 64"] = best / raw64
+    section.ratios[f"{REPLICAS} replicas / 1"] = together / best if best else 0.0
     section.targets.append(Target("daemon payments/s on PostgreSQL", best, ">=", TARGET_RPS))
     section.targets.append(Target("daemon / raw sequential loop", best / raw, ">=", TARGET_RATIO))
+    section.targets.append(
+        Target(
+            f"{REPLICAS} replicas / 1, payments/s",
+            together / best if best else 0.0,
+            ">=",
+            REPLICA_TARGET,
+        )
+    )
     section.notes.append(
         "the daemon's pool has database_pool_size=10 connections; every "
         "start_payment also writes its event row and allocates an address "
         "under the derivation counter's row lock"
     )
     return section
+
+
+async def _replicas_start(ctx: Context, server: PgServer, clients: int) -> float:
+    """Payments/s of REPLICAS daemons on one database, each with its own ``clients``
+    (all load generators at once; the sum of what each replica acknowledged)."""
+    s = ctx.sizes
+    url = await _migrated(server, "daemon_start_replicas")
+    daemons = []
+    try:
+        for n in range(REPLICAS):
+            work = ctx.dir(f"pg-start-replica-{n}")
+            daemons.append(
+                BenchDaemon(ctx.daemon_config(work, work / "unused.db", {"database": url}))
+            )
+        results = await asyncio.gather(
+            *(
+                loadgen(
+                    "start", d.rpc_url, concurrency=clients, duration=s.duration, warmup=s.warmup
+                )
+                for d in daemons
+            )
+        )
+    finally:
+        for d in daemons:
+            d.stop()
+    return sum(float(r["rps"]) for r in results)
 
 
 async def _status(ctx: Context, server: PgServer) -> Section:
@@ -153,7 +197,12 @@ async def _status(ctx: Context, server: PgServer) -> Section:
     daemon = BenchDaemon(ctx.daemon_config(work, work / "unused.db", {"database": url}))
     bare: BareServer | None = None
     point: BareServer | None = None
+    follower: BenchDaemon | None = None
     try:
+        follower_work = ctx.dir("pg-status-follower")
+        follower = BenchDaemon(
+            ctx.daemon_config(follower_work, follower_work / "unused.db", {"database": url})
+        )
         body = await asyncio.to_thread(_get_body, f"{daemon.public_url}/{ids[0]}/status.json")
         (work / "body.json").write_bytes(body)
         bare = BareServer(free_port(), work / "body.json", work)
@@ -167,6 +216,7 @@ async def _status(ctx: Context, server: PgServer) -> Section:
             ("xbtcpay daemon on PostgreSQL", daemon.public_url, work / "ids.txt"),
             (f"bare aiohttp, hot set of {len(hot_ids):,}", bare.url, hot),
             (f"xbtcpay daemon on PostgreSQL, hot set of {len(hot_ids):,}", daemon.public_url, hot),
+            (f"xbtcpay follower replica, hot set of {len(hot_ids):,}", follower.public_url, hot),
         ):
             say(f"pg: status.json -> {name}")
             r = await loadgen(
@@ -180,7 +230,7 @@ async def _status(ctx: Context, server: PgServer) -> Section:
             results[name] = r
             section.rows.append([name, s.connections, r["rps"], r["p50_ms"], r["p99_ms"]])
     finally:
-        for child in (bare, point):
+        for child in (bare, point, follower):
             if child is not None:
                 child.stop()
         daemon.stop()
@@ -196,6 +246,11 @@ async def _status(ctx: Context, server: PgServer) -> Section:
     hot_ratio = rps[hot_names[1]] / rps[hot_names[0]]
     section.ratios["daemon / bare, hot set (python)"] = hot_ratio
     section.targets.append(Target("daemon / bare, hot set", hot_ratio, ">=", HOT_TARGET_RATIO))
+    follower_ratio = rps[hot_names[2]] / rps[hot_names[0]]
+    section.ratios["follower / bare, hot set (python)"] = follower_ratio
+    section.targets.append(
+        Target("follower / bare, hot set", follower_ratio, ">=", HOT_TARGET_RATIO)
+    )
     return section
 
 

@@ -44,7 +44,9 @@ def database_server() -> Iterator[PgServer | None]:
     if not pg.on_postgresql():
         yield None
         return
-    server = PgServer(free_port()).start()
+    # fsync off: a flush to the disk guards against the machine losing power, which no test
+    # does; a server stopped (even ``immediate``) or a daemon killed loses nothing without it
+    server = PgServer(free_port(), fsync=False).start()
     os.environ[pg.PORT_ENV] = str(server.port)
     try:
         yield server
@@ -76,7 +78,7 @@ def fresh_databases(database_server: PgServer | None) -> Iterator[None]:
         pg.drop_databases(mark)
 
 
-_SQLITE_ONLY = pytest.StashKey[list[str]]()
+_OTHER_PASS = pytest.StashKey[list[str]]()
 
 
 # Scenario tests that run for many seconds each (a real daemon process, the chain, sweeps,
@@ -97,50 +99,72 @@ def _start_order(item: pytest.Item) -> int:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):  # a plain run keeps the files' order
         items.sort(key=_start_order)  # stable: the same order on every worker
-    _deselect_sqlite_only(config, items)
+    _deselect_other_pass(config, items)
 
 
-def _deselect_sqlite_only(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of SQLite's own behaviour (its file, its pragmas) are marked ``sqlite_only``;
-    a PostgreSQL run deselects them (they run on the SQLite pass), never runs them half-way.
+def _deselect_other_pass(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``make test`` runs the suite twice, once per engine. A test belongs to one pass only
+    when the other pass would run it the same way or not at all:
+
+    - ``sqlite_only``: it tests SQLite itself (its file, its pragmas);
+    - ``sqlite_pass``: it starts its own engines, never the run's (the benchmarks' quick
+      runs), so the SQLite pass runs it;
+    - any test using the ``postgres`` fixture: all its databases are PostgreSQL ones it
+      creates itself (replicas, copies, deadlocks), so the PostgreSQL pass runs it.
+
     Deselected rather than skipped: with ``XBTCPAY_NO_SKIPS=1`` a skip is a failure, and
-    these are not tests that stopped running but tests of the other engine. The summary
-    names each one with its reason."""
-    if not pg.on_postgresql():
-        return
+    these are not tests that stopped running but tests of the other pass. The summary names
+    each one with its reason."""
     kept: list[pytest.Item] = []
-    dropped: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    dropped: list[str] = []
     for item in items:
-        (dropped if item.get_closest_marker("sqlite_only") else kept).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
+        reason = _other_pass(item)
+        if reason is None:
+            kept.append(item)
+        else:
+            deselected.append(item)
+            dropped.append(f"{item.nodeid}: {reason}")
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
         items[:] = kept
-    config.stash[_SQLITE_ONLY] = [f"{item.nodeid}: {_reason(item)}" for item in dropped]
+    config.stash[_OTHER_PASS] = dropped
     worker_output = getattr(config, "workeroutput", None)  # an xdist worker: tell the controller
     if worker_output is not None:
-        worker_output["sqlite_only"] = config.stash[_SQLITE_ONLY]
+        worker_output["other_pass"] = dropped
+
+
+def _other_pass(item: pytest.Item) -> str | None:
+    """Why ``item`` runs on the other engine's pass, or None when it runs on this one."""
+    on_postgresql = pg.on_postgresql()
+    for name, runs_on_postgresql, default in (
+        ("sqlite_only", False, "tests SQLite itself"),
+        ("sqlite_pass", False, "starts its own engines"),
+    ):
+        marker = item.get_closest_marker(name)
+        if marker is not None and on_postgresql != runs_on_postgresql:
+            return str(marker.args[0]) if marker.args else default
+    if not on_postgresql and "postgres" in getattr(item, "fixturenames", ()):
+        return "runs on PostgreSQL databases of its own (the postgres fixture)"
+    return None
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """The xdist controller collects nothing itself: it lists what its workers deselected
     (each worker collects the whole suite, so one worker's list is the list)."""
-    lines = getattr(node, "workeroutput", {}).get("sqlite_only")
-    if lines and not node.config.stash.get(_SQLITE_ONLY, []):
-        node.config.stash[_SQLITE_ONLY] = list(lines)
-
-
-def _reason(item: pytest.Item) -> str:
-    marker = item.get_closest_marker("sqlite_only")
-    return str(marker.args[0]) if marker is not None and marker.args else "tests SQLite itself"
+    lines = getattr(node, "workeroutput", {}).get("other_pass")
+    if lines and not node.config.stash.get(_OTHER_PASS, []):
+        node.config.stash[_OTHER_PASS] = list(lines)
 
 
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    lines = config.stash.get(_SQLITE_ONLY, [])
+    lines = config.stash.get(_OTHER_PASS, [])
     if lines:
-        terminalreporter.section("sqlite_only, deselected on PostgreSQL")
+        engine = "PostgreSQL" if pg.on_postgresql() else "SQLite"
+        terminalreporter.section(f"run on the other engine's pass, deselected on {engine}")
         for line in lines:
             terminalreporter.write_line(line)
 

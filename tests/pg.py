@@ -2,7 +2,8 @@
 
 ``XBTCPAY_TEST_DATABASE=postgresql pytest`` runs the suite against one PostgreSQL server per
 session (started by the ``database_server`` fixture in ``tests/conftest.py``); every test
-directory given to ``base_config`` gets a fresh database, dropped when the test ends.
+directory given to ``base_config`` gets a database of its own with no rows, given back when
+the test ends (``tests/pg_databases.py``: emptied for the next test, or dropped).
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ import asyncio
 import hashlib
 import os
 import sqlite3
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from xbtcpay.storage.pg_server import SUPERUSER
+from tests.pg_databases import DatabasePool
 
 PORT_ENV = "XBTCPAY_TEST_PG_PORT"
 _CREATED: list[str] = []
@@ -36,40 +36,29 @@ def on_postgresql() -> bool:
     return engine() == "postgresql"
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            os.environ[PORT_ENV],
-            "-U",
-            SUPERUSER,
-            "-d",
-            "postgres",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-qAt",
-            "-c",
-            sql,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+_DATABASES: DatabasePool | None = None
+
+
+def _databases() -> DatabasePool:
+    """The session server's test databases (one set per server port)."""
+    global _DATABASES
+    port = os.environ[PORT_ENV]
+    if _DATABASES is None or _DATABASES.port != port:
+        _DATABASES = DatabasePool(port)
+    return _DATABASES
 
 
 def database_url(directory: Path, filename: str = "xbtcpay.db") -> str:
-    """The database of the installation living in ``directory``."""
+    """The database of the installation living in ``directory``: on PostgreSQL, a database
+    of its own with no rows (tests/pg_databases.py)."""
     if not on_postgresql():
         return f"sqlite:///{directory}/{filename}"
     key = f"{Path(directory).resolve()}/{filename}"
     name = "t_" + hashlib.sha256(key.encode()).hexdigest()[:24]
     if name not in _CREATED:
-        _psql(f'CREATE DATABASE "{name}"')
+        _databases().take(name)
         _CREATED.append(name)
-    return f"postgresql://{SUPERUSER}@127.0.0.1:{os.environ[PORT_ENV]}/{name}"
+    return _databases().url(name)
 
 
 def created() -> int:
@@ -78,10 +67,11 @@ def created() -> int:
 
 
 def drop_databases(mark: int = 0) -> None:
-    """Drop the databases created after ``mark`` (those of the test that just ended;
-    databases of module or session fixtures were created before it started)."""
+    """Give back the databases created after ``mark`` (those of the test that just ended;
+    databases of module or session fixtures were created before it started): emptied for
+    the next test, or dropped."""
     while len(_CREATED) > mark:
-        _psql(f'DROP DATABASE IF EXISTS "{_CREATED.pop()}" WITH (FORCE)')
+        _databases().give_back(_CREATED.pop())
 
 
 def query(db_file: Path | str, sql: str) -> list[dict[str, Any]]:

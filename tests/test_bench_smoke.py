@@ -73,6 +73,7 @@ def test_target_verdicts_and_markdown() -> None:
     assert "ratio r: 0.50x" in text and "MISSED" in text and "Machine: 2 cores" in text
 
 
+@pytest.mark.sqlite_pass("the benchmarks start their own daemons and databases")
 @pytest.mark.slow
 @pytest.mark.skipif(not anvil_available(), reason="anvil not installed (npm install)")
 def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
@@ -132,6 +133,7 @@ def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
     assert "## Summary" in proc.stdout and "ratio" in proc.stdout
 
 
+@pytest.mark.sqlite_pass("the benchmarks start their own daemons and databases")
 @pytest.mark.slow
 @pytest.mark.skipif(not anvil_available(), reason="anvil not installed (npm install)")
 def test_quick_run_of_the_postgresql_benchmark(tmp_path: Path) -> None:
@@ -165,8 +167,11 @@ def test_quick_run_of_the_postgresql_benchmark(tmp_path: Path) -> None:
             assert math.isfinite(ratio) and ratio > 0, (section["name"], name)
     assert sections["pg_start"]["rows"][0][0] == "raw asyncpg, 1 insert per commit"
     assert "calls per block, 3 replicas / 1" in sections["pg_replicas"]["ratios"]
+    assert sections["pg_start"]["ratios"]["3 replicas / 1"] > 0
+    assert "bare + asyncpg point read" in {row[0] for row in sections["pg_status"]["rows"]}
 
 
+@pytest.mark.sqlite_pass("the benchmarks start their own daemons and databases")
 @pytest.mark.slow
 def test_quick_run_of_the_invoice_benchmark(tmp_path: Path) -> None:
     out = tmp_path / "results.json"

@@ -7,6 +7,7 @@ is the first thing a new user sees.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -64,3 +65,37 @@ def test_the_browser_is_installed_without_recommended_desktop_packages() -> None
     words = installs[0].split()
     assert "--no-install-recommends" in words, installs
     assert words[words.index("--no-install-recommends") + 1 :] == ["chromium", "fonts-liberation"]
+
+
+# Builds the project's editable wheel as `pip install -e` does (PEP 660) and prints what
+# setuptools says.
+_EDITABLE = """
+import sys
+from setuptools import build_meta
+build_meta.build_editable(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
+def test_an_editable_install_prints_no_warning(project: Path, tmp_path: Path) -> None:
+    """setuptools' import-finder mode warns about same-named folders on every editable
+    install; a package directory mapped as ``{"" = "."}`` installs as a plain path entry.
+    Built from a copy: workers building one source tree at once would trip over each other."""
+    copy = tmp_path / project.name
+    copy.mkdir()
+    for item in project.iterdir():
+        if item.is_file():
+            shutil.copy2(item, copy / item.name)
+        elif item.name.startswith("xbtcpay") and not item.name.endswith(".egg-info"):
+            shutil.copytree(item, copy / item.name, ignore=shutil.ignore_patterns("__pycache__"))
+    out = subprocess.run(
+        [sys.executable, "-W", "always", "-c", _EDITABLE, str(tmp_path / "wheel")],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    said = out.stderr + out.stdout
+    assert "Warning" not in said and "Please be careful" not in said, out.stderr
+    assert list((tmp_path / "wheel").glob("*.whl"))

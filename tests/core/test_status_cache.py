@@ -57,3 +57,30 @@ def test_a_suspended_cache_serves_and_keeps_nothing_until_resumed() -> None:
     assert cache.get("p", None) is None
     cache.put("p", b"paid", live=False, head=None, read_epoch=cache.epoch)
     assert cache.get("p", None) == b"paid"
+
+
+async def test_a_payment_in_a_block_newer_than_the_known_head_has_one_confirmation(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """The watcher records a deposit of block N before this replica's head moves to N: in
+    between, status.json says 1 confirmation (the block's own), never 0 for a seen payment."""
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from tests.harness import running_daemon
+    from xbtcpay.core.models import State
+    from xbtcpay.web.status_cache import status_document
+
+    async with running_daemon(tmp_path) as d:
+        created = await d.runtime.payments.get((await d.start_payment("1.5"))["id"])
+        assert created is not None
+        seen = replace(
+            created,
+            status=State.SEEN,
+            tx_block=12,
+            tx_hash="0x" + "ab" * 32,
+            amount_received=Decimal("1.5"),
+        )
+        for head, confirmations in ((11, 1), (12, 1), (14, 3)):
+            doc = status_document(d.config, d.runtime.core, seen, head)
+            assert (doc["status"], doc["confirmations"]) == ("seen", confirmations), head

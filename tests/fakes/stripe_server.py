@@ -19,6 +19,7 @@ import itertools
 import json
 import re
 import secrets
+import string
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,7 +135,10 @@ class FakeStripe:
             self._runner = None
 
     def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_test_{next(self._ids):04d}{secrets.token_hex(8)}"
+        # letters after the counter: random hex could hold a Luhn-valid run of 12 digits,
+        # which the purchase API refuses as a card number in any field (as it should)
+        tail = "".join(secrets.choice(string.ascii_letters) for _ in range(16))
+        return f"{prefix}_test_{next(self._ids):04d}{tail}"
 
     async def _guard(self, request: web.Request) -> dict[str, Any]:
         body = await request.text()

@@ -170,7 +170,7 @@ def _plain_view(
     required = config.confirmations_for(p.asset) if _is_crypto(config, p) else None
     confirmations = 0
     if p.tx_block is not None and head is not None:
-        confirmations = max(0, head - p.tx_block + 1)
+        confirmations = max(1, head - p.tx_block + 1)  # as status.json: a block counts itself
     chain = (config.chain_of(p.asset) if p.method == CRYPTO else None) or config.chain
     return CheckoutView(
         payment_id=p.id,

@@ -38,7 +38,9 @@ def status_document(
     if p.method == CRYPTO and p.asset in config.assets:
         required = config.confirmations_for(p.asset)
         if p.tx_block is not None and head is not None:
-            confirmations = max(0, head - p.tx_block + 1)
+            # a transaction in a block has at least that block's confirmation, even when the
+            # head this replica last heard of is older than the block the watcher just read
+            confirmations = max(1, head - p.tx_block + 1)
     return {
         "address": p.address,
         "amount": display_amount(p, p.amount),
