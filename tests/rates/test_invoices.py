@@ -7,6 +7,8 @@ their rates and sources are read back through the result, ``get_payment`` and st
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,25 @@ async def test_a_usd_invoice_quotes_every_asset_at_its_locked_rate_rounded_up(
         assert doc["quote_expires_at"] == result["quote_expires_at"]
         assert doc["options"] == result["options"]
         assert list(doc)[:6] == ["address", "amount", "seen_at", "paid_at", "tx_hash", "status"]
+
+
+async def test_the_quote_lock_and_the_expiry_count_from_the_same_moment(tmp_path: Path) -> None:
+    """Quoting takes time (sources, several assets); the payment's expiry and its quote's end
+    still count from one reading of the clock. A clock that moves 0.7 s at every reading
+    splits any two readings across a second."""
+    start = time.time()
+    readings = itertools.count()
+
+    def ticking() -> float:
+        return start + 0.7 * next(readings)
+
+    async with invoice_daemon(tmp_path, clock=ticking) as (d, _, _):
+        for n in range(3):
+            reply = await d.call(
+                "start_payment", {"price": "19.99", "currency": "USD", "order_id": f"tick-{n}"}
+            )
+            result = reply["result"]
+            assert result["quote_expires_at"] - result["expires_at"] == 900 - 86400, result
 
 
 async def test_the_shop_chooses_the_assets_and_a_retried_order_is_the_same_invoice(

@@ -135,6 +135,7 @@ class CoreMethods:
             asset=first["asset"],
             amount=option_amount(first),
             extra={**asked.extra, INVOICE: {**terms, "quotes": [quote]}},
+            created_at=now,  # the quote's lock and the payment's expiry count from one moment
         )
         return self._started(await self.processor.create(new))
 

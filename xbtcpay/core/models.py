@@ -100,6 +100,7 @@ class NewPayment:
     customer: str | None = None
     provider_ref: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    created_at: int | None = None  # None: when the processor stores it
 
 
 @dataclass(frozen=True)

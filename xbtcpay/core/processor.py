@@ -117,7 +117,7 @@ class PaymentProcessor:
             existing = await self.store.get_by_order_id(new.order_id)
             if existing is not None:
                 return self._same_order(existing, digest)
-        now = self.now()
+        now = self.now() if new.created_at is None else new.created_at
         expires_in = new.expires_in
         if expires_in is None and new.method == CRYPTO:
             expires_in = self.config.payments.expire_after
