@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from xbtcpay.web.status_cache import StatusCache
 
 
@@ -60,7 +62,7 @@ def test_a_suspended_cache_serves_and_keeps_nothing_until_resumed() -> None:
 
 
 async def test_a_payment_in_a_block_newer_than_the_known_head_has_one_confirmation(
-    tmp_path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
 ) -> None:
     """The watcher records a deposit of block N before this replica's head moves to N: in
     between, status.json says 1 confirmation (the block's own), never 0 for a seen payment."""
@@ -68,7 +70,7 @@ async def test_a_payment_in_a_block_newer_than_the_known_head_has_one_confirmati
     from decimal import Decimal
 
     from tests.harness import running_daemon
-    from xbtcpay.core.models import State
+    from xbtcpay.core.state import State
     from xbtcpay.web.status_cache import status_document
 
     async with running_daemon(tmp_path) as d:
