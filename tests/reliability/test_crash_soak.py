@@ -1,7 +1,7 @@
-"""Scenario 2: kill -9 the daemon at random moments while 200 payments are created and paid.
+"""Scenario 2: kill -9 the daemon at random moments while 100 payments are created and paid.
 
 The daemon runs as a real subprocess (``python -m xbtcpay run``) with its watcher on the
-session anvil. A shop creates 200 payments one after another, each with its own
+session anvil. A shop creates 100 payments one after another, each with its own
 ``order_id`` (a request cut off by a kill is retried with the same order id, the way a shop
 should: it gets the same payment back, never a second one), and pays each on chain at once.
 Meanwhile a killer sends SIGKILL at random moments (seeded) and restarts the daemon, at
@@ -10,7 +10,7 @@ it the moment an answer arrives), so a daemon that answered before its commit lo
 payment it acknowledged and the "acknowledged payment lost" invariant names it. With ``XBTCPAY_SOAK_REORGS=<probability>`` the killer also reorganises the
 chain (depth 1-5, orphaned payments dropped) before that share of the kills, and payments left
 short are topped up at the end. The shop answers postbacks slowly, so some kills cut deliveries off and the
-restarted daemon delivers them again. At the end exactly 200 payments exist, all paid, every
+restarted daemon delivers them again. At the end exactly 100 payments exist, all paid, every
 invariant holds and every ``paid`` postback arrived, redeliveries under the same event id.
 """
 
@@ -34,9 +34,11 @@ from tests.reliability import invariants
 from tests.reliability.scenario import SEED_KINDS, report, seed, stable_port
 from xbtcpay.chain import devchain
 
-PAYMENTS = 200
+PAYMENTS = 100
 KILLS = 10
-KILL_AFTER_ACK = 0.05  # share of acknowledgements followed at once by a kill
+# share of acknowledgements followed at once by a kill: about 10 a run, as many as with
+# 200 payments at 0.05 (the run was halved to keep the suite's time; no check was dropped)
+KILL_AFTER_ACK = 0.1
 CONFIRMATIONS = 3
 POSTBACK = {"base_delay": 0.1, "max_delay": 0.5, "timeout": 2}
 SHOP_DELAY = 0.3  # a slow shop: kills land in the middle of deliveries too
