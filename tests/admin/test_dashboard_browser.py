@@ -11,9 +11,10 @@ from typing import Any, Literal
 
 from playwright.async_api import Browser, Page, expect
 
+from tests import pg
 from tests.admin.dashboard import PASSWORD, add_user
 from tests.chain.watching import units, watching
-from tests.checkout.browser import AXE, ROOT, browser, shot
+from tests.checkout.browser import AXE, ROOT, SHOTS, browser, shot
 from tests.fixtures.chain import DevChain
 from tests.harness import DaemonHandle, PostbackReceiver, running_daemon, wait_until
 from xbtcpay.core.models import PaymentEvent
@@ -47,10 +48,13 @@ async def login(page: Page, base: str, name: str, password: str = PASSWORD) -> N
 
 
 async def doc_shot(page: Page, name: str) -> None:
-    """A screenshot for docs/dashboard.md (kept in var/screenshots too)."""
+    """A screenshot for docs/dashboard.md, taken by the SQLite pass (the PostgreSQL pass,
+    running beside it, keeps its own in var/screenshots only)."""
     await shot(page, f"dashboard-{name}")
+    if pg.on_postgresql():
+        return
     DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "var" / "screenshots" / f"dashboard-{name}.png", DOCS_SHOTS / f"{name}.png")
+    shutil.copy(SHOTS / f"dashboard-{name}.png", DOCS_SHOTS / f"{name}.png")
 
 
 async def axe(page: Page) -> list[dict[str, Any]]:

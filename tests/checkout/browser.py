@@ -1,7 +1,8 @@
 """Debian's headless Chromium driven by Playwright, and a second loopback server as a shop.
 
 Chromium comes from ``make browser`` (apt); Playwright never downloads a browser here. Each
-test gets a fresh browser with its own temporary profile. Screenshots go to var/screenshots.
+test gets a fresh browser with its own temporary profile. Screenshots go to
+var/screenshots/<engine> (the two passes of ``make test`` run side by side).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp import web
 from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests import pg
 from tests.harness import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,7 +32,7 @@ FLAGS = [
     "--no-first-run",
 ]
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "var" / "screenshots"
+SHOTS = ROOT / "var" / "screenshots" / pg.engine()
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 
@@ -63,7 +65,7 @@ async def browser_without_js() -> AsyncIterator[Browser]:
 
 
 async def shot(page: Page, name: str) -> bytes:
-    """A full-page screenshot, kept as var/screenshots/<name>.png."""
+    """A full-page screenshot, kept as var/screenshots/<engine>/<name>.png."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     return await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
