@@ -57,7 +57,9 @@ async def test_a_unit_chosen_as_deadlock_victim_is_run_again_and_both_commit(
         )
         rows = {r["k"]: r["n"] for r in await a.fetchall("SELECT k, n FROM rows_")}
         assert rows == {"x": 2, "y": 2}  # both units committed, each exactly once
-        assert len(runs) == 3  # the victim ran twice
+        # the victim ran again; its retry can meet the other unit's lock once more (it may take
+        # the first row again before the waiting unit does) and be the victim again
+        assert len(runs) >= 3 and len(set(runs)) == 2
     finally:
         await a.close()
         await b.close()
