@@ -63,7 +63,9 @@ test: install browser
 	@mkdir -p var; start=$$(date +%s); \
 	  $(MAKE) --no-print-directory test-sqlite > var/test-sqlite.log 2>&1 & sqlite=$$!; \
 	  $(MAKE) --no-print-directory test-postgresql > var/test-postgresql.log 2>&1 & pg=$$!; \
-	  wait $$sqlite; sqlite_status=$$?; wait $$pg; pg_status=$$?; \
+	  ( trap 'kill $$nap 2>/dev/null; exit 0' TERM; while :; do sleep 60 & nap=$$!; wait $$nap; \
+	    echo "test: running for $$(( $$(date +%s) - start )) s"; done ) & beat=$$!; \
+	  wait $$sqlite; sqlite_status=$$?; wait $$pg; pg_status=$$?; kill $$beat; \
 	  cat var/test-sqlite.log var/test-postgresql.log; \
 	  echo "test: both passes, side by side: $$(( $$(date +%s) - start )) s"; \
 	  [ $$sqlite_status -eq 0 ] && [ $$pg_status -eq 0 ]
