@@ -110,7 +110,8 @@ async def test_appstore_subscription_lifecycle(
         sub_id = first["subscription"]
         history = await d.runtime.media.subscriptions.history(sub_id)
         assert [(p["kind"], p["amount_minor"], p["currency"]) for p in history["payments"]] == [
-            ("renewal", 499, "EUR")
+            ("initial", 499, "EUR"),
+            ("renewal", 499, "EUR"),
         ]
 
         up = await ok(

@@ -141,8 +141,15 @@ class InAppVerification:
             sub_id = None
             source = f"{plugin}:{store_tx}"
             if terms.kind == "subscription":
+                first = subscription_store.SubPayment(
+                    "initial",
+                    plugin,
+                    store_tx,
+                    req.amount if req.amount is not None else 0,
+                    str(req.currency or answer.get("currency") or "").upper(),
+                )
                 sub_id = await self._subscription(
-                    conn, customer, terms, plugin, original, until, now
+                    conn, customer, terms, plugin, original, until, now, first
                 )
             else:
                 await granting.grant_entitlement(conn, customer, terms, source, now)
@@ -189,6 +196,7 @@ class InAppVerification:
         original: str,
         until: int | None,
         now: int,
+        first: subscription_store.SubPayment,
     ) -> str:
         """The subscription of the store's ``original`` purchase: created for ``customer`` the
         first time, theirs ever after (a renewal presented by another customer is refused).
@@ -208,5 +216,8 @@ class InAppVerification:
                 will_renew=True,
             )
             await subscription_store.insert(conn, sub, source=plugin)
+            # the first period is a payment of the subscription, as when the payment bridge
+            # starts it from the store's payment (whichever of the two comes first)
+            await subscription_store.add_payment(conn, sub, first)
             return sub.id
         return str(row["id"])
