@@ -4,9 +4,11 @@ schema is exactly the migrated one, and then it has no rows and its ids start ag
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import pytest
 
 from tests.pg_databases import DatabasePool
 from xbtcpay.storage.pg_server import PgServer
@@ -42,17 +44,19 @@ def _databases(server: PgServer) -> list[str]:
     return sorted(server.psql("SELECT datname FROM pg_database WHERE datname LIKE 't%'").split())
 
 
-def test_a_database_with_only_rows_changed_comes_back_empty_with_ids_from_one(
-    postgres: PgServer,
-) -> None:
-    dbs = DatabasePool(str(postgres.port))
+@pytest.fixture
+def dbs(postgres: PgServer) -> Iterator[DatabasePool]:
+    """A pool of its own on the PostgreSQL server (its spares dropped at the end)."""
+    pool = DatabasePool(str(postgres.port))
     try:
-        _reused_empty(dbs, postgres)
+        yield pool
     finally:
-        dbs.close()
+        pool.close()
 
 
-def _reused_empty(dbs: DatabasePool, postgres: PgServer) -> None:
+def test_a_database_with_only_rows_changed_comes_back_empty_with_ids_from_one(
+    dbs: DatabasePool, postgres: PgServer
+) -> None:
     dbs.take("t_rows_first")
     _migrate(dbs.url("t_rows_first"))
     _in_thread(
@@ -82,15 +86,9 @@ def _reused_empty(dbs: DatabasePool, postgres: PgServer) -> None:
     dbs.give_back("t_rows_second")
 
 
-def test_a_database_whose_schema_changed_is_dropped_not_reused(postgres: PgServer) -> None:
-    dbs = DatabasePool(str(postgres.port))
-    try:
-        _changed_schema_dropped(dbs, postgres)
-    finally:
-        dbs.close()
-
-
-def _changed_schema_dropped(dbs: DatabasePool, postgres: PgServer) -> None:
+def test_a_database_whose_schema_changed_is_dropped_not_reused(
+    dbs: DatabasePool, postgres: PgServer
+) -> None:
     dbs.take("t_schema_first")
     _migrate(dbs.url("t_schema_first"))
     dbs.give_back("t_schema_first")  # the migrated one is kept
