@@ -186,6 +186,17 @@ class PostgresDatabase:
         assert self._writer is not None
         return await self._writer.submit(work)
 
+    async def transact_apart(self, work: Work[T]) -> T:
+        """Run ``work`` in a transaction of its own on a pooled connection, outside the
+        writer's batches: for a short unit whose row locks must be held for one statement,
+        not until a batch commits (reserving a block of derivation indexes)."""
+        pool = self._require_pool()
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                return await work(PgUnit(conn, self._sql))
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise _translate(exc) from None
+
     @property
     def commits(self) -> int:
         return self._writer.commits if self._writer is not None else 0
