@@ -280,20 +280,20 @@ class ChainStore:
         (one that had no id yet gets a newer one). Rows read twice are harmless. The upper
         bound (the statement's own snapshot) keeps rows from another cluster's numbering
         (a restored dump) out of every later load."""
-        added, after = 0, -1
-        while True:
+        added, after = 0, (since, -1)
+        while True:  # in pages, by (transaction, index): the index on both reads them in order
             rows = await self.db.fetchall(
-                "SELECT derivation_index, id, address, asset FROM payments"
-                " WHERE created_xid >= ? AND created_xid < "
+                "SELECT created_xid, derivation_index, id, address, asset FROM payments"
+                " WHERE (created_xid, derivation_index) > (?, ?) AND created_xid < "
                 + _XMAX
-                + " AND derivation_index > ? AND method = ? AND address IS NOT NULL"
-                " ORDER BY derivation_index LIMIT ?",
-                (since, after, CRYPTO, _ADDRESS_PAGE),
+                + " AND method = ? AND address IS NOT NULL"
+                " ORDER BY created_xid, derivation_index LIMIT ?",
+                (*after, CRYPTO, _ADDRESS_PAGE),
             )
             for row in rows:
-                after = int(row["derivation_index"])
+                after = (int(row["created_xid"]), int(row["derivation_index"]))
                 if row["address"].lower() not in book.targets:
-                    book.add(after, row["address"], row["id"], row["asset"])
+                    book.add(after[1], row["address"], row["id"], row["asset"])
                     added += 1
             if len(rows) < _ADDRESS_PAGE:
                 return added

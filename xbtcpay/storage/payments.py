@@ -71,17 +71,12 @@ def to_column(name: str, value: Any) -> Any:
     return value
 
 
-_INSERT = {
-    "sqlite": f"INSERT INTO payments ({', '.join(_COLUMNS)}) VALUES ({marks(_COLUMNS)})",
-    # the inserting transaction's id: the watcher's commit-order watermark (chain_store)
-    "postgresql": f"INSERT INTO payments ({', '.join(_COLUMNS)}, created_xid)"
-    f" VALUES ({marks(_COLUMNS)}, pg_current_xact_id()::text::bigint)",
-}
+_INSERT = f"INSERT INTO payments ({', '.join(_COLUMNS)}) VALUES ({marks(_COLUMNS)})"
 
 
 async def insert_payment(uow: UnitOfWork, payment: Payment) -> None:
     """Insert one payment row (a taken order_id or address raises ConstraintViolation)."""
-    await uow.execute(_INSERT[uow.dialect], [to_column(c, getattr(payment, c)) for c in _COLUMNS])
+    await uow.execute(_INSERT, [to_column(c, getattr(payment, c)) for c in _COLUMNS])
 
 
 async def compare_and_set(uow: UnitOfWork, current: Payment, changes: Mapping[str, Any]) -> bool:
