@@ -4,6 +4,7 @@ alone, whether the batch runs without savepoints or falls back to one per unit."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -90,10 +91,8 @@ async def test_a_unit_that_swallows_a_failed_statement_never_commits_its_batch_s
     batch must not report its units as committed. The swallowing unit comes last."""
 
     async def swallowing(uow: UnitOfWork) -> str:
-        try:
+        with contextlib.suppress(ConstraintViolation):
             await uow.execute("INSERT INTO counters (name, value) VALUES ('u0', 1)")
-        except ConstraintViolation:
-            pass
         return "swallowed"
 
     await db.transact(insert("u0"))
@@ -110,10 +109,8 @@ async def test_a_unit_alone_that_swallows_a_failed_statement_is_not_reported_com
 ) -> None:
     async def swallowing(uow: UnitOfWork) -> str:
         await uow.execute("INSERT INTO counters (name, value) VALUES ('u5', 1)")
-        try:
+        with contextlib.suppress(ConstraintViolation):
             await uow.execute("INSERT INTO counters (name, value) VALUES ('u0', 1)")
-        except ConstraintViolation:
-            pass
         return "swallowed"
 
     await db.transact(insert("u0"))
