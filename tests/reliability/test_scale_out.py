@@ -10,6 +10,12 @@ daemons' own books): no acknowledged payment lost, each paid exactly once, no de
 counted twice, every postback delivered (duplicates counted), no derivation index used
 twice, and the fencing log shows one term at a time: every term's checkpoint writes end
 before the next term's begin.
+
+The shop runs four lanes at once, so payments created on different replicas commit out of
+derivation-index order (each replica hands out indexes from blocks of its own) and the
+leader must still find every address it is paid at. A replica restarted after ``kill -9``
+must never hand out an index of a block its previous process held: every payment it
+acknowledges has an index above every payment acknowledged before the kill.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from xbtcpay.storage.pg_server import PgServer
 
 REPLICAS = 3
 PAYMENTS = 300
+LANES = 4
 LEADER_KILLS = 3
 CONFIRMATIONS = 3
 LEASE_TTL = 2.0
@@ -69,7 +76,7 @@ async def _start_payment(
     replicas: list[DaemonProcess],
     first: int,
     params: dict[str, Any],
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], int, int]:
     body = {"jsonrpc": "2.0", "id": 1, "method": "start_payment", "params": params}
     failed, n = 0, first
     while True:
@@ -81,7 +88,7 @@ async def _start_payment(
             ) as resp:
                 answer = await resp.json()
             if "result" in answer:
-                return answer["result"], failed
+                return answer["result"], failed, n % len(replicas)
             raise AssertionError(f"start_payment refused: {answer}")
         except (aiohttp.ClientError, TimeoutError):
             failed += 1
@@ -137,10 +144,29 @@ async def test_three_replicas_survive_leader_kills(
         "failovers_seconds": [],
     }
 
+    # (replica, its process's generation) that acknowledged each payment; for every process
+    # started after a kill, the payments acknowledged before that kill
+    life: dict[str, tuple[int, int]] = {}
+    generation = [0] * REPLICAS
+    before_life: dict[tuple[int, int], list[str]] = {}
+
+    def killed(n: int) -> None:
+        replicas[n].kill9()
+        before_life[(n, generation[n] + 1)] = list(acknowledged)
+
+    async def restart(n: int) -> None:
+        await replicas[n].start()
+        generation[n] += 1
+
+    paying = asyncio.Lock()
+
     async def shop(session: aiohttp.ClientSession, hook: str) -> None:
-        for i in range(PAYMENTS):
+        await asyncio.gather(*(lane(session, hook, n) for n in range(LANES)))
+
+    async def lane(session: aiohttp.ClientSession, hook: str, first: int) -> None:
+        for i in range(first, PAYMENTS, LANES):
             amount = f"{rng.randint(1, 1000)}.{rng.randint(0, 99_999_999):08d}"
-            p, failed = await _start_payment(
+            p, failed, by = await _start_payment(
                 session,
                 replicas,
                 i,
@@ -153,8 +179,10 @@ async def test_three_replicas_survive_leader_kills(
             )
             counts["retried_requests"] += failed
             acknowledged[p["id"]] = p
-            await chain.pay_tokens(p["address"], invariants._units(p["amount"], 8))
-            await asyncio.sleep(rng.uniform(0, 0.05))
+            life[p["id"]] = (by, generation[by])
+            async with paying:  # one sender account: its transactions one at a time
+                await chain.pay_tokens(p["address"], invariants._units(p["amount"], 8))
+            await asyncio.sleep(rng.uniform(0.05, 0.4))  # the kills come while lanes run
 
     async def killer(session: aiohttp.ClientSession, payments: asyncio.Task[None]) -> None:
         follower_restart_at = rng.randint(1, LEADER_KILLS - 1)
@@ -163,17 +191,17 @@ async def test_three_replicas_survive_leader_kills(
             if counts["leader_kills"] >= LEADER_KILLS and payments.done():
                 break
             leader = await _leader(session, replicas)
-            replicas[leader].kill9()
+            killed(leader)
             killed_at = time.monotonic()
             counts["leader_kills"] += 1
             await _leader(session, [d for n, d in enumerate(replicas) if n != leader])
             counts["failovers_seconds"].append(round(time.monotonic() - killed_at, 2))
-            await replicas[leader].start()
+            await restart(leader)
             if counts["leader_kills"] == follower_restart_at:
                 follower = (await _leader(session, replicas) + 1) % REPLICAS
-                replicas[follower].kill9()
+                killed(follower)
                 await asyncio.sleep(rng.uniform(0, 0.5))
-                await replicas[follower].start()
+                await restart(follower)
                 counts["follower_restarts"] += 1
 
     for d in replicas:
@@ -197,6 +225,16 @@ async def test_three_replicas_survive_leader_kills(
     indexes = query(
         url, "SELECT COUNT(*) AS n, COUNT(DISTINCT derivation_index) AS d FROM payments"
     )[0]
+    index = {
+        r["id"]: r["derivation_index"]
+        for r in query(url, "SELECT id, derivation_index FROM payments")
+    }
+    reused = [
+        pid
+        for pid, born in life.items()
+        if born in before_life
+        and index[pid] <= max((index[p] for p in before_life[born]), default=-1)
+    ]
     overlaps = _term_overlaps(url)
     terms = query(url, "SELECT COUNT(*) AS n, MAX(term) AS top FROM chain_terms")[0]
     tracebacks = sum(d.log_path.read_text().count("Traceback") for d in replicas)
@@ -207,12 +245,16 @@ async def test_three_replicas_survive_leader_kills(
         terms_that_wrote=terms["n"],
         last_term=terms["top"],
         derivation_indexes=indexes["d"],
+        acknowledged_by_restarted_processes=sum(born in before_life for born in life.values()),
+        indexes_below_a_killed_block=len(reused),
         term_overlaps=len(overlaps),
         violations=len(final.violations),
     )
     report("scale_out", counts)
     final.assert_ok()
     assert indexes["n"] == indexes["d"] == PAYMENTS
+    assert reused == []
+    assert counts["acknowledged_by_restarted_processes"] > 0
     assert overlaps == []
     assert counts["leader_kills"] >= LEADER_KILLS and counts["follower_restarts"] == 1
     assert terms["top"] >= LEADER_KILLS + 1

@@ -54,9 +54,10 @@ class AddressBook:
 
     targets: dict[str, Target] = field(default_factory=dict)
     last_index: int = -1
+    horizon: int | None = None  # the storage engine's commit-order watermark, if it has one
 
     def add(self, index: int, address: str, payment_id: str, asset: str) -> None:
-        """Remember one issued address (rows arrive in derivation-index order)."""
+        """Remember one issued address."""
         self.targets[address.lower()] = Target(payment_id, asset)
         self.last_index = max(self.last_index, index)
 

@@ -39,6 +39,10 @@ _PUT_HEADER = (
 DEFAULT_CHAIN = "main"  # the chain of a single ``chain:`` section
 _CHUNK = 500  # SQLite host-parameter limit friendly
 _ADDRESS_PAGE = 10_000  # issued addresses read per query when loading the book
+# PostgreSQL's oldest transaction still running (every older one has ended) and, inside a
+# statement, the first transaction id its snapshot does not see (as bigints)
+_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+_XMAX = "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
 
 
 def _row_to_deposit(row: Any) -> Deposit:
@@ -232,19 +236,65 @@ class ChainStore:
     async def load_addresses(self, book: AddressBook) -> int:
         """Add deposit addresses issued since the last call to ``book``; return how many.
 
-        Derivation indexes are allocated under a lock held until commit, so they become
-        visible in index order and ``> last_index`` misses none."""
+        After it returns, every address whose payment committed before it was called is in
+        ``book``. On SQLite indexes are taken under the writer's lock and commit in index
+        order, so ``> last_index`` misses none. On PostgreSQL replicas hand out indexes from
+        blocks (``derivation_indexes``) and commit out of index order, so a lower index can
+        become visible after a higher one was loaded: there the book keeps a commit-order
+        watermark instead (``_load_since``)."""
+        if self.db.dialect != "postgresql":
+            return await self._load_after(book, "", ())
+        row = await self.db.fetchone(_HORIZON)
+        assert row is not None
+        horizon = int(row[0])
+        if book.horizon is None:  # the first load reads every address
+            added = await self._load_after(book, "", ())
+        else:
+            added = await self._load_since(book, book.horizon)
+        book.horizon = horizon
+        return added
+
+    async def _load_after(self, book: AddressBook, where: str, params: tuple[Any, ...]) -> int:
+        """Pages of addresses above ``book.last_index`` (and ``where``), in index order."""
         added = 0
         while True:  # in pages: 300,000 rows at once would hold ~100 MB only to be dropped
             rows = await self.db.fetchall(
                 "SELECT derivation_index, id, address, asset FROM payments"
                 " WHERE derivation_index > ? AND method = ? AND address IS NOT NULL"
-                " ORDER BY derivation_index LIMIT ?",
-                (book.last_index, CRYPTO, _ADDRESS_PAGE),
+                + where
+                + " ORDER BY derivation_index LIMIT ?",
+                (book.last_index, CRYPTO, *params, _ADDRESS_PAGE),
             )
             for row in rows:
                 book.add(int(row["derivation_index"]), row["address"], row["id"], row["asset"])
             added += len(rows)
+            if len(rows) < _ADDRESS_PAGE:
+                return added
+
+    async def _load_since(self, book: AddressBook, since: int) -> int:
+        """Every address inserted by a transaction ``since`` or later (PostgreSQL).
+
+        ``since`` was the oldest transaction still running when the previous load began:
+        every older one had ended by then, so its rows were read by that load or an earlier
+        one, and every row committed since belongs to a transaction ``since`` or newer
+        (one that had no id yet gets a newer one). Rows read twice are harmless. The upper
+        bound (the statement's own snapshot) keeps rows from another cluster's numbering
+        (a restored dump) out of every later load."""
+        added, after = 0, (since, -1)
+        while True:  # in pages, by (transaction, index): the index on both reads them in order
+            rows = await self.db.fetchall(
+                "SELECT created_xid, derivation_index, id, address, asset FROM payments"
+                " WHERE (created_xid, derivation_index) > (?, ?) AND created_xid < "
+                + _XMAX
+                + " AND method = ? AND address IS NOT NULL"
+                " ORDER BY created_xid, derivation_index LIMIT ?",
+                (*after, CRYPTO, _ADDRESS_PAGE),
+            )
+            for row in rows:
+                after = (int(row["created_xid"]), int(row["derivation_index"]))
+                if row["address"].lower() not in book.targets:
+                    book.add(after[1], row["address"], row["id"], row["asset"])
+                    added += 1
             if len(rows) < _ADDRESS_PAGE:
                 return added
 

@@ -58,6 +58,9 @@ TABLES += ("admin_users", "admin_audit")
 # refunds of crypto payments and their history (250_refunds.sql)
 TABLES += ("refunds", "refund_events")
 CHUNK = 2000
+# Columns that mean something only in the database that wrote them, left NULL in the copy:
+# a payment's inserting transaction id (another cluster's numbering; see chain_store)
+_LOCAL = {("payments", "created_xid")}
 _MOD = 1 << 256
 
 
@@ -197,6 +200,7 @@ async def copy_database(
         columns = await table_columns(source, table)
         if columns != await table_columns(target, table):
             raise StorageError(f"table {table} differs between source and target schemas")
+        columns = [c for c in columns if (table, c) not in _LOCAL]
         layout[table] = columns
         copied = await _copy_table(source, target, table, columns)
         await _advance_sequences(target, table, columns)

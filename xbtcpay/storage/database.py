@@ -233,6 +233,10 @@ async def apply_migrations(uow: UnitOfWork) -> list[str]:
         if name in done:
             continue
         for statement in _statements(sql):
+            if statement.startswith(_POSTGRESQL_ONLY):
+                if uow.dialect != "postgresql":
+                    continue
+                statement = statement.removeprefix(_POSTGRESQL_ONLY).strip()
             await uow.execute(translate_ddl(statement, uow.dialect))
         await uow.execute(
             "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
@@ -240,6 +244,11 @@ async def apply_migrations(uow: UnitOfWork) -> list[str]:
         )
         applied.append(name)
     return applied
+
+
+# A migration statement that starts with this runs on PostgreSQL only (what SQLite has no
+# equivalent of, such as a default read from the transaction)
+_POSTGRESQL_ONLY = "/*postgresql*/"
 
 
 def translate_ddl(statement: str, dialect: str) -> str:

@@ -1,7 +1,7 @@
 """Payments (the ``payments`` table), on either engine.
 
 Module functions taking a ``UnitOfWork`` are the writes a caller composes into one commit
-(``insert_payment``, ``compare_and_set``, ``next_derivation_index``) and the reads other
+(``insert_payment``, ``compare_and_set``) and the reads other
 features make inside their own units; functions taking an ``Engine`` are reads outside of
 one. ``PaymentStore`` is the core's ``PaymentRepository``: the reads and the single-unit
 conveniences built on them, the event log included (``payment_events.py``).
@@ -18,7 +18,7 @@ from typing import Any
 from xbtcpay.core.models import CRYPTO, Payment, decimal_of
 from xbtcpay.core.persistence import Engine, EventRow, InsertHook, Row, UnitOfWork
 from xbtcpay.core.state import State
-from xbtcpay.storage import payment_events
+from xbtcpay.storage import derivation_indexes, payment_events
 from xbtcpay.storage.sql import marks, open_states
 
 _BOOL = {"late", "overpaid", "reorged"}
@@ -71,13 +71,12 @@ def to_column(name: str, value: Any) -> Any:
     return value
 
 
+_INSERT = f"INSERT INTO payments ({', '.join(_COLUMNS)}) VALUES ({marks(_COLUMNS)})"
+
+
 async def insert_payment(uow: UnitOfWork, payment: Payment) -> None:
     """Insert one payment row (a taken order_id or address raises ConstraintViolation)."""
-    cols = ", ".join(_COLUMNS)
-    await uow.execute(
-        f"INSERT INTO payments ({cols}) VALUES ({marks(_COLUMNS)})",
-        [to_column(c, getattr(payment, c)) for c in _COLUMNS],
-    )
+    await uow.execute(_INSERT, [to_column(c, getattr(payment, c)) for c in _COLUMNS])
 
 
 async def compare_and_set(uow: UnitOfWork, current: Payment, changes: Mapping[str, Any]) -> bool:
@@ -95,25 +94,6 @@ async def compare_and_set(uow: UnitOfWork, current: Payment, changes: Mapping[st
         ],
     )
     return changed == 1
-
-
-async def next_derivation_index(uow: UnitOfWork, first: int) -> int:
-    """Next never-used derivation index: a counter row updated under the transaction's
-    write lock (SQLite) or row lock (PostgreSQL), so no index is handed out twice."""
-    bump = (
-        "UPDATE counters SET value = CASE WHEN value > ? THEN value ELSE ? END + 1"
-        " WHERE name = 'derivation_index' RETURNING value - 1"
-    )
-    row = await uow.fetchone(bump, (first, first))
-    if row is None:  # the very first allocation creates the counter
-        await uow.execute(
-            "INSERT INTO counters (name, value) VALUES ('derivation_index', ?)"
-            " ON CONFLICT (name) DO NOTHING",
-            (first,),
-        )
-        row = await uow.fetchone(bump, (first, first))
-    assert row is not None
-    return int(row[0])
 
 
 async def status_of(uow: UnitOfWork, payment_id: str) -> tuple[str, str | None] | None:
@@ -149,6 +129,9 @@ class PaymentStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # PostgreSQL: indexes from blocks reserved apart (see derivation_indexes)
+        apart = getattr(engine, "transact_apart", None)
+        self._blocks = derivation_indexes.IndexBlocks(apart) if apart is not None else None
 
     @property
     def db(self) -> Engine:
@@ -164,10 +147,16 @@ class PaymentStore:
     ) -> Payment:
         """Insert ``payment`` with its creation event; allocate an address when asked."""
 
+        reserved = None
+        if derive_address is not None and self._blocks is not None:
+            reserved = await self._blocks.take(first_index)
+
         async def work(uow: UnitOfWork) -> Payment:
             p = payment
             if derive_address is not None:
-                index = await next_derivation_index(uow, first_index)
+                index = reserved
+                if index is None:
+                    index = await derivation_indexes.next_index(uow, first_index)
                 p = replace(p, derivation_index=index, address=derive_address(index).lower())
             await insert_payment(uow, p)
             await payment_events.append_event(uow, p.id, event)

@@ -95,7 +95,11 @@ def _translate(exc: BaseException) -> BaseException:
 
 
 class PgUnit:
-    """One open transaction on one pooled connection, seen as a ``UnitOfWork``."""
+    """One open transaction on one pooled connection, seen as a ``UnitOfWork``.
+
+    ``failed`` records that a statement raised, even if the unit caught the error: after a
+    failed statement PostgreSQL refuses everything until a rollback, so the writer must not
+    count on that transaction (``pg_writer``)."""
 
     dialect = "postgresql"
     for_update = " FOR UPDATE"  # concurrent writers of a row queue up instead of failing
@@ -103,12 +107,13 @@ class PgUnit:
     def __init__(self, conn: Any, sql: _Sql) -> None:
         self._conn = conn
         self._sql = sql
+        self.failed = False
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
             return _rowcount(await self._conn.execute(self._sql(sql), *params))
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise ConstraintViolation(str(exc)) from None
+        except BaseException as exc:
+            raise self._failure(exc) from None
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         batch = [tuple(r) for r in rows]
@@ -116,20 +121,26 @@ class PgUnit:
             return
         try:
             await self._conn.executemany(self._sql(sql), batch)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise ConstraintViolation(str(exc)) from None
+        except BaseException as exc:
+            raise self._failure(exc) from None
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:
             return await self._conn.fetchrow(self._sql(sql), *params)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise ConstraintViolation(str(exc)) from None
+        except BaseException as exc:
+            raise self._failure(exc) from None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
             return list(await self._conn.fetch(self._sql(sql), *params))
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise ConstraintViolation(str(exc)) from None
+        except BaseException as exc:
+            raise self._failure(exc) from None
+
+    def _failure(self, exc: BaseException) -> BaseException:
+        self.failed = True
+        if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+            return ConstraintViolation(str(exc))
+        return exc
 
 
 class PostgresDatabase:
@@ -185,6 +196,17 @@ class PostgresDatabase:
         self._require_pool()
         assert self._writer is not None
         return await self._writer.submit(work)
+
+    async def transact_apart(self, work: Work[T]) -> T:
+        """Run ``work`` in a transaction of its own on a pooled connection, outside the
+        writer's batches: for a short unit whose row locks must be held for one statement,
+        not until a batch commits (reserving a block of derivation indexes)."""
+        pool = self._require_pool()
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                return await work(PgUnit(conn, self._sql))
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise _translate(exc) from None
 
     @property
     def commits(self) -> int:
