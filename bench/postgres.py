@@ -108,7 +108,7 @@ async def _start(ctx: Context, server: PgServer) -> Section:
     try:
         for clients in s.start_concurrency:
             say(f"pg: daemon start_payment with {clients} clients")
-            window = cpu.split({daemon.pid: "daemon"}, s.warmup + 0.5, s.duration - 1)
+            window = cpu.split({daemon.pid: "daemon"}, s.warmup + 0.1, max(0.2, s.duration - 1))
             r, cores = await asyncio.gather(
                 loadgen(
                     "start",
@@ -147,13 +147,15 @@ async def _start(ctx: Context, server: PgServer) -> Section:
         together_few / one_few if one_few else 0.0
     )
     clients = max(s.start_concurrency)
-    say(f"pg: {REPLICAS} replicas on one database, {clients} clients each")
-    together, cores = await _replicas_start(ctx, server, clients)
-    section.notes.append(f"CPU with {REPLICAS} replicas: {cpu.describe(cores)}")
-    section.rows.append(
-        [f"{REPLICAS} xbtcpay replicas on one PostgreSQL (sum)", clients * REPLICAS, together]
-        + [None, None]
-    )
+    together = together_few
+    if clients != FEW:
+        say(f"pg: {REPLICAS} replicas on one database, {clients} clients each")
+        together, cores = await _replicas_start(ctx, server, clients)
+        section.notes.append(f"CPU with {REPLICAS} replicas: {cpu.describe(cores)}")
+        section.rows.append(
+            [f"{REPLICAS} xbtcpay replicas on one PostgreSQL (sum)", clients * REPLICAS, together]
+            + [None, None]
+        )
     section.ratios["daemon best / raw sequential loop"] = best / raw
     section.ratios["daemon best / raw pool of 64"] = best / raw64
     section.ratios[f"{REPLICAS} replicas / 1"] = together / best if best else 0.0
@@ -190,7 +192,7 @@ async def _replicas_start(
                 BenchDaemon(ctx.daemon_config(work, work / "unused.db", {"database": url}))
             )
         named = {d.pid: "daemons" for d in daemons}
-        window = asyncio.create_task(cpu.split(named, s.warmup + 0.5, s.duration - 1))
+        window = asyncio.create_task(cpu.split(named, s.warmup + 0.1, max(0.2, s.duration - 1)))
         results = await asyncio.gather(
             *(
                 loadgen(
