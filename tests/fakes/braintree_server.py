@@ -194,6 +194,7 @@ class FakeBraintree:
     fail_next: list[int] = field(default_factory=list)
     merchant_accounts: dict[str, str] = field(default_factory=dict)  # account id -> currency
     lose_next_answers: int = 0  # do the work, then answer 504 (an answer lost)
+    lost_sale_changes: dict[str, Any] = field(default_factory=dict)  # applied to such a sale
     last_delivery: tuple[str, dict[str, str]] | None = None
     port: int = 0
     _runner: web.AppRunner | None = None
@@ -279,6 +280,7 @@ class FakeBraintree:
                 return web.Response(status=404)
             if self.lose_next_answers and sale:
                 self.lose_next_answers -= 1
+                value.update(self.lost_sale_changes)  # before anyone can look it up
                 return web.Response(status=504)
             xml = '<?xml version="1.0" encoding="UTF-8"?>\n' + to_xml(tag, value)
             return web.Response(status=status, text=xml, content_type="application/xml")
