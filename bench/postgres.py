@@ -4,7 +4,8 @@ a. start_payment/s on a PostgreSQL-backed daemon (synchronous_commit on) vs a ra
    insert-and-commit loop of the same row and durability (sequential, one connection: the
    driver's ceiling per client; and 64 concurrent clients on a pool, for reference).
 b. status.json on a PostgreSQL-backed daemon (the seeded payments copied over with
-   ``db copy``) vs the bare aiohttp handler, as benchmark 1 does for SQLite.
+   ``db copy``) vs the bare aiohttp handler, as benchmark 1 does for SQLite, with each
+   server's CPU time per request (``python -m bench pgstatus`` runs only this part).
 c. RPC calls per block with 3 replicas vs 1 (only the leader scans), and the fail-over
    time: kill -9 of the leader until a block mined right after is scanned, median of 5.
 """
@@ -23,7 +24,7 @@ import asyncpg
 
 from bench.chainkit import BenchChain, dev_chain
 from bench.context import Context, say
-from bench.procs import BareServer, BenchDaemon, loadgen
+from bench.procs import BareServer, BenchDaemon, loadgen, proc_cpu
 from bench.report import Section, Target
 from bench.seed import COLUMNS
 from bench.start import _row
@@ -174,7 +175,7 @@ async def _status(ctx: Context, server: PgServer) -> Section:
     section = Section(
         "pg_status",
         f"5b. status.json on PostgreSQL, {s.payments:,} payments",
-        ["server", "connections", "requests/s", "p50 ms", "p99 ms"],
+        ["server", "connections", "requests/s", "p50 ms", "p99 ms", "server CPU µs/request"],
     )
     work = ctx.dir("pg-status")
     url = await _migrated(server, "daemon_status")
@@ -210,15 +211,17 @@ async def _status(ctx: Context, server: PgServer) -> Section:
         hot = work / "hot-ids.txt"
         hot.write_text("\n".join(hot_ids) + "\n")
         results = {}
-        for name, base, id_file in (
-            ("bare aiohttp", bare.url, work / "ids.txt"),
-            ("bare + asyncpg point read", point.url, work / "ids.txt"),
-            ("xbtcpay daemon on PostgreSQL", daemon.public_url, work / "ids.txt"),
-            (f"bare aiohttp, hot set of {len(hot_ids):,}", bare.url, hot),
-            (f"xbtcpay daemon on PostgreSQL, hot set of {len(hot_ids):,}", daemon.public_url, hot),
-            (f"xbtcpay follower replica, hot set of {len(hot_ids):,}", follower.public_url, hot),
+        for name, child, id_file in (
+            ("bare aiohttp", bare, work / "ids.txt"),
+            ("bare + asyncpg point read", point, work / "ids.txt"),
+            ("xbtcpay daemon on PostgreSQL", daemon, work / "ids.txt"),
+            (f"bare aiohttp, hot set of {len(hot_ids):,}", bare, hot),
+            (f"xbtcpay daemon on PostgreSQL, hot set of {len(hot_ids):,}", daemon, hot),
+            (f"xbtcpay follower replica, hot set of {len(hot_ids):,}", follower, hot),
         ):
             say(f"pg: status.json -> {name}")
+            base = child.public_url if isinstance(child, BenchDaemon) else child.url
+            cpu = proc_cpu(child.pid)
             r = await loadgen(
                 "status",
                 base,
@@ -227,12 +230,18 @@ async def _status(ctx: Context, server: PgServer) -> Section:
                 warmup=s.warmup,
                 ids_file=id_file,
             )
+            cpu = proc_cpu(child.pid) - cpu
+            per_request = (
+                1e6 * cpu / r["total_including_warmup"] if r["total_including_warmup"] else None
+            )
             results[name] = r
-            section.rows.append([name, s.connections, r["rps"], r["p50_ms"], r["p99_ms"]])
+            section.rows.append(
+                [name, s.connections, r["rps"], r["p50_ms"], r["p99_ms"], per_request]
+            )
     finally:
-        for child in (bare, point, follower):
-            if child is not None:
-                child.stop()
+        for extra in (bare, point, follower):
+            if extra is not None:
+                extra.stop()
         daemon.stop()
     rps = {name: r["rps"] for name, r in results.items()}
     ratio = rps["xbtcpay daemon on PostgreSQL"] / rps["bare aiohttp"]
@@ -419,3 +428,13 @@ async def run(ctx: Context) -> list[Section]:
 
 def main(ctx: Context) -> list[Section]:
     return asyncio.run(run(ctx))
+
+
+async def run_status(ctx: Context) -> Section:
+    with PgServer(free_port()) as server:
+        return await _status(ctx, server)
+
+
+def status_main(ctx: Context) -> Section:
+    """Only part b (status.json), for profiling the cold path."""
+    return asyncio.run(run_status(ctx))
