@@ -35,9 +35,10 @@ _APPLICATION = {"application_name": "xbtcpay"}
 
 
 def point_connections(pool_size: int) -> int:
-    """How many of ``pool_size`` connections serve point reads: one in five (two of the
-    default ten), none below five, when the pool must keep every connection it has."""
-    return pool_size // 5
+    """How many of ``pool_size`` connections serve point reads: half (five of the default
+    ten; more connections answer more reads per turn of the event loop), none in a pool of
+    fewer than four, which keeps its connections for the writer and the other reads."""
+    return pool_size // 2 if pool_size >= 4 else 0
 
 
 _UNAVAILABLE = (
