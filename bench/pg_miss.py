@@ -34,13 +34,15 @@ from bench.context import Context, Sizes
 from tests.harness import free_port
 from xbtcpay.app.config import load_config
 from xbtcpay.chain.handler import ChainHandler
+from xbtcpay.core.chain_head import ChainHead
+from xbtcpay.core.feed import PaymentFeed
 from xbtcpay.core.handlers import PaymentHandlers
 from xbtcpay.core.methods import CoreMethods
 from xbtcpay.storage.copy import copy_database
 from xbtcpay.storage.engines import open_engine
 from xbtcpay.storage.payments import PaymentStore, row_to_payment
 from xbtcpay.storage.pg_server import PgServer
-from xbtcpay.web.status_cache import render_status
+from xbtcpay.web.status_cache import StatusCache, read_status, render_status
 
 SQL = "SELECT * FROM payments WHERE id = $1"
 
@@ -113,9 +115,21 @@ async def measure(work: Path, payments: int, reads: int) -> list[tuple[str, floa
                 assert p is not None
                 return render_status(config, core, p, 100)
 
+            async def get(payment_id: str) -> Any:
+                return await store.get(payment_id)
+
+            results.append(await _cpu_per_call("PaymentStore.get", ids, get))
             results.append(await _cpu_per_call("row_to_payment", ids, decode))
             results.append(await _cpu_per_call("render_status", ids, render))
             results.append(await _cpu_per_call("PaymentStore.get + render_status", ids, miss))
+            cache, head = StatusCache(max_entries=0), ChainHead(PaymentFeed())
+
+            async def read(payment_id: str) -> Any:
+                return await read_status(cache, store, config, core, head, payment_id)
+
+            results.append(
+                await _cpu_per_call("read_status (a miss, as the fast path runs it)", ids, read)
+            )
         finally:
             await conn.close()
             await pool.close()

@@ -39,7 +39,7 @@ REPLICAS = 3
 REPLICA_TARGET = 2.0  # 3 replicas on one database against 1
 STATUS_TARGET_RATIO = 0.8  # cold: against the same point read
 HOT_TARGET_RATIO = 0.9
-DIRECT = "bare + asyncpg point read, 2 connections of its own"
+DIRECT = "bare + asyncpg point read, 5 connections of its own"
 
 
 def _get_body(url: str) -> bytes:
@@ -210,7 +210,7 @@ async def _status(ctx: Context, server: PgServer) -> Section:
         (work / "body.json").write_bytes(body)
         bare = BareServer(free_port(), work / "body.json", work)
         point = BareServer(free_port(), work / "body.json", work, ("postgresql", url))
-        direct = BareServer(free_port(), work / "body.json", work, ("postgresql-direct", url))
+        direct = BareServer(free_port(), work / "body.json", work, ("postgresql-direct", url, "5"))
         hot = work / "hot-ids.txt"
         hot.write_text("\n".join(hot_ids) + "\n")
         results = {}
