@@ -38,11 +38,19 @@ class PointReader:
 
     async def fetchrow(self, sql: str, params: Sequence[Any]) -> Any:
         """The first row of ``sql`` (already in ``$n`` form), or None."""
+        return await self._run("fetchrow", sql, params)
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Every row of ``sql`` (a read by several keys at once)."""
+        rows: list[Any] = await self._run("fetch", sql, params)
+        return rows
+
+    async def _run(self, method: str, sql: str, params: Sequence[Any]) -> Any:
         async with self._slots:
             conn = self._idle.pop() if self._idle else await self._open()
             self._busy.add(conn)
             try:
-                row = await conn.fetchrow(sql, *params)
+                result = await getattr(conn, method)(sql, *params)
             except asyncpg.PostgresError:
                 self._give_back(conn)  # the statement failed; the connection is fine
                 raise
@@ -51,7 +59,7 @@ class PointReader:
                 conn.terminate()
                 raise
             self._give_back(conn)
-            return row
+            return result
 
     async def _open(self) -> Any:
         if self._closed:

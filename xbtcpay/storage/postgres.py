@@ -248,6 +248,21 @@ class PostgresDatabase:
         except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
             raise _translate(exc) from None
 
+    @property
+    def point_lanes(self) -> int:
+        """How many point reads can be in flight at once (0: point reads use the pool)."""
+        return point_connections(self.pool_size) if self._reader is not None else 0
+
+    async def point_rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """Every row of ``sql``, a read by several keys, on a point-read connection."""
+        self._require_pool()
+        if self._reader is None:
+            return await self.fetchall(sql, params)
+        try:
+            return await self._reader.fetch(self._sql(sql), tuple(params))
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise _translate(exc) from None
+
     def json_rows(self, columns: Sequence[str], select: str) -> str:
         """``select``'s rows as one JSON array of arrays (``[]`` when it has none)."""
         return (
