@@ -11,7 +11,9 @@ machine matters less than it does to a requests/s figure. Steps:
 - the same read on one connection (no acquire, no reset) and on a prepared statement;
 - ``row_to_payment`` of the record and ``render_status`` of the payment (the daemon's work on
   top of the read);
-- ``PaymentStore.get`` + ``render_status``: the whole miss below the HTTP layer.
+- ``PaymentStore.get`` + ``render_status``: the whole miss below the HTTP layer;
+- ``PaymentStore.get`` and ``engine.point`` 32 at a time, as misses arrive under load
+  (``PaymentStore.get`` reads the ids asked for together in one statement).
 
 It starts its own PostgreSQL server and seeds it like ``bench postgres`` (``db copy`` of the
 seeded SQLite payments).
@@ -56,6 +58,18 @@ async def _cpu_per_call(
     cpu, wall = time.process_time(), time.perf_counter()
     for payment_id in ids:
         await call(payment_id)
+    n = len(ids)
+    return name, 1e6 * (time.process_time() - cpu) / n, 1e6 * (time.perf_counter() - wall) / n
+
+
+async def _cpu_per_call_32(
+    name: str, ids: list[str], call: Callable[[str], Awaitable[Any]]
+) -> tuple[str, float, float]:
+    """As ``_cpu_per_call``, 32 calls at a time (as 32 browsers' misses arrive together)."""
+    await asyncio.gather(*(call(i) for i in ids[:200]))
+    cpu, wall = time.process_time(), time.perf_counter()
+    for start in range(0, len(ids), 32):
+        await asyncio.gather(*(call(i) for i in ids[start : start + 32]))
     n = len(ids)
     return name, 1e6 * (time.process_time() - cpu) / n, 1e6 * (time.perf_counter() - wall) / n
 
@@ -119,6 +133,16 @@ async def measure(work: Path, payments: int, reads: int) -> list[tuple[str, floa
                 return await store.get(payment_id)
 
             results.append(await _cpu_per_call("PaymentStore.get", ids, get))
+            results.append(
+                await _cpu_per_call_32("PaymentStore.get, 32 at a time (batched)", ids, get)
+            )
+            results.append(
+                await _cpu_per_call_32(
+                    "engine.point, 32 at a time",
+                    ids,
+                    lambda i: engine.point("SELECT * FROM payments WHERE id = ?", (i,)),
+                )
+            )
             results.append(await _cpu_per_call("row_to_payment", ids, decode))
             results.append(await _cpu_per_call("render_status", ids, render))
             results.append(await _cpu_per_call("PaymentStore.get + render_status", ids, miss))

@@ -247,4 +247,4 @@ def test_the_miss_profile_prints_a_row_per_step() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     steps = [line.split(" | ")[0].strip("| ") for line in proc.stdout.splitlines()[2:]]
     assert "engine.point (daemon's read)" in steps and "row_to_payment" in steps
-    assert len(steps) == 9
+    assert len(steps) == 11
