@@ -49,11 +49,12 @@ BENCHMARKS: dict[str, Callable[[Context], Section | list[Section]]] = {
     "sweep": sweep.main,
     "itemstate": itemstate.main,
     "postgres": postgres.main,
+    "pgstatus": postgres.status_main,
     "invoice": invoice.main,
 }
-# Run only when named (``python -m bench postgres chains``): postgres and invoice start a
-# PostgreSQL server, chains three anvils.
-OPT_IN = frozenset({"postgres", "chains", "invoice"})
+# Run only when named (``python -m bench postgres chains``): postgres, pgstatus (its status.json
+# part alone) and invoice start a PostgreSQL server, chains three anvils.
+OPT_IN = frozenset({"postgres", "pgstatus", "chains", "invoice"})
 
 
 def _quiet_logs() -> None:

@@ -204,3 +204,47 @@ def test_quick_run_of_the_invoice_benchmark(tmp_path: Path) -> None:
     assert all(math.isfinite(r) and r > 0 for r in section["ratios"].values())
     assert [t["met"] in (True, False) for t in section["targets"]] == [True, True]
     assert not any("failed" in note for note in section["notes"])
+
+
+@pytest.mark.sqlite_pass("the benchmarks start their own daemons and databases")
+@pytest.mark.slow
+def test_quick_run_of_the_postgresql_status_part_alone(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "pgstatus", "--quick", "--json", str(out)]
+        + ["--workdir", str(tmp_path / "work")],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (section,) = json.loads(out.read_text())["sections"]
+    assert section["name"] == "pg_status"
+    assert section["columns"][-1] == "server CPU µs/request"
+    rows = {row[0]: row for row in section["rows"]}
+    for name in (
+        "bare + asyncpg point read",
+        "bare + asyncpg point read, 5 connections of its own",
+    ):
+        assert rows[name][2] > 0 and rows[name][5] > 0, rows[name]
+    assert rows["xbtcpay daemon on PostgreSQL"][5] > 0
+    assert "daemon / bare + point read on its own connections, random ids" in section["ratios"]
+
+
+@pytest.mark.sqlite_pass("the benchmarks start their own daemons and databases")
+@pytest.mark.slow
+def test_the_miss_profile_prints_a_row_per_step() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.pg_miss", "--payments", "300", "--reads", "300"],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    steps = [line.split(" | ")[0].strip("| ") for line in proc.stdout.splitlines()[2:]]
+    assert "engine.point (daemon's read)" in steps and "row_to_payment" in steps
+    assert len(steps) == 11

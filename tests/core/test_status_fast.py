@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,56 @@ async def test_misses_404s_and_other_requests_take_the_normal_path(tmp_path: Pat
         assert _hits(d) == before
         d.runtime.head.set(12345)  # a live body is only valid at its head: never stale
         assert (await _get(d, f"/{pid}/status.json"))[0] == 200
+
+
+def _reads(d: Any) -> int:
+    return int(d.runtime.metrics.registry.get_sample_value("xbtcpay_status_fast_reads_total"))
+
+
+@pytest.mark.parametrize(
+    ("origins", "origin"),
+    [
+        (["*"], "https://shop.example"),
+        (["https://a.example"], "https://a.example"),
+        (["https://a.example"], "https://evil.example"),
+    ],
+)
+async def test_cache_miss_is_read_on_the_fast_path_and_answers_like_the_full_stack(
+    tmp_path: Path, origins: list[str], origin: str
+) -> None:
+    async with running_daemon(tmp_path, {"public": {"cors_origins": origins}}) as d:
+        pid = (await d.start_payment("1"))["id"]
+        d.runtime.status_cache.invalidate(pid)
+        hits, reads = _hits(d), _reads(d)
+        fast = await _get(d, f"/{pid}/status.json", Origin=origin)  # miss: read right here
+        assert (_hits(d), _reads(d)) == (hits, reads + 1)
+        assert len(d.runtime.status_cache) >= 1
+        again = await _get(d, f"/{pid}/status.json", Origin=origin)  # now cached: a hit
+        assert (_hits(d), _reads(d)) == (hits + 1, reads + 1)
+        d.runtime.status_cache.invalidate(pid)
+        slow = await _get(d, f"/{pid}/status.json?full=1", Origin=origin)  # the full stack
+        assert (_hits(d), _reads(d)) == (hits + 1, reads + 1)
+        assert fast[0] == again[0] == slow[0] == 200
+        assert fast[1] == again[1] == slow[1]
+        assert {k: v for k, v in fast[2].items() if k not in VARYING} == {
+            k: v for k, v in slow[2].items() if k not in VARYING
+        }
+        assert fast[2]["x-request-id"] != slow[2]["x-request-id"]
+        d.runtime.status_cache.invalidate(pid)
+        echoed = await _get(d, f"/{pid}/status.json", **{"X-Request-Id": "shop-43"})
+        assert echoed[2]["x-request-id"] == "shop-43"
+
+
+async def test_unknown_ids_and_a_failing_database_take_the_full_stack(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path) as d:
+        pid = (await d.start_payment("1"))["id"]
+        d.runtime.status_cache.invalidate(pid)
+        hits, reads = _hits(d), _reads(d)
+        status, body, _ = await _get(d, "/abcdefabcdefabcd/status.json")
+        assert (status, json.loads(body)) == (404, {"error": "not found"})
+        assert (_hits(d), _reads(d)) == (hits, reads)
+        await d.runtime.db.close()  # every read now fails with StorageError
+        status, body, headers = await _get(d, f"/{pid}/status.json")
+        assert status == 503 and "error" in json.loads(body)
+        assert headers["x-request-id"]  # answered by the full stack's error mapping
+        assert (_hits(d), _reads(d)) == (hits, reads)

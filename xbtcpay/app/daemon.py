@@ -53,7 +53,7 @@ from xbtcpay.web.purchase_endpoint import setup_purchase_routes
 from xbtcpay.web.receipt_page import ReceiptPage, setup_receipt_page
 from xbtcpay.web.refund_page import setup_refund_page
 from xbtcpay.web.rpc import setup_rpc
-from xbtcpay.web.status_cache import warm_status_cache
+from xbtcpay.web.status_cache import read_status, warm_status_cache
 from xbtcpay.web.status_feed import StatusFeed
 
 log = structlog.get_logger("xbtcpay.app")
@@ -239,6 +239,14 @@ class Daemon:
                 parts.head,
                 config.public.cors_origins,
                 parts.metrics.registry,
+                functools.partial(
+                    read_status,
+                    parts.status_cache,
+                    parts.payments,
+                    parts.config,
+                    parts.core,
+                    parts.head,
+                ),
             ),
         )
         admin = config.admin

@@ -19,6 +19,8 @@ from xbtcpay.core.models import CRYPTO, Payment, decimal_of
 from xbtcpay.core.persistence import Engine, EventRow, InsertHook, Row, UnitOfWork
 from xbtcpay.core.state import State
 from xbtcpay.storage import derivation_indexes, payment_events
+from xbtcpay.storage.point_batch import KeyBatcher
+from xbtcpay.storage.postgres import PostgresDatabase
 from xbtcpay.storage.sql import marks, open_states
 
 _BOOL = {"late", "overpaid", "reorged"}
@@ -129,9 +131,13 @@ class PaymentStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._batch: KeyBatcher[str] | None = None
         # PostgreSQL: indexes from blocks reserved apart (see derivation_indexes)
-        apart = getattr(engine, "transact_apart", None)
-        self._blocks = derivation_indexes.IndexBlocks(apart) if apart is not None else None
+        self._blocks = (
+            derivation_indexes.IndexBlocks(engine.transact_apart)
+            if isinstance(engine, PostgresDatabase)
+            else None
+        )
 
     @property
     def db(self) -> Engine:
@@ -175,8 +181,25 @@ class PaymentStore:
         await payment_events.append_event(uow, payment_id, event)
 
     async def get(self, payment_id: str) -> Payment | None:
-        row = await self.engine.point("SELECT * FROM payments WHERE id = ?", (payment_id,))
+        batch = self._batch or self._batcher()
+        if batch is not None and isinstance(payment_id, str) and "\x00" not in payment_id:
+            row = await batch.get(payment_id)  # with the other ids asked for meanwhile
+        else:
+            row = await self.engine.point("SELECT * FROM payments WHERE id = ?", (payment_id,))
         return row_to_payment(row) if row else None
+
+    def _batcher(self) -> KeyBatcher[str] | None:
+        """On PostgreSQL with point-read connections: reads of payments by id asked for
+        while others are in flight go together, one statement per batch (point_batch.py)."""
+        engine = self.engine
+        if not isinstance(engine, PostgresDatabase) or not engine.point_lanes:
+            return None
+
+        async def read_many(ids: list[str]) -> list[Any]:
+            return await engine.point_rows("SELECT * FROM payments WHERE id = ANY(?)", (ids,))
+
+        self._batch = KeyBatcher(read_many, lambda row: row["id"], engine.point_lanes)
+        return self._batch
 
     async def get_by_order_id(self, order_id: str) -> Payment | None:
         row = await self.engine.fetchone("SELECT * FROM payments WHERE order_id = ?", (order_id,))

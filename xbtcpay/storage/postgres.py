@@ -6,8 +6,10 @@ support are built in, and it has no C library dependency beyond its wheel. Durab
 server's: ``synchronous_commit`` stays on, so ``transact`` returns after the commit is on
 disk, and concurrent commits share WAL flushes (the server's own group commit).
 
-Writes go through one group-committing writer connection (``pg_writer.py``), reads
-through the rest of the pool. SQL is written once with ``?`` placeholders (see
+Writes go through one group-committing writer connection (``pg_writer.py``), point reads
+(``point``: one row by key, a status.json cache miss) through a few connections of their own
+(``pg_reader.py``: no pool acquire, no reset round trip), other reads through the rest of the
+pool; all of them together stay within ``pool_size``. SQL is written once with ``?`` placeholders (see
 ``xbtcpay.core.persistence``); it is rewritten to ``$1, $2, ...`` here. Driver errors never leave this module: constraint
 violations become ``ConstraintViolation``, a lost or refused server ``StorageError``.
 """
@@ -23,11 +25,22 @@ import structlog
 from xbtcpay.core.errors import ConstraintViolation, InvalidParams, StorageError
 from xbtcpay.core.persistence import Work
 from xbtcpay.storage.database import apply_migrations
+from xbtcpay.storage.pg_reader import PointReader
 from xbtcpay.storage.pg_writer import GroupCommitWriter
 
 T = TypeVar("T")
 log = structlog.get_logger("xbtcpay.storage")
 _MIGRATION_LOCK = 0x7862_7463  # "xbtc": one replica migrates at a time
+_APPLICATION = {"application_name": "xbtcpay"}
+
+
+def point_connections(pool_size: int) -> int:
+    """How many of ``pool_size`` connections serve point reads: half (five of the default
+    ten; more connections answer more reads per turn of the event loop), none in a pool of
+    fewer than four, which keeps its connections for the writer and the other reads."""
+    return pool_size // 2 if pool_size >= 4 else 0
+
+
 _UNAVAILABLE = (
     OSError,
     asyncpg.PostgresConnectionError,
@@ -156,6 +169,7 @@ class PostgresDatabase:
         self._pool: Any = None
         self._sql = _Sql()
         self._writer: GroupCommitWriter | None = None
+        self._reader: PointReader | None = None
 
     async def open(self) -> None:
         """Connect the pool; a wrong URL, password or database raises StorageError."""
@@ -164,9 +178,9 @@ class PostgresDatabase:
                 dsn=self.url,
                 password=self._password,
                 min_size=1,
-                max_size=self.pool_size,
+                max_size=self.pool_size - point_connections(self.pool_size),
                 command_timeout=30,
-                server_settings={"application_name": "xbtcpay"},
+                server_settings=_APPLICATION,
             )
         except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError):
             raise StorageError("PostgreSQL refused the user or password") from None
@@ -177,11 +191,24 @@ class PostgresDatabase:
         self._writer = GroupCommitWriter(
             self._pool, lambda conn: PgUnit(conn, self._sql), _translate, _UNAVAILABLE
         )
+        if readers := point_connections(self.pool_size):
+            self._reader = PointReader(self._connect, readers)
+
+    def _connect(self) -> Any:
+        return asyncpg.connect(
+            dsn=self.url,
+            password=self._password,
+            command_timeout=30,
+            server_settings=_APPLICATION,
+        )
 
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -232,7 +259,31 @@ class PostgresDatabase:
             raise _translate(exc) from None
 
     async def point(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        return await self.fetchone(sql, params)
+        """The one row ``sql`` reads by key, or None: on a point-read connection."""
+        self._require_pool()
+        if self._reader is None:
+            return await self.fetchone(sql, params)
+        try:
+            return await self._reader.fetchrow(self._sql(sql), tuple(params))
+        except asyncpg.CharacterNotInRepertoireError:
+            return None  # as in ``fetchall``: no text holds NUL, so nothing matches
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise _translate(exc) from None
+
+    @property
+    def point_lanes(self) -> int:
+        """How many point reads can be in flight at once (0: point reads use the pool)."""
+        return point_connections(self.pool_size) if self._reader is not None else 0
+
+    async def point_rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """Every row of ``sql``, a read by several keys, on a point-read connection."""
+        self._require_pool()
+        if self._reader is None:
+            return await self.fetchall(sql, params)
+        try:
+            return await self._reader.fetch(self._sql(sql), tuple(params))
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise _translate(exc) from None
 
     def json_rows(self, columns: Sequence[str], select: str) -> str:
         """``select``'s rows as one JSON array of arrays (``[]`` when it has none)."""

@@ -22,7 +22,7 @@ from xbtcpay.web.keys import (
     POSTBACKS,
     STATUS_CACHE,
 )
-from xbtcpay.web.status_cache import head_of, render_status
+from xbtcpay.web.status_cache import read_status
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,19 +52,12 @@ async def status_json(request: web.Request) -> web.Response:
     payment_id = request.match_info["id"]
     if not _ID.match(payment_id):
         return _json({"error": "not found"}, status=404)
-    cache = request.app[STATUS_CACHE]
-    heads = request.app[CHAIN_HEAD]
-    mark = heads.mark
-    body = cache.get(payment_id, mark)
+    app = request.app
+    body = await read_status(
+        app[STATUS_CACHE], app[PAYMENTS], app[CONFIG], app[CORE], app[CHAIN_HEAD], payment_id
+    )
     if body is None:
-        epoch = cache.epoch
-        payment = await request.app[PAYMENTS].get(payment_id)
-        if payment is None:
-            return _json({"error": "not found"}, status=404)
-        config = request.app[CONFIG]
-        head = head_of(config, heads, payment)
-        body, live = render_status(config, request.app[CORE], payment, head)
-        cache.put(payment_id, body, live=live, head=mark, read_epoch=epoch)
+        return _json({"error": "not found"}, status=404)
     return web.Response(body=body, content_type="application/json", headers=_NO_STORE)
 
 
