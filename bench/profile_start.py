@@ -169,7 +169,20 @@ def spy_on(pid: int, out: str) -> subprocess.Popen[bytes]:
     """py-spy sampling ``pid``'s threads (native frames off) until it gets SIGINT."""
     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     spy = subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--threads", "--format", "raw", "-o", out, "-r", "500"],
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--threads",
+            "--gil",
+            "--format",
+            "raw",
+            "-o",
+            out,
+            "-r",
+            "500",
+        ],
         stdout=subprocess.DEVNULL,
     )
     time.sleep(1.0)  # py-spy attaches before the first round

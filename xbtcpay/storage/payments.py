@@ -25,6 +25,8 @@ _BOOL = {"late", "overpaid", "reorged"}
 _DECIMAL = {"amount", "amount_received", "amount_refunded"}
 _COLUMNS = [f.name for f in fields(Payment)]
 _STATES = {state.value: state for state in State}
+# json.dumps with arguments builds an encoder per call; one shared encoder writes the same text
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def row_to_payment(row: Any) -> Payment:
@@ -63,7 +65,7 @@ def to_column(name: str, value: Any) -> Any:
     if name in _BOOL:
         return int(bool(value))
     if name == "extra":
-        return json.dumps(dict(value), separators=(",", ":"), default=str)
+        return _COMPACT(dict(value))
     if name == "postback_events":
         return None if value is None else json.dumps(list(value))
     if isinstance(value, State):
@@ -71,13 +73,12 @@ def to_column(name: str, value: Any) -> Any:
     return value
 
 
+_INSERT = f"INSERT INTO payments ({', '.join(_COLUMNS)}) VALUES ({marks(_COLUMNS)})"
+
+
 async def insert_payment(uow: UnitOfWork, payment: Payment) -> None:
     """Insert one payment row (a taken order_id or address raises ConstraintViolation)."""
-    cols = ", ".join(_COLUMNS)
-    await uow.execute(
-        f"INSERT INTO payments ({cols}) VALUES ({marks(_COLUMNS)})",
-        [to_column(c, getattr(payment, c)) for c in _COLUMNS],
-    )
+    await uow.execute(_INSERT, [to_column(c, getattr(payment, c)) for c in _COLUMNS])
 
 
 async def compare_and_set(uow: UnitOfWork, current: Payment, changes: Mapping[str, Any]) -> bool:
