@@ -70,8 +70,13 @@ def cpu_delta(pid: int, before: dict[int, int], after: dict[int, int]) -> tuple[
     return after.get(pid, 0) - before.get(pid, 0), total
 
 
-async def drive(url: str, calls: int, clients: int, seed: int) -> int:
-    """``calls`` start_payment calls shared by ``clients`` workers; how many succeeded."""
+async def drive(
+    url: str, calls: int, clients: int, seed: int, method: str = "start_payment"
+) -> int:
+    """``calls`` start_payment calls shared by ``clients`` workers; how many succeeded.
+
+    Another ``method`` (one the daemon does not have, say) measures the transport alone:
+    the same HTTP, middlewares and JSON-RPC envelope, answered with an error."""
     left = calls
     ok = 0
     connector = aiohttp.TCPConnector(limit=clients)
@@ -85,23 +90,25 @@ async def drive(url: str, calls: int, clients: int, seed: int) -> int:
                 body = {
                     "jsonrpc": "2.0",
                     "id": 1,
-                    "method": "start_payment",
+                    "method": method,
                     "params": {"amount": amount, "data": {"bench": True}},
                 }
                 async with session.post(url + "/", json=body) as resp:
                     reply = await resp.json()
-                    ok += "result" in reply
+                    ok += "result" in reply or method != "start_payment"
 
         await asyncio.gather(*(worker(random.Random(seed * 1000 + n)) for n in range(clients)))
     return ok
 
 
-async def measure(daemon: BenchDaemon, label: str, calls: int, clients: int, seed: int) -> Round:
+async def measure(
+    daemon: BenchDaemon, label: str, calls: int, clients: int, seed: int, method: str
+) -> Round:
     """One round against a running daemon."""
     pid = daemon.pid
     before = thread_cpu_ns(pid)
     started = time.perf_counter()
-    ok = await drive(daemon.rpc_url, calls, clients, seed)
+    ok = await drive(daemon.rpc_url, calls, clients, seed, method)
     seconds = time.perf_counter() - started
     after = thread_cpu_ns(pid)
     loop_ns, total_ns = cpu_delta(pid, before, after)
@@ -150,7 +157,7 @@ async def run(args: argparse.Namespace) -> list[Round]:
         spy = spy_on(daemons["this"].pid, args.py_spy) if args.py_spy else None
         for n in range(args.rounds):
             for label, daemon in daemons.items():
-                r = await measure(daemon, label, args.calls, args.clients, n + 1)
+                r = await measure(daemon, label, args.calls, args.clients, n + 1, args.method)
                 say(
                     f"{label} round {n + 1}: {r.loop_us:.0f} us loop thread, "
                     f"{r.total_us:.0f} us all threads per call, {r.calls / r.seconds:.0f} calls/s"
@@ -211,6 +218,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500, help="calls before the first round")
     parser.add_argument("--repo", help="also run this checkout's daemon, rounds interleaved")
     parser.add_argument("--cprofile", help="write the daemon's cProfile to this directory")
+    parser.add_argument(
+        "--method", default="start_payment", help="another name measures the transport alone"
+    )
     parser.add_argument("--py-spy", help="write py-spy's collapsed stacks of the rounds here")
     parser.add_argument("--top", type=int, default=45, help="functions printed per profile view")
     parser.add_argument("--workdir", default=None, help="parent of the temporary directory")
