@@ -25,7 +25,7 @@ from xbtcpay.app.logs import configure_logging
 
 async def _main(config_path: Path, ready: Path, watcher: bool) -> None:
     config = load_config(config_path)
-    configure_logging(config.log.level, config.log.format)
+    configure_logging(config.log.level, config.log.format, final=True)  # as ``xbtcpay run``
     daemon = Daemon(config, watcher=watcher)
     await daemon.start()
 

@@ -37,9 +37,9 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _env() -> dict[str, str]:
+def _env(repo: Path = REPO) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(repo) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
@@ -56,9 +56,11 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
 
 
 class Child:
-    """A child process stopped by SIGTERM (then SIGKILL) and only by its own pid."""
+    """A child process stopped by SIGTERM (then SIGKILL) and only by its own pid.
 
-    def __init__(self, args: list[str], log_path: Path) -> None:
+    ``repo`` is the checkout whose code it runs (another one to compare two versions)."""
+
+    def __init__(self, args: list[str], log_path: Path, repo: Path = REPO) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -66,8 +68,8 @@ class Child:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=_env(),
-            cwd=str(REPO),
+            env=_env(repo),
+            cwd=str(repo),
         )
 
     @property
@@ -92,11 +94,18 @@ class Child:
 class BenchDaemon(Child):
     """``bench.daemon_main``: the real Daemon in a subprocess, with its stats port."""
 
-    def __init__(self, config_path: Path, *, watcher: bool = False, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        watcher: bool = False,
+        timeout: float = 60.0,
+        repo: Path = REPO,
+    ) -> None:
         self.ready = config_path.parent / f"ready-{time.monotonic_ns()}.json"
         args = [sys.executable, "-m", "bench.daemon_main", str(config_path), str(self.ready)]
         super().__init__(
-            args + (["--watcher"] if watcher else []), config_path.parent / "daemon.log"
+            args + (["--watcher"] if watcher else []), config_path.parent / "daemon.log", repo
         )
         deadline = time.monotonic() + timeout
         while not self.ready.exists():

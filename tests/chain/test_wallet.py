@@ -17,7 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xbtcpay.chain.devchain import DEV_MNEMONIC, account_xpub, dev_key, dev_xpub
-from xbtcpay.chain.wallet import AddressDeriver, InvalidXpub, derive_child, parse_xpub
+from xbtcpay.chain.wallet import (
+    AddressDeriver,
+    InvalidXpub,
+    derive_child,
+    parse_xpub,
+    public_key_to_address,
+)
 
 OTHER_MNEMONIC = (
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
@@ -110,3 +116,30 @@ def corrupt_key(xpub: str) -> str:
 def test_bad_xpub_is_refused_with_a_reason(text: str, reason: str) -> None:
     with pytest.raises(InvalidXpub, match=reason):
         AddressDeriver(text)
+
+
+@pytest.mark.parametrize("mnemonic", [DEV_MNEMONIC, OTHER_MNEMONIC])
+def test_lowercase_address_is_the_step_by_step_derivation(mnemonic: str) -> None:
+    """The deriver's fast path (parent point parsed once, no EIP-55 pass) gives, for many
+    indexes, exactly the lower-cased address of ``derive_child`` + ``public_key_to_address``
+    (which the tests above check against two independent implementations)."""
+    deriver = AddressDeriver(account_xpub(mnemonic))
+    external = derive_child(parse_xpub(account_xpub(mnemonic)), 0)
+    indexes = [*range(300), 2**16, 2**24 + 7, 2**31 - 2, 2**31 - 1]
+    for index in indexes:
+        reference = public_key_to_address(derive_child(external, index).public_key)
+        assert deriver.lowercase_address(index) == reference.lower(), index
+        assert deriver.address(index) == reference, index
+
+
+def test_lowercase_address_matches_the_dev_chain_accounts() -> None:
+    deriver = AddressDeriver(dev_xpub())
+    for index in (0, 10, 19):
+        assert deriver.lowercase_address(index) == dev_key(index).address.lower()
+
+
+def test_lowercase_address_refuses_a_hardened_index() -> None:
+    deriver = AddressDeriver(dev_xpub())
+    for index in (-1, 2**31, 2**32):
+        with pytest.raises(ValueError, match="non-hardened"):
+            deriver.lowercase_address(index)

@@ -86,3 +86,41 @@ async def test_a_payment_in_a_block_newer_than_the_known_head_has_one_confirmati
         for head, confirmations in ((11, 1), (12, 1), (14, 3)):
             doc = status_document(d.config, d.runtime.core, seen, head)
             assert (doc["status"], doc["confirmations"]) == ("seen", confirmations), head
+
+
+def test_a_deferred_body_is_rendered_once_on_the_first_read() -> None:
+    cache = StatusCache()
+    renders: list[str] = []
+
+    def render() -> bytes:
+        renders.append("p")
+        return b'{"status":"new"}'
+
+    cache.replace("p", render, live=False, head=None)
+    assert renders == [] and len(cache) == 1
+    assert cache.get("p", 7) == b'{"status":"new"}'
+    assert cache.get("p", 8) == b'{"status":"new"}' and renders == ["p"]
+    cache.replace("p", render, live=False, head=None)  # a later change: its own rendering
+    cache.invalidate("p")
+    assert cache.get("p", 8) is None and renders == ["p"]
+    cache.replace("q", render, live=False, head=None)
+    cache.suspend()
+    assert cache.get("q", None) is None and renders == ["p"]
+
+
+async def test_a_new_payment_s_body_is_what_rendering_it_at_creation_gave(tmp_path: Path) -> None:
+    from tests.harness import running_daemon
+    from xbtcpay.web.status_cache import head_of, render_status
+
+    async with running_daemon(tmp_path) as d:
+        started = [await d.start_payment(amount) for amount in ("1.5", "0.00000001", "20999984")]
+        rt = d.runtime
+        for answer in started:
+            payment = await rt.payments.get(answer["id"])
+            rendered, live = render_status(
+                rt.config, rt.core, payment, head_of(rt.config, rt.head, payment)
+            )
+            assert not live
+            assert rt.status_cache.get(answer["id"], rt.head.mark) == rendered
+            async with d.session.get(f"{d.public_url}/{answer['id']}/status.json") as resp:
+                assert resp.status == 200 and await resp.read() == rendered

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{path}: ok ({len(config.assets)} assets, {len(config.plugins)} plugins)")
         return 0
-    configure_logging(config.log.level, config.log.format)
+    configure_logging(config.log.level, config.log.format, final=args.command == "run")
     if args.command == "run":
         return _run(config)
     if args.command == "export":

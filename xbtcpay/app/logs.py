@@ -22,8 +22,13 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
-def configure_logging(level: str = "info", fmt: str = "auto") -> None:
-    """Route structlog to stdout; ``fmt`` is auto (TTY -> console), json or console."""
+def configure_logging(level: str = "info", fmt: str = "auto", *, final: bool = False) -> None:
+    """Route structlog to stdout; ``fmt`` is auto (TTY -> console), json or console.
+
+    ``final``: this configuration stays for the life of the process (the daemon), so each
+    module's logger is built once, on its first use. Otherwise structlog builds a logger on
+    every call, even one whose level drops the line: a few microseconds on every payment.
+    Tools and tests that configure again keep building them per call."""
     use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
@@ -42,5 +47,5 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
             getattr(logging, level.upper(), logging.INFO)
         ),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=final,
     )

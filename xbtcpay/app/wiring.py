@@ -193,7 +193,7 @@ def assemble(
     core.register(registry)
     status_cache = StatusCache(max_entries=config.public.status_cache_size)
     feed.on_transition(refresh_on_transition(status_cache, config, core, head))
-    feed.on_transition(lambda payment, event: metrics.transitions.labels(event).inc())
+    feed.on_transition(metrics.count_transition)
     funds.register(config, db, metrics.registry, registry, registrations)
     books.register(
         db, config.assets, config.commerce.virtual_currencies, rate_book, registry, config.chain.key

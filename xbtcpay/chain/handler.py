@@ -63,7 +63,10 @@ class ChainHandler:
         self.access = access
         self.watch = watch
         xpub = config.wallet.xpub
-        self._deriver: Callable[[int], str] | None = AddressDeriver(xpub).address if xpub else None
+        # storage keeps addresses in lower case: derive them so, without the EIP-55 checksum
+        self._deriver: Callable[[int], str] | None = (
+            AddressDeriver(xpub).lowercase_address if xpub else None
+        )
 
     def serves(self, asset: str) -> bool:
         return asset in self.config.assets

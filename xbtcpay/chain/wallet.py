@@ -2,6 +2,12 @@
 
 The xpub is the account-level key m/44'/60'/0'; address ``i`` is m/44'/60'/0'/0/i, the
 same address a wallet holding the mnemonic derives with its private keys.
+
+Every new crypto payment derives one address inside the database writer's transaction, so
+``AddressDeriver`` keeps the external chain's parent key parsed once (``PublicKey``) and
+goes from the tweaked child point straight to its uncompressed form and its keccak: one
+point operation in libsecp256k1 and two hashes per address (``derive_child`` and
+``public_key_to_address`` are the step-by-step reference the tests compare it with).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import hmac
 from dataclasses import dataclass
 
 import coincurve
+from Crypto.Hash import keccak as keccak_hash
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -80,7 +87,22 @@ class AddressDeriver:
     """Derives receive addresses m/.../0/i from an account xpub (external chain cached)."""
 
     def __init__(self, xpub: str) -> None:
-        self._external = derive_child(parse_xpub(xpub), 0)
+        external = derive_child(parse_xpub(xpub), 0)
+        self._external = external
+        self._point = coincurve.PublicKey(external.public_key)
+        self._chain_code = external.chain_code
+        self._prefix = external.public_key  # HMAC data is the parent key, then the index
 
     def address(self, index: int) -> str:
-        return public_key_to_address(derive_child(self._external, index).public_key)
+        """EIP-55 checksummed address ``index`` (what wallets and the CLI show)."""
+        return to_checksum_address(self.lowercase_address(index))
+
+    def lowercase_address(self, index: int) -> str:
+        """Address ``index`` in lower case, the form payments are stored and matched in
+        (it skips the EIP-55 checksum, a second keccak, that storage would drop again)."""
+        if not 0 <= index < HARDENED:
+            raise ValueError("public derivation needs a non-hardened index")
+        digest = hmac.digest(self._chain_code, self._prefix + index.to_bytes(4, "big"), "sha512")
+        child = self._point.add(digest[:32])
+        point = child.format(compressed=False)[1:]
+        return "0x" + keccak_hash.new(data=point, digest_bits=256).digest()[-20:].hex()

@@ -52,6 +52,7 @@ class CoreMethods:
         self.strays = strays
         self.invoicing = invoicing
         self._invoice_fields: dict[tuple[str, int], dict[str, Any]] = {}  # oldest first
+        self._last_uri: tuple[Payment | None, str | None] = (None, None)
 
     def register(self, registry: MethodRegistry) -> None:
         registry.add("start_payment", self.start_payment)
@@ -258,8 +259,16 @@ class CoreMethods:
         }
 
     def payment_uri(self, p: Payment) -> str | None:
-        """The wallet URI of the payment's method handler (None for provider payments)."""
-        return self.handlers.payment_uri(p)
+        """The wallet URI of the payment's method handler (None for provider payments).
+
+        The last payment's URI is kept: a new payment's status.json body (rendered when it
+        is created) and the answer to ``start_payment`` ask for it of the same object, and a
+        ``Payment`` is frozen, so the same object always has the same URI."""
+        last, uri = self._last_uri
+        if last is not p:
+            uri = self.handlers.payment_uri(p)
+            self._last_uri = (p, uri)
+        return uri
 
     async def get_payment(self, params: Mapping[str, Any], call: CallContext) -> dict[str, Any]:
         payment = await self.processor.get(_payment_id(params))

@@ -21,6 +21,7 @@ class Metrics:
             ["event"],
             registry=self.registry,
         )
+        self._transition_counts: dict[str, Counter] = {}
         self.postback_queue = Gauge(
             "xbtcpay_postback_queue",
             "Postbacks by delivery status",
@@ -76,6 +77,14 @@ class Metrics:
         self.cluster_term = Gauge(
             "xbtcpay_cluster_term", "Current leader term (fencing token)", registry=self.registry
         )
+
+    def count_transition(self, payment: object, event: str) -> None:
+        """A transition listener: one more ``event`` (the labelled child is looked up once
+        per event name, not on every payment)."""
+        child = self._transition_counts.get(event)
+        if child is None:
+            child = self._transition_counts[event] = self.transitions.labels(event)
+        child.inc()
 
     def set_cluster(self, replica: str, leader: bool, term: int) -> None:
         self.cluster_leader.labels(replica).set(1 if leader else 0)

@@ -38,6 +38,8 @@ from xbtcpay.core.state import Event, State, apply
 
 log = structlog.get_logger("xbtcpay.processor")
 MAX_CAS_RETRIES = 20
+# json.dumps(value, default=str) builds an encoder per call; this one writes the same text.
+_ENCODE_WITH_STR = json.JSONEncoder(default=str).encode
 
 # Runs inside the unit of work of every creation (before=None, event "created") and
 # transition, after the payment, its event and its postback were written.
@@ -78,7 +80,7 @@ def request_hash(new: NewPayment) -> str:
         new.product,
         new.customer,
     ]
-    return hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()
+    return hashlib.sha256(_ENCODE_WITH_STR(fields).encode()).hexdigest()
 
 
 class PaymentProcessor:

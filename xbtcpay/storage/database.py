@@ -97,7 +97,7 @@ class Database:
         if self._task is None or self._task.done():
             raise StorageError("database is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((work, future))
+        self._queue.put_nowait((work, future))  # unbounded: what ``await put`` would do
         return await future
 
     async def _write_loop(self) -> None:

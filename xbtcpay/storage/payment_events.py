@@ -13,6 +13,9 @@ from typing import Any
 from xbtcpay.core.errors import ConstraintViolation
 from xbtcpay.core.persistence import DuplicateEvent, Engine, EventRow, Row, UnitOfWork
 
+# json.dumps with arguments builds an encoder per call; one shared encoder writes the same text
+_COMPACT = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
 
 async def append_event(uow: UnitOfWork, payment_id: str, e: EventRow) -> None:
     """Append to the payment's event log; a seen dedupe key raises DuplicateEvent."""
@@ -29,7 +32,7 @@ async def append_event(uow: UnitOfWork, payment_id: str, e: EventRow) -> None:
                 e.at,
                 e.source,
                 e.dedupe_key,
-                json.dumps(dict(e.details), default=str, separators=(",", ":")),
+                _COMPACT(dict(e.details)),
             ),
         )
     except ConstraintViolation as exc:

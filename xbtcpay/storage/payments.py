@@ -27,6 +27,8 @@ _BOOL = {"late", "overpaid", "reorged"}
 _DECIMAL = {"amount", "amount_received", "amount_refunded"}
 _COLUMNS = [f.name for f in fields(Payment)]
 _STATES = {state.value: state for state in State}
+# json.dumps with arguments builds an encoder per call; one shared encoder writes the same text
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def row_to_payment(row: Any) -> Payment:
@@ -65,7 +67,7 @@ def to_column(name: str, value: Any) -> Any:
     if name in _BOOL:
         return int(bool(value))
     if name == "extra":
-        return json.dumps(dict(value), separators=(",", ":"), default=str)
+        return _COMPACT(dict(value))
     if name == "postback_events":
         return None if value is None else json.dumps(list(value))
     if isinstance(value, State):

@@ -22,6 +22,7 @@ guard (``xbtcpay.web.admin.guard``) admits same-origin changes carrying a CSRF t
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Awaitable, Callable
 
@@ -81,10 +82,13 @@ def host_allowed(header: str | None, rpc: RpcConfig, names: frozenset[str]) -> b
 def browser_guard_middleware(rpc: RpcConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
     names = allowed_hosts(rpc)
     origins = frozenset(rpc.allowed_origins)
+    # every call names the same Host or two: decide each one once (bounded: a client
+    # sending many names cannot grow it)
+    allowed = functools.lru_cache(maxsize=1024)(lambda host: host_allowed(host, rpc, names))
 
     @web.middleware
     async def browser_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        refusal = _refusal(request, names, origins, rpc)
+        refusal = _refusal(request, allowed, origins)
         if refusal is not None:
             status, why = refusal
             log.warning(
@@ -102,9 +106,9 @@ def browser_guard_middleware(rpc: RpcConfig) -> Callable[..., Awaitable[web.Stre
 
 
 def _refusal(
-    request: web.Request, names: frozenset[str], origins: frozenset[str], rpc: RpcConfig
+    request: web.Request, host_allowed: Callable[[str | None], bool], origins: frozenset[str]
 ) -> tuple[int, str] | None:
-    if not host_allowed(request.headers.get("Host"), rpc, names):
+    if not host_allowed(request.headers.get("Host")):
         return 421, "host not allowed (rpc.allowed_hosts)"
     if request.path == "/admin" or request.path.startswith("/admin/"):
         return None  # the dashboard's forms: same-origin and CSRF checks of its own

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import ipaddress
 import itertools
 import secrets
@@ -80,10 +81,14 @@ def _in(address: str, networks: tuple[IPNetwork, ...]) -> bool:
 
 
 def whitelist_middleware(rpc: RpcConfig) -> Callable[..., Awaitable[web.StreamResponse]]:
+    # A shop calls from a handful of addresses: parsing each one once (not on every call)
+    # is enough; the memo is bounded, so clients naming many addresses cannot grow it.
+    whitelisted = functools.lru_cache(maxsize=4096)(lambda address: _in(address, rpc.ip_whitelist))
+
     @web.middleware
     async def whitelist(request: web.Request, handler: Handler) -> web.StreamResponse:
         ip = client_ip(request, rpc.trusted_proxies, rpc.forwarded_header)
-        if not _in(ip, rpc.ip_whitelist):
+        if not whitelisted(ip):
             log.warning("rpc.forbidden", client_ip=ip, path=request.path)
             return web.json_response({"error": "forbidden"}, status=403)
         request[CLIENT_IP] = ip

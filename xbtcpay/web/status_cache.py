@@ -4,13 +4,21 @@ The processor is the only writer of payment state and calls ``invalidate`` after
 committed change. A body read before a change can never be stored after it: every
 invalidation bumps ``epoch`` and ``put`` refuses a body whose read began in an older epoch.
 Bodies that show live confirmations are tagged with the chain head they were built at.
+
+A body that does not depend on the head (no transaction in a block yet: a new payment, say)
+is kept as the rendering still to do, from the committed payment, and rendered when it is
+first asked for: the same bytes as rendering it at once (the payment is frozen and nothing
+else goes into it), but a payment created and never polled costs no rendering at all, and
+``start_payment`` answers sooner.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from xbtcpay.core.models import CRYPTO, Payment
@@ -74,7 +82,19 @@ def render_status(
 ) -> tuple[bytes, bool]:
     """(encoded body, whether it shows live confirmations and so depends on the head)."""
     body = _COMPACT(status_document(config, core, p, head)).encode()
-    return body, p.tx_block is not None and p.method == CRYPTO
+    return body, is_live(p)
+
+
+def is_live(p: Payment) -> bool:
+    """Whether ``p``'s body shows confirmations, and so depends on the chain head."""
+    return p.tx_block is not None and p.method == CRYPTO
+
+
+def _body_of(config: PageSettings, core: CoreMethods, p: Payment, head: int | None) -> bytes:
+    return render_status(config, core, p, head)[0]
+
+
+Body = bytes | Callable[[], bytes]  # a body, or the rendering of one not asked for yet
 
 
 async def read_status(
@@ -105,13 +125,17 @@ class StatusCache:
     max_entries: int = 100_000  # about 65 MB of bodies at most (public.status_cache_size)
     epoch: int = 0
     trusted: bool = True  # False while the change feed cannot read (see ``suspend``)
-    _bodies: dict[str, tuple[bytes, bool, int | None]] = field(default_factory=dict)
+    _bodies: dict[str, tuple[Body, bool, int | None]] = field(default_factory=dict)
 
     def get(self, payment_id: str, head: int | None) -> bytes | None:
         entry = self._bodies.get(payment_id) if self.trusted else None
         if entry is None or (entry[1] and entry[2] != head):
             return None
-        return entry[0]
+        body = entry[0]
+        if not isinstance(body, bytes):  # first asked for: render it now, keep the bytes
+            body = body()
+            self._bodies[payment_id] = (body, entry[1], entry[2])
+        return body
 
     def put(
         self, payment_id: str, body: bytes, *, live: bool, head: int | None, read_epoch: int
@@ -123,8 +147,9 @@ class StatusCache:
             self._bodies.pop(next(iter(self._bodies)))
         self._bodies[payment_id] = (body, live, head)
 
-    def replace(self, payment_id: str, body: bytes, *, live: bool, head: int | None) -> None:
-        """The processor's post-commit view of a payment: newer than any read in flight."""
+    def replace(self, payment_id: str, body: Body, *, live: bool, head: int | None) -> None:
+        """The processor's post-commit view of a payment: newer than any read in flight
+        (``body`` may be its rendering, done on the first ``get``)."""
         self.epoch += 1
         self._bodies.pop(payment_id, None)
         if self.max_entries == 0 or not self.trusted:
@@ -161,8 +186,14 @@ def refresh_on_transition(
     payment, so browsers polling an open payment are answered from memory."""
 
     def refresh(payment: Payment, event: str) -> None:
-        body, live = render_status(config, core, payment, head_of(config, head, payment))
-        cache.replace(payment.id, body, live=live, head=head.mark)
+        at = head_of(config, head, payment)
+        if is_live(payment):
+            body, live = render_status(config, core, payment, at)
+            cache.replace(payment.id, body, live=live, head=head.mark)
+        else:  # the same bytes whenever rendered: render on the first poll, if one comes
+            cache.replace(
+                payment.id, partial(_body_of, config, core, payment, at), live=False, head=head.mark
+            )
 
     return refresh
 
