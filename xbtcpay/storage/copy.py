@@ -58,9 +58,11 @@ TABLES += ("admin_users", "admin_audit")
 # refunds of crypto payments and their history (250_refunds.sql)
 TABLES += ("refunds", "refund_events")
 CHUNK = 2000
-# Columns that mean something only in the database that wrote them, left NULL in the copy:
-# a payment's inserting transaction id (another cluster's numbering; see chain_store)
-_LOCAL = {("payments", "created_xid")}
+# Columns that mean something only in the database that wrote them, written NULL in the
+# copy (as in rows older than their migration): the inserting transaction's id of payments
+# and payment events (another cluster's numbering, or the copy's own; see chain_store and
+# payment_events)
+_LOCAL = {("payments", "created_xid"), ("payment_events", "created_xid")}
 _MOD = 1 << 256
 
 
@@ -157,8 +159,9 @@ async def _require_empty(target: Engine) -> None:
 
 
 async def _copy_table(source: Engine, target: Engine, table: str, columns: list[str]) -> int:
-    cols = ", ".join(columns)
-    marks = ", ".join("?" for _ in columns)
+    local = sorted(c for t, c in _LOCAL if t == table)  # written NULL, not the default
+    cols = ", ".join([*columns, *local])
+    marks = ", ".join(["?"] * len(columns) + ["NULL"] * len(local))
     copied = 0
     async for rows in _chunks(source, table, columns):
         batch = [[row[i] for i in range(len(columns))] for row in rows]

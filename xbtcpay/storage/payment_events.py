@@ -8,6 +8,7 @@ one payment's history (the admin API, the CLI).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 from xbtcpay.core.errors import ConstraintViolation
@@ -57,13 +58,57 @@ async def dedupe_seen(engine: Engine, key: str) -> bool:
     return row is not None
 
 
-async def events_after(uow: UnitOfWork, seq: int, limit: int) -> list[Row]:
-    """Up to ``limit`` events after ``seq``, oldest first, each with what its payment says
-    about the provider's subscription: ``seq, event_id, event, method, customer, asset,
-    amount, provider_ref, product, payment_id, extra`` (``extra`` as stored JSON text)."""
-    return await uow.fetchall(
-        "SELECT e.seq, e.event_id, e.event, p.method, p.customer, p.asset, p.amount,"
-        " p.provider_ref, p.product, p.id AS payment_id, p.extra FROM payment_events e"
-        " JOIN payments p ON p.id = e.payment_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
-        (seq, limit),
-    )
+@dataclass(frozen=True)
+class EventCursor:
+    """How far a follower of the event log has read.
+
+    ``seq``: every event without a commit watermark (SQLite's, and PostgreSQL's older than
+    migration 261) up to this seq. ``xid``/``xid_seq``: on PostgreSQL, every event up to
+    this (inserting transaction, seq) in that order."""
+
+    seq: int = 0
+    xid: int = 0
+    xid_seq: int = 0
+
+
+_FOLLOWED = (
+    "SELECT e.seq, e.created_xid, e.event_id, e.event, p.method, p.customer, p.asset,"
+    " p.amount, p.provider_ref, p.product, p.id AS payment_id, p.extra FROM payment_events e"
+    " JOIN payments p ON p.id = e.payment_id"
+)
+# PostgreSQL's oldest transaction still running: every older one has ended
+_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+
+async def events_after(
+    uow: UnitOfWork, cursor: EventCursor, limit: int
+) -> tuple[list[Row], EventCursor]:
+    """Up to ``limit`` events after ``cursor`` and the cursor after them, each with what its
+    payment says about the provider's subscription: ``seq, event_id, event, method,
+    customer, asset, amount, provider_ref, product, payment_id, extra`` (``extra`` as stored
+    JSON text).
+
+    On SQLite events commit in seq order (one writer). On PostgreSQL several replicas'
+    writers can commit a lower seq after a higher one, so following by seq alone could skip
+    an event for good: there only events of transactions older than every transaction still
+    running are returned (they are all committed or gone), in the order of (inserting
+    transaction, seq); an event of a transaction still running comes in a later call."""
+    if uow.dialect != "postgresql":
+        rows = await uow.fetchall(
+            _FOLLOWED + " WHERE e.seq > ? ORDER BY e.seq LIMIT ?", (cursor.seq, limit)
+        )
+    else:
+        horizon = await uow.fetchone(_HORIZON)
+        assert horizon is not None
+        rows = await uow.fetchall(
+            _FOLLOWED + " WHERE (e.created_xid IS NULL AND e.seq > ?)"
+            " OR (e.created_xid < ? AND (e.created_xid, e.seq) > (?, ?))"
+            " ORDER BY e.created_xid NULLS FIRST, e.seq LIMIT ?",
+            (cursor.seq, int(horizon[0]), cursor.xid, cursor.xid_seq, limit),
+        )
+    for row in rows:
+        if row["created_xid"] is None:
+            cursor = replace(cursor, seq=int(row["seq"]))
+        else:
+            cursor = replace(cursor, xid=int(row["created_xid"]), xid_seq=int(row["seq"]))
+    return rows, cursor

@@ -35,6 +35,9 @@ from xbtcpay.storage import payment_events
 
 log = structlog.get_logger("xbtcpay.commerce.bridge")
 CURSOR = "payment_events"
+# the event log's cursor (payment_events.EventCursor): seq, then on PostgreSQL the
+# commit-order position (inserting transaction, seq)
+_CURSOR_ROWS = (CURSOR, CURSOR + ".xid", CURSOR + ".xid_seq")
 # Where each provider's payments name the subscription they belong to.
 SUBSCRIPTION_REF = {
     "appstore": "originalTransactionId",
@@ -87,17 +90,21 @@ class PaymentBridge:
         now = int(self.clock())
 
         async def op(conn: UnitOfWork) -> list[str]:
-            row = await conn.fetchone(
-                "SELECT seq FROM subscription_cursor WHERE name = ?", (CURSOR,)
-            )
-            start = row["seq"] if row else 0
-            rows = await payment_events.events_after(conn, start, limit)
+            stored = {
+                r["name"]: int(r["seq"])
+                for r in await conn.fetchall(
+                    "SELECT name, seq FROM subscription_cursor WHERE name IN (?, ?, ?)",
+                    _CURSOR_ROWS,
+                )
+            }
+            start = payment_events.EventCursor(*(stored.get(name, 0) for name in _CURSOR_ROWS))
+            rows, end = await payment_events.events_after(conn, start, limit)
             moved = [c for r in rows if (c := await self._apply(conn, r, now)) is not None]
-            if rows:
-                await conn.execute(
+            if end != start:
+                await conn.executemany(
                     "INSERT INTO subscription_cursor (name, seq) VALUES (?, ?) ON CONFLICT"
                     " (name) DO UPDATE SET seq = excluded.seq",
-                    (CURSOR, rows[-1]["seq"]),
+                    list(zip(_CURSOR_ROWS, (end.seq, end.xid, end.xid_seq), strict=True)),
                 )
             return moved
 
