@@ -22,7 +22,7 @@ from xbtcpay.core.deposits import AddressBook, Deposit, Header, Rollback
 from xbtcpay.core.models import CRYPTO
 from xbtcpay.core.persistence import Engine, UnitOfWork
 from xbtcpay.core.state import State
-from xbtcpay.storage.sql import marks, open_states
+from xbtcpay.storage.sql import SNAPSHOT_XMAX, SNAPSHOT_XMIN, marks, open_states
 
 _DEPOSIT_COLUMNS = (
     " (key, payment_id, asset, address, units, kind, tx_hash, block_number, block_hash,"
@@ -39,10 +39,6 @@ _PUT_HEADER = (
 DEFAULT_CHAIN = "main"  # the chain of a single ``chain:`` section
 _CHUNK = 500  # SQLite host-parameter limit friendly
 _ADDRESS_PAGE = 10_000  # issued addresses read per query when loading the book
-# PostgreSQL's oldest transaction still running (every older one has ended) and, inside a
-# statement, the first transaction id its snapshot does not see (as bigints)
-_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-_XMAX = "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
 
 
 def _row_to_deposit(row: Any) -> Deposit:
@@ -243,27 +239,26 @@ class ChainStore:
         become visible after a higher one was loaded: there the book keeps a commit-order
         watermark instead (``_load_since``)."""
         if self.db.dialect != "postgresql":
-            return await self._load_after(book, "", ())
-        row = await self.db.fetchone(_HORIZON)
+            return await self._load_after(book)
+        row = await self.db.fetchone(SNAPSHOT_XMIN)
         assert row is not None
         horizon = int(row[0])
         if book.horizon is None:  # the first load reads every address
-            added = await self._load_after(book, "", ())
+            added = await self._load_after(book)
         else:
             added = await self._load_since(book, book.horizon)
         book.horizon = horizon
         return added
 
-    async def _load_after(self, book: AddressBook, where: str, params: tuple[Any, ...]) -> int:
-        """Pages of addresses above ``book.last_index`` (and ``where``), in index order."""
+    async def _load_after(self, book: AddressBook) -> int:
+        """Pages of addresses above ``book.last_index``, in index order."""
         added = 0
         while True:  # in pages: 300,000 rows at once would hold ~100 MB only to be dropped
             rows = await self.db.fetchall(
                 "SELECT derivation_index, id, address, asset FROM payments"
                 " WHERE derivation_index > ? AND method = ? AND address IS NOT NULL"
-                + where
-                + " ORDER BY derivation_index LIMIT ?",
-                (book.last_index, CRYPTO, *params, _ADDRESS_PAGE),
+                " ORDER BY derivation_index LIMIT ?",
+                (book.last_index, CRYPTO, _ADDRESS_PAGE),
             )
             for row in rows:
                 book.add(int(row["derivation_index"]), row["address"], row["id"], row["asset"])
@@ -285,7 +280,7 @@ class ChainStore:
             rows = await self.db.fetchall(
                 "SELECT created_xid, derivation_index, id, address, asset FROM payments"
                 " WHERE (created_xid, derivation_index) > (?, ?) AND created_xid < "
-                + _XMAX
+                + SNAPSHOT_XMAX
                 + " AND method = ? AND address IS NOT NULL"
                 " ORDER BY created_xid, derivation_index LIMIT ?",
                 (*after, CRYPTO, _ADDRESS_PAGE),

@@ -22,13 +22,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import structlog
 
 from xbtcpay.core.persistence import UnitOfWork, Work
 
-T = TypeVar("T")
 log = structlog.get_logger("xbtcpay.storage")
 # ``first`` is where the wallet's indexes start (config); the counter never goes below it.
 _BUMP = (

@@ -13,9 +13,7 @@ from typing import Any
 
 from xbtcpay.core.errors import ConstraintViolation
 from xbtcpay.core.persistence import DuplicateEvent, Engine, EventRow, Row, UnitOfWork
-
-# json.dumps with arguments builds an encoder per call; one shared encoder writes the same text
-_COMPACT = json.JSONEncoder(default=str, separators=(",", ":")).encode
+from xbtcpay.storage.sql import SNAPSHOT_XMIN, compact_json
 
 
 async def append_event(uow: UnitOfWork, payment_id: str, e: EventRow) -> None:
@@ -33,7 +31,7 @@ async def append_event(uow: UnitOfWork, payment_id: str, e: EventRow) -> None:
                 e.at,
                 e.source,
                 e.dedupe_key,
-                _COMPACT(dict(e.details)),
+                compact_json(dict(e.details)),
             ),
         )
     except ConstraintViolation as exc:
@@ -76,8 +74,6 @@ _FOLLOWED = (
     " p.amount, p.provider_ref, p.product, p.id AS payment_id, p.extra FROM payment_events e"
     " JOIN payments p ON p.id = e.payment_id"
 )
-# PostgreSQL's oldest transaction still running: every older one has ended
-_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
 
 async def events_after(
@@ -98,7 +94,7 @@ async def events_after(
             _FOLLOWED + " WHERE e.seq > ? ORDER BY e.seq LIMIT ?", (cursor.seq, limit)
         )
     else:
-        horizon = await uow.fetchone(_HORIZON)
+        horizon = await uow.fetchone(SNAPSHOT_XMIN)
         assert horizon is not None
         rows = await uow.fetchall(
             _FOLLOWED + " WHERE (e.created_xid IS NULL AND e.seq > ?)"

@@ -21,14 +21,12 @@ from xbtcpay.core.state import State
 from xbtcpay.storage import derivation_indexes, payment_events
 from xbtcpay.storage.point_batch import KeyBatcher
 from xbtcpay.storage.postgres import PostgresDatabase
-from xbtcpay.storage.sql import marks, open_states
+from xbtcpay.storage.sql import compact_json, marks, open_states
 
 _BOOL = {"late", "overpaid", "reorged"}
 _DECIMAL = {"amount", "amount_received", "amount_refunded"}
 _COLUMNS = [f.name for f in fields(Payment)]
 _STATES = {state.value: state for state in State}
-# json.dumps with arguments builds an encoder per call; one shared encoder writes the same text
-_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def row_to_payment(row: Any) -> Payment:
@@ -67,7 +65,7 @@ def to_column(name: str, value: Any) -> Any:
     if name in _BOOL:
         return int(bool(value))
     if name == "extra":
-        return _COMPACT(dict(value))
+        return compact_json(dict(value))
     if name == "postback_events":
         return None if value is None else json.dumps(list(value))
     if isinstance(value, State):
