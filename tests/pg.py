@@ -105,3 +105,23 @@ def _pg_query(url: str, sql: str) -> list[dict[str, Any]]:
     if not box:
         raise RuntimeError(f"could not read {url}")
     return box[0]
+
+
+class HeldOpen:
+    """``write`` run in a PostgreSQL transaction of its own that stays open (its rows
+    written, not committed) until ``commit()``: another replica's commit still in flight.
+    ``await held.written.wait()`` before counting on its rows being written."""
+
+    def __init__(self, engine: Any, write: Any) -> None:
+        self.written, self._release = asyncio.Event(), asyncio.Event()
+
+        async def work(uow: Any) -> None:
+            await write(uow)
+            self.written.set()
+            await self._release.wait()
+
+        self._task = asyncio.create_task(engine.transact_apart(work))
+
+    async def commit(self) -> None:
+        self._release.set()
+        await self._task

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.pg import HeldOpen
 from xbtcpay.core.deposits import AddressBook
 from xbtcpay.core.models import CRYPTO, Payment
 from xbtcpay.core.persistence import Engine, UnitOfWork
@@ -67,24 +68,6 @@ async def _counter(engine: Engine) -> int:
     return value
 
 
-class _Held:
-    """A payment inserted in a transaction kept open until ``commit()``."""
-
-    def __init__(self, engine: Any, index: int) -> None:
-        self.inserted, self.release = asyncio.Event(), asyncio.Event()
-
-        async def work(uow: UnitOfWork) -> None:
-            await insert_payment(uow, _payment(index))
-            self.inserted.set()
-            await self.release.wait()
-
-        self.task = asyncio.create_task(engine.transact_apart(work))
-
-    async def commit(self) -> None:
-        self.release.set()
-        await self.task
-
-
 async def test_an_address_committed_after_a_higher_index_was_loaded_is_still_loaded(
     engine: Any,
 ) -> None:
@@ -93,8 +76,8 @@ async def test_an_address_committed_after_a_higher_index_was_loaded_is_still_loa
     store, book = ChainStore(engine), AddressBook()
     await _insert(engine, 4)
     assert await store.load_addresses(book) == 1
-    held = _Held(engine, 5)
-    await held.inserted.wait()
+    held = HeldOpen(engine, lambda uow: insert_payment(uow, _payment(5)))
+    await held.written.wait()
     await _insert(engine, 6)
     assert await store.load_addresses(book) == 1  # 6; 5 is not committed
     assert book.get(_payment(6).address) is not None and book.get(_payment(5).address) is None
@@ -107,8 +90,8 @@ async def test_an_address_committed_after_a_higher_index_was_loaded_is_still_loa
 
 async def test_the_first_load_misses_no_address_committed_while_it_ran(engine: Any) -> None:
     store, book = ChainStore(engine), AddressBook()
-    held = _Held(engine, 1)
-    await held.inserted.wait()
+    held = HeldOpen(engine, lambda uow: insert_payment(uow, _payment(1)))
+    await held.written.wait()
     await _insert(engine, 2)
     assert await store.load_addresses(book) == 1
     await held.commit()
@@ -120,8 +103,8 @@ async def test_rows_read_again_are_not_counted_twice(engine: Any) -> None:
     """A transaction left open holds the watermark back: later loads read the rows since
     again (harmless), and report only what is new."""
     store, book = ChainStore(engine), AddressBook()
-    held = _Held(engine, 100)
-    await held.inserted.wait()
+    held = HeldOpen(engine, lambda uow: insert_payment(uow, _payment(100)))
+    await held.written.wait()
     assert await store.load_addresses(book) == 0
     for index in range(3):
         await _insert(engine, index)

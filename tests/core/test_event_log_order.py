@@ -7,7 +7,6 @@ fixture), so these run on the PostgreSQL pass.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.pg import HeldOpen
 from xbtcpay.core.models import Payment
 from xbtcpay.core.persistence import EventRow, UnitOfWork
 from xbtcpay.core.state import State
@@ -54,24 +54,6 @@ async def _append(engine: Any, name: str) -> None:
     await engine.transact(work)
 
 
-class _Held:
-    """An event appended in a transaction kept open until ``commit()``."""
-
-    def __init__(self, engine: Any, name: str) -> None:
-        self.appended, self.release = asyncio.Event(), asyncio.Event()
-
-        async def work(uow: UnitOfWork) -> None:
-            await append_event(uow, PAYMENT, _event(name))
-            self.appended.set()
-            await self.release.wait()
-
-        self.task = asyncio.create_task(engine.transact_apart(work))
-
-    async def commit(self) -> None:
-        self.release.set()
-        await self.task
-
-
 async def _follow(engine: Any, cursor: EventCursor) -> tuple[list[str], EventCursor]:
     async def work(uow: UnitOfWork) -> tuple[list[str], EventCursor]:
         rows, after = await events_after(uow, cursor, 100)
@@ -90,8 +72,8 @@ async def test_an_event_committed_after_a_later_numbered_one_is_read_once(engine
     await _append(engine, "before")
     read, cursor = await _follow(engine, cursor)
     seen += read
-    held = _Held(engine, "early")
-    await held.appended.wait()
+    held = HeldOpen(engine, lambda uow: append_event(uow, PAYMENT, _event("early")))
+    await held.written.wait()
     await _append(engine, "late")
     read, cursor = await _follow(engine, cursor)
     seen += read

@@ -17,25 +17,7 @@ from xbtcpay.core.jsonio import MAX_DEPTH, JsonError, check, loads
 
 def walked_too_deep(text: str, limit: int) -> bool:
     """The bracket walk alone, without the count that usually answers first."""
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in "]}":
-            depth -= 1
-    return False
+    return jsonio._walk_exceeds(text, limit)
 
 
 def reference_loads(text: str) -> Any:

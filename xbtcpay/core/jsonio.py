@@ -81,6 +81,11 @@ def _depth_exceeds(text: str, limit: int) -> bool:
     counts in C answer for almost every body without the walk in Python."""
     if text.count("[") + text.count("{") <= limit:
         return False
+    return _walk_exceeds(text, limit)
+
+
+def _walk_exceeds(text: str, limit: int) -> bool:
+    """The bracket walk: the depth of the deepest nesting, strings skipped."""
     depth = 0
     in_string = escaped = False
     for char in text:
