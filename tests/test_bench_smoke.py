@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,24 @@ from bench.loadgen import percentile, summarise
 from bench.procs import parse_wrk
 from bench.report import Section, Target
 from tests.harness import REPO
+
+
+def quick_run(tmp_path: Path, *benchmarks: str) -> tuple[dict[str, Any], str]:
+    """``python -m bench BENCHMARKS --quick``: its JSON results and its standard output."""
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", *benchmarks, "--quick", "--json", str(out)]
+        + ["--workdir", str(tmp_path / "work")],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results: dict[str, Any] = json.loads(out.read_text())
+    return results, proc.stdout
+
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8080
   1 threads and 32 connections
@@ -77,26 +96,7 @@ def test_target_verdicts_and_markdown() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not anvil_available(), reason="anvil not installed (npm install)")
 def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--quick",
-            "--json",
-            str(out),
-            "--workdir",
-            str(tmp_path / "work"),
-        ],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    data = json.loads(out.read_text())
+    data, stdout = quick_run(tmp_path)
     assert data["machine"]["cores"] == os.cpu_count()
     assert data["machine"]["python"] == sys.version.split()[0]
     sections = {s["name"]: s for s in data["sections"]}
@@ -130,34 +130,15 @@ def test_quick_run_of_every_benchmark(tmp_path: Path) -> None:
     assert all(row[5] == 0 for row in sections["itemstate"]["rows"])  # every answer was 200
     catchup = {row[0].split(" (")[0]: row for row in sections["watcher_catchup"]["rows"]}
     assert catchup["watcher poll"][5] == 6  # every paying transfer paid
-    assert "## Summary" in proc.stdout and "ratio" in proc.stdout
+    assert "## Summary" in stdout and "ratio" in stdout
 
 
 @pytest.mark.sqlite_pass("the benchmarks start their own daemons and databases")
 @pytest.mark.slow
 @pytest.mark.skipif(not anvil_available(), reason="anvil not installed (npm install)")
 def test_quick_run_of_the_postgresql_benchmark(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "postgres",
-            "--quick",
-            "--json",
-            str(out),
-            "--workdir",
-            str(tmp_path / "work"),
-        ],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    sections = {s["name"]: s for s in json.loads(out.read_text())["sections"]}
+    results, _ = quick_run(tmp_path, "postgres")
+    sections = {s["name"]: s for s in results["sections"]}
     assert set(sections) == {"pg_start", "pg_status", "pg_replicas"}
     for section in sections.values():
         assert section["rows"] and section["targets"], section["name"]
@@ -174,27 +155,8 @@ def test_quick_run_of_the_postgresql_benchmark(tmp_path: Path) -> None:
 @pytest.mark.sqlite_pass("the benchmarks start their own daemons and databases")
 @pytest.mark.slow
 def test_quick_run_of_the_invoice_benchmark(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "invoice",
-            "--quick",
-            "--json",
-            str(out),
-            "--workdir",
-            str(tmp_path / "work"),
-        ],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    [section] = json.loads(out.read_text())["sections"]
+    results, _ = quick_run(tmp_path, "invoice")
+    [section] = results["sections"]
     assert section["name"] == "invoice"
     engines = {row[0] for row in section["rows"]}
     assert engines == {"SQLite", "PostgreSQL"}
@@ -209,18 +171,8 @@ def test_quick_run_of_the_invoice_benchmark(tmp_path: Path) -> None:
 @pytest.mark.sqlite_pass("the benchmarks start their own daemons and databases")
 @pytest.mark.slow
 def test_quick_run_of_the_postgresql_status_part_alone(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "pgstatus", "--quick", "--json", str(out)]
-        + ["--workdir", str(tmp_path / "work")],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (section,) = json.loads(out.read_text())["sections"]
+    results, _ = quick_run(tmp_path, "pgstatus")
+    (section,) = results["sections"]
     assert section["name"] == "pg_status"
     assert section["columns"][-1] == "server CPU µs/request"
     rows = {row[0]: row for row in section["rows"]}

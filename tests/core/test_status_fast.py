@@ -119,3 +119,21 @@ async def test_unknown_ids_and_a_failing_database_take_the_full_stack(tmp_path: 
         assert status == 503 and "error" in json.loads(body)
         assert headers["x-request-id"]  # answered by the full stack's error mapping
         assert (_hits(d), _reads(d)) == (hits, reads)
+
+
+async def test_an_unknown_id_is_read_from_the_database_once(tmp_path: Path) -> None:
+    """The fast path reads a miss; when no such payment exists, the full stack's 404 must
+    not read it a second time (a scanner of random ids would double the database's work)."""
+    async with running_daemon(tmp_path) as d:
+        payments = d.runtime.payments
+        read, asked = payments.get, []
+
+        async def counted(payment_id: str) -> Any:
+            asked.append(payment_id)
+            return await read(payment_id)
+
+        payments.get = counted  # the real store, its reads counted
+        status, body, headers = await _get(d, "/abcdefabcdefabcd/status.json")
+        assert (status, json.loads(body)) == (404, {"error": "not found"})
+        assert headers["x-request-id"]  # still the full stack's answer
+        assert asked == ["abcdefabcdefabcd"]

@@ -29,6 +29,8 @@ CORE: web.AppKey[CoreMethods] = web.AppKey("core")
 PORT_NAME: web.AppKey[str] = web.AppKey("port_name")
 EXTRA: web.AppKey[dict[str, Any]] = web.AppKey("extra")
 CLIENT_IP: web.RequestKey[str] = web.RequestKey("client_ip")
+# the payment id the status.json fast path already read and found absent (read once, not twice)
+STATUS_ABSENT: web.RequestKey[str] = web.RequestKey("status_absent")
 CHECKOUT: web.AppKey[Checkout] = web.AppKey("checkout")
 # status.json
 PAYMENTS: web.AppKey[PaymentStore] = web.AppKey("payments")

@@ -20,6 +20,7 @@ from xbtcpay.web.keys import (
     METRICS,
     PAYMENTS,
     POSTBACKS,
+    STATUS_ABSENT,
     STATUS_CACHE,
 )
 from xbtcpay.web.status_cache import read_status
@@ -50,8 +51,8 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 async def status_json(request: web.Request) -> web.Response:
     payment_id = request.match_info["id"]
-    if not _ID.match(payment_id):
-        return _json({"error": "not found"}, status=404)
+    if not _ID.match(payment_id) or request.get(STATUS_ABSENT) == payment_id:
+        return _json({"error": "not found"}, status=404)  # (absent: read on the fast path)
     app = request.app
     body = await read_status(
         app[STATUS_CACHE], app[PAYMENTS], app[CONFIG], app[CORE], app[CHAIN_HEAD], payment_id
