@@ -49,16 +49,21 @@ def _connect(db: str) -> sqlite3.Connection:
     return conn
 
 
+def _row_answer(row: Any) -> web.Response:
+    """The point-read servers' answer: the row's status fields, or 404."""
+    if row is None:
+        return web.Response(status=404)
+    text = json.dumps({k: row[k] for k in _FIELDS}, separators=(",", ":"))
+    return web.Response(text=text, content_type="application/json")
+
+
 def sqlite_app(db: str) -> web.Application:
     """Constant handler plus the PK lookup (row fields dumped as JSON)."""
     conn = _connect(db)
 
     async def handler(request: web.Request) -> web.Response:
         row = conn.execute(SQL, (request.match_info["id"],)).fetchone()
-        if row is None:
-            return web.Response(status=404)
-        text = json.dumps({k: row[k] for k in _FIELDS}, separators=(",", ":"))
-        return web.Response(text=text, content_type="application/json")
+        return _row_answer(row)
 
     app = web.Application()
     app.router.add_get("/{id}/status.json", handler)
@@ -113,10 +118,7 @@ def postgresql_app(dsn: str) -> web.Application:
 
     async def handler(request: web.Request) -> web.Response:
         row = await request.app["pool"].fetchrow(sql, request.match_info["id"])
-        if row is None:
-            return web.Response(status=404)
-        text = json.dumps({k: row[k] for k in _FIELDS}, separators=(",", ":"))
-        return web.Response(text=text, content_type="application/json")
+        return _row_answer(row)
 
     app.cleanup_ctx.append(pool_ctx)
     app.router.add_get("/{id}/status.json", handler)
@@ -147,10 +149,7 @@ def postgresql_direct_app(dsn: str, connections: int = 2) -> web.Application:
                 row = await conn.fetchrow(sql, request.match_info["id"])
             finally:
                 idle.append(conn)
-        if row is None:
-            return web.Response(status=404)
-        text = json.dumps({k: row[k] for k in _FIELDS}, separators=(",", ":"))
-        return web.Response(text=text, content_type="application/json")
+        return _row_answer(row)
 
     app.cleanup_ctx.append(conns_ctx)
     app.router.add_get("/{id}/status.json", handler)
